@@ -1,0 +1,35 @@
+"""`python -m services NAME`: serve one service with uvicorn (uvloop, httptools).
+
+Host and port come from TRADE_OPS_HOST / TRADE_OPS_PORT, set by the supervisor.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import uvicorn
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 1:
+        print("usage: python -m services SERVICE", file=sys.stderr)
+        return 2
+    name = argv[0]
+    module = "services." + name.replace("-", "_") + ".app"
+    os.environ.setdefault("TRADE_OPS_SERVICE", name)
+    uvicorn.run(
+        f"{module}:app",
+        host=os.environ.get("TRADE_OPS_HOST", "127.0.0.1"),
+        port=int(os.environ.get("TRADE_OPS_PORT", "8000")),
+        loop="uvloop",
+        http="httptools",
+        access_log=False,  # per-request logging costs more than the request on the hot path
+        log_level=os.environ.get("TRADE_OPS_LOG_LEVEL", "info"),
+        timeout_graceful_shutdown=2,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

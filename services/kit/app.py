@@ -1,0 +1,192 @@
+"""The app factory every service is built with.
+
+    app = create_app("oms", routers=[router], streams=["ORDERS", "EXEC"],
+                     lifespan=start_consumers, checks=[my_check])
+
+gives a FastAPI app with `/livez`, `/health` (application/health+json), `/metrics`,
+orjson responses, a 503 with a reason when a dependency is down, and a lifespan that
+opens a pooled async Valkey client and a NATS connection (reconnecting forever),
+ensures the JetStream streams, then runs the service's own lifespan. Handlers reach
+the open clients through `request.app.state.kit`; they never build clients.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import sys
+import time
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass, field
+from typing import Any
+
+import nats.errors
+import redis.asyncio as aioredis
+import redis.exceptions
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from nats.aio.client import Client as NATS
+from nats.js import JetStreamContext
+
+from services.kit import bus
+from services.kit.health import Check, CheckFn, health_document, http_status, run_checks
+from services.kit.jsonresp import JSONResponse
+from services.kit.metrics import Metrics, MetricsMiddleware
+from services.kit.settings import KitSettings
+
+__all__ = ["HealthJSONResponse", "Kit", "create_app", "get_kit"]
+
+log = logging.getLogger("services")
+
+
+class HealthJSONResponse(JSONResponse):
+    media_type = "application/health+json"
+
+
+@dataclass
+class Kit:
+    """What a running service holds: settings, clients, metrics, background tasks."""
+
+    settings: KitSettings
+    metrics: Metrics
+    valkey: aioredis.Redis | None = None
+    nc: NATS | None = None
+    js: JetStreamContext | None = None
+    tasks: list[asyncio.Task[Any]] = field(default_factory=list)
+    checks: list[tuple[str, CheckFn]] = field(default_factory=list)
+    started_at: float = field(default_factory=time.time)
+    state: dict[str, Any] = field(default_factory=dict)  # the service's own objects
+
+    def spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
+        """Run a background task for the service's lifetime; a crash is logged, not silent."""
+        task = asyncio.create_task(coro, name=name)
+
+        def _done(t: asyncio.Task[Any]) -> None:
+            if not t.cancelled() and t.exception() is not None:
+                log.error("background task %s died", name, exc_info=t.exception())
+
+        task.add_done_callback(_done)
+        self.tasks.append(task)
+        return task
+
+    def add_check(self, name: str, fn: CheckFn) -> None:
+        self.checks.append((name, fn))
+
+
+def get_kit(request: Request) -> Kit:
+    return request.app.state.kit
+
+
+ServiceLifespan = Callable[[Kit], AbstractAsyncContextManager[None]]
+
+
+def _configure_logging(level: str) -> None:
+    logging.basicConfig(stream=sys.stdout, level=level.upper(),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+async def _valkey_check(kit: Kit) -> Check:
+    assert kit.valkey is not None
+    started = time.perf_counter()
+    await kit.valkey.ping()
+    ms = round((time.perf_counter() - started) * 1000, 3)
+    return Check("valkey", "responseTime", "pass", "datastore", ms, "ms")
+
+
+async def _nats_check(kit: Kit) -> Check:
+    nc = kit.nc
+    if nc is None or not nc.is_connected:
+        state = "reconnecting" if nc is not None and nc.is_reconnecting else "disconnected"
+        return Check("nats", "connection", "fail", "system", state, output=f"NATS is {state}")
+    started = time.perf_counter()
+    await nc.flush(timeout=1)  # a round trip to the server, not just the socket state
+    ms = round((time.perf_counter() - started) * 1000, 3)
+    return Check("nats", "responseTime", "pass", "system", ms, "ms")
+
+
+def _dependency_down(request: Request, exc: Exception) -> JSONResponse:
+    # A dependency that is down is a 503 with a reason, never a 500 with a traceback.
+    what = "valkey" if isinstance(exc, redis.exceptions.RedisError) else "nats"
+    return JSONResponse(status_code=503,
+                          content={"detail": f"dependency unavailable: {what}: {exc or type(exc).__name__}"})
+
+
+def create_app(
+    name: str,
+    *,
+    settings: KitSettings | None = None,
+    routers: Sequence[APIRouter] = (),
+    streams: Sequence[str] = (),
+    uses_valkey: bool = True,
+    uses_nats: bool = True,
+    lifespan: ServiceLifespan | None = None,
+    version: str = "0.1.0",
+) -> FastAPI:
+    settings = settings or KitSettings(service=name)
+    _configure_logging(settings.log_level)
+    metrics = Metrics(name)
+    kit = Kit(settings=settings, metrics=metrics)
+
+    @contextlib.asynccontextmanager
+    async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if uses_valkey:
+            kit.valkey = aioredis.from_url(settings.valkey_url, socket_timeout=2,
+                                           socket_connect_timeout=1, max_connections=64)
+            kit.add_check("valkey", lambda: _valkey_check(kit))
+        if uses_nats:
+            kit.nc = await bus.connect(settings.nats_url, name)
+            kit.js = kit.nc.jetstream()
+            await bus.ensure_streams(kit.js, list(streams))
+            kit.add_check("nats", lambda: _nats_check(kit))
+        try:
+            if lifespan is not None:
+                async with lifespan(kit):
+                    yield
+            else:
+                yield
+        finally:
+            for task in kit.tasks:
+                task.cancel()
+            await asyncio.gather(*kit.tasks, return_exceptions=True)
+            if kit.nc is not None:
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(kit.nc.drain(), 2)
+            if kit.valkey is not None:
+                await kit.valkey.aclose()
+
+    app = FastAPI(title=name, version=version, lifespan=_lifespan,
+                  default_response_class=JSONResponse)
+    app.state.kit = kit
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
+    for exc_type in (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError,
+                     nats.errors.TimeoutError, nats.errors.NoRespondersError,
+                     nats.errors.ConnectionClosedError, nats.errors.ConnectionReconnectingError):
+        app.add_exception_handler(exc_type, _dependency_down)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        # One readable reason per problem: "body.quantity: Input should be greater than 0".
+        reasons = [f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()]
+        return JSONResponse(status_code=422, content={"detail": "; ".join(reasons),
+                                                        "errors": reasons})
+
+    @app.get("/livez", include_in_schema=False)
+    async def livez() -> dict[str, str]:
+        return {"status": "pass", "serviceId": name}
+
+    @app.get("/health", response_class=HealthJSONResponse)
+    async def health() -> HealthJSONResponse:
+        checks = await run_checks(kit.checks, settings.health_timeout_s)
+        doc = health_document(name, version, checks)
+        doc["uptime_s"] = round(time.time() - kit.started_at, 1)
+        return HealthJSONResponse(doc, status_code=http_status(doc["status"]))
+
+    @app.get("/metrics", include_in_schema=False)
+    async def prometheus_metrics() -> Any:
+        return metrics.response()
+
+    for router in routers:
+        app.include_router(router)
+    return app

@@ -1,0 +1,127 @@
+"""NATS and JetStream: the connection, the streams, publishing and durable consumers.
+
+Every subject family lives in one JetStream stream (STREAMS is the single list), so
+nothing acknowledged is lost and consumers can replay. Publishing sets Nats-Msg-Id to
+the event id: JetStream drops a duplicate publish inside the duplicate window.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import nats
+import orjson
+from nats.aio.client import Client as NATS
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StorageType, StreamConfig
+from nats.js.errors import BadRequestError, NotFoundError
+
+__all__ = [
+    "STREAMS",
+    "connect",
+    "decode",
+    "durable_consumer",
+    "ensure_streams",
+    "publish_event",
+    "stream_for",
+]
+
+log = logging.getLogger(__name__)
+
+DAY = 24 * 3600.0
+# name -> (subjects, max age in seconds, max bytes)
+STREAMS: dict[str, tuple[list[str], float, int]] = {
+    "TICKS": (["market.tick.>"], DAY, 2 << 30),
+    "BARS": (["market.bar.>"], 7 * DAY, 1 << 30),
+    "ALT": (["alt.>"], 7 * DAY, 1 << 30),
+    "ORDERS": (["orders.>"], 30 * DAY, 4 << 30),
+    "VENUE": (["venue.>"], 30 * DAY, 1 << 30),
+    "EXEC": (["exec.>"], 30 * DAY, 4 << 30),
+}
+DUPLICATE_WINDOW_S = 120.0
+
+
+def stream_for(subject: str) -> str:
+    for name, (subjects, _, _) in STREAMS.items():
+        for pattern in subjects:
+            if subject.startswith(pattern.rstrip(">")):
+                return name
+    raise KeyError(f"no stream holds subject {subject!r}")
+
+
+async def connect(url: str, name: str) -> NATS:
+    """A connection that reconnects forever: a NATS restart never needs a service restart."""
+
+    async def on_error(exc: Exception) -> None:
+        log.warning("nats: %s", exc)
+
+    return await nats.connect(
+        servers=[url], name=name, max_reconnect_attempts=-1, reconnect_time_wait=0.5,
+        connect_timeout=2, allow_reconnect=True, error_cb=on_error,
+    )
+
+
+async def ensure_streams(js: JetStreamContext, names: list[str] | tuple[str, ...]) -> None:
+    """Create or update the named streams; safe to call from every service at once."""
+    for name in names:
+        subjects, max_age, max_bytes = STREAMS[name]
+        config = StreamConfig(name=name, subjects=subjects, storage=StorageType.FILE,
+                              max_age=max_age, max_bytes=max_bytes,
+                              duplicate_window=DUPLICATE_WINDOW_S)
+        try:
+            await js.add_stream(config)
+        except BadRequestError:  # exists with another config (e.g. an older version)
+            await js.update_stream(config)
+
+
+def decode(msg: Msg) -> dict[str, Any]:
+    return orjson.loads(msg.data)
+
+
+async def publish_event(js: JetStreamContext, subject: str, event: dict[str, Any],
+                        event_id: str | None = None, timeout: float = 2.0) -> int:
+    """Publish and wait for JetStream's ack; returns the stream sequence."""
+    msg_id = event_id or event.get("id")
+    headers = {"Nats-Msg-Id": str(msg_id)} if msg_id else None
+    ack = await js.publish(subject, orjson.dumps(event), timeout=timeout, headers=headers)
+    return ack.seq
+
+
+Handler = Callable[[Msg], Awaitable[None]]
+
+
+async def durable_consumer(js: JetStreamContext, *, stream: str, durable: str, subject: str,
+                           handle: Handler, batch: int = 128, fetch_timeout: float = 1.0,
+                           deliver_policy: DeliverPolicy = DeliverPolicy.ALL) -> None:
+    """Pull messages for a durable consumer forever; ack each after `handle` returns.
+
+    A message whose handler raises is nak'ed with a delay and redelivered; handlers must
+    be idempotent by event id, since a crash between the work and the ack redelivers.
+    """
+    config = ConsumerConfig(durable_name=durable, ack_policy=AckPolicy.EXPLICIT,
+                            deliver_policy=deliver_policy, ack_wait=30, max_ack_pending=20_000)
+    sub = await js.pull_subscribe(subject, durable=durable, stream=stream, config=config)
+    while True:
+        try:
+            msgs = await sub.fetch(batch, timeout=fetch_timeout)
+        except (TimeoutError, nats.errors.TimeoutError):
+            continue
+        except (nats.errors.ConnectionClosedError, nats.errors.ConnectionReconnectingError,
+                NotFoundError) as exc:
+            log.warning("consumer %s: %s; retrying", durable, exc)
+            await asyncio.sleep(0.5)
+            continue
+        for msg in msgs:
+            try:
+                await handle(msg)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("consumer %s: handler failed; redelivering", durable)
+                await msg.nak(delay=1.0)
+                continue
+            await msg.ack()

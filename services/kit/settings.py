@@ -1,0 +1,36 @@
+"""One Settings object per service, from TRADE_OPS_* environment variables."""
+
+from __future__ import annotations
+
+import os
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["KitSettings", "url_of"]
+
+
+class KitSettings(BaseSettings):
+    """What every service reads. A service subclasses this to add its own fields."""
+
+    model_config = SettingsConfigDict(env_prefix="TRADE_OPS_", extra="ignore")
+
+    service: str = "service"
+    version: str = "0.1.0"
+    host: str = "127.0.0.1"
+    port: int = 8000
+    valkey_url: str = "redis://127.0.0.1:6379/0"
+    nats_url: str = "nats://127.0.0.1:4222"
+    lake_uri: str = ".trade-ops/lake"
+    run_dir: str = ".trade-ops"
+    # Each dependency check in /health is bounded by this: /health never hangs.
+    health_timeout_s: float = 0.5
+    log_level: str = "info"
+
+
+def url_of(service: str, default: str | None = None) -> str:
+    """Base URL of another service, as the supervisor exported it."""
+    var = "TRADE_OPS_URL_" + service.upper().replace("-", "_")
+    value = os.environ.get(var, default)
+    if value is None:
+        raise RuntimeError(f"{var} is not set: where does {service} run?")
+    return value.rstrip("/")

@@ -1,0 +1,102 @@
+"""Start real processes for tests: valkey-server, nats-server, and service processes.
+
+Like locust's TestProcess: start the real program, wait until it is ready, stop it at
+the end and make sure nothing is left behind.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from trade_ops import infra
+
+__all__ = ["Proc", "start_nats", "start_service", "start_valkey", "wait_until"]
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float = 10.0, interval: float = 0.02) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return predicate()
+
+
+@dataclass
+class Proc:
+    popen: subprocess.Popen[bytes]
+    port: int
+    log: Path
+    url: str = ""
+
+    def stop(self, grace: float = 3.0) -> None:
+        if self.popen.poll() is None:
+            self.popen.terminate()
+            try:
+                self.popen.wait(grace)
+            except subprocess.TimeoutExpired:
+                self.popen.kill()
+                self.popen.wait(5)
+
+    def log_text(self) -> str:
+        return self.log.read_text(errors="replace") if self.log.exists() else ""
+
+
+def _spawn(cmd: list[str], log: Path, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("ab") as out:
+        return subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                env={**os.environ, **(env or {})}, start_new_session=True)
+
+
+def start_valkey(workdir: Path) -> Proc:
+    port = infra.free_port()
+    data = workdir / f"valkey-{port}"
+    data.mkdir(parents=True, exist_ok=True)
+    proc = Proc(_spawn(infra.valkey_command(port, data), workdir / f"valkey-{port}.log"), port,
+                workdir / f"valkey-{port}.log", f"redis://127.0.0.1:{port}/0")
+    if not wait_until(lambda: infra.valkey_ready("127.0.0.1", port), 10):
+        proc.stop()
+        raise RuntimeError(f"valkey did not start:\n{proc.log_text()}")
+    return proc
+
+
+def start_nats(workdir: Path) -> Proc:
+    port, monitor = infra.free_port(), infra.free_port()
+    store = workdir / f"nats-{port}"
+    proc = Proc(_spawn(infra.nats_command(port, monitor, store), workdir / f"nats-{port}.log"),
+                port, workdir / f"nats-{port}.log", f"nats://127.0.0.1:{port}")
+    if not wait_until(lambda: infra.nats_ready(f"http://127.0.0.1:{monitor}"), 10):
+        proc.stop()
+        raise RuntimeError(f"nats did not start:\n{proc.log_text()}")
+    return proc
+
+
+def _http_ok(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=0.5) as resp:
+            return resp.status == 200
+    except OSError:
+        return False
+
+
+def start_service(name: str, workdir: Path, env: dict[str, str], timeout: float = 20.0) -> Proc:
+    """`python -m services NAME` on a free port, with the given TRADE_OPS_* environment."""
+    port = infra.free_port()
+    log = workdir / f"{name}-{port}.log"
+    full_env = {"TRADE_OPS_SERVICE": name, "TRADE_OPS_PORT": str(port),
+                "TRADE_OPS_RUN_DIR": str(workdir), **env}
+    proc = Proc(_spawn([sys.executable, "-m", "services", name], log, full_env), port, log,
+                f"http://127.0.0.1:{port}")
+    if not wait_until(lambda: proc.popen.poll() is not None or _http_ok(proc.url + "/livez"),
+                      timeout) or proc.popen.poll() is not None:
+        proc.stop()
+        raise RuntimeError(f"{name} did not start:\n{proc.log_text()[-3000:]}")
+    return proc

@@ -1,0 +1,46 @@
+"""The trade-ops command line: wires the commands in trade_ops/commands together."""
+
+from __future__ import annotations
+
+import typer
+
+from trade_ops import __version__
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="trade-ops",
+    help="Run, diagnose and measure a microservice trading backend.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"trade-ops {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                 help="Show the version and exit."),
+) -> None:
+    """Run, diagnose and measure a microservice trading backend."""
+
+
+def _register() -> None:
+    # Each command module exposes `register(app)`; adding a command is one line in
+    # trade_ops/commands/__init__.py.
+    from trade_ops.commands import register_all
+
+    register_all(app)
+
+
+_register()
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,62 @@
+"""Errors of the trade-ops library, and the exit code each one maps to at the CLI edge.
+
+    TradeOpsError                 base; never raised itself
+    ├── UsageError (exit 2)       bad input: unknown service, bad flag value, bad SLO expression
+    ├── StackFileError (exit 2)   a stack or scenario file that cannot be read or parsed
+    ├── RunDirError (exit 3)      run directory missing, not writable, or holding no stack
+    ├── PortInUseError (exit 3)   a port the stack needs is taken; nothing was started
+    └── StartupError (exit 3)     a process could not start or never became ready
+
+Check failures (unhealthy service, SLO breach) are results, not exceptions: commands
+return ExitCode.FAILED for them.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+__all__ = [
+    "ExitCode",
+    "PortInUseError",
+    "RunDirError",
+    "StackFileError",
+    "StartupError",
+    "TradeOpsError",
+    "UsageError",
+]
+
+
+class ExitCode(IntEnum):
+    OK = 0
+    FAILED = 1  # a check failed: unhealthy, SLO breached, expectation not met
+    USAGE = 2  # the user asked for something that does not make sense
+    CANNOT_RUN = 3  # startup failure, nothing reachable
+
+
+class TradeOpsError(Exception):
+    exit_code: ExitCode = ExitCode.CANNOT_RUN
+
+    def __init__(self, message: str, *, detail: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.detail = detail  # e.g. a log tail, shown under the message
+
+
+class UsageError(TradeOpsError):
+    exit_code = ExitCode.USAGE
+
+
+class StackFileError(TradeOpsError):
+    exit_code = ExitCode.USAGE
+
+
+class RunDirError(TradeOpsError):
+    exit_code = ExitCode.CANNOT_RUN
+
+
+class PortInUseError(TradeOpsError):
+    exit_code = ExitCode.CANNOT_RUN
+
+
+class StartupError(TradeOpsError):
+    exit_code = ExitCode.CANNOT_RUN

@@ -1,0 +1,126 @@
+"""The run directory: where a running stack keeps its state, logs, NATS data and lake.
+
+`.trade-ops/` in the current directory by default; `--run-dir` or TRADE_OPS_RUN_DIR
+override it. `ps`, `logs`, `down`, `doctor` and `bench` find the running stack (its
+ports and offset included) from `state.json` here.
+
+    state.json   {"offset", "stack_file", "started_at", "processes": {name: {...}}}
+    logs/NAME.log
+    nats/        JetStream file store
+    lake/        Delta tables (unless the stack points the lake elsewhere)
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from trade_ops.errors import RunDirError
+from trade_ops.stack import Stack, load_stack
+
+__all__ = ["RUN_DIR_ENV", "STACK_ENV", "ProcessRecord", "RunDir", "StackState"]
+
+RUN_DIR_ENV = "TRADE_OPS_RUN_DIR"
+STACK_ENV = "TRADE_OPS_STACK"
+DEFAULT_RUN_DIR = ".trade-ops"
+
+
+@dataclass
+class ProcessRecord:
+    name: str
+    pid: int
+    port: int | None
+    command: list[str]
+    log: str
+    started_at: float
+    restarts: int = 0
+    kind: str = "service"
+
+
+@dataclass
+class StackState:
+    offset: int = 0
+    stack_file: str | None = None
+    started_at: float = 0.0
+    processes: dict[str, ProcessRecord] = field(default_factory=dict)
+
+    def to_json(self) -> bytes:
+        return orjson.dumps(asdict(self), option=orjson.OPT_INDENT_2)
+
+    @classmethod
+    def from_json(cls, raw: bytes) -> StackState:
+        data: dict[str, Any] = orjson.loads(raw)
+        procs = {n: ProcessRecord(**p) for n, p in data.get("processes", {}).items()}
+        return cls(offset=int(data.get("offset", 0)), stack_file=data.get("stack_file"),
+                   started_at=float(data.get("started_at", 0.0)), processes=procs)
+
+
+class RunDir:
+    def __init__(self, path: Path | str | None = None) -> None:
+        chosen = path or os.environ.get(RUN_DIR_ENV) or DEFAULT_RUN_DIR
+        self.path = Path(chosen).expanduser().absolute()
+
+    def __repr__(self) -> str:
+        return f"RunDir({str(self.path)!r})"
+
+    @property
+    def state_file(self) -> Path:
+        return self.path / "state.json"
+
+    @property
+    def logs(self) -> Path:
+        return self.path / "logs"
+
+    @property
+    def nats_store(self) -> Path:
+        return self.path / "nats"
+
+    def log_file(self, name: str) -> Path:
+        return self.logs / f"{name}.log"
+
+    def ensure_writable(self) -> None:
+        """Create the directory tree, or say clearly why it cannot be."""
+        try:
+            for d in (self.path, self.logs, self.nats_store):
+                d.mkdir(parents=True, exist_ok=True)
+            probe = self.path / ".write-probe"
+            probe.write_text("ok")
+            probe.unlink()
+        except OSError as exc:
+            raise RunDirError(f"run directory {self.path} is not writable: {exc.strerror or exc}",
+                              detail="choose another with --run-dir or TRADE_OPS_RUN_DIR") from None
+
+    def has_state(self) -> bool:
+        return self.state_file.is_file()
+
+    def load_state(self) -> StackState:
+        try:
+            return StackState.from_json(self.state_file.read_bytes())
+        except FileNotFoundError:
+            raise RunDirError(f"no stack is running from {self.path} (no state.json)",
+                              detail="start one with `trade-ops up`") from None
+        except (OSError, ValueError, TypeError) as exc:
+            raise RunDirError(f"state file {self.state_file} is unreadable: {exc}") from None
+
+    def save_state(self, state: StackState) -> None:
+        tmp = self.state_file.with_suffix(".tmp")
+        tmp.write_bytes(state.to_json())
+        tmp.replace(self.state_file)  # atomic: readers never see half a file
+
+    def clear_state(self) -> None:
+        self.state_file.unlink(missing_ok=True)
+
+    def stack(self, stack_file: Path | str | None = None) -> Stack:
+        """The stack as it runs from here: its stack file and port offset from the state.
+
+        With no state, the stack file given (or TRADE_OPS_STACK, or the builtin) at offset 0.
+        """
+        explicit = stack_file or os.environ.get(STACK_ENV)
+        if self.has_state():
+            state = self.load_state()
+            return load_stack(explicit or state.stack_file, offset=state.offset)
+        return load_stack(explicit, offset=0)

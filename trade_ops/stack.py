@@ -1,0 +1,273 @@
+"""The stack definition: one source for `up`, `doctor`, `bench` and compose.yaml.
+
+The shipped `stack.toml` is the default; a user file is merged over it key by key, so
+a deployment overrides only what differs. A port offset shifts every port at once, so
+a second stack (or a test run) can live beside a running one.
+"""
+
+from __future__ import annotations
+
+import sys
+import tomllib
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+from importlib import resources
+from importlib.util import find_spec
+from pathlib import Path
+from typing import Any, Literal
+
+from trade_ops.errors import StackFileError, UsageError
+
+__all__ = ["Component", "Stack", "load_stack"]
+
+Kind = Literal["valkey", "nats", "lake", "service"]
+INFRA_KINDS = ("valkey", "nats", "lake")
+
+
+@dataclass(frozen=True)
+class Component:
+    """One piece of the stack: an infrastructure server, the lake, or a service."""
+
+    name: str
+    kind: Kind
+    port: int | None = None
+    monitor_port: int | None = None  # nats only
+    host: str = "127.0.0.1"
+    depends_on: tuple[str, ...] = ()
+    app: str | None = None  # services: "package.module:attribute"
+    command: tuple[str, ...] = ()
+    live_path: str = "/livez"
+    health_path: str = "/health"
+    url: str | None = None  # a remote service: overrides host and port
+    uri: str = ""  # lake only
+    env: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def is_service(self) -> bool:
+        return self.kind == "service"
+
+    @property
+    def base_url(self) -> str:
+        if self.url:
+            return self.url.rstrip("/")
+        return f"http://{self.host}:{self.port}"
+
+    def exists(self) -> bool:
+        """Whether this service's code is present (the supervisor starts only these)."""
+        if not self.is_service or not self.app:
+            return True
+        module = self.app.split(":", 1)[0]
+        try:
+            return find_spec(module) is not None
+        except ModuleNotFoundError:
+            return False
+
+    def start_command(self) -> list[str]:
+        values = {"python": sys.executable, "name": self.name, "app": self.app or "",
+                  "port": str(self.port), "host": self.host}
+        return [part.format(**values) for part in self.command]
+
+
+@dataclass(frozen=True)
+class Stack:
+    components: dict[str, Component]
+    offset: int = 0
+    source: str = "builtin"
+
+    # -- views --------------------------------------------------------------------
+    @property
+    def infra(self) -> list[Component]:
+        return [c for c in self.components.values() if not c.is_service]
+
+    @property
+    def services(self) -> list[Component]:
+        return [c for c in self.components.values() if c.is_service]
+
+    def __getitem__(self, name: str) -> Component:
+        try:
+            return self.components[name]
+        except KeyError:
+            known = ", ".join(self.components)
+            raise UsageError(f"unknown component {name!r}; known: {known}") from None
+
+    def first(self, kind: Kind) -> Component | None:
+        return next((c for c in self.components.values() if c.kind == kind), None)
+
+    # -- graph --------------------------------------------------------------------
+    def closure(self, names: Iterable[str]) -> list[str]:
+        """The named components and everything they depend on, in start order."""
+        wanted: set[str] = set()
+        stack = [self[n].name for n in names]
+        while stack:
+            name = stack.pop()
+            if name not in wanted:
+                wanted.add(name)
+                stack.extend(self[name].depends_on)
+        return [n for n in self.start_order() if n in wanted]
+
+    def start_order(self) -> list[str]:
+        """Topological order: every component after the ones it depends on."""
+        order: list[str] = []
+        state: dict[str, int] = {}
+
+        def visit(name: str, path: tuple[str, ...]) -> None:
+            if state.get(name) == 2:
+                return
+            if state.get(name) == 1:
+                cycle = " -> ".join((*path, name))
+                raise StackFileError(f"dependency cycle in the stack: {cycle}")
+            state[name] = 1
+            for dep in self[name].depends_on:
+                visit(dep, (*path, name))
+            state[name] = 2
+            order.append(name)
+
+        for name in self.components:
+            visit(name, ())
+        return order
+
+    def dependents(self, name: str) -> list[str]:
+        """Every component that depends on `name`, directly or through others."""
+        out: list[str] = []
+        frontier = [name]
+        while frontier:
+            current = frontier.pop()
+            for c in self.components.values():
+                if current in c.depends_on and c.name not in out:
+                    out.append(c.name)
+                    frontier.append(c.name)
+        return out
+
+    # -- deployment ---------------------------------------------------------------
+    def with_offset(self, offset: int) -> Stack:
+        """The same stack with every local port shifted by `offset` (relative to 0)."""
+        delta = offset - self.offset
+
+        def shift(port: int | None) -> int | None:
+            return None if port is None else port + delta
+
+        moved = {n: replace(c, port=shift(c.port), monitor_port=shift(c.monitor_port))
+                 for n, c in self.components.items()}
+        return replace(self, components=moved, offset=offset)
+
+    def lake_uri(self, run_dir: Path) -> str:
+        lake = self.first("lake")
+        if lake and lake.uri:
+            return lake.uri
+        return str((run_dir / "lake").resolve())
+
+    def valkey_url(self) -> str:
+        v = self.first("valkey")
+        return f"redis://{v.host}:{v.port}/0" if v else "redis://127.0.0.1:6379/0"
+
+    def nats_url(self) -> str:
+        n = self.first("nats")
+        return f"nats://{n.host}:{n.port}" if n else "nats://127.0.0.1:4222"
+
+    def nats_monitor_url(self) -> str:
+        n = self.first("nats")
+        return f"http://{n.host}:{n.monitor_port}" if n else "http://127.0.0.1:8222"
+
+    def service_env(self, name: str, run_dir: Path) -> dict[str, str]:
+        """The environment a service process is started with: where everything is."""
+        svc = self[name]
+        env = {
+            "TRADE_OPS_SERVICE": name,
+            "TRADE_OPS_HOST": svc.host,
+            "TRADE_OPS_PORT": str(svc.port),
+            "TRADE_OPS_VALKEY_URL": self.valkey_url(),
+            "TRADE_OPS_NATS_URL": self.nats_url(),
+            "TRADE_OPS_LAKE_URI": self.lake_uri(run_dir),
+            "TRADE_OPS_RUN_DIR": str(run_dir.resolve()),
+        }
+        for other in self.services:
+            env[url_env_var(other.name)] = other.base_url
+        env.update(svc.env)
+        return env
+
+
+def url_env_var(service: str) -> str:
+    """`TRADE_OPS_URL_LIVE_GATEWAY` for `live-gateway`: how a service finds another."""
+    return "TRADE_OPS_URL_" + service.upper().replace("-", "_")
+
+
+# -- loading --------------------------------------------------------------------------
+def _builtin_text() -> str:
+    return resources.files("trade_ops").joinpath("stack.toml").read_text()
+
+
+def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        return tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise StackFileError(f"stack file {path} does not exist") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise StackFileError(f"stack file {path} cannot be read: {exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise StackFileError(f"stack file {path} is not valid TOML: {exc}") from None
+
+
+def _component(name: str, raw: dict[str, Any], defaults: dict[str, Any], kind: str) -> Component:
+    merged = {**defaults, **raw}
+    try:
+        port = merged.get("port")
+        monitor = merged.get("monitor_port")
+        return Component(
+            name=name,
+            kind=kind,  # type: ignore[arg-type]
+            port=int(port) if port is not None else None,
+            monitor_port=int(monitor) if monitor is not None else None,
+            host=str(merged.get("host", "127.0.0.1")),
+            depends_on=tuple(str(d) for d in merged.get("depends_on", ())),
+            app=merged.get("app"),
+            command=tuple(str(p) for p in merged.get("command", ())) if kind == "service" else (),
+            live_path=str(merged.get("live_path", "/livez")),
+            health_path=str(merged.get("health_path", "/health")),
+            url=merged.get("url"),
+            uri=str(merged.get("uri", "")),
+            env={str(k): str(v) for k, v in merged.get("env", {}).items()},
+        )
+    except (TypeError, ValueError) as exc:
+        raise StackFileError(f"stack entry {name!r} is malformed: {exc}") from None
+
+
+def parse_stack(data: dict[str, Any], source: str) -> Stack:
+    defaults = data.get("defaults", {})
+    components: dict[str, Component] = {}
+    for name, raw in data.get("infra", {}).items():
+        kind = raw.get("kind", name)
+        if kind not in INFRA_KINDS:
+            raise StackFileError(f"infra {name!r} has unknown kind {kind!r}")
+        infra_defaults = {"host": defaults.get("host", "127.0.0.1")}
+        components[name] = _component(name, raw, infra_defaults, kind)
+    for name, raw in data.get("services", {}).items():
+        if name in components:
+            raise StackFileError(f"{name!r} is both infrastructure and a service")
+        components[name] = _component(name, raw, defaults, "service")
+    stack = Stack(components=components, source=source)
+    for c in components.values():
+        for dep in c.depends_on:
+            if dep not in components:
+                raise StackFileError(f"{c.name!r} depends on unknown component {dep!r}")
+    stack.start_order()  # raises on a cycle
+    return stack
+
+
+def load_stack(path: Path | str | None = None, *, offset: int = 0) -> Stack:
+    """The builtin stack, with the user file at `path` merged over it, shifted by offset."""
+    data = tomllib.loads(_builtin_text())
+    source = "builtin"
+    if path:
+        data = _merge(data, _read_toml(Path(path)))
+        source = str(path)
+    return parse_stack(data, source).with_offset(offset)
