@@ -16,7 +16,7 @@ and publishers set it as Nats-Msg-Id) and `ts` (epoch milliseconds, float).
     exec.fill.{SYMBOL}            Fill:   id=fill_id, fill_id, order_id, client_order_id,
                                           account, symbol, side, quantity, price,
                                           cumulative_quantity, leaves_quantity, final (bool),
-                                          order_ts (order creation), arrival_mid, ts
+                                          order_ts (order creation), ts
     exec.cancelled                {id="cancelled-{order_id}", ts, order_id, account, symbol,
                                    cancelled_quantity, reason}
     risk.check  (request/reply)   request {account, symbol, side, quantity, price?}
