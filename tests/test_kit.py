@@ -1,0 +1,125 @@
+"""The shared service kit, served for real by uvicorn against real Valkey and NATS."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import httpx
+import pytest
+import uvicorn
+from fastapi import APIRouter
+from pydantic import BaseModel, Field
+
+from services.kit import Check, Kit, KitSettings, create_app
+from services.kit.health import health_document, run_checks, worst
+from tests.helpers import Proc, wait_until
+from trade_ops.infra import free_port
+
+
+class Echo(BaseModel):
+    quantity: float = Field(gt=0)
+    symbol: str
+
+
+router = APIRouter()
+
+
+@router.post("/echo")
+async def echo(body: Echo) -> dict[str, object]:
+    return body.model_dump()
+
+
+@contextmanager
+def serve(valkey: Proc, nats: Proc) -> Iterator[str]:
+    settings = KitSettings(service="kit-test", valkey_url=valkey.url, nats_url=nats.url,
+                           health_timeout_s=0.3)
+    app = create_app("kit-test", settings=settings, routers=[router], streams=["ORDERS"])
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, port=port, log_level="warning", lifespan="on"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{port}"
+    assert wait_until(lambda: server.started, 10), "kit app did not start"
+    try:
+        yield url
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
+def test_health_is_health_json_with_each_dependency(valkey_server: Proc, nats_server: Proc) -> None:
+    with serve(valkey_server, nats_server) as url:
+        r = httpx.get(f"{url}/health")
+        assert r.status_code == 200
+        assert r.headers["content-type"].startswith("application/health+json")
+        doc = r.json()
+        assert doc["status"] == "pass" and doc["serviceId"] == "kit-test"
+        assert set(doc["checks"]) == {"valkey:responseTime", "nats:responseTime"}
+        entry = doc["checks"]["valkey:responseTime"][0]
+        assert entry["componentType"] == "datastore" and entry["observedUnit"] == "ms"
+        assert httpx.get(f"{url}/livez").status_code == 200
+
+
+def test_valkey_down_fails_health_with_503_and_recovers(fresh_valkey: Proc, nats_server: Proc) -> None:
+    with serve(fresh_valkey, nats_server) as url:
+        assert httpx.get(f"{url}/health").status_code == 200
+        fresh_valkey.stop()
+        r = httpx.get(f"{url}/health", timeout=5)
+        assert r.status_code == 503
+        assert r.json()["checks"]["valkey:responseTime"][0]["status"] == "fail"
+        assert httpx.get(f"{url}/livez").status_code == 200  # livez never touches dependencies
+
+
+def test_validation_errors_are_422_with_readable_reasons(valkey_server: Proc, nats_server: Proc) -> None:
+    with serve(valkey_server, nats_server) as url:
+        r = httpx.post(f"{url}/echo", json={"quantity": -1})
+        assert r.status_code == 422
+        assert "body.quantity" in r.json()["detail"] and "body.symbol" in r.json()["detail"]
+        bad = httpx.post(f"{url}/echo", content=b"{not json", headers={"content-type": "application/json"})
+        assert bad.status_code == 422
+
+
+def test_metrics_count_requests_by_route_template(valkey_server: Proc, nats_server: Proc) -> None:
+    with serve(valkey_server, nats_server) as url:
+        httpx.post(f"{url}/echo", json={"quantity": 1, "symbol": "BTCUSDT"})
+        text = httpx.get(f"{url}/metrics").text
+        assert 'http_requests_total{method="POST",route="/echo",status="200"} 1.0' in text
+        assert "http_request_duration_seconds_bucket" in text
+
+
+def test_a_hanging_check_is_bounded_by_its_timeout() -> None:
+    async def hangs() -> Check:
+        await asyncio.sleep(10)
+        raise AssertionError("unreachable")
+
+    async def fine() -> Check:
+        return Check("x", "responseTime", "pass")
+
+    checks = asyncio.run(run_checks([("slow", hangs), ("x", fine)], timeout=0.05))
+    assert [c.status for c in checks] == ["fail", "pass"]
+    assert "timed out" in (checks[0].output or "")
+    doc = health_document("svc", "1", checks)
+    assert doc["status"] == "fail" and "slow:responseTime" in doc["output"]
+
+
+@pytest.mark.parametrize("statuses, expected", [([], "pass"), (["pass", "warn"], "warn"),
+                                                (["warn", "fail", "pass"], "fail")])
+def test_worst_status(statuses: list, expected: str) -> None:
+    assert worst(statuses) == expected
+
+
+def test_kit_spawn_logs_a_crashed_task() -> None:
+    async def main() -> bool:
+        kit = Kit(settings=KitSettings(), metrics=None)  # type: ignore[arg-type]
+
+        async def boom() -> None:
+            raise RuntimeError("boom")
+
+        task = kit.spawn(boom(), "boom")
+        await asyncio.gather(task, return_exceptions=True)
+        return task in kit.tasks and isinstance(task.exception(), RuntimeError)
+
+    assert asyncio.run(main())
