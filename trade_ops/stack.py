@@ -41,6 +41,7 @@ class Component:
     url: str | None = None  # a remote service: overrides host and port
     uri: str = ""  # lake only
     env: dict[str, str] = field(default_factory=dict)
+    enabled: bool = True  # false: `up` starts it only when named in --only (like compose profiles)
 
     @property
     def is_service(self) -> bool:
@@ -236,6 +237,7 @@ def _component(name: str, raw: dict[str, Any], defaults: dict[str, Any], kind: s
             url=merged.get("url"),
             uri=str(merged.get("uri", "")),
             env={str(k): str(v) for k, v in merged.get("env", {}).items()},
+            enabled=bool(merged.get("enabled", True)),
         )
     except (TypeError, ValueError) as exc:
         raise StackFileError(f"stack entry {name!r} is malformed: {exc}") from None
