@@ -1,0 +1,91 @@
+"""feast-pipeline: online features per symbol from 1m bars, kept in Valkey.
+
+A durable consumer on `market.bar.{interval}.>` stores each bar's window and writes
+`features:{symbol}`; `GET /features/{symbol}` reads it back (404 for a symbol with no
+bars), `GET /features` lists the symbols.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import APIRouter, HTTPException, Path, Request
+from nats.aio.msg import Msg
+
+from services.feast_pipeline.features import compute_features
+from services.feast_pipeline.store import SYMBOLS_KEY, add_bar, load_features, save_features
+from services.kit import Kit, KitSettings, create_app, get_kit
+from services.kit.bus import decode, durable_consumer
+from services.kit.events import BAR
+
+__all__ = ["FeatureSettings", "app"]
+
+log = logging.getLogger(__name__)
+
+SYMBOL_PATTERN = r"^[A-Za-z0-9._-]{1,32}$"
+
+
+class FeatureSettings(KitSettings):
+    service: str = "feast-pipeline"
+    port: int = 8113
+    features_interval: str = "1m"
+    features_window: int = 20  # bar returns in the rolling volatility and VWAP
+
+
+router = APIRouter()
+
+
+@router.get("/features")
+async def list_symbols(request: Request) -> dict[str, Any]:
+    kit = get_kit(request)
+    assert kit.valkey is not None
+    members = await kit.valkey.smembers(SYMBOLS_KEY)
+    return {"symbols": sorted(m.decode() for m in members)}
+
+
+@router.get("/features/{symbol}")
+async def get_features(request: Request, symbol: str = Path(pattern=SYMBOL_PATTERN)) -> dict[str, Any]:
+    kit = get_kit(request)
+    assert kit.valkey is not None
+    features = await load_features(kit.valkey, symbol.upper())
+    if features is None:
+        raise HTTPException(404, f"unknown symbol {symbol.upper()!r}: no "
+                                 f"{kit.settings.features_interval} bars seen for it")
+    return features
+
+
+async def _consume(kit: Kit) -> None:
+    settings: FeatureSettings = kit.settings  # type: ignore[assignment]
+    assert kit.js is not None and kit.valkey is not None
+    valkey, window = kit.valkey, settings.features_window
+    processed = kit.metrics.counter("feature_bars_total", "Bars turned into features", ("outcome",))
+
+    async def handle(msg: Msg) -> None:
+        try:
+            bar = decode(msg)
+            bar["symbol"] = str(bar["symbol"]).upper()
+            float(bar["start"]), float(bar["close"]), float(bar["volume"])
+        except (ValueError, TypeError, KeyError) as exc:
+            log.warning("skipping a malformed bar on %s: %r", msg.subject, exc)
+            processed.labels("malformed").inc()
+            return
+        bars = await add_bar(valkey, bar, window)
+        await save_features(valkey, compute_features(bars, window))
+        processed.labels("ok").inc()
+
+    subject = BAR.format(interval=settings.features_interval, symbol=">")
+    await durable_consumer(kit.js, stream="BARS", durable="feast-pipeline", subject=subject,
+                           handle=handle)
+
+
+@contextlib.asynccontextmanager
+async def _lifespan(kit: Kit) -> AsyncIterator[None]:
+    kit.spawn(_consume(kit), "bars-consumer")
+    yield
+
+
+app = create_app("feast-pipeline", settings=FeatureSettings(), routers=[router], streams=["BARS"],
+                 lifespan=_lifespan)

@@ -1,0 +1,44 @@
+"""Publish hand-built events on a real NATS, and poll a service until it has seen them."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import httpx
+
+from services.kit import bus
+
+__all__ = ["get_json_until", "publish"]
+
+
+def publish(nats_url: str, events: Iterable[tuple[str, dict[str, Any]]]) -> None:
+    """Publish (subject, event) pairs in order, each acknowledged by JetStream."""
+
+    async def _run() -> None:
+        nc = await bus.connect(nats_url, "test-publisher")
+        try:
+            js = nc.jetstream()
+            await bus.ensure_streams(js, list(bus.STREAMS))
+            for subject, event in events:
+                await bus.publish_event(js, subject, event)
+        finally:
+            await nc.close()
+
+    asyncio.run(_run())
+
+
+def get_json_until(url: str, predicate: Callable[[Any], bool], timeout: float = 10.0,
+                   params: dict[str, Any] | None = None) -> Any:
+    """GET `url` until a 200 whose JSON satisfies `predicate`; fail with the last answer."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        resp = httpx.get(url, params=params, timeout=2)
+        last = (resp.status_code, resp.text)
+        if resp.status_code == 200 and predicate(resp.json()):
+            return resp.json()
+        time.sleep(0.05)
+    raise AssertionError(f"{url} never satisfied the condition; last answer {last}")
