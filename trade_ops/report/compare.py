@@ -1,0 +1,230 @@
+"""Compare two saved runs: refuse incomparable ones, then one row per metric.
+
+A row calls a change only when it is significant (stats.ALPHA) and at least the
+minimum effect; otherwise it says "~ no significant change".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from trade_ops.errors import UsageError
+from trade_ops.report import stats
+from trade_ops.report.runs import Interval, Run
+
+__all__ = ["COMPARED_SETTINGS", "DEFAULT_MIN_EFFECT", "METRICS", "NO_CHANGE", "Comparison", "Metric",
+           "Row", "compare_runs", "format_value", "incompatibilities"]
+
+DEFAULT_MIN_EFFECT = 0.05
+NO_CHANGE = "~ no significant change"
+COMPARED_SETTINGS = ("target", "model", "rate", "duration_s", "concurrency", "requests", "warmup")
+
+
+@dataclass(frozen=True)
+class Metric:
+    key: str  # as written in --expect and in results.latency_ms
+    label: str
+    unit: str  # "ms", "req/s" or "ratio"
+    lower_is_better: bool
+    percentile: float | None = None
+
+    def overall(self, run: Run) -> float | None:
+        res = run.results
+        if self.unit == "ms":
+            value = (res.get("latency_ms") or {}).get(self.key)
+            return float(value) if value is not None else None
+        requests = float(res.get("requests") or 0)
+        if self.key == "throughput":
+            if res.get("rate") is not None:
+                return float(res["rate"])
+            duration = float(res.get("duration_s") or 0)
+            return requests / duration if duration > 0 else None
+        return float(res.get("errors") or 0) / requests if requests else None
+
+    def per_interval(self, interval: Interval) -> float | None:
+        if self.key == "throughput":
+            return interval.rate
+        if interval.count == 0:
+            return None
+        if self.key == "error_rate":
+            return interval.errors / interval.count
+        hist = interval.latency
+        if hist.get_total_count() == 0:
+            return None
+        if self.percentile is not None:
+            return hist.get_value_at_percentile(self.percentile) / 1000.0
+        if self.key == "max":
+            return hist.get_max_value() / 1000.0
+        return hist.get_mean_value() / 1000.0
+
+    def statistic(self) -> stats.Statistic | None:
+        if self.percentile is not None:
+            return stats.percentile_statistic(self.percentile)
+        return {"max": stats.max_statistic, "mean": stats.mean_statistic}.get(self.key)
+
+
+METRICS: tuple[Metric, ...] = (
+    Metric("p50", "p50", "ms", True, 50.0),
+    Metric("p90", "p90", "ms", True, 90.0),
+    Metric("p99", "p99", "ms", True, 99.0),
+    Metric("p999", "p99.9", "ms", True, 99.9),
+    Metric("max", "max", "ms", True),
+    Metric("mean", "mean", "ms", True),
+    Metric("throughput", "throughput", "req/s", False),
+    Metric("error_rate", "error rate", "ratio", True),
+)
+
+
+def format_value(value: float | None, unit: str) -> str:
+    if value is None:
+        return "n/a"
+    if unit == "ratio":
+        return f"{value * 100:.2f}%"
+    if unit == "req/s":
+        return f"{value:,.1f} req/s"
+    if value >= 1000:
+        return f"{value / 1000:.3g} s"
+    return f"{value:.3g} ms"
+
+
+@dataclass(frozen=True)
+class Row:
+    metric: Metric
+    before: float | None
+    after: float | None
+    significance: stats.Significance
+    min_effect: float
+
+    @property
+    def change(self) -> float | None:
+        """Relative change, after against before (-0.5 is half); None when undefined."""
+        if self.before is None or self.after is None or self.before == 0:
+            return None
+        return self.after / self.before - 1.0
+
+    @property
+    def improvement(self) -> float | None:
+        """How many times better: before/after when lower is better, after/before otherwise."""
+        b, a = self.before, self.after
+        if b is None or a is None:
+            return None
+        num, den = (b, a) if self.metric.lower_is_better else (a, b)
+        if den == 0:
+            return None if num == 0 else float("inf")
+        return num / den
+
+    @property
+    def significant(self) -> bool | None:
+        """True/False when tested; None when no test could run (too few intervals)."""
+        sig = self.significance
+        if sig.p_value is None:
+            return None
+        if self.change is None:  # from zero (error rate 0% -> 2%): the test alone decides
+            return sig.p_value < stats.ALPHA and self.before != self.after
+        return sig.p_value < stats.ALPHA and abs(self.change) >= self.min_effect
+
+    def ratio_text(self) -> str:
+        ratio = self.improvement
+        if ratio is None or ratio == 1.0:
+            return "="
+        if self.metric.unit == "ms":
+            words = ("faster", "slower")
+        elif self.metric.unit == "req/s":
+            words = ("higher", "lower")
+        else:
+            words = ("fewer", "more")
+        better = ratio > 1.0
+        times = ratio if better else (1.0 / ratio if ratio else float("inf"))
+        amount = "∞" if times == float("inf") else (f"{times:.0f}" if times >= 100 else f"{times:.3g}")
+        return f"{amount}x {words[0] if better else words[1]}"
+
+    def change_text(self) -> str:
+        if self.change is not None:
+            return f"{self.change * 100:+.1f}%"
+        if self.metric.unit == "ratio" and self.before is not None and self.after is not None:
+            return f"{(self.after - self.before) * 100:+.2f} pp"
+        return "n/a"
+
+    def verdict(self) -> str:
+        if self.significant is False:
+            return NO_CHANGE
+        if self.significant is None:
+            return "? untested"
+        better = (self.improvement or 1.0) > 1.0
+        return f"{'better' if better else 'WORSE'}: {self.ratio_text()}"
+
+    def sentence(self) -> str:
+        """`p50: 250 ms -> 0.8 ms, 312x faster`."""
+        unit = self.metric.unit
+        return (f"{self.metric.label}: {format_value(self.before, unit)} -> "
+                f"{format_value(self.after, unit)}, {self.ratio_text()}")
+
+
+@dataclass
+class Comparison:
+    before: Run
+    after: Run
+    rows: list[Row]
+    min_effect: float
+    forced_over: list[str] = field(default_factory=list)  # incompatibilities overridden by --force
+
+    def row(self, key: str) -> Row:
+        for row in self.rows:
+            if row.metric.key == key:
+                return row
+        raise KeyError(key)
+
+
+def _describe(value: Any) -> str:
+    return "unset" if value is None else repr(value)
+
+
+def incompatibilities(before: Run, after: Run) -> list[str]:
+    """Why these two runs should not be compared; empty when they may be."""
+    reasons: list[str] = []
+    sb, sa = before.scenario, after.scenario
+    if sb.get("name") != sa.get("name"):
+        reasons.append(f"different scenarios: {_describe(sb.get('name'))} vs {_describe(sa.get('name'))}")
+    elif sb.get("hash") != sa.get("hash"):
+        reasons.append(f"scenario {sb.get('name')!r} changed between runs "
+                       f"(hash {sb.get('hash')} vs {sa.get('hash')})")
+    for key in COMPARED_SETTINGS:
+        vb, va = before.settings.get(key), after.settings.get(key)
+        if vb != va:
+            reasons.append(f"different settings: {key} {_describe(vb)} vs {_describe(va)}")
+    for label, run in (("before", before), ("after", after)):
+        if run.results.get("valid") is False:
+            why = run.results.get("invalid_reason") or "no reason recorded"
+            reasons.append(f"the {label} run ({run.name}) is marked invalid: {why}")
+    return reasons
+
+
+def _significance(metric: Metric, before: Run, after: Run,
+                  intervals: tuple[list[Interval], list[Interval]]) -> stats.Significance:
+    samples = [[v for v in map(metric.per_interval, ivs) if v is not None] for ivs in intervals]
+    tested = stats.mann_whitney(samples[0], samples[1])
+    statistic = metric.statistic()
+    if tested.p_value is None and statistic is not None:
+        return stats.bootstrap_histograms(before.latency(), after.latency(), statistic)
+    return tested
+
+
+def compare_runs(before: Run, after: Run, *, min_effect: float = DEFAULT_MIN_EFFECT,
+                 force: bool = False,
+                 metrics: tuple[Metric, ...] = METRICS,
+                 on_metric: Callable[[Metric], None] | None = None) -> Comparison:
+    reasons = incompatibilities(before, after)
+    if reasons and not force:
+        raise UsageError("refusing to compare these runs: " + "; ".join(reasons),
+                         detail="compare runs of one scenario with the same settings, "
+                                "or pass --force to compare anyway (the report will say so)")
+    intervals = (before.intervals(), after.intervals())
+    rows = []
+    for metric in metrics:
+        if on_metric:
+            on_metric(metric)
+        rows.append(Row(metric, metric.overall(before), metric.overall(after),
+                        _significance(metric, before, after, intervals), min_effect))
+    return Comparison(before, after, rows, min_effect, forced_over=reasons)

@@ -1,0 +1,110 @@
+"""Saved bench runs: found by name under reports/runs/ or by path, checked, decoded."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from trade_ops.errors import UsageError
+
+if TYPE_CHECKING:
+    from hdrh.histogram import HdrHistogram
+
+__all__ = ["DEFAULT_RUNS_DIR", "RUN_FORMAT", "Interval", "Run", "decode_histogram", "load_run",
+           "resolve_run_path"]
+
+RUN_FORMAT = "trade-ops-run/1"
+DEFAULT_RUNS_DIR = Path("reports/runs")
+
+
+def decode_histogram(encoded: str | bytes) -> HdrHistogram:
+    from hdrh.histogram import HdrHistogram
+
+    try:
+        return HdrHistogram.decode(encoded)
+    except Exception as exc:  # hdrh raises bare errors of several kinds on bad input
+        raise UsageError(f"a histogram in the run cannot be decoded: {exc}") from None
+
+
+@dataclass(frozen=True)
+class Interval:
+    start_s: float
+    end_s: float
+    count: int
+    errors: int
+    latency: HdrHistogram
+
+    @property
+    def mid_s(self) -> float:
+        return (self.start_s + self.end_s) / 2
+
+    @property
+    def rate(self) -> float:
+        span = self.end_s - self.start_s
+        return self.count / span if span > 0 else 0.0
+
+
+@dataclass(frozen=True)
+class Run:
+    name: str
+    path: Path
+    doc: dict[str, Any]
+
+    @property
+    def scenario(self) -> dict[str, Any]:
+        return self.doc.get("scenario") or {}
+
+    @property
+    def settings(self) -> dict[str, Any]:
+        return self.doc.get("settings") or {}
+
+    @property
+    def results(self) -> dict[str, Any]:
+        return self.doc.get("results") or {}
+
+    @property
+    def meta(self) -> dict[str, Any]:
+        return self.doc.get("meta") or {}
+
+    def latency(self) -> HdrHistogram:
+        return decode_histogram(self.doc["histograms"]["latency"])
+
+    def intervals(self) -> list[Interval]:
+        out = []
+        for raw in self.doc.get("intervals") or []:
+            out.append(Interval(float(raw["start_s"]), float(raw["end_s"]), int(raw.get("count", 0)),
+                                int(raw.get("errors", 0)), decode_histogram(raw["latency"])))
+        return out
+
+
+def resolve_run_path(ref: str | Path, runs_dir: Path | None = None) -> Path:
+    """A path as given if it exists, else `runs_dir/REF.json` (REF being a saved run's name)."""
+    path = Path(ref)
+    if path.is_file():
+        return path
+    runs_dir = runs_dir or DEFAULT_RUNS_DIR
+    named = runs_dir / (path.name if path.suffix == ".json" else f"{path.name}.json")
+    if named.is_file():
+        return named
+    known = sorted(p.stem for p in runs_dir.glob("*.json")) if runs_dir.is_dir() else []
+    hint = f"saved runs in {runs_dir}: {', '.join(known)}" if known else f"no saved runs in {runs_dir}"
+    raise UsageError(f"no run named or at {str(ref)!r}",
+                     detail=f"{hint}\nsave one with `trade-ops bench oms --save NAME`")
+
+
+def load_run(ref: str | Path, runs_dir: Path | None = None) -> Run:
+    path = resolve_run_path(ref, runs_dir)
+    try:
+        doc = orjson.loads(path.read_bytes())
+    except (OSError, orjson.JSONDecodeError) as exc:
+        raise UsageError(f"run file {path} is unreadable: {exc}") from None
+    if not isinstance(doc, dict) or doc.get("format") != RUN_FORMAT:
+        found = doc.get("format") if isinstance(doc, dict) else type(doc).__name__
+        raise UsageError(f"{path} is not a saved bench run (format {found!r}, expected {RUN_FORMAT!r})")
+    for key in ("results", "histograms"):
+        if not isinstance(doc.get(key), dict):
+            raise UsageError(f"run file {path} has no {key!r} section")
+    return Run(name=str(doc.get("name") or path.stem), path=path, doc=doc)
