@@ -24,6 +24,8 @@ class KitSettings(BaseSettings):
     run_dir: str = ".trade-ops"
     # Each dependency check in /health is bounded by this: /health never hangs.
     health_timeout_s: float = 0.5
+    # How long a durable consumer's unacked message waits before redelivery (its reader died).
+    ack_wait_s: float = 30.0
     log_level: str = "info"
 
 
