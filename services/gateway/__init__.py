@@ -1,0 +1,1 @@
+"""gateway: the market simulator (random-walk quotes, ticks, alt-data events, /tickers)."""

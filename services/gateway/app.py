@@ -1,0 +1,37 @@
+"""gateway: random-walk quotes for the universe, published as ticks and alt-data events."""
+
+from __future__ import annotations
+
+import contextlib
+import random
+from collections.abc import AsyncIterator
+
+from services.gateway.handlers import router
+from services.gateway.market import Market
+from services.gateway.publisher import alt_loop, tick_loop
+from services.gateway.settings import GatewaySettings
+from services.kit import Kit, create_app
+
+__all__ = ["app"]
+
+
+@contextlib.asynccontextmanager
+async def _run(kit: Kit) -> AsyncIterator[None]:
+    settings: GatewaySettings = kit.settings  # type: ignore[assignment]
+    market = kit.state["market"]
+    assert kit.js is not None
+    kit.spawn(tick_loop(market, kit.js, settings.tick_hz, kit.metrics), "ticks")
+    kit.spawn(alt_loop(market, kit.js, settings.alt_interval_s, kit.metrics), "alt")
+    yield
+
+
+def build() -> object:
+    settings = GatewaySettings()
+    app = create_app("gateway", settings=settings, routers=[router], streams=["TICKS", "ALT"],
+                     uses_valkey=False, lifespan=_run)
+    rng = random.Random(settings.seed)
+    app.state.kit.state["market"] = Market(settings.universe, settings.volatility, rng)
+    return app
+
+
+app = build()
