@@ -1,0 +1,134 @@
+"""The OS processes the supervisor starts: spawned detached, recognised later, stopped whole.
+
+A process is recorded as (pid, create time). A pid alone is not enough: once ours exits
+the kernel may give its pid to an unrelated process, and `down` must never signal that
+one. Each process leads its own session (start_new_session), so its pid is its process
+group and one signal reaches anything it spawned.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Iterable
+from pathlib import Path
+
+import psutil
+
+from trade_ops.errors import StartupError
+
+__all__ = ["exit_code", "find_ours", "port_holder", "spawn", "stop", "tail"]
+
+# Popen objects of the processes this interpreter started: polling them reaps the
+# children that exit while we still run (tests, a long `up`), so no zombie is left.
+_children: dict[int, subprocess.Popen[bytes]] = {}
+
+# Create times come from /proc in clock ticks; the same process always reads the same.
+_SAME_START = 0.5
+
+
+def spawn(command: list[str], log: Path, env: dict[str, str]) -> tuple[int, float]:
+    """Start `command` detached, output appended to `log`; its pid and create time."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("ab") as out:
+        try:
+            popen = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT,
+                                     stdin=subprocess.DEVNULL, env=env, start_new_session=True)
+        except OSError as exc:
+            raise StartupError(f"cannot run {command[0]}: {exc.strerror or exc}") from None
+    _children[popen.pid] = popen
+    try:
+        started = psutil.Process(popen.pid).create_time()
+    except psutil.Error:  # already gone: the readiness wait reports how it exited
+        started = time.time()
+    return popen.pid, started
+
+
+def exit_code(pid: int) -> int | None:
+    """The exit code of a process this interpreter started, once it has exited."""
+    popen = _children.get(pid)
+    return popen.poll() if popen else None
+
+
+def find_ours(pid: int | None, started_at: float) -> psutil.Process | None:
+    """The live process recorded as (pid, started_at), or None if it is gone or the pid was reused."""
+    if not pid:
+        return None
+    exit_code(pid)  # reap it first if it is our exited child
+    try:
+        proc = psutil.Process(pid)
+        if abs(proc.create_time() - started_at) > _SAME_START:
+            return None
+        if proc.status() == psutil.STATUS_ZOMBIE:  # exited; its parent has not reaped it
+            return None
+        return proc
+    except psutil.Error:
+        return None
+
+
+def _gone(proc: psutil.Process) -> bool:
+    exit_code(proc.pid)
+    try:
+        return not proc.is_running() or proc.status() == psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return True
+
+
+def _signal_group(proc: psutil.Process, sig: signal.Signals) -> None:
+    try:
+        if os.getpgid(proc.pid) == proc.pid:
+            os.killpg(proc.pid, sig)
+        else:  # not a group leader (started by someone else): signal just the process
+            proc.send_signal(sig)
+    except (ProcessLookupError, psutil.Error):
+        pass
+
+
+def _wait_gone(procs: list[psutil.Process], timeout: float) -> list[psutil.Process]:
+    deadline = time.monotonic() + timeout
+    alive = [p for p in procs if not _gone(p)]
+    while alive and time.monotonic() < deadline:
+        time.sleep(0.02)
+        alive = [p for p in alive if not _gone(p)]
+    return alive
+
+
+def stop(procs: Iterable[psutil.Process], grace: float) -> list[psutil.Process]:
+    """SIGTERM each process group, SIGKILL what is left after `grace`; the survivors."""
+    procs = list(procs)
+    for proc in procs:
+        _signal_group(proc, signal.SIGTERM)
+    alive = _wait_gone(procs, grace)
+    for proc in alive:
+        _signal_group(proc, signal.SIGKILL)
+    survivors = _wait_gone(alive, 2.0)
+    for proc in procs:
+        if proc not in survivors:
+            _children.pop(proc.pid, None)
+    return survivors
+
+
+def port_holder(port: int) -> str | None:
+    """'pid 123 (python3)' for the process listening on `port`, when we may see it."""
+    try:
+        for conn in psutil.net_connections(kind="tcp"):
+            if conn.laddr and conn.laddr.port == port and conn.status == psutil.CONN_LISTEN and conn.pid:
+                return f"pid {conn.pid} ({psutil.Process(conn.pid).name()})"
+    except psutil.Error:
+        pass
+    return None
+
+
+def tail(path: Path, lines: int) -> str:
+    """The last `lines` lines of a log file, reading only its end."""
+    try:
+        with path.open("rb") as f:
+            f.seek(0, os.SEEK_END)
+            f.seek(max(0, f.tell() - max(lines, 1) * 1024))
+            data = f.read()
+    except OSError:
+        return ""
+    text = data.decode(errors="replace")
+    return "\n".join(text.splitlines()[-lines:]) if lines > 0 else ""

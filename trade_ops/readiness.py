@@ -1,0 +1,69 @@
+"""Is a component ready? valkey answers PING, nats /healthz (JetStream up), a service
+`/livez` then `/health` with HTTP 200. Each probe is short, so a wait polls them often.
+"""
+
+from __future__ import annotations
+
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from trade_ops import infra
+from trade_ops.stack import Component
+
+__all__ = ["Outcome", "http_status", "probe", "wait_ready"]
+
+# No proxy for these probes: they always target the stack's own hosts.
+_opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+def http_status(url: str, timeout: float = 1.0) -> int | None:
+    """The HTTP status of a GET, or None when nothing answered."""
+    try:
+        with _opener.open(url, timeout=timeout) as resp:
+            return resp.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+    except (OSError, ValueError):
+        return None
+
+
+def probe(c: Component, timeout: float = 1.0) -> str | None:
+    """None when `c` is ready, else why not (for the error message)."""
+    if c.kind == "valkey":
+        return None if infra.valkey_ready(c.host, c.port or 0, timeout) else "PING got no PONG"
+    if c.kind == "nats":
+        return None if infra.nats_ready(f"http://{c.host}:{c.monitor_port}", timeout) else "/healthz not ok"
+    if c.kind == "lake":
+        return None
+    for path in (c.live_path, c.health_path):
+        status = http_status(c.base_url + path, timeout)
+        if status != 200:
+            return f"{path} answered {status}" if status else f"{path} did not answer"
+    return None
+
+
+@dataclass
+class Outcome:
+    ready: bool
+    seconds: float
+    reason: str | None = None  # when not ready
+    dead: bool = False  # the process exited
+
+
+def wait_ready(c: Component, exited: Callable[[], str | None], deadline: float,
+               interval: float = 0.05) -> Outcome:
+    """Poll `c` until ready, until its process exits (`exited` then says how), or the deadline."""
+    start = time.monotonic()
+    while True:
+        gone = exited()
+        if gone:
+            return Outcome(False, time.monotonic() - start, gone, dead=True)
+        reason = probe(c, timeout=min(1.0, max(0.1, deadline - time.monotonic())))
+        if reason is None:
+            return Outcome(True, time.monotonic() - start)
+        if time.monotonic() >= deadline:
+            return Outcome(False, time.monotonic() - start, f"not ready in time ({reason})")
+        time.sleep(interval)

@@ -1,0 +1,296 @@
+"""Start, watch and stop a stack: valkey and nats first, then every service at once.
+
+    up(run_dir, stack)   check every port, start what is not running, wait until ready
+    status(run_dir)      each recorded process: alive or dead, ready or not, uptime
+    down(run_dir)        SIGTERM each process group, SIGKILL after a grace, verify gone
+
+State lives in the run directory (see rundir.py), written as soon as a process starts,
+so `down` cleans up even after an `up` that failed half-way.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from trade_ops import infra, processes, readiness
+from trade_ops.errors import PortInUseError, RunDirError, StackFileError, StartupError, UsageError
+from trade_ops.rundir import ProcessRecord, RunDir, StackState
+from trade_ops.stack import Component, Stack
+
+__all__ = ["ProcessStatus", "down", "follow_log", "log_tail", "plan", "status", "up"]
+
+Progress = Callable[["ProcessStatus"], None]
+LOG_TAIL_LINES = 20
+
+
+@dataclass
+class ProcessStatus:
+    name: str
+    kind: str
+    pid: int | None
+    port: int | None
+    state: str  # "ready" | "running" | "dead" | "failed" | "stopped"
+    alive: bool
+    uptime_s: float | None
+    restarts: int
+    ready_s: float | None
+    log: Path
+
+    def to_dict(self) -> dict[str, object]:
+        return {**asdict(self), "log": str(self.log)}
+
+
+def _status(rec: ProcessRecord, state: str, alive: bool, ready_s: float | None = None) -> ProcessStatus:
+    uptime = round(time.time() - rec.started_at, 3) if alive else None
+    return ProcessStatus(rec.name, rec.kind, rec.pid, rec.port, state, alive, uptime, rec.restarts,
+                         None if ready_s is None else round(ready_s, 3), Path(rec.log))
+
+
+# -- what to start ---------------------------------------------------------------------
+def plan(stack: Stack, only: list[str] | None = None) -> list[Component]:
+    """The components `up` runs, dependencies first.
+
+    Without `only`: the infrastructure and every enabled service whose code exists.
+    With `only`: those services and what they depend on (a named service must exist;
+    a dependency whose code is not written yet is skipped: services tolerate that).
+    """
+    if only:
+        known = {s.name for s in stack.services}
+        unknown = [n for n in only if n not in known]
+        if unknown:
+            raise UsageError(f"unknown service {', '.join(map(repr, unknown))}",
+                             detail=f"known services: {', '.join(sorted(known))}")
+        missing = [n for n in only if not stack[n].exists()]
+        if missing:
+            raise UsageError(f"no code for {', '.join(missing)} yet ({stack[missing[0]].app} not found)")
+        names = stack.closure(only)
+    else:
+        names = [n for n in stack.start_order() if not stack[n].is_service or stack[n].enabled]
+    chosen = [stack[n] for n in names]
+    return [c for c in chosen if not c.is_service or (c.exists() and not c.url)]
+
+
+def _ports(c: Component) -> list[int]:
+    return [p for p in (c.port, c.monitor_port) if p is not None]
+
+
+def check_ports(components: list[Component]) -> None:
+    """Every port the components need is free, or a PortInUseError naming each taken one."""
+    taken: list[str] = []
+    owners: dict[int, str] = {}
+    for c in components:
+        for port in _ports(c):
+            if port in owners:
+                raise StackFileError(f"port {port} is given to both {owners[port]} and {c.name}")
+            owners[port] = c.name
+            if infra.port_in_use(port, c.host):
+                holder = processes.port_holder(port)
+                taken.append(f"port {port} ({c.name}) is in use" + (f" by {holder}" if holder else ""))
+    if taken:
+        raise PortInUseError("; ".join(taken) + "; nothing was started",
+                             detail="stop what holds it, or shift the stack with --port-offset N")
+
+
+# -- up ------------------------------------------------------------------------------
+def _command(c: Component, stack: Stack, run_dir: RunDir) -> tuple[list[str], dict[str, str]]:
+    if c.kind == "valkey":
+        data = run_dir.path / "valkey"
+        data.mkdir(exist_ok=True)
+        return infra.valkey_command(c.port or 0, data, c.host), dict(os.environ)
+    if c.kind == "nats":
+        return (infra.nats_command(c.port or 0, c.monitor_port or 0, run_dir.nats_store, c.host),
+                dict(os.environ))
+    if not c.command:
+        raise StackFileError(f"service {c.name!r} has no command in the stack file")
+    return c.start_command(), {**os.environ, **stack.service_env(c.name, run_dir.path)}
+
+
+def _load_or_new_state(run_dir: RunDir, stack: Stack) -> StackState:
+    stack_file = None if stack.source == "builtin" else str(Path(stack.source).resolve())
+    if not run_dir.has_state():
+        return StackState(offset=stack.offset, stack_file=stack_file, started_at=time.time())
+    state = run_dir.load_state()
+    alive = [n for n, r in state.processes.items() if processes.find_ours(r.pid, r.started_at)]
+    if alive and state.offset != stack.offset:
+        raise UsageError(f"a stack is running from {run_dir.path} at port offset {state.offset}",
+                         detail="stop it with `trade-ops down`, or use another --run-dir")
+    if not alive:  # a stale state: start afresh, but keep counting restarts
+        state.offset, state.stack_file, state.started_at = stack.offset, stack_file, time.time()
+    return state
+
+
+def _exited(rec: ProcessRecord) -> Callable[[], str | None]:
+    def check() -> str | None:
+        code = processes.exit_code(rec.pid)
+        if code is not None:
+            return f"exited with code {code}"
+        return None if processes.find_ours(rec.pid, rec.started_at) else "exited"
+
+    return check
+
+
+def _start(batch: list[Component], stack: Stack, run_dir: RunDir, state: StackState,
+           report: Progress) -> None:
+    for c in batch:
+        cmd, env = _command(c, stack, run_dir)
+        log = run_dir.log_file(c.name)
+        previous = state.processes.get(c.name)
+        pid, started = processes.spawn(cmd, log, env)
+        rec = ProcessRecord(c.name, pid, c.port, cmd, str(log), started,
+                            restarts=previous.restarts + 1 if previous else 0, kind=c.kind)
+        state.processes[c.name] = rec
+        run_dir.save_state(state)  # at once: a later failure must not orphan this one
+        report(_status(rec, "running", True))
+
+
+def _wait(batch: list[Component], state: StackState, fresh: set[str], deadline: float,
+          report: Progress) -> list[tuple[ProcessStatus, str]]:
+    """Wait for the whole batch concurrently; the statuses, and why each failure failed."""
+    results: list[tuple[ProcessStatus, str]] = []
+    if not batch:
+        return results
+    with ThreadPoolExecutor(max_workers=len(batch), thread_name_prefix="ready") as pool:
+        futures = {pool.submit(readiness.wait_ready, c, _exited(state.processes[c.name]), deadline): c
+                   for c in batch}
+        for future in as_completed(futures):
+            c = futures[future]
+            rec, outcome = state.processes[c.name], future.result()
+            if outcome.ready:
+                st = _status(rec, "ready", True, outcome.seconds if c.name in fresh else None)
+            else:
+                st = _status(rec, "failed", alive=not outcome.dead)
+            report(st)
+            results.append((st, outcome.reason or ""))
+    return results
+
+
+def _raise_failures(results: list[tuple[ProcessStatus, str]]) -> None:
+    failed = [(st, why) for st, why in results if st.state != "ready"]
+    if not failed:
+        return
+    names = ", ".join(f"{st.name} ({why})" for st, why in failed)
+    tails = [f"--- {st.log} (last {LOG_TAIL_LINES} lines) ---\n"
+             f"{processes.tail(st.log, LOG_TAIL_LINES) or '(empty)'}" for st, _ in failed[:3]]
+    raise StartupError(f"could not start {names}", detail="\n".join(tails))
+
+
+def _ensure_lake(stack: Stack, run_dir: RunDir) -> None:
+    uri = stack.lake_uri(run_dir.path)
+    if "://" not in uri:
+        try:
+            Path(uri).mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise RunDirError(f"lake directory {uri} cannot be created: {exc.strerror or exc}") from None
+
+
+def up(run_dir: RunDir, stack: Stack, *, only: list[str] | None = None, timeout: float = 30.0,
+       on_progress: Progress | None = None) -> list[ProcessStatus]:
+    """Start what is not running (infra first, then all services at once); wait until ready."""
+    deadline = time.monotonic() + timeout
+    report: Progress = on_progress or (lambda _st: None)
+    components = [c for c in plan(stack, only) if c.kind != "lake"]
+    run_dir.ensure_writable()
+    state = _load_or_new_state(run_dir, stack)
+    running = {n for n, r in state.processes.items() if processes.find_ours(r.pid, r.started_at)}
+    fresh = {c.name for c in components} - running
+    check_ports([c for c in components if c.name in fresh])
+    _ensure_lake(stack, run_dir)
+    run_dir.save_state(state)
+
+    results: list[tuple[ProcessStatus, str]] = []
+    for batch in ([c for c in components if not c.is_service], [c for c in components if c.is_service]):
+        _start([c for c in batch if c.name in fresh], stack, run_dir, state, report)
+        results += _wait(batch, state, fresh, deadline, report)
+        _raise_failures(results)  # services need the infrastructure: stop at its failure
+    order = {c.name: i for i, c in enumerate(components)}
+    return sorted((st for st, _ in results), key=lambda st: order[st.name])
+
+
+# -- status and down ---------------------------------------------------------------------
+def _stack_or_none(run_dir: RunDir) -> Stack | None:
+    try:
+        return run_dir.stack()
+    except (StackFileError, UsageError, RunDirError):  # a moved stack file: still show the pids
+        return None
+
+
+def status(run_dir: RunDir) -> list[ProcessStatus]:
+    """Each recorded process: ready (answers its probe), running, or dead."""
+    if not run_dir.has_state():
+        return []
+    state = run_dir.load_state()
+    stack = _stack_or_none(run_dir)
+    recs = list(state.processes.values())
+
+    def one(rec: ProcessRecord) -> ProcessStatus:
+        if not processes.find_ours(rec.pid, rec.started_at):
+            return _status(rec, "dead", False)
+        comp = stack.components.get(rec.name) if stack else None
+        ready = comp is not None and readiness.probe(comp, timeout=1.0) is None
+        return _status(rec, "ready" if ready else "running", True)
+
+    with ThreadPoolExecutor(max_workers=max(1, len(recs)), thread_name_prefix="ps") as pool:
+        return list(pool.map(one, recs))
+
+
+def down(run_dir: RunDir, *, grace: float = 3.0) -> list[ProcessStatus]:
+    """Stop every recorded process: services first (they may flush to the infra), then infra."""
+    if not run_dir.has_state():
+        return []
+    state = run_dir.load_state()
+    out: list[ProcessStatus] = []
+    survivors: dict[str, ProcessRecord] = {}
+    services = [r for r in state.processes.values() if r.kind == "service"]
+    others = [r for r in state.processes.values() if r.kind != "service"]
+    for group in (services, others):
+        live = {r.name: p for r in group if (p := processes.find_ours(r.pid, r.started_at))}
+        left = {p.pid for p in processes.stop(live.values(), grace)}
+        for rec in group:
+            still = rec.name in live and live[rec.name].pid in left
+            if still:
+                survivors[rec.name] = rec
+            out.append(_status(rec, "running" if still else "stopped", still))
+    if survivors:
+        state.processes = survivors
+        run_dir.save_state(state)
+    else:
+        run_dir.clear_state()
+    return out
+
+
+# -- logs --------------------------------------------------------------------------------
+def _log_path(run_dir: RunDir, name: str) -> Path:
+    path = run_dir.log_file(name)
+    if not path.is_file():
+        known = sorted(p.stem for p in run_dir.logs.glob("*.log")) if run_dir.logs.is_dir() else []
+        raise UsageError(f"no log for {name!r} in {run_dir.logs}",
+                         detail=f"logs here: {', '.join(known)}" if known else "no logs here yet")
+    return path
+
+
+def log_tail(run_dir: RunDir, name: str, lines: int = LOG_TAIL_LINES) -> str:
+    """The last `lines` lines of a process's log."""
+    return processes.tail(_log_path(run_dir, name), lines)
+
+
+def follow_log(run_dir: RunDir, name: str, lines: int = LOG_TAIL_LINES,
+               interval: float = 0.2) -> Iterator[str]:
+    """The tail, then new text as it is written (like `tail -f`); runs until closed."""
+    path = _log_path(run_dir, name)
+    first = processes.tail(path, lines)
+    yield first + "\n" if first else ""
+    with path.open("rb") as f:
+        f.seek(0, os.SEEK_END)
+        while True:
+            chunk = f.read()
+            if chunk:
+                yield chunk.decode(errors="replace")
+            else:
+                if path.exists() and path.stat().st_size < f.tell():  # truncated: start over
+                    f.seek(0)
+                time.sleep(interval)
