@@ -14,16 +14,20 @@ from services.kit import bus
 __all__ = ["get_json_until", "publish"]
 
 
-def publish(nats_url: str, events: Iterable[tuple[str, dict[str, Any]]]) -> None:
-    """Publish (subject, event) pairs in order, each acknowledged by JetStream."""
+def publish(nats_url: str, events: Iterable[tuple[Any, ...]]) -> None:
+    """Publish (subject, event[, message id]) in order, each acknowledged by JetStream.
+
+    The message id defaults to the event id; another one gets past JetStream's duplicate
+    window, like a redelivery would, to test a consumer's own idempotency.
+    """
 
     async def _run() -> None:
         nc = await bus.connect(nats_url, "test-publisher")
         try:
             js = nc.jetstream()
             await bus.ensure_streams(js, list(bus.STREAMS))
-            for subject, event in events:
-                await bus.publish_event(js, subject, event)
+            for subject, event, *msg_id in events:
+                await bus.publish_event(js, subject, event, *msg_id)
         finally:
             await nc.close()
 

@@ -1,0 +1,66 @@
+"""execution-quality: TCA per symbol, slippage against the arrival mid and fill latency.
+
+    GET /tca[?symbol=]   per symbol: fills, slippage (bps, qty-weighted, p50, p95, worst),
+                         order-to-fill latency percentiles (ms)
+    GET /tca/mids        the mid each symbol's next order would be measured against
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import APIRouter, HTTPException, Query, Request
+
+from services.execution_quality import consumers, store
+from services.execution_quality.tca import summarize
+from services.kit import Kit, KitSettings, create_app, get_kit
+
+__all__ = ["TCASettings", "app"]
+
+SYMBOL_PATTERN = r"^[A-Za-z0-9._-]{1,32}$"
+
+
+class TCASettings(KitSettings):
+    service: str = "execution-quality"
+    port: int = 8092
+    tca_max_samples: int = 10_000  # fill records kept per symbol
+    tca_order_wait_deliveries: int = 5  # redeliveries of a fill waiting for its order
+
+
+router = APIRouter()
+
+
+@router.get("/tca")
+async def tca(request: Request,
+              symbol: str | None = Query(None, pattern=SYMBOL_PATTERN)) -> dict[str, Any]:
+    kit = get_kit(request)
+    assert kit.valkey is not None
+    known = await store.symbols(kit.valkey)
+    if symbol is not None:
+        symbol = symbol.upper()
+        if symbol not in known:
+            raise HTTPException(404, f"unknown symbol {symbol!r}: no fills measured for it")
+        known = [symbol]
+    mids = kit.state.get("mids", {})
+    result = {}
+    for name in known:
+        result[name] = {"mid": mids.get(name), **summarize(await store.load_fills(kit.valkey, name))}
+    return {"symbols": result}
+
+
+@router.get("/tca/mids")
+async def current_mids(request: Request) -> dict[str, Any]:
+    return {"mids": dict(sorted(get_kit(request).state.get("mids", {}).items()))}
+
+
+@contextlib.asynccontextmanager
+async def _lifespan(kit: Kit) -> AsyncIterator[None]:
+    settings: TCASettings = kit.settings  # type: ignore[assignment]
+    await consumers.start(kit, settings.tca_max_samples, settings.tca_order_wait_deliveries)
+    yield
+
+
+app = create_app("execution-quality", settings=TCASettings(), routers=[router],
+                 streams=["TICKS", "ORDERS", "EXEC"], lifespan=_lifespan)

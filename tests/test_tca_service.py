@@ -1,0 +1,86 @@
+"""execution-quality on real NATS and Valkey: hand-built ticks, orders and fills."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.bus_helpers import get_json_until, publish
+from tests.helpers import Proc, start_service
+
+T = 1_700_000_000_000.0
+
+
+def tick(symbol: str, seq: int, bid: float, ask: float) -> tuple[str, dict[str, Any]]:
+    return f"market.tick.{symbol}", {"id": f"{symbol}-{seq}", "symbol": symbol, "seq": seq, "bid": bid,
+                                     "ask": ask, "last": bid, "bid_size": 1, "ask_size": 1,
+                                     "volume": 0, "ts": T}
+
+
+def order(order_id: str, symbol: str, side: str) -> tuple[str, dict[str, Any]]:
+    return "orders.new", {"id": order_id, "ts": T, "order": {
+        "order_id": order_id, "client_order_id": None, "account": "tca", "symbol": symbol,
+        "side": side, "quantity": 5, "order_type": "MARKET", "price": None, "time_in_force": "IOC",
+        "status": "ACCEPTED", "created_ts": T, "updated_ts": T}}
+
+
+def fill(fill_id: str, order_id: str, symbol: str, side: str, qty: float, price: float,
+         latency_ms: float) -> tuple[str, dict[str, Any]]:
+    return f"exec.fill.{symbol}", {
+        "id": fill_id, "fill_id": fill_id, "order_id": order_id, "client_order_id": None,
+        "account": "tca", "symbol": symbol, "side": side, "quantity": qty, "price": price,
+        "cumulative_quantity": qty, "leaves_quantity": 0, "final": False, "order_ts": T,
+        "ts": T + latency_ms}
+
+
+@pytest.fixture
+def tca(valkey_server: Proc, nats_server: Proc, tmp_path: Path) -> Iterator[Proc]:
+    proc = start_service("execution-quality", tmp_path, {
+        "TRADE_OPS_VALKEY_URL": valkey_server.url, "TRADE_OPS_NATS_URL": nats_server.url,
+        "TRADE_OPS_TCA_ORDER_WAIT_DELIVERIES": "2"})
+    yield proc
+    proc.stop()
+
+
+def test_slippage_and_latency_on_a_hand_computed_example(tca: Proc, nats_server: Proc) -> None:
+    publish(nats_server.url, [tick("TCAA", 1, 99.99, 100.01)])  # mid 100
+    get_json_until(f"{tca.url}/tca/mids", lambda b: b["mids"].get("TCAA") == pytest.approx(100.0))
+    publish(nats_server.url, [
+        order("tca-o1", "TCAA", "buy"), order("tca-o2", "TCAA", "sell"), order("tca-o3", "TCAA", "buy"),
+        fill("tca-f1", "tca-o1", "TCAA", "buy", 1, 100.05, 10),  # +5 bps, 10 ms
+        fill("tca-f2", "tca-o2", "TCAA", "sell", 3, 99.90, 20),  # +10 bps, 20 ms
+        fill("tca-f3", "tca-o3", "TCAA", "buy", 1, 99.98, 30),  # -2 bps, 30 ms
+        fill("tca-f9", "tca-ghost", "TCAB", "buy", 2, 50.0, 7),  # its order never arrives
+    ])
+    url = f"{tca.url}/tca"
+    get_json_until(url, lambda b: b["symbols"].get("TCAA", {}).get("fills") == 3, params={"symbol": "TCAA"})
+    # The mid moves after the orders arrived: o1's next fill is still measured against 100.
+    publish(nats_server.url, [tick("TCAA", 2, 199.99, 200.01)])
+    get_json_until(f"{tca.url}/tca/mids", lambda b: b["mids"]["TCAA"] == pytest.approx(200.0))
+    f4 = fill("tca-f4", "tca-o1", "TCAA", "buy", 1, 100.05, 40)
+    # ... and a redelivered fill (same fill id, another message id) counts once.
+    publish(nats_server.url, [f4, (*f4, "tca-f4-redelivered")])
+
+    body = get_json_until(url, lambda b: b["symbols"].get("TCAA", {}).get("fills") == 4)
+    a = body["symbols"]["TCAA"]
+    assert a["mid"] == pytest.approx(200.0)
+    # slippage 5, 10, -2, 5 bps on quantities 1, 3, 1, 1: (5 + 30 - 2 + 5) / 6
+    assert a["slippage_bps"]["weighted_avg"] == pytest.approx(38 / 6, abs=1e-6)
+    assert a["slippage_bps"]["p50"] == pytest.approx(5.0)
+    assert a["slippage_bps"]["worst"] == pytest.approx(10.0)
+    assert a["latency_ms"] == {"count": 4, "p50": 25.0, "p90": 37.0, "p99": 39.7, "max": 40.0}
+
+    b = get_json_until(url, lambda b: "TCAB" in b["symbols"])["symbols"]["TCAB"]
+    assert b["fills"] == 1 and b["slippage_bps"]["without_arrival_mid"] == 1
+    assert b["latency_ms"]["p50"] == 7.0
+
+
+def test_bad_query_parameters_are_4xx_with_a_reason(tca: Proc) -> None:
+    resp = httpx.get(f"{tca.url}/tca", params={"symbol": "NOSUCH"})
+    assert resp.status_code == 404 and "unknown symbol 'NOSUCH'" in resp.json()["detail"]
+    resp = httpx.get(f"{tca.url}/tca", params={"symbol": "bad symbol!"})
+    assert resp.status_code == 422 and "query.symbol" in resp.json()["detail"]
