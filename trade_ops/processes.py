@@ -19,7 +19,7 @@ import psutil
 
 from trade_ops.errors import StartupError
 
-__all__ = ["exit_code", "find_ours", "port_holder", "spawn", "stop", "tail"]
+__all__ = ["exit_code", "find_ours", "port_holder", "spawn", "stop", "tail", "uptime"]
 
 # Popen objects of the processes this interpreter started: polling them reaps the
 # children that exit while we still run (tests, a long `up`), so no zombie is left.
@@ -50,6 +50,20 @@ def exit_code(pid: int) -> int | None:
     """The exit code of a process this interpreter started, once it has exited."""
     popen = _children.get(pid)
     return popen.poll() if popen else None
+
+
+def uptime(started_at: float) -> float:
+    """Seconds since a process started, from its recorded create time.
+
+    psutil dates processes from the boot time in whole seconds, so its create times run
+    up to 1 s early; the boot clock gives the fraction back.
+    """
+    now = time.time()
+    boottime = getattr(time, "CLOCK_BOOTTIME", None)
+    if boottime is None:
+        return now - started_at
+    booted = now - time.clock_gettime(boottime)
+    return max(0.0, now - started_at - (booted - psutil.boot_time()))
 
 
 def find_ours(pid: int | None, started_at: float) -> psutil.Process | None:

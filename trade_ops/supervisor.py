@@ -46,7 +46,7 @@ class ProcessStatus:
 
 
 def _status(rec: ProcessRecord, state: str, alive: bool, ready_s: float | None = None) -> ProcessStatus:
-    uptime = round(time.time() - rec.started_at, 3) if alive else None
+    uptime = round(processes.uptime(rec.started_at), 3) if alive else None
     return ProcessStatus(rec.name, rec.kind, rec.pid, rec.port, state, alive, uptime, rec.restarts,
                          None if ready_s is None else round(ready_s, 3), Path(rec.log))
 

@@ -1,0 +1,41 @@
+"""`trade-ops down`: stop everything `up` started; leave no process behind."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from trade_ops.commands.options import RunDirOpt
+from trade_ops.console import cli_errors
+
+__all__ = ["register"]
+
+GraceOpt = Annotated[float, typer.Option(
+    "--grace", min=0.0, help="Seconds between SIGTERM and SIGKILL.")]
+
+
+@cli_errors
+def down(grace: GraceOpt = 3.0, run_dir: RunDirOpt = None) -> None:
+    """Stop every process of the stack (SIGTERM, then SIGKILL after a grace period)."""
+    import time
+
+    from trade_ops import console as out
+    from trade_ops import supervisor
+    from trade_ops.errors import ExitCode
+    from trade_ops.rundir import RunDir
+
+    rd = RunDir(run_dir)
+    started = time.monotonic()
+    statuses = supervisor.down(rd, grace=grace)
+    if not statuses:
+        out.console.print(f"nothing running from {rd.path}")
+        return
+    left = [s.name for s in statuses if s.alive]
+    if left:
+        out.abort(f"still running after SIGKILL: {', '.join(left)}", ExitCode.CANNOT_RUN)
+    out.console.print(f"stopped {len(statuses)} processes in {time.monotonic() - started:.2f} s")
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(down)

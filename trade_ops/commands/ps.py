@@ -1,0 +1,34 @@
+"""`trade-ops ps`: each process of the running stack, alive or dead, ready or not."""
+
+from __future__ import annotations
+
+import typer
+
+from trade_ops.commands.options import JsonOpt, RunDirOpt
+from trade_ops.console import cli_errors
+
+__all__ = ["register"]
+
+JSON_KEYS = ("name", "kind", "pid", "port", "state", "alive", "uptime_s", "restarts")
+
+
+@cli_errors
+def ps(json: JsonOpt = False, run_dir: RunDirOpt = None) -> None:
+    """Show each process of the stack: pid, port, state, uptime and restarts."""
+    from trade_ops import console as out
+    from trade_ops import supervisor
+    from trade_ops.commands.proctable import process_table
+    from trade_ops.rundir import RunDir
+
+    rd = RunDir(run_dir)
+    statuses = supervisor.status(rd)
+    if json:
+        out.print_json([{k: getattr(s, k) for k in JSON_KEYS} for s in statuses])
+    elif not statuses:
+        out.console.print(f"nothing running from {rd.path}")
+    else:
+        out.console.print(process_table(statuses, title=f"stack in {rd.path}"))
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(ps)

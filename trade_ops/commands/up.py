@@ -1,0 +1,59 @@
+"""`trade-ops up`: start the infrastructure, then every service, and wait until ready."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from trade_ops.commands.options import RunDirOpt, StackOpt
+from trade_ops.console import cli_errors
+
+__all__ = ["register"]
+
+OnlyOpt = Annotated[str | None, typer.Option(
+    "--only", help="Comma-separated services to start (plus what they depend on).")]
+OffsetOpt = Annotated[int | None, typer.Option(
+    "--port-offset", envvar="TRADE_OPS_PORT_OFFSET", show_envvar=True,
+    help="Shift every port by N, so a second stack can run beside another [default: 0].")]
+TimeoutOpt = Annotated[float, typer.Option(
+    "--timeout", min=0.1, help="Seconds to wait for everything to be ready.")]
+
+
+@cli_errors
+def up(only: OnlyOpt = None, port_offset: OffsetOpt = None, timeout: TimeoutOpt = 30.0,
+       run_dir: RunDirOpt = None, stack_file: StackOpt = None) -> None:
+    """Start valkey, nats and every service that exists; wait until all are ready."""
+    from trade_ops import console as out
+    from trade_ops import supervisor
+    from trade_ops.commands.proctable import process_table
+    from trade_ops.errors import StartupError, UsageError
+    from trade_ops.rundir import RunDir
+
+    names = [n.strip() for n in only.split(",") if n.strip()] if only is not None else None
+    if names is not None and not names:
+        raise UsageError("--only needs at least one service name")
+    rd = RunDir(run_dir)
+    stack = rd.stack(stack_file)
+    if port_offset is not None:
+        stack = stack.with_offset(port_offset)
+
+    seen: dict[str, supervisor.ProcessStatus] = {}
+    with out.console.status("starting...") as spinner:
+        def progress(st: supervisor.ProcessStatus) -> None:
+            seen[st.name] = st
+            ready = sum(s.state == "ready" for s in seen.values())
+            spinner.update(f"starting: {ready}/{len(seen)} ready ({st.name} {st.state})")
+
+        try:
+            statuses = supervisor.up(rd, stack, only=names, timeout=timeout, on_progress=progress)
+        except StartupError:
+            out.console.print(process_table(seen.values(), title=f"stack in {rd.path}"))
+            raise
+    out.console.print(process_table(statuses, title=f"stack in {rd.path} (port offset {stack.offset})"))
+    slowest = max((s.ready_s or 0.0 for s in statuses), default=0.0)
+    out.console.print(f"[green]all {len(statuses)} ready[/] (slowest {slowest:.2f} s)")
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(up)
