@@ -1,0 +1,342 @@
+"""The one sink: a durable JetStream pull consumer that appends batches to Delta tables.
+
+    sink = Sink(kit, SinkSpec(stream="TICKS", durable="sink-ticks", subject="market.tick.>",
+                              tables=[MARKET_TICKS], route=lambda subject, event: ("market_ticks", row)))
+
+Batching: a batch is flushed when it holds `batch_size` messages or its first message is
+`max_wait_s` old. Each table of a batch is one Delta commit; messages are acked only
+after every commit of their batch succeeded. A failed write is retried with backoff on
+the same batch (never nak'ed), so the sink never writes past a hole.
+
+Exactly once: every row carries `_stream` (stream name @ creation time) and `_seq` (its
+JetStream stream sequence). A crash between commit and ack redelivers messages that are
+already in the table; the sink skips them. At start it loads the `_seq` values above the
+consumer's ack floor (everything at or below it was acked, so committed and never
+redelivered); while running it remembers what it committed and forgets what is acked.
+Parquet min/max statistics on `_seq` keep that start-up read to the newest files.
+
+Health: `consumer:pending` (messages not yet acked) and `lake:lastWriteAge` (seconds since
+the last commit): warn when data is waiting and nothing was written for `stale_after_s`,
+fail while writes fail. The kit's own `nats:connection` check fails when NATS is down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import time
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import nats.errors
+import nats.js.errors
+import orjson
+import pyarrow as pa
+import pyarrow.dataset as ds
+from deltalake import DeltaTable
+from fastapi import APIRouter, FastAPI, Request
+from nats.aio.msg import Msg
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+
+from services.kit import lake
+from services.kit.app import Kit, create_app, get_kit
+from services.kit.health import Check
+from services.kit.settings import KitSettings
+
+__all__ = ["Sink", "SinkSettings", "SinkSpec", "Table", "date_of", "sink_app"]
+
+log = logging.getLogger(__name__)
+META = pa.schema([("_stream", pa.string()), ("_seq", pa.int64())])
+
+
+class SinkSettings(KitSettings):
+    """TRADE_OPS_SINK_BATCH_SIZE, _SINK_MAX_WAIT_S, _SINK_STALE_AFTER_S, _SINK_ACK_WAIT_S."""
+
+    sink_batch_size: int = 500
+    sink_max_wait_s: float = 1.0
+    sink_stale_after_s: float = 10.0
+    sink_ack_wait_s: float = 30.0
+    sink_retry_max_s: float = 2.0
+
+
+@dataclass(frozen=True)
+class Table:
+    name: str
+    schema: pa.Schema  # the event columns; `_stream` and `_seq` are added
+    partition_by: tuple[str, ...] = ()
+
+    @property
+    def full_schema(self) -> pa.Schema:
+        return pa.unify_schemas([self.schema, META])
+
+
+# (subject, event) -> (table name, row), or None for an event this sink does not keep.
+Route = Callable[[str, dict[str, Any]], tuple[str, dict[str, Any]] | None]
+
+
+@dataclass(frozen=True)
+class SinkSpec:
+    stream: str
+    durable: str
+    subject: str
+    tables: Sequence[Table]
+    route: Route
+
+
+def date_of(ts_ms: float) -> str:
+    """The UTC date of an epoch-ms timestamp: the `date` partition."""
+    return datetime.fromtimestamp(ts_ms / 1000.0, UTC).strftime("%Y-%m-%d")
+
+
+@dataclass
+class SinkStats:
+    rows_written: int = 0
+    batches: int = 0
+    duplicates_skipped: int = 0
+    rejected: int = 0
+    write_errors: int = 0
+    last_write: float | None = None  # epoch s of the last commit
+    last_error: str | None = None  # set while writes fail, cleared by a commit
+    pending: int | None = None  # not yet acked, per the server
+    delays_ms: list[float] = field(default_factory=list)  # event ts -> commit, last batch
+
+    def to_json(self) -> dict[str, Any]:
+        delays = sorted(self.delays_ms)
+        return {
+            "rows_written": self.rows_written, "batches": self.batches,
+            "duplicates_skipped": self.duplicates_skipped, "rejected": self.rejected,
+            "write_errors": self.write_errors, "last_error": self.last_error,
+            "last_write": datetime.fromtimestamp(self.last_write, UTC).isoformat()
+            if self.last_write else None,
+            "pending": self.pending,
+            "last_batch_delay_ms": {"min": round(delays[0], 1), "p50": round(delays[len(delays) // 2], 1),
+                                    "max": round(delays[-1], 1)} if delays else None,
+        }
+
+
+class Sink:
+    def __init__(self, kit: Kit, spec: SinkSpec) -> None:
+        self.kit, self.spec = kit, spec
+        self.settings: SinkSettings = kit.settings  # type: ignore[assignment]
+        self.tables = {t.name: t for t in spec.tables}
+        self.stats = SinkStats()
+        self.stream_id = spec.stream
+        self.suffix = ""  # "/durable" when an app runs several sinks, to tell their checks apart
+        self.committed: set[int] = set()  # stream seqs in the table, not yet known acked
+        self.started = time.time()
+        self._locks: dict[str, asyncio.Lock] = kit.state.setdefault("sink_locks", {})
+        self.idle_at = time.time()  # the last time there was nothing to write
+        self._crash_after = int(os.environ.get("TRADE_OPS_SINK_CRASH_AFTER_COMMITS", "0"))
+        if "sink_metrics" not in kit.state:  # one pair per app, labelled by sink
+            kit.state["sink_metrics"] = (
+                kit.metrics.counter("sink_rows_total", "Rows committed to the lake", ("sink",)),
+                kit.metrics.histogram("sink_commit_delay_seconds", "Event ts to its row committed",
+                                      ("sink",), buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30)))
+        rows_total, delay = kit.state["sink_metrics"]
+        self._rows, self._delay = rows_total.labels(spec.durable), delay.labels(spec.durable)
+
+    # -- start-up ------------------------------------------------------------------------
+    async def _subscribe(self) -> Any:
+        assert self.kit.js is not None
+        info = await self.kit.js.stream_info(self.spec.stream)
+        if info.created is not None:
+            self.stream_id = f"{self.spec.stream}@{int(info.created.timestamp())}"
+        config = ConsumerConfig(durable_name=self.spec.durable, ack_policy=AckPolicy.EXPLICIT,
+                                deliver_policy=DeliverPolicy.ALL, ack_wait=self.settings.sink_ack_wait_s,
+                                max_ack_pending=max(20_000, 4 * self.settings.sink_batch_size),
+                                filter_subject=self.spec.subject)
+        sub = await self.kit.js.pull_subscribe(self.spec.subject, durable=self.spec.durable,
+                                               stream=self.spec.stream, config=config)
+        floor = await self.refresh_pending()
+        self.committed = await asyncio.to_thread(self._committed_above, floor)
+        log.info("%s: %d rows above ack floor %d already committed", self.spec.durable,
+                 len(self.committed), floor)
+        return sub
+
+    def _committed_above(self, floor: int) -> set[int]:
+        seqs: set[int] = set()
+        for table in self.spec.tables:
+            if not lake.table_exists(self.settings.lake_uri, table.name):
+                continue
+            dataset = DeltaTable(lake.table_uri(self.settings.lake_uri, table.name)).to_pyarrow_dataset()
+            found = dataset.to_table(columns=["_seq"], filter=(ds.field("_stream") == self.stream_id)
+                                     & (ds.field("_seq") > floor))
+            seqs.update(found.column("_seq").to_pylist())
+        return seqs
+
+    async def refresh_pending(self) -> int:
+        """Ask the server what is not yet acked; forget committed seqs at or below the ack floor."""
+        assert self.kit.js is not None
+        info = await self.kit.js.consumer_info(self.spec.stream, self.spec.durable)
+        self.stats.pending = (info.num_pending or 0) + (info.num_ack_pending or 0)
+        floor = info.ack_floor.stream_seq if info.ack_floor and info.ack_floor.stream_seq else 0
+        self.committed = {s for s in self.committed if s > floor}
+        return floor
+
+    # -- the loop ------------------------------------------------------------------------
+    async def run(self) -> None:
+        while True:
+            try:
+                sub = await self._subscribe()
+                break
+            except Exception as exc:  # NATS not up yet: health says so; keep trying
+                log.warning("%s: cannot subscribe yet: %s", self.spec.durable, exc)
+                await asyncio.sleep(1.0)
+        batch: list[Msg] = []
+        deadline = 0.0
+        while True:
+            wait = self.settings.sink_max_wait_s if not batch else max(0.01, deadline - time.monotonic())
+            try:
+                msgs = await sub.fetch(self.settings.sink_batch_size - len(batch), timeout=wait)
+            except (TimeoutError, nats.errors.TimeoutError):
+                msgs = []
+            except (nats.errors.ConnectionClosedError, nats.errors.ConnectionReconnectingError,
+                    nats.js.errors.NotFoundError) as exc:
+                log.warning("%s: %s; retrying", self.spec.durable, exc)
+                await asyncio.sleep(0.5)
+                msgs = []
+            if msgs and not batch:
+                deadline = time.monotonic() + self.settings.sink_max_wait_s
+            batch.extend(msgs)
+            if batch and (len(batch) >= self.settings.sink_batch_size or time.monotonic() >= deadline):
+                await self._flush(batch)
+                batch = []
+            elif not batch:
+                self.idle_at = time.time()
+
+    async def _flush(self, batch: list[Msg]) -> None:
+        rows = self._rows_of(batch)
+        delay = 0.25
+        while True:
+            try:
+                await self._commit(rows)
+                break
+            except Exception as exc:
+                self.stats.write_errors += 1
+                self.stats.last_error = f"{type(exc).__name__}: {exc}"[:300]
+                log.error("%s: write failed, retrying: %s", self.spec.durable, self.stats.last_error)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self.settings.sink_retry_max_s)
+                for msg in batch:  # keep the batch ours while we retry
+                    await msg.in_progress()
+        if self._crash_after and self.stats.batches >= self._crash_after:
+            os._exit(137)  # fault injection for tests: die after a commit, before the ack
+        for msg in batch:
+            await msg.ack()
+        try:
+            await self.refresh_pending()
+        except Exception as exc:
+            log.warning("%s: consumer info: %s", self.spec.durable, exc)
+
+    def _rows_of(self, batch: list[Msg]) -> dict[str, list[dict[str, Any]]]:
+        rows: dict[str, list[dict[str, Any]]] = {}
+        seen: set[int] = set()
+        for msg in batch:
+            seq = msg.metadata.sequence.stream
+            if seq in self.committed or seq in seen:
+                self.stats.duplicates_skipped += 1
+                continue
+            seen.add(seq)
+            try:
+                routed = self.spec.route(msg.subject, orjson.loads(msg.data))
+            except Exception as exc:
+                log.warning("%s: rejected seq %d on %s: %s", self.spec.durable, seq, msg.subject, exc)
+                self.stats.rejected += 1
+                continue
+            if routed is None:
+                continue
+            name, row = routed
+            row["_stream"], row["_seq"] = self.stream_id, seq
+            rows.setdefault(name, []).append(row)
+        return rows
+
+    async def _commit(self, rows: dict[str, list[dict[str, Any]]]) -> None:
+        for name, table_rows in list(rows.items()):
+            table = self.tables[name]
+            arrow = self._to_arrow(table, table_rows)
+            async with self._locks.setdefault(name, asyncio.Lock()):  # two sinks, one table
+                await asyncio.to_thread(lake.append, self.settings.lake_uri, name, arrow,
+                                        table.partition_by)
+            del rows[name]  # committed: a retry of this batch must not write it again
+            seqs = arrow.column("_seq").to_pylist()
+            self.committed.update(seqs)
+            now_ms = time.time() * 1000.0
+            delays = [now_ms - ts for ts in arrow.column("ts").to_pylist() if ts is not None]
+            for d in delays:
+                self._delay.observe(d / 1000.0)
+            self.stats.delays_ms = delays
+            self.stats.rows_written += len(seqs)
+            self._rows.inc(len(seqs))
+        self.stats.batches += 1
+        self.stats.last_write = time.time()
+        self.stats.last_error = None
+
+    def _to_arrow(self, table: Table, rows: list[dict[str, Any]]) -> pa.Table:
+        schema = table.full_schema
+        try:
+            return pa.Table.from_pylist(rows, schema=schema)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError):
+            good = []
+            for row in rows:  # one bad event must not block the stream: drop it, keep the rest
+                try:
+                    pa.Table.from_pylist([row], schema=schema)
+                    good.append(row)
+                except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError) as exc:
+                    log.warning("%s: rejected seq %s: %s", table.name, row.get("_seq"), exc)
+                    self.stats.rejected += 1
+            return pa.Table.from_pylist(good, schema=schema)
+
+    # -- health --------------------------------------------------------------------------
+    async def pending_check(self) -> Check:
+        await self.refresh_pending()
+        return Check("consumer" + self.suffix, "pending", "pass", "component", self.stats.pending, "messages")
+
+    async def write_check(self) -> Check:
+        now = time.time()
+        age = round(now - self.stats.last_write, 3) if self.stats.last_write else None
+        if self.stats.last_error:
+            return Check("lake" + self.suffix, "lastWriteAge", "fail", "datastore", age, "s",
+                         output=f"writes to {self.settings.lake_uri} fail: {self.stats.last_error}")
+        waiting = now - max(self.stats.last_write or self.started, self.idle_at)
+        if self.stats.pending and waiting > self.settings.sink_stale_after_s:
+            return Check("lake" + self.suffix, "lastWriteAge", "warn", "datastore", age, "s",
+                         output=f"{self.stats.pending} messages waiting and nothing written "
+                                f"for {waiting:.1f}s")
+        return Check("lake" + self.suffix, "lastWriteAge", "pass", "datastore", age, "s")
+
+
+def sink_app(name: str, streams: Sequence[str], specs: Sequence[SinkSpec],
+             settings: SinkSettings | None = None) -> FastAPI:
+    """A whole sink service: the kit app, one Sink per spec, its checks and `GET /stats`."""
+    settings = settings or SinkSettings(service=name)
+    router = APIRouter()
+
+    @router.get("/stats")
+    async def stats(request: Request) -> dict[str, Any]:
+        sinks: list[Sink] = get_kit(request).state["sinks"]
+        for sink in sinks:
+            with contextlib.suppress(Exception):  # NATS down: the last known count, health says why
+                await asyncio.wait_for(sink.refresh_pending(), settings.health_timeout_s)
+        totals = {k: sum(s.stats.to_json()[k] or 0 for s in sinks)
+                  for k in ("rows_written", "batches", "duplicates_skipped", "rejected", "pending")}
+        writes = [s.stats.last_write for s in sinks if s.stats.last_write]
+        last = datetime.fromtimestamp(max(writes), UTC).isoformat() if writes else None
+        return {**totals, "last_write": last, "lake_uri": settings.lake_uri,
+                "sinks": {s.spec.durable: s.stats.to_json() for s in sinks}}
+
+    @contextlib.asynccontextmanager
+    async def lifespan(kit: Kit) -> AsyncIterator[None]:
+        sinks = kit.state["sinks"] = [Sink(kit, spec) for spec in specs]
+        for sink in sinks:
+            sink.suffix = "" if len(sinks) == 1 else f"/{sink.spec.durable}"
+            kit.add_check("consumer" + sink.suffix, sink.pending_check)
+            kit.add_check("lake" + sink.suffix, sink.write_check)
+            kit.spawn(sink.run(), sink.spec.durable)
+        yield
+
+    return create_app(name, settings=settings, routers=[router], streams=streams,
+                      uses_valkey=False, lifespan=lifespan)
