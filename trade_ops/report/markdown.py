@@ -1,0 +1,170 @@
+"""PERFORMANCE_REPORT.md: the runs, the table, the SLO verdicts, the plots, the commands."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from trade_ops.report import stats
+from trade_ops.report.compare import NO_CHANGE, Comparison, format_value
+from trade_ops.report.expect import Verdict
+from trade_ops.report.plots import Plot
+from trade_ops.report.runs import Run
+
+__all__ = ["bench_command", "render_report", "table"]
+
+
+def _cell(value: object) -> str:
+    return str(value).replace("|", "\\|").replace("\n", " ")
+
+
+def table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> list[str]:
+    lines = ["| " + " | ".join(_cell(h) for h in header) + " |",
+             "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(_cell(c) for c in row) + " |" for row in rows]
+    return lines
+
+
+def bench_command(run: Run) -> str:
+    """The command that made the run: recorded by bench if it did, else rebuilt from its settings."""
+    recorded = run.meta.get("command")
+    if recorded:
+        return recorded if isinstance(recorded, str) else " ".join(map(str, recorded))
+    s = run.settings
+    parts = ["trade-ops", "bench", str(s.get("target") or "oms")]
+    if run.scenario.get("name"):
+        parts += ["--scenario", str(run.scenario["name"])]
+    for key, flag in (("rate", "--rate"), ("duration_s", "--duration"), ("concurrency", "--concurrency"),
+                      ("requests", "--requests")):
+        if s.get(key) is not None:
+            parts += [flag, f"{s[key]:g}" if isinstance(s[key], float) else str(s[key])]
+    return " ".join([*parts, "--save", run.name])
+
+
+def _load(run: Run) -> str:
+    s = run.settings
+    if s.get("model") == "closed":
+        amount = f"{s['requests']} requests" if s.get("requests") else f"{s.get('duration_s')} s"
+        return f"closed loop, {s.get('concurrency')} in flight, {amount}"
+    return f"open loop, {s.get('rate')} req/s for {s.get('duration_s')} s"
+
+
+def _runs_section(cmp: Comparison) -> list[str]:
+    def host(run: Run) -> str:
+        h = run.meta.get("host") or {}
+        return f"{h.get('cpu', '?')} ({h.get('cores', '?')} cores)"
+
+    def calibration(run: Run) -> str:
+        c = run.doc.get("calibration") or {}
+        if not c:
+            return "not measured"
+        return f"p50 {c.get('overhead_p50_ms')} ms, p99 {c.get('overhead_p99_ms')} ms"
+
+    def validity(run: Run) -> str:
+        res = run.results
+        return "valid" if res.get("valid", True) else f"INVALID: {res.get('invalid_reason') or '?'}"
+
+    fields: list[tuple[str, Any]] = [
+        ("name", lambda r: f"`{r.name}`"),
+        ("file", lambda r: f"`{r.path}`"),
+        ("created", lambda r: r.doc.get("created_at", "?")),
+        ("scenario", lambda r: f"{r.scenario.get('name', '?')} (hash `{r.scenario.get('hash', '?')}`)"),
+        ("target", lambda r: f"{r.settings.get('target', '?')} at {r.settings.get('url', '?')}"),
+        ("load", _load),
+        ("warm-up", lambda r: r.settings.get("warmup", "?")),
+        ("requests (errors)", lambda r: f"{r.results.get('requests', '?')} ({r.results.get('errors', 0)})"),
+        ("validity", validity),
+        ("generator overhead", calibration),
+        ("git revision", lambda r: f"`{r.meta.get('git_revision')}`" if r.meta.get("git_revision") else "?"),
+        ("host", host),
+        ("platform", lambda r: (r.meta.get("host") or {}).get("platform", "?")),
+        ("python", lambda r: (r.meta.get("host") or {}).get("python", "?")),
+    ]
+    lines = ["## Runs", ""]
+    lines += table(["", "before", "after"],
+                   [[name, get(cmp.before), get(cmp.after)] for name, get in fields])
+    pb, pa = cmp.before.meta.get("packages") or {}, cmp.after.meta.get("packages") or {}
+    changed = sorted(k for k in set(pb) | set(pa) if pb.get(k) != pa.get(k))
+    if changed:
+        lines += ["", "Packages that differ: " + ", ".join(
+            f"{k} {pb.get(k, '-')} -> {pa.get(k, '-')}" for k in changed) + "."]
+    return lines
+
+
+def _results_section(cmp: Comparison) -> list[str]:
+    rows = [[f"**{r.metric.label}**", format_value(r.before, r.metric.unit),
+             format_value(r.after, r.metric.unit), r.change_text(), r.ratio_text(),
+             r.verdict() if r.verdict() == NO_CHANGE else f"**{r.verdict()}**", r.significance.describe()]
+            for r in cmp.rows]
+    return ["## Results", "",
+            *table(["metric", "before", "after", "change", "ratio", "verdict", "test"], rows), "",
+            f"A change is called only when it is significant (two-sided, p < {stats.ALPHA}) and at least "
+            f"{cmp.min_effect * 100:g}%; otherwise the row says \"{NO_CHANGE}\". The test is a "
+            f"Mann-Whitney U over the per-interval values of each run (per-second p50s, p99s, ...; at least "
+            f"{stats.MIN_INTERVALS} intervals a run), or, with fewer intervals, a bootstrap "
+            f"({stats.BOOTSTRAP_RESAMPLES} resamples) over each run's latency histogram. Latencies are "
+            "measured from each request's intended start (corrected for coordinated omission)."]
+
+
+def _slo_section(cmp: Comparison) -> list[str]:
+    def verdicts(run: Run) -> dict[str, dict[str, Any]]:
+        return {str(s.get("expr")): s for s in run.results.get("slo") or []}
+
+    vb, va = verdicts(cmp.before), verdicts(cmp.after)
+    exprs = list(dict.fromkeys([*vb, *va]))
+    if not exprs:
+        return ["## SLOs", "", "Neither run was given SLOs."]
+
+    def cell(found: dict[str, Any] | None) -> str:
+        if found is None:
+            return "not checked"
+        mark = "PASS" if found.get("passed") else "**FAIL**"
+        return f"{mark} ({found['observed']})" if found.get("observed") is not None else mark
+
+    def overall(run: Run) -> str:
+        passed = run.results.get("passed")
+        return "?" if passed is None else ("PASS" if passed else "**FAIL**")
+
+    rows = [[f"`{e}`", cell(vb.get(e)), cell(va.get(e))] for e in exprs]
+    rows.append(["**run verdict**", overall(cmp.before), overall(cmp.after)])
+    return ["## SLOs", "", *table(["SLO", "before", "after"], rows)]
+
+
+def _plots_section(plots: Sequence[Plot], report_dir: Path) -> list[str]:
+    lines = ["## Plots", ""]
+    for plot in plots:
+        png, svg = (os.path.relpath(p, report_dir) for p in (plot.png, plot.svg))
+        lines += [f"### {plot.title}", "", f"![{plot.title}]({png})", "", f"[SVG]({svg})", ""]
+    return lines[:-1]
+
+
+def render_report(cmp: Comparison, *, plots: Sequence[Plot], report_path: Path,
+                  commands: Sequence[str], notes: Sequence[str] = (),
+                  verdicts: Sequence[Verdict] = ()) -> str:
+    called = [r for r in cmp.rows if r.significant]
+    now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    lines = [f"# Performance report: `{cmp.before.name}` -> `{cmp.after.name}`", "",
+             f"Generated by `trade-ops report perf` on {now}.", ""]
+    if cmp.forced_over:
+        lines += ["> **Compared with --force** although these runs differ:",
+                  *[f"> - {reason}" for reason in cmp.forced_over], ""]
+    lines += ["## Summary", ""]
+    if called:
+        lines += [f"- **{r.sentence()}** ({r.significance.describe()})" for r in called]
+    else:
+        lines.append(f"- {NO_CHANGE} in any metric (minimum effect {cmp.min_effect * 100:g}%).")
+    untested = [r.metric.label for r in cmp.rows if r.significant is None]
+    if untested:
+        lines.append(f"- Not tested (too little data): {', '.join(untested)}.")
+    if verdicts:
+        lines += ["", "Expectations (`--expect`):", ""]
+        lines += [f"- {'met' if v.met else '**NOT MET**'}: `{v.expectation.describe()}`: {v.detail}"
+                  for v in verdicts]
+    lines += ["", *_results_section(cmp), "", *_slo_section(cmp), "", *_runs_section(cmp), "",
+              *_plots_section(plots, report_path.parent), "", "## How this report was produced", ""]
+    lines += [*notes, ""] if notes else []
+    lines += ["```sh", *commands, "```", ""]
+    return "\n".join(lines)

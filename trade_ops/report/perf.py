@@ -1,0 +1,74 @@
+"""`report perf` as a library call: load, compare, plot, gate, write the markdown."""
+
+from __future__ import annotations
+
+import re
+import shlex
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from trade_ops.errors import UsageError
+from trade_ops.report.compare import DEFAULT_MIN_EFFECT, Comparison, compare_runs
+from trade_ops.report.expect import Verdict, check, parse_expectation
+from trade_ops.report.markdown import bench_command, render_report
+from trade_ops.report.plots import Plot, write_plots
+from trade_ops.report.runs import load_run
+
+__all__ = ["DEFAULT_PERF_REPORT", "PerfReport", "parse_min_effect", "write_perf_report"]
+
+DEFAULT_PERF_REPORT = Path("reports/PERFORMANCE_REPORT.md")
+
+
+@dataclass(frozen=True)
+class PerfReport:
+    path: Path
+    comparison: Comparison
+    plots: list[Plot]
+    verdicts: list[Verdict]
+
+    @property
+    def expectations_met(self) -> bool:
+        return all(v.met for v in self.verdicts)
+
+
+def parse_min_effect(text: str) -> float:
+    """'5%' or '0.05' -> 0.05."""
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(%?)\s*", text)
+    if not match:
+        raise UsageError(f"bad --min-effect {text!r}: write a percentage such as '5%'")
+    value = float(match[1]) / (100.0 if match[2] else 1.0)
+    if not 0 <= value < 1:
+        raise UsageError(f"bad --min-effect {text!r}: it must be between 0% and 100%")
+    return value
+
+
+def write_perf_report(before: str, after: str, *, out: Path = DEFAULT_PERF_REPORT,
+                      runs_dir: Path | None = None, force: bool = False,
+                      min_effect: float = DEFAULT_MIN_EFFECT, expect: Sequence[str] = (),
+                      notes: Sequence[str] = (), extra_commands: Sequence[str] = (),
+                      progress: Callable[[str], None] | None = None) -> PerfReport:
+    expectations = [parse_expectation(e) for e in expect]  # bad gates fail before any work
+    run_b, run_a = load_run(before, runs_dir), load_run(after, runs_dir)
+    say = progress or (lambda _msg: None)
+    say("comparing runs")
+    comparison = compare_runs(run_b, run_a, min_effect=min_effect, force=force)
+    verdicts = check(comparison, expectations)
+    say("drawing plots")
+    plots = write_plots(run_b, run_a, out.parent, out.stem)
+    argv = ["trade-ops", "report", "perf", before, after]
+    if out != DEFAULT_PERF_REPORT:
+        argv += ["--out", str(out)]
+    if runs_dir is not None:
+        argv += ["--runs-dir", str(runs_dir)]
+    argv += ["--force"] if force else []
+    if min_effect != DEFAULT_MIN_EFFECT:
+        argv += ["--min-effect", f"{min_effect * 100:g}%"]
+    for e in expect:
+        argv += ["--expect", e]
+    commands = [*extra_commands, bench_command(run_b), bench_command(run_a), shlex.join(argv)]
+    text = render_report(comparison, plots=plots, report_path=out, commands=commands, notes=notes,
+                         verdicts=verdicts)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text)
+    return PerfReport(out, comparison, plots, verdicts)

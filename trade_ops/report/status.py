@@ -1,0 +1,35 @@
+"""STATUS_REPORT.md re-rendered from the last doctor result (`<run_dir>/doctor-last.json`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import orjson
+
+from trade_ops.errors import RunDirError, TradeOpsError
+from trade_ops.rundir import RunDir
+
+__all__ = ["DEFAULT_STATUS_REPORT", "DOCTOR_LAST", "write_status_report"]
+
+DEFAULT_STATUS_REPORT = Path("reports/STATUS_REPORT.md")
+DOCTOR_LAST = "doctor-last.json"
+
+
+def write_status_report(run_dir: RunDir, out: Path = DEFAULT_STATUS_REPORT) -> Path:
+    source = run_dir.path / DOCTOR_LAST
+    try:
+        doc = orjson.loads(source.read_bytes())
+    except FileNotFoundError:
+        raise RunDirError(f"no doctor result in {run_dir.path} (no {DOCTOR_LAST})",
+                          detail="run `trade-ops doctor` first; it saves its last result there") from None
+    except (OSError, orjson.JSONDecodeError) as exc:
+        raise RunDirError(f"doctor result {source} is unreadable: {exc}") from None
+    try:  # the doctor is its own package; import it only when asked for
+        from trade_ops.doctor.status_report import render_status_report
+    except ImportError as exc:
+        raise TradeOpsError("this trade-ops has no status report renderer "
+                            f"(trade_ops.doctor.status_report: {exc})",
+                            detail="install a trade-ops that includes `trade-ops doctor`") from None
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(render_status_report(doc))
+    return out
