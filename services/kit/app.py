@@ -32,6 +32,7 @@ from nats.js import JetStreamContext
 
 from services.kit import bus
 from services.kit.health import Check, CheckFn, health_document, http_status, run_checks
+from services.kit.invalid import invalid_response
 from services.kit.jsonresp import JSONResponse
 from services.kit.metrics import Metrics, MetricsMiddleware
 from services.kit.settings import KitSettings
@@ -168,9 +169,7 @@ def create_app(
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         # One readable reason per problem: "body.quantity: Input should be greater than 0".
-        reasons = [f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()]
-        return JSONResponse(status_code=422, content={"detail": "; ".join(reasons),
-                                                        "errors": reasons})
+        return invalid_response(exc.errors())
 
     @app.get("/livez", include_in_schema=False)
     async def livez() -> dict[str, str]:

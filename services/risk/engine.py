@@ -1,0 +1,40 @@
+"""The risk engine: limits, book and kill switch behind one `decide` used by both transports."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import ValidationError
+
+from services.kit.invalid import reasons
+from services.risk.book import Book
+from services.risk.limits import Limits
+from services.risk.rules import CheckRequest, CheckResult, KillSwitch, check
+
+__all__ = ["RiskEngine"]
+
+
+class RiskEngine:
+    def __init__(self, limits: Limits) -> None:
+        self.limits = limits
+        self.book = Book()
+        self.kill = KillSwitch()
+
+    def known(self, symbol: str) -> bool:
+        return symbol in self.limits.symbols or symbol in self.book.quotes
+
+    def decide(self, req: CheckRequest) -> CheckResult:
+        return check(req, self.limits, position=self.book.position(req.account, req.symbol),
+                     price=self.book.price_for(req.symbol, req.side, req.price),
+                     known=self.known(req.symbol), kill=self.kill)
+
+    def decide_raw(self, body: bytes) -> tuple[bool, dict[str, Any]]:
+        """Parse and decide a JSON request: (valid, answer). An invalid request is answered
+        with its reasons (a 422 over HTTP; a rejection over NATS)."""
+        try:
+            req = CheckRequest.model_validate_json(body or b"{}")
+        except ValidationError as exc:
+            found = reasons(exc.errors())
+            return False, {"approved": False, "risk_level": "CRITICAL", "warnings": [],
+                           "reason": "invalid request: " + "; ".join(found), "errors": found}
+        return True, self.decide(req).to_json()

@@ -1,0 +1,95 @@
+"""risk routes: POST /check, GET /limits, the kill switch, GET /positions."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from services.kit import get_kit
+from services.kit.jsonresp import JSONResponse
+from services.risk.engine import RiskEngine
+
+__all__ = ["KILL_KEY", "router"]
+
+router = APIRouter()
+KILL_KEY = "risk:kill"  # hash: "*" (global) or a symbol -> reason
+GLOBAL = "*"
+
+Symbol = Annotated[str, StringConstraints(strip_whitespace=True, to_upper=True, min_length=1,
+                                          max_length=32, pattern=r"^[A-Za-z0-9._-]+$")]
+
+
+class KillRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    symbol: Symbol | None = None  # none: every symbol
+    reason: Annotated[str, Field(min_length=1, max_length=200)] = "set by operator"
+
+
+def _engine(request: Request) -> RiskEngine:
+    return get_kit(request).state["engine"]
+
+
+@router.post("/check")
+async def check(request: Request) -> JSONResponse:
+    kit = get_kit(request)
+    valid, answer = _engine(request).decide_raw(await request.body())
+    kit.state["checks_counter"].labels(
+        "http", "invalid" if not valid else "approved" if answer["approved"] else "rejected").inc()
+    if not valid:
+        return JSONResponse(status_code=422, content={"detail": answer["reason"],
+                                                      "errors": answer["errors"]})
+    return JSONResponse(answer)
+
+
+@router.get("/limits")
+async def limits(request: Request) -> dict[str, Any]:
+    return _engine(request).limits.to_json()
+
+
+@router.get("/kill-switch")
+async def kill_state(request: Request) -> dict[str, Any]:
+    return _engine(request).kill.to_json()
+
+
+@router.post("/kill-switch")
+async def kill_set(body: KillRequest, request: Request) -> Any:
+    engine = _engine(request)
+    if body.symbol is not None and not engine.known(body.symbol):
+        return JSONResponse(status_code=422, content={"detail": f"unknown symbol {body.symbol!r}"})
+    await get_kit(request).valkey.hset(KILL_KEY, body.symbol or GLOBAL, body.reason)  # type: ignore[union-attr]
+    if body.symbol is None:
+        engine.kill.global_reason = body.reason
+    else:
+        engine.kill.symbols[body.symbol] = body.reason
+    return engine.kill.to_json()
+
+
+@router.delete("/kill-switch")
+async def kill_clear(request: Request, symbol: Annotated[Symbol | None, Query()] = None) -> Any:
+    engine = _engine(request)
+    await get_kit(request).valkey.hdel(KILL_KEY, symbol or GLOBAL)  # type: ignore[union-attr]
+    if symbol is None:
+        engine.kill.global_reason = None
+    else:
+        engine.kill.symbols.pop(symbol, None)
+    return engine.kill.to_json()
+
+
+@router.get("/positions")
+async def positions(request: Request,
+                    account: Annotated[str | None, Query(max_length=64)] = None) -> dict[str, Any]:
+    return {"positions": _engine(request).book.positions_json(account)}
+
+
+async def load_kill_switch(kit: Any, engine: RiskEngine) -> None:
+    """Restore the kill switch saved in Valkey: a halt survives a restart of risk."""
+    saved = await kit.valkey.hgetall(KILL_KEY)
+    for field, reason in saved.items():
+        name, text = field.decode(), reason.decode()
+        if name == GLOBAL:
+            engine.kill.global_reason = text
+        else:
+            engine.kill.symbols[name] = text

@@ -1,0 +1,60 @@
+"""Limits from a TOML file: per-symbol tables over a DEFAULT that applies to the rest."""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+__all__ = ["DEFAULT_FILE", "Limits", "SymbolLimits", "load_limits"]
+
+DEFAULT_FILE = Path(__file__).with_name("limits.toml")
+
+
+@dataclass(frozen=True)
+class SymbolLimits:
+    max_order_quantity: float
+    max_order_notional: float
+    max_position: float
+
+
+@dataclass(frozen=True)
+class Limits:
+    default: SymbolLimits
+    overrides: dict[str, SymbolLimits] = field(default_factory=dict)
+    symbols: frozenset[str] = frozenset()
+    warn_ratio: float = 0.8
+
+    def for_symbol(self, symbol: str) -> SymbolLimits:
+        return self.overrides.get(symbol, self.default)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"symbols": sorted(self.symbols), "warn_ratio": self.warn_ratio,
+                "DEFAULT": asdict(self.default),
+                "per_symbol": {s: asdict(v) for s, v in sorted(self.overrides.items())}}
+
+
+def _positive(table: dict[str, Any], where: str) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for key, value in table.items():
+        if key not in SymbolLimits.__dataclass_fields__:
+            raise ValueError(f"{where}: unknown limit {key!r}")
+        if not isinstance(value, int | float) or isinstance(value, bool) or value <= 0:
+            raise ValueError(f"{where}.{key}: must be a number > 0, got {value!r}")
+        out[key] = float(value)
+    return out
+
+
+def load_limits(path: Path | str = DEFAULT_FILE) -> Limits:
+    doc = tomllib.loads(Path(path).read_text())
+    default = SymbolLimits(**_positive(doc.get("DEFAULT", {}), "DEFAULT"))
+    overrides = {
+        name.upper(): replace(default, **_positive(table, name))
+        for name, table in doc.items() if isinstance(table, dict) and name != "DEFAULT"
+    }
+    symbols = frozenset(s.upper() for s in doc.get("symbols", [])) | frozenset(overrides)
+    warn_ratio = float(doc.get("warn_ratio", 0.8))
+    if not 0 < warn_ratio <= 1:
+        raise ValueError(f"warn_ratio must be in (0, 1], got {warn_ratio}")
+    return Limits(default, overrides, symbols, warn_ratio)

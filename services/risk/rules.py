@@ -1,0 +1,113 @@
+"""The pre-trade check: one pure function, shared by POST /check and NATS `risk.check`.
+
+Rules, in order; the first that fails rejects the order (level CRITICAL):
+    kill switch (global, then the symbol's), unknown symbol, quantity <= 0,
+    max order quantity, no price to value the order, max order notional,
+    max position per account and symbol (an order that reduces the position always passes).
+Every limit used to at least `warn_ratio` (80%) adds a warning. The level is LOW,
+MEDIUM (a warning), HIGH (95% of a limit) or CRITICAL (rejected).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from services.kit.positions import signed
+from services.risk.limits import Limits
+
+__all__ = ["CheckRequest", "CheckResult", "KillSwitch", "check"]
+
+HIGH_RATIO = 0.95
+
+
+class CheckRequest(BaseModel):
+    """`{account, symbol, side, quantity, price?}`; quantity <= 0 is a rule, not a parse error."""
+
+    model_config = ConfigDict(extra="ignore", allow_inf_nan=False)
+
+    account: Annotated[str, Field(min_length=1, max_length=64)] = "default"
+    symbol: Annotated[str, StringConstraints(strip_whitespace=True, to_upper=True, min_length=1,
+                                             max_length=32, pattern=r"^[A-Za-z0-9._-]+$")]
+    side: Literal["buy", "sell"]
+    quantity: Annotated[float, Field(le=1e12)]
+    price: Annotated[float | None, Field(gt=0, le=1e12)] = None
+
+
+@dataclass
+class CheckResult:
+    approved: bool
+    risk_level: str = "LOW"
+    reason: str | None = None
+    warnings: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"approved": self.approved, "risk_level": self.risk_level,
+                               "warnings": self.warnings}
+        if self.reason is not None:
+            out["reason"] = self.reason
+        return out
+
+
+@dataclass
+class KillSwitch:
+    """Global and per-symbol halts; the value is the reason given when it was set."""
+
+    global_reason: str | None = None
+    symbols: dict[str, str] = field(default_factory=dict)
+
+    def blocks(self, symbol: str) -> str | None:
+        if self.global_reason is not None:
+            return f"kill switch is active (global): {self.global_reason}"
+        if symbol in self.symbols:
+            return f"kill switch is active for {symbol}: {self.symbols[symbol]}"
+        return None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"global": self.global_reason is not None, "global_reason": self.global_reason,
+                "symbols": dict(self.symbols)}
+
+
+def _reject(reason: str) -> CheckResult:
+    return CheckResult(False, "CRITICAL", reason)
+
+
+def check(req: CheckRequest, limits: Limits, *, position: float, price: float | None,
+          known: bool, kill: KillSwitch) -> CheckResult:
+    """Decide one order. `position` is the account's net quantity in the symbol now;
+    `price` the order's price or, for a MARKET order, the quote it would trade at."""
+    symbol = req.symbol
+    halted = kill.blocks(symbol)
+    if halted:
+        return _reject(halted)
+    if not known:
+        return _reject(f"unknown symbol {symbol!r}: not in the risk universe")
+    if not req.quantity > 0:
+        return _reject(f"quantity must be > 0, got {req.quantity:g}")
+    lim = limits.for_symbol(symbol)
+    if req.quantity > lim.max_order_quantity:
+        return _reject(f"order quantity {req.quantity:g} exceeds max order quantity "
+                       f"{lim.max_order_quantity:g} for {symbol}")
+    if price is None or not math.isfinite(price) or price <= 0:
+        return _reject(f"no price to value the order: give a price or wait for a {symbol} quote")
+    notional = req.quantity * price
+    if notional > lim.max_order_notional:
+        return _reject(f"order notional {notional:,.2f} exceeds max order notional "
+                       f"{lim.max_order_notional:,.2f} for {symbol}")
+    after = position + signed(req.side, req.quantity)
+    if abs(after) > lim.max_position and abs(after) > abs(position):
+        return _reject(f"position {after:g} after this order would exceed max position "
+                       f"{lim.max_position:g} for {req.account}/{symbol} (now {position:g})")
+
+    usage = {"order quantity": (req.quantity, lim.max_order_quantity),
+             "order notional": (notional, lim.max_order_notional)}
+    if abs(after) > abs(position):
+        usage["position"] = (abs(after), lim.max_position)
+    warnings = [f"{name} at {used / cap:.0%} of limit ({used:g} of {cap:g})"
+                for name, (used, cap) in usage.items() if used >= limits.warn_ratio * cap]
+    top = max(used / cap for used, cap in usage.values())
+    level = "HIGH" if top >= HIGH_RATIO else "MEDIUM" if warnings else "LOW"
+    return CheckResult(True, level, None, warnings)

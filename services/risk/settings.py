@@ -1,0 +1,16 @@
+"""risk settings (TRADE_OPS_* environment variables)."""
+
+from __future__ import annotations
+
+from services.kit import KitSettings
+from services.risk.limits import DEFAULT_FILE
+
+__all__ = ["RiskSettings"]
+
+
+class RiskSettings(KitSettings):
+    service: str = "risk"
+    port: int = 8103
+    limits_file: str = str(DEFAULT_FILE)  # TRADE_OPS_LIMITS_FILE
+    # How long startup waits for the fills replay to catch up before serving anyway.
+    replay_timeout_s: float = 15.0
