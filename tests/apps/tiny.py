@@ -1,10 +1,12 @@
 """A tiny ASGI service for supervisor tests: `/livez` and `/health` answer 200.
 
 Plain ASGI (no FastAPI) so it starts in a fraction of a second under uvicorn.
+TINY_HEALTH=503 makes `/health` fail, for a service that runs but never gets ready.
 """
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 Scope = dict[str, Any]
@@ -19,8 +21,9 @@ async def app(scope: Scope, receive: Any, send: Any) -> None:
             elif message["type"] == "lifespan.shutdown":
                 await send({"type": "lifespan.shutdown.complete"})
                 return
-    status = 200 if scope["path"] in ("/livez", "/health") else 404
-    body = b'{"status":"pass"}' if status == 200 else b"{}"
+    path = scope["path"]
+    status = {"/livez": 200, "/health": int(os.environ.get("TINY_HEALTH", "200"))}.get(path, 404)
+    body = b'{"status":"pass"}' if status == 200 else b'{"status":"fail"}'
     await send({"type": "http.response.start", "status": status,
                 "headers": [(b"content-type", b"application/json")]})
     await send({"type": "http.response.body", "body": body})

@@ -1,0 +1,141 @@
+"""The supervisor library against real valkey-server, nats-server and uvicorn processes."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.apps.stacks import dead_command, free_offset, gone, write_stack
+from tests.helpers import wait_until
+from trade_ops import processes, supervisor
+from trade_ops.errors import PortInUseError, StartupError, UsageError
+from trade_ops.rundir import ProcessRecord, RunDir, StackState
+from trade_ops.stack import Stack, load_stack
+
+
+@pytest.fixture
+def run_dir(tmp_path: Path) -> Iterator[RunDir]:
+    """A run directory whose processes are stopped, and checked gone, after the test."""
+    rd = RunDir(tmp_path / "run")
+    yield rd
+    recs = rd.load_state().processes.values() if rd.has_state() else []
+    supervisor.down(rd, grace=2.0)
+    assert all(gone(r.pid) for r in recs)
+
+
+def _stack(tmp_path: Path, services: dict[str, dict[str, object]]) -> Stack:
+    path = write_stack(tmp_path / "stack.toml", services)
+    return load_stack(path, offset=free_offset(path))
+
+
+def test_up_status_down_leaves_no_process(tmp_path: Path, run_dir: RunDir) -> None:
+    stack = _stack(tmp_path, {"tiny-a": {}, "tiny-b": {"depends_on": ["tiny-a"]}})
+    seen: list[str] = []
+    started = supervisor.up(run_dir, stack, timeout=30, on_progress=lambda st: seen.append(st.state))
+    assert [s.name for s in started] == ["valkey", "nats", "tiny-a", "tiny-b"]
+    assert all(s.state == "ready" and s.alive and s.pid for s in started)
+    assert {s.port for s in started} >= {stack["tiny-a"].port, stack["valkey"].port}
+    assert "running" in seen and "ready" in seen
+    assert run_dir.load_state().offset == stack.offset
+
+    listed = supervisor.status(run_dir)
+    assert {(s.name, s.pid, s.state) for s in listed} == {(s.name, s.pid, "ready") for s in started}
+    assert all(s.uptime_s is not None and s.uptime_s >= 0 for s in listed)
+    assert "/livez" in supervisor.log_tail(run_dir, "tiny-a")  # uvicorn logs the probes
+
+    stopped = supervisor.down(run_dir)
+    assert {s.state for s in stopped} == {"stopped"}
+    assert all(gone(s.pid) for s in started)
+    assert not run_dir.has_state()
+    assert supervisor.status(run_dir) == []
+
+
+def test_up_again_restarts_only_the_dead(tmp_path: Path, run_dir: RunDir) -> None:
+    stack = _stack(tmp_path, {"tiny-a": {}, "tiny-b": {}})
+    first = {s.name: s for s in supervisor.up(run_dir, stack)}
+    os.kill(first["tiny-b"].pid or 0, signal.SIGKILL)
+    assert wait_until(lambda: {s.name: s.state for s in supervisor.status(run_dir)}["tiny-b"] == "dead")
+
+    second = {s.name: s for s in supervisor.up(run_dir, stack)}
+    assert second["tiny-a"].pid == first["tiny-a"].pid and second["tiny-a"].restarts == 0
+    assert second["tiny-b"].pid != first["tiny-b"].pid and second["tiny-b"].restarts == 1
+    assert all(s.state == "ready" for s in second.values())
+
+
+def test_port_taken_is_reported_before_anything_starts(tmp_path: Path, run_dir: RunDir) -> None:
+    stack = _stack(tmp_path, {"tiny-a": {}})
+    port = stack["tiny-a"].port or 0
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", port))
+        squatter.listen()
+        with pytest.raises(PortInUseError) as err:
+            supervisor.up(run_dir, stack)
+    assert f"port {port} (tiny-a)" in err.value.message and "nothing was started" in err.value.message
+    assert f"pid {os.getpid()}" in err.value.message  # who holds it
+    assert not run_dir.log_file("valkey").exists()
+    assert not run_dir.has_state() or not run_dir.load_state().processes
+
+
+def test_process_dying_at_start_fails_with_its_log_tail(tmp_path: Path, run_dir: RunDir) -> None:
+    stack = _stack(tmp_path, {"tiny-a": {}, "broken": {"command": dead_command("boom: no config")}})
+    with pytest.raises(StartupError) as err:
+        supervisor.up(run_dir, stack, timeout=30)
+    assert "broken (exited with code 1)" in err.value.message and "tiny-a" not in err.value.message
+    assert "boom: no config" in (err.value.detail or "")
+    states = {s.name: s.state for s in supervisor.status(run_dir)}
+    assert states == {"valkey": "ready", "nats": "ready", "tiny-a": "ready", "broken": "dead"}
+
+
+def test_service_never_ready_times_out_naming_the_probe(tmp_path: Path, run_dir: RunDir) -> None:
+    stack = _stack(tmp_path, {"sick": {"env": {"TINY_HEALTH": "503"}}})
+    with pytest.raises(StartupError) as err:
+        supervisor.up(run_dir, stack, timeout=3)
+    assert "sick (not ready in time (/health answered 503))" in err.value.message
+
+
+def test_stale_state_from_dead_processes(tmp_path: Path) -> None:
+    rd = RunDir(tmp_path / "run")
+    rd.ensure_writable()
+    rec = ProcessRecord("gone", os.getpid(), 1, ["x"], str(rd.log_file("gone")), started_at=1.0)
+    rd.save_state(StackState(processes={"gone": rec}))
+    assert [(s.name, s.state, s.alive) for s in supervisor.status(rd)] == [("gone", "dead", False)]
+    assert [s.state for s in supervisor.down(rd)] == ["stopped"]  # our own pid: never signalled
+    assert not rd.has_state()
+
+
+def test_find_ours_guards_against_pid_reuse() -> None:
+    me = processes.find_ours(os.getpid(), processes.psutil.Process().create_time())
+    assert me is not None
+    assert processes.find_ours(os.getpid(), 12345.0) is None
+    assert processes.find_ours(None, 0.0) is None
+
+
+def test_plan_selects_enabled_existing_services_and_closures(tmp_path: Path) -> None:
+    stack = _stack(tmp_path, {"a": {}, "b": {"depends_on": ["a"]}, "off": {"enabled": False}})
+    assert [c.name for c in supervisor.plan(stack)] == ["valkey", "nats", "lake", "a", "b"]
+    assert [c.name for c in supervisor.plan(stack, ["b"])] == ["valkey", "nats", "a", "b"]
+    assert [c.name for c in supervisor.plan(stack, ["off"])] == ["valkey", "nats", "off"]
+    with pytest.raises(UsageError, match="unknown service 'nope'"):
+        supervisor.plan(stack, ["nope"])
+
+
+def test_plan_skips_services_whose_code_is_missing(tmp_path: Path) -> None:
+    stack = _stack(tmp_path, {"ghost": {"app": "services.no_such_service.app:app"}})
+    assert "ghost" not in [c.name for c in supervisor.plan(stack)]
+    with pytest.raises(UsageError, match="no code for ghost"):
+        supervisor.plan(stack, ["ghost"])
+
+
+def test_log_tail_of_unknown_process_lists_the_logs(tmp_path: Path) -> None:
+    rd = RunDir(tmp_path / "run")
+    rd.ensure_writable()
+    rd.log_file("tiny").write_text("".join(f"line {i}\n" for i in range(100)))
+    assert supervisor.log_tail(rd, "tiny", 3) == "line 97\nline 98\nline 99"
+    with pytest.raises(UsageError) as err:
+        supervisor.log_tail(rd, "nope")
+    assert "tiny" in (err.value.detail or "")
