@@ -1,0 +1,72 @@
+"""exeq: routes accepted orders and cancels to the venue.
+
+One durable consumer reads the ORDERS stream (`orders.>`) in order, so an order's cancel
+never overtakes it, and republishes each instruction on `venue.paper.order` with a fixed
+id (`new-{order_id}`, `cancel-{order_id}`): a redelivered order is dropped by JetStream's
+duplicate window, and the venue itself recognises an order it has seen.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+from nats.aio.msg import Msg
+
+from services.kit import Kit, KitSettings, bus, create_app
+from services.kit.events import ORDERS_CANCEL, ORDERS_NEW, VENUE_ORDER, now_ms
+
+__all__ = ["app", "route"]
+
+log = logging.getLogger(__name__)
+
+
+class ExeqSettings(KitSettings):
+    service: str = "exeq"
+    port: int = 8095
+
+
+def route(subject: str, event: dict[str, Any]) -> dict[str, Any] | None:
+    """The venue instruction for an ORDERS event, or None when there is nothing to route."""
+    if subject == ORDERS_NEW:
+        order = event.get("order") or {}
+        if not order.get("order_id"):
+            return None
+        return {"id": f"new-{order['order_id']}", "ts": now_ms(), "action": "new", "order": order}
+    if subject == ORDERS_CANCEL and event.get("order_id"):
+        ref = {k: event.get(k) for k in ("order_id", "account", "symbol")}
+        return {"id": f"cancel-{event['order_id']}", "ts": now_ms(), "action": "cancel", "order": ref}
+    return None
+
+
+@contextlib.asynccontextmanager
+async def lifespan(kit: Kit) -> AsyncIterator[None]:
+    js = kit.js
+    assert js is not None
+    settings = kit.settings
+    assert isinstance(settings, ExeqSettings)
+    routed = kit.metrics.counter("exeq_routed_total", "Instructions routed to the venue", ("action",))
+    dropped = kit.metrics.counter("exeq_dropped_total", "ORDERS events with nothing to route")
+
+    async def handle(msg: Msg) -> None:
+        try:
+            instruction = route(msg.subject, bus.decode(msg))
+        except ValueError:  # not JSON: nothing to route, and retrying will not help
+            instruction = None
+        if instruction is None:
+            if msg.subject in (ORDERS_NEW, ORDERS_CANCEL):
+                log.warning("exeq: dropped a malformed %s event", msg.subject)
+                dropped.inc()
+            return
+        await bus.publish_event(js, VENUE_ORDER, instruction)
+        routed.labels(instruction["action"]).inc()
+
+    kit.spawn(bus.durable_consumer(js, stream="ORDERS", durable="exeq", subject="orders.>",
+                                   handle=handle, ack_wait=settings.ack_wait_s), "exeq-orders")
+    yield
+
+
+app = create_app("exeq", settings=ExeqSettings(), streams=["ORDERS", "VENUE"], uses_valkey=False,
+                 lifespan=lifespan)

@@ -1,0 +1,92 @@
+"""live-gateway: the paper venue. Fills MARKET orders at the quote, rests LIMIT orders."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+from fastapi import APIRouter, HTTPException, Query, Request
+
+from services.kit import Check, Kit, KitSettings, create_app, get_kit
+from services.kit.bus import durable_consumer
+from services.kit.events import VENUE_ORDER
+from services.live_gateway.store import VenueStore
+from services.live_gateway.venue import Venue
+
+__all__ = ["VenueSettings", "app"]
+
+
+class VenueSettings(KitSettings):
+    service: str = "live-gateway"
+    port: int = 8200
+    # /health warns when no tick arrived for this long: resting orders cannot fill.
+    quote_stale_s: float = 10.0
+    outbox_flush_s: float = 1.0
+
+
+router = APIRouter()
+
+
+def _venue(request: Request) -> Venue:
+    return get_kit(request).state["venue"]
+
+
+@router.get("/quotes")
+async def quotes(request: Request) -> dict[str, object]:
+    return {"quotes": [q.to_json() for q in _venue(request).quotes.quotes.values()]}
+
+
+@router.get("/book")
+async def book(request: Request, symbol: str | None = Query(None, min_length=1)) -> dict[str, object]:
+    """Resting orders, in time priority."""
+    venue = _venue(request)
+    symbols = [symbol] if symbol else sorted(venue.book)
+    return {"orders": [VenueStore.describe(w) for s in symbols for w in venue.book.get(s, {}).values()]}
+
+
+@router.get("/orders/{order_id}")
+async def order(request: Request, order_id: str) -> dict[str, object]:
+    w = await _venue(request).store.get(order_id)
+    if w is None:
+        raise HTTPException(404, f"the venue never saw order {order_id!r}")
+    return VenueStore.describe(w)
+
+
+def _quote_check(venue: Venue, stale_s: float) -> Check:
+    age = venue.quotes.age_s()
+    if age is None:
+        return Check("quotes", "age", "warn", "component", None, "s",
+                     output="no tick received yet: orders wait for a quote")
+    status = "pass" if age <= stale_s else "warn"
+    return Check("quotes", "age", status, "component", round(age, 3), "s",
+                 output=f"no tick for {age:.1f}s (is the gateway publishing?)")
+
+
+async def _flush_forever(venue: Venue, every_s: float) -> None:
+    while True:
+        await asyncio.sleep(every_s)
+        await venue.flush_outbox()
+
+
+@contextlib.asynccontextmanager
+async def lifespan(kit: Kit) -> AsyncIterator[None]:
+    assert kit.js is not None
+    settings = kit.settings
+    assert isinstance(settings, VenueSettings)
+    venue = kit.state["venue"] = Venue(kit)
+    await venue.start()
+    await venue.quotes.follow(kit.js, venue.on_quote)
+
+    async def quote_check() -> Check:
+        return _quote_check(venue, settings.quote_stale_s)
+
+    kit.add_check("quotes", quote_check)
+    kit.spawn(durable_consumer(kit.js, stream="VENUE", durable="live-gateway", subject=VENUE_ORDER,
+                               handle=venue.on_order, ack_wait=settings.ack_wait_s), "venue-orders")
+    kit.spawn(_flush_forever(venue, settings.outbox_flush_s), "venue-outbox")
+    yield
+
+
+app = create_app("live-gateway", settings=VenueSettings(), routers=[router],
+                 streams=["TICKS", "VENUE", "EXEC"], lifespan=lifespan)

@@ -1,0 +1,77 @@
+"""The venue's memory in Valkey: every order it acknowledged, and an outbox of events.
+
+    venue:order:{id}   Working JSON (kept 30 days: a redelivered order is recognised)
+    venue:open         zset of resting order ids, scored by arrival (time priority)
+    venue:outbox       hash event id -> {subject, event}: written with the order state in
+                       one MULTI, removed once JetStream acked the publish
+
+A crash after the MULTI and before the publish leaves the events in the outbox; they
+are published on start (and by a periodic flush), with their fixed ids, so JetStream
+drops any that did get out before the crash.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import orjson
+import redis.asyncio as aioredis
+
+from services.live_gateway.matching import Event, Working
+
+__all__ = ["VenueStore"]
+
+ORDER_TTL_S = 30 * 24 * 3600
+OPEN = "venue:open"
+OUTBOX = "venue:outbox"
+
+
+def _key(order_id: str) -> str:
+    return f"venue:order:{order_id}"
+
+
+class VenueStore:
+    def __init__(self, valkey: aioredis.Redis) -> None:
+        self.valkey = valkey
+
+    async def get(self, order_id: str) -> Working | None:
+        raw = await self.valkey.get(_key(order_id))
+        return Working.from_json(orjson.loads(raw)) if raw else None
+
+    async def load_open(self) -> list[Working]:
+        ids = [i.decode() for i in await self.valkey.zrange(OPEN, 0, -1)]
+        if not ids:
+            return []
+        raws = await self.valkey.mget([_key(i) for i in ids])
+        return [w for w in (Working.from_json(orjson.loads(r)) for r in raws if r) if w.is_open]
+
+    async def save(self, w: Working, events: list[Event]) -> None:
+        """The order's state and the events it caused, atomically."""
+        async with self.valkey.pipeline(transaction=True) as pipe:
+            pipe.set(_key(w.order_id), orjson.dumps(w.to_json()), ex=ORDER_TTL_S)
+            if w.is_open:
+                pipe.zadd(OPEN, {w.order_id: time.time()}, nx=True)
+            else:
+                pipe.zrem(OPEN, w.order_id)
+            for subject, event in events:
+                pipe.hset(OUTBOX, event["id"], orjson.dumps({"subject": subject, "event": event}))
+            await pipe.execute()
+
+    async def sent(self, events: list[Event]) -> None:
+        if events:
+            await self.valkey.hdel(OUTBOX, *[e["id"] for _, e in events])
+
+    async def outbox(self) -> list[Event]:
+        """Events saved but not yet known to be published, oldest first."""
+        entries = [orjson.loads(v) for v in (await self.valkey.hgetall(OUTBOX)).values()]
+        entries.sort(key=lambda e: e["event"].get("ts") or 0)
+        return [(e["subject"], e["event"]) for e in entries]
+
+    async def outbox_size(self) -> int:
+        return int(await self.valkey.hlen(OUTBOX))
+
+    @staticmethod
+    def describe(w: Working) -> dict[str, Any]:
+        leaves = max(w.leaves, 0.0) if "quantity" in w.order else None
+        return {**w.to_json(), "leaves": leaves}

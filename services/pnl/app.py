@@ -1,0 +1,65 @@
+"""pnl: realized and unrealized P&L per account and symbol, snapshotted to the lake."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator
+
+from fastapi import APIRouter, Request
+
+from services.kit import Check, Kit, KitSettings, create_app, get_kit
+from services.kit.lake import probe_writable
+from services.kit.ledger import AccountQuery, Ledger, consume_fills
+from services.kit.quotes import QuoteBook
+from services.pnl.snapshot import account_pnl, snapshot_forever
+
+__all__ = ["app"]
+
+
+class PnlSettings(KitSettings):
+    service: str = "pnl"
+    port: int = 8100
+    pnl_snapshot_s: float = 5.0
+
+
+router = APIRouter()
+
+
+@router.get("/pnl")
+async def pnl(request: Request, account: AccountQuery) -> dict[str, object]:
+    state = get_kit(request).state
+    return await account_pnl(state["ledger"], state["quotes"], account)
+
+
+def lake_check(kit: Kit) -> Check:
+    started = time.perf_counter()
+    probe_writable(kit.settings.lake_uri)  # raises: the check fails with the reason
+    ms = round((time.perf_counter() - started) * 1000, 3)
+    error = kit.state.get("snapshot_error")
+    return Check("lake", "writable", "warn" if error else "pass", "datastore", ms, "ms",
+                 output=f"last snapshot failed: {error}" if error else None)
+
+
+@contextlib.asynccontextmanager
+async def lifespan(kit: Kit) -> AsyncIterator[None]:
+    assert kit.js is not None and kit.valkey is not None
+    settings = kit.settings
+    assert isinstance(settings, PnlSettings)
+    ledger = kit.state["ledger"] = Ledger(kit.valkey, "pnl", keep_trades=False)
+    quotes = kit.state["quotes"] = QuoteBook()
+    await quotes.follow(kit.js)
+
+    async def check() -> Check:
+        return await asyncio.to_thread(lake_check, kit)
+
+    kit.add_check("lake", check)
+    kit.spawn(consume_fills(kit.js, ledger, "pnl", settings.ack_wait_s), "pnl-fills")
+    kit.spawn(snapshot_forever(ledger, quotes, settings.lake_uri, settings.pnl_snapshot_s, kit.state),
+              "pnl-snapshots")
+    yield
+
+
+app = create_app("pnl", settings=PnlSettings(), routers=[router], streams=["TICKS", "EXEC"],
+                 lifespan=lifespan)

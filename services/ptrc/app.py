@@ -1,0 +1,52 @@
+"""ptrc: post-trade positions (quantity, average price) and the trade blotter per account."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+
+from fastapi import APIRouter, Query, Request
+
+from services.kit import Kit, KitSettings, create_app, get_kit
+from services.kit.ledger import AccountQuery, Ledger, consume_fills
+
+__all__ = ["app"]
+
+
+class PtrcSettings(KitSettings):
+    service: str = "ptrc"
+    port: int = 8109
+
+
+router = APIRouter()
+
+
+def _ledger(request: Request) -> Ledger:
+    return get_kit(request).state["ledger"]
+
+
+@router.get("/positions")
+async def positions(request: Request, account: AccountQuery) -> dict[str, object]:
+    held = await _ledger(request).positions(account)
+    return {"account": account,
+            "positions": [{"symbol": s, **p.to_json()} for s, p in held.items()]}
+
+
+@router.get("/trades")
+async def trades(request: Request, account: AccountQuery,
+                 limit: int = Query(1000, ge=1, le=100_000)) -> dict[str, object]:
+    """The blotter, oldest first: the last `limit` trades and the total count."""
+    count, rows = await _ledger(request).trades(account, limit)
+    return {"account": account, "count": count, "trades": rows}
+
+
+@contextlib.asynccontextmanager
+async def lifespan(kit: Kit) -> AsyncIterator[None]:
+    assert kit.js is not None and kit.valkey is not None
+    ledger = kit.state["ledger"] = Ledger(kit.valkey, "ptrc")
+    kit.spawn(consume_fills(kit.js, ledger, "ptrc", kit.settings.ack_wait_s), "ptrc-fills")
+    yield
+
+
+app = create_app("ptrc", settings=PtrcSettings(), routers=[router], streams=["EXEC"],
+                 lifespan=lifespan)

@@ -1,0 +1,275 @@
+"""The order path on real NATS and Valkey: orders.new -> exeq -> live-gateway -> fills ->
+ptrc and pnl. Ticks and orders are hand-built and published here, so nothing depends on
+the gateway or the oms; every test has its own symbol, account and order ids.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import httpx
+import nats
+import orjson
+import pytest
+
+from services.kit import bus
+from services.kit.events import now_ms
+from tests.helpers import Proc, start_service
+
+NAMES = ("exeq", "live-gateway", "ptrc", "pnl")
+Event = dict[str, Any]
+
+
+class Stack:
+    def __init__(self, workdir: Path, env: dict[str, str]) -> None:
+        self.workdir, self.env = workdir, env
+        with ThreadPoolExecutor(len(NAMES)) as pool:
+            self.procs = dict(zip(NAMES, pool.map(self._start, NAMES), strict=True))
+
+    def _start(self, name: str) -> Proc:
+        return start_service(name, self.workdir, self.env)
+
+    def url(self, name: str) -> str:
+        return self.procs[name].url
+
+    def restart(self, name: str) -> None:
+        self.procs[name].stop()
+        self.procs[name] = self._start(name)
+
+    def stop(self) -> None:
+        for proc in self.procs.values():
+            proc.stop()
+
+
+@pytest.fixture(scope="module")
+def stack(valkey_server: Proc, nats_server: Proc, tmp_path_factory: pytest.TempPathFactory
+          ) -> Iterator[Stack]:
+    workdir = tmp_path_factory.mktemp("order-path")
+    s = Stack(workdir, {"TRADE_OPS_VALKEY_URL": valkey_server.url, "TRADE_OPS_NATS_URL": nats_server.url,
+                        "TRADE_OPS_LAKE_URI": str(workdir / "lake"), "TRADE_OPS_LOG_LEVEL": "warning"})
+    yield s
+    s.stop()
+
+
+class Bus:
+    """Publishes hand-built ticks and orders; records every exec.* event it sees."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.seen: list[tuple[str, Event]] = []
+        self.symbol = "T" + uuid.uuid4().hex[:8].upper()
+        self.account = "acct-" + uuid.uuid4().hex[:8]
+        self.seq = 0
+
+    async def __aenter__(self) -> Bus:
+        self.nc = await nats.connect(self.url)
+        self.js = self.nc.jetstream()
+        await bus.ensure_streams(self.js, list(bus.STREAMS))
+        await self.nc.subscribe("exec.>", cb=self._on)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.nc.close()
+
+    async def _on(self, msg: Any) -> None:
+        self.seen.append((msg.subject, orjson.loads(msg.data)))
+
+    async def tick(self, bid: float, ask: float, size: float = 0.0) -> None:
+        self.seq += 1
+        await bus.publish_event(self.js, f"market.tick.{self.symbol}", {
+            "id": f"{self.symbol}-{self.seq}", "symbol": self.symbol, "seq": self.seq, "bid": bid,
+            "ask": ask, "last": bid, "bid_size": size, "ask_size": size, "volume": 0, "ts": now_ms()})
+
+    async def order(self, side: str, quantity: float, order_type: str = "MARKET",
+                    price: float | None = None, tif: str = "GTC", msg_id: str | None = None) -> str:
+        oid = "ord-" + uuid.uuid4().hex[:12]
+        await self.send_order(oid, side, quantity, order_type, price, tif, msg_id)
+        return oid
+
+    async def send_order(self, oid: str, side: str, quantity: float, order_type: str,
+                         price: float | None, tif: str, msg_id: str | None = None) -> None:
+        order = {"order_id": oid, "client_order_id": None, "account": self.account,
+                 "symbol": self.symbol, "side": side, "quantity": quantity, "order_type": order_type,
+                 "price": price, "time_in_force": tif, "status": "ACCEPTED", "filled_quantity": 0,
+                 "created_ts": now_ms()}
+        await bus.publish_event(self.js, "orders.new", {"id": oid, "ts": now_ms(), "order": order},
+                                event_id=msg_id)
+
+    async def cancel(self, oid: str) -> None:
+        await bus.publish_event(self.js, "orders.cancel", {
+            "id": f"cancel-{oid}", "ts": now_ms(), "order_id": oid, "account": self.account,
+            "symbol": self.symbol})
+
+    def events(self, oid: str, kind: str = "fill") -> list[Event]:
+        prefix = "exec.fill." if kind == "fill" else "exec.cancelled"
+        return [e for s, e in self.seen if s.startswith(prefix) and e["order_id"] == oid]
+
+    async def until(self, what: Callable[[], Any], timeout: float = 10.0) -> Any:
+        for _ in range(int(timeout / 0.02)):
+            if result := what():
+                return result
+            await asyncio.sleep(0.02)
+        raise AssertionError(f"condition never met; events seen: {self.seen[-5:]}")
+
+
+async def get_until(url: str, pred: Callable[[Any], bool], params: dict[str, str] | None = None,
+                    timeout: float = 10.0) -> Any:
+    last: Any = None
+    async with httpx.AsyncClient(timeout=2) as client:
+        for _ in range(int(timeout / 0.03)):
+            r = await client.get(url, params=params)
+            last = (r.status_code, r.text)
+            if r.status_code == 200 and pred(r.json()):
+                return r.json()
+            await asyncio.sleep(0.03)
+    raise AssertionError(f"{url}: condition never met; last answer {last}")
+
+
+async def venue_quote(stack: Stack, b: Bus, bid: float) -> None:
+    """Wait until the venue holds this bid for the test's symbol (ticks and orders race)."""
+    await get_until(stack.url("live-gateway") + "/quotes",
+                    lambda d: any(q["symbol"] == b.symbol and q["bid"] == bid for q in d["quotes"]))
+
+
+async def resting(stack: Stack, b: Bus, oid: str) -> None:
+    await get_until(stack.url("live-gateway") + "/book",
+                    lambda d: any(o["order"]["order_id"] == oid for o in d["orders"]),
+                    {"symbol": b.symbol})
+
+
+async def test_market_orders_fill_at_the_quote(stack: Stack, nats_server: Proc) -> None:
+    async with Bus(nats_server.url) as b:
+        await b.tick(100.0, 100.5)
+        await venue_quote(stack, b, 100.0)
+        buy, sell = await b.order("buy", 2), await b.order("sell", 0.5)
+        [fb] = await b.until(lambda: b.events(buy))
+        [fs] = await b.until(lambda: b.events(sell))
+    assert (fb["price"], fb["quantity"], fb["final"], fb["leaves_quantity"]) == (100.5, 2, True, 0)
+    assert (fs["price"], fs["quantity"], fs["final"]) == (100.0, 0.5, True)
+    assert fb["fill_id"] == fb["id"] == f"{buy}-1" and fb["account"] == b.account
+
+
+async def test_limit_rests_until_a_tick_crosses(stack: Stack, nats_server: Proc) -> None:
+    async with Bus(nats_server.url) as b:
+        await b.tick(100.0, 101.0)
+        await venue_quote(stack, b, 100.0)
+        rest = await b.order("buy", 1, "LIMIT", 99.0)
+        marketable = await b.order("buy", 1, "LIMIT", 105.0)
+        [fm] = await b.until(lambda: b.events(marketable))
+        await resting(stack, b, rest)
+        assert b.events(rest) == []
+        await b.tick(98.0, 98.75)  # crosses the 99 limit: fills at the ask
+        [fr] = await b.until(lambda: b.events(rest))
+    assert fm["price"] == 101.0  # marketable on arrival: at the quote, not the limit
+    assert (fr["price"], fr["quantity"], fr["final"]) == (98.75, 1, True)
+
+
+async def test_ioc_fills_what_is_shown_and_cancels_the_rest(stack: Stack, nats_server: Proc) -> None:
+    async with Bus(nats_server.url) as b:
+        await b.tick(50.0, 50.25, size=1.5)
+        await venue_quote(stack, b, 50.0)
+        ioc = await b.order("buy", 4, "LIMIT", 51.0, tif="IOC")
+        [cancelled] = await b.until(lambda: b.events(ioc, "cancelled"))
+        [fill] = b.events(ioc)
+        never = await b.order("sell", 1, "LIMIT", 60.0, tif="IOC")  # not marketable at all
+        [none] = await b.until(lambda: b.events(never, "cancelled"))
+    assert (fill["quantity"], fill["price"], fill["final"]) == (1.5, 50.25, True)
+    assert cancelled["cancelled_quantity"] == 2.5 and "IOC" in cancelled["reason"]
+    assert none["cancelled_quantity"] == 1 and b.events(never) == []
+
+
+async def test_cancel_of_a_resting_order(stack: Stack, nats_server: Proc) -> None:
+    async with Bus(nats_server.url) as b:
+        await b.tick(10.0, 10.5)
+        await venue_quote(stack, b, 10.0)
+        oid = await b.order("sell", 3, "LIMIT", 12.0)
+        await resting(stack, b, oid)
+        await b.cancel(oid)
+        [c] = await b.until(lambda: b.events(oid, "cancelled"))
+        state = httpx.get(f"{stack.url('live-gateway')}/orders/{oid}").json()
+        await b.tick(12.5, 13.0)  # would have crossed: the cancelled order is no longer there
+        await venue_quote(stack, b, 12.5)
+    assert c["cancelled_quantity"] == 3 and c["account"] == b.account
+    assert state["status"] == "CANCELLED" and state["filled"] == 0 and b.events(oid) == []
+    assert httpx.get(f"{stack.url('live-gateway')}/orders/nope").status_code == 404
+
+
+async def test_a_redelivered_order_fills_once(stack: Stack, nats_server: Proc) -> None:
+    async with Bus(nats_server.url) as b:
+        await b.tick(20.0, 20.5)
+        await venue_quote(stack, b, 20.0)
+        oid = await b.order("buy", 1, msg_id="first")
+        # The same order again under another message id, as after the duplicate window.
+        await b.send_order(oid, "buy", 1, "MARKET", None, "GTC", msg_id="again")
+        barrier = await b.order("buy", 1)  # routed and worked after both copies
+        await b.until(lambda: b.events(barrier))
+    assert [f["fill_id"] for f in b.events(oid)] == [f"{oid}-1"]
+
+
+async def test_resting_orders_survive_a_venue_restart(stack: Stack, nats_server: Proc) -> None:
+    async with Bus(nats_server.url) as b:
+        await b.tick(30.0, 30.5)
+        await venue_quote(stack, b, 30.0)
+        oid = await b.order("buy", 2, "LIMIT", 29.0)
+        await resting(stack, b, oid)
+        await asyncio.to_thread(stack.restart, "live-gateway")
+        await resting(stack, b, oid)
+        await b.tick(28.5, 29.0)
+        [fill] = await b.until(lambda: b.events(oid))
+    assert (fill["price"], fill["quantity"]) == (29.0, 2)
+
+
+async def test_positions_and_pnl_to_the_cent(stack: Stack, nats_server: Proc) -> None:
+    """Buy 2 at 100.50, buy 1 at 99.00 (limit), sell 1 at 101.25, mark at mid 101.50:
+    3 @ 100.00 -> 2 @ 100.00, realized (101.25 - 100) * 1 = 1.25,
+    unrealized (101.50 - 100) * 2 = 3.00, total 4.25."""
+    async with Bus(nats_server.url) as b:
+        await b.tick(100.0, 100.5)
+        await venue_quote(stack, b, 100.0)
+        first = await b.order("buy", 2)
+        await b.until(lambda: b.events(first))
+        limit = await b.order("buy", 1, "LIMIT", 99.0)
+        await resting(stack, b, limit)
+        await b.tick(98.5, 99.0)
+        await b.until(lambda: b.events(limit))
+        await b.tick(101.25, 101.75)
+        await venue_quote(stack, b, 101.25)
+        sell = await b.order("sell", 1)
+        await b.until(lambda: b.events(sell))
+        params = {"account": b.account}
+        pos = await get_until(stack.url("ptrc") + "/positions",
+                              lambda d: len(d["positions"]) == 1 and d["positions"][0]["quantity"] == 2,
+                              params)
+        trades = await get_until(stack.url("ptrc") + "/trades", lambda d: d["count"] == 3, params)
+        pnl = await get_until(stack.url("pnl") + "/pnl",
+                              lambda d: d["symbols"] and d["symbols"][0]["quantity"] == 2
+                              and d["symbols"][0]["mark"] == 101.5, params)
+    [p] = pos["positions"]
+    assert p["symbol"] == b.symbol and p["avg_price"] == pytest.approx(100.0, abs=0.005)
+    assert p["realized"] == pytest.approx(1.25, abs=0.005)
+    assert [(t["side"], t["quantity"], t["price"]) for t in trades["trades"]] == [
+        ("buy", 2, 100.5), ("buy", 1, 99.0), ("sell", 1, 101.25)]
+    [row] = pnl["symbols"]
+    assert row["realized"] == pytest.approx(1.25, abs=0.005)
+    assert row["unrealized"] == pytest.approx(3.00, abs=0.005)
+    assert pnl["total"] == pytest.approx(4.25, abs=0.005)
+
+
+@pytest.mark.parametrize("path", ["/positions", "/trades", "/pnl"])
+@pytest.mark.parametrize("params", [{}, {"account": ""}, {"account": "  "}])
+def test_bad_account_is_422_with_a_reason(stack: Stack, path: str, params: dict[str, str]) -> None:
+    url = stack.url("pnl" if path == "/pnl" else "ptrc") + path
+    r = httpx.get(url, params=params)
+    assert r.status_code == 422 and "account" in r.json()["detail"]
+
+
+def test_every_service_is_healthy(stack: Stack) -> None:
+    for name in NAMES:
+        r = httpx.get(stack.url(name) + "/health", timeout=5)
+        assert r.status_code == 200, (name, r.text)
+        assert r.json()["status"] in ("pass", "warn"), (name, r.text)
