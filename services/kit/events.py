@@ -22,6 +22,9 @@ and publishers set it as Nats-Msg-Id) and `ts` (epoch milliseconds, float).
     risk.check  (request/reply)   request {account, symbol, side, quantity, price?}
                                   reply   {approved, risk_level, reason?, warnings[]}
 
+Valkey (written by normalizer):
+    bars:{interval}:{SYMBOL}      list of the latest closed Bars as JSON, newest first (LRANGE 0 N)
+
 Order: order_id, client_order_id, account, symbol, side ("buy"|"sell"), quantity,
 order_type ("MARKET"|"LIMIT"), price (null for MARKET), time_in_force ("GTC"|"IOC"|"DAY"),
 status ("ACCEPTED"|"REJECTED"|"PARTIALLY_FILLED"|"FILLED"|"CANCELLED"), filled_quantity,
@@ -35,6 +38,7 @@ import time
 __all__ = [
     "ALT",
     "BAR",
+    "BARS_KEY",
     "EXEC_CANCELLED",
     "FILL",
     "ORDERS_CANCEL",
@@ -47,6 +51,7 @@ __all__ = [
 
 TICK = "market.tick.{symbol}"
 BAR = "market.bar.{interval}.{symbol}"
+BARS_KEY = "bars:{interval}:{symbol}"
 ALT = "alt.news.{symbol}"
 ORDERS_NEW = "orders.new"
 ORDERS_CANCEL = "orders.cancel"
