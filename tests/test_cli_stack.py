@@ -1,0 +1,147 @@
+"""`trade-ops up / ps / logs / down` end to end, and their answers to bad input."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from tests.apps.stacks import dead_command, free_offset, gone, write_stack
+from trade_ops import console, supervisor
+from trade_ops.cli import app
+from trade_ops.rundir import RunDir
+from trade_ops.stack import load_stack
+
+CLEAN_ENV = {"TRADE_OPS_RUN_DIR": None, "TRADE_OPS_STACK": None, "TRADE_OPS_PORT_OFFSET": None}
+
+
+def run(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(app, list(args), env=CLEAN_ENV, catch_exceptions=False)
+    return result.exit_code, result.output
+
+
+@pytest.fixture(autouse=True)
+def wide_console(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No wrapping at 80 columns, so messages can be matched whole."""
+    for con in {console.console, console.err_console}:
+        monkeypatch.setattr(con, "_width", 1000)
+
+
+@pytest.fixture
+def run_dirs(tmp_path: Path) -> Iterator[list[Path]]:
+    """Run directories for the test; whatever runs from them is stopped, and checked gone."""
+    paths: list[Path] = []
+    yield paths
+    for path in paths:
+        rd = RunDir(path)
+        recs = rd.load_state().processes.values() if rd.has_state() else []
+        supervisor.down(rd, grace=2.0)
+        assert all(gone(r.pid) for r in recs)
+
+
+def test_up_ps_logs_down(tmp_path: Path, run_dirs: list[Path]) -> None:
+    stack_file = write_stack(tmp_path / "stack.toml", {"tiny-a": {}, "tiny-b": {}})
+    offset, rd = free_offset(stack_file), tmp_path / "run"
+    run_dirs.append(rd)
+    code, out = run("up", "--stack", str(stack_file), "--port-offset", str(offset), "--run-dir", str(rd))
+    assert code == 0, out
+    assert "all 4 ready" in out and "tiny-b" in out
+
+    code, out = run("ps", "--json", "--run-dir", str(rd))
+    assert code == 0, out
+    rows = json.loads(out)
+    assert {r["name"] for r in rows} == {"valkey", "nats", "tiny-a", "tiny-b"}
+    assert all(r["state"] == "ready" and r["alive"] and r["pid"] for r in rows)
+    assert {r["port"] for r in rows if r["name"] == "tiny-a"} == {110 + offset}
+
+    code, out = run("logs", "tiny-a", "-n", "5", "--run-dir", str(rd))
+    assert code == 0 and "GET /livez" in out
+
+    code, out = run("down", "--run-dir", str(rd))
+    assert code == 0 and "stopped 4 processes" in out, out
+    assert all(gone(r["pid"]) for r in rows)
+    assert json.loads(run("ps", "--json", "--run-dir", str(rd))[1]) == []
+
+
+def test_two_stacks_side_by_side(tmp_path: Path, run_dirs: list[Path]) -> None:
+    stack_file = write_stack(tmp_path / "stack.toml", {"tiny-a": {}})
+    first = free_offset(stack_file)
+    second = free_offset(stack_file, avoid={p + first for p in (100, 101, 102, 110)})
+    for offset in (first, second):
+        rd = tmp_path / f"run-{offset}"
+        run_dirs.append(rd)
+        code, out = run("up", "--stack", str(stack_file), "--port-offset", str(offset), "--run-dir", str(rd))
+        assert code == 0, out
+    for offset in (first, second):
+        rows = json.loads(run("ps", "--json", "--run-dir", str(tmp_path / f"run-{offset}"))[1])
+        assert {(r["name"], r["port"], r["state"]) for r in rows} == {
+            ("valkey", 100 + offset, "ready"), ("nats", 101 + offset, "ready"),
+            ("tiny-a", 110 + offset, "ready")}
+        # the run dir remembers the offset: a plain command finds that stack's ports
+        assert RunDir(tmp_path / f"run-{offset}").stack()["tiny-a"].port == 110 + offset
+
+
+def test_dead_service_exits_3_with_its_log_tail(tmp_path: Path, run_dirs: list[Path]) -> None:
+    stack_file = write_stack(tmp_path / "stack.toml", {"broken": {"command": dead_command("boom: bad")}})
+    rd = tmp_path / "run"
+    run_dirs.append(rd)
+    code, out = run("up", "--stack", str(stack_file), "--port-offset", str(free_offset(stack_file)),
+                    "--run-dir", str(rd))
+    assert code == 3, out
+    assert "could not start broken" in out and "boom: bad" in out
+    assert "Traceback" not in out
+
+
+def test_unknown_service_is_a_usage_error(tmp_path: Path) -> None:
+    code, out = run("up", "--only", "gateway,nope", "--run-dir", str(tmp_path / "run"))
+    assert code == 2 and "unknown service 'nope'" in out and "known services" in out
+    code, out = run("up", "--only", ",", "--run-dir", str(tmp_path / "run"))
+    assert code == 2 and "at least one service" in out
+
+
+@pytest.mark.parametrize("content", [None, "this is = = not toml"])
+def test_unreadable_stack_file_is_a_usage_error(tmp_path: Path, content: str | None) -> None:
+    stack_file = tmp_path / "stack.toml"
+    if content is not None:
+        stack_file.write_text(content)
+    code, out = run("up", "--stack", str(stack_file), "--run-dir", str(tmp_path / "run"))
+    assert code == 2, out
+    assert str(stack_file) in out and "Traceback" not in out
+
+
+def test_run_dir_not_writable_exits_3(tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")  # works as root too, where chmod would not
+    stack_file = write_stack(tmp_path / "stack.toml", {"tiny-a": {}})
+    code, out = run("up", "--stack", str(stack_file), "--run-dir", str(blocker / "run"))
+    assert code == 3 and "not writable" in out, out
+    assert "Traceback" not in out
+
+
+def test_logs_of_unknown_process_and_down_with_nothing_running(tmp_path: Path) -> None:
+    code, out = run("logs", "nope", "--run-dir", str(tmp_path / "run"))
+    assert code == 2 and "no log for 'nope'" in out
+    code, out = run("down", "--run-dir", str(tmp_path / "run"))
+    assert code == 0 and "nothing running" in out
+
+
+def test_port_offset_clash_with_running_stack_is_refused(tmp_path: Path, run_dirs: list[Path]) -> None:
+    stack_file = write_stack(tmp_path / "stack.toml", {"tiny-a": {}})
+    offset, rd = free_offset(stack_file), tmp_path / "run"
+    run_dirs.append(rd)
+    assert run("up", "--stack", str(stack_file), "--port-offset", str(offset), "--run-dir", str(rd))[0] == 0
+    code, out = run("up", "--stack", str(stack_file), "--port-offset", str(offset + 1), "--run-dir", str(rd))
+    assert code == 2 and f"port offset {offset}" in out
+    code, out = run("up", "--run-dir", str(rd))  # same stack again: nothing to start
+    assert code == 0 and "all 3 ready" in out, out
+
+
+@pytest.mark.parametrize("command", ["up", "down", "ps", "logs"])
+def test_every_command_has_help(command: str) -> None:
+    code, out = run(command, "--help")
+    assert code == 0 and "Usage" in out
+    assert app.registered_commands and all(c.callback.__doc__ for c in app.registered_commands)
+    assert load_stack()  # the builtin stack parses with the `enabled` field
