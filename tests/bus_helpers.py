@@ -10,8 +10,9 @@ from typing import Any
 import httpx
 
 from services.kit import bus
+from tests.helpers import Proc
 
-__all__ = ["get_json_until", "publish"]
+__all__ = ["get_json_until", "infra_env", "publish"]
 
 
 def publish(nats_url: str, events: Iterable[tuple[Any, ...]]) -> None:
@@ -46,3 +47,12 @@ def get_json_until(url: str, predicate: Callable[[Any], bool], timeout: float = 
             return resp.json()
         time.sleep(0.05)
     raise AssertionError(f"{url} never satisfied the condition; last answer {last}")
+
+
+def infra_env(valkey: Proc | None, nats: Proc, **settings: str) -> dict[str, str]:
+    """TRADE_OPS_* for a service on these servers, plus its own settings (window="3")."""
+    env = {"TRADE_OPS_NATS_URL": nats.url,
+           **{f"TRADE_OPS_{k.upper()}": v for k, v in settings.items()}}
+    if valkey is not None:
+        env["TRADE_OPS_VALKEY_URL"] = valkey.url
+    return env

@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.bus_helpers import get_json_until, publish
+from tests.bus_helpers import get_json_until, infra_env, publish
 from tests.helpers import Proc, start_service
 
 SYMBOL = "FEATA"
@@ -26,9 +26,8 @@ def bar(start: int, close: float, volume: float, interval: str = "1m", high: flo
 
 @pytest.fixture
 def feast(valkey_server: Proc, nats_server: Proc, tmp_path: Path) -> Iterator[Proc]:
-    proc = start_service("feast-pipeline", tmp_path, {
-        "TRADE_OPS_VALKEY_URL": valkey_server.url, "TRADE_OPS_NATS_URL": nats_server.url,
-        "TRADE_OPS_FEATURES_WINDOW": "3"})
+    proc = start_service("feast-pipeline", tmp_path,
+                         infra_env(valkey_server, nats_server, features_window="3"))
     yield proc
     proc.stop()
 

@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.bus_helpers import get_json_until, publish
+from tests.bus_helpers import get_json_until, infra_env, publish
 from tests.helpers import Proc, start_service
 
 T = 1_700_000_000_000.0
@@ -35,7 +35,7 @@ def fill(n: int, side: str, qty: float, price: float, account: str = "hc") -> tu
 
 
 def start(tmp_path: Path, nats: Proc) -> Proc:
-    return start_service("hot-cache", tmp_path, {"TRADE_OPS_NATS_URL": nats.url})
+    return start_service("hot-cache", tmp_path, infra_env(None, nats))
 
 
 def test_snapshot_reflects_the_bus_and_survives_a_restart(fresh_nats: Proc, tmp_path: Path) -> None:

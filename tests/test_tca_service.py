@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.bus_helpers import get_json_until, publish
+from tests.bus_helpers import get_json_until, infra_env, publish
 from tests.helpers import Proc, start_service
 
 T = 1_700_000_000_000.0
@@ -39,9 +39,8 @@ def fill(fill_id: str, order_id: str, symbol: str, side: str, qty: float, price:
 
 @pytest.fixture
 def tca(valkey_server: Proc, nats_server: Proc, tmp_path: Path) -> Iterator[Proc]:
-    proc = start_service("execution-quality", tmp_path, {
-        "TRADE_OPS_VALKEY_URL": valkey_server.url, "TRADE_OPS_NATS_URL": nats_server.url,
-        "TRADE_OPS_TCA_ORDER_WAIT_DELIVERIES": "2"})
+    proc = start_service("execution-quality", tmp_path,
+                         infra_env(valkey_server, nats_server, tca_order_wait_deliveries="2"))
     yield proc
     proc.stop()
 
