@@ -97,16 +97,19 @@ Handler = Callable[[Msg], Awaitable[None]]
 async def durable_consumer(js: JetStreamContext, *, stream: str, durable: str, subject: str,
                            handle: Handler, batch: int = 128, fetch_timeout: float = 1.0,
                            deliver_policy: DeliverPolicy = DeliverPolicy.ALL,
-                           ack_wait: float = 30.0) -> None:
+                           ack_wait: float = 30.0, max_ack_pending: int = 20_000) -> None:
     """Pull messages for a durable consumer forever; ack each after `handle` returns.
 
     A message whose handler raises is nak'ed with a delay and redelivered; handlers must
     be idempotent by event id, since a crash between the work and the ack redelivers.
     `ack_wait` is how long an unacked message (its consumer died) waits for redelivery;
-    it applies when the durable is first created.
+    it applies when the durable is first created. `max_ack_pending=1` (with `batch=1`)
+    keeps strict stream order even across a crash: nothing newer is delivered before an
+    unacked message is redelivered.
     """
     config = ConsumerConfig(durable_name=durable, ack_policy=AckPolicy.EXPLICIT,
-                            deliver_policy=deliver_policy, ack_wait=ack_wait, max_ack_pending=20_000)
+                            deliver_policy=deliver_policy, ack_wait=ack_wait,
+                            max_ack_pending=max_ack_pending)
     sub = await js.pull_subscribe(subject, durable=durable, stream=stream, config=config)
     while True:
         try:

@@ -116,7 +116,11 @@ class Ledger:
 
 
 async def consume_fills(js: JetStreamContext, ledger: Ledger, durable: str, ack_wait: float) -> None:
-    """Apply every fill on `exec.fill.>` to the ledger, from a durable consumer, forever."""
+    """Apply every fill on `exec.fill.>` to the ledger, from a durable consumer, forever.
+
+    One at a time and in stream order, even across a crash: average cost and realized
+    P&L depend on the order of the fills.
+    """
 
     async def handle(msg: Msg) -> None:
         try:
@@ -125,4 +129,4 @@ async def consume_fills(js: JetStreamContext, ledger: Ledger, durable: str, ack_
             log.warning("%s: dropped a fill: %s", durable, exc)
 
     await bus.durable_consumer(js, stream="EXEC", durable=durable, subject="exec.fill.>",
-                               handle=handle, ack_wait=ack_wait)
+                               handle=handle, ack_wait=ack_wait, batch=1, max_ack_pending=1)

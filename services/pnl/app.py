@@ -21,6 +21,8 @@ __all__ = ["app"]
 class PnlSettings(KitSettings):
     service: str = "pnl"
     port: int = 8100
+    # Fills are read one at a time, in order: a crashed reader's fill comes back after this.
+    ack_wait_s: float = 5.0
     pnl_snapshot_s: float = 5.0
 
 

@@ -16,6 +16,8 @@ __all__ = ["app"]
 class PtrcSettings(KitSettings):
     service: str = "ptrc"
     port: int = 8109
+    # Fills are read one at a time, in order: a crashed reader's fill comes back after this.
+    ack_wait_s: float = 5.0
 
 
 router = APIRouter()
