@@ -1,0 +1,17 @@
+"""`trade-ops bench`: a load generator that measures without lying.
+
+    client.py       raw keep-alive HTTP/1.1 connections on asyncio (uvloop), httptools parsing
+    loadgen.py      closed loop (N in flight) and open loop (constant arrival rate, latency
+                    from each request's intended start: coordinated omission corrected)
+    results.py      raw per-request records -> HDR histograms, percentiles, intervals, validity
+    hist.py         HdrHistogram helpers (microseconds, 1 us .. 60 s, 3 significant digits)
+    slo.py          `p99<100ms`, `errors<0.1%`, `rate>=1000/s` ... parsed and evaluated
+    scenario.py     TOML scenarios, hashed, overridden by flags
+    targets.py      oms, risk, gateway, generic http, and the built-in null endpoint
+    null_server.py  the null endpoint, served in a separate process (also the test server)
+    calibrate.py    generator overhead against the null endpoint, cached in the run dir
+    findmax.py      the highest rate that still meets the SLOs
+    runner.py       one bench run end to end (what the CLI calls)
+    render.py       the live line and the final table
+    runs.py         saved runs: reports/runs/NAME.json and NAME.hgrm
+"""

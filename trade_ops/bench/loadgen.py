@@ -1,0 +1,367 @@
+"""The load models. Both record, per request: its intended start, when the generator
+dispatched it, when it was sent, when the answer was complete, and its outcome.
+
+Open loop (constant arrival rate, like wrk2): request i is due at start + i/rate, whether
+or not earlier ones have been answered. Latency is measured from that intended start, so
+a stall in the target shows in every request that had to wait (coordinated omission
+corrected); service time is measured from the actual send. Requests due while every
+connection is busy wait in a backlog (that wait is part of their latency). Schedule lag
+(dispatch - intended) is the generator's own delay: when it grows, the run is invalid.
+
+Closed loop (N in flight): each of N workers sends its next request when the previous
+answer arrives; latency equals service time (the original load test's model).
+
+Every loop is bounded in count and in time (max_time_s).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import math
+import threading
+import time
+from array import array
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from trade_ops.bench.client import Connection, ConnectionFailed, ProtocolFailed, RequestTimeout
+from trade_ops.bench.targets import CONNECTION, OK, PROTOCOL, REJECTED, TIMEOUT, Target
+from trade_ops.errors import UsageError
+
+__all__ = ["MAX_REQUESTS", "LoadSpec", "Progress", "Raw", "run_load"]
+
+MAX_REQUESTS = 5_000_000
+clock = time.perf_counter
+
+
+@dataclass
+class LoadSpec:
+    model: str = "closed"  # "open" | "closed"
+    rate: float | None = None  # open: requests per second
+    duration_s: float | None = None
+    concurrency: int = 1  # closed: in flight; open: at most this many connections
+    requests: int | None = None
+    warmup_requests: int = 0
+    warmup_s: float = 0.0
+    timeout_s: float = 5.0
+    max_time_s: float = 900.0  # hard bound on the whole run, warm-up included
+
+    def check(self) -> None:
+        if self.model not in ("open", "closed"):
+            raise UsageError(f"load model must be 'open' or 'closed', not {self.model!r}")
+        if self.model == "open" and not (self.rate and self.rate > 0):
+            raise UsageError("an open-loop run needs --rate > 0")
+        if self.model == "open" and not (self.duration_s or self.requests):
+            raise UsageError("an open-loop run needs --duration or --requests")
+        if self.model == "closed" and not (self.duration_s or self.requests):
+            raise UsageError("a closed-loop run needs --requests or --duration")
+        if self.concurrency < 1 or self.concurrency > 10_000:
+            raise UsageError("--concurrency must be between 1 and 10000")
+        for name in ("duration_s", "requests", "warmup_requests", "warmup_s", "timeout_s"):
+            value = getattr(self, name)
+            if value is not None and value < 0:
+                raise UsageError(f"{name.removesuffix('_s')} must not be negative")
+        if self.total_planned() > MAX_REQUESTS:
+            raise UsageError(f"that run would send {self.total_planned():,} requests; the limit is "
+                             f"{MAX_REQUESTS:,}")
+
+    @property
+    def warmup_n(self) -> int:
+        """Warm-up requests (by index); open-loop warm-up seconds become requests at the rate."""
+        extra = round((self.rate or 0) * self.warmup_s) if self.model == "open" else 0
+        return self.warmup_requests + extra
+
+    def total_planned(self) -> int:
+        if self.model == "open":
+            measured = self.requests if self.requests else round(self.rate * (self.duration_s or 0))  # type: ignore[operator]
+            return self.warmup_n + measured
+        if self.requests:
+            return self.warmup_n + self.requests
+        return 0  # bounded by time (and MAX_REQUESTS)
+
+    def expected_s(self) -> float:
+        if self.model == "open":
+            return self.total_planned() / self.rate  # type: ignore[operator]
+        return (self.duration_s or 0) + self.warmup_s
+
+
+@dataclass
+class Raw:
+    """Columns, one entry per finished request, plus what separates warm-up from measurement."""
+
+    index: array = field(default_factory=lambda: array("q"))
+    intended: array = field(default_factory=lambda: array("d"))
+    dispatched: array = field(default_factory=lambda: array("d"))
+    sent: array = field(default_factory=lambda: array("d"))
+    done: array = field(default_factory=lambda: array("d"))
+    kind: array = field(default_factory=lambda: array("b"))
+    status: array = field(default_factory=lambda: array("H"))
+    warmup_n: int = 0
+    warmup_until: float = 0.0  # requests sent before this (clock) are warm-up too
+    planned: int = 0
+    scheduled: int = 0
+    started: float = 0.0
+    ended: float = 0.0
+    stopped_by_time: bool = False
+    connections: int = 0
+    error_samples: dict[str, str] = field(default_factory=dict)
+
+    def add(self, i: int, intended: float, dispatched: float, sent: float, done: float, kind: int,
+            status: int) -> None:
+        self.index.append(i)
+        self.intended.append(intended)
+        self.dispatched.append(dispatched)
+        self.sent.append(sent)
+        self.done.append(done)
+        self.kind.append(kind)
+        self.status.append(status)
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+
+@dataclass
+class Progress:
+    raw: Raw
+    started: float
+    sent: int = 0
+    errors: int = 0
+
+    @property
+    def completed(self) -> int:
+        return len(self.raw)
+
+    @property
+    def in_flight(self) -> int:
+        return self.sent - self.completed
+
+
+class _Run:
+    def __init__(self, target: Target, spec: LoadSpec) -> None:
+        self.target, self.spec = target, spec
+        self.raw = Raw(warmup_n=spec.warmup_n, planned=spec.total_planned())
+        self.conns: list[Connection] = []
+        self.t0 = clock()
+        self.hard_end = self.t0 + spec.max_time_s
+        self.progress = Progress(self.raw, self.t0)
+
+    async def one(self, conn: Connection, i: int, intended: float, dispatched: float) -> int:
+        data = self.target.request(i)
+        self.progress.sent += 1
+        sent = clock()
+        status = 0
+        try:
+            status, body = await conn.request(data, self.spec.timeout_s)
+            kind = self.target.classify(status, body)
+        except RequestTimeout:
+            kind = TIMEOUT
+        except ConnectionFailed as exc:
+            kind = CONNECTION
+            self.raw.error_samples.setdefault("connection", str(exc))
+        except ProtocolFailed as exc:
+            kind = PROTOCOL
+            self.raw.error_samples.setdefault("protocol", str(exc))
+        self.raw.add(i, intended, dispatched, sent, clock(), kind, status)
+        if kind not in (OK, REJECTED):
+            self.progress.errors += 1
+        return kind
+
+    def connection(self) -> Connection:
+        conn = Connection(self.target.host, self.target.port)
+        self.conns.append(conn)
+        return conn
+
+    # -- closed loop ----------------------------------------------------------------
+    async def closed(self) -> None:
+        spec, counter = self.spec, itertools.count()
+        limit = spec.total_planned() or MAX_REQUESTS
+        warm_n = spec.warmup_n
+        self.raw.warmup_until = self.t0 + spec.warmup_s
+        deadline = [math.inf if not spec.duration_s else self.t0 + spec.warmup_s + spec.duration_s]
+        if warm_n and spec.duration_s:
+            deadline[0] = math.inf  # set when warm-up ends
+
+        async def worker(conn: Connection) -> None:
+            while True:
+                now = clock()
+                if now >= self.hard_end:
+                    self.raw.stopped_by_time = True
+                    return
+                if now >= deadline[0]:
+                    return
+                i = next(counter)
+                if i >= limit:
+                    return
+                if i == warm_n and warm_n and spec.duration_s:
+                    deadline[0] = now + spec.warmup_s + spec.duration_s
+                self.raw.scheduled = max(self.raw.scheduled, i + 1)
+                if await self.one(conn, i, now, now) == CONNECTION:
+                    await asyncio.sleep(0.01)  # do not spin on a refused connection
+
+        await asyncio.gather(*(worker(self.connection()) for _ in range(spec.concurrency)))
+
+    # -- open loop ------------------------------------------------------------------
+    async def open(self) -> None:
+        spec, loop = self.spec, asyncio.get_running_loop()
+        total, interval = spec.total_planned(), 1.0 / spec.rate  # type: ignore[operator]
+        idle: list[asyncio.Future[tuple[int, float, float] | None]] = []
+        backlog: deque[tuple[int, float, float]] = deque()
+        busy: dict[int, tuple[int, float, float]] = {}
+        workers: list[asyncio.Task[None]] = []
+        finished = asyncio.Event()
+        outstanding = [0]
+
+        async def worker(conn: Connection, item: tuple[int, float, float] | None) -> None:
+            key = id(conn)
+            while True:
+                if item is None:
+                    if backlog:
+                        item = backlog.popleft()
+                    else:
+                        fut = loop.create_future()
+                        idle.append(fut)  # LIFO: the fewest connections stay in use
+                        item = await fut
+                        if item is None:
+                            return
+                busy[key] = item
+                await self.one(conn, *item)
+                del busy[key]
+                item = None
+                outstanding[0] -= 1
+                if outstanding[0] == 0:
+                    finished.set()
+
+        def dispatch(item: tuple[int, float, float]) -> None:
+            outstanding[0] += 1
+            finished.clear()
+            if idle:
+                idle.pop().set_result(item)
+            elif len(workers) < spec.concurrency:
+                workers.append(loop.create_task(worker(self.connection(), item)))
+            else:
+                backlog.append(item)
+
+        start = self.t0 = clock() + 0.002
+        self.raw.started = start
+        sched = _Schedule(loop, start, interval, total, self.hard_end, dispatch)
+        await sched.run()
+        i = sched.next
+        if sched.stopped_by_time:
+            self.raw.stopped_by_time = True
+        self.raw.scheduled = i
+        drain = max(2 * spec.timeout_s, 5.0) + len(backlog) * interval
+        if outstanding[0]:
+            try:
+                await asyncio.wait_for(finished.wait(), min(drain, max(self.hard_end - clock(), 1.0)))
+            except TimeoutError:
+                self.raw.stopped_by_time = True
+        now = clock()
+        for item in (*busy.values(), *backlog):  # never answered: a timeout at this moment
+            self.raw.add(*item, item[2], now, TIMEOUT, 0)
+        for w in workers:
+            w.cancel()
+        for fut in idle:
+            if not fut.done():
+                fut.set_result(None)
+        await asyncio.gather(*workers, return_exceptions=True)
+
+
+class _Schedule:
+    """Dispatches request i at start + i*interval.
+
+    Event-loop timers have 1 ms resolution (uvloop truncates shorter sleeps), and spinning
+    on the loop burns a core that the target may need. So a timer thread sleeps precisely
+    (nanosleep) and wakes the loop, which dispatches everything due. Its delay shows as
+    schedule lag, and is part of every corrected latency.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, start: float, interval: float, total: int,
+                 hard_end: float, dispatch: Callable[[tuple[int, float, float]], None]) -> None:
+        self.loop, self.start, self.interval, self.total = loop, start, interval, total
+        self.hard_end, self.dispatch = hard_end, dispatch
+        self.next = 0
+        self.stopped_by_time = False
+        self.done: asyncio.Future[None] = loop.create_future()
+        self._pending = threading.Event()  # a flush is queued on the loop
+        self._stop = threading.Event()
+
+    def flush(self) -> None:
+        self._pending.clear()
+        now = clock()
+        i, start, interval, total = self.next, self.start, self.interval, self.total
+        while i < total and start + i * interval <= now:
+            self.dispatch((i, start + i * interval, now))
+            i += 1
+        self.next = i
+        if i >= total and not self.done.done():
+            self.done.set_result(None)
+
+    def _thread(self) -> None:
+        call = self.loop.call_soon_threadsafe
+        while not self._stop.is_set():
+            now = clock()
+            if now >= self.hard_end:
+                self.stopped_by_time = True
+                call(self._finish)
+                return
+            k = max(self.next, int((now - self.start) / self.interval) + 1 if now > self.start else 0)
+            if k >= self.total:
+                k = self.total - 1
+            due = self.start + k * self.interval
+            if due > now:
+                time.sleep(due - now)
+            if not self._pending.is_set():
+                self._pending.set()
+                call(self.flush)
+            if self.next >= self.total:
+                return
+            if k == self.total - 1:
+                time.sleep(0.0005)
+
+    def _finish(self) -> None:
+        if not self.done.done():
+            self.done.set_result(None)
+
+    async def run(self) -> None:
+        t = threading.Thread(target=self._thread, name="bench-schedule", daemon=True)
+        t.start()
+        try:
+            await self.done
+        finally:
+            self._stop.set()
+            await asyncio.get_running_loop().run_in_executor(None, t.join, 2.0)
+
+
+async def _ticker(progress: Progress, on_tick: Callable[[Progress], None], every: float) -> None:
+    while True:
+        await asyncio.sleep(every)
+        on_tick(progress)
+
+
+async def _run(target: Target, spec: LoadSpec, on_tick: Callable[[Progress], None] | None,
+               tick_s: float) -> Raw:
+    run = _Run(target, spec)
+    ticker = asyncio.create_task(_ticker(run.progress, on_tick, tick_s)) if on_tick else None
+    try:
+        run.raw.started = run.t0
+        await (run.open() if spec.model == "open" else run.closed())
+    finally:
+        run.raw.ended = clock()
+        run.raw.connections = sum(c.connects for c in run.conns)
+        for c in run.conns:
+            c.close()
+        if ticker:
+            ticker.cancel()
+    return run.raw
+
+
+def run_load(target: Target, spec: LoadSpec, on_tick: Callable[[Progress], None] | None = None,
+             tick_s: float = 0.5) -> Raw:
+    """Run one load against target on a fresh uvloop event loop; return the raw records."""
+    import uvloop
+
+    spec.check()
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        return runner.run(_run(target, spec, on_tick, tick_s))

@@ -1,0 +1,143 @@
+"""What the bench sends: one Target per kind of request, each building request bytes
+for request number i and classifying each answer.
+
+Bench orders use the `bench` account, tiny quantities, alternating sides (so positions
+stay flat and the bench never trips a risk limit) and a unique `client_order_id` per
+request. Targets outside loopback are refused unless allow_remote.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+import string
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+import orjson
+
+from trade_ops.bench.client import build_head
+from trade_ops.errors import UsageError
+
+__all__ = ["CONNECTION", "HTTP_ERROR", "KIND_NAMES", "OK", "PROTOCOL", "REJECTED", "TARGETS", "TIMEOUT",
+           "Target", "make_target"]
+
+# outcome kinds, one small int per request
+OK, REJECTED, HTTP_ERROR, TIMEOUT, CONNECTION, PROTOCOL = range(6)
+KIND_NAMES = {TIMEOUT: "timeout", CONNECTION: "connection", PROTOCOL: "protocol"}
+TARGETS = ("oms", "risk", "gateway", "http", "null")
+
+ORDER_DEFAULTS: dict[str, Any] = {"account": "bench", "symbol": "BTCUSDT", "quantity": 0.001,
+                                  "order_type": "MARKET", "time_in_force": "IOC", "price": None}
+
+
+@dataclass
+class Target:
+    name: str
+    url: str
+    method: str = "GET"
+    host: str = "127.0.0.1"
+    port: int = 80
+    path: str = "/"
+    head: bytes = b""
+    body: Callable[[int], bytes] | None = None  # request i -> body bytes
+    classify: Callable[[int, bytes], int] = field(default=lambda status, body: _by_status(status))
+    describe: dict[str, Any] = field(default_factory=dict)
+
+    def request(self, i: int) -> bytes:
+        if self.body is None:
+            return self.head + b"Content-Length: 0\r\n\r\n"
+        payload = self.body(i)
+        return b"%sContent-Length: %d\r\n\r\n%s" % (self.head, len(payload), payload)
+
+
+def _by_status(status: int) -> int:
+    return OK if 200 <= status < 400 else HTTP_ERROR
+
+
+def _classify_oms(status: int, body: bytes) -> int:
+    """201 accepted; a 422 that carries a risk reason is a rejection, not an error
+    (a 422 for invalid input is FastAPI's `detail` list and stays an error)."""
+    if 200 <= status < 300:
+        return OK
+    if status == 422 and b'"loc"' not in body and (b"REJECTED" in body or b"risk" in body.lower()):
+        return REJECTED
+    return HTTP_ERROR
+
+
+def _classify_risk(status: int, body: bytes) -> int:
+    if 200 <= status < 300:
+        return REJECTED if b'"approved":false' in body.replace(b" ", b"") else OK
+    return HTTP_ERROR
+
+
+def _order_body(kind: str, opts: dict[str, Any], run_id: str) -> Callable[[int], bytes]:
+    base = {k: v for k, v in {**ORDER_DEFAULTS, **opts}.items() if v is not None}
+    if kind == "risk":
+        base = {k: base[k] for k in ("account", "symbol", "quantity", "price") if k in base}
+
+    def body(i: int) -> bytes:
+        doc = {**base, "side": "buy" if i % 2 == 0 else "sell"}
+        if kind == "oms":
+            doc["client_order_id"] = f"bench-{run_id}-{i}"
+        return orjson.dumps(doc)
+
+    return body
+
+
+def _template_body(template: str, run_id: str) -> Callable[[int], bytes]:
+    """`$i`, `$run`, `$side` and `$uuid` are replaced per request."""
+    tpl = string.Template(template)
+    return lambda i: tpl.safe_substitute(i=i, run=run_id, side="buy" if i % 2 == 0 else "sell",
+                                         uuid=uuid.uuid4().hex).encode()
+
+
+def _check_loopback(host: str, allow_remote: bool) -> str:
+    """The address to connect to; refuse anything but loopback unless allowed."""
+    try:
+        infos = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        raise UsageError(f"cannot resolve target host {host!r}: {exc.strerror}") from None
+    addr = str(infos[0][4][0])
+    if not allow_remote and not all(ipaddress.ip_address(i[4][0]).is_loopback for i in infos):
+        raise UsageError(f"target host {host} ({addr}) is not loopback; pass --allow-remote to bench it")
+    return addr
+
+
+def make_target(kind: str, url: str, *, method: str | None = None, body: str | None = None,
+                headers: dict[str, str] | None = None, order: dict[str, Any] | None = None,
+                allow_remote: bool = False, run_id: str | None = None) -> Target:
+    """A target of `kind` at base `url` (for `http` and `null`, the full URL)."""
+    if kind not in TARGETS:
+        raise UsageError(f"unknown bench target {kind!r}; known: {', '.join(TARGETS)}")
+    parts = urlsplit(url)
+    if parts.scheme != "http" or not parts.hostname:
+        raise UsageError(f"target URL {url!r} must be http://HOST:PORT/...")
+    try:
+        port = parts.port or 80
+    except ValueError:
+        raise UsageError(f"target URL {url!r} has a bad port") from None
+    addr = _check_loopback(parts.hostname, allow_remote)
+    run_id = run_id or uuid.uuid4().hex[:8]
+    prefix = parts.path.rstrip("/")
+    classify: Callable[[int, bytes], int] = lambda status, body: _by_status(status)  # noqa: E731
+    body_fn: Callable[[int], bytes] | None = None
+    if kind == "oms":
+        m, path, body_fn, classify = "POST", prefix + "/orders", _order_body("oms", order or {}, run_id), \
+            _classify_oms
+    elif kind == "risk":
+        m, path, body_fn, classify = "POST", prefix + "/check", _order_body("risk", order or {}, run_id), \
+            _classify_risk
+    elif kind == "gateway":
+        m, path = "GET", prefix + "/tickers"
+    else:
+        m = (method or ("POST" if body else "GET")).upper()
+        path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        body_fn = _template_body(body, run_id) if body is not None else None
+    full = f"http://{parts.netloc}{path}"
+    head = build_head(m, parts.hostname, port, path, headers, has_body=body_fn is not None)
+    return Target(kind, full, m, addr, port, path, head, body_fn, classify,
+                  {"kind": kind, "method": m, "url": full, "order": order or None, "body": body})
