@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from services.execution_quality.consumers import fill_record, mid_of
+from services.execution_quality.consumers import fill_record
 from services.execution_quality.tca import percentile, slippage_bps, summarize
 
 
@@ -45,10 +45,7 @@ def test_empty_summary_has_no_made_up_numbers() -> None:
     assert s["slippage_bps"]["weighted_avg"] is None and s["latency_ms"]["p50"] is None
 
 
-def test_mid_and_fill_record() -> None:
-    assert mid_of({"bid": 99.99, "ask": 100.01, "last": 1.0}) == pytest.approx(100.0)
-    assert mid_of({"bid": 0, "ask": 0, "last": 42.0}) == 42.0
-    assert mid_of({}) is None
+def test_fill_record() -> None:
     fill = {"id": "f1", "order_id": "o1", "symbol": "abc", "side": "sell", "quantity": 2,
             "price": 99.9, "order_ts": 1000.0, "ts": 1012.5}
     record = fill_record(fill, {"mid": 100.0, "created_ts": 999.0})

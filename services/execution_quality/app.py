@@ -16,6 +16,7 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from services.execution_quality import consumers, store
 from services.execution_quality.tca import summarize
 from services.kit import Kit, KitSettings, create_app, get_kit
+from services.kit.quotes import QuoteBook
 
 __all__ = ["TCASettings", "app"]
 
@@ -43,16 +44,19 @@ async def tca(request: Request,
         if symbol not in known:
             raise HTTPException(404, f"unknown symbol {symbol!r}: no fills measured for it")
         known = [symbol]
-    mids = kit.state.get("mids", {})
+    quotes: QuoteBook = kit.state["quotes"]
     result = {}
     for name in known:
-        result[name] = {"mid": mids.get(name), **summarize(await store.load_fills(kit.valkey, name))}
+        quote = quotes.get(name)
+        result[name] = {"mid": quote.mid if quote else None,
+                        **summarize(await store.load_fills(kit.valkey, name))}
     return {"symbols": result}
 
 
 @router.get("/tca/mids")
 async def current_mids(request: Request) -> dict[str, Any]:
-    return {"mids": dict(sorted(get_kit(request).state.get("mids", {}).items()))}
+    quotes: QuoteBook = get_kit(request).state["quotes"]
+    return {"mids": {symbol: quotes.quotes[symbol].mid for symbol in sorted(quotes.quotes)}}
 
 
 @contextlib.asynccontextmanager

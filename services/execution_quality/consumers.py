@@ -1,6 +1,6 @@
 """The three feeds of execution-quality.
 
-- ticks (ordered consumer, last per symbol on start): the latest mid per symbol, in memory;
+- ticks (the kit's QuoteBook: last tick per symbol on start, then live): the latest mid;
 - `orders.new` (durable): the arrival of an order, with the mid at that moment;
 - `exec.fill.>` (durable): a fill record with its slippage against the arrival mid and
   its order-to-fill latency (fill ts - order created_ts).
@@ -20,24 +20,16 @@ from services.execution_quality import store
 from services.execution_quality.tca import slippage_bps
 from services.kit import Kit
 from services.kit.bus import decode, durable_consumer
-from services.kit.events import FILL, ORDERS_NEW, TICK
-from services.kit.follow import DeliverPolicy, follow
+from services.kit.events import FILL, ORDERS_NEW
+from services.kit.quotes import QuoteBook
 
-__all__ = ["ArrivalNotSeen", "fill_record", "mid_of", "start"]
+__all__ = ["ArrivalNotSeen", "fill_record", "start"]
 
 log = logging.getLogger(__name__)
 
 
 class ArrivalNotSeen(Exception):
     """The fill's order is not recorded yet: redeliver the fill later."""
-
-
-def mid_of(tick: dict[str, Any]) -> float | None:
-    bid, ask = float(tick.get("bid") or 0), float(tick.get("ask") or 0)
-    if bid > 0 and ask > 0:
-        return (bid + ask) / 2.0
-    last = float(tick.get("last") or 0)
-    return last if last > 0 else None
 
 
 def fill_record(fill: dict[str, Any], arrival: dict[str, Any] | None) -> dict[str, Any]:
@@ -56,32 +48,37 @@ def fill_record(fill: dict[str, Any], arrival: dict[str, Any] | None) -> dict[st
 async def start(kit: Kit, max_samples: int, order_wait_deliveries: int) -> None:
     assert kit.js is not None and kit.valkey is not None
     js, valkey = kit.js, kit.valkey
-    mids: dict[str, float] = kit.state.setdefault("mids", {})
+    quotes: QuoteBook = kit.state.setdefault("quotes", QuoteBook())
     fills_total = kit.metrics.counter("tca_fills_total", "Fills measured", ("slippage",))
 
-    def on_tick(tick: dict[str, Any], msg: Msg) -> None:
-        mid = mid_of(tick)
-        if mid is not None:
-            mids[str(tick["symbol"]).upper()] = mid
-
     async def on_order(msg: Msg) -> None:
-        event = decode(msg)
-        order = event["order"]
-        symbol = str(order["symbol"]).upper()
-        await store.record_arrival(valkey, str(order["order_id"]), {
-            "symbol": symbol, "side": order["side"], "mid": mids.get(symbol),
+        try:
+            event = decode(msg)
+            order = event["order"]
+            symbol, order_id, side = str(order["symbol"]).upper(), str(order["order_id"]), order["side"]
+        except (KeyError, TypeError, ValueError) as exc:
+            log.warning("skipping a malformed order event: %r", exc)
+            return
+        quote = quotes.get(symbol)
+        await store.record_arrival(valkey, order_id, {
+            "symbol": symbol, "side": side, "mid": quote.mid if quote else None,
             "created_ts": order.get("created_ts", event.get("ts"))})
 
     async def on_fill(msg: Msg) -> None:
         fill = decode(msg)
-        arrival = await store.get_arrival(valkey, str(fill["order_id"]))
+        arrival = await store.get_arrival(valkey, str(fill.get("order_id")))
         if arrival is None and msg.metadata.num_delivered < order_wait_deliveries:
-            raise ArrivalNotSeen(f"order {fill['order_id']} of fill {fill['id']} not seen yet")
-        record = fill_record(fill, arrival)
+            raise ArrivalNotSeen(f"order {fill.get('order_id')} of fill {fill.get('id')} not seen yet")
+        try:
+            record = fill_record(fill, arrival)
+        except (KeyError, TypeError, ValueError) as exc:
+            log.warning("skipping a malformed fill %s: %r", fill.get("id"), exc)
+            fills_total.labels("malformed").inc()
+            return
         await store.add_fill(valkey, record, max_samples)
         fills_total.labels("measured" if record["slippage_bps"] is not None else "no_mid").inc()
 
-    await follow(js, TICK.format(symbol=">"), on_tick, DeliverPolicy.LAST_PER_SUBJECT)
+    await quotes.follow(js)
     kit.spawn(durable_consumer(js, stream="ORDERS", durable="execution-quality-orders",
                                subject=ORDERS_NEW, handle=on_order), "orders-consumer")
     kit.spawn(durable_consumer(js, stream="EXEC", durable="execution-quality-fills",
