@@ -50,14 +50,12 @@ class Metric:
             return None
         if self.key == "error_rate":
             return interval.errors / interval.count
-        hist = interval.latency
-        if hist.get_total_count() == 0:
+        dist = interval.latency
+        if dist.total == 0:
             return None
         if self.percentile is not None:
-            return hist.get_value_at_percentile(self.percentile) / 1000.0
-        if self.key == "max":
-            return hist.get_max_value() / 1000.0
-        return hist.get_mean_value() / 1000.0
+            return dist.percentile(self.percentile)
+        return dist.max() if self.key == "max" else dist.mean()
 
     def statistic(self) -> stats.Statistic | None:
         if self.percentile is not None:
@@ -201,13 +199,16 @@ def incompatibilities(before: Run, after: Run) -> list[str]:
     return reasons
 
 
-def _significance(metric: Metric, before: Run, after: Run,
-                  intervals: tuple[list[Interval], list[Interval]]) -> stats.Significance:
-    samples = [[v for v in map(metric.per_interval, ivs) if v is not None] for ivs in intervals]
+def _significance(metric: Metric, before: Run, after: Run, draws: dict[str, Any]) -> stats.Significance:
+    samples = [[v for v in map(metric.per_interval, run.intervals) if v is not None]
+               for run in (before, after)]
     tested = stats.mann_whitney(samples[0], samples[1])
     statistic = metric.statistic()
-    if tested.p_value is None and statistic is not None:
-        return stats.bootstrap_histograms(before.latency(), after.latency(), statistic)
+    if tested.p_value is None and statistic is not None and min(before.latency.total,
+                                                                 after.latency.total) > 0:
+        if not draws:  # one set of resamples serves every statistic
+            draws["pair"] = (stats.resample(before.latency, seed=1), stats.resample(after.latency, seed=2))
+        return stats.bootstrap(before.latency, after.latency, statistic, draws["pair"])
     return tested
 
 
@@ -220,11 +221,11 @@ def compare_runs(before: Run, after: Run, *, min_effect: float = DEFAULT_MIN_EFF
         raise UsageError("refusing to compare these runs: " + "; ".join(reasons),
                          detail="compare runs of one scenario with the same settings, "
                                 "or pass --force to compare anyway (the report will say so)")
-    intervals = (before.intervals(), after.intervals())
+    draws: dict[str, Any] = {}
     rows = []
     for metric in metrics:
         if on_metric:
             on_metric(metric)
         rows.append(Row(metric, metric.overall(before), metric.overall(after),
-                        _significance(metric, before, after, intervals), min_effect))
+                        _significance(metric, before, after, draws), min_effect))
     return Comparison(before, after, rows, min_effect, forced_over=reasons)

@@ -58,14 +58,14 @@ def _save(fig: Figure, base: Path, title: str) -> Plot:
 def _percentile_curve(run: Run) -> tuple[list[float], list[float]]:
     import numpy as np
 
-    hist = run.latency()
-    total = hist.get_total_count()
+    dist = run.latency
+    total = dist.total
     if total == 0:
         return [], []
     nines = np.linspace(0.0, np.log10(max(total, 10)), 240)  # up to 1 - 1/n: what n requests can tell
     xs = 10.0 ** nines
-    ys = [hist.get_value_at_percentile(100.0 * (1.0 - 1.0 / x)) / 1000.0 for x in xs]
-    return [*xs.tolist(), float(xs[-1])], [*ys, hist.get_max_value() / 1000.0]
+    ys = [dist.percentile(100.0 * (1.0 - 1.0 / x)) for x in xs]
+    return [*xs.tolist(), float(xs[-1])], [*ys, dist.max()]
 
 
 def _log_scale_if_wide(ax: Axes, low: float, high: float) -> bool:
@@ -93,7 +93,7 @@ def percentile_plot(before: Run, after: Run, base: Path) -> Plot:
         xs, ys = _percentile_curve(run)
         if not xs:
             continue
-        medians.append(run.latency().get_value_at_percentile(50) / 1000.0)
+        medians.append(run.latency.percentile(50))
         tops.append(max(ys))
         max_x = max(max_x, xs[-1])
         p99 = (run.results.get("latency_ms") or {}).get("p99")
@@ -118,14 +118,14 @@ def percentile_plot(before: Run, after: Run, base: Path) -> Plot:
 
 def timeline_plot(run: Run, label: str, base: Path, ylim: tuple[float, float] | None,
                   log: bool) -> Plot | None:
-    intervals = run.intervals()
+    intervals = run.intervals
     if not intervals:
         return None
     fig, (ax, bottom) = _figure(2, (3, 1))
     mids = [iv.mid_s for iv in intervals]
     for name, pct, style in LINES:
-        ys = [(iv.latency.get_value_at_percentile(pct) if pct is not None else iv.latency.get_max_value())
-              / 1000.0 if iv.count else float("nan") for iv in intervals]
+        ys = [(iv.latency.percentile(pct) if pct is not None else iv.latency.max())
+              if iv.latency.total else float("nan") for iv in intervals]
         ax.plot(mids, ys, style, color=COLORS[label], linewidth=1.8, marker="o" if len(mids) < 40 else None,
                 markersize=3, label=name, alpha=1.0 if name in ("p50", "p99") else 0.75)
     if ylim:
@@ -153,10 +153,10 @@ def _timeline_limits(runs: tuple[Run, Run]) -> tuple[tuple[float, float] | None,
     """One y-range for both timelines, so the eye can compare them."""
     tops, lows = [], []
     for run in runs:
-        for iv in run.intervals():
-            if iv.count:
-                tops.append(iv.latency.get_max_value() / 1000.0)
-                lows.append(iv.latency.get_value_at_percentile(50) / 1000.0)
+        for iv in run.intervals:
+            if iv.latency.total:
+                tops.append(iv.latency.max())
+                lows.append(iv.latency.percentile(50))
     if not tops:
         return None, False
     top, low = max(tops), min(lows)

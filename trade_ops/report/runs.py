@@ -3,30 +3,19 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
 
 from trade_ops.errors import UsageError
+from trade_ops.report.dist import Dist, decode_dist
 
-if TYPE_CHECKING:
-    from hdrh.histogram import HdrHistogram
-
-__all__ = ["DEFAULT_RUNS_DIR", "RUN_FORMAT", "Interval", "Run", "decode_histogram", "load_run",
-           "resolve_run_path"]
+__all__ = ["DEFAULT_RUNS_DIR", "RUN_FORMAT", "Interval", "Run", "load_run", "resolve_run_path"]
 
 RUN_FORMAT = "trade-ops-run/1"
 DEFAULT_RUNS_DIR = Path("reports/runs")
-
-
-def decode_histogram(encoded: str | bytes) -> HdrHistogram:
-    from hdrh.histogram import HdrHistogram
-
-    try:
-        return HdrHistogram.decode(encoded)
-    except Exception as exc:  # hdrh raises bare errors of several kinds on bad input
-        raise UsageError(f"a histogram in the run cannot be decoded: {exc}") from None
 
 
 @dataclass(frozen=True)
@@ -35,7 +24,7 @@ class Interval:
     end_s: float
     count: int
     errors: int
-    latency: HdrHistogram
+    latency: Dist
 
     @property
     def mid_s(self) -> float:
@@ -47,7 +36,7 @@ class Interval:
         return self.count / span if span > 0 else 0.0
 
 
-@dataclass(frozen=True)
+@dataclass
 class Run:
     name: str
     path: Path
@@ -69,15 +58,15 @@ class Run:
     def meta(self) -> dict[str, Any]:
         return self.doc.get("meta") or {}
 
-    def latency(self) -> HdrHistogram:
-        return decode_histogram(self.doc["histograms"]["latency"])
+    @cached_property
+    def latency(self) -> Dist:
+        return decode_dist(self.doc["histograms"]["latency"])
 
+    @cached_property
     def intervals(self) -> list[Interval]:
-        out = []
-        for raw in self.doc.get("intervals") or []:
-            out.append(Interval(float(raw["start_s"]), float(raw["end_s"]), int(raw.get("count", 0)),
-                                int(raw.get("errors", 0)), decode_histogram(raw["latency"])))
-        return out
+        return [Interval(float(raw["start_s"]), float(raw["end_s"]), int(raw.get("count", 0)),
+                         int(raw.get("errors", 0)), decode_dist(raw["latency"]))
+                for raw in self.doc.get("intervals") or []]
 
 
 def resolve_run_path(ref: str | Path, runs_dir: Path | None = None) -> Path:

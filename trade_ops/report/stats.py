@@ -17,16 +17,17 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from trade_ops.report.dist import Dist
+
 if TYPE_CHECKING:
     import numpy as np
-    from hdrh.histogram import HdrHistogram
 
-__all__ = ["ALPHA", "BOOTSTRAP_RESAMPLES", "MIN_INTERVALS", "Significance", "bootstrap_histograms",
-           "mann_whitney"]
+__all__ = ["ALPHA", "BOOTSTRAP_RESAMPLES", "MIN_INTERVALS", "Significance", "bootstrap",
+           "mann_whitney", "resample"]
 
 ALPHA = 0.05
 MIN_INTERVALS = 5
-BOOTSTRAP_RESAMPLES = 2000
+BOOTSTRAP_RESAMPLES = 1000
 
 # statistic over a (resamples x buckets) matrix of counts and the bucket values -> one value per row
 Statistic = Callable[["np.ndarray", "np.ndarray"], "np.ndarray"]
@@ -63,16 +64,6 @@ def mann_whitney(before: Sequence[float], after: Sequence[float]) -> Significanc
     return Significance("Mann-Whitney U", float(result.pvalue), len(before), len(after))
 
 
-def _buckets(hist: HdrHistogram) -> tuple[np.ndarray, np.ndarray]:
-    import numpy as np
-
-    pairs = [(item.value_iterated_to, item.count_at_value_iterated_to)
-             for item in hist.get_recorded_iterator()]
-    values = np.array([v for v, _ in pairs], dtype=float)
-    counts = np.array([c for _, c in pairs], dtype=float)
-    return values, counts
-
-
 def percentile_statistic(percentile: float) -> Statistic:
     import numpy as np
 
@@ -96,24 +87,31 @@ def max_statistic(counts: np.ndarray, values: np.ndarray) -> np.ndarray:
     return values[last]
 
 
-def bootstrap_histograms(before: HdrHistogram, after: HdrHistogram, statistic: Statistic,
-                         resamples: int = BOOTSTRAP_RESAMPLES, seed: int = 0) -> Significance:
+def resample(dist: Dist, resamples: int = BOOTSTRAP_RESAMPLES, seed: int = 0) -> np.ndarray:
+    """(resamples x buckets) counts: the run's requests drawn again with replacement."""
     import numpy as np
 
-    n_b, n_a = before.get_total_count(), after.get_total_count()
+    rng = np.random.default_rng(seed)
+    return rng.multinomial(dist.total, dist.counts / dist.total, size=resamples).astype(float)
+
+
+def bootstrap(before: Dist, after: Dist, statistic: Statistic,
+              draws: tuple[np.ndarray, np.ndarray] | None = None) -> Significance:
+    """Draws can be shared between the statistics of one comparison: they do not depend on them."""
+    import numpy as np
+
+    n_b, n_a = before.total, after.total
     if min(n_b, n_a) == 0:
         return Significance("none", None, n_b, n_a, note="a run recorded no requests")
-    rng = np.random.default_rng(seed)
+    draw_b, draw_a = draws or (resample(before, seed=1), resample(after, seed=2))
 
-    def resample(hist: HdrHistogram) -> np.ndarray:
-        values, counts = _buckets(hist)
-        draws = rng.multinomial(int(counts.sum()), counts / counts.sum(), size=resamples)
-        return statistic(draws.astype(float), values)
+    def values(dist: Dist) -> np.ndarray:
+        return dist.mids_ms if statistic is mean_statistic else dist.values_ms
 
-    stat_b, stat_a = resample(before), resample(after)
+    stat_b, stat_a = statistic(draw_b, values(before)), statistic(draw_a, values(after))
     with np.errstate(divide="ignore", invalid="ignore"):
         change = np.where(stat_b > 0, stat_a / stat_b - 1.0, 0.0)
     lo, hi = (float(x) for x in np.percentile(change, [2.5, 97.5]))
     tail = min(float(np.mean(change <= 0)), float(np.mean(change >= 0)))
-    p = min(1.0, max(2 * tail, 1.0 / resamples))
+    p = min(1.0, max(2 * tail, 1.0 / len(change)))
     return Significance("bootstrap", p, int(n_b), int(n_a), ci=(lo, hi))

@@ -1,0 +1,85 @@
+"""Significance on synthetic runs with known differences (seeded, so deterministic)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.report_synth import save_run
+from trade_ops.errors import UsageError
+from trade_ops.report.compare import NO_CHANGE, compare_runs, incompatibilities
+from trade_ops.report.expect import check, parse_expectation
+from trade_ops.report.runs import load_run
+
+LATENCY = ("p50", "p90", "p99", "mean")
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    d = tmp_path_factory.mktemp("runs")
+    save_run(d, "base", median_ms=10.0, seed=1)
+    save_run(d, "twice-as-fast", median_ms=5.0, seed=2)
+    save_run(d, "same", median_ms=10.0, seed=3)
+    save_run(d, "base-few", median_ms=10.0, seed=4, intervals=2, per_interval=1500)
+    save_run(d, "fast-few", median_ms=5.0, seed=5, intervals=2, per_interval=1500)
+    save_run(d, "same-few", median_ms=10.0, seed=6, intervals=2, per_interval=1500)
+    return d
+
+
+def test_clear_2x_shift_is_called(runs: Path) -> None:
+    cmp = compare_runs(load_run("base", runs), load_run("twice-as-fast", runs))
+    for key in LATENCY:
+        row = cmp.row(key)
+        assert row.significant, row
+        assert row.significance.test == "Mann-Whitney U"
+        assert row.significance.p_value is not None and row.significance.p_value < 0.001
+        assert row.verdict().startswith("better: ")
+        assert 1.8 < row.improvement < 2.2
+    assert "x faster" in cmp.row("p50").sentence()
+    assert cmp.row("throughput").verdict() == NO_CHANGE
+
+
+def test_same_distribution_is_not_called(runs: Path) -> None:
+    cmp = compare_runs(load_run("base", runs), load_run("same", runs))
+    for row in cmp.rows:
+        assert row.significant is False, (row.metric.key, row.change, row.significance)
+        assert row.verdict() == NO_CHANGE
+
+
+def test_few_intervals_fall_back_to_bootstrap(runs: Path) -> None:
+    shifted = compare_runs(load_run("base-few", runs), load_run("fast-few", runs))
+    row = shifted.row("p50")
+    assert row.significance.test == "bootstrap" and row.significant
+    lo, hi = row.significance.ci
+    assert lo < hi < -0.3  # both ends of the CI well below zero: after is lower
+    same = compare_runs(load_run("base-few", runs), load_run("same-few", runs))
+    assert all(same.row(k).verdict() == NO_CHANGE for k in LATENCY)
+    assert same.row("throughput").significant is None  # nothing to test it with
+
+
+def test_min_effect_hides_small_but_real_changes(runs: Path) -> None:
+    cmp = compare_runs(load_run("base", runs), load_run("twice-as-fast", runs), min_effect=0.6)
+    assert cmp.row("p50").verdict() == NO_CHANGE
+
+
+def test_scenario_mismatch_is_refused_unless_forced(runs: Path, tmp_path: Path) -> None:
+    save_run(tmp_path, "other", scenario="spike", rate=500.0)
+    before, after = load_run("base", runs), load_run(tmp_path / "other.json")
+    reasons = incompatibilities(before, after)
+    assert any("different scenarios: 'load' vs 'spike'" in r for r in reasons)
+    assert any("rate 300.0 vs 500.0" in r for r in reasons)
+    with pytest.raises(UsageError, match="different scenarios"):
+        compare_runs(before, after)
+    assert compare_runs(before, after, force=True).forced_over == reasons
+
+
+def test_gates(runs: Path) -> None:
+    cmp = compare_runs(load_run("base", runs), load_run("twice-as-fast", runs))
+    met = check(cmp, [parse_expectation("1.5x p50"), parse_expectation("40% p99"),
+                      parse_expectation("5x p50"), parse_expectation("10% throughput")])
+    assert [v.met for v in met] == [True, True, False, False]
+    assert parse_expectation("20% p99.9").metric == "p999"
+    for bad in ("5 p50", "x5 p50", "5x p42", "100% p50", "0x p50", ""):
+        with pytest.raises(UsageError):
+            parse_expectation(bad)
