@@ -65,7 +65,11 @@ async def start(kit: Kit, max_samples: int, order_wait_deliveries: int) -> None:
             "created_ts": order.get("created_ts", event.get("ts"))})
 
     async def on_fill(msg: Msg) -> None:
-        fill = decode(msg)
+        try:
+            fill = decode(msg)
+        except ValueError as exc:
+            log.warning("skipping a fill that is not JSON: %r", exc)
+            return
         arrival = await store.get_arrival(valkey, str(fill.get("order_id")))
         if arrival is None and msg.metadata.num_delivered < order_wait_deliveries:
             raise ArrivalNotSeen(f"order {fill.get('order_id')} of fill {fill.get('id')} not seen yet")
