@@ -1,0 +1,58 @@
+"""oms: order entry with a risk check, persisted and published; order state from fills."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+
+from fastapi import FastAPI
+
+from services.kit import Check, Kit, create_app
+from services.oms.consumers import follow_executions
+from services.oms.entry import OrderEntry
+from services.oms.handlers import router
+from services.oms.riskclient import HttpRisk, NatsRisk, RiskClient
+from services.oms.settings import OmsSettings
+from services.oms.store import OrderStore
+
+__all__ = ["app", "build"]
+
+
+def _risk_check(risk: RiskClient, fail_open: bool):  # type: ignore[no-untyped-def]
+    async def probe() -> Check:
+        try:
+            found = await risk.probe()
+        except Exception as exc:
+            # Fail open keeps taking orders without risk: degraded, not down.
+            return Check("risk", "responseTime", "warn" if fail_open else "fail", "component",
+                         output=f"risk unreachable over {risk.transport}: {exc}")
+        if fail_open and found.status == "pass":
+            found.status, found.output = "warn", "risk_fail_open is set: unchecked orders are accepted"
+        return found
+
+    return probe
+
+
+@contextlib.asynccontextmanager
+async def _run(kit: Kit) -> AsyncIterator[None]:
+    settings: OmsSettings = kit.settings  # type: ignore[assignment]
+    assert kit.valkey is not None and kit.nc is not None and kit.js is not None
+    risk: RiskClient = (NatsRisk(kit.nc, settings.risk_timeout_s) if settings.risk_transport == "nats"
+                        else HttpRisk(settings.risk_url, settings.risk_timeout_s))
+    store = OrderStore(kit.valkey, settings.idempotency_ttl_s)
+    counter = kit.metrics.counter("oms_orders_total", "orders by result", ("result",))
+    kit.state.update(store=store, entry=OrderEntry(store, risk, kit.js, settings.risk_fail_open, counter))
+    kit.add_check("risk", _risk_check(risk, settings.risk_fail_open))
+    kit.spawn(follow_executions(kit, store), "executions")
+    try:
+        yield
+    finally:
+        await risk.aclose()
+
+
+def build(settings: OmsSettings | None = None) -> FastAPI:
+    return create_app("oms", settings=settings or OmsSettings(), routers=[router],
+                      streams=["ORDERS", "EXEC"], lifespan=_run)
+
+
+app = build()

@@ -1,0 +1,66 @@
+"""oms routes: POST /orders (the hot path), GET /orders/{id}, GET /orders, DELETE /orders/{id}."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Path, Query, Request
+from fastapi.responses import Response
+
+from services.kit import bus, events, get_kit
+from services.kit.jsonresp import JSONResponse
+from services.oms.entry import OrderEntry, cancel_event
+from services.oms.models import STATUSES, TERMINAL, public
+from services.oms.store import OrderStore
+
+__all__ = ["router"]
+
+router = APIRouter()
+
+OrderId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
+Status = Literal[STATUSES]  # type: ignore[valid-type]
+
+
+@router.post("/orders", status_code=201)
+async def place_order(request: Request) -> Response:
+    entry: OrderEntry = request.app.state.kit.state["entry"]
+    status, body = await entry.place(await request.body())
+    return Response(body, status_code=status, media_type="application/json")
+
+
+def _store(request: Request) -> OrderStore:
+    return get_kit(request).state["store"]
+
+
+def _not_found(order_id: str) -> JSONResponse:
+    return JSONResponse(status_code=404, content={"detail": f"no order {order_id!r}"})
+
+
+@router.get("/orders/{order_id}")
+async def get_order(order_id: OrderId, request: Request) -> Any:
+    order = await _store(request).get(order_id)
+    return public(order) if order is not None else _not_found(order_id)
+
+
+@router.get("/orders")
+async def list_orders(request: Request,
+                      account: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
+                      status: Status | None = None,
+                      limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> dict[str, Any]:
+    orders = await _store(request).list(account, status, limit)
+    return {"orders": [public(o) for o in orders], "count": len(orders)}
+
+
+@router.delete("/orders/{order_id}")
+async def cancel_order(order_id: OrderId, request: Request) -> Any:
+    kit = get_kit(request)
+    order = await _store(request).get(order_id)
+    if order is None:
+        return _not_found(order_id)
+    if order["status"] in TERMINAL:
+        return JSONResponse(status_code=409, content={
+            "detail": f"order {order_id} is {order['status']}: nothing to cancel",
+            "order": public(order)})
+    await bus.publish_event(kit.js, events.ORDERS_CANCEL, cancel_event(order))  # type: ignore[arg-type]
+    return JSONResponse(status_code=202, content={"order_id": order_id, "cancel_requested": True,
+                                                  "status": order["status"]})

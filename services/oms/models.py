@@ -1,0 +1,66 @@
+"""The order request (parsed straight from the raw body) and the order record."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Annotated, Any, Literal
+
+import orjson
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+__all__ = ["STATUSES", "TERMINAL", "OrderRequest", "new_order", "public"]
+
+STATUSES = ("ACCEPTED", "REJECTED", "PARTIALLY_FILLED", "FILLED", "CANCELLED")
+TERMINAL = frozenset({"REJECTED", "FILLED", "CANCELLED"})
+MAX_QUANTITY = 1e9
+MAX_PRICE = 1e12
+
+Name = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:@-]+$")]
+Symbol = Annotated[str, StringConstraints(strip_whitespace=True, to_upper=True, min_length=1,
+                                          max_length=32, pattern=r"^[A-Za-z0-9._-]+$")]
+
+
+class OrderRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, str_strip_whitespace=True)
+
+    account: Name = "default"
+    symbol: Symbol
+    side: Literal["buy", "sell"]
+    quantity: Annotated[float, Field(gt=0, le=MAX_QUANTITY)]
+    order_type: Literal["MARKET", "LIMIT"] = "LIMIT"
+    price: Annotated[float | None, Field(gt=0, le=MAX_PRICE)] = None
+    time_in_force: Literal["GTC", "IOC", "DAY"] = "GTC"
+    client_order_id: Name | None = None
+
+    @model_validator(mode="after")
+    def _price_matches_type(self) -> OrderRequest:
+        if self.order_type == "LIMIT" and self.price is None:
+            raise ValueError("price is required for a LIMIT order")
+        if self.order_type == "MARKET" and self.price is not None:
+            raise ValueError("price must be omitted for a MARKET order (it fills at the quote)")
+        return self
+
+    def digest(self) -> str:
+        """Identity of the request for idempotency: same fields, same digest (key order,
+        whitespace and defaults spelled out or not do not matter)."""
+        canon = orjson.dumps(self.model_dump(), option=orjson.OPT_SORT_KEYS)
+        return hashlib.blake2b(canon, digest_size=12).hexdigest()
+
+    def risk_payload(self) -> bytes:
+        return orjson.dumps({"account": self.account, "symbol": self.symbol, "side": self.side,
+                             "quantity": self.quantity, "price": self.price})
+
+
+def new_order(req: OrderRequest, order_id: str, now: float, status: str, risk_level: str,
+              warnings: list[str], reason: str | None) -> dict[str, Any]:
+    return {"order_id": order_id, "client_order_id": req.client_order_id, "account": req.account,
+            "symbol": req.symbol, "side": req.side, "quantity": req.quantity,
+            "order_type": req.order_type, "price": req.price, "time_in_force": req.time_in_force,
+            "status": status, "filled_quantity": 0.0, "avg_fill_price": None,
+            "risk_level": risk_level, "warnings": warnings, "reason": reason,
+            "created_ts": now, "updated_ts": now}
+
+
+def public(order: dict[str, Any]) -> dict[str, Any]:
+    """The order as events and answers show it (without the applied fill ids)."""
+    return {k: v for k, v in order.items() if k != "fill_ids"}

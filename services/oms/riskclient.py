@@ -1,0 +1,88 @@
+"""The risk check from oms: NATS request/reply (default) or HTTP, with one timeout.
+
+Every way risk can fail to answer (no responders, timeout, connection down, a non-200)
+becomes RiskUnavailable, mapped at this one boundary; the handler decides fail closed
+(503) or fail open (accept, flagged).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Protocol
+
+import httpx
+import orjson
+from nats.aio.client import Client as NATS
+
+from services.kit import Check, events
+
+__all__ = ["HttpRisk", "NatsRisk", "RiskClient", "RiskUnavailable"]
+
+
+class RiskUnavailable(Exception):
+    """risk did not answer in time, or answered with an error."""
+
+
+class RiskClient(Protocol):
+    transport: str
+
+    async def check(self, payload: bytes) -> dict[str, Any]: ...
+    async def probe(self) -> Check: ...
+    async def aclose(self) -> None: ...
+
+
+class NatsRisk:
+    transport = "nats"
+
+    def __init__(self, nc: NATS, timeout: float) -> None:
+        self.nc = nc
+        self.timeout = timeout
+
+    async def check(self, payload: bytes) -> dict[str, Any]:
+        try:
+            msg = await self.nc.request(events.RISK_CHECK, payload, timeout=self.timeout)
+            return orjson.loads(msg.data)
+        except Exception as exc:
+            raise RiskUnavailable(f"risk over nats: {type(exc).__name__}: {exc}".rstrip(": ")) from exc
+
+    async def probe(self) -> Check:
+        started = time.perf_counter()
+        await self.check(b"{}")  # answered with "invalid request": proves a responder is there
+        return Check("risk", "responseTime", "pass", "component",
+                     round((time.perf_counter() - started) * 1000, 3), "ms")
+
+    async def aclose(self) -> None:
+        return None
+
+
+class HttpRisk:
+    transport = "http"
+
+    def __init__(self, base_url: str, timeout: float) -> None:
+        self.client = httpx.AsyncClient(base_url=base_url, timeout=timeout,
+                                        limits=httpx.Limits(max_keepalive_connections=32))
+
+    async def check(self, payload: bytes) -> dict[str, Any]:
+        try:
+            resp = await self.client.post("/check", content=payload,
+                                          headers={"content-type": "application/json"})
+        except httpx.HTTPError as exc:
+            raise RiskUnavailable(f"risk over http: {type(exc).__name__}: {exc}".rstrip(": ")) from exc
+        if resp.status_code != 200:
+            raise RiskUnavailable(f"risk over http answered {resp.status_code}: {resp.text[:200]}")
+        return orjson.loads(resp.content)
+
+    async def probe(self) -> Check:
+        started = time.perf_counter()
+        try:
+            resp = await self.client.get("/livez")
+        except httpx.HTTPError as exc:
+            raise RiskUnavailable(f"risk over http: {type(exc).__name__}") from exc
+        ms = round((time.perf_counter() - started) * 1000, 3)
+        if resp.status_code != 200:
+            return Check("risk", "responseTime", "fail", "component", ms, "ms",
+                         f"/livez answered {resp.status_code}")
+        return Check("risk", "responseTime", "pass", "component", ms, "ms")
+
+    async def aclose(self) -> None:
+        await self.client.aclose()

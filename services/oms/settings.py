@@ -1,0 +1,23 @@
+"""oms settings (TRADE_OPS_* environment variables)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from services.kit import KitSettings, url_of
+
+__all__ = ["OmsSettings"]
+
+
+class OmsSettings(KitSettings):
+    service: str = "oms"
+    port: int = 8099
+    # nats: request/reply on `risk.check` (measured faster); http: POST {risk_url}/check
+    risk_transport: Literal["nats", "http"] = "nats"
+    risk_timeout_s: float = Field(0.5, gt=0)
+    risk_url: str = Field(default_factory=lambda: url_of("risk", "http://127.0.0.1:8103"))
+    # false (default): no risk answer -> 503. true: accept unchecked, and /health says warn.
+    risk_fail_open: bool = False
+    idempotency_ttl_s: int = Field(7 * 24 * 3600, gt=0)
