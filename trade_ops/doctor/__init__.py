@@ -1,0 +1,17 @@
+"""`trade-ops doctor`: every problem of a running stack, its root cause and its fix.
+
+    target.py          what to examine (run dir state, stack file, --url overrides)
+    check_*.py         the checks, by group; each fills in one CheckResult
+    runner.py          runs them concurrently, bounded, and builds the document
+    rootcause.py       walks the dependency graph from failures to their root causes
+    render.py          the terminal view;  status_report.py  STATUS_REPORT.md
+"""
+
+from __future__ import annotations
+
+from trade_ops.doctor.model import CheckResult
+from trade_ops.doctor.runner import run_doctor, save_last
+from trade_ops.doctor.status_report import render_status_report
+from trade_ops.doctor.target import build_target
+
+__all__ = ["CheckResult", "build_target", "render_status_report", "run_doctor", "save_last"]

@@ -1,0 +1,141 @@
+"""Data flow: ticks flowing, sinks writing, consumers keeping up.
+
+Rates come from two samples a short interval apart (the stream's last sequence, a
+sink's row count); lags from the NATS monitoring endpoint `/jsz?consumers=true`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import httpx
+
+from trade_ops.doctor.http import call, json_of
+from trade_ops.doctor.model import CheckResult
+from trade_ops.doctor.target import Target
+
+__all__ = ["LAG_FAIL", "LAG_WARN", "SINKS", "check_consumer_lag", "check_sink", "check_ticks",
+           "sink_progress"]
+
+SINKS = ("sink-ticks", "sink-alt", "event-writer")
+LAG_WARN, LAG_FAIL = 1_000, 100_000
+FRESH_S = 30.0
+
+
+async def _jsz(target: Target, http: httpx.AsyncClient, query: str) -> tuple[dict[str, Any] | None, str]:
+    answer = await call(http, "GET", f"{target.stack.nats_monitor_url()}/jsz?{query}", target.timeout)
+    doc = json_of(answer.response)
+    return (doc, "") if isinstance(doc, dict) else (None, answer.error or "no JSON from /jsz")
+
+
+def _stream(doc: dict[str, Any], name: str) -> dict[str, Any] | None:
+    for account in doc.get("account_details", []):
+        for stream in account.get("stream_detail", []):
+            if stream.get("name") == name:
+                return stream.get("state", {})
+    return None
+
+
+async def check_ticks(target: Target, http: httpx.AsyncClient, r: CheckResult, window: float) -> None:
+    first, err = await _jsz(target, http, "streams=true")
+    t0 = time.perf_counter()
+    if first is None:
+        r.fail(f"NATS monitoring unreachable: {err}", target.up_remedy("nats"))
+        return
+    if _stream(first, "TICKS") is None:
+        r.fail("stream TICKS does not exist: the gateway never published", target.logs_remedy("gateway"))
+        return
+    await asyncio.sleep(window)
+    second, err = await _jsz(target, http, "streams=true")
+    if second is None:
+        r.fail(f"NATS monitoring stopped answering: {err}", target.up_remedy("nats"))
+        return
+    a, b = _stream(first, "TICKS") or {}, _stream(second, "TICKS") or {}
+    rate = (b.get("last_seq", 0) - a.get("last_seq", 0)) / (time.perf_counter() - t0)
+    r.data.update(ticks_per_s=round(rate, 1), messages=b.get("messages"))
+    r.summary = f"{rate:.0f} ticks/s"
+    if rate <= 0:
+        r.fail(f"no ticks published in {window:.1f}s (last tick {b.get('last_ts')})",
+               f"{target.logs_remedy('gateway')} (the market simulator publishes ticks)")
+
+
+def sink_progress(doc: Any) -> tuple[float | None, float | None]:
+    """(rows written, epoch seconds of the last write) from a sink's /stats, whatever its keys."""
+    rows: float | None = None
+    last: float | None = None
+
+    def walk(node: Any) -> None:
+        nonlocal rows, last
+        if not isinstance(node, dict):
+            return
+        for key, value in node.items():
+            k = key.lower()
+            if isinstance(value, dict):
+                walk(value)
+            elif isinstance(value, int | float) and not isinstance(value, bool):
+                if "row" in k or k in ("written", "records", "events_written"):
+                    rows = (rows or 0) + value
+                elif "last" in k and ("ts" in k or "write" in k or "time" in k or k.endswith("_at")):
+                    seconds = value / 1000 if value > 1e11 else value
+                    last = max(last or 0, seconds)
+
+    walk(doc)
+    return rows, last
+
+
+async def check_sink(target: Target, http: httpx.AsyncClient, r: CheckResult, name: str,
+                     window: float) -> None:
+    url = f"{target.stack[name].base_url}/stats"
+    first = await call(http, "GET", url, target.timeout)
+    t0 = time.perf_counter()
+    if first.response is None or first.response.status_code != 200:
+        what = first.error or f"HTTP {first.response.status_code}"  # type: ignore[union-attr]
+        r.fail(f"GET /stats: {what}", target.logs_remedy(name))
+        return
+    rows0, _ = sink_progress(json_of(first.response))
+    await asyncio.sleep(window)
+    second = await call(http, "GET", url, target.timeout)
+    rows1, last = sink_progress(json_of(second.response))
+    r.data.update(rows=rows1, last_write=last)
+    age = time.time() - last if last else None
+    if rows0 is not None and rows1 is not None and rows1 > rows0:
+        rate = (rows1 - rows0) / (time.perf_counter() - t0)
+        r.summary = f"{rows1:.0f} rows · +{rate:.0f}/s"
+    elif age is not None and age < FRESH_S:
+        r.summary = f"{rows1 or 0:.0f} rows · last write {age:.0f}s ago"
+    elif name == "event-writer" or name == "sink-alt":
+        # Orders and alt-data events are sparse: idle is fine when nothing happened.
+        r.summary = f"{rows1 or 0:.0f} rows · idle" + (f" (last write {age:.0f}s ago)" if age else "")
+    elif rows1 is None and last is None:
+        r.warn("GET /stats shows no row count or last-write time", target.logs_remedy(name))
+    else:
+        r.warn(f"no rows written in {window:.1f}s" + (f"; last write {age:.0f}s ago" if age else ""),
+               target.logs_remedy(name))
+
+
+async def check_consumer_lag(target: Target, http: httpx.AsyncClient, r: CheckResult) -> None:
+    doc, err = await _jsz(target, http, "consumers=true")
+    if doc is None:
+        r.fail(f"NATS monitoring unreachable: {err}", target.up_remedy("nats"))
+        return
+    lags: dict[str, int] = {}
+    for account in doc.get("account_details", []):
+        for stream in account.get("stream_detail", []):
+            for consumer in stream.get("consumer_detail") or []:
+                key = f"{stream.get('name')}/{consumer.get('name')}"
+                lags[key] = int(consumer.get("num_pending", 0)) + int(consumer.get("num_ack_pending", 0))
+    r.data["lags"] = lags
+    if not lags:
+        r.summary = "no consumers"
+        if target.services:
+            r.warn("no JetStream consumers: nothing consumes the streams", "trade-ops up")
+        return
+    worst_key = max(lags, key=lags.__getitem__)
+    r.summary = f"{len(lags)} consumers · max lag {lags[worst_key]} ({worst_key})"
+    for key, lag in sorted(lags.items(), key=lambda kv: -kv[1]):
+        if lag > LAG_FAIL:
+            r.fail(f"{key} is {lag} messages behind", "restart or scale the consumer's service")
+        elif lag > LAG_WARN:
+            r.warn(f"{key} is {lag} messages behind", "watch it: `trade-ops doctor --watch 5`")

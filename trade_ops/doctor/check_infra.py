@@ -1,0 +1,158 @@
+"""Infrastructure: valkey, nats (with JetStream and its streams), the lake."""
+
+from __future__ import annotations
+
+import ast
+import asyncio
+import json
+from importlib.util import find_spec
+from pathlib import Path
+
+import httpx
+
+from trade_ops.doctor.http import call, json_of
+from trade_ops.doctor.model import CheckResult
+from trade_ops.doctor.target import Target
+from trade_ops.stack import Component
+
+__all__ = ["EXPECTED_TABLES", "check_lake", "check_nats", "check_valkey", "expected_streams"]
+
+# Delta tables and the service that writes each: a missing table matters only when its writer runs.
+EXPECTED_TABLES = {"market_ticks": "sink-ticks", "alt_events": "sink-alt", "orders": "event-writer",
+                   "fills": "event-writer"}
+SAFE_EVICTION = {"noeviction", "volatile-lru", "volatile-lfu", "volatile-ttl", "volatile-random"}
+
+
+def expected_streams() -> list[str]:
+    """The stream names of services/kit/bus.py STREAMS, read without importing nats-py (~0.4 s)."""
+    spec = find_spec("services.kit.bus")
+    if spec is None or spec.origin is None:
+        return []
+    tree = ast.parse(Path(spec.origin).read_text())
+    for node in tree.body:
+        if isinstance(node, ast.AnnAssign | ast.Assign):
+            targets = [node.target] if isinstance(node, ast.AnnAssign) else node.targets
+            if any(isinstance(t, ast.Name) and t.id == "STREAMS" for t in targets) and \
+                    isinstance(node.value, ast.Dict):
+                return [k.value for k in node.value.keys if isinstance(k, ast.Constant)]
+    return []
+
+
+async def check_valkey(target: Target, c: Component, r: CheckResult) -> None:
+    import redis.asyncio as aioredis
+    import redis.exceptions
+
+    r.data["address"] = f"{c.host}:{c.port}"
+    client = aioredis.Redis(host=c.host, port=c.port or 6379, socket_timeout=target.timeout,
+                            socket_connect_timeout=target.timeout)
+    try:
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        await client.ping()
+        r.data["ping_ms"] = round((loop.time() - started) * 1000, 2)
+        info = await client.info()
+    except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError) as exc:
+        r.summary = "unreachable"
+        r.data["unreachable"] = True
+        r.fail(f"no PING answer at {c.host}:{c.port}: {exc}", target.up_remedy(c.name))
+        return
+    finally:
+        await client.aclose()
+    version = info.get("valkey_version") or info.get("redis_version")
+    policy = info.get("maxmemory_policy", "?")
+    used, limit = int(info.get("used_memory", 0)), int(info.get("maxmemory", 0))
+    r.data.update(version=version, used_memory=used, maxmemory=limit, maxmemory_policy=policy)
+    r.summary = f"{version} · PING {r.data['ping_ms']} ms"
+    r.details.append(f"memory {info.get('used_memory_human', used)}"
+                     f"{f' of {limit >> 20} MiB' if limit else ' (no maxmemory)'} · eviction {policy}")
+    if policy not in SAFE_EVICTION:
+        r.warn(f"maxmemory-policy {policy} may evict orders and idempotency keys",
+               "valkey-server --maxmemory-policy noeviction (or CONFIG SET maxmemory-policy noeviction)")
+    if limit and used > 0.9 * limit:
+        r.warn(f"memory {used * 100 // limit}% of maxmemory", "raise valkey's maxmemory or free keys")
+
+
+async def _nats_info(host: str, port: int, timeout: float) -> dict:
+    reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
+    try:
+        line = await asyncio.wait_for(reader.readline(), timeout)
+    finally:
+        writer.close()
+    if not line.startswith(b"INFO "):
+        raise OSError(f"not a NATS server (said {line[:40]!r})")
+    return json.loads(line[5:])
+
+
+async def check_nats(target: Target, http: httpx.AsyncClient, c: Component, r: CheckResult) -> None:
+    monitor = target.stack.nats_monitor_url()
+    r.data.update(address=f"{c.host}:{c.port}", monitor=monitor)
+    try:
+        info = await _nats_info(c.host, c.port or 4222, target.timeout)
+    except (OSError, TimeoutError, ValueError) as exc:
+        r.summary = "unreachable"
+        r.data["unreachable"] = True
+        r.fail(f"no NATS server at {c.host}:{c.port}: {exc or 'timed out'}", target.up_remedy(c.name))
+        return
+    r.data["version"] = info.get("version")
+    r.summary = f"{info.get('version')}"
+    healthz, jsz = await asyncio.gather(
+        call(http, "GET", f"{monitor}/healthz?js-enabled-only=true", target.timeout),
+        call(http, "GET", f"{monitor}/jsz?streams=true", target.timeout))
+    if healthz.response is None:
+        r.warn(f"monitoring {monitor} unreachable ({healthz.error}): stream and lag checks skipped",
+               f"start nats-server with --http_port {c.monitor_port}")
+        return
+    if healthz.response.status_code != 200:
+        r.fail(f"JetStream not healthy: /healthz answered {healthz.response.status_code} "
+               f"{healthz.response.text[:120]}", "start nats-server with --jetstream")
+        return
+    r.details.append("connected · JetStream enabled")
+    doc = json_of(jsz.response) or {}
+    present = {s.get("name") for a in doc.get("account_details", []) for s in a.get("stream_detail", [])}
+    r.data["streams"] = sorted(n for n in present if n)
+    if target.services:
+        missing = [s for s in expected_streams() if s not in present]
+        if missing:
+            r.warn(f"streams missing: {', '.join(missing)} (services create them at startup)",
+                   "trade-ops up (the services create their streams)")
+        else:
+            r.details.append(f"streams {', '.join(sorted(n for n in present if n))}")
+
+
+def _table_present(lake_uri: str, table: str) -> bool:
+    if "://" not in lake_uri or lake_uri.startswith("file://"):
+        return (Path(lake_uri.removeprefix("file://")) / table / "_delta_log").is_dir()
+    from deltalake import DeltaTable
+
+    return DeltaTable.is_deltatable(f"{lake_uri.rstrip('/')}/{table}")
+
+
+async def check_lake(target: Target, c: Component, r: CheckResult) -> None:
+    uri = target.stack.lake_uri(target.run_dir.path)
+    r.data["uri"] = uri
+    r.summary = uri
+    local = "://" not in uri or uri.startswith("file://")
+    if local:
+        root = Path(uri.removeprefix("file://"))
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+            probe = root / ".doctor-probe"
+            probe.write_bytes(b"ok")
+            probe.unlink()
+            r.details.append("writable")
+        except OSError as exc:
+            r.fail(f"lake {root} is not writable: {exc.strerror or exc}",
+                   "set `uri` under [infra.lake] in the stack file to a writable directory or s3:// URL")
+            return
+    writers = {s.name for s in target.services}
+    wanted = [t for t, w in EXPECTED_TABLES.items() if w in writers]
+    present = await asyncio.gather(*(asyncio.to_thread(_table_present, uri, t) for t in wanted))
+    have = [t for t, ok in zip(wanted, present, strict=True) if ok]
+    missing = [t for t, ok in zip(wanted, present, strict=True) if not ok]
+    r.data["tables"] = have
+    if have:
+        r.details.append(f"tables {', '.join(have)}")
+    if missing:
+        owners = sorted({EXPECTED_TABLES[t] for t in missing})
+        r.warn(f"tables not written yet: {', '.join(missing)}",
+               f"wait for the first batch, or see {', '.join(target.logs_remedy(o) for o in owners)}")

@@ -1,0 +1,71 @@
+"""Processes and logs: dead processes, restarts, errors and tracebacks since each started."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from trade_ops.doctor.model import CheckResult
+from trade_ops.doctor.target import Process, Target
+
+__all__ = ["TAIL_LINES", "check_process", "scan_log", "tail"]
+
+TAIL_LINES = 20
+_SCAN_BYTES = 2 << 20
+_ERROR = re.compile(r"Traceback \(most recent call last\)|\b(ERROR|CRITICAL|FATAL)\b|\[(ERR|FTL)\]")
+
+
+def _read_tail_bytes(path: Path, limit: int) -> str:
+    try:
+        with path.open("rb") as f:
+            f.seek(0, 2)
+            size = f.tell()
+            f.seek(max(0, size - limit))
+            return f.read().decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def tail(path: Path, lines: int = TAIL_LINES) -> list[str]:
+    return _read_tail_bytes(path, 64 << 10).splitlines()[-lines:]
+
+
+def scan_log(text: str, pid: int | None = None) -> tuple[int, int, str | None]:
+    """(errors, tracebacks, first error line) since the process with `pid` started."""
+    if pid is not None:
+        marker = f"Started server process [{pid}]"
+        at = text.rfind(marker)
+        if at >= 0:
+            text = text[text.rfind("\n", 0, at) + 1:]
+    errors = tracebacks = 0
+    first: str | None = None
+    for line in text.splitlines():
+        if _ERROR.search(line):
+            if "Traceback" in line:
+                tracebacks += 1
+            else:
+                errors += 1
+            first = first or line.strip()[:200]
+    return errors, tracebacks, first
+
+
+def check_process(target: Target, p: Process, r: CheckResult) -> None:
+    r.data.update(pid=p.pid, state=p.state, restarts=p.restarts, log=str(p.log))
+    if not p.alive or p.state in ("dead", "failed", "stopped"):
+        r.summary = f"{p.state} (pid {p.pid})"
+        r.log_tail = tail(p.log)
+        r.fail(f"process {p.name} is {p.state} (pid {p.pid}); last lines of {p.log}",
+               f"{target.up_remedy(p.name)}; see {target.logs_remedy(p.name)}")
+        return
+    r.summary = f"pid {p.pid}"
+    if p.restarts:
+        r.warn(f"restarted {p.restarts} time{'s' if p.restarts > 1 else ''}", target.logs_remedy(p.name))
+    errors, tracebacks, first = scan_log(_read_tail_bytes(p.log, _SCAN_BYTES),
+                                         p.pid if p.kind == "service" else None)
+    r.data.update(log_errors=errors, log_tracebacks=tracebacks)
+    if errors or tracebacks:
+        r.warn(f"{errors} error line(s), {tracebacks} traceback(s) in its log since it started: {first}",
+               target.logs_remedy(p.name))
+        r.log_tail = tail(p.log, 5)
+    else:
+        r.details.append("no errors in logs")

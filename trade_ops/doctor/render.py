@@ -1,0 +1,106 @@
+"""The terminal view, flutter-doctor style: a line per component, details and fixes under it.
+
+Rendered from the result document (not the live results), so `--watch` and a saved
+`doctor-last.json` show the same thing.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+from rich.markup import escape
+
+from trade_ops.doctor.model import GROUP_TITLES, GROUPS
+
+__all__ = ["MARKS", "changes", "render", "summary_line", "verdict"]
+
+MARKS = {"pass": "[green][✓][/]", "warn": "[yellow][!][/]", "fail": "[red][✗][/]", "skip": "[dim][-][/]"}
+
+
+def summary_line(doc: dict[str, Any]) -> str:
+    parts = []
+    for group in GROUPS:
+        counts = doc["summary"].get(group) or {}
+        if counts.get("total"):
+            parts.append(f"{GROUP_TITLES[group]} {counts['pass']}/{counts['total']}")
+    return " · ".join(parts)
+
+
+def verdict(doc: dict[str, Any]) -> str:
+    return "FAIL" if doc["status"] == "fail" or doc.get("exit_code", 0) else "PASS"
+
+
+def _timing(ms: float) -> str:
+    return f"{ms / 1000:.2f} s" if ms >= 1000 else f"{ms:.0f} ms"
+
+
+def _check_lines(check: dict[str, Any], verbose: bool) -> list[str]:
+    name = f"[bold]{escape(check['name'])}[/]"
+    summary = escape(check.get("summary") or "")
+    timing = f"[dim]({_timing(check.get('duration_ms', 0))})[/]"
+    blocked = check.get("blocked_by") or []
+    if check["status"] == "fail" and blocked:
+        return [f" {MARKS['fail']} {name}  [dim]blocked by[/] [red]{escape(', '.join(blocked))}[/] {timing}"]
+    lines = [f" {MARKS[check['status']]} {name}  {summary} {timing}".rstrip()]
+    for detail in check.get("details") or []:
+        if check["status"] == "pass" and not verbose:
+            lines.append(f"     [dim]• {escape(detail)}[/]")
+        elif check["status"] != "pass":
+            lines.append(f"     [{'red' if check['status'] == 'fail' else 'yellow'}]✗[/] {escape(detail)}")
+    for line in check.get("log_tail") or []:
+        lines.append(f"       [dim]│ {escape(line)}[/]")
+    if check["status"] in ("fail", "warn") and check.get("remedy"):
+        lines.append(f"     [cyan]→ {escape(check['remedy'])}[/]")
+    return lines
+
+
+def render(doc: dict[str, Any], console: Console, verbose: bool = False) -> None:
+    target = doc.get("target") or {}
+    console.print(f"[bold]trade-ops doctor[/]  [dim]stack {escape(str(target.get('stack', '?')))} · "
+                  f"run dir {escape(str(target.get('run_dir', '?')))} · {doc.get('started_at', '')}[/]")
+    for group in GROUPS:
+        checks = [c for c in doc["checks"] if c["group"] == group]
+        if not checks:
+            continue
+        console.print(f"\n[bold underline]{GROUP_TITLES[group]}[/]")
+        for check in checks:
+            for line in _check_lines(check, verbose):
+                console.print(line, highlight=False)
+    causes = doc.get("root_causes") or []
+    if causes:
+        console.print("\n[bold underline]Root causes[/]")
+        for cause in causes:
+            reason = escape(cause.get("reason") or "")
+            console.print(f" {MARKS['fail']} [bold]{escape(cause['name'])}[/]  {reason}")
+            if cause.get("blocks"):
+                console.print(f"     blocks {escape(', '.join(cause['blocks']))}")
+            if cause.get("remedy"):
+                console.print(f"     [cyan]→ {escape(cause['remedy'])}[/]")
+    if not doc.get("reachable", True):
+        console.print("\n[bold red]Nothing of the stack is reachable.[/] "
+                      "Start it with [cyan]trade-ops up[/], or point doctor at it: "
+                      "[cyan]--run-dir[/], [cyan]--stack FILE[/], "
+                      "[cyan]--url SVC=URL[/].")
+    warns = sum(c["status"] == "warn" for c in doc["checks"])
+    gate = verdict(doc)
+    color = "red" if gate == "FAIL" else "green"
+    tail = f" [yellow]({warns} warning{'s' if warns != 1 else ''})[/]" if warns and gate == "PASS" else ""
+    console.print(f"\n{summary_line(doc)}")
+    console.print(f"[bold {color}]{gate}[/]{tail}  [dim]in {_timing(doc.get('duration_ms', 0))}[/]")
+
+
+def changes(before: dict[str, Any] | None, after: dict[str, Any]) -> list[str]:
+    """What changed between two runs, one line per check whose status moved."""
+    if before is None:
+        return []
+    old = {c["name"]: c["status"] for c in before["checks"]}
+    new = {c["name"]: c["status"] for c in after["checks"]}
+    out = []
+    for name, status in new.items():
+        if name not in old:
+            out.append(f"{name}: new, {status}")
+        elif old[name] != status:
+            out.append(f"{name}: {old[name]} -> {status}")
+    out.extend(f"{name}: gone" for name in old if name not in new)
+    return out

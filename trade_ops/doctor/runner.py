@@ -1,0 +1,219 @@
+"""Run every check at once and fold the results into one document.
+
+Each probe runs concurrently on one httpx.AsyncClient, bounded by its own budget: a
+hanging service costs its timeout, not the whole run. The document is what `--json`
+prints, what `<run_dir>/doctor-last.json` keeps and what STATUS_REPORT.md renders.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import platform
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from trade_ops.doctor import (
+    check_config,
+    check_dataflow,
+    check_functional,
+    check_infra,
+    check_processes,
+    check_services,
+)
+from trade_ops.doctor.model import CheckResult, overall_status, summarize
+from trade_ops.doctor.rootcause import assign
+from trade_ops.doctor.target import Target
+from trade_ops.errors import ExitCode
+
+__all__ = ["LAST_FILE", "Probe", "latest_bench", "run_doctor", "run_doctor_async", "save_last"]
+
+LAST_FILE = "doctor-last.json"
+RATE_WINDOW_S = 0.5
+
+
+@dataclass
+class Probe:
+    results: list[CheckResult]
+    fn: Callable[[], Awaitable[None]]
+    budget: float
+
+
+def _probes(target: Target, http: Any) -> list[Probe]:
+    t = target.timeout
+    probes: list[Probe] = []
+
+    def add(result: CheckResult, fn: Callable[[], Awaitable[None]], budget: float,
+            *more: CheckResult) -> None:
+        probes.append(Probe([result, *more], fn, budget))
+
+    for c in target.infra:
+        r = CheckResult(c.name, "infrastructure", component=c.name)
+        if c.kind == "valkey":
+            add(r, lambda c=c, r=r: check_infra.check_valkey(target, c, r), t * 2 + 0.2)
+        elif c.kind == "nats":
+            add(r, lambda c=c, r=r: check_infra.check_nats(target, http, c, r), t * 2 + 0.2)
+        else:
+            add(r, lambda c=c, r=r: check_infra.check_lake(target, c, r), t * 2 + 0.2)
+    for c in target.services:
+        r = CheckResult(c.name, "services", component=c.name)
+        add(r, lambda c=c, r=r: check_services.check_service(target, http, c, r), t + 0.3)
+
+    fn = check_functional
+    if target.has("risk"):
+        for oversized, label in ((False, "risk approves a small order"),
+                                 (True, "risk rejects an oversized order")):
+            r = CheckResult(label, "functional", component="risk")
+            add(r, lambda r=r, o=oversized: fn.check_risk(target, http, r, o), t + 0.3)
+    if target.has("gateway"):
+        for label, check in (("gateway /tickers fresh", fn.check_gateway_tickers),
+                             (f"gateway /ticker/{fn.SYMBOL}", fn.check_gateway_ticker),
+                             ("gateway unknown symbol -> 404", fn.check_gateway_unknown)):
+            r = CheckResult(label, "functional", component="gateway")
+            add(r, lambda r=r, check=check: check(target, http, r), t + 0.3)
+    venue = ("oms", "risk", "exeq", "live-gateway", "gateway")
+    if target.has(*venue):
+        trip = CheckResult("oms order round trip", "functional", component="oms", needs=venue[1:])
+        books = None
+        if target.has("ptrc", "pnl"):
+            books = CheckResult("positions and P&L reflect the fill", "functional", component="ptrc",
+                                needs=("pnl", *venue))
+        more = (books,) if books else ()
+        add(trip, lambda: fn.round_trip(target, http, trip, books), t * 7 + 0.5, *more)
+
+    flow = check_dataflow
+    if target.has("gateway", "nats"):
+        r = CheckResult("ticks flowing", "dataflow", component="gateway", needs=("nats",))
+        add(r, lambda r=r: flow.check_ticks(target, http, r, RATE_WINDOW_S), RATE_WINDOW_S + 2 * t + 0.3)
+    for name in flow.SINKS:
+        if target.has(name):
+            r = CheckResult(f"{name} rows", "dataflow", component=name)
+            add(r, lambda r=r, n=name: flow.check_sink(target, http, r, n, RATE_WINDOW_S),
+                RATE_WINDOW_S + 2 * t + 0.3)
+    if target.has("nats") and target.services:
+        r = CheckResult("consumer lag", "dataflow", needs=("nats",))
+        add(r, lambda r=r: flow.check_consumer_lag(target, http, r), t + 0.3)
+
+    for p in target.processes.values():
+        r = CheckResult(f"process {p.name}", "processes", component=p.name)
+        add(r, lambda p=p, r=r: asyncio.to_thread(check_processes.check_process, target, p, r), t + 1)
+    return probes
+
+
+async def _run_probe(probe: Probe) -> None:
+    started = time.perf_counter()
+    try:
+        await asyncio.wait_for(probe.fn(), probe.budget)
+    except TimeoutError:
+        for r in probe.results:
+            if r.duration_ms == 0:
+                r.fail(f"no answer within {probe.budget:.1f}s (hanging?)")
+    except Exception as exc:  # a check that crashes is a failed check with its reason, not a crash
+        for r in probe.results:
+            r.fail(f"doctor check crashed: {type(exc).__name__}: {exc}")
+    elapsed = (time.perf_counter() - started) * 1000
+    for r in probe.results:
+        if r.duration_ms == 0:
+            r.duration_ms = elapsed
+
+
+async def run_doctor_async(target: Target, strict: bool = False) -> dict[str, Any]:
+    import httpx
+
+    started_at = datetime.now(UTC)
+    started = time.perf_counter()
+    limits = httpx.Limits(max_connections=200, max_keepalive_connections=50)
+    async with httpx.AsyncClient(limits=limits, trust_env=False) as http:
+        probes = _probes(target, http)
+        config = asyncio.create_task(asyncio.to_thread(check_config.config_results, target))
+        await asyncio.gather(*(_run_probe(p) for p in probes))
+        results = [r for p in probes for r in p.results] + await config
+    root_causes = assign(results, target.stack)
+    checks = [r.to_json() for r in results]
+    reachable = any(r.status != "fail" or not r.data.get("unreachable") for r in results
+                    if r.group in ("infrastructure", "services") and r.name != "lake"
+                    and (r.group == "services" or r.component in ("valkey", "nats")))
+    status = overall_status(checks, strict)
+    exit_code = ExitCode.CANNOT_RUN if not reachable else ExitCode.FAILED if status == "fail" else ExitCode.OK
+    return {
+        "tool": "trade-ops doctor",
+        "status": status,
+        "exit_code": int(exit_code),
+        "strict": strict,
+        "reachable": reachable,
+        "started_at": started_at.isoformat(timespec="seconds").replace("+00:00", "Z"),
+        "duration_ms": round((time.perf_counter() - started) * 1000, 1),
+        "summary": summarize(checks),
+        "root_causes": root_causes,
+        "checks": checks,
+        "target": target.describe(),
+        "environment": _environment(results),
+        "bench": latest_bench(),
+    }
+
+
+def run_doctor(target: Target, strict: bool = False) -> dict[str, Any]:
+    return asyncio.run(run_doctor_async(target, strict))
+
+
+def _git_revision() -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                             timeout=1, check=False)
+        return out.stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def _environment(results: list[CheckResult]) -> dict[str, Any]:
+    from trade_ops import __version__
+
+    versions = {r.name: r.data.get("version") for r in results
+                if r.group == "infrastructure" and r.data.get("version")}
+    return {"trade_ops": __version__, "python": sys.version.split()[0],
+            "platform": platform.platform(terse=True), "host": socket.gethostname(),
+            "cpus": os.cpu_count(), "git_revision": _git_revision(), "cwd": str(Path.cwd()),
+            **{f"{name}_version": v for name, v in versions.items()}}
+
+
+def latest_bench(runs: Path = Path("reports/runs")) -> dict[str, Any] | None:
+    """The newest saved bench run, its latency and its SLOs, when one exists."""
+    try:
+        files = sorted(runs.glob("*.json"), key=lambda p: p.stat().st_mtime)
+    except OSError:
+        return None
+    for path in reversed(files):
+        try:
+            doc = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        results = doc.get("results", {}) if isinstance(doc, dict) else {}
+        slo = results.get("slo") or []
+        return {"name": doc.get("name", path.stem), "path": str(path),
+                "saved_at": doc.get("saved_at") or doc.get("started_at")
+                or datetime.fromtimestamp(path.stat().st_mtime, UTC).isoformat(timespec="seconds"),
+                "target": doc.get("target") or doc.get("scenario"),
+                "latency_ms": results.get("latency_ms") or {},
+                "slo": slo, "passed": all(s.get("passed") for s in slo) if slo else None}
+    return None
+
+
+def save_last(doc: dict[str, Any], run_dir: Path) -> Path | None:
+    """Keep the document as `<run_dir>/doctor-last.json` (for `trade-ops report status`)."""
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        path = run_dir / LAST_FILE
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(doc, indent=2, default=str))
+        tmp.replace(path)
+        return path
+    except OSError:
+        return None
