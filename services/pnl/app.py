@@ -37,7 +37,11 @@ async def pnl(request: Request, account: AccountQuery) -> dict[str, object]:
 
 def lake_check(kit: Kit) -> Check:
     started = time.perf_counter()
-    probe_writable(kit.settings.lake_uri)  # raises: the check fails with the reason
+    try:
+        probe_writable(kit.settings.lake_uri)
+    except Exception as exc:
+        return Check("lake", "writable", "fail", "datastore", kit.settings.lake_uri,
+                     output=f"cannot write the lake: {type(exc).__name__}: {exc}")
     ms = round((time.perf_counter() - started) * 1000, 3)
     error = kit.state.get("snapshot_error")
     return Check("lake", "writable", "warn" if error else "pass", "datastore", ms, "ms",
