@@ -183,9 +183,11 @@ class Sink:
             try:
                 sub = await self._subscribe()
                 break
-            except Exception as exc:  # NATS not up yet: health says so; keep trying
-                log.warning("%s: cannot subscribe yet: %s", self.spec.durable, exc)
+            except Exception as exc:  # NATS or the lake not ready: health says so; keep trying
+                self.stats.last_error = f"cannot start: {type(exc).__name__}: {exc}"[:300]
+                log.warning("%s: %s", self.spec.durable, self.stats.last_error)
                 await asyncio.sleep(1.0)
+        self.stats.last_error = None
         batch: list[Msg] = []
         deadline = 0.0
         while True:
