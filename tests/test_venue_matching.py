@@ -1,0 +1,56 @@
+"""The paper venue's rules without I/O: prices, sizes, IOC, validation, fill ids."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from services.kit.quotes import Quote
+from services.live_gateway.matching import Working, step, validate
+
+
+def quote(bid: float, ask: float, size: float = math.inf) -> Quote:
+    return Quote("X", bid, ask, size, size, 0.0, 0.0)
+
+
+def order(side: str, quantity: float, order_type: str = "LIMIT", price: float | None = None,
+          tif: str = "GTC", oid: str = "o1") -> Working:
+    return Working({"order_id": oid, "account": "a", "symbol": "X", "side": side, "quantity": quantity,
+                    "order_type": order_type, "price": price, "time_in_force": tif})
+
+
+def test_limit_sell_fills_at_the_bid_when_the_bid_reaches_it() -> None:
+    w = order("sell", 2, price=101.0)
+    assert step(w, quote(100.5, 101.5), {}, arrival=True) == []
+    [(subject, fill)] = step(w, quote(101.2, 101.7), {}, arrival=False)
+    assert subject == "exec.fill.X" and fill["price"] == 101.2 and fill["fill_id"] == "o1-1"
+    assert w.status == "FILLED" and fill["final"] and fill["cumulative_quantity"] == 2
+
+
+def test_displayed_size_is_taken_once_per_tick() -> None:
+    taken: dict[str, float] = {}
+    q = quote(10.0, 10.1, size=3)
+    a, b = order("buy", 2, "MARKET", oid="a"), order("buy", 2, "MARKET", oid="b")
+    [(_, fa)] = step(a, q, taken, arrival=True)
+    [(_, fb)] = step(b, q, taken, arrival=True)
+    assert (fa["quantity"], fb["quantity"]) == (2, 1)
+    assert b.is_open and not fb["final"] and fb["leaves_quantity"] == 1
+    [(_, fb2)] = step(b, quote(10.0, 10.2, size=3), {}, arrival=False)  # the next tick: fresh size
+    assert (fb2["fill_id"], fb2["price"], fb2["cumulative_quantity"]) == ("b-2", 10.2, 2)
+
+
+def test_market_without_a_quote_waits_but_ioc_is_cancelled() -> None:
+    gtc, ioc = order("buy", 1, "MARKET"), order("buy", 1, "MARKET", tif="IOC")
+    assert step(gtc, None, {}, arrival=True) == [] and gtc.is_open
+    [(subject, c)] = step(ioc, None, {}, arrival=True)
+    assert subject == "exec.cancelled" and c["cancelled_quantity"] == 1 and "no quote" in c["reason"]
+
+
+@pytest.mark.parametrize(("field", "value", "reason"), [
+    ("quantity", 0, "quantity must be > 0"), ("quantity", "x", "numbers"),
+    ("side", "hold", "side"), ("order_type", "STOP", "order_type"),
+    ("price", None, "LIMIT order needs a price"), ("symbol", "", "symbol")])
+def test_orders_the_venue_cannot_work(field: str, value: object, reason: str) -> None:
+    o = order("buy", 1, price=10.0).order | {field: value}
+    assert reason in (validate(o) or "")
