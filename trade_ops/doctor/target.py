@@ -7,8 +7,6 @@ file (or `--url SVC=URL`) gives: doctor can examine a deployment it did not star
 
 from __future__ import annotations
 
-import os
-import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -80,38 +78,16 @@ def parse_urls(pairs: list[str]) -> dict[str, str]:
     return out
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # A zombie (exited, not reaped) still answers kill(0): read its state where we can.
-    stat = Path(f"/proc/{pid}/stat")
-    try:
-        return stat.read_text().split(") ", 1)[1][:1] != "Z"
-    except (OSError, IndexError):
-        return True
-
-
 def processes_of(run_dir: RunDir) -> dict[str, Process]:
-    """The supervisor's view of the processes, or state.json read directly."""
+    """The recorded processes and whether each still runs (readiness is doctor's own job)."""
     if not run_dir.has_state():
         return {}
-    try:
-        from trade_ops import supervisor  # type: ignore[attr-defined]
+    from trade_ops.processes import find_ours
 
-        statuses = supervisor.status(run_dir)
-        now = time.time()
-        return {s.name: Process(s.name, s.kind, s.pid, s.port, s.state, s.alive, s.restarts,
-                                Path(s.log), now - (s.uptime_s or 0.0)) for s in statuses}
-    except (ImportError, AttributeError):
-        pass
     state = run_dir.load_state()
     out: dict[str, Process] = {}
     for name, rec in state.processes.items():
-        alive = _pid_alive(rec.pid)
+        alive = find_ours(rec.pid, rec.started_at) is not None
         out[name] = Process(name, rec.kind, rec.pid, rec.port, "running" if alive else "dead", alive,
                             rec.restarts, Path(rec.log), rec.started_at)
     return out
