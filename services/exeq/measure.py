@@ -1,0 +1,110 @@
+"""Order-to-fill time through exeq and the venue: a measurement, not a test.
+
+    python -m services.exeq.measure                   # starts valkey, nats, exeq, live-gateway
+    python -m services.exeq.measure --nats URL        # against a running stack
+
+Publishes one tick, then MARKET orders on `orders.new` one at a time (alternating sides,
+after a warm-up that is not counted) and times each from just before its publish to the
+arrival of its fill on `exec.fill.{SYMBOL}`: JetStream ack of the order, exeq's routing,
+the venue's work and its acked publish of the fill. Prints one JSON document.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import nats
+import orjson
+
+from services.kit import bus
+from services.kit.events import now_ms
+
+__all__ = ["measure"]
+
+
+def _pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+async def measure(nats_url: str, orders: int, warmup: int) -> dict[str, Any]:
+    nc = await nats.connect(nats_url)
+    js = nc.jetstream()
+    await bus.ensure_streams(js, list(bus.STREAMS))
+    symbol, account = "M" + uuid.uuid4().hex[:6].upper(), "measure-" + uuid.uuid4().hex[:6]
+    waiting: dict[str, asyncio.Future[float]] = {}
+
+    async def on_fill(msg: Any) -> None:
+        fut = waiting.pop(orjson.loads(msg.data)["order_id"], None)
+        if fut is not None and not fut.done():
+            fut.set_result(time.perf_counter())
+
+    await nc.subscribe(f"exec.fill.{symbol}", cb=on_fill)
+    await bus.publish_event(js, f"market.tick.{symbol}", {
+        "id": f"{symbol}-1", "symbol": symbol, "seq": 1, "bid": 100.0, "ask": 100.01, "ts": now_ms()})
+    latencies: list[float] = []
+    acks: list[float] = []  # the order's own JetStream publish, part of every latency
+    try:
+        for i in range(warmup + orders):
+            oid = f"{account}-{i}"
+            fut = waiting[oid] = asyncio.get_running_loop().create_future()
+            order = {"order_id": oid, "account": account, "symbol": symbol,
+                     "side": "buy" if i % 2 == 0 else "sell", "quantity": 0.001,
+                     "order_type": "MARKET", "price": None, "time_in_force": "GTC",
+                     "status": "ACCEPTED", "created_ts": now_ms()}
+            started = time.perf_counter()
+            await bus.publish_event(js, "orders.new", {"id": oid, "ts": now_ms(), "order": order})
+            acked = time.perf_counter()
+            filled = await asyncio.wait_for(fut, 10 if i else 30)  # the first waits for the quote
+            if i >= warmup:
+                latencies.append((filled - started) * 1000)
+                acks.append((acked - started) * 1000)
+    finally:
+        await nc.close()
+    return {"orders": orders, "warmup": warmup, "unit": "ms",
+            "median": round(statistics.median(latencies), 3), "p90": round(_pct(latencies, 0.9), 3),
+            "p99": round(_pct(latencies, 0.99), 3), "max": round(max(latencies), 3),
+            "min": round(min(latencies), 3),
+            "order_publish_ack_median": round(statistics.median(acks), 3)}
+
+
+def _with_own_stack(orders: int, warmup: int) -> dict[str, Any]:
+    from tests.helpers import start_nats, start_service, start_valkey  # a dev tool: run from the repo
+
+    workdir = Path(tempfile.mkdtemp(prefix="measure-order-to-fill-"))
+    procs = [start_valkey(workdir), start_nats(workdir)]
+    try:
+        env = {"TRADE_OPS_VALKEY_URL": procs[0].url, "TRADE_OPS_NATS_URL": procs[1].url,
+               "TRADE_OPS_LOG_LEVEL": "warning"}
+        procs += [start_service(name, workdir, env) for name in ("live-gateway", "exeq")]
+        return asyncio.run(measure(procs[1].url, orders, warmup))
+    finally:
+        for proc in reversed(procs):
+            proc.stop()
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python -m services.exeq.measure", description=__doc__)
+    parser.add_argument("--nats", help="NATS URL of a running stack (default: start one)")
+    parser.add_argument("--orders", type=int, default=200)
+    parser.add_argument("--warmup", type=int, default=20)
+    args = parser.parse_args(argv)
+    if args.nats:
+        result = asyncio.run(measure(args.nats, args.orders, args.warmup))
+    else:
+        result = _with_own_stack(args.orders, args.warmup)
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
