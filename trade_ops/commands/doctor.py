@@ -33,6 +33,8 @@ def doctor(
     url: Annotated[list[str] | None, typer.Option(
         "--url", metavar="SVC=URL", help="Where a service answers (repeatable): examine any deployment.")]
         = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show the details of passing checks too.")]
+        = False,
     compose: Annotated[Path | None, typer.Option(
         "--compose", help="compose.yaml whose healthchecks to verify (default: ./compose.yaml).")] = None,
 ) -> None:
@@ -65,7 +67,7 @@ def doctor(
         if json_:
             out.print_json(doc)
         elif previous is None:
-            render(doc, out.console)
+            render(doc, out.console, verbose=verbose)
             if report:
                 out.console.print(f"[dim]wrote {report}[/]")
         else:

@@ -38,26 +38,48 @@ def expected_streams() -> list[str]:
     return []
 
 
-async def check_valkey(target: Target, c: Component, r: CheckResult) -> None:
-    import redis.asyncio as aioredis
-    import redis.exceptions
+async def _resp(reader: asyncio.StreamReader) -> str:
+    """One RESP reply (simple string, error or bulk string) as text."""
+    line = (await reader.readline()).rstrip(b"\r\n")
+    if line.startswith(b"$"):
+        size = int(line[1:])
+        return "" if size < 0 else (await reader.readexactly(size + 2))[:-2].decode(errors="replace")
+    if line.startswith(b"-"):
+        raise OSError(line[1:].decode(errors="replace"))
+    if not line:
+        raise OSError("connection closed")
+    return line[1:].decode(errors="replace")
 
-    r.data["address"] = f"{c.host}:{c.port}"
-    client = aioredis.Redis(host=c.host, port=c.port or 6379, socket_timeout=target.timeout,
-                            socket_connect_timeout=target.timeout)
+
+async def _valkey_info(host: str, port: int) -> tuple[float, dict[str, str]]:
+    """(PING ms, INFO fields), in plain RESP: no client library to import."""
+    reader, writer = await asyncio.open_connection(host, port)
     try:
         loop = asyncio.get_running_loop()
         started = loop.time()
-        await client.ping()
-        r.data["ping_ms"] = round((loop.time() - started) * 1000, 2)
-        info = await client.info()
-    except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError) as exc:
+        writer.write(b"PING\r\n")
+        if await _resp(reader) != "PONG":
+            raise OSError("PING not answered with PONG")
+        ping_ms = (loop.time() - started) * 1000
+        writer.write(b"INFO\r\n")
+        text = await _resp(reader)
+    finally:
+        writer.close()
+    pairs = (line.split(":", 1) for line in text.splitlines() if ":" in line and line[0] != "#")
+    fields = {k: v.strip() for k, v in pairs}
+    return ping_ms, fields
+
+
+async def check_valkey(target: Target, c: Component, r: CheckResult) -> None:
+    r.data["address"] = f"{c.host}:{c.port}"
+    try:
+        ping_ms, info = await asyncio.wait_for(_valkey_info(c.host, c.port or 6379), target.timeout)
+    except (OSError, TimeoutError, ValueError) as exc:
         r.summary = "unreachable"
         r.data["unreachable"] = True
-        r.fail(f"no PING answer at {c.host}:{c.port}: {exc}", target.up_remedy(c.name))
+        r.fail(f"no PING answer at {c.host}:{c.port}: {exc or 'timed out'}", target.up_remedy(c.name))
         return
-    finally:
-        await client.aclose()
+    r.data["ping_ms"] = round(ping_ms, 2)
     version = info.get("valkey_version") or info.get("redis_version")
     policy = info.get("maxmemory_policy", "?")
     used, limit = int(info.get("used_memory", 0)), int(info.get("maxmemory", 0))

@@ -68,4 +68,4 @@ def check_process(target: Target, p: Process, r: CheckResult) -> None:
                target.logs_remedy(p.name))
         r.log_tail = tail(p.log, 5)
     else:
-        r.details.append("no errors in logs")
+        r.summary += " · no errors in logs"

@@ -40,6 +40,7 @@ class CheckResult:
     status: Status = "pass"
     duration_ms: float = 0.0
     details: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)  # the details that are warnings or failures
     cause: str | None = None  # the root cause's component name, set by rootcause.assign
     remedy: str | None = None  # the exact command or setting that fixes it
     component: str | None = None
@@ -59,6 +60,7 @@ class CheckResult:
         if _RANK[status] > _RANK[self.status]:
             self.status = status
         self.details.append(detail)
+        self.problems.append(detail)
         if remedy and not self.remedy:
             self.remedy = remedy
         return self
@@ -68,7 +70,7 @@ class CheckResult:
             "name": self.name, "group": self.group, "status": self.status,
             "cause": self.cause, "remedy": self.remedy, "component": self.component,
             "summary": self.summary, "duration_ms": round(self.duration_ms, 1),
-            "details": self.details,
+            "details": self.details, "problems": self.problems,
         }
         if self.blocked_by:
             doc["blocked_by"] = self.blocked_by

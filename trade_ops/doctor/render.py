@@ -43,11 +43,15 @@ def _check_lines(check: dict[str, Any], verbose: bool) -> list[str]:
     if check["status"] == "fail" and blocked:
         return [f" {MARKS['fail']} {name}  [dim]blocked by[/] [red]{escape(', '.join(blocked))}[/] {timing}"]
     lines = [f" {MARKS[check['status']]} {name}  {summary} {timing}".rstrip()]
+    problems = set(check.get("problems") or [])
+    color = "red" if check["status"] == "fail" else "yellow"
     for detail in check.get("details") or []:
         if check["status"] == "pass" and not verbose:
+            break
+        if detail in problems:
+            lines.append(f"     [{color}]✗[/] {escape(detail)}")
+        else:
             lines.append(f"     [dim]• {escape(detail)}[/]")
-        elif check["status"] != "pass":
-            lines.append(f"     [{'red' if check['status'] == 'fail' else 'yellow'}]✗[/] {escape(detail)}")
     for line in check.get("log_tail") or []:
         lines.append(f"       [dim]│ {escape(line)}[/]")
     if check["status"] in ("fail", "warn") and check.get("remedy"):

@@ -37,7 +37,7 @@ from trade_ops.errors import ExitCode
 __all__ = ["LAST_FILE", "Probe", "latest_bench", "run_doctor", "run_doctor_async", "save_last"]
 
 LAST_FILE = "doctor-last.json"
-RATE_WINDOW_S = 0.5
+RATE_WINDOW_S = 0.3
 
 
 @dataclass
