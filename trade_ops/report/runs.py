@@ -7,14 +7,11 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-import orjson
-
 from trade_ops.errors import UsageError
 from trade_ops.report.dist import Dist, decode_dist
 
-__all__ = ["DEFAULT_RUNS_DIR", "RUN_FORMAT", "Interval", "Run", "load_run", "resolve_run_path"]
+__all__ = ["DEFAULT_RUNS_DIR", "Interval", "Run", "load_run", "resolve_run_path"]
 
-RUN_FORMAT = "trade-ops-run/1"
 DEFAULT_RUNS_DIR = Path("reports/runs")
 
 
@@ -85,14 +82,11 @@ def resolve_run_path(ref: str | Path, runs_dir: Path | None = None) -> Path:
 
 
 def load_run(ref: str | Path, runs_dir: Path | None = None) -> Run:
+    """Found here (with a helpful error), read and checked by the bench's own loader."""
+    from trade_ops.bench.runs import load_run as load_run_doc
+
     path = resolve_run_path(ref, runs_dir)
-    try:
-        doc = orjson.loads(path.read_bytes())
-    except (OSError, orjson.JSONDecodeError) as exc:
-        raise UsageError(f"run file {path} is unreadable: {exc}") from None
-    if not isinstance(doc, dict) or doc.get("format") != RUN_FORMAT:
-        found = doc.get("format") if isinstance(doc, dict) else type(doc).__name__
-        raise UsageError(f"{path} is not a saved bench run (format {found!r}, expected {RUN_FORMAT!r})")
+    doc = load_run_doc(path)
     for key in ("results", "histograms"):
         if not isinstance(doc.get(key), dict):
             raise UsageError(f"run file {path} has no {key!r} section")
