@@ -54,7 +54,7 @@ class Outcome:
 
 
 def wait_ready(c: Component, exited: Callable[[], str | None], deadline: float,
-               interval: float = 0.05) -> Outcome:
+               interval: float = 0.1) -> Outcome:
     """Poll `c` until ready, until its process exits (`exited` then says how), or the deadline."""
     start = time.monotonic()
     while True:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
+from rich import box
 from rich.table import Table
 
 if TYPE_CHECKING:
@@ -20,9 +21,11 @@ def _seconds(value: float | None) -> str:
 
 
 def process_table(rows: Iterable[ProcessStatus], title: str | None = None) -> Table:
-    table = Table(title=title, title_justify="left")
-    for column in ("name", "pid", "port", "state", "ready (s)", "uptime (s)", "restarts"):
-        table.add_column(column, justify="right" if column not in ("name", "state") else "left")
+    # No vertical rules: the 16 rows of a full stack fit 80 columns without truncated names.
+    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD)
+    for column in ("name", "pid", "port", "state", "ready s", "uptime s", "restarts"):
+        table.add_column(column, justify="left" if column in ("name", "state") else "right",
+                         no_wrap=column == "name")
     for st in rows:
         style = _STYLE.get(st.state, "")
         table.add_row(st.name, str(st.pid or "-"), str(st.port or "-"), f"[{style}]{st.state}[/]",
