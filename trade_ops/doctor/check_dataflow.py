@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -61,28 +62,30 @@ async def check_ticks(target: Target, http: httpx.AsyncClient, r: CheckResult, w
                f"{target.logs_remedy('gateway')} (the market simulator publishes ticks)")
 
 
-def sink_progress(doc: Any) -> tuple[float | None, float | None]:
-    """(rows written, epoch seconds of the last write) from a sink's /stats, whatever its keys."""
-    rows: float | None = None
-    last: float | None = None
+def _epoch(value: Any) -> float | None:
+    if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
+        return value / 1000 if value > 1e11 else float(value)
+    if isinstance(value, str):
+        try:
+            return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+        except ValueError:
+            return None
+    return None
 
-    def walk(node: Any) -> None:
-        nonlocal rows, last
-        if not isinstance(node, dict):
-            return
-        for key, value in node.items():
-            k = key.lower()
-            if isinstance(value, dict):
-                walk(value)
-            elif isinstance(value, int | float) and not isinstance(value, bool):
-                if "row" in k or k in ("written", "records", "events_written"):
-                    rows = (rows or 0) + value
-                elif "last" in k and ("ts" in k or "write" in k or "time" in k or k.endswith("_at")):
-                    seconds = value / 1000 if value > 1e11 else value
-                    last = max(last or 0, seconds)
 
-    walk(doc)
-    return rows, last
+def sink_progress(doc: Any) -> tuple[float | None, float | None, int, str | None]:
+    """(rows written, epoch seconds of the last write, write errors, last error) from /stats."""
+    if not isinstance(doc, dict):
+        return None, None, 0, None
+    parts = [v for v in (doc.get("sinks") or {}).values() if isinstance(v, dict)] or [doc]
+    rows = doc.get("rows_written", doc.get("rows"))
+    if not isinstance(rows, int | float):
+        counts = [p.get("rows_written", p.get("rows")) for p in parts]
+        rows = sum(c for c in counts if isinstance(c, int | float)) if counts else None
+    stamps = [t for t in (_epoch(p.get("last_write")) for p in [doc, *parts]) if t]
+    errors = sum(int(p.get("write_errors") or 0) for p in parts)
+    last_error = next((p["last_error"] for p in parts if p.get("last_error")), None)
+    return rows, max(stamps) if stamps else None, errors, last_error
 
 
 async def check_sink(target: Target, http: httpx.AsyncClient, r: CheckResult, name: str,
@@ -94,11 +97,13 @@ async def check_sink(target: Target, http: httpx.AsyncClient, r: CheckResult, na
         what = first.error or f"HTTP {first.response.status_code}"  # type: ignore[union-attr]
         r.fail(f"GET /stats: {what}", target.logs_remedy(name))
         return
-    rows0, _ = sink_progress(json_of(first.response))
+    rows0 = sink_progress(json_of(first.response))[0]
     await asyncio.sleep(window)
     second = await call(http, "GET", url, target.timeout)
-    rows1, last = sink_progress(json_of(second.response))
-    r.data.update(rows=rows1, last_write=last)
+    rows1, last, errors, last_error = sink_progress(json_of(second.response))
+    r.data.update(rows=rows1, last_write=last, write_errors=errors)
+    if errors:
+        r.warn(f"{errors} failed write(s); last: {last_error}", target.logs_remedy(name))
     age = time.time() - last if last else None
     if rows0 is not None and rows1 is not None and rows1 > rows0:
         rate = (rows1 - rows0) / (time.perf_counter() - t0)
