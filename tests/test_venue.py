@@ -42,8 +42,8 @@ class Stack:
         self.procs[name] = self._start(name)
 
     def stop(self) -> None:
-        for proc in self.procs.values():
-            proc.stop()
+        with ThreadPoolExecutor(len(NAMES)) as pool:
+            list(pool.map(Proc.stop, self.procs.values()))
 
 
 @pytest.fixture(scope="module")
