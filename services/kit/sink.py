@@ -27,6 +27,7 @@ import contextlib
 import logging
 import os
 import time
+from collections import deque
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -102,7 +103,8 @@ class SinkStats:
     last_write: float | None = None  # epoch s of the last commit
     last_error: str | None = None  # set while writes fail, cleared by a commit
     pending: int | None = None  # not yet acked, per the server
-    delays_ms: list[float] = field(default_factory=list)  # event ts -> commit, last batch
+    # event ts -> its row committed, for the latest rows (publisher and sink share a clock)
+    delays_ms: deque[float] = field(default_factory=lambda: deque(maxlen=10_000))
 
     def to_json(self) -> dict[str, Any]:
         delays = sorted(self.delays_ms)
@@ -113,8 +115,9 @@ class SinkStats:
             "last_write": datetime.fromtimestamp(self.last_write, UTC).isoformat()
             if self.last_write else None,
             "pending": self.pending,
-            "last_batch_delay_ms": {"min": round(delays[0], 1), "p50": round(delays[len(delays) // 2], 1),
-                                    "max": round(delays[-1], 1)} if delays else None,
+            "commit_delay_ms": {"n": len(delays), **{f"p{q}": round(delays[int(len(delays) * q / 100)], 1)
+                                                     for q in (50, 90, 99)}, "max": round(delays[-1], 1)}
+            if delays else None,
         }
 
 
@@ -270,7 +273,7 @@ class Sink:
             delays = [now_ms - ts for ts in arrow.column("ts").to_pylist() if ts is not None]
             for d in delays:
                 self._delay.observe(d / 1000.0)
-            self.stats.delays_ms = delays
+            self.stats.delays_ms.extend(delays)
             self.stats.rows_written += len(seqs)
             self._rows.inc(len(seqs))
         self.stats.batches += 1
