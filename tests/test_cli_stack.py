@@ -145,3 +145,14 @@ def test_every_command_has_help(command: str) -> None:
     assert code == 0 and "Usage" in out
     assert app.registered_commands and all(c.callback.__doc__ for c in app.registered_commands)
     assert load_stack()  # the builtin stack parses with the `enabled` field
+
+
+def test_only_starts_the_subset_and_its_dependencies(tmp_path: Path, run_dirs: list[Path]) -> None:
+    stack_file = write_stack(tmp_path / "stack.toml", {"tiny-a": {}, "tiny-b": {}})
+    rd = tmp_path / "run"
+    run_dirs.append(rd)
+    code, out = run("up", "--only", "tiny-b", "--stack", str(stack_file),
+                    "--port-offset", str(free_offset(stack_file)), "--run-dir", str(rd))
+    assert code == 0, out
+    rows = json.loads(run("ps", "--json", "--run-dir", str(rd))[1])
+    assert sorted(r["name"] for r in rows) == ["nats", "tiny-b", "valkey"]
