@@ -49,6 +49,7 @@ def test_pnl_and_its_lake_snapshot(pnls: tuple[Proc, Proc, Path], nats_server: P
     3 short marked at mid 24.00: unrealized 3 * 1.50 = 4.50."""
     good, _, lake = pnls
     publish(nats_server.url, [
+        (f"exec.fill.{SYMBOL}", {"id": f"{ACCOUNT}-bad", "symbol": SYMBOL, "side": "buy"}),  # skipped
         fill(1, "sell", 4, 25.00), fill(2, "sell", 2, 26.50), fill(3, "buy", 3, 24.10),
         fill(3, "buy", 3, 24.10),  # a redelivered duplicate: the same id is dropped by JetStream
         (f"market.tick.{SYMBOL}", {"id": f"{SYMBOL}-1", "symbol": SYMBOL, "seq": 1, "bid": 23.95,
