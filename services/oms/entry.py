@@ -90,14 +90,14 @@ class OrderEntry:
             status, answer = 422, orjson.dumps({"detail": f"rejected by risk: {order['reason']}",
                                                 "order": order})
             try:
-                await self.store.create(order, status, answer)
+                await self.store.create(order, status, answer if coid else None)
             except Exception as exc:
                 await self._release(req)
                 return _unavailable("valkey", exc)
             self.counter.labels("rejected").inc()
             return status, answer
 
-        answer = orjson.dumps(order)
+        answer = orjson.dumps(order) if coid else None
         event = {"id": order_id, "ts": now, "order": order}
         saved, published = await asyncio.gather(
             self.store.create(order, 201, answer),

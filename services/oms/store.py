@@ -5,7 +5,8 @@
     oms:coid:{account}:{client_id}  "{digest}:{order_id}", taken with one SET NX GET
     oms:idx:{account} / oms:idx:*   sorted sets of order ids by creation time
 
-A new order is written in one pipeline (record, answer, both indexes): one round trip.
+A new order is written by one script (record, both indexes, the answer when there is a
+client order id): one round trip, atomic.
 Indexes grow with the orders; there is no per-account cap to exhaust.
 """
 
@@ -33,10 +34,22 @@ def _index_key(account: str) -> str:
     return f"oms:idx:{account}"
 
 
+# One script instead of a pipeline: the same single round trip, a fraction of the client
+# work (redis-py spends ~100 us assembling a 4-command pipeline), and atomic.
+_CREATE = """
+redis.call('SET', KEYS[1], ARGV[1])
+redis.call('ZADD', KEYS[2], ARGV[3], ARGV[2])
+redis.call('ZADD', KEYS[3], ARGV[3], ARGV[2])
+if ARGV[4] ~= '' then redis.call('SET', KEYS[4], ARGV[4], 'EX', ARGV[5]) end
+return 1
+"""
+
+
 class OrderStore:
     def __init__(self, valkey: aioredis.Redis, idempotency_ttl_s: int) -> None:
         self.valkey = valkey
         self.ttl = idempotency_ttl_s
+        self._create = valkey.register_script(_CREATE)
 
     async def claim(self, account: str, client_order_id: str, token: str) -> str | None:
         """Take the client order id; None when it was free, else the holder's token."""
@@ -47,14 +60,14 @@ class OrderStore:
     async def release(self, account: str, client_order_id: str) -> None:
         await self.valkey.delete(f"oms:coid:{account}:{client_order_id}")
 
-    async def create(self, order: dict[str, Any], status_code: int, answer: bytes) -> None:
+    async def create(self, order: dict[str, Any], status_code: int, answer: bytes | None) -> None:
+        """Record, indexes and (for a client order id) the answer: one command, one round trip."""
         oid = order["order_id"]
-        async with self.valkey.pipeline(transaction=False) as pipe:
-            pipe.set(_order_key(oid), orjson.dumps(order))
-            pipe.set(_answer_key(oid), b"%d|%s" % (status_code, answer), ex=self.ttl)
-            pipe.zadd(_index_key(order["account"]), {oid: order["created_ts"]})
-            pipe.zadd(_index_key(ALL), {oid: order["created_ts"]})
-            await pipe.execute()
+        await self._create(keys=[_order_key(oid), _index_key(order["account"]), _index_key(ALL),
+                                 _answer_key(oid)],
+                           args=[orjson.dumps(order), oid, order["created_ts"],
+                                 b"%d|%s" % (status_code, answer) if answer is not None else b"",
+                                 self.ttl])
 
     async def answer(self, order_id: str) -> tuple[int, bytes] | None:
         raw = await self.valkey.get(_answer_key(order_id))
