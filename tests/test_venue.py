@@ -130,8 +130,9 @@ async def get_until(url: str, pred: Callable[[Any], bool], params: dict[str, str
     raise AssertionError(f"{url}: condition never met; last answer {last}")
 
 
-async def venue_quote(stack: Stack, b: Bus, bid: float) -> None:
-    """Wait until the venue holds this bid for the test's symbol (ticks and orders race)."""
+async def quote(stack: Stack, b: Bus, bid: float, ask: float, size: float = 0.0) -> None:
+    """Tick, and wait until the venue holds the quote (ticks and orders take other paths)."""
+    await b.tick(bid, ask, size)
     await get_until(stack.url("live-gateway") + "/quotes",
                     lambda d: any(q["symbol"] == b.symbol and q["bid"] == bid for q in d["quotes"]))
 
@@ -144,8 +145,7 @@ async def resting(stack: Stack, b: Bus, oid: str) -> None:
 
 async def test_market_orders_fill_at_the_quote(stack: Stack, nats_server: Proc) -> None:
     async with Bus(nats_server.url) as b:
-        await b.tick(100.0, 100.5)
-        await venue_quote(stack, b, 100.0)
+        await quote(stack, b, 100.0, 100.5)
         buy, sell = await b.order("buy", 2), await b.order("sell", 0.5)
         [fb] = await b.until(lambda: b.events(buy))
         [fs] = await b.until(lambda: b.events(sell))
@@ -156,8 +156,7 @@ async def test_market_orders_fill_at_the_quote(stack: Stack, nats_server: Proc) 
 
 async def test_limit_rests_until_a_tick_crosses(stack: Stack, nats_server: Proc) -> None:
     async with Bus(nats_server.url) as b:
-        await b.tick(100.0, 101.0)
-        await venue_quote(stack, b, 100.0)
+        await quote(stack, b, 100.0, 101.0)
         rest = await b.order("buy", 1, "LIMIT", 99.0)
         marketable = await b.order("buy", 1, "LIMIT", 105.0)
         [fm] = await b.until(lambda: b.events(marketable))
@@ -171,8 +170,7 @@ async def test_limit_rests_until_a_tick_crosses(stack: Stack, nats_server: Proc)
 
 async def test_ioc_fills_what_is_shown_and_cancels_the_rest(stack: Stack, nats_server: Proc) -> None:
     async with Bus(nats_server.url) as b:
-        await b.tick(50.0, 50.25, size=1.5)
-        await venue_quote(stack, b, 50.0)
+        await quote(stack, b, 50.0, 50.25, size=1.5)
         ioc = await b.order("buy", 4, "LIMIT", 51.0, tif="IOC")
         [cancelled] = await b.until(lambda: b.events(ioc, "cancelled"))
         [fill] = b.events(ioc)
@@ -185,15 +183,13 @@ async def test_ioc_fills_what_is_shown_and_cancels_the_rest(stack: Stack, nats_s
 
 async def test_cancel_of_a_resting_order(stack: Stack, nats_server: Proc) -> None:
     async with Bus(nats_server.url) as b:
-        await b.tick(10.0, 10.5)
-        await venue_quote(stack, b, 10.0)
+        await quote(stack, b, 10.0, 10.5)
         oid = await b.order("sell", 3, "LIMIT", 12.0)
         await resting(stack, b, oid)
         await b.cancel(oid)
         [c] = await b.until(lambda: b.events(oid, "cancelled"))
         state = httpx.get(f"{stack.url('live-gateway')}/orders/{oid}").json()
-        await b.tick(12.5, 13.0)  # would have crossed: the cancelled order is no longer there
-        await venue_quote(stack, b, 12.5)
+        await quote(stack, b, 12.5, 13.0)  # would have crossed: the cancelled order is gone
     assert c["cancelled_quantity"] == 3 and c["account"] == b.account
     assert state["status"] == "CANCELLED" and state["filled"] == 0 and b.events(oid) == []
     assert httpx.get(f"{stack.url('live-gateway')}/orders/nope").status_code == 404
@@ -201,8 +197,7 @@ async def test_cancel_of_a_resting_order(stack: Stack, nats_server: Proc) -> Non
 
 async def test_a_redelivered_order_fills_once(stack: Stack, nats_server: Proc) -> None:
     async with Bus(nats_server.url) as b:
-        await b.tick(20.0, 20.5)
-        await venue_quote(stack, b, 20.0)
+        await quote(stack, b, 20.0, 20.5)
         oid = await b.order("buy", 1, msg_id="first")
         # The same order again under another message id, as after the duplicate window.
         await b.send_order(oid, "buy", 1, "MARKET", None, "GTC", msg_id="again")
@@ -214,8 +209,7 @@ async def test_a_redelivered_order_fills_once(stack: Stack, nats_server: Proc) -
 
 async def test_resting_orders_survive_a_venue_restart(stack: Stack, nats_server: Proc) -> None:
     async with Bus(nats_server.url) as b:
-        await b.tick(30.0, 30.5)
-        await venue_quote(stack, b, 30.0)
+        await quote(stack, b, 30.0, 30.5)
         oid = await b.order("buy", 2, "LIMIT", 29.0)
         await resting(stack, b, oid)
         await asyncio.to_thread(stack.restart, "live-gateway")
@@ -230,16 +224,14 @@ async def test_positions_and_pnl_to_the_cent(stack: Stack, nats_server: Proc) ->
     3 @ 100.00 -> 2 @ 100.00, realized (101.25 - 100) * 1 = 1.25,
     unrealized (101.50 - 100) * 2 = 3.00, total 4.25."""
     async with Bus(nats_server.url) as b:
-        await b.tick(100.0, 100.5)
-        await venue_quote(stack, b, 100.0)
+        await quote(stack, b, 100.0, 100.5)
         first = await b.order("buy", 2)
         await b.until(lambda: b.events(first))
         limit = await b.order("buy", 1, "LIMIT", 99.0)
         await resting(stack, b, limit)
         await b.tick(98.5, 99.0)
         await b.until(lambda: b.events(limit))
-        await b.tick(101.25, 101.75)
-        await venue_quote(stack, b, 101.25)
+        await quote(stack, b, 101.25, 101.75)
         sell = await b.order("sell", 1)
         await b.until(lambda: b.events(sell))
         params = {"account": b.account}
