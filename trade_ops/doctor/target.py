@@ -1,7 +1,7 @@
 """What doctor examines: the stack, which of its components, where they answer.
 
 With a run directory holding state.json, the components trade-ops started there (and
-what they depend on); without one, every component of the stack file, at the URLs the
+what they depend on); without one, every enabled component of the stack file, at the URLs the
 file (or `--url SVC=URL`) gives: doctor can examine a deployment it did not start.
 """
 
@@ -110,7 +110,8 @@ def build_target(run_dir: RunDir, stack_file: Path | str | None = None, urls: di
         chosen = {n for n in chosen if n in stack.components}
         wanted = set(stack.closure(chosen))
     else:
-        wanted = set(stack.components)
+        enabled = [c.name for c in stack.services if c.enabled or c.name in urls]
+        wanted = set(stack.closure(enabled)) | {c.name for c in stack.infra}
     services = [c for c in stack.services if c.name in wanted]
     infra = [c for c in stack.infra if c.name in wanted]
     if compose is None:
