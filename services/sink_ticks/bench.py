@@ -16,6 +16,7 @@ import argparse
 import asyncio
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -124,6 +125,8 @@ def main(argv: list[str]) -> int:
     finally:
         for proc in reversed(procs):
             _stop(proc)
+        log.close()
+        shutil.rmtree(work, ignore_errors=True)
     return 0
 
 
