@@ -75,7 +75,7 @@ class LoadSpec:
 
     def total_planned(self) -> int:
         if self.model == "open":
-            measured = self.requests if self.requests else round(self.rate * (self.duration_s or 0))  # type: ignore[operator]
+            measured = round(self.rate * self.duration_s) if self.duration_s else (self.requests or 0)  # type: ignore[operator]
             return self.warmup_n + measured
         if self.requests:
             return self.warmup_n + self.requests

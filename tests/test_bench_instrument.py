@@ -1,0 +1,67 @@
+"""The instrument against servers whose behaviour we know (each in its own process):
+percentiles land where they must, a stall shows in corrected latency and not in the
+service time of the requests that waited, and both load models agree at low load.
+Bands are generous: this checks the instrument, not the machine."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from trade_ops.bench.loadgen import LoadSpec, run_load
+from trade_ops.bench.null_server import NullServer
+from trade_ops.bench.results import Analysis, analyse
+from trade_ops.bench.targets import make_target
+
+
+@pytest.fixture(scope="module")
+def delayed() -> Iterator[str]:
+    """A server answering every request after a fixed 5 ms."""
+    with NullServer(delay_ms=5) as url:
+        yield url
+
+
+def _run(url: str, spec: LoadSpec) -> Analysis:
+    return analyse(run_load(make_target("null", url), spec), spec)
+
+
+def test_fixed_delay_lands_at_5ms(delayed: str) -> None:
+    r = _run(delayed, LoadSpec("closed", concurrency=1, requests=150, warmup_requests=10)).result
+    assert r["requests"] == 150 and r["errors"] == 0 and r["warmup_requests"] == 10
+    assert 4.9 <= r["service_time_ms"]["p50"] <= 15.0
+    assert r["service_time_ms"]["p50"] <= r["service_time_ms"]["p99"] <= r["service_time_ms"]["max"]
+    # closed loop: nothing to correct (latency adds only building the request)
+    assert 0 <= r["latency_ms"]["p50"] - r["service_time_ms"]["p50"] < 0.1
+
+
+def test_closed_and_open_service_time_agree_at_low_load(delayed: str) -> None:
+    closed = _run(delayed, LoadSpec("closed", concurrency=1, requests=100, warmup_requests=10)).result
+    opened = _run(delayed, LoadSpec("open", rate=50, duration_s=2, warmup_s=0.2, concurrency=8)).result
+    assert opened["requests"] == 100 and opened["errors"] == 0
+    assert abs(closed["service_time_ms"]["p50"] - opened["service_time_ms"]["p50"]) <= 3.0
+    assert 4.9 <= opened["latency_ms"]["p50"] <= 20.0
+    assert opened["latency_ms"]["p50"] >= opened["service_time_ms"]["p50"]
+
+
+def test_stall_shows_in_corrected_latency_not_in_service_time() -> None:
+    # 200/s on 2 connections; the server blocks for 300 ms once, at its 200th request.
+    with NullServer(stall_ms=300, stall_at=200) as url:
+        a = _run(url, LoadSpec("open", rate=200, duration_s=3, concurrency=2, timeout_s=5))
+    r = a.result
+    assert r["requests"] == 600 and r["errors"] == 0
+    assert r["latency_ms"]["max"] >= 250  # the requests that waited behind the stall
+    assert r["latency_ms"]["p99"] >= 100  # ~60 of 600 requests were due during it
+    # only the (at most 2) requests on the wire during the stall took long to serve
+    slow = a.service_time.get_total_count() - a.service_time.get_count_at_value(
+        a.service_time.get_value_at_percentile(99.5))
+    assert r["service_time_ms"]["p99"] < 50, r["service_time_ms"]
+    assert slow <= 3
+    assert sum(iv.count for iv in a.intervals) == 600 and len(a.intervals) >= 3
+
+
+def test_null_endpoint_overhead_is_small() -> None:
+    with NullServer() as url:
+        r = _run(url, LoadSpec("closed", concurrency=1, requests=1000, warmup_requests=100)).result
+    assert r["errors"] == 0
+    assert r["service_time_ms"]["p50"] < 2.0  # goal 0.15 ms; generous on a shared machine

@@ -1,0 +1,91 @@
+"""The generator's own cost, measured against the null endpoint in a separate process.
+
+overhead: sequential requests (one in flight) to an endpoint that does nothing; their
+service time is what the generator, the loopback and a minimal server add to any
+measurement. max_rate: the highest open-loop rate the generator keeps its schedule at
+(valid run, no errors, p99 < 10 ms). The result is cached in the run directory, so every
+saved run records a calibration without re-running it.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from trade_ops.bench.findmax import find_max
+from trade_ops.bench.loadgen import LoadSpec, run_load
+from trade_ops.bench.null_server import NullServer
+from trade_ops.bench.results import analyse
+from trade_ops.bench.runs import host_meta
+from trade_ops.bench.slo import evaluate, parse_slos
+from trade_ops.bench.targets import make_target
+
+__all__ = ["CACHE_FILE", "cached", "calibrate", "calibration_for_save"]
+
+CACHE_FILE = "bench-calibration.json"
+MAX_RATE_SLOS = ("p99<10ms", "errors==0")
+
+
+def _overhead(url: str, requests: int) -> dict[str, float]:
+    target = make_target("null", url)
+    spec = LoadSpec("closed", concurrency=1, requests=requests, warmup_requests=max(requests // 10, 50))
+    r = analyse(run_load(target, spec), spec).result
+    return {"overhead_p50_ms": r["service_time_ms"]["p50"], "overhead_p99_ms": r["service_time_ms"]["p99"],
+            "overhead_requests": r["requests"]}
+
+
+def _max_rate(url: str, step_s: float, limit: float) -> dict[str, Any]:
+    target = make_target("null", url)
+    slos = parse_slos(list(MAX_RATE_SLOS))
+
+    def measure(rate: float) -> tuple[bool, dict[str, Any]]:
+        spec = LoadSpec("open", rate=rate, duration_s=step_s, warmup_s=0.3, concurrency=256)
+        r = analyse(run_load(target, spec), spec).result
+        ok = r["valid"] and all(c["passed"] for c in evaluate(slos, r)) and r["rate"] >= 0.95 * rate
+        return ok, {"valid": r["valid"], "rate_achieved": r["rate"], "p99_ms": r["latency_ms"]["p99"],
+                    "lag_p99_ms": r["schedule_lag_ms"]["p99"]}
+
+    found = find_max(measure, 1000.0, limit, precision=0.1, max_steps=10)
+    return {"max_rate": found.max_rate, "max_rate_search": found.to_json()}
+
+
+def calibrate(*, full: bool = True, requests: int = 2000, step_s: float = 2.0,
+              limit: float = 40000.0) -> dict[str, Any]:
+    """{overhead_p50_ms, overhead_p99_ms, max_rate (None unless full), measured_at, host}."""
+    with NullServer() as url:
+        out: dict[str, Any] = _overhead(url, requests)
+        out["max_rate"] = None
+        if full:
+            out.update(_max_rate(url, step_s, limit))
+    out["measured_at"] = time.time()
+    out["host"] = host_meta()
+    return out
+
+
+def _cache_path(run_dir: Path) -> Path:
+    return run_dir / CACHE_FILE
+
+
+def cached(run_dir: Path) -> dict[str, Any] | None:
+    try:
+        data: dict[str, Any] = orjson.loads(_cache_path(run_dir).read_bytes())
+    except (OSError, orjson.JSONDecodeError):
+        return None
+    return data if "overhead_p50_ms" in data else None
+
+
+def save_cache(run_dir: Path, calibration: dict[str, Any]) -> None:
+    run_dir.mkdir(parents=True, exist_ok=True)
+    _cache_path(run_dir).write_bytes(orjson.dumps(calibration, option=orjson.OPT_INDENT_2))
+
+
+def calibration_for_save(run_dir: Path) -> dict[str, Any]:
+    """The cached calibration, or a short one (overhead only), cached for next time."""
+    found = cached(run_dir)
+    if found is None:
+        found = calibrate(full=False, requests=1000)
+        save_cache(run_dir, found)
+    return found
