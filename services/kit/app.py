@@ -152,8 +152,12 @@ def create_app(
                 task.cancel()
             await asyncio.gather(*kit.tasks, return_exceptions=True)
             if kit.nc is not None:
+                # close, not drain: consumers ack only after their work, so nothing is lost,
+                # and draining cancelled pull subscriptions stalls shutdown for seconds.
                 with contextlib.suppress(Exception):
-                    await asyncio.wait_for(kit.nc.drain(), 2)
+                    await asyncio.wait_for(kit.nc.flush(timeout=1), 1)
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(kit.nc.close(), 1)
             if kit.valkey is not None:
                 await kit.valkey.aclose()
 
