@@ -25,7 +25,7 @@ from redis.exceptions import WatchError
 from services.kit import bus
 from services.kit.positions import Position
 
-__all__ = ["AccountQuery", "BadFill", "Ledger", "consume_fills", "parse_fill"]
+__all__ = ["AccountQuery", "BadFill", "Ledger", "consume_fills", "parse_fill", "tidy"]
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +59,11 @@ def parse_fill(event: dict[str, Any]) -> dict[str, Any]:
     trade.update(fill_id=str(fill_id), account=str(account), symbol=str(symbol), quantity=quantity,
                  price=price)
     return trade
+
+
+def tidy(value: float | None) -> float | None:
+    """For answers: 64765.99999999999 (average-price arithmetic) shows as 64766.0."""
+    return None if value is None else round(value, 10)
 
 
 def _position(raw: bytes | None) -> Position:

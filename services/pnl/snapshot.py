@@ -12,7 +12,7 @@ import logging
 from datetime import UTC, datetime
 from typing import Any
 
-from services.kit.ledger import Ledger
+from services.kit.ledger import Ledger, tidy
 from services.kit.positions import Position
 from services.kit.quotes import QuoteBook
 
@@ -27,16 +27,17 @@ def _row(symbol: str, p: Position, quotes: QuoteBook) -> dict[str, Any]:
     mark = quote.mid if quote is not None else None
     unrealized = p.unrealized(mark) if mark is not None else None
     total = p.realized + (unrealized or 0.0)
-    return {"symbol": symbol, "quantity": p.quantity, "avg_price": p.avg_price, "mark": mark,
-            "realized": p.realized, "unrealized": unrealized, "total": total}
+    return {"symbol": symbol, "quantity": tidy(p.quantity), "avg_price": tidy(p.avg_price),
+            "mark": mark, "realized": tidy(p.realized), "unrealized": tidy(unrealized),
+            "total": tidy(total)}
 
 
 async def account_pnl(ledger: Ledger, quotes: QuoteBook, account: str) -> dict[str, Any]:
     rows = [_row(s, p, quotes) for s, p in (await ledger.positions(account)).items()]
     return {"account": account, "symbols": rows,
-            "realized": sum(r["realized"] for r in rows),
-            "unrealized": sum(r["unrealized"] or 0.0 for r in rows),
-            "total": sum(r["total"] for r in rows),
+            "realized": tidy(sum(r["realized"] for r in rows)),
+            "unrealized": tidy(sum(r["unrealized"] or 0.0 for r in rows)),
+            "total": tidy(sum(r["total"] for r in rows)),
             "unmarked": [r["symbol"] for r in rows if r["mark"] is None]}
 
 

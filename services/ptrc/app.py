@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 from fastapi import APIRouter, Query, Request
 
 from services.kit import Kit, KitSettings, create_app, get_kit
-from services.kit.ledger import AccountQuery, Ledger, consume_fills
+from services.kit.ledger import AccountQuery, Ledger, consume_fills, tidy
 
 __all__ = ["app"]
 
@@ -31,7 +31,8 @@ def _ledger(request: Request) -> Ledger:
 async def positions(request: Request, account: AccountQuery) -> dict[str, object]:
     held = await _ledger(request).positions(account)
     return {"account": account,
-            "positions": [{"symbol": s, **p.to_json()} for s, p in held.items()]}
+            "positions": [{"symbol": s, **{k: tidy(v) for k, v in p.to_json().items()}}
+                          for s, p in held.items()]}
 
 
 @router.get("/trades")
