@@ -54,14 +54,13 @@ async def follow_fills(kit: Kit, engine: RiskEngine, timeout: float) -> None:
 
 
 async def follow_quotes(kit: Kit, engine: RiskEngine) -> None:
-    """Seed each known symbol's quote from the last stored tick, then follow live ticks."""
+    """Seed every symbol's quote from its last stored tick, then follow live ticks."""
     assert kit.js is not None and kit.nc is not None
-    for symbol in sorted(engine.limits.symbols):
-        try:
-            last = await kit.js.get_last_msg("TICKS", events.TICK.format(symbol=symbol))
-        except NotFoundError:
-            continue
-        engine.book.on_tick(orjson.loads(last.data or b"{}"))
+    stored = await kit.js.stream_info("TICKS", subjects_filter=events.TICK.format(symbol=">"))
+    for subject in sorted(stored.state.subjects or {}):
+        with contextlib.suppress(NotFoundError, KeyError, ValueError, TypeError):
+            last = await kit.js.get_last_msg("TICKS", subject)
+            engine.book.on_tick(orjson.loads(last.data or b"{}"))
 
     async def on_tick(msg: Msg) -> None:
         with contextlib.suppress(KeyError, ValueError, TypeError):

@@ -1,0 +1,105 @@
+"""The pre-trade rules as a pure function, the limits file and the book."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from services.risk.book import Book
+from services.risk.limits import load_limits
+from services.risk.rules import CheckRequest, KillSwitch, check
+
+LIMITS = load_limits()
+
+
+def decide(symbol: str = "BTCUSDT", side: str = "buy", quantity: float = 1.0, *, price: float | None = 50_000,
+           position: float = 0.0, known: bool = True, kill: KillSwitch | None = None):  # type: ignore[no-untyped-def]
+    req = CheckRequest(account="a", symbol=symbol, side=side, quantity=quantity, price=price)  # type: ignore[arg-type]
+    return check(req, LIMITS, position=position, price=price, known=known, kill=kill or KillSwitch())
+
+
+def test_shipped_limits_mirror_the_original() -> None:
+    assert LIMITS.for_symbol("BTCUSDT").max_position == 10
+    assert LIMITS.for_symbol("ETHUSDT").max_position == 100
+    # DEFAULT really applies to every other symbol, listed or not.
+    assert LIMITS.for_symbol("SOLUSDT") == LIMITS.default
+    assert LIMITS.for_symbol("ANYTHINGUSDT") == LIMITS.default
+    assert {"BTCUSDT", "ETHUSDT", "SOLUSDT"} <= LIMITS.symbols
+
+
+def test_override_inherits_unset_fields_from_default(tmp_path: Path) -> None:
+    path = tmp_path / "limits.toml"
+    path.write_text('symbols = ["X"]\n[DEFAULT]\nmax_order_quantity = 5\nmax_order_notional = 100\n'
+                    'max_position = 7\n[X]\nmax_position = 3\n')
+    limits = load_limits(path)
+    assert limits.for_symbol("X").max_position == 3
+    assert limits.for_symbol("X").max_order_quantity == 5
+
+
+GOOD_DEFAULT = "[DEFAULT]\nmax_position = 1\nmax_order_quantity = 1\nmax_order_notional = 1\n"
+
+
+@pytest.mark.parametrize("text", [GOOD_DEFAULT.replace("max_position = 1", "max_position = -1"),
+                                  GOOD_DEFAULT + "[X]\nmax_positon = 3\n"])
+def test_bad_limits_file_is_refused(tmp_path: Path, text: str) -> None:
+    path = tmp_path / "limits.toml"
+    path.write_text(text)
+    with pytest.raises(ValueError):
+        load_limits(path)
+
+
+def test_small_order_is_low() -> None:
+    result = decide(quantity=0.1)
+    assert (result.approved, result.risk_level, result.warnings) == (True, "LOW", [])
+
+
+@pytest.mark.parametrize(("kwargs", "reason"), [
+    ({"known": False}, "unknown symbol"),
+    ({"quantity": 0}, "quantity must be > 0"),
+    ({"quantity": -3}, "quantity must be > 0"),
+    ({"quantity": 6}, "max order quantity"),
+    ({"price": None}, "no price"),
+    ({"quantity": 1, "price": 2_000_000}, "max order notional"),
+    ({"quantity": 2, "position": 9.5}, "max position"),
+    ({"side": "sell", "quantity": 2, "position": -9.5}, "max position"),
+    ({"kill": KillSwitch(global_reason="halt")}, "kill switch is active (global)"),
+    ({"kill": KillSwitch(symbols={"BTCUSDT": "exchange issue"})}, "kill switch is active for BTCUSDT"),
+])
+def test_each_rule_rejects(kwargs: dict, reason: str) -> None:
+    result = decide(**kwargs)
+    assert not result.approved
+    assert result.risk_level == "CRITICAL"
+    assert reason in (result.reason or "")
+
+
+def test_symbol_kill_switch_leaves_other_symbols_alone() -> None:
+    kill = KillSwitch(symbols={"BTCUSDT": "halt"})
+    assert decide("ETHUSDT", price=3000, kill=kill).approved
+
+
+def test_reducing_an_oversized_position_is_allowed() -> None:
+    assert decide(side="sell", quantity=2, position=12).approved
+
+
+def test_warning_at_80_percent_and_high_at_95() -> None:
+    medium = decide(quantity=4.0)  # 80% of max order quantity 5
+    assert medium.approved and medium.risk_level == "MEDIUM"
+    assert any("order quantity at 80%" in w for w in medium.warnings)
+    high = decide(quantity=1, position=8.6)  # position 9.6 of 10
+    assert high.approved and high.risk_level == "HIGH"
+    assert any(w.startswith("position at 96%") for w in high.warnings)
+
+
+def test_book_applies_each_fill_once_and_prices_market_orders_at_the_quote() -> None:
+    book = Book()
+    fill = {"id": "f1", "fill_id": "f1", "account": "a", "symbol": "BTCUSDT", "side": "buy",
+            "quantity": 2.0, "price": 100.0}
+    assert book.apply_fill(fill)
+    assert not book.apply_fill(fill)
+    assert book.position("a", "BTCUSDT") == 2.0
+    book.on_tick({"symbol": "BTCUSDT", "bid": 99.0, "ask": 101.0})
+    assert book.price_for("BTCUSDT", "buy", None) == 101.0
+    assert book.price_for("BTCUSDT", "sell", None) == 99.0
+    assert book.price_for("BTCUSDT", "sell", 98.5) == 98.5
+    assert book.price_for("ETHUSDT", "buy", None) is None
