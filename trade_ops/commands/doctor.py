@@ -76,7 +76,7 @@ def doctor(
             out.console.print(f"[dim]{stamp}[/] {verdict(doc)} · {summary_line(doc)}"
                               + ("" if moved else " [dim](no change)[/]"))
             for line in moved:
-                out.console.print(f"    {line}", markup=False)
+                out.console.print(f"    {line}", markup=False, emoji=False)
         if watch is None:
             break
         previous = doc

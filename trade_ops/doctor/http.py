@@ -37,9 +37,8 @@ async def call(http: httpx.AsyncClient, method: str, url: str, timeout: float, *
         return Answer(resp, None, (time.perf_counter() - started) * 1000)
     except httpx.TimeoutException:
         error = f"no answer within {timeout:.1f}s (hanging?)"
-    except httpx.ConnectError as exc:
-        error = f"connection refused at {url}" if "refused" in str(exc).lower() or not str(exc) \
-            else f"cannot connect to {url}: {exc}"
+    except httpx.ConnectError:
+        error = f"connection refused at {url}"
     except httpx.HTTPError as exc:
         error = f"{type(exc).__name__} from {url}: {exc}"
     return Answer(None, error, (time.perf_counter() - started) * 1000)

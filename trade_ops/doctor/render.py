@@ -60,29 +60,32 @@ def _check_lines(check: dict[str, Any], verbose: bool) -> list[str]:
 
 
 def render(doc: dict[str, Any], console: Console, verbose: bool = False) -> None:
+    def say(text: str = "", **kw: Any) -> None:
+        console.print(text, emoji=False, highlight=False, **kw)  # ":100" is a port, not an emoji
+
     target = doc.get("target") or {}
-    console.print(f"[bold]trade-ops doctor[/]  [dim]stack {escape(str(target.get('stack', '?')))} · "
+    say(f"[bold]trade-ops doctor[/]  [dim]stack {escape(str(target.get('stack', '?')))} · "
                   f"run dir {escape(str(target.get('run_dir', '?')))} · {doc.get('started_at', '')}[/]")
     for group in GROUPS:
         checks = [c for c in doc["checks"] if c["group"] == group]
         if not checks:
             continue
-        console.print(f"\n[bold underline]{GROUP_TITLES[group]}[/]")
+        say(f"\n[bold underline]{GROUP_TITLES[group]}[/]")
         for check in checks:
             for line in _check_lines(check, verbose):
-                console.print(line, highlight=False)
+                say(line)
     causes = doc.get("root_causes") or []
     if causes:
-        console.print("\n[bold underline]Root causes[/]")
+        say("\n[bold underline]Root causes[/]")
         for cause in causes:
             reason = escape(cause.get("reason") or "")
-            console.print(f" {MARKS['fail']} [bold]{escape(cause['name'])}[/]  {reason}")
+            say(f" {MARKS['fail']} [bold]{escape(cause['name'])}[/]  {reason}")
             if cause.get("blocks"):
-                console.print(f"     blocks {escape(', '.join(cause['blocks']))}")
+                say(f"     blocks {escape(', '.join(cause['blocks']))}")
             if cause.get("remedy"):
-                console.print(f"     [cyan]→ {escape(cause['remedy'])}[/]")
+                say(f"     [cyan]→ {escape(cause['remedy'])}[/]")
     if not doc.get("reachable", True):
-        console.print("\n[bold red]Nothing of the stack is reachable.[/] "
+        say("\n[bold red]Nothing of the stack is reachable.[/] "
                       "Start it with [cyan]trade-ops up[/], or point doctor at it: "
                       "[cyan]--run-dir[/], [cyan]--stack FILE[/], "
                       "[cyan]--url SVC=URL[/].")
@@ -90,8 +93,8 @@ def render(doc: dict[str, Any], console: Console, verbose: bool = False) -> None
     gate = verdict(doc)
     color = "red" if gate == "FAIL" else "green"
     tail = f" [yellow]({warns} warning{'s' if warns != 1 else ''})[/]" if warns and gate == "PASS" else ""
-    console.print(f"\n{summary_line(doc)}")
-    console.print(f"[bold {color}]{gate}[/]{tail}  [dim]in {_timing(doc.get('duration_ms', 0))}[/]")
+    say(f"\n{summary_line(doc)}")
+    say(f"[bold {color}]{gate}[/]{tail}  [dim]in {_timing(doc.get('duration_ms', 0))}[/]")
 
 
 def changes(before: dict[str, Any] | None, after: dict[str, Any]) -> list[str]:

@@ -66,20 +66,20 @@ def _probes(target: Target, http: Any) -> list[Probe]:
             add(r, lambda c=c, r=r: check_infra.check_lake(target, c, r), t * 2 + 0.2)
     for c in target.services:
         r = CheckResult(c.name, "services", component=c.name)
-        add(r, lambda c=c, r=r: check_services.check_service(target, http, c, r), t + 0.3)
+        add(r, lambda c=c, r=r: check_services.check_service(target, http, c, r), t * 2 + 0.3)
 
     fn = check_functional
     if target.has("risk"):
         for oversized, label in ((False, "risk approves a small order"),
                                  (True, "risk rejects an oversized order")):
             r = CheckResult(label, "functional", component="risk")
-            add(r, lambda r=r, o=oversized: fn.check_risk(target, http, r, o), t + 0.3)
+            add(r, lambda r=r, o=oversized: fn.check_risk(target, http, r, o), t * 2 + 0.3)
     if target.has("gateway"):
         for label, check in (("gateway /tickers fresh", fn.check_gateway_tickers),
                              (f"gateway /ticker/{fn.SYMBOL}", fn.check_gateway_ticker),
                              ("gateway unknown symbol -> 404", fn.check_gateway_unknown)):
             r = CheckResult(label, "functional", component="gateway")
-            add(r, lambda r=r, check=check: check(target, http, r), t + 0.3)
+            add(r, lambda r=r, check=check: check(target, http, r), t * 2 + 0.3)
     venue = ("oms", "risk", "exeq", "live-gateway", "gateway")
     if target.has(*venue):
         trip = CheckResult("oms order round trip", "functional", component="oms", needs=venue[1:])
@@ -102,7 +102,7 @@ def _probes(target: Target, http: Any) -> list[Probe]:
                 RATE_WINDOW_S + 2 * t + 0.3)
     if target.has("nats") and target.services:
         r = CheckResult("consumer lag", "dataflow", needs=("nats",))
-        add(r, lambda r=r: flow.check_consumer_lag(target, http, r), t + 0.3)
+        add(r, lambda r=r: flow.check_consumer_lag(target, http, r), t * 2 + 0.3)
 
     for p in target.processes.values():
         r = CheckResult(f"process {p.name}", "processes", component=p.name)
@@ -110,17 +110,19 @@ def _probes(target: Target, http: Any) -> list[Probe]:
     return probes
 
 
-async def _run_probe(probe: Probe) -> None:
+async def _run_probe(probe: Probe, target: Target) -> None:
     started = time.perf_counter()
     try:
         await asyncio.wait_for(probe.fn(), probe.budget)
     except TimeoutError:
         for r in probe.results:
             if r.duration_ms == 0:
-                r.fail(f"no answer within {probe.budget:.1f}s (hanging?)")
+                r.fail(f"no answer within {probe.budget:.1f}s (hanging?)",
+                       target.logs_remedy(r.component) if r.component else None)
     except Exception as exc:  # a check that crashes is a failed check with its reason, not a crash
         for r in probe.results:
-            r.fail(f"doctor check crashed: {type(exc).__name__}: {exc}")
+            r.fail(f"doctor check crashed: {type(exc).__name__}: {exc}",
+                   "report it: a doctor check must not crash (run with --json for the details)")
     elapsed = (time.perf_counter() - started) * 1000
     for r in probe.results:
         if r.duration_ms == 0:
@@ -136,12 +138,12 @@ async def run_doctor_async(target: Target, strict: bool = False) -> dict[str, An
     async with httpx.AsyncClient(limits=limits, trust_env=False) as http:
         probes = _probes(target, http)
         config = asyncio.create_task(asyncio.to_thread(check_config.config_results, target))
-        burst = [asyncio.create_task(_run_probe(p)) for p in probes
+        burst = [asyncio.create_task(_run_probe(p, target)) for p in probes
                  if not p.after_burst and p.results[0].group in ("infrastructure", "services")]
-        rest = [asyncio.create_task(_run_probe(p)) for p in probes
+        rest = [asyncio.create_task(_run_probe(p, target)) for p in probes
                 if not p.after_burst and p.results[0].group not in ("infrastructure", "services")]
         await asyncio.gather(*burst)
-        await asyncio.gather(*rest, *(_run_probe(p) for p in probes if p.after_burst))
+        await asyncio.gather(*rest, *(_run_probe(p, target) for p in probes if p.after_burst))
         results = [r for p in probes for r in p.results] + await config
     root_causes = assign(results, target.stack)
     checks = [r.to_json() for r in results]
