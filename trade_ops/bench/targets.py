@@ -60,10 +60,10 @@ def _by_status(status: int) -> int:
 
 def _classify_oms(status: int, body: bytes) -> int:
     """201 accepted; a 422 that carries a risk reason is a rejection, not an error
-    (a 422 for invalid input is FastAPI's `detail` list and stays an error)."""
+    (a 422 for invalid input stays an error)."""
     if 200 <= status < 300:
         return OK
-    if status == 422 and b'"loc"' not in body and (b"REJECTED" in body or b"risk" in body.lower()):
+    if status == 422 and (b"rejected by risk" in body or b'"status":"REJECTED"' in body):
         return REJECTED
     return HTTP_ERROR
 
