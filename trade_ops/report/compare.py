@@ -125,7 +125,7 @@ class Row:
 
     def ratio_text(self) -> str:
         ratio = self.improvement
-        if ratio is None or ratio == 1.0:
+        if ratio is None or abs(ratio - 1.0) < 0.005:
             return "="
         if self.metric.unit == "ms":
             words = ("faster", "slower")

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from trade_ops.report.compare import format_value
 from trade_ops.report.runs import Run
 
 if TYPE_CHECKING:
@@ -97,7 +98,7 @@ def percentile_plot(before: Run, after: Run, base: Path) -> Plot:
         tops.append(max(ys))
         max_x = max(max_x, xs[-1])
         p99 = (run.results.get("latency_ms") or {}).get("p99")
-        legend = f"{label}: {run.name}" + (f" (p99 {p99:.3g} ms)" if p99 is not None else "")
+        legend = f"{label}: {run.name}" + (f" (p99 {format_value(p99, 'ms')})" if p99 is not None else "")
         ax.plot(xs, ys, color=COLORS[label], linewidth=2.2, label=legend)
     ax.set_xscale("log")
     ticks = [10.0 ** k for k in range(0, 7) if 10.0 ** k <= max_x * 1.01]

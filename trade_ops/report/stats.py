@@ -47,7 +47,7 @@ class Significance:
             return self.note or "not tested"
         p = f"p={self.p_value:.2g}" if self.p_value >= 1e-4 else "p<0.0001"
         if self.test == "Mann-Whitney U":
-            return f"Mann-Whitney U, {p} (intervals {self.n_before}/{self.n_after})"
+            return f"Mann-Whitney U, {p}, {self.n_before}/{self.n_after} intervals"
         lo, hi = self.ci or (0.0, 0.0)
         return f"bootstrap, {p}, 95% CI {lo * 100:+.1f}%..{hi * 100:+.1f}%"
 
