@@ -1,0 +1,61 @@
+"""Doctor on the real 14-service stack, started by the real supervisor at a free port offset."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import httpx
+from typer.testing import CliRunner
+
+from tests.apps.stacks import gone
+from trade_ops import infra, supervisor
+from trade_ops.cli import app
+from trade_ops.doctor.check_functional import SYMBOL, position_of
+from trade_ops.rundir import RunDir
+from trade_ops.stack import Stack, load_stack
+
+
+def _free_stack() -> Stack:
+    builtin = load_stack()
+    for offset in random.sample(range(20000, 32000, 100), 120):
+        stack = builtin.with_offset(offset)
+        ports = [p for c in stack.components.values() for p in (c.port, c.monitor_port) if p]
+        if not any(infra.port_in_use(p) for p in ports):
+            return stack
+    raise RuntimeError("no free port range for the 14-service stack")
+
+
+def _doctor_position(stack: Stack) -> float | None:
+    resp = httpx.get(f"{stack['ptrc'].base_url}/positions", params={"account": "doctor"}, timeout=5)
+    return position_of(resp.json(), SYMBOL)
+
+
+def test_all_pass_on_a_healthy_14_service_stack(tmp_path: Path) -> None:
+    stack, rd = _free_stack(), RunDir(tmp_path / "run")
+    try:
+        started = supervisor.up(rd, stack, timeout=90)
+        assert len([s for s in started if s.kind == "service"]) == 14
+        # --timeout 3: generous on a loaded CI box; nothing here asserts a duration.
+        result = CliRunner().invoke(app, ["doctor", "--run-dir", str(rd.path), "--json", "--timeout", "3"],
+                                    catch_exceptions=False)
+        doc = json.loads(result.stdout)
+        failed = [(c["name"], c["problems"]) for c in doc["checks"] if c["status"] == "fail"]
+        assert result.exit_code == 0 and not failed, failed
+        summary = doc["summary"]
+        assert summary["infrastructure"]["total"] == 3 and summary["infrastructure"]["fail"] == 0
+        assert summary["services"] == {"pass": 14, "warn": 0, "fail": 0, "total": 14}
+        assert summary["functional"]["pass"] == summary["functional"]["total"] == 7
+        trip = next(c for c in doc["checks"] if c["name"] == "oms order round trip")
+        assert trip["data"]["order_to_fill_ms"] > 0 and "flat again" in " ".join(trip["details"])
+        flat_before = _doctor_position(stack)
+        second = CliRunner().invoke(app, ["doctor", "--run-dir", str(rd.path), "--timeout", "3"],
+                                    catch_exceptions=False)
+        assert second.exit_code == 0, second.output
+        assert "Services 14/14" in second.output and "PASS" in second.output
+        assert _doctor_position(stack) == flat_before  # buy then sell: the doctor account stays flat
+    finally:
+        recs = rd.load_state().processes.values() if rd.has_state() else []
+        supervisor.down(rd, grace=3.0)
+        assert all(gone(r.pid) for r in recs)
