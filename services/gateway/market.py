@@ -75,15 +75,16 @@ class Market:
     """The symbol universe and its quotes; `step` advances every symbol by one tick."""
 
     def __init__(self, symbols: list[str], volatility: float = 0.0005,
-                 rng: random.Random | None = None) -> None:
+                 rng: random.Random | None = None, now: float | None = None) -> None:
         self.rng = rng or random.Random()
         self.volatility = volatility
         # seq starts at the epoch in ms and grows 10/s: a restarted gateway never reuses
         # an id inside JetStream's duplicate window.
-        seq0 = int(time.time() * 1000)
+        now = time.time() if now is None else now
+        seq0 = int(now * 1000)
         self.quotes = {s: Quote(s, START_PRICES.get(s, DEFAULT_START), seq0) for s in symbols}
         for symbol in self.quotes:
-            self.step(symbol)
+            self.step(symbol, now)
 
     def get(self, symbol: str) -> Quote | None:
         return self.quotes.get(symbol.upper())
