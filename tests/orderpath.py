@@ -22,11 +22,11 @@ def start(name: str, workdir: Path, env: dict[str, str]) -> tuple[Proc, httpx.Cl
     return proc, httpx.Client(base_url=proc.url, timeout=5)
 
 
-def tick_event(symbol: str, bid: float, ask: float) -> tuple[str, dict[str, Any]]:
+def tick_event(symbol: str, bid: float, ask: float, size: float = 1.0) -> tuple[str, dict[str, Any]]:
     seq = time.time_ns()
     return events.TICK.format(symbol=symbol), {
         "id": f"{symbol}-{seq}", "symbol": symbol, "seq": seq, "bid": bid, "ask": ask,
-        "last": ask, "bid_size": 1.0, "ask_size": 1.0, "volume": 0.1, "ts": events.now_ms()}
+        "last": ask, "bid_size": size, "ask_size": size, "volume": 0.1, "ts": events.now_ms()}
 
 
 def fill_event(account: str, symbol: str, side: str, quantity: float, price: float, *,
