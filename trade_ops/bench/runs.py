@@ -55,9 +55,14 @@ def host_meta() -> dict[str, Any]:
             "python": platform.python_version(), "loadavg": load}
 
 
+_SOURCE = Path(__file__).resolve().parents[2]
+
+
 def _git(*args: str) -> str | None:
+    """Git in the trade-ops source tree when it is one (an editable install), else here."""
+    where = _SOURCE if (_SOURCE / ".git").exists() else None
     try:
-        out = subprocess.run(["git", *args], capture_output=True, text=True, timeout=5, check=True)
+        out = subprocess.run(["git", *args], capture_output=True, text=True, timeout=5, check=True, cwd=where)
     except (OSError, subprocess.SubprocessError):
         return None
     return out.stdout.strip()
