@@ -57,6 +57,11 @@ def check_process(target: Target, p: Process, r: CheckResult) -> None:
         r.fail(f"process {p.name} is {p.state} (pid {p.pid}); last lines of {p.log}",
                f"{target.up_remedy(p.name)}; see {target.logs_remedy(p.name)}")
         return
+    if p.state == "suspended":
+        r.summary = f"suspended (pid {p.pid})"
+        r.fail(f"process {p.name} is suspended (SIGSTOP): it holds its port and answers nothing",
+               f"kill -CONT {p.pid}")
+        return
     r.summary = f"pid {p.pid}"
     if p.restarts:
         r.warn(f"restarted {p.restarts} time{'s' if p.restarts > 1 else ''}", target.logs_remedy(p.name))

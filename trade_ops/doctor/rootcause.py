@@ -54,7 +54,7 @@ def assign(results: Sequence[CheckResult], stack: Stack) -> list[dict[str, Any]]
     for r in results:
         if r.status == "fail" and r.group in PRIMARY_GROUPS and r.component:
             current = primary.get(r.component)
-            if current is None or (current.group == "processes" and r.group != "processes"):
+            if current is None or (r.group == "processes" and current.group != "processes"):
                 primary[r.component] = r
     for r in results:
         if r.status not in ("fail", "warn"):

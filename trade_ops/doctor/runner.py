@@ -38,6 +38,7 @@ __all__ = ["LAST_FILE", "Probe", "latest_bench", "run_doctor", "run_doctor_async
 
 LAST_FILE = "doctor-last.json"
 RATE_WINDOW_S = 0.3
+BURST_WAIT_S = 0.25
 
 
 @dataclass
@@ -142,8 +143,9 @@ async def run_doctor_async(target: Target, strict: bool = False) -> dict[str, An
                  if not p.after_burst and p.results[0].group in ("infrastructure", "services")]
         rest = [asyncio.create_task(_run_probe(p, target)) for p in probes
                 if not p.after_burst and p.results[0].group not in ("infrastructure", "services")]
-        await asyncio.gather(*burst)
-        await asyncio.gather(*rest, *(_run_probe(p, target) for p in probes if p.after_burst))
+        # A hanging service must not delay the round trip: wait for the burst a little, not for all.
+        await asyncio.wait(burst, timeout=BURST_WAIT_S) if burst else None
+        await asyncio.gather(*burst, *rest, *(_run_probe(p, target) for p in probes if p.after_burst))
         results = [r for p in probes for r in p.results] + await config
     root_causes = assign(results, target.stack)
     checks = [r.to_json() for r in results]

@@ -7,6 +7,7 @@ file (or `--url SVC=URL`) gives: doctor can examine a deployment it did not star
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,7 @@ class Process:
     kind: str
     pid: int
     port: int | None
-    state: str  # ready | running | dead | failed | stopped
+    state: str  # running | dead | suspended
     alive: bool
     restarts: int
     log: Path
@@ -87,8 +88,12 @@ def processes_of(run_dir: RunDir) -> dict[str, Process]:
     state = run_dir.load_state()
     out: dict[str, Process] = {}
     for name, rec in state.processes.items():
-        alive = find_ours(rec.pid, rec.started_at) is not None
-        out[name] = Process(name, rec.kind, rec.pid, rec.port, "running" if alive else "dead", alive,
+        proc = find_ours(rec.pid, rec.started_at)
+        state = "dead" if proc is None else "running"
+        with contextlib.suppress(Exception):
+            if proc is not None and proc.status() == "stopped":
+                state = "suspended"  # SIGSTOP: alive, holds its port, answers nothing
+        out[name] = Process(name, rec.kind, rec.pid, rec.port, state, proc is not None,
                             rec.restarts, Path(rec.log), rec.started_at)
     return out
 
