@@ -60,6 +60,14 @@ def doctor(rd: RunDir, *args: str) -> tuple[int, dict[str, Any], str]:
     return result.exit_code, doc, result.stderr
 
 
+def kill_then_doctor(rd: RunDir, name: str) -> tuple[int, dict[str, Any]]:
+    pid = rd.load_state().processes[name].pid
+    os.kill(pid, signal.SIGKILL)
+    assert wait_until(lambda: gone(pid), 5)
+    code, doc, _ = doctor(rd)
+    return code, doc
+
+
 def by_name(doc: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {c["name"]: c for c in doc["checks"]}
 
@@ -82,10 +90,7 @@ def test_unhealthy_body_and_a_hanging_service_fail_the_rest_pass(stack_run: RunD
 
 
 def test_a_killed_service_is_named_dead_with_its_log_tail(stack_run: RunDir) -> None:
-    pid = stack_run.load_state().processes["doomed"].pid
-    os.kill(pid, signal.SIGKILL)
-    assert wait_until(lambda: gone(pid), 5)
-    code, doc, _ = doctor(stack_run)
+    code, doc = kill_then_doctor(stack_run, "doomed")
     checks = by_name(doc)
     dead = checks["process doomed"]
     assert code == 1 and dead["status"] == "fail" and "dead" in dead["summary"]
@@ -95,10 +100,7 @@ def test_a_killed_service_is_named_dead_with_its_log_tail(stack_run: RunDir) -> 
 
 
 def test_valkey_stopped_is_the_one_root_cause_of_its_dependents(stack_run: RunDir) -> None:
-    pid = stack_run.load_state().processes["valkey"].pid
-    os.kill(pid, signal.SIGKILL)
-    assert wait_until(lambda: gone(pid), 5)
-    code, doc, _ = doctor(stack_run)
+    code, doc = kill_then_doctor(stack_run, "valkey")
     checks = by_name(doc)
     assert code == 1
     assert checks["valkey"]["status"] == "fail" and checks["valkey"]["cause"] == "valkey"

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from trade_ops import console as out
 from trade_ops.commands.options import JsonOpt, RunDirOpt, StackOpt
-from trade_ops.errors import ExitCode, UsageError
+from trade_ops.errors import UsageError
+from trade_ops.rundir import RunDir
 
 __all__ = ["register"]
 
@@ -21,8 +22,8 @@ def doctor(
     up: Annotated[bool, typer.Option("--up", help="Start the stack first (`trade-ops up`).")] = False,
     json_: JsonOpt = False,
     report: Annotated[str | None, typer.Option(
-        "--report", is_flag=False, flag_value=DEFAULT_REPORT, metavar="[PATH]",
-        help=f"Write STATUS_REPORT.md (default path: {DEFAULT_REPORT}).")] = None,
+        "--report", metavar="PATH",
+        help=f"Write STATUS_REPORT.md to PATH (the usual place: {DEFAULT_REPORT}).")] = None,
     watch: Annotated[float | None, typer.Option(
         "--watch", metavar="S", min=0.5, help="Re-run every S seconds and show what changed.")] = None,
     strict: Annotated[bool, typer.Option("--strict", help="Warnings fail the gate too.")] = False,
@@ -39,10 +40,7 @@ def doctor(
         "--compose", help="compose.yaml whose healthchecks to verify (default: ./compose.yaml).")] = None,
 ) -> None:
     """Diagnose the stack: every problem, its root cause and its fix, in about a second."""
-    from trade_ops.doctor import build_target, render_status_report, run_doctor, save_last
-    from trade_ops.doctor.render import changes, render, summary_line, verdict
     from trade_ops.doctor.target import parse_urls
-    from trade_ops.rundir import RunDir
 
     if json_:
         out.use_stderr()
@@ -55,44 +53,49 @@ def doctor(
     if up:
         _start(rd, stack)
 
-    previous = None
-    while True:
-        target = build_target(rd, stack, urls=urls, timeout=timeout, compose=compose)
-        doc = run_doctor(target, strict=strict)
-        save_last(doc, rd.path)
-        if report:
-            path = Path(report)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(render_status_report(doc))
-        if json_:
-            out.print_json(doc)
-        elif previous is None:
-            render(doc, out.console, verbose=verbose)
-            if report:
-                out.console.print(f"[dim]wrote {report}[/]")
-        else:
-            moved = changes(previous, doc)
-            stamp = time.strftime("%H:%M:%S")
-            out.console.print(f"[dim]{stamp}[/] {verdict(doc)} · {summary_line(doc)}"
-                              + ("" if moved else " [dim](no change)[/]"))
-            for line in moved:
-                out.console.print(f"    {line}", markup=False, emoji=False)
-        if watch is None:
-            break
-        previous = doc
+    doc = _once(rd, stack, urls, timeout, compose, strict, report, json_, verbose, None)
+    while watch is not None:
         try:
             time.sleep(watch)
-        except KeyboardInterrupt:
+            doc = _once(rd, stack, urls, timeout, compose, strict, report, json_, verbose, doc)
+        except KeyboardInterrupt:  # Ctrl-C ends a watch; the exit code is the last run's
             break
-    raise typer.Exit(int(doc["exit_code"]) if doc["exit_code"] else int(ExitCode.OK))
+    raise typer.Exit(int(doc["exit_code"]))
 
 
-def _start(rd: object, stack_file: Path | None) -> None:
+def _once(rd: RunDir, stack: Path | None, urls: dict[str, str], timeout: float, compose: Path | None,
+          strict: bool, report: str | None, json_: bool, verbose: bool,
+          previous: dict[str, Any] | None) -> dict[str, Any]:
+    """One doctor run: check, save doctor-last.json, write the report, show it (or what changed)."""
+    from trade_ops.doctor import build_target, render_status_report, run_doctor, save_last
+    from trade_ops.doctor.render import changes, render, summary_line, verdict
+
+    doc = run_doctor(build_target(rd, stack, urls=urls, timeout=timeout, compose=compose), strict=strict)
+    save_last(doc, rd.path)
+    if report:
+        path = Path(report)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(render_status_report(doc))
+    if json_:
+        out.print_json(doc)
+    elif previous is None:
+        render(doc, out.console, verbose=verbose)
+        if report:
+            out.console.print(f"[dim]wrote {report}[/]")
+    else:
+        moved = changes(previous, doc)
+        out.console.print(f"[dim]{time.strftime('%H:%M:%S')}[/] {verdict(doc)} · {summary_line(doc)}"
+                          + ("" if moved else " [dim](no change)[/]"), emoji=False)
+        for line in moved:
+            out.console.print(f"    {line}", markup=False, emoji=False)
+    return doc
+
+
+def _start(rd: RunDir, stack_file: Path | None) -> None:
     from trade_ops import supervisor
 
-    stack = rd.stack(stack_file)  # type: ignore[attr-defined]
     with out.console.status("starting the stack ..."):
-        supervisor.up(rd, stack)  # type: ignore[arg-type]
+        supervisor.up(rd, rd.stack(stack_file))
 
 
 def register(app: typer.Typer) -> None:

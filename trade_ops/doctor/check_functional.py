@@ -32,9 +32,13 @@ def _base(target: Target, name: str) -> str:
 
 
 def _bad(r: CheckResult, what: str, answer: Any, target: Target, service: str) -> None:
+    """Why a call did not give what a check needed, with the fix for that reason."""
     if answer.response is None:
         r.fail(f"{what}: {answer.error}", target.up_remedy(service) if answer.refused
                else target.logs_remedy(service))
+    elif answer.response.status_code == 404:
+        r.fail(f"{what} answered 404 (the original backend's missing endpoint)",
+               f"serve {what} in the {service} service")
     else:
         r.fail(f"{what}: HTTP {answer.response.status_code} {answer.response.text[:160]}",
                target.logs_remedy(service))
@@ -46,13 +50,9 @@ async def check_risk(target: Target, http: httpx.AsyncClient, r: CheckResult, ov
     answer = await call(http, "POST", _base(target, "risk") + "/check", target.timeout, json=body)
     r.data["latency_ms"] = round(answer.ms, 1)
     doc = json_of(answer.response)
-    if answer.response is None or answer.response.status_code == 404 or not isinstance(doc, dict) \
+    if answer.response is None or answer.response.status_code != 200 or not isinstance(doc, dict) \
             or "approved" not in doc:
-        if answer.response is not None and answer.response.status_code == 404:
-            r.fail("POST /check answered 404 (the original backend's missing endpoint)",
-                   "serve POST /check in the risk service")
-        else:
-            _bad(r, "POST /check", answer, target, "risk")
+        _bad(r, "POST /check", answer, target, "risk")
         return
     verdict = f"approved={doc['approved']} risk_level={doc.get('risk_level')}"
     r.summary = f"{verdict} · {answer.ms:.0f} ms"
@@ -86,11 +86,7 @@ def _age_s(entry: dict[str, Any], now: float) -> float | None:
 async def check_gateway_tickers(target: Target, http: httpx.AsyncClient, r: CheckResult) -> None:
     answer = await call(http, "GET", _base(target, "gateway") + "/tickers", target.timeout)
     if answer.response is None or answer.response.status_code != 200:
-        if answer.response is not None and answer.response.status_code == 404:
-            r.fail("GET /tickers answered 404 (the original backend's missing endpoint)",
-                   "serve GET /tickers in the gateway")
-        else:
-            _bad(r, "GET /tickers", answer, target, "gateway")
+        _bad(r, "GET /tickers", answer, target, "gateway")
         return
     tickers = _tickers(json_of(answer.response))
     if not tickers:
