@@ -19,7 +19,7 @@ from nats.aio.msg import Msg
 from services.execution_quality import store
 from services.execution_quality.tca import slippage_bps
 from services.kit import Kit
-from services.kit.bus import decode, durable_consumer
+from services.kit.bus import Redeliver, decode, durable_consumer
 from services.kit.events import FILL, ORDERS_NEW
 from services.kit.quotes import QuoteBook
 
@@ -28,7 +28,7 @@ __all__ = ["ArrivalNotSeen", "fill_record", "start"]
 log = logging.getLogger(__name__)
 
 
-class ArrivalNotSeen(Exception):
+class ArrivalNotSeen(Redeliver):
     """The fill's order is not recorded yet: redeliver the fill later."""
 
 

@@ -22,6 +22,7 @@ from nats.js.errors import BadRequestError, NotFoundError
 
 __all__ = [
     "STREAMS",
+    "Redeliver",
     "connect",
     "decode",
     "durable_consumer",
@@ -94,6 +95,13 @@ async def publish_event(js: JetStreamContext, subject: str, event: dict[str, Any
 Handler = Callable[[Msg], Awaitable[None]]
 
 
+class Redeliver(Exception):
+    """Raised by a handler that cannot apply a message yet (e.g. a fill before its order).
+
+    The message is redelivered later; this is flow, not a failure, so no traceback is logged.
+    """
+
+
 async def durable_consumer(js: JetStreamContext, *, stream: str, durable: str, subject: str,
                            handle: Handler, batch: int = 128, fetch_timeout: float = 1.0,
                            deliver_policy: DeliverPolicy = DeliverPolicy.ALL,
@@ -126,6 +134,10 @@ async def durable_consumer(js: JetStreamContext, *, stream: str, durable: str, s
                 await handle(msg)
             except asyncio.CancelledError:
                 raise
+            except Redeliver as exc:
+                log.info("consumer %s: %s; redelivering later", durable, exc)
+                await msg.nak(delay=1.0)
+                continue
             except Exception:
                 log.exception("consumer %s: handler failed; redelivering", durable)
                 await msg.nak(delay=1.0)
