@@ -10,11 +10,11 @@ from __future__ import annotations
 import time
 from typing import Any, Protocol
 
-import httpx
 import orjson
 from nats.aio.client import Client as NATS
 
 from services.kit import Check, events
+from services.oms.leanhttp import LeanHttp, LeanHttpError
 
 __all__ = ["HttpRisk", "NatsRisk", "RiskClient", "RiskUnavailable"]
 
@@ -59,29 +59,27 @@ class HttpRisk:
     transport = "http"
 
     def __init__(self, base_url: str, timeout: float) -> None:
-        self.client = httpx.AsyncClient(base_url=base_url, timeout=timeout,
-                                        limits=httpx.Limits(max_keepalive_connections=32))
+        self.client = LeanHttp(base_url, timeout)
+
+    async def _call(self, method: str, path: str, body: bytes = b"") -> tuple[int, bytes]:
+        try:
+            return await self.client.request(method, path, body)
+        except LeanHttpError as exc:
+            raise RiskUnavailable(f"risk over http: {exc}") from exc
 
     async def check(self, payload: bytes) -> dict[str, Any]:
-        try:
-            resp = await self.client.post("/check", content=payload,
-                                          headers={"content-type": "application/json"})
-        except httpx.HTTPError as exc:
-            raise RiskUnavailable(f"risk over http: {type(exc).__name__}: {exc}".rstrip(": ")) from exc
-        if resp.status_code != 200:
-            raise RiskUnavailable(f"risk over http answered {resp.status_code}: {resp.text[:200]}")
-        return orjson.loads(resp.content)
+        status, body = await self._call("POST", "/check", payload)
+        if status != 200:
+            raise RiskUnavailable(f"risk over http answered {status}: {body[:200]!r}")
+        return orjson.loads(body)
 
     async def probe(self) -> Check:
         started = time.perf_counter()
-        try:
-            resp = await self.client.get("/livez")
-        except httpx.HTTPError as exc:
-            raise RiskUnavailable(f"risk over http: {type(exc).__name__}") from exc
+        status, _ = await self._call("GET", "/livez")
         ms = round((time.perf_counter() - started) * 1000, 3)
-        if resp.status_code != 200:
+        if status != 200:
             return Check("risk", "responseTime", "fail", "component", ms, "ms",
-                         f"/livez answered {resp.status_code}")
+                         f"/livez answered {status}")
         return Check("risk", "responseTime", "pass", "component", ms, "ms")
 
     async def aclose(self) -> None:
