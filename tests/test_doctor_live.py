@@ -54,8 +54,9 @@ def stack_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunDir]:
 
 
 def doctor(rd: RunDir, *args: str) -> tuple[int, dict[str, Any], str]:
+    no_report = [] if "--report" in args else ["--no-report"]  # keep the repo's reports/ clean
     result = CliRunner().invoke(app, ["doctor", "--run-dir", str(rd.path), "--timeout", "0.5", "--json",
-                                      *args], catch_exceptions=False)
+                                      *no_report, *args], catch_exceptions=False)
     doc = json.loads(result.stdout)
     return result.exit_code, doc, result.stderr
 
@@ -115,8 +116,8 @@ def test_valkey_stopped_is_the_one_root_cause_of_its_dependents(stack_run: RunDi
     assert checks["free"]["status"] == "pass"
 
     # The Rich view says the same in words: one root cause, the services it blocks, the fix.
-    human = CliRunner().invoke(app, ["doctor", "--run-dir", str(stack_run.path), "--timeout", "0.5"],
-                               catch_exceptions=False)
+    human = CliRunner().invoke(app, ["doctor", "--run-dir", str(stack_run.path), "--timeout", "0.5",
+                                     "--no-report"], catch_exceptions=False)
     assert human.exit_code == 1
     assert "blocked by valkey" in human.output and "Root causes" in human.output
     assert "FAIL" in human.output
@@ -125,8 +126,8 @@ def test_valkey_stopped_is_the_one_root_cause_of_its_dependents(stack_run: RunDi
 def test_nothing_running_is_a_clear_message_and_exit_3(tmp_path: Path) -> None:
     # No state: the stack file's own ports (offset 0 puts them at 100-115, where nothing listens).
     path = write_stack(tmp_path / "stack.toml", {"tiny-a": {}, "tiny-b": {}})
-    result = CliRunner().invoke(app, ["doctor", "--run-dir", str(tmp_path / "run"), "--stack", str(path),
-                                      "--timeout", "0.5"], catch_exceptions=False)
+    result = CliRunner().invoke(app, ["doctor", "--no-report", "--run-dir", str(tmp_path / "run"),
+                                      "--stack", str(path), "--timeout", "0.5"], catch_exceptions=False)
     assert result.exit_code == 3, result.output
     assert "Nothing of the stack is reachable" in result.output
     assert "trade-ops up" in result.output

@@ -38,7 +38,8 @@ def test_all_pass_on_a_healthy_14_service_stack(tmp_path: Path) -> None:
         started = supervisor.up(rd, stack, timeout=90)
         assert len([s for s in started if s.kind == "service"]) == 14
         # --timeout 3: generous on a loaded CI box; nothing here asserts a duration.
-        result = CliRunner().invoke(app, ["doctor", "--run-dir", str(rd.path), "--json", "--timeout", "3"],
+        result = CliRunner().invoke(app, ["doctor", "--run-dir", str(rd.path), "--json", "--timeout", "3",
+                                          "--no-report"],
                                     catch_exceptions=False)
         doc = json.loads(result.stdout)
         failed = [(c["name"], c["problems"]) for c in doc["checks"] if c["status"] == "fail"]
@@ -50,7 +51,8 @@ def test_all_pass_on_a_healthy_14_service_stack(tmp_path: Path) -> None:
         trip = next(c for c in doc["checks"] if c["name"] == "oms order round trip")
         assert trip["data"]["order_to_fill_ms"] > 0 and "flat again" in " ".join(trip["details"])
         flat_before = _doctor_position(stack)
-        second = CliRunner().invoke(app, ["doctor", "--run-dir", str(rd.path), "--timeout", "3"],
+        second = CliRunner().invoke(app, ["doctor", "--run-dir", str(rd.path), "--timeout", "3",
+                                          "--no-report"],
                                     catch_exceptions=False)
         assert second.exit_code == 0, second.output
         assert "Services 14/14" in second.output and "PASS" in second.output

@@ -21,9 +21,10 @@ DEFAULT_REPORT = "reports/STATUS_REPORT.md"
 def doctor(
     up: Annotated[bool, typer.Option("--up", help="Start the stack first (`trade-ops up`).")] = False,
     json_: JsonOpt = False,
-    report: Annotated[str | None, typer.Option(
-        "--report", metavar="PATH",
-        help=f"Write STATUS_REPORT.md to PATH (the usual place: {DEFAULT_REPORT}).")] = None,
+    report: Annotated[str, typer.Option(
+        "--report", metavar="PATH", help="Where to write STATUS_REPORT.md.")] = DEFAULT_REPORT,
+    no_report: Annotated[bool, typer.Option(
+        "--no-report", help="Do not write STATUS_REPORT.md.")] = False,
     watch: Annotated[float | None, typer.Option(
         "--watch", metavar="S", min=0.5, help="Re-run every S seconds and show what changed.")] = None,
     strict: Annotated[bool, typer.Option("--strict", help="Warnings fail the gate too.")] = False,
@@ -50,14 +51,15 @@ def doctor(
         raise UsageError(f"--compose {compose}: no such file")
     rd = RunDir(run_dir)
     urls = parse_urls(url or [])
+    report_path = None if no_report else report
     if up:
         _start(rd, stack)
 
-    doc = _once(rd, stack, urls, timeout, compose, strict, report, json_, verbose, None)
+    doc = _once(rd, stack, urls, timeout, compose, strict, report_path, json_, verbose, None)
     while watch is not None:
         try:
             time.sleep(watch)
-            doc = _once(rd, stack, urls, timeout, compose, strict, report, json_, verbose, doc)
+            doc = _once(rd, stack, urls, timeout, compose, strict, report_path, json_, verbose, doc)
         except KeyboardInterrupt:  # Ctrl-C ends a watch; the exit code is the last run's
             break
     raise typer.Exit(int(doc["exit_code"]))
