@@ -46,6 +46,7 @@ def test_market_order_is_accepted_persisted_and_published(stack: dict, nats_serv
     async def post_and_watch() -> tuple[httpx.Response, dict]:
         nc = await nats.connect(nats_server.url)
         sub = await nc.subscribe(events.ORDERS_NEW)
+        await nc.flush()  # the server has the subscription before the order is sent
         resp = await asyncio.to_thread(client.post, "/orders",
                                        json=order(order_type="MARKET", price=None, quantity=0.01))
         oid = resp.json().get("order_id")
@@ -116,6 +117,7 @@ def test_cancel_publishes_and_state_follows_exec_cancelled(stack: dict, nats_ser
     async def cancel_and_watch() -> dict:
         nc = await nats.connect(nats_server.url)
         sub = await nc.subscribe(events.ORDERS_CANCEL)
+        await nc.flush()
         resp = await asyncio.to_thread(client.delete, f"/orders/{oid}")
         assert resp.status_code == 202, resp.text
         async for msg in sub.messages:
