@@ -18,7 +18,8 @@ __all__ = ["abort", "cli_errors", "console", "err_console", "print_json", "use_s
 P = ParamSpec("P")
 R = TypeVar("R")
 
-console = Console(highlight=False)
+_stdout_console = Console(highlight=False)
+console = _stdout_console
 err_console = Console(stderr=True, highlight=False)
 
 
@@ -51,6 +52,8 @@ def cli_errors(command: Callable[P, R]) -> Callable[P, R]:
 
     @functools.wraps(command)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        global console
+        console = _stdout_console  # each command starts on stdout, whatever ran before it
         try:
             return command(*args, **kwargs)
         except TradeOpsError as exc:
