@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import signal
 import socket
 import statistics
@@ -60,6 +61,12 @@ def summary(name: str, samples: list[float]) -> str:
     q = statistics.quantiles(s, n=100)
     return (f"{name:<34} n={len(s):<6} p50={q[49] * 1000:7.3f} ms  p90={q[89] * 1000:7.3f} ms  "
             f"p99={q[98] * 1000:7.3f} ms  max={s[-1] * 1000:7.3f} ms")
+
+
+def cpu_s(pid: int) -> float:
+    """User + system CPU seconds a process has used (from /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def timed(fn, n: int, warmup: int) -> list[float]:  # type: ignore[no-untyped-def]
@@ -120,11 +127,22 @@ def main() -> int:
             assert status == 201, answer
 
         spy = None
-        if args.profile:
+        if os.environ.get("MEASURE_STRACE"):  # engineering aid: syscalls of oms while it takes orders
+            spy = subprocess.Popen(["strace", "-c", "-f", "-p", str(oms.popen.pid), "-o",
+                                    os.environ["MEASURE_STRACE"]])
+            time.sleep(1)
+        elif args.profile:
             spy = subprocess.Popen(["py-spy", "record", "-p", str(oms.popen.pid), "-o", args.profile,
                                     "-f", "raw", "-r", "2000", "--nonblocking"])
             time.sleep(1)
+        watched = {"oms": oms.popen.pid, "risk": risk.popen.pid, "nats": natsd.popen.pid,
+                   "valkey": valkey.popen.pid}
+        cpu_before = {k: cpu_s(pid) for k, pid in watched.items()}
         print(summary(f"oms POST /orders MARKET ({args.transport})", timed(order, args.orders, args.warmup)))
+        # CPU per order (warm-up included) shows which process the time goes to.
+        per = {k: (cpu_s(pid) - cpu_before[k]) / (args.orders + args.warmup) * 1e6
+               for k, pid in watched.items()}
+        print("cpu per order: " + ", ".join(f"{k} {v:.0f} us" for k, v in per.items()))
         if spy is not None:
             spy.send_signal(signal.SIGINT)
             spy.wait(30)

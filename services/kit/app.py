@@ -107,11 +107,19 @@ async def _nats_check(kit: Kit) -> Check:
     return Check("nats", "responseTime", "pass", "system", ms, "ms")
 
 
-def _dependency_down(request: Request, exc: Exception) -> JSONResponse:
-    # A dependency that is down is a 503 with a reason, never a 500 with a traceback.
+# A dependency that is down is a 503 with a reason, never a 500 with a traceback.
+dependency_errors = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError,
+                     nats.errors.TimeoutError, nats.errors.NoRespondersError,
+                     nats.errors.ConnectionClosedError, nats.errors.ConnectionReconnectingError)
+
+
+def dependency_down_detail(exc: Exception) -> str:
     what = "valkey" if isinstance(exc, redis.exceptions.RedisError) else "nats"
-    return JSONResponse(status_code=503,
-                          content={"detail": f"dependency unavailable: {what}: {exc or type(exc).__name__}"})
+    return f"dependency unavailable: {what}: {exc or type(exc).__name__}"
+
+
+def _dependency_down(request: Request, exc: Exception) -> JSONResponse:
+    return JSONResponse(status_code=503, content={"detail": dependency_down_detail(exc)})
 
 
 def create_app(
@@ -165,9 +173,7 @@ def create_app(
                   default_response_class=JSONResponse)
     app.state.kit = kit
     app.add_middleware(MetricsMiddleware, metrics=metrics)
-    for exc_type in (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError,
-                     nats.errors.TimeoutError, nats.errors.NoRespondersError,
-                     nats.errors.ConnectionClosedError, nats.errors.ConnectionReconnectingError):
+    for exc_type in dependency_errors:
         app.add_exception_handler(exc_type, _dependency_down)
 
     @app.exception_handler(RequestValidationError)

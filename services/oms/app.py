@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from services.kit import Check, Kit, create_app
 from services.oms.consumers import follow_executions
 from services.oms.entry import OrderEntry
+from services.oms.fastpath import OrdersFastPath
 from services.oms.handlers import router
 from services.oms.riskclient import HttpRisk, NatsRisk, RiskClient
 from services.oms.settings import OmsSettings
@@ -51,8 +52,12 @@ async def _run(kit: Kit) -> AsyncIterator[None]:
 
 
 def build(settings: OmsSettings | None = None) -> FastAPI:
-    return create_app("oms", settings=settings or OmsSettings(), routers=[router],
-                      streams=["ORDERS", "EXEC"], lifespan=_run)
+    app = create_app("oms", settings=settings or OmsSettings(), routers=[router],
+                     streams=["ORDERS", "EXEC"], lifespan=_run)
+    # POST /orders skips the middleware stack (see fastpath.py); the rest is unchanged.
+    build_stack = app.build_middleware_stack
+    app.build_middleware_stack = lambda: OrdersFastPath(build_stack(), app.state.kit)  # type: ignore[method-assign]
+    return app
 
 
 app = build()

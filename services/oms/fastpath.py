@@ -1,0 +1,75 @@
+"""POST /orders as raw ASGI, ahead of the FastAPI/Starlette middleware stack.
+
+The hot route needs none of that stack: OrderEntry parses the body itself and maps every
+dependency failure to an answer. A py-spy profile of oms taking orders showed ~8 nested
+ASGI layers (ServerError, ExceptionTelemetry, BodyLimit, Metrics, Exception,
+AsyncExitStack, router, route) costing ~70 us a request. This wrapper answers the one
+route directly and keeps what those layers gave it: the request metrics
+(http_requests_total / http_request_duration_seconds, route "/orders"), a body size
+limit, 503 for a dependency error and 500 (logged) for a bug. Every other request goes
+to the FastAPI app unchanged.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+import orjson
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from services.kit import Kit
+from services.kit.app import dependency_down_detail, dependency_errors
+
+__all__ = ["MAX_BODY", "OrdersFastPath"]
+
+log = logging.getLogger(__name__)
+
+MAX_BODY = 64 * 1024  # an order is a few hundred bytes
+_JSON = [(b"content-type", b"application/json")]
+
+
+class OrdersFastPath:
+    def __init__(self, app: ASGIApp, kit: Kit) -> None:
+        self.app = app
+        self.kit = kit
+        # Label children resolved once per status, not on every request.
+        self.latency = kit.metrics.latency.labels("POST", "/orders")
+        self.requests: dict[int, Any] = {}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] != "/orders" or scope["method"] != "POST":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status, body = await self._answer(receive)
+        await send({"type": "http.response.start", "status": status,
+                    "headers": [*_JSON, (b"content-length", b"%d" % len(body))]})
+        await send({"type": "http.response.body", "body": body})
+        counter = self.requests.get(status)
+        if counter is None:
+            counter = self.requests[status] = self.kit.metrics.requests.labels("POST", "/orders",
+                                                                               str(status))
+        counter.inc()
+        self.latency.observe(time.perf_counter() - started)
+
+    async def _answer(self, receive: Receive) -> tuple[int, bytes]:
+        chunks, size, more = [], 0, True
+        while more:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return 499, b""  # the client left; nothing is sent to it
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > MAX_BODY:
+                return 413, orjson.dumps({"detail": f"body larger than {MAX_BODY} bytes"})
+            chunks.append(chunk)
+            more = message.get("more_body", False)
+        try:
+            return await self.kit.state["entry"].place(b"".join(chunks))
+        except dependency_errors as exc:
+            return 503, orjson.dumps({"detail": dependency_down_detail(exc)})
+        except Exception:
+            log.exception("POST /orders failed")
+            return 500, orjson.dumps({"detail": "internal error"})
