@@ -224,3 +224,14 @@ def test_valkey_down_is_503_and_health_recovers(fresh_valkey: Proc, nats_server:
         if restarted is not None:
             restarted.terminate()
             restarted.wait(5)
+
+
+def test_orders_fast_path_keeps_metrics_and_limits_the_body(stack: dict) -> None:
+    # POST /orders bypasses the FastAPI middleware stack (services/oms/fastpath.py).
+    client = stack["client"]
+    too_big = client.post("/orders", content=b"x" * (70 * 1024),
+                          headers={"content-type": "application/json"})
+    assert too_big.status_code == 413 and "body larger" in too_big.json()["detail"]
+    metrics = client.get("/metrics").text
+    assert 'http_requests_total{method="POST",route="/orders",status="413"}' in metrics
+    assert 'http_request_duration_seconds_count{method="POST",route="/orders"}' in metrics
