@@ -8,6 +8,7 @@ the event id: JetStream drops a duplicate publish inside the duplicate window.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -28,6 +29,7 @@ __all__ = [
     "durable_consumer",
     "ensure_streams",
     "publish_event",
+    "reconnects",
     "stream_for",
 ]
 
@@ -95,6 +97,15 @@ async def publish_event(js: JetStreamContext, subject: str, event: dict[str, Any
 Handler = Callable[[Msg], Awaitable[None]]
 
 
+def reconnects(js: JetStreamContext) -> int:
+    """How many times the connection behind `js` has reconnected.
+
+    A pull subscription is silently lost when the server restarts (nats.py issue #504):
+    consumer loops compare this before each fetch and subscribe again when it moved.
+    """
+    return int(js._nc.stats["reconnects"])  # the context keeps its connection privately
+
+
 class Redeliver(Exception):
     """Raised by a handler that cannot apply a message yet (e.g. a fill before its order).
 
@@ -119,8 +130,15 @@ async def durable_consumer(js: JetStreamContext, *, stream: str, durable: str, s
                             deliver_policy=deliver_policy, ack_wait=ack_wait,
                             max_ack_pending=max_ack_pending)
     sub = await js.pull_subscribe(subject, durable=durable, stream=stream, config=config)
+    seen = reconnects(js)
     while True:
         try:
+            if reconnects(js) != seen:
+                seen = reconnects(js)
+                with contextlib.suppress(Exception):
+                    await sub.unsubscribe()
+                sub = await js.pull_subscribe(subject, durable=durable, stream=stream, config=config)
+                log.info("consumer %s: subscribed again after a reconnect", durable)
             msgs = await sub.fetch(batch, timeout=fetch_timeout)
         except (TimeoutError, nats.errors.TimeoutError):
             continue
@@ -128,6 +146,11 @@ async def durable_consumer(js: JetStreamContext, *, stream: str, durable: str, s
                 NotFoundError) as exc:
             log.warning("consumer %s: %s; retrying", durable, exc)
             await asyncio.sleep(0.5)
+            continue
+        except Exception as exc:  # e.g. JetStream not ready yet after a restart: subscribe again
+            log.warning("consumer %s: %s: %s; subscribing again", durable, type(exc).__name__, exc)
+            await asyncio.sleep(0.5)
+            seen = -1
             continue
         for msg in msgs:
             try:

@@ -43,7 +43,7 @@ from fastapi import APIRouter, FastAPI, Request
 from nats.aio.msg import Msg
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
-from services.kit import lake
+from services.kit import bus, lake
 from services.kit.app import Kit, create_app, get_kit
 from services.kit.health import Check
 from services.kit.settings import KitSettings
@@ -130,6 +130,9 @@ class Sink:
         self.stream_id = spec.stream
         self.suffix = ""  # "/durable" when an app runs several sinks, to tell their checks apart
         self.committed: set[int] = set()  # stream seqs in the table, not yet known acked
+        # Every seq at or below the consumer's ack floor was acked, hence committed: a late
+        # redelivery of one (e.g. held in a batch across a reconnect) is a duplicate.
+        self.ack_floor = 0
         self.started = time.time()
         self._locks: dict[str, asyncio.Lock] = kit.state.setdefault("sink_locks", {})
         self.idle_at = time.time()  # the last time there was nothing to write
@@ -154,6 +157,7 @@ class Sink:
                                 filter_subject=self.spec.subject)
         sub = await self.kit.js.pull_subscribe(self.spec.subject, durable=self.spec.durable,
                                                stream=self.spec.stream, config=config)
+        self.ack_floor = 0  # the server's word, from here on (a recreated stream starts again at 1)
         floor = await self.refresh_pending()
         self.committed = await asyncio.to_thread(self._committed_above, floor)
         log.info("%s: %d rows above ack floor %d already committed", self.spec.durable,
@@ -177,6 +181,7 @@ class Sink:
         info = await self.kit.js.consumer_info(self.spec.stream, self.spec.durable)
         self.stats.pending = (info.num_pending or 0) + (info.num_ack_pending or 0)
         floor = info.ack_floor.stream_seq if info.ack_floor and info.ack_floor.stream_seq else 0
+        self.ack_floor = max(self.ack_floor, floor)
         self.committed = {s for s in self.committed if s > floor}
         return floor
 
@@ -193,9 +198,15 @@ class Sink:
         self.stats.last_error = None
         batch: list[Msg] = []
         deadline = 0.0
+        seen = bus.reconnects(self.kit.js)
         while True:
             wait = self.settings.sink_max_wait_s if not batch else max(0.01, deadline - time.monotonic())
             try:
+                if bus.reconnects(self.kit.js) != seen:  # the pull subscription died with the server
+                    seen = bus.reconnects(self.kit.js)
+                    with contextlib.suppress(Exception):
+                        await sub.unsubscribe()
+                    sub = await self._subscribe()
                 msgs = await sub.fetch(self.settings.sink_batch_size - len(batch), timeout=wait)
             except (TimeoutError, nats.errors.TimeoutError):
                 msgs = []
@@ -204,6 +215,10 @@ class Sink:
                 log.warning("%s: %s; retrying", self.spec.durable, exc)
                 await asyncio.sleep(0.5)
                 msgs = []
+            except Exception as exc:  # e.g. JetStream not ready yet after a restart: subscribe again
+                log.warning("%s: %s: %s; subscribing again", self.spec.durable, type(exc).__name__, exc)
+                await asyncio.sleep(0.5)
+                seen, msgs = -1, []
             if msgs and not batch:
                 deadline = time.monotonic() + self.settings.sink_max_wait_s
             batch.extend(msgs)
@@ -242,7 +257,7 @@ class Sink:
         seen: set[int] = set()
         for msg in batch:
             seq = msg.metadata.sequence.stream
-            if seq in self.committed or seq in seen:
+            if seq <= self.ack_floor or seq in self.committed or seq in seen:
                 self.stats.duplicates_skipped += 1
                 continue
             seen.add(seq)
