@@ -57,6 +57,13 @@ def _runs_section(cmp: Comparison) -> list[str]:
         h = run.meta.get("host") or {}
         return f"{h.get('cpu', '?')} ({h.get('cores', '?')} cores)"
 
+    def warmup(w: Any) -> str:
+        if not isinstance(w, dict):
+            return str(w if w is not None else "?")
+        parts = [f"{w['seconds']:g} s" if w.get("seconds") else "",
+                 f"{w['requests']} requests" if w.get("requests") else ""]
+        return " + ".join(p for p in parts if p) or "none"
+
     def calibration(run: Run) -> str:
         c = run.doc.get("calibration") or {}
         if not c:
@@ -74,7 +81,7 @@ def _runs_section(cmp: Comparison) -> list[str]:
         ("scenario", lambda r: f"{r.scenario.get('name', '?')} (hash `{r.scenario.get('hash', '?')}`)"),
         ("target", lambda r: f"{r.settings.get('target', '?')} at {r.settings.get('url', '?')}"),
         ("load", _load),
-        ("warm-up", lambda r: r.settings.get("warmup", "?")),
+        ("warm-up", lambda r: warmup(r.settings.get("warmup"))),
         ("requests (errors)", lambda r: f"{r.results.get('requests', '?')} ({r.results.get('errors', 0)})"),
         ("validity", validity),
         ("generator overhead", calibration),
