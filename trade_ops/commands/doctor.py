@@ -95,9 +95,12 @@ def _once(rd: RunDir, stack: Path | None, urls: dict[str, str], timeout: float, 
 
 def _start(rd: RunDir, stack_file: Path | None) -> None:
     from trade_ops import supervisor
+    from trade_ops.doctor.check_dataflow import wait_first_write
 
     with out.console.status("starting the stack ..."):
         supervisor.up(rd, rd.stack(stack_file))
+    with out.console.status("waiting for the first data to flow ..."):
+        wait_first_write(rd.stack(stack_file))
 
 
 def register(app: typer.Typer) -> None:

@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 
+from trade_ops.doctor.check_infra import SPARSE_WRITERS
 from trade_ops.doctor.http import call, json_of
 from trade_ops.doctor.model import CheckResult
 from trade_ops.doctor.target import Target
@@ -88,6 +89,24 @@ def sink_progress(doc: Any) -> tuple[float | None, float | None, int, str | None
     return rows, max(stamps) if stamps else None, errors, last_error
 
 
+def wait_first_write(stack: Any, timeout: float = 5.0) -> bool:
+    """After `up`: wait (bounded) for the tick sink's first commit, so a doctor run right
+    after start measures the stack's health, not its first second."""
+    if "sink-ticks" not in stack.components:
+        return True
+    url = f"{stack['sink-ticks'].base_url}/stats"
+    deadline = time.monotonic() + timeout
+    with httpx.Client(timeout=1.0) as client:
+        while time.monotonic() < deadline:
+            try:
+                if sink_progress(client.get(url).json())[1] is not None:
+                    return True
+            except (httpx.HTTPError, ValueError):
+                pass
+            time.sleep(0.1)
+    return False
+
+
 async def check_sink(target: Target, http: httpx.AsyncClient, r: CheckResult, name: str,
                      window: float) -> None:
     url = f"{target.stack[name].base_url}/stats"
@@ -110,7 +129,7 @@ async def check_sink(target: Target, http: httpx.AsyncClient, r: CheckResult, na
         r.summary = f"{rows1:.0f} rows · +{rate:.0f}/s"
     elif age is not None and age < FRESH_S:
         r.summary = f"{rows1 or 0:.0f} rows · last write {age:.0f}s ago"
-    elif name == "event-writer" or name == "sink-alt":
+    elif name in SPARSE_WRITERS:
         # Orders and alt-data events are sparse: idle is fine when nothing happened.
         r.summary = f"{rows1 or 0:.0f} rows · idle" + (f" (last write {age:.0f}s ago)" if age else "")
     elif rows1 is None and last is None:
