@@ -11,6 +11,9 @@ import asyncio
 import os
 from typing import Any
 
+from tests.apps.tiny import answer as _answer
+from tests.apps.tiny import lifespan as _lifespan
+
 __all__ = ["hanging_app", "unhealthy_app"]  # and kit_app, built on first use
 
 
@@ -20,22 +23,6 @@ def __getattr__(name: str) -> Any:
 
         return create_app(os.environ.get("TRADE_OPS_SERVICE", "kit"))
     raise AttributeError(name)
-
-
-async def _lifespan(receive: Any, send: Any) -> None:
-    while True:
-        message = await receive()
-        if message["type"] == "lifespan.startup":
-            await send({"type": "lifespan.startup.complete"})
-        elif message["type"] == "lifespan.shutdown":
-            await send({"type": "lifespan.shutdown.complete"})
-            return
-
-
-async def _answer(send: Any, status: int, body: bytes) -> None:
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json")]})
-    await send({"type": "http.response.body", "body": body})
 
 
 async def unhealthy_app(scope: dict[str, Any], receive: Any, send: Any) -> None:

@@ -12,18 +12,25 @@ from typing import Any
 Scope = dict[str, Any]
 
 
-async def app(scope: Scope, receive: Any, send: Any) -> None:
-    if scope["type"] == "lifespan":
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                await send({"type": "lifespan.startup.complete"})
-            elif message["type"] == "lifespan.shutdown":
-                await send({"type": "lifespan.shutdown.complete"})
-                return
-    path = scope["path"]
-    status = {"/livez": 200, "/health": int(os.environ.get("TINY_HEALTH", "200"))}.get(path, 404)
-    body = b'{"status":"pass"}' if status == 200 else b'{"status":"fail"}'
+async def lifespan(receive: Any, send: Any) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+
+
+async def answer(send: Any, status: int, body: bytes) -> None:
     await send({"type": "http.response.start", "status": status,
                 "headers": [(b"content-type", b"application/json")]})
     await send({"type": "http.response.body", "body": body})
+
+
+async def app(scope: Scope, receive: Any, send: Any) -> None:
+    if scope["type"] == "lifespan":
+        return await lifespan(receive, send)
+    path = scope["path"]
+    status = {"/livez": 200, "/health": int(os.environ.get("TINY_HEALTH", "200"))}.get(path, 404)
+    await answer(send, status, b'{"status":"pass"}' if status == 200 else b'{"status":"fail"}')
