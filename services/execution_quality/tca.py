@@ -8,9 +8,10 @@ Percentiles interpolate linearly between closest ranks (numpy's default method).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Sequence
 from typing import Any
+
+import numpy as np
 
 __all__ = ["LATENCY_PERCENTILES", "percentile", "slippage_bps", "summarize"]
 
@@ -25,12 +26,10 @@ def slippage_bps(side: str, price: float, mid: float) -> float:
 
 
 def percentile(values: Sequence[float], p: float) -> float:
+    """Linear interpolation between closest ranks (numpy's default method)."""
     if not values:
         raise ValueError("no values")
-    ordered = sorted(values)
-    rank = (len(ordered) - 1) * p / 100.0
-    low, high = math.floor(rank), math.ceil(rank)
-    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
+    return float(np.percentile(values, p))
 
 
 def _round(value: float | None) -> float | None:

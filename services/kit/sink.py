@@ -35,6 +35,7 @@ from typing import Any
 
 import nats.errors
 import nats.js.errors
+import numpy as np
 import orjson
 import pyarrow as pa
 import pyarrow.dataset as ds
@@ -107,7 +108,8 @@ class SinkStats:
     delays_ms: deque[float] = field(default_factory=lambda: deque(maxlen=10_000))
 
     def to_json(self) -> dict[str, Any]:
-        delays = sorted(self.delays_ms)
+        delays = list(self.delays_ms)
+        quantiles = np.percentile(delays, (50, 90, 99)) if delays else ()
         return {
             "rows_written": self.rows_written, "batches": self.batches,
             "duplicates_skipped": self.duplicates_skipped, "rejected": self.rejected,
@@ -115,8 +117,10 @@ class SinkStats:
             "last_write": datetime.fromtimestamp(self.last_write, UTC).isoformat()
             if self.last_write else None,
             "pending": self.pending,
-            "commit_delay_ms": {"n": len(delays), **{f"p{q}": round(delays[int(len(delays) * q / 100)], 1)
-                                                     for q in (50, 90, 99)}, "max": round(delays[-1], 1)}
+            "commit_delay_ms": {"n": len(delays),
+                                **{f"p{q}": round(float(v), 1) for q, v in zip((50, 90, 99), quantiles,
+                                                                               strict=True)},
+                                "max": round(max(delays), 1)}
             if delays else None,
         }
 
