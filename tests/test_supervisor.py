@@ -71,6 +71,8 @@ def test_port_taken_is_reported_before_anything_starts(tmp_path: Path, run_dir: 
     stack = _stack(tmp_path, {"tiny-a": {}})
     port = stack["tiny-a"].port or 0
     with socket.socket() as squatter:
+        # The port may still be in TIME_WAIT from an earlier test; a listener holds it all the same.
+        squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         squatter.bind(("127.0.0.1", port))
         squatter.listen()
         with pytest.raises(PortInUseError) as err:
