@@ -6,6 +6,7 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 
+import psutil
 import pytest
 from typer.testing import CliRunner
 
@@ -156,3 +157,30 @@ def test_only_starts_the_subset_and_its_dependencies(tmp_path: Path, run_dirs: l
     assert code == 0, out
     rows = json.loads(run("ps", "--json", "--run-dir", str(rd))[1])
     assert sorted(r["name"] for r in rows) == ["nats", "tiny-b", "valkey"]
+
+
+def test_nice_services_and_bench_cpu_per_request(tmp_path: Path, run_dirs: list[Path]) -> None:
+    # A tiny app in the place of gateway, so `bench gateway` finds it in the running stack.
+    stack_file = write_stack(tmp_path / "stack.toml", {"gateway": {"nice": 7}})
+    offset, rd = free_offset(stack_file), tmp_path / "run"
+    run_dirs.append(rd)
+    code, out = run("up", "--stack", str(stack_file), "--port-offset", str(offset), "--run-dir", str(rd))
+    assert code == 0, out
+    pid = next(r.pid for r in RunDir(rd).load_state().processes.values() if r.name == "gateway")
+    assert psutil.Process(pid).nice() == 7
+    autogroup = Path(f"/proc/{pid}/autogroup")
+    if autogroup.exists():  # Linux with autogroup scheduling: the group's nice is the one that counts
+        assert autogroup.read_text().split()[-1] == "7"
+
+    code, out = run("bench", "gateway", "-n", "300", "-c", "1", "--json", "--run-dir", str(rd))
+    cpu = json.loads(out)["cpu"]
+    assert cpu["requests"] == 300
+    assert {"gateway", "valkey", "nats", "(load generator)"} <= set(cpu["ms_per_request"])
+    assert cpu["ms_per_request"]["gateway"] > 0  # it answered 300 requests
+    assert cpu["stack_ms_per_request"] >= cpu["ms_per_request"]["gateway"]
+
+
+def test_nice_out_of_range_is_refused(tmp_path: Path) -> None:
+    stack_file = write_stack(tmp_path / "stack.toml", {"tiny-a": {"nice": -5}})
+    code, out = run("up", "--stack", str(stack_file), "--run-dir", str(tmp_path / "run"))
+    assert code == 2 and "nice must be 0..19" in out

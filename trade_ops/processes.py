@@ -8,6 +8,7 @@ group and one signal reaches anything it spawned.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -29,8 +30,8 @@ _children: dict[int, subprocess.Popen[bytes]] = {}
 _SAME_START = 0.5
 
 
-def spawn(command: list[str], log: Path, env: dict[str, str]) -> tuple[int, float]:
-    """Start `command` detached, output appended to `log`; its pid and create time."""
+def spawn(command: list[str], log: Path, env: dict[str, str], nice: int = 0) -> tuple[int, float]:
+    """Start `command` detached, output appended to `log`, at priority `nice`; its pid and create time."""
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("ab") as out:
         try:
@@ -39,11 +40,26 @@ def spawn(command: list[str], log: Path, env: dict[str, str]) -> tuple[int, floa
         except OSError as exc:
             raise StartupError(f"cannot run {command[0]}: {exc.strerror or exc}") from None
     _children[popen.pid] = popen
+    if nice:
+        _renice(popen.pid, nice)
     try:
         started = psutil.Process(popen.pid).create_time()
     except psutil.Error:  # already gone: the readiness wait reports how it exited
         started = time.time()
     return popen.pid, started
+
+
+def _renice(pid: int, nice: int) -> None:
+    """Lower a process's priority, set from outside (preexec_fn is unsafe with threads).
+
+    Each process leads its own session, and with Linux's autogroup scheduling every
+    session is its own group whose CPU share ignores its tasks' nice values: the group's
+    nice (/proc/PID/autogroup) is the one that counts between our processes.
+    """
+    with contextlib.suppress(OSError):
+        os.setpriority(os.PRIO_PROCESS, pid, nice)
+    with contextlib.suppress(OSError):
+        Path(f"/proc/{pid}/autogroup").write_text(str(nice))
 
 
 def exit_code(pid: int) -> int | None:

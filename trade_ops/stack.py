@@ -42,6 +42,7 @@ class Component:
     uri: str = ""  # lake only
     env: dict[str, str] = field(default_factory=dict)
     enabled: bool = True  # false: `up` starts it only when named in --only (like compose profiles)
+    nice: int = 0  # scheduling priority (0..19): background consumers yield the CPU to order entry
 
     @property
     def is_service(self) -> bool:
@@ -218,6 +219,13 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise StackFileError(f"stack file {path} is not valid TOML: {exc}") from None
 
 
+def _nice(value: Any) -> int:
+    nice = int(value)
+    if not 0 <= nice <= 19:  # below 0 needs root; the stack must start as any user
+        raise ValueError(f"nice must be 0..19, not {nice}")
+    return nice
+
+
 def _component(name: str, raw: dict[str, Any], defaults: dict[str, Any], kind: str) -> Component:
     merged = {**defaults, **raw}
     try:
@@ -238,6 +246,7 @@ def _component(name: str, raw: dict[str, Any], defaults: dict[str, Any], kind: s
             uri=str(merged.get("uri", "")),
             env={str(k): str(v) for k, v in merged.get("env", {}).items()},
             enabled=bool(merged.get("enabled", True)),
+            nice=_nice(merged.get("nice", 0)),
         )
     except (TypeError, ValueError) as exc:
         raise StackFileError(f"stack entry {name!r} is malformed: {exc}") from None

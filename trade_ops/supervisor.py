@@ -140,7 +140,7 @@ def _start(batch: list[Component], stack: Stack, run_dir: RunDir, state: StackSt
         cmd, env = _command(c, stack, run_dir)
         log = run_dir.log_file(c.name)
         previous = state.processes.get(c.name)
-        pid, started = processes.spawn(cmd, log, env)
+        pid, started = processes.spawn(cmd, log, env, c.nice)
         rec = ProcessRecord(c.name, pid, c.port, cmd, str(log), started,
                             restarts=previous.restarts + 1 if previous else 0, kind=c.kind)
         state.processes[c.name] = rec

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from typing import Any
 
 import nats
@@ -113,44 +114,94 @@ class Redeliver(Exception):
     """
 
 
+class _Inbox:
+    """Messages pushed by the server, taken by the consumer loop a batch at a time.
+
+    A callback that only appends is cheaper than `next_msg` (a task and a timer per
+    message), and everything that arrived while a batch was handled is taken at once.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.msgs: list[Msg] = []
+        self.ready = asyncio.Event()
+
+    async def put(self, msg: Msg) -> None:
+        self.msgs.append(msg)
+        self.ready.set()
+
+    async def take(self, timeout: float) -> list[Msg]:
+        if not self.msgs:
+            try:
+                async with asyncio.timeout(timeout):
+                    await self.ready.wait()
+            except TimeoutError:
+                return []
+        batch, self.msgs = self.msgs[:self.limit], self.msgs[self.limit:]
+        if not self.msgs:
+            self.ready.clear()
+        return batch
+
+
+async def _push_subscribe(js: JetStreamContext, *, stream: str, durable: str, subject: str,
+                          config: ConsumerConfig, inbox: _Inbox) -> Any:
+    """Bind to the durable push consumer, creating it, or replacing a pull one from an
+    earlier version from where it had got to (handlers are idempotent, so the few acked
+    past the ack floor that come again change nothing)."""
+    with contextlib.suppress(NotFoundError):
+        info = await js.consumer_info(stream, durable)
+        if info.config.deliver_subject is None:
+            start = (info.ack_floor.stream_seq if info.ack_floor else 0) + 1
+            await js.delete_consumer(stream, durable)
+            config = replace(config, deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=start)
+            log.info("consumer %s: pull consumer replaced by a push one from stream seq %d", durable, start)
+    return await js.subscribe(subject, durable=durable, stream=stream, config=config, cb=inbox.put,
+                              manual_ack=True)
+
+
 async def durable_consumer(js: JetStreamContext, *, stream: str, durable: str, subject: str,
-                           handle: Handler, batch: int = 128, fetch_timeout: float = 1.0,
+                           handle: Handler, batch: int = 256, fetch_timeout: float = 1.0,
                            deliver_policy: DeliverPolicy = DeliverPolicy.ALL,
                            ack_wait: float = 30.0, max_ack_pending: int = 20_000) -> None:
-    """Pull messages for a durable consumer forever; ack each after `handle` returns.
+    """Handle every message of a durable consumer forever; ack each after `handle` returns.
 
+    A push consumer: the server sends each message as it is stored, so there is no pull
+    request per message (a pull fetch costs two requests and a status reply for every
+    message that arrives alone), and up to `max_ack_pending` are in flight.
     A message whose handler raises is nak'ed with a delay and redelivered; handlers must
     be idempotent by event id, since a crash between the work and the ack redelivers.
     `ack_wait` is how long an unacked message (its consumer died) waits for redelivery;
-    it applies when the durable is first created. `max_ack_pending=1` (with `batch=1`)
-    keeps strict stream order even across a crash: nothing newer is delivered before an
-    unacked message is redelivered.
+    it applies when the durable is first created. `max_ack_pending=1` keeps strict stream
+    order even across a crash: nothing newer is delivered before an unacked message is
+    redelivered.
     """
     config = ConsumerConfig(durable_name=durable, ack_policy=AckPolicy.EXPLICIT,
                             deliver_policy=deliver_policy, ack_wait=ack_wait,
-                            max_ack_pending=max_ack_pending)
-    sub = await js.pull_subscribe(subject, durable=durable, stream=stream, config=config)
-    seen = reconnects(js)
+                            max_ack_pending=max_ack_pending, filter_subject=subject)
+    inbox = _Inbox(batch)
+    sub = None
+    seen = -1
     while True:
         try:
-            if reconnects(js) != seen:
+            if reconnects(js) != seen or sub is None:
+                # First start, or NATS came back (maybe without our consumer): bind again.
                 seen = reconnects(js)
-                with contextlib.suppress(Exception):
-                    await sub.unsubscribe()
-                sub = await js.pull_subscribe(subject, durable=durable, stream=stream, config=config)
-                log.info("consumer %s: subscribed again after a reconnect", durable)
-            msgs = await sub.fetch(batch, timeout=fetch_timeout)
-        except (TimeoutError, nats.errors.TimeoutError):
-            continue
+                if sub is not None:
+                    with contextlib.suppress(Exception):
+                        await sub.unsubscribe()
+                    log.info("consumer %s: subscribing again after a reconnect", durable)
+                sub = None
+                sub = await _push_subscribe(js, stream=stream, durable=durable, subject=subject,
+                                            config=config, inbox=inbox)
+            msgs = await inbox.take(fetch_timeout)
         except (nats.errors.ConnectionClosedError, nats.errors.ConnectionReconnectingError,
-                NotFoundError) as exc:
-            log.warning("consumer %s: %s; retrying", durable, exc)
+                nats.errors.TimeoutError, TimeoutError, NotFoundError) as exc:
+            log.warning("consumer %s: %s; retrying", durable, exc or type(exc).__name__)
             await asyncio.sleep(0.5)
             continue
         except Exception as exc:  # e.g. JetStream not ready yet after a restart: subscribe again
             log.warning("consumer %s: %s: %s; subscribing again", durable, type(exc).__name__, exc)
             await asyncio.sleep(0.5)
-            seen = -1
             continue
         for msg in msgs:
             try:

@@ -14,7 +14,7 @@ from rich.text import Text
 from trade_ops.bench import hist
 from trade_ops.bench.loadgen import Progress
 
-__all__ = ["LiveLine", "find_max_table", "result_table", "verdict_lines"]
+__all__ = ["LiveLine", "cpu_line", "find_max_table", "result_table", "verdict_lines"]
 
 
 class LiveLine:
@@ -84,12 +84,22 @@ def verdict_lines(r: dict[str, Any], calibration: dict[str, Any] | None) -> list
                      f"p99 {calibration['overhead_p99_ms']:.3f} ms"
                      + (f", max rate {calibration['max_rate']:,.0f}/s"
                         if calibration.get("max_rate") else ""))
+    if r.get("cpu"):
+        lines.append(cpu_line(r["cpu"]))
     if not r["valid"]:
         lines.append(f"[bold red]INVALID RUN:[/] {r['invalid_reason']}")
     for c in r.get("slo", []):
         mark = "[green]pass[/]" if c["passed"] else "[bold red]FAIL[/]"
         lines.append(f"SLO {c['expr']:<16} {mark}  ({c['observed']})")
     return lines
+
+
+def cpu_line(cpu: dict[str, Any], top: int = 6) -> str:
+    """'CPU per request: 16.1 ms on the stack (nats 3.0, oms 2.2, ...); bound 124/s on 2 cores'."""
+    parts = [f"{name} {ms:.2f}" for name, ms in list(cpu["ms_per_request"].items())[:top]]
+    bound = f"; at most {cpu['bound_rate']:,.0f}/s on {cpu['cores']} cores" if cpu["bound_rate"] else ""
+    return (f"CPU per request: {cpu['stack_ms_per_request']:.2f} ms on the stack "
+            f"({', '.join(parts)} ms){bound}")
 
 
 def find_max_table(fm: dict[str, Any]) -> Table:

@@ -12,6 +12,7 @@ from rich.console import Console
 
 from trade_ops.bench import calibrate as cal
 from trade_ops.bench.client import probe
+from trade_ops.bench.cpu import CpuMeter
 from trade_ops.bench.findmax import find_max
 from trade_ops.bench.loadgen import LoadSpec, run_load
 from trade_ops.bench.null_server import NullServer
@@ -86,7 +87,9 @@ def _base_url(req: BenchRequest) -> str:
 
 
 def _measure(target: Target, spec: LoadSpec, d: dict[str, Any], slos: list[Slo], console: Console,
-             live: bool, label: str) -> Analysis:
+             live: bool, label: str, cpu: CpuMeter | None = None) -> Analysis:
+    if cpu:
+        cpu.start()
     if live and spec.expected_s() > LIVE_AFTER_S and console.is_terminal:
         with LiveLine(console, label) as line:
             raw = run_load(target, spec, on_tick=line.tick)
@@ -94,6 +97,7 @@ def _measure(target: Target, spec: LoadSpec, d: dict[str, Any], slos: list[Slo],
         raw = run_load(target, spec)
     a = analyse(raw, spec, interval_s=float(d.get("interval_s", 1.0)),
                 max_lag_ms=float(d.get("max_lag_ms", DEFAULT_MAX_LAG_MS)))
+    a.result["cpu"] = cpu.stop(len(raw)) if cpu else None  # warm-up included: it costs CPU too
     a.result["slo"] = evaluate(slos, a.result)
     a.result["passed"] = a.result["valid"] and all(c["passed"] for c in a.result["slo"])
     return a
@@ -157,7 +161,10 @@ def run_bench(req: BenchRequest, console: Console, live_console: Console | None 
         else:
             spec = _spec(d)
             spec.check()
-            analysis, fm = _measure(target, spec, d, slos, lc, live, f"bench {req.target}"), None
+            # CPU per request when the target is the stack trade-ops started (not --url).
+            cpu = None if req.url or own_null else CpuMeter.for_run_dir(req.run_dir)
+            analysis = _measure(target, spec, d, slos, lc, live, f"bench {req.target}", cpu)
+            fm = None
     r = analysis.result
     r.update({"target": target.name, "url": target.url, "scenario": sc.name, "scenario_hash": sc.hash})
     if fm is not None:
