@@ -3,16 +3,28 @@
 from __future__ import annotations
 
 import asyncio
+import subprocess
 import time
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any
 
 import httpx
 
 from services.kit import bus
 from tests.helpers import Proc
+from trade_ops import infra
 
-__all__ = ["get_json_until", "infra_env", "publish"]
+__all__ = ["get_json_until", "infra_env", "publish", "restart_nats"]
+
+
+def restart_nats(old: Proc, workdir: Path) -> Proc:
+    """The same port and store: JetStream keeps the streams and the durable consumers."""
+    cmd = infra.nats_command(old.port, infra.free_port(), workdir / f"nats-{old.port}")
+    log = workdir / f"nats-{old.port}-again.log"
+    with log.open("ab") as out:
+        popen = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    return Proc(popen, old.port, log, old.url)
 
 
 def publish(nats_url: str, events: Iterable[tuple[Any, ...]]) -> None:

@@ -10,7 +10,7 @@ import pytest
 
 from services.kit.events import now_ms
 from services.kit.positions import Position
-from tests.bus_helpers import get_json_until, publish
+from tests.bus_helpers import get_json_until, publish, restart_nats
 from tests.helpers import Proc, start_service, wait_until
 
 N = 800
@@ -37,11 +37,11 @@ def test_restart_mid_flow_applies_each_fill_once(fresh_valkey: Proc, fresh_nats:
     events = [e for i in range(N) for e in (fill(i, f"m-{i}"), fill(i, f"dup-{i}"))]
     publish(fresh_nats.url, events)
     env = {"TRADE_OPS_VALKEY_URL": fresh_valkey.url, "TRADE_OPS_NATS_URL": fresh_nats.url,
-           "TRADE_OPS_ACK_WAIT_S": "1", "TRADE_OPS_LOG_LEVEL": "warning"}
+           "TRADE_OPS_CONSUMER_BATCH": "1", "TRADE_OPS_LOG_LEVEL": "warning"}  # slow: a kill lands mid-flow
     first = start_service("ptrc", tmp_path, env)
     try:
         assert wait_until(lambda: count(first) > 0, 20)
-        first.popen.kill()  # mid-flow, no goodbye: the fetched batch is unacked
+        first.popen.kill()  # mid-flow, no goodbye: what it read past its cursor is read again
         first.popen.wait(5)
     finally:
         first.stop()
@@ -76,3 +76,25 @@ def count_from_valkey(valkey: Proc) -> int:
         return int(client.llen(f"ptrc:trades:{ACCOUNT}"))
     finally:
         client.close()
+
+
+def test_fills_across_a_nats_restart_are_each_applied_once(fresh_valkey: Proc, fresh_nats: Proc,
+                                                            tmp_path: Path) -> None:
+    env = {"TRADE_OPS_VALKEY_URL": fresh_valkey.url, "TRADE_OPS_NATS_URL": fresh_nats.url,
+           "TRADE_OPS_LOG_LEVEL": "warning"}
+    publish(fresh_nats.url, [fill(i, f"m-{i}") for i in range(10)])
+    ptrc = start_service("ptrc", tmp_path, env)
+    again: Proc | None = None
+    try:
+        assert wait_until(lambda: count(ptrc) == 10, 20)
+        fresh_nats.stop()
+        again = restart_nats(fresh_nats, tmp_path)
+        publish(fresh_nats.url, [fill(i, f"m-{i}") for i in range(10, 20)])
+        assert wait_until(lambda: count(ptrc) == 20, 30), count(ptrc)
+        publish(fresh_nats.url, [fill(i, f"again-{i}") for i in range(20)])  # each fill once more
+        publish(fresh_nats.url, [fill(20, "m-20")])
+        assert wait_until(lambda: count(ptrc) == 21, 20), count(ptrc)
+    finally:
+        ptrc.stop()
+        if again is not None:
+            again.stop()

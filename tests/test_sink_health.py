@@ -3,16 +3,15 @@ fail while NATS is down, and back to pass each time (sink-alt, real NATS, tempor
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import pyarrow as pa
 from deltalake import DeltaTable
 
 from services.kit import lake
+from tests.bus_helpers import restart_nats
 from tests.helpers import Proc, wait_until
 from tests.test_sink_kit import T0, count, get, publish, read_table, start_sink
-from trade_ops import infra
 
 
 def news(i: int, symbol: str = "AAPL") -> tuple[str, dict]:
@@ -55,15 +54,6 @@ def test_fails_while_writes_fail_then_passes_and_nothing_is_lost(tmp_path: Path,
         assert stats["rows_written"] == 20 and stats["sinks"]["sink-alt"]["write_errors"] >= 1
     finally:
         sink.stop()
-
-
-def restart_nats(old: Proc, workdir: Path) -> Proc:
-    """The same port and store: JetStream keeps the streams and the durable consumer."""
-    cmd = infra.nats_command(old.port, infra.free_port(), workdir / f"nats-{old.port}")
-    log = workdir / f"nats-{old.port}-again.log"
-    with log.open("ab") as out:
-        popen = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-    return Proc(popen, old.port, log, old.url)
 
 
 def test_warns_when_data_waits_fails_when_nats_is_down(tmp_path: Path, fresh_nats: Proc) -> None:

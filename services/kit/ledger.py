@@ -1,9 +1,14 @@
 """Positions per account in Valkey, built from fills, each fill applied exactly once.
 
-ptrc and pnl both keep one (under their own key prefix). A fill is applied and its id
-marked seen in one MULTI/EXEC, under WATCH of both keys: a consumer that dies between
-the two, or a fill delivered twice, never moves a position twice.
+ptrc and pnl both keep one (under their own key prefix). Fills are applied in batches,
+in stream order, and each batch is one MULTI/EXEC that also moves the ledger's cursor
+(the last stream sequence applied). The cursor is the truth: the reader starts again
+from the message after it, so a crash anywhere never applies a fill twice nor skips
+one, and needs no acks. A fill id seen before (the same fill published again under
+another message id) is skipped too. WATCH on the cursor makes a second writer retry
+rather than apply a batch twice.
 
+    {prefix}:cursor            last stream sequence of EXEC applied
     {prefix}:pos:{account}     hash symbol -> Position JSON
     {prefix}:seen:{account}    set of applied fill ids
     {prefix}:trades:{account}  list of trade JSON, oldest first (the blotter)
@@ -12,6 +17,7 @@ the two, or a fill delivered twice, never moves a position twice.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from typing import Annotated, Any
 
@@ -20,6 +26,7 @@ import redis.asyncio as aioredis
 from fastapi import Query
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
+from nats.js.errors import NotFoundError
 from redis.exceptions import WatchError
 
 from services.kit import bus
@@ -79,29 +86,83 @@ class Ledger:
     def _key(self, kind: str, account: str) -> str:
         return f"{self.prefix}:{kind}:{account}"
 
-    async def apply(self, event: dict[str, Any]) -> bool:
-        """Apply one fill event; False when its fill id was applied before."""
-        trade = parse_fill(event)
-        account, symbol = trade["account"], trade["symbol"]
-        pos_key, seen_key = self._key("pos", account), self._key("seen", account)
+    @property
+    def cursor_key(self) -> str:
+        return f"{self.prefix}:cursor"
+
+    async def cursor(self) -> int:
+        return int(await self.valkey.get(self.cursor_key) or 0)
+
+    async def apply_batch(self, items: list[tuple[int, dict[str, Any]]]) -> int:
+        """Apply (stream sequence, fill event) pairs, in order; how many were new.
+
+        Pairs at or below the cursor were applied before; a bad fill is logged and skipped
+        (retrying cannot fix it), and the cursor moves past it all the same.
+        """
+        if not items:
+            return 0
+        trades: list[tuple[int, dict[str, Any]]] = []
+        for seq, event in items:
+            try:
+                trades.append((seq, parse_fill(event)))
+            except BadFill as exc:
+                log.warning("%s: dropped a fill: %s", self.prefix, exc)
+        last = items[-1][0]
         while True:
-            async with self.valkey.pipeline(transaction=True) as pipe:
+            async with self.valkey.pipeline(transaction=True) as tx:
                 try:
-                    await pipe.watch(pos_key, seen_key)
-                    if await pipe.sismember(seen_key, trade["fill_id"]):
-                        return False
-                    position = _position(await pipe.hget(pos_key, symbol))
-                    trade["realized"] = position.apply(trade["side"], trade["quantity"], trade["price"])
-                    pipe.multi()
-                    pipe.hset(pos_key, symbol, orjson.dumps(position.to_json()))
-                    pipe.sadd(seen_key, trade["fill_id"])
-                    pipe.sadd(f"{self.prefix}:accounts", account)
-                    if self.keep_trades:
-                        pipe.rpush(self._key("trades", account), orjson.dumps(trade))
-                    await pipe.execute()
-                    return True
-                except WatchError:  # another writer moved this account: read again
+                    await tx.watch(self.cursor_key)
+                    cursor, seen, held = await self._read(trades)
+                    fresh = _fresh(trades, cursor, seen)
+                    tx.multi()
+                    self._write(tx, fresh, held)
+                    tx.set(self.cursor_key, max(cursor, last))
+                    await tx.execute()
+                    return len(fresh)
+                except WatchError:  # another writer moved the cursor: read again
                     continue
+
+    async def _read(self, trades: list[tuple[int, dict[str, Any]]]
+                    ) -> tuple[int, set[str], dict[tuple[str, str], Position]]:
+        """The cursor, the batch's fill ids already applied, and the positions it touches.
+
+        Read on another connection in one round trip: only a writer that also moves the
+        watched cursor changes these keys, so EXEC fails if they moved meanwhile.
+        """
+        by_account: dict[str, tuple[list[str], list[str]]] = {}
+        for _, t in trades:
+            ids, symbols = by_account.setdefault(t["account"], ([], []))
+            ids.append(t["fill_id"])
+            if t["symbol"] not in symbols:
+                symbols.append(t["symbol"])
+        async with self.valkey.pipeline(transaction=False) as pipe:
+            pipe.get(self.cursor_key)
+            for account, (ids, symbols) in by_account.items():
+                pipe.smismember(self._key("seen", account), ids)
+                pipe.hmget(self._key("pos", account), symbols)
+            replies = await pipe.execute()
+        seen: set[str] = set()
+        held: dict[tuple[str, str], Position] = {}
+        for i, (account, (ids, symbols)) in enumerate(by_account.items()):
+            flags, raw = replies[1 + 2 * i], replies[2 + 2 * i]
+            seen.update(f for f, hit in zip(ids, flags, strict=True) if hit)
+            held.update({(account, s): _position(r) for s, r in zip(symbols, raw, strict=True)})
+        return int(replies[0] or 0), seen, held
+
+    def _write(self, tx: Any, fresh: list[dict[str, Any]], held: dict[tuple[str, str], Position]) -> None:
+        moved: dict[str, set[str]] = {}
+        for t in fresh:
+            account, symbol = t["account"], t["symbol"]
+            t["realized"] = held[(account, symbol)].apply(t["side"], t["quantity"], t["price"])
+            moved.setdefault(account, set()).add(symbol)
+            tx.sadd(self._key("seen", account), t["fill_id"])
+            if self.keep_trades:
+                tx.rpush(self._key("trades", account), orjson.dumps(t))
+        for account, symbols in moved.items():
+            tx.hset(self._key("pos", account),
+                    mapping={s: orjson.dumps(held[(account, s)].to_json()) for s in symbols})
+        if moved:
+            tx.sadd(f"{self.prefix}:accounts", *moved)
 
     async def positions(self, account: str) -> dict[str, Position]:
         raw = await self.valkey.hgetall(self._key("pos", account))
@@ -120,18 +181,31 @@ class Ledger:
         return sorted(a.decode() for a in await self.valkey.smembers(f"{self.prefix}:accounts"))
 
 
-async def consume_fills(js: JetStreamContext, ledger: Ledger, durable: str, ack_wait: float) -> None:
-    """Apply every fill on `exec.fill.>` to the ledger, from a durable consumer, forever.
+def _fresh(trades: list[tuple[int, dict[str, Any]]], cursor: int, seen: set[str]) -> list[dict[str, Any]]:
+    """The trades to apply: past the cursor, and each fill id once."""
+    fresh, ids = [], set(seen)
+    for seq, t in trades:
+        if seq > cursor and t["fill_id"] not in ids:
+            ids.add(t["fill_id"])
+            fresh.append(t)
+    return fresh
 
-    One at a time and in stream order, even across a crash: average cost and realized
-    P&L depend on the order of the fills.
-    """
 
-    async def handle(msg: Msg) -> None:
-        try:
-            await ledger.apply(bus.decode(msg))
-        except (BadFill, ValueError) as exc:  # retrying cannot fix it: log and move on
-            log.warning("%s: dropped a fill: %s", durable, exc)
+async def consume_fills(js: JetStreamContext, ledger: Ledger, batch: int = 256) -> None:
+    """Apply every fill on `exec.fill.>` to the ledger, in stream order, forever."""
 
-    await bus.durable_consumer(js, stream="EXEC", durable=durable, subject="exec.fill.>",
-                               handle=handle, ack_wait=ack_wait, batch=1, max_ack_pending=1)
+    async def handle(msgs: list[Msg]) -> None:
+        items = []
+        for msg in msgs:
+            try:
+                items.append((msg.metadata.sequence.stream, bus.decode(msg)))
+            except ValueError:
+                log.warning("%s: dropped a fill that is not JSON: %.200r", ledger.prefix, msg.data)
+        await ledger.apply_batch(items)
+
+    # Earlier versions read through a durable consumer named after the ledger: the cursor
+    # (and the seen fill ids) replaces it, and its growing backlog would look like lag.
+    with contextlib.suppress(NotFoundError):
+        await js.delete_consumer("EXEC", ledger.prefix)
+    await bus.cursor_consumer(js, stream="EXEC", subject="exec.fill.>", cursor=ledger.cursor,
+                              handle=handle, name=ledger.prefix, batch=batch)

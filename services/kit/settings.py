@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["KitSettings", "url_of"]
@@ -26,6 +27,9 @@ class KitSettings(BaseSettings):
     health_timeout_s: float = 0.5
     # How long a durable consumer's unacked message waits before redelivery (its reader died).
     ack_wait_s: float = 30.0
+    # Most messages a consumer handles at once: everything that arrived while it was busy,
+    # up to this, costs one round of Valkey writes.
+    consumer_batch: int = Field(256, ge=1, le=10_000)
     log_level: str = "info"
 
 

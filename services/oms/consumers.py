@@ -38,7 +38,8 @@ async def follow_executions(kit: Kit, store: OrderStore) -> None:
                             event.get("order_id"))
                 applied.labels(kind, "unknown_order").inc()
                 return
-            raise LookupError(f"order {event.get('order_id')} not stored yet")
+            # Its orders.new was published while the order was being stored: try again soon.
+            raise bus.Redeliver(f"order {event.get('order_id')} not stored yet")
         update = apply_cancel if kind == "cancel" else apply_fill
         if update(order, event, events.now_ms()):
             await store.put(order)

@@ -21,8 +21,6 @@ __all__ = ["app"]
 class PnlSettings(KitSettings):
     service: str = "pnl"
     port: int = 8100
-    # Fills are read one at a time, in order: a crashed reader's fill comes back after this.
-    ack_wait_s: float = 5.0
     pnl_snapshot_s: float = 5.0
 
 
@@ -61,7 +59,7 @@ async def lifespan(kit: Kit) -> AsyncIterator[None]:
         return await asyncio.to_thread(lake_check, kit)
 
     kit.add_check("lake", check)
-    kit.spawn(consume_fills(kit.js, ledger, "pnl", settings.ack_wait_s), "pnl-fills")
+    kit.spawn(consume_fills(kit.js, ledger, kit.settings.consumer_batch), "pnl-fills")
     kit.spawn(snapshot_forever(ledger, quotes, settings.lake_uri, settings.pnl_snapshot_s, kit.state),
               "pnl-snapshots")
     yield

@@ -16,8 +16,6 @@ __all__ = ["app"]
 class PtrcSettings(KitSettings):
     service: str = "ptrc"
     port: int = 8109
-    # Fills are read one at a time, in order: a crashed reader's fill comes back after this.
-    ack_wait_s: float = 5.0
 
 
 router = APIRouter()
@@ -47,7 +45,7 @@ async def trades(request: Request, account: AccountQuery,
 async def lifespan(kit: Kit) -> AsyncIterator[None]:
     assert kit.js is not None and kit.valkey is not None
     ledger = kit.state["ledger"] = Ledger(kit.valkey, "ptrc")
-    kit.spawn(consume_fills(kit.js, ledger, "ptrc", kit.settings.ack_wait_s), "ptrc-fills")
+    kit.spawn(consume_fills(kit.js, ledger, kit.settings.consumer_batch), "ptrc-fills")
     yield
 
 
