@@ -249,12 +249,16 @@ async def cursor_consumer(js: JetStreamContext, *, stream: str, subject: str,
         try:
             config = ConsumerConfig(deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
                                     opt_start_seq=await cursor() + 1)
+            seen = reconnects(js)
             sub = await js.subscribe(subject, stream=stream, cb=inbox.put, ordered_consumer=True,
                                      config=config, idle_heartbeat=idle_heartbeat)
-            while True:
+            # After a reconnect the server may have lost the (in-memory) ordered consumer;
+            # starting again from the cursor beats waiting for missed heartbeats to show it.
+            while reconnects(js) == seen:
                 msgs = await inbox.take(1.0)
                 if msgs:
                     await handle(msgs)
+            log.info("%s: reading again from the cursor after a reconnect", name)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
