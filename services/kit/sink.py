@@ -52,6 +52,8 @@ from services.kit.settings import KitSettings
 __all__ = ["Sink", "SinkSettings", "SinkSpec", "Table", "date_of", "sink_app"]
 
 log = logging.getLogger(__name__)
+
+POLL_S = 0.05  # with a batch open, fetch at most this often (at most batch_size per poll)
 META = pa.schema([("_stream", pa.string()), ("_seq", pa.int64())])
 
 
@@ -231,6 +233,10 @@ class Sink:
                 batch = []
             elif not batch:
                 self.idle_at = time.time()
+            else:
+                # A fetch returns as soon as one message is there: at a trickle that is two
+                # pull requests per message. Let the batch gather on the server first.
+                await asyncio.sleep(min(POLL_S, max(0.0, deadline - time.monotonic())))
 
     async def _flush(self, batch: list[Msg]) -> None:
         rows = self._rows_of(batch)
