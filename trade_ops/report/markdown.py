@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from trade_ops.bench.render import cpu_line
 from trade_ops.report import stats
 from trade_ops.report.compare import NO_CHANGE, Comparison, format_value
 from trade_ops.report.expect import Verdict
@@ -70,6 +71,10 @@ def _runs_section(cmp: Comparison) -> list[str]:
             return "not measured"
         return f"p50 {c.get('overhead_p50_ms')} ms, p99 {c.get('overhead_p99_ms')} ms"
 
+    def cpu(run: Run) -> str:
+        c = run.results.get("cpu")
+        return cpu_line(c).removeprefix("CPU per request: ") if c else "not measured"
+
     def validity(run: Run) -> str:
         res = run.results
         return "valid" if res.get("valid", True) else f"INVALID: {res.get('invalid_reason') or '?'}"
@@ -85,6 +90,7 @@ def _runs_section(cmp: Comparison) -> list[str]:
         ("requests (errors)", lambda r: f"{r.results.get('requests', '?')} ({r.results.get('errors', 0)})"),
         ("validity", validity),
         ("generator overhead", calibration),
+        ("CPU per request", cpu),
         ("git revision", lambda r: f"`{r.meta.get('git_revision')}`" if r.meta.get("git_revision") else "?"),
         ("host", host),
         ("platform", lambda r: (r.meta.get("host") or {}).get("platform", "?")),
