@@ -33,6 +33,7 @@ __all__ = [
     "publish_event",
     "reconnects",
     "stream_for",
+    "stream_identity",
 ]
 
 log = logging.getLogger(__name__)
@@ -81,6 +82,13 @@ async def ensure_streams(js: JetStreamContext, names: list[str] | tuple[str, ...
             await js.add_stream(config)
         except BadRequestError:  # exists with another config (e.g. an older version)
             await js.update_stream(config)
+
+
+async def stream_identity(js: JetStreamContext, stream: str) -> str:
+    """"NAME@created": sequences start again at 1 in a stream created anew (its store
+    wiped), so a position kept by sequence is only meaningful with this next to it."""
+    info = await js.stream_info(stream)
+    return f"{stream}@{int(info.created.timestamp())}" if info.created else stream
 
 
 def decode(msg: Msg) -> dict[str, Any]:

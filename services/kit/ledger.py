@@ -8,7 +8,8 @@ one, and needs no acks. A fill id seen before (the same fill published again und
 another message id) is skipped too. WATCH on the cursor makes a second writer retry
 rather than apply a batch twice.
 
-    {prefix}:cursor            last stream sequence of EXEC applied
+    {prefix}:cursor:{stream}   last sequence applied of this EXEC stream ("EXEC@created":
+                               a stream created anew starts again at 1, and so does this)
     {prefix}:pos:{account}     hash symbol -> Position JSON
     {prefix}:seen:{account}    set of applied fill ids
     {prefix}:trades:{account}  list of trade JSON, oldest first (the blotter)
@@ -82,13 +83,14 @@ class Ledger:
         self.valkey = valkey
         self.prefix = prefix
         self.keep_trades = keep_trades
+        self.stream = "EXEC"  # the stream's identity, set by the reader before each start
 
     def _key(self, kind: str, account: str) -> str:
         return f"{self.prefix}:{kind}:{account}"
 
     @property
     def cursor_key(self) -> str:
-        return f"{self.prefix}:cursor"
+        return f"{self.prefix}:cursor:{self.stream}"
 
     async def cursor(self) -> int:
         return int(await self.valkey.get(self.cursor_key) or 0)
@@ -207,5 +209,9 @@ async def consume_fills(js: JetStreamContext, ledger: Ledger, batch: int = 256) 
     # (and the seen fill ids) replaces it, and its growing backlog would look like lag.
     with contextlib.suppress(NotFoundError):
         await js.delete_consumer("EXEC", ledger.prefix)
-    await bus.cursor_consumer(js, stream="EXEC", subject="exec.fill.>", cursor=ledger.cursor,
+    async def cursor() -> int:
+        ledger.stream = await bus.stream_identity(js, "EXEC")
+        return await ledger.cursor()
+
+    await bus.cursor_consumer(js, stream="EXEC", subject="exec.fill.>", cursor=cursor,
                               handle=handle, name=ledger.prefix, batch=batch)

@@ -154,9 +154,7 @@ class Sink:
     # -- start-up ------------------------------------------------------------------------
     async def _subscribe(self) -> Any:
         assert self.kit.js is not None
-        info = await self.kit.js.stream_info(self.spec.stream)
-        if info.created is not None:
-            self.stream_id = f"{self.spec.stream}@{int(info.created.timestamp())}"
+        self.stream_id = await bus.stream_identity(self.kit.js, self.spec.stream)
         config = ConsumerConfig(durable_name=self.spec.durable, ack_policy=AckPolicy.EXPLICIT,
                                 deliver_policy=DeliverPolicy.ALL, ack_wait=self.settings.sink_ack_wait_s,
                                 max_ack_pending=max(20_000, 4 * self.settings.sink_batch_size),
