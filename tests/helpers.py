@@ -56,27 +56,46 @@ def _spawn(cmd: list[str], log: Path, env: dict[str, str] | None = None) -> subp
                                 env={**os.environ, **(env or {})}, start_new_session=True)
 
 
-def start_valkey(workdir: Path) -> Proc:
-    port = infra.free_port()
-    data = workdir / f"valkey-{port}"
-    data.mkdir(parents=True, exist_ok=True)
-    proc = Proc(_spawn(infra.valkey_command(port, data), workdir / f"valkey-{port}.log"), port,
-                workdir / f"valkey-{port}.log", f"redis://127.0.0.1:{port}/0")
-    if not wait_until(lambda: infra.valkey_ready("127.0.0.1", port), 10):
+def _started(proc: Proc, ready: Callable[[], bool], what: str, timeout: float = 10.0) -> Proc:
+    if not wait_until(lambda: proc.popen.poll() is not None or ready(), timeout) or not ready():
         proc.stop()
-        raise RuntimeError(f"valkey did not start:\n{proc.log_text()}")
+        raise RuntimeError(f"{what} did not start:\n{proc.log_text()[-3000:]}")
     return proc
+
+
+def _on_a_free_port(start: Callable[[], Proc]) -> Proc:
+    """free_port() is a guess: between choosing a port and the server binding it, another
+    socket (an outgoing connection's ephemeral port) can take it. Then choose again."""
+    for attempt in range(3):
+        try:
+            return start()
+        except RuntimeError as exc:
+            if "address already in use" not in str(exc).lower() or attempt == 2:
+                raise
+    raise AssertionError("unreachable")
+
+
+def start_valkey(workdir: Path) -> Proc:
+    def once() -> Proc:
+        port = infra.free_port()
+        data = workdir / f"valkey-{port}"
+        data.mkdir(parents=True, exist_ok=True)
+        log = workdir / f"valkey-{port}.log"
+        proc = Proc(_spawn(infra.valkey_command(port, data), log), port, log, f"redis://127.0.0.1:{port}/0")
+        return _started(proc, lambda: infra.valkey_ready("127.0.0.1", port), "valkey")
+
+    return _on_a_free_port(once)
 
 
 def start_nats(workdir: Path) -> Proc:
-    port, monitor = infra.free_port(), infra.free_port()
-    store = workdir / f"nats-{port}"
-    proc = Proc(_spawn(infra.nats_command(port, monitor, store), workdir / f"nats-{port}.log"),
-                port, workdir / f"nats-{port}.log", f"nats://127.0.0.1:{port}")
-    if not wait_until(lambda: infra.nats_ready(f"http://127.0.0.1:{monitor}"), 10):
-        proc.stop()
-        raise RuntimeError(f"nats did not start:\n{proc.log_text()}")
-    return proc
+    def once() -> Proc:
+        port, monitor = infra.free_port(), infra.free_port()
+        log = workdir / f"nats-{port}.log"
+        proc = Proc(_spawn(infra.nats_command(port, monitor, workdir / f"nats-{port}"), log), port, log,
+                    f"nats://127.0.0.1:{port}")
+        return _started(proc, lambda: infra.nats_ready(f"http://127.0.0.1:{monitor}"), "nats")
+
+    return _on_a_free_port(once)
 
 
 def _http_ok(url: str) -> bool:
@@ -89,14 +108,14 @@ def _http_ok(url: str) -> bool:
 
 def start_service(name: str, workdir: Path, env: dict[str, str], timeout: float = 20.0) -> Proc:
     """`python -m services NAME` on a free port, with the given TRADE_OPS_* environment."""
-    port = infra.free_port()
-    log = workdir / f"{name}-{port}.log"
-    full_env = {"TRADE_OPS_SERVICE": name, "TRADE_OPS_PORT": str(port),
-                "TRADE_OPS_RUN_DIR": str(workdir), **env}
-    proc = Proc(_spawn([sys.executable, "-m", "services", name], log, full_env), port, log,
-                f"http://127.0.0.1:{port}")
-    if not wait_until(lambda: proc.popen.poll() is not None or _http_ok(proc.url + "/livez"),
-                      timeout) or proc.popen.poll() is not None:
-        proc.stop()
-        raise RuntimeError(f"{name} did not start:\n{proc.log_text()[-3000:]}")
-    return proc
+
+    def once() -> Proc:
+        port = infra.free_port()
+        log = workdir / f"{name}-{port}.log"
+        full_env = {"TRADE_OPS_SERVICE": name, "TRADE_OPS_PORT": str(port),
+                    "TRADE_OPS_RUN_DIR": str(workdir), **env}
+        proc = Proc(_spawn([sys.executable, "-m", "services", name], log, full_env), port, log,
+                    f"http://127.0.0.1:{port}")
+        return _started(proc, lambda: _http_ok(proc.url + "/livez"), name, timeout)
+
+    return _on_a_free_port(once)
