@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from trade_ops import __version__
+from trade_ops.helptext import TradeOpsGroup
 
 __all__ = ["app", "main"]
 
@@ -12,7 +13,8 @@ app = typer.Typer(
     name="trade-ops",
     help="Run, diagnose and measure a microservice trading backend.",
     no_args_is_help=True,
-    add_completion=False,
+    cls=TradeOpsGroup,  # every command's help shows defaults and env vars (see helptext.py)
+    add_completion=True,  # trade-ops --install-completion
     pretty_exceptions_enable=False,
 )
 

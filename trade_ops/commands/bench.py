@@ -8,6 +8,7 @@ import typer
 
 from trade_ops.commands.options import JsonOpt, RunDirOpt, StackOpt
 from trade_ops.console import cli_errors
+from trade_ops.helptext import examples
 
 __all__ = ["register"]
 
@@ -22,22 +23,29 @@ def bench(
     scenario: Annotated[str | None, typer.Option(
         "--scenario", "-s", help="Scenario name (scenarios/NAME.toml) or TOML file [default: latency].")
     ] = None,
-    rate: Annotated[float | None, typer.Option("--rate", "-r", help="Open loop: requests per second.",
+    rate: Annotated[float | None, typer.Option("--rate", "-r", help="Open loop: requests per second"
+        " [default: from the scenario].",
                                                rich_help_panel=_LOAD)] = None,
-    duration: Annotated[float | None, typer.Option("--duration", "-d", help="Seconds to measure.",
+    duration: Annotated[float | None, typer.Option("--duration", "-d", help="Seconds to measure"
+        " [default: from the scenario].",
                                                    rich_help_panel=_LOAD)] = None,
     concurrency: Annotated[int | None, typer.Option("--concurrency", "-c", help="Closed loop: requests in "
-                                                    "flight; open loop: at most this many connections.",
+                                                    "flight; open loop: at most this many connections"
+                                                        " [default: from the scenario].",
                                                     rich_help_panel=_LOAD)] = None,
-    requests: Annotated[int | None, typer.Option("--requests", "-n", help="Requests to measure.",
+    requests: Annotated[int | None, typer.Option("--requests", "-n", help="Requests to measure"
+        " [default: from the scenario].",
                                                  rich_help_panel=_LOAD)] = None,
-    warmup: Annotated[float | None, typer.Option("--warmup", help="Warm-up seconds, excluded.",
+    warmup: Annotated[float | None, typer.Option("--warmup", help="Warm-up seconds, excluded"
+        " [default: from the scenario].",
                                                  rich_help_panel=_LOAD)] = None,
     warmup_requests: Annotated[int | None, typer.Option(
-        "--warmup-requests", help="Warm-up requests, excluded.", rich_help_panel=_LOAD)] = None,
+        "--warmup-requests", help="Warm-up requests, excluded"
+            " [default: from the scenario].", rich_help_panel=_LOAD)] = None,
     model: Annotated[str | None, typer.Option("--model", help="open | closed (default: open when --rate is "
                                               "given).", rich_help_panel=_LOAD)] = None,
-    timeout: Annotated[float | None, typer.Option("--timeout", help="Per-request timeout, seconds.",
+    timeout: Annotated[float | None, typer.Option("--timeout", help="Per-request timeout, seconds"
+        " [default: from the scenario].",
                                                   rich_help_panel=_LOAD)] = None,
     slo: Annotated[list[str] | None, typer.Option("--slo", help="'p99<100ms', 'mean<50ms', 'errors<0.1%', "
                                                   "'rate>=1000/s' (repeatable; added to the scenario's).")
@@ -46,18 +54,20 @@ def bench(
                                            "the SLOs.", rich_help_panel=_LOAD)] = False,
     max_lag: Annotated[float | None, typer.Option("--max-lag", help="Schedule lag p99 (ms) above which a run "
                                                   "is invalid [default: 10].", rich_help_panel=_LOAD)] = None,
-    url: Annotated[str | None, typer.Option("--url", help="Base URL (oms/risk/gateway) or full URL (http); "
-                                            "default: from the running stack.")] = None,
-    method: Annotated[str | None, typer.Option("--method", help="http target: method.")] = None,
+    url: Annotated[str | None, typer.Option("--url", help="Base URL (oms/risk/gateway) or full URL (http) "
+                                            "[default: from the running stack].")] = None,
+    method: Annotated[str | None, typer.Option("--method", help="http target: method"
+        " [default: POST with --body, else GET].")] = None,
     body: Annotated[str | None, typer.Option("--body", help="http target: body template ($i, $run, $side, "
-                                             "$uuid).")] = None,
+                                             "$uuid) [default: none].")] = None,
     header: Annotated[list[str] | None, typer.Option("--header", "-H", help="http target: 'Name: value'.")
                       ] = None,
     allow_remote: Annotated[bool, typer.Option("--allow-remote", help="Allow a target outside loopback.")
                             ] = False,
     calibrate: Annotated[bool, typer.Option("--calibrate", help="Measure the generator against the null "
                                             "endpoint first (cached in the run dir).")] = False,
-    save: Annotated[str | None, typer.Option("--save", help="Write reports/runs/NAME.json and NAME.hgrm.",
+    save: Annotated[str | None, typer.Option("--save", help="Write reports/runs/NAME.json and NAME.hgrm"
+        " [default: not saved].",
                                              rich_help_panel=_OUT)] = None,
     live: Annotated[bool, typer.Option("--live/--no-live", help="Live line on stderr for longer runs.",
                                        rich_help_panel=_OUT)] = True,
@@ -109,4 +119,8 @@ def bench(
 
 
 def register(app: typer.Typer) -> None:
-    app.command("bench")(cli_errors(bench))
+    app.command("bench", epilog=examples(
+        ("trade-ops bench oms", "the default scenario against the running stack"),
+        ("trade-ops bench oms --rate 200 --duration 20", "open loop at 200 orders/s"),
+        ("trade-ops bench risk --slo 'p99<5ms' --save after", "a gate, and a saved run to compare"),
+    ))(cli_errors(bench))

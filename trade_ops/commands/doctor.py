@@ -11,6 +11,7 @@ import typer
 from trade_ops import console as out
 from trade_ops.commands.options import JsonOpt, RunDirOpt, StackOpt
 from trade_ops.errors import UsageError
+from trade_ops.helptext import examples
 from trade_ops.rundir import RunDir
 
 __all__ = ["register"]
@@ -26,7 +27,8 @@ def doctor(
     no_report: Annotated[bool, typer.Option(
         "--no-report", help="Do not write STATUS_REPORT.md.")] = False,
     watch: Annotated[float | None, typer.Option(
-        "--watch", metavar="S", min=0.5, help="Re-run every S seconds and show what changed.")] = None,
+        "--watch", metavar="S", min=0.5, help="Re-run every S seconds and show what changed"
+            " [default: run once].")] = None,
     strict: Annotated[bool, typer.Option("--strict", help="Warnings fail the gate too.")] = False,
     run_dir: RunDirOpt = None,
     stack: StackOpt = None,
@@ -38,7 +40,8 @@ def doctor(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show the details of passing checks too.")]
         = False,
     compose: Annotated[Path | None, typer.Option(
-        "--compose", help="compose.yaml whose healthchecks to verify (default: ./compose.yaml).")] = None,
+        "--compose", help="compose.yaml whose healthchecks to verify"
+            " [default: ./compose.yaml, if there].")] = None,
 ) -> None:
     """Diagnose the stack: every problem, its root cause and its fix, in about a second."""
     from trade_ops.doctor.target import parse_urls
@@ -104,4 +107,8 @@ def _start(rd: RunDir, stack_file: Path | None) -> None:
 
 
 def register(app: typer.Typer) -> None:
-    app.command("doctor")(out.cli_errors(doctor))
+    app.command("doctor", epilog=examples(
+        ("trade-ops doctor --up", "start the stack here, then check it"),
+        ("trade-ops doctor", "check the running stack found from here"),
+        ("trade-ops doctor --url oms=http://10.0.0.5:8099", "check a service trade-ops did not start"),
+    ))(out.cli_errors(doctor))

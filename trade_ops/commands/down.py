@@ -8,6 +8,7 @@ import typer
 
 from trade_ops.commands.options import RunDirOpt
 from trade_ops.console import cli_errors
+from trade_ops.helptext import examples
 
 __all__ = ["register"]
 
@@ -38,4 +39,7 @@ def down(grace: GraceOpt = 3.0, run_dir: RunDirOpt = None) -> None:
 
 
 def register(app: typer.Typer) -> None:
-    app.command()(down)
+    app.command(epilog=examples(
+        ("trade-ops down", "stop the stack found from here"),
+        ("trade-ops down --run-dir /tmp/b", "stop the stack in /tmp/b"),
+    ))(down)

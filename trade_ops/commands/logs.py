@@ -8,6 +8,7 @@ import typer
 
 from trade_ops.commands.options import RunDirOpt
 from trade_ops.console import cli_errors
+from trade_ops.helptext import examples
 
 __all__ = ["register"]
 
@@ -35,4 +36,8 @@ def logs(service: Annotated[str, typer.Argument(help="A service, or valkey / nat
 
 
 def register(app: typer.Typer) -> None:
-    app.command()(logs)
+    app.command(epilog=examples(
+        ("trade-ops logs", "the last lines of every process, interleaved by time"),
+        ("trade-ops logs oms -f", "follow the oms log"),
+        ("trade-ops logs --since 5m -n 0", "everything of the last five minutes"),
+    ))(logs)

@@ -13,12 +13,13 @@ RunDirOpt = Annotated[
     Path | None,
     typer.Option("--run-dir", envvar="TRADE_OPS_RUN_DIR", show_envvar=True,
                  help="Run directory holding the stack's state, logs, NATS data and lake "
-                      "[default: ./.trade-ops]."),
+                      "[default: the nearest .trade-ops/ here or above, else ./.trade-ops]."),
 ]
 StackOpt = Annotated[
     Path | None,
     typer.Option("--stack", envvar="TRADE_OPS_STACK", show_envvar=True,
-                 help="Stack file merged over the builtin stack definition."),
+                 help="Stack file merged over the builtin stack definition "
+                      "[default: the one the running stack was started with, else none]."),
 ]
 JsonOpt = Annotated[
     bool, typer.Option("--json", help="Print one JSON document on stdout and nothing else there.")

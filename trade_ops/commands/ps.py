@@ -6,6 +6,7 @@ import typer
 
 from trade_ops.commands.options import JsonOpt, RunDirOpt
 from trade_ops.console import cli_errors
+from trade_ops.helptext import examples
 
 __all__ = ["register"]
 
@@ -31,4 +32,7 @@ def ps(json: JsonOpt = False, run_dir: RunDirOpt = None) -> None:
 
 
 def register(app: typer.Typer) -> None:
-    app.command()(ps)
+    app.command(epilog=examples(
+        ("trade-ops ps", "a table of the processes"),
+        ("trade-ops ps --json", "the same as one JSON document"),
+    ))(ps)

@@ -10,6 +10,7 @@ import typer
 from trade_ops import console as out
 from trade_ops.commands.options import RunDirOpt
 from trade_ops.errors import ExitCode
+from trade_ops.helptext import examples
 
 if TYPE_CHECKING:
     from rich.table import Table
@@ -22,7 +23,10 @@ report_app = typer.Typer(help="Write markdown reports: before/after performance,
                          no_args_is_help=True)
 
 
-@report_app.command("perf")
+@report_app.command("perf", epilog=examples(
+    ("trade-ops report perf before after", "compare saved runs reports/runs/before and after"),
+    ("trade-ops report perf before after --expect '2x p50'", "and fail unless p50 halved"),
+))
 @out.cli_errors
 def perf(
     before: Annotated[str, typer.Argument(help="The run before the change: a saved run's name or a path.")],
@@ -58,7 +62,9 @@ def perf(
         raise typer.Exit(int(ExitCode.FAILED))
 
 
-@report_app.command("status")
+@report_app.command("status", epilog=examples(
+    ("trade-ops report status", "STATUS_REPORT.md from the last doctor run"),
+))
 @out.cli_errors
 def status(
     run_dir: RunDirOpt = None,

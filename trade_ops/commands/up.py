@@ -8,11 +8,13 @@ import typer
 
 from trade_ops.commands.options import RunDirOpt, StackOpt
 from trade_ops.console import cli_errors
+from trade_ops.helptext import examples
 
 __all__ = ["register"]
 
 OnlyOpt = Annotated[str | None, typer.Option(
-    "--only", help="Comma-separated services to start (plus what they depend on).")]
+    "--only", help="Comma-separated services (or valkey, nats) to start, plus what they depend on "
+                    "[default: every enabled service].")]
 OffsetOpt = Annotated[int | None, typer.Option(
     "--port-offset", envvar="TRADE_OPS_PORT_OFFSET", show_envvar=True,
     help="Shift every port by N, so a second stack can run beside another [default: 0].")]
@@ -56,4 +58,8 @@ def up(only: OnlyOpt = None, port_offset: OffsetOpt = None, timeout: TimeoutOpt 
 
 
 def register(app: typer.Typer) -> None:
-    app.command()(up)
+    app.command(epilog=examples(
+        ("trade-ops up", "the whole stack in ./.trade-ops"),
+        ("trade-ops up --only oms", "oms and what it needs: valkey, nats, risk"),
+        ("trade-ops up --port-offset 1000 --run-dir /tmp/b", "a second stack beside the first"),
+    ))(up)
