@@ -106,7 +106,7 @@ def _doc() -> dict[str, Any]:
         {"name": "oms", "group": "services", "status": "fail", "component": "oms", "summary": "",
          "duration_ms": 5.0, "details": ["valkey:responseTime: refused"], "problems": [], "cause": "valkey",
          "blocked_by": ["valkey"], "remedy": "fix valkey first: trade-ops up --only valkey",
-         "data": {"port": 8099, "latency_ms": 4.2}},
+         "data": {"url": "http://127.0.0.1:8099", "http_status": 503, "latency_ms": 4.2}},
         {"name": "gateway", "group": "services", "status": "pass", "component": "gateway",
          "summary": "0.1.0 · 3 ms", "duration_ms": 3.0, "details": [], "problems": [], "cause": None,
          "remedy": None, "data": {"port": 8080, "latency_ms": 3.1, "version": "0.1.0"}},
@@ -168,7 +168,9 @@ def test_status_report_reads_well_as_markdown() -> None:
     for heading in ("## Summary", "## Infrastructure", "## Services", "## Functional tests", "## Data flow",
                     "## Processes and logs", "## Latest benchmark", "## Issues found", "## Environment"):
         assert heading in md
-    assert "| ❌ oms | 8099 | 4.2 ms | — | blocked by valkey | valkey |" in md
+    # the address probed, its own answer (HTTP 503, its failing check) beside what blocks it
+    assert ("| ❌ oms | http://127.0.0.1:8099 | 4.2 ms | 503 | — | blocked by valkey; "
+            "valkey:responseTime: refused | valkey |") in md
     assert "| `p99<5ms` | 9.8 ms | ❌ |" in md
     assert "**Fix:** `trade-ops up --only valkey`" in md
     assert "| git_revision | abc1234 |" in md

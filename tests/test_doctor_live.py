@@ -78,7 +78,8 @@ def test_unhealthy_body_and_a_hanging_service_fail_the_rest_pass(stack_run: RunD
     code, doc, _ = doctor(stack_run, "--report", str(report))
     checks = by_name(doc)
     assert code == 1 and doc["status"] == "fail"
-    assert checks["sick"]["status"] == "fail" and checks["sick"]["problems"][0] == UNHEALTHY_200
+    assert checks["sick"]["status"] == "fail"
+    assert checks["sick"]["problems"][0] == f"{UNHEALTHY_200} · error: database connection lost"
     assert checks["sick"]["cause"] == "sick" and checks["sick"]["remedy"]
     assert checks["stuck"]["status"] == "fail" and "no answer within" in checks["stuck"]["problems"][0]
     for name in ("valkey", "nats", "kv-a", "kv-b", "free", "doomed", "process kv-a", "process doomed"):

@@ -43,6 +43,13 @@ class Component:
     env: dict[str, str] = field(default_factory=dict)
     enabled: bool = True  # false: `up` starts it only when named in --only (like compose profiles)
     nice: int = 0  # scheduling priority (0..19): background consumers yield the CPU to order entry
+    # How a service that trade-ops did not start is run, so doctor's remedies apply there.
+    compose_file: str | None = None
+    compose_service: str | None = None
+    container: str | None = None
+    # Subject families a service publishes and consumes (for doctor's messaging topology).
+    publishes: tuple[str, ...] = ()
+    consumes: tuple[str, ...] = ()
 
     @property
     def is_service(self) -> bool:
@@ -75,6 +82,8 @@ class Stack:
     components: dict[str, Component]
     offset: int = 0
     source: str = "builtin"
+    # [contracts.order] / [contracts.risk]: the field names a deployment's OMS and risk read.
+    contracts: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     # -- views --------------------------------------------------------------------
     @property
@@ -226,6 +235,10 @@ def _nice(value: Any) -> int:
     return nice
 
 
+def _opt_str(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
 def _component(name: str, raw: dict[str, Any], defaults: dict[str, Any], kind: str) -> Component:
     merged = {**defaults, **raw}
     try:
@@ -247,6 +260,11 @@ def _component(name: str, raw: dict[str, Any], defaults: dict[str, Any], kind: s
             env={str(k): str(v) for k, v in merged.get("env", {}).items()},
             enabled=bool(merged.get("enabled", True)),
             nice=_nice(merged.get("nice", 0)),
+            compose_file=_opt_str(raw.get("compose_file", defaults.get("compose_file"))),
+            compose_service=_opt_str(raw.get("compose_service")),
+            container=_opt_str(raw.get("container")),
+            publishes=tuple(str(p) for p in raw.get("publishes", ())),
+            consumes=tuple(str(p) for p in raw.get("consumes", ())),
         )
     except (TypeError, ValueError) as exc:
         raise StackFileError(f"stack entry {name!r} is malformed: {exc}") from None
@@ -265,7 +283,8 @@ def parse_stack(data: dict[str, Any], source: str) -> Stack:
         if name in components:
             raise StackFileError(f"{name!r} is both infrastructure and a service")
         components[name] = _component(name, raw, defaults, "service")
-    stack = Stack(components=components, source=source)
+    contracts = {str(k): dict(v) for k, v in data.get("contracts", {}).items() if isinstance(v, dict)}
+    stack = Stack(components=components, source=source, contracts=contracts)
     for c in components.values():
         for dep in c.depends_on:
             if dep not in components:

@@ -60,11 +60,14 @@ def plan(stack: Stack, only: list[str] | None = None) -> list[Component]:
     a dependency whose code is not written yet is skipped: services tolerate that).
     """
     if only:
-        known = {s.name for s in stack.services}
-        unknown = [n for n in only if n not in known]
+        # valkey and nats may be named too: doctor's remedy for a dead one is `up --only valkey`.
+        services = sorted(s.name for s in stack.services)
+        infra_names = [c.name for c in stack.infra if c.kind != "lake"]
+        unknown = [n for n in only if n not in (*services, *infra_names)]
         if unknown:
             raise UsageError(f"unknown service {', '.join(map(repr, unknown))}",
-                             detail=f"known services: {', '.join(sorted(known))}")
+                             detail=f"known services: {', '.join(services)}; "
+                                    f"infrastructure: {', '.join(infra_names)}")
         missing = [n for n in only if not stack[n].exists()]
         if missing:
             raise UsageError(f"no code for {', '.join(missing)} yet ({stack[missing[0]].app} not found)")

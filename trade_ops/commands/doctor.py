@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -13,6 +13,9 @@ from trade_ops.commands.options import JsonOpt, RunDirOpt, StackOpt
 from trade_ops.errors import UsageError
 from trade_ops.helptext import examples
 from trade_ops.rundir import RunDir
+
+if TYPE_CHECKING:
+    from trade_ops.doctor.target import Explicit
 
 __all__ = ["register"]
 
@@ -35,8 +38,17 @@ def doctor(
     timeout: Annotated[float, typer.Option(
         "--timeout", metavar="S", min=0.05, help="Timeout of each probe, in seconds.")] = 1.0,
     url: Annotated[list[str] | None, typer.Option(
-        "--url", metavar="SVC=URL", help="Where a service answers (repeatable): examine any deployment.")]
+        "--url", metavar="SVC=URL", help="Where a service answers (repeatable). With --url, --valkey, "
+        "--nats, --nats-monitor or --lake, doctor examines exactly what they name, nothing else.")]
         = None,
+    valkey: Annotated[str | None, typer.Option(
+        "--valkey", metavar="URL", help="Examine the valkey/redis at redis://host:port.")] = None,
+    nats: Annotated[str | None, typer.Option(
+        "--nats", metavar="URL", help="Examine the NATS server at nats://host:port.")] = None,
+    nats_monitor: Annotated[str | None, typer.Option(
+        "--nats-monitor", metavar="URL", help="Its monitoring endpoint, http://host:8222.")] = None,
+    lake: Annotated[str | None, typer.Option(
+        "--lake", metavar="URI", help="Examine the Delta lake at a directory or s3:// URI.")] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show the details of passing checks too.")]
         = False,
     compose: Annotated[Path | None, typer.Option(
@@ -44,7 +56,7 @@ def doctor(
             " [default: ./compose.yaml, if there].")] = None,
 ) -> None:
     """Diagnose the stack: every problem, its root cause and its fix, in about a second."""
-    from trade_ops.doctor.target import parse_urls
+    from trade_ops.doctor.target import Explicit, parse_urls
 
     if json_:
         out.use_stderr()
@@ -53,29 +65,29 @@ def doctor(
     if compose is not None and not compose.is_file():
         raise UsageError(f"--compose {compose}: no such file")
     rd = RunDir(run_dir)
-    urls = parse_urls(url or [])
+    flags = Explicit(parse_urls(url or []), valkey, nats, nats_monitor, lake)
     report_path = None if no_report else report
     if up:
         _start(rd, stack)
 
-    doc = _once(rd, stack, urls, timeout, compose, strict, report_path, json_, verbose, None)
+    doc = _once(rd, stack, flags, timeout, compose, strict, report_path, json_, verbose, None)
     while watch is not None:
         try:
             time.sleep(watch)
-            doc = _once(rd, stack, urls, timeout, compose, strict, report_path, json_, verbose, doc)
+            doc = _once(rd, stack, flags, timeout, compose, strict, report_path, json_, verbose, doc)
         except KeyboardInterrupt:  # Ctrl-C ends a watch; the exit code is the last run's
             break
     raise typer.Exit(int(doc["exit_code"]))
 
 
-def _once(rd: RunDir, stack: Path | None, urls: dict[str, str], timeout: float, compose: Path | None,
+def _once(rd: RunDir, stack: Path | None, flags: Explicit, timeout: float, compose: Path | None,
           strict: bool, report: str | None, json_: bool, verbose: bool,
           previous: dict[str, Any] | None) -> dict[str, Any]:
     """One doctor run: check, save doctor-last.json, write the report, show it (or what changed)."""
     from trade_ops.doctor import build_target, render_status_report, run_doctor, save_last
     from trade_ops.doctor.render import changes, render, summary_line, verdict
 
-    doc = run_doctor(build_target(rd, stack, urls=urls, timeout=timeout, compose=compose), strict=strict)
+    doc = run_doctor(build_target(rd, stack, timeout=timeout, compose=compose, flags=flags), strict=strict)
     save_last(doc, rd.path)
     if report:
         path = Path(report)

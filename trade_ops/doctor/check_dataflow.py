@@ -27,7 +27,8 @@ FRESH_S = 30.0
 
 
 async def _jsz(target: Target, http: httpx.AsyncClient, query: str) -> tuple[dict[str, Any] | None, str]:
-    answer = await call(http, "GET", f"{target.stack.nats_monitor_url()}/jsz?{query}", target.timeout)
+    monitor = target.nats_monitor or target.stack.nats_monitor_url()
+    answer = await call(http, "GET", f"{monitor}/jsz?{query}", target.timeout)
     doc = json_of(answer.response)
     return (doc, "") if isinstance(doc, dict) else (None, answer.error or "no JSON from /jsz")
 

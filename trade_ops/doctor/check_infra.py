@@ -11,6 +11,7 @@ from pathlib import Path
 import httpx
 
 from trade_ops.doctor.http import call, json_of
+from trade_ops.doctor.lake_probe import is_local, probe_tables
 from trade_ops.doctor.model import CheckResult
 from trade_ops.doctor.target import Target
 from trade_ops.stack import Component
@@ -74,7 +75,7 @@ async def _valkey_info(host: str, port: int) -> tuple[float, dict[str, str]]:
 
 
 async def check_valkey(target: Target, c: Component, r: CheckResult) -> None:
-    r.data["address"] = f"{c.host}:{c.port}"
+    r.data["address"] = target.address(c.name)
     try:
         ping_ms, info = await asyncio.wait_for(_valkey_info(c.host, c.port or 6379), target.timeout)
     except (OSError, TimeoutError, ValueError) as exc:
@@ -109,17 +110,21 @@ async def _nats_info(host: str, port: int, timeout: float) -> dict:
 
 
 async def check_nats(target: Target, http: httpx.AsyncClient, c: Component, r: CheckResult) -> None:
-    monitor = target.stack.nats_monitor_url()
-    r.data.update(address=f"{c.host}:{c.port}", monitor=monitor)
-    try:
-        info = await _nats_info(c.host, c.port or 4222, target.timeout)
-    except (OSError, TimeoutError, ValueError) as exc:
-        r.summary = "unreachable"
-        r.data["unreachable"] = True
-        r.fail(f"no NATS server at {c.host}:{c.port}: {exc or 'timed out'}", target.up_remedy(c.name))
+    monitor = target.nats_monitor
+    r.data.update(address=target.address(c.name), monitor=monitor)
+    if c.port is not None:  # only --nats-monitor given: the monitoring endpoint is all there is
+        try:
+            info = await _nats_info(c.host, c.port, target.timeout)
+        except (OSError, TimeoutError, ValueError) as exc:
+            r.summary = "unreachable"
+            r.data["unreachable"] = True
+            r.fail(f"no NATS server at {c.host}:{c.port}: {exc or 'timed out'}", target.up_remedy(c.name))
+            return
+        r.data["version"] = info.get("version")
+        r.summary = f"{info.get('version')}"
+    if monitor is None:
+        r.details.append("connected (monitoring not examined: give --nats-monitor URL)")
         return
-    r.data["version"] = info.get("version")
-    r.summary = f"{info.get('version')}"
     healthz, jsz = await asyncio.gather(
         call(http, "GET", f"{monitor}/healthz?js-enabled-only=true", target.timeout),
         call(http, "GET", f"{monitor}/jsz?streams=true", target.timeout))
@@ -128,14 +133,19 @@ async def check_nats(target: Target, http: httpx.AsyncClient, c: Component, r: C
                f"start nats-server with --http_port {c.monitor_port}")
         return
     if healthz.response.status_code != 200:
+        if target.explicit:  # another deployment may use core NATS only: no JetStream is no fault
+            r.details.append(f"JetStream not enabled at {monitor} (core NATS)")
+            r.data["jetstream"] = False
+            return
         r.fail(f"JetStream not healthy: /healthz answered {healthz.response.status_code} "
-               f"{healthz.response.text[:120]}", "start nats-server with --jetstream")
+               f"{healthz.response.text[:120]}", "start nats-server with --jetstream (manual step)")
         return
+    r.data["jetstream"] = True
     r.details.append("connected · JetStream enabled")
     doc = json_of(jsz.response) or {}
     present = {s.get("name") for a in doc.get("account_details", []) for s in a.get("stream_detail", [])}
     r.data["streams"] = sorted(n for n in present if n)
-    if target.services:
+    if target.services and not target.explicit:
         missing = [s for s in expected_streams() if s not in present]
         if missing:
             r.warn(f"streams missing: {', '.join(missing)} (services create them at startup)",
@@ -144,20 +154,11 @@ async def check_nats(target: Target, http: httpx.AsyncClient, c: Component, r: C
             r.details.append(f"streams {', '.join(sorted(n for n in present if n))}")
 
 
-def _table_present(lake_uri: str, table: str) -> bool:
-    if "://" not in lake_uri or lake_uri.startswith("file://"):
-        return (Path(lake_uri.removeprefix("file://")) / table / "_delta_log").is_dir()
-    from deltalake import DeltaTable
-
-    return DeltaTable.is_deltatable(f"{lake_uri.rstrip('/')}/{table}")
-
-
 async def check_lake(target: Target, c: Component, r: CheckResult) -> None:
-    uri = target.stack.lake_uri(target.run_dir.path)
-    r.data["uri"] = uri
+    uri = target.lake_uri or target.stack.lake_uri(target.run_dir.path)
+    r.data.update(uri=uri, address=uri)
     r.summary = uri
-    local = "://" not in uri or uri.startswith("file://")
-    if local:
+    if is_local(uri):
         root = Path(uri.removeprefix("file://"))
         try:
             root.mkdir(parents=True, exist_ok=True)
@@ -170,10 +171,23 @@ async def check_lake(target: Target, c: Component, r: CheckResult) -> None:
                    "set `uri` under [infra.lake] in the stack file to a writable directory or s3:// URL")
             return
     writers = {s.name for s in target.services}
-    wanted = [t for t, w in EXPECTED_TABLES.items() if w in writers]
-    present = await asyncio.gather(*(asyncio.to_thread(_table_present, uri, t) for t in wanted))
-    have = [t for t, ok in zip(wanted, present, strict=True) if ok]
-    missing = [t for t, ok in zip(wanted, present, strict=True) if not ok]
+    # Explicit target: the tables of the services named (all of them when only --lake is).
+    wanted = [t for t, w in EXPECTED_TABLES.items() if w in writers or (target.explicit and not writers)]
+    try:
+        present = await probe_tables(uri, wanted, target.timeout)
+    except TimeoutError:
+        r.summary = "not answering"
+        r.fail(f"lake {uri} did not answer within {target.timeout:.1f}s (its storage endpoint hangs or "
+               "refuses: see AWS_ENDPOINT_URL and the AWS_* settings)",
+               f"check that the storage endpoint of {uri} answers (manual step)")
+        return
+    except (OSError, ValueError) as exc:
+        r.summary = "unreachable"
+        r.fail(f"lake {uri} cannot be read: {exc}", f"check that the storage endpoint of {uri} answers "
+               "(manual step)")
+        return
+    have = [t for t in wanted if present.get(t)]
+    missing = [t for t in wanted if not present.get(t)]
     r.data["tables"] = have
     if have:
         r.details.append(f"tables {', '.join(have)}")

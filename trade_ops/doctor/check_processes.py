@@ -54,8 +54,8 @@ def check_process(target: Target, p: Process, r: CheckResult) -> None:
     if not p.alive or p.state in ("dead", "failed", "stopped"):
         r.summary = f"{p.state} (pid {p.pid})"
         r.log_tail = tail(p.log)
-        r.fail(f"process {p.name} is {p.state} (pid {p.pid}); last lines of {p.log}",
-               f"{target.up_remedy(p.name)}; see {target.logs_remedy(p.name)}")
+        r.fail(f"process {p.name} is {p.state} (pid {p.pid}); last lines of {p.log} "
+               f"(all of it: {target.logs_remedy(p.name)})", target.up_remedy(p.name))
         return
     if p.state == "suspended":
         r.summary = f"suspended (pid {p.pid})"

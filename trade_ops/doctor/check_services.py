@@ -1,7 +1,10 @@
 """Services: `/livez` and `/health` of each, in the health+json shape and the legacy ones.
 
-The original backend answered `{"status": "healthy" | "unhealthy" | "ok"}`; an HTTP 200
-whose body says unhealthy is a failure, called exactly "HTTP 200 with an unhealthy body".
+The original backend answered `{"status": "healthy" | "unhealthy" | "ok"}`, `checks`
+maps of booleans and `error` strings, and served no `/livez`. Whatever the shape, the
+service's own answer is the evidence shown: its HTTP status, its body's status, the
+checks it says fail and its error text. An HTTP 200 whose body says unhealthy is a
+failure, called exactly "HTTP 200 with an unhealthy body".
 """
 
 from __future__ import annotations
@@ -12,17 +15,19 @@ from typing import Any
 
 import httpx
 
+from trade_ops.doctor import evidence
 from trade_ops.doctor.http import call, json_of
 from trade_ops.doctor.model import CheckResult
 from trade_ops.doctor.target import Target
 from trade_ops.stack import Component
 
-__all__ = ["UNHEALTHY_200", "Verdict", "check_service", "judge_health"]
+__all__ = ["NO_LIVEZ", "UNHEALTHY_200", "Verdict", "check_service", "judge_health"]
 
 UNHEALTHY_200 = "HTTP 200 with an unhealthy body"
-_PASS = {"pass", "ok", "healthy", "up", "green"}
+NO_LIVEZ = "no /livez (answered 404): /health serves as liveness"
+_PASS = {"pass", "ok", "healthy", "up", "green", "true"}
 _WARN = {"warn", "degraded", "yellow"}
-_FAIL = {"fail", "unhealthy", "down", "error", "red", "critical"}
+_FAIL = {"fail", "unhealthy", "down", "error", "red", "critical", "false"}
 
 
 @dataclass
@@ -30,54 +35,69 @@ class Verdict:
     status: str  # pass | warn | fail
     shape: str  # health+json | legacy | none
     details: list[str] = field(default_factory=list)
-    failing: list[str] = field(default_factory=list)  # components named by failing checks
+    failing: list[str] = field(default_factory=list)  # keys of failing checks ("valkey", "redis")
+    failing_checks: dict[str, Any] = field(default_factory=dict)  # key -> what the body says
+    texts: list[str] = field(default_factory=list)  # the body's error / reason / output texts
+    raw_status: Any = None
     version: str | None = None
+
+
+def _word(value: Any) -> str:
+    return str(value).lower()
+
+
+def _failing_checks(checks: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, entries in checks.items():
+        for entry in entries if isinstance(entries, list) else [entries]:
+            if isinstance(entry, dict):
+                if _word(entry.get("status", "pass")) not in _PASS:
+                    out[key] = entry.get("output") or entry.get("error") or entry.get("status")
+            elif entry is False or _word(entry) in _FAIL:
+                out[key] = entry
+    return out
 
 
 def judge_health(code: int, body: Any) -> Verdict:
     """What a /health answer says, whatever shape it has."""
     raw = body.get("status") if isinstance(body, dict) else None
-    word = str(raw).lower() if raw is not None else None
+    word = _word(raw) if raw is not None else None
     if word is None:
         if code == 200:
             return Verdict("warn", "none", [f"HTTP 200 without a health status: {str(body)[:80]}"])
-        return Verdict("fail", "none", [f"HTTP {code}: {str(body)[:120]}"])
+        return Verdict("fail", "none", [f"unhealthy: HTTP {code} {str(body)[:160]}"], raw_status=None,
+                       texts=evidence.texts_of(body))
+    assert isinstance(body, dict)
     shape = "health+json" if word in {"pass", "warn", "fail"} else "legacy"
-    verdict = Verdict("pass", shape, version=body.get("version"))
-    if shape == "legacy":
-        verdict.details.append(f'legacy health shape {{"status": "{raw}"}}')
-    if isinstance(body.get("checks"), dict):
-        for key, entries in body["checks"].items():
-            for entry in entries if isinstance(entries, list) else [entries]:
-                if isinstance(entry, dict) and str(entry.get("status", "pass")).lower() not in _PASS:
-                    output = entry.get("output") or entry.get("status")
-                    verdict.details.append(f"{key}: {output}")
-                    verdict.failing.append(key.split(":", 1)[0])
-    elif isinstance(body.get("checks") or body.get("dependencies"), dict):
-        for key, value in (body.get("checks") or body.get("dependencies")).items():
-            if str(value).lower() in _FAIL:
-                verdict.details.append(f"{key}: {value}")
-                verdict.failing.append(key)
-    if word in _FAIL:
+    verdict = Verdict("pass", shape, version=body.get("version"), raw_status=raw,
+                      texts=evidence.texts_of(body))
+    checks = body.get("checks") if isinstance(body.get("checks"), dict) else body.get("dependencies")
+    if isinstance(checks, dict):
+        verdict.failing_checks = _failing_checks(checks)
+        verdict.failing = [k.split(":", 1)[0] for k in verdict.failing_checks]
+    problems = [f"{k}: {v}" for k, v in verdict.failing_checks.items()]
+    reason = "; ".join(t for t in verdict.texts if t not in problems)
+    if word in _FAIL or (code >= 400 and word in _PASS | _WARN):
         verdict.status = "fail"
-        if code == 200:
-            verdict.details.insert(0, UNHEALTHY_200)
-        elif body.get("output"):
-            verdict.details.insert(0, str(body["output"])[:200])
+        head = UNHEALTHY_200 if code == 200 else f"unhealthy: HTTP {code} {{\"status\": \"{raw}\"}}"
+        verdict.details = [head + (f" · {reason[:240]}" if reason else ""), *problems]
     elif word in _WARN:
         verdict.status = "warn"
+        verdict.details = [f"degraded: {{\"status\": \"{raw}\"}}", *problems]
     elif word not in _PASS:
         verdict.status = "warn"
-        verdict.details.append(f"unknown health status {raw!r}")
-    elif code >= 400:
-        verdict.status = "fail"
-        verdict.details.append(f"HTTP {code} with a passing body")
+        verdict.details = [f"unknown health status {raw!r}", *problems]
+    elif problems:  # "healthy" while a check says false: believe the check
+        verdict.status = "warn"
+        verdict.details = [f"says {raw!r} while checks fail", *problems]
+    if shape == "legacy":
+        verdict.details.append(f'legacy health shape {{"status": "{raw}"}}')
     return verdict
 
 
 async def check_service(target: Target, http: httpx.AsyncClient, c: Component, r: CheckResult) -> None:
     base = c.base_url
-    r.data.update(url=base, port=c.port)
+    r.data.update(url=base, port=c.port if not c.url else None)
     live, health = await asyncio.gather(call(http, "GET", base + c.live_path, target.timeout),
                                         call(http, "GET", base + c.health_path, target.timeout))
     r.data["latency_ms"] = round(health.ms, 1)
@@ -85,34 +105,50 @@ async def check_service(target: Target, http: httpx.AsyncClient, c: Component, r
         r.summary = "unreachable" if live.refused else "not answering"
         r.data["unreachable"] = live.refused
         fix = target.logs_remedy(c.name) if live.timed_out else target.up_remedy(c.name)
-        r.fail(live.error or "unreachable", fix)
+        r.fail(f"{base}: {live.error or 'unreachable'}", fix)
         return
-    if live.response is None:
-        r.warn(f"{c.live_path}: {live.error}")
-    elif live.response.status_code != 200:
-        r.warn(f"{c.live_path} answered HTTP {live.response.status_code}",
-               f"serve GET {c.live_path} (set live_path for {c.name} in the stack file)")
+    live_code = live.response.status_code if live.response is not None else None
+    r.data["livez_status"] = live_code
     if health.response is None:
         r.summary = "health not answering"
         r.fail(f"{c.health_path}: {health.error}", target.logs_remedy(c.name))
         return
     code = health.response.status_code
+    r.data["http_status"] = code
     if code == 404:
         r.summary = f"{c.health_path} missing"
-        r.fail(f"{c.health_path} answered 404", f"serve GET {c.health_path} or set health_path for "
-               f"{c.name} in the stack file")
+        r.fail(f"{c.health_path} answered 404", f"serve GET {c.health_path} in {c.name}, or set "
+               f"health_path for {c.name} in the stack file (manual step)")
         return
+    if live_code == 404:
+        r.details.append(NO_LIVEZ)  # Kubernetes-style: less to look at, not a failure
+    elif live.response is None:
+        r.warn(f"{c.live_path}: {live.error}", target.logs_remedy(c.name))
+    elif live_code != 200:
+        r.warn(f"{c.live_path} answered HTTP {live_code} while {c.health_path} answered {code}",
+               target.logs_remedy(c.name))
     body = json_of(health.response)
     verdict = judge_health(code, body if body is not None else health.response.text)
-    r.data.update(http_status=code, shape=verdict.shape, version=verdict.version)
+    named = evidence.from_checks(verdict.failing_checks, target.stack)
+    for text in verdict.texts:
+        named += evidence.from_text(text, target.stack, c.name)
+    named = evidence.unique(named)
+    r.data.update(shape=verdict.shape, version=verdict.version, body_status=verdict.raw_status,
+                  failing_checks={k: v if isinstance(v, bool | int | float) else str(v)
+                                  for k, v in verdict.failing_checks.items()},
+                  errors=verdict.texts, named=[n.to_json() for n in named],
+                  blocked_by=[n.name for n in named if not n.external])
     if isinstance(body, dict) and "uptime_s" in body:
         r.data["uptime_s"] = body["uptime_s"]
-    r.data["blocked_by"] = verdict.failing
     head = " · ".join(p for p in (verdict.version, f"{health.ms:.0f} ms") if p)
-    r.summary = head if verdict.status == "pass" else f"{verdict.details[0] if verdict.details else ''}"
     if verdict.status == "pass":
+        r.summary = head
         r.details.extend(verdict.details)
         return
+    r.summary = verdict.details[0] if verdict.details else f"health {verdict.status}"
     mark = r.fail if verdict.status == "fail" else r.warn
     for detail in verdict.details or [f"health status {verdict.status}"]:
-        mark(detail, target.logs_remedy(c.name))
+        if detail.startswith("legacy health shape"):
+            r.details.append(detail)
+        else:
+            mark(detail, target.logs_remedy(c.name))

@@ -41,8 +41,10 @@ def _check_lines(check: dict[str, Any], verbose: bool) -> list[str]:
     timing = f"[dim]({_timing(check.get('duration_ms', 0))})[/]"
     blocked = check.get("blocked_by") or []
     if check["status"] == "fail" and blocked:
-        return [f" {MARKS['fail']} {name}  [dim]blocked by[/] [red]{escape(', '.join(blocked))}[/] {timing}"]
-    lines = [f" {MARKS[check['status']]} {name}  {summary} {timing}".rstrip()]
+        # Its own answer still shows: being blocked by something else hides nothing it said.
+        lines = [f" {MARKS['fail']} {name}  [dim]blocked by[/] [red]{escape(', '.join(blocked))}[/] {timing}"]
+    else:
+        lines = [f" {MARKS[check['status']]} {name}  {summary} {timing}".rstrip()]
     problems = set(check.get("problems") or [])
     color = "red" if check["status"] == "fail" else "yellow"
     for detail in check.get("details") or []:
@@ -79,7 +81,8 @@ def render(doc: dict[str, Any], console: Console, verbose: bool = False) -> None
         say("\n[bold underline]Root causes[/]")
         for cause in causes:
             reason = escape(cause.get("reason") or "")
-            say(f" {MARKS['fail']} [bold]{escape(cause['name'])}[/]  {reason}")
+            kind = f" [dim]({cause['kind']})[/]" if cause.get("kind", "component") != "component" else ""
+            say(f" {MARKS['fail']} [bold]{escape(cause['name'])}[/]{kind}  {reason}")
             if cause.get("blocks"):
                 say(f"     blocks {escape(', '.join(cause['blocks']))}")
             if cause.get("remedy"):

@@ -35,9 +35,9 @@ def _checks(doc: dict[str, Any], group: str) -> list[dict[str, Any]]:
 
 
 def _detail(check: dict[str, Any]) -> str:
-    if check.get("blocked_by"):
-        return f"blocked by {', '.join(check['blocked_by'])}"
     details = check.get("details") or []
+    if check.get("blocked_by"):  # blocked, and still its own answer
+        return "; ".join([f"blocked by {', '.join(check['blocked_by'])}", *details])
     if check["status"] == "pass":
         return check.get("summary") or "; ".join(details)
     return "; ".join(details) or check.get("summary") or ""
@@ -67,10 +67,11 @@ def _infrastructure(doc: dict[str, Any]) -> list[str]:
     checks = _checks(doc, "infrastructure")
     if not checks:
         return []
-    rows = [[f"{ICON[c['status']]} {c['name']}", (c.get("data") or {}).get("version"),
+    rows = [[f"{ICON[c['status']]} {c['name']}", (c.get("data") or {}).get("address"),
+             (c.get("data") or {}).get("version"),
              c.get("summary"), _detail(c) if c["status"] != "pass" else "; ".join(c.get("details") or [])]
             for c in checks]
-    return ["## Infrastructure", "", *_table(["Component", "Version", "Status", "Details"], rows)]
+    return ["## Infrastructure", "", *_table(["Component", "Address", "Version", "Status", "Details"], rows)]
 
 
 def _services(doc: dict[str, Any]) -> list[str]:
@@ -80,10 +81,12 @@ def _services(doc: dict[str, Any]) -> list[str]:
     rows = []
     for c in checks:
         data = c.get("data") or {}
-        rows.append([f"{ICON[c['status']]} {c['name']}", data.get("port"), _ms(data.get("latency_ms")),
-                     data.get("version"), _detail(c) if c["status"] != "pass" else "healthy",
+        rows.append([f"{ICON[c['status']]} {c['name']}", data.get("url") or data.get("port"),
+                     _ms(data.get("latency_ms")), data.get("http_status"), data.get("version"),
+                     _detail(c) if c["status"] != "pass" else "healthy",
                      c.get("cause") if c["status"] == "fail" else None])
-    return ["## Services", "", *_table(["Service", "Port", "Latency", "Version", "Checks", "Cause"], rows)]
+    headers = ["Service", "Address", "Latency", "HTTP", "Version", "Checks", "Cause"]
+    return ["## Services", "", *_table(headers, rows)]
 
 
 def _simple(doc: dict[str, Any], group: str, title: str, header: str) -> list[str]:
@@ -122,7 +125,8 @@ def _issues(doc: dict[str, Any]) -> list[str]:
         n += 1
         blocks = f" Blocks {', '.join(cause['blocks'])}." if cause.get("blocks") else ""
         checks = f" Failing checks: {', '.join(cause.get('checks') or [])}."
-        out.append(f"{n}. ❌ **{cause['name']}**: {_cell(cause.get('reason'))}.{blocks}{checks}  ")
+        kind = f" ({cause['kind']})" if cause.get("kind", "component") != "component" else ""
+        out.append(f"{n}. ❌ **{cause['name']}**{kind}: {_cell(cause.get('reason'))}.{blocks}{checks}  ")
         out.append(f"   **Fix:** `{cause.get('remedy') or 'see the checks above'}`")
     for c in doc.get("checks", []):
         if c["status"] == "warn":
@@ -140,7 +144,8 @@ def _environment(doc: dict[str, Any]) -> list[str]:
     target = doc.get("target") or {}
     rows = [[k, v] for k, v in env.items()]
     rows += [["stack", target.get("stack")], ["run dir", target.get("run_dir")],
-             ["port offset", target.get("offset")]]
+             ["port offset", target.get("offset")],
+             ["examined", "exactly what was named (--url ...)" if target.get("explicit") else "the stack"]]
     footer = f"<sub>Generated {doc.get('started_at', '?')} by `trade-ops doctor --report`.</sub>"
     return ["## Environment", "", *_table(["", "Value"], rows), footer, ""]
 

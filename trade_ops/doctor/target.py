@@ -1,22 +1,30 @@
 """What doctor examines: the stack, which of its components, where they answer.
 
-With a run directory holding state.json, the components trade-ops started there (and
-what they depend on); without one, every enabled component of the stack file, at the URLs the
-file (or `--url SVC=URL`) gives: doctor can examine a deployment it did not start.
+Three ways in, and the remedies follow from which one:
+
+    supervised   a run directory holding state.json: what trade-ops started there (and
+                 what that depends on); remedies are `trade-ops up/logs --run-dir ...`
+    stack file   without state: every enabled component of the stack file, at the URLs
+                 it gives; a `compose_file` / `container` key says how a service is run
+    explicit     `--url SVC=URL`, `--valkey`, `--nats`, `--nats-monitor`, `--lake`: exactly
+                 what was named, nothing at a default port; remedies are `curl` of the
+                 failing URL and manual steps, never `trade-ops up` (trade-ops runs nothing there)
 """
 
 from __future__ import annotations
 
 import contextlib
+import shlex
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from trade_ops.errors import UsageError
 from trade_ops.rundir import RunDir
 from trade_ops.stack import Component, Stack
 
-__all__ = ["Process", "Target", "build_target", "parse_urls", "processes_of"]
+__all__ = ["Explicit", "Process", "Target", "build_target", "parse_urls", "processes_of"]
 
 
 @dataclass
@@ -35,6 +43,20 @@ class Process:
 
 
 @dataclass
+class Explicit:
+    """What the command line named: with any of it, doctor examines exactly that."""
+
+    urls: dict[str, str] = field(default_factory=dict)
+    valkey: str | None = None
+    nats: str | None = None
+    nats_monitor: str | None = None
+    lake: str | None = None
+
+    def __bool__(self) -> bool:
+        return bool(self.urls or self.valkey or self.nats or self.nats_monitor or self.lake)
+
+
+@dataclass
 class Target:
     stack: Stack
     run_dir: RunDir
@@ -44,38 +66,116 @@ class Target:
     compose: Path | None = None
     timeout: float = 1.0
     account: str = "doctor"
+    explicit: bool = False  # built from --url/--valkey/--nats flags: exactly what was named
+    nats_monitor: str | None = None  # where NATS monitoring answers (None: not examined)
+    lake_uri: str | None = None
+    stack_flag: str | None = None  # the --stack FILE to repeat in `trade-ops` remedies
 
     @property
     def names(self) -> set[str]:
         return {c.name for c in (*self.services, *self.infra)}
 
+    @property
+    def supervised(self) -> bool:
+        return bool(self.processes)
+
     def has(self, *names: str) -> bool:
         return all(n in self.names for n in names)
 
+    def component(self, name: str) -> Component | None:
+        return next((c for c in (*self.services, *self.infra) if c.name == name), None)
+
+    def address(self, name: str) -> str | None:
+        """The address doctor probes for a component: what reports show."""
+        c = self.component(name)
+        if c is None:
+            return None
+        if c.is_service:
+            return c.base_url
+        if c.kind == "lake":
+            return self.lake_uri
+        if c.kind == "nats" and c.port is None:
+            return self.nats_monitor
+        return f"{c.host}:{c.port}"
+
+    # -- remedies: commands that run for this deployment as it is ----------------------------
+    def _trade_ops_flags(self) -> str:
+        here = self.run_dir.path
+        flags = "" if here == RunDir().path else f" --run-dir {shlex.quote(str(here))}"
+        if self.stack_flag and not self.supervised:
+            flags += f" --stack {shlex.quote(self.stack_flag)}"
+        return flags
+
+    def _trade_ops_runs(self, name: str) -> bool:
+        """trade-ops starts this component here: supervised, or a local stack without urls."""
+        if name in self.processes:
+            return True
+        c = self.stack.components.get(name)
+        return not self.explicit and c is not None and not c.url and not c.compose_file \
+            and not c.container and (not c.is_service or c.exists())
+
+    def _compose(self, c: Component) -> str:
+        return f"docker compose -f {shlex.quote(str(c.compose_file))}"
+
     def up_remedy(self, name: str) -> str:
-        component = self.stack.components.get(name)
-        if component is not None and component.url:
-            return f"check that {name} runs at {component.base_url} (the `url` of {name} in the stack file)"
-        flag = "" if self.run_dir.path == RunDir().path else f" --run-dir {self.run_dir.path}"
-        return f"trade-ops up --only {name}{flag}"
+        """The command that starts `name` again where it runs."""
+        c = self.stack.components.get(name)
+        if self._trade_ops_runs(name):
+            return f"trade-ops up --only {name}{self._trade_ops_flags()}"
+        if c is not None and c.compose_file:
+            return f"{self._compose(c)} up -d {c.compose_service or name}"
+        if c is not None and c.container:
+            return f"docker start {shlex.quote(c.container)}"
+        return self.probe_remedy(name)
 
     def logs_remedy(self, name: str) -> str:
-        flag = "" if self.run_dir.path == RunDir().path else f" --run-dir {self.run_dir.path}"
-        return f"trade-ops logs {name}{flag}"
+        """The command that shows why `name` misbehaves where it runs."""
+        c = self.stack.components.get(name)
+        if self._trade_ops_runs(name):
+            return f"trade-ops logs {name}{self._trade_ops_flags()}"
+        if c is not None and c.compose_file:
+            return f"{self._compose(c)} logs --tail 50 {c.compose_service or name}"
+        if c is not None and c.container:
+            return f"docker logs --tail 50 {shlex.quote(c.container)}"
+        return self.probe_remedy(name)
+
+    def probe_remedy(self, name: str, path: str | None = None) -> str:
+        """Where trade-ops runs nothing: see the failing answer for yourself."""
+        c = self.component(name) or self.stack.components.get(name)
+        if c is not None and c.is_service:
+            return f"curl -sS {shlex.quote(c.base_url + (path or c.health_path))}"
+        if c is not None and c.kind == "valkey":
+            return f"check that valkey runs at {c.host}:{c.port} (manual step: trade-ops does not run it)"
+        if c is not None and c.kind == "nats":
+            monitor = self.nats_monitor or self.stack.nats_monitor_url()
+            return f"curl -sS {shlex.quote(monitor + '/healthz')}"
+        return f"check {name} (manual step: trade-ops does not run it here)"
 
     def describe(self) -> dict[str, Any]:
-        return {"stack": self.stack.source, "offset": self.stack.offset,
-                "run_dir": str(self.run_dir.path), "supervised": bool(self.processes),
-                "urls": {c.name: c.base_url for c in self.services}}
+        return {"stack": self.stack.source, "offset": None if self.explicit else self.stack.offset,
+                "run_dir": str(self.run_dir.path), "supervised": self.supervised,
+                "explicit": self.explicit,
+                "urls": {c.name: self.address(c.name) for c in (*self.infra, *self.services)}}
+
+
+def _url(flag: str, value: str, schemes: tuple[str, ...]) -> str:
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+    except ValueError as exc:
+        raise UsageError(f"{flag} {value!r}: {exc}") from None
+    if parts.scheme not in schemes or not parts.hostname:
+        raise UsageError(f"{flag} {value!r}: expected {schemes[0]}://host:port")
+    return value.rstrip("/")
 
 
 def parse_urls(pairs: list[str]) -> dict[str, str]:
     out: dict[str, str] = {}
     for pair in pairs:
         name, sep, url = pair.partition("=")
-        if not sep or not name or not url.startswith(("http://", "https://")):
+        if not sep or not name.strip() or not url.startswith(("http://", "https://")):
             raise UsageError(f"--url {pair!r}: expected SERVICE=http://host:port")
-        out[name.strip()] = url.strip().rstrip("/")
+        out[name.strip()] = _url("--url", url.strip(), ("http", "https"))
     return out
 
 
@@ -89,38 +189,75 @@ def processes_of(run_dir: RunDir) -> dict[str, Process]:
     out: dict[str, Process] = {}
     for name, rec in state.processes.items():
         proc = find_ours(rec.pid, rec.started_at)
-        state = "dead" if proc is None else "running"
+        status = "dead" if proc is None else "running"
         with contextlib.suppress(Exception):
             if proc is not None and proc.status() == "stopped":
-                state = "suspended"  # SIGSTOP: alive, holds its port, answers nothing
-        out[name] = Process(name, rec.kind, rec.pid, rec.port, state, proc is not None,
+                status = "suspended"  # SIGSTOP: alive, holds its port, answers nothing
+        out[name] = Process(name, rec.kind, rec.pid, rec.port, status, proc is not None,
                             rec.restarts, Path(rec.log), rec.started_at)
     return out
 
 
+def _explicit_infra(stack: Stack, flags: Explicit) -> tuple[list[Component], str | None]:
+    """valkey, nats and the lake as the flags name them (none of them otherwise)."""
+    out: list[Component] = []
+    monitor = None
+    if flags.valkey:
+        u = urlsplit(_url("--valkey", flags.valkey, ("redis", "rediss", "valkey")))
+        out.append(replace(stack.first("valkey") or Component("valkey", "valkey"),
+                           host=u.hostname or "127.0.0.1", port=u.port or 6379))
+    if flags.nats or flags.nats_monitor:
+        base = stack.first("nats") or Component("nats", "nats")
+        host, port, mport = base.host, None, None
+        if flags.nats:
+            u = urlsplit(_url("--nats", flags.nats, ("nats", "tls")))
+            host, port = u.hostname or host, u.port or 4222
+        if flags.nats_monitor:
+            monitor = _url("--nats-monitor", flags.nats_monitor, ("http", "https"))
+            mport = urlsplit(monitor).port
+        out.append(replace(base, host=host, port=port, monitor_port=mport))
+    if flags.lake:
+        out.append(replace(stack.first("lake") or Component("lake", "lake"), uri=flags.lake))
+    return out, monitor
+
+
 def build_target(run_dir: RunDir, stack_file: Path | str | None = None, urls: dict[str, str] | None = None,
-                 timeout: float = 1.0, compose: Path | None = None) -> Target:
+                 timeout: float = 1.0, compose: Path | None = None, flags: Explicit | None = None) -> Target:
+    flags = flags or Explicit(urls=dict(urls or {}))
+    if urls:
+        flags.urls = {**flags.urls, **urls}
     stack = run_dir.stack(stack_file)
-    urls = urls or {}
-    for name in urls:
+    for name in flags.urls:
         if name not in stack.components or not stack.components[name].is_service:
             known = ", ".join(c.name for c in stack.services)
             raise UsageError(f"--url {name}=...: no service {name!r} in the stack; known: {known}")
-    if urls:
+    if flags.urls:
         stack = replace(stack, components={
-            n: replace(c, url=urls[n]) if n in urls else c for n, c in stack.components.items()})
+            n: replace(c, url=flags.urls[n]) if n in flags.urls else c for n, c in stack.components.items()})
+    if compose is None:
+        default = Path("compose.yaml")
+        compose = default if default.is_file() and not flags else None
+    if flags:  # exactly what was named: on a shared host, nothing else is anyone's business
+        infra, monitor = _explicit_infra(stack, flags)
+        services = [stack.components[n] for n in flags.urls]
+        lake = next((c.uri for c in infra if c.kind == "lake"), None)
+        return Target(stack=stack, run_dir=run_dir, services=services, infra=infra, compose=compose,
+                      timeout=timeout, explicit=True, nats_monitor=monitor, lake_uri=lake,
+                      stack_flag=str(stack_file) if stack_file else None)
     processes = processes_of(run_dir)
     if processes:
-        chosen = set(processes) | set(urls) | {c.name for c in stack.services if c.url}
+        chosen = set(processes) | {c.name for c in stack.services if c.url}
         chosen = {n for n in chosen if n in stack.components}
         wanted = set(stack.closure(chosen))
     else:
-        enabled = [c.name for c in stack.services if c.enabled or c.name in urls]
+        enabled = [c.name for c in stack.services if c.enabled]
         wanted = set(stack.closure(enabled)) | {c.name for c in stack.infra}
     services = [c for c in stack.services if c.name in wanted]
     infra = [c for c in stack.infra if c.name in wanted]
-    if compose is None:
-        default = Path("compose.yaml")
-        compose = default if default.is_file() else None
+    has_nats = any(c.kind == "nats" for c in infra)
+    has_lake = any(c.kind == "lake" for c in infra)
     return Target(stack=stack, run_dir=run_dir, services=services, infra=infra, processes=processes,
-                  compose=compose, timeout=timeout)
+                  compose=compose, timeout=timeout,
+                  nats_monitor=stack.nats_monitor_url() if has_nats else None,
+                  lake_uri=stack.lake_uri(run_dir.path) if has_lake else None,
+                  stack_flag=str(stack_file) if stack_file else None)

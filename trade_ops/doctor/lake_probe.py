@@ -1,0 +1,62 @@
+"""The lake probe's child process: which Delta tables exist at a lake URI.
+
+deltalake holds the GIL while it waits on storage (~1.8 s per table against an S3
+endpoint that does not answer), so a thread would stall every other probe of the run.
+doctor runs this in a child process and kills it at its deadline instead:
+
+    python -m trade_ops.doctor.lake_probe URI TABLE...   ->   {"TABLE": true|false, ...}
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from pathlib import Path
+
+__all__ = ["is_local", "probe_tables", "tables_present"]
+
+
+def is_local(uri: str) -> bool:
+    return "://" not in uri or uri.startswith("file://")
+
+
+def tables_present(uri: str, tables: list[str]) -> dict[str, bool]:
+    if is_local(uri):
+        root = Path(uri.removeprefix("file://"))
+        return {t: (root / t / "_delta_log").is_dir() for t in tables}
+    from deltalake import DeltaTable
+
+    return {t: DeltaTable.is_deltatable(f"{uri.rstrip('/')}/{t}") for t in tables}
+
+
+async def probe_tables(uri: str, tables: list[str], timeout: float) -> dict[str, bool]:
+    """tables_present, in a child process for a remote URI; TimeoutError or OSError on failure."""
+    if is_local(uri) or not tables:
+        return tables_present(uri, tables)
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "trade_ops.doctor.lake_probe", uri, *tables,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, stdin=asyncio.subprocess.DEVNULL)
+    try:
+        out, err = await asyncio.wait_for(proc.communicate(), timeout)
+    except (TimeoutError, asyncio.CancelledError):
+        proc.kill()
+        await proc.wait()
+        raise
+    if proc.returncode != 0:
+        lines = err.decode(errors="replace").strip().splitlines()
+        raise OSError(lines[-1][:300] if lines else f"lake probe exited {proc.returncode}")
+    found: dict[str, bool] = json.loads(out)
+    return found
+
+
+def main(argv: list[str]) -> int:
+    if not argv:
+        print("usage: python -m trade_ops.doctor.lake_probe URI TABLE...", file=sys.stderr)
+        return 2
+    print(json.dumps(tables_present(argv[0], argv[1:])))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
