@@ -42,13 +42,17 @@ def doctor(
         "--nats, --nats-monitor or --lake, doctor examines exactly what they name, nothing else.")]
         = None,
     valkey: Annotated[str | None, typer.Option(
-        "--valkey", metavar="URL", help="Examine the valkey/redis at redis://host:port.")] = None,
+        "--valkey", metavar="URL", show_default="not examined",
+        help="Examine the valkey/redis at redis://host:port.")] = None,
     nats: Annotated[str | None, typer.Option(
-        "--nats", metavar="URL", help="Examine the NATS server at nats://host:port.")] = None,
+        "--nats", metavar="URL", show_default="not examined",
+        help="Examine the NATS server at nats://host:port.")] = None,
     nats_monitor: Annotated[str | None, typer.Option(
-        "--nats-monitor", metavar="URL", help="Its monitoring endpoint, http://host:8222.")] = None,
+        "--nats-monitor", metavar="URL", show_default="not examined",
+        help="Its monitoring endpoint, http://host:8222.")] = None,
     lake: Annotated[str | None, typer.Option(
-        "--lake", metavar="URI", help="Examine the Delta lake at a directory or s3:// URI.")] = None,
+        "--lake", metavar="URI", show_default="not examined",
+        help="Examine the Delta lake at a directory or s3:// URI.")] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show the details of passing checks too.")]
         = False,
     compose: Annotated[Path | None, typer.Option(
