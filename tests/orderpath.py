@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 
-from services.kit import events
+from services import contract as events
 from tests.helpers import Proc, start_service
 
 __all__ = ["fill_event", "start", "tick_event"]
@@ -24,7 +24,7 @@ def start(name: str, workdir: Path, env: dict[str, str]) -> tuple[Proc, httpx.Cl
 
 def tick_event(symbol: str, bid: float, ask: float, size: float = 1.0) -> tuple[str, dict[str, Any]]:
     seq = time.time_ns()
-    return events.TICK.format(symbol=symbol), {
+    return events.tick_subject(symbol), {
         "id": f"{symbol}-{seq}", "symbol": symbol, "seq": seq, "bid": bid, "ask": ask,
         "last": ask, "bid_size": size, "ask_size": size, "volume": 0.1, "ts": events.now_ms()}
 
@@ -35,7 +35,7 @@ def fill_event(account: str, symbol: str, side: str, quantity: float, price: flo
     fill_id = fill_id or uuid.uuid4().hex
     cumulative = quantity if cumulative is None else cumulative
     leaves = max(0.0, (order_quantity or cumulative) - cumulative)
-    return events.FILL.format(symbol=symbol), {
+    return events.fill_subject(symbol), {
         "id": fill_id, "fill_id": fill_id, "order_id": order_id or uuid.uuid4().hex,
         "client_order_id": None, "account": account, "symbol": symbol, "side": side,
         "quantity": quantity, "price": price, "cumulative_quantity": cumulative,

@@ -26,6 +26,10 @@ def test_oms_orders_alternate_sides_with_unique_ids() -> None:
 def test_oms_classification() -> None:
     t = make_target("oms", "http://127.0.0.1:8099")
     assert t.classify(201, b"{}") == OK
+    assert t.classify(422, b'{"detail":"rejected by risk: limit","result":"rejected"}') == REJECTED
+    assert t.classify(422, b'{"detail":"no words to search","result":"rejected"}') == REJECTED
+    assert t.classify(422, b'{"detail":"rejected by risk?","result":"invalid"}') == HTTP_ERROR
+    # The original backend's OMS answers the order itself, without `result`.
     assert t.classify(422, b'{"status":"REJECTED","reason":"risk: position limit"}') == REJECTED
     assert t.classify(422, b'{"detail":[{"loc":["body","quantity"],"msg":"bad"}]}') == HTTP_ERROR
     assert t.classify(503, b"{}") == HTTP_ERROR

@@ -13,7 +13,7 @@ import nats
 import orjson
 import pytest
 
-from services.kit import events
+from services import contract as events
 from tests.bus_helpers import get_json_until, infra_env, publish
 from tests.helpers import Proc, wait_until
 from tests.orderpath import fill_event, start, tick_event
@@ -61,7 +61,7 @@ def test_market_order_is_accepted_persisted_and_published(stack: dict, nats_serv
     assert resp.status_code == 201, resp.text
     body = resp.json()
     assert body["status"] == "ACCEPTED" and body["risk_level"] == "LOW" and body["warnings"] == []
-    assert body["latency_ms"] > 0
+    assert body["latency_ms"] > 0 and body["result"] == "accepted"
     assert event["order"]["order_id"] == body["order_id"]
     stored = client.get(f"/orders/{body['order_id']}").json()
     assert stored["status"] == "ACCEPTED" and stored["price"] is None
@@ -75,8 +75,9 @@ def test_same_client_order_id_replays_and_another_body_is_409(stack: dict) -> No
     again = client.post("/orders", content=orjson.dumps(dict(reversed(order(client_order_id=coid).items()))))
     assert again.status_code == 201
     assert again.json()["order_id"] == first.json()["order_id"]
+    assert (first.json()["result"], again.json()["result"]) == ("accepted", "replayed")
     other = client.post("/orders", json=order(client_order_id=coid, quantity=0.6))
-    assert other.status_code == 409
+    assert other.status_code == 409 and other.json()["result"] == "conflict"
     assert first.json()["order_id"] in other.json()["detail"]
     listed = client.get("/orders", params={"account": ACCOUNT}).json()["orders"]
     assert sum(o["client_order_id"] == coid for o in listed) == 1
@@ -85,7 +86,7 @@ def test_same_client_order_id_replays_and_another_body_is_409(stack: dict) -> No
 def test_risk_rejection_is_422_and_recorded(stack: dict) -> None:
     client = stack["client"]
     resp = client.post("/orders", json=order(quantity=6))
-    assert resp.status_code == 422
+    assert resp.status_code == 422 and resp.json()["result"] == "rejected"
     assert "max order quantity" in resp.json()["detail"]
     oid = resp.json()["order"]["order_id"]
     stored = client.get(f"/orders/{oid}").json()
@@ -182,6 +183,7 @@ def test_risk_down_fails_closed_or_open_by_setting(valkey_server: Proc, fresh_na
     try:
         resp = closed_client.post("/orders", json=order(client_order_id="c1"))
         assert resp.status_code == 503 and "risk" in resp.json()["detail"]
+        assert resp.json()["result"] == "unavailable"
         health = closed_client.get("/health")
         assert health.status_code == 503
         assert health.json()["checks"]["risk:responseTime"][0]["status"] == "fail"

@@ -11,7 +11,7 @@ import httpx
 import pytest
 from deltalake import DeltaTable
 
-from services.kit.events import now_ms
+from services.contract import now_ms
 from tests.bus_helpers import get_json_until, publish
 from tests.helpers import Proc, start_service, wait_until
 

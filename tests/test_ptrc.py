@@ -8,7 +8,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from services.kit.events import now_ms
+from services.contract import now_ms
 from services.kit.positions import Position
 from tests.bus_helpers import get_json_until, publish, restart_nats
 from tests.helpers import Proc, start_service, wait_until

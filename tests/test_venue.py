@@ -17,8 +17,8 @@ import nats
 import orjson
 import pytest
 
+from services.contract import now_ms
 from services.kit import bus
-from services.kit.events import now_ms
 from tests.helpers import Proc, start_service
 
 NAMES = ("exeq", "live-gateway", "ptrc", "pnl")

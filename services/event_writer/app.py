@@ -15,11 +15,12 @@ from typing import Any
 
 import pyarrow as pa
 
+from services import contract
 from services.kit.sink import SinkSpec, Table, date_of, sink_app
 
 __all__ = ["FILLS", "ORDERS", "app", "exec_row", "order_row"]
 
-ORDERS = Table("orders", pa.schema([
+ORDERS = Table(contract.ORDERS_TABLE, pa.schema([
     ("event_id", pa.string()), ("event_type", pa.string()), ("order_id", pa.string()),
     ("client_order_id", pa.string()), ("account", pa.string()), ("symbol", pa.string()),
     ("side", pa.string()), ("quantity", pa.float64()), ("order_type", pa.string()),
@@ -29,7 +30,7 @@ ORDERS = Table("orders", pa.schema([
     ("warnings", pa.list_(pa.string())), ("reason", pa.string()), ("created_ts", pa.float64()),
     ("ts", pa.float64()), ("date", pa.string()),
 ]), partition_by=("date",))
-FILLS = Table("fills", pa.schema([
+FILLS = Table(contract.FILLS_TABLE, pa.schema([
     ("fill_id", pa.string()), ("order_id", pa.string()), ("client_order_id", pa.string()),
     ("account", pa.string()), ("symbol", pa.string()), ("side", pa.string()),
     ("quantity", pa.float64()), ("price", pa.float64()), ("cumulative_quantity", pa.float64()),
@@ -38,7 +39,8 @@ FILLS = Table("fills", pa.schema([
 ]), partition_by=("date",))
 _ORDER_COLUMNS = [f.name for f in ORDERS.schema]
 _FILL_COLUMNS = [f.name for f in FILLS.schema]
-_EVENT_TYPES = {"orders.new": "new", "orders.cancel": "cancel_request", "exec.cancelled": "cancelled"}
+_EVENT_TYPES = {contract.ORDERS_NEW: "new", contract.ORDERS_CANCEL: "cancel_request",
+                contract.EXEC_CANCELLED: "cancelled"}
 
 
 def order_row(subject: str, event: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
@@ -54,7 +56,7 @@ def order_row(subject: str, event: dict[str, Any]) -> tuple[str, dict[str, Any]]
 
 
 def exec_row(subject: str, event: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
-    if not subject.startswith("exec.fill."):
+    if not contract.is_fill(subject):
         return order_row(subject, event)
     row = {name: event.get(name) for name in _FILL_COLUMNS}
     row["fill_id"] = row["fill_id"] or event["id"]
@@ -62,9 +64,10 @@ def exec_row(subject: str, event: dict[str, Any]) -> tuple[str, dict[str, Any]] 
     return FILLS.name, row
 
 
-app = sink_app("event-writer", ["ORDERS", "EXEC"], [
-    SinkSpec(stream="ORDERS", durable="event-writer-orders", subject="orders.>", tables=[ORDERS],
-             route=order_row),
-    SinkSpec(stream="EXEC", durable="event-writer-exec", subject="exec.>", tables=[FILLS, ORDERS],
+app = sink_app("event-writer", [contract.ORDERS, contract.EXEC], [
+    SinkSpec(stream=contract.ORDERS, durable="event-writer-orders", subject=contract.ORDERS_ALL,
+             tables=[ORDERS], route=order_row),
+    SinkSpec(stream=contract.EXEC, durable="event-writer-exec", subject=contract.EXEC_ALL,
+             tables=[FILLS, ORDERS],
              route=exec_row),
 ])

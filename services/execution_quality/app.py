@@ -66,5 +66,4 @@ async def _lifespan(kit: Kit) -> AsyncIterator[None]:
     yield
 
 
-app = create_app("execution-quality", settings=TCASettings(), routers=[router],
-                 streams=["TICKS", "ORDERS", "EXEC"], lifespan=_lifespan)
+app = create_app("execution-quality", settings=TCASettings(), routers=[router], lifespan=_lifespan)

@@ -16,11 +16,11 @@ from typing import Any
 
 from nats.aio.msg import Msg
 
+from services.contract import EXEC, FILL_ALL, ORDERS, ORDERS_NEW
 from services.execution_quality import store
 from services.execution_quality.tca import slippage_bps
 from services.kit import Kit
 from services.kit.bus import Redeliver, decode, durable_consumer
-from services.kit.events import FILL, ORDERS_NEW
 from services.kit.quotes import QuoteBook
 
 __all__ = ["ArrivalNotSeen", "fill_record", "start"]
@@ -83,7 +83,7 @@ async def start(kit: Kit, max_samples: int, order_wait_deliveries: int) -> None:
         fills_total.labels("measured" if record["slippage_bps"] is not None else "no_mid").inc()
 
     await quotes.follow(js)
-    kit.spawn(durable_consumer(js, stream="ORDERS", durable="execution-quality-orders",
+    kit.spawn(durable_consumer(js, stream=ORDERS, durable="execution-quality-orders",
                                subject=ORDERS_NEW, handle=on_order), "orders-consumer")
-    kit.spawn(durable_consumer(js, stream="EXEC", durable="execution-quality-fills",
-                               subject=FILL.format(symbol=">"), handle=on_fill), "fills-consumer")
+    kit.spawn(durable_consumer(js, stream=EXEC, durable="execution-quality-fills",
+                               subject=FILL_ALL, handle=on_fill), "fills-consumer")

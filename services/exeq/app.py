@@ -15,8 +15,8 @@ from typing import Any
 
 from nats.aio.msg import Msg
 
+from services.contract import ORDERS, ORDERS_ALL, ORDERS_CANCEL, ORDERS_NEW, VENUE_ORDER, now_ms
 from services.kit import Kit, KitSettings, bus, create_app
-from services.kit.events import ORDERS_CANCEL, ORDERS_NEW, VENUE_ORDER, now_ms
 
 __all__ = ["app", "route"]
 
@@ -63,10 +63,10 @@ async def lifespan(kit: Kit) -> AsyncIterator[None]:
         await bus.publish_event(js, VENUE_ORDER, instruction)
         routed.labels(instruction["action"]).inc()
 
-    kit.spawn(bus.durable_consumer(js, stream="ORDERS", durable="exeq", subject="orders.>",
+    kit.spawn(bus.durable_consumer(js, stream=ORDERS, durable="exeq", subject=ORDERS_ALL,
                                    handle=handle, ack_wait=settings.ack_wait_s), "exeq-orders")
     yield
 
 
-app = create_app("exeq", settings=ExeqSettings(), streams=["ORDERS", "VENUE"], uses_valkey=False,
+app = create_app("exeq", settings=ExeqSettings(),
                  lifespan=lifespan)

@@ -25,8 +25,9 @@ from typing import Any
 import nats
 import orjson
 
+from services import contract
+from services.contract import now_ms
 from services.kit import bus
-from services.kit.events import now_ms
 
 __all__ = ["measure"]
 
@@ -48,8 +49,8 @@ async def measure(nats_url: str, orders: int, warmup: int) -> dict[str, Any]:
         if fut is not None and not fut.done():
             fut.set_result(time.perf_counter())
 
-    await nc.subscribe(f"exec.fill.{symbol}", cb=on_fill)
-    await bus.publish_event(js, f"market.tick.{symbol}", {
+    await nc.subscribe(contract.fill_subject(symbol), cb=on_fill)
+    await bus.publish_event(js, contract.tick_subject(symbol), {
         "id": f"{symbol}-1", "symbol": symbol, "seq": 1, "bid": 100.0, "ask": 100.01, "ts": now_ms()})
     latencies: list[float] = []
     acks: list[float] = []  # the order's own JetStream publish, part of every latency
@@ -62,7 +63,7 @@ async def measure(nats_url: str, orders: int, warmup: int) -> dict[str, Any]:
                      "order_type": "MARKET", "price": None, "time_in_force": "GTC",
                      "status": "ACCEPTED", "created_ts": now_ms()}
             started = time.perf_counter()
-            await bus.publish_event(js, "orders.new", {"id": oid, "ts": now_ms(), "order": order})
+            await bus.publish_event(js, contract.ORDERS_NEW, {"id": oid, "ts": now_ms(), "order": order})
             acked = time.perf_counter()
             filled = await asyncio.wait_for(fut, 10 if i else 30)  # the first waits for the quote
             if i >= warmup:

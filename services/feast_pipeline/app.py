@@ -15,11 +15,11 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, Path, Request
 from nats.aio.msg import Msg
 
+from services import contract
 from services.feast_pipeline.features import compute_features
 from services.feast_pipeline.store import SYMBOLS_KEY, add_bar, load_features, save_features
 from services.kit import Kit, KitSettings, create_app, get_kit
 from services.kit.bus import decode, durable_consumer
-from services.kit.events import BAR
 
 __all__ = ["FeatureSettings", "app"]
 
@@ -76,8 +76,8 @@ async def _consume(kit: Kit) -> None:
         await save_features(valkey, compute_features(bars, window))
         processed.labels("ok").inc()
 
-    subject = BAR.format(interval=settings.features_interval, symbol=">")
-    await durable_consumer(kit.js, stream="BARS", durable="feast-pipeline", subject=subject,
+    subject = contract.bar_interval_wildcard(settings.features_interval)
+    await durable_consumer(kit.js, stream=contract.BARS, durable="feast-pipeline", subject=subject,
                            handle=handle)
 
 
@@ -87,5 +87,5 @@ async def _lifespan(kit: Kit) -> AsyncIterator[None]:
     yield
 
 
-app = create_app("feast-pipeline", settings=FeatureSettings(), routers=[router], streams=["BARS"],
+app = create_app("feast-pipeline", settings=FeatureSettings(), routers=[router],
                  lifespan=_lifespan)

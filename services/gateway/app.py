@@ -27,8 +27,7 @@ async def _run(kit: Kit) -> AsyncIterator[None]:
 
 def build() -> object:
     settings = GatewaySettings()
-    app = create_app("gateway", settings=settings, routers=[router], streams=["TICKS", "ALT"],
-                     uses_valkey=False, lifespan=_run)
+    app = create_app("gateway", settings=settings, routers=[router], lifespan=_run)
     rng = random.Random(settings.seed)
     app.state.kit.state["market"] = Market(settings.universe, settings.volatility, rng)
     return app

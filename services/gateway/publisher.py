@@ -14,8 +14,9 @@ import uuid
 
 from nats.js import JetStreamContext
 
+from services import contract
 from services.gateway.market import Market
-from services.kit import bus, events
+from services.kit import bus
 from services.kit.metrics import Metrics
 
 __all__ = ["HEADLINES", "alt_event", "alt_loop", "tick_loop"]
@@ -38,7 +39,7 @@ def alt_event(market: Market) -> dict[str, object]:
     sentiment = max(-1.0, min(1.0, bias + market.rng.gauss(0, 0.2)))
     return {"id": uuid.uuid4().hex, "symbol": symbol, "category": "news",
             "headline": template.format(base=symbol.removesuffix("USDT")),
-            "sentiment": round(sentiment, 3), "source": "trade-ops-sim", "ts": events.now_ms()}
+            "sentiment": round(sentiment, 3), "source": "trade-ops-sim", "ts": contract.now_ms()}
 
 
 async def _publish(js: JetStreamContext, subject: str, event: dict[str, object],
@@ -64,7 +65,7 @@ async def tick_loop(market: Market, js: JetStreamContext, hz: float, metrics: Me
     while True:
         quotes = [market.step(symbol) for symbol in market.quotes]
         results = await asyncio.gather(
-            *(_publish(js, events.TICK.format(symbol=q.symbol), q.tick_event(), outage)
+            *(_publish(js, contract.tick_subject(q.symbol), q.tick_event(), outage)
               for q in quotes), return_exceptions=True)
         for q, result in zip(quotes, results, strict=True):
             if isinstance(result, BaseException):
@@ -86,7 +87,7 @@ async def alt_loop(market: Market, js: JetStreamContext, interval: float, metric
         await asyncio.sleep(interval)
         event = alt_event(market)
         try:
-            await _publish(js, events.ALT.format(symbol=event["symbol"]), event, outage)
+            await _publish(js, contract.alt_subject(str(event["symbol"])), event, outage)
             published.inc()
         except Exception:
             continue

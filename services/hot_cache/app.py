@@ -17,9 +17,10 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, Query, Request
 from nats.aio.msg import Msg
 
+from services import contract
+from services.contract import now_ms
 from services.hot_cache.view import View
 from services.kit import Check, Kit, KitSettings, create_app, get_kit
-from services.kit.events import BAR, TICK, now_ms
 from services.kit.follow import DeliverPolicy, follow, last_sequence
 
 __all__ = ["HotCacheSettings", "app"]
@@ -66,23 +67,23 @@ async def _replay_check(kit: Kit) -> Check:
 async def _lifespan(kit: Kit) -> AsyncIterator[None]:
     assert kit.js is not None
     view = kit.state["view"] = View()
-    kit.state["warm"] = await last_sequence(kit.js, "EXEC") == 0
+    kit.state["warm"] = await last_sequence(kit.js, contract.EXEC) == 0
 
     def on_fill(fill: dict[str, Any], msg: Msg) -> None:
-        if msg.subject.startswith("exec.fill."):
+        if contract.is_fill(msg.subject):
             view.apply_fill(fill)
         if msg.metadata.num_pending == 0:  # the replay reached the end of the stream
             kit.state["warm"] = True
 
     # Every exec.> message, not only fills: the replay is done at the stream's last message.
-    await follow(kit.js, "exec.>", on_fill, DeliverPolicy.ALL)
-    await follow(kit.js, TICK.format(symbol=">"), lambda t, _: view.apply_tick(t),
+    await follow(kit.js, contract.EXEC_ALL, on_fill, DeliverPolicy.ALL)
+    await follow(kit.js, contract.TICK_ALL, lambda t, _: view.apply_tick(t),
                  DeliverPolicy.LAST_PER_SUBJECT)
-    await follow(kit.js, BAR.format(interval="*", symbol=">"), lambda b, _: view.apply_bar(b),
+    await follow(kit.js, contract.BAR_ALL, lambda b, _: view.apply_bar(b),
                  DeliverPolicy.LAST_PER_SUBJECT)
     kit.add_check("positions", lambda: _replay_check(kit))
     yield
 
 
 app = create_app("hot-cache", settings=HotCacheSettings(), routers=[router],
-                 streams=["TICKS", "BARS", "EXEC"], uses_valkey=False, lifespan=_lifespan)
+                 lifespan=_lifespan)

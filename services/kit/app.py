@@ -1,12 +1,12 @@
 """The app factory every service is built with.
 
-    app = create_app("oms", routers=[router], streams=["ORDERS", "EXEC"],
-                     lifespan=start_consumers, checks=[my_check])
+    app = create_app("oms", routers=[router], lifespan=start_consumers)
 
 gives a FastAPI app with `/livez`, `/health` (application/health+json), `/metrics`,
 orjson responses, a 503 with a reason when a dependency is down, and a lifespan that
 opens a pooled async Valkey client and a NATS connection (reconnecting forever),
-ensures the JetStream streams, then runs the service's own lifespan. Handlers reach
+ensures the JetStream streams, then runs the service's own lifespan. What a service
+needs (valkey, nats, its streams) comes from its entry in services.contract.TOPOLOGY. Handlers reach
 the open clients through `request.app.state.kit`; they never build clients.
 """
 
@@ -30,6 +30,7 @@ from fastapi.exceptions import RequestValidationError
 from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 
+from services import contract
 from services.kit import bus
 from services.kit.health import Check, CheckFn, health_document, http_status, run_checks
 from services.kit.invalid import invalid_response
@@ -127,13 +128,21 @@ def create_app(
     *,
     settings: KitSettings | None = None,
     routers: Sequence[APIRouter] = (),
-    streams: Sequence[str] = (),
-    uses_valkey: bool = True,
-    uses_nats: bool = True,
+    streams: Sequence[str] | None = None,
+    uses_valkey: bool | None = None,
+    uses_nats: bool | None = None,
     lifespan: ServiceLifespan | None = None,
     version: str = "0.1.0",
 ) -> FastAPI:
     settings = settings or KitSettings(service=name)
+    # A service of the stack declares its needs once, in the contract; others say them here.
+    needs = contract.TOPOLOGY.get(name)
+    if streams is None:
+        streams = needs.streams if needs else ()
+    if uses_valkey is None:
+        uses_valkey = needs.valkey if needs else True
+    if uses_nats is None:
+        uses_nats = needs.nats if needs else True
     _configure_logging(settings.log_level)
     metrics = Metrics(name)
     kit = Kit(settings=settings, metrics=metrics)

@@ -1,6 +1,6 @@
 """NATS and JetStream: the connection, the streams, publishing and durable consumers.
 
-Every subject family lives in one JetStream stream (STREAMS is the single list), so
+Every subject family lives in one JetStream stream (services.contract.STREAMS), so
 nothing acknowledged is lost and consumers can replay. Publishing sets Nats-Msg-Id to
 the event id: JetStream drops a duplicate publish inside the duplicate window.
 """
@@ -22,6 +22,8 @@ from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StorageType, StreamConfig
 from nats.js.errors import BadRequestError, NotFoundError
 
+from services import contract
+
 __all__ = [
     "STREAMS",
     "Redeliver",
@@ -38,25 +40,8 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-DAY = 24 * 3600.0
-# name -> (subjects, max age in seconds, max bytes)
-STREAMS: dict[str, tuple[list[str], float, int]] = {
-    "TICKS": (["market.tick.>"], DAY, 2 << 30),
-    "BARS": (["market.bar.>"], 7 * DAY, 1 << 30),
-    "ALT": (["alt.>"], 7 * DAY, 1 << 30),
-    "ORDERS": (["orders.>"], 30 * DAY, 4 << 30),
-    "VENUE": (["venue.>"], 30 * DAY, 1 << 30),
-    "EXEC": (["exec.>"], 30 * DAY, 4 << 30),
-}
-DUPLICATE_WINDOW_S = 120.0
-
-
-def stream_for(subject: str) -> str:
-    for name, (subjects, _, _) in STREAMS.items():
-        for pattern in subjects:
-            if subject.startswith(pattern.rstrip(">")):
-                return name
-    raise KeyError(f"no stream holds subject {subject!r}")
+STREAMS = contract.STREAMS
+stream_for = contract.stream_for
 
 
 async def connect(url: str, name: str) -> NATS:
@@ -74,10 +59,11 @@ async def connect(url: str, name: str) -> NATS:
 async def ensure_streams(js: JetStreamContext, names: list[str] | tuple[str, ...]) -> None:
     """Create or update the named streams; safe to call from every service at once."""
     for name in names:
-        subjects, max_age, max_bytes = STREAMS[name]
-        config = StreamConfig(name=name, subjects=subjects, storage=StorageType.FILE,
-                              max_age=max_age, max_bytes=max_bytes,
-                              duplicate_window=DUPLICATE_WINDOW_S)
+        spec = STREAMS[name]
+        config = StreamConfig(name=name, subjects=list(spec.subjects), storage=StorageType.FILE,
+                              max_age=spec.max_age_s, max_bytes=spec.max_bytes,
+                              max_msgs_per_subject=spec.max_msgs_per_subject,
+                              duplicate_window=contract.DUPLICATE_WINDOW_S)
         try:
             await js.add_stream(config)
         except BadRequestError:  # exists with another config (e.g. an older version)
@@ -95,12 +81,18 @@ def decode(msg: Msg) -> dict[str, Any]:
     return orjson.loads(msg.data)
 
 
-async def publish_event(js: JetStreamContext, subject: str, event: dict[str, Any],
+async def publish_event(js: JetStreamContext, subject: str,
+                        event: contract.Event | dict[str, Any],
                         event_id: str | None = None, timeout: float = 2.0) -> int:
     """Publish and wait for JetStream's ack; returns the stream sequence."""
-    msg_id = event_id or event.get("id")
+    if isinstance(event, contract.Event):
+        msg_id: Any = event_id or event.id
+        data = contract.encode(event)
+    else:
+        msg_id = event_id or event.get("id")
+        data = orjson.dumps(event)
     headers = {"Nats-Msg-Id": str(msg_id)} if msg_id else None
-    ack = await js.publish(subject, orjson.dumps(event), timeout=timeout, headers=headers)
+    ack = await js.publish(subject, data, timeout=timeout, headers=headers)
     return ack.seq
 
 

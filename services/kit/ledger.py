@@ -30,6 +30,7 @@ from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
 from redis.exceptions import WatchError
 
+from services import contract
 from services.kit import bus
 from services.kit.positions import Position
 
@@ -83,7 +84,7 @@ class Ledger:
         self.valkey = valkey
         self.prefix = prefix
         self.keep_trades = keep_trades
-        self.stream = "EXEC"  # the stream's identity, set by the reader before each start
+        self.stream = contract.EXEC  # the stream's identity, set by the reader before each start
 
     def _key(self, kind: str, account: str) -> str:
         return f"{self.prefix}:{kind}:{account}"
@@ -208,10 +209,10 @@ async def consume_fills(js: JetStreamContext, ledger: Ledger, batch: int = 256) 
     # Earlier versions read through a durable consumer named after the ledger: the cursor
     # (and the seen fill ids) replaces it, and its growing backlog would look like lag.
     with contextlib.suppress(NotFoundError):
-        await js.delete_consumer("EXEC", ledger.prefix)
+        await js.delete_consumer(contract.EXEC, ledger.prefix)
     async def cursor() -> int:
-        ledger.stream = await bus.stream_identity(js, "EXEC")
+        ledger.stream = await bus.stream_identity(js, contract.EXEC)
         return await ledger.cursor()
 
-    await bus.cursor_consumer(js, stream="EXEC", subject="exec.fill.>", cursor=cursor,
+    await bus.cursor_consumer(js, stream=contract.EXEC, subject=contract.FILL_ALL, cursor=cursor,
                               handle=handle, name=ledger.prefix, batch=batch)

@@ -15,6 +15,7 @@ from typing import Any
 
 from nats.js import JetStreamContext
 
+from services.contract import TICK_ALL
 from services.kit.follow import DeliverPolicy, follow
 
 __all__ = ["Quote", "QuoteBook"]
@@ -79,4 +80,4 @@ class QuoteBook:
             if quote is not None and on_quote is not None:
                 await on_quote(quote)
 
-        return await follow(js, "market.tick.>", handle, DeliverPolicy.LAST_PER_SUBJECT)
+        return await follow(js, TICK_ALL, handle, DeliverPolicy.LAST_PER_SUBJECT)

@@ -1,7 +1,7 @@
 """The one sink: a durable JetStream pull consumer that appends batches to Delta tables.
 
-    sink = Sink(kit, SinkSpec(stream="TICKS", durable="sink-ticks", subject="market.tick.>",
-                              tables=[MARKET_TICKS], route=lambda subject, event: ("market_ticks", row)))
+    sink = Sink(kit, SinkSpec(stream=contract.TICKS, durable="sink-ticks", subject=contract.TICK_ALL,
+                              tables=[MARKET_TICKS], route=lambda subject, event: (MARKET_TICKS.name, row)))
 
 Batching: a batch is flushed when it holds `batch_size` messages or its first message is
 `max_wait_s` old. Each table of a batch is one Delta commit; messages are acked only

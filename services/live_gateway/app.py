@@ -8,9 +8,9 @@ from collections.abc import AsyncIterator
 
 from fastapi import APIRouter, HTTPException, Query, Request
 
+from services.contract import VENUE, VENUE_ORDER
 from services.kit import Check, Kit, KitSettings, create_app, get_kit
 from services.kit.bus import durable_consumer
-from services.kit.events import VENUE_ORDER
 from services.live_gateway.store import VenueStore
 from services.live_gateway.venue import Venue
 
@@ -82,11 +82,10 @@ async def lifespan(kit: Kit) -> AsyncIterator[None]:
         return _quote_check(venue, settings.quote_stale_s)
 
     kit.add_check("quotes", quote_check)
-    kit.spawn(durable_consumer(kit.js, stream="VENUE", durable="live-gateway", subject=VENUE_ORDER,
+    kit.spawn(durable_consumer(kit.js, stream=VENUE, durable="live-gateway", subject=VENUE_ORDER,
                                handle=venue.on_order, ack_wait=settings.ack_wait_s), "venue-orders")
     kit.spawn(_flush_forever(venue, settings.outbox_flush_s), "venue-outbox")
     yield
 
 
-app = create_app("live-gateway", settings=VenueSettings(), routers=[router],
-                 streams=["TICKS", "VENUE", "EXEC"], lifespan=lifespan)
+app = create_app("live-gateway", settings=VenueSettings(), routers=[router], lifespan=lifespan)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from services.kit.events import EXEC_CANCELLED, FILL, now_ms
+from services.contract import EXEC_CANCELLED, fill_subject, now_ms
 from services.kit.quotes import Quote
 
 __all__ = ["Event", "Working", "cancel", "step", "validate"]
@@ -93,7 +93,7 @@ def _fill(w: Working, quantity: float, price: float, final: bool) -> Event:
         w.status = "FILLED"
     o = w.order
     fill_id = f"{w.order_id}-{w.fills}"
-    return FILL.format(symbol=w.symbol), {
+    return fill_subject(w.symbol), {
         "id": fill_id, "fill_id": fill_id, "order_id": w.order_id,
         "client_order_id": o.get("client_order_id"), "account": o.get("account"),
         "symbol": w.symbol, "side": o["side"], "quantity": quantity, "price": price,

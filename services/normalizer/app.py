@@ -5,7 +5,7 @@ Consumes `market.tick.>` (durable consumer "normalizer"); each closed bar is pub
 and kept in Valkey:
 
     bars:{interval}:{SYMBOL}   list of the latest closed bars as JSON, newest first,
-                               at most TRADE_OPS_BARS_KEPT (500); see events.BARS_KEY
+                               at most TRADE_OPS_BARS_KEPT (500); see contract.BARS_KEY
 
 `GET /bars/{symbol}?interval=1m&limit=N` answers the bar still open (from memory) and the
 latest closed ones (from Valkey); 404 for a symbol never seen, 422 for a bad interval.
@@ -23,8 +23,9 @@ import orjson
 from fastapi import APIRouter, HTTPException, Query, Request
 from nats.aio.msg import Msg
 
+from services import contract
+from services.contract import BARS_KEY, now_ms
 from services.kit import Check, Kit, KitSettings, bus, create_app, get_kit
-from services.kit.events import BAR, BARS_KEY, now_ms
 from services.normalizer.bars import INTERVALS, Bar, BarBuilder
 
 __all__ = ["app", "bars_key"]
@@ -77,7 +78,7 @@ class Normalizer:
                 await pipe.execute()
             self.unsent.clear()
             for event in events:  # same id on a retry: JetStream drops the duplicate
-                subject = BAR.format(interval=event["interval"], symbol=event["symbol"])
+                subject = contract.bar_subject(event["interval"], event["symbol"])
                 await bus.publish_event(self.kit.js, subject, event)
                 self.published[event["interval"]].inc()
         except Exception as exc:
@@ -123,11 +124,12 @@ async def lifespan(kit: Kit) -> AsyncIterator[None]:
     assert kit.js is not None
     normalizer = kit.state["normalizer"] = Normalizer(kit, settings)
     kit.add_check("ticks", normalizer.check)
-    kit.spawn(bus.durable_consumer(kit.js, stream="TICKS", durable="normalizer", subject="market.tick.>",
+    kit.spawn(bus.durable_consumer(kit.js, stream=contract.TICKS, durable="normalizer",
+                                   subject=contract.TICK_ALL,
                                    handle=normalizer.on_tick), "ticks-consumer")
     kit.spawn(normalizer.close_due(), "bar-closer")
     yield
 
 
-app = create_app("normalizer", settings=settings, routers=[router], streams=["TICKS", "BARS"],
+app = create_app("normalizer", settings=settings, routers=[router],
                  lifespan=lifespan)

@@ -52,8 +52,7 @@ async def _run(kit: Kit) -> AsyncIterator[None]:
 
 
 def build(settings: OmsSettings | None = None) -> FastAPI:
-    app = create_app("oms", settings=settings or OmsSettings(), routers=[router],
-                     streams=["ORDERS", "EXEC"], lifespan=_run)
+    app = create_app("oms", settings=settings or OmsSettings(), routers=[router], lifespan=_run)
     # POST /orders skips the middleware stack (see fastpath.py); the rest is unchanged.
     build_stack = app.build_middleware_stack
     app.build_middleware_stack = lambda: OrdersFastPath(build_stack(), app.state.kit)  # type: ignore[method-assign]

@@ -11,7 +11,8 @@ import logging
 
 from nats.aio.msg import Msg
 
-from services.kit import Kit, bus, events
+from services import contract
+from services.kit import Kit, bus
 from services.oms.lifecycle import apply_cancel, apply_fill
 from services.oms.store import OrderStore
 
@@ -30,7 +31,7 @@ async def follow_executions(kit: Kit, store: OrderStore) -> None:
 
     async def handle(msg: Msg) -> None:
         event = bus.decode(msg)
-        kind = "cancel" if msg.subject == events.EXEC_CANCELLED else "fill"
+        kind = "cancel" if msg.subject == contract.EXEC_CANCELLED else "fill"
         order = await store.get(str(event.get("order_id")))
         if order is None:
             if msg.metadata.num_delivered >= MAX_MISSING_DELIVERIES:
@@ -41,10 +42,11 @@ async def follow_executions(kit: Kit, store: OrderStore) -> None:
             # Its orders.new was published while the order was being stored: try again soon.
             raise bus.Redeliver(f"order {event.get('order_id')} not stored yet")
         update = apply_cancel if kind == "cancel" else apply_fill
-        if update(order, event, events.now_ms()):
+        if update(order, event, contract.now_ms()):
             await store.put(order)
             applied.labels(kind, "applied").inc()
         else:
             applied.labels(kind, "duplicate").inc()
 
-    await bus.durable_consumer(kit.js, stream="EXEC", durable=DURABLE, subject="exec.>", handle=handle)
+    await bus.durable_consumer(kit.js, stream=contract.EXEC, durable=DURABLE,
+                               subject=contract.EXEC_ALL, handle=handle)

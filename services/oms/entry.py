@@ -6,7 +6,8 @@
     3. a rejection is recorded and answered 422; an approval is written to Valkey and
        published on `orders.new` at once, and answered 201 only when both are done.
 A dependency that fails answers 503 (fail closed), or with `risk_fail_open` an order
-risk could not check is accepted and flagged.
+risk could not check is accepted and flagged. Every answer carries `result`
+(services.contract.OrderResult), so a client never reads the outcome from prose.
 """
 
 from __future__ import annotations
@@ -23,7 +24,9 @@ import orjson
 from nats.js import JetStreamContext
 from pydantic import ValidationError
 
-from services.kit import bus, events
+from services import contract
+from services.contract import OrderResult
+from services.kit import bus
 from services.kit.invalid import reasons
 from services.oms.models import OrderRequest, new_order
 from services.oms.riskclient import RiskClient, RiskUnavailable
@@ -41,7 +44,16 @@ def _json(status: int, body: dict[str, Any]) -> Answer:
 
 
 def _unavailable(what: str, exc: BaseException) -> Answer:
-    return _json(503, {"detail": f"dependency unavailable: {what}: {exc}".rstrip(": ")})
+    return _json(503, {"detail": f"dependency unavailable: {what}: {exc}".rstrip(": "),
+                       "result": OrderResult.UNAVAILABLE})
+
+
+def _replayed(answer: Answer) -> Answer:
+    status, body = answer
+    first = orjson.loads(body)
+    if isinstance(first, dict):
+        first["result"] = OrderResult.REPLAYED
+    return status, orjson.dumps(first)
 
 
 @dataclass
@@ -59,7 +71,8 @@ class OrderEntry:
         except ValidationError as exc:
             found = reasons(exc.errors(include_url=False))
             self.counter.labels("invalid").inc()
-            return _json(422, {"detail": "; ".join(found), "errors": found})
+            return _json(422, {"detail": "; ".join(found), "errors": found,
+                               "result": OrderResult.INVALID})
 
         order_id = uuid.uuid4().hex
         coid = req.client_order_id
@@ -81,14 +94,14 @@ class OrderEntry:
             await self._release(req)
             return _unavailable("risk", verdict)
 
-        now = events.now_ms()
+        now = contract.now_ms()
         approved = bool(verdict.get("approved"))
         order = new_order(req, order_id, now, "ACCEPTED" if approved else "REJECTED",
                           verdict.get("risk_level", "UNKNOWN"), list(verdict.get("warnings", ())),
                           None if approved else verdict.get("reason") or "rejected by risk")
         if not approved:
             status, answer = 422, orjson.dumps({"detail": f"rejected by risk: {order['reason']}",
-                                                "order": order})
+                                                "order": order, "result": OrderResult.REJECTED})
             try:
                 await self.store.create(order, status, answer if coid else None)
             except Exception as exc:
@@ -101,12 +114,12 @@ class OrderEntry:
         event = {"id": order_id, "ts": now, "order": order}
         saved, published = await asyncio.gather(
             self.store.create(order, 201, answer),
-            bus.publish_event(self.js, events.ORDERS_NEW, event), return_exceptions=True)
+            bus.publish_event(self.js, contract.ORDERS_NEW, event), return_exceptions=True)
         if isinstance(saved, BaseException) or isinstance(published, BaseException):
             return await self._undo(req, order, saved, published)
         self.counter.labels("accepted").inc()
         latency_ms = round((time.perf_counter() - started) * 1000, 3)
-        return 201, orjson.dumps({**order, "latency_ms": latency_ms})
+        return 201, orjson.dumps({**order, "latency_ms": latency_ms, "result": OrderResult.ACCEPTED})
 
     async def _risk(self, req: OrderRequest) -> dict[str, Any]:
         try:
@@ -123,14 +136,16 @@ class OrderEntry:
         if held_digest != digest:
             self.counter.labels("conflict").inc()
             return _json(409, {"detail": f"client_order_id {coid!r} was already used with a "
-                                         f"different order ({first_id})", "order_id": first_id})
+                                         f"different order ({first_id})", "order_id": first_id,
+                               "result": OrderResult.CONFLICT})
         first = await self.store.answer(first_id)
         if first is None:
             self.counter.labels("conflict").inc()
             return _json(409, {"detail": f"client_order_id {coid!r}: the first request "
-                                         f"({first_id}) is still in flight", "order_id": first_id})
+                                         f"({first_id}) is still in flight", "order_id": first_id,
+                               "result": OrderResult.CONFLICT})
         self.counter.labels("replayed").inc()
-        return first
+        return _replayed(first)
 
     async def _release(self, req: OrderRequest) -> None:
         # The order was not taken: let the client retry with the same client_order_id.
@@ -144,7 +159,7 @@ class OrderEntry:
         if not isinstance(published, BaseException):
             # On the bus but not in Valkey: ask for it to be cancelled before it trades.
             with contextlib.suppress(Exception):
-                await bus.publish_event(self.js, events.ORDERS_CANCEL, cancel_event(order))
+                await bus.publish_event(self.js, contract.ORDERS_CANCEL, cancel_event(order))
         elif not isinstance(saved, BaseException):
             with contextlib.suppress(Exception):
                 order.update(status="REJECTED", reason=f"not published: {published}")
@@ -156,5 +171,5 @@ class OrderEntry:
 
 
 def cancel_event(order: dict[str, Any]) -> dict[str, Any]:
-    return {"id": f"cancel-{order['order_id']}", "ts": events.now_ms(),
+    return {"id": f"cancel-{order['order_id']}", "ts": contract.now_ms(),
             "order_id": order["order_id"], "account": order["account"], "symbol": order["symbol"]}

@@ -7,7 +7,8 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import Response
 
-from services.kit import bus, events, get_kit
+from services import contract
+from services.kit import bus, get_kit
 from services.kit.jsonresp import JSONResponse
 from services.oms.entry import OrderEntry, cancel_event
 from services.oms.models import STATUSES, TERMINAL, public
@@ -67,6 +68,6 @@ async def cancel_order(order_id: OrderId, request: Request) -> Any:
         return JSONResponse(status_code=409, content={
             "detail": f"order {order_id} is {order['status']}: nothing to cancel",
             "order": public(order)})
-    await bus.publish_event(kit.js, events.ORDERS_CANCEL, cancel_event(order))  # type: ignore[arg-type]
+    await bus.publish_event(kit.js, contract.ORDERS_CANCEL, cancel_event(order))  # type: ignore[arg-type]
     return JSONResponse(status_code=202, content={"order_id": order_id, "cancel_requested": True,
                                                   "status": order["status"]})

@@ -13,7 +13,8 @@ from typing import Any, Protocol
 import orjson
 from nats.aio.client import Client as NATS
 
-from services.kit import Check, events
+from services import contract
+from services.kit import Check
 from services.oms.leanhttp import LeanHttp, LeanHttpError
 
 __all__ = ["HttpRisk", "NatsRisk", "RiskClient", "RiskUnavailable"]
@@ -40,7 +41,7 @@ class NatsRisk:
 
     async def check(self, payload: bytes) -> dict[str, Any]:
         try:
-            msg = await self.nc.request(events.RISK_CHECK, payload, timeout=self.timeout)
+            msg = await self.nc.request(contract.RISK_CHECK, payload, timeout=self.timeout)
             return orjson.loads(msg.data)
         except Exception as exc:
             raise RiskUnavailable(f"risk over nats: {type(exc).__name__}: {exc}".rstrip(": ")) from exc

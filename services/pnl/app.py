@@ -65,5 +65,5 @@ async def lifespan(kit: Kit) -> AsyncIterator[None]:
     yield
 
 
-app = create_app("pnl", settings=PnlSettings(), routers=[router], streams=["TICKS", "EXEC"],
+app = create_app("pnl", settings=PnlSettings(), routers=[router],
                  lifespan=lifespan)

@@ -12,6 +12,7 @@ import logging
 from datetime import UTC, datetime
 from typing import Any
 
+from services import contract
 from services.kit.ledger import Ledger, tidy
 from services.kit.positions import Position
 from services.kit.quotes import QuoteBook
@@ -19,7 +20,7 @@ from services.kit.quotes import QuoteBook
 __all__ = ["TABLE", "account_pnl", "snapshot_forever", "write_snapshot"]
 
 log = logging.getLogger(__name__)
-TABLE = "pnl_snapshots"
+TABLE = contract.PNL_SNAPSHOTS
 
 
 def _row(symbol: str, p: Position, quotes: QuoteBook) -> dict[str, Any]:

@@ -49,5 +49,5 @@ async def lifespan(kit: Kit) -> AsyncIterator[None]:
     yield
 
 
-app = create_app("ptrc", settings=PtrcSettings(), routers=[router], streams=["EXEC"],
+app = create_app("ptrc", settings=PtrcSettings(), routers=[router],
                  lifespan=lifespan)

@@ -30,7 +30,7 @@ async def _run(kit: Kit) -> AsyncIterator[None]:
 
 def build(settings: RiskSettings | None = None) -> FastAPI:
     settings = settings or RiskSettings()
-    app = create_app("risk", settings=settings, routers=[router], streams=["TICKS", "EXEC"],
+    app = create_app("risk", settings=settings, routers=[router],
                      lifespan=_run)
     app.state.kit.state["engine"] = RiskEngine(load_limits(settings.limits_file))
     return app

@@ -16,14 +16,15 @@ from nats.aio.msg import Msg
 from nats.js.api import DeliverPolicy
 from nats.js.errors import NotFoundError
 
-from services.kit import Kit, bus, events
+from services import contract
+from services.kit import Kit, bus
 from services.risk.engine import RiskEngine
 
 __all__ = ["follow_fills", "follow_quotes", "serve_checks"]
 
 log = logging.getLogger(__name__)
 
-FILLS = "exec.fill.>"
+FILLS = contract.FILL_ALL
 
 
 async def follow_fills(kit: Kit, engine: RiskEngine, timeout: float) -> None:
@@ -41,7 +42,7 @@ async def follow_fills(kit: Kit, engine: RiskEngine, timeout: float) -> None:
         if msg.metadata.num_pending == 0:
             caught_up.set()
 
-    info = await kit.js.stream_info("EXEC", subjects_filter=FILLS)
+    info = await kit.js.stream_info(contract.EXEC, subjects_filter=FILLS)
     if not info.state.subjects:
         caught_up.set()
     await kit.js.subscribe(FILLS, cb=on_fill, ordered_consumer=True,
@@ -56,17 +57,17 @@ async def follow_fills(kit: Kit, engine: RiskEngine, timeout: float) -> None:
 async def follow_quotes(kit: Kit, engine: RiskEngine) -> None:
     """Seed every symbol's quote from its last stored tick, then follow live ticks."""
     assert kit.js is not None and kit.nc is not None
-    stored = await kit.js.stream_info("TICKS", subjects_filter=events.TICK.format(symbol=">"))
+    stored = await kit.js.stream_info(contract.TICKS, subjects_filter=contract.TICK_ALL)
     for subject in sorted(stored.state.subjects or {}):
         with contextlib.suppress(NotFoundError, KeyError, ValueError, TypeError):
-            last = await kit.js.get_last_msg("TICKS", subject)
+            last = await kit.js.get_last_msg(contract.TICKS, subject)
             engine.book.on_tick(orjson.loads(last.data or b"{}"))
 
     async def on_tick(msg: Msg) -> None:
         with contextlib.suppress(KeyError, ValueError, TypeError):
             engine.book.on_tick(orjson.loads(msg.data))
 
-    await kit.nc.subscribe(events.TICK.format(symbol="*"), cb=on_tick)
+    await kit.nc.subscribe(contract.TICK_ALL, cb=on_tick)
 
 
 async def serve_checks(kit: Kit, engine: RiskEngine) -> None:
@@ -81,4 +82,4 @@ async def serve_checks(kit: Kit, engine: RiskEngine) -> None:
         await msg.respond(orjson.dumps(answer))
 
     kit.state["checks_counter"] = checks
-    await kit.nc.subscribe(events.RISK_CHECK, queue="risk", cb=on_request)
+    await kit.nc.subscribe(contract.RISK_CHECK, queue=contract.RISK_QUEUE, cb=on_request)

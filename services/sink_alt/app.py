@@ -11,11 +11,12 @@ from typing import Any
 
 import pyarrow as pa
 
+from services import contract
 from services.kit.sink import SinkSpec, Table, date_of, sink_app
 
 __all__ = ["ALT_EVENTS", "alt_row", "app"]
 
-ALT_EVENTS = Table("alt_events", pa.schema([
+ALT_EVENTS = Table(contract.ALT_EVENTS, pa.schema([
     ("id", pa.string()), ("symbol", pa.string()), ("category", pa.string()),
     ("headline", pa.string()), ("sentiment", pa.float64()), ("source", pa.string()),
     ("subject", pa.string()), ("ts", pa.float64()), ("date", pa.string()),
@@ -25,11 +26,11 @@ _COLUMNS = [f.name for f in ALT_EVENTS.schema]
 
 def alt_row(subject: str, event: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     row = {name: event.get(name) for name in _COLUMNS}
-    row["category"] = row["category"] or subject.split(".")[1]  # alt.{category}.{SYMBOL}
+    row["category"] = row["category"] or subject.split(".")[1]  # contract.alt_subject
     row["subject"] = subject
     row["date"] = date_of(float(event["ts"]))
     return ALT_EVENTS.name, row
 
 
-app = sink_app("sink-alt", ["ALT"], [SinkSpec(
-    stream="ALT", durable="sink-alt", subject="alt.>", tables=[ALT_EVENTS], route=alt_row)])
+app = sink_app("sink-alt", [contract.ALT], [SinkSpec(
+    stream=contract.ALT, durable="sink-alt", subject=contract.ALT_ALL, tables=[ALT_EVENTS], route=alt_row)])

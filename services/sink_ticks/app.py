@@ -10,11 +10,12 @@ from typing import Any
 
 import pyarrow as pa
 
+from services import contract
 from services.kit.sink import SinkSpec, Table, date_of, sink_app
 
 __all__ = ["MARKET_TICKS", "app", "tick_row"]
 
-MARKET_TICKS = Table("market_ticks", pa.schema([
+MARKET_TICKS = Table(contract.MARKET_TICKS, pa.schema([
     ("id", pa.string()), ("symbol", pa.string()), ("seq", pa.int64()),
     ("bid", pa.float64()), ("ask", pa.float64()), ("last", pa.float64()),
     ("bid_size", pa.float64()), ("ask_size", pa.float64()), ("volume", pa.float64()),
@@ -30,5 +31,6 @@ def tick_row(subject: str, event: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     return MARKET_TICKS.name, row
 
 
-app = sink_app("sink-ticks", ["TICKS"], [SinkSpec(
-    stream="TICKS", durable="sink-ticks", subject="market.tick.>", tables=[MARKET_TICKS], route=tick_row)])
+app = sink_app("sink-ticks", [contract.TICKS], [SinkSpec(
+    stream=contract.TICKS, durable="sink-ticks", subject=contract.TICK_ALL, tables=[MARKET_TICKS],
+    route=tick_row)])

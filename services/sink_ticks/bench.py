@@ -25,8 +25,9 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from services import contract
+from services.contract import now_ms
 from services.kit import bus
-from services.kit.events import now_ms
 from trade_ops import infra
 
 SYMBOLS = [f"SYM{i}" for i in range(10)]
@@ -51,15 +52,15 @@ def _wait(predicate: Any, timeout: float) -> None:
 
 def _tick(seq: int) -> tuple[str, dict[str, Any]]:
     symbol = SYMBOLS[seq % len(SYMBOLS)]
-    return f"market.tick.{symbol}", {"id": f"{symbol}-{seq}", "symbol": symbol, "seq": seq, "bid": 99.99,
-                                     "ask": 100.01, "last": 100.0, "bid_size": 1, "ask_size": 1,
-                                     "volume": 1, "ts": now_ms()}
+    tick = {"id": f"{symbol}-{seq}", "symbol": symbol, "seq": seq, "bid": 99.99, "ask": 100.01,
+            "last": 100.0, "bid_size": 1, "ask_size": 1, "volume": 1, "ts": now_ms()}
+    return contract.tick_subject(symbol), tick
 
 
 async def _publish(nats_url: str, first: int, n: int, rate: float | None) -> float:
     nc = await bus.connect(nats_url, "bench")
     js = nc.jetstream()
-    await bus.ensure_streams(js, ["TICKS"])
+    await bus.ensure_streams(js, [contract.TICKS])
     started = time.monotonic()
     if rate is None:  # as fast as acks come back, 200 in flight
         for chunk in range(first, first + n, 200):

@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 
 import orjson
 
+from services.contract import OrderResult
 from trade_ops.bench.client import build_head
 from trade_ops.errors import UsageError
 
@@ -59,13 +60,27 @@ def _by_status(status: int) -> int:
 
 
 def _classify_oms(status: int, body: bytes) -> int:
-    """201 accepted; a 422 that carries a risk reason is a rejection, not an error
-    (a 422 for invalid input stays an error)."""
+    """201 accepted; a 422 whose `result` says risk rejected it is a rejection, not an
+    error (a 422 for invalid input stays an error)."""
     if 200 <= status < 300:
         return OK
-    if status == 422 and (b"rejected by risk" in body or b'"status":"REJECTED"' in body):
+    if status == 422 and _rejected(body):
         return REJECTED
     return HTTP_ERROR
+
+
+def _rejected(body: bytes) -> bool:
+    """Our OMS says `result` (services.contract.OrderResult); the original backend's OMS
+    answers the order itself, with `status` REJECTED."""
+    try:
+        answer = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return False
+    if not isinstance(answer, dict):
+        return False
+    if "result" in answer:
+        return bool(answer["result"] == OrderResult.REJECTED)
+    return bool(answer.get("status") == "REJECTED")
 
 
 def _classify_risk(status: int, body: bytes) -> int:

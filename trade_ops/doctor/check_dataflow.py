@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 
+from services import contract
 from trade_ops.doctor.check_infra import SPARSE_WRITERS
 from trade_ops.doctor.http import call, json_of
 from trade_ops.doctor.model import CheckResult
@@ -47,7 +48,7 @@ async def check_ticks(target: Target, http: httpx.AsyncClient, r: CheckResult, w
     if first is None:
         r.fail(f"NATS monitoring unreachable: {err}", target.up_remedy("nats"))
         return
-    if _stream(first, "TICKS") is None:
+    if _stream(first, contract.TICKS) is None:
         r.fail("stream TICKS does not exist: the gateway never published", target.logs_remedy("gateway"))
         return
     await asyncio.sleep(window)
@@ -55,7 +56,7 @@ async def check_ticks(target: Target, http: httpx.AsyncClient, r: CheckResult, w
     if second is None:
         r.fail(f"NATS monitoring stopped answering: {err}", target.up_remedy("nats"))
         return
-    a, b = _stream(first, "TICKS") or {}, _stream(second, "TICKS") or {}
+    a, b = _stream(first, contract.TICKS) or {}, _stream(second, contract.TICKS) or {}
     rate = (b.get("last_seq", 0) - a.get("last_seq", 0)) / (time.perf_counter() - t0)
     r.data.update(ticks_per_s=round(rate, 1), messages=b.get("messages"))
     r.summary = f"{rate:.0f} ticks/s"

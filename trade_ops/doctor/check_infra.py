@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import ast
 import asyncio
 import json
-from importlib.util import find_spec
 from pathlib import Path
 
 import httpx
 
+from services import contract
 from trade_ops.doctor.http import call, json_of
 from trade_ops.doctor.lake_probe import is_local, probe_tables
 from trade_ops.doctor.model import CheckResult
@@ -19,27 +18,16 @@ from trade_ops.stack import Component
 __all__ = ["EXPECTED_TABLES", "check_lake", "check_nats", "check_valkey", "expected_streams"]
 
 # Delta tables and the service that writes each: a missing table matters only when its writer runs.
-EXPECTED_TABLES = {"market_ticks": "sink-ticks", "alt_events": "sink-alt", "orders": "event-writer",
-                   "fills": "event-writer"}
+EXPECTED_TABLES = contract.TABLES
 # Orders, fills and alt-data events are sparse: their tables appear with the first event,
 # so a young stack without them is fine. Ticks flow all the time: no market_ticks is a problem.
-SPARSE_WRITERS = {"sink-alt", "event-writer"}
+SPARSE_WRITERS = {"sink-alt", "event-writer", "pnl"}
 SAFE_EVICTION = {"noeviction", "volatile-lru", "volatile-lfu", "volatile-ttl", "volatile-random"}
 
 
 def expected_streams() -> list[str]:
-    """The stream names of services/kit/bus.py STREAMS, read without importing nats-py (~0.4 s)."""
-    spec = find_spec("services.kit.bus")
-    if spec is None or spec.origin is None:
-        return []
-    tree = ast.parse(Path(spec.origin).read_text())
-    for node in tree.body:
-        if isinstance(node, ast.AnnAssign | ast.Assign):
-            targets = [node.target] if isinstance(node, ast.AnnAssign) else node.targets
-            if any(isinstance(t, ast.Name) and t.id == "STREAMS" for t in targets) and \
-                    isinstance(node.value, ast.Dict):
-                return [k.value for k in node.value.keys if isinstance(k, ast.Constant)]
-    return []
+    """The streams of the bus contract (services.contract imports no I/O library: cheap)."""
+    return list(contract.STREAMS)
 
 
 async def _resp(reader: asyncio.StreamReader) -> str:
