@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 __all__ = ["register"]
 
 DEFAULT_REPORT = "reports/STATUS_REPORT.md"
+TRADE_EVERY_S = 60.0
 
 
 def doctor(
@@ -33,6 +34,11 @@ def doctor(
         "--watch", metavar="S", min=0.5, help="Re-run every S seconds and show what changed"
             " [default: run once].")] = None,
     strict: Annotated[bool, typer.Option("--strict", help="Warnings fail the gate too.")] = False,
+    trade: Annotated[bool | None, typer.Option(
+        "--trade/--no-trade", show_default="only on a stack trade-ops started",
+        help="The order round trip places a small MARKET buy and the same sell on the `doctor` account "
+             "(at most once a minute with --watch). --trade allows it on any target; --no-trade "
+             "skips it everywhere.")] = None,
     run_dir: RunDirOpt = None,
     stack: StackOpt = None,
     timeout: Annotated[float, typer.Option(
@@ -74,11 +80,16 @@ def doctor(
     if up:
         _start(rd, stack)
 
-    doc = _once(rd, stack, flags, timeout, compose, strict, report_path, json_, verbose, None)
+    doc = _once(rd, stack, flags, timeout, compose, strict, report_path, json_, verbose, None, trade)
+    traded_at = time.monotonic()
     while watch is not None:
         try:
             time.sleep(watch)
-            doc = _once(rd, stack, flags, timeout, compose, strict, report_path, json_, verbose, doc)
+            # A watch trades at most once a minute: the other runs are read-only.
+            again = trade is not False and time.monotonic() - traded_at >= TRADE_EVERY_S
+            doc = _once(rd, stack, flags, timeout, compose, strict, report_path, json_, verbose, doc,
+                        trade if again else False)
+            traded_at = time.monotonic() if again else traded_at
         except KeyboardInterrupt:  # Ctrl-C ends a watch; the exit code is the last run's
             break
     raise typer.Exit(int(doc["exit_code"]))
@@ -86,12 +97,14 @@ def doctor(
 
 def _once(rd: RunDir, stack: Path | None, flags: Explicit, timeout: float, compose: Path | None,
           strict: bool, report: str | None, json_: bool, verbose: bool,
-          previous: dict[str, Any] | None) -> dict[str, Any]:
+          previous: dict[str, Any] | None, trade: bool | None = None) -> dict[str, Any]:
     """One doctor run: check, save doctor-last.json, write the report, show it (or what changed)."""
     from trade_ops.doctor import build_target, render_status_report, run_doctor, save_last
     from trade_ops.doctor.render import changes, render, summary_line, verdict
 
-    doc = run_doctor(build_target(rd, stack, timeout=timeout, compose=compose, flags=flags), strict=strict)
+    target = build_target(rd, stack, timeout=timeout, compose=compose, flags=flags)
+    target.trade = trade
+    doc = run_doctor(target, strict=strict)
     save_last(doc, rd.path)
     if report:
         path = Path(report)

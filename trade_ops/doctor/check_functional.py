@@ -7,6 +7,8 @@ MARKET buy, then the same sell, each waited for until FILLED.
 from __future__ import annotations
 
 import asyncio
+import json
+import shlex
 import time
 import uuid
 from typing import Any
@@ -17,8 +19,16 @@ from trade_ops.doctor.http import call, json_of
 from trade_ops.doctor.model import CheckResult
 from trade_ops.doctor.target import Target
 
-__all__ = ["SYMBOL", "check_gateway_ticker", "check_gateway_tickers", "check_gateway_unknown",
-           "check_risk", "position_of", "round_trip"]
+__all__ = [
+    "SYMBOL",
+    "check_gateway_ticker",
+    "check_gateway_tickers",
+    "check_gateway_unknown",
+    "check_risk",
+    "position_of",
+    "reproduce",
+    "round_trip",
+]
 
 SYMBOL = "BTCUSDT"
 QTY = 0.001
@@ -31,17 +41,29 @@ def _base(target: Target, name: str) -> str:
     return target.stack[name].base_url
 
 
-def _bad(r: CheckResult, what: str, answer: Any, target: Target, service: str) -> None:
+def reproduce(target: Target, service: str, method: str, path: str, body: Any = None) -> str:
+    """The curl command that sends what doctor sent: it runs wherever the service runs."""
+    url = shlex.quote(_base(target, service) + path)
+    if body is None:
+        return f"curl -sS {url}" if method == "GET" else f"curl -sS -X {method} {url}"
+    data = shlex.quote(json.dumps(body, separators=(",", ":")))
+    return f"curl -sS -X {method} {url} -H 'content-type: application/json' -d {data}"
+
+
+def _bad(r: CheckResult, what: str, answer: Any, target: Target, service: str, body: Any = None) -> None:
     """Why a call did not give what a check needed, with the fix for that reason."""
+    method, _, path = what.partition(" ")
     if answer.response is None:
         r.fail(f"{what}: {answer.error}", target.up_remedy(service) if answer.refused
                else target.logs_remedy(service))
     elif answer.response.status_code == 404:
         r.fail(f"{what} answered 404 (the original backend's missing endpoint)",
-               f"serve {what} in the {service} service")
+               f"serve {what} in the {service} service (manual step); see: "
+               f"{reproduce(target, service, method, path, body)}")
     else:
-        r.fail(f"{what}: HTTP {answer.response.status_code} {answer.response.text[:160]}",
-               target.logs_remedy(service))
+        fix = target.logs_remedy(service) if target.supervised else reproduce(target, service, method, path,
+                                                                                body)
+        r.fail(f"{what}: HTTP {answer.response.status_code} {answer.response.text[:160]}", fix)
 
 
 async def check_risk(target: Target, http: httpx.AsyncClient, r: CheckResult, oversized: bool) -> None:

@@ -82,7 +82,14 @@ def _probes(target: Target, http: Any) -> list[Probe]:
             r = CheckResult(label, "functional", component="gateway")
             add(r, lambda r=r, check=check: check(target, http, r), t * 2 + 0.3)
     venue = ("oms", "risk", "exeq", "live-gateway", "gateway")
-    if target.has(*venue):
+    if target.has("oms") and not target.may_trade:
+        why = "--no-trade" if target.trade is False else \
+            "not a stack trade-ops started: add --trade to allow it"
+        trip = CheckResult("oms order round trip", "functional", status="skip", component="oms",
+                           summary=f"skipped ({why})")
+        trip.details.append(f"read-only: doctor places no order here ({why})")
+        add(trip, _nothing, 0.1)
+    elif target.has(*venue) or (target.has("oms") and target.explicit):
         trip = CheckResult("oms order round trip", "functional", component="oms", needs=venue[1:])
         books = None
         if target.has("ptrc", "pnl"):
@@ -111,6 +118,10 @@ def _probes(target: Target, http: Any) -> list[Probe]:
     return probes
 
 
+async def _nothing() -> None:
+    return None
+
+
 async def _run_probe(probe: Probe, target: Target) -> None:
     started = time.perf_counter()
     try:
@@ -136,7 +147,10 @@ async def run_doctor_async(target: Target, strict: bool = False) -> dict[str, An
     started_at = datetime.now(UTC)
     started = time.perf_counter()
     limits = httpx.Limits(max_connections=200, max_keepalive_connections=50)
-    async with httpx.AsyncClient(limits=limits, trust_env=False) as http:
+    async def record(request: httpx.Request) -> None:
+        target.contacted.add(f"{request.url.host}:{request.url.port}")
+
+    async with httpx.AsyncClient(limits=limits, trust_env=False, event_hooks={"request": [record]}) as http:
         probes = _probes(target, http)
         config = asyncio.create_task(asyncio.to_thread(check_config.config_results, target))
         burst = [asyncio.create_task(_run_probe(p, target)) for p in probes
@@ -166,7 +180,7 @@ async def run_doctor_async(target: Target, strict: bool = False) -> dict[str, An
         "summary": summarize(checks),
         "root_causes": root_causes,
         "checks": checks,
-        "target": target.describe(),
+        "target": {**target.describe(), "contacted": sorted(target.contacted)},
         "environment": _environment(results),
         "bench": latest_bench(),
     }

@@ -70,6 +70,13 @@ class Target:
     nats_monitor: str | None = None  # where NATS monitoring answers (None: not examined)
     lake_uri: str | None = None
     stack_flag: str | None = None  # the --stack FILE to repeat in `trade-ops` remedies
+    contacted: set[str] = field(default_factory=set)  # every host:port doctor opened, for the record
+    trade: bool | None = None  # --trade / --no-trade; None: only on a stack trade-ops started
+
+    @property
+    def may_trade(self) -> bool:
+        """Doctor places orders only where trading is allowed: by default, on its own stack."""
+        return self.trade if self.trade is not None else self.supervised
 
     @property
     def names(self) -> set[str]:

@@ -1,0 +1,165 @@
+"""Doctor on the original backend's services (tests/apps/legacy.py), given only their URLs.
+
+Each defect the operators saw is named with the service's own evidence, the right root
+cause (QuestDB, external; valkey, for the `redis: false` ones), and a remedy that runs
+there; and doctor touches no port it was not given.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from tests.helpers import Proc
+from tests.legacy_stack import start_legacy, stop_all
+from trade_ops import infra
+from trade_ops.cli import app
+from trade_ops.doctor.check_services import NO_LIVEZ, UNHEALTHY_200
+
+
+@pytest.fixture(scope="module")
+def legacy(tmp_path_factory: pytest.TempPathFactory, nats_server: Proc) -> Iterator[dict[str, Proc]]:
+    procs = start_legacy(tmp_path_factory.mktemp("legacy"), nats_server.url)
+    try:
+        yield procs
+    finally:
+        stop_all(procs)
+
+
+def urls(procs: dict[str, Proc]) -> list[str]:
+    return [arg for role, p in procs.items() for arg in ("--url", f"{role}={p.url}")]
+
+
+def doctor(*args: str, env: dict[str, str] | None = None) -> tuple[int, dict[str, Any]]:
+    result = CliRunner().invoke(app, ["doctor", "--json", "--no-report", "--timeout", "1", *args],
+                                env=env, catch_exceptions=False)
+    return result.exit_code, json.loads(result.stdout)
+
+
+def by_name(doc: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {c["name"]: c for c in doc["checks"]}
+
+
+def run(command: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(command, shell=True, capture_output=True, text=True, timeout=20, check=False)
+
+
+def test_each_legacy_defect_has_its_evidence_cause_and_a_remedy_that_runs(legacy: dict[str, Proc]) -> None:
+    code, doc = doctor(*urls(legacy))
+    checks = by_name(doc)
+    assert code == 1 and doc["target"]["explicit"] is True
+
+    # Scope: exactly what was named, at the address given; nothing at a default port.
+    given = {f"127.0.0.1:{p.port}" for p in legacy.values()}
+    assert set(doc["target"]["contacted"]) <= given, doc["target"]["contacted"]
+    assert {c["name"] for c in doc["checks"] if c["group"] == "infrastructure"} == set()
+    assert doc["target"]["urls"] == {role: p.url for role, p in legacy.items()}
+    assert doc["summary"]["services"]["total"] == len(legacy)
+
+    # No /livez is information, not a failure; legacy "ok"/"healthy" bodies pass.
+    for role in ("gateway", "risk", "oms", "exeq", "live-gateway"):
+        assert checks[role]["status"] == "pass", checks[role]
+        assert NO_LIVEZ in checks[role]["details"]
+
+    # A 503 whose error names an unreachable questdb:9000: its own answer, an external cause.
+    writer = checks["event-writer"]
+    assert writer["status"] == "fail" and writer["data"]["http_status"] == 503
+    assert writer["problems"][0].startswith("unhealthy: HTTP 503")
+    assert "questdb:9000" in writer["problems"][0] and "serve GET /health" not in json.dumps(writer)
+    assert writer["cause"] == "questdb" and writer["blocked_by"] == ["questdb"]
+    causes = {c["name"]: c for c in doc["root_causes"]}
+    assert causes["questdb"]["kind"] == "external" and "event-writer" in causes["questdb"]["blocks"]
+    assert any("questdb:9000" in e for e in causes["questdb"]["evidence"])
+
+    # HTTP 200 with {"status": "unhealthy", "checks": {"redis": false}}: valkey is the cause.
+    for role in ("ptrc", "hot-cache"):
+        assert checks[role]["status"] == "fail" and checks[role]["problems"][0] == UNHEALTHY_200
+        assert "redis: False" in checks[role]["problems"] and checks[role]["cause"] == "valkey"
+    assert causes["valkey"]["kind"] == "not examined"
+    assert set(causes["valkey"]["blocks"]) == {"ptrc", "hot-cache"}
+
+    # risk /check answers 500 without price; the gateway has no /tickers.
+    risk = checks["risk approves a small order"]
+    assert risk["status"] == "fail" and "HTTP 500" in risk["problems"][0]
+    assert checks["gateway /tickers fresh"]["status"] == "fail"
+    assert "404" in checks["gateway /tickers fresh"]["problems"][0]
+    # Not a stack trade-ops started: no order is placed without --trade.
+    assert checks["oms order round trip"]["status"] == "skip"
+
+    # Remedies: never a trade-ops command here; each one is a command that runs, or a manual step.
+    remedies = {c["remedy"] for c in doc["checks"] if c["status"] == "fail"} | \
+        {c["remedy"] for c in doc["root_causes"]}
+    assert remedies and None not in remedies
+    for remedy in remedies:
+        assert "trade-ops up" not in remedy and "trade-ops logs" not in remedy, remedy
+        command = remedy.split("see: ", 1)[-1]
+        if command.startswith("curl "):
+            done = run(command)
+            assert done.returncode == 0, (command, done.stderr)
+        else:
+            assert "manual step" in remedy, remedy
+    assert run(risk["remedy"]).stdout == "Internal Server Error"  # it reproduces what doctor saw
+
+
+def test_the_human_view_shows_a_blocked_service_s_own_answer(legacy: dict[str, Proc]) -> None:
+    result = CliRunner().invoke(app, ["doctor", "--no-report", "--timeout", "1",
+                                      "--url", f"event-writer={legacy['event-writer'].url}"],
+                                catch_exceptions=False)
+    assert result.exit_code == 1
+    text = " ".join(result.output.split())
+    assert "event-writer blocked by questdb" in text
+    assert "unhealthy: HTTP 503" in text and "questdb:9000" in text
+    assert "questdb (external)" in text and "manual step" in text
+
+
+def test_an_s3_lake_that_refuses_fails_alone(legacy: dict[str, Proc]) -> None:
+    closed = infra.free_port()
+    env = {"AWS_ENDPOINT_URL": f"http://127.0.0.1:{closed}", "AWS_ALLOW_HTTP": "true",
+           "AWS_ACCESS_KEY_ID": "doctor", "AWS_SECRET_ACCESS_KEY": "doctor", "AWS_REGION": "us-east-1"}
+    gateway = ["--url", f"gateway={legacy['gateway'].url}", "--url", f"ptrc={legacy['ptrc'].url}"]
+    _, without = doctor(*gateway)
+    code, doc = doctor(*gateway, "--lake", "s3://doctor-bucket/lake", env=env)
+    checks = by_name(doc)
+    assert code == 1 and checks["lake"]["status"] == "fail"
+    assert "s3://doctor-bucket/lake" in checks["lake"]["problems"][0]
+    # Every other verdict is what it was without the lake.
+    assert {c["name"]: c["status"] for c in doc["checks"] if c["name"] != "lake"} == \
+        {c["name"]: c["status"] for c in without["checks"]}
+
+
+@pytest.mark.parametrize(("args", "code", "words"), [
+    (["--url", "oms"], 2, "expected SERVICE=http://host:port"),
+    (["--url", "oms=ftp://127.0.0.1:1"], 2, "expected SERVICE=http://host:port"),
+    (["--url", "oms=http://127.0.0.1:notaport"], 2, "--url"),
+    (["--url", "nosuch=http://127.0.0.1:1"], 2, "no service 'nosuch'"),
+    (["--valkey", "http://127.0.0.1:1"], 2, "expected redis://host:port"),
+])
+def test_malformed_targets_are_usage_errors(args: list[str], code: int, words: str) -> None:
+    result = CliRunner().invoke(app, ["doctor", "--no-report", *args], catch_exceptions=False)
+    assert result.exit_code == code and words in result.output, result.output
+    assert "Traceback" not in result.output
+
+
+def test_unreachable_and_non_http_urls_and_a_bad_stack_file(tmp_path: Path, nats_server: Proc) -> None:
+    nothing = infra.free_port()
+    result = CliRunner().invoke(app, ["doctor", "--no-report", "--timeout", "0.5",
+                                      "--url", f"oms=http://127.0.0.1:{nothing}"], catch_exceptions=False)
+    assert result.exit_code == 3 and "Nothing of the stack is reachable" in result.output
+    assert "Traceback" not in result.output
+    # A NATS server is no HTTP server: a failed check with the reason, not a crash.
+    code, doc = doctor("--url", f"oms=http://127.0.0.1:{nats_server.port}")
+    oms = by_name(doc)["oms"]
+    assert code in (1, 3) and oms["status"] == "fail" and oms["problems"]
+    stack = tmp_path / "stack.toml"
+    stack.write_text('[services.oms]\nurl = "http://127.0.0.1:1"\ndepends_on = ["nosuch"]\n')
+    result = CliRunner().invoke(app, ["doctor", "--no-report", "--stack", str(stack)], catch_exceptions=False)
+    assert result.exit_code == 2 and "unknown component 'nosuch'" in result.output
+    assert "Traceback" not in result.output
+    assert os.path.exists(stack)
