@@ -217,6 +217,21 @@ def test_position_of_several_shapes() -> None:
     assert position_of([], "BTCUSDT") is None
 
 
+def test_log_errors_count_from_the_current_process_only() -> None:
+    from trade_ops.doctor.check_processes import scan_log
+
+    log = ("INFO:     Started server process [11]\nERROR boom in the first process\n"
+           "Traceback (most recent call last):\n"
+           "INFO:     Started server process [22]\nINFO:     Application startup complete.\n")
+    assert scan_log(log, 22) == (0, 0, None)
+    assert scan_log(log, 11)[:2] == (1, 1)
+    nats = "[11] [ERR] old failure\n[22] 2026/01/01 [INF] Starting nats-server\n[22] [ERR] new failure\n"
+    assert scan_log(nats, 22) == (1, 0, "[22] [ERR] new failure")
+    valkey = "11:C * oO0OoO0OoO0Oo Valkey is starting, pid=11, just started\n# ERROR old\n" \
+             "22:C * Valkey version=8.0, bits=64, pid=22, just started\n22:M * Ready to accept connections\n"
+    assert scan_log(valkey, 22) == (0, 0, None)
+
+
 def test_url_flags() -> None:
     assert parse_urls(["oms=http://h:1/"]) == {"oms": "http://h:1"}
     with pytest.raises(UsageError):
@@ -243,10 +258,56 @@ services:
     by_name = {r.name: r for r in config_results(target)}
     pnl = by_name["healthcheck pnl"]
     assert pnl.status == "fail"
-    assert "probes port 8096 but pnl serves 8100" in pnl.details[0]
+    assert "probes port 8096 but pnl listens on 8100" in pnl.details[0]
     assert pnl.remedy and "http://localhost:8100/health" in pnl.remedy
     assert by_name["healthcheck risk"].status == "pass"
     assert by_name["healthcheck oms"].status == "warn"  # no healthcheck at all
+
+
+def test_port_mappings_and_dockerfiles_are_read(tmp_path: Path) -> None:
+    # normalizer listens on 8081 inside (8091:8081): a healthcheck of 8091 probes nothing.
+    # pnl's Dockerfile HEALTHCHECK probes 8096 while pnl serves 8100 (the original's).
+    (tmp_path / "pnl").mkdir()
+    (tmp_path / "pnl" / "Dockerfile").write_text(
+        "FROM python:3.12-slim\nEXPOSE 8096\n"
+        "HEALTHCHECK --interval=5s CMD curl -f http://localhost:8096/health || exit 1\n")
+    compose = tmp_path / "docker-compose.yml"
+    compose.write_text("""
+services:
+  normalizer:
+    image: x
+    ports: ["8091:8081"]
+    healthcheck:
+      test: ["CMD", "curl", "-f", "http://localhost:8091/health"]
+  risk:
+    image: x
+    ports: ["127.0.0.1:8103:8103/tcp"]
+    healthcheck:
+      test: ["CMD-SHELL", "curl -f http://localhost:8103/health || exit 1"]
+  pnl:
+    build: ./pnl
+  questdb:
+    image: questdb/questdb
+""")
+    by_name = {r.name: r for r in config_results(build_target(RunDir(tmp_path / "run"), compose=compose))}
+    normalizer = by_name["healthcheck normalizer"]
+    assert normalizer.status == "fail"
+    assert "probes port 8091 but normalizer listens on 8081 inside its container (ports: 8091:8081)" \
+        in normalizer.problems[0]
+    assert by_name["healthcheck risk"].status == "pass"
+    pnl = by_name["healthcheck pnl"]
+    assert pnl.status == "fail"
+    assert any("Dockerfile: HEALTHCHECK probes port 8096 but pnl listens on 8100" in p for p in pnl.problems)
+    assert any("EXPOSE 8096" in p for p in pnl.problems)
+    assert "questdb" in by_name["docker-compose.yml unmatched"].details[0]
+
+
+def test_a_compose_file_where_nothing_matched_says_so(tmp_path: Path) -> None:
+    compose = tmp_path / "compose.yaml"
+    compose.write_text("services:\n  questdb:\n    image: questdb/questdb\n  web:\n    image: nginx\n")
+    results = config_results(build_target(RunDir(tmp_path / "run"), compose=compose))
+    assert len(results) == 1 and results[0].status == "warn"
+    assert "nothing in" in results[0].problems[0] and "questdb, web" in results[0].problems[0]
 
 
 def test_shipped_compose_matches_the_stack() -> None:

@@ -31,12 +31,16 @@ def tail(path: Path, lines: int = TAIL_LINES) -> list[str]:
 
 
 def scan_log(text: str, pid: int | None = None) -> tuple[int, int, str | None]:
-    """(errors, tracebacks, first error line) since the process with `pid` started."""
+    """(errors, tracebacks, first error line) since the process with `pid` started.
+
+    A restarted process appends to the same log: only the lines from the first one that
+    names this pid count (uvicorn's "Started server process [pid]", valkey's "pid=N,",
+    nats-server's "[N] " prefix), not the errors of the processes before it."""
     if pid is not None:
-        marker = f"Started server process [{pid}]"
-        at = text.rfind(marker)
-        if at >= 0:
-            text = text[text.rfind("\n", 0, at) + 1:]
+        found = [at for marker in (f"Started server process [{pid}]", f"pid={pid},", f"[{pid}] ")
+                 if (at := text.find(marker)) >= 0]
+        if found:
+            text = text[text.rfind("\n", 0, min(found)) + 1:]
     errors = tracebacks = 0
     first: str | None = None
     for line in text.splitlines():
@@ -65,8 +69,7 @@ def check_process(target: Target, p: Process, r: CheckResult) -> None:
     r.summary = f"pid {p.pid}"
     if p.restarts:
         r.warn(f"restarted {p.restarts} time{'s' if p.restarts > 1 else ''}", target.logs_remedy(p.name))
-    errors, tracebacks, first = scan_log(_read_tail_bytes(p.log, _SCAN_BYTES),
-                                         p.pid if p.kind == "service" else None)
+    errors, tracebacks, first = scan_log(_read_tail_bytes(p.log, _SCAN_BYTES), p.pid)
     r.data.update(log_errors=errors, log_tracebacks=tracebacks)
     if errors or tracebacks:
         r.warn(f"{errors} error line(s), {tracebacks} traceback(s) in its log since it started: {first}",
