@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from tests.helpers import Proc
+from tests.helpers import Proc, start_nats
 from tests.legacy_stack import start_legacy, stop_all
 from trade_ops import infra
 from trade_ops.cli import app
@@ -25,12 +25,36 @@ from trade_ops.doctor.check_services import NO_LIVEZ, UNHEALTHY_200
 
 
 @pytest.fixture(scope="module")
-def legacy(tmp_path_factory: pytest.TempPathFactory, nats_server: Proc) -> Iterator[dict[str, Proc]]:
-    procs = start_legacy(tmp_path_factory.mktemp("legacy"), nats_server.url)
+def legacy_nats(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proc]:
+    """A NATS server of its own: no stream another test made may capture the legacy subjects."""
+    proc = start_nats(tmp_path_factory.mktemp("legacy-nats"))
+    try:
+        yield proc
+    finally:
+        proc.stop()
+
+
+@pytest.fixture(scope="module")
+def legacy(tmp_path_factory: pytest.TempPathFactory, legacy_nats: Proc) -> Iterator[dict[str, Proc]]:
+    procs = start_legacy(tmp_path_factory.mktemp("legacy"), legacy_nats.url)
     try:
         yield procs
     finally:
         stop_all(procs)
+
+
+# What the original backend's services publish and consume, as its operator would declare it.
+LEGACY_TOPOLOGY = """
+[services.oms]
+publishes = ["orders.new"]
+consumes = ["exec.fill.>"]
+[services.exeq]
+consumes = ["orders.new"]
+publishes = ["venue.mock.order"]
+[services.live-gateway]
+consumes = ["venue.mock.order"]
+publishes = ["exec.fill.>"]
+"""
 
 
 def urls(procs: dict[str, Proc]) -> list[str]:
@@ -163,3 +187,68 @@ def test_unreachable_and_non_http_urls_and_a_bad_stack_file(tmp_path: Path, nats
     assert result.exit_code == 2 and "unknown component 'nosuch'" in result.output
     assert "Traceback" not in result.output
     assert os.path.exists(stack)
+
+
+def monitor_of(nats: Proc) -> str:
+    """The monitoring URL, as nats-server logs it ("Starting http monitor on 127.0.0.1:PORT")."""
+    for line in nats.log_text().splitlines():
+        if "Starting http monitor on" in line:
+            return "http://" + line.rsplit(" ", 1)[-1].replace("0.0.0.0", "127.0.0.1")
+    raise AssertionError(f"no monitoring port in the nats log: {nats.log_text()[-500:]}")
+
+
+def test_orders_that_never_fill_are_traced_to_the_venue_subscription(legacy: dict[str, Proc],
+                                                                      legacy_nats: Proc,
+                                                                      tmp_path: Path) -> None:
+    stack = tmp_path / "legacy.toml"
+    stack.write_text(LEGACY_TOPOLOGY)
+    monitor = monitor_of(legacy_nats)
+    code, doc = doctor("--stack", str(stack), *urls(legacy), "--nats", legacy_nats.url,
+                       "--nats-monitor", monitor, "--trade")
+    checks = by_name(doc)
+    assert code == 1
+
+    # The topology, from the server: exeq publishes where nobody listens; the venue's
+    # /health says ok while it holds no subscription.
+    venue = checks["messaging venue.mock.order"]
+    assert venue["status"] == "fail" and venue["component"] == "live-gateway"
+    assert "exeq publishes venue.mock.order; no subscriber: orders routed there never reach a venue" \
+        in venue["problems"]
+    assert any(p.startswith("live-gateway declares it consumes venue.mock.order but holds no subscription")
+               for p in venue["problems"])
+    assert checks["live-gateway"]["status"] == "pass"  # the lie the topology sees through
+    assert checks["messaging orders.new"]["status"] == "pass"
+    assert checks["messaging orders.new"]["data"]["subscribers"] == ["exeq"]
+    assert checks["nats"]["status"] == "pass"
+
+    # The round trip speaks this OMS's contract (from its OpenAPI schema), is ACCEPTED,
+    # never fills, and names the stage where it stopped.
+    trip = checks["oms order round trip"]
+    assert trip["status"] == "fail" and "Order validation failed" not in json.dumps(trip)
+    assert "order_type->type" in trip["data"]["contract"] and "price" in trip["data"]["contract"]
+    assert trip["data"]["stage"].startswith("no venue subscriber: exeq publishes venue.mock.order")
+    assert "still ACCEPTED" in trip["problems"][0] and "orders never fill" in trip["problems"][0]
+    assert trip["cause"] == "live-gateway"
+
+    # Still only what was named.
+    given = {f"127.0.0.1:{p.port}" for p in legacy.values()} | \
+        {f"127.0.0.1:{legacy_nats.port}", monitor.removeprefix("http://")}
+    assert set(doc["target"]["contacted"]) <= given
+
+
+def test_a_4xx_order_shows_its_body_and_the_contract_hint(legacy: dict[str, Proc], tmp_path: Path) -> None:
+    stack = tmp_path / "wrong-contract.toml"
+    stack.write_text("[contracts.order]\nfields = { order_type = \"order_type\" }\n")
+    code, doc = doctor("--stack", str(stack), "--url", f"oms={legacy['oms'].url}", "--trade")
+    trip = by_name(doc)["oms order round trip"]
+    assert code == 1 and trip["status"] == "fail"
+    assert "HTTP 400" in trip["problems"][0] and "Order validation failed" in trip["problems"][0]
+    assert "set [contracts.order] in the stack file" in trip["problems"][0]
+    assert "[contracts.order] in the stack file" in trip["data"]["contract"]
+
+
+def test_no_trade_by_default_nor_with_no_trade(legacy: dict[str, Proc]) -> None:
+    for extra in ([], ["--no-trade"]):
+        _, doc = doctor("--url", f"oms={legacy['oms'].url}", *extra)
+        trip = by_name(doc)["oms order round trip"]
+        assert trip["status"] == "skip" and "read-only" in trip["details"][0]

@@ -8,7 +8,7 @@ are the legacy shapes; with LEGACY_NATS set, the order path runs over core NATS:
     oms            {"status": "healthy"}; its OpenAPI order schema reads `type` (not
                    `order_type`), upper-case sides, and requires `price`; anything else
                    is 400 "Order validation failed". An accepted order goes out on core
-                   `orders.new` and stays ACCEPTED: nothing ever fills it
+                   `orders.new`; a fill on `exec.fill.>` would fill it, but none ever comes
     exeq           {"status": "healthy"}; takes `orders.new`, publishes `venue.mock.order`
                    on core NATS, where nobody subscribes
     live-gateway   {"status": "ok"} while its subscription failed: it subscribes to nothing
@@ -82,6 +82,13 @@ async def _nats() -> None:
 
     nc = await nats.connect(NATS_URL, name=ROLE)
     _state["nc"] = nc
+    if ROLE == "oms":
+        async def apply(msg: Any) -> None:
+            fill = json.loads(msg.data)
+            if fill.get("order_id") in _state["orders"]:
+                _state["orders"][fill["order_id"]]["status"] = "FILLED"
+
+        await nc.subscribe("exec.fill.>", cb=apply)
     if ROLE == "exeq":
         async def route(msg: Any) -> None:
             await nc.publish("venue.mock.order", msg.data)  # core NATS: nobody hears it

@@ -15,8 +15,10 @@ from typing import Any
 
 import httpx
 
+from trade_ops.doctor import order_contract
 from trade_ops.doctor.http import call, json_of
 from trade_ops.doctor.model import CheckResult
+from trade_ops.doctor.order_contract import Contract
 from trade_ops.doctor.target import Target
 
 __all__ = [
@@ -66,24 +68,61 @@ def _bad(r: CheckResult, what: str, answer: Any, target: Target, service: str, b
         r.fail(f"{what}: HTTP {answer.response.status_code} {answer.response.text[:160]}", fix)
 
 
+async def contract_for(target: Target, http: httpx.AsyncClient, service: str, path: str) -> Contract:
+    """What `POST path` of `service` reads: the stack file's [contracts.*], its OpenAPI, or ours."""
+    key = "order" if service == "oms" else service
+    table = target.stack.contracts.get(key)
+    if table is not None:
+        return order_contract.from_table(table, f"[contracts.{key}] in the stack file")
+    if target.supervised and not target.explicit:
+        return order_contract.builtin()
+    url = _base(target, service) + "/openapi.json"
+    answer = await call(http, "GET", url, target.timeout)
+    found = order_contract.from_openapi(json_of(answer.response), path, f"the OpenAPI schema at {url}")
+    return found or order_contract.builtin()
+
+
+async def live_price(target: Target, http: httpx.AsyncClient) -> float | None:
+    if not target.has("gateway"):
+        return None
+    answer = await call(http, "GET", f"{_base(target, 'gateway')}/ticker/{SYMBOL}", target.timeout)
+    doc = json_of(answer.response)
+    if not isinstance(doc, dict):
+        return None
+    value = next((doc[k] for k in ("ask", "last_price", "price", "last", "mid", "bid")
+                  if isinstance(doc.get(k), int | float)), None)
+    return float(value) if value else None
+
+
 async def check_risk(target: Target, http: httpx.AsyncClient, r: CheckResult, oversized: bool) -> None:
     qty = 1e9 if oversized else QTY
-    body = {"account": target.account, "symbol": SYMBOL, "side": "buy", "quantity": qty}
+    contract = await contract_for(target, http, "risk", "/check")
+    fields: dict[str, Any] = {"account": target.account, "symbol": SYMBOL, "side": "buy", "quantity": qty}
+    if contract.needs_price:
+        fields["price"] = await live_price(target, http) or 1.0
+        plain = contract.body({k: v for k, v in fields.items() if k != "price"})
+        bare = await call(http, "POST", _base(target, "risk") + "/check", target.timeout, json=plain)
+        if not oversized and bare.response is not None and bare.response.status_code >= 500:
+            r.fail(f"POST /check without price: HTTP {bare.response.status_code} "
+                   f"{bare.response.text[:120]} (a missing field must be a 4xx with a reason, not a crash)",
+                   reproduce(target, "risk", "POST", "/check", plain))
+    body = contract.body(fields)
+    r.data["contract"] = contract.describe()
     answer = await call(http, "POST", _base(target, "risk") + "/check", target.timeout, json=body)
     r.data["latency_ms"] = round(answer.ms, 1)
     doc = json_of(answer.response)
     if answer.response is None or answer.response.status_code != 200 or not isinstance(doc, dict) \
             or "approved" not in doc:
-        _bad(r, "POST /check", answer, target, "risk")
+        _bad(r, "POST /check", answer, target, "risk", body)
         return
     verdict = f"approved={doc['approved']} risk_level={doc.get('risk_level')}"
     r.summary = f"{verdict} · {answer.ms:.0f} ms"
     if oversized and doc["approved"]:
         r.fail(f"an order of {qty:g} {SYMBOL} was approved ({verdict})",
-               "set risk limits (max order quantity / notional) in the risk service settings")
+               "set risk limits (max order quantity / notional) in the risk service settings (manual step)")
     elif not oversized and not doc["approved"]:
         r.fail(f"a {qty:g} {SYMBOL} order was rejected: {doc.get('reason')}",
-               f"check risk limits and the kill switch; {target.logs_remedy('risk')}")
+               f"check risk limits and the kill switch: {target.logs_remedy('risk')}")
     elif oversized:
         r.details.append(f"rejected: {doc.get('reason')}")
 
@@ -189,33 +228,45 @@ async def _position(target: Target, http: httpx.AsyncClient) -> float | None:
     return position_of(json_of(answer.response), SYMBOL) or 0.0
 
 
-async def _order(target: Target, http: httpx.AsyncClient, side: str) -> tuple[dict[str, Any] | None, str]:
-    """Place a MARKET order and wait until FILLED: (the filled order, "") or (None, why not)."""
+CONTRACT_HINT = ("the order doctor sent does not match this OMS's contract: "
+                 "set [contracts.order] in the stack file")
+_DONE = ("FILLED", "REJECTED", "CANCELLED", "CANCELED", "EXPIRED")
+
+
+async def _order(target: Target, http: httpx.AsyncClient, side: str, contract: Contract,
+                 price: float | None) -> tuple[dict[str, Any] | None, str]:
+    """Place a small order and wait until FILLED: (the filled order, "") or (None, why not)."""
     oms = _base(target, "oms")
-    body = {"account": target.account, "symbol": SYMBOL, "side": side, "quantity": QTY,
-            "order_type": "MARKET", "time_in_force": "IOC", "client_order_id": f"doctor-{uuid.uuid4().hex}"}
+    fields: dict[str, Any] = {"account": target.account, "symbol": SYMBOL, "side": side, "quantity": QTY,
+                              "order_type": "MARKET", "time_in_force": "IOC",
+                              "client_order_id": f"doctor-{uuid.uuid4().hex}"}
+    if contract.needs_price:  # no MARKET orders there: a marketable LIMIT at the live quote
+        fields.update(order_type="LIMIT", time_in_force="GTC", price=price)
+    body = contract.body(fields)
     started = time.perf_counter()
     answer = await call(http, "POST", oms + "/orders", target.timeout, json=body)
     doc = json_of(answer.response)
     if answer.response is None or answer.response.status_code not in (200, 201) or not isinstance(doc, dict):
-        what = answer.error if answer.response is None else \
-            f"HTTP {answer.response.status_code} {answer.response.text[:160]}"
-        return None, f"POST /orders ({side}): {what}"
+        if answer.response is None:
+            return None, f"POST /orders ({side}): {answer.error}"
+        code = answer.response.status_code
+        hint = f"; {CONTRACT_HINT}" if 400 <= code < 500 else ""
+        return None, (f"POST /orders ({side}): HTTP {code} {answer.response.text[:200]}{hint}; "
+                      f"doctor sent {json.dumps(body)} ({contract.describe()})")
     order = doc.get("order", doc)
     order_id = order.get("order_id") or order.get("id")
     accepted_ms = (time.perf_counter() - started) * 1000
-    status = order.get("status")
+    status = str(order.get("status", "")).upper()
     deadline = time.perf_counter() + 2 * target.timeout
-    while status not in ("FILLED", "REJECTED", "CANCELLED"):
+    while status not in _DONE:
         if time.perf_counter() > deadline:
-            return None, (f"{side} order {order_id} still {status} {2 * target.timeout:.1f}s after "
-                          "ACCEPTED: orders never fill (is exeq / live-gateway running?)")
+            return None, f"{side} order {order_id} still {status} {2 * target.timeout:.1f}s after ACCEPTED"
         await asyncio.sleep(0.005)
         poll = await call(http, "GET", f"{oms}/orders/{order_id}", target.timeout)
         got = json_of(poll.response)
         if isinstance(got, dict):
             order = got.get("order", got)
-            status = order.get("status")
+            status = str(order.get("status", "")).upper()
     if status != "FILLED":
         return None, f"{side} order {order_id} ended {status}: {order.get('reason')}"
     order["_accepted_ms"] = round(accepted_ms, 1)
@@ -227,22 +278,35 @@ async def round_trip(target: Target, http: httpx.AsyncClient, trip: CheckResult,
                      books: CheckResult | None) -> None:
     """OMS round trip (trip) and, when ptrc and pnl run, positions and P&L reflecting it (books)."""
     started = time.perf_counter()
+    contract = await contract_for(target, http, "oms", "/orders")
+    price = await live_price(target, http) if contract.needs_price else None
+    trip.data["contract"] = contract.describe()
     before = await _position(target, http) if books else None
-    buy, why = await _order(target, http, "buy")
+    buy, why = await _order(target, http, "buy", contract, price)
     if buy is None:
-        trip.fail(why, target.logs_remedy("oms"))
+        fix = target.logs_remedy("oms")
+        if "after ACCEPTED" in why:  # accepted, never filled: where did it stop?
+            from trade_ops.doctor.fillpath import stopped_at
+
+            stage, component = await stopped_at(target, http)
+            trip.data["stage"] = stage
+            why = f"{why}: orders never fill: {stage}"
+            if component:
+                trip.component = component
+                fix = target.logs_remedy(component)
+        trip.fail(why, fix)
         trip.duration_ms = (time.perf_counter() - started) * 1000
         if books:
             books.status = "skip"
             books.details.append("no fill to reflect")
             books.duration_ms = trip.duration_ms
         return
-    trip.data.update(order_id=buy.get("order_id"), accepted_ms=buy["_accepted_ms"],
+    trip.data.update(order_id=buy.get("order_id") or buy.get("id"), accepted_ms=buy["_accepted_ms"],
                      order_to_fill_ms=buy["_fill_ms"], fill_price=buy.get("avg_fill_price"))
     trip.summary = f"ACCEPTED in {buy['_accepted_ms']:.0f} ms · FILLED in {buy['_fill_ms']:.0f} ms"
     if books is not None:
         await _books_reflect(target, http, books, before)
-    sell, why = await _order(target, http, "sell")
+    sell, why = await _order(target, http, "sell", contract, price)
     if sell is None:
         trip.warn(f"flattening the doctor account failed: {why}", target.logs_remedy("oms"))
     else:

@@ -112,6 +112,14 @@ def _probes(target: Target, http: Any) -> list[Probe]:
         r = CheckResult("consumer lag", "dataflow", needs=("nats",))
         add(r, lambda r=r: flow.check_consumer_lag(target, http, r), t * 2 + 0.3)
 
+    if target.nats_monitor and target.services:
+        from trade_ops.doctor import check_topology
+
+        subjects = check_topology.declared(target).subjects()
+        topo = [CheckResult(f"messaging {s}", "dataflow", data={"subject": s}) for s in subjects]
+        if topo:
+            probes.append(Probe(topo, lambda: check_topology.check_topology(target, http, topo), t * 2 + 0.3))
+
     for p in target.processes.values():
         r = CheckResult(f"process {p.name}", "processes", component=p.name)
         add(r, lambda p=p, r=r: asyncio.to_thread(check_processes.check_process, target, p, r), t + 1)
