@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import random
 from pathlib import Path
@@ -32,6 +33,34 @@ def _doctor_position(stack: Stack) -> float | None:
     return position_of(resp.json(), SYMBOL)
 
 
+RECONCILE = "orders, fills, positions and lake agree"
+
+
+def _duplicate_a_lake_fill(lake: Path) -> str:
+    from deltalake import DeltaTable, write_deltalake
+
+    table = DeltaTable(str(lake / "fills"))
+    row = table.to_pyarrow_table().slice(0, 1)
+    write_deltalake(str(lake / "fills"), row, mode="append")
+    return str(row.column("fill_id")[0])
+
+
+async def _forge_fill(nats_url: str) -> None:
+    import nats
+
+    from services import contract
+
+    fill = contract.Fill(id="forged-order-1", fill_id="forged-order-1", order_id="forged-order-1",
+                         account="forger", symbol=SYMBOL, side="buy", quantity=0.001, price=1.0,
+                         ts=contract.now_ms())
+    nc = await nats.connect(nats_url)
+    try:
+        await nc.jetstream().publish(contract.fill_subject(SYMBOL), contract.encode(fill),
+                                     headers={"Nats-Msg-Id": fill.id})
+    finally:
+        await nc.close()
+
+
 def test_all_pass_on_a_healthy_14_service_stack(tmp_path: Path) -> None:
     stack, rd = _free_stack(), RunDir(tmp_path / "run")
     try:
@@ -46,7 +75,8 @@ def test_all_pass_on_a_healthy_14_service_stack(tmp_path: Path) -> None:
         assert result.exit_code == 0 and not failed, failed
         summary = doc["summary"]
         assert summary["infrastructure"]["total"] == 3 and summary["infrastructure"]["fail"] == 0
-        assert summary["services"] == {"pass": 14, "warn": 0, "fail": 0, "total": 14}
+        warned = [(c["name"], c["problems"]) for c in doc["checks"] if c["status"] == "warn"]
+        assert summary["services"] == {"pass": 14, "warn": 0, "fail": 0, "total": 14}, warned
         assert summary["functional"]["pass"] == summary["functional"]["total"] == 7
         trip = next(c for c in doc["checks"] if c["name"] == "oms order round trip")
         assert trip["data"]["order_to_fill_ms"] > 0 and "flat again" in " ".join(trip["details"])
@@ -57,6 +87,19 @@ def test_all_pass_on_a_healthy_14_service_stack(tmp_path: Path) -> None:
         assert second.exit_code == 0, second.output
         assert "Services 14/14" in second.output and "PASS" in second.output
         assert _doctor_position(stack) == flat_before  # buy then sell: the doctor account stays flat
+        agree = next(c for c in doc["checks"] if c["name"] == RECONCILE)
+        assert agree["status"] == "pass" and agree["data"]["fills"] >= 2, (agree["details"], agree["data"])
+
+        # A forged fill for an order the OMS never took, and a fill row duplicated in the lake.
+        duplicated = _duplicate_a_lake_fill(rd.path / "lake")
+        asyncio.run(_forge_fill(stack.nats_url()))
+        third = CliRunner().invoke(app, ["doctor", "--run-dir", str(rd.path), "--json", "--timeout", "3",
+                                         "--no-report", "--no-trade"], catch_exceptions=False)
+        found = next(c for c in json.loads(third.stdout)["checks"] if c["name"] == RECONCILE)
+        assert third.exit_code == 1 and found["status"] == "fail", found
+        assert "1 fill(s) for orders the OMS does not know (e.g. forged-order-1)" in found["problems"]
+        assert f"1 fill id(s) written more than once to the lake's fills table (e.g. {duplicated})" \
+            in found["problems"]
     finally:
         recs = rd.load_state().processes.values() if rd.has_state() else []
         supervisor.down(rd, grace=3.0)

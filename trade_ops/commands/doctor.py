@@ -59,6 +59,9 @@ def doctor(
     lake: Annotated[str | None, typer.Option(
         "--lake", metavar="URI", show_default="not examined",
         help="Examine the Delta lake at a directory or s3:// URI.")] = None,
+    reconcile_window: Annotated[int, typer.Option(
+        "--reconcile-window", metavar="N", min=0,
+        help="Reconcile orders, fills, positions and the lake over the last N fills (0: skip).")] = 10_000,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show the details of passing checks too.")]
         = False,
     compose: Annotated[Path | None, typer.Option(
@@ -80,7 +83,8 @@ def doctor(
     if up:
         _start(rd, stack)
 
-    doc = _once(rd, stack, flags, timeout, compose, strict, report_path, json_, verbose, None, trade)
+    doc = _once(rd, stack, flags, timeout, compose, strict, report_path, json_, verbose, None, trade,
+                reconcile_window)
     traded_at = time.monotonic()
     while watch is not None:
         try:
@@ -88,7 +92,7 @@ def doctor(
             # A watch trades at most once a minute: the other runs are read-only.
             again = trade is not False and time.monotonic() - traded_at >= TRADE_EVERY_S
             doc = _once(rd, stack, flags, timeout, compose, strict, report_path, json_, verbose, doc,
-                        trade if again else False)
+                        trade if again else False, reconcile_window)
             traded_at = time.monotonic() if again else traded_at
         except KeyboardInterrupt:  # Ctrl-C ends a watch; the exit code is the last run's
             break
@@ -97,13 +101,14 @@ def doctor(
 
 def _once(rd: RunDir, stack: Path | None, flags: Explicit, timeout: float, compose: Path | None,
           strict: bool, report: str | None, json_: bool, verbose: bool,
-          previous: dict[str, Any] | None, trade: bool | None = None) -> dict[str, Any]:
+          previous: dict[str, Any] | None, trade: bool | None = None,
+          window: int = 10_000) -> dict[str, Any]:
     """One doctor run: check, save doctor-last.json, write the report, show it (or what changed)."""
     from trade_ops.doctor import build_target, render_status_report, run_doctor, save_last
     from trade_ops.doctor.render import changes, render, summary_line, verdict
 
     target = build_target(rd, stack, timeout=timeout, compose=compose, flags=flags)
-    target.trade = trade
+    target.trade, target.reconcile_window = trade, window
     doc = run_doctor(target, strict=strict)
     save_last(doc, rd.path)
     if report:

@@ -70,6 +70,7 @@ def _probes(target: Target, http: Any) -> list[Probe]:
         add(r, lambda c=c, r=r: check_services.check_service(target, http, c, r), t * 2 + 0.3)
 
     fn = check_functional
+    traded = asyncio.Event()  # reconciliation compares once the round trip's fills are settled
     if target.has("risk"):
         for oversized, label in ((False, "risk approves a small order"),
                                  (True, "risk rejects an oversized order")):
@@ -96,8 +97,14 @@ def _probes(target: Target, http: Any) -> list[Probe]:
             books = CheckResult("positions and P&L reflect the fill", "functional", component="ptrc",
                                 needs=("pnl", *venue))
         more = (books,) if books else ()
+        async def trip_then_reconcile() -> None:
+            try:
+                await fn.round_trip(target, http, trip, books)
+            finally:
+                traded.set()
+
         # Measured once the burst of /health calls is answered: its times are the OMS's, not ours.
-        add(trip, lambda: fn.round_trip(target, http, trip, books), t * 7 + 0.5, *more, after_burst=True)
+        add(trip, trip_then_reconcile, t * 7 + 0.5, *more, after_burst=True)
 
     flow = check_dataflow
     if target.has("gateway", "nats"):
@@ -119,6 +126,17 @@ def _probes(target: Target, http: Any) -> list[Probe]:
         topo = [CheckResult(f"messaging {s}", "dataflow", data={"subject": s}) for s in subjects]
         if topo:
             probes.append(Probe(topo, lambda: check_topology.check_topology(target, http, topo), t * 2 + 0.3))
+
+    if target.reconcile_window and not target.explicit and target.has("oms", "nats", "valkey") \
+            and (target.component("oms").app or "").startswith("services."):  # type: ignore[union-attr]
+        from trade_ops.doctor import reconcile
+
+        r = CheckResult("orders, fills, positions and lake agree", "dataflow", component="event-writer")
+        budget = max(3.0, t * 3)
+        if not any(p.results[0].name == "oms order round trip" and p.after_burst for p in probes):
+            traded.set()
+        add(r, lambda r=r: reconcile.check_reconcile(target, r, target.reconcile_window, budget, traded),
+            budget + t * 7 + 1)
 
     for p in target.processes.values():
         r = CheckResult(f"process {p.name}", "processes", component=p.name)

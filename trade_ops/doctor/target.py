@@ -72,6 +72,7 @@ class Target:
     stack_flag: str | None = None  # the --stack FILE to repeat in `trade-ops` remedies
     contacted: set[str] = field(default_factory=set)  # every host:port doctor opened, for the record
     trade: bool | None = None  # --trade / --no-trade; None: only on a stack trade-ops started
+    reconcile_window: int = 10_000  # the last N messages of the fills stream; 0: no reconciliation
 
     @property
     def may_trade(self) -> bool:

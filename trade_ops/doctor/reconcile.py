@@ -1,0 +1,230 @@
+"""Reconciliation: do fills, orders, positions and the lake agree? (beyond any health check)
+
+For the stack's own services. Over a sample window (the last N messages of the EXEC
+stream, default 10,000) and a time budget:
+
+    unknown orders      fills whose order the OMS does not hold
+    errored orders      orders the OMS answered with an error (REJECTED) that have fills
+    lake duplicates     fill ids written more than once to the `fills` Delta table
+    missing in lake     fills in the stream (older than the sinks' batching) not in the lake
+    positions           ptrc's positions against the sum of the fills, when the window
+                        holds the stream's whole history (otherwise not compared, and said)
+
+Gathering reads NATS, Valkey, the lake and ptrc, and deltalake holds the GIL: it runs in
+a child process that doctor kills at its deadline:
+
+    python -m trade_ops.doctor.reconcile '{"nats": ..., "valkey": ..., ...}'  ->  JSON
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import time
+from collections import Counter
+from typing import Any
+
+from trade_ops.doctor.model import CheckResult
+from trade_ops.doctor.target import Target
+
+__all__ = ["DEFAULT_WINDOW", "LAKE_GRACE_S", "check_reconcile", "gather", "judge"]
+
+DEFAULT_WINDOW = 10_000
+LAKE_GRACE_S = 10.0  # the sinks write in batches: younger fills may not be in the lake yet
+EXAMPLES = 3
+_SIGN = {"buy": 1.0, "sell": -1.0, "BUY": 1.0, "SELL": -1.0}
+
+
+async def _stream_fills(nats_url: str, window: int) -> tuple[list[dict[str, Any]], bool]:
+    """The fills among the last `window` messages of EXEC, and whether that is all of it."""
+    import nats
+    from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+    from nats.js.errors import NotFoundError
+
+    from services import contract
+
+    nc = await nats.connect(nats_url, name="trade-ops-doctor", connect_timeout=2, max_reconnect_attempts=0)
+    try:
+        js = nc.jetstream()
+        try:
+            state = (await js.stream_info(contract.EXEC)).state
+        except NotFoundError:  # no fill was ever published
+            return [], True
+        if not state.messages:
+            return [], True
+        start = max(state.first_seq, state.last_seq - window + 1)
+        config = ConsumerConfig(deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=start,
+                                ack_policy=AckPolicy.NONE, filter_subject=contract.FILL_ALL,
+                                inactive_threshold=10.0)
+        sub = await js.pull_subscribe(contract.FILL_ALL, stream=contract.EXEC, config=config)
+        fills: list[dict[str, Any]] = []
+        pending = (await sub.consumer_info()).num_pending
+        while len(fills) < pending:
+            try:
+                batch = await sub.fetch(batch=min(2000, pending - len(fills)), timeout=1.0)
+            except TimeoutError:
+                break
+            for msg in batch:
+                fill = json.loads(msg.data)
+                fill["_age_s"] = time.time() - msg.metadata.timestamp.timestamp()
+                fills.append(fill)
+        await sub.unsubscribe()
+        return fills, start == state.first_seq
+    finally:
+        await nc.close()
+
+
+async def _orders(valkey_url: str, order_ids: list[str]) -> dict[str, dict[str, Any] | None]:
+    import redis.asyncio as aioredis
+
+    from services.oms.store import _order_key as order_key  # the OMS's own key layout
+
+    client = aioredis.from_url(valkey_url, socket_timeout=2)
+    try:
+        raws = await client.mget([order_key(i) for i in order_ids]) if order_ids else []
+    finally:
+        await client.aclose()
+    return {i: json.loads(r) if r else None for i, r in zip(order_ids, raws, strict=True)}
+
+
+def _lake_fill_ids(lake_uri: str) -> list[str] | None:
+    from deltalake import DeltaTable
+
+    from services import contract
+
+    uri = f"{lake_uri.rstrip('/')}/{contract.FILLS_TABLE}"
+    if not DeltaTable.is_deltatable(uri):
+        return None
+    column = DeltaTable(uri).to_pyarrow_table(columns=["fill_id"]).column("fill_id")
+    return [str(x) for x in column.to_pylist()]
+
+
+async def _positions(ptrc_url: str, accounts: list[str]) -> dict[str, dict[str, float]]:
+    import httpx
+
+    async with httpx.AsyncClient(timeout=2, trust_env=False) as http:
+        answers = await asyncio.gather(*(http.get(f"{ptrc_url}/positions", params={"account": a})
+                                         for a in accounts))
+    out: dict[str, dict[str, float]] = {}
+    for account, resp in zip(accounts, answers, strict=True):
+        rows = resp.json().get("positions", []) if resp.status_code == 200 else []
+        out[account] = {row["symbol"]: float(row.get("quantity", 0.0)) for row in rows}
+    return out
+
+
+async def gather(where: dict[str, Any]) -> dict[str, Any]:
+    """Everything judge() needs, read at once (the child process's whole job)."""
+    started = time.perf_counter()
+    fills, whole = await _stream_fills(where["nats"], int(where.get("window", DEFAULT_WINDOW)))
+    order_ids = sorted({str(f.get("order_id")) for f in fills})
+    accounts = sorted({str(f.get("account") or "default") for f in fills})
+    orders, lake, positions = await asyncio.gather(
+        _orders(where["valkey"], order_ids), asyncio.to_thread(_lake_fill_ids, where["lake"]),
+        _positions(where["ptrc"], accounts) if whole and where.get("ptrc") else asyncio.sleep(0, {}))
+    return {"fills": fills, "whole_history": whole, "orders": orders, "lake_fill_ids": lake,
+            "positions": positions, "gather_ms": round((time.perf_counter() - started) * 1000, 1)}
+
+
+def _examples(items: list[str]) -> str:
+    return ", ".join(items[:EXAMPLES]) + (" ..." if len(items) > EXAMPLES else "")
+
+
+def judge(data: dict[str, Any], r: CheckResult, fixes: dict[str, str] | None = None) -> None:
+    """Fold what gather() read into named failures, each with counts and examples."""
+    fixes = fixes or {}
+    fills: list[dict[str, Any]] = data["fills"]
+    orders: dict[str, Any] = data["orders"]
+    r.data.update(fills=len(fills), orders=len(orders), whole_history=data["whole_history"],
+                  gather_ms=data.get("gather_ms"))
+    unknown = [f for f in fills if orders.get(str(f.get("order_id"))) is None]
+    if unknown:
+        ids = sorted({str(f["fill_id"]) for f in unknown})
+        r.fail(f"{len(unknown)} fill(s) for orders the OMS does not know (e.g. {_examples(ids)})",
+               fixes.get("live-gateway"))
+    errored = sorted({str(f["order_id"]) for f in fills
+                      if (orders.get(str(f.get("order_id"))) or {}).get("status") == "REJECTED"})
+    if errored:
+        r.fail(f"{len(errored)} order(s) answered with an error (REJECTED) have fills "
+               f"(e.g. {_examples(errored)})", fixes.get("oms"))
+    lake = data.get("lake_fill_ids")
+    if lake is None:
+        r.details.append("no fills table in the lake yet")
+    else:
+        dupes = sorted(k for k, n in Counter(lake).items() if n > 1)
+        if dupes:
+            r.fail(f"{len(dupes)} fill id(s) written more than once to the lake's fills table "
+                   f"(e.g. {_examples(dupes)})", fixes.get("event-writer"))
+        written = set(lake)
+        missing = sorted(str(f["fill_id"]) for f in fills
+                         if f.get("_age_s", 0) > LAKE_GRACE_S and str(f["fill_id"]) not in written)
+        if missing:
+            r.fail(f"{len(missing)} fill(s) in the stream are not in the lake after {LAKE_GRACE_S:.0f}s "
+                   f"(e.g. {_examples(missing)})", fixes.get("event-writer"))
+    if not data["whole_history"]:
+        r.details.append(f"positions not compared: the window holds the last {len(fills)} fills, "
+                         "not the whole history")
+    else:
+        _compare_positions(fills, data.get("positions") or {}, r, fixes.get("ptrc"))
+    if r.status == "pass":
+        r.summary = f"{len(fills)} fills, {len(orders)} orders agree"
+
+
+def _compare_positions(fills: list[dict[str, Any]], positions: dict[str, dict[str, float]],
+                       r: CheckResult, fix: str | None) -> None:
+    expected: dict[tuple[str, str], float] = {}
+    for f in fills:
+        key = (str(f.get("account") or "default"), str(f["symbol"]))
+        expected[key] = expected.get(key, 0.0) + _SIGN.get(str(f["side"]), 0.0) * float(f["quantity"])
+    wrong = [f"{a}/{s}: ptrc {positions.get(a, {}).get(s, 0.0):g}, fills {q:g}"
+             for (a, s), q in sorted(expected.items())
+             if abs(positions.get(a, {}).get(s, 0.0) - q) > 1e-9 * max(1.0, abs(q))]
+    if wrong:
+        r.fail(f"{len(wrong)} position(s) disagree with the sum of their fills ({_examples(wrong)})", fix)
+
+
+async def check_reconcile(target: Target, r: CheckResult, window: int, budget: float,
+                          settled: asyncio.Event | None = None) -> None:
+    """Start the child at once (its imports are the slow part), tell it to read once `settled`."""
+    where = {"nats": target.stack.nats_url(), "valkey": target.stack.valkey_url(),
+             "lake": target.lake_uri or target.stack.lake_uri(target.run_dir.path),
+             "ptrc": target.stack["ptrc"].base_url if target.has("ptrc") else None, "window": window}
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "trade_ops.doctor.reconcile", json.dumps(where),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, stdin=asyncio.subprocess.PIPE)
+    try:
+        if settled is not None:
+            await settled.wait()
+        out, err = await asyncio.wait_for(proc.communicate(b"go\n"), budget)
+    except (TimeoutError, asyncio.CancelledError):
+        proc.kill()
+        await proc.wait()
+        r.warn(f"not finished within its budget of {budget:.1f}s: lower the window (--reconcile-window)")
+        return
+    if proc.returncode != 0:
+        lines = err.decode(errors="replace").strip().splitlines()
+        r.warn(f"could not read what it compares: {lines[-1] if lines else proc.returncode}")
+        return
+    owners = ("oms", "live-gateway", "event-writer", "ptrc")
+    judge(json.loads(out), r, {n: target.logs_remedy(n) for n in owners})
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 1:
+        print("usage: python -m trade_ops.doctor.reconcile JSON", file=sys.stderr)
+        return 2
+    import deltalake  # noqa: F401 - imported before the go: the wait hides the imports' cost
+    import httpx  # noqa: F401
+    import nats  # noqa: F401
+    import redis.asyncio  # noqa: F401
+
+    import services.oms.store  # noqa: F401
+
+    if not sys.stdin.readline():
+        return 0  # doctor went away before saying go
+    print(json.dumps(asyncio.run(gather(json.loads(argv[0]))), default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
