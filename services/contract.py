@@ -237,7 +237,6 @@ class PositionSnapshot(Event, kw_only=True):
     avg_price: float
     realized: float
     seq: int  # the EXEC stream sequence of the last fill applied
-    fills: int = 0  # fills applied to this position
 
 
 class RiskCheckRequest(msgspec.Struct, kw_only=True):
@@ -455,15 +454,15 @@ TOPOLOGY: dict[str, ServiceTopology] = {
     "normalizer": ServiceTopology(consumes=("tick",), publishes=("bar",), valkey=True),
     "sink-ticks": ServiceTopology(consumes=("tick",), tables=(MARKET_TICKS,)),
     "sink-alt": ServiceTopology(consumes=("alt",), tables=(ALT_EVENTS,)),
-    "risk": ServiceTopology(consumes=("tick", "fill"), serves=("risk_check",), valkey=True),
+    "risk": ServiceTopology(consumes=("tick", "position"), serves=("risk_check",), valkey=True),
     "oms": ServiceTopology(publishes=("order_new", "order_cancel"), consumes=("fill", "cancelled"),
                            requests=("risk_check",), valkey=True),
     "exeq": ServiceTopology(consumes=("order_new", "order_cancel"), publishes=("venue_order",)),
     "live-gateway": ServiceTopology(consumes=("venue_order", "tick"), publishes=("fill", "cancelled"),
                                     valkey=True),
     "ptrc": ServiceTopology(consumes=("fill",), publishes=("position",), valkey=True),
-    "pnl": ServiceTopology(consumes=("fill", "tick"), valkey=True, tables=(PNL_SNAPSHOTS,)),
-    "hot-cache": ServiceTopology(consumes=("tick", "bar", "fill", "cancelled")),
+    "pnl": ServiceTopology(consumes=("position", "tick"), tables=(PNL_SNAPSHOTS,)),
+    "hot-cache": ServiceTopology(consumes=("tick", "bar", "position")),
     "execution-quality": ServiceTopology(consumes=("tick", "order_new", "fill"), valkey=True),
     "feast-pipeline": ServiceTopology(consumes=("bar",), valkey=True),
     "event-writer": ServiceTopology(consumes=("order_new", "order_cancel", "fill", "cancelled"),

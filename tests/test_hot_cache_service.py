@@ -1,7 +1,9 @@
-"""hot-cache on a real NATS: hand-built ticks, bars and fills in, /snapshot out, restart-safe."""
+"""hot-cache on a real NATS: hand-built ticks, bars and fills in (positions through ptrc, the
+one ledger), /snapshot out, restart-safe."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +13,7 @@ import pytest
 from tests.bus_helpers import get_json_until, infra_env, publish
 from tests.helpers import Proc, start_service
 
-T = 1_700_000_000_000.0
+T = 1_700_000_000_000  # epoch ms (bar starts are integers in the contract)
 
 
 def tick(seq: int, bid: float, ask: float) -> tuple[str, dict[str, Any]]:
@@ -19,7 +21,7 @@ def tick(seq: int, bid: float, ask: float) -> tuple[str, dict[str, Any]]:
                                "last": bid, "bid_size": 1, "ask_size": 1, "volume": 1, "ts": T + seq}
 
 
-def bar(interval: str, start: float, close: float) -> tuple[str, dict[str, Any]]:
+def bar(interval: str, start: int, close: float) -> tuple[str, dict[str, Any]]:
     return f"market.bar.{interval}.HCA", {
         "id": f"HCA-{interval}-{start:.0f}", "symbol": "HCA", "interval": interval, "start": start,
         "end": start + 60_000, "open": close, "high": close, "low": close, "close": close,
@@ -38,7 +40,17 @@ def start(tmp_path: Path, nats: Proc) -> Proc:
     return start_service("hot-cache", tmp_path, infra_env(None, nats))
 
 
-def test_snapshot_reflects_the_bus_and_survives_a_restart(fresh_nats: Proc, tmp_path: Path) -> None:
+@pytest.fixture
+def ptrc(fresh_valkey: Proc, fresh_nats: Proc, tmp_path: Path) -> Iterator[Proc]:
+    proc = start_service("ptrc", tmp_path, infra_env(fresh_valkey, fresh_nats, log_level="warning"))
+    try:
+        yield proc
+    finally:
+        proc.stop()
+
+
+def test_snapshot_reflects_the_bus_and_survives_a_restart(fresh_nats: Proc, ptrc: Proc,
+                                                          tmp_path: Path) -> None:
     f1 = fill(1, "buy", 2, 100.0)
     publish(fresh_nats.url, [
         f1, fill(2, "buy", 1, 130.0), (*f1, "hc-fill-1-again"),  # a redelivery counts once
@@ -69,7 +81,7 @@ def test_snapshot_reflects_the_bus_and_survives_a_restart(fresh_nats: Proc, tmp_
     finally:
         svc.stop()
 
-    svc = start(tmp_path, fresh_nats)  # a restart replays the fills: nothing is lost
+    svc = start(tmp_path, fresh_nats)  # a restart reads the positions again: nothing is lost
     try:
         s = get_json_until(f"{svc.url}/snapshot", lambda s: s["warm"] and "HCA" in s["tickers"]
                            and "HCA" in s["bars"], params={"account": "hc", "symbols": "hca"})

@@ -4,22 +4,31 @@ from __future__ import annotations
 
 import pytest
 
+from services import contract
 from services.hot_cache.view import View
 
 
-def fill(fill_id: str, side: str, qty: float, price: float, account: str = "a") -> dict[str, object]:
-    return {"id": fill_id, "fill_id": fill_id, "account": account, "symbol": "xyz", "side": side,
-            "quantity": qty, "price": price}
+def position(quantity: float, avg_price: float, realized: float = 0.0, account: str = "a",
+             seq: int = 1) -> contract.PositionSnapshot:
+    return contract.PositionSnapshot(id=f"{account}:XYZ:{seq}", account=account, symbol="XYZ",
+                                     quantity=quantity, avg_price=avg_price, realized=realized, seq=seq)
+
+
+def tick(bid: float, ask: float, last: float, ts: float) -> contract.Tick:
+    return contract.Tick(id=f"XYZ-{ts}", ts=ts, symbol="XYZ", bid=bid, ask=ask, last=last)
+
+
+def bar(interval: str, start: int, close: float) -> contract.Bar:
+    return contract.Bar(id=f"XYZ-{interval}-{start}", symbol="XYZ", interval=interval, start=start,
+                        end=start + 60, open=close, high=close, low=close, close=close)
 
 
 def test_positions_and_pnl_marked_at_the_mid() -> None:
     v = View()
-    assert v.apply_fill(fill("f1", "buy", 2, 100.0))
-    assert v.apply_fill(fill("f2", "buy", 1, 130.0))
-    assert not v.apply_fill(fill("f2", "buy", 1, 130.0))  # the same fill id counts once
-    assert v.apply_fill(fill("f3", "sell", 1, 125.5))  # realizes 15.5 against the 110 average
-    v.apply_fill(fill("f4", "buy", 9, 1.0, account="other"))
-    v.apply_tick({"symbol": "XYZ", "bid": 99.99, "ask": 100.01, "last": 100.0, "ts": 1.0})
+    v.positions.apply(position(3, 110.0))
+    v.positions.apply(position(2, 110.0, realized=15.5, seq=2))  # the latest snapshot wins
+    v.positions.apply(position(9, 1.0, account="other"))
+    v.apply_tick(tick(99.99, 100.01, 100.0, 1.0))
     s = v.snapshot("a")
     assert s["positions"]["XYZ"] == pytest.approx({"quantity": 2, "avg_price": 110.0, "realized": 15.5,
                                                    "mark": 100.0, "unrealized": -20.0})
@@ -29,18 +38,18 @@ def test_positions_and_pnl_marked_at_the_mid() -> None:
 
 def test_latest_tick_and_bar_win_over_replayed_older_ones() -> None:
     v = View()
-    v.apply_tick({"symbol": "XYZ", "bid": 10, "ask": 12, "last": 11, "ts": 2.0})
-    v.apply_tick({"symbol": "XYZ", "bid": 1, "ask": 1, "last": 1, "ts": 1.0})
+    v.apply_tick(tick(10, 12, 11, 2.0))
+    v.apply_tick(tick(1, 1, 1, 1.0))
     assert v.tickers["XYZ"]["mid"] == 11.0
-    v.apply_bar({"symbol": "XYZ", "interval": "1m", "start": 120, "close": 5})
-    v.apply_bar({"symbol": "XYZ", "interval": "1m", "start": 60, "close": 4})
-    v.apply_bar({"symbol": "XYZ", "interval": "5m", "start": 0, "close": 3})
+    v.apply_bar(bar("1m", 120, 5))
+    v.apply_bar(bar("1m", 60, 4))
+    v.apply_bar(bar("5m", 0, 3))
     snap = v.snapshot("a", {"XYZ"})
     assert snap["bars"]["XYZ"]["1m"]["close"] == 5 and snap["bars"]["XYZ"]["5m"]["close"] == 3
 
 
 def test_position_without_a_quote_has_no_made_up_unrealized() -> None:
     v = View()
-    v.apply_fill(fill("f1", "buy", 1, 50.0))
+    v.positions.apply(position(1, 50.0))
     s = v.snapshot("a")
     assert s["positions"]["XYZ"]["unrealized"] is None and s["pnl"]["total"] == 0.0

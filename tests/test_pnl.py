@@ -29,12 +29,15 @@ def pnls(valkey_server: Proc, nats_server: Proc, tmp_path_factory: pytest.TempPa
     env = {"TRADE_OPS_VALKEY_URL": valkey_server.url, "TRADE_OPS_NATS_URL": nats_server.url,
            "TRADE_OPS_PNL_SNAPSHOT_S": "0.3", "TRADE_OPS_LOG_LEVEL": "warning"}
     lakes = [workdir / "lake", blocked / "lake"]
-    with ThreadPoolExecutor(2) as pool:
-        good, bad = pool.map(lambda lake: start_service(
-            "pnl", workdir, {**env, "TRADE_OPS_LAKE_URI": str(lake)}), lakes)
-    yield good, bad, lakes[0]
-    good.stop()
-    bad.stop()
+    with ThreadPoolExecutor(3) as pool:
+        good, bad, ptrc = pool.map(lambda name_lake: start_service(
+            name_lake[0], workdir, {**env, "TRADE_OPS_LAKE_URI": str(name_lake[1])}),
+            [("pnl", lakes[0]), ("pnl", lakes[1]), ("ptrc", lakes[0])])
+    try:
+        yield good, bad, lakes[0]  # positions come from ptrc, the one ledger
+    finally:
+        for proc in (good, bad, ptrc):
+            proc.stop()
 
 
 def fill(n: int, side: str, quantity: float, price: float) -> tuple[str, dict[str, object]]:
@@ -78,7 +81,8 @@ def test_health_checks_the_lake(pnls: tuple[Proc, Proc, Path]) -> None:
     good, bad, _ = pnls
     ok = httpx.get(f"{good.url}/health", timeout=5)
     assert ok.status_code == 200, ok.text
-    assert set(ok.json()["checks"]) >= {"valkey:responseTime", "nats:responseTime", "lake:writable"}
+    assert set(ok.json()["checks"]) >= {"nats:responseTime", "lake:writable", "positions:snapshots"}
+    assert "valkey:responseTime" not in ok.json()["checks"]  # pnl keeps no ledger of its own
     failing = httpx.get(f"{bad.url}/health", timeout=5)
     assert failing.status_code == 503
     entry = failing.json()["checks"]["lake:writable"][0]

@@ -1,4 +1,5 @@
-"""risk as a real process: POST /check and NATS `risk.check`, kill switch, positions from fills."""
+"""risk as a real process: POST /check and NATS `risk.check`, kill switch, positions from
+fills (applied by ptrc, which publishes each position it changes)."""
 
 from __future__ import annotations
 
@@ -27,11 +28,17 @@ def risk(valkey_server: Proc, nats_server: Proc, tmp_path_factory: pytest.TempPa
                               fill_event(ACCOUNT, "BTCUSDT", "buy", 4, 50_000, fill_id=f"{ACCOUNT}-f0")])
     env = infra_env(valkey_server, nats_server, log_level="warning")
     workdir = tmp_path_factory.mktemp("risk")
+    ptrc, _ = start("ptrc", workdir, env)
+    get_json_until(f"{ptrc.url}/positions", params={"account": ACCOUNT},
+                   predicate=lambda d: bool(d["positions"]))
     proc, client = start("risk", workdir, env)
-    yield proc, client, {"workdir": str(workdir), **env}
-    client.post("/kill-switch", json={"reason": "x"})  # leave no halt in the shared valkey
-    client.delete("/kill-switch")
-    proc.stop()
+    try:
+        yield proc, client, {"workdir": str(workdir), **env}
+        client.post("/kill-switch", json={"reason": "x"})  # leave no halt in the shared valkey
+        client.delete("/kill-switch")
+    finally:
+        proc.stop()
+        ptrc.stop()
 
 
 def check(client: httpx.Client, **body: object) -> dict:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from services import contract
 from services.risk.book import Book
 from services.risk.limits import load_limits
 from services.risk.rules import CheckRequest, KillSwitch, check
@@ -91,14 +92,16 @@ def test_warning_at_80_percent_and_high_at_95() -> None:
     assert any(w.startswith("position at 96%") for w in high.warnings)
 
 
-def test_book_applies_each_fill_once_and_prices_market_orders_at_the_quote() -> None:
+def test_book_takes_the_latest_snapshot_and_prices_market_orders_at_the_quote() -> None:
     book = Book()
-    fill = {"id": "f1", "fill_id": "f1", "account": "a", "symbol": "BTCUSDT", "side": "buy",
-            "quantity": 2.0, "price": 100.0}
-    assert book.apply_fill(fill)
-    assert not book.apply_fill(fill)
-    assert book.position("a", "BTCUSDT") == 2.0
-    book.on_tick({"symbol": "BTCUSDT", "bid": 99.0, "ask": 101.0})
+    for seq, quantity in ((1, 2.0), (2, 5.0)):
+        book.positions.apply(contract.PositionSnapshot(id=f"a:BTCUSDT:{seq}", account="a",
+                                                       symbol="BTCUSDT", quantity=quantity,
+                                                       avg_price=100.0, realized=0.0, seq=seq))
+    assert book.position("a", "BTCUSDT") == 5.0 and book.position("b", "BTCUSDT") == 0.0
+    assert not book.knows("BTCUSDT")
+    book.quotes.update(contract.Tick(id="t", symbol="BTCUSDT", bid=99.0, ask=101.0))
+    assert book.knows("BTCUSDT")
     assert book.price_for("BTCUSDT", "buy", None) == 101.0
     assert book.price_for("BTCUSDT", "sell", None) == 99.0
     assert book.price_for("BTCUSDT", "sell", 98.5) == 98.5

@@ -3,16 +3,18 @@
     GET /snapshot?account=&symbols=A,B   served from memory; `symbols` narrows the
                                          tickers and bars, positions are the account's all
 
-Three ordered consumers keep the view fresh: ticks and bars start from the last message
-of each subject, fills from the start of the EXEC stream, so a restart rebuilds every
-position. Until that replay has caught up, `warm` is false and /health says warn.
+Three followers keep the view fresh: ticks and bars start from the last message of each
+subject, positions from ptrc's snapshots (the last per position), so a restart reads one
+message per position, not the fills behind them. Until it has, `warm` is false and
+/health says warn.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
-from typing import Any
+import logging
+from collections.abc import AsyncIterator, Callable
+from typing import Any, TypeVar
 
 from fastapi import APIRouter, HTTPException, Query, Request
 from nats.aio.msg import Msg
@@ -20,10 +22,13 @@ from nats.aio.msg import Msg
 from services import contract
 from services.contract import now_ms
 from services.hot_cache.view import View
-from services.kit import Check, Kit, KitSettings, create_app, get_kit
-from services.kit.follow import DeliverPolicy, follow, last_sequence
+from services.kit import Kit, KitSettings, create_app, get_kit
+from services.kit.follow import follow
 
 __all__ = ["HotCacheSettings", "app"]
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 ACCOUNT_PATTERN = r"^[A-Za-z0-9_.:@-]{1,64}$"
 SYMBOLS_PATTERN = r"^[A-Za-z0-9._-]{1,32}(,[A-Za-z0-9._-]{1,32})*$"
@@ -52,36 +57,32 @@ async def snapshot(request: Request,
         unknown = sorted(wanted - view.known_symbols())
         if unknown:
             raise HTTPException(404, f"unknown symbol(s) {', '.join(unknown)}: no ticks or bars seen")
-    return {"ts": now_ms(), "warm": kit.state["warm"], **view.snapshot(account, wanted)}
+    return {"ts": now_ms(), "warm": view.positions.ready.is_set(), **view.snapshot(account, wanted)}
 
 
-async def _replay_check(kit: Kit) -> Check:
-    view: View = kit.state["view"]
-    if kit.state["warm"]:
-        return Check("positions", "replay", "pass", "component", view.fills_applied, "fills")
-    return Check("positions", "replay", "warn", "component", view.fills_applied, "fills",
-                 output="replaying fills from the EXEC stream: positions are not complete yet")
+def _each(kind: type[T], apply: Callable[[T], None]) -> Callable[[list[Msg]], None]:
+    """A batch handler that decodes each message as `kind`; a malformed one is skipped."""
+
+    def handle(msgs: list[Msg]) -> None:
+        for msg in msgs:
+            try:
+                apply(contract.decode(msg.data, kind))
+            except ValueError as exc:
+                log.warning("skipping a malformed message on %s: %s", msg.subject, exc)
+
+    return handle
 
 
 @contextlib.asynccontextmanager
 async def _lifespan(kit: Kit) -> AsyncIterator[None]:
     assert kit.js is not None
     view = kit.state["view"] = View()
-    kit.state["warm"] = await last_sequence(kit.js, contract.EXEC) == 0
-
-    def on_fill(fill: dict[str, Any], msg: Msg) -> None:
-        if contract.is_fill(msg.subject):
-            view.apply_fill(fill)
-        if msg.metadata.num_pending == 0:  # the replay reached the end of the stream
-            kit.state["warm"] = True
-
-    # Every exec.> message, not only fills: the replay is done at the stream's last message.
-    await follow(kit.js, contract.EXEC_ALL, on_fill, DeliverPolicy.ALL)
-    await follow(kit.js, contract.TICK_ALL, lambda t, _: view.apply_tick(t),
-                 DeliverPolicy.LAST_PER_SUBJECT)
-    await follow(kit.js, contract.BAR_ALL, lambda b, _: view.apply_bar(b),
-                 DeliverPolicy.LAST_PER_SUBJECT)
-    kit.add_check("positions", lambda: _replay_check(kit))
+    kit.spawn(view.positions.follow(kit.js, "hot-cache"), "positions")
+    kit.spawn(follow(kit.js, stream=contract.TICKS, subject=contract.TICK_ALL, latest=True,
+                     handle=_each(contract.Tick, view.apply_tick), name="hot-cache-ticks"), "ticks")
+    kit.spawn(follow(kit.js, stream=contract.BARS, subject=contract.BAR_ALL, latest=True,
+                     handle=_each(contract.Bar, view.apply_bar), name="hot-cache-bars"), "bars")
+    kit.add_check("positions", view.positions.check)
     yield
 
 

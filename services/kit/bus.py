@@ -235,7 +235,8 @@ BatchHandler = Callable[[list[Msg]], Awaitable[None]]
 
 async def cursor_consumer(js: JetStreamContext, *, stream: str, subject: str,
                           cursor: Callable[[], Awaitable[int]], handle: BatchHandler, name: str,
-                          batch: int = 256, idle_heartbeat: float = 5.0) -> None:
+                          batch: int = 256, idle_heartbeat: float = 5.0,
+                          first: DeliverPolicy = DeliverPolicy.ALL) -> None:
     """Read `subject` from the message after `cursor()` forever, in batches, in stream order.
 
     For a consumer that stores the last stream sequence it applied together with its
@@ -243,12 +244,16 @@ async def cursor_consumer(js: JetStreamContext, *, stream: str, subject: str,
     with the data). The server keeps no state for it: an ordered consumer, no acks, and
     after any failure (a handler error, NATS or Valkey gone) the reader starts again from
     the stored cursor, so nothing is skipped and nothing is applied out of order.
+    `first` is where a reader with no cursor yet (0) starts: LAST_PER_SUBJECT for a view
+    that needs only the latest message of each subject (the latest tick of each symbol).
     """
     while True:
         inbox, sub = _Inbox(batch), None
         try:
-            config = ConsumerConfig(deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
-                                    opt_start_seq=await cursor() + 1)
+            start = await cursor()
+            config = (ConsumerConfig(deliver_policy=first) if start == 0 and first != DeliverPolicy.ALL
+                      else ConsumerConfig(deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
+                                          opt_start_seq=start + 1))
             seen = reconnects(js)
             sub = await js.subscribe(subject, stream=stream, cb=inbox.put, ordered_consumer=True,
                                      config=config, idle_heartbeat=idle_heartbeat)

@@ -1,47 +1,59 @@
-"""Follow a subject with an ordered, ephemeral JetStream consumer: in-memory views.
+"""Follow a subject into memory: the cursor-kept consumer, with the cursor held in memory.
 
-A service that keeps a view in memory (hot-cache, the latest mid per symbol) needs no
-durable consumer: on start it replays what it needs (`DeliverPolicy.ALL` to rebuild
-positions from every fill, `LAST_PER_SUBJECT` for the latest tick or bar of each
-symbol), then follows new messages. The ordered consumer resets itself on a gap or a
-reconnect, so the view never skips a message. Nothing is acked.
+A service that keeps a view in memory (hot-cache, the latest quote per symbol, positions
+from ptrc's snapshots) reads the stream from its start, or from the last message of each
+subject, then follows new messages in batches. The cursor is the last stream sequence
+handled, so after a reconnect or a handler error the reader starts again right after it:
+the view never skips a message and never sees one twice. Nothing is acked and the server
+keeps no state for it.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
 
-import orjson
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import DeliverPolicy
 
-__all__ = ["DeliverPolicy", "follow", "last_sequence"]
+from services.kit import bus
+
+__all__ = ["follow"]
 
 log = logging.getLogger(__name__)
 
-EventHandler = Callable[[dict[str, Any], Msg], Awaitable[None] | None]
+BatchHandler = Callable[[list[Msg]], Awaitable[None] | None]
 
 
-async def follow(js: JetStreamContext, subject: str, handle: EventHandler,
-                 deliver_policy: DeliverPolicy = DeliverPolicy.NEW) -> Any:
-    """Call `handle(event, msg)` for each message on `subject`; a bad message is logged and skipped."""
+async def follow(js: JetStreamContext, *, stream: str, subject: str, handle: BatchHandler,
+                 name: str, latest: bool = False, ready: asyncio.Event | None = None,
+                 batch: int = 512) -> None:
+    """Call `handle(msgs)` for each batch on `subject` forever (run it as a task).
 
-    async def on_msg(msg: Msg) -> None:
-        try:
-            result = handle(orjson.loads(msg.data), msg)
-            if result is not None:
-                await result
-        except Exception:
-            log.exception("follow %s: skipped a message on %s", subject, msg.subject)
+    `latest`: start from the last message of each subject, not the stream's first.
+    `ready` is set once the reader has caught up with what the stream held at its start.
+    """
+    seq = 0
 
-    return await js.subscribe(subject, cb=on_msg, ordered_consumer=True,
-                              deliver_policy=deliver_policy, idle_heartbeat=5.0)
+    async def cursor() -> int:
+        if ready is not None and not ready.is_set() and seq == 0:
+            info = await js.stream_info(stream, subjects_filter=subject)
+            if not info.state.subjects:
+                ready.set()  # nothing to catch up with
+        return seq
 
+    async def on_batch(msgs: list[Msg]) -> None:
+        nonlocal seq
+        result = handle(msgs)
+        if result is not None:
+            await result
+        last = msgs[-1].metadata
+        seq = last.sequence.stream
+        if ready is not None and last.num_pending == 0:
+            ready.set()
 
-async def last_sequence(js: JetStreamContext, stream: str) -> int:
-    """The stream's last sequence now: a replay from the start is complete when it gets there."""
-    info = await js.stream_info(stream)
-    return int(info.state.last_seq)
+    await bus.cursor_consumer(js, stream=stream, subject=subject, cursor=cursor, handle=on_batch,
+                              name=name, batch=batch,
+                              first=DeliverPolicy.LAST_PER_SUBJECT if latest else DeliverPolicy.ALL)

@@ -1,6 +1,7 @@
 """Positions per account in Valkey, built from fills, each fill applied exactly once.
 
-ptrc and pnl both keep one (under their own key prefix). Fills are applied in batches,
+ptrc keeps the one ledger and publishes each position it changes (services.kit.
+position_book has the followers). Fills are applied in batches,
 in stream order, and each batch is one MULTI/EXEC that also moves the ledger's cursor
 (the last stream sequence applied). The cursor is the truth: the reader starts again
 from the message after it, so a crash anywhere never applies a fill twice nor skips
@@ -10,7 +11,8 @@ rather than apply a batch twice.
 
     {prefix}:cursor:{stream}   last sequence applied of this EXEC stream ("EXEC@created":
                                a stream created anew starts again at 1, and so does this)
-    {prefix}:pos:{account}     hash symbol -> Position JSON
+    {prefix}:pos:{account}     hash symbol -> Position JSON and `seq`, the stream sequence
+                               of the last fill applied to it
     {prefix}:seen:{account}    set of applied fill ids
     {prefix}:trades:{account}  list of trade JSON, oldest first (the blotter)
     {prefix}:accounts          set of accounts with at least one fill
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
 import orjson
@@ -75,8 +78,23 @@ def tidy(value: float | None) -> float | None:
     return None if value is None else round(value, 10)
 
 
+def _held(raw: bytes | None) -> tuple[Position, int]:
+    """A stored position and the sequence of its last fill."""
+    if not raw:
+        return Position(), 0
+    doc = orjson.loads(raw)
+    return Position(doc["quantity"], doc["avg_price"], doc["realized"]), int(doc.get("seq", 0))
+
+
 def _position(raw: bytes | None) -> Position:
-    return Position(**orjson.loads(raw)) if raw else Position()
+    return _held(raw)[0]
+
+
+def snapshot(account: str, symbol: str, position: Position, seq: int) -> contract.PositionSnapshot:
+    return contract.PositionSnapshot(id=f"{account}:{symbol}:{seq}", ts=contract.now_ms(),
+                                     account=account, symbol=symbol, quantity=position.quantity,
+                                     avg_price=position.avg_price, realized=position.realized,
+                                     seq=seq)
 
 
 class Ledger:
@@ -96,14 +114,15 @@ class Ledger:
     async def cursor(self) -> int:
         return int(await self.valkey.get(self.cursor_key) or 0)
 
-    async def apply_batch(self, items: list[tuple[int, dict[str, Any]]]) -> int:
-        """Apply (stream sequence, fill event) pairs, in order; how many were new.
+    async def apply_batch(self, items: list[tuple[int, dict[str, Any]]]
+                          ) -> list[contract.PositionSnapshot]:
+        """Apply (stream sequence, fill event) pairs, in order; the positions they changed.
 
         Pairs at or below the cursor were applied before; a bad fill is logged and skipped
         (retrying cannot fix it), and the cursor moves past it all the same.
         """
         if not items:
-            return 0
+            return []
         trades: list[tuple[int, dict[str, Any]]] = []
         for seq, event in items:
             try:
@@ -118,15 +137,15 @@ class Ledger:
                     cursor, seen, held = await self._read(trades)
                     fresh = _fresh(trades, cursor, seen)
                     tx.multi()
-                    self._write(tx, fresh, held)
+                    moved = self._write(tx, fresh, held)
                     tx.set(self.cursor_key, max(cursor, last))
                     await tx.execute()
-                    return len(fresh)
+                    return moved
                 except WatchError:  # another writer moved the cursor: read again
                     continue
 
     async def _read(self, trades: list[tuple[int, dict[str, Any]]]
-                    ) -> tuple[int, set[str], dict[tuple[str, str], Position]]:
+                    ) -> tuple[int, set[str], dict[tuple[str, str], tuple[Position, int]]]:
         """The cursor, the batch's fill ids already applied, and the positions it touches.
 
         Read on another connection in one round trip: only a writer that also moves the
@@ -145,27 +164,41 @@ class Ledger:
                 pipe.hmget(self._key("pos", account), symbols)
             replies = await pipe.execute()
         seen: set[str] = set()
-        held: dict[tuple[str, str], Position] = {}
+        held: dict[tuple[str, str], tuple[Position, int]] = {}
         for i, (account, (ids, symbols)) in enumerate(by_account.items()):
             flags, raw = replies[1 + 2 * i], replies[2 + 2 * i]
             seen.update(f for f, hit in zip(ids, flags, strict=True) if hit)
-            held.update({(account, s): _position(r) for s, r in zip(symbols, raw, strict=True)})
+            held.update({(account, s): _held(r) for s, r in zip(symbols, raw, strict=True)})
         return int(replies[0] or 0), seen, held
 
-    def _write(self, tx: Any, fresh: list[dict[str, Any]], held: dict[tuple[str, str], Position]) -> None:
-        moved: dict[str, set[str]] = {}
-        for t in fresh:
+    def _write(self, tx: Any, fresh: list[tuple[int, dict[str, Any]]],
+               held: dict[tuple[str, str], tuple[Position, int]]) -> list[contract.PositionSnapshot]:
+        moved: dict[str, dict[str, int]] = {}  # account -> symbol -> seq of its last fill
+        for seq, t in fresh:
             account, symbol = t["account"], t["symbol"]
-            t["realized"] = held[(account, symbol)].apply(t["side"], t["quantity"], t["price"])
-            moved.setdefault(account, set()).add(symbol)
+            t["realized"] = held[(account, symbol)][0].apply(t["side"], t["quantity"], t["price"])
+            moved.setdefault(account, {})[symbol] = seq
             tx.sadd(self._key("seen", account), t["fill_id"])
             if self.keep_trades:
                 tx.rpush(self._key("trades", account), orjson.dumps(t))
         for account, symbols in moved.items():
             tx.hset(self._key("pos", account),
-                    mapping={s: orjson.dumps(held[(account, s)].to_json()) for s in symbols})
+                    mapping={s: orjson.dumps({**held[(account, s)][0].to_json(), "seq": seq})
+                             for s, seq in symbols.items()})
         if moved:
             tx.sadd(f"{self.prefix}:accounts", *moved)
+        return [snapshot(a, s, held[(a, s)][0], seq) for a, symbols in moved.items()
+                for s, seq in symbols.items()]
+
+    async def snapshots(self) -> list[contract.PositionSnapshot]:
+        """Every position held, as snapshots (published again at start: see ptrc)."""
+        found = []
+        for account in await self.accounts():
+            raw = await self.valkey.hgetall(self._key("pos", account))
+            for symbol, value in sorted(raw.items()):
+                position, seq = _held(value)
+                found.append(snapshot(account, symbol.decode(), position, seq))
+        return found
 
     async def positions(self, account: str) -> dict[str, Position]:
         raw = await self.valkey.hgetall(self._key("pos", account))
@@ -184,18 +217,24 @@ class Ledger:
         return sorted(a.decode() for a in await self.valkey.smembers(f"{self.prefix}:accounts"))
 
 
-def _fresh(trades: list[tuple[int, dict[str, Any]]], cursor: int, seen: set[str]) -> list[dict[str, Any]]:
+def _fresh(trades: list[tuple[int, dict[str, Any]]], cursor: int, seen: set[str]
+           ) -> list[tuple[int, dict[str, Any]]]:
     """The trades to apply: past the cursor, and each fill id once."""
     fresh, ids = [], set(seen)
     for seq, t in trades:
         if seq > cursor and t["fill_id"] not in ids:
             ids.add(t["fill_id"])
-            fresh.append(t)
+            fresh.append((seq, t))
     return fresh
 
 
-async def consume_fills(js: JetStreamContext, ledger: Ledger, batch: int = 256) -> None:
-    """Apply every fill on `exec.fill.>` to the ledger, in stream order, forever."""
+Changed = Callable[[list[contract.PositionSnapshot]], Awaitable[None]]
+
+
+async def consume_fills(js: JetStreamContext, ledger: Ledger, batch: int = 256,
+                        changed: Changed | None = None) -> None:
+    """Apply every fill on `exec.fill.>` to the ledger, in stream order, forever; `changed`
+    gets the positions each batch moved, once that batch is committed."""
 
     async def handle(msgs: list[Msg]) -> None:
         items = []
@@ -204,7 +243,9 @@ async def consume_fills(js: JetStreamContext, ledger: Ledger, batch: int = 256) 
                 items.append((msg.metadata.sequence.stream, bus.decode(msg)))
             except ValueError:
                 log.warning("%s: dropped a fill that is not JSON: %.200r", ledger.prefix, msg.data)
-        await ledger.apply_batch(items)
+        moved = await ledger.apply_batch(items)
+        if moved and changed is not None:
+            await changed(moved)
 
     # Earlier versions read through a durable consumer named after the ledger: the cursor
     # (and the seen fill ids) replaces it, and its growing backlog would look like lag.

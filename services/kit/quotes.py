@@ -1,22 +1,26 @@
 """The latest quote per symbol, from `market.tick.>`: for the venue and for marking P&L.
 
-`QuoteBook.follow` replays the last tick of every symbol (LAST_PER_SUBJECT), so a
-restarted service knows every quote at once, then follows new ticks. A tick without
+`QuoteBook.follow` reads the last tick of every symbol (LAST_PER_SUBJECT), so a
+restarted service knows every quote at once, then follows new ticks in batches. A tick without
 sizes offers unlimited size.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 import math
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 
-from services.contract import TICK_ALL
-from services.kit.follow import DeliverPolicy, follow
+from services import contract
+from services.kit.follow import follow
 
 __all__ = ["Quote", "QuoteBook"]
 
@@ -47,18 +51,19 @@ def _size(value: Any) -> float:
     return size if size > 0 else math.inf
 
 
+log = logging.getLogger(__name__)
+
+
 class QuoteBook:
     def __init__(self) -> None:
         self.quotes: dict[str, Quote] = {}
+        self.ready = asyncio.Event()  # set once the last tick of every symbol is read
 
-    def update(self, tick: dict[str, Any]) -> Quote | None:
+    def update(self, tick: contract.Tick) -> Quote | None:
         """Take a tick; None (ignored) when it is not a usable two-sided quote."""
-        try:
-            symbol, bid, ask = str(tick["symbol"]), float(tick["bid"]), float(tick["ask"])
-            quote = Quote(symbol, bid, ask, _size(tick.get("bid_size")), _size(tick.get("ask_size")),
-                          float(tick.get("ts") or 0), time.monotonic())
-        except (KeyError, TypeError, ValueError):
-            return None
+        symbol, bid, ask = tick.symbol, tick.bid, tick.ask
+        quote = Quote(symbol, bid, ask, _size(tick.bid_size), _size(tick.ask_size), tick.ts,
+                      time.monotonic())
         if not (0 < bid <= ask) or not symbol:
             return None
         self.quotes[symbol] = quote
@@ -73,11 +78,25 @@ class QuoteBook:
             return None
         return time.monotonic() - max(q.received for q in self.quotes.values())
 
-    async def follow(self, js: JetStreamContext,
-                     on_quote: Callable[[Quote], Awaitable[None]] | None = None) -> Any:
-        async def handle(tick: dict[str, Any], _msg: Any) -> None:
-            quote = self.update(tick)
-            if quote is not None and on_quote is not None:
-                await on_quote(quote)
+    async def follow(self, js: JetStreamContext, name: str,
+                     on_quote: Callable[[Quote], Awaitable[None]] | None = None) -> None:
+        """Keep the book, forever (run it as a task); `on_quote` sees each usable quote."""
 
-        return await follow(js, TICK_ALL, handle, DeliverPolicy.LAST_PER_SUBJECT)
+        async def handle(msgs: list[Msg]) -> None:
+            for msg in msgs:
+                try:
+                    quote = self.update(contract.decode(msg.data, contract.Tick))
+                except ValueError as exc:
+                    log.warning("skipping a malformed tick on %s: %s", msg.subject, exc)
+                    continue
+                if quote is not None and on_quote is not None:
+                    await on_quote(quote)
+
+        await follow(js, stream=contract.TICKS, subject=contract.TICK_ALL, handle=handle,
+                     name=f"{name}-quotes", latest=True, ready=self.ready)
+
+    async def wait_ready(self, timeout: float = 5.0) -> bool:
+        """Wait until the last tick of every symbol is read (or `timeout`); whether it was."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.ready.wait(), timeout)
+        return self.ready.is_set()

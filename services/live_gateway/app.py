@@ -76,7 +76,8 @@ async def lifespan(kit: Kit) -> AsyncIterator[None]:
     assert isinstance(settings, VenueSettings)
     venue = kit.state["venue"] = Venue(kit)
     await venue.start()
-    await venue.quotes.follow(kit.js, venue.on_quote)
+    kit.spawn(venue.quotes.follow(kit.js, "live-gateway", venue.on_quote), "venue-quotes")
+    await venue.quotes.wait_ready()  # an order is worked against the latest quote, not none
 
     async def quote_check() -> Check:
         return _quote_check(venue, settings.quote_stale_s)

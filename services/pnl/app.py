@@ -11,7 +11,8 @@ from fastapi import APIRouter, Request
 
 from services.kit import Check, Kit, KitSettings, create_app, get_kit
 from services.kit.lake import probe_writable
-from services.kit.ledger import AccountQuery, Ledger, consume_fills
+from services.kit.ledger import AccountQuery
+from services.kit.position_book import PositionBook
 from services.kit.quotes import QuoteBook
 from services.pnl.snapshot import account_pnl, snapshot_forever
 
@@ -30,7 +31,7 @@ router = APIRouter()
 @router.get("/pnl")
 async def pnl(request: Request, account: AccountQuery) -> dict[str, object]:
     state = get_kit(request).state
-    return await account_pnl(state["ledger"], state["quotes"], account)
+    return account_pnl(state["book"], state["quotes"], account)
 
 
 def lake_check(kit: Kit) -> Check:
@@ -48,19 +49,20 @@ def lake_check(kit: Kit) -> Check:
 
 @contextlib.asynccontextmanager
 async def lifespan(kit: Kit) -> AsyncIterator[None]:
-    assert kit.js is not None and kit.valkey is not None
+    assert kit.js is not None
     settings = kit.settings
     assert isinstance(settings, PnlSettings)
-    ledger = kit.state["ledger"] = Ledger(kit.valkey, "pnl", keep_trades=False)
+    book = kit.state["book"] = PositionBook()
     quotes = kit.state["quotes"] = QuoteBook()
-    await quotes.follow(kit.js)
+    kit.spawn(quotes.follow(kit.js, "pnl"), "pnl-quotes")
+    kit.spawn(book.follow(kit.js, "pnl"), "pnl-positions")
 
     async def check() -> Check:
         return await asyncio.to_thread(lake_check, kit)
 
     kit.add_check("lake", check)
-    kit.spawn(consume_fills(kit.js, ledger, kit.settings.consumer_batch), "pnl-fills")
-    kit.spawn(snapshot_forever(ledger, quotes, settings.lake_uri, settings.pnl_snapshot_s, kit.state),
+    kit.add_check("positions", book.check)
+    kit.spawn(snapshot_forever(book, quotes, settings.lake_uri, settings.pnl_snapshot_s, kit.state),
               "pnl-snapshots")
     yield
 

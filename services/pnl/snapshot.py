@@ -1,4 +1,4 @@
-"""P&L per account and symbol (positions from the ledger, marks from live quotes), and
+"""P&L per account and symbol (positions from ptrc's snapshots, marks from live quotes), and
 its snapshots to the lake table `pnl_snapshots`.
 
 Unrealized P&L marks to the mid; a symbol without a quote yet has no mark and no
@@ -13,7 +13,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from services import contract
-from services.kit.ledger import Ledger, tidy
+from services.kit.ledger import tidy
+from services.kit.position_book import PositionBook
 from services.kit.positions import Position
 from services.kit.quotes import QuoteBook
 
@@ -33,8 +34,8 @@ def _row(symbol: str, p: Position, quotes: QuoteBook) -> dict[str, Any]:
             "total": tidy(total)}
 
 
-async def account_pnl(ledger: Ledger, quotes: QuoteBook, account: str) -> dict[str, Any]:
-    rows = [_row(s, p, quotes) for s, p in (await ledger.positions(account)).items()]
+def account_pnl(book: PositionBook, quotes: QuoteBook, account: str) -> dict[str, Any]:
+    rows = [_row(s, p, quotes) for s, p in book.of(account).items()]
     return {"account": account, "symbols": rows,
             "realized": tidy(sum(r["realized"] for r in rows)),
             "unrealized": tidy(sum(r["unrealized"] or 0.0 for r in rows)),
@@ -55,25 +56,25 @@ def _append(lake_uri: str, rows: list[dict[str, Any]]) -> None:
     lake.append(lake_uri, TABLE, pa.Table.from_pylist(rows, schema=schema), partition_by=["date"])
 
 
-async def write_snapshot(ledger: Ledger, quotes: QuoteBook, lake_uri: str) -> int:
+async def write_snapshot(book: PositionBook, quotes: QuoteBook, lake_uri: str) -> int:
     """One snapshot of every account's P&L; returns the number of rows written."""
     now = datetime.now(UTC)
     rows = []
-    for account in await ledger.accounts():
-        for row in (await account_pnl(ledger, quotes, account))["symbols"]:
+    for account in sorted(book.accounts):
+        for row in account_pnl(book, quotes, account)["symbols"]:
             rows.append({"ts": now, "date": now.date().isoformat(), "account": account, **row})
     if rows:
         await asyncio.to_thread(_append, lake_uri, rows)
     return len(rows)
 
 
-async def snapshot_forever(ledger: Ledger, quotes: QuoteBook, lake_uri: str, every_s: float,
+async def snapshot_forever(book: PositionBook, quotes: QuoteBook, lake_uri: str, every_s: float,
                            state: dict[str, Any]) -> None:
     """Snapshot every `every_s`; the last outcome goes in `state` for /health."""
     while True:
         await asyncio.sleep(every_s)
         try:
-            state["snapshot_rows"] = await write_snapshot(ledger, quotes, lake_uri)
+            state["snapshot_rows"] = await write_snapshot(book, quotes, lake_uri)
             state["snapshot_error"] = None
             state["snapshot_at"] = datetime.now(UTC).isoformat()
         except Exception as exc:  # the lake being down must not stop the service

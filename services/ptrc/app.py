@@ -1,4 +1,8 @@
-"""ptrc: post-trade positions (quantity, average price) and the trade blotter per account."""
+"""ptrc: post-trade positions (quantity, average price) and the trade blotter per account.
+
+The one position ledger: every position it changes is published on
+`positions.{ACCOUNT}.{SYMBOL}` for pnl, hot-cache and risk (services/ptrc/publisher.py).
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ from fastapi import APIRouter, Query, Request
 
 from services.kit import Kit, KitSettings, create_app, get_kit
 from services.kit.ledger import AccountQuery, Ledger, consume_fills, tidy
+from services.ptrc.publisher import SnapshotPublisher
 
 __all__ = ["app"]
 
@@ -45,7 +50,15 @@ async def trades(request: Request, account: AccountQuery,
 async def lifespan(kit: Kit) -> AsyncIterator[None]:
     assert kit.js is not None and kit.valkey is not None
     ledger = kit.state["ledger"] = Ledger(kit.valkey, "ptrc")
-    kit.spawn(consume_fills(kit.js, ledger, kit.settings.consumer_batch), "ptrc-fills")
+    publisher = SnapshotPublisher(kit.js)
+    js, batch = kit.js, kit.settings.consumer_batch
+
+    async def run() -> None:
+        await publisher.load(ledger)
+        kit.spawn(publisher.retry_forever(), "ptrc-snapshots")
+        await consume_fills(js, ledger, batch, publisher.changed)
+
+    kit.spawn(run(), "ptrc-fills")
     yield
 
 

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 from fastapi import FastAPI
 
 from services.kit import Kit, create_app
-from services.risk.consumers import follow_fills, follow_quotes, serve_checks
+from services.risk.consumers import follow_book, serve_checks
 from services.risk.engine import RiskEngine
 from services.risk.handlers import load_kill_switch, router
 from services.risk.limits import load_limits
@@ -22,8 +22,7 @@ async def _run(kit: Kit) -> AsyncIterator[None]:
     settings: RiskSettings = kit.settings  # type: ignore[assignment]
     engine: RiskEngine = kit.state["engine"]
     await load_kill_switch(kit, engine)
-    await follow_quotes(kit, engine)
-    await follow_fills(kit, engine, settings.replay_timeout_s)
+    await follow_book(kit, engine, settings.replay_timeout_s)
     await serve_checks(kit, engine)
     yield
 

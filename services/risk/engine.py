@@ -21,7 +21,7 @@ class RiskEngine:
         self.kill = KillSwitch()
 
     def known(self, symbol: str) -> bool:
-        return symbol in self.limits.symbols or symbol in self.book.quotes
+        return symbol in self.limits.symbols or self.book.knows(symbol)
 
     def decide(self, req: CheckRequest) -> CheckResult:
         return check(req, self.limits, position=self.book.position(req.account, req.symbol),

@@ -1,0 +1,63 @@
+"""Every position, as ptrc publishes it: the one ledger, followed in memory.
+
+ptrc applies each fill once and publishes the position it changed on
+`positions.{ACCOUNT}.{SYMBOL}`; the POSITIONS stream keeps only the last snapshot of
+each subject. A follower (pnl, hot-cache, risk) reads those, as many as there are
+positions, however many fills are behind them, then follows new ones: no replay of
+fills, no set of fill ids.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+
+from services import contract
+from services.kit.follow import follow
+from services.kit.health import Check
+from services.kit.positions import Position
+
+__all__ = ["PositionBook"]
+
+log = logging.getLogger(__name__)
+
+
+class PositionBook:
+    def __init__(self) -> None:
+        self.accounts: dict[str, dict[str, Position]] = {}
+        self.snapshots = 0  # applied since the start
+        self.ready = asyncio.Event()  # set once every stored snapshot is read
+
+    def apply(self, snap: contract.PositionSnapshot) -> None:
+        self.accounts.setdefault(snap.account, {})[snap.symbol] = Position(
+            snap.quantity, snap.avg_price, snap.realized)
+        self.snapshots += 1
+
+    def of(self, account: str) -> dict[str, Position]:
+        return dict(sorted(self.accounts.get(account, {}).items()))
+
+    def quantity(self, account: str, symbol: str) -> float:
+        pos = self.accounts.get(account, {}).get(symbol)
+        return pos.quantity if pos is not None else 0.0
+
+    def handle(self, msgs: list[Msg]) -> None:
+        for msg in msgs:
+            try:
+                self.apply(contract.decode(msg.data, contract.PositionSnapshot))
+            except ValueError as exc:  # retrying cannot fix it
+                log.warning("skipping a malformed position snapshot on %s: %s", msg.subject, exc)
+
+    async def check(self) -> Check:
+        """For /health: warn until every stored snapshot is read."""
+        if self.ready.is_set():
+            return Check("positions", "snapshots", "pass", "component", self.snapshots, "snapshots")
+        return Check("positions", "snapshots", "warn", "component", self.snapshots, "snapshots",
+                     output="reading the position snapshots: positions are not complete yet")
+
+    async def follow(self, js: JetStreamContext, name: str) -> None:
+        """Read every stored snapshot, then follow new ones, forever (run it as a task)."""
+        await follow(js, stream=contract.POSITIONS, subject=contract.POSITION_ALL, handle=self.handle,
+                     name=f"{name}-positions", ready=self.ready)

@@ -1,0 +1,67 @@
+"""ptrc publishes every position it changes: the one ledger, read by pnl, hot-cache, risk.
+
+A snapshot is published after the batch that moved the position is committed. One that
+could not be published (NATS down) stays pending, newest per position, and is retried;
+at start every held position is published again, which covers a crash between a commit
+and its publish. The POSITIONS stream keeps the last snapshot per subject, so publishing
+one again changes nothing for a reader.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from nats.js import JetStreamContext
+
+from services import contract
+from services.kit import bus
+from services.kit.ledger import Ledger
+
+__all__ = ["SnapshotPublisher"]
+
+log = logging.getLogger(__name__)
+
+
+class SnapshotPublisher:
+    def __init__(self, js: JetStreamContext) -> None:
+        self.js = js
+        self.pending: dict[tuple[str, str], contract.PositionSnapshot] = {}
+        self.published = 0
+        self.lock = asyncio.Lock()
+
+    async def changed(self, snapshots: list[contract.PositionSnapshot]) -> None:
+        for snap in snapshots:
+            self.pending[(snap.account, snap.symbol)] = snap
+        await self.flush()
+
+    async def flush(self) -> None:
+        async with self.lock:  # in commit order: the stream's last message is the newest
+            for key, snap in list(self.pending.items()):
+                try:
+                    await bus.publish_event(self.js, contract.position_subject(snap.account, snap.symbol),
+                                            snap)
+                except Exception as exc:
+                    log.warning("position snapshot not published yet (%d pending): %s",
+                                len(self.pending), exc)
+                    return
+                if self.pending.get(key) is snap:
+                    del self.pending[key]
+                self.published += 1
+
+    async def load(self, ledger: Ledger, every_s: float = 1.0) -> None:
+        """Take every held position to publish again; before any fill is read, so a newer
+        snapshot always replaces it rather than the reverse."""
+        while True:
+            try:
+                for snap in await ledger.snapshots():
+                    self.pending[(snap.account, snap.symbol)] = snap
+                return
+            except Exception as exc:
+                log.warning("reading the positions to publish them: %s; retrying", exc)
+                await asyncio.sleep(every_s)
+
+    async def retry_forever(self, every_s: float = 1.0) -> None:
+        while True:
+            await self.flush()
+            await asyncio.sleep(every_s)

@@ -1,0 +1,105 @@
+"""Every payload every service publishes in a full lifecycle decodes with the contract.
+
+A fresh NATS and Valkey; gateway (ticks, alt-data), normalizer (bars), risk, oms, exeq,
+live-gateway and ptrc (position snapshots). An order fills, another rests and is
+cancelled; then every message of every stream is decoded as its family's payload, and
+every family the topology says is published has at least one message."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import msgspec
+import pytest
+
+from services import contract
+from services.kit import bus
+from tests.bus_helpers import get_json_until, infra_env, publish
+from tests.helpers import Proc
+from tests.orderpath import start
+
+SERVICES = ("gateway", "normalizer", "risk", "oms", "exeq", "live-gateway", "ptrc")
+T0 = 1_700_000_000_000  # two hand-made ticks a minute apart close a 1m bar of CTRX
+
+
+@pytest.fixture
+def stack(fresh_valkey: Proc, fresh_nats: Proc, tmp_path: Path) -> Iterator[dict[str, httpx.Client]]:
+    env = infra_env(fresh_valkey, fresh_nats, log_level="warning", alt_interval_s="0.2",
+                    symbols="BTCUSDT,ETHUSDT")
+    with ThreadPoolExecutor(len(SERVICES)) as pool:
+        started = list(pool.map(lambda name: start(name, tmp_path, env), SERVICES))
+    try:
+        yield {name: client for name, (_, client) in zip(SERVICES, started, strict=True)}
+    finally:
+        with ThreadPoolExecutor(len(SERVICES)) as pool:
+            list(pool.map(lambda pc: pc[0].stop(), started))
+
+
+async def _every_message(url: str) -> list[tuple[str, bytes]]:
+    nc = await bus.connect(url, "test-reader")
+    try:
+        js = nc.jetstream()
+        found = []
+        for stream in contract.STREAMS:
+            info = await js.stream_info(stream)
+            for seq in range(info.state.first_seq, info.state.last_seq + 1):
+                if info.state.messages:
+                    msg = await js.get_msg(stream, seq)
+                    found.append((msg.subject or "", msg.data or b""))
+        reply = await nc.request(contract.RISK_CHECK, contract.encode(contract.RiskCheckRequest(
+            symbol="BTCUSDT", side="buy", quantity=0.001)), timeout=2)
+        found.append(("risk.check reply", reply.data))
+        return found
+    finally:
+        await nc.close()
+
+
+@pytest.mark.timeout(120)
+def test_every_published_payload_decodes(stack: dict[str, httpx.Client], fresh_nats: Proc) -> None:
+    publish(fresh_nats.url, [(contract.tick_subject("CTRX"), contract.Tick(
+        id=f"CTRX-{n}", ts=T0 + n * 60_000, symbol="CTRX", seq=n, bid=9.0, ask=11.0, last=10.0))
+        for n in (1, 2)])
+    oms = stack["oms"]
+    get_json_until(f"{oms.base_url}/livez", lambda _: True)
+    base = {"account": "contract", "symbol": "BTCUSDT", "quantity": 0.001}
+    filled = oms.post("/orders", json={**base, "side": "buy", "order_type": "MARKET"})
+    assert filled.status_code == 201, filled.text
+    resting = oms.post("/orders", json={**base, "side": "buy", "price": 1.0})
+    assert resting.status_code == 201, resting.text
+    get_json_until(f"{oms.base_url}/orders/{filled.json()['order_id']}", lambda o: o["status"] == "FILLED")
+    assert oms.delete(f"/orders/{resting.json()['order_id']}").status_code in (200, 202)
+    get_json_until(f"{oms.base_url}/orders/{resting.json()['order_id']}",
+                   lambda o: o["status"] == "CANCELLED")
+    get_json_until(f"{stack['ptrc'].base_url}/positions", lambda d: bool(d["positions"]),
+                   params={"account": "contract"})
+
+    seen: Counter[str] = Counter()
+    deadline_families = {f for n in contract.TOPOLOGY.values() for f in n.publishes}
+    for _ in range(50):  # bars and alt-data arrive on their own clock
+        messages = asyncio.run(_every_message(fresh_nats.url))
+        seen.clear()
+        for subject, data in messages:
+            if subject == "risk.check reply":
+                contract.decode(data, contract.RiskCheckReply)
+                seen["risk_check"] += 1
+                continue
+            family = contract.family_of(subject)
+            try:
+                if family.name == "venue_order":
+                    kind = type(contract.decode_venue_order(data)).__name__
+                    seen[kind] += 1
+                else:
+                    contract.decode(data, family.payload)
+            except msgspec.ValidationError as exc:
+                raise AssertionError(f"{subject}: {exc}: {data[:300]!r}") from None
+            seen[family.name] += 1
+        if deadline_families <= set(seen) and seen["VenueCancel"]:
+            break
+        asyncio.run(asyncio.sleep(0.2))
+    assert deadline_families <= set(seen), f"families never published: {deadline_families - set(seen)}"
+    assert seen["VenueNew"] == 2 and seen["VenueCancel"] == 1 and seen["risk_check"] == 1
