@@ -127,11 +127,13 @@ async def read_server(target: Target, http: httpx.AsyncClient) -> tuple[Server |
 
 
 def _consequence(subject: str) -> str:
-    if subject.startswith("venue."):
+    from services import contract
+
+    if overlap(subject, contract.VENUE_ALL):
         return "orders routed there never reach a venue"
-    if ".fill" in subject or subject.startswith("exec."):
+    if ".fill" in subject or overlap(subject, contract.EXEC_ALL):
         return "fills published there are never applied"
-    if subject.startswith("orders."):
+    if overlap(subject, contract.ORDERS_ALL):
         return "orders published there are never routed"
     return "what is published there reaches no one"
 
