@@ -14,7 +14,7 @@ from typing import Any
 from tests.apps.tiny import answer as _answer
 from tests.apps.tiny import lifespan as _lifespan
 
-__all__ = ["hanging_app", "unhealthy_app"]  # and kit_app, built on first use
+__all__ = ["hanging_app", "task_dead_app", "unhealthy_app"]  # and kit_app, built on first use
 
 
 def __getattr__(name: str) -> Any:
@@ -47,5 +47,15 @@ async def hanging_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
             await asyncio.sleep(3600)
         return await _answer(send, 200, b'{"status":"pass"}')
     if scope["path"] == "/livez":
+        return await _answer(send, 200, b'{"status":"pass"}')
+    return await _answer(send, 404, b"{}")
+
+
+async def task_dead_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """Healthy by /health, while its consumer died at start (as the kit logs it)."""
+    if scope["type"] == "lifespan":
+        print("2026-01-01 00:00:00 ERROR services.kit.app: background task fills-consumer died", flush=True)
+        return await _lifespan(receive, send)
+    if scope["path"] in ("/livez", "/health"):
         return await _answer(send, 200, b'{"status":"pass"}')
     return await _answer(send, 404, b"{}")

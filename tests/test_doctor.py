@@ -232,6 +232,35 @@ def test_log_errors_count_from_the_current_process_only() -> None:
     assert scan_log(valkey, 22) == (0, 0, None)
 
 
+def test_remedies_follow_how_each_service_is_run(tmp_path: Path) -> None:
+    stack = tmp_path / "stack.toml"
+    stack.write_text('[services.oms]\nurl = "http://10.1.2.3:8099"\ncompose_file = "ops/compose.yml"\n'
+                     'compose_service = "oms-svc"\n[services.risk]\nurl = "http://10.1.2.3:8103"\n'
+                     'container = "legacy-risk"\n[services.pnl]\nurl = "http://10.1.2.3:8100"\n')
+    target = build_target(RunDir(tmp_path / "run"), stack)
+    assert target.up_remedy("oms") == "docker compose -f ops/compose.yml up -d oms-svc"
+    assert target.logs_remedy("oms") == "docker compose -f ops/compose.yml logs --tail 50 oms-svc"
+    assert target.up_remedy("risk") == "docker start legacy-risk"
+    assert target.logs_remedy("risk") == "docker logs --tail 50 legacy-risk"
+    assert target.logs_remedy("pnl") == "curl -sS http://10.1.2.3:8100/health"
+    # the builtin stack that trade-ops would start here: its own commands, with the run dir
+    local = build_target(RunDir(tmp_path / "run"))
+    assert local.up_remedy("valkey") == f"trade-ops up --only valkey --run-dir {tmp_path / 'run'}"
+
+
+def test_explicit_targets_hold_exactly_what_was_named(tmp_path: Path) -> None:
+    from trade_ops.doctor.target import Explicit
+
+    flags = Explicit(urls={"oms": "http://10.0.0.5:8099"}, valkey="redis://10.0.0.6:6390",
+                     nats_monitor="http://10.0.0.7:8322")
+    target = build_target(RunDir(tmp_path / "run"), flags=flags)
+    assert [c.name for c in target.services] == ["oms"] and target.explicit
+    assert target.describe()["urls"] == {"valkey": "10.0.0.6:6390", "nats": "http://10.0.0.7:8322",
+                                         "oms": "http://10.0.0.5:8099"}
+    assert target.compose is None and not target.may_trade
+    assert target.up_remedy("oms") == "curl -sS http://10.0.0.5:8099/health"
+
+
 def test_url_flags() -> None:
     assert parse_urls(["oms=http://h:1/"]) == {"oms": "http://h:1"}
     with pytest.raises(UsageError):

@@ -143,6 +143,18 @@ def test_the_human_view_shows_a_blocked_service_s_own_answer(legacy: dict[str, P
     assert "questdb (external)" in text and "manual step" in text
 
 
+def test_the_status_report_shows_the_addresses_probed(legacy: dict[str, Proc], tmp_path: Path) -> None:
+    report = tmp_path / "STATUS_REPORT.md"
+    writer = legacy["event-writer"]
+    result = CliRunner().invoke(app, ["doctor", "--report", str(report), "--timeout", "1",
+                                      "--url", f"event-writer={writer.url}"], catch_exceptions=False)
+    md = report.read_text()
+    assert result.exit_code == 1
+    assert f"| ❌ event-writer | {writer.url} |" in md and "| 503 |" in md
+    assert ":8090" not in md  # the default port of event-writer, which was not probed
+    assert "**questdb** (external): named by event-writer" in md
+
+
 def test_an_s3_lake_that_refuses_fails_alone(legacy: dict[str, Proc]) -> None:
     closed = infra.free_port()
     env = {"AWS_ENDPOINT_URL": f"http://127.0.0.1:{closed}", "AWS_ALLOW_HTTP": "true",

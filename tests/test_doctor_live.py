@@ -36,6 +36,7 @@ SERVICES: dict[str, dict[str, object]] = {
     "sick": {"command": _app("unhealthy_app"), "depends_on": ["nats"]},
     "stuck": {"command": _app("hanging_app"), "depends_on": ["nats"]},
     "doomed": {"depends_on": ["nats"], "command": tiny_command()},
+    "halfdead": {"command": _app("task_dead_app"), "depends_on": ["nats"]},
 }
 
 
@@ -84,8 +85,13 @@ def test_unhealthy_body_and_a_hanging_service_fail_the_rest_pass(stack_run: RunD
     assert checks["stuck"]["status"] == "fail" and "no answer within" in checks["stuck"]["problems"][0]
     for name in ("valkey", "nats", "kv-a", "kv-b", "free", "doomed", "process kv-a", "process doomed"):
         assert checks[name]["status"] in ("pass", "warn"), checks[name]
-    assert doc["summary"]["services"] == {"pass": 4, "warn": 0, "fail": 2, "total": 6}
-    assert {c["name"] for c in doc["root_causes"]} == {"sick", "stuck"}
+    assert doc["summary"]["services"] == {"pass": 5, "warn": 0, "fail": 2, "total": 7}
+    # A dead background task: /health passes, the process check does not.
+    assert checks["halfdead"]["status"] == "pass"
+    halfdead = checks["process halfdead"]
+    assert halfdead["status"] == "fail" and "background task fills-consumer died" in halfdead["problems"][0]
+    assert halfdead["remedy"].startswith(f"kill {halfdead['data']['pid']} && ")
+    assert {c["name"] for c in doc["root_causes"]} == {"sick", "stuck", "halfdead"}
     assert all(c["remedy"] for c in doc["checks"] if c["status"] == "fail")
     assert json.loads((stack_run.path / "doctor-last.json").read_text())["checks"] == doc["checks"]
     assert "## Services" in report.read_text() and UNHEALTHY_200 in report.read_text()

@@ -8,10 +8,11 @@ from pathlib import Path
 from trade_ops.doctor.model import CheckResult
 from trade_ops.doctor.target import Process, Target
 
-__all__ = ["TAIL_LINES", "check_process", "scan_log", "tail"]
+__all__ = ["TAIL_LINES", "check_process", "dead_tasks", "scan_log", "since_start", "tail"]
 
 TAIL_LINES = 20
 _SCAN_BYTES = 2 << 20
+_DEAD_TASK = re.compile(r"background task (\S+) died")
 _ERROR = re.compile(r"Traceback \(most recent call last\)|\b(ERROR|CRITICAL|FATAL)\b|\[(ERR|FTL)\]")
 
 
@@ -30,8 +31,8 @@ def tail(path: Path, lines: int = TAIL_LINES) -> list[str]:
     return _read_tail_bytes(path, 64 << 10).splitlines()[-lines:]
 
 
-def scan_log(text: str, pid: int | None = None) -> tuple[int, int, str | None]:
-    """(errors, tracebacks, first error line) since the process with `pid` started.
+def since_start(text: str, pid: int | None) -> str:
+    """The log from the first line the process with `pid` wrote.
 
     A restarted process appends to the same log: only the lines from the first one that
     names this pid count (uvicorn's "Started server process [pid]", valkey's "pid=N,",
@@ -40,7 +41,18 @@ def scan_log(text: str, pid: int | None = None) -> tuple[int, int, str | None]:
         found = [at for marker in (f"Started server process [{pid}]", f"pid={pid},", f"[{pid}] ")
                  if (at := text.find(marker)) >= 0]
         if found:
-            text = text[text.rfind("\n", 0, min(found)) + 1:]
+            return text[text.rfind("\n", 0, min(found)) + 1:]
+    return text
+
+
+def dead_tasks(text: str, pid: int | None = None) -> list[str]:
+    """Background tasks (consumers, flushers) the kit logged as dead since the process started."""
+    return list(dict.fromkeys(_DEAD_TASK.findall(since_start(text, pid))))
+
+
+def scan_log(text: str, pid: int | None = None) -> tuple[int, int, str | None]:
+    """(errors, tracebacks, first error line) since the process with `pid` started."""
+    text = since_start(text, pid)
     errors = tracebacks = 0
     first: str | None = None
     for line in text.splitlines():
@@ -69,11 +81,26 @@ def check_process(target: Target, p: Process, r: CheckResult) -> None:
     r.summary = f"pid {p.pid}"
     if p.restarts:
         r.warn(f"restarted {p.restarts} time{'s' if p.restarts > 1 else ''}", target.logs_remedy(p.name))
-    errors, tracebacks, first = scan_log(_read_tail_bytes(p.log, _SCAN_BYTES), p.pid)
+    text = _read_tail_bytes(p.log, _SCAN_BYTES)
+    dead = dead_tasks(text, p.pid)
+    if dead:  # it answers /health and does not do its job: not healthy
+        r.summary = f"background task {', '.join(dead)} died"
+        r.log_tail = tail(p.log, 5)
+        r.fail(f"background task {', '.join(dead)} died in {p.name} (pid {p.pid}): it still answers, and "
+               f"no longer consumes or flushes (see {target.logs_remedy(p.name)})", _restart(target, p))
+    errors, tracebacks, first = scan_log(text, p.pid)
     r.data.update(log_errors=errors, log_tracebacks=tracebacks)
-    if errors or tracebacks:
+    if (errors or tracebacks) and not dead:
         r.warn(f"{errors} error line(s), {tracebacks} traceback(s) in its log since it started: {first}",
                target.logs_remedy(p.name))
         r.log_tail = tail(p.log, 5)
-    else:
+    elif not dead:
         r.summary += " · no errors in logs"
+
+
+def _restart(target: Target, p: Process) -> str:
+    """Stop the process, wait until it is gone, start it again: one line that runs as printed."""
+    if p.name not in target.processes:
+        return target.logs_remedy(p.name)
+    return (f"kill {p.pid} && while kill -0 {p.pid} 2>/dev/null; do sleep 0.1; done && "
+            f"{target.up_remedy(p.name)}")

@@ -66,7 +66,7 @@ def from_text(text: str, stack: Stack, self_name: str | None = None) -> list[Nam
         if component == self_name:
             continue
         name = component or host.split(".")[0].lower()
-        snippet = text[max(0, match.start() - 60):match.end() + 60].strip()
+        snippet = text.strip() if len(text) <= 240 else text[max(0, match.start() - 100):match.end() + 100]
         out.append(Named(name, component is None, snippet))
     return out
 

@@ -141,7 +141,7 @@ def _root_causes(results: Sequence[CheckResult], stack: Stack, g: _Graph) -> lis
         if name in g.external:
             ext = g.external[name]
             entry.update(kind=ext["kind"], evidence=ext["evidence"], remedy=_external_remedy(name, ext),
-                         reason=f"{ext['kind']}: named by {', '.join(ext['by'])}: {ext['evidence'][0]}")
+                         reason=f"named by {', '.join(ext['by'])}: {ext['evidence'][0]}")
         else:
             root = g.primary.get(name) or next(
                 (r for r in results if r.status == "fail" and (r.cause == name or r.component == name)),
