@@ -1,4 +1,4 @@
-"""`python -m services NAME`: serve one service with uvicorn (uvloop, httptools).
+"""`python -m services NAME`: serve one service with uvicorn (services/kit/server.py).
 
 Host and port come from TRADE_OPS_HOST / TRADE_OPS_PORT, set by the supervisor.
 """
@@ -8,7 +8,8 @@ from __future__ import annotations
 import os
 import sys
 
-import uvicorn
+from services.kit.server import serve
+from services.kit.settings import KitSettings
 
 
 def main(argv: list[str]) -> int:
@@ -18,12 +19,9 @@ def main(argv: list[str]) -> int:
     name = argv[0]
     module = "services." + name.replace("-", "_") + ".app"
     os.environ.setdefault("TRADE_OPS_SERVICE", name)
-    uvicorn.run(
+    serve(
         f"{module}:app",
-        host=os.environ.get("TRADE_OPS_HOST", "127.0.0.1"),
-        port=int(os.environ.get("TRADE_OPS_PORT", "8000")),
-        loop="uvloop",
-        http="httptools",
+        KitSettings(),
         access_log=False,  # per-request logging costs more than the request on the hot path
         log_level=os.environ.get("TRADE_OPS_LOG_LEVEL", "info"),
         timeout_graceful_shutdown=2,

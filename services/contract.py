@@ -85,7 +85,8 @@ def now_ms() -> float:
 Side = Literal["buy", "sell"]
 OrderType = Literal["MARKET", "LIMIT"]
 TimeInForce = Literal["GTC", "IOC", "DAY"]
-OrderStatus = Literal["ACCEPTED", "REJECTED", "PARTIALLY_FILLED", "FILLED", "CANCELLED"]
+# PENDING: written by the OMS and published, not yet confirmed: never routed (services/oms/entry.py)
+OrderStatus = Literal["PENDING", "ACCEPTED", "REJECTED", "PARTIALLY_FILLED", "FILLED", "CANCELLED"]
 
 
 class OrderResult(enum.StrEnum):
@@ -96,7 +97,8 @@ class OrderResult(enum.StrEnum):
     REPLAYED = "replayed"  # the first answer to the same client_order_id and body
     CONFLICT = "conflict"  # 409: client_order_id reused with another body, or still in flight
     INVALID = "invalid"  # 422: the request did not validate
-    UNAVAILABLE = "unavailable"  # 503: a dependency was down (fail closed)
+    UNAVAILABLE = "unavailable"  # 503: a dependency was down (fail closed); never trades
+    UNKNOWN = "unknown"  # 504: the outcome could not be learnt; GET /orders/{id} tells it
 
 
 class Event(msgspec.Struct, kw_only=True):
@@ -457,7 +459,8 @@ TOPOLOGY: dict[str, ServiceTopology] = {
     "risk": ServiceTopology(consumes=("tick", "position"), serves=("risk_check",), valkey=True),
     "oms": ServiceTopology(publishes=("order_new", "order_cancel"), consumes=("fill", "cancelled"),
                            requests=("risk_check",), valkey=True),
-    "exeq": ServiceTopology(consumes=("order_new", "order_cancel"), publishes=("venue_order",)),
+    "exeq": ServiceTopology(consumes=("order_new", "order_cancel"), publishes=("venue_order",),
+                            valkey=True),  # routes only orders the OMS record says ACCEPTED
     "live-gateway": ServiceTopology(consumes=("venue_order", "tick"), publishes=("fill", "cancelled"),
                                     valkey=True),
     "ptrc": ServiceTopology(consumes=("fill",), publishes=("position",), valkey=True),

@@ -111,8 +111,8 @@ def test_worst_status(statuses: list, expected: str) -> None:
     assert worst(statuses) == expected
 
 
-def test_kit_spawn_logs_a_crashed_task() -> None:
-    async def main() -> bool:
+def test_kit_spawn_of_a_bare_coroutine_that_dies_is_a_failed_health_check() -> None:
+    async def main() -> list:
         kit = Kit(settings=KitSettings(), metrics=None)  # type: ignore[arg-type]
 
         async def boom() -> None:
@@ -120,6 +120,7 @@ def test_kit_spawn_logs_a_crashed_task() -> None:
 
         task = kit.spawn(boom(), "boom")
         await asyncio.gather(task, return_exceptions=True)
-        return task in kit.tasks and isinstance(task.exception(), RuntimeError)
+        return await kit._tasks_check()
 
-    assert asyncio.run(main())
+    [check] = asyncio.run(main())
+    assert check.status == "fail" and "boom" in (check.output or "")

@@ -72,7 +72,8 @@ def test_same_client_order_id_replays_and_another_body_is_409(stack: dict) -> No
     coid = uuid.uuid4().hex
     first = client.post("/orders", json=order(client_order_id=coid))
     assert first.status_code == 201
-    again = client.post("/orders", content=orjson.dumps(dict(reversed(order(client_order_id=coid).items()))))
+    again = client.post("/orders", content=orjson.dumps(dict(reversed(order(client_order_id=coid).items()))),
+                        headers={"content-type": "application/json"})
     assert again.status_code == 201
     assert again.json()["order_id"] == first.json()["order_id"]
     assert (first.json()["result"], again.json()["result"]) == ("accepted", "replayed")
@@ -160,7 +161,8 @@ def test_cancel_publishes_and_state_follows_exec_cancelled(stack: dict, nats_ser
     ("DELETE", "/orders/bad$id", b''),
 ])
 def test_bad_input_is_4xx_with_a_reason(stack: dict, method: str, path: str, body: bytes) -> None:
-    resp = stack["client"].request(method, path, content=body)
+    resp = stack["client"].request(method, path, content=body,
+                                   headers={"content-type": "application/json"} if body else {})
     assert 400 <= resp.status_code < 500, resp.text
     assert resp.json()["detail"]
 

@@ -16,9 +16,11 @@ import httpx
 import nats
 import orjson
 import pytest
+import redis.asyncio as aioredis
 
 from services.contract import now_ms
 from services.kit import bus
+from services.oms.store import OrderStore
 from tests.helpers import Proc, start_service
 
 NAMES = ("exeq", "live-gateway", "ptrc", "pnl")
@@ -59,8 +61,11 @@ def stack(valkey_server: Proc, nats_server: Proc, tmp_path_factory: pytest.TempP
 class Bus:
     """Publishes hand-built ticks and orders; records every exec.* event it sees."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, valkey_url: str) -> None:
         self.url = url
+        # exeq routes an order only when the OMS's record says ACCEPTED: orders sent here
+        # are recorded so, as the OMS would have done before they were routed.
+        self.orders = OrderStore(aioredis.from_url(valkey_url))
         self.seen: list[tuple[str, Event]] = []
         self.symbol = "T" + uuid.uuid4().hex[:8].upper()
         self.account = "acct-" + uuid.uuid4().hex[:8]
@@ -75,6 +80,7 @@ class Bus:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.nc.close()
+        await self.orders.valkey.aclose()
 
     async def _on(self, msg: Any) -> None:
         self.seen.append((msg.subject, orjson.loads(msg.data)))
@@ -97,6 +103,7 @@ class Bus:
                  "symbol": self.symbol, "side": side, "quantity": quantity, "order_type": order_type,
                  "price": price, "time_in_force": tif, "status": "ACCEPTED", "filled_quantity": 0,
                  "created_ts": now_ms()}
+        await self.orders.create(order)
         await bus.publish_event(self.js, "orders.new", {"id": oid, "ts": now_ms(), "order": order},
                                 event_id=msg_id)
 
@@ -144,7 +151,7 @@ async def resting(stack: Stack, b: Bus, oid: str) -> None:
 
 
 async def test_market_orders_fill_at_the_quote(stack: Stack, nats_server: Proc) -> None:
-    async with Bus(nats_server.url) as b:
+    async with Bus(nats_server.url, stack.env["TRADE_OPS_VALKEY_URL"]) as b:
         await quote(stack, b, 100.0, 100.5)
         buy, sell = await b.order("buy", 2), await b.order("sell", 0.5)
         [fb] = await b.until(lambda: b.events(buy))
@@ -155,7 +162,7 @@ async def test_market_orders_fill_at_the_quote(stack: Stack, nats_server: Proc) 
 
 
 async def test_limit_rests_until_a_tick_crosses(stack: Stack, nats_server: Proc) -> None:
-    async with Bus(nats_server.url) as b:
+    async with Bus(nats_server.url, stack.env["TRADE_OPS_VALKEY_URL"]) as b:
         await quote(stack, b, 100.0, 101.0)
         rest = await b.order("buy", 1, "LIMIT", 99.0)
         marketable = await b.order("buy", 1, "LIMIT", 105.0)
@@ -169,7 +176,7 @@ async def test_limit_rests_until_a_tick_crosses(stack: Stack, nats_server: Proc)
 
 
 async def test_ioc_fills_what_is_shown_and_cancels_the_rest(stack: Stack, nats_server: Proc) -> None:
-    async with Bus(nats_server.url) as b:
+    async with Bus(nats_server.url, stack.env["TRADE_OPS_VALKEY_URL"]) as b:
         await quote(stack, b, 50.0, 50.25, size=1.5)
         ioc = await b.order("buy", 4, "LIMIT", 51.0, tif="IOC")
         [cancelled] = await b.until(lambda: b.events(ioc, "cancelled"))
@@ -182,7 +189,7 @@ async def test_ioc_fills_what_is_shown_and_cancels_the_rest(stack: Stack, nats_s
 
 
 async def test_cancel_of_a_resting_order(stack: Stack, nats_server: Proc) -> None:
-    async with Bus(nats_server.url) as b:
+    async with Bus(nats_server.url, stack.env["TRADE_OPS_VALKEY_URL"]) as b:
         await quote(stack, b, 10.0, 10.5)
         oid = await b.order("sell", 3, "LIMIT", 12.0)
         await resting(stack, b, oid)
@@ -196,7 +203,7 @@ async def test_cancel_of_a_resting_order(stack: Stack, nats_server: Proc) -> Non
 
 
 async def test_a_redelivered_order_fills_once(stack: Stack, nats_server: Proc) -> None:
-    async with Bus(nats_server.url) as b:
+    async with Bus(nats_server.url, stack.env["TRADE_OPS_VALKEY_URL"]) as b:
         await quote(stack, b, 20.0, 20.5)
         oid = await b.order("buy", 1, msg_id="first")
         # The same order again under another message id, as after the duplicate window.
@@ -208,7 +215,7 @@ async def test_a_redelivered_order_fills_once(stack: Stack, nats_server: Proc) -
 
 
 async def test_resting_orders_survive_a_venue_restart(stack: Stack, nats_server: Proc) -> None:
-    async with Bus(nats_server.url) as b:
+    async with Bus(nats_server.url, stack.env["TRADE_OPS_VALKEY_URL"]) as b:
         await quote(stack, b, 30.0, 30.5)
         oid = await b.order("buy", 2, "LIMIT", 29.0)
         await resting(stack, b, oid)
@@ -223,7 +230,7 @@ async def test_positions_and_pnl_to_the_cent(stack: Stack, nats_server: Proc) ->
     """Buy 2 at 100.50, buy 1 at 99.00 (limit), sell 1 at 101.25, mark at mid 101.50:
     3 @ 100.00 -> 2 @ 100.00, realized (101.25 - 100) * 1 = 1.25,
     unrealized (101.50 - 100) * 2 = 3.00, total 4.25."""
-    async with Bus(nats_server.url) as b:
+    async with Bus(nats_server.url, stack.env["TRADE_OPS_VALKEY_URL"]) as b:
         await quote(stack, b, 100.0, 100.5)
         first = await b.order("buy", 2)
         await b.until(lambda: b.events(first))

@@ -82,9 +82,9 @@ async def start(kit: Kit, max_samples: int, order_wait_deliveries: int) -> None:
         await store.add_fill(valkey, record, max_samples)
         fills_total.labels("measured" if record["slippage_bps"] is not None else "no_mid").inc()
 
-    kit.spawn(quotes.follow(js, "execution-quality"), "quotes")
+    kit.spawn(lambda: quotes.follow(js, "execution-quality"), "quotes")
     await quotes.wait_ready()  # an arrival mid needs the quotes
-    kit.spawn(durable_consumer(js, stream=ORDERS, durable="execution-quality-orders",
+    kit.spawn(lambda: durable_consumer(js, stream=ORDERS, durable="execution-quality-orders",
                                subject=ORDERS_NEW, handle=on_order), "orders-consumer")
-    kit.spawn(durable_consumer(js, stream=EXEC, durable="execution-quality-fills",
+    kit.spawn(lambda: durable_consumer(js, stream=EXEC, durable="execution-quality-fills",
                                subject=FILL_ALL, handle=on_fill), "fills-consumer")

@@ -4,10 +4,16 @@ One durable consumer reads the ORDERS stream (`orders.>`) in order, so an order'
 never overtakes it, and republishes each instruction on `venue.paper.order` with a fixed
 id (`new-{order_id}`, `cancel-{order_id}`): a redelivered order is dropped by JetStream's
 duplicate window, and the venue itself recognises an order it has seen.
+
+An `orders.new` is routed only when the OMS's record of the order says it was accepted
+(the gate in services/oms/store.py): an order the OMS answered 503 is REJECTED there, or
+still PENDING and expired here, and never reaches the venue. A PENDING order is looked
+at again for a few milliseconds (its OMS is confirming it right now), then redelivered.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
@@ -17,6 +23,7 @@ from nats.aio.msg import Msg
 
 from services.contract import ORDERS, ORDERS_ALL, ORDERS_CANCEL, ORDERS_NEW, VENUE_ORDER, now_ms
 from services.kit import Kit, KitSettings, bus, create_app
+from services.oms.store import PENDING_EXPIRY_S, OrderStore, expired_reason
 
 __all__ = ["app", "route"]
 
@@ -41,6 +48,23 @@ def route(subject: str, event: dict[str, Any]) -> dict[str, Any] | None:
     return None
 
 
+ROUTABLE = frozenset({"ACCEPTED", "PARTIALLY_FILLED"})
+WAITS_S = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05)  # a PENDING order: look again after these
+
+
+async def routable(store: OrderStore, order_id: str) -> bool:
+    """May this order go to the venue? Raises Redeliver while its OMS has not decided."""
+    for wait in (*WAITS_S, None):
+        now = now_ms()
+        status = await store.gate(order_id, now - PENDING_EXPIRY_S * 1000, expired_reason(), now)
+        if status != "PENDING":
+            return status in ROUTABLE
+        if wait is None:
+            raise bus.Redeliver(f"order {order_id} is not confirmed by the oms yet")
+        await asyncio.sleep(wait)
+    return False
+
+
 @contextlib.asynccontextmanager
 async def lifespan(kit: Kit) -> AsyncIterator[None]:
     js = kit.js
@@ -49,6 +73,10 @@ async def lifespan(kit: Kit) -> AsyncIterator[None]:
     assert isinstance(settings, ExeqSettings)
     routed = kit.metrics.counter("exeq_routed_total", "Instructions routed to the venue", ("action",))
     dropped = kit.metrics.counter("exeq_dropped_total", "ORDERS events with nothing to route")
+    unconfirmed = kit.metrics.counter("exeq_unconfirmed_total",
+                                      "orders.new events not routed: the OMS did not accept the order")
+    assert kit.valkey is not None
+    store = OrderStore(kit.valkey)
 
     async def handle(msg: Msg) -> None:
         try:
@@ -60,10 +88,14 @@ async def lifespan(kit: Kit) -> AsyncIterator[None]:
                 log.warning("exeq: dropped a malformed %s event", msg.subject)
                 dropped.inc()
             return
+        if instruction["action"] == "new" and not await routable(store, instruction["order"]["order_id"]):
+            log.info("exeq: order %s not accepted by the oms: not routed", instruction["order"]["order_id"])
+            unconfirmed.inc()
+            return
         await bus.publish_event(js, VENUE_ORDER, instruction)
         routed.labels(instruction["action"]).inc()
 
-    kit.spawn(bus.durable_consumer(js, stream=ORDERS, durable="exeq", subject=ORDERS_ALL,
+    kit.spawn(lambda: bus.durable_consumer(js, stream=ORDERS, durable="exeq", subject=ORDERS_ALL,
                                    handle=handle, ack_wait=settings.ack_wait_s), "exeq-orders")
     yield
 

@@ -83,7 +83,7 @@ async def _consume(kit: Kit) -> None:
 
 @contextlib.asynccontextmanager
 async def _lifespan(kit: Kit) -> AsyncIterator[None]:
-    kit.spawn(_consume(kit), "bars-consumer")
+    kit.spawn(lambda: _consume(kit), "bars-consumer")
     yield
 
 

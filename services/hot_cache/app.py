@@ -77,10 +77,10 @@ def _each(kind: type[T], apply: Callable[[T], None]) -> Callable[[list[Msg]], No
 async def _lifespan(kit: Kit) -> AsyncIterator[None]:
     assert kit.js is not None
     view = kit.state["view"] = View()
-    kit.spawn(view.positions.follow(kit.js, "hot-cache"), "positions")
-    kit.spawn(follow(kit.js, stream=contract.TICKS, subject=contract.TICK_ALL, latest=True,
+    kit.spawn(lambda: view.positions.follow(kit.js, "hot-cache"), "positions")
+    kit.spawn(lambda: follow(kit.js, stream=contract.TICKS, subject=contract.TICK_ALL, latest=True,
                      handle=_each(contract.Tick, view.apply_tick), name="hot-cache-ticks"), "ticks")
-    kit.spawn(follow(kit.js, stream=contract.BARS, subject=contract.BAR_ALL, latest=True,
+    kit.spawn(lambda: follow(kit.js, stream=contract.BARS, subject=contract.BAR_ALL, latest=True,
                      handle=_each(contract.Bar, view.apply_bar), name="hot-cache-bars"), "bars")
     kit.add_check("positions", view.positions.check)
     yield

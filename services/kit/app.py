@@ -29,14 +29,18 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 
 from services import contract
 from services.kit import bus
+from services.kit.guard import BodyGuard
 from services.kit.health import Check, CheckFn, health_document, http_status, run_checks
 from services.kit.invalid import invalid_response
 from services.kit.jsonresp import JSONResponse
 from services.kit.metrics import Metrics, MetricsMiddleware
 from services.kit.settings import KitSettings
+from services.kit.supervise import TaskHealth, Work, supervise
 
 __all__ = ["HealthJSONResponse", "Kit", "create_app", "get_kit"]
 
@@ -57,21 +61,28 @@ class Kit:
     nc: NATS | None = None
     js: JetStreamContext | None = None
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
+    task_health: dict[str, TaskHealth] = field(default_factory=dict)
     checks: list[tuple[str, CheckFn]] = field(default_factory=list)
     started_at: float = field(default_factory=time.time)
     state: dict[str, Any] = field(default_factory=dict)  # the service's own objects
 
-    def spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
-        """Run a background task for the service's lifetime; a crash is logged, not silent."""
-        task = asyncio.create_task(coro, name=name)
-
-        def _done(t: asyncio.Task[Any]) -> None:
-            if not t.cancelled() and t.exception() is not None:
-                log.error("background task %s died", name, exc_info=t.exception())
-
-        task.add_done_callback(_done)
+    def spawn(self, work: Work | Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
+        """Run background work for the service's lifetime, restarted with backoff when it
+        dies (give a function that makes the coroutine: `lambda: consume(kit)`), and
+        reported by /health as `task:{name}` (see supervise.py)."""
+        restartable = callable(work)
+        health = self.task_health[name] = TaskHealth(name, restartable=restartable)
+        if not restartable:
+            coro = work
+            work = lambda: coro  # noqa: E731 - awaited once: a bare coroutine cannot restart
+        if len(self.task_health) == 1:
+            self.add_check("tasks", self._tasks_check)
+        task = asyncio.create_task(supervise(work, health), name=name)  # type: ignore[arg-type]
         self.tasks.append(task)
         return task
+
+    async def _tasks_check(self) -> list[Check]:
+        return [h.check() for h in self.task_health.values()]
 
     def add_check(self, name: str, fn: CheckFn) -> None:
         self.checks.append((name, fn))
@@ -123,6 +134,18 @@ def _dependency_down(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(status_code=503, content={"detail": dependency_down_detail(exc)})
 
 
+def valkey_client(settings: KitSettings) -> aioredis.Redis:
+    """A pool that waits (bounded) for a free connection instead of failing at its size,
+    and sends a command again, once, on a connection a Valkey restart closed: pooled
+    connections from before a restart fail on first use. Commands the services send are
+    idempotent or compare-and-set, so the one retry cannot apply anything twice."""
+    pool = aioredis.BlockingConnectionPool.from_url(
+        settings.valkey_url, max_connections=settings.valkey_pool_size,
+        timeout=settings.valkey_pool_wait_s, socket_timeout=2, socket_connect_timeout=1,
+        retry=Retry(NoBackoff(), 1), retry_on_error=[redis.exceptions.ConnectionError])
+    return aioredis.Redis.from_pool(pool)  # closing the client closes the pool
+
+
 def create_app(
     name: str,
     *,
@@ -150,8 +173,7 @@ def create_app(
     @contextlib.asynccontextmanager
     async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         if uses_valkey:
-            kit.valkey = aioredis.from_url(settings.valkey_url, socket_timeout=2,
-                                           socket_connect_timeout=1, max_connections=64)
+            kit.valkey = valkey_client(settings)
             kit.add_check("valkey", lambda: _valkey_check(kit))
         if uses_nats:
             kit.nc = await bus.connect(settings.nats_url, name)
@@ -182,6 +204,7 @@ def create_app(
                   default_response_class=JSONResponse)
     app.state.kit = kit
     app.add_middleware(MetricsMiddleware, metrics=metrics)
+    app.add_middleware(BodyGuard, max_bytes=settings.max_body_bytes)  # outermost: before any work
     for exc_type in dependency_errors:
         app.add_exception_handler(exc_type, _dependency_down)
 
@@ -194,9 +217,19 @@ def create_app(
     async def livez() -> dict[str, str]:
         return {"status": "pass", "serviceId": name}
 
+    running: asyncio.Future[list[Check]] | None = None
+
+    async def current_checks() -> list[Check]:
+        # Concurrent /health requests share one run of the checks: 200 probes at once
+        # cost one ping of each dependency, not 200 (which timed them out).
+        nonlocal running
+        if running is None or running.done():
+            running = asyncio.ensure_future(run_checks(kit.checks, settings.health_timeout_s))
+        return await asyncio.shield(running)
+
     @app.get("/health", response_class=HealthJSONResponse)
     async def health() -> HealthJSONResponse:
-        checks = await run_checks(kit.checks, settings.health_timeout_s)
+        checks = await current_checks()
         doc = health_document(name, version, checks)
         doc["uptime_s"] = round(time.time() - kit.started_at, 1)
         return HealthJSONResponse(doc, status_code=http_status(doc["status"]))

@@ -47,14 +47,14 @@ class Check:
         return entry
 
 
-CheckFn = Callable[[], Awaitable[Check]]
+CheckFn = Callable[[], Awaitable[Check | list[Check]]]  # a list: one entry per part (tasks)
 
 
 def worst(statuses: Sequence[Status]) -> Status:
     return max(statuses, key=_RANK.__getitem__, default="pass")
 
 
-async def _bounded(fn: CheckFn, timeout: float, name: str) -> Check:
+async def _bounded(fn: CheckFn, timeout: float, name: str) -> Check | list[Check]:
     started = time.perf_counter()
     try:
         return await asyncio.wait_for(fn(), timeout)
@@ -68,7 +68,8 @@ async def _bounded(fn: CheckFn, timeout: float, name: str) -> Check:
 
 
 async def run_checks(named: Sequence[tuple[str, CheckFn]], timeout: float) -> list[Check]:
-    return list(await asyncio.gather(*(_bounded(fn, timeout, name) for name, fn in named)))
+    found = await asyncio.gather(*(_bounded(fn, timeout, name) for name, fn in named))
+    return [c for one in found for c in (one if isinstance(one, list) else [one])]
 
 
 def health_document(service: str, version: str, checks: Sequence[Check]) -> dict[str, Any]:

@@ -31,6 +31,15 @@ class KitSettings(BaseSettings):
     # up to this, costs one round of Valkey writes.
     consumer_batch: int = Field(256, ge=1, le=10_000)
     log_level: str = "info"
+    # Valkey connections per process; a request that finds them all busy waits up to
+    # valkey_pool_wait_s for one (then 503) instead of failing at once.
+    valkey_pool_size: int = Field(64, ge=1, le=10_000)
+    valkey_pool_wait_s: float = Field(2.0, gt=0)
+    # Bounded resources (services/kit/server.py, services/kit/guard.py).
+    max_body_bytes: int = Field(1 << 20, ge=1024)
+    header_timeout_s: float = Field(5.0, gt=0)
+    keep_alive_s: float = Field(5.0, gt=0)
+    max_connections: int = Field(1000, ge=1)
 
 
 def url_of(service: str, default: str | None = None) -> str:

@@ -363,7 +363,7 @@ def sink_app(name: str, streams: Sequence[str], specs: Sequence[SinkSpec],
             sink.suffix = "" if len(sinks) == 1 else f"/{sink.spec.durable}"
             kit.add_check("consumer" + sink.suffix, sink.pending_check)
             kit.add_check("lake" + sink.suffix, sink.write_check)
-            kit.spawn(sink.run(), sink.spec.durable)
+            kit.spawn(sink.run, sink.spec.durable)
         yield
 
     return create_app(name, settings=settings, routers=[router], streams=streams,

@@ -76,16 +76,16 @@ async def lifespan(kit: Kit) -> AsyncIterator[None]:
     assert isinstance(settings, VenueSettings)
     venue = kit.state["venue"] = Venue(kit)
     await venue.start()
-    kit.spawn(venue.quotes.follow(kit.js, "live-gateway", venue.on_quote), "venue-quotes")
+    kit.spawn(lambda: venue.quotes.follow(kit.js, "live-gateway", venue.on_quote), "venue-quotes")
     await venue.quotes.wait_ready()  # an order is worked against the latest quote, not none
 
     async def quote_check() -> Check:
         return _quote_check(venue, settings.quote_stale_s)
 
     kit.add_check("quotes", quote_check)
-    kit.spawn(durable_consumer(kit.js, stream=VENUE, durable="live-gateway", subject=VENUE_ORDER,
+    kit.spawn(lambda: durable_consumer(kit.js, stream=VENUE, durable="live-gateway", subject=VENUE_ORDER,
                                handle=venue.on_order, ack_wait=settings.ack_wait_s), "venue-orders")
-    kit.spawn(_flush_forever(venue, settings.outbox_flush_s), "venue-outbox")
+    kit.spawn(lambda: _flush_forever(venue, settings.outbox_flush_s), "venue-outbox")
     yield
 
 

@@ -124,10 +124,10 @@ async def lifespan(kit: Kit) -> AsyncIterator[None]:
     assert kit.js is not None
     normalizer = kit.state["normalizer"] = Normalizer(kit, settings)
     kit.add_check("ticks", normalizer.check)
-    kit.spawn(bus.durable_consumer(kit.js, stream=contract.TICKS, durable="normalizer",
+    kit.spawn(lambda: bus.durable_consumer(kit.js, stream=contract.TICKS, durable="normalizer",
                                    subject=contract.TICK_ALL,
                                    handle=normalizer.on_tick), "ticks-consumer")
-    kit.spawn(normalizer.close_due(), "bar-closer")
+    kit.spawn(lambda: normalizer.close_due(), "bar-closer")
     yield
 
 

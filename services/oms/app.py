@@ -40,11 +40,12 @@ async def _run(kit: Kit) -> AsyncIterator[None]:
     assert kit.valkey is not None and kit.nc is not None and kit.js is not None
     risk: RiskClient = (NatsRisk(kit.nc, settings.risk_timeout_s) if settings.risk_transport == "nats"
                         else HttpRisk(settings.risk_url, settings.risk_timeout_s))
-    store = OrderStore(kit.valkey, settings.idempotency_ttl_s)
+    store = OrderStore(kit.valkey, idempotency_ttl_s=settings.idempotency_ttl_s,
+                       claim_ttl_s=settings.claim_ttl_s, order_ttl_s=settings.order_ttl_s)
     counter = kit.metrics.counter("oms_orders_total", "orders by result", ("result",))
     kit.state.update(store=store, entry=OrderEntry(store, risk, kit.js, settings.risk_fail_open, counter))
     kit.add_check("risk", _risk_check(risk, settings.risk_fail_open))
-    kit.spawn(follow_executions(kit, store), "executions")
+    kit.spawn(lambda: follow_executions(kit, store), "executions")
     try:
         yield
     finally:

@@ -1,13 +1,29 @@
-"""Order entry, the hot path: parse, claim the client id, check risk, persist + publish.
+"""Order entry, the hot path: parse, claim the client id, check risk, persist, publish, decide.
 
+The rule (what an answer means):
+  * 201: the order is in Valkey as ACCEPTED and its `orders.new` event is in JetStream;
+    it is routed to the venue exactly once.
+  * 4xx or 503: the order never reaches a venue.
+  * 504: the outcome could not be learnt (Valkey went away at the last step);
+    `GET /orders?client_order_id=` or `GET /orders/{id}` tells the truth later.
+
+How it holds, whatever fails when:
     1. parse and validate the raw body in one pydantic call (422 with reasons);
-    2. claim `client_order_id` (one SET NX GET) and ask risk, both at once;
+    2. claim `client_order_id` for `claim_ttl_s` seconds (SET NX) and ask risk, at once;
        a reused id replays the first answer (same body) or is a 409 (another body);
-    3. a rejection is recorded and answered 422; an approval is written to Valkey and
-       published on `orders.new` at once, and answered 201 only when both are done.
-A dependency that fails answers 503 (fail closed), or with `risk_fail_open` an order
-risk could not check is accepted and flagged. Every answer carries `result`
-(services.contract.OrderResult), so a client never reads the outcome from prose.
+    3. a rejection is recorded REJECTED and answered 422 (never published);
+    4. an approval is written PENDING, then published on `orders.new` (message id = order
+       id, so JetStream drops a second publish of it), then moved PENDING -> ACCEPTED by a
+       compare-and-set (store.decide) and answered 201;
+    5. the router (exeq) routes an `orders.new` only when the record says ACCEPTED; a
+       PENDING one waits, and one still PENDING after `pending_expiry_s` is moved to
+       REJECTED by the same compare-and-set (its OMS died or gave up): never routed.
+A failed publish moves the order to REJECTED (or leaves it PENDING, to expire) and is a
+503, so a publish that JetStream stored late is never routed. The claim is given back
+on a 503 only when the order is known not to trade; otherwise it expires in seconds.
+With `risk_fail_open` an order risk could not check is accepted and flagged. Every
+answer carries `result` (services.contract.OrderResult), so a client never reads the
+outcome from prose.
 """
 
 from __future__ import annotations
@@ -43,8 +59,9 @@ def _json(status: int, body: dict[str, Any]) -> Answer:
     return status, orjson.dumps(body)
 
 
-def _unavailable(what: str, exc: BaseException) -> Answer:
-    return _json(503, {"detail": f"dependency unavailable: {what}: {exc}".rstrip(": "),
+def _unavailable(what: str, exc: BaseException | str) -> Answer:
+    text = exc if isinstance(exc, str) else f"{exc}" or type(exc).__name__
+    return _json(503, {"detail": f"dependency unavailable: {what}: {text}".rstrip(": "),
                        "result": OrderResult.UNAVAILABLE})
 
 
@@ -54,6 +71,10 @@ def _replayed(answer: Answer) -> Answer:
     if isinstance(first, dict):
         first["result"] = OrderResult.REPLAYED
     return status, orjson.dumps(first)
+
+
+# After a Valkey error at the last step, how long to keep asking what became of the order.
+SETTLE_S = 2.0
 
 
 @dataclass
@@ -76,50 +97,91 @@ class OrderEntry:
 
         order_id = uuid.uuid4().hex
         coid = req.client_order_id
-        digest = req.digest() if coid else ""
-        if coid:
+        token = f"{req.digest()}:{order_id}" if coid else None
+        if coid and token:
             claimed, verdict = await asyncio.gather(
-                self.store.claim(req.account, coid, f"{digest}:{order_id}"),
-                self._risk(req), return_exceptions=True)
+                self.store.claim(req.account, coid, token), self._risk(req), return_exceptions=True)
             if isinstance(claimed, BaseException):
                 self.counter.labels("unavailable").inc()
                 return _unavailable("valkey", claimed)
             if claimed is not None:
-                return await self._replay(claimed, digest, coid)
+                return await self._replay(claimed, token, coid)
         else:
             verdict = await self._risk(req)
 
         if isinstance(verdict, BaseException):
             self.counter.labels("unavailable").inc()
-            await self._release(req)
+            await self._release(req, token)
             return _unavailable("risk", verdict)
 
         now = contract.now_ms()
         approved = bool(verdict.get("approved"))
-        order = new_order(req, order_id, now, "ACCEPTED" if approved else "REJECTED",
+        order = new_order(req, order_id, now, "PENDING" if approved else "REJECTED",
                           verdict.get("risk_level", "UNKNOWN"), list(verdict.get("warnings", ())),
                           None if approved else verdict.get("reason") or "rejected by risk")
         if not approved:
             status, answer = 422, orjson.dumps({"detail": f"rejected by risk: {order['reason']}",
                                                 "order": order, "result": OrderResult.REJECTED})
             try:
-                await self.store.create(order, status, answer if coid else None)
+                await self.store.create(order, status, answer, token)
             except Exception as exc:
-                await self._release(req)
+                await self._release(req, token)
                 return _unavailable("valkey", exc)
             self.counter.labels("rejected").inc()
             return status, answer
 
-        answer = orjson.dumps(order) if coid else None
-        event = {"id": order_id, "ts": now, "order": order}
-        saved, published = await asyncio.gather(
-            self.store.create(order, 201, answer),
-            bus.publish_event(self.js, contract.ORDERS_NEW, event), return_exceptions=True)
-        if isinstance(saved, BaseException) or isinstance(published, BaseException):
-            return await self._undo(req, order, saved, published)
-        self.counter.labels("accepted").inc()
-        latency_ms = round((time.perf_counter() - started) * 1000, 3)
-        return 201, orjson.dumps({**order, "latency_ms": latency_ms, "result": OrderResult.ACCEPTED})
+        try:  # 1. PENDING: readable, not routable
+            await self.store.create(order)
+        except Exception as exc:
+            self.counter.labels("unavailable").inc()
+            await self._release(req, token)
+            return _unavailable("valkey", exc)
+        try:  # 2. in JetStream (a timeout may still be stored later: it stays unroutable)
+            await bus.publish_event(self.js, contract.ORDERS_NEW, {"id": order_id, "ts": now, "order": order})
+        except Exception as exc:
+            return await self._not_published(req, order, token, exc)
+        # 3. PENDING -> ACCEPTED, unless the router expired it first
+        order.update(status="ACCEPTED", updated_ts=contract.now_ms())
+        answer = orjson.dumps(order)
+        taken = {**order, "status": "REJECTED", "reason": "client_order_id taken by a retry"}
+        outcome = await self._settle(order, answer, token, taken)
+        if outcome == "ACCEPTED":
+            self.counter.labels("accepted").inc()
+            latency_ms = round((time.perf_counter() - started) * 1000, 3)
+            return 201, orjson.dumps({**order, "latency_ms": latency_ms, "result": OrderResult.ACCEPTED})
+        self.counter.labels("unavailable").inc()
+        if outcome is None:
+            return _json(504, {"detail": f"order {order_id}: outcome unknown (valkey unreachable "
+                                         "after the publish); GET /orders/{id} tells it",
+                               "order_id": order_id, "result": OrderResult.UNKNOWN})
+        await self._release(req, token)
+        return _unavailable("oms", f"order {order_id} was not confirmed in time ({outcome})")
+
+    async def _settle(self, order: dict[str, Any], answer: bytes, token: str | None,
+                      taken: dict[str, Any]) -> str | None:
+        """decide(), tried again while Valkey fails, for up to SETTLE_S; None if never learnt."""
+        deadline = time.monotonic() + SETTLE_S
+        while True:
+            try:
+                return await self.store.decide(order, 201, answer, token, taken)
+            except Exception as exc:
+                if time.monotonic() > deadline:
+                    log.warning("order %s: outcome unknown: %s", order["order_id"], exc)
+                    return None
+                await asyncio.sleep(0.1)
+
+    async def _not_published(self, req: OrderRequest, order: dict[str, Any], token: str | None,
+                             exc: BaseException) -> Answer:
+        self.counter.labels("unavailable").inc()
+        order.update(status="REJECTED", reason=f"not published: {exc or type(exc).__name__}",
+                     updated_ts=contract.now_ms())
+        try:
+            outcome = await self.store.decide(order, 503, None, None)
+        except Exception:
+            outcome = "PENDING"  # left for the router to expire: never routed
+        if outcome == "REJECTED":
+            await self._release(req, token)
+        return _unavailable("nats", exc)
 
     async def _risk(self, req: OrderRequest) -> dict[str, Any]:
         try:
@@ -131,9 +193,9 @@ class OrderEntry:
             return {"approved": True, "risk_level": "UNCHECKED",
                     "warnings": [f"not risk-checked (fail-open): {exc}"]}
 
-    async def _replay(self, claimed: str, digest: str, coid: str) -> Answer:
+    async def _replay(self, claimed: str, token: str, coid: str) -> Answer:
         held_digest, _, first_id = claimed.partition(":")
-        if held_digest != digest:
+        if held_digest != token.partition(":")[0]:
             self.counter.labels("conflict").inc()
             return _json(409, {"detail": f"client_order_id {coid!r} was already used with a "
                                          f"different order ({first_id})", "order_id": first_id,
@@ -142,32 +204,17 @@ class OrderEntry:
         if first is None:
             self.counter.labels("conflict").inc()
             return _json(409, {"detail": f"client_order_id {coid!r}: the first request "
-                                         f"({first_id}) is still in flight", "order_id": first_id,
+                                         f"({first_id}) is still in flight; retry in a few seconds "
+                                         "or GET /orders?client_order_id=", "order_id": first_id,
                                "result": OrderResult.CONFLICT})
         self.counter.labels("replayed").inc()
         return _replayed(first)
 
-    async def _release(self, req: OrderRequest) -> None:
+    async def _release(self, req: OrderRequest, token: str | None) -> None:
         # The order was not taken: let the client retry with the same client_order_id.
-        if req.client_order_id:
+        if req.client_order_id and token:
             with contextlib.suppress(Exception):
-                await self.store.release(req.account, req.client_order_id)
-
-    async def _undo(self, req: OrderRequest, order: dict[str, Any],
-                    saved: Any, published: Any) -> Answer:
-        self.counter.labels("unavailable").inc()
-        if not isinstance(published, BaseException):
-            # On the bus but not in Valkey: ask for it to be cancelled before it trades.
-            with contextlib.suppress(Exception):
-                await bus.publish_event(self.js, contract.ORDERS_CANCEL, cancel_event(order))
-        elif not isinstance(saved, BaseException):
-            with contextlib.suppress(Exception):
-                order.update(status="REJECTED", reason=f"not published: {published}")
-                await self.store.put(order)
-        await self._release(req)
-        if isinstance(saved, BaseException):
-            return _unavailable("valkey", saved)
-        return _unavailable("nats", published)
+                await self.store.release(req.account, req.client_order_id, token)
 
 
 def cancel_event(order: dict[str, Any]) -> dict[str, Any]:

@@ -6,8 +6,8 @@ ASGI layers (ServerError, ExceptionTelemetry, BodyLimit, Metrics, Exception,
 AsyncExitStack, router, route) costing ~70 us a request. This wrapper answers the one
 route directly and keeps what those layers gave it: the request metrics
 (http_requests_total / http_request_duration_seconds, route "/orders"), a body size
-limit, 503 for a dependency error and 500 (logged) for a bug. Every other request goes
-to the FastAPI app unchanged.
+limit and JSON only (services/kit/guard.py), 503 for a dependency error and 500
+(logged) for a bug. Every other request goes to the FastAPI app unchanged.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from services.kit import Kit
 from services.kit.app import dependency_down_detail, dependency_errors
+from services.kit.guard import problem
 
 __all__ = ["MAX_BODY", "OrdersFastPath"]
 
@@ -43,7 +44,11 @@ class OrdersFastPath:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        status, body = await self._answer(receive)
+        found = problem(scope, MAX_BODY)  # oversized or not JSON: answered before reading
+        if found is not None:
+            status, body = found[0], orjson.dumps({"detail": found[1]})
+        else:
+            status, body = await self._answer(receive)
         await send({"type": "http.response.start", "status": status,
                     "headers": [*_JSON, (b"content-length", b"%d" % len(body))]})
         await send({"type": "http.response.body", "body": body})

@@ -12,7 +12,7 @@ from services.kit import bus, get_kit
 from services.kit.jsonresp import JSONResponse
 from services.oms.entry import OrderEntry, cancel_event
 from services.oms.models import STATUSES, TERMINAL, public
-from services.oms.store import OrderStore
+from services.oms.store import PENDING_EXPIRY_S, OrderStore, expired_reason
 
 __all__ = ["router"]
 
@@ -43,18 +43,43 @@ def _not_found(order_id: str) -> JSONResponse:
     return JSONResponse(status_code=404, content={"detail": f"no order {order_id!r}"})
 
 
+async def _current(store: OrderStore, order_id: str) -> dict[str, Any] | None:
+    """The order; a PENDING one its OMS gave up on is settled (REJECTED) first, as the
+    router would: a GET never shows a state the order can no longer leave."""
+    order = await store.get(order_id)
+    if order is not None and order["status"] == "PENDING":
+        now = contract.now_ms()
+        if order["created_ts"] < now - PENDING_EXPIRY_S * 1000:
+            await store.gate(order_id, now - PENDING_EXPIRY_S * 1000, expired_reason(), now)
+            order = await store.get(order_id)
+    return order
+
+
 @router.get("/orders/{order_id}")
 async def get_order(order_id: OrderId, request: Request) -> Any:
-    order = await _store(request).get(order_id)
+    order = await _current(_store(request), order_id)
     return public(order) if order is not None else _not_found(order_id)
+
+
+Name = Annotated[str, Query(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:@-]+$")]
 
 
 @router.get("/orders")
 async def list_orders(request: Request,
                       account: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
                       status: Status | None = None,
+                      client_order_id: Name | None = None,
                       limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> dict[str, Any]:
-    orders = await _store(request).list(account, status, limit)
+    store = _store(request)
+    if client_order_id is not None:
+        # Account-scoped: the client order id is the account's own name for its order.
+        holder = await store.holder(account or "default", client_order_id)
+        order_id = holder.partition(":")[2] if holder else None
+        order = await _current(store, order_id) if order_id else None
+        found = [public(order)] if order is not None and status in (None, order["status"]) else []
+        return {"orders": found, "count": len(found),
+                "in_flight": order_id is not None and order is None}
+    orders = await store.list(account, status, limit)
     return {"orders": [public(o) for o in orders], "count": len(orders)}
 
 
@@ -64,7 +89,7 @@ async def cancel_order(order_id: OrderId, request: Request) -> Any:
     order = await _store(request).get(order_id)
     if order is None:
         return _not_found(order_id)
-    if order["status"] in TERMINAL:
+    if order["status"] in TERMINAL or order["status"] == "PENDING":
         return JSONResponse(status_code=409, content={
             "detail": f"order {order_id} is {order['status']}: nothing to cancel",
             "order": public(order)})

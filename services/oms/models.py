@@ -10,7 +10,8 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_vali
 
 __all__ = ["STATUSES", "TERMINAL", "OrderRequest", "new_order", "public"]
 
-STATUSES = ("ACCEPTED", "REJECTED", "PARTIALLY_FILLED", "FILLED", "CANCELLED")
+# PENDING: written, being published; not routable until the OMS confirms it (see entry.py).
+STATUSES = ("PENDING", "ACCEPTED", "REJECTED", "PARTIALLY_FILLED", "FILLED", "CANCELLED")
 TERMINAL = frozenset({"REJECTED", "FILLED", "CANCELLED"})
 MAX_QUANTITY = 1e9
 MAX_PRICE = 1e12
@@ -21,14 +22,16 @@ Symbol = Annotated[str, StringConstraints(strip_whitespace=True, to_upper=True, 
 
 
 class OrderRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, str_strip_whitespace=True)
+    # No whitespace stripping: "abc\n" is not the client order id "abc", it is invalid.
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     account: Name = "default"
     symbol: Symbol
     side: Literal["buy", "sell"]
-    quantity: Annotated[float, Field(gt=0, le=MAX_QUANTITY)]
+    # strict: a number, never true (1.0) or "0.1"
+    quantity: Annotated[float, Field(gt=0, le=MAX_QUANTITY, strict=True)]
     order_type: Literal["MARKET", "LIMIT"] = "LIMIT"
-    price: Annotated[float | None, Field(gt=0, le=MAX_PRICE)] = None
+    price: Annotated[float | None, Field(gt=0, le=MAX_PRICE, strict=True)] = None
     time_in_force: Literal["GTC", "IOC", "DAY"] = "GTC"
     client_order_id: Name | None = None
 

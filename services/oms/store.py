@@ -1,13 +1,18 @@
-"""Orders in Valkey.
+"""Orders in Valkey, and the one place an order's fate is decided.
 
-    oms:order:{order_id}            the order record (JSON)
-    oms:answer:{order_id}           the first answer (status code + body), for idempotent replay
-    oms:coid:{account}:{client_id}  "{digest}:{order_id}", taken with one SET NX GET
-    oms:idx:{account} / oms:idx:*   sorted sets of order ids by creation time
+    oms:order:{order_id}            the order record (JSON), kept `order_ttl_s` after its last change
+    oms:answer:{order_id}           the answer (status code + body), for idempotent replay
+    oms:coid:{account}:{client_id}  "{digest}:{order_id}": a claim for `claim_ttl_s` while the
+                                    first request is in flight, then the mapping for `idempotency_ttl_s`
+    oms:idx:{account} / oms:idx:*   sorted sets of order ids by creation time (trimmed to `order_ttl_s`;
+                                    the lake keeps the history)
 
-A new order is written by one script (record, both indexes, the answer when there is a
-client order id): one round trip, atomic.
-Indexes grow with the orders; there is no per-account cap to exhaust.
+An accepted order is written PENDING before it is published, and becomes ACCEPTED by
+`decide` only after JetStream acknowledged the publish. `decide` and `gate` (the
+router's side) are compare-and-set scripts on the same record: PENDING moves once,
+to ACCEPTED or to REJECTED, and whoever moves it first wins. So an order the router
+routes is one the OMS answered 201 (or is about to), and an order the OMS answered
+503 was moved to REJECTED, or never left PENDING and is expired by the router unrouted.
 """
 
 from __future__ import annotations
@@ -17,9 +22,13 @@ from typing import Any
 import orjson
 import redis.asyncio as aioredis
 
-__all__ = ["ALL", "OrderStore"]
+__all__ = ["ALL", "PENDING_EXPIRY_S", "OrderStore", "coid_key", "expired_reason"]
 
 ALL = "*"
+DAY = 24 * 3600
+# A PENDING order this old was given up by its OMS (which answers within ~2-4 s): the
+# router (or a GET) moves it to REJECTED. Longer than the OMS's slowest answer.
+PENDING_EXPIRY_S = 6.0
 
 
 def _order_key(order_id: str) -> str:
@@ -34,40 +43,134 @@ def _index_key(account: str) -> str:
     return f"oms:idx:{account}"
 
 
-# One script instead of a pipeline: the same single round trip, a fraction of the client
-# work (redis-py spends ~100 us assembling a 4-command pipeline), and atomic.
+def coid_key(account: str, client_order_id: str) -> str:
+    return f"oms:coid:{account}:{client_order_id}"
+
+
+# A new record and its indexes (index entries older than the record's age limit are
+# trimmed here, amortised over the orders); for an order decided at once (a risk
+# rejection) also its answer and client order id mapping. One round trip, atomic.
 _CREATE = """
-redis.call('SET', KEYS[1], ARGV[1])
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[4])
+if ARGV[5] ~= '' then redis.call('SET', KEYS[4], ARGV[5], 'EX', ARGV[7]) end
+if KEYS[5] ~= '' then
+  local holder = redis.call('GET', KEYS[5])
+  if (not holder) or holder == ARGV[6] then redis.call('SET', KEYS[5], ARGV[6], 'EX', ARGV[7]) end
+end
 redis.call('ZADD', KEYS[2], ARGV[3], ARGV[2])
 redis.call('ZADD', KEYS[3], ARGV[3], ARGV[2])
-if ARGV[4] ~= '' then redis.call('SET', KEYS[4], ARGV[4], 'EX', ARGV[5]) end
+local floor = tonumber(ARGV[3]) - tonumber(ARGV[4]) * 1000
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', floor)
+redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', floor)
 return 1
 """
 
+# PENDING -> ARGV[2] (the new record ARGV[1]), once. Returns the status the order has after
+# the call: ARGV[2] when this call (or an earlier try of it) moved it, else what it already
+# was; "MISSING" when there is no record. With a client order id (KEYS[3]), the id must
+# still be this order's (ARGV[5]) or free: a claim that expired and was taken by a retry
+# means the retry owns the id, and this order is REJECTED instead.
+_DECIDE = """
+local raw = redis.call('GET', KEYS[1])
+if not raw then return 'MISSING' end
+local status = cjson.decode(raw)['status']
+if status ~= 'PENDING' then return status end
+local target, record = ARGV[2], ARGV[1]
+if KEYS[3] ~= '' then
+  local holder = redis.call('GET', KEYS[3])
+  if holder and holder ~= ARGV[5] then
+    target, record = 'REJECTED', ARGV[7]
+  else
+    redis.call('SET', KEYS[3], ARGV[5], 'EX', ARGV[6])
+  end
+end
+redis.call('SET', KEYS[1], record, 'EX', ARGV[4])
+if target == ARGV[2] and ARGV[3] ~= '' then redis.call('SET', KEYS[2], ARGV[3], 'EX', ARGV[6]) end
+return target
+"""
+
+# The router's question: may this order go to the venue? Returns its status; a PENDING
+# order older than ARGV[1] (epoch ms) is moved to REJECTED here: its OMS never confirmed it.
+_GATE = """
+local raw = redis.call('GET', KEYS[1])
+if not raw then return 'MISSING' end
+local order = cjson.decode(raw)
+if order['status'] ~= 'PENDING' or tonumber(order['created_ts']) > tonumber(ARGV[1]) then
+  return order['status']
+end
+order['status'] = 'REJECTED'
+order['reason'] = ARGV[2]
+order['updated_ts'] = tonumber(ARGV[3])
+redis.call('SET', KEYS[1], cjson.encode(order), 'KEEPTTL')
+return 'REJECTED'
+"""
+
+# Give a claim back, only if it is still ours (a retry may hold it by now).
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+
+def expired_reason() -> str:
+    return f"not confirmed by the oms within {PENDING_EXPIRY_S:g}s: never routed"
+
+
+def _answer_blob(status_code: int, answer: bytes | None) -> bytes:
+    return b"%d|%s" % (status_code, answer) if answer is not None else b""
+
 
 class OrderStore:
-    def __init__(self, valkey: aioredis.Redis, idempotency_ttl_s: int) -> None:
+    def __init__(self, valkey: aioredis.Redis, *, idempotency_ttl_s: int = 7 * DAY,
+                 claim_ttl_s: int = 10, order_ttl_s: int = 7 * DAY) -> None:
         self.valkey = valkey
         self.ttl = idempotency_ttl_s
+        self.claim_ttl = claim_ttl_s
+        self.order_ttl = order_ttl_s
         self._create = valkey.register_script(_CREATE)
+        self._decide = valkey.register_script(_DECIDE)
+        self._gate = valkey.register_script(_GATE)
+        self._release = valkey.register_script(_RELEASE)
 
     async def claim(self, account: str, client_order_id: str, token: str) -> str | None:
-        """Take the client order id; None when it was free, else the holder's token."""
-        old = await self.valkey.set(f"oms:coid:{account}:{client_order_id}", token, nx=True,
-                                    get=True, ex=self.ttl)
-        return old.decode() if old is not None else None
+        """Take the client order id for a few seconds; None when it was free (or is already
+        ours: a retried SET), else the holder's token."""
+        old = await self.valkey.set(coid_key(account, client_order_id), token, nx=True, get=True,
+                                    ex=self.claim_ttl)
+        held = old.decode() if old is not None else None
+        return None if held == token else held
 
-    async def release(self, account: str, client_order_id: str) -> None:
-        await self.valkey.delete(f"oms:coid:{account}:{client_order_id}")
+    async def release(self, account: str, client_order_id: str, token: str) -> None:
+        await self._release(keys=[coid_key(account, client_order_id)], args=[token])
 
-    async def create(self, order: dict[str, Any], status_code: int, answer: bytes | None) -> None:
-        """Record, indexes and (for a client order id) the answer: one command, one round trip."""
-        oid = order["order_id"]
+    async def holder(self, account: str, client_order_id: str) -> str | None:
+        raw = await self.valkey.get(coid_key(account, client_order_id))
+        return raw.decode() if raw is not None else None
+
+    async def create(self, order: dict[str, Any], status_code: int = 0, answer: bytes | None = None,
+                     token: str | None = None) -> None:
+        """The record and its indexes (with a final answer: that too), atomically."""
+        oid, coid = order["order_id"], order.get("client_order_id")
+        key = coid_key(order["account"], coid) if coid and token else ""
         await self._create(keys=[_order_key(oid), _index_key(order["account"]), _index_key(ALL),
-                                 _answer_key(oid)],
-                           args=[orjson.dumps(order), oid, order["created_ts"],
-                                 b"%d|%s" % (status_code, answer) if answer is not None else b"",
-                                 self.ttl])
+                                 _answer_key(oid), key],
+                           args=[orjson.dumps(order), oid, order["created_ts"], self.order_ttl,
+                                 _answer_blob(status_code, answer), token or "", self.ttl])
+
+    async def decide(self, order: dict[str, Any], status_code: int, answer: bytes | None,
+                     token: str | None, taken: dict[str, Any] | None = None) -> str:
+        """Move a PENDING order to `order["status"]` (see _DECIDE); the status it now has."""
+        oid, coid = order["order_id"], order.get("client_order_id")
+        key = coid_key(order["account"], coid) if coid and token else ""
+        result = await self._decide(
+            keys=[_order_key(oid), _answer_key(oid), key],
+            args=[orjson.dumps(order), order["status"], _answer_blob(status_code, answer),
+                  self.order_ttl, token or "", self.ttl, orjson.dumps(taken or order)])
+        return result.decode() if isinstance(result, bytes) else str(result)
+
+    async def gate(self, order_id: str, pending_before_ms: float, reason: str, now_ms: float) -> str:
+        result = await self._gate(keys=[_order_key(order_id)], args=[pending_before_ms, reason, now_ms])
+        return result.decode() if isinstance(result, bytes) else str(result)
 
     async def answer(self, order_id: str) -> tuple[int, bytes] | None:
         raw = await self.valkey.get(_answer_key(order_id))
@@ -81,7 +184,7 @@ class OrderStore:
         return orjson.loads(raw) if raw is not None else None
 
     async def put(self, order: dict[str, Any]) -> None:
-        await self.valkey.set(_order_key(order["order_id"]), orjson.dumps(order))
+        await self.valkey.set(_order_key(order["order_id"]), orjson.dumps(order), ex=self.order_ttl)
 
     async def list(self, account: str | None, status: str | None, limit: int) -> list[dict[str, Any]]:
         """Newest first; scans the index in pages until `limit` orders match."""

@@ -54,15 +54,15 @@ async def lifespan(kit: Kit) -> AsyncIterator[None]:
     assert isinstance(settings, PnlSettings)
     book = kit.state["book"] = PositionBook()
     quotes = kit.state["quotes"] = QuoteBook()
-    kit.spawn(quotes.follow(kit.js, "pnl"), "pnl-quotes")
-    kit.spawn(book.follow(kit.js, "pnl"), "pnl-positions")
+    kit.spawn(lambda: quotes.follow(kit.js, "pnl"), "pnl-quotes")
+    kit.spawn(lambda: book.follow(kit.js, "pnl"), "pnl-positions")
 
     async def check() -> Check:
         return await asyncio.to_thread(lake_check, kit)
 
     kit.add_check("lake", check)
     kit.add_check("positions", book.check)
-    kit.spawn(snapshot_forever(book, quotes, settings.lake_uri, settings.pnl_snapshot_s, kit.state),
+    kit.spawn(lambda: snapshot_forever(book, quotes, settings.lake_uri, settings.pnl_snapshot_s, kit.state),
               "pnl-snapshots")
     yield
 

@@ -55,10 +55,11 @@ async def lifespan(kit: Kit) -> AsyncIterator[None]:
 
     async def run() -> None:
         await publisher.load(ledger)
-        kit.spawn(publisher.retry_forever(), "ptrc-snapshots")
+        if "ptrc-snapshots" not in kit.task_health:  # run() is restarted if it dies: one publisher
+            kit.spawn(publisher.retry_forever, "ptrc-snapshots")
         await consume_fills(js, ledger, batch, publisher.changed)
 
-    kit.spawn(run(), "ptrc-fills")
+    kit.spawn(lambda: run(), "ptrc-fills")
     yield
 
 

@@ -23,9 +23,9 @@ async def follow_book(kit: Kit, engine: RiskEngine, timeout: float) -> None:
     """Follow positions and quotes; return once both caught up (or `timeout` passed)."""
     assert kit.js is not None
     book = engine.book
-    kit.spawn(book.positions.follow(kit.js, "risk"), "risk-positions")
+    kit.spawn(lambda: book.positions.follow(kit.js, "risk"), "risk-positions")
     kit.add_check("positions", book.positions.check)
-    kit.spawn(book.quotes.follow(kit.js, "risk"), "risk-quotes")
+    kit.spawn(lambda: book.quotes.follow(kit.js, "risk"), "risk-quotes")
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(asyncio.gather(book.positions.ready.wait(), book.quotes.ready.wait()),
                                timeout)

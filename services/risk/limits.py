@@ -17,6 +17,10 @@ class SymbolLimits:
     max_order_quantity: float
     max_order_notional: float
     max_position: float
+    # The smallest order, and the step quantities come in (a MARKET order for 1e-13 can
+    # never fill: it would stay open forever).
+    min_quantity: float = 0.0001
+    lot_size: float = 0.0001
 
 
 @dataclass(frozen=True)

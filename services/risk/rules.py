@@ -2,6 +2,7 @@
 
 Rules, in order; the first that fails rejects the order (level CRITICAL):
     kill switch (global, then the symbol's), unknown symbol, quantity <= 0,
+    min quantity and lot size (per symbol, so every order can fill),
     max order quantity, no price to value the order, max order notional,
     max position per account and symbol (an order that reduces the position always passes).
 Every limit used to at least `warn_ratio` (80%) adds a warning. The level is LOW,
@@ -33,8 +34,8 @@ class CheckRequest(BaseModel):
     symbol: Annotated[str, StringConstraints(strip_whitespace=True, to_upper=True, min_length=1,
                                              max_length=32, pattern=r"^[A-Za-z0-9._-]+$")]
     side: Literal["buy", "sell"]
-    quantity: Annotated[float, Field(le=1e12)]
-    price: Annotated[float | None, Field(gt=0, le=1e12)] = None
+    quantity: Annotated[float, Field(le=1e12, strict=True)]
+    price: Annotated[float | None, Field(gt=0, le=1e12, strict=True)] = None
 
 
 @dataclass
@@ -88,6 +89,12 @@ def check(req: CheckRequest, limits: Limits, *, position: float, price: float | 
     if not req.quantity > 0:
         return _reject(f"quantity must be > 0, got {req.quantity:g}")
     lim = limits.for_symbol(symbol)
+    if req.quantity < lim.min_quantity:
+        return _reject(f"quantity {req.quantity:g} is below the minimum {lim.min_quantity:g} for {symbol}")
+    lots = req.quantity / lim.lot_size
+    if abs(lots - round(lots)) > 1e-6 * max(1.0, lots):
+        return _reject(f"quantity {req.quantity:g} is not a multiple of the lot size "
+                       f"{lim.lot_size:g} for {symbol}")
     if req.quantity > lim.max_order_quantity:
         return _reject(f"order quantity {req.quantity:g} exceeds max order quantity "
                        f"{lim.max_order_quantity:g} for {symbol}")
