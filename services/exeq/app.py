@@ -74,7 +74,7 @@ async def lifespan(kit: Kit) -> AsyncIterator[None]:
     routed = kit.metrics.counter("exeq_routed_total", "Instructions routed to the venue", ("action",))
     dropped = kit.metrics.counter("exeq_dropped_total", "ORDERS events with nothing to route")
     unconfirmed = kit.metrics.counter("exeq_unconfirmed_total",
-                                      "orders.new events not routed: the OMS did not accept the order")
+                                      "new orders not routed: the OMS did not accept them")
     assert kit.valkey is not None
     store = OrderStore(kit.valkey)
 

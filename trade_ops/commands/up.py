@@ -18,13 +18,18 @@ OnlyOpt = Annotated[str | None, typer.Option(
 OffsetOpt = Annotated[int | None, typer.Option(
     "--port-offset", envvar="TRADE_OPS_PORT_OFFSET", show_envvar=True,
     help="Shift every port by N, so a second stack can run beside another [default: 0].")]
+DurabilityOpt = Annotated[str | None, typer.Option(
+    "--durability", envvar="TRADE_OPS_DURABILITY", show_envvar=True,
+    help="What a 201 survives: 'process' (fsync each second: any process crash) or 'host' "
+         "(fsync before every ack: a host crash too, slower) [default: process].")]
 TimeoutOpt = Annotated[float, typer.Option(
     "--timeout", min=0.1, help="Seconds to wait for everything to be ready.")]
 
 
 @cli_errors
 def up(only: OnlyOpt = None, port_offset: OffsetOpt = None, timeout: TimeoutOpt = 30.0,
-       run_dir: RunDirOpt = None, stack_file: StackOpt = None) -> None:
+       run_dir: RunDirOpt = None, stack_file: StackOpt = None,
+       durability: DurabilityOpt = None) -> None:
     """Start valkey, nats and every service that exists; wait until all are ready."""
     from trade_ops import console as out
     from trade_ops import supervisor
@@ -36,6 +41,13 @@ def up(only: OnlyOpt = None, port_offset: OffsetOpt = None, timeout: TimeoutOpt 
     if names is not None and not names:
         raise UsageError("--only needs at least one service name")
     rd = RunDir(run_dir)
+    if durability is not None:
+        from trade_ops import infra
+
+        if durability not in infra.DURABILITY:
+            raise UsageError(f"--durability must be one of {', '.join(infra.DURABILITY)}, not {durability!r}")
+        rd.path.mkdir(parents=True, exist_ok=True)
+        (rd.path / "durability").write_text(durability)  # restarts keep it
     stack = rd.stack(stack_file)
     if port_offset is not None:
         stack = stack.with_offset(port_offset)

@@ -1,0 +1,152 @@
+"""The one place an order's fate is decided (services/oms/store.py), on a real Valkey.
+
+PENDING moves once, to ACCEPTED (the OMS, after JetStream acked the publish) or to
+REJECTED (the OMS after a failed publish, or the router after PENDING_EXPIRY_S), and
+whoever moves it first wins: an order the router routes is one the OMS answered 201.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import redis.asyncio as aioredis
+
+from services.contract import now_ms
+from services.exeq.app import routable
+from services.kit import bus
+from services.oms.store import PENDING_EXPIRY_S, OrderStore, expired_reason
+from tests.helpers import Proc
+
+
+def _order(created_ts: float | None = None, coid: str | None = None) -> dict[str, Any]:
+    return {"order_id": uuid.uuid4().hex, "client_order_id": coid, "account": "decide",
+            "symbol": "BTCUSDT", "side": "buy", "quantity": 1.0, "order_type": "MARKET", "price": None,
+            "status": "PENDING", "filled_quantity": 0.0, "created_ts": created_ts or now_ms(),
+            "updated_ts": now_ms()}
+
+
+def _run(valkey: Proc, test: Callable[[OrderStore], Awaitable[Any]]) -> Any:
+    async def main() -> Any:
+        store = OrderStore(aioredis.from_url(valkey.url), claim_ttl_s=10)
+        try:
+            return await test(store)
+        finally:
+            await store.valkey.aclose()
+
+    return asyncio.run(main())
+
+
+def _gate(store: OrderStore, order_id: str) -> Awaitable[str]:
+    now = now_ms()
+    return store.gate(order_id, now - PENDING_EXPIRY_S * 1000, expired_reason(), now)
+
+
+def test_accepted_once_and_the_router_sees_it(valkey_server: Proc) -> None:
+    async def test(store: OrderStore) -> tuple[str, str, str, bool]:
+        order = _order()
+        await store.create(order)
+        pending = await _gate(store, order["order_id"])
+        first = await store.decide({**order, "status": "ACCEPTED"}, 201, b"{}", None)
+        again = await store.decide({**order, "status": "ACCEPTED"}, 201, b"{}", None)  # a retried call
+        return pending, first, again, await routable(store, order["order_id"])
+
+    assert _run(valkey_server, test) == ("PENDING", "ACCEPTED", "ACCEPTED", True)
+
+
+def test_a_pending_order_past_its_expiry_is_rejected_by_the_router_and_the_oms_loses(
+        valkey_server: Proc) -> None:
+    """The OMS that confirms too late (or never, it crashed) cannot make it routable."""
+
+    async def test(store: OrderStore) -> tuple[bool, str, dict[str, Any] | None]:
+        order = _order(created_ts=now_ms() - (PENDING_EXPIRY_S + 1) * 1000)
+        await store.create(order)
+        routed = await routable(store, order["order_id"])
+        late = await store.decide({**order, "status": "ACCEPTED"}, 201, b"{}", None)
+        return routed, late, await store.get(order["order_id"])
+
+    routed, late, stored = _run(valkey_server, test)
+    assert routed is False and late == "REJECTED"
+    assert stored is not None and stored["status"] == "REJECTED" and "never routed" in stored["reason"]
+
+
+def test_a_publish_that_failed_is_rejected_and_never_routable(valkey_server: Proc) -> None:
+    async def test(store: OrderStore) -> tuple[str, bool]:
+        order = _order()
+        await store.create(order)
+        outcome = await store.decide({**order, "status": "REJECTED", "reason": "not published"}, 503,
+                                     None, None)
+        return outcome, await routable(store, order["order_id"])
+
+    assert _run(valkey_server, test) == ("REJECTED", False)
+
+
+def test_a_recent_pending_order_is_redelivered_not_routed(valkey_server: Proc) -> None:
+    async def test(store: OrderStore) -> str:
+        order = _order()
+        await store.create(order)
+        try:
+            await routable(store, order["order_id"])
+        except bus.Redeliver as exc:
+            return str(exc)
+        return "routed"
+
+    assert "not confirmed" in _run(valkey_server, test)
+
+
+def test_an_order_never_stored_is_not_routed(valkey_server: Proc) -> None:
+    assert _run(valkey_server, lambda store: routable(store, "never-stored")) is False
+
+
+def test_a_client_order_id_taken_by_a_retry_after_the_claim_expired_keeps_one_order(
+        valkey_server: Proc) -> None:
+    """The first request outlived its claim; a retry claimed the id and placed its own
+    order: the first one is REJECTED at acceptance, so the id maps to one order."""
+
+    async def test(store: OrderStore) -> tuple[str, str, str | None]:
+        coid = uuid.uuid4().hex
+        first, retry = _order(coid=coid), _order(coid=coid)
+        t1, t2 = f"d:{first['order_id']}", f"d:{retry['order_id']}"
+        assert await store.claim("decide", coid, t1) is None
+        await store.create(first)
+        await store.valkey.delete(f"oms:coid:decide:{coid}")  # the claim expired
+        assert await store.claim("decide", coid, t2) is None
+        await store.create(retry)
+        won = await store.decide({**retry, "status": "ACCEPTED"}, 201, b"{}", t2)
+        lost = await store.decide({**first, "status": "ACCEPTED"}, 201, b"{}", t1,
+                                  {**first, "status": "REJECTED", "reason": "taken by a retry"})
+        return won, lost, await store.holder("decide", coid)
+
+    won, lost, holder = _run(valkey_server, test)
+    assert (won, lost) == ("ACCEPTED", "REJECTED")
+    assert holder is not None and holder.startswith("d:")
+
+
+def test_a_claim_lives_seconds_and_a_retried_claim_is_still_ours(valkey_server: Proc) -> None:
+    async def test(store: OrderStore) -> tuple[str | None, int, str | None]:
+        coid, token = uuid.uuid4().hex, "d:o1"
+        await store.claim("decide", coid, token)
+        again = await store.claim("decide", coid, token)  # the pool sent the SET twice
+        ttl = await store.valkey.ttl(f"oms:coid:decide:{coid}")
+        other = await store.claim("decide", coid, "e:o2")
+        return again, ttl, other
+
+    again, ttl, other = _run(valkey_server, test)
+    assert again is None and 0 < ttl <= 10 and other == "d:o1"
+
+
+def test_order_records_and_indexes_have_an_age_limit(valkey_server: Proc) -> None:
+    async def test(store: OrderStore) -> tuple[int, list[str], str, str]:
+        store.order_ttl = 60
+        old, new = _order(created_ts=now_ms() - 3_600_000), _order()
+        await store.create(old)
+        await store.create(new)  # trims index entries older than the age limit
+        ttl = await store.valkey.ttl(f"oms:order:{new['order_id']}")
+        ids = [i.decode() for i in await store.valkey.zrange("oms:idx:decide", 0, -1)]
+        return ttl, ids, old["order_id"], new["order_id"]
+
+    ttl, ids, old_id, new_id = _run(valkey_server, test)
+    assert 0 < ttl <= 60
+    assert new_id in ids and old_id not in ids
