@@ -71,3 +71,37 @@ def test_a_malformed_event_is_rejected_not_blocking(tmp_path: Path, fresh_nats: 
         assert get(writer.url + "/stats").json()["rejected"] == 1
     finally:
         writer.stop()
+
+
+def test_a_fill_or_order_published_again_under_a_new_message_id_is_written_once(
+        tmp_path: Path, fresh_nats: Proc) -> None:
+    """A venue outbox flushed after JetStream's 2-minute duplicate window republishes its
+    events with new stream sequences: the tables drop them by fill id / event id, also
+    after a restart of the writer (issue 13: duplicate rows in `fills`)."""
+    import time
+
+    from services.contract import now_ms
+    from tests.bus_helpers import publish as publish_with_ids
+
+    lake_uri = str(tmp_path / "lake")
+    now = now_ms()
+    recent = [("orders.new", {"id": "o-9", "ts": now, "order": {**ORDER, "order_id": "o-9"}}),
+              ("exec.fill.AAPL", {**FILL, "id": "f-9", "fill_id": "f-9", "order_id": "o-9", "ts": now})]
+    writer = start_sink("event-writer", tmp_path, fresh_nats.url, lake_uri)
+    try:
+        publish(fresh_nats.url, recent)
+        publish_with_ids(fresh_nats.url, [(*e, f"{e[1]['id']}-again") for e in recent])
+        assert wait_until(lambda: get(writer.url + "/stats").json()["pending"] == 0
+                          and count(lake_uri, "fills") == 1, 15)
+        assert count(lake_uri, "orders") == 1
+        assert get(writer.url + "/stats").json()["duplicates_skipped"] >= 2
+    finally:
+        writer.stop()
+    writer = start_sink("event-writer", tmp_path, fresh_nats.url, lake_uri)
+    try:
+        publish_with_ids(fresh_nats.url, [(*e, f"{e[1]['id']}-third") for e in recent])
+        assert wait_until(lambda: get(writer.url + "/stats").json()["pending"] == 0, 15)
+        time.sleep(0.5)
+        assert count(lake_uri, "fills") == 1 and count(lake_uri, "orders") == 1
+    finally:
+        writer.stop()

@@ -29,14 +29,14 @@ ORDERS = Table(contract.ORDERS_TABLE, pa.schema([
     ("cancelled_quantity", pa.float64()), ("risk_level", pa.string()),
     ("warnings", pa.list_(pa.string())), ("reason", pa.string()), ("created_ts", pa.float64()),
     ("ts", pa.float64()), ("date", pa.string()),
-]), partition_by=("date",))
+]), partition_by=("date",), key="event_id")
 FILLS = Table(contract.FILLS_TABLE, pa.schema([
     ("fill_id", pa.string()), ("order_id", pa.string()), ("client_order_id", pa.string()),
     ("account", pa.string()), ("symbol", pa.string()), ("side", pa.string()),
     ("quantity", pa.float64()), ("price", pa.float64()), ("cumulative_quantity", pa.float64()),
     ("leaves_quantity", pa.float64()), ("final", pa.bool_()), ("order_ts", pa.float64()),
     ("ts", pa.float64()), ("date", pa.string()),
-]), partition_by=("date",))
+]), partition_by=("date",), key="fill_id")
 _ORDER_COLUMNS = [f.name for f in ORDERS.schema]
 _FILL_COLUMNS = [f.name for f in FILLS.schema]
 _EVENT_TYPES = {contract.ORDERS_NEW: "new", contract.ORDERS_CANCEL: "cancel_request",

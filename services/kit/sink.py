@@ -14,6 +14,10 @@ already in the table; the sink skips them. At start it loads the `_seq` values a
 consumer's ack floor (everything at or below it was acked, so committed and never
 redelivered); while running it remembers what it committed and forgets what is acked.
 Parquet min/max statistics on `_seq` keep that start-up read to the newest files.
+A table with a `key` column also drops a row whose key it holds (the same fill or order
+event published again under a new stream sequence, e.g. a venue outbox flushed after
+JetStream's 2-minute duplicate window): the keys of the last KEY_WINDOW_S are read back at
+start and remembered while running.
 
 Health: `consumer:pending` (messages not yet acked) and `lake:lastWriteAge` (seconds since
 the last commit): warn when data is waiting and nothing was written for `stale_after_s`,
@@ -54,6 +58,8 @@ __all__ = ["Sink", "SinkSettings", "SinkSpec", "Table", "date_of", "sink_app"]
 log = logging.getLogger(__name__)
 
 POLL_S = 0.05  # with a batch open, fetch at most this often (at most batch_size per poll)
+KEY_WINDOW_S = 3600.0  # event ids kept for dedup: an hour of rows, at most KEY_MEMORY per table
+KEY_MEMORY = 500_000
 META = pa.schema([("_stream", pa.string()), ("_seq", pa.int64())])
 
 
@@ -72,6 +78,10 @@ class Table:
     name: str
     schema: pa.Schema  # the event columns; `_stream` and `_seq` are added
     partition_by: tuple[str, ...] = ()
+    # The column naming the event (fill id, order event id): a row whose key the table
+    # already holds is a repeat (republished past JetStream's duplicate window) and is
+    # dropped. Remembered for KEY_WINDOW_S (the rows written then, read back at start).
+    key: str | None = None
 
     @property
     def full_schema(self) -> pa.Schema:
@@ -136,6 +146,9 @@ class Sink:
         self.stream_id = spec.stream
         self.suffix = ""  # "/durable" when an app runs several sinks, to tell their checks apart
         self.committed: set[int] = set()  # stream seqs in the table, not yet known acked
+        # per keyed table: the event ids it holds (recent ones), oldest first for forgetting
+        self.keys: dict[str, tuple[set[str], deque[str]]] = {
+            t.name: (set(), deque()) for t in spec.tables if t.key}
         # Every seq at or below the consumer's ack floor was acked, hence committed: a late
         # redelivery of one (e.g. held in a batch across a reconnect) is a duplicate.
         self.ack_floor = 0
@@ -164,6 +177,8 @@ class Sink:
         self.ack_floor = 0  # the server's word, from here on (a recreated stream starts again at 1)
         floor = await self.refresh_pending()
         self.committed = await asyncio.to_thread(self._committed_above, floor)
+        for name, held in (await asyncio.to_thread(self._recent_keys)).items():
+            self._remember(name, held)
         log.info("%s: %d rows above ack floor %d already committed", self.spec.durable,
                  len(self.committed), floor)
         return sub
@@ -178,6 +193,29 @@ class Sink:
                                      & (ds.field("_seq") > floor))
             seqs.update(found.column("_seq").to_pylist())
         return seqs
+
+    def _recent_keys(self) -> dict[str, list[str]]:
+        found: dict[str, list[str]] = {}
+        since_ms = (time.time() - KEY_WINDOW_S) * 1000.0
+        for table in self.spec.tables:
+            if not table.key or not lake.table_exists(self.settings.lake_uri, table.name):
+                continue
+            dataset = DeltaTable(lake.table_uri(self.settings.lake_uri, table.name)).to_pyarrow_dataset()
+            where = ds.field("ts") >= since_ms
+            if "date" in table.partition_by:  # read only the partitions that can hold them
+                where = where & (ds.field("date") >= date_of(since_ms))
+            rows = dataset.to_table(columns=[table.key, "ts"], filter=where).sort_by("ts")
+            found[table.name] = [k for k in rows.column(table.key).to_pylist() if k is not None]
+        return found
+
+    def _remember(self, name: str, keys: list[str]) -> None:
+        held, order = self.keys[name]
+        for k in keys:
+            if k not in held:
+                held.add(k)
+                order.append(k)
+        while len(order) > KEY_MEMORY:
+            held.discard(order.popleft())
 
     async def refresh_pending(self) -> int:
         """Ask the server what is not yet acked; forget committed seqs at or below the ack floor."""
@@ -263,6 +301,7 @@ class Sink:
     def _rows_of(self, batch: list[Msg]) -> dict[str, list[dict[str, Any]]]:
         rows: dict[str, list[dict[str, Any]]] = {}
         seen: set[int] = set()
+        batch_keys: set[tuple[str, str]] = set()
         for msg in batch:
             seq = msg.metadata.sequence.stream
             if seq <= self.ack_floor or seq in self.committed or seq in seen:
@@ -278,6 +317,13 @@ class Sink:
             if routed is None:
                 continue
             name, row = routed
+            key = self.tables[name].key
+            if key is not None and row.get(key) is not None:
+                k = str(row[key])
+                if k in self.keys[name][0] or (name, k) in batch_keys:
+                    self.stats.duplicates_skipped += 1  # the same event again, under a new seq
+                    continue
+                batch_keys.add((name, k))
             row["_stream"], row["_seq"] = self.stream_id, seq
             rows.setdefault(name, []).append(row)
         return rows
@@ -290,6 +336,8 @@ class Sink:
                 await asyncio.to_thread(lake.append, self.settings.lake_uri, name, arrow,
                                         table.partition_by)
             del rows[name]  # committed: a retry of this batch must not write it again
+            if table.key:
+                self._remember(name, [str(k) for k in arrow.column(table.key).to_pylist() if k is not None])
             seqs = arrow.column("_seq").to_pylist()
             self.committed.update(seqs)
             now_ms = time.time() * 1000.0
