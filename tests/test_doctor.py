@@ -356,3 +356,60 @@ def test_cli_help_and_usage_errors() -> None:
     assert result.exit_code == 2
     result = runner.invoke(app, ["doctor", "--json", "--watch", "1"], catch_exceptions=False)
     assert result.exit_code == 2
+
+
+# -- where unfilled orders stop; reconciliation verdicts (pure) ------------------------------
+def _topology() -> Any:
+    from trade_ops.doctor.check_topology import Declared
+
+    return Declared(publishes={"orders.new": ["oms"], "venue.x.order": ["exeq"], "exec.fill.>": ["venue"]},
+                    consumes={"orders.new": ["exeq"], "venue.x.order": ["venue"], "exec.fill.>": ["oms"]})
+
+
+@pytest.mark.parametrize(("subs", "consumers", "stage", "component"), [
+    ({"oms": []}, [], "not routed to the venue: oms publishes orders.new; no subscriber", "exeq"),
+    ({"oms": [], "exeq": ["orders.new"], "venue": []}, [],
+     "no venue subscriber: exeq publishes venue.x.order; no subscriber", "venue"),
+    ({"oms": ["exec.fill.>"], "exeq": ["orders.new"], "venue": ["venue.x.order"]}, [],
+     "the venue received the order and did not fill it", "venue"),
+    ({"oms": [], "exeq": ["orders.new"], "venue": ["venue.x.order"]}, [("EXEC", "oms-fills", "oms", 3)],
+     "fill published and the OMS did not apply it: consumer EXEC/oms-fills is 3 behind", "oms"),
+])
+def test_the_stage_where_an_accepted_order_stopped(subs: dict[str, list[str]], consumers: list[Any],
+                                                   stage: str, component: str) -> None:
+    from trade_ops.doctor.check_topology import Consumer, Server
+    from trade_ops.doctor.fillpath import follow
+
+    server = Server(subs, {"EXEC": ["exec.>"]} if consumers else {},
+                    [Consumer(s, n, o, ["exec.fill.>"], lag) for s, n, o, lag in consumers])
+    found, who = follow(_topology(), server)
+    assert found.startswith(stage) and who == component, (found, who)
+
+
+def test_reconciliation_names_each_disagreement() -> None:
+    from trade_ops.doctor.reconcile import judge
+
+    def fill(fid: str, oid: str, side: str = "buy", qty: float = 1.0) -> dict[str, Any]:
+        return {"fill_id": fid, "order_id": oid, "account": "a", "symbol": "X", "side": side,
+                "quantity": qty, "_age_s": 60.0}
+
+    data = {"fills": [fill("o1-1", "o1"), fill("o2-1", "o2"), fill("ghost-1", "ghost"), fill("o3-1", "o3")],
+            "whole_history": True,
+            "orders": {"o1": {"status": "FILLED"}, "o2": {"status": "REJECTED"}, "ghost": None,
+                       "o3": {"status": "FILLED"}},
+            "lake_fill_ids": ["o1-1", "o1-1", "o2-1", "ghost-1"], "positions": {"a": {"X": 3.5}}}
+    r = CheckResult("agree", "dataflow")
+    judge(data, r, {"event-writer": "trade-ops logs event-writer"})
+    assert r.status == "fail"
+    assert r.problems == [
+        "1 fill(s) for orders the OMS does not know (e.g. ghost-1)",
+        "1 order(s) answered with an error (REJECTED) have fills (e.g. o2)",
+        "1 fill id(s) written more than once to the lake's fills table (e.g. o1-1)",
+        "1 fill(s) in the stream are not in the lake after 10s (e.g. o3-1)",
+        "1 position(s) disagree with the sum of their fills (a/X: ptrc 3.5, fills 4)",
+    ]
+    healthy = {**data, "fills": [fill("o1-1", "o1")], "lake_fill_ids": ["o1-1"],
+               "positions": {"a": {"X": 1.0}}}
+    ok = CheckResult("agree", "dataflow")
+    judge(healthy, ok)
+    assert ok.status == "pass" and ok.summary == "1 fills, 4 orders agree"
