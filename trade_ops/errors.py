@@ -8,7 +8,8 @@
     └── StartupError (exit 3)     a process could not start or never became ready
 
 Check failures (unhealthy service, SLO breach) are results, not exceptions: commands
-return ExitCode.FAILED for them.
+return ExitCode.FAILED for them, and ExitCode.INVALID for a measurement that is not valid
+(the bench generator could not keep its schedule: its figures are shown, not trusted).
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ class ExitCode(IntEnum):
     FAILED = 1  # a check failed: unhealthy, SLO breached, expectation not met
     USAGE = 2  # the user asked for something that does not make sense
     CANNOT_RUN = 3  # startup failure, nothing reachable
+    INVALID = 4  # the measurement is not valid (bench: the generator's lag could change the verdict)
+    INTERRUPTED = 130  # Ctrl-C (128 + SIGINT), after printing what was done so far
 
 
 class TradeOpsError(Exception):

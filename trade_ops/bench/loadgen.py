@@ -11,7 +11,8 @@ connection is busy wait in a backlog (that wait is part of their latency). Sched
 Closed loop (N in flight): each of N workers sends its next request when the previous
 answer arrives; latency equals service time (the original load test's model).
 
-Every loop is bounded in count and in time (max_time_s).
+Every loop is bounded in count and in time (max_time_s). Ctrl-C ends a run early: what
+was answered so far is returned, marked `interrupted` (a second Ctrl-C stops at once).
 """
 
 from __future__ import annotations
@@ -27,12 +28,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from trade_ops.bench.client import Connection, ConnectionFailed, ProtocolFailed, RequestTimeout
-from trade_ops.bench.targets import CONNECTION, OK, PROTOCOL, REJECTED, TIMEOUT, Target
+from trade_ops.bench.priority import raised_priority
+from trade_ops.bench.targets import CONNECTION, HTTP_ERROR, OK, PROTOCOL, REJECTED, TIMEOUT, Target
 from trade_ops.errors import UsageError
 
-__all__ = ["MAX_REQUESTS", "LoadSpec", "Progress", "Raw", "run_load"]
+__all__ = ["MAX_REQUESTS", "SAMPLES_PER_KIND", "LoadSpec", "Progress", "Raw", "run_load"]
 
 MAX_REQUESTS = 5_000_000
+SAMPLES_PER_KIND = 3  # the first answers of each error kind (and of rejections) are kept
+_SAMPLE_CHARS = 240
 clock = time.perf_counter
 
 
@@ -106,7 +110,16 @@ class Raw:
     ended: float = 0.0
     stopped_by_time: bool = False
     connections: int = 0
-    error_samples: dict[str, str] = field(default_factory=dict)
+    interrupted: bool = False
+    generator_nice: int | None = None  # the priority the generator ran at (None: not raised)
+    error_samples: dict[str, list[str]] = field(default_factory=dict)  # kind -> first answers, one line each
+
+    def sample(self, kind: str, text: str | bytes) -> None:
+        kept = self.error_samples.setdefault(kind, [])
+        if len(kept) < SAMPLES_PER_KIND:
+            line = text.decode("utf-8", "replace") if isinstance(text, bytes) else text
+            line = " ".join(line.split())
+            kept.append(line if len(line) <= _SAMPLE_CHARS else line[:_SAMPLE_CHARS] + "...")
 
     def add(self, i: int, intended: float, dispatched: float, sent: float, done: float, kind: int,
             status: int) -> None:
@@ -146,6 +159,7 @@ class _Run:
         self.t0 = clock()
         self.hard_end = self.t0 + spec.max_time_s
         self.progress = Progress(self.raw, self.t0)
+        self.tasks: list[asyncio.Task[None]] = []  # the workers, so an interrupted run can stop them
 
     async def one(self, conn: Connection, i: int, intended: float, dispatched: float) -> int:
         data = self.target.request(i)
@@ -155,18 +169,28 @@ class _Run:
         try:
             status, body = await conn.request(data, self.spec.timeout_s)
             kind = self.target.classify(status, body)
+            if kind == HTTP_ERROR:
+                self.raw.sample(f"http_{status}", body or b"(empty body)")
+            elif kind == REJECTED:
+                self.raw.sample("rejected", body)
         except RequestTimeout:
             kind = TIMEOUT
+            self.raw.sample("timeout", f"no complete answer within {self.spec.timeout_s:g} s")
         except ConnectionFailed as exc:
             kind = CONNECTION
-            self.raw.error_samples.setdefault("connection", str(exc))
+            self.raw.sample("connection", str(exc))
         except ProtocolFailed as exc:
             kind = PROTOCOL
-            self.raw.error_samples.setdefault("protocol", str(exc))
+            self.raw.sample("protocol", str(exc))
         self.raw.add(i, intended, dispatched, sent, clock(), kind, status)
         if kind not in (OK, REJECTED):
             self.progress.errors += 1
         return kind
+
+    async def stop_workers(self) -> None:
+        for task in self.tasks:
+            task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
 
     def connection(self) -> Connection:
         conn = Connection(self.target.host, self.target.port)
@@ -200,7 +224,8 @@ class _Run:
                 if await self.one(conn, i, now, now) == CONNECTION:
                     await asyncio.sleep(0.01)  # do not spin on a refused connection
 
-        await asyncio.gather(*(worker(self.connection()) for _ in range(spec.concurrency)))
+        self.tasks = [asyncio.ensure_future(worker(self.connection())) for _ in range(spec.concurrency)]
+        await asyncio.gather(*self.tasks)
 
     # -- open loop ------------------------------------------------------------------
     async def open(self) -> None:
@@ -209,7 +234,7 @@ class _Run:
         idle: list[asyncio.Future[tuple[int, float, float] | None]] = []
         backlog: deque[tuple[int, float, float]] = deque()
         busy: dict[int, tuple[int, float, float]] = {}
-        workers: list[asyncio.Task[None]] = []
+        workers = self.tasks
         finished = asyncio.Event()
         outstanding = [0]
 
@@ -347,6 +372,12 @@ async def _run(target: Target, spec: LoadSpec, on_tick: Callable[[Progress], Non
     try:
         run.raw.started = run.t0
         await (run.open() if spec.model == "open" else run.closed())
+    except asyncio.CancelledError:
+        task = asyncio.current_task()
+        if task is None or task.uncancel() > 0:
+            raise
+        run.raw.interrupted = True  # Ctrl-C: keep what was answered; in-flight requests are not measured
+        await run.stop_workers()
     finally:
         run.raw.ended = clock()
         run.raw.connections = sum(c.connects for c in run.conns)
@@ -359,9 +390,12 @@ async def _run(target: Target, spec: LoadSpec, on_tick: Callable[[Progress], Non
 
 def run_load(target: Target, spec: LoadSpec, on_tick: Callable[[Progress], None] | None = None,
              tick_s: float = 0.5) -> Raw:
-    """Run one load against target on a fresh uvloop event loop; return the raw records."""
+    """Run one load against target on a fresh uvloop event loop, at a raised priority when
+    allowed; return the raw records."""
     import uvloop
 
     spec.check()
-    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-        return runner.run(_run(target, spec, on_tick, tick_s))
+    with raised_priority() as nice, asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        raw = runner.run(_run(target, spec, on_tick, tick_s))
+    raw.generator_nice = nice
+    return raw

@@ -2,10 +2,12 @@
 process of its own (so it never competes with the generator's event loop).
 
     python -m trade_ops.bench.null_server [--port 0] [--delay-ms 5] [--stall-ms 300 --stall-at 500]
+                                          [--status 400 --body '{"detail": "bad side"}']
 
 --delay-ms answers each request after a fixed (non-blocking) delay; --stall-ms blocks the
 whole server once, at the N-th request, like a GC pause. Both exist to test the instrument.
-It prints `READY <port>` once it listens. NullServer starts and stops it from Python.
+--status/--body answer every request with that status and body: a target that fails in
+a known way. It prints `READY <port>` once it listens. NullServer starts and stops it from Python.
 """
 
 from __future__ import annotations
@@ -24,9 +26,15 @@ RESPONSE = (b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Lengt
             b"Connection: keep-alive\r\n\r\n{}")
 
 
+def response(status: int, body: bytes) -> bytes:
+    return (b"HTTP/1.1 %d X\r\nContent-Type: application/json\r\nContent-Length: %d\r\n"
+            b"Connection: keep-alive\r\n\r\n%s" % (status, len(body), body))
+
+
 class _Server:
-    def __init__(self, delay_s: float, stall_s: float, stall_at: int) -> None:
+    def __init__(self, delay_s: float, stall_s: float, stall_at: int, answer: bytes = RESPONSE) -> None:
         self.delay_s, self.stall_s, self.stall_at = delay_s, stall_s, stall_at
+        self.answer = answer
         self.count = 0
 
 
@@ -60,7 +68,7 @@ class _Handler(asyncio.Protocol):
 
     def _send(self) -> None:
         if self.transport is not None and not self.transport.is_closing():
-            self.transport.write(RESPONSE)
+            self.transport.write(self.server.answer)
 
 
 async def _serve(host: str, port: int, server: _Server) -> None:
@@ -82,17 +90,21 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--delay-ms", type=float, default=0.0)
     ap.add_argument("--stall-ms", type=float, default=0.0)
     ap.add_argument("--stall-at", type=int, default=0)
+    ap.add_argument("--status", type=int, default=200)
+    ap.add_argument("--body", default="{}")
     a = ap.parse_args(argv)
+    server = _Server(a.delay_ms / 1000, a.stall_ms / 1000, a.stall_at, response(a.status, a.body.encode()))
     with contextlib.suppress(KeyboardInterrupt):
-        uvloop.run(_serve(a.host, a.port, _Server(a.delay_ms / 1000, a.stall_ms / 1000, a.stall_at)))
+        uvloop.run(_serve(a.host, a.port, server))
 
 
 class NullServer:
     """`with NullServer(delay_ms=5) as url:` a null endpoint in a child process."""
 
     def __init__(self, *, delay_ms: float = 0.0, stall_ms: float = 0.0, stall_at: int = 0,
-                 timeout: float = 10.0) -> None:
-        self.args = ["--delay-ms", str(delay_ms), "--stall-ms", str(stall_ms), "--stall-at", str(stall_at)]
+                 status: int = 200, body: str = "{}", timeout: float = 10.0) -> None:
+        self.args = ["--delay-ms", str(delay_ms), "--stall-ms", str(stall_ms), "--stall-at", str(stall_at),
+                     "--status", str(status), "--body", body]
         self.timeout = timeout
         self.proc: subprocess.Popen[str] | None = None
         self.url = ""

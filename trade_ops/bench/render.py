@@ -8,6 +8,7 @@ from typing import Any
 from rich import box
 from rich.console import Console
 from rich.live import Live
+from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
@@ -74,11 +75,14 @@ def result_table(r: dict[str, Any], title: str) -> Table:
 
 def verdict_lines(r: dict[str, Any], calibration: dict[str, Any] | None) -> list[str]:
     lines: list[str] = []
+    samples: dict[str, list[str]] = r.get("error_samples") or {}
     if r["errors_by_kind"]:
         lines.append("errors: " + ", ".join(f"{k} {v}" for k, v in r["errors_by_kind"].items()))
-        lines += [f"  {k}: {v}" for k, v in r.get("error_samples", {}).items()]
+        lines += [f"  {k}: {escape(line)}" for k, found in samples.items() if k != "rejected"
+                  for line in found]
     if r["rejections"]:
         lines.append(f"risk rejections (not errors): {r['rejections']}")
+        lines += [f"  rejected: {escape(line)}" for line in samples.get("rejected", [])]
     if calibration:
         lines.append(f"generator overhead (null endpoint): p50 {calibration['overhead_p50_ms']:.3f} ms, "
                      f"p99 {calibration['overhead_p99_ms']:.3f} ms"
@@ -87,19 +91,39 @@ def verdict_lines(r: dict[str, Any], calibration: dict[str, Any] | None) -> list
     if r.get("cpu"):
         lines.append(cpu_line(r["cpu"]))
     if not r["valid"]:
-        lines.append(f"[bold red]INVALID RUN:[/] {r['invalid_reason']}")
+        lines.append(f"[bold yellow]INVALID MEASUREMENT:[/] {escape(r['invalid_reason'] or '')}")
+    if r.get("interrupted"):
+        lines.append("[bold yellow]interrupted[/] (Ctrl-C): these figures cover what was answered before it")
     for c in r.get("slo", []):
         mark = "[green]pass[/]" if c["passed"] else "[bold red]FAIL[/]"
-        lines.append(f"SLO {c['expr']:<16} {mark}  ({c['observed']})")
+        lines.append(f"SLO {escape(c['expr']):<16} {mark}  ({c['observed']})")
+    for failure in r.get("failures", []):
+        if not failure.startswith("SLO "):
+            lines.append(f"[bold red]FAIL:[/] {escape(failure)}")
+    cond = r.get("conditions") or {}
+    before, after = (cond.get(k) or {} for k in ("before", "after"))
+    if before.get("loadavg") and after.get("loadavg"):
+        steal = f", CPU steal {cond['steal_pct']:g}%" if cond.get("steal_pct") is not None else ""
+        lines.append(f"[dim]host load average {before['loadavg'][0]:.2f} before, {after['loadavg'][0]:.2f} "
+                     f"after{steal}[/]")
     return lines
 
 
 def cpu_line(cpu: dict[str, Any], top: int = 6) -> str:
-    """'CPU per request: 16.1 ms on the stack (nats 3.0, oms 2.2, ...); bound 124/s on 2 cores'."""
-    parts = [f"{name} {ms:.2f}" for name, ms in list(cpu["ms_per_request"].items())[:top]]
-    bound = f"; at most {cpu['bound_rate']:,.0f}/s on {cpu['cores']} cores" if cpu["bound_rate"] else ""
-    return (f"CPU per request: {cpu['stack_ms_per_request']:.2f} ms on the stack "
-            f"({', '.join(parts)} ms){bound}")
+    """'CPU per request: 16.10 ms on the stack = nats 3.00 + oms 2.20 + ... ms (idle subtracted);
+    estimated bound 124/s on 2 cores (if CPU were the only limit)'."""
+    items = [(k, v) for k, v in cpu["ms_per_request"].items() if not k.startswith("(")]
+    shown = [f"{name} {ms:.2f}" for name, ms in items[:top]]
+    rest = sum(ms for _, ms in items[top:])
+    if len(items) > top:
+        shown.append(f"{len(items) - top} others {rest:.2f}")
+    idle = "idle rates subtracted" if cpu.get("idle_subtracted") else "idle rates not measured"
+    bound = (f"; estimated bound {cpu['bound_rate']:,.0f}/s on {cpu['cores']} cores (if CPU were the only "
+             f"limit and all of it served these requests)" if cpu["bound_rate"] else "")
+    gen = cpu.get("generator_ms_per_request")
+    gen_text = f"; load generator {gen:.2f} ms, not counted" if gen is not None else ""
+    return (f"CPU per request: {cpu['stack_ms_per_request']:.2f} ms on the stack = "
+            f"{' + '.join(shown) or '0'} ms ({idle}){gen_text}{bound}")
 
 
 def find_max_table(fm: dict[str, Any]) -> Table:

@@ -3,22 +3,36 @@ latency, service time, schedule lag), per-interval histograms, errors by kind, v
 
 Latency and service-time histograms hold every request that got an answer or timed out;
 connection and protocol failures have no meaningful duration and are only counted.
+
+Validity. Corrected latency includes the generator's own schedule lag. A run is invalid
+when that lag matters: when it would change an SLO verdict (the SLOs checked again on the
+latency from dispatch, which removes the lag and still counts a backlog wait), or when it
+moves p50, p90 or p99 by more than the percentile's own sampling noise (beyond the upper
+end of its 95% confidence interval from order statistics, so more requests make the test
+stricter) and by more than MATERIAL_FLOOR_MS and MATERIAL_SHARE of its value. A fixed
+lag bound (`max_lag_ms`) is applied only when the user sets one.
+
+An interval is partial when the measured schedule does not cover all of it (the last
+second of a 10.4 s run); partial intervals are saved, marked, and left out of comparisons.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
 from hdrh.histogram import HdrHistogram
 
 from trade_ops.bench import hist
-from trade_ops.bench.loadgen import LoadSpec, Raw
+from trade_ops.bench.loadgen import SAMPLES_PER_KIND, LoadSpec, Raw
+from trade_ops.bench.slo import Slo
 from trade_ops.bench.targets import CONNECTION, HTTP_ERROR, KIND_NAMES, OK, PROTOCOL, REJECTED
 
-__all__ = ["DEFAULT_MAX_LAG_MS", "Analysis", "Interval", "analyse"]
+__all__ = ["MATERIAL_FLOOR_MS", "MATERIAL_SHARE", "Analysis", "Interval", "analyse", "lag_reason", "merge"]
 
-DEFAULT_MAX_LAG_MS = 10.0
+MATERIAL_FLOOR_MS = 1.0  # a lag moving a percentile by less is within the noise of a busy host ...
+MATERIAL_SHARE = 0.05  # ... as is one moving it by less than this share of its value
 
 
 @dataclass
@@ -29,10 +43,11 @@ class Interval:
     errors: int = 0
     latency: HdrHistogram = field(default_factory=hist.new)
     service_time: HdrHistogram = field(default_factory=hist.new)
+    partial: bool = False
 
     def to_json(self) -> dict[str, Any]:
         return {"start_s": round(self.start_s, 3), "end_s": round(self.end_s, 3), "count": self.count,
-                "errors": self.errors, "latency": hist.encode(self.latency),
+                "errors": self.errors, "partial": self.partial, "latency": hist.encode(self.latency),
                 "service_time": hist.encode(self.service_time)}
 
 
@@ -43,30 +58,61 @@ class Analysis:
     service_time: HdrHistogram
     schedule_lag: HdrHistogram
     intervals: list[Interval]
+    lag_free: HdrHistogram = field(default_factory=hist.new)  # latency from dispatch: lag removed
 
     def histograms_json(self) -> dict[str, str]:
         return {"latency": hist.encode(self.latency), "service_time": hist.encode(self.service_time),
                 "schedule_lag": hist.encode(self.schedule_lag)}
 
 
-def _invalid_reason(raw: Raw, spec: LoadSpec, n: int, lag: HdrHistogram, max_lag_ms: float) -> str | None:
+def _invalid_reason(raw: Raw, spec: LoadSpec, n: int) -> str | None:
     if n == 0:
         return "no requests were measured (the run ended during warm-up or sent nothing)"
     if raw.stopped_by_time:
         return (f"the run hit its time bound ({spec.max_time_s:g} s) after {raw.scheduled:,} of "
                 f"{raw.planned:,} requests")
-    if spec.model == "open":
-        lag_p99 = lag.get_value_at_percentile(99.0) / 1000.0
-        if lag_p99 > max_lag_ms:
-            return (f"the generator fell behind its schedule: schedule lag p99 {lag_p99:.1f} ms > "
-                    f"{max_lag_ms:g} ms, so latencies include the generator's own delay; lower the "
-                    f"rate or free the CPU")
     return None
 
 
-def analyse(raw: Raw, spec: LoadSpec, *, interval_s: float = 1.0,
-            max_lag_ms: float = DEFAULT_MAX_LAG_MS) -> Analysis:
-    lat, svc, lag = hist.new(), hist.new(), hist.new()
+def noise_bounds_ms(h: HdrHistogram) -> dict[str, float]:
+    """For p50, p90, p99: the upper end of the percentile's 95% confidence interval from its
+    order statistic (normal approximation to the binomial rank), in ms."""
+    n = h.get_total_count()
+    out: dict[str, float] = {}
+    for key, q in (("p50", 0.50), ("p90", 0.90), ("p99", 0.99)):
+        rank = n * q + 1.96 * math.sqrt(n * q * (1 - q)) + 1
+        out[key] = round(h.get_value_at_percentile(min(100.0, 100.0 * rank / n)) / 1000.0, 4) if n else 0.0
+    return out
+
+
+def lag_reason(result: dict[str, Any], slos: list[Slo], max_lag_ms: float | None = None) -> str | None:
+    """Why the generator's schedule lag makes this (open-loop) run invalid, or None."""
+    if not result.get("corrected") or not result.get("requests"):
+        return None
+    lag_p99 = result["schedule_lag_ms"]["p99"]
+    advice = "lower the rate or free the CPU"
+    if max_lag_ms is not None and lag_p99 > max_lag_ms:
+        return f"schedule lag p99 {lag_p99:.1f} ms > --max-lag {max_lag_ms:g} ms; {advice}"
+    with_lag, without = result["latency_ms"], result["latency_without_lag_ms"]
+    noise = result.get("latency_without_lag_noise_ms") or {}
+    for key in ("p50", "p90", "p99"):
+        moved = with_lag[key] - without[key]
+        material = moved > max(MATERIAL_FLOOR_MS, MATERIAL_SHARE * without[key])
+        if material and with_lag[key] > noise.get(key, without[key]):
+            return (f"the generator's schedule lag (p99 {lag_p99:.1f} ms) moves latency {key} from "
+                    f"{without[key]:.2f} to {with_lag[key]:.2f} ms, beyond its sampling noise "
+                    f"(up to {noise.get(key, without[key]):.2f} ms); {advice}")
+    lag_free = {**result, "latency_ms": without}
+    for slo in slos:
+        if slo.check(result)["passed"] != slo.check(lag_free)["passed"]:
+            return (f"the generator's schedule lag (p99 {lag_p99:.1f} ms) decides SLO {slo.expr}: "
+                    f"{slo.check(result)['observed']} with it, {slo.check(lag_free)['observed']} without; "
+                    f"{advice}")
+    return None
+
+
+def analyse(raw: Raw, spec: LoadSpec, *, interval_s: float = 1.0) -> Analysis:
+    lat, svc, lag, lag_free = hist.new(), hist.new(), hist.new(), hist.new()
     by_kind: dict[str, int] = {}
     rejections = errors = n = 0
     first = last = None
@@ -99,11 +145,17 @@ def analyse(raw: Raw, spec: LoadSpec, *, interval_s: float = 1.0,
             continue
         latency, service = raw.done[j] - raw.intended[j], raw.done[j] - raw.sent[j]
         hist.record_s(lat, latency)
+        hist.record_s(lag_free, raw.done[j] - raw.dispatched[j])
         hist.record_s(svc, service)
         hist.record_s(iv.latency, latency)
         hist.record_s(iv.service_time, service)
     duration = (last - first) if n else 0.0  # type: ignore[operator]
-    reason = _invalid_reason(raw, spec, n, lag, max_lag_ms)
+    if n:  # the schedule's measured span: an interval reaching past it is partial
+        spacing = 1.0 / spec.rate if spec.model == "open" and spec.rate else 0.0
+        span = max(raw.intended[j] for j in measured) - first + spacing  # type: ignore[operator]
+        for iv in intervals.values():
+            iv.partial = iv.end_s > span + 1e-6
+    reason = _invalid_reason(raw, spec, n)
     result: dict[str, Any] = {
         "model": spec.model,
         "requests": n,
@@ -111,6 +163,8 @@ def analyse(raw: Raw, spec: LoadSpec, *, interval_s: float = 1.0,
         "errors": errors,
         "errors_by_kind": dict(sorted(by_kind.items())),
         "error_samples": raw.error_samples,
+        "interrupted": raw.interrupted,
+        "generator_nice": raw.generator_nice,
         "rejections": rejections,
         "rate": round(n / duration, 2) if duration > 0 else 0.0,
         "target_rate": spec.rate if spec.model == "open" else None,
@@ -121,8 +175,51 @@ def analyse(raw: Raw, spec: LoadSpec, *, interval_s: float = 1.0,
         "valid": reason is None,
         "invalid_reason": reason,
         "latency_ms": hist.summary_ms(lat),
+        "latency_without_lag_ms": hist.summary_ms(lag_free),
+        "latency_without_lag_noise_ms": noise_bounds_ms(lag_free),
         "service_time_ms": hist.summary_ms(svc),
         "schedule_lag_ms": hist.summary_ms(lag),
         "corrected": spec.model == "open",
     }
-    return Analysis(result, lat, svc, lag, [intervals[k] for k in sorted(intervals)])
+    return Analysis(result, lat, svc, lag, [intervals[k] for k in sorted(intervals)], lag_free)
+
+
+def merge(analyses: list[Analysis]) -> Analysis:
+    """Repeated runs as one: histograms added, counts summed, intervals one after another."""
+    if len(analyses) == 1:
+        return analyses[0]
+    lat, svc, lag = hist.new(), hist.new(), hist.new()
+    free = hist.new()
+    intervals: list[Interval] = []
+    offset = 0.0
+    for a in analyses:
+        lat.add(a.latency)
+        svc.add(a.service_time)
+        lag.add(a.schedule_lag)
+        free.add(a.lag_free)
+        for iv in a.intervals:
+            intervals.append(Interval(iv.start_s + offset, iv.end_s + offset, iv.count, iv.errors,
+                                      iv.latency, iv.service_time, iv.partial))
+        offset += max((iv.end_s for iv in a.intervals), default=0.0)
+    rs = [a.result for a in analyses]
+    by_kind: dict[str, int] = {}
+    samples: dict[str, list[str]] = {}
+    for r in rs:
+        for k, v in r["errors_by_kind"].items():
+            by_kind[k] = by_kind.get(k, 0) + v
+        for k, lines in r["error_samples"].items():
+            samples[k] = (samples.get(k, []) + lines)[:SAMPLES_PER_KIND]
+    n = sum(r["requests"] for r in rs)
+    duration = sum(r["duration_s"] for r in rs)
+    invalid = [r["invalid_reason"] for r in rs if r["invalid_reason"]]
+    result = {**rs[0],
+              **{k: sum(r[k] for r in rs)
+                 for k in ("requests", "ok", "errors", "rejections", "warmup_requests", "connections")},
+              "errors_by_kind": dict(sorted(by_kind.items())), "error_samples": samples,
+              "interrupted": any(r["interrupted"] for r in rs),
+              "rate": round(n / duration, 2) if duration > 0 else 0.0, "duration_s": round(duration, 3),
+              "valid": not invalid, "invalid_reason": invalid[0] if invalid else None,
+              "latency_ms": hist.summary_ms(lat), "latency_without_lag_ms": hist.summary_ms(free),
+              "latency_without_lag_noise_ms": noise_bounds_ms(free),
+              "service_time_ms": hist.summary_ms(svc), "schedule_lag_ms": hist.summary_ms(lag)}
+    return Analysis(result, lat, svc, lag, intervals, free)

@@ -1,9 +1,11 @@
 """One bench run end to end, as the CLI asks for it: scenario and flags -> target ->
-(calibration) -> load or find-max -> analysis, SLO verdicts -> saved run."""
+(calibration) -> load (N times with --repeat) or find-max -> analysis, verdict -> saved run."""
 
 from __future__ import annotations
 
 import contextlib
+import difflib
+import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,16 +19,25 @@ from trade_ops.bench.findmax import find_max
 from trade_ops.bench.loadgen import LoadSpec, run_load
 from trade_ops.bench.null_server import NullServer
 from trade_ops.bench.render import LiveLine, find_max_table, result_table, verdict_lines
-from trade_ops.bench.results import DEFAULT_MAX_LAG_MS, Analysis, analyse
-from trade_ops.bench.runs import RUNS_DIR, build_run, check_name, save_run
-from trade_ops.bench.scenario import Scenario, resolve
-from trade_ops.bench.slo import Slo, evaluate, parse_slos
-from trade_ops.bench.targets import Target, make_target
+from trade_ops.bench.results import Analysis, analyse, merge
+from trade_ops.bench.runs import (
+    RUNS_DIR,
+    build_run,
+    conditions_between,
+    host_conditions,
+    refuse_existing,
+    save_run,
+)
+from trade_ops.bench.scenario import DEFAULT_SCENARIO, Scenario, resolve
+from trade_ops.bench.slo import Slo, parse_slos
+from trade_ops.bench.targets import TARGETS, Target, make_target
+from trade_ops.bench.verdict import DEFAULT_ERROR_SLO, judge, with_default_gates
 from trade_ops.errors import ExitCode, UsageError
 
-__all__ = ["BenchOutcome", "BenchRequest", "run_bench", "show"]
+__all__ = ["BenchOutcome", "BenchRequest", "bench_command", "run_bench", "show"]
 
 LIVE_AFTER_S = 3.0
+MAX_REPEAT = 100
 
 
 @dataclass
@@ -45,6 +56,8 @@ class BenchRequest:
     runs_dir: Path = RUNS_DIR
     calibrate: bool = False
     live: bool = True
+    repeat: int = 1
+    force: bool = False
 
 
 @dataclass
@@ -54,6 +67,39 @@ class BenchOutcome:
     exit_code: ExitCode
     saved: tuple[Path, Path] | None = None
     calibration: dict[str, Any] | None = None
+
+
+_FLAGS = (("rate", "--rate"), ("duration_s", "--duration"), ("concurrency", "--concurrency"),
+          ("requests", "--requests"), ("warmup_s", "--warmup"), ("warmup_requests", "--warmup-requests"),
+          ("model", "--model"), ("timeout_s", "--timeout"), ("max_lag_ms", "--max-lag"))
+
+
+def bench_command(req: BenchRequest) -> str:
+    """The command that makes this run again, as it runs (the saved run is replaced: --force)."""
+    argv = ["trade-ops", "bench", req.target, "--scenario", req.scenario or DEFAULT_SCENARIO]
+    o = req.overrides
+    for key, flag in _FLAGS:
+        if o.get(key) is not None:
+            argv += [flag, f"{o[key]:g}" if isinstance(o[key], float) else str(o[key])]
+    for expr in o.get("slo") or []:
+        argv += ["--slo", expr]
+    if o.get("find_max"):
+        argv.append("--find-max")
+    if req.url:
+        argv += ["--url", req.url]
+    if req.method:
+        argv += ["--method", req.method]
+    if req.body is not None:
+        argv += ["--body", req.body]
+    for name, value in req.headers.items():
+        argv += ["--header", f"{name}: {value}"]
+    if req.allow_remote:
+        argv.append("--allow-remote")
+    if req.repeat > 1:
+        argv += ["--repeat", str(req.repeat)]
+    if req.save:
+        argv += ["--save", req.save, "--force"]
+    return shlex.join(argv)
 
 
 def _spec(d: dict[str, Any], rate: float | None = None, duration_s: float | None = None) -> LoadSpec:
@@ -66,14 +112,22 @@ def _spec(d: dict[str, Any], rate: float | None = None, duration_s: float | None
         timeout_s=float(d.get("timeout_s", 5.0)), max_time_s=float(d.get("max_time_s", 900.0)))
 
 
-def _settings(target: Target, spec: LoadSpec, d: dict[str, Any]) -> dict[str, Any]:
+def _settings(target: Target, spec: LoadSpec, d: dict[str, Any], repeat: int) -> dict[str, Any]:
     return {"target": target.name, "url": target.url, "model": spec.model,
             "rate": spec.rate if spec.model == "open" else None, "duration_s": spec.duration_s,
             "concurrency": spec.concurrency, "requests": spec.requests,
             "warmup": {"requests": spec.warmup_requests, "seconds": spec.warmup_s},
-            "timeout_s": spec.timeout_s, "max_lag_ms": d.get("max_lag_ms", DEFAULT_MAX_LAG_MS),
+            "timeout_s": spec.timeout_s, "max_lag_ms": d.get("max_lag_ms"),
             "interval_s": d.get("interval_s", 1.0), "find_max": bool(d.get("find_max")),
-            "request": target.describe}
+            "repeat": repeat, "request": target.describe}
+
+
+def check_target(name: str) -> None:
+    """Only bench targets, with a suggestion: never the stack's service or infrastructure names."""
+    if name not in TARGETS:
+        close = difflib.get_close_matches(name, TARGETS, n=1)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        raise UsageError(f"unknown bench target {name!r}; {hint}bench targets: {', '.join(TARGETS)}")
 
 
 def _base_url(req: BenchRequest) -> str:
@@ -88,6 +142,7 @@ def _base_url(req: BenchRequest) -> str:
 
 def _measure(target: Target, spec: LoadSpec, d: dict[str, Any], slos: list[Slo], console: Console,
              live: bool, label: str, cpu: CpuMeter | None = None) -> Analysis:
+    before = host_conditions()
     if cpu:
         cpu.start()
     if live and spec.expected_s() > LIVE_AFTER_S and console.is_terminal:
@@ -95,25 +150,24 @@ def _measure(target: Target, spec: LoadSpec, d: dict[str, Any], slos: list[Slo],
             raw = run_load(target, spec, on_tick=line.tick)
     else:
         raw = run_load(target, spec)
-    a = analyse(raw, spec, interval_s=float(d.get("interval_s", 1.0)),
-                max_lag_ms=float(d.get("max_lag_ms", DEFAULT_MAX_LAG_MS)))
+    a = analyse(raw, spec, interval_s=float(d.get("interval_s", 1.0)))
     a.result["cpu"] = cpu.stop(len(raw)) if cpu else None  # warm-up included: it costs CPU too
-    a.result["slo"] = evaluate(slos, a.result)
-    a.result["passed"] = a.result["valid"] and all(c["passed"] for c in a.result["slo"])
+    a.result["conditions"] = conditions_between(before, host_conditions())
+    judge(a.result, slos, d.get("max_lag_ms"))
     return a
 
 
 def _find_max(target: Target, sc: Scenario, slos: list[Slo], console: Console,
               live: bool) -> tuple[Analysis, dict[str, Any], LoadSpec]:
     d = sc.definition
-    if not slos:
-        raise UsageError("--find-max needs at least one SLO (--slo 'p99<50ms', or a scenario with slo)")
-    step_s = float(d.get("find_max_step_s", 5.0))
+    # -d sets the length of each step; otherwise the scenario's find_max_step_s
+    step_s = float(sc.overrides.get("duration_s") or d.get("find_max_step_s", 5.0))
     runs: dict[float, tuple[Analysis, LoadSpec]] = {}
 
     def measure(rate: float) -> tuple[bool, dict[str, Any]]:
         spec = _spec(d, rate=rate, duration_s=step_s)
         spec.warmup_s, spec.warmup_requests = min(spec.warmup_s or 1.0, 1.0), 0
+        spec.concurrency = max(spec.concurrency, 64)
         a = _measure(target, spec, d, slos, console, live, f"find-max {rate:,.0f}/s")
         r = a.result
         kept_up = r["rate"] >= 0.9 * rate
@@ -123,26 +177,64 @@ def _find_max(target: Target, sc: Scenario, slos: list[Slo], console: Console,
                       f"p50 {r['latency_ms']['p50']:.3f} ms  "
                       f"p99 {r['latency_ms']['p99']:.3f} ms  errors {r['errors']}  "
                       + ("[green]pass[/]" if passed else "[red]fail[/]")
-                      + ("" if r["valid"] else "  (invalid: generator behind)"))
+                      + ("" if r["valid"] else f"  (invalid: {r['invalid_reason']})"))
+        if r["interrupted"]:
+            raise KeyboardInterrupt
         return passed, {"valid": r["valid"], "rate_achieved": r["rate"], "p50_ms": r["latency_ms"]["p50"],
                         "p99_ms": r["latency_ms"]["p99"], "lag_p99_ms": r["schedule_lag_ms"]["p99"],
-                        "errors": r["errors"]}
+                        "errors": r["errors"], "failures": r["failures"],
+                        "invalid_reason": r["invalid_reason"]}
 
     console.print(f"find-max: {target.url}, steps of {step_s:g} s, SLOs {', '.join(s.expr for s in slos)}")
-    fm = find_max(measure, float(d.get("find_max_start", d.get("rate") or 100.0)),
-                  float(d.get("find_max_limit", 20000.0)))
+    interrupted = False
+    try:
+        fm = find_max(measure, float(d.get("find_max_start", d.get("rate") or 100.0)),
+                      float(d.get("find_max_limit", 20000.0)))
+    except KeyboardInterrupt:
+        from trade_ops.bench.findmax import FindMax, Step
+
+        interrupted = True
+        fm = FindMax(None, limited_by="interrupted")
+        passed_rates = [rate for rate, (a, _) in runs.items() if a.result["passed"]]
+        fm.max_rate = max(passed_rates) if passed_rates else None
+        fm.steps = [Step(rate, a.result["passed"], {}) for rate, (a, _) in runs.items()]
     best = fm.max_rate if fm.max_rate is not None else fm.steps[-1].rate
     a, spec = runs[best]
-    a.result["passed"] = fm.max_rate is not None
+    if interrupted:
+        a.result["interrupted"] = True
+        judge(a.result, slos, d.get("max_lag_ms"))
+    elif fm.max_rate is None:
+        a.result["passed"] = False
+        a.result["failures"] = [*a.result["failures"],
+                                "find-max: no rate met the SLOs with a valid measurement"]
+        if a.result["exit_code"] == ExitCode.OK:
+            a.result.update(status="fail", exit_code=int(ExitCode.FAILED))
     return a, fm.to_json(), spec
 
 
+def _describe(sc: Scenario, slos: list[Slo], console: Console) -> None:
+    """Say what is measured: flags override the scenario's load and keep its SLOs."""
+    load = {k: v for k, v in sc.overrides.items() if k not in ("slo", "find_max")}
+    given = ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in load.items())
+    own = sc.definition.get("slo", [])
+    exprs = [s.expr + (" (default)" if s.expr == DEFAULT_ERROR_SLO and s.expr not in own else "")
+             for s in slos]
+    console.print(f"[dim]scenario {sc.name}" + (f", flags override {given}" if given else "")
+                  + f"; SLOs: {', '.join(exprs)}[/]")
+
+
 def run_bench(req: BenchRequest, console: Console, live_console: Console | None = None) -> BenchOutcome:
+    check_target(req.target)
+    if not 1 <= req.repeat <= MAX_REPEAT:
+        raise UsageError(f"--repeat must be between 1 and {MAX_REPEAT}, not {req.repeat}")
     sc = resolve(req.scenario, req.overrides)
     d = sc.definition
-    slos = parse_slos(list(d.get("slo", [])))
-    if req.save:
-        check_name(req.save)
+    slos = with_default_gates(parse_slos(list(d.get("slo", []))))
+    if req.save and not req.force:
+        refuse_existing(req.save, req.runs_dir)
+    if d.get("find_max") and req.repeat > 1:
+        raise UsageError("--repeat and --find-max do not go together")
+    lc = live_console or console
     with contextlib.ExitStack() as stack:
         calibration = None
         if req.calibrate:
@@ -154,28 +246,45 @@ def run_bench(req: BenchRequest, console: Console, live_console: Console | None 
         target = make_target(req.target, base, method=req.method, body=req.body, headers=req.headers,
                              order=d.get("order"), allow_remote=req.allow_remote)
         probe(target.host, target.port)
-        live = req.live
-        lc = live_console or console
+        _describe(sc, slos, lc)
+        repeats: list[Analysis] = []
         if d.get("find_max"):
-            analysis, fm, spec = _find_max(target, sc, slos, lc, live)
+            analysis, fm, spec = _find_max(target, sc, slos, lc, req.live)
         else:
             spec = _spec(d)
             spec.check()
             # CPU per request when the target is the stack trade-ops started (not --url).
             cpu = None if req.url or own_null else CpuMeter.for_run_dir(req.run_dir)
-            analysis = _measure(target, spec, d, slos, lc, live, f"bench {req.target}", cpu)
+            if cpu:
+                cpu.measure_idle()
+            for k in range(req.repeat):
+                label = f"bench {req.target}" + (f" {k + 1}/{req.repeat}" if req.repeat > 1 else "")
+                repeats.append(_measure(target, spec, d, slos, lc, req.live, label, cpu))
+                if repeats[-1].result["interrupted"]:
+                    break
+            analysis = merge(repeats)
+            if len(repeats) > 1:
+                analysis.result["conditions"] = conditions_between(repeats[0].result["conditions"]["before"],
+                                                                   repeats[-1].result["conditions"]["after"])
+                analysis.result["cpu"] = repeats[-1].result["cpu"]
+                judge(analysis.result, slos, d.get("max_lag_ms"))
             fm = None
     r = analysis.result
-    r.update({"target": target.name, "url": target.url, "scenario": sc.name, "scenario_hash": sc.hash})
+    r.update({"target": target.name, "url": target.url, "scenario": sc.name, "scenario_hash": sc.hash,
+              "repeat": len(repeats) if repeats else 1})
     if fm is not None:
         r["find_max"] = fm
     saved = None
     if req.save:
         calibration = calibration or cal.calibration_for_save(req.run_dir)
         cal_doc = {k: calibration.get(k) for k in ("overhead_p50_ms", "overhead_p99_ms", "max_rate")}
-        doc = build_run(req.save, sc.to_json(), _settings(target, spec, d), cal_doc, r, analysis)
+        each = [{"results": a.result, "intervals": [iv.to_json() for iv in a.intervals]}
+                for a in repeats] if len(repeats) > 1 else None
+        doc = build_run(req.save, sc.to_json(), _settings(target, spec, d, req.repeat), cal_doc, r, analysis,
+                        command=bench_command(req), repeats=each)
         saved = save_run(doc, analysis, req.runs_dir)
-    return BenchOutcome(r, analysis, ExitCode.OK if r["passed"] else ExitCode.FAILED, saved, calibration)
+        r["saved"] = str(saved[0])
+    return BenchOutcome(r, analysis, ExitCode(r["exit_code"]), saved, calibration)
 
 
 def show(outcome: BenchOutcome, console: Console) -> None:
@@ -184,14 +293,26 @@ def show(outcome: BenchOutcome, console: Console) -> None:
         fm = r["find_max"]
         console.print(find_max_table(fm))
         if fm["max_rate"] is None:
-            console.print("[bold red]find-max:[/] no rate met the SLOs")
+            console.print(f"[bold red]find-max:[/] no rate met the SLOs with a valid measurement "
+                          f"(stopped by {fm['limited_by'] or 'the first step'})")
         else:
-            console.print(f"[bold]find-max: {fm['max_rate']:,.0f} req/s[/] meets the SLOs "
-                          f"(limited by {fm['limited_by']})")
+            limit = _LIMITS.get(fm["limited_by"], fm["limited_by"])
+            console.print(f"[bold]find-max: {fm['max_rate']:,.0f} req/s[/] is the highest rate that met the "
+                          f"SLOs with a valid measurement (stopped by: {limit})")
     model = "open loop, latency from intended start" if r["corrected"] else "closed loop"
-    console.print(result_table(r, f"{r['target']} {r['url']} ({r['scenario']}, {model})"))
+    runs = f", {r['repeat']} runs" if r.get("repeat", 1) > 1 else ""
+    console.print(result_table(r, f"{r['target']} {r['url']} ({r['scenario']}, {model}{runs})"))
     for line in verdict_lines(r, outcome.calibration):
         console.print(line)
     if outcome.saved:
         console.print(f"saved {outcome.saved[0]} and {outcome.saved[1]}")
-    console.print("[green]PASS[/]" if r["passed"] else "[bold red]FAIL[/]")
+    console.print(_VERDICT[r["status"]])
+
+
+_LIMITS = {"slo": "an SLO failed above it", "generator": "the generator could not keep the schedule above it",
+           "limit": "the search limit (find_max_limit)", "steps": "the step budget",
+           "interrupted": "Ctrl-C"}
+_VERDICT = {"pass": "[green]PASS[/]", "fail": "[bold red]FAIL[/]",
+            "invalid": f"[bold yellow]INVALID MEASUREMENT[/] (exit {int(ExitCode.INVALID)}): figures shown, "
+                       "not trusted",
+            "interrupted": "[bold yellow]INTERRUPTED[/]: the summary of what was measured so far"}

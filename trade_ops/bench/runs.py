@@ -2,13 +2,15 @@
 
     {"format": "trade-ops-run/1", "name", "created_at",
      "meta": {"git_revision", "git_dirty", "packages", "host": {"cpu", "cores", "platform", "python",
-              "loadavg"}},
+              "loadavg"}, "command": the bench command that re-makes this run, as it runs},
+     "repeats": [{"results", "intervals"}] for --repeat N > 1 (each run's own figures),
      "scenario": {"name", "hash", "definition", "source", "overrides"},
      "settings": {"target", "url", "model", "rate", "duration_s", "concurrency", "requests", "warmup"},
      "calibration": {"overhead_p50_ms", "overhead_p99_ms", "max_rate"} | null,
      "results": the --json document,
      "histograms": {"latency", "service_time", "schedule_lag"},   # HdrHistogram.encode(), microseconds
-     "intervals": [{"start_s", "end_s", "count", "errors", "latency", "service_time"}]}
+     "intervals": [{"start_s", "end_s", "count", "errors", "partial", "latency", "service_time"}]}
+    results.conditions: {"before", "after": host_conditions(), "steal_pct"}
 """
 
 from __future__ import annotations
@@ -30,7 +32,8 @@ from trade_ops.bench import hist
 from trade_ops.bench.results import Analysis
 from trade_ops.errors import UsageError
 
-__all__ = ["FORMAT", "RUNS_DIR", "build_run", "histograms", "host_meta", "load_run", "run_meta", "save_run"]
+__all__ = ["FORMAT", "RUNS_DIR", "RunExists", "build_run", "check_name", "conditions_between", "histograms",
+           "host_conditions", "host_meta", "load_run", "refuse_existing", "run_meta", "save_run"]
 
 FORMAT = "trade-ops-run/1"
 RUNS_DIR = Path("reports/runs")
@@ -47,6 +50,28 @@ def _cpu() -> str:
     except OSError:
         pass
     return platform.processor() or platform.machine()
+
+
+def host_conditions() -> dict[str, Any]:
+    """The host's load right now: 1/5/15-minute load average and cumulative CPU ticks
+    (steal among them), so two snapshots give the steal share between them."""
+    out: dict[str, Any] = {"loadavg": list(os.getloadavg()) if hasattr(os, "getloadavg") else None}
+    try:
+        fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+        out["cpu_ticks"] = sum(fields[:8])
+        out["steal_ticks"] = fields[7] if len(fields) > 7 else 0
+    except (OSError, ValueError, IndexError):
+        pass
+    return out
+
+
+def conditions_between(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
+    """{before, after, steal_pct}: the steal share of CPU time between the two snapshots."""
+    steal = None
+    ticks = (after.get("cpu_ticks") or 0) - (before.get("cpu_ticks") or 0)
+    if ticks > 0 and "steal_ticks" in before and "steal_ticks" in after:
+        steal = round(100.0 * (after["steal_ticks"] - before["steal_ticks"]) / ticks, 2)
+    return {"before": before, "after": after, "steal_pct": steal}
 
 
 def host_meta() -> dict[str, Any]:
@@ -81,12 +106,14 @@ def run_meta() -> dict[str, Any]:
 
 def build_run(name: str, scenario: dict[str, Any], settings: dict[str, Any],
               calibration: dict[str, Any] | None, results: dict[str, Any],
-              analysis: Analysis) -> dict[str, Any]:
+              analysis: Analysis, command: str | None = None,
+              repeats: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     return {
         "format": FORMAT,
         "name": name,
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "meta": run_meta(),
+        "meta": {**run_meta(), "command": command},
+        "repeats": repeats or [],
         "scenario": scenario,
         "settings": settings,
         "calibration": calibration,
@@ -94,6 +121,17 @@ def build_run(name: str, scenario: dict[str, Any], settings: dict[str, Any],
         "histograms": analysis.histograms_json(),
         "intervals": [iv.to_json() for iv in analysis.intervals],
     }
+
+
+class RunExists(UsageError):
+    """--save NAME where a run NAME is already saved, without --force (exit 2)."""
+
+
+def refuse_existing(name: str, runs_dir: Path = RUNS_DIR) -> None:
+    path = runs_dir / f"{check_name(name)}.json"
+    if path.exists():
+        raise RunExists(f"a run named {name!r} is already saved ({path})",
+                        detail="pick another --save name, or add --force to replace it")
 
 
 def check_name(name: str) -> str:

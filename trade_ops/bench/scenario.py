@@ -26,13 +26,15 @@ import orjson
 
 from trade_ops.errors import StackFileError, UsageError
 
-__all__ = ["KEYS", "Scenario", "find_scenario", "known_scenarios", "load_scenario", "resolve"]
+__all__ = ["DEFAULT_SCENARIO", "KEYS", "Scenario", "find_scenario", "known_scenarios", "load_scenario",
+           "resolve"]
 
 KEYS = {"name": str, "description": str, "target": str, "model": str, "rate": float,
         "duration_s": float, "concurrency": int, "requests": int, "warmup_requests": int,
         "warmup_s": float, "timeout_s": float, "max_time_s": float, "slo": list, "find_max": bool,
         "find_max_start": float, "find_max_limit": float, "find_max_step_s": float, "max_lag_ms": float,
         "interval_s": float, "order": dict}
+DEFAULT_SCENARIO = "latency"
 _SOURCE_TREE = Path(__file__).resolve().parents[2] / "scenarios"
 
 
@@ -117,20 +119,19 @@ def load_scenario(name_or_file: str) -> Scenario:
 
 
 def resolve(name_or_file: str | None, overrides: dict[str, Any]) -> Scenario:
-    """The scenario named (or an ad-hoc one, or `latency` when no flag says otherwise),
-    with every flag that was given applied over it."""
+    """The scenario named (DEFAULT_SCENARIO when none is), with every flag that was given
+    applied over it: load flags replace its load, SLO flags add to its SLOs."""
     given = {k: v for k, v in overrides.items() if v is not None and v != []}
-    if name_or_file:
-        sc = load_scenario(name_or_file)
-    elif {"rate", "concurrency", "requests", "duration_s"} & given.keys():
-        sc = Scenario("adhoc", {"name": "adhoc"}, "flags")
-    else:
-        sc = load_scenario("latency")
+    sc = load_scenario(name_or_file or DEFAULT_SCENARIO)
     definition = dict(sc.definition)
     if "slo" in given:  # flags add to the scenario's SLOs
         given["slo"] = [*definition.get("slo", []), *given["slo"]]
     if "rate" in given and "model" not in given:
         given["model"] = "open"
+    if given.get("model") == "closed" or (definition.get("model") == "closed" and "model" not in given):
+        definition.pop("rate", None)  # a closed loop has no arrival rate
+    if given.get("model") == "open" and "rate" not in given and not definition.get("rate"):
+        raise UsageError("an open-loop run needs --rate")
     if "model" not in definition and "model" not in given:
         given["model"] = "open" if definition.get("rate") else "closed"
     # an explicit bound replaces the scenario's other bound instead of racing it

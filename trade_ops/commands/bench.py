@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -52,8 +53,13 @@ def bench(
                    ] = None,
     find_max: Annotated[bool, typer.Option("--find-max", help="Search the highest open-loop rate that meets "
                                            "the SLOs.", rich_help_panel=_LOAD)] = False,
-    max_lag: Annotated[float | None, typer.Option("--max-lag", help="Schedule lag p99 (ms) above which a run "
-                                                  "is invalid [default: 10].", rich_help_panel=_LOAD)] = None,
+    max_lag: Annotated[float | None, typer.Option(
+        "--max-lag", help="Also call a run invalid when the schedule lag p99 exceeds this many ms [default: "
+        "none: a run is invalid when the lag decides an SLO or moves p50/p90/p99 beyond its noise].",
+        rich_help_panel=_LOAD)] = None,
+    repeat: Annotated[int, typer.Option("--repeat", help="Run the scenario N times; saved runs are then "
+                                        "compared run by run as well as interval by interval.",
+                                        rich_help_panel=_LOAD)] = 1,
     url: Annotated[str | None, typer.Option("--url", help="Base URL (oms/risk/gateway) or full URL (http) "
                                             "[default: from the running stack].")] = None,
     method: Annotated[str | None, typer.Option("--method", help="http target: method"
@@ -66,24 +72,58 @@ def bench(
                             ] = False,
     calibrate: Annotated[bool, typer.Option("--calibrate", help="Measure the generator against the null "
                                             "endpoint first (cached in the run dir).")] = False,
-    save: Annotated[str | None, typer.Option("--save", help="Write reports/runs/NAME.json and NAME.hgrm"
-        " [default: not saved].",
+    save: Annotated[str | None, typer.Option("--save", help="Write reports/runs/NAME.json and NAME.hgrm; an "
+                                             "existing NAME is refused unless --force [default: not saved].",
                                              rich_help_panel=_OUT)] = None,
+    force: Annotated[bool, typer.Option("--force", help="With --save: replace a saved run of that name.",
+                                        rich_help_panel=_OUT)] = False,
     live: Annotated[bool, typer.Option("--live/--no-live", help="Live line on stderr for longer runs.",
                                        rich_help_panel=_OUT)] = True,
     json_out: JsonOpt = False,
     run_dir: RunDirOpt = None,
     stack: StackOpt = None,
 ) -> None:
-    """Measure a target honestly: open or closed loop, HDR histograms, SLO gates, saved runs."""
+    """Measure a target honestly: open or closed loop, HDR histograms, SLO gates, saved runs.
+
+    Flags such as -c, -n, --rate and -d override the scenario's load and keep its SLOs;
+    every run also carries errors<1% unless an error SLO is set.
+
+    Exit codes: 0 pass; 1 an SLO breached, errors, no successful request, or every order
+    rejected; 2 usage; 3 could not run; 4 the measurement is not valid (the generator's lag
+    could change the verdict or the figures; they are printed and saved, marked);
+    130 interrupted (Ctrl-C; the summary so far is printed).
+    """
+    args = dict(locals())  # the flags, passed on as they are
+    from trade_ops import console as out
+    from trade_ops.commands.json_errors import json_errors
+    from trade_ops.errors import ExitCode
+
+    if json_out:
+        out.use_stderr()
+    try:
+        with json_errors(json_out):
+            _bench(**args)
+    except KeyboardInterrupt:  # outside a load (start-up, idle CPU sample): nothing was measured yet
+        message = "interrupted (Ctrl-C) before anything was measured"
+        out.err_console.print(f"[bold yellow]{message}[/]")
+        if json_out:
+            out.print_json({"status": "interrupted", "exit_code": int(ExitCode.INTERRUPTED),
+                            "message": message})
+        raise typer.Exit(int(ExitCode.INTERRUPTED)) from None
+
+
+def _bench(target: str | None, scenario: str | None, rate: float | None, duration: float | None,
+           concurrency: int | None, requests: int | None, warmup: float | None, warmup_requests: int | None,
+           model: str | None, timeout: float | None, slo: list[str] | None, find_max: bool,
+           max_lag: float | None, repeat: int, url: str | None, method: str | None, body: str | None,
+           header: list[str] | None, allow_remote: bool, calibrate: bool, save: str | None, force: bool,
+           live: bool, json_out: bool, run_dir: Path | None, stack: Path | None) -> None:
     from trade_ops import console as out
     from trade_ops.bench import calibrate as cal
     from trade_ops.bench.runner import BenchRequest, run_bench, show
     from trade_ops.errors import ExitCode, UsageError
     from trade_ops.rundir import RunDir
 
-    if json_out:
-        out.use_stderr()
     rd = RunDir(run_dir).path
     if target is None:
         if not calibrate:
@@ -107,8 +147,10 @@ def bench(
     overrides = {"rate": rate, "duration_s": duration, "concurrency": concurrency, "requests": requests,
                  "warmup_s": warmup, "warmup_requests": warmup_requests, "model": model, "timeout_s": timeout,
                  "slo": slo or [], "find_max": find_max or None, "max_lag_ms": max_lag}
+    if force and not save:
+        raise UsageError("--force replaces a saved run: it needs --save NAME")
     req = BenchRequest(target, scenario, overrides, url, method, body, headers, allow_remote, rd, stack,
-                       save, calibrate=calibrate, live=live)
+                       save, calibrate=calibrate, live=live, repeat=repeat, force=force)
     outcome = run_bench(req, out.console, out.err_console)
     if json_out:
         out.print_json(outcome.result)

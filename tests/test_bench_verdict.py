@@ -1,0 +1,195 @@
+"""Verdicts a CI can trust: errors fail by default, exit codes tell failure from an invalid
+measurement, lag is judged against the latencies and SLOs measured, Ctrl-C summarises."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import orjson
+import pytest
+from typer.testing import CliRunner
+
+from trade_ops.bench.loadgen import LoadSpec, run_load
+from trade_ops.bench.null_server import NullServer
+from trade_ops.bench.results import analyse
+from trade_ops.bench.slo import parse_slos
+from trade_ops.bench.targets import make_target
+from trade_ops.bench.verdict import judge, with_default_gates
+from trade_ops.cli import app
+from trade_ops.errors import ExitCode
+
+runner = CliRunner()
+
+
+@pytest.fixture(autouse=True)
+def _cwd(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("TRADE_OPS_RUN_DIR", str(tmp_path / "run"))
+
+
+def _bench_json(*args: str) -> tuple[int, dict]:
+    result = runner.invoke(app, ["bench", *args, "--json"], catch_exceptions=False)
+    return result.exit_code, orjson.loads(result.stdout)
+
+
+def test_a_404_target_fails_with_its_error_bodies() -> None:
+    with NullServer(status=404, body='{"detail":"Not Found"}') as url:
+        code, doc = _bench_json("gateway", "--url", url, "-n", "100")
+    assert code == ExitCode.FAILED and doc["exit_code"] == 1 and doc["status"] == "fail"
+    assert doc["errors_by_kind"] == {"http_404": 100} and doc["ok"] == 0
+    assert doc["error_samples"]["http_404"] == ['{"detail":"Not Found"}'] * 3
+    assert "no request succeeded" in doc["failures"]
+    assert any(c["expr"] == "errors<1%" and not c["passed"] for c in doc["slo"])
+
+
+def test_an_oms_that_answers_400_to_every_order_fails_and_shows_why() -> None:
+    body = '{"detail":"field qty is required"}'
+    with NullServer(status=400, body=body) as url:
+        result = runner.invoke(app, ["bench", "oms", "--url", url, "-c", "1", "-n", "200"])
+    assert result.exit_code == ExitCode.FAILED, result.output
+    assert "http_400: " + body in result.output and "FAIL" in result.output
+    assert "PASS" not in result.output
+
+
+def test_every_order_rejected_by_risk_fails_with_that_reason() -> None:
+    body = '{"detail":"rejected by risk: kill switch engaged","order":{"status":"REJECTED"}}'
+    with NullServer(status=422, body=body) as url:
+        code, doc = _bench_json("oms", "--url", url, "-n", "50", "--slo", "errors==0")
+    assert code == ExitCode.FAILED
+    assert doc["rejections"] == 50 and doc["errors"] == 0  # rejections stay apart from errors
+    assert doc["failures"][0] == "every order was rejected by risk"
+    assert "kill switch engaged" in doc["error_samples"]["rejected"][0]
+
+
+def test_a_user_error_slo_replaces_the_default_gate() -> None:
+    assert [s.expr for s in with_default_gates(parse_slos(["p99<1s"]))] == ["p99<1s", "errors<1%"]
+    assert [s.expr for s in with_default_gates(parse_slos(["errors<5%"]))] == ["errors<5%"]
+
+
+class _Stalling:
+    """A target whose request builder blocks the generator's event loop once: a real stall
+    of the generator (not of the target), as a GC pause or a descheduled process would be."""
+
+    def __init__(self, url: str, at: int, stall_s: float) -> None:
+        self.inner, self.at, self.stall_s = make_target("http", url), at, stall_s
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.inner, name)
+
+    def request(self, i: int) -> bytes:
+        if i == self.at:
+            time.sleep(self.stall_s)
+        return self.inner.request(i)
+
+
+@pytest.fixture(scope="module")
+def delayed() -> Iterator[str]:
+    with NullServer(delay_ms=50) as url:
+        yield url
+
+
+def _stalled_run(url: str, stall_s: float) -> dict:
+    spec = LoadSpec("open", rate=100, duration_s=3, warmup_s=0.3, concurrency=64)
+    target = _Stalling(url, at=150, stall_s=stall_s)
+    result = analyse(run_load(target, spec), spec).result  # type: ignore[arg-type]
+    judge(result, with_default_gates(parse_slos(["p99<100ms"])))
+    return result
+
+
+def test_a_generator_stall_beyond_the_slo_scale_is_invalid(delayed: str) -> None:
+    r = _stalled_run(delayed, 0.4)
+    assert not r["valid"] and r["status"] == "invalid" and r["exit_code"] == ExitCode.INVALID == 4
+    assert "schedule lag" in r["invalid_reason"]
+    # the SLO is breached, but by the generator: the code says "not valid" (4), not "failed" (1)
+    assert r["latency_ms"]["p99"] > 100 and r["schedule_lag_ms"]["max"] >= 380
+
+
+def test_a_small_generator_stall_is_not(delayed: str) -> None:
+    r = _stalled_run(delayed, 0.002)
+    assert r["valid"], r["invalid_reason"]
+    assert r["status"] == "pass" and r["exit_code"] == 0
+
+
+def test_an_invalid_run_is_still_saved_and_marked(delayed: str, tmp_path: Path) -> None:
+    code, doc = _bench_json("http", "--url", delayed, "--rate", "100", "-d", "1", "--slo", "p99<1ms",
+                            "--max-lag", "0", "--save", "inv")
+    assert code == ExitCode.INVALID and doc["status"] == "invalid"
+    saved = orjson.loads((tmp_path / "reports" / "runs" / "inv.json").read_bytes())
+    assert saved["results"]["valid"] is False and saved["results"]["invalid_reason"]
+
+
+def test_flags_override_the_default_scenario_load_and_keep_its_slos() -> None:
+    with NullServer() as url:
+        result = runner.invoke(app, ["bench", "http", "--url", url, "-c", "1", "-n", "300"])
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())
+    assert "scenario latency, flags override concurrency=1, requests=300" in text
+    assert "SLOs: mean<50ms, p99<100ms, errors<1% (default)" in text
+    assert "adhoc" not in text
+
+
+def test_find_max_honours_duration_and_the_scenarios_slos() -> None:
+    with NullServer() as url:
+        code, doc = _bench_json("http", "--url", url, "--find-max", "-d", "0.5", "--scenario", "capacity")
+    steps = doc["find_max"]["steps"]
+    assert code in (0, 1, 4) and steps
+    # each step lasts -d seconds (plus at most 1 s of warm-up), not the scenario's 5 s
+    assert doc["duration_s"] <= 0.6
+    assert [c["expr"] for c in doc["slo"]] == ["p99<50ms", "errors<0.1%"]
+
+
+def test_target_list_names_only_bench_targets() -> None:
+    result = runner.invoke(app, ["bench", "omss"])
+    assert result.exit_code == 2
+    text = " ".join(result.stderr.split())
+    assert "did you mean 'oms'" in text
+    assert "valkey" not in text and "nats" not in text
+
+
+def test_json_on_error_is_one_document() -> None:
+    from trade_ops import infra
+
+    result = runner.invoke(app, ["bench", "oms", "--url", f"http://127.0.0.1:{infra.free_port()}", "-n", "5",
+                                 "--json"])
+    assert result.exit_code == 3
+    doc = orjson.loads(result.stdout)
+    assert doc["status"] == "error" and doc["exit_code"] == 3 and "nothing reachable" in doc["message"]
+    usage = runner.invoke(app, ["bench", "oms", "--slo", "p99<100", "--json"])
+    assert usage.exit_code == 2 and orjson.loads(usage.stdout)["exit_code"] == 2
+
+
+def test_save_refuses_an_existing_name_without_force() -> None:
+    with NullServer() as url:
+        first = runner.invoke(app, ["bench", "http", "--url", url, "-n", "20", "--save", "twice"])
+        again = runner.invoke(app, ["bench", "http", "--url", url, "-n", "20", "--save", "twice"])
+        forced = runner.invoke(app, ["bench", "http", "--url", url, "-n", "20", "--save", "twice", "--force"])
+    assert first.exit_code == 0, first.output
+    assert again.exit_code == 2 and "already saved" in again.stderr
+    assert "--force" in again.stderr.replace("\n", " ")
+    assert forced.exit_code == 0, forced.output
+
+
+def test_ctrl_c_prints_the_partial_summary_marked_interrupted(tmp_path: Path) -> None:
+    with NullServer() as url:
+        env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+        cli = [sys.executable, "-c", "from trade_ops.cli import main; main()"]
+        args = ["bench", "http", "--url", url, "--rate", "200", "-d", "30", "--no-live"]
+        proc = subprocess.Popen([*cli, *args],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        try:
+            time.sleep(3.0)
+            proc.send_signal(signal.SIGINT)
+            out, err = proc.communicate(timeout=20)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(5)
+    assert proc.returncode == 130, out + err
+    assert "INTERRUPTED" in out and "latency" in out and "interrupted" in out
+    assert "Traceback" not in out + err
