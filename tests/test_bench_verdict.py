@@ -57,8 +57,11 @@ def test_an_oms_that_answers_400_to_every_order_fails_and_shows_why() -> None:
     assert "PASS" not in result.output
 
 
-def test_every_order_rejected_by_risk_fails_with_that_reason() -> None:
-    body = '{"detail":"rejected by risk: kill switch engaged","order":{"status":"REJECTED"}}'
+@pytest.mark.parametrize("body", [
+    '{"result":"rejected","detail":"rejected by risk: kill switch engaged"}',  # ours (services.contract)
+    '{"status":"REJECTED","reason":"kill switch engaged"}',  # the original backend's OMS
+])
+def test_every_order_rejected_by_risk_fails_with_that_reason(body: str) -> None:
     with NullServer(status=422, body=body) as url:
         code, doc = _bench_json("oms", "--url", url, "-n", "50", "--slo", "errors==0")
     assert code == ExitCode.FAILED
