@@ -130,6 +130,8 @@ def resolve(name_or_file: str | None, overrides: dict[str, Any]) -> Scenario:
         given["model"] = "open"
     if given.get("model") == "closed" or (definition.get("model") == "closed" and "model" not in given):
         definition.pop("rate", None)  # a closed loop has no arrival rate
+    if given.get("model") == "open" and definition.get("model") == "closed" and "concurrency" not in given:
+        definition.pop("concurrency", None)  # N in flight is no connection cap for an arrival rate
     if given.get("model") == "open" and "rate" not in given and not definition.get("rate"):
         raise UsageError("an open-loop run needs --rate")
     if "model" not in definition and "model" not in given:
