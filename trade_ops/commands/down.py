@@ -22,13 +22,13 @@ def down(grace: GraceOpt = 3.0, run_dir: RunDirOpt = None) -> None:
     import time
 
     from trade_ops import console as out
-    from trade_ops import supervisor
+    from trade_ops import runtime
     from trade_ops.errors import ExitCode
     from trade_ops.rundir import RunDir
 
     rd = RunDir(run_dir)
     started = time.monotonic()
-    statuses = supervisor.down(rd, grace=grace)
+    statuses = runtime.of(rd).down(rd, grace=grace)
     if not statuses:
         out.console.print(f"nothing running from {rd.path}")
         return

@@ -20,16 +20,16 @@ def logs(service: Annotated[str, typer.Argument(help="A service, or valkey / nat
          run_dir: RunDirOpt = None) -> None:
     """Print the last lines of a process's log (-f to follow it)."""
     from trade_ops import console as out
-    from trade_ops import supervisor
+    from trade_ops import runtime
     from trade_ops.rundir import RunDir
 
     rd = RunDir(run_dir)
     if not follow:
-        out.console.print(supervisor.log_tail(rd, service, lines), markup=False, highlight=False,
+        out.console.print(runtime.of(rd).log_tail(rd, service, lines), markup=False, highlight=False,
                           soft_wrap=True)
         return
     try:
-        for chunk in supervisor.follow_log(rd, service, lines):
+        for chunk in runtime.of(rd).follow_log(rd, service, lines):
             out.console.print(chunk, markup=False, highlight=False, soft_wrap=True, end="")
     except KeyboardInterrupt:  # Ctrl-C is how a follow ends
         pass

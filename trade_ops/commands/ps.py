@@ -17,12 +17,12 @@ JSON_KEYS = ("name", "kind", "pid", "port", "state", "alive", "uptime_s", "resta
 def ps(json: JsonOpt = False, run_dir: RunDirOpt = None) -> None:
     """Show each process of the stack: pid, port, state, uptime and restarts."""
     from trade_ops import console as out
-    from trade_ops import supervisor
+    from trade_ops import runtime
     from trade_ops.commands.proctable import process_table
     from trade_ops.rundir import RunDir
 
     rd = RunDir(run_dir)
-    statuses = supervisor.status(rd)
+    statuses = runtime.of(rd).status(rd)
     if json:
         out.print_json([{k: getattr(s, k) for k in JSON_KEYS} for s in statuses])
     elif not statuses:

