@@ -32,17 +32,32 @@ def test_every_service_is_probed_on_its_own_port_and_health_path(committed: dict
     for s in stack.services:
         spec = services[s.name]
         assert spec["command"] == ["python", "-m", "services", s.name]
-        assert spec["ports"] == [f"{s.port}:{s.port}"]
+        assert spec["ports"] == [f"127.0.0.1:{s.port}:{s.port}"]
         assert spec["environment"]["TRADE_OPS_PORT"] == str(s.port)
-        probe = " ".join(spec["healthcheck"]["test"])
-        assert f"'http://127.0.0.1:{s.port}{s.health_path}'" in probe, s.name
-        assert spec["image"] == compose.SERVICE_IMAGE and "python:" in spec["build"]["dockerfile_inline"]
+        assert spec["healthcheck"]["test"][-1] == f"http://127.0.0.1:{s.port}{s.health_path}", s.name
+        assert spec["image"] == compose.SERVICE_IMAGE and "python:" in spec["build"]["args"]["BASE_IMAGE"]
+        assert spec["init"] is True and spec["restart"] == "unless-stopped" and spec["mem_limit"]
+        assert spec["labels"] == {compose.LABEL_SERVICE: s.name}
 
 
 def test_infrastructure_uses_official_images(committed: dict[str, Any]) -> None:
     stack, services = load_stack(), committed["services"]
-    assert services["valkey"]["image"].startswith("valkey/valkey:")
-    assert services["nats"]["image"].startswith("nats:") and "-js" in services["nats"]["command"]
+    assert services["valkey"]["image"] == "${TRADE_OPS_VALKEY_IMAGE:-valkey/valkey:8-alpine}"
+    assert services["nats"]["image"] == "${TRADE_OPS_NATS_IMAGE:-nats:2-alpine}"
+    assert "--jetstream" in services["nats"]["command"]
     nats_probe = " ".join(services["nats"]["healthcheck"]["test"])
     assert f":{stack['nats'].monitor_port}/healthz" in nats_probe
-    assert f"{stack['valkey'].port}:{stack['valkey'].port}" in services["valkey"]["ports"]
+    assert f"127.0.0.1:{stack['valkey'].port}:{stack['valkey'].port}" in services["valkey"]["ports"]
+
+
+def test_runtime_and_compose_share_one_definition() -> None:
+    """Shifted by a port offset, only the host side of each published port moves."""
+    at_0, at_5000 = compose.container_specs(load_stack()), compose.container_specs(load_stack(offset=5000))
+    assert [s.name for s in at_0] == [s.name for s in at_5000]
+    for a, b in zip(at_0, at_5000, strict=True):
+        assert [(h + 5000, c) for h, c in a.ports] == b.ports
+        assert (a.command, a.environment, a.healthcheck) == (b.command, b.environment, b.healthcheck)
+    doc = compose.compose_document(load_stack())["services"]
+    for spec in at_0:
+        assert doc[spec.name]["command"] == [part.replace("$", "$$") for part in spec.command]
+        assert doc[spec.name]["healthcheck"]["test"] == [p.replace("$", "$$") for p in spec.healthcheck.test]
