@@ -75,7 +75,7 @@ class Healthcheck:
     interval_s: int = 5
     timeout_s: int = 3
     retries: int = 3
-    start_period_s: int = 30
+    start_period_s: int = 120  # failures here do not count; the first success is healthy at once
 
     def compose(self) -> dict[str, Any]:
         return {"test": self.test, "interval": f"{self.interval_s}s", "timeout": f"{self.timeout_s}s",

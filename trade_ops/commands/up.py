@@ -64,7 +64,7 @@ def up(only: OnlyOpt = None, port_offset: OffsetOpt = None, timeout: TimeoutOpt 
     if port_offset is not None:
         stack = stack.with_offset(port_offset)
 
-    name = runtimes.resolve(runtime)
+    name = runtimes.resolve(runtime or runtimes.recorded(rd))
     runtimes.claim(rd, name)
     chosen = runtimes.get(name, base_image=base_image, offline_images=offline_images,
                           say=lambda msg: out.console.print(f"[dim]{msg}[/]"))

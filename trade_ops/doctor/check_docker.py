@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shlex
 import signal
 import time
 import urllib.error
@@ -37,6 +38,7 @@ __all__ = ["Deployment", "applies", "check_containers", "compose_deployment", "j
 
 COMPOSE_PROJECT = "com.docker.compose.project"
 COMPOSE_SERVICE = "com.docker.compose.service"
+COMPOSE_FILES = "com.docker.compose.project.config_files"
 LOOP_RESTARTS = 3  # this many restarts, the last one recent: a restart loop
 LOG_LINES = 10
 
@@ -48,12 +50,21 @@ class Deployment:
     label: str  # the label filter that finds them
     file: Path | None = None  # the compose file of a compose project
 
+    files: tuple[str, ...] = ()  # every file the project was started with (compose records them)
+
     @property
     def compose(self) -> str | None:
-        """`docker compose -f FILE -p NAME`, for a compose project."""
+        """`docker compose -f FILE... -p NAME`, for a compose project."""
         if self.file is None:
             return None
-        return f"docker compose -f {self.file} -p {self.label.split('=', 1)[1]}"
+        files = " ".join(f"-f {shlex.quote(f)}" for f in self.files or (str(self.file),))
+        return f"docker compose {files} -p {self.label.split('=', 1)[1]}"
+
+    def of(self, attrs: dict[str, Any]) -> Deployment:
+        """This deployment as one of its containers records it (all its compose files)."""
+        labels = attrs.get("Config", {}).get("Labels") or {}
+        files = tuple(f for f in str(labels.get(COMPOSE_FILES, "")).split(",") if f)
+        return replace(self, files=files) if self.file is not None and files else self
 
     def up(self, service: str, container: str) -> str:
         return f"{self.compose} up -d {service}" if self.compose else f"docker start {container}"
@@ -161,6 +172,7 @@ def judge_container(client: Any, attrs: dict[str, Any], deployment: Deployment, 
                     timeout: float = 1.0) -> CheckResult:
     """One container's check: its state, exits, OOM, restarts, Docker's health, log tail."""
     service = _service(attrs)
+    deployment = deployment.of(attrs)
     name = attrs.get("Name", "").lstrip("/")
     component = service if service in stack.components else None
     r = CheckResult(f"container {service}", "processes", component=component)
@@ -228,7 +240,8 @@ def judge_container(client: Any, attrs: dict[str, Any], deployment: Deployment, 
             h.fail(f"Docker says {service} is unhealthy, but {service} answers {path} with HTTP 200 on port "
                    f"{port}: its healthcheck is wrong ({test[-80:]!r} -> exit {probe.get('ExitCode')}: "
                    f"{output or 'no output'})",
-                   f"fix the healthcheck of {service} to probe 127.0.0.1:<its port>{path}, then {up}")
+                   f"fix the healthcheck of {service} to probe "
+                   f"http://127.0.0.1:{_own_port(attrs) or port}{path}, then {up}")
             r.summary = " · ".join([*summary, "unhealthy (the probe is wrong, see below)"])
             r.data["extra"] = h
             return r

@@ -24,6 +24,7 @@ from typing import Any
 from trade_ops.doctor import (
     check_config,
     check_dataflow,
+    check_docker,
     check_functional,
     check_infra,
     check_processes,
@@ -141,6 +142,10 @@ def _probes(target: Target, http: Any) -> list[Probe]:
         add(r, lambda r=r: reconcile.check_reconcile(target, r, target.reconcile_window, budget, traded),
             budget + t * 7 + 1)
 
+    if check_docker.applies(target):  # the engine's check, then one result per container, added as read
+        engine = CheckResult("docker", "processes")
+        found = [engine]
+        probes.append(Probe(found, lambda: check_docker.check_containers(target, engine, found), t * 4 + 1))
     for p in target.processes.values():
         r = CheckResult(f"process {p.name}", "processes", component=p.name)
         add(r, lambda p=p, r=r: asyncio.to_thread(check_processes.check_process, target, p, r), t + 1)

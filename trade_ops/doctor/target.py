@@ -73,6 +73,7 @@ class Target:
     contacted: set[str] = field(default_factory=set)  # every host:port doctor opened, for the record
     trade: bool | None = None  # --trade / --no-trade; None: only on a stack trade-ops started
     reconcile_window: int = 10_000  # the last N messages of the fills stream; 0: no reconciliation
+    docker: bool = False  # the stack trade-ops started here runs as containers (up --runtime docker)
 
     @property
     def may_trade(self) -> bool:
@@ -85,7 +86,7 @@ class Target:
 
     @property
     def supervised(self) -> bool:
-        return bool(self.processes)
+        return bool(self.processes) or self.docker
 
     def has(self, *names: str) -> bool:
         return all(n in self.names for n in names)
@@ -116,7 +117,7 @@ class Target:
 
     def _trade_ops_runs(self, name: str) -> bool:
         """trade-ops starts this component here: supervised, or a local stack without urls."""
-        if name in self.processes:
+        if name in self.processes or self.docker:
             return True
         c = self.stack.components.get(name)
         return not self.explicit and c is not None and not c.url and not c.compose_file \
@@ -253,7 +254,18 @@ def build_target(run_dir: RunDir, stack_file: Path | str | None = None, urls: di
                       timeout=timeout, explicit=True, nats_monitor=monitor, lake_uri=lake,
                       stack_flag=str(stack_file) if stack_file else None)
     processes = processes_of(run_dir)
-    if processes:
+    docker = run_dir.has_state() and run_dir.load_state().runtime == "docker"
+    running: list[str] | None = None
+    if not processes and not docker and compose is not None:
+        # a compose project trade-ops did not start: its ports and lake as its containers have them
+        from trade_ops.doctor.check_docker import compose_deployment
+
+        found = compose_deployment(stack, compose, timeout)
+        if found is not None:
+            stack, running = found
+    if running is not None:
+        wanted = set(running) | {c.name for c in stack.infra if c.kind == "lake"}
+    elif processes:
         chosen = set(processes) | {c.name for c in stack.services if c.url}
         chosen = {n for n in chosen if n in stack.components}
         wanted = set(stack.closure(chosen))
@@ -265,7 +277,7 @@ def build_target(run_dir: RunDir, stack_file: Path | str | None = None, urls: di
     has_nats = any(c.kind == "nats" for c in infra)
     has_lake = any(c.kind == "lake" for c in infra)
     return Target(stack=stack, run_dir=run_dir, services=services, infra=infra, processes=processes,
-                  compose=compose, timeout=timeout,
+                  compose=compose, timeout=timeout, docker=docker,
                   nats_monitor=stack.nats_monitor_url() if has_nats else None,
                   lake_uri=stack.lake_uri(run_dir.path) if has_lake else None,
                   stack_flag=str(stack_file) if stack_file else None)

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from trade_ops.stack import Stack
     from trade_ops.supervisor import ProcessStatus
 
-__all__ = ["RUNTIMES", "RUNTIME_ENV", "Runtime", "claim", "get", "of", "resolve"]
+__all__ = ["RUNTIMES", "RUNTIME_ENV", "Runtime", "claim", "get", "of", "recorded", "resolve"]
 
 RUNTIMES = ("process", "docker")
 RUNTIME_ENV = "TRADE_OPS_RUNTIME"
@@ -60,10 +60,14 @@ def get(name: str | None = None, *, base_image: str | None = None, offline_image
     return supervisor
 
 
+def recorded(run_dir: RunDir) -> str | None:
+    """The runtime that started the stack in `run_dir`, when one did."""
+    return run_dir.load_state().runtime if run_dir.has_state() else None
+
+
 def of(run_dir: RunDir) -> Runtime:
     """The runtime that started the stack in `run_dir` (process when none is recorded)."""
-    name = run_dir.load_state().runtime if run_dir.has_state() else "process"
-    return get(name)
+    return get(recorded(run_dir) or "process")
 
 
 def claim(run_dir: RunDir, name: str) -> None:

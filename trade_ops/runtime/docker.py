@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import os
 import time
 from collections.abc import Callable, Iterator
@@ -42,6 +43,7 @@ from trade_ops.supervisor import LOG_TAIL_LINES, ProcessStatus, check_ports, pla
 __all__ = ["DEFAULT_BASE_IMAGE", "DockerRuntime", "connect", "containers_of", "project_name"]
 
 DEFAULT_BASE_IMAGE = "python:3.12-slim"
+OPTIONS_FILE = "docker.json"  # the base image and image choice the stack was started with
 BASE_IMAGE_ENV = "TRADE_OPS_BASE_IMAGE"
 Progress = Callable[[ProcessStatus], None]
 Say = Callable[[str], None]
@@ -118,16 +120,29 @@ class DockerRuntime:
 
     def __init__(self, base_image: str | None = None, offline_images: bool = False,
                  say: Say | None = None) -> None:
-        self.base_image = base_image or os.environ.get(BASE_IMAGE_ENV) or DEFAULT_BASE_IMAGE
+        self.base_image = base_image or os.environ.get(BASE_IMAGE_ENV)  # None: as recorded, or the default
         self.offline_images = offline_images
         self.say: Say = say or (lambda _msg: None)
 
+    def _options(self, run_dir: RunDir) -> tuple[str, bool]:
+        """Base image and offline images: as given, else as the stack here was started (so a
+        remedy `trade-ops up --only SVC` rebuilds nothing and pulls nothing new)."""
+        path = run_dir.path / OPTIONS_FILE
+        recorded: dict[str, Any] = {}
+        if path.is_file():
+            with contextlib.suppress(OSError, ValueError):
+                recorded = json.loads(path.read_text())
+        base = self.base_image or str(recorded.get("base_image") or DEFAULT_BASE_IMAGE)
+        offline = self.offline_images or bool(recorded.get("offline_images"))
+        path.write_text(json.dumps({"base_image": base, "offline_images": offline}))
+        return base, offline
+
     # -- images ---------------------------------------------------------------------------
-    def images(self, client: Any) -> Images:
+    def images(self, client: Any, offline: bool) -> Images:
         """Official valkey and nats images when they are here or can be pulled, else the service image."""
         import docker.errors
 
-        if self.offline_images:
+        if offline:
             return Images.offline()
         official = Images()
         for image in (official.valkey, official.nats):
@@ -156,11 +171,12 @@ class DockerRuntime:
         existing = {c.labels.get(LABEL_SERVICE): c for c in containers_of(client, run_dir)}
         running = {n for n, c in existing.items() if c.status == "running"}
         check_ports([c for c in chosen if c.name not in running])
+        base, offline = self._options(run_dir)
         built = time.monotonic()
-        ensure_image(client, SERVICE_IMAGE, self.base_image, self.say)
-        self.say(f"image ready in {time.monotonic() - built:.1f} s")
+        if ensure_image(client, SERVICE_IMAGE, base, self.say):
+            self.say(f"image built in {time.monotonic() - built:.1f} s")
         deadline = time.monotonic() + timeout
-        images = self.images(client)
+        images = self.images(client, offline)
         names = [c.name for c in chosen]
         specs = {s.name: s for s in container_specs(stack, images, names) if s.name in names}
         for d in ("valkey", "nats", "lake"):

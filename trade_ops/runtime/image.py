@@ -82,8 +82,8 @@ def _context(root: Path, wheels: list[Path]) -> io.BytesIO:
     return buf
 
 
-def _key(root: Path, base_id: str, offline: bool) -> str:
-    digest = hashlib.sha256(f"{base_id}\n{offline}\n".encode())
+def _key(root: Path, base_id: str) -> str:
+    digest = hashlib.sha256(f"{base_id}\n".encode())
     for name, path in _files(root):
         digest.update(name.encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()[:16]
@@ -141,17 +141,17 @@ def ensure_image(client: Any, tag: str, base: str, say: Callable[[str], None],
         raise StartupError(f"no Dockerfile in {root}: the Docker runtime builds the image from the project's "
                            "source tree", detail="run trade-ops from a checkout of the project")
     base_image = _ensure_base(client, base, say)
-    python = _base_python(client, base)
-    same = python.split(".")[:2] == [str(sys.version_info.major), str(sys.version_info.minor)]
-    offline = same and sys.platform == "linux"  # then pip here can fetch wheels that fit the image
-    key = _key(root, base_image.id, offline)
+    key = _key(root, base_image.id)
     try:
         if client.images.get(tag).labels.get(BUILD_KEY_LABEL) == key:
             return False
     except docker.errors.ImageNotFound:
         pass
+    python = _base_python(client, base)
+    same = python.split(".")[:2] == [str(sys.version_info.major), str(sys.version_info.minor)]
+    # pip here fetches wheels that fit the image only for the same Python on Linux
     cache = wheel_cache or Path.home() / ".cache" / "trade-ops" / f"wheels-py{python}"
-    wheels = _wheels(root, cache, python, say) if offline else []
+    wheels = _wheels(root, cache, python, say) if same and sys.platform == "linux" else []
     say(f"building {tag} on {base}" + (f" ({len(wheels)} wheels, offline)" if wheels else " (pip from PyPI)"))
     args = {"BASE_IMAGE": base}
     _build(client, _context(root, wheels), tag, args, key)

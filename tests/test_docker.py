@@ -1,0 +1,305 @@
+"""The stack on a real Docker engine: `up --runtime docker`, compose.yaml, doctor on containers.
+
+The service image is built once for the module (on the local base image the CI set-up
+makes: no registry is reachable, so valkey and nats run from the service image). Every
+container, network and volume a test creates, it removes. Outside CI these tests skip
+when no engine answers; in CI (CI=true) a missing engine is a failure.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from tests.helpers import wait_until
+from trade_ops import compose, console, infra
+from trade_ops.cli import app
+from trade_ops.doctor import build_target
+from trade_ops.doctor.check_docker import check_containers
+from trade_ops.doctor.model import CheckResult
+from trade_ops.errors import ExitCode
+from trade_ops.rundir import RunDir, StackState
+from trade_ops.runtime.docker import connect, containers_of
+from trade_ops.runtime.image import ImageBuildError, ensure_image, project_root
+from trade_ops.stack import load_stack
+
+pytestmark = pytest.mark.timeout(240)
+
+BASE_IMAGE = os.environ.get("TRADE_OPS_TEST_BASE_IMAGE", "local/debian-python:bookworm")
+CLEAN_ENV = {"TRADE_OPS_RUN_DIR": None, "TRADE_OPS_STACK": None, "TRADE_OPS_PORT_OFFSET": None,
+             "TRADE_OPS_RUNTIME": None, "TRADE_OPS_BASE_IMAGE": None}
+OFFLINE = {"TRADE_OPS_VALKEY_IMAGE": compose.SERVICE_IMAGE, "TRADE_OPS_NATS_IMAGE": compose.SERVICE_IMAGE,
+           "TRADE_OPS_BASE_IMAGE": BASE_IMAGE}
+
+
+def run(*args: str, env: dict[str, str | None] | None = None) -> tuple[int, str]:
+    result = CliRunner().invoke(app, list(args), env={**CLEAN_ENV, **(env or {})}, catch_exceptions=False)
+    return result.exit_code, result.output
+
+
+@pytest.fixture(autouse=True)
+def wide_console(monkeypatch: pytest.MonkeyPatch) -> None:
+    for con in {console.console, console.err_console}:
+        monkeypatch.setattr(con, "_width", 1000)
+
+
+@pytest.fixture(scope="module")
+def engine() -> Any:
+    try:
+        return connect(timeout=5)
+    except Exception as exc:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI runs the Docker tests: {exc} (.ci/run starts one with setup-docker.sh)")
+        pytest.skip(f"no Docker engine reachable ({exc}); run ../shared/docker/setup-docker.sh")
+
+
+@pytest.fixture(scope="module")
+def image(engine: Any) -> str:
+    """The service image, built from this tree once (a no-op when it is up to date)."""
+    ensure_image(engine, compose.SERVICE_IMAGE, BASE_IMAGE, lambda msg: None)
+    return compose.SERVICE_IMAGE
+
+
+def free_offset() -> int:
+    stack = load_stack()
+    for offset in random.sample(range(20000, 50000, 37), 200):
+        moved = stack.with_offset(offset)
+        ports = [p for c in moved.components.values() for p in (c.port, c.monitor_port) if p]
+        if not any(infra.port_in_use(p) for p in ports):
+            return offset
+    raise RuntimeError("no free port range")
+
+
+def _compose(args: list[str], cwd: Path, env: dict[str, str] | None = None,
+             timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["docker", "compose", *args], cwd=cwd, env={**os.environ, **(env or {})},
+                          capture_output=True, text=True, timeout=timeout, check=False)
+
+
+def _doctor(*args: str) -> dict[str, Any]:
+    # a generous probe timeout: the machine running the tests may be busy
+    args = ("doctor", "--json", "--no-report", "--timeout", "5", *args)
+    result = CliRunner().invoke(app, list(args), env=CLEAN_ENV, catch_exceptions=False)
+    doc: dict[str, Any] = json.loads(result.stdout)
+    assert doc["exit_code"] == result.exit_code
+    return doc
+
+
+def _check(doc: dict[str, Any], name: str) -> dict[str, Any]:
+    return next(c for c in doc["checks"] if c["name"] == name)
+
+
+# -- up --runtime docker -----------------------------------------------------------------------
+@pytest.fixture
+def docker_stack(tmp_path: Path, image: str, engine: Any) -> Iterator[tuple[RunDir, int]]:
+    rd, offset = RunDir(tmp_path / "run"), free_offset()
+    try:
+        yield rd, offset
+    finally:
+        run("down", "--run-dir", str(rd.path))
+        for c in containers_of(engine, rd):
+            c.remove(force=True)
+
+
+def test_up_docker_fills_an_order_survives_a_kill_and_down_leaves_nothing(
+        docker_stack: tuple[RunDir, int], engine: Any) -> None:
+    rd, offset = docker_stack
+    code, out = run("up", "--runtime", "docker", "--offline-images", "--base-image", BASE_IMAGE,
+                    "--port-offset", str(offset), "--run-dir", str(rd.path), "--timeout", "150")
+    assert code == 0, out
+    assert "all 16 ready" in out
+    rows = json.loads(run("ps", "--json", "--run-dir", str(rd.path))[1])
+    assert len(rows) == 16 and {r["state"] for r in rows} == {"ready"}, rows
+    assert {r["name"]: r["port"] for r in rows}["oms"] == 8099 + offset
+    # every container carries what the issue asks: init, a restart policy, a memory limit, labels
+    for c in containers_of(engine, rd):
+        host = c.attrs["HostConfig"]
+        assert host["Init"] is True and host["RestartPolicy"]["Name"] == "unless-stopped", c.name
+        assert host["Memory"] > 0 and c.labels[compose.LABEL_RUN_DIR] == str(rd.path)
+        assert all(b["HostIp"] == "127.0.0.1" for bs in c.attrs["NetworkSettings"]["Ports"].values()
+                   for b in bs or [])
+
+    oms = f"http://127.0.0.1:{8099 + offset}"
+    order = httpx.post(f"{oms}/orders", json={"symbol": "BTCUSDT", "side": "buy", "quantity": 0.001,
+                                              "order_type": "MARKET", "account": "docker-test"}, timeout=10)
+    assert order.status_code == 201, order.text
+    oid = order.json()["order_id"]
+    assert wait_until(lambda: httpx.get(f"{oms}/orders/{oid}", timeout=5).json()["status"] == "FILLED",
+                      timeout=20, interval=0.2)
+
+    # a crash: the container's main process killed from outside (docker kill would count as a stop)
+    exeq = next(c for c in containers_of(engine, rd) if c.labels[compose.LABEL_SERVICE] == "exeq")
+    os.kill(exeq.attrs["State"]["Pid"], 9)
+    assert wait_until(lambda: exeq.reload() or exeq.attrs["RestartCount"] >= 1 or
+                      exeq.attrs["State"]["ExitCode"] == 137, timeout=15, interval=0.1)
+    doc = _doctor("--run-dir", str(rd.path))
+    check = _check(doc, "container exeq")
+    assert check["status"] in ("warn", "fail"), check
+    assert "137" in " ".join(check["details"]) and "SIGKILL" in " ".join(check["details"]), check
+    assert check["remedy"], check
+    # the restart policy brings it back, and it serves again
+    assert wait_until(lambda: exeq.reload() or exeq.status == "running", timeout=30, interval=0.2)
+    assert wait_until(lambda: httpx.get(f"http://127.0.0.1:{8095 + offset}/livez").status_code == 200
+                      if _answers(8095 + offset) else False, timeout=60, interval=0.3)
+
+    started = time.monotonic()
+    code, out = run("down", "--run-dir", str(rd.path))
+    took = time.monotonic() - started
+    assert code == 0 and "stopped 16" in out, out
+    assert containers_of(engine, rd) == [], f"containers left after down ({took:.1f} s)"
+    assert not engine.networks.list(names=[f"trade-ops-{rd.path}"])
+
+
+def _answers(port: int) -> bool:
+    try:
+        return httpx.get(f"http://127.0.0.1:{port}/livez", timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+# -- doctor on containers -----------------------------------------------------------------------
+def _docker_run_dir(path: Path) -> RunDir:
+    rd = RunDir(path)
+    rd.ensure_writable()
+    rd.save_state(StackState(runtime="docker", started_at=time.time()))
+    return rd
+
+
+async def _container_checks(rd: RunDir) -> list[CheckResult]:
+    engine_result = CheckResult("docker", "processes")
+    found = [engine_result]
+    await check_containers(build_target(rd), engine_result, found)
+    return found[1:]
+
+
+async def test_doctor_names_an_oom_kill(tmp_path: Path, engine: Any) -> None:
+    rd = _docker_run_dir(tmp_path / "run")
+    container = engine.containers.run(
+        BASE_IMAGE, ["python3", "-c", "b = bytearray(256 << 20); b[::4096] = b'x' * len(b[::4096])"],
+        detach=True, mem_limit="32m", memswap_limit="32m", init=True,
+        labels={compose.LABEL_RUN_DIR: str(rd.path), compose.LABEL_SERVICE: "pnl"})
+    try:
+        container.wait(timeout=60)
+        (check,) = await _container_checks(rd)
+        assert check.status == "fail" and check.data["oom_killed"] is True, check
+        assert "OOMKilled" in check.details[0] and "32 MiB" in check.details[0], check.details
+        assert check.component == "pnl" and "docker start" in (check.remedy or "")
+    finally:
+        container.remove(force=True)
+
+
+async def test_doctor_names_a_container_that_exited_with_its_code(tmp_path: Path, engine: Any) -> None:
+    rd = _docker_run_dir(tmp_path / "run")
+    container = engine.containers.run(BASE_IMAGE, ["python3", "-c", "import sys; print('bye'); sys.exit(3)"],
+                                      detach=True, labels={compose.LABEL_RUN_DIR: str(rd.path),
+                                                           compose.LABEL_SERVICE: "risk"})
+    try:
+        container.wait(timeout=60)
+        (check,) = await _container_checks(rd)
+        assert check.status == "fail" and "exited with code 3" in check.details[0], check.details
+        assert check.log_tail == ["bye"]
+        # the remedy runs as printed: it starts the container again
+        remedy = (check.remedy or "").split(";")[0]
+        assert remedy.startswith("docker start ")
+        assert subprocess.run(remedy.split(), capture_output=True, timeout=30, check=False).returncode == 0
+    finally:
+        container.remove(force=True)
+
+
+# -- compose.yaml on the engine ------------------------------------------------------------------
+@pytest.fixture
+def compose_dir(tmp_path: Path, image: str, engine: Any) -> Iterator[Path]:
+    """A folder holding compose.yaml as committed, for `docker compose` to run from."""
+    shutil.copy(project_root() / "compose.yaml", tmp_path / "compose.yaml")
+    try:
+        yield tmp_path
+    finally:
+        for name in ("compose.yaml", "hc.yaml"):
+            if (tmp_path / name).is_file():
+                _compose(["-f", name, "down", "-v", "-t", "1", "--remove-orphans"], tmp_path)
+
+
+def test_compose_yaml_runs_healthy_and_doctor_passes(compose_dir: Path, tmp_path: Path) -> None:
+    offset = free_offset()
+    # Only the host side of the ports moves (to free ones): what runs is compose.yaml as committed.
+    ports = {s.name: [f"127.0.0.1:{h}:{c}" for h, c in s.ports]
+             for s in compose.container_specs(load_stack(offset=offset))}
+    override = "\n".join(f"  {n}:\n    ports: !override {json.dumps(p)}" for n, p in ports.items())
+    (compose_dir / "compose.override.yaml").write_text(f"services:\n{override}\n")
+    done = _compose(["up", "--wait", "--wait-timeout", "150", "--pull", "never", "--no-build"], compose_dir,
+                    OFFLINE, timeout=200)
+    if done.returncode != 0:
+        health = _compose(["ps", "-a", "--format", "{{.Name}} {{.Status}}"], compose_dir, OFFLINE).stdout
+        logs = _compose(["logs", "--tail", "8"], compose_dir, OFFLINE).stdout
+        pytest.fail(f"{done.stderr[-400:]}\n{health}\n{logs[-6000:]}")
+    ps = _compose(["ps", "--format", "json"], compose_dir, OFFLINE)
+    rows = [json.loads(line) for line in ps.stdout.splitlines() if line.strip()]
+    assert len(rows) == 16 and {r["Health"] for r in rows} == {"healthy"}, rows
+    assert len([r for r in rows if r["Service"] not in ("valkey", "nats")]) == 14
+
+    doc = _doctor("--compose", str(compose_dir / "compose.yaml"), "--run-dir", str(tmp_path / "rd"))
+    assert doc["exit_code"] == 0, [(c["name"], c["details"]) for c in doc["checks"] if c["status"] == "fail"]
+    containers = [c for c in doc["checks"] if c["name"].startswith("container ")]
+    assert len(containers) == 16 and all(c["status"] == "pass" for c in containers)
+    assert _check(doc, "oms")["data"]["port"] == 8099 + offset  # found from the containers
+
+
+def test_a_wrong_healthcheck_port_is_named_not_the_service(compose_dir: Path, tmp_path: Path,
+                                                           engine: Any) -> None:
+    offset = free_offset()
+    doc = compose.compose_document(load_stack(offset=offset))
+    gateway, nats = doc["services"]["gateway"], doc["services"]["nats"]
+    gateway["healthcheck"] = {**gateway["healthcheck"], "interval": "1s", "retries": 2, "start_period": "0s"}
+    gateway["healthcheck"]["test"][-1] = "http://127.0.0.1:9/health"  # nothing listens on port 9
+    del gateway["build"]
+    nats["image"] = compose.SERVICE_IMAGE
+    (compose_dir / "hc.yaml").write_text(yaml.safe_dump(
+        {"name": f"trade-ops-hc-{offset}", "services": {"nats": nats, "gateway": gateway},
+         "volumes": {"nats-data": {}, "trade-ops-data": {}}}))
+    done = _compose(["-f", "hc.yaml", "up", "-d", "--pull", "never"], compose_dir, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    name = f"trade-ops-hc-{offset}-gateway-1"
+    assert wait_until(lambda: engine.containers.get(name).attrs["State"]["Health"]["Status"] == "unhealthy",
+                      timeout=60, interval=0.5)
+
+    doc = _doctor("--compose", str(compose_dir / "hc.yaml"), "--run-dir", str(tmp_path / "rd"))
+    assert _check(doc, "gateway")["status"] == "pass"  # the service itself answers
+    hc = _check(doc, "docker healthcheck gateway")
+    assert hc["status"] == "fail" and "healthcheck is wrong" in hc["details"][0], hc
+    assert _check(doc, "container gateway")["status"] == "pass"
+    causes = {c["name"]: c for c in doc["root_causes"]}
+    assert "docker healthcheck gateway" in causes, doc["root_causes"]
+    # compose's own healthcheck, read from the file, is the cause too: never the service's health
+    assert all("healthcheck" in c["reason"] for c in doc["root_causes"]), doc["root_causes"]
+    assert hc["remedy"].endswith(f"docker compose -f {compose_dir / 'hc.yaml'} -p trade-ops-hc-{offset} "
+                                 "up -d gateway")
+
+
+# -- bad input ----------------------------------------------------------------------------------
+def test_no_engine_is_a_clear_message_and_exit_3(tmp_path: Path) -> None:
+    code, out = run("up", "--runtime", "docker", "--run-dir", str(tmp_path / "run"),
+                    env={"DOCKER_HOST": f"unix://{tmp_path}/no-docker.sock"})
+    assert code == ExitCode.CANNOT_RUN, out
+    assert "no Docker engine reachable at unix://" in out and "Traceback" not in out
+
+
+def test_a_failing_image_build_shows_its_last_lines_and_exits_3(tmp_path: Path, engine: Any) -> None:
+    (tmp_path / "Dockerfile").write_text("ARG BASE_IMAGE\nFROM ${BASE_IMAGE}\n"
+                                         "RUN echo the-build-says-this && exit 7\n")
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "x"\ndependencies = []\n')
+    with pytest.raises(ImageBuildError) as info:
+        ensure_image(engine, "trade-ops-failing-build:test", BASE_IMAGE, lambda msg: None, root=tmp_path)
+    assert info.value.exit_code == ExitCode.CANNOT_RUN
+    assert "the-build-says-this" in (info.value.detail or "") and "7" in info.value.message
