@@ -65,14 +65,14 @@ def container_ports(ports: Any) -> list[tuple[int | None, int]]:
     out: list[tuple[int | None, int]] = []
     for entry in ports or []:
         if isinstance(entry, dict):
-            target, published = entry.get("target"), entry.get("published")
-            if str(target).isdigit():
-                out.append((int(published) if str(published).isdigit() else None, int(target)))
+            target, published = str(entry.get("target")), str(entry.get("published"))
+            if target.isdigit():
+                out.append((int(published) if published.isdigit() else None, int(target)))
             continue
         parts = str(entry).split("/", 1)[0].split(":")
         if parts[-1].isdigit():
-            published = parts[-2] if len(parts) >= 2 and parts[-2].isdigit() else None
-            out.append((int(published) if published else None, int(parts[-1])))
+            host_side = parts[-2] if len(parts) >= 2 and parts[-2].isdigit() else None
+            out.append((int(host_side) if host_side else None, int(parts[-1])))
     return out
 
 

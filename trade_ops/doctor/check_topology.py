@@ -168,7 +168,7 @@ def judge_subject(subject: str, decl: Declared, server: Server, r: CheckResult) 
             r.warn(f"no NATS connection named {name}: connection names identify services "
                    f"(nats.connect(name={name!r}))")
     if r.status == "fail" and r.component is None:
-        r.component = (wanted or publishers or [None])[0]
+        r.component = next(iter(wanted or publishers), None)
 
 
 async def check_topology(target: Target, http: httpx.AsyncClient, results: list[CheckResult]) -> None:

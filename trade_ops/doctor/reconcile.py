@@ -59,7 +59,7 @@ async def _stream_fills(nats_url: str, window: int) -> tuple[list[dict[str, Any]
                                 inactive_threshold=10.0)
         sub = await js.pull_subscribe(contract.FILL_ALL, stream=contract.EXEC, config=config)
         fills: list[dict[str, Any]] = []
-        pending = (await sub.consumer_info()).num_pending
+        pending = (await sub.consumer_info()).num_pending or 0
         while len(fills) < pending:
             try:
                 batch = await sub.fetch(batch=min(2000, pending - len(fills)), timeout=1.0)

@@ -1,0 +1,64 @@
+"""Seed a running stack with N fills (and the OMS orders they belong to), to measure doctor's
+reconciliation on a stack with a long history:
+
+    python -m tests.seed_fills --run-dir /tmp/doctor-run --fills 50000
+
+Each fill is a real event on the EXEC stream (ptrc, pnl and the event-writer take it as
+any other); each order a real OMS record in Valkey. Sides alternate, so positions stay flat.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import time
+
+import orjson
+
+from services import contract
+from services.oms.store import _order_key
+from trade_ops.rundir import RunDir
+
+CHUNK = 500
+
+
+async def seed(run_dir: RunDir, fills: int) -> None:
+    import nats
+    import redis.asyncio as aioredis
+
+    stack = run_dir.stack()
+    valkey = aioredis.from_url(stack.valkey_url())
+    nc = await nats.connect(stack.nats_url())
+    js = nc.jetstream()
+    started = time.perf_counter()
+    try:
+        for start in range(0, fills, CHUNK):
+            now = contract.now_ms()
+            batch = [contract.Fill(id=f"seed-{i}-1", fill_id=f"seed-{i}-1", order_id=f"seed-{i}",
+                                   account="seed", symbol="BTCUSDT", side="buy" if i % 2 == 0 else "sell",
+                                   quantity=0.001, price=60_000.0, final=True, ts=now)
+                     for i in range(start, min(fills, start + CHUNK))]
+            async with valkey.pipeline(transaction=False) as pipe:
+                for f in batch:
+                    pipe.set(_order_key(f.order_id), orjson.dumps(
+                        {"order_id": f.order_id, "account": "seed", "symbol": f.symbol, "side": f.side,
+                         "quantity": f.quantity, "status": "FILLED", "filled_quantity": f.quantity}))
+                await pipe.execute()
+            await asyncio.gather(*(js.publish(contract.fill_subject(f.symbol), contract.encode(f),
+                                              headers={"Nats-Msg-Id": f.id}) for f in batch))
+    finally:
+        await nc.close()
+        await valkey.aclose()
+    print(f"seeded {fills} fills in {time.perf_counter() - started:.1f}s")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--run-dir", required=True)
+    parser.add_argument("--fills", type=int, default=50_000)
+    args = parser.parse_args()
+    asyncio.run(seed(RunDir(args.run_dir), args.fills))
+
+
+if __name__ == "__main__":
+    main()
