@@ -74,7 +74,7 @@ def _replayed(answer: Answer) -> Answer:
 
 
 # After a Valkey error at the last step, how long to keep asking what became of the order.
-SETTLE_S = 2.0
+SETTLE_S = 5.0  # covers a Valkey restart; well inside PENDING_EXPIRY_S
 
 
 @dataclass

@@ -26,9 +26,10 @@ __all__ = ["ALL", "PENDING_EXPIRY_S", "OrderStore", "coid_key", "expired_reason"
 
 ALL = "*"
 DAY = 24 * 3600
-# A PENDING order this old was given up by its OMS (which answers within ~2-4 s): the
-# router (or a GET) moves it to REJECTED. Longer than the OMS's slowest answer.
-PENDING_EXPIRY_S = 6.0
+# A PENDING order this old was given up by its OMS: the router (or a GET) moves it to
+# REJECTED. Longer than the OMS takes to confirm one (publish timeout 2 s, then up to
+# entry.SETTLE_S of Valkey retries); the compare-and-set keeps it right if not.
+PENDING_EXPIRY_S = 10.0
 
 
 def _order_key(order_id: str) -> str:
