@@ -27,6 +27,8 @@ import nats
 import orjson
 from nats.js.api import ConsumerConfig, DeliverPolicy
 
+from services import contract
+
 __all__ = ["Evidence", "Verdict", "gather", "judge", "read_stream"]
 
 TERMINAL = {"FILLED", "CANCELLED", "REJECTED"}
@@ -96,13 +98,14 @@ def _lake(lake_uri: str, account: str) -> tuple[set[str] | None, Counter[str] | 
 
     orders: set[str] | None = None
     fills: Counter[str] | None = None
-    if lake.table_exists(lake_uri, "orders"):
-        t = DeltaTable(lake.table_uri(lake_uri, "orders")).to_pyarrow_table(
+    if lake.table_exists(lake_uri, contract.ORDERS_TABLE):
+        t = DeltaTable(lake.table_uri(lake_uri, contract.ORDERS_TABLE)).to_pyarrow_table(
             columns=["order_id", "event_type", "account"])
         orders = {r["order_id"] for r in t.to_pylist()
                   if r["account"] == account and r["event_type"] == "new"}
-    if lake.table_exists(lake_uri, "fills"):
-        t = DeltaTable(lake.table_uri(lake_uri, "fills")).to_pyarrow_table(columns=["fill_id", "account"])
+    if lake.table_exists(lake_uri, contract.FILLS_TABLE):
+        t = DeltaTable(lake.table_uri(lake_uri, contract.FILLS_TABLE)).to_pyarrow_table(
+            columns=["fill_id", "account"])
         fills = Counter(r["fill_id"] for r in t.to_pylist() if r["account"] == account)
     return orders, fills
 
@@ -111,11 +114,11 @@ async def gather(*, oms_url: str, ptrc_url: str | None, nats_url: str, lake_uri:
                  account: str, coids: list[str], since_s: float) -> Evidence:
     ev = Evidence()
     ev.orders = await _oms_orders(oms_url, account, coids)
-    for _subject, event in await read_stream(nats_url, "ORDERS", "orders.new", since_s):
+    for _subject, event in await read_stream(nats_url, contract.ORDERS, contract.ORDERS_NEW, since_s):
         order = event.get("order") or {}
         if order.get("account") == account:
             ev.published[str(order.get("order_id"))] = str(order.get("client_order_id"))
-    ev.fills = [e for s, e in await read_stream(nats_url, "EXEC", "exec.fill.>", since_s)
+    ev.fills = [e for s, e in await read_stream(nats_url, contract.EXEC, contract.FILL_ALL, since_s)
                 if e.get("account") == account]
     if ptrc_url:
         async with httpx.AsyncClient(base_url=ptrc_url, timeout=10) as client:
