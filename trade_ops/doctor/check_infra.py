@@ -70,7 +70,7 @@ async def check_valkey(target: Target, c: Component, r: CheckResult) -> None:
     except (OSError, TimeoutError, ValueError) as exc:
         r.summary = "unreachable"
         r.data["unreachable"] = True
-        r.fail(f"no PING answer at {c.host}:{c.port}: {exc or 'timed out'}", target.up_remedy(c.name))
+        r.fail(f"no PING answer at {c.host}:{c.port}: {str(exc) or 'timed out'}", target.up_remedy(c.name))
         return
     r.data["ping_ms"] = round(ping_ms, 2)
     version = info.get("valkey_version") or info.get("redis_version")
@@ -108,7 +108,8 @@ async def check_nats(target: Target, http: httpx.AsyncClient, c: Component, r: C
         except (OSError, TimeoutError, ValueError) as exc:
             r.summary = "unreachable"
             r.data["unreachable"] = True
-            r.fail(f"no NATS server at {c.host}:{c.port}: {exc or 'timed out'}", target.up_remedy(c.name))
+            r.fail(f"no NATS server at {c.host}:{c.port}: {str(exc) or 'timed out'}",
+                   target.up_remedy(c.name))
             return
         r.data["version"] = info.get("version")
         r.summary = f"{info.get('version')}"

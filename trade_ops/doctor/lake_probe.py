@@ -34,11 +34,13 @@ async def probe_tables(uri: str, tables: list[str], timeout: float) -> dict[str,
     """tables_present, in a child process for a remote URI; TimeoutError or OSError on failure."""
     if is_local(uri) or not tables:
         return tables_present(uri, tables)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout  # the child's start counts: on a busy machine it is not free
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "trade_ops.doctor.lake_probe", uri, *tables,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, stdin=asyncio.subprocess.DEVNULL)
     try:
-        out, err = await asyncio.wait_for(proc.communicate(), timeout)
+        out, err = await asyncio.wait_for(proc.communicate(), max(0.0, deadline - loop.time()))
     except (TimeoutError, asyncio.CancelledError):
         proc.kill()
         await proc.wait()
