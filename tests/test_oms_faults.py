@@ -31,13 +31,15 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     workdir = tmp_path_factory.mktemp("oms-faults")
     valkey, nats_server = start_valkey(workdir), start_nats(workdir)
     publish(nats_server.url, [tick_event("BTCUSDT", 50_000, 50_010)])
-    env = infra_env(valkey, nats_server, log_level="warning", valkey_pool_size="4", claim_ttl_s="2")
+    # risk_timeout_s=5: 200 orders at once on a loaded 2-core box take risk longer than the
+    # default 0.5 s; these tests are about oms's own pools and limits, not risk's speed.
+    env = infra_env(valkey, nats_server, log_level="warning", claim_ttl_s="2", risk_timeout_s="5")
     risk, _ = start("risk", workdir, env)
     # risk over HTTP: with NATS stopped the order gets as far as its publish
     oms, client = start("oms", workdir, {**env, "TRADE_OPS_URL_RISK": risk.url,
                                          "TRADE_OPS_RISK_TRANSPORT": "http"})
     s = {"valkey": valkey, "nats": nats_server, "oms": oms, "client": client, "workdir": workdir,
-         "extra": []}
+         "extra": [], "env": {**env, "TRADE_OPS_URL_RISK": risk.url, "TRADE_OPS_RISK_TRANSPORT": "http"}}
     yield s
     for p in (oms, risk, *s["extra"], s["valkey"], nats_server):
         p.stop()
@@ -48,17 +50,32 @@ def order(**fields: object) -> dict[str, Any]:
             "order_type": "LIMIT", "price": 40_000, **fields}
 
 
-async def _burst(url: str, n: int, make: Any, method: str = "POST", path: str = "/orders") -> list[int]:
+class Codes(list[int]):
+    """Status codes that show a sample of the bodies that were not 2xx when a test fails."""
+
+    samples: list[str]
+
+    def __repr__(self) -> str:
+        return f"{list(self)!r} (not 2xx: {self.samples[:3]})"
+
+
+async def _burst(url: str, n: int, make: Any, method: str = "POST", path: str = "/orders") -> Codes:
     limits = httpx.Limits(max_connections=n, max_keepalive_connections=n)
     async with httpx.AsyncClient(base_url=url, timeout=15, limits=limits) as client:
         answers = await asyncio.gather(*(client.request(method, path, json=make(i)) for i in range(n)))
-    return [a.status_code for a in answers]
+    codes = Codes(a.status_code for a in answers)
+    codes.samples = [a.text[:200] for a in answers if a.status_code >= 300]
+    return codes
 
 
 def test_a_burst_bigger_than_the_pool_waits_instead_of_failing(stack: dict[str, Any]) -> None:
-    """80 simultaneous orders through a 4-connection pool: all 201 (was 15 x 503 'Too many
+    """80 simultaneous orders through an 8-connection pool: all 201 (was 15 x 503 'Too many
     connections' with a 64-connection pool that did not wait)."""
-    codes = asyncio.run(_burst(stack["oms"].url, 80, lambda i: order(client_order_id=f"b80-{i}")))
+    small, _ = start("oms", stack["workdir"], {**stack["env"], "TRADE_OPS_VALKEY_POOL_SIZE": "8",
+                                               "TRADE_OPS_VALKEY_POOL_WAIT_S": "10"})
+    stack["extra"].append(small)
+    run = uuid.uuid4().hex
+    codes = asyncio.run(_burst(small.url, 80, lambda i: order(client_order_id=f"b80-{run}-{i}")))
     assert codes == [201] * 80
 
 
@@ -67,6 +84,7 @@ def test_200_concurrent_requests_on_oms_are_all_2xx(stack: dict[str, Any]) -> No
     health = asyncio.run(_burst(url, 200, lambda i: None, "GET", "/health"))
     assert health == [200] * 200  # was 126 x 503: every probe pinged every dependency
     orders = asyncio.run(_burst(url, 200, lambda i: order(client_order_id=f"c200-{uuid.uuid4().hex}")))
+    assert not orders.samples, orders.samples[:3]
     assert orders == [201] * 200
 
 
