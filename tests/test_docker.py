@@ -131,6 +131,9 @@ def test_up_docker_fills_an_order_survives_a_kill_and_down_leaves_nothing(
         assert all(b["HostIp"] == "127.0.0.1" for bs in c.attrs["NetworkSettings"]["Ports"].values()
                    for b in bs or [])
 
+    code, out = run("logs", "oms", "-n", "50", "--run-dir", str(rd.path))
+    assert code == 0 and "Application startup complete" in out, out
+
     oms = f"http://127.0.0.1:{8099 + offset}"
     order = httpx.post(f"{oms}/orders", json={"symbol": "BTCUSDT", "side": "buy", "quantity": 0.001,
                                               "order_type": "MARKET", "account": "docker-test"}, timeout=10)
@@ -214,6 +217,23 @@ async def test_doctor_names_a_container_that_exited_with_its_code(tmp_path: Path
         remedy = (check.remedy or "").split(";")[0]
         assert remedy.startswith("docker start ")
         assert subprocess.run(remedy.split(), capture_output=True, timeout=30, check=False).returncode == 0
+    finally:
+        container.remove(force=True)
+
+
+async def test_doctor_names_a_restart_loop_with_its_exit_codes(tmp_path: Path, engine: Any) -> None:
+    rd = _docker_run_dir(tmp_path / "run")
+    container = engine.containers.run(BASE_IMAGE, ["python3", "-c", "print('crash'); raise SystemExit(5)"],
+                                      detach=True, restart_policy={"Name": "unless-stopped"},
+                                      labels={compose.LABEL_RUN_DIR: str(rd.path),
+                                              compose.LABEL_SERVICE: "ptrc"})
+    try:  # Docker restarts it after 0.1, 0.2, 0.4 s ...
+        assert wait_until(lambda: container.reload() or container.attrs["RestartCount"] >= 3, timeout=30,
+                          interval=0.2)
+        (check,) = await _container_checks(rd)
+        assert check.status == "fail" and "restart loop" in check.details[0], check.details
+        assert "5" in check.details[0] and check.remedy == f"docker logs --tail 50 {container.name}"
+        assert "crash" in check.log_tail
     finally:
         container.remove(force=True)
 
