@@ -78,7 +78,7 @@ class Deployment:
 def _client(timeout: float) -> Any:
     import docker
 
-    return docker.from_env(timeout=max(1, int(timeout * 3)))
+    return docker.from_env(timeout=max(5, int(timeout * 5)))
 
 
 def _project_of(compose: Path) -> str:
@@ -259,6 +259,7 @@ def _find(client: Any, deployment: Deployment) -> list[dict[str, Any]]:
 
 def _check(target: Target, engine: CheckResult) -> list[CheckResult]:
     import docker.errors
+    import requests
 
     deployment = _deployment(target)
     if deployment is None:
@@ -267,7 +268,7 @@ def _check(target: Target, engine: CheckResult) -> list[CheckResult]:
         client = _client(target.timeout)
         version = client.version().get("Version")
         found = _find(client, deployment)
-    except docker.errors.DockerException as exc:
+    except (docker.errors.DockerException, requests.RequestException) as exc:
         where = os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
         if deployment.compose:  # only asked to look: no engine, nothing to say
             engine.status, engine.summary = "skip", f"no Docker engine at {where}"
@@ -302,11 +303,12 @@ def compose_deployment(stack: Stack, compose: Path, timeout: float = 1.0) -> tup
     (every port as published) and the names of the components it runs.
     """
     import docker.errors
+    import requests
 
     try:
         client = _client(timeout)
         found = _find(client, Deployment(f"{COMPOSE_PROJECT}={_project_of(compose)}"))
-    except docker.errors.DockerException:
+    except (docker.errors.DockerException, requests.RequestException):
         return None
     components = dict(stack.components)
     names = []

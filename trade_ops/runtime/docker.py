@@ -40,7 +40,7 @@ from trade_ops.rundir import RunDir, StackState
 from trade_ops.stack import Component, Stack
 from trade_ops.supervisor import LOG_TAIL_LINES, ProcessStatus, check_ports, plan
 
-__all__ = ["DEFAULT_BASE_IMAGE", "DockerRuntime", "connect", "containers_of", "project_name"]
+__all__ = ["DEFAULT_BASE_IMAGE", "DockerRuntime", "connect", "containers_of", "engine_errors", "project_name"]
 
 DEFAULT_BASE_IMAGE = "python:3.12-slim"
 OPTIONS_FILE = "docker.json"  # the base image and image choice the stack was started with
@@ -49,20 +49,39 @@ Progress = Callable[[ProcessStatus], None]
 Say = Callable[[str], None]
 
 
-def connect(timeout: float = 10.0) -> Any:
-    """A Docker client that has answered a ping, or a StartupError saying where none answered."""
+def _where() -> str:
+    return os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+
+
+def connect(timeout: float = 120.0) -> Any:
+    """A Docker client that has answered a ping, or a StartupError saying where none answered.
+
+    `timeout` bounds each API call: a busy engine can take tens of seconds to create a
+    container, and a call that times out fails `up` (as a StartupError, see `engine_errors`).
+    """
     import docker
     import docker.errors
 
-    where = os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
     try:
         client = docker.from_env(timeout=int(timeout))
         client.ping()
         return client
     except docker.errors.DockerException as exc:
-        raise StartupError(f"no Docker engine reachable at {where}: {exc}",
+        raise StartupError(f"no Docker engine reachable at {_where()}: {exc}",
                            detail="start the Docker engine (dockerd) or set DOCKER_HOST; "
                                   "without Docker: trade-ops up --runtime process") from None
+
+
+@contextlib.contextmanager
+def engine_errors() -> Iterator[None]:
+    """The engine's failures (an API error, a call that timed out) as a StartupError: exit 3."""
+    import docker.errors
+    import requests
+
+    try:
+        yield
+    except (docker.errors.DockerException, requests.RequestException) as exc:
+        raise StartupError(f"the Docker engine at {_where()} failed: {exc}") from None
 
 
 def project_name(run_dir: RunDir) -> str:
@@ -161,6 +180,11 @@ class DockerRuntime:
     # -- up -------------------------------------------------------------------------------
     def up(self, run_dir: RunDir, stack: Stack, *, only: list[str] | None = None, timeout: float = 30.0,
            on_progress: Progress | None = None) -> list[ProcessStatus]:
+        with engine_errors():
+            return self._up(run_dir, stack, only, timeout, on_progress)
+
+    def _up(self, run_dir: RunDir, stack: Stack, only: list[str] | None, timeout: float,
+            on_progress: Progress | None) -> list[ProcessStatus]:
         from trade_ops.runtime.image import ensure_image
 
         report: Progress = on_progress or (lambda _st: None)
@@ -283,6 +307,10 @@ class DockerRuntime:
     def status(self, run_dir: RunDir) -> list[ProcessStatus]:
         if not run_dir.has_state():
             return []
+        with engine_errors():
+            return self._status(run_dir)
+
+    def _status(self, run_dir: RunDir) -> list[ProcessStatus]:
         client = connect()
         stack = run_dir.stack()
 
@@ -307,6 +335,10 @@ class DockerRuntime:
         infrastructure, which then gets the rest (at least a second); what still runs
         then is removed by force (SIGKILL). `init` makes a Python service stop in ~0.1 s.
         """
+        with engine_errors():
+            return self._down(run_dir, grace)
+
+    def _down(self, run_dir: RunDir, grace: float) -> list[ProcessStatus]:
         import docker.errors
 
         client = connect()
@@ -370,10 +402,12 @@ class DockerRuntime:
         return raw.decode(errors="replace").rstrip("\n")
 
     def log_tail(self, run_dir: RunDir, name: str, lines: int = LOG_TAIL_LINES) -> str:
-        return self._tail(self._container(run_dir, name), lines)
+        with engine_errors():
+            return self._tail(self._container(run_dir, name), lines)
 
     def follow_log(self, run_dir: RunDir, name: str, lines: int = LOG_TAIL_LINES,
                    interval: float = 0.2) -> Iterator[str]:
-        container = self._container(run_dir, name)
-        for chunk in container.logs(stream=True, follow=True, tail=lines):
-            yield chunk.decode(errors="replace")
+        with engine_errors():
+            container = self._container(run_dir, name)
+            for chunk in container.logs(stream=True, follow=True, tail=lines):
+                yield chunk.decode(errors="replace")
