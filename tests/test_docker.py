@@ -31,7 +31,7 @@ from trade_ops.doctor.check_docker import check_containers
 from trade_ops.doctor.model import CheckResult
 from trade_ops.errors import ExitCode
 from trade_ops.rundir import RunDir, StackState
-from trade_ops.runtime.docker import connect, containers_of
+from trade_ops.runtime.docker import connect, containers_of, project_name
 from trade_ops.runtime.image import ImageBuildError, ensure_image, project_root
 from trade_ops.stack import load_stack
 
@@ -107,10 +107,12 @@ def docker_stack(tmp_path: Path, image: str, engine: Any) -> Iterator[tuple[RunD
     rd, offset = RunDir(tmp_path / "run"), free_offset()
     try:
         yield rd, offset
-    finally:
+    finally:  # whatever happened: no container and no network left
         run("down", "--run-dir", str(rd.path))
         for c in containers_of(engine, rd):
             c.remove(force=True)
+        for net in engine.networks.list(names=[project_name(rd)]):
+            net.remove()
 
 
 def test_up_docker_fills_an_order_survives_a_kill_and_down_leaves_nothing(
@@ -162,7 +164,7 @@ def test_up_docker_fills_an_order_survives_a_kill_and_down_leaves_nothing(
     took = time.monotonic() - started
     assert code == 0 and "stopped 16" in out, out
     assert containers_of(engine, rd) == [], f"containers left after down ({took:.1f} s)"
-    assert not engine.networks.list(names=[f"trade-ops-{rd.path}"])
+    assert not engine.networks.list(names=[project_name(rd)])
 
 
 def _answers(port: int) -> bool:
