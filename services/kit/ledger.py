@@ -13,8 +13,11 @@ rather than apply a batch twice.
                                a stream created anew starts again at 1, and so does this)
     {prefix}:pos:{account}     hash symbol -> Position JSON and `seq`, the stream sequence
                                of the last fill applied to it
-    {prefix}:seen:{account}    set of applied fill ids
-    {prefix}:trades:{account}  list of trade JSON, oldest first (the blotter)
+    {prefix}:seenz:{account}   applied fill ids, scored by when (kept `seen_keep_s`: a fill
+                               republished later than that is past every duplicate window)
+    {prefix}:trades:{account}  list of trade JSON, oldest first (the blotter; the last
+                               `max_trades` of the account: the lake's `fills` keeps them all)
+The seen ids and the blotter of an account idle for `seen_keep_s` expire; positions stay.
     {prefix}:accounts          set of accounts with at least one fill
 """
 
@@ -22,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
@@ -98,10 +102,13 @@ def snapshot(account: str, symbol: str, position: Position, seq: int) -> contrac
 
 
 class Ledger:
-    def __init__(self, valkey: aioredis.Redis, prefix: str, keep_trades: bool = True) -> None:
+    def __init__(self, valkey: aioredis.Redis, prefix: str, keep_trades: bool = True,
+                 max_trades: int = 100_000, seen_keep_s: int = 7 * 24 * 3600) -> None:
         self.valkey = valkey
         self.prefix = prefix
         self.keep_trades = keep_trades
+        self.max_trades = max_trades
+        self.seen_keep_s = seen_keep_s
         self.stream = contract.EXEC  # the stream's identity, set by the reader before each start
 
     def _key(self, kind: str, account: str) -> str:
@@ -160,27 +167,35 @@ class Ledger:
         async with self.valkey.pipeline(transaction=False) as pipe:
             pipe.get(self.cursor_key)
             for account, (ids, symbols) in by_account.items():
-                pipe.smismember(self._key("seen", account), ids)
+                pipe.zmscore(self._key("seenz", account), ids)
                 pipe.hmget(self._key("pos", account), symbols)
             replies = await pipe.execute()
         seen: set[str] = set()
         held: dict[tuple[str, str], tuple[Position, int]] = {}
         for i, (account, (ids, symbols)) in enumerate(by_account.items()):
             flags, raw = replies[1 + 2 * i], replies[2 + 2 * i]
-            seen.update(f for f, hit in zip(ids, flags, strict=True) if hit)
+            seen.update(f for f, hit in zip(ids, flags, strict=True) if hit is not None)
             held.update({(account, s): _held(r) for s, r in zip(symbols, raw, strict=True)})
         return int(replies[0] or 0), seen, held
 
     def _write(self, tx: Any, fresh: list[tuple[int, dict[str, Any]]],
                held: dict[tuple[str, str], tuple[Position, int]]) -> list[contract.PositionSnapshot]:
         moved: dict[str, dict[str, int]] = {}  # account -> symbol -> seq of its last fill
+        now = time.time()
         for seq, t in fresh:
             account, symbol = t["account"], t["symbol"]
             t["realized"] = held[(account, symbol)][0].apply(t["side"], t["quantity"], t["price"])
             moved.setdefault(account, {})[symbol] = seq
-            tx.sadd(self._key("seen", account), t["fill_id"])
+            tx.zadd(self._key("seenz", account), {t["fill_id"]: now})
             if self.keep_trades:
                 tx.rpush(self._key("trades", account), orjson.dumps(t))
+        for account in moved:  # the age and size limits, once per account and batch
+            seen = self._key("seenz", account)
+            tx.zremrangebyscore(seen, "-inf", now - self.seen_keep_s)
+            tx.expire(seen, self.seen_keep_s)
+            if self.keep_trades:
+                tx.ltrim(self._key("trades", account), -self.max_trades, -1)
+                tx.expire(self._key("trades", account), self.seen_keep_s)
         for account, symbols in moved.items():
             tx.hset(self._key("pos", account),
                     mapping={s: orjson.dumps({**held[(account, s)][0].to_json(), "seq": seq})

@@ -1,0 +1,44 @@
+"""The ledger's Valkey keys are bounded (issue 13: ledger sets and lists never expired):
+the blotter keeps the last `max_trades`, applied fill ids are kept `seen_keep_s`, and the
+keys of an idle account expire; positions stay, and each fill is still applied once."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import redis.asyncio as aioredis
+
+from services.kit.ledger import Ledger
+from tests.helpers import Proc
+
+
+def _fill(account: str, n: int) -> dict[str, object]:
+    return {"id": f"f{n}", "fill_id": f"f{n}", "order_id": f"o{n}", "account": account,
+            "symbol": "BTCUSDT", "side": "buy", "quantity": 1.0, "price": 100.0, "ts": 1.0}
+
+
+def test_blotter_is_capped_seen_ids_age_out_and_positions_stay(valkey_server: Proc) -> None:
+    account = f"limits-{uuid.uuid4().hex[:6]}"
+
+    async def main() -> tuple[int, int, int, float, int]:
+        valkey = aioredis.from_url(valkey_server.url)
+        ledger = Ledger(valkey, f"lim-{account}", max_trades=3, seen_keep_s=3600)
+        await ledger.apply_batch([(i, _fill(account, i)) for i in range(1, 6)])
+        await ledger.apply_batch([(6, _fill(account, 1))])  # fill f1 again, under a new seq
+        count, _ = await ledger.trades(account, 100)
+        seen_key = f"lim-{account}:seenz:{account}"
+        seen = await valkey.zcard(seen_key)
+        ttl = await valkey.ttl(seen_key)
+        position = (await ledger.positions(account))["BTCUSDT"].quantity
+        ledger.seen_keep_s = 0  # every applied id is now older than the limit
+        await ledger.apply_batch([(7, _fill(account, 7))])
+        left = await valkey.zcard(seen_key)
+        await valkey.aclose()
+        return count, seen, ttl, position, left
+
+    count, seen, ttl, position, left = asyncio.run(main())
+    assert count == 3  # the last 3 trades
+    assert seen == 5 and 0 < ttl <= 3600
+    assert position == 5.0  # f1 applied once
+    assert left <= 1
