@@ -1,25 +1,27 @@
 """Compare two saved runs: refuse incomparable ones, then one row per metric.
 
-A row calls a change only when it is significant (stats.ALPHA) and at least the
-minimum effect; otherwise it says "~ no significant change".
+A row calls a change only when it is significant (stats.ALPHA, Holm-adjusted over the
+rows) and at least the minimum effect; otherwise it says "~ no significant change", or
+"? not enough data" when the runs hold too few full intervals for any test to call one.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from trade_ops.errors import UsageError
 from trade_ops.report import stats
 from trade_ops.report.runs import Interval, Run
 
-__all__ = ["COMPARED_SETTINGS", "DEFAULT_MIN_EFFECT", "METRICS", "NO_CHANGE", "Comparison", "Metric",
-           "Row", "compare_runs", "format_value", "incompatibilities"]
+__all__ = ["COMPARED_SETTINGS", "DEFAULT_MIN_EFFECT", "METRICS", "NOT_ENOUGH", "NO_CHANGE", "Comparison",
+           "Metric", "Row", "compare_runs", "condition_warnings", "format_value", "incompatibilities"]
 
 DEFAULT_MIN_EFFECT = 0.05
 NO_CHANGE = "~ no significant change"
-COMPARED_SETTINGS = ("target", "model", "rate", "duration_s", "concurrency", "requests", "warmup")
+NOT_ENOUGH = "? not enough data"
+COMPARED_SETTINGS = ("target", "model", "rate", "duration_s", "concurrency", "requests", "warmup", "repeat")
 
 
 @dataclass(frozen=True)
@@ -56,11 +58,6 @@ class Metric:
         if self.percentile is not None:
             return dist.percentile(self.percentile)
         return dist.max() if self.key == "max" else dist.mean()
-
-    def statistic(self) -> stats.Statistic | None:
-        if self.percentile is not None:
-            return stats.percentile_statistic(self.percentile)
-        return {"max": stats.max_statistic, "mean": stats.mean_statistic}.get(self.key)
 
 
 METRICS: tuple[Metric, ...] = (
@@ -149,7 +146,7 @@ class Row:
         if self.significant is False:
             return NO_CHANGE
         if self.significant is None:
-            return "? untested"
+            return NOT_ENOUGH
         better = (self.improvement or 1.0) > 1.0
         return f"{'better' if better else 'WORSE'}: {self.ratio_text()}"
 
@@ -167,6 +164,7 @@ class Comparison:
     rows: list[Row]
     min_effect: float
     forced_over: list[str] = field(default_factory=list)  # incompatibilities overridden by --force
+    warnings: list[str] = field(default_factory=list)  # conditions that differ between the runs
 
     def row(self, key: str) -> Row:
         for row in self.rows:
@@ -199,17 +197,42 @@ def incompatibilities(before: Run, after: Run) -> list[str]:
     return reasons
 
 
-def _significance(metric: Metric, before: Run, after: Run, draws: dict[str, Any]) -> stats.Significance:
+def _significance(metric: Metric, before: Run, after: Run, rows: int) -> stats.Significance:
     samples = [[v for v in map(metric.per_interval, run.intervals) if v is not None]
                for run in (before, after)]
-    tested = stats.mann_whitney(samples[0], samples[1])
-    statistic = metric.statistic()
-    if tested.p_value is None and statistic is not None and min(before.latency.total,
-                                                                 after.latency.total) > 0:
-        if not draws:  # one set of resamples serves every statistic
-            draws["pair"] = (stats.resample(before.latency, seed=1), stats.resample(after.latency, seed=2))
-        return stats.bootstrap(before.latency, after.latency, statistic, draws["pair"])
-    return tested
+    # the smallest possible p must clear Holm's first step (ALPHA / rows), or no row can be called
+    tested = stats.mann_whitney(samples[0], samples[1], level=stats.ALPHA / rows)
+    if tested.p_value is None or min(len(before.repeats), len(after.repeats)) < stats.MIN_RUNS:
+        return tested
+    per_run = [[v for v in map(metric.overall, run.repeats) if v is not None] for run in (before, after)]
+    p_runs = stats.welch_runs(per_run[0], per_run[1])
+    if p_runs is None:
+        return tested
+    return replace(tested, test="Welch t (runs) + Mann-Whitney U", p_value=max(p_runs, tested.p_value),
+                   runs=(len(per_run[0]), len(per_run[1])), p_runs=p_runs)
+
+
+def _loadavg(run: Run) -> float | None:
+    cond = run.results.get("conditions") or {}
+    values = [(cond.get(k) or {}).get("loadavg") for k in ("before", "after")]
+    found = [v[0] for v in values if v]
+    return sum(found) / len(found) if found else None
+
+
+def condition_warnings(before: Run, after: Run) -> list[str]:
+    """Differences in the host's conditions that can explain a difference in the figures."""
+    out: list[str] = []
+    lb, la = _loadavg(before), _loadavg(after)
+    if lb is not None and la is not None and abs(lb - la) > max(0.5, 0.3 * max(lb, la)):
+        out.append(f"the host was under different load: load average {lb:.2f} during the before run, "
+                   f"{la:.2f} during the after run")
+    sb, sa = ((run.results.get("conditions") or {}).get("steal_pct") for run in (before, after))
+    if sb is not None and sa is not None and abs(sb - sa) > 1.0:
+        out.append(f"different CPU steal: {sb:g}% before, {sa:g}% after (a noisy neighbour on the host)")
+    if min(len(before.repeats), len(after.repeats)) < stats.MIN_RUNS:
+        out.append("single runs: intervals of one run share its conditions, so run-to-run variation is "
+                   "not measured; for a verdict that holds across runs, save both sides with --repeat 5")
+    return out
 
 
 def compare_runs(before: Run, after: Run, *, min_effect: float = DEFAULT_MIN_EFFECT,
@@ -221,11 +244,13 @@ def compare_runs(before: Run, after: Run, *, min_effect: float = DEFAULT_MIN_EFF
         raise UsageError("refusing to compare these runs: " + "; ".join(reasons),
                          detail="compare runs of one scenario with the same settings, "
                                 "or pass --force to compare anyway (the report will say so)")
-    draws: dict[str, Any] = {}
-    rows = []
+    tests = []
     for metric in metrics:
         if on_metric:
             on_metric(metric)
-        rows.append(Row(metric, metric.overall(before), metric.overall(after),
-                        _significance(metric, before, after, draws), min_effect))
-    return Comparison(before, after, rows, min_effect, forced_over=reasons)
+        tests.append(_significance(metric, before, after, len(metrics)))
+    tests = stats.holm(tests)
+    rows = [Row(metric, metric.overall(before), metric.overall(after), sig, min_effect)
+            for metric, sig in zip(metrics, tests, strict=True)]
+    return Comparison(before, after, rows, min_effect, forced_over=reasons,
+                      warnings=condition_warnings(before, after))

@@ -10,7 +10,7 @@ from typing import Any
 
 from trade_ops.bench.render import cpu_line
 from trade_ops.report import stats
-from trade_ops.report.compare import NO_CHANGE, Comparison, format_value
+from trade_ops.report.compare import NO_CHANGE, NOT_ENOUGH, Comparison, format_value
 from trade_ops.report.expect import Verdict
 from trade_ops.report.plots import Plot
 from trade_ops.report.runs import Run
@@ -114,11 +114,12 @@ def _results_section(cmp: Comparison) -> list[str]:
             for r in cmp.rows]
     return ["## Results", "",
             *table(["metric", "before", "after", "change", "ratio", "verdict", "test"], rows), "",
-            f"A change is called only when it is significant (two-sided, p < {stats.ALPHA}) and at least "
-            f"{cmp.min_effect * 100:g}%; otherwise the row says \"{NO_CHANGE}\". The test is a "
-            f"Mann-Whitney U over the per-interval values of each run (per-second p50s, p99s, ...; at least "
-            f"{stats.MIN_INTERVALS} intervals a run), or, with fewer intervals, a bootstrap "
-            f"({stats.BOOTSTRAP_RESAMPLES} resamples) over each run's latency histogram. Latencies are "
+            f"A change is called only when it is significant (two-sided, p < {stats.ALPHA} after Holm's "
+            f"correction over the {len(cmp.rows)} rows) and at least {cmp.min_effect * 100:g}%; otherwise "
+            f"the row says \"{NO_CHANGE}\", or \"{NOT_ENOUGH}\" when the runs hold too few full intervals "
+            "for any test to reach that level. The test is a Mann-Whitney U over the per-interval values of "
+            "each run (per-second p50s, p99s, ...; partial intervals dropped); with `--repeat`, Welch's t "
+            "over the runs' values (log scale) must agree. Latencies are "
             "measured from each request's intended start (corrected for coordinated omission)."]
 
 
@@ -164,6 +165,8 @@ def render_report(cmp: Comparison, *, plots: Sequence[Plot], report_path: Path,
     if cmp.forced_over:
         lines += ["> **Compared with --force** although these runs differ:",
                   *[f"> - {reason}" for reason in cmp.forced_over], ""]
+    if cmp.warnings:
+        lines += ["> **Conditions**:", *[f"> - {w}" for w in cmp.warnings], ""]
     lines += ["## Summary", ""]
     if called:
         lines += [f"- **{r.sentence()}** ({r.significance.describe()})" for r in called]
@@ -171,7 +174,7 @@ def render_report(cmp: Comparison, *, plots: Sequence[Plot], report_path: Path,
         lines.append(f"- {NO_CHANGE} in any metric (minimum effect {cmp.min_effect * 100:g}%).")
     untested = [r.metric.label for r in cmp.rows if r.significant is None]
     if untested:
-        lines.append(f"- Not tested (too little data): {', '.join(untested)}.")
+        lines.append(f"- Not enough data to call a change: {', '.join(untested)}.")
     if verdicts:
         lines += ["", "Expectations (`--expect`):", ""]
         lines += [f"- {'met' if v.met else '**NOT MET**'}: `{v.expectation.describe()}`: {v.detail}"

@@ -22,6 +22,7 @@ class Interval:
     count: int
     errors: int
     latency: Dist
+    partial: bool = False
 
     @property
     def mid_s(self) -> float:
@@ -60,10 +61,33 @@ class Run:
         return decode_dist(self.doc["histograms"]["latency"])
 
     @cached_property
+    def all_intervals(self) -> list[Interval]:
+        """Every interval saved, partial ones too (plots show them)."""
+        span = float(self.results.get("duration_s") or 0.0)
+        out = []
+        for raw in self.doc.get("intervals") or []:
+            start, end = float(raw["start_s"]), float(raw["end_s"])
+            # runs saved before intervals were marked: one reaching past the measured span is partial
+            partial = bool(raw["partial"]) if "partial" in raw else end > span + 1e-6
+            out.append(Interval(start, end, int(raw.get("count", 0)), int(raw.get("errors", 0)),
+                                decode_dist(raw["latency"]), partial))
+        return out
+
+    @cached_property
     def intervals(self) -> list[Interval]:
-        return [Interval(float(raw["start_s"]), float(raw["end_s"]), int(raw.get("count", 0)),
-                         int(raw.get("errors", 0)), decode_dist(raw["latency"]))
-                for raw in self.doc.get("intervals") or []]
+        """The full intervals: the ones comparisons use."""
+        return [iv for iv in self.all_intervals if not iv.partial]
+
+    @cached_property
+    def repeats(self) -> list[Run]:
+        """With --repeat N: each run on its own (its results and intervals); else this run alone."""
+        each = self.doc.get("repeats") or []
+        if not each:
+            return [self]
+        return [Run(f"{self.name}#{k + 1}", self.path,
+                    {"results": r.get("results") or {}, "intervals": r.get("intervals") or [],
+                     "histograms": self.doc.get("histograms")})
+                for k, r in enumerate(each)]
 
 
 def resolve_run_path(ref: str | Path, runs_dir: Path | None = None) -> Path:

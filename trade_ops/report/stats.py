@@ -1,117 +1,106 @@
-"""Is a difference between two runs real? Two tests, both two-sided.
+"""Is a difference between two runs real? Two-sided tests that refuse to cry wolf.
 
-Mann-Whitney U over per-interval values (the bench records one histogram per interval,
-so each run gives a sample of, say, per-second p99s): no assumption on the shape of
-the distribution, and intervals are far closer to independent than single requests.
-It needs MIN_INTERVALS non-empty intervals in each run.
+Intervals. Each run records one histogram per interval (a second by default); a partial
+interval (the schedule ended inside it) is dropped. Mann-Whitney U over the per-interval
+values (per-second p50s, p99s, ...) assumes no shape. With n and m intervals its smallest
+possible p-value is 2 / C(n+m, n): when that cannot fall below the level a row is tested
+at, the row says "not enough data" instead of a verdict (5 vs 5 intervals can never give
+less than p=0.0079, which is why such a result meant nothing).
 
-Otherwise a bootstrap over each run's whole latency histogram: resample each run's
-requests (a multinomial draw over the histogram's buckets), compute the statistic,
-and read a confidence interval and a p-value off the relative changes. Requests of one
-run are correlated in time, so this one is optimistic; the minimum effect guards it.
+Runs. Intervals of one run share that run's conditions (what else the host was doing), so
+two runs of the same command differ by more than their intervals do. With `--repeat`,
+each side holds several runs, and a change is called only when the runs differ too:
+Welch's t-test over the per-run values, on a log scale (latencies change by factors), as
+pyperf compares values across runs and benchstat compares runs.
+
+Many rows. A comparison tests several metrics at once; Holm's step-down procedure keeps
+the chance of calling any change between two runs of the same command at ALPHA.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 
-from trade_ops.report.dist import Dist
-
-if TYPE_CHECKING:
-    import numpy as np
-
-__all__ = ["ALPHA", "BOOTSTRAP_RESAMPLES", "MIN_INTERVALS", "Significance", "bootstrap",
-           "mann_whitney", "resample"]
+__all__ = ["ALPHA", "MIN_RUNS", "Significance", "holm", "mann_whitney", "min_mann_whitney_p", "welch_runs"]
 
 ALPHA = 0.05
-MIN_INTERVALS = 5
-BOOTSTRAP_RESAMPLES = 1000
-
-# statistic over a (resamples x buckets) matrix of counts and the bucket values -> one value per row
-Statistic = Callable[["np.ndarray", "np.ndarray"], "np.ndarray"]
+MIN_RUNS = 2  # per side, for the run-level test
 
 
 @dataclass(frozen=True)
 class Significance:
-    test: str  # "Mann-Whitney U", "bootstrap", or "none" when no test could run
-    p_value: float | None
+    test: str  # "Mann-Whitney U", "Welch t (runs) + Mann-Whitney U", or "none"
+    p_value: float | None  # the p-value that decides (the larger of the two when both run)
     n_before: int = 0
     n_after: int = 0
-    ci: tuple[float, float] | None = None  # bootstrap: 95% CI of the relative change
     note: str = ""
+    level: float = ALPHA  # p_value is Holm-adjusted once holm() has run
+    runs: tuple[int, int] | None = None  # runs per side when the run-level test ran
+    p_runs: float | None = None
+    p_intervals: float | None = None
+
+    @property
+    def significant(self) -> bool | None:
+        return None if self.p_value is None else self.p_value < self.level
 
     def describe(self) -> str:
         if self.p_value is None:
             return self.note or "not tested"
-        p = f"p={self.p_value:.2g}" if self.p_value >= 1e-4 else "p<0.0001"
-        if self.test == "Mann-Whitney U":
-            return f"Mann-Whitney U, {p}, {self.n_before}/{self.n_after} intervals"
-        lo, hi = self.ci or (0.0, 0.0)
-        return f"bootstrap, {p}, 95% CI {lo * 100:+.1f}%..{hi * 100:+.1f}%"
+
+        def p(v: float) -> str:
+            return f"p={v:.2g}" if v >= 1e-4 else "p<0.0001"
+
+        intervals = f"{self.n_before}/{self.n_after} intervals"
+        if self.runs is not None and self.p_runs is not None and self.p_intervals is not None:
+            runs = f"{self.runs[0]}/{self.runs[1]} runs"
+            return (f"Welch t over runs {p(self.p_runs)} ({runs}), Mann-Whitney U {p(self.p_intervals)} "
+                    f"({intervals}); {p(self.p_value)} Holm-adjusted")
+        raw = self.p_intervals if self.p_intervals is not None else self.p_value
+        return f"Mann-Whitney U {p(raw)} ({intervals}); {p(self.p_value)} Holm-adjusted"
 
 
-def mann_whitney(before: Sequence[float], after: Sequence[float]) -> Significance:
-    if min(len(before), len(after)) < MIN_INTERVALS:
-        return Significance("none", None, len(before), len(after),
-                            note=f"too few intervals ({len(before)}/{len(after)}, need {MIN_INTERVALS})")
+def min_mann_whitney_p(n: int, m: int) -> float:
+    """The smallest two-sided p-value Mann-Whitney U can give with n and m values."""
+    return 1.0 if min(n, m) == 0 else min(1.0, 2.0 / math.comb(n + m, n))
+
+
+def mann_whitney(before: Sequence[float], after: Sequence[float], level: float = ALPHA) -> Significance:
+    n, m = len(before), len(after)
+    floor = min_mann_whitney_p(n, m)
+    if floor >= level:
+        return Significance("none", None, n, m, level=level,
+                            note=f"not enough data: {n}/{m} full intervals cannot reach p<{level:.2g} "
+                                 f"(the smallest possible p is {floor:.2g}); measure longer")
     from scipy.stats import mannwhitneyu
 
     if len(set(before) | set(after)) == 1:  # all equal: nothing to test, and scipy warns
-        return Significance("Mann-Whitney U", 1.0, len(before), len(after))
-    result = mannwhitneyu(list(before), list(after), alternative="two-sided")
-    return Significance("Mann-Whitney U", float(result.pvalue), len(before), len(after))
+        return Significance("Mann-Whitney U", 1.0, n, m, level=level, p_intervals=1.0)
+    p = float(mannwhitneyu(list(before), list(after), alternative="two-sided").pvalue)
+    return Significance("Mann-Whitney U", p, n, m, level=level, p_intervals=p)
 
 
-def percentile_statistic(percentile: float) -> Statistic:
-    import numpy as np
+def welch_runs(before: Sequence[float], after: Sequence[float]) -> float | None:
+    """Welch's t-test over per-run values on a log scale; None when it cannot run."""
+    if min(len(before), len(after)) < MIN_RUNS or min(*before, *after) <= 0:
+        return None
+    lb, la = [math.log(v) for v in before], [math.log(v) for v in after]
+    if len(set(lb)) == 1 and len(set(la)) == 1:
+        return 1.0 if lb[0] == la[0] else 0.0
+    from scipy.stats import ttest_ind
 
-    def stat(counts: np.ndarray, values: np.ndarray) -> np.ndarray:
-        cum = np.cumsum(counts, axis=1)
-        target = np.ceil(cum[:, -1:] * percentile / 100.0)
-        index = np.minimum((cum < np.maximum(target, 1)).sum(axis=1), len(values) - 1)
-        return values[index]
-
-    return stat
-
-
-def mean_statistic(counts: np.ndarray, values: np.ndarray) -> np.ndarray:
-    return (counts @ values) / counts.sum(axis=1)
+    p = float(ttest_ind(lb, la, equal_var=False).pvalue)
+    return 1.0 if math.isnan(p) else p
 
 
-def max_statistic(counts: np.ndarray, values: np.ndarray) -> np.ndarray:
-    import numpy as np
-
-    last = counts.shape[1] - 1 - np.argmax(counts[:, ::-1] > 0, axis=1)
-    return values[last]
-
-
-def resample(dist: Dist, resamples: int = BOOTSTRAP_RESAMPLES, seed: int = 0) -> np.ndarray:
-    """(resamples x buckets) counts: the run's requests drawn again with replacement."""
-    import numpy as np
-
-    rng = np.random.default_rng(seed)
-    return rng.multinomial(dist.total, dist.counts / dist.total, size=resamples).astype(float)
-
-
-def bootstrap(before: Dist, after: Dist, statistic: Statistic,
-              draws: tuple[np.ndarray, np.ndarray] | None = None) -> Significance:
-    """Draws can be shared between the statistics of one comparison: they do not depend on them."""
-    import numpy as np
-
-    n_b, n_a = before.total, after.total
-    if min(n_b, n_a) == 0:
-        return Significance("none", None, n_b, n_a, note="a run recorded no requests")
-    draw_b, draw_a = draws or (resample(before, seed=1), resample(after, seed=2))
-
-    def values(dist: Dist) -> np.ndarray:
-        return dist.mids_ms if statistic is mean_statistic else dist.values_ms
-
-    stat_b, stat_a = statistic(draw_b, values(before)), statistic(draw_a, values(after))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        change = np.where(stat_b > 0, stat_a / stat_b - 1.0, 0.0)
-    lo, hi = (float(x) for x in np.percentile(change, [2.5, 97.5]))
-    tail = min(float(np.mean(change <= 0)), float(np.mean(change >= 0)))
-    p = min(1.0, max(2 * tail, 1.0 / len(change)))
-    return Significance("bootstrap", p, int(n_b), int(n_a), ci=(lo, hi))
+def holm(tests: list[Significance], alpha: float = ALPHA) -> list[Significance]:
+    """Holm's step-down over the tested rows: each gets its adjusted p-value as `p_value`
+    (the raw one stays in p_runs/p_intervals), so `p_value < alpha` decides every row."""
+    tested = sorted((i for i, t in enumerate(tests) if t.p_value is not None),
+                    key=lambda i: tests[i].p_value or 0.0)
+    out, m, running = list(tests), len(tested), 0.0
+    for k, i in enumerate(tested):
+        running = max(running, min(1.0, (m - k) * (tests[i].p_value or 0.0)))
+        out[i] = replace(tests[i], p_value=running, level=alpha)
+    return out

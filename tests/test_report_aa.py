@@ -1,0 +1,72 @@
+"""A/A and 2x comparisons: twenty pairs of runs of the same process are called "no
+significant change" at least nineteen times, and a real 2x change is still called.
+
+The runs are synthetic but noisy the way runs on a shared host are (tests/report_synth.py):
+per-request lognormal latencies, a per-interval factor (what else the host did that second)
+and a per-run factor (its conditions). Seeds are fixed, so the test is deterministic; the
+counts it asserts are the procedure's, not tuned to these seeds (the docstrings of
+trade_ops/report/stats.py say why the rate stays at or below 5% per pair).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.report_synth import save_run
+from trade_ops.report.compare import NO_CHANGE, compare_runs
+from trade_ops.report.runs import load_run
+
+PAIRS = 20
+
+
+def _unchanged(cmp_rows: list) -> bool:
+    return all(row.verdict() in (NO_CHANGE, "? not enough data") for row in cmp_rows)
+
+
+def _pairs(d: Path, *, after_ms: float, **kwargs: object) -> list[list]:
+    out = []
+    for k in range(PAIRS):
+        save_run(d, f"a{k}", median_ms=10.0, seed=1000 + 2 * k, **kwargs)  # type: ignore[arg-type]
+        save_run(d, f"b{k}", median_ms=after_ms, seed=1001 + 2 * k, **kwargs)  # type: ignore[arg-type]
+        out.append(compare_runs(load_run(f"a{k}", d), load_run(f"b{k}", d)).rows)
+    return out
+
+
+SINGLE = {"intervals": 10, "per_interval": 100, "interval_sd": 0.1}
+REPEATED = {"intervals": 10, "per_interval": 60, "interval_sd": 0.1, "run_sd": 0.15, "repeat": 5}
+
+
+def test_aa_single_runs_are_called_unchanged(tmp_path: Path) -> None:
+    unchanged = sum(_unchanged(rows) for rows in _pairs(tmp_path, after_ms=10.0, **SINGLE))
+    assert unchanged >= 19, f"{PAIRS - unchanged} of {PAIRS} A/A pairs were called a change"
+
+
+def test_2x_single_runs_are_called(tmp_path: Path) -> None:
+    for rows in _pairs(tmp_path, after_ms=20.0, **SINGLE)[:5]:
+        p50 = next(r for r in rows if r.metric.key == "p50")
+        assert p50.significant and p50.verdict().startswith("WORSE: "), p50.verdict()
+        assert 1.6 < 1 / (p50.improvement or 1) < 2.5
+
+
+def test_aa_repeated_runs_with_run_to_run_noise_are_called_unchanged(tmp_path: Path) -> None:
+    unchanged = sum(_unchanged(rows) for rows in _pairs(tmp_path, after_ms=10.0, **REPEATED))
+    assert unchanged >= 19, f"{PAIRS - unchanged} of {PAIRS} A/A pairs were called a change"
+
+
+def test_intervals_alone_cry_wolf_when_runs_differ(tmp_path: Path) -> None:
+    """Why --repeat: with the same run-to-run noise, single runs compared by their intervals
+    are called changed far more often than 1 in 20 (the issue's 1.38x 'WORSE')."""
+    noisy = {**SINGLE, "run_sd": 0.15}
+    unchanged = sum(_unchanged(rows) for rows in _pairs(tmp_path, after_ms=10.0, **noisy))
+    assert unchanged < 15
+
+
+@pytest.mark.parametrize("after_ms", [20.0, 5.0])
+def test_2x_with_repeated_runs_is_called(tmp_path: Path, after_ms: float) -> None:
+    for rows in _pairs(tmp_path, after_ms=after_ms, **REPEATED)[:5]:
+        p50 = next(r for r in rows if r.metric.key == "p50")
+        assert p50.significant, p50.significance.describe()
+        assert p50.significance.test.startswith("Welch t (runs)")
+        assert 1.6 < (p50.improvement or 0) ** (1 if after_ms < 10 else -1) < 2.5
