@@ -80,3 +80,18 @@ def test_gates(runs: Path) -> None:
     for bad in ("5 p50", "x5 p50", "5x p42", "100% p50", "0x p50", ""):
         with pytest.raises(UsageError):
             parse_expectation(bad)
+
+
+def test_no_worse_than_gates(runs: Path) -> None:
+    """Gates both ways: a CI can fail a regression as well as require a speed-up."""
+    slower = compare_runs(load_run("twice-as-fast", runs), load_run("base", runs))  # a real 2x regression
+    same = compare_runs(load_run("base", runs), load_run("same", runs))
+    gates = [parse_expectation(t) for t in ("p99 <= 1.1x", "p99 +10%", "p50 <= 3x", "throughput >= 0.9x",
+                                           "throughput -10%")]
+    assert [g.no_worse for g in gates] == [True] * 5
+    assert [v.met for v in check(slower, gates)] == [False, False, True, True, True]
+    assert "worse than p99 <= 1.1x, significant" in check(slower, gates)[0].detail
+    assert all(v.met for v in check(same, gates))
+    for bad in ("p99 >= 1.1x", "throughput <= 1.1x", "p99 -10%", "throughput +10%", "p99 <= 0x"):
+        with pytest.raises(UsageError):
+            parse_expectation(bad)

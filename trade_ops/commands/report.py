@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from trade_ops import console as out
-from trade_ops.commands.options import RunDirOpt
+from trade_ops.commands.options import JsonOpt, RunDirOpt
 from trade_ops.errors import ExitCode
 from trade_ops.helptext import examples
 
@@ -26,6 +26,7 @@ report_app = typer.Typer(help="Write markdown reports: before/after performance,
 @report_app.command("perf", epilog=examples(
     ("trade-ops report perf before after", "compare saved runs reports/runs/before and after"),
     ("trade-ops report perf before after --expect '2x p50'", "and fail unless p50 halved"),
+    ("trade-ops report perf base head --expect 'p99 <= 1.1x'", "fail on a p99 regression over 10%"),
 ))
 @out.cli_errors
 def perf(
@@ -38,21 +39,31 @@ def perf(
     force: Annotated[bool, typer.Option("--force", help="Compare runs of different scenarios or "
                                                         "settings, or invalid runs.")] = False,
     expect: Annotated[list[str] | None, typer.Option(
-        "--expect", help="A gate such as '5x p50' or '20% p99'; exit 1 when not met. Repeatable.")] = None,
+        "--expect", help="A gate: '5x p50' or '20% p99' (at least that much better), 'p99 <= 1.1x' or "
+        "'p99 +10%' (no worse than that); exit 1 when not met. Repeatable.")] = None,
     min_effect: Annotated[str, typer.Option("--min-effect", help="Smallest change called a change.")] = "5%",
     note: Annotated[list[str] | None, typer.Option(
         "--note", help="A line of text for the report's 'how it was produced' section. Repeatable.")] = None,
+    json_out: JsonOpt = False,
 ) -> None:
     """Compare two saved bench runs: table, significance, plots -> PERFORMANCE_REPORT.md."""
-    from trade_ops.report.perf import parse_min_effect, write_perf_report
+    from trade_ops.commands.json_errors import json_errors
+    from trade_ops.report.perf import comparison_document, parse_min_effect, write_perf_report
 
-    report = write_perf_report(before, after, out=out_path, runs_dir=runs_dir, force=force,
-                               min_effect=parse_min_effect(min_effect), expect=expect or [],
-                               notes=note or [],
-                               progress=lambda msg: out.console.print(f"[dim]{msg}...[/]"))
+    if json_out:
+        out.use_stderr()
+    with json_errors(json_out):
+        report = write_perf_report(before, after, out=out_path, runs_dir=runs_dir, force=force,
+                                   min_effect=parse_min_effect(min_effect), expect=expect or [],
+                                   notes=note or [],
+                                   progress=lambda msg: out.console.print(f"[dim]{msg}...[/]"))
     cmp = report.comparison
+    if json_out:
+        out.print_json(comparison_document(report))
     for reason in cmp.forced_over:
         out.console.print(f"[yellow]warning:[/] compared with --force: {reason}")
+    for warning in cmp.warnings:
+        out.console.print(f"[yellow]note:[/] {warning}")
     out.console.print(_table(cmp))
     out.console.print(f"wrote {report.path} and {len(report.plots)} plots (SVG + PNG)")
     for verdict in report.verdicts:

@@ -1,7 +1,16 @@
-"""`--expect` gates for CI: `5x p50` (p50 at least 5 times better), `20% p99` (p99 at
-least 20% better). Better means lower for latencies and the error rate, higher for
-throughput. A gate is met only when the change is also significant (a change too small
-or too noisy to call meets no gate); a metric no test could cover is judged on its ratio.
+"""`--expect` gates for CI, both ways.
+
+Speed-ups: `5x p50` (p50 at least 5 times better), `20% p99` (p99 at least 20% better).
+A speed-up gate is met only when the change is also significant (a change too small or
+too noisy to call meets no gate); a metric no test could cover is judged on its ratio.
+
+Regressions ("no worse than"): `p99 <= 1.1x` (after at most 1.1 times before),
+`throughput >= 0.9x`, or `p99 +10%` / `throughput -10%` (at most 10% worse). Such a gate
+fails when the metric is worse than allowed and the change is significant, or when no
+test could cover it (nothing shows the difference is noise); a change beyond the bound
+that the test calls noise meets it.
+
+Better means lower for latencies and the error rate, higher for throughput.
 """
 
 from __future__ import annotations
@@ -10,20 +19,26 @@ import re
 from dataclasses import dataclass
 
 from trade_ops.errors import UsageError
-from trade_ops.report.compare import METRICS, Comparison
+from trade_ops.report.compare import METRICS, Comparison, Metric
 
 __all__ = ["Expectation", "Verdict", "check", "parse_expectation"]
 
 _ALIASES = {"p99.9": "p999", "throughput": "throughput", "rate": "throughput", "error-rate": "error_rate",
             "errors": "error_rate", "error_rate": "error_rate"}
-_PATTERN = re.compile(r"^\s*(?P<amount>\d+(?:\.\d+)?)\s*(?P<kind>x|%)\s+(?P<metric>[\w.\-]+)\s*$", re.I)
+_METRIC = r"(?P<metric>[A-Za-z][\w.\-]*)"
+_BETTER = re.compile(r"^\s*(?P<amount>\d+(?:\.\d+)?)\s*(?P<kind>x|%)\s+" + _METRIC + r"\s*$", re.I)
+_BOUND = re.compile(r"^\s*" + _METRIC + r"\s*(?P<op><=|>=)\s*(?P<amount>\d+(?:\.\d+)?)\s*x\s*$", re.I)
+_PERCENT = re.compile(r"^\s*" + _METRIC + r"\s+(?P<sign>[+-])\s*(?P<amount>\d+(?:\.\d+)?)\s*%\s*$", re.I)
+_FORMS = ("'5x p50' or '20% p99' (at least that much better); 'p99 <= 1.1x', 'throughput >= 0.9x', "
+          "'p99 +10%' or 'throughput -10%' (no worse than that)")
 
 
 @dataclass(frozen=True)
 class Expectation:
     text: str
     metric: str  # a compare.METRICS key
-    times: float  # required improvement factor: 5x -> 5.0, 20% -> 1/(1-0.2) for latencies
+    times: float  # better: the improvement factor needed; no worse: the worst after/before allowed
+    no_worse: bool = False
 
     def describe(self) -> str:
         return self.text.strip()
@@ -36,18 +51,38 @@ class Verdict:
     detail: str
 
 
-def parse_expectation(text: str) -> Expectation:
-    keys = [m.key for m in METRICS]
-    match = _PATTERN.match(text)
-    if not match:
-        raise UsageError(f"bad --expect {text!r}: write it as '<N>x <metric>' or '<N>% <metric>'",
-                         detail=f"for example '5x p50' or '20% p99'; metrics: {', '.join(keys)}")
-    name = match["metric"].lower()
-    key = _ALIASES.get(name, name)
+def _metric(text: str, name: str) -> Metric:
+    key = _ALIASES.get(name.lower(), name.lower())
     metric = next((m for m in METRICS if m.key == key), None)
     if metric is None:
-        raise UsageError(f"bad --expect {text!r}: unknown metric {match['metric']!r}",
-                         detail=f"metrics: {', '.join(keys)}")
+        raise UsageError(f"bad --expect {text!r}: unknown metric {name!r}",
+                         detail=f"metrics: {', '.join(m.key for m in METRICS)}")
+    return metric
+
+
+def parse_expectation(text: str) -> Expectation:
+    if m := _BOUND.match(text):
+        metric, amount = _metric(text, m["metric"]), float(m["amount"])
+        if amount <= 0:
+            raise UsageError(f"bad --expect {text!r}: the factor must be greater than 0")
+        if (m["op"] == "<=") != metric.lower_is_better:
+            want = "<=" if metric.lower_is_better else ">="
+            raise UsageError(f"bad --expect {text!r}: for {metric.label}, 'no worse than' is written {want}",
+                             detail=f"for example '{metric.key} {want} {1.1 if want == '<=' else 0.9}x'")
+        return Expectation(text, metric.key, amount, no_worse=True)
+    if m := _PERCENT.match(text):
+        metric, amount = _metric(text, m["metric"]), float(m["amount"])
+        worse_sign = "+" if metric.lower_is_better else "-"
+        if m["sign"] != worse_sign or (worse_sign == "-" and amount >= 100):
+            raise UsageError(f"bad --expect {text!r}: for {metric.label}, 'at most N% worse' is written "
+                             f"'{metric.key} {worse_sign}N%'")
+        limit = 1 + amount / 100 if metric.lower_is_better else 1 - amount / 100
+        return Expectation(text, metric.key, limit, no_worse=True)
+    match = _BETTER.match(text)
+    if not match:
+        raise UsageError(f"bad --expect {text!r}", detail=f"forms: {_FORMS}; "
+                                                          f"metrics: {', '.join(m.key for m in METRICS)}")
+    metric = _metric(text, match["metric"])
     amount = float(match["amount"])
     if match["kind"] == "%":
         # 20% better: a latency at most 80% of before; a throughput at least 120% of before
@@ -59,12 +94,31 @@ def parse_expectation(text: str) -> Expectation:
         if amount <= 0:
             raise UsageError(f"bad --expect {text!r}: the factor must be greater than 0")
         times = amount
-    return Expectation(text, key, times)
+    return Expectation(text, metric.key, times)
+
+
+def _no_worse(comparison: Comparison, exp: Expectation) -> Verdict:
+    row = comparison.row(exp.metric)
+    if row.before is None or row.after is None or row.before == 0:
+        return Verdict(exp, False, f"{row.metric.label}: no value to compare")
+    ratio = row.after / row.before
+    within = ratio <= exp.times if row.metric.lower_is_better else ratio >= exp.times
+    if within:
+        return Verdict(exp, True, f"{row.sentence()} (within {exp.describe()})")
+    if row.significant is False:
+        return Verdict(exp, True, f"{row.sentence()}, beyond {exp.describe()} but not significant "
+                                  f"({row.significance.describe()})")
+    why = "significant" if row.significant else "and no test could show it is noise"
+    return Verdict(exp, False, f"{row.sentence()}: worse than {exp.describe()}, {why} "
+                               f"({row.significance.describe()})")
 
 
 def check(comparison: Comparison, expectations: list[Expectation]) -> list[Verdict]:
     verdicts = []
     for exp in expectations:
+        if exp.no_worse:
+            verdicts.append(_no_worse(comparison, exp))
+            continue
         row = comparison.row(exp.metric)
         ratio = row.improvement
         if ratio is None:

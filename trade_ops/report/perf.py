@@ -7,6 +7,7 @@ import shlex
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from trade_ops.errors import UsageError
 from trade_ops.report.compare import DEFAULT_MIN_EFFECT, Comparison, compare_runs
@@ -15,7 +16,8 @@ from trade_ops.report.markdown import bench_command, render_report
 from trade_ops.report.plots import Plot, write_plots
 from trade_ops.report.runs import load_run
 
-__all__ = ["DEFAULT_PERF_REPORT", "PerfReport", "parse_min_effect", "write_perf_report"]
+__all__ = ["DEFAULT_PERF_REPORT", "PerfReport", "comparison_document", "parse_min_effect",
+           "write_perf_report"]
 
 DEFAULT_PERF_REPORT = Path("reports/PERFORMANCE_REPORT.md")
 
@@ -72,3 +74,20 @@ def write_perf_report(before: str, after: str, *, out: Path = DEFAULT_PERF_REPOR
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text)
     return PerfReport(out, comparison, plots, verdicts)
+
+
+def comparison_document(report: PerfReport) -> dict[str, Any]:
+    """`report perf --json`: every row with its verdict and test, the gates, the warnings."""
+    cmp = report.comparison
+    return {
+        "status": "pass" if report.expectations_met else "fail",
+        "exit_code": 0 if report.expectations_met else 1,
+        "before": cmp.before.name, "after": cmp.after.name, "report": str(report.path),
+        "min_effect": cmp.min_effect, "forced_over": cmp.forced_over, "warnings": cmp.warnings,
+        "rows": [{"metric": r.metric.key, "unit": r.metric.unit, "before": r.before, "after": r.after,
+                  "change": r.change, "significant": r.significant, "verdict": r.verdict(),
+                  "test": r.significance.test, "p_value": r.significance.p_value,
+                  "describe": r.significance.describe()} for r in cmp.rows],
+        "expectations": [{"expect": v.expectation.describe(), "met": v.met, "detail": v.detail}
+                         for v in report.verdicts],
+    }
