@@ -33,7 +33,8 @@ from trade_ops.bench.results import Analysis
 from trade_ops.errors import UsageError
 
 __all__ = ["FORMAT", "RUNS_DIR", "RunExists", "build_run", "check_name", "conditions_between", "histograms",
-           "host_conditions", "host_meta", "load_run", "refuse_existing", "run_meta", "save_run"]
+           "host_conditions", "host_meta", "latest_run", "load_run", "refuse_existing", "run_meta",
+           "save_run"]
 
 FORMAT = "trade-ops-run/1"
 RUNS_DIR = Path("reports/runs")
@@ -164,6 +165,26 @@ def load_run(name_or_path: str | Path, runs_dir: Path = RUNS_DIR) -> dict[str, A
     if doc.get("format") != FORMAT:
         raise UsageError(f"{path} is not a {FORMAT} document")
     return doc
+
+
+def latest_run(base_urls: set[str], runs_dir: Path = RUNS_DIR) -> tuple[Path, dict[str, Any]] | None:
+    """The newest saved run by its own `created_at` (never a file's mtime: a checkout sets
+    that) whose target is one of these base URLs (this stack's services); None if none is."""
+    bases = {u.rstrip("/") for u in base_urls}
+    found: list[tuple[datetime, Path, dict[str, Any]]] = []
+    for path in runs_dir.glob("*.json") if runs_dir.is_dir() else []:
+        try:
+            doc = orjson.loads(path.read_bytes())
+            created = datetime.fromisoformat(doc["created_at"])
+            url = str(doc["settings"]["url"])
+        except (OSError, orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+            continue
+        if doc.get("format") == FORMAT and any(url == b or url.startswith(b + "/") for b in bases):
+            found.append((created if created.tzinfo else created.replace(tzinfo=UTC), path, doc))
+    if not found:
+        return None
+    _, path, doc = max(found, key=lambda item: item[0])
+    return path, doc
 
 
 def histograms(doc: dict[str, Any]) -> dict[str, HdrHistogram]:

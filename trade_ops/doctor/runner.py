@@ -216,7 +216,7 @@ async def run_doctor_async(target: Target, strict: bool = False) -> dict[str, An
         "checks": checks,
         "target": {**target.describe(), "contacted": sorted(target.contacted)},
         "environment": _environment(results),
-        "bench": latest_bench(),
+        "bench": latest_bench({c.base_url for c in target.services}),
     }
 
 
@@ -261,26 +261,21 @@ def _environment(results: list[CheckResult]) -> dict[str, Any]:
             **{f"{name}_version": v for name, v in versions.items()}}
 
 
-def latest_bench(runs: Path = Path("reports/runs")) -> dict[str, Any] | None:
-    """The newest saved bench run, its latency and its SLOs, when one exists."""
-    try:
-        files = sorted(runs.glob("*.json"), key=lambda p: p.stat().st_mtime)
-    except OSError:
+def latest_bench(base_urls: set[str], runs: Path = Path("reports/runs")) -> dict[str, Any] | None:
+    """The newest saved bench run against this stack (by the run's own created time), its
+    latency and its SLOs; None when no saved run measured this stack."""
+    from trade_ops.bench.runs import latest_run
+
+    found = latest_run(base_urls, runs)
+    if found is None:
         return None
-    for path in reversed(files):
-        try:
-            doc = json.loads(path.read_text())
-        except (OSError, ValueError):
-            continue
-        results = doc.get("results", {}) if isinstance(doc, dict) else {}
-        slo = results.get("slo") or []
-        return {"name": doc.get("name", path.stem), "path": str(path),
-                "saved_at": doc.get("saved_at") or doc.get("started_at")
-                or datetime.fromtimestamp(path.stat().st_mtime, UTC).isoformat(timespec="seconds"),
-                "target": doc.get("target") or doc.get("scenario"),
-                "latency_ms": results.get("latency_ms") or {},
-                "slo": slo, "passed": all(s.get("passed") for s in slo) if slo else None}
-    return None
+    path, doc = found
+    results = doc.get("results") or {}
+    slo = results.get("slo") or []
+    return {"name": doc.get("name", path.stem), "path": str(path), "saved_at": doc.get("created_at"),
+            "target": (doc.get("settings") or {}).get("url"),
+            "latency_ms": results.get("latency_ms") or {},
+            "slo": slo, "passed": results.get("passed")}
 
 
 def save_last(doc: dict[str, Any], run_dir: Path) -> Path | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shlex
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,19 +31,23 @@ def table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> list[str]:
 
 
 def bench_command(run: Run) -> str:
-    """The command that made the run: recorded by bench if it did, else rebuilt from its settings."""
+    """The command that makes the run again: recorded by bench since it records one, else
+    rebuilt from the run's settings (a scenario that no longer exists, such as an old
+    "adhoc", is left out: the flags then apply over the default scenario)."""
+    from trade_ops.bench.scenario import known_scenarios
+
     recorded = run.meta.get("command")
     if recorded:
-        return recorded if isinstance(recorded, str) else " ".join(map(str, recorded))
+        return recorded if isinstance(recorded, str) else shlex.join(map(str, recorded))
     s = run.settings
     parts = ["trade-ops", "bench", str(s.get("target") or "oms")]
-    if run.scenario.get("name"):
+    if run.scenario.get("name") in known_scenarios():
         parts += ["--scenario", str(run.scenario["name"])]
     for key, flag in (("rate", "--rate"), ("duration_s", "--duration"), ("concurrency", "--concurrency"),
                       ("requests", "--requests")):
         if s.get(key) is not None:
             parts += [flag, f"{s[key]:g}" if isinstance(s[key], float) else str(s[key])]
-    return " ".join([*parts, "--save", run.name])
+    return shlex.join([*parts, "--save", run.name, "--force"])
 
 
 def _load(run: Run) -> str:
