@@ -212,9 +212,12 @@ def test_ctrl_c_prints_the_partial_summary_marked_interrupted(tmp_path: Path) ->
         proc = subprocess.Popen([*cli, *args],
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
         try:
-            time.sleep(3.0)
+            # the line saying what is measured comes right before the load starts
+            first = proc.stderr.readline()  # type: ignore[union-attr]
+            assert "scenario latency" in first, first
+            time.sleep(1.5)
             proc.send_signal(signal.SIGINT)
-            out, err = proc.communicate(timeout=20)
+            out, err = proc.communicate(timeout=60)
         finally:
             if proc.poll() is None:
                 proc.kill()
