@@ -16,6 +16,7 @@ import time
 import orjson
 
 from services import contract
+from services.oms.models import OrderRequest, new_order
 from services.oms.store import _order_key
 from trade_ops.rundir import RunDir
 
@@ -39,10 +40,11 @@ async def seed(run_dir: RunDir, fills: int) -> None:
                                    quantity=0.001, price=60_000.0, final=True, ts=now)
                      for i in range(start, min(fills, start + CHUNK))]
             async with valkey.pipeline(transaction=False) as pipe:
-                for f in batch:
+                for f in batch:  # the OMS's own record of an accepted order: the fill completes it
+                    req = OrderRequest(account="seed", symbol=f.symbol, side=f.side, quantity=f.quantity,
+                                       order_type="MARKET", time_in_force="IOC")
                     pipe.set(_order_key(f.order_id), orjson.dumps(
-                        {"order_id": f.order_id, "account": "seed", "symbol": f.symbol, "side": f.side,
-                         "quantity": f.quantity, "status": "FILLED", "filled_quantity": f.quantity}))
+                        new_order(req, f.order_id, now, "ACCEPTED", "LOW", [], None)))
                 await pipe.execute()
             await asyncio.gather(*(js.publish(contract.fill_subject(f.symbol), contract.encode(f),
                                               headers={"Nats-Msg-Id": f.id}) for f in batch))
