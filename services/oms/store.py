@@ -113,6 +113,10 @@ return 0
 """
 
 
+def _text(value: Any) -> str | None:
+    return value.decode() if isinstance(value, bytes) else None if value is None else str(value)
+
+
 def expired_reason() -> str:
     return f"not confirmed by the oms within {PENDING_EXPIRY_S:g}s: never routed"
 
@@ -138,15 +142,14 @@ class OrderStore:
         ours: a retried SET), else the holder's token."""
         old = await self.valkey.set(coid_key(account, client_order_id), token, nx=True, get=True,
                                     ex=self.claim_ttl)
-        held = old.decode() if old is not None else None
+        held = _text(old)
         return None if held == token else held
 
     async def release(self, account: str, client_order_id: str, token: str) -> None:
         await self._release(keys=[coid_key(account, client_order_id)], args=[token])
 
     async def holder(self, account: str, client_order_id: str) -> str | None:
-        raw = await self.valkey.get(coid_key(account, client_order_id))
-        return raw.decode() if raw is not None else None
+        return _text(await self.valkey.get(coid_key(account, client_order_id)))
 
     async def create(self, order: dict[str, Any], status_code: int = 0, answer: bytes | None = None,
                      token: str | None = None) -> None:
@@ -189,7 +192,8 @@ class OrderStore:
 
     async def list(self, account: str | None, status: str | None, limit: int) -> list[dict[str, Any]]:
         """Newest first; scans the index in pages until `limit` orders match."""
-        key, out, start, page = _index_key(account or ALL), [], 0, max(limit, 200)
+        key, start, page = _index_key(account or ALL), 0, max(limit, 200)
+        out: list[dict[str, Any]] = []
         while len(out) < limit:
             ids = await self.valkey.zrevrange(key, start, start + page - 1)
             if not ids:

@@ -98,7 +98,7 @@ class Injector:
         proc = processes.find_ours(rec.pid, rec.started_at) if rec else None
         if proc is None:
             raise UsageError(f"{name} is not running from {self.run_dir.path}")
-        return proc.pid
+        return int(proc.pid)
 
     def signal(self, name: str, sig: signal.Signals) -> None:
         os.kill(self._pid(name), sig)

@@ -43,8 +43,8 @@ async def read_stream(nats_url: str, stream: str, subject: str, since_s: float
     out: list[tuple[str, dict[str, Any]]] = []
     try:
         js = nc.jetstream()
-        start = datetime.fromtimestamp(since_s, UTC).isoformat().replace("+00:00", "Z")
-        config = ConsumerConfig(deliver_policy=DeliverPolicy.BY_START_TIME, opt_start_time=start)
+        config = ConsumerConfig(deliver_policy=DeliverPolicy.BY_START_TIME,
+                                opt_start_time=datetime.fromtimestamp(since_s, UTC))
         sub = await js.subscribe(subject, stream=stream, ordered_consumer=True, config=config)
         try:
             while True:
