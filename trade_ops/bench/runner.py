@@ -30,7 +30,7 @@ from trade_ops.bench.runs import (
 )
 from trade_ops.bench.scenario import DEFAULT_SCENARIO, Scenario, resolve
 from trade_ops.bench.slo import Slo, parse_slos
-from trade_ops.bench.targets import TARGETS, Target, make_target
+from trade_ops.bench.targets import TARGETS, Target, foreign_contract, make_target
 from trade_ops.bench.verdict import DEFAULT_ERROR_SLO, judge, with_default_gates
 from trade_ops.errors import ExitCode, UsageError
 
@@ -95,6 +95,8 @@ def bench_command(req: BenchRequest) -> str:
         argv += ["--header", f"{name}: {value}"]
     if req.allow_remote:
         argv.append("--allow-remote")
+    for key, value in (o.get("order") or {}).items():
+        argv += ["--order", f"{key}={value}"]
     if req.repeat > 1:
         argv += ["--repeat", str(req.repeat)]
     if req.save:
@@ -243,9 +245,13 @@ def run_bench(req: BenchRequest, console: Console, live_console: Console | None 
             cal.save_cache(req.run_dir, calibration)
         own_null = req.target == "null" and not req.url
         base = stack.enter_context(NullServer()) if own_null else _base_url(req)
+        # a foreign OMS (--url) is sent orders in the contract its OpenAPI schema states
+        contract = foreign_contract(req.target, base) if req.url else None
         target = make_target(req.target, base, method=req.method, body=req.body, headers=req.headers,
-                             order=d.get("order"), allow_remote=req.allow_remote)
+                             order=d.get("order"), allow_remote=req.allow_remote, contract=contract)
         probe(target.host, target.port)
+        if contract is not None:
+            lc.print(f"[dim]orders follow {contract.describe()}[/]")
         _describe(sc, slos, lc)
         repeats: list[Analysis] = []
         if d.get("find_max"):

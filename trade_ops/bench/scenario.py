@@ -124,6 +124,8 @@ def resolve(name_or_file: str | None, overrides: dict[str, Any]) -> Scenario:
     given = {k: v for k, v in overrides.items() if v is not None and v != []}
     sc = load_scenario(name_or_file or DEFAULT_SCENARIO)
     definition = dict(sc.definition)
+    if "order" in given:  # --order KEY=VALUE flags go over the scenario's [order] table
+        given["order"] = {**definition.get("order", {}), **given["order"]}
     if "slo" in given:  # flags add to the scenario's SLOs
         given["slo"] = [*definition.get("slo", []), *given["slo"]]
     if "rate" in given and "model" not in given:

@@ -4,6 +4,10 @@ for request number i and classifying each answer.
 Bench orders use the `bench` account, tiny quantities, alternating sides (so positions
 stay flat and the bench never trips a risk limit) and a unique `client_order_id` per
 request. Targets outside loopback are refused unless allow_remote.
+
+A foreign OMS (or risk service) may name and spell its fields differently: the order is
+then written in its contract (trade_ops.doctor.order_contract, the same code doctor uses),
+read from its OpenAPI schema; fields it does not know are left out.
 """
 
 from __future__ import annotations
@@ -21,10 +25,11 @@ import orjson
 
 from services.contract import OrderResult
 from trade_ops.bench.client import build_head
+from trade_ops.doctor.order_contract import Contract, from_openapi
 from trade_ops.errors import UsageError
 
 __all__ = ["CONNECTION", "HTTP_ERROR", "KIND_NAMES", "OK", "PROTOCOL", "REJECTED", "TARGETS", "TIMEOUT",
-           "Target", "make_target"]
+           "Target", "foreign_contract", "make_target"]
 
 # outcome kinds, one small int per request
 OK, REJECTED, HTTP_ERROR, TIMEOUT, CONNECTION, PROTOCOL = range(6)
@@ -89,16 +94,22 @@ def _classify_risk(status: int, body: bytes) -> int:
     return HTTP_ERROR
 
 
-def _order_body(kind: str, opts: dict[str, Any], run_id: str) -> Callable[[int], bytes]:
+def _order_body(kind: str, opts: dict[str, Any], run_id: str,
+                contract: Contract | None = None) -> Callable[[int], bytes]:
     base = {k: v for k, v in {**ORDER_DEFAULTS, **opts}.items() if v is not None}
     if kind == "risk":
         base = {k: base[k] for k in ("account", "symbol", "quantity", "price") if k in base}
+    if contract is not None and contract.needs_price and "price" not in base:
+        raise UsageError(f"the {kind} target requires a price ({contract.describe()})",
+                         detail="give one near the market: --order price=50000 (or `price` in the "
+                                "scenario's [order] table)")
+    spell = contract.body if contract is not None else dict
 
     def body(i: int) -> bytes:
         doc = {**base, "side": "buy" if i % 2 == 0 else "sell"}
         if kind == "oms":
             doc["client_order_id"] = f"bench-{run_id}-{i}"
-        return orjson.dumps(doc)
+        return orjson.dumps(spell(doc))
 
     return body
 
@@ -124,8 +135,10 @@ def _check_loopback(host: str, allow_remote: bool) -> str:
 
 def make_target(kind: str, url: str, *, method: str | None = None, body: str | None = None,
                 headers: dict[str, str] | None = None, order: dict[str, Any] | None = None,
-                allow_remote: bool = False, run_id: str | None = None) -> Target:
-    """A target of `kind` at base `url` (for `http` and `null`, the full URL)."""
+                allow_remote: bool = False, run_id: str | None = None,
+                contract: Contract | None = None) -> Target:
+    """A target of `kind` at base `url` (for `http` and `null`, the full URL); orders and
+    risk checks are written in `contract` when one is given."""
     if kind not in TARGETS:
         raise UsageError(f"unknown bench target {kind!r}; known: {', '.join(TARGETS)}")
     parts = urlsplit(url)
@@ -140,12 +153,10 @@ def make_target(kind: str, url: str, *, method: str | None = None, body: str | N
     prefix = parts.path.rstrip("/")
     classify: Callable[[int, bytes], int] = lambda status, body: _by_status(status)  # noqa: E731
     body_fn: Callable[[int], bytes] | None = None
-    if kind == "oms":
-        m, path, body_fn, classify = "POST", prefix + "/orders", _order_body("oms", order or {}, run_id), \
-            _classify_oms
-    elif kind == "risk":
-        m, path, body_fn, classify = "POST", prefix + "/check", _order_body("risk", order or {}, run_id), \
-            _classify_risk
+    if kind in ("oms", "risk"):
+        m, path = "POST", prefix + ("/orders" if kind == "oms" else "/check")
+        body_fn = _order_body(kind, order or {}, run_id, contract)
+        classify = _classify_oms if kind == "oms" else _classify_risk
     elif kind == "gateway":
         m, path = "GET", prefix + "/tickers"
     else:
@@ -155,4 +166,21 @@ def make_target(kind: str, url: str, *, method: str | None = None, body: str | N
     full = f"http://{parts.netloc}{path}"
     head = build_head(m, parts.hostname, port, path, headers, has_body=body_fn is not None)
     return Target(kind, full, m, addr, port, path, head, body_fn, classify,
-                  {"kind": kind, "method": m, "url": full, "order": order or None, "body": body})
+                  {"kind": kind, "method": m, "url": full, "order": order or None, "body": body,
+                   "contract": contract.describe() if contract is not None else None})
+
+
+def foreign_contract(kind: str, base_url: str, timeout: float = 2.0) -> Contract | None:
+    """The order contract a foreign OMS/risk service states in its OpenAPI schema, or None
+    (no schema, or one that does not describe the endpoint: the order is sent as ours)."""
+    if kind not in ("oms", "risk"):
+        return None
+    import httpx
+
+    url = base_url.rstrip("/") + "/openapi.json"
+    try:
+        answer = httpx.get(url, timeout=timeout)
+        doc = answer.json() if answer.status_code == 200 else None
+    except (httpx.HTTPError, ValueError):
+        return None
+    return from_openapi(doc, "/orders" if kind == "oms" else "/check", f"the OpenAPI schema at {url}")

@@ -68,6 +68,9 @@ def bench(
                                              "$uuid) [default: none].")] = None,
     header: Annotated[list[str] | None, typer.Option("--header", "-H", help="http target: 'Name: value'.")
                       ] = None,
+    order: Annotated[list[str] | None, typer.Option(
+        "--order", help="oms/risk: an order field as KEY=VALUE (account, symbol, quantity, order_type, "
+        "price, time_in_force), over the scenario's [order] table; repeatable [default: none].")] = None,
     allow_remote: Annotated[bool, typer.Option("--allow-remote", help="Allow a target outside loopback.")
                             ] = False,
     calibrate: Annotated[bool, typer.Option("--calibrate", help="Measure the generator against the null "
@@ -116,8 +119,9 @@ def _bench(target: str | None, scenario: str | None, rate: float | None, duratio
            concurrency: int | None, requests: int | None, warmup: float | None, warmup_requests: int | None,
            model: str | None, timeout: float | None, slo: list[str] | None, find_max: bool,
            max_lag: float | None, repeat: int, url: str | None, method: str | None, body: str | None,
-           header: list[str] | None, allow_remote: bool, calibrate: bool, save: str | None, force: bool,
-           live: bool, json_out: bool, run_dir: Path | None, stack: Path | None) -> None:
+           header: list[str] | None, order: list[str] | None, allow_remote: bool, calibrate: bool,
+           save: str | None, force: bool, live: bool, json_out: bool, run_dir: Path | None,
+           stack: Path | None) -> None:
     from trade_ops import console as out
     from trade_ops.bench import calibrate as cal
     from trade_ops.bench.runner import BenchRequest, run_bench, show
@@ -146,7 +150,8 @@ def _bench(target: str | None, scenario: str | None, rate: float | None, duratio
         headers[name.strip()] = value.strip()
     overrides = {"rate": rate, "duration_s": duration, "concurrency": concurrency, "requests": requests,
                  "warmup_s": warmup, "warmup_requests": warmup_requests, "model": model, "timeout_s": timeout,
-                 "slo": slo or [], "find_max": find_max or None, "max_lag_ms": max_lag}
+                 "slo": slo or [], "find_max": find_max or None, "max_lag_ms": max_lag,
+                 "order": _order_fields(order or []) or None}
     if force and not save:
         raise UsageError("--force replaces a saved run: it needs --save NAME")
     req = BenchRequest(target, scenario, overrides, url, method, body, headers, allow_remote, rd, stack,
@@ -158,6 +163,21 @@ def _bench(target: str | None, scenario: str | None, rate: float | None, duratio
         show(outcome, out.console)
     if outcome.exit_code != ExitCode.OK:
         raise typer.Exit(int(outcome.exit_code))
+
+
+def _order_fields(pairs: list[str]) -> dict[str, object]:
+    from trade_ops.errors import UsageError
+
+    fields: dict[str, object] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise UsageError(f"--order {pair!r} must be KEY=VALUE, for example --order price=50000")
+        try:
+            fields[key.strip()] = float(value)
+        except ValueError:
+            fields[key.strip()] = value.strip()
+    return fields
 
 
 def register(app: typer.Typer) -> None:
