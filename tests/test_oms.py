@@ -20,6 +20,7 @@ from tests.orderpath import fill_event, start, tick_event
 from trade_ops import infra
 
 ACCOUNT = f"oms-{uuid.uuid4().hex[:6]}"
+MINE = {"account": ACCOUNT}
 
 
 @pytest.fixture(scope="module")
@@ -30,6 +31,7 @@ def stack(valkey_server: Proc, nats_server: Proc, tmp_path_factory: pytest.TempP
     env = infra_env(valkey_server, nats_server, log_level="warning")
     risk, _ = start("risk", workdir, env)
     oms, client = start("oms", workdir, {**env, "TRADE_OPS_URL_RISK": risk.url})
+    client.headers["X-Account"] = ACCOUNT  # orders are scoped by account: this test's own
     yield {"oms": oms, "client": client, "risk": risk, "env": env, "workdir": workdir}
     oms.stop()
     risk.stop()
@@ -102,11 +104,11 @@ def test_order_state_follows_fills_once_each(stack: dict, nats_server: Proc) -> 
     first = fill_event(ACCOUNT, "BTCUSDT", "buy", 0.5, 49_000, order_id=oid, cumulative=0.5, order_quantity=2)
     publish(nats_server.url, [first, (*first, "redelivered")])
     url = f"{stack['oms'].url}/orders/{oid}"
-    partial = get_json_until(url, lambda o: o["status"] == "PARTIALLY_FILLED")
+    partial = get_json_until(url, lambda o: o["status"] == "PARTIALLY_FILLED", params=MINE)
     assert partial["filled_quantity"] == 0.5
     publish(nats_server.url, [fill_event(ACCOUNT, "BTCUSDT", "buy", 1.5, 48_000, order_id=oid,
                                          cumulative=2, order_quantity=2)])
-    filled = get_json_until(url, lambda o: o["status"] == "FILLED")
+    filled = get_json_until(url, lambda o: o["status"] == "FILLED", params=MINE)
     assert filled["filled_quantity"] == 2
     assert filled["avg_fill_price"] == pytest.approx((0.5 * 49_000 + 1.5 * 48_000) / 2)
     assert client.delete(f"/orders/{oid}").status_code == 409  # nothing left to cancel
@@ -134,7 +136,7 @@ def test_cancel_publishes_and_state_follows_exec_cancelled(stack: dict, nats_ser
     publish(nats_server.url, [(events.EXEC_CANCELLED, {
         "id": f"cancelled-{oid}", "ts": events.now_ms(), "order_id": oid, "account": ACCOUNT,
         "symbol": "BTCUSDT", "cancelled_quantity": 0.5, "reason": "user"})])
-    get_json_until(f"{stack['oms'].url}/orders/{oid}", lambda o: o["status"] == "CANCELLED")
+    get_json_until(f"{stack['oms'].url}/orders/{oid}", lambda o: o["status"] == "CANCELLED", params=MINE)
     assert client.delete(f"/orders/{oid}").status_code == 409
     assert client.delete("/orders/does-not-exist").status_code == 404
 

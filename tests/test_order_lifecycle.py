@@ -43,12 +43,14 @@ def stack(valkey_server: Proc, nats_server: Proc, tmp_path_factory: pytest.TempP
 
 
 def order_status(stack: dict, order_id: str, status: str) -> dict:
-    return get_json_until(f"{stack['oms'][0].url}/orders/{order_id}", lambda o: o["status"] == status)
+    return get_json_until(f"{stack['oms'][0].url}/orders/{order_id}", lambda o: o["status"] == status,
+                          params={"account": ACCOUNT})
 
 
 def test_market_and_limit_fill_cancel_and_positions_and_pnl_to_the_cent(
         stack: dict, nats_server: Proc) -> None:
     oms = stack["oms"][1]
+    oms.headers["X-Account"] = ACCOUNT  # orders are scoped by account
     base = {"account": ACCOUNT, "symbol": "BTCUSDT"}
     market = oms.post("/orders", json={**base, "side": "buy", "quantity": 2, "order_type": "MARKET"})
     assert market.status_code == 201, market.text

@@ -7,6 +7,7 @@ are plain sockets and HTTP so they cost milliseconds.
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import sys
@@ -75,8 +76,6 @@ VALKEY_MAXMEMORY = "512mb"
 
 def durability(run_dir: Path | None = None) -> str:
     """TRADE_OPS_DURABILITY, else what `up --durability` saved in the run directory."""
-    import os
-
     chosen = os.environ.get(DURABILITY_ENV)
     if not chosen and run_dir is not None and (run_dir / "durability").exists():
         chosen = (run_dir / "durability").read_text().strip()
@@ -87,22 +86,30 @@ def durability(run_dir: Path | None = None) -> str:
 
 
 def valkey_command(port: int, data_dir: Path, host: str = "127.0.0.1",
-                   durable: str = DEFAULT_DURABILITY) -> list[str]:
+                   durable: str = DEFAULT_DURABILITY, config: Path | None = None) -> list[str]:
+    """`config` (credentials.write_valkey_config) holds the ACL users: passwords never
+    appear on a command line, where `ps` shows them to every user of the machine."""
     # appendonly: state survives a restart of valkey itself; fsync per `durable`.
-    return [valkey_binary(), "--port", str(port), "--bind", host, "--dir", str(data_dir),
+    return [valkey_binary(), *([str(config)] if config else []), "--port", str(port),
+            "--bind", host, "--dir", str(data_dir),
             "--save", "", "--appendonly", "yes",
             "--appendfsync", "always" if durable == "host" else "everysec",
             "--maxmemory", VALKEY_MAXMEMORY, "--maxmemory-policy", "noeviction",
-            "--protected-mode", "no", "--daemonize", "no", "--loglevel", "notice"]
+            "--protected-mode", "yes", "--daemonize", "no", "--loglevel", "notice"]
 
 
 def nats_command(port: int, monitor_port: int, store_dir: Path, host: str = "127.0.0.1",
-                 durable: str = DEFAULT_DURABILITY) -> list[str]:
+                 durable: str = DEFAULT_DURABILITY, config: Path | None = None) -> list[str]:
+    """`config` (credentials.write_nats_config) holds the users and their permissions."""
     jetstream = ["--jetstream", "--store_dir", str(store_dir)]
+    if config:
+        jetstream = ["-c", str(config), *jetstream]
     if durable == "host":  # sync_interval has no command-line flag: a config file holds it
         store_dir.mkdir(parents=True, exist_ok=True)
         conf = store_dir.parent / f"nats-{port}-durability.conf"
-        conf.write_text(f'jetstream {{\n  store_dir: "{store_dir}"\n  sync_interval: always\n}}\n')
+        # nats-server reads one file: it includes the users' (the path is relative to it)
+        users = f'include "{os.path.relpath(config, conf.parent)}"\n' if config else ""
+        conf.write_text(f'{users}jetstream {{\n  store_dir: "{store_dir}"\n  sync_interval: always\n}}\n')
         jetstream = ["-c", str(conf)]
     return [nats_binary(), *jetstream, "--addr", host, "--port", str(port),
             "--http_port", str(monitor_port), "--server_name", f"trade-ops-{port}"]
@@ -112,7 +119,8 @@ def valkey_ready(host: str, port: int, timeout: float = 0.5) -> bool:
     try:
         with socket.create_connection((host, port), timeout=timeout) as s:
             s.sendall(b"PING\r\n")
-            return s.recv(64).startswith(b"+PONG")
+            # NOAUTH: up and serving, only not to an anonymous client.
+            return s.recv(64).startswith((b"+PONG", b"-NOAUTH"))
     except OSError:
         return False
 

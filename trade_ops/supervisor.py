@@ -17,7 +17,8 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from trade_ops import infra, processes, readiness
+from trade_ops import credentials, infra, processes, readiness
+from trade_ops.childenv import least_env
 from trade_ops.errors import PortInUseError, RunDirError, StackFileError, StartupError, UsageError
 from trade_ops.rundir import ProcessRecord, RunDir, StackState
 from trade_ops.stack import Component, Stack
@@ -101,18 +102,20 @@ def check_ports(components: list[Component]) -> None:
 
 # -- up ------------------------------------------------------------------------------
 def _command(c: Component, stack: Stack, run_dir: RunDir) -> tuple[list[str], dict[str, str]]:
+    """The command line and the least environment (childenv.py) of a component."""
+    secrets = credentials.credentials_dir(run_dir.path)
     if c.kind == "valkey":
         data = run_dir.path / "valkey"
         data.mkdir(exist_ok=True)
-        return (infra.valkey_command(c.port or 0, data, c.host, infra.durability(run_dir.path)),
-                dict(os.environ))
+        return (infra.valkey_command(c.port or 0, data, c.host, infra.durability(run_dir.path),
+                                     secrets / "valkey.conf"), least_env())
     if c.kind == "nats":
         return (infra.nats_command(c.port or 0, c.monitor_port or 0, run_dir.nats_store, c.host,
-                                   infra.durability(run_dir.path)),
-                dict(os.environ))
+                                   infra.durability(run_dir.path), secrets / "nats.conf"), least_env())
     if not c.command:
         raise StackFileError(f"service {c.name!r} has no command in the stack file")
-    return c.start_command(), {**os.environ, **stack.service_env(c.name, run_dir.path)}
+    settings = {**stack.service_env(c.name, run_dir.path), **credentials.service_env(run_dir.path, c.name)}
+    return c.start_command(), least_env(settings, lake_uri=stack.lake_uri(run_dir.path))
 
 
 def _load_or_new_state(run_dir: RunDir, stack: Stack) -> StackState:
@@ -205,6 +208,7 @@ def up(run_dir: RunDir, stack: Stack, *, only: list[str] | None = None, timeout:
     fresh = {c.name for c in components} - running
     check_ports([c for c in components if c.name in fresh])
     _ensure_lake(stack, run_dir)
+    credentials.prepare(run_dir.path, stack)
     run_dir.save_state(state)
 
     results: list[tuple[ProcessStatus, str]] = []

@@ -29,6 +29,7 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
+from pydantic import SecretStr
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
@@ -42,7 +43,7 @@ from services.kit.metrics import Metrics, MetricsMiddleware
 from services.kit.settings import KitSettings
 from services.kit.supervise import TaskHealth, Work, supervise
 
-__all__ = ["HealthJSONResponse", "Kit", "create_app", "get_kit"]
+__all__ = ["HealthJSONResponse", "Kit", "create_app", "get_kit", "valkey_auth"]
 
 log = logging.getLogger("services")
 
@@ -119,6 +120,18 @@ async def _nats_check(kit: Kit) -> Check:
     return Check("nats", "responseTime", "pass", "system", ms, "ms")
 
 
+def _reveal(secret: SecretStr | None) -> str | None:
+    return secret.get_secret_value() if secret is not None else None
+
+
+def valkey_auth(settings: KitSettings) -> dict[str, str]:
+    """from_url keyword arguments for the service's ACL user (none without credentials)."""
+    password = _reveal(settings.valkey_password)
+    if password is None:
+        return {}
+    return {"username": settings.valkey_user or settings.service, "password": password}
+
+
 # A dependency that is down is a 503 with a reason, never a 500 with a traceback.
 dependency_errors = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError,
                      nats.errors.TimeoutError, nats.errors.NoRespondersError,
@@ -142,7 +155,8 @@ def valkey_client(settings: KitSettings) -> aioredis.Redis:
     pool = aioredis.BlockingConnectionPool.from_url(
         settings.valkey_url, max_connections=settings.valkey_pool_size,
         timeout=settings.valkey_pool_wait_s, socket_timeout=2, socket_connect_timeout=1,
-        retry=Retry(NoBackoff(), 1), retry_on_error=[redis.exceptions.ConnectionError])
+        retry=Retry(NoBackoff(), 1), retry_on_error=[redis.exceptions.ConnectionError],
+        **valkey_auth(settings))
     return aioredis.Redis.from_pool(pool)  # closing the client closes the pool
 
 
@@ -176,7 +190,8 @@ def create_app(
             kit.valkey = valkey_client(settings)
             kit.add_check("valkey", lambda: _valkey_check(kit))
         if uses_nats:
-            kit.nc = await bus.connect(settings.nats_url, name)
+            kit.nc = await bus.connect(settings.nats_url, name, user=settings.nats_user,
+                                       password=_reveal(settings.nats_password))
             kit.js = kit.nc.jetstream()
             await bus.ensure_streams(kit.js, list(streams))
             kit.add_check("nats", lambda: _nats_check(kit))

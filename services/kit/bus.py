@@ -32,6 +32,7 @@ __all__ = [
     "decode",
     "durable_consumer",
     "ensure_streams",
+    "inbox_prefix",
     "publish_event",
     "reconnects",
     "stream_for",
@@ -44,7 +45,13 @@ STREAMS = contract.STREAMS
 stream_for = contract.stream_for
 
 
-async def connect(url: str, name: str) -> NATS:
+def inbox_prefix(name: str) -> str:
+    """Each service's reply subjects under its own prefix: its NATS user may subscribe to
+    those and no other's (credentials.py grants `_INBOX.<name>.>`)."""
+    return f"_INBOX.{name}"
+
+
+async def connect(url: str, name: str, *, user: str | None = None, password: str | None = None) -> NATS:
     """A connection that reconnects forever: a NATS restart never needs a service restart."""
 
     async def on_error(exc: Exception) -> None:
@@ -53,6 +60,7 @@ async def connect(url: str, name: str) -> NATS:
     return await nats.connect(
         servers=[url], name=name, max_reconnect_attempts=-1, reconnect_time_wait=0.5,
         connect_timeout=2, allow_reconnect=True, error_cb=on_error,
+        inbox_prefix=inbox_prefix(name), **({"user": user or name, "password": password} if password else {}),
     )
 
 

@@ -1,13 +1,24 @@
-"""One Settings object per service, from TRADE_OPS_* environment variables."""
+"""One Settings object per service, from TRADE_OPS_* environment variables.
+
+Secrets are read from files in `secrets_dir` (TRADE_OPS_SECRETS_DIR: the run directory's
+secrets/<service>/ under `trade-ops up`, /run/secrets under compose), one file per field
+named like it (`valkey_password`), so they never sit in the process environment. A field
+set in the environment wins over its file.
+"""
 
 from __future__ import annotations
 
+import ipaddress
 import os
+from pathlib import Path
+from typing import Self
 
-from pydantic import Field
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["KitSettings", "url_of"]
+__all__ = ["SECRET_FIELDS", "KitSettings", "is_loopback", "url_of"]
+
+SECRET_FIELDS = ("valkey_password", "nats_password", "operator_token")
 
 
 class KitSettings(BaseSettings):
@@ -40,6 +51,44 @@ class KitSettings(BaseSettings):
     header_timeout_s: float = Field(5.0, gt=0)
     keep_alive_s: float = Field(5.0, gt=0)
     max_connections: int = Field(1000, ge=1)
+    # Credentials: each service is its own valkey ACL user and NATS user (its name).
+    secrets_dir: str | None = None
+    valkey_user: str | None = None
+    valkey_password: SecretStr | None = None
+    nats_user: str | None = None
+    nats_password: SecretStr | None = None
+    # Admin endpoints (kill switch...) need it; unset, they are open on loopback only.
+    operator_token: SecretStr | None = None
+
+    @model_validator(mode="after")
+    def _secrets_from_files(self) -> Self:
+        for name in SECRET_FIELDS:
+            if getattr(self, name) is None and (text := self.secret_file(name)) is not None:
+                setattr(self, name, SecretStr(text))
+        return self
+
+    def secret_file(self, name: str) -> str | None:
+        """The content of secrets_dir/NAME, or None when there is no such file."""
+        if not self.secrets_dir:
+            return None
+        try:
+            return (Path(self.secrets_dir) / name).read_text().strip()
+        except FileNotFoundError:
+            return None
+
+    @property
+    def on_loopback(self) -> bool:
+        return is_loopback(self.host)
+
+
+def is_loopback(host: str) -> bool:
+    """127.0.0.0/8, ::1 and localhost; anything else (0.0.0.0 included) is reachable from outside."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def url_of(service: str, default: str | None = None) -> str:

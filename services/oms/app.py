@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from fastapi import FastAPI
 
 from services.kit import Check, Kit, create_app
+from services.kit.auth import AccountScope
 from services.oms.consumers import follow_executions
 from services.oms.entry import OrderEntry
 from services.oms.fastpath import OrdersFastPath
@@ -43,7 +44,8 @@ async def _run(kit: Kit) -> AsyncIterator[None]:
     store = OrderStore(kit.valkey, idempotency_ttl_s=settings.idempotency_ttl_s,
                        claim_ttl_s=settings.claim_ttl_s, order_ttl_s=settings.order_ttl_s)
     counter = kit.metrics.counter("oms_orders_total", "orders by result", ("result",))
-    kit.state.update(store=store, entry=OrderEntry(store, risk, kit.js, settings.risk_fail_open, counter))
+    kit.state.update(store=store, entry=OrderEntry(store, risk, kit.js, settings.risk_fail_open, counter),
+                     scope=AccountScope.from_settings(settings, settings.account_tokens))
     kit.add_check("risk", _risk_check(risk, settings.risk_fail_open))
     kit.spawn(lambda: follow_executions(kit, store), "executions")
     try:

@@ -85,7 +85,8 @@ class OrderEntry:
     fail_open: bool
     counter: Any  # prometheus Counter with a `result` label
 
-    async def place(self, body: bytes) -> Answer:
+    async def place(self, body: bytes, account: str | None = None) -> Answer:
+        """`account`: the only account the caller may trade for (its token's); None: any."""
         started = time.perf_counter()
         try:
             req = OrderRequest.model_validate_json(body)
@@ -94,6 +95,9 @@ class OrderEntry:
             self.counter.labels("invalid").inc()
             return _json(422, {"detail": "; ".join(found), "errors": found,
                                "result": OrderResult.INVALID})
+        if account is not None and req.account != account:
+            self.counter.labels("forbidden").inc()
+            return _json(403, {"detail": f"this token trades for account {account!r}, not {req.account!r}"})
 
         order_id = uuid.uuid4().hex
         coid = req.client_order_id

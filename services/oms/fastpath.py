@@ -22,6 +22,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from services.kit import Kit
 from services.kit.app import dependency_down_detail, dependency_errors
 from services.kit.guard import problem
+from services.oms.handlers import place_for
 
 __all__ = ["MAX_BODY", "OrdersFastPath"]
 
@@ -48,7 +49,7 @@ class OrdersFastPath:
         if found is not None:
             status, body = found[0], orjson.dumps({"detail": found[1]})
         else:
-            status, body = await self._answer(receive)
+            status, body = await self._answer(scope, receive)
         await send({"type": "http.response.start", "status": status,
                     "headers": [*_JSON, (b"content-length", b"%d" % len(body))]})
         await send({"type": "http.response.body", "body": body})
@@ -59,7 +60,11 @@ class OrdersFastPath:
         counter.inc()
         self.latency.observe(time.perf_counter() - started)
 
-    async def _answer(self, receive: Receive) -> tuple[int, bytes]:
+    @staticmethod
+    def _authorization(scope: Scope) -> bytes | None:
+        return next((v for k, v in scope["headers"] if k == b"authorization"), None)
+
+    async def _answer(self, scope: Scope, receive: Receive) -> tuple[int, bytes]:
         chunks, size, more = [], 0, True
         while more:
             message = await receive()
@@ -72,7 +77,8 @@ class OrdersFastPath:
             chunks.append(chunk)
             more = message.get("more_body", False)
         try:
-            return await self.kit.state["entry"].place(b"".join(chunks))
+            return await place_for(self.kit.state["scope"], self.kit.state["entry"],
+                                   self._authorization(scope), b"".join(chunks))
         except dependency_errors as exc:
             return 503, orjson.dumps({"detail": dependency_down_detail(exc)})
         except Exception:

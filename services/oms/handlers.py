@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Path, Query, Request
+import orjson
+from fastapi import APIRouter, HTTPException, Path, Query, Request
 from fastapi.responses import Response
 
 from services import contract
 from services.kit import bus, get_kit
+from services.kit.auth import ALL_ACCOUNTS, AccountScope, bearer
 from services.kit.jsonresp import JSONResponse
 from services.oms.entry import OrderEntry, cancel_event
 from services.oms.models import STATUSES, TERMINAL, public
@@ -23,9 +25,24 @@ Status = Literal[STATUSES]  # type: ignore[valid-type]
 
 
 async def place_order(request: Request) -> Response:
-    entry: OrderEntry = request.app.state.kit.state["entry"]
-    status, body = await entry.place(await request.body())
+    kit = request.app.state.kit
+    entry: OrderEntry = kit.state["entry"]
+    status, body = await place_for(kit.state["scope"], entry, request.headers.get("authorization"),
+                                   await request.body())
     return Response(body, status_code=status, media_type="application/json")
+
+
+async def place_for(scope: AccountScope, entry: OrderEntry, authorization: str | bytes | None,
+                    body: bytes) -> tuple[int, bytes]:
+    """POST /orders for whoever the Authorization header says (checked only with account
+    tokens on, so a loopback stack pays nothing for it)."""
+    if not scope.enforce_tokens:
+        return await entry.place(body)
+    try:
+        account = scope.token_account(bearer(authorization))
+    except HTTPException as exc:
+        return exc.status_code, orjson.dumps({"detail": exc.detail})
+    return await entry.place(body, account)
 
 
 # A plain Starlette route: the body is parsed by OrderEntry in one pydantic call, so
@@ -55,9 +72,23 @@ async def _current(store: OrderStore, order_id: str) -> dict[str, Any] | None:
     return order
 
 
+def _caller(request: Request) -> str | None:
+    scope: AccountScope = get_kit(request).state["scope"]
+    return scope.caller(request)
+
+
+async def _visible_order(request: Request, order_id: str) -> dict[str, Any] | None:
+    """The order, if the caller's account may see it: another account's is not found."""
+    caller = _caller(request)
+    order = await _current(_store(request), order_id)
+    if order is None or (caller is not ALL_ACCOUNTS and order.get("account") != caller):
+        return None
+    return order
+
+
 @router.get("/orders/{order_id}")
 async def get_order(order_id: OrderId, request: Request) -> Any:
-    order = await _current(_store(request), order_id)
+    order = await _visible_order(request, order_id)
     return public(order) if order is not None else _not_found(order_id)
 
 
@@ -70,6 +101,9 @@ async def list_orders(request: Request,
                       status: Status | None = None,
                       client_order_id: Name | None = None,
                       limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> dict[str, Any]:
+    caller = _caller(request)
+    if caller is not ALL_ACCOUNTS:
+        account = caller  # only the caller's own orders, whatever the query names
     store = _store(request)
     if client_order_id is not None:
         # Account-scoped: the client order id is the account's own name for its order.
@@ -86,7 +120,7 @@ async def list_orders(request: Request,
 @router.delete("/orders/{order_id}")
 async def cancel_order(order_id: OrderId, request: Request) -> Any:
     kit = get_kit(request)
-    order = await _store(request).get(order_id)
+    order = await _visible_order(request, order_id)
     if order is None:
         return _not_found(order_id)
     if order["status"] in TERMINAL or order["status"] == "PENDING":

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from services.kit import get_kit
+from services.kit.auth import require_operator
 from services.kit.jsonresp import JSONResponse
 from services.risk.engine import RiskEngine
 
@@ -54,7 +55,7 @@ async def kill_state(request: Request) -> dict[str, Any]:
     return _engine(request).kill.to_json()
 
 
-@router.post("/kill-switch")
+@router.post("/kill-switch", dependencies=[Depends(require_operator)])
 async def kill_set(body: KillRequest, request: Request) -> Any:
     engine = _engine(request)
     if body.symbol is not None and not engine.known(body.symbol):
@@ -67,7 +68,7 @@ async def kill_set(body: KillRequest, request: Request) -> Any:
     return engine.kill.to_json()
 
 
-@router.delete("/kill-switch")
+@router.delete("/kill-switch", dependencies=[Depends(require_operator)])
 async def kill_clear(request: Request, symbol: Annotated[Symbol | None, Query()] = None) -> Any:
     engine = _engine(request)
     await get_kit(request).valkey.hdel(KILL_KEY, symbol or GLOBAL)  # type: ignore[union-attr]

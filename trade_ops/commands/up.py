@@ -43,8 +43,8 @@ def up(only: OnlyOpt = None, port_offset: OffsetOpt = None, timeout: TimeoutOpt 
        offline_images: OfflineImagesOpt = False, base_image: BaseImageOpt = None) -> None:
     """Start valkey, nats and every service that exists; wait until all are ready."""
     from trade_ops import console as out
+    from trade_ops import credentials, supervisor
     from trade_ops import runtime as runtimes
-    from trade_ops import supervisor
     from trade_ops.commands.proctable import process_table
     from trade_ops.errors import StartupError, UsageError
     from trade_ops.rundir import RunDir
@@ -69,6 +69,7 @@ def up(only: OnlyOpt = None, port_offset: OffsetOpt = None, timeout: TimeoutOpt 
     chosen = runtimes.get(name, base_image=base_image, offline_images=offline_images,
                           say=lambda msg: out.console.print(f"[dim]{msg}[/]"))
 
+    had_credentials = credentials.load(rd.path) is not None
     seen: dict[str, supervisor.ProcessStatus] = {}
     with out.console.status("starting...") as spinner:
         def progress(st: supervisor.ProcessStatus) -> None:
@@ -84,6 +85,12 @@ def up(only: OnlyOpt = None, port_offset: OffsetOpt = None, timeout: TimeoutOpt 
     out.console.print(process_table(statuses, title=f"stack in {rd.path} (port offset {stack.offset})"))
     slowest = max((s.ready_s or 0.0 for s in statuses), default=0.0)
     out.console.print(f"[green]all {len(statuses)} ready[/] (slowest {slowest:.2f} s)")
+    creds = credentials.load(rd.path)
+    if creds is not None and not had_credentials:
+        # Shown this once; the CLI reads it from the run directory when it needs it.
+        out.console.print(f"operator token (admin endpoints; shown only now, kept in "
+                          f"{credentials.credentials_dir(rd.path) / 'credentials.json'}): "
+                          f"{creds.operator_token}", soft_wrap=True, markup=False, highlight=False)
 
 
 def register(app: typer.Typer) -> None:

@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx
 
+from trade_ops.credentials import operator_headers
 from trade_ops.doctor import order_contract
 from trade_ops.doctor.http import call, json_of
 from trade_ops.doctor.model import CheckResult
@@ -244,7 +245,9 @@ async def _order(target: Target, http: httpx.AsyncClient, side: str, contract: C
         fields.update(order_type="LIMIT", time_in_force="GTC", price=price)
     body = contract.body(fields)
     started = time.perf_counter()
-    answer = await call(http, "POST", oms + "/orders", target.timeout, json=body)
+    # As the operator when the stack has credentials: orders are scoped by account.
+    auth = operator_headers(target.run_dir.path)
+    answer = await call(http, "POST", oms + "/orders", target.timeout, json=body, headers=auth)
     doc = json_of(answer.response)
     if answer.response is None or answer.response.status_code not in (200, 201) or not isinstance(doc, dict):
         if answer.response is None:
@@ -262,7 +265,8 @@ async def _order(target: Target, http: httpx.AsyncClient, side: str, contract: C
         if time.perf_counter() > deadline:
             return None, f"{side} order {order_id} still {status} {2 * target.timeout:.1f}s after ACCEPTED"
         await asyncio.sleep(0.005)
-        poll = await call(http, "GET", f"{oms}/orders/{order_id}", target.timeout)
+        poll = await call(http, "GET", f"{oms}/orders/{order_id}", target.timeout,
+                          params={"account": target.account}, headers=auth)
         got = json_of(poll.response)
         if isinstance(got, dict):
             order = got.get("order", got)

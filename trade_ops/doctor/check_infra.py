@@ -9,6 +9,7 @@ from pathlib import Path
 import httpx
 
 from services import contract
+from trade_ops.credentials import valkey_login
 from trade_ops.doctor.http import call, json_of
 from trade_ops.doctor.lake_probe import is_local, probe_tables
 from trade_ops.doctor.model import CheckResult
@@ -43,10 +44,23 @@ async def _resp(reader: asyncio.StreamReader) -> str:
     return line[1:].decode(errors="replace")
 
 
-async def _valkey_info(host: str, port: int) -> tuple[float, dict[str, str]]:
+def _resp_command(*parts: str) -> bytes:
+    """A RESP array (needed for arguments with spaces or any byte, like a password)."""
+    out = [b"*%d\r\n" % len(parts)]
+    for part in parts:
+        raw = part.encode()
+        out.append(b"$%d\r\n%s\r\n" % (len(raw), raw))
+    return b"".join(out)
+
+
+async def _valkey_info(host: str, port: int, login: tuple[str, str] | None = None
+                       ) -> tuple[float, dict[str, str]]:
     """(PING ms, INFO fields), in plain RESP: no client library to import."""
     reader, writer = await asyncio.open_connection(host, port)
     try:
+        if login is not None:  # the CLI's own ACL user (credentials.py)
+            writer.write(_resp_command("AUTH", *login))
+            await _resp(reader)
         loop = asyncio.get_running_loop()
         started = loop.time()
         writer.write(b"PING\r\n")
@@ -66,7 +80,8 @@ async def check_valkey(target: Target, c: Component, r: CheckResult) -> None:
     r.data["address"] = target.address(c.name)
     try:
         target.contacted.add(f"{c.host}:{c.port or 6379}")
-        ping_ms, info = await asyncio.wait_for(_valkey_info(c.host, c.port or 6379), target.timeout)
+        ping_ms, info = await asyncio.wait_for(
+            _valkey_info(c.host, c.port or 6379, valkey_login(target.run_dir.path)), target.timeout)
     except (OSError, TimeoutError, ValueError) as exc:
         r.summary = "unreachable"
         r.data["unreachable"] = True

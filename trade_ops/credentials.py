@@ -1,0 +1,234 @@
+"""The stack's credentials: generated once by `up` into RUN_DIR/secrets, never printed again.
+
+    secrets/                   mode 0700; every file in it 0600
+        credentials.json       all of them: read by the CLI (operator token, its own users)
+        valkey.conf            ACL users (passwords as SHA-256 only), default user off
+        nats.conf              one user per service, its publish/subscribe permissions
+        <service>/             the files that service's settings read (TRADE_OPS_SECRETS_DIR):
+            valkey_password, nats_password, operator_token (risk, oms), account_tokens (oms)
+
+Each service is its own valkey ACL user and its own NATS user, both named after it;
+the CLI is the user `trade-ops`. A stack started again from the same run directory keeps
+its credentials, so services restarted alone still match the servers already running.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import secrets
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from trade_ops.stack import Stack
+
+__all__ = [
+    "ACCOUNTS",
+    "ADMIN_USER",
+    "OPERATOR_SERVICES",
+    "Credentials",
+    "credentials_dir",
+    "ensure",
+    "load",
+    "operator_headers",
+    "prepare",
+    "secret_values",
+    "service_env",
+    "service_secrets_dir",
+    "token_digest",
+    "valkey_login",
+    "write_nats_config",
+    "write_service_files",
+    "write_valkey_config",
+]
+
+ADMIN_USER = "trade-ops"  # the CLI's identity in valkey and NATS
+# Services with admin endpoints (kill switch, reads across accounts): they hold the token.
+OPERATOR_SERVICES = frozenset({"risk", "oms"})
+# A service may use valkey fully except administration (ACL, CONFIG, SHUTDOWN, DEBUG...)
+# and the commands that wipe or scan everything.
+SERVICE_VALKEY_RULES = "~* &* +@all -@admin -flushall -flushdb -keys"
+# Accounts given a token (OMS `account_tokens`): the default one, and the ones trade-ops
+# itself trades on (bench, doctor).
+ACCOUNTS = ("default", "bench", "doctor")
+
+
+def _new_secret() -> str:
+    return secrets.token_urlsafe(24)
+
+
+def token_digest(token: str) -> str:
+    """SHA-256 hex: what a server keeps instead of a password or token."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+@dataclass
+class Credentials:
+    operator_token: str
+    valkey: dict[str, str] = field(default_factory=dict)  # user -> password
+    nats: dict[str, str] = field(default_factory=dict)  # user -> password
+    accounts: dict[str, str] = field(default_factory=dict)  # account -> token (OMS)
+
+    def add_users(self, names: Iterable[str]) -> bool:
+        """A password for every named user still without one; whether any was added."""
+        added = False
+        for name in (ADMIN_USER, *names):
+            for table in (self.valkey, self.nats):
+                if name not in table:
+                    table[name] = _new_secret()
+                    added = True
+        return added
+
+    def add_accounts(self, accounts: Iterable[str]) -> bool:
+        added = False
+        for account in accounts:
+            if account not in self.accounts:
+                self.accounts[account] = _new_secret()
+                added = True
+        return added
+
+
+def credentials_dir(run_dir: Path) -> Path:
+    return run_dir / "secrets"
+
+
+def service_secrets_dir(run_dir: Path, service: str) -> Path:
+    return credentials_dir(run_dir) / service
+
+
+def _private_dir(path: Path) -> None:
+    path.mkdir(parents=True, exist_ok=True)
+    path.chmod(0o700)
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Created 0600 before a byte is written, then moved into place atomically."""
+    tmp = path.with_name(path.name + ".tmp")
+    with contextlib.suppress(FileNotFoundError):
+        tmp.unlink()
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    tmp.replace(path)
+
+
+def load(run_dir: Path) -> Credentials | None:
+    """The credentials of the stack in `run_dir`, or None when it has none."""
+    path = credentials_dir(run_dir) / "credentials.json"
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return Credentials(operator_token=data["operator_token"], valkey=data.get("valkey", {}),
+                       nats=data.get("nats", {}), accounts=data.get("accounts", {}))
+
+
+def ensure(run_dir: Path, services: Iterable[str], accounts: Iterable[str] = ()) -> tuple[Credentials, bool]:
+    """The run directory's credentials, created or completed for `services`; and whether
+    the operator token is new (then `up` shows it, once)."""
+    directory = credentials_dir(run_dir)
+    _private_dir(directory)
+    creds = load(run_dir)
+    fresh = creds is None
+    if creds is None:
+        creds = Credentials(operator_token=_new_secret())
+    changed = creds.add_users(services) | creds.add_accounts(accounts)
+    if fresh or changed:
+        _write_private(directory / "credentials.json", json.dumps(asdict(creds), indent=2))
+    return creds, fresh
+
+
+def secret_values(creds: Credentials) -> set[str]:
+    """Every secret, to look for where none may appear (logs, reports, saved runs)."""
+    return {creds.operator_token, *creds.valkey.values(), *creds.nats.values(),
+            *creds.accounts.values()}
+
+
+def write_service_files(run_dir: Path, service: str, creds: Credentials) -> Path:
+    """The secrets directory `service` reads (its TRADE_OPS_SECRETS_DIR)."""
+    directory = service_secrets_dir(run_dir, service)
+    _private_dir(directory)
+    _write_private(directory / "valkey_password", creds.valkey[service])
+    _write_private(directory / "nats_password", creds.nats[service])
+    if service in OPERATOR_SERVICES:
+        _write_private(directory / "operator_token", creds.operator_token)
+    if service == "oms" and creds.accounts:
+        digests = {account: token_digest(token) for account, token in creds.accounts.items()}
+        _write_private(directory / "account_tokens", json.dumps(digests))
+    return directory
+
+
+def write_valkey_config(run_dir: Path, creds: Credentials) -> Path:
+    """valkey.conf: no anonymous user, one ACL user per service, protected mode on.
+
+    Passwords are given as their SHA-256 (`#hex`), so the file holds no secret.
+    """
+    lines = ["protected-mode yes", "user default off"]
+    for user, password in sorted(creds.valkey.items()):
+        rules = "~* &* +@all" if user == ADMIN_USER else SERVICE_VALKEY_RULES
+        lines.append(f"user {user} on #{token_digest(password)} {rules}")
+    path = credentials_dir(run_dir) / "valkey.conf"
+    _write_private(path, "\n".join(lines) + "\n")
+    return path
+
+
+Permissions = dict[str, Any]
+
+
+def write_nats_config(run_dir: Path, creds: Credentials,
+                      permissions: dict[str, Permissions] | None = None) -> Path:
+    """nats.conf: no anonymous client; each user with its permissions (none: the operator,
+    and any user `permissions` does not name, which may do everything)."""
+    users = []
+    for user, password in sorted(creds.nats.items()):
+        entry: dict[str, Any] = {"user": user, "password": password}
+        if permissions and user != ADMIN_USER and user in permissions:
+            entry["permissions"] = permissions[user]
+        users.append(entry)
+    # nats.conf accepts JSON for its values; quoted strings are never variables ($JS...).
+    text = "authorization {\n  users = " + json.dumps(users, indent=2) + "\n}\n"
+    path = credentials_dir(run_dir) / "nats.conf"
+    _write_private(path, text)
+    return path
+
+
+def service_env(run_dir: Path, service: str) -> dict[str, str]:
+    """The settings that point a service at its own credentials (no secret in them)."""
+    return {"TRADE_OPS_SECRETS_DIR": str(service_secrets_dir(run_dir, service).resolve()),
+            "TRADE_OPS_VALKEY_USER": service, "TRADE_OPS_NATS_USER": service}
+
+
+def prepare(run_dir: Path, stack: Stack) -> tuple[Credentials, bool]:
+    """Everything `up` needs before it starts a process: the credentials (new or kept),
+    the servers' configurations and each service's secrets directory; and whether the
+    credentials are new."""
+    names = [s.name for s in stack.services]
+    creds, fresh = ensure(run_dir, names, ACCOUNTS)
+    write_valkey_config(run_dir, creds)
+    write_nats_config(run_dir, creds, _nats_permissions(names))
+    for name in names:
+        write_service_files(run_dir, name, creds)
+    return creds, fresh
+
+
+def _nats_permissions(services: list[str]) -> dict[str, Permissions]:
+    return {}
+
+
+def operator_headers(run_dir: Path) -> dict[str, str]:
+    """What the CLI sends to a stack's admin and order endpoints: the operator token, if any."""
+    creds = load(run_dir)
+    return {"Authorization": f"Bearer {creds.operator_token}"} if creds else {}
+
+
+def valkey_login(run_dir: Path) -> tuple[str, str] | None:
+    """The CLI's own valkey ACL user and password, when the stack has credentials."""
+    creds = load(run_dir)
+    if creds is None or ADMIN_USER not in creds.valkey:
+        return None
+    return ADMIN_USER, creds.valkey[ADMIN_USER]
