@@ -68,6 +68,7 @@ __all__ = [
     "encode",
     "family_of",
     "fill_subject",
+    "inbox_prefix",
     "now_ms",
     "position_subject",
     "stream_for",
@@ -317,6 +318,12 @@ def position_subject(account: str, symbol: str) -> str:
 
 def bar_interval_wildcard(interval: str) -> str:
     return f"market.bar.{token(interval)}.>"
+
+
+def inbox_prefix(service: str) -> str:
+    """A service's reply subjects (request replies, JetStream acks and deliveries) live
+    under `_INBOX.<service>.`: its NATS user may subscribe there and to no other's inbox."""
+    return f"_INBOX.{token(service)}"
 
 
 def is_fill(subject: str) -> bool:

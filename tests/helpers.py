@@ -75,24 +75,29 @@ def _on_a_free_port(start: Callable[[], Proc]) -> Proc:
     raise AssertionError("unreachable")
 
 
-def start_valkey(workdir: Path) -> Proc:
+def start_valkey(workdir: Path, config: Path | None = None) -> Proc:
+    """`config`: a valkey.conf with ACL users (credentials.write_valkey_config)."""
+
     def once() -> Proc:
         port = infra.free_port()
         data = workdir / f"valkey-{port}"
         data.mkdir(parents=True, exist_ok=True)
         log = workdir / f"valkey-{port}.log"
-        proc = Proc(_spawn(infra.valkey_command(port, data), log), port, log, f"redis://127.0.0.1:{port}/0")
+        proc = Proc(_spawn(infra.valkey_command(port, data, config=config), log), port, log,
+                    f"redis://127.0.0.1:{port}/0")
         return _started(proc, lambda: infra.valkey_ready("127.0.0.1", port), "valkey")
 
     return _on_a_free_port(once)
 
 
-def start_nats(workdir: Path) -> Proc:
+def start_nats(workdir: Path, config: Path | None = None) -> Proc:
+    """`config`: a nats.conf with users and permissions (credentials.write_nats_config)."""
+
     def once() -> Proc:
         port, monitor = infra.free_port(), infra.free_port()
         log = workdir / f"nats-{port}.log"
-        proc = Proc(_spawn(infra.nats_command(port, monitor, workdir / f"nats-{port}"), log), port, log,
-                    f"nats://127.0.0.1:{port}")
+        command = infra.nats_command(port, monitor, workdir / f"nats-{port}", config=config)
+        proc = Proc(_spawn(command, log), port, log, f"nats://127.0.0.1:{port}")
         return _started(proc, lambda: infra.nats_ready(f"http://127.0.0.1:{monitor}"), "nats")
 
     return _on_a_free_port(once)

@@ -74,14 +74,13 @@ class Credentials:
     nats: dict[str, str] = field(default_factory=dict)  # user -> password
     accounts: dict[str, str] = field(default_factory=dict)  # account -> token (OMS)
 
-    def add_users(self, names: Iterable[str]) -> bool:
+    def add_users(self, table: dict[str, str], names: Iterable[str]) -> bool:
         """A password for every named user still without one; whether any was added."""
         added = False
         for name in (ADMIN_USER, *names):
-            for table in (self.valkey, self.nats):
-                if name not in table:
-                    table[name] = _new_secret()
-                    added = True
+            if name not in table:
+                table[name] = _new_secret()
+                added = True
         return added
 
     def add_accounts(self, accounts: Iterable[str]) -> bool:
@@ -128,16 +127,21 @@ def load(run_dir: Path) -> Credentials | None:
                        nats=data.get("nats", {}), accounts=data.get("accounts", {}))
 
 
-def ensure(run_dir: Path, services: Iterable[str], accounts: Iterable[str] = ()) -> tuple[Credentials, bool]:
-    """The run directory's credentials, created or completed for `services`; and whether
-    the operator token is new (then `up` shows it, once)."""
+def ensure(run_dir: Path, services: Iterable[str], accounts: Iterable[str] = (),
+           valkey_users: Iterable[str] | None = None) -> tuple[Credentials, bool]:
+    """The run directory's credentials, created or completed for `services` (NATS users;
+    valkey users for `valkey_users`, by default the same); and whether the operator
+    token is new (then `up` shows it, once)."""
+    services = list(services)
     directory = credentials_dir(run_dir)
     _private_dir(directory)
     creds = load(run_dir)
     fresh = creds is None
     if creds is None:
         creds = Credentials(operator_token=_new_secret())
-    changed = creds.add_users(services) | creds.add_accounts(accounts)
+    changed = (creds.add_users(creds.nats, services)
+               | creds.add_users(creds.valkey, services if valkey_users is None else valkey_users)
+               | creds.add_accounts(accounts))
     if fresh or changed:
         _write_private(directory / "credentials.json", json.dumps(asdict(creds), indent=2))
     return creds, fresh
@@ -153,7 +157,8 @@ def write_service_files(run_dir: Path, service: str, creds: Credentials) -> Path
     """The secrets directory `service` reads (its TRADE_OPS_SECRETS_DIR)."""
     directory = service_secrets_dir(run_dir, service)
     _private_dir(directory)
-    _write_private(directory / "valkey_password", creds.valkey[service])
+    if service in creds.valkey:  # only services that use valkey are valkey users
+        _write_private(directory / "valkey_password", creds.valkey[service])
     _write_private(directory / "nats_password", creds.nats[service])
     if service in OPERATOR_SERVICES:
         _write_private(directory / "operator_token", creds.operator_token)
@@ -207,17 +212,18 @@ def prepare(run_dir: Path, stack: Stack) -> tuple[Credentials, bool]:
     """Everything `up` needs before it starts a process: the credentials (new or kept),
     the servers' configurations and each service's secrets directory; and whether the
     credentials are new."""
+    from trade_ops import permissions  # the contract, imported only when a stack starts
+
     names = [s.name for s in stack.services]
-    creds, fresh = ensure(run_dir, names, ACCOUNTS)
+    valkey_users = [n for n in names if permissions.uses_valkey(n)]
+    creds, fresh = ensure(run_dir, names, ACCOUNTS, valkey_users)
     write_valkey_config(run_dir, creds)
-    write_nats_config(run_dir, creds, _nats_permissions(names))
+    write_nats_config(run_dir, creds, permissions.nats_permissions(names))
     for name in names:
         write_service_files(run_dir, name, creds)
     return creds, fresh
 
 
-def _nats_permissions(services: list[str]) -> dict[str, Permissions]:
-    return {}
 
 
 def operator_headers(run_dir: Path) -> dict[str, str]:

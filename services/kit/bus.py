@@ -32,7 +32,6 @@ __all__ = [
     "decode",
     "durable_consumer",
     "ensure_streams",
-    "inbox_prefix",
     "publish_event",
     "reconnects",
     "stream_for",
@@ -45,12 +44,6 @@ STREAMS = contract.STREAMS
 stream_for = contract.stream_for
 
 
-def inbox_prefix(name: str) -> str:
-    """Each service's reply subjects under its own prefix: its NATS user may subscribe to
-    those and no other's (credentials.py grants `_INBOX.<name>.>`)."""
-    return f"_INBOX.{name}"
-
-
 async def connect(url: str, name: str, *, user: str | None = None, password: str | None = None) -> NATS:
     """A connection that reconnects forever: a NATS restart never needs a service restart."""
 
@@ -60,7 +53,8 @@ async def connect(url: str, name: str, *, user: str | None = None, password: str
     return await nats.connect(
         servers=[url], name=name, max_reconnect_attempts=-1, reconnect_time_wait=0.5,
         connect_timeout=2, allow_reconnect=True, error_cb=on_error,
-        inbox_prefix=inbox_prefix(name), **({"user": user or name, "password": password} if password else {}),
+        inbox_prefix=contract.inbox_prefix(name),
+        **({"user": user or name, "password": password} if password else {}),
     )
 
 

@@ -1,0 +1,246 @@
+"""Security on real servers: who may change state (issue 14).
+
+Each defect seen against a running stack is a test here: a forged fill published to
+NATS, valkey open to anyone, the kill switch without a credential, another account's
+order cancelled, and services inheriting the caller's whole environment.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import stat
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import nats
+import nats.errors
+import orjson
+import pytest
+import redis
+import redis.exceptions
+
+from services import contract
+from services.kit import bus
+from tests.helpers import Proc, start_nats, start_service, start_valkey, wait_until
+from tests.orderpath import fill_event, tick_event
+from trade_ops import credentials, permissions, supervisor
+from trade_ops.credentials import ADMIN_USER
+from trade_ops.rundir import RunDir
+from trade_ops.stack import load_stack
+
+SERVICES = ["gateway", "risk", "oms", "exeq", "live-gateway", "ptrc"]
+
+
+@pytest.fixture(scope="module")
+def secure(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """valkey and nats started as `up` starts them: with generated users and permissions."""
+    run = tmp_path_factory.mktemp("secure-run")
+    creds, fresh = credentials.ensure(run, SERVICES, ["alice", "bob"],
+                                      [s for s in SERVICES if permissions.uses_valkey(s)])
+    assert fresh
+    valkey = start_valkey(run, credentials.write_valkey_config(run, creds))
+    nats_ = start_nats(run, credentials.write_nats_config(run, creds, permissions.nats_permissions(SERVICES)))
+    try:
+        asyncio.run(_streams(nats_.url, creds.nats[ADMIN_USER]))
+        yield {"run": run, "creds": creds, "valkey": valkey, "nats": nats_}
+    finally:
+        nats_.stop()
+        valkey.stop()
+
+
+async def _streams(url: str, password: str) -> None:
+    nc = await nats.connect(url, user=ADMIN_USER, password=password)
+    try:
+        await bus.ensure_streams(nc.jetstream(), list(contract.STREAMS))
+    finally:
+        await nc.close()
+
+
+def service_env(secure: dict[str, Any], name: str, **settings: str) -> dict[str, str]:
+    credentials.write_service_files(secure["run"], name, secure["creds"])
+    return {"TRADE_OPS_VALKEY_URL": secure["valkey"].url, "TRADE_OPS_NATS_URL": secure["nats"].url,
+            "TRADE_OPS_LOG_LEVEL": "warning", **credentials.service_env(secure["run"], name),
+            **{f"TRADE_OPS_{k.upper()}": v for k, v in settings.items()}}
+
+
+async def publish_as(url: str, user: str | None, password: str | None, subject: str,
+                     event: dict[str, Any]) -> str:
+    """Publish to JetStream as `user`; "ok", or why the server refused."""
+    errors: list[str] = []
+
+    async def on_error(exc: Exception) -> None:
+        errors.append(str(exc))
+
+    auth = {"user": user, "password": password} if user else {}
+    try:
+        nc = await nats.connect(url, allow_reconnect=False, max_reconnect_attempts=0,
+                                error_cb=on_error, inbox_prefix=contract.inbox_prefix(user or "x"), **auth)
+    except Exception as exc:  # anonymous: refused at connect
+        return f"connect refused: {exc}"
+    try:
+        await nc.jetstream().publish(subject, orjson.dumps(event), timeout=1.0)
+        return "ok"
+    except (nats.errors.TimeoutError, nats.errors.NoRespondersError) as exc:
+        await asyncio.sleep(0.1)
+        return f"{type(exc).__name__}: {'; '.join(errors)}"
+    finally:
+        await nc.close()
+
+
+# -- files -----------------------------------------------------------------------------
+def test_credentials_are_private_and_configs_hold_no_valkey_password(secure: dict[str, Any]) -> None:
+    secrets = credentials.credentials_dir(secure["run"])
+    assert stat.S_IMODE(secrets.stat().st_mode) == 0o700
+    for path in secrets.rglob("*"):
+        assert stat.S_IMODE(path.stat().st_mode) == (0o700 if path.is_dir() else 0o600), path
+    conf = (secrets / "valkey.conf").read_text()
+    assert "user default off" in conf and "protected-mode yes" in conf
+    assert not any(password in conf for password in secure["creds"].valkey.values())
+    again, fresh = credentials.ensure(secure["run"], SERVICES)
+    assert not fresh and again.operator_token == secure["creds"].operator_token  # kept, not rotated
+
+
+def test_only_the_contracts_publishers_may_publish_fills_and_new_orders() -> None:
+    def publishers(subject: str) -> set[str]:
+        return {name for name in contract.TOPOLOGY
+                if subject in permissions.service_permissions(name)["publish"]["allow"]}
+
+    assert publishers(contract.FILL_ALL) == {"live-gateway"}
+    assert publishers(contract.ORDERS_NEW) == {"oms"}
+    assert permissions.service_permissions("unknown-svc")["publish"]["allow"] == []
+
+
+# -- valkey -----------------------------------------------------------------------------
+def test_valkey_refuses_clients_without_credentials(secure: dict[str, Any]) -> None:
+    port, creds = secure["valkey"].port, secure["creds"]
+    with pytest.raises(redis.exceptions.AuthenticationError):
+        redis.Redis(port=port).set("sec:anon", "1")
+    with pytest.raises(redis.exceptions.AuthenticationError):
+        redis.Redis(port=port, username="oms", password="wrong").ping()
+    oms = redis.Redis(port=port, username="oms", password=creds.valkey["oms"])
+    assert oms.set("sec:oms", "1")
+    with pytest.raises(redis.exceptions.NoPermissionError):
+        oms.flushall()  # a service may not wipe everything, nor administer valkey
+    with pytest.raises(redis.exceptions.NoPermissionError):
+        oms.config_get("requirepass")
+    assert "gateway" not in creds.valkey  # the contract says gateway never uses valkey
+    admin = redis.Redis(port=port, username=ADMIN_USER, password=creds.valkey[ADMIN_USER])
+    assert admin.info()["redis_version"]
+
+
+# -- nats -------------------------------------------------------------------------------
+def test_forged_fill_is_refused_and_no_position_changes(secure: dict[str, Any], tmp_path: Path) -> None:
+    url, creds = secure["nats"].url, secure["creds"]
+    ptrc = start_service("ptrc", tmp_path, service_env(secure, "ptrc"))
+    try:
+        forged, real = f"sec-forged-{uuid.uuid4().hex[:6]}", f"sec-real-{uuid.uuid4().hex[:6]}"
+        anonymous = asyncio.run(publish_as(url, None, None, *fill_event(forged, "SOLUSDT", "buy", 123, 100)))
+        assert anonymous.startswith("connect refused") and "Authorization Violation" in anonymous
+        as_oms = asyncio.run(publish_as(url, "oms", creds.nats["oms"],
+                                        *fill_event(forged, "SOLUSDT", "buy", 123, 100)))
+        assert "permissions violation for publish" in as_oms.lower(), as_oms
+        as_venue = asyncio.run(publish_as(url, "live-gateway", creds.nats["live-gateway"],
+                                          *fill_event(real, "SOLUSDT", "buy", 2, 100)))
+        assert as_venue == "ok"
+
+        def held(account: str) -> list[dict[str, Any]]:
+            resp = httpx.get(f"{ptrc.url}/positions", params={"account": account}, timeout=2)
+            return resp.json()["positions"] if resp.status_code == 200 else []
+
+        # ptrc applies fills in stream order: once the venue's fill shows, a forged one would have too.
+        assert wait_until(lambda: bool(held(real)), timeout=15), ptrc.log_text()[-2000:]
+        assert held(forged) == []
+    finally:
+        ptrc.stop()
+    assert "permissions violation" not in ptrc.log_text().lower()  # its own permissions are enough
+
+
+# -- HTTP ------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def order_path(secure: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Proc]]:
+    """risk, oms (account tokens on), exeq and the venue, each with only its own credentials."""
+    work = tmp_path_factory.mktemp("secure-services")
+    creds = secure["creds"]
+    asyncio.run(publish_as(secure["nats"].url, "gateway", creds.nats["gateway"],
+                           *tick_event("BTCUSDT", 50_000, 50_010)))
+    risk = start_service("risk", work, service_env(secure, "risk"))
+    oms = start_service("oms", work, service_env(secure, "oms", url_risk=risk.url, account_tokens="on"))
+    procs = {"risk": risk, "oms": oms}
+    try:
+        for name in ("live-gateway", "exeq"):
+            procs[name] = start_service(name, work, service_env(secure, name))
+        yield procs
+    finally:
+        for proc in procs.values():
+            proc.stop()
+    for name, proc in procs.items():  # each one's permissions were enough for its work
+        assert "permissions violation" not in proc.log_text().lower(), name
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def test_kill_switch_needs_the_operator_token(secure: dict[str, Any], order_path: dict[str, Proc]) -> None:
+    risk, token = order_path["risk"].url, secure["creds"].operator_token
+    halt = {"symbol": "BTCUSDT", "reason": "test"}
+    assert httpx.post(f"{risk}/kill-switch", json=halt).status_code == 401
+    assert httpx.post(f"{risk}/kill-switch", json=halt, headers=bearer("not-it")).status_code == 403
+    assert httpx.post(f"{risk}/kill-switch", json=halt,
+                      headers=bearer(secure["creds"].accounts["alice"])).status_code == 403
+    assert httpx.get(f"{risk}/kill-switch").json()["symbols"] == {}  # nothing was set
+    assert httpx.post(f"{risk}/kill-switch", json=halt, headers=bearer(token)).status_code == 200
+    assert httpx.get(f"{risk}/kill-switch").json()["symbols"] == {"BTCUSDT": "test"}
+    assert httpx.delete(f"{risk}/kill-switch", params={"symbol": "BTCUSDT"}).status_code == 401
+    cleared = httpx.delete(f"{risk}/kill-switch", params={"symbol": "BTCUSDT"}, headers=bearer(token))
+    assert cleared.status_code == 200 and cleared.json()["symbols"] == {}
+
+
+def test_orders_are_scoped_by_account_token(secure: dict[str, Any], order_path: dict[str, Proc]) -> None:
+    oms, accounts = order_path["oms"].url, secure["creds"].accounts
+    alice, bob = bearer(accounts["alice"]), bearer(accounts["bob"])
+    body = {"account": "alice", "symbol": "BTCUSDT", "side": "buy", "quantity": 0.001, "price": 40_000}
+    assert httpx.post(f"{oms}/orders", json=body).status_code == 401
+    assert httpx.post(f"{oms}/orders", json=body, headers=bob).status_code == 403  # bob trades as alice
+    placed = httpx.post(f"{oms}/orders", json=body, headers=alice)
+    assert placed.status_code == 201, placed.text
+    oid = placed.json()["order_id"]
+    assert httpx.get(f"{oms}/orders/{oid}", headers=bob).status_code == 404
+    assert httpx.get(f"{oms}/orders/{oid}", headers=bob, params={"account": "alice"}).status_code == 404
+    assert httpx.delete(f"{oms}/orders/{oid}", headers=bob).status_code == 404
+    assert httpx.get(f"{oms}/orders", headers=bob).json()["count"] == 0
+    assert httpx.get(f"{oms}/orders/{oid}", headers=alice).json()["status"] == "ACCEPTED"  # not cancelled
+    assert httpx.get(f"{oms}/orders/{oid}").status_code == 401
+    operator = bearer(secure["creds"].operator_token)
+    assert httpx.get(f"{oms}/orders/{oid}", headers=operator).status_code == 200
+    assert httpx.delete(f"{oms}/orders/{oid}", headers=alice).status_code == 202
+
+
+def test_an_order_fills_end_to_end_with_each_service_on_its_own_permissions(
+        secure: dict[str, Any], order_path: dict[str, Proc]) -> None:
+    oms, alice = order_path["oms"].url, bearer(secure["creds"].accounts["alice"])
+    body = {"account": "alice", "symbol": "BTCUSDT", "side": "buy", "quantity": 0.001, "order_type": "MARKET"}
+    placed = httpx.post(f"{oms}/orders", json=body, headers=alice)
+    assert placed.status_code == 201, placed.text
+    url = f"{oms}/orders/{placed.json()['order_id']}"
+    assert wait_until(lambda: httpx.get(url, headers=alice).json()["status"] == "FILLED", timeout=15), \
+        httpx.get(url, headers=alice).text
+
+
+# -- the environment of started processes ---------------------------------------------
+def test_services_get_their_settings_and_credentials_not_the_callers_environment(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CALLER_CLOUD_KEY", "do-not-pass")
+    monkeypatch.setenv("TRADE_OPS_RISK_FAIL_OPEN", "true")  # a setting from the shell, not the stack
+    stack, run_dir = load_stack(offset=10), RunDir(tmp_path)
+    credentials.prepare(tmp_path, stack)
+    secrets = credentials.secret_values(credentials.load(tmp_path))  # type: ignore[arg-type]
+    for name in ("valkey", "nats", "oms"):
+        _, env = supervisor._command(stack[name], stack, run_dir)
+        assert "CALLER_CLOUD_KEY" not in env and "TRADE_OPS_RISK_FAIL_OPEN" not in env
+        assert env.get("PATH") and not secrets & set(env.values())
+    _, env = supervisor._command(stack["oms"], stack, run_dir)
+    assert env["TRADE_OPS_SECRETS_DIR"].endswith("secrets/oms") and env["TRADE_OPS_NATS_USER"] == "oms"
