@@ -8,7 +8,11 @@ order cancelled, and services inheriting the caller's whole environment.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
+import json
+import socket
 import stat
+import subprocess
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,15 +22,19 @@ import httpx
 import nats
 import nats.errors
 import orjson
+import psutil
 import pytest
 import redis
 import redis.exceptions
+from typer.testing import CliRunner
 
 from services import contract
 from services.kit import bus
+from tests.apps.stacks import free_offset, write_stack
 from tests.helpers import Proc, start_nats, start_service, start_valkey, wait_until
 from tests.orderpath import fill_event, tick_event
-from trade_ops import credentials, permissions, supervisor
+from trade_ops import compose, compose_secrets, credentials, infra, permissions, supervisor
+from trade_ops.cli import app
 from trade_ops.credentials import ADMIN_USER
 from trade_ops.rundir import RunDir
 from trade_ops.stack import load_stack
@@ -95,7 +103,8 @@ def test_credentials_are_private_and_configs_hold_no_valkey_password(secure: dic
     secrets = credentials.credentials_dir(secure["run"])
     assert stat.S_IMODE(secrets.stat().st_mode) == 0o700
     for path in secrets.rglob("*"):
-        assert stat.S_IMODE(path.stat().st_mode) == (0o700 if path.is_dir() else 0o600), path
+        private = 0o700 if path.is_dir() else 0o644 if path.name == "valkey.conf" else 0o600
+        assert stat.S_IMODE(path.stat().st_mode) == private, path
     conf = (secrets / "valkey.conf").read_text()
     assert "user default off" in conf and "protected-mode yes" in conf
     assert not any(password in conf for password in secure["creds"].valkey.values())
@@ -244,3 +253,114 @@ def test_services_get_their_settings_and_credentials_not_the_callers_environment
         assert env.get("PATH") and not secrets & set(env.values())
     _, env = supervisor._command(stack["oms"], stack, run_dir)
     assert env["TRADE_OPS_SECRETS_DIR"].endswith("secrets/oms") and env["TRADE_OPS_NATS_USER"] == "oms"
+
+
+# -- doctor's posture check ----------------------------------------------------------------
+def _posture(*args: str) -> tuple[int, dict[str, dict[str, Any]]]:
+    result = CliRunner().invoke(app, ["doctor", "--json", "--no-report", *args], catch_exceptions=False,
+                                env={"TRADE_OPS_RUN_DIR": None, "TRADE_OPS_STACK": None})
+    doc = json.loads(result.output)
+    return result.exit_code, {c["name"]: c for c in doc["checks"] if c["name"].startswith("posture ")}
+
+
+def _non_loopback_ipv4() -> str | None:
+    for addrs in psutil.net_if_addrs().values():
+        for a in addrs:
+            if a.family == socket.AF_INET and not ipaddress.ip_address(a.address).is_loopback:
+                return str(a.address)
+    return None
+
+
+def test_doctor_posture_fails_an_open_valkey_off_loopback(tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    address = _non_loopback_ipv4()
+    if address is None:
+        pytest.skip("this machine has no non-loopback IPv4 address to bind")
+    monkeypatch.chdir(tmp_path)
+    port = infra.free_port(address)
+    # As the issue found it: no password and protected mode off, here on a real interface.
+    command = [*infra.valkey_command(port, tmp_path, address)]
+    command[command.index("--protected-mode") + 1] = "no"
+    popen = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    try:
+        assert wait_until(lambda: infra.valkey_ready(address, port), 10)
+        code, posture = _posture("--valkey", f"redis://{address}:{port}")
+        assert code == 1 and posture["posture valkey"]["status"] == "fail", posture
+        assert "non-loopback" in posture["posture valkey"]["summary"]
+    finally:
+        popen.terminate()
+        popen.wait(5)
+
+
+def test_doctor_posture_on_loopback_warns_only_under_strict(
+        valkey_server: Proc, secure: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    open_url = f"redis://127.0.0.1:{valkey_server.port}"
+    code, posture = _posture("--valkey", open_url)
+    assert code == 0 and posture["posture valkey"]["status"] == "pass"
+    assert posture["posture valkey"]["data"]["open"] is True
+    code, posture = _posture("--valkey", open_url, "--strict")
+    assert code == 1 and posture["posture valkey"]["status"] == "warn"
+    # the servers `up` configures need credentials: nothing to warn about, even under --strict
+    code, posture = _posture("--valkey", secure["valkey"].url, "--nats", secure["nats"].url, "--strict")
+    assert {n: c["status"] for n, c in posture.items()} == {"posture valkey": "pass", "posture nats": "pass"}
+    assert code == 0
+
+
+# -- secrets never leak ------------------------------------------------------------------
+def test_secrets_never_reach_logs_reports_ps_or_saved_runs(tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """A stack through the CLI: every generated secret is looked for in everything trade-ops
+    writes or prints, and the operator token is shown exactly once, by the first `up`."""
+    monkeypatch.chdir(tmp_path)  # reports/ and reports/runs/ land here
+    monkeypatch.setenv("CALLER_SECRET", "caller-secret-value")
+    stack_file = write_stack(tmp_path / "stack.toml", {"tiny-a": {}})
+    rd = tmp_path / "run"
+    flags = ["--stack", str(stack_file), "--run-dir", str(rd)]
+    env = {"TRADE_OPS_RUN_DIR": None, "TRADE_OPS_STACK": None, "TRADE_OPS_PORT_OFFSET": None}
+
+    def cli(*args: str) -> str:
+        result = CliRunner().invoke(app, list(args), env=env, catch_exceptions=False)
+        return result.output
+
+    try:
+        first_up = cli("up", "--port-offset", str(free_offset(stack_file)), *flags)
+        creds = credentials.load(rd)
+        assert creds is not None, first_up
+        assert first_up.count(creds.operator_token) == 1  # shown once, by the up that made it
+        printed = [cli("up", *flags), cli("ps", "--json", "--run-dir", str(rd)),
+                   cli("ps", "--run-dir", str(rd)), cli("logs", "tiny-a", "--run-dir", str(rd)),
+                   cli("logs", "nats", "--run-dir", str(rd)),
+                   cli("doctor", "--json", "--report", str(tmp_path / "reports" / "STATUS.md"), *flags)]
+        tiny = json.loads(printed[1])
+        url = next(f"http://127.0.0.1:{r['port']}/livez" for r in tiny if r["name"] == "tiny-a")
+        printed.append(cli("bench", "http", "--url", url, "-n", "50", "--save", "leak-check",
+                           "--run-dir", str(rd)))
+        assert (tmp_path / "reports" / "runs" / "leak-check.json").is_file(), printed[-1]
+        pid = next(r["pid"] for r in tiny if r["name"] == "tiny-a")
+        child_env = psutil.Process(pid).environ()  # least environment: settings, not the caller's
+        assert "CALLER_SECRET" not in child_env and child_env["TRADE_OPS_SECRETS_DIR"]
+    finally:
+        supervisor.down(RunDir(rd), grace=2.0)
+    secrets = credentials.secret_values(creds)
+    written = [p for p in [*rd.rglob("*"), *(tmp_path / "reports").rglob("*")]
+               if p.is_file() and credentials.credentials_dir(rd) not in p.parents]
+    assert any(p.suffix == ".log" for p in written) and any(p.suffix == ".md" for p in written)
+    leaks = [str(p) for p in written for s in secrets if s in p.read_text(errors="replace")]
+    leaks += [f"output {i}" for i, out in enumerate(printed) for s in secrets if s in out]
+    assert leaks == []
+
+
+# -- compose ---------------------------------------------------------------------------------
+def test_compose_reads_every_secret_from_a_file_and_gives_each_service_only_its_own(tmp_path: Path) -> None:
+    stack = load_stack()
+    written = compose_secrets.write_files(tmp_path, stack)
+    doc = compose.compose_document(stack)
+    for name, entry in doc["secrets"].items():
+        assert (written / Path(entry["file"]).relative_to("secrets")).is_file(), name
+    for s in stack.services:
+        mine = doc["services"][s.name]["secrets"]
+        assert mine and all(m["source"].startswith(f"{s.name}_") for m in mine)
+        assert doc["services"][s.name]["environment"]["TRADE_OPS_SECRETS_DIR"] == "/run/secrets"
+    text = compose.render(stack)
+    assert not [v for v in credentials.secret_values(credentials.load(tmp_path)) if v in text]  # type: ignore[arg-type]

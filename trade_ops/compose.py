@@ -1,6 +1,7 @@
 """The stack as containers: one definition for compose.yaml and `up --runtime docker`.
 
     python -m trade_ops.compose > compose.yaml
+    python -m trade_ops.compose_secrets          # the credentials it reads, in ./secrets
 
 `container_specs(stack, images)` turns the stack into one ContainerSpec per component:
 image, command, environment, published ports, healthcheck, init, restart policy, memory
@@ -28,6 +29,7 @@ from typing import Any
 
 import yaml
 
+from trade_ops import compose_secrets as secrets
 from trade_ops.stack import Component, Stack, load_stack, url_env_var
 
 __all__ = ["ContainerSpec", "Healthcheck", "Images", "compose_document", "container_specs", "render"]
@@ -53,7 +55,7 @@ HTTP_PROBE = ('a=${0#*://}; hp=${a%%/*}; p=/${a#*/}; exec 3<>/dev/tcp/${hp%:*}/$
               'printf "GET %s HTTP/1.0\\r\\nHost: %s\\r\\n\\r\\n" "$p" "$hp" >&3; read -r v code rest <&3; '
               'echo "$v $code $rest"; [ "$code" = 200 ]')
 VALKEY_PROBE = ('exec 3<>/dev/tcp/127.0.0.1/$0 || exit 1; printf "PING\\r\\n" >&3; read -r r <&3; '
-                'echo "$r"; [ "${r%?}" = +PONG ]')
+                'echo "$r"; [ "${r%?}" = +PONG ] || [ "${r%% *}" = -NOAUTH ]')  # NOAUTH: up, with ACL users
 
 
 @dataclass(frozen=True)
@@ -125,7 +127,7 @@ def _infra(stack: Stack, base: Stack, images: Images) -> list[ContainerSpec]:
             ["valkey-server", "--port", str(vport), "--dir", DATA, "--save", "", "--appendonly", "yes",
              "--appendfsync", "everysec", "--protected-mode", "no"],
             # valkey-cli in the official image; bash alone in the service image
-            Healthcheck(["CMD-SHELL", f"valkey-cli -p {vport} ping 2>/dev/null | grep -q PONG "
+            Healthcheck(["CMD-SHELL", f"valkey-cli -p {vport} ping 2>&1 | grep -qE 'PONG|NOAUTH' "
                                       f"|| bash -c '{VALKEY_PROBE}' {vport}"]),
             [(stack["valkey"].port or vport, vport)], "valkey-data", MEMORY["valkey"]),
         ContainerSpec(
@@ -218,11 +220,26 @@ def _own(spec: ContainerSpec) -> dict[str, Any]:
         own["cpu_shares"] = spec.cpu_shares
     own["labels"] = dict(spec.labels)
     own["healthcheck"] = {**spec.healthcheck.compose(), "test": _escape(spec.healthcheck.test)}
-    return own
+    return _with_secrets(spec, own)
 
 
 def _service_own_env(spec: ContainerSpec, shared: dict[str, str]) -> dict[str, str]:
-    return {k: v for k, v in spec.environment.items() if shared.get(k) != v}
+    return {k: v for k, v in {**spec.environment, **secrets.service_env(spec.name)}.items()
+            if shared.get(k) != v}
+
+
+def _with_secrets(spec: ContainerSpec, own: dict[str, Any]) -> dict[str, Any]:
+    """compose.yaml's credentials (compose_secrets.py): valkey and nats read their users
+    from a config file, each service its own secrets; every one a file, never a literal."""
+    if spec.kind == "valkey":
+        command = [*own["command"][:1], f"{secrets.IN_CONTAINER}/valkey_conf", *own["command"][1:]]
+        own["command"] = ["yes" if c == "no" and command[i - 1] == "--protected-mode" else c
+                          for i, c in enumerate(command)]
+        return {**own, "secrets": ["valkey_conf"]}
+    if spec.kind == "nats":
+        own["command"] = [*own["command"][:1], *secrets.nats_args(), *own["command"][1:]]
+        return {**own, "secrets": ["nats_conf"]}
+    return {**own, "secrets": secrets.service_secrets(spec.name)}
 
 
 def compose_document(stack: Stack) -> dict[str, Any]:
@@ -231,10 +248,12 @@ def compose_document(stack: Stack) -> dict[str, Any]:
     for spec in container_specs(stack):
         entry = _own(spec)
         if spec.kind == "service":
-            entry = {**_shared_service(), **entry, "environment": dict(spec.environment)}
+            entry = {**_shared_service(), **entry,
+                     "environment": {**spec.environment, **secrets.service_env(spec.name)}}
         services[spec.name] = entry
     return {"name": PROJECT, "services": services,
-            "volumes": {"valkey-data": {}, "nats-data": {}, "trade-ops-data": {}}}
+            "volumes": {"valkey-data": {}, "nats-data": {}, "trade-ops-data": {}},
+            "secrets": secrets.compose_secrets(stack)}
 
 
 class _Dumper(yaml.SafeDumper):
@@ -267,7 +286,9 @@ def render(stack: Stack) -> str:
         parts += [f"  {spec.name}:\n    <<: *service\n", _dump(_own(spec), 4),
                   "    environment:\n      <<: *service-env\n",
                   _dump(_service_own_env(spec, shared_env), 6)]
-    parts += ["\nvolumes:\n  valkey-data: {}\n  nats-data: {}\n  trade-ops-data: {}\n"]
+    parts += ["\nvolumes:\n  valkey-data: {}\n  nats-data: {}\n  trade-ops-data: {}\n",
+              "\n# Files written by `python -m trade_ops.compose_secrets` (never in this file).\n",
+              "secrets:\n", _dump(secrets.compose_secrets(stack), 2)]
     return "".join(parts)
 
 

@@ -1,8 +1,8 @@
 """The stack's credentials: generated once by `up` into RUN_DIR/secrets, never printed again.
 
-    secrets/                   mode 0700; every file in it 0600
+    secrets/                   mode 0700; every file in it 0600 but valkey.conf
         credentials.json       all of them: read by the CLI (operator token, its own users)
-        valkey.conf            ACL users (passwords as SHA-256 only), default user off
+        valkey.conf            ACL users (passwords as SHA-256 only), default user off; 0644
         nats.conf              one user per service, its publish/subscribe permissions
         <service>/             the files that service's settings read (TRADE_OPS_SECRETS_DIR):
             valkey_password, nats_password, operator_token (risk, oms), account_tokens (oms)
@@ -105,12 +105,12 @@ def _private_dir(path: Path) -> None:
     path.chmod(0o700)
 
 
-def _write_private(path: Path, text: str) -> None:
-    """Created 0600 before a byte is written, then moved into place atomically."""
+def _write_private(path: Path, text: str, mode: int = 0o600) -> None:
+    """Created with `mode` before a byte is written, then moved into place atomically."""
     tmp = path.with_name(path.name + ".tmp")
     with contextlib.suppress(FileNotFoundError):
         tmp.unlink()
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
     with os.fdopen(fd, "w") as f:
         f.write(text)
     tmp.replace(path)
@@ -178,7 +178,8 @@ def write_valkey_config(run_dir: Path, creds: Credentials) -> Path:
         rules = "~* &* +@all" if user == ADMIN_USER else SERVICE_VALKEY_RULES
         lines.append(f"user {user} on #{token_digest(password)} {rules}")
     path = credentials_dir(run_dir) / "valkey.conf"
-    _write_private(path, "\n".join(lines) + "\n")
+    # 0644: it holds no secret, and valkey's official image reads it as its own user.
+    _write_private(path, "\n".join(lines) + "\n", 0o644)
     return path
 
 

@@ -83,6 +83,11 @@ async def check_valkey(target: Target, c: Component, r: CheckResult) -> None:
         ping_ms, info = await asyncio.wait_for(
             _valkey_info(c.host, c.port or 6379, valkey_login(target.run_dir.path)), target.timeout)
     except (OSError, TimeoutError, ValueError) as exc:
+        if str(exc).startswith(("NOAUTH", "WRONGPASS")):  # up and serving, to its own users only
+            r.summary = "requires credentials"
+            r.details.append(f"{c.host}:{c.port} answers only authenticated clients; "
+                             "doctor has no credentials for it here: memory and eviction not examined")
+            return
         r.summary = "unreachable"
         r.data["unreachable"] = True
         r.fail(f"no PING answer at {c.host}:{c.port}: {str(exc) or 'timed out'}", target.up_remedy(c.name))

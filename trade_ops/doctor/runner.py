@@ -27,6 +27,7 @@ from trade_ops.doctor import (
     check_docker,
     check_functional,
     check_infra,
+    check_posture,
     check_processes,
     check_services,
 )
@@ -186,6 +187,8 @@ async def run_doctor_async(target: Target, strict: bool = False) -> dict[str, An
 
     async with httpx.AsyncClient(limits=limits, trust_env=False, event_hooks={"request": [record]}) as http:
         probes = _probes(target, http)
+        probes += [Probe([r], fn, target.timeout * 2 + 0.3)
+                   for r, fn in check_posture.posture_checks(target, http, strict)]
         config = asyncio.create_task(asyncio.to_thread(check_config.config_results, target))
         burst = [asyncio.create_task(_run_probe(p, target)) for p in probes
                  if not p.after_burst and p.results[0].group in ("infrastructure", "services")]

@@ -1,0 +1,166 @@
+"""Security posture: is anything reachable without credentials?
+
+Each probe asks as an anonymous client and changes nothing:
+
+    valkey   PING without AUTH: +PONG is open, -NOAUTH is protected
+    nats     the INFO line the server sends first: `auth_required`
+    risk     DELETE /kill-switch for a symbol that is never halted: 401/403 is protected
+    oms      GET /orders without a token: 401 is protected (per-account tokens on; off
+             on loopback by design, so there it is only noted)
+
+Open on a non-loopback address is a failure: anyone on the network can change state.
+Open on loopback is a warning under --strict (a laptop stack started by hand is fine
+otherwise). The kill switch is probed only where doctor may trade (its own stack, or
+--trade): an old risk might clear more than the symbol it is given. A stack `trade-ops up`
+started has credentials, so it passes either way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import json
+import socket
+from collections.abc import Awaitable, Callable
+from urllib.parse import urlsplit
+
+import httpx
+
+from trade_ops.doctor.http import call
+from trade_ops.doctor.model import CheckResult
+from trade_ops.doctor.target import Target
+from trade_ops.stack import Component
+
+__all__ = ["PROBE_SYMBOL", "is_loopback", "posture_checks"]
+
+PROBE_SYMBOL = "DOCTOR-POSTURE-PROBE"  # never halted: clearing it changes nothing
+GROUP = "configuration"
+
+
+def is_loopback(host: str) -> bool:
+    """Whether every address `host` resolves to is loopback (0.0.0.0 is not: it is every interface)."""
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        pass
+    try:
+        infos = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+    except OSError:
+        return False
+    return bool(infos) and all(ipaddress.ip_address(i[4][0]).is_loopback for i in infos)
+
+
+async def _valkey_open(host: str, port: int, timeout: float) -> bool:
+    reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
+    try:
+        writer.write(b"PING\r\n")
+        line = await asyncio.wait_for(reader.readline(), timeout)
+    finally:
+        writer.close()
+    if line.startswith(b"+PONG"):
+        return True
+    if line.startswith((b"-NOAUTH", b"-WRONGPASS", b"-DENIED")):
+        return False
+    raise OSError(f"unexpected answer {line[:60]!r}")
+
+
+async def _nats_open(host: str, port: int, timeout: float) -> bool:
+    reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
+    try:
+        line = await asyncio.wait_for(reader.readline(), timeout)
+    finally:
+        writer.close()
+    if not line.startswith(b"INFO "):
+        raise OSError(f"not a NATS server (said {line[:40]!r})")
+    return not json.loads(line[5:]).get("auth_required", False)
+
+
+def _host_port(c: Component) -> tuple[str, int]:
+    if c.url:
+        parts = urlsplit(c.url)
+        return parts.hostname or c.host, parts.port or 80
+    return c.host, c.port or 0
+
+
+class _Posture:
+    def __init__(self, target: Target, strict: bool) -> None:
+        self.target, self.strict = target, strict
+
+    def remedy(self, c: Component, what: str) -> str:
+        if c.name in self.target.processes:  # trade-ops runs it: up writes the credentials
+            flags = self.target._trade_ops_flags()
+            return f"trade-ops down{flags} && trade-ops up{flags}"
+        return f"{what} (manual step: trade-ops does not run {c.name} here)"
+
+    def judge(self, r: CheckResult, c: Component, host: str, is_open: bool, how: str, fix: str,
+              loopback_ok: bool = False) -> None:
+        where = "loopback" if is_loopback(host) else "a non-loopback address"
+        r.data.update(open=is_open, address=host, loopback=where == "loopback")
+        if not is_open:
+            r.summary = f"needs credentials ({how})"
+            return
+        r.summary = f"open without credentials on {where}"
+        detail = f"{c.name} at {host} answers without credentials ({how})"
+        if where != "loopback":
+            r.fail(detail + ": anyone on the network can change state", self.remedy(c, fix))
+        elif self.strict and not loopback_ok:
+            r.warn(detail + " (loopback: only users of this machine)", self.remedy(c, fix))
+        else:
+            r.details.append(detail + "; fine on loopback, --strict warns")
+
+
+def posture_checks(target: Target, http: httpx.AsyncClient, strict: bool
+                   ) -> list[tuple[CheckResult, Callable[[], Awaitable[None]]]]:
+    """(result, probe) for valkey, nats, risk and oms where doctor examines them."""
+    p, t = _Posture(target, strict), target.timeout
+    out: list[tuple[CheckResult, Callable[[], Awaitable[None]]]] = []
+
+    for c in target.infra:
+        if c.kind not in ("valkey", "nats"):
+            continue
+        r = CheckResult(f"posture {c.name}", GROUP, component=c.name)
+
+        async def infra_probe(c: Component = c, r: CheckResult = r) -> None:
+            host, port = _host_port(c)
+            try:
+                if c.kind == "valkey":
+                    is_open = await _valkey_open(host, port, t)
+                    how, fix = "PING without AUTH", "enable ACL users (or requirepass) and protected-mode"
+                else:
+                    is_open = await _nats_open(host, port, t)
+                    how, fix = "INFO auth_required", "configure NATS users with permissions"
+            except (OSError, TimeoutError, ValueError) as exc:
+                r.status, r.summary = "skip", f"not reachable ({exc or 'timed out'})"
+                return
+            p.judge(r, c, host, is_open, how, fix)
+
+        out.append((r, infra_probe))
+
+    for c in target.services:
+        if c.name not in ("risk", "oms"):
+            continue
+        r = CheckResult(f"posture {c.name}", GROUP, component=c.name)
+        method, path, how = ("DELETE", f"/kill-switch?symbol={PROBE_SYMBOL}", "kill switch without a token") \
+            if c.name == "risk" else ("GET", "/orders?limit=1", "orders without an account token")
+
+        async def service_probe(c: Component = c, r: CheckResult = r, method: str = method,
+                                path: str = path, how: str = how) -> None:
+            if method != "GET" and not target.may_trade:
+                r.status, r.summary = "skip", "read-only here (add --trade to probe the kill switch)"
+                return
+            answer = await call(http, method, c.base_url + path, t)
+            if answer.response is None:
+                r.status, r.summary = "skip", f"not reachable ({answer.error})"
+                return
+            code = answer.response.status_code
+            if code in (404, 405):
+                r.status, r.summary = "skip", f"no such endpoint ({code})"
+                return
+            fix = ("start oms with TRADE_OPS_ACCOUNT_TOKENS=on and its account_tokens secret"
+                   if c.name == "oms" else
+                   "start risk with an operator token (TRADE_OPS_OPERATOR_TOKEN or its secrets dir)")
+            p.judge(r, c, _host_port(c)[0], code not in (401, 403), f"{how}: HTTP {code}", fix,
+                    loopback_ok=c.name == "oms")
+
+        out.append((r, service_probe))
+    return out
