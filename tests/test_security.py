@@ -334,8 +334,9 @@ def test_secrets_never_reach_logs_reports_ps_or_saved_runs(tmp_path: Path,
                    cli("doctor", "--json", "--report", str(tmp_path / "reports" / "STATUS.md"), *flags)]
         tiny = json.loads(printed[1])
         url = next(f"http://127.0.0.1:{r['port']}/livez" for r in tiny if r["name"] == "tiny-a")
+        # a token given on the command line must not be kept with the run either
         printed.append(cli("bench", "http", "--url", url, "-n", "50", "--save", "leak-check",
-                           "--run-dir", str(rd)))
+                           "--run-dir", str(rd), "-H", f"Authorization: Bearer {creds.operator_token}"))
         assert (tmp_path / "reports" / "runs" / "leak-check.json").is_file(), printed[-1]
         pid = next(r["pid"] for r in tiny if r["name"] == "tiny-a")
         child_env = psutil.Process(pid).environ()  # least environment: settings, not the caller's
