@@ -65,16 +65,19 @@ def test_every_published_payload_decodes(stack: dict[str, httpx.Client], fresh_n
         id=f"CTRX-{n}", ts=T0 + n * 60_000, symbol="CTRX", seq=n, bid=9.0, ask=11.0, last=10.0))
         for n in (1, 2)])
     oms = stack["oms"]
+    oms.headers["X-Account"] = "contract"  # orders are scoped by account
     get_json_until(f"{oms.base_url}/livez", lambda _: True)
     base = {"account": "contract", "symbol": "BTCUSDT", "quantity": 0.001}
     filled = oms.post("/orders", json={**base, "side": "buy", "order_type": "MARKET"})
     assert filled.status_code == 201, filled.text
     resting = oms.post("/orders", json={**base, "side": "buy", "price": 1.0})
     assert resting.status_code == 201, resting.text
-    get_json_until(f"{oms.base_url}/orders/{filled.json()['order_id']}", lambda o: o["status"] == "FILLED")
+    mine = {"account": "contract"}
+    get_json_until(f"{oms.base_url}/orders/{filled.json()['order_id']}", lambda o: o["status"] == "FILLED",
+                   params=mine)
     assert oms.delete(f"/orders/{resting.json()['order_id']}").status_code in (200, 202)
     get_json_until(f"{oms.base_url}/orders/{resting.json()['order_id']}",
-                   lambda o: o["status"] == "CANCELLED")
+                   lambda o: o["status"] == "CANCELLED", params=mine)
     get_json_until(f"{stack['ptrc'].base_url}/positions", lambda d: bool(d["positions"]),
                    params={"account": "contract"})
 

@@ -36,7 +36,24 @@ EXAMPLES = 3
 _SIGN = {"buy": 1.0, "sell": -1.0, "BUY": 1.0, "SELL": -1.0}
 
 
-async def _stream_fills(nats_url: str, window: int) -> tuple[list[dict[str, Any]], bool]:
+def _logins(where: dict[str, Any]) -> tuple[dict[str, str], dict[str, str]]:
+    """The CLI's own NATS and valkey users, read here from the run directory (never passed
+    on the command line, where `ps` would show them)."""
+    from pathlib import Path
+
+    from trade_ops import credentials
+
+    run_dir = Path(where["run_dir"]) if where.get("run_dir") else None
+    creds = credentials.load(run_dir) if run_dir else None
+    if creds is None:
+        return {}, {}
+    user = credentials.ADMIN_USER
+    return ({"user": user, "password": creds.nats[user]} if user in creds.nats else {},
+            {"username": user, "password": creds.valkey[user]} if user in creds.valkey else {})
+
+
+async def _stream_fills(nats_url: str, window: int, login: dict[str, str] | None = None
+                        ) -> tuple[list[dict[str, Any]], bool]:
     """The fills among the last `window` messages of EXEC, and whether that is all of it."""
     import nats
     from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
@@ -44,7 +61,8 @@ async def _stream_fills(nats_url: str, window: int) -> tuple[list[dict[str, Any]
 
     from services import contract
 
-    nc = await nats.connect(nats_url, name="trade-ops-doctor", connect_timeout=2, max_reconnect_attempts=0)
+    nc = await nats.connect(nats_url, name="trade-ops-doctor", connect_timeout=2, max_reconnect_attempts=0,
+                            **(login or {}))
     try:
         js = nc.jetstream()
         try:
@@ -75,12 +93,13 @@ async def _stream_fills(nats_url: str, window: int) -> tuple[list[dict[str, Any]
         await nc.close()
 
 
-async def _orders(valkey_url: str, order_ids: list[str]) -> dict[str, dict[str, Any] | None]:
+async def _orders(valkey_url: str, order_ids: list[str], login: dict[str, str] | None = None
+                  ) -> dict[str, dict[str, Any] | None]:
     import redis.asyncio as aioredis
 
     from services.oms.store import _order_key as order_key  # the OMS's own key layout
 
-    client = aioredis.from_url(valkey_url, socket_timeout=2)
+    client = aioredis.from_url(valkey_url, socket_timeout=2, **(login or {}))
     try:
         raws = await client.mget([order_key(i) for i in order_ids]) if order_ids else []
     finally:
@@ -116,11 +135,12 @@ async def _positions(ptrc_url: str, accounts: list[str]) -> dict[str, dict[str, 
 async def gather(where: dict[str, Any]) -> dict[str, Any]:
     """Everything judge() needs, read at once (the child process's whole job)."""
     started = time.perf_counter()
-    fills, whole = await _stream_fills(where["nats"], int(where.get("window", DEFAULT_WINDOW)))
+    nats_login, valkey_login = _logins(where)
+    fills, whole = await _stream_fills(where["nats"], int(where.get("window", DEFAULT_WINDOW)), nats_login)
     order_ids = sorted({str(f.get("order_id")) for f in fills})
     accounts = sorted({str(f.get("account") or "default") for f in fills})
     orders, lake, positions = await asyncio.gather(
-        _orders(where["valkey"], order_ids), asyncio.to_thread(_lake_fill_ids, where["lake"]),
+        _orders(where["valkey"], order_ids, valkey_login), asyncio.to_thread(_lake_fill_ids, where["lake"]),
         _positions(where["ptrc"], accounts) if whole and where.get("ptrc") else asyncio.sleep(0, {}))
     return {"fills": fills, "whole_history": whole, "orders": orders, "lake_fill_ids": lake,
             "positions": positions, "gather_ms": round((time.perf_counter() - started) * 1000, 1)}
@@ -188,7 +208,8 @@ async def check_reconcile(target: Target, r: CheckResult, window: int, budget: f
     """Start the child at once (its imports are the slow part), tell it to read once `settled`."""
     where = {"nats": target.stack.nats_url(), "valkey": target.stack.valkey_url(),
              "lake": target.lake_uri or target.stack.lake_uri(target.run_dir.path),
-             "ptrc": target.stack["ptrc"].base_url if target.has("ptrc") else None, "window": window}
+             "ptrc": target.stack["ptrc"].base_url if target.has("ptrc") else None, "window": window,
+             "run_dir": str(target.run_dir.path)}
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "trade_ops.doctor.reconcile", json.dumps(where),
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, stdin=asyncio.subprocess.PIPE)
