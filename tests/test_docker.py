@@ -24,7 +24,7 @@ import yaml
 from typer.testing import CliRunner
 
 from tests.helpers import wait_until
-from trade_ops import compose, console, infra
+from trade_ops import compose, compose_secrets, console, infra
 from trade_ops.cli import app
 from trade_ops.doctor import build_target
 from trade_ops.doctor.check_docker import check_containers
@@ -245,6 +245,7 @@ async def test_doctor_names_a_restart_loop_with_its_exit_codes(tmp_path: Path, e
 def compose_dir(tmp_path: Path, image: str, engine: Any) -> Iterator[Path]:
     """A folder holding compose.yaml as committed, for `docker compose` to run from."""
     shutil.copy(project_root() / "compose.yaml", tmp_path / "compose.yaml")
+    compose_secrets.write_files(tmp_path, load_stack())  # ./secrets, as the README says
     try:
         yield tmp_path
     finally:
@@ -289,7 +290,7 @@ def test_a_wrong_healthcheck_port_is_named_not_the_service(compose_dir: Path, tm
     nats["image"] = compose.SERVICE_IMAGE
     (compose_dir / "hc.yaml").write_text(yaml.safe_dump(
         {"name": f"trade-ops-hc-{offset}", "services": {"nats": nats, "gateway": gateway},
-         "volumes": {"nats-data": {}, "trade-ops-data": {}}}))
+         "volumes": {"nats-data": {}, "trade-ops-data": {}}, "secrets": doc["secrets"]}))
     done = _compose(["-f", "hc.yaml", "up", "-d", "--pull", "never"], compose_dir, timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
     name = f"trade-ops-hc-{offset}-gateway-1"

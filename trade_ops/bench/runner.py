@@ -69,6 +69,7 @@ class BenchOutcome:
     calibration: dict[str, Any] | None = None
 
 
+SECRET_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie", "x-api-key"})
 _FLAGS = (("rate", "--rate"), ("duration_s", "--duration"), ("concurrency", "--concurrency"),
           ("requests", "--requests"), ("warmup_s", "--warmup"), ("warmup_requests", "--warmup-requests"),
           ("model", "--model"), ("timeout_s", "--timeout"), ("max_lag_ms", "--max-lag"))
@@ -92,7 +93,8 @@ def bench_command(req: BenchRequest) -> str:
     if req.body is not None:
         argv += ["--body", req.body]
     for name, value in req.headers.items():
-        argv += ["--header", f"{name}: {value}"]
+        # a credential is never kept with a run (saved runs and reports are shared)
+        argv += ["--header", f"{name}: REDACTED" if name.lower() in SECRET_HEADERS else f"{name}: {value}"]
     if req.allow_remote:
         argv.append("--allow-remote")
     for key, value in (o.get("order") or {}).items():
