@@ -59,5 +59,6 @@ def test_runtime_and_compose_share_one_definition() -> None:
         assert (a.command, a.environment, a.healthcheck) == (b.command, b.environment, b.healthcheck)
     doc = compose.compose_document(load_stack())["services"]
     for spec in at_0:
-        assert doc[spec.name]["command"] == [part.replace("$", "$$") for part in spec.command]
+        # compose.yaml adds only the credentials' files (compose.secured_command)
+        assert doc[spec.name]["command"] == [p.replace("$", "$$") for p in compose.secured_command(spec)]
         assert doc[spec.name]["healthcheck"]["test"] == [p.replace("$", "$$") for p in spec.healthcheck.test]

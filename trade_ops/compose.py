@@ -32,7 +32,8 @@ import yaml
 from trade_ops import compose_secrets as secrets
 from trade_ops.stack import Component, Stack, load_stack, url_env_var
 
-__all__ = ["ContainerSpec", "Healthcheck", "Images", "compose_document", "container_specs", "render"]
+__all__ = ["ContainerSpec", "Healthcheck", "Images", "compose_document", "container_specs", "render",
+           "secured_command"]
 
 PROJECT = "trade-ops"
 SERVICE_IMAGE = "trade-ops-services:local"
@@ -228,18 +229,25 @@ def _service_own_env(spec: ContainerSpec, shared: dict[str, str]) -> dict[str, s
             if shared.get(k) != v}
 
 
-def _with_secrets(spec: ContainerSpec, own: dict[str, Any]) -> dict[str, Any]:
-    """compose.yaml's credentials (compose_secrets.py): valkey and nats read their users
-    from a config file, each service its own secrets; every one a file, never a literal."""
+def secured_command(spec: ContainerSpec) -> list[str]:
+    """The command compose.yaml runs: valkey and nats read their users from a secret file
+    (compose_secrets.py), valkey in protected mode. The Docker runtime mounts no secrets
+    yet, so it runs the spec's command as it is."""
+    command = list(spec.command)
     if spec.kind == "valkey":
-        command = [*own["command"][:1], f"{secrets.IN_CONTAINER}/valkey_conf", *own["command"][1:]]
-        own["command"] = ["yes" if c == "no" and command[i - 1] == "--protected-mode" else c
-                          for i, c in enumerate(command)]
-        return {**own, "secrets": ["valkey_conf"]}
+        command = [*command[:1], f"{secrets.IN_CONTAINER}/valkey_conf", *command[1:]]
+        return ["yes" if c == "no" and command[i - 1] == "--protected-mode" else c
+                for i, c in enumerate(command)]
     if spec.kind == "nats":
-        own["command"] = [*own["command"][:1], *secrets.nats_args(), *own["command"][1:]]
-        return {**own, "secrets": ["nats_conf"]}
-    return {**own, "secrets": secrets.service_secrets(spec.name)}
+        return [*command[:1], *secrets.nats_args(), *command[1:]]
+    return command
+
+
+def _with_secrets(spec: ContainerSpec, own: dict[str, Any]) -> dict[str, Any]:
+    """compose.yaml's credentials: every one a file, never a literal; each service its own."""
+    own["command"] = _escape(secured_command(spec))
+    names = {"valkey": ["valkey_conf"], "nats": ["nats_conf"]}.get(spec.kind)
+    return {**own, "secrets": names or secrets.service_secrets(spec.name)}
 
 
 def compose_document(stack: Stack) -> dict[str, Any]:
