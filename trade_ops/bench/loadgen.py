@@ -95,13 +95,13 @@ class LoadSpec:
 class Raw:
     """Columns, one entry per finished request, plus what separates warm-up from measurement."""
 
-    index: array = field(default_factory=lambda: array("q"))
-    intended: array = field(default_factory=lambda: array("d"))
-    dispatched: array = field(default_factory=lambda: array("d"))
-    sent: array = field(default_factory=lambda: array("d"))
-    done: array = field(default_factory=lambda: array("d"))
-    kind: array = field(default_factory=lambda: array("b"))
-    status: array = field(default_factory=lambda: array("H"))
+    index: array[int] = field(default_factory=lambda: array("q"))
+    intended: array[float] = field(default_factory=lambda: array("d"))
+    dispatched: array[float] = field(default_factory=lambda: array("d"))
+    sent: array[float] = field(default_factory=lambda: array("d"))
+    done: array[float] = field(default_factory=lambda: array("d"))
+    kind: array[int] = field(default_factory=lambda: array("b"))
+    status: array[int] = field(default_factory=lambda: array("H"))
     warmup_n: int = 0
     warmup_until: float = 0.0  # requests sent before this (clock) are warm-up too
     planned: int = 0
