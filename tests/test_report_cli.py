@@ -110,3 +110,15 @@ def test_status_rerenders_from_last_doctor_result(tmp_path: Path, monkeypatch: p
     code, output = invoke("report", "status", "--run-dir", str(tmp_path), "--out", str(out))
     assert code == 0, output
     assert out.read_text() == "# Status: pass\n"
+
+
+def test_json_is_one_document_on_success_and_on_error(runs: Path, tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["report", "perf", "slow", "fast", "--runs-dir", str(runs), "--out",
+                                      str(tmp_path / "P.md"), "--expect", "p99 <= 1.1x", "--json"])
+    doc = orjson.loads(result.stdout)
+    assert result.exit_code == 0 and doc["status"] == "pass" and doc["expectations"][0]["met"]
+    assert {r["metric"] for r in doc["rows"]} >= {"p50", "p99", "throughput"}
+    missing = CliRunner().invoke(app, ["report", "perf", "slow", "nope", "--runs-dir", str(runs), "--json"])
+    err = orjson.loads(missing.stdout)
+    assert missing.exit_code == 2 and err == {**err, "status": "error", "exit_code": 2}
+    assert "no run named or at 'nope'" in err["message"]
