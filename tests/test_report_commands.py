@@ -41,6 +41,7 @@ def test_every_command_in_a_generated_report_runs_as_printed(tmp_path: Path) -> 
         assert "--save before --force" in command and "adhoc" not in command
         assert _run("trade-ops report perf before after --out out/PERF.md") == 0
         text = (tmp_path / "out" / "PERF.md").read_text()
+        assert re.search(r"\| host conditions \(before -> after\) \| load average [\d.]+ -> [\d.]+", text)
         block = re.search(r"```sh\n(.*?)```", text, re.S)
         assert block, text
         commands = [line for line in block.group(1).splitlines() if line.startswith("trade-ops ")]

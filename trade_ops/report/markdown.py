@@ -84,6 +84,15 @@ def _runs_section(cmp: Comparison) -> list[str]:
         res = run.results
         return "valid" if res.get("valid", True) else f"INVALID: {res.get('invalid_reason') or '?'}"
 
+    def conditions(run: Run) -> str:
+        cond = run.results.get("conditions") or {}
+        loads = [(cond.get(k) or {}).get("loadavg") for k in ("before", "after")]
+        if not all(loads):
+            return "not recorded"
+        steal = cond.get("steal_pct")
+        return (f"load average {loads[0][0]:.2f} -> {loads[1][0]:.2f}"
+                + (f", CPU steal {steal:g}%" if steal is not None else ""))
+
     fields: list[tuple[str, Any]] = [
         ("name", lambda r: f"`{r.name}`"),
         ("file", lambda r: f"`{r.path}`"),
@@ -96,6 +105,7 @@ def _runs_section(cmp: Comparison) -> list[str]:
         ("validity", validity),
         ("generator overhead", calibration),
         ("CPU per request", cpu),
+        ("host conditions (before -> after)", conditions),
         ("git revision", lambda r: f"`{r.meta.get('git_revision')}`" if r.meta.get("git_revision") else "?"),
         ("host", host),
         ("platform", lambda r: (r.meta.get("host") or {}).get("platform", "?")),
