@@ -64,6 +64,11 @@ class CpuMeter:
         rd = RunDir(run_dir)
         if not rd.has_state():
             return None
+        if rd.load_state().runtime == "docker":  # the containers' main processes, seen from here
+            from trade_ops.runtime.docker import main_processes
+
+            live = main_processes(rd)
+            return cls(live) if live else None
         found = {name: processes.find_ours(rec.pid, rec.started_at)
                  for name, rec in rd.load_state().processes.items()}
         live = {name: p for name, p in found.items() if p is not None}

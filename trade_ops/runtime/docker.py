@@ -411,3 +411,25 @@ class DockerRuntime:
             container = self._container(run_dir, name)
             for chunk in container.logs(stream=True, follow=True, tail=lines):
                 yield chunk.decode(errors="replace")
+
+
+def main_processes(run_dir: RunDir) -> dict[str, Any]:
+    """Each running container's main process on this host (psutil), by service: what bench
+    samples for CPU per request. Under `init`, the container's pid is the init's, whose
+    child is the service."""
+    import psutil
+
+    out: dict[str, Any] = {}
+    with engine_errors():
+        found = containers_of(connect(), run_dir)
+    for container in found:
+        pid = container.attrs.get("State", {}).get("Pid")
+        if not pid:
+            continue
+        try:
+            init = psutil.Process(pid)
+            children = init.children()
+            out[container.labels.get(LABEL_SERVICE, container.name)] = children[0] if children else init
+        except psutil.Error:
+            continue
+    return out
