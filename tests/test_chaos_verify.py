@@ -37,7 +37,7 @@ def test_a_clean_run_passes() -> None:
     assert verdict.passed and verdict.settled, verdict.to_json()
 
 
-def test_a_201_that_is_not_readable_or_not_published_is_lost() -> None:
+def test_a_201_that_is_not_readable_or_not_published_is_lost_and_a_late_one_unsettled() -> None:
     ev, answers = _clean()
     ev.orders["c1"] = None
     assert judge(ev, answers).lost == ["c1: answered 201, GET /orders?client_order_id= finds nothing"]
@@ -47,7 +47,8 @@ def test_a_201_that_is_not_readable_or_not_published_is_lost() -> None:
     ev, answers = _clean()
     ev.lake_orders = set()
     verdict = judge(ev, answers)
-    assert "not in the lake" in verdict.lost[0] and not verdict.settled
+    assert "not in the lake" in verdict.unsettled[0] and not verdict.settled
+    assert verdict.safe and not verdict.passed
 
 
 def test_a_fill_of_an_order_answered_503_is_traded_after_error() -> None:

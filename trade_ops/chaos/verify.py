@@ -4,9 +4,10 @@ For the chaos account (its own, so earlier runs do not count) it reads: the OMS 
 client_order_id's order), the ORDERS and EXEC streams (orders.new, fills), ptrc (the
 trade blotter and positions) and the lake (`orders`, `fills`), and checks the promises:
 
-    lost                an order answered 201 that is not readable, not in the orders stream,
-                        not terminal, missing from the lake, or whose fills are missing
-                        from ptrc or the lake
+    lost                an order answered 201 that is not readable or not in the orders
+                        stream, or that the OMS says filled with no fill on the EXEC stream
+    unsettled           an order answered 201 not terminal yet, or not yet in the lake, or
+                        a fill not yet in ptrc or the lake, when the settle window ended
     traded-after-error  a fill of an order that was never answered 201 (its request got a
                         4xx, a 503, or no answer and no 201 on retry)
     duplicated          a fill applied twice anywhere (OMS filled quantity, ptrc blotter or
@@ -136,19 +137,29 @@ async def gather(*, oms_url: str, ptrc_url: str | None, nats_url: str, lake_uri:
 @dataclass
 class Verdict:
     lost: list[str] = field(default_factory=list)
+    unsettled: list[str] = field(default_factory=list)
     traded_after_error: list[str] = field(default_factory=list)
     duplicated: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
-    settled: bool = True  # every accepted order terminal and everywhere
+
+    @property
+    def settled(self) -> bool:  # every accepted order terminal and everywhere
+        return not self.unsettled
+
+    @property
+    def safe(self) -> bool:
+        """Nothing acknowledged missing, nothing traded after an error, nothing twice."""
+        return not (self.lost or self.traded_after_error or self.duplicated)
 
     @property
     def passed(self) -> bool:
-        return not (self.lost or self.traded_after_error or self.duplicated)
+        return self.safe and self.settled
 
     def to_json(self) -> dict[str, Any]:
         return {"lost": len(self.lost), "traded_after_error": len(self.traded_after_error),
-                "duplicated": len(self.duplicated), "passed": self.passed, "settled": self.settled,
-                "examples": {"lost": self.lost[:EXAMPLES],
+                "duplicated": len(self.duplicated), "unsettled": len(self.unsettled),
+                "safe": self.safe, "settled": self.settled, "passed": self.passed,
+                "examples": {"lost": self.lost[:EXAMPLES], "unsettled": self.unsettled[:EXAMPLES],
                              "traded_after_error": self.traded_after_error[:EXAMPLES],
                              "duplicated": self.duplicated[:EXAMPLES]},
                 "notes": self.notes}
@@ -184,13 +195,11 @@ def judge(ev: Evidence, answers: dict[str, int]) -> Verdict:
         if oid not in ev.published:
             v.lost.append(f"{coid} ({oid}): answered 201, not in the orders stream")
         if order["status"] not in TERMINAL:
-            v.settled = False
-            v.lost.append(f"{coid} ({oid}): answered 201, still {order['status']}")
+            v.unsettled.append(f"{coid} ({oid}): answered 201, still {order['status']}")
         if order["filled_quantity"] > EPS and not by_order.get(oid):
             v.lost.append(f"{coid} ({oid}): OMS says filled {order['filled_quantity']:g}, no fill on EXEC")
         if ev.lake_orders is not None and oid not in ev.lake_orders:
-            v.settled = False
-            v.lost.append(f"{coid} ({oid}): answered 201, not in the lake's orders table")
+            v.unsettled.append(f"{coid} ({oid}): answered 201, not in the lake's orders table")
 
     # traded-after-error: a fill of any order that was not answered 201
     for oid, fills in by_order.items():
@@ -217,16 +226,12 @@ def judge(ev: Evidence, answers: dict[str, int]) -> Verdict:
     if ev.lake_fill_rows is not None:
         v.duplicated += [f"fill {fid}: {n} rows in the lake" for fid, n in ev.lake_fill_rows.items() if n > 1]
         missing = [fid for fid in unique_fills if fid not in ev.lake_fill_rows]
-        if missing:
-            v.settled = False
-            v.lost += [f"fill {fid}: not in the lake's fills table" for fid in missing]
+        v.unsettled += [f"fill {fid}: not in the lake's fills table" for fid in missing]
     if ev.ptrc_trades is not None:
         seen = Counter(str(t.get("fill_id")) for t in ev.ptrc_trades)
         v.duplicated += [f"fill {fid}: {n} times in ptrc's blotter" for fid, n in seen.items() if n > 1]
         missing = [fid for fid in unique_fills if fid not in seen]
-        if missing:
-            v.settled = False
-            v.lost += [f"fill {fid}: not in ptrc's blotter" for fid in missing]
+        v.unsettled += [f"fill {fid}: not in ptrc's blotter" for fid in missing]
     if ev.ptrc_positions is not None:
         expected: dict[str, float] = defaultdict(float)
         for f in unique_fills.values():

@@ -32,7 +32,7 @@ def _show(result: dict[str, Any]) -> None:
     c.print(f"  recovery (fault end -> next 201): {result['recovery_s']}")
     colour = "green" if result["passed"] else "red"
     c.print(f"  [{colour}]lost {result['lost']}, traded after an error {result['traded_after_error']}, "
-            f"duplicated {result['duplicated']}[/]" + ("" if result["settled"] else " (did not settle)"))
+            f"duplicated {result['duplicated']}, not settled in time {result['unsettled']}[/]")
     for kind, examples_ in result["examples"].items():
         for text in examples_:
             c.print(f"    {kind}: {text}", markup=False)
