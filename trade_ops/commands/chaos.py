@@ -12,8 +12,9 @@ from trade_ops.helptext import examples
 
 __all__ = ["register"]
 
-FaultOpt = Annotated[list[str], typer.Option(
-    "--fault", help="A fault, NAME[ SVC][@START][+HOLD] (seconds), repeatable for a sequence: "
+FaultOpt = Annotated[list[str] | None, typer.Option(
+    "--fault", show_default="none: name at least one",
+    help="A fault, NAME[ SVC][@START][+HOLD] (seconds), repeatable for a sequence: "
                     "valkey-kill, nats-kill, nats-stop, 'service-kill SVC', 'service-stop SVC', "
                     "valkey-restart-burst, 'burst N', claim-crash.")]
 
@@ -47,10 +48,10 @@ def _show(result: dict[str, Any]) -> None:
 
 @cli_errors
 def chaos(
-    fault: FaultOpt,
+    fault: FaultOpt = None,
     rate: Annotated[float, typer.Option("--rate", help="Orders per second (open loop).")] = 100.0,
     duration: Annotated[float | None, typer.Option(
-        "--duration", help="Seconds of load [default: the last fault's end + 4].")] = None,
+        "--duration", show_default="the last fault's end + 4", help="Seconds of load.")] = None,
     settle: Annotated[float, typer.Option(
         "--settle", min=0.0, help="Seconds to wait for every order to settle before judging.")] = 40.0,
     allow_foreign: Annotated[bool, typer.Option(
@@ -67,7 +68,7 @@ def chaos(
 
     if json_out:
         out.use_stderr()
-    req = ChaosRequest(faults=fault, rate=rate, duration_s=duration, settle_s=settle,
+    req = ChaosRequest(faults=fault or [], rate=rate, duration_s=duration, settle_s=settle,
                        run_dir=RunDir(run_dir).path, stack_file=stack, allow_foreign=allow_foreign)
     result = run_chaos(req, on_line=out.console.print)
     if json_out:
