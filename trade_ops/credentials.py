@@ -35,6 +35,7 @@ __all__ = [
     "credentials_dir",
     "ensure",
     "load",
+    "nats_login",
     "operator_headers",
     "prepare",
     "secret_values",
@@ -231,6 +232,14 @@ def operator_headers(run_dir: Path) -> dict[str, str]:
     """What the CLI sends to a stack's admin and order endpoints: the operator token, if any."""
     creds = load(run_dir)
     return {"Authorization": f"Bearer {creds.operator_token}"} if creds else {}
+
+
+def nats_login(run_dir: Path) -> dict[str, str]:
+    """nats.connect keyword arguments for the CLI's own NATS user ({} without credentials)."""
+    creds = load(run_dir)
+    if creds is None or ADMIN_USER not in creds.nats:
+        return {}
+    return {"user": ADMIN_USER, "password": creds.nats[ADMIN_USER]}
 
 
 def valkey_login(run_dir: Path) -> tuple[str, str] | None:

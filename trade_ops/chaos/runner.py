@@ -25,7 +25,7 @@ from typing import Any
 import httpx
 import orjson
 
-from trade_ops import processes
+from trade_ops import credentials, processes
 from trade_ops.bench.loadgen import LoadSpec, run_load
 from trade_ops.bench.targets import Target, make_target
 from trade_ops.chaos import verify
@@ -280,7 +280,8 @@ def run_chaos(req: ChaosRequest, on_line: Any = None) -> dict[str, Any]:
     while True:
         ev = asyncio.run(verify.gather(oms_url=oms_url, ptrc_url=ptrc.base_url if ptrc else None,
                                        nats_url=stack.nats_url(), lake_uri=lake_uri, account=account,
-                                       coids=sorted(outcomes.final), since_s=since))
+                                       coids=sorted(outcomes.final), since_s=since,
+                                       nats_login=credentials.nats_login(rd.path)))
         verdict = verify.judge(ev, outcomes.final)
         if verdict.settled or time.monotonic() > settle_deadline:
             break

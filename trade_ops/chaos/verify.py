@@ -37,10 +37,11 @@ EXAMPLES = 5
 EPS = 1e-9
 
 
-async def read_stream(nats_url: str, stream: str, subject: str, since_s: float
-                      ) -> list[tuple[str, dict[str, Any]]]:
-    """Every message on `subject` stored since `since_s` (epoch seconds), oldest first."""
-    nc = await nats.connect(nats_url, connect_timeout=2, max_reconnect_attempts=2)
+async def read_stream(nats_url: str, stream: str, subject: str, since_s: float,
+                      login: dict[str, str] | None = None) -> list[tuple[str, dict[str, Any]]]:
+    """Every message on `subject` stored since `since_s` (epoch seconds), oldest first.
+    `login`: the CLI's own NATS user (credentials.nats_login) on a stack with credentials."""
+    nc = await nats.connect(nats_url, connect_timeout=2, max_reconnect_attempts=2, **(login or {}))
     out: list[tuple[str, dict[str, Any]]] = []
     try:
         js = nc.jetstream()
@@ -112,14 +113,17 @@ def _lake(lake_uri: str, account: str) -> tuple[set[str] | None, Counter[str] | 
 
 
 async def gather(*, oms_url: str, ptrc_url: str | None, nats_url: str, lake_uri: str | None,
-                 account: str, coids: list[str], since_s: float) -> Evidence:
+                 account: str, coids: list[str], since_s: float,
+                 nats_login: dict[str, str] | None = None) -> Evidence:
     ev = Evidence()
     ev.orders = await _oms_orders(oms_url, account, coids)
-    for _subject, event in await read_stream(nats_url, contract.ORDERS, contract.ORDERS_NEW, since_s):
+    new_orders = await read_stream(nats_url, contract.ORDERS, contract.ORDERS_NEW, since_s, nats_login)
+    for _subject, event in new_orders:
         order = event.get("order") or {}
         if order.get("account") == account:
             ev.published[str(order.get("order_id"))] = str(order.get("client_order_id"))
-    ev.fills = [e for s, e in await read_stream(nats_url, contract.EXEC, contract.FILL_ALL, since_s)
+    ev.fills = [e for s, e in await read_stream(nats_url, contract.EXEC, contract.FILL_ALL, since_s,
+                                                          nats_login)
                 if e.get("account") == account]
     if ptrc_url:
         async with httpx.AsyncClient(base_url=ptrc_url, timeout=10) as client:

@@ -43,13 +43,11 @@ def _logins(where: dict[str, Any]) -> tuple[dict[str, str], dict[str, str]]:
 
     from trade_ops import credentials
 
-    run_dir = Path(where["run_dir"]) if where.get("run_dir") else None
-    creds = credentials.load(run_dir) if run_dir else None
-    if creds is None:
+    if not where.get("run_dir"):
         return {}, {}
-    user = credentials.ADMIN_USER
-    return ({"user": user, "password": creds.nats[user]} if user in creds.nats else {},
-            {"username": user, "password": creds.valkey[user]} if user in creds.valkey else {})
+    run_dir = Path(where["run_dir"])
+    valkey = credentials.valkey_login(run_dir)
+    return credentials.nats_login(run_dir), ({"username": valkey[0], "password": valkey[1]} if valkey else {})
 
 
 async def _stream_fills(nats_url: str, window: int, login: dict[str, str] | None = None
