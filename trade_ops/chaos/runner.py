@@ -84,11 +84,12 @@ def _ours(rd: RunDir, stack: Stack, allow_foreign: bool) -> None:
 
 
 async def _post_all(url: str, target: Target, indices: list[int], at_once: int | None = None,
-                    timeout: float = 10.0, details: dict[int, str] | None = None) -> list[tuple[int, int]]:
+                    timeout: float = 10.0, details: dict[int, str] | None = None,
+                    auth: dict[str, str] | None = None) -> list[tuple[int, int]]:
     """POST the orders of `indices`, `at_once` at a time (all at once: a burst)."""
     width = max(1, at_once or len(indices))
     limits = httpx.Limits(max_connections=width, max_keepalive_connections=width)
-    headers = {"content-type": "application/json"}
+    headers = {"content-type": "application/json", **(auth or {})}
     gate = asyncio.Semaphore(width)
     async with httpx.AsyncClient(base_url=url, timeout=timeout, limits=limits) as client:
         async def one(i: int) -> tuple[int, int]:
@@ -111,9 +112,9 @@ class _HealthWatch(threading.Thread):
     """Every service's /health once a second while the run lasts: the worst status seen,
     and every check that was not pass (e.g. a background task being restarted)."""
 
-    def __init__(self, stack: Stack) -> None:
+    def __init__(self, stack: Stack, names: set[str]) -> None:
         super().__init__(name="chaos-health", daemon=True)
-        self.urls = {c.name: c.base_url + c.health_path for c in stack.services}
+        self.urls = {c.name: c.base_url + c.health_path for c in stack.services if c.name in names}
         self.worst: dict[str, str] = {}
         self.seen: dict[str, set[str]] = {}
         self.done = threading.Event()
@@ -223,7 +224,9 @@ def run_chaos(req: ChaosRequest, on_line: Any = None) -> dict[str, Any]:
     run_id = f"chaos-{uuid.uuid4().hex[:8]}"
     account = run_id
     oms_url = stack["oms"].base_url
-    target = make_target("oms", oms_url, order={"account": account}, run_id=run_id)
+    # The operator's token: orders and reads of any account (none on a stack without credentials).
+    auth = credentials.operator_headers(rd.path)
+    target = make_target("oms", oms_url, order={"account": account}, run_id=run_id, headers=auth)
     outcomes = _Outcomes()
     burst_n = [0]
     details: dict[int, str] = {}  # request index -> the body of its last unclear answer
@@ -232,7 +235,8 @@ def run_chaos(req: ChaosRequest, on_line: Any = None) -> dict[str, Any]:
         start = BURST_BASE + burst_n[0]
         burst_n[0] += n
         at = time.perf_counter() - t0
-        answers = asyncio.run(_post_all(oms_url, target, list(range(start, start + n)), details=details))
+        answers = asyncio.run(_post_all(oms_url, target, list(range(start, start + n)), details=details,
+                                        auth=auth))
         for i, code in answers:
             outcomes.add(_coid(target, i), code, time.perf_counter() - t0)
         codes = Counter(code for _, code in answers)
@@ -246,7 +250,7 @@ def run_chaos(req: ChaosRequest, on_line: Any = None) -> dict[str, Any]:
         + ", ".join(f.label for f in faults))
     t0 = time.perf_counter()
     thread = _FaultThread(faults, Injector(rd, stack), t0, burst)
-    health = _HealthWatch(stack)
+    health = _HealthWatch(stack, set(rd.load_state().processes) if rd.has_state() else set())
     health.start()
     thread.start()
     raw = run_load(target, spec)
@@ -265,7 +269,7 @@ def run_chaos(req: ChaosRequest, on_line: Any = None) -> dict[str, Any]:
     deadline = time.monotonic() + req.retry_s
     while pending and time.monotonic() < deadline:
         answers = asyncio.run(_post_all(oms_url, target, [indices[c] for c in pending], at_once=16,
-                                        details=details))
+                                        details=details, auth=auth))
         for i, code in answers:
             outcomes.final[_coid(target, i)] = code
         pending = [c for c in pending if outcomes.final[c] in UNCLEAR or outcomes.final[c] == 409]
@@ -281,7 +285,7 @@ def run_chaos(req: ChaosRequest, on_line: Any = None) -> dict[str, Any]:
         ev = asyncio.run(verify.gather(oms_url=oms_url, ptrc_url=ptrc.base_url if ptrc else None,
                                        nats_url=stack.nats_url(), lake_uri=lake_uri, account=account,
                                        coids=sorted(outcomes.final), since_s=since,
-                                       nats_login=credentials.nats_login(rd.path)))
+                                       nats_login=credentials.nats_login(rd.path), headers=auth))
         verdict = verify.judge(ev, outcomes.final)
         if verdict.settled or time.monotonic() > settle_deadline:
             break

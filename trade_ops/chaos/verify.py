@@ -79,10 +79,11 @@ class Evidence:
     lake_fill_rows: Counter[str] | None = None  # fill_id -> rows
 
 
-async def _oms_orders(oms_url: str, account: str, coids: list[str]) -> dict[str, dict[str, Any] | None]:
+async def _oms_orders(oms_url: str, account: str, coids: list[str], headers: dict[str, str]
+                      ) -> dict[str, dict[str, Any] | None]:
     found: dict[str, dict[str, Any] | None] = {}
     gate = asyncio.Semaphore(16)
-    async with httpx.AsyncClient(base_url=oms_url, timeout=10) as client:
+    async with httpx.AsyncClient(base_url=oms_url, timeout=10, headers=headers) as client:
         async def one(coid: str) -> None:
             async with gate:
                 resp = await client.get("/orders", params={"account": account, "client_order_id": coid})
@@ -114,9 +115,10 @@ def _lake(lake_uri: str, account: str) -> tuple[set[str] | None, Counter[str] | 
 
 async def gather(*, oms_url: str, ptrc_url: str | None, nats_url: str, lake_uri: str | None,
                  account: str, coids: list[str], since_s: float,
-                 nats_login: dict[str, str] | None = None) -> Evidence:
+                 nats_login: dict[str, str] | None = None, headers: dict[str, str] | None = None
+                 ) -> Evidence:
     ev = Evidence()
-    ev.orders = await _oms_orders(oms_url, account, coids)
+    ev.orders = await _oms_orders(oms_url, account, coids, headers or {})  # headers: the operator's
     new_orders = await read_stream(nats_url, contract.ORDERS, contract.ORDERS_NEW, since_s, nats_login)
     for _subject, event in new_orders:
         order = event.get("order") or {}
@@ -126,7 +128,7 @@ async def gather(*, oms_url: str, ptrc_url: str | None, nats_url: str, lake_uri:
                                                           nats_login)
                 if e.get("account") == account]
     if ptrc_url:
-        async with httpx.AsyncClient(base_url=ptrc_url, timeout=10) as client:
+        async with httpx.AsyncClient(base_url=ptrc_url, timeout=10, headers=headers or {}) as client:
             with contextlib.suppress(httpx.HTTPError, ValueError):
                 trades = (await client.get("/trades", params={"account": account, "limit": 100_000})).json()
                 ev.ptrc_trades = trades.get("trades")
