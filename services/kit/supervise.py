@@ -77,7 +77,8 @@ async def supervise(work: Work, health: TaskHealth) -> None:
                 health.ended = True
                 log.error("background task %s died", health.name, exc_info=exc)
                 return
-            log.error("background task %s died; restarting in %.1fs", health.name, delay, exc_info=exc)
+            # "failed", not "died": doctor reads "background task X died" as dead for good
+            log.error("background task %s failed; restarting in %.1fs", health.name, delay, exc_info=exc)
         health.restarting = True
         await asyncio.sleep(delay)
         health.restarting = False
