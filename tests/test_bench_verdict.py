@@ -225,3 +225,14 @@ def test_ctrl_c_prints_the_partial_summary_marked_interrupted(tmp_path: Path) ->
     assert proc.returncode == 130, out + err
     assert "INTERRUPTED" in out and "latency" in out and "interrupted" in out
     assert "Traceback" not in out + err
+
+
+def test_repeat_saves_each_run_for_a_run_by_run_comparison(tmp_path: Path) -> None:
+    from trade_ops.report.runs import load_run
+
+    with NullServer() as url:
+        code, doc = _bench_json("http", "--url", url, "-n", "40", "--repeat", "3", "--save", "rep")
+    assert code == 0 and doc["repeat"] == 3 and doc["requests"] == 120
+    run = load_run("rep", tmp_path / "reports" / "runs")
+    assert len(run.repeats) == 3 and [r.results["requests"] for r in run.repeats] == [40, 40, 40]
+    assert run.settings["repeat"] == 3 and "--repeat 3" in run.meta["command"]
