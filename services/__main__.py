@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import sys
 
+from services import env
 from services.kit.server import serve
 from services.kit.settings import KitSettings
 
@@ -18,12 +19,12 @@ def main(argv: list[str]) -> int:
         return 2
     name = argv[0]
     module = "services." + name.replace("-", "_") + ".app"
-    os.environ.setdefault("TRADE_OPS_SERVICE", name)
+    os.environ.setdefault(env.SERVICE, name)
     serve(
         f"{module}:app",
         KitSettings(),
         access_log=False,  # per-request logging costs more than the request on the hot path
-        log_level=os.environ.get("TRADE_OPS_LOG_LEVEL", "info"),
+        log_level=os.environ.get(env.LOG_LEVEL, "info"),
         timeout_graceful_shutdown=2,
     )
     return 0

@@ -65,6 +65,7 @@ __all__ = [
     "bar_subject",
     "decode",
     "decode_venue_order",
+    "depends_on",
     "encode",
     "family_of",
     "fill_subject",
@@ -386,6 +387,14 @@ def stream_for(subject: str) -> str:
     raise KeyError(f"no stream holds subject {subject!r}")
 
 
+# What a message is decides which way a dependency goes (see depends_on):
+#   state    a consumer reads it as the current state of something: it depends on the publisher
+#   event    a record of what happened: no start-order edge (the order flow loops back)
+#   command  an instruction someone must act on: the publisher depends on its consumer
+#   request  request/reply: the requester depends on the server
+Kind = Literal["state", "event", "command", "request"]
+
+
 @dataclass(frozen=True)
 class Family:
     """One kind of message: its wildcard, its stream (None: request/reply) and payload."""
@@ -394,19 +403,20 @@ class Family:
     wildcard: str
     stream: str | None
     payload: Any
+    kind: Kind
 
 
 FAMILIES: dict[str, Family] = {f.name: f for f in (
-    Family("tick", TICK_ALL, TICKS, Tick),
-    Family("bar", BAR_ALL, BARS, Bar),
-    Family("alt", ALT_ALL, ALT, AltEvent),
-    Family("order_new", ORDERS_NEW, ORDERS, OrderNew),
-    Family("order_cancel", ORDERS_CANCEL, ORDERS, Cancel),
-    Family("venue_order", VENUE_ORDER, VENUE, VenueOrder),
-    Family("fill", FILL_ALL, EXEC, Fill),
-    Family("cancelled", EXEC_CANCELLED, EXEC, Cancelled),
-    Family("position", POSITION_ALL, POSITIONS, PositionSnapshot),
-    Family("risk_check", RISK_CHECK, None, RiskCheckRequest),
+    Family("tick", TICK_ALL, TICKS, Tick, "state"),
+    Family("bar", BAR_ALL, BARS, Bar, "state"),
+    Family("alt", ALT_ALL, ALT, AltEvent, "state"),
+    Family("order_new", ORDERS_NEW, ORDERS, OrderNew, "event"),
+    Family("order_cancel", ORDERS_CANCEL, ORDERS, Cancel, "event"),
+    Family("venue_order", VENUE_ORDER, VENUE, VenueOrder, "command"),
+    Family("fill", FILL_ALL, EXEC, Fill, "event"),
+    Family("cancelled", EXEC_CANCELLED, EXEC, Cancelled, "event"),
+    Family("position", POSITION_ALL, POSITIONS, PositionSnapshot, "state"),
+    Family("risk_check", RISK_CHECK, None, RiskCheckRequest, "request"),
 )}
 
 
@@ -479,3 +489,21 @@ TOPOLOGY: dict[str, ServiceTopology] = {
                                     tables=(ORDERS_TABLE, FILLS_TABLE)),
 }
 ALL_SERVICES = tuple(TOPOLOGY)
+
+
+def depends_on(service: str) -> tuple[str, ...]:
+    """What `service` needs running first: infrastructure kinds (nats, valkey, lake), then
+    services, derived from TOPOLOGY and each family's kind (see Kind)."""
+    needs = TOPOLOGY[service]
+    infra = [kind for kind, used in (("nats", needs.nats), ("valkey", needs.valkey),
+                                     ("lake", needs.lake)) if used]
+    wanted: list[str] = []
+    for other, theirs in TOPOLOGY.items():
+        if other == service:
+            continue
+        reads_state = any(FAMILIES[f].kind == "state" and f in theirs.publishes for f in needs.consumes)
+        asks = any(f in theirs.serves for f in needs.requests)
+        commands = any(FAMILIES[f].kind == "command" and f in theirs.consumes for f in needs.publishes)
+        if reads_state or asks or commands:
+            wanted.append(other)
+    return (*infra, *wanted)

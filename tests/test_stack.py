@@ -37,8 +37,20 @@ def test_start_order_puts_dependencies_first() -> None:
 
 def test_closure_adds_what_a_service_needs() -> None:
     order = load_stack().closure(["oms"])
-    assert set(order) == {"nats", "valkey", "risk", "oms"}
+    # risk prices MARKET orders at gateway's quotes and limits positions from ptrc's snapshots
+    assert set(order) == {"nats", "valkey", "risk", "oms", "gateway", "ptrc"}
     assert order.index("risk") < order.index("oms")
+
+
+def test_depends_on_is_derived_from_what_services_declare(tmp_path: Path) -> None:
+    stack = load_stack()
+    assert "valkey" not in stack["hot-cache"].depends_on  # it never opens valkey
+    assert "gateway" in stack["risk"].depends_on and "gateway" in stack["execution-quality"].depends_on
+    assert stack["exeq"].depends_on == ("nats", "live-gateway")  # its instructions need a venue
+    assert set(stack["pnl"].depends_on) == {"nats", "lake", "gateway", "ptrc"}
+    f = tmp_path / "stack.toml"
+    f.write_text('[services.pnl]\ndepends_on = ["nats"]\n')  # a user file still decides
+    assert load_stack(f)["pnl"].depends_on == ("nats",)
 
 
 def test_dependents_of_valkey_are_blocked_services() -> None:

@@ -19,13 +19,14 @@ from typing import Any
 
 import orjson
 
+from services import env
 from trade_ops.errors import RunDirError
 from trade_ops.stack import Stack, load_stack
 
 __all__ = ["RUN_DIR_ENV", "STACK_ENV", "ProcessRecord", "RunDir", "StackState"]
 
-RUN_DIR_ENV = "TRADE_OPS_RUN_DIR"
-STACK_ENV = "TRADE_OPS_STACK"
+RUN_DIR_ENV = env.RUN_DIR
+STACK_ENV = env.STACK
 DEFAULT_RUN_DIR = ".trade-ops"
 
 

@@ -16,6 +16,7 @@ from importlib.util import find_spec
 from pathlib import Path
 from typing import Any, Literal
 
+from services import env as names
 from trade_ops.errors import StackFileError, UsageError
 
 __all__ = ["Component", "Stack", "load_stack"]
@@ -183,13 +184,13 @@ class Stack:
         """The environment a service process is started with: where everything is."""
         svc = self[name]
         env = {
-            "TRADE_OPS_SERVICE": name,
-            "TRADE_OPS_HOST": svc.host,
-            "TRADE_OPS_PORT": str(svc.port),
-            "TRADE_OPS_VALKEY_URL": self.valkey_url(),
-            "TRADE_OPS_NATS_URL": self.nats_url(),
-            "TRADE_OPS_LAKE_URI": self.lake_uri(run_dir),
-            "TRADE_OPS_RUN_DIR": str(run_dir.resolve()),
+            names.SERVICE: name,
+            names.HOST: svc.host,
+            names.PORT: str(svc.port),
+            names.VALKEY_URL: self.valkey_url(),
+            names.NATS_URL: self.nats_url(),
+            names.LAKE_URI: self.lake_uri(run_dir),
+            names.RUN_DIR: str(run_dir.resolve()),
         }
         for other in self.services:
             env[url_env_var(other.name)] = other.base_url
@@ -199,7 +200,7 @@ class Stack:
 
 def url_env_var(service: str) -> str:
     """`TRADE_OPS_URL_LIVE_GATEWAY` for `live-gateway`: how a service finds another."""
-    return "TRADE_OPS_URL_" + service.upper().replace("-", "_")
+    return names.url_var(service)
 
 
 # -- loading --------------------------------------------------------------------------
@@ -270,6 +271,18 @@ def _component(name: str, raw: dict[str, Any], defaults: dict[str, Any], kind: s
         raise StackFileError(f"stack entry {name!r} is malformed: {exc}") from None
 
 
+def _derived_needs(c: Component, components: dict[str, Component]) -> tuple[str, ...]:
+    """This project's services: depends_on from what they declare in services.contract
+    (infrastructure named by kind, so an infra entry may have any name)."""
+    from services import contract
+
+    if c.name not in contract.TOPOLOGY or not (c.app or "").startswith("services."):
+        return c.depends_on
+    by_kind = {k.kind: k.name for k in reversed(components.values()) if not k.is_service}
+    needed = (by_kind.get(n, n) for n in contract.depends_on(c.name))
+    return tuple(n for n in needed if n in components)
+
+
 def parse_stack(data: dict[str, Any], source: str) -> Stack:
     defaults = data.get("defaults", {})
     components: dict[str, Component] = {}
@@ -283,6 +296,10 @@ def parse_stack(data: dict[str, Any], source: str) -> Stack:
         if name in components:
             raise StackFileError(f"{name!r} is both infrastructure and a service")
         components[name] = _component(name, raw, defaults, "service")
+    for name, raw in data.get("services", {}).items():
+        if "depends_on" not in raw:
+            components[name] = replace(components[name], depends_on=_derived_needs(components[name],
+                                                                                   components))
     contracts = {str(k): dict(v) for k, v in data.get("contracts", {}).items() if isinstance(v, dict)}
     stack = Stack(components=components, source=source, contracts=contracts)
     for c in components.values():

@@ -25,7 +25,6 @@ SYMBOL_PATTERN = r"^[A-Za-z0-9._-]{1,32}$"
 
 class TCASettings(KitSettings):
     service: str = "execution-quality"
-    port: int = 8092
     tca_max_samples: int = 10_000  # fill records kept per symbol
     tca_order_wait_deliveries: int = 5  # redeliveries of a fill waiting for its order
 

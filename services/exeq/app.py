@@ -32,7 +32,6 @@ log = logging.getLogger(__name__)
 
 class ExeqSettings(KitSettings):
     service: str = "exeq"
-    port: int = 8095
 
 
 def route(subject: str, event: dict[str, Any]) -> dict[str, Any] | None:

@@ -30,7 +30,6 @@ SYMBOL_PATTERN = r"^[A-Za-z0-9._-]{1,32}$"
 
 class FeatureSettings(KitSettings):
     service: str = "feast-pipeline"
-    port: int = 8113
     features_interval: str = "1m"
     features_window: int = 20  # bar returns in the rolling volatility and VWAP
 

@@ -9,7 +9,6 @@ __all__ = ["GatewaySettings"]
 
 class GatewaySettings(KitSettings):
     service: str = "gateway"
-    port: int = 8080
     # Comma-separated symbol universe: TRADE_OPS_SYMBOLS=BTCUSDT,ETHUSDT,SOLUSDT
     symbols: str = "BTCUSDT,ETHUSDT,SOLUSDT"
     tick_hz: float = 10.0  # ticks per second, per symbol

@@ -37,7 +37,6 @@ SYMBOLS_PATTERN = r"^[A-Za-z0-9._-]{1,32}(,[A-Za-z0-9._-]{1,32})*$"
 
 class HotCacheSettings(KitSettings):
     service: str = "hot-cache"
-    port: int = 8088
 
 
 router = APIRouter()

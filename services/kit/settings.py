@@ -16,6 +16,8 @@ from typing import Self
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from services import env
+
 __all__ = ["SECRET_FIELDS", "KitSettings", "is_loopback", "url_of"]
 
 SECRET_FIELDS = ("valkey_password", "nats_password", "operator_token")
@@ -24,11 +26,11 @@ SECRET_FIELDS = ("valkey_password", "nats_password", "operator_token")
 class KitSettings(BaseSettings):
     """What every service reads. A service subclasses this to add its own fields."""
 
-    model_config = SettingsConfigDict(env_prefix="TRADE_OPS_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix=env.PREFIX, extra="ignore")
 
     service: str = "service"
     version: str = "0.1.0"
-    host: str = "127.0.0.1"
+    host: str = "127.0.0.1"  # TRADE_OPS_HOST and _PORT: where `python -m services` binds
     port: int = 8000
     valkey_url: str = "redis://127.0.0.1:6379/0"
     nats_url: str = "nats://127.0.0.1:4222"
@@ -93,7 +95,7 @@ def is_loopback(host: str) -> bool:
 
 def url_of(service: str, default: str | None = None) -> str:
     """Base URL of another service, as the supervisor exported it."""
-    var = "TRADE_OPS_URL_" + service.upper().replace("-", "_")
+    var = env.url_var(service)
     value = os.environ.get(var, default)
     if value is None:
         raise RuntimeError(f"{var} is not set: where does {service} run?")

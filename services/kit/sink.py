@@ -48,6 +48,7 @@ from fastapi import APIRouter, FastAPI, Request
 from nats.aio.msg import Msg
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
+from services import env
 from services.kit import bus, lake
 from services.kit.app import Kit, create_app, get_kit
 from services.kit.health import Check
@@ -155,7 +156,7 @@ class Sink:
         self.started = time.time()
         self._locks: dict[str, asyncio.Lock] = kit.state.setdefault("sink_locks", {})
         self.idle_at = time.time()  # the last time there was nothing to write
-        self._crash_after = int(os.environ.get("TRADE_OPS_SINK_CRASH_AFTER_COMMITS", "0"))
+        self._crash_after = int(os.environ.get(env.SINK_CRASH_AFTER_COMMITS, "0"))
         if "sink_metrics" not in kit.state:  # one pair per app, labelled by sink
             kit.state["sink_metrics"] = (
                 kit.metrics.counter("sink_rows_total", "Rows committed to the lake", ("sink",)),

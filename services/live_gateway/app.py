@@ -19,7 +19,6 @@ __all__ = ["VenueSettings", "app"]
 
 class VenueSettings(KitSettings):
     service: str = "live-gateway"
-    port: int = 8200
     # /health warns when no tick arrived for this long: resting orders cannot fill.
     quote_stale_s: float = 10.0
     outbox_flush_s: float = 1.0

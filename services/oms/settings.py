@@ -13,7 +13,6 @@ __all__ = ["OmsSettings"]
 
 class OmsSettings(KitSettings):
     service: str = "oms"
-    port: int = 8099
     # nats: request/reply on `risk.check` (measured faster); http: POST {risk_url}/check
     risk_transport: Literal["nats", "http"] = "nats"
     risk_timeout_s: float = Field(0.5, gt=0)

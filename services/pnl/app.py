@@ -21,7 +21,6 @@ __all__ = ["app"]
 
 class PnlSettings(KitSettings):
     service: str = "pnl"
-    port: int = 8100
     pnl_snapshot_s: float = 5.0
 
 

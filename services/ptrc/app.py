@@ -20,7 +20,6 @@ __all__ = ["app"]
 
 class PtrcSettings(KitSettings):
     service: str = "ptrc"
-    port: int = 8109
 
 
 router = APIRouter()

@@ -10,7 +10,6 @@ __all__ = ["RiskSettings"]
 
 class RiskSettings(KitSettings):
     service: str = "risk"
-    port: int = 8103
     limits_file: str = str(DEFAULT_FILE)  # TRADE_OPS_LIMITS_FILE
     # How long startup waits for positions and quotes to catch up before serving anyway.
     replay_timeout_s: float = 15.0

@@ -6,6 +6,7 @@ from typing import Annotated
 
 import typer
 
+from services import env
 from trade_ops.commands.options import RunDirOpt, StackOpt
 from trade_ops.console import cli_errors
 from trade_ops.helptext import examples
@@ -16,7 +17,7 @@ OnlyOpt = Annotated[str | None, typer.Option(
     "--only", help="Comma-separated services (or valkey, nats) to start, plus what they depend on "
                     "[default: every enabled service].")]
 OffsetOpt = Annotated[int | None, typer.Option(
-    "--port-offset", envvar="TRADE_OPS_PORT_OFFSET", show_envvar=True,
+    "--port-offset", envvar=env.PORT_OFFSET, show_envvar=True,
     help="Shift every port by N, so a second stack can run beside another [default: 0].")]
 DurabilityOpt = Annotated[str | None, typer.Option(
     "--durability", envvar="TRADE_OPS_DURABILITY", show_envvar=True,

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from services import env as names
 from trade_ops.doctor.model import CheckResult
 from trade_ops.doctor.target import Target
 from trade_ops.stack import Stack
@@ -54,7 +55,7 @@ def _env_port(env: Any) -> int | None:
     if isinstance(env, list):
         env = dict(str(e).split("=", 1) for e in env if "=" in str(e))
     if isinstance(env, dict):
-        for key in ("TRADE_OPS_PORT", "PORT"):
+        for key in (names.PORT, "PORT"):
             if str(env.get(key, "")).isdigit():
                 return int(env[key])
     return None
