@@ -456,6 +456,8 @@ class ServiceTopology:
     valkey: bool = False
     nats: bool = True
     tables: tuple[str, ...] = ()  # Delta tables it writes
+    # Consumed families whose publisher it does not need running: it serves on without them.
+    soft: tuple[str, ...] = ()
 
     @property
     def streams(self) -> tuple[str, ...]:
@@ -473,7 +475,9 @@ TOPOLOGY: dict[str, ServiceTopology] = {
     "normalizer": ServiceTopology(consumes=("tick",), publishes=("bar",), valkey=True),
     "sink-ticks": ServiceTopology(consumes=("tick",), tables=(MARKET_TICKS,)),
     "sink-alt": ServiceTopology(consumes=("alt",), tables=(ALT_EVENTS,)),
-    "risk": ServiceTopology(consumes=("tick", "position"), serves=("risk_check",), valkey=True),
+    # risk answers checks with the positions it last read if ptrc is down: no edge to ptrc.
+    "risk": ServiceTopology(consumes=("tick", "position"), serves=("risk_check",), valkey=True,
+                            soft=("position",)),
     "oms": ServiceTopology(publishes=("order_new", "order_cancel"), consumes=("fill", "cancelled"),
                            requests=("risk_check",), valkey=True),
     "exeq": ServiceTopology(consumes=("order_new", "order_cancel"), publishes=("venue_order",),
@@ -501,7 +505,8 @@ def depends_on(service: str) -> tuple[str, ...]:
     for other, theirs in TOPOLOGY.items():
         if other == service:
             continue
-        reads_state = any(FAMILIES[f].kind == "state" and f in theirs.publishes for f in needs.consumes)
+        reads_state = any(FAMILIES[f].kind == "state" and f in theirs.publishes
+                          for f in needs.consumes if f not in needs.soft)
         asks = any(f in theirs.serves for f in needs.requests)
         commands = any(FAMILIES[f].kind == "command" and f in theirs.consumes for f in needs.publishes)
         if reads_state or asks or commands:

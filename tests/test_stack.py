@@ -37,8 +37,8 @@ def test_start_order_puts_dependencies_first() -> None:
 
 def test_closure_adds_what_a_service_needs() -> None:
     order = load_stack().closure(["oms"])
-    # risk prices MARKET orders at gateway's quotes and limits positions from ptrc's snapshots
-    assert set(order) == {"nats", "valkey", "risk", "oms", "gateway", "ptrc"}
+    # risk prices MARKET orders at gateway's quotes (and serves on without ptrc's positions)
+    assert set(order) == {"nats", "valkey", "risk", "oms", "gateway"}
     assert order.index("risk") < order.index("oms")
 
 
