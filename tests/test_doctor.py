@@ -413,3 +413,12 @@ def test_reconciliation_names_each_disagreement() -> None:
     ok = CheckResult("agree", "dataflow")
     judge(healthy, ok)
     assert ok.status == "pass" and ok.summary == "1 fills, 4 orders agree"
+
+
+def test_ticker_age_reads_the_seeds_iso_timestamp() -> None:
+    from trade_ops.doctor.check_functional import _age_s
+
+    assert _age_s({"timestamp": "2026-01-01T00:00:00.000Z"}, 1767225610.0) == 10.0
+    assert _age_s({"timestamp": "2026-01-01T00:00:00+00:00"}, 1767225600.5) == 0.5
+    assert _age_s({"timestamp": "yesterday"}, 1767225600.0) is None
+    assert _age_s({"ts": 1767225600000.0}, 1767225602.0) == 2.0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import Iterator
+from datetime import datetime
 
 import httpx
 import nats
@@ -44,12 +45,18 @@ def gateway(nats_server: Proc,
 
 def test_tickers_are_live_and_moving(gateway: tuple[Proc, httpx.Client]) -> None:
     proc, client = gateway
-    first = client.get("/tickers").json()["tickers"]
+    first = client.get("/tickers").json()
+    assert isinstance(first, list)  # the seed's contract: a JSON list of tickers
     assert [t["symbol"] for t in first] == ["BTCUSDT", "ETHUSDT", "SOLUSDT", "DOGEUSDT"]
     assert all(0 < t["bid"] < t["ask"] and t["volume_24h"] > 0 for t in first)
+    for t in first:
+        assert t["last_price"] == t["last"] and "change_24h" in t
+        stamp = datetime.fromisoformat(t["timestamp"])
+        assert stamp.tzinfo is not None and abs(stamp.timestamp() * 1000 - t["ts"]) < 1
     seq = first[0]["seq"]
     moved = get_json_until(f"{proc.url}/ticker/btcusdt", lambda t: t["seq"] > seq + 3)
     assert moved["symbol"] == "BTCUSDT" and "change_24h" in moved
+    assert set(first[0]) == set(moved)  # /ticker/{symbol} is the same object
 
 
 def test_unknown_symbol_is_404_with_a_reason(gateway: tuple[Proc, httpx.Client]) -> None:

@@ -6,6 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
+from pydantic import BaseModel, ConfigDict, Field
 
 from services.gateway.market import Market
 from services.kit.jsonresp import JSONResponse
@@ -19,14 +20,32 @@ def _market(request: Request) -> Market:
     return request.app.state.kit.state["market"]
 
 
-@router.get("/tickers")
-async def tickers(request: Request) -> dict[str, Any]:
-    market = _market(request)
-    rows = [q.ticker() for q in market.quotes.values()]
-    return {"tickers": rows, "count": len(rows)}
+class Ticker(BaseModel):
+    """The seed's ticker fields first, then ours (more may be added)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    symbol: str
+    last_price: float
+    bid: float
+    ask: float
+    volume_24h: float
+    change_24h: float
+    timestamp: str = Field(description="ISO-8601, UTC")
+    last: float
+    mid: float
+    spread: float
+    seq: int
+    ts: float = Field(description="epoch milliseconds")
 
 
-@router.get("/ticker/{symbol}")
+@router.get("/tickers", response_model=list[Ticker])
+async def tickers(request: Request) -> list[dict[str, Any]]:
+    """Every symbol's ticker, as the seed answers it: a JSON list."""
+    return [q.ticker() for q in _market(request).quotes.values()]
+
+
+@router.get("/ticker/{symbol}", response_model=Ticker, responses={404: {"description": "unknown symbol"}})
 async def ticker(symbol: str, request: Request) -> Any:
     market = _market(request)
     quote = market.get(symbol)

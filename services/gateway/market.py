@@ -13,6 +13,7 @@ import random
 import time
 from collections import deque
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 __all__ = ["START_PRICES", "Market", "Quote"]
@@ -53,18 +54,22 @@ class Quote:
     volume_24h: float = 0.0
 
     def tick_event(self) -> dict[str, Any]:
-        """The `market.tick.{SYMBOL}` payload (see services.kit.events)."""
+        """The `market.tick.{SYMBOL}` payload (services.contract.Tick)."""
         return {"id": f"{self.symbol}-{self.seq}", "symbol": self.symbol, "seq": self.seq,
                 "bid": self.bid, "ask": self.ask, "last": self.last, "bid_size": self.bid_size,
                 "ask_size": self.ask_size, "volume": self.volume, "ts": self.ts}
 
     def ticker(self) -> dict[str, Any]:
+        """The seed's ticker (symbol, last_price, bid, ask, volume_24h, change_24h, timestamp
+        as ISO-8601) and ours beside it (last, mid, spread, sizes, 24h range, seq, ts)."""
         oldest = self.window[0].open if self.window else self.last
         change = self.last - oldest
-        return {"symbol": self.symbol, "bid": self.bid, "ask": self.ask, "last": self.last,
+        timestamp = datetime.fromtimestamp(self.ts / 1000, UTC).isoformat(timespec="milliseconds")
+        return {"symbol": self.symbol, "last_price": self.last, "bid": self.bid, "ask": self.ask,
+                "volume_24h": round(self.volume_24h, 8), "change_24h": round(change, 10),
+                "timestamp": timestamp.replace("+00:00", "Z"), "last": self.last,
                 "mid": round((self.bid + self.ask) / 2, 10), "spread": round(self.ask - self.bid, 10),
                 "bid_size": self.bid_size, "ask_size": self.ask_size,
-                "volume_24h": round(self.volume_24h, 8), "change_24h": round(change, 10),
                 "change_24h_pct": round(change / oldest * 100, 4) if oldest else 0.0,
                 "high_24h": max((b.high for b in self.window), default=self.last),
                 "low_24h": min((b.low for b in self.window), default=self.last),

@@ -215,8 +215,10 @@ def create_app(
             if kit.valkey is not None:
                 await kit.valkey.aclose()
 
+    # No /docs or /redoc: their pages load scripts from a CDN, which a machine without
+    # network access cannot reach. /openapi.json is served, for any local viewer.
     app = FastAPI(title=name, version=version, lifespan=_lifespan,
-                  default_response_class=JSONResponse)
+                  default_response_class=JSONResponse, docs_url=None, redoc_url=None)
     app.state.kit = kit
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     app.add_middleware(BodyGuard, max_bytes=settings.max_body_bytes)  # outermost: before any work

@@ -5,8 +5,6 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator
 
-from fastapi import FastAPI
-
 from services.kit import Check, Kit, create_app
 from services.kit.auth import AccountScope
 from services.oms.consumers import follow_executions
@@ -54,12 +52,11 @@ async def _run(kit: Kit) -> AsyncIterator[None]:
         await risk.aclose()
 
 
-def build(settings: OmsSettings | None = None) -> FastAPI:
-    app = create_app("oms", settings=settings or OmsSettings(), routers=[router], lifespan=_run)
-    # POST /orders skips the middleware stack (see fastpath.py); the rest is unchanged.
-    build_stack = app.build_middleware_stack
-    app.build_middleware_stack = lambda: OrdersFastPath(build_stack(), app.state.kit)  # type: ignore[method-assign]
-    return app
+def build(settings: OmsSettings | None = None) -> OrdersFastPath:
+    """The OMS: POST /orders answered ahead of the FastAPI app (see fastpath.py), every
+    other request (and the lifespan) passed to it unchanged."""
+    api = create_app("oms", settings=settings or OmsSettings(), routers=[router], lifespan=_run)
+    return OrdersFastPath(api, api.state.kit)
 
 
 app = build()

@@ -33,6 +33,9 @@ _JSON = [(b"content-type", b"application/json")]
 
 
 class OrdersFastPath:
+    """`OrdersFastPath(api, kit)`: an ASGI app that answers POST /orders itself and passes
+    everything else (other routes, the lifespan) to `api`."""
+
     def __init__(self, app: ASGIApp, kit: Kit) -> None:
         self.app = app
         self.kit = kit

@@ -7,13 +7,14 @@ from typing import Annotated, Any, Literal
 import orjson
 from fastapi import APIRouter, HTTPException, Path, Query, Request
 from fastapi.responses import Response
+from pydantic import BaseModel, ConfigDict
 
 from services import contract
 from services.kit import bus, get_kit
 from services.kit.auth import ALL_ACCOUNTS, AccountScope, bearer
 from services.kit.jsonresp import JSONResponse
 from services.oms.entry import OrderEntry, cancel_event
-from services.oms.models import STATUSES, TERMINAL, public
+from services.oms.models import STATUSES, TERMINAL, OrderRequest, public
 from services.oms.store import PENDING_EXPIRY_S, OrderStore, expired_reason
 
 __all__ = ["router"]
@@ -22,14 +23,6 @@ router = APIRouter()
 
 OrderId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
 Status = Literal[STATUSES]  # type: ignore[valid-type]
-
-
-async def place_order(request: Request) -> Response:
-    kit = request.app.state.kit
-    entry: OrderEntry = kit.state["entry"]
-    status, body = await place_for(kit.state["scope"], entry, request.headers.get("authorization"),
-                                   await request.body())
-    return Response(body, status_code=status, media_type="application/json")
 
 
 async def place_for(scope: AccountScope, entry: OrderEntry, authorization: str | bytes | None,
@@ -45,11 +38,49 @@ async def place_for(scope: AccountScope, entry: OrderEntry, authorization: str |
     return await entry.place(body, account)
 
 
-# A plain Starlette route: the body is parsed by OrderEntry in one pydantic call, so
-# FastAPI's parameter machinery would only add latency on the hot path. In the built app
-# OrdersFastPath (fastpath.py) answers POST /orders before the middleware stack; this
-# route keeps the endpoint in the router (OpenAPI, an app without the wrapper).
-router.add_route("/orders", place_order, methods=["POST"])
+class OrderAnswer(BaseModel):
+    """201: the order as stored (ACCEPTED), with how long the OMS took and `result`."""
+
+    model_config = ConfigDict(extra="allow")
+
+    order_id: str
+    client_order_id: str | None
+    account: str
+    symbol: str
+    side: Literal["buy", "sell"]
+    quantity: float
+    order_type: Literal["MARKET", "LIMIT"]
+    price: float | None
+    time_in_force: Literal["GTC", "IOC", "DAY"]
+    status: Literal[STATUSES]  # type: ignore[valid-type]
+    risk_level: str
+    warnings: list[str]
+    latency_ms: float | None = None
+    result: contract.OrderResult
+
+
+class OrderProblem(BaseModel):
+    """4xx/503: why, and `result` (rejected, invalid, conflict, unavailable)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    detail: str
+    result: contract.OrderResult
+    order: dict[str, Any] | None = None
+
+
+@router.post("/orders", status_code=201, response_model=OrderAnswer, responses={
+    409: {"model": OrderProblem, "description": "client_order_id reused with another body"},
+    422: {"model": OrderProblem, "description": "invalid, or rejected by risk (recorded)"},
+    503: {"model": OrderProblem, "description": "a dependency is down (fail closed)"}})
+async def place_order(order: OrderRequest, request: Request) -> Response:
+    """Place an order. In the running service OrdersFastPath (fastpath.py) answers this
+    route before the FastAPI stack, parsing the body once in OrderEntry; this handler
+    documents it (request and answer schemas) and serves an app without the wrapper."""
+    kit = get_kit(request)
+    status, body = await place_for(kit.state["scope"], kit.state["entry"],
+                                   request.headers.get("authorization"), await request.body())
+    return Response(body, status_code=status, media_type="application/json")
 
 
 def _store(request: Request) -> OrderStore:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
@@ -11,6 +11,7 @@ from services.kit import get_kit
 from services.kit.auth import require_operator
 from services.kit.jsonresp import JSONResponse
 from services.risk.engine import RiskEngine
+from services.risk.rules import CheckRequest
 
 __all__ = ["KILL_KEY", "router"]
 
@@ -33,7 +34,21 @@ def _engine(request: Request) -> RiskEngine:
     return get_kit(request).state["engine"]
 
 
-@router.post("/check")
+class CheckAnswer(BaseModel):
+    approved: bool
+    risk_level: Literal["LOW", "MEDIUM", "HIGH", "CRITICAL"]
+    reason: str | None = None
+    warnings: list[str]
+
+
+# The body is parsed by the engine in one pydantic call (the NATS transport shares it), so
+# its schema is declared here rather than taken as a FastAPI parameter.
+_CHECK_BODY = {"required": True, "content": {"application/json": {
+    "schema": CheckRequest.model_json_schema(ref_template="#/components/schemas/{model}")}}}
+
+
+@router.post("/check", response_model=CheckAnswer, openapi_extra={"requestBody": _CHECK_BODY},
+             responses={422: {"description": "invalid request, with the reasons"}})
 async def check(request: Request) -> JSONResponse:
     kit = get_kit(request)
     valid, answer = _engine(request).decide_raw(await request.body())

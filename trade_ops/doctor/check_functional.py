@@ -11,6 +11,7 @@ import json
 import shlex
 import time
 import uuid
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -139,6 +140,11 @@ def _tickers(doc: Any) -> list[dict[str, Any]]:
 def _age_s(entry: dict[str, Any], now: float) -> float | None:
     for key in _TS_KEYS:
         value = entry.get(key)
+        if isinstance(value, str):  # the seed's `timestamp`: ISO-8601
+            try:
+                value = datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+            except ValueError:
+                continue
         if isinstance(value, int | float) and value > 0:
             seconds = value / 1000 if value > 1e11 else value
             return max(0.0, now - seconds)
