@@ -36,14 +36,13 @@ router = APIRouter()
 async def tca(request: Request,
               symbol: str | None = Query(None, pattern=SYMBOL_PATTERN)) -> dict[str, Any]:
     kit = get_kit(request)
-    assert kit.valkey is not None
     known = await store.symbols(kit.valkey)
     if symbol is not None:
         symbol = symbol.upper()
         if symbol not in known:
             raise HTTPException(404, f"unknown symbol {symbol!r}: no fills measured for it")
         known = [symbol]
-    quotes: QuoteBook = kit.state["quotes"]
+    quotes = kit.own("quotes", QuoteBook)
     result = {}
     for name in known:
         quote = quotes.get(name)
@@ -54,7 +53,7 @@ async def tca(request: Request,
 
 @router.get("/tca/mids")
 async def current_mids(request: Request) -> dict[str, Any]:
-    quotes: QuoteBook = get_kit(request).state["quotes"]
+    quotes = get_kit(request).own("quotes", QuoteBook)
     return {"mids": {symbol: quotes.quotes[symbol].mid for symbol in sorted(quotes.quotes)}}
 
 

@@ -46,7 +46,6 @@ def fill_record(fill: dict[str, Any], arrival: dict[str, Any] | None) -> dict[st
 
 
 async def start(kit: Kit, max_samples: int, order_wait_deliveries: int) -> None:
-    assert kit.js is not None and kit.valkey is not None
     js, valkey = kit.js, kit.valkey
     quotes: QuoteBook = kit.state.setdefault("quotes", QuoteBook())
     fills_total = kit.metrics.counter("tca_fills_total", "Fills measured", ("slippage",))

@@ -15,6 +15,8 @@ from typing import Any
 import orjson
 import redis.asyncio as aioredis
 
+from services.kit.text import raw, text
+
 __all__ = ["SYMBOLS_KEY", "add_fill", "get_arrival", "load_fills", "record_arrival", "symbols"]
 
 SYMBOLS_KEY = "tca:symbols"
@@ -42,8 +44,8 @@ async def add_fill(valkey: aioredis.Redis, record: dict[str, Any], max_samples: 
 
 
 async def symbols(valkey: aioredis.Redis) -> list[str]:
-    return sorted(m.decode() for m in await valkey.smembers(SYMBOLS_KEY))
+    return sorted(text(m) for m in await valkey.smembers(SYMBOLS_KEY))
 
 
 async def load_fills(valkey: aioredis.Redis, symbol: str) -> list[dict[str, Any]]:
-    return [orjson.loads(m) for m in await valkey.zrange(f"tca:fills:{symbol}", 0, -1)]
+    return [orjson.loads(raw(m)) for m in await valkey.zrange(f"tca:fills:{symbol}", 0, -1)]

@@ -74,7 +74,6 @@ async def lifespan(kit: Kit) -> AsyncIterator[None]:
     dropped = kit.metrics.counter("exeq_dropped_total", "ORDERS events with nothing to route")
     unconfirmed = kit.metrics.counter("exeq_unconfirmed_total",
                                       "new orders not routed: the OMS did not accept them")
-    assert kit.valkey is not None
     store = OrderStore(kit.valkey)
 
     async def handle(msg: Msg) -> None:

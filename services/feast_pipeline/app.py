@@ -20,6 +20,7 @@ from services.feast_pipeline.features import compute_features
 from services.feast_pipeline.store import SYMBOLS_KEY, add_bar, load_features, save_features
 from services.kit import Kit, KitSettings, create_app, get_kit
 from services.kit.bus import decode, durable_consumer
+from services.kit.text import text
 
 __all__ = ["FeatureSettings", "app"]
 
@@ -40,25 +41,22 @@ router = APIRouter()
 @router.get("/features")
 async def list_symbols(request: Request) -> dict[str, Any]:
     kit = get_kit(request)
-    assert kit.valkey is not None
     members = await kit.valkey.smembers(SYMBOLS_KEY)
-    return {"symbols": sorted(m.decode() for m in members)}
+    return {"symbols": sorted(text(m) for m in members)}
 
 
 @router.get("/features/{symbol}")
 async def get_features(request: Request, symbol: str = Path(pattern=SYMBOL_PATTERN)) -> dict[str, Any]:
     kit = get_kit(request)
-    assert kit.valkey is not None
     features = await load_features(kit.valkey, symbol.upper())
     if features is None:
         raise HTTPException(404, f"unknown symbol {symbol.upper()!r}: no "
-                                 f"{kit.settings.features_interval} bars seen for it")
+                                 f"{getattr(kit.settings, 'features_interval', '')} bars seen for it")
     return features
 
 
 async def _consume(kit: Kit) -> None:
     settings: FeatureSettings = kit.settings  # type: ignore[assignment]
-    assert kit.js is not None and kit.valkey is not None
     valkey, window = kit.valkey, settings.features_window
     processed = kit.metrics.counter("feature_bars_total", "Bars turned into features", ("outcome",))
 

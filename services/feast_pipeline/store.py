@@ -15,6 +15,8 @@ from typing import Any
 import orjson
 import redis.asyncio as aioredis
 
+from services.kit.text import text
+
 __all__ = ["SYMBOLS_KEY", "add_bar", "load_features", "save_features"]
 
 SYMBOLS_KEY = "features:symbols"
@@ -48,4 +50,4 @@ async def load_features(valkey: aioredis.Redis, symbol: str) -> dict[str, Any] |
     raw = await valkey.hgetall(f"features:{symbol}")
     if not raw:
         return None
-    return {k.decode(): orjson.loads(v) for k, v in raw.items()}
+    return {text(k): orjson.loads(v) for k, v in raw.items()}

@@ -19,7 +19,6 @@ __all__ = ["app"]
 async def _run(kit: Kit) -> AsyncIterator[None]:
     settings: GatewaySettings = kit.settings  # type: ignore[assignment]
     market = kit.state["market"]
-    assert kit.js is not None
     kit.spawn(lambda: tick_loop(market, kit.js, settings.tick_hz, kit.metrics), "ticks")
     kit.spawn(lambda: alt_loop(market, kit.js, settings.alt_interval_s, kit.metrics), "alt")
     yield

@@ -9,6 +9,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.gateway.market import Market
+from services.kit import get_kit
 from services.kit.jsonresp import JSONResponse
 
 __all__ = ["router"]
@@ -17,7 +18,7 @@ router = APIRouter()
 
 
 def _market(request: Request) -> Market:
-    return request.app.state.kit.state["market"]
+    return get_kit(request).own("market", Market)
 
 
 class Ticker(BaseModel):

@@ -49,7 +49,7 @@ async def snapshot(request: Request,
                                                description="comma-separated, e.g. AAPL,MSFT")
                    ) -> dict[str, Any]:
     kit = get_kit(request)
-    view: View = kit.state["view"]
+    view = kit.own("view", View)
     wanted = None
     if symbols is not None:
         wanted = {s.upper() for s in symbols.split(",")}
@@ -74,7 +74,6 @@ def _each(kind: type[T], apply: Callable[[T], None]) -> Callable[[list[Msg]], No
 
 @contextlib.asynccontextmanager
 async def _lifespan(kit: Kit) -> AsyncIterator[None]:
-    assert kit.js is not None
     view = kit.state["view"] = View()
     kit.spawn(lambda: view.positions.follow(kit.js, "hot-cache"), "positions")
     kit.spawn(lambda: follow(kit.js, stream=contract.TICKS, subject=contract.TICK_ALL, latest=True,

@@ -20,7 +20,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import nats.errors
 import redis.asyncio as aioredis
@@ -52,15 +52,18 @@ class HealthJSONResponse(JSONResponse):
     media_type = "application/health+json"
 
 
+C = TypeVar("C")
+
+
 @dataclass
 class Kit:
     """What a running service holds: settings, clients, metrics, background tasks."""
 
     settings: KitSettings
     metrics: Metrics
-    valkey: aioredis.Redis | None = None
-    nc: NATS | None = None
-    js: JetStreamContext | None = None
+    opened_valkey: aioredis.Redis | None = None  # set by the lifespan: read `valkey`
+    opened_nats: NATS | None = None
+    opened_js: JetStreamContext | None = None
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
     task_health: dict[str, TaskHealth] = field(default_factory=dict)
     checks: list[tuple[str, CheckFn]] = field(default_factory=list)
@@ -75,7 +78,7 @@ class Kit:
         health = self.task_health[name] = TaskHealth(name, restartable=restartable)
         if not restartable:
             coro = work
-            work = lambda: coro  # noqa: E731 - awaited once: a bare coroutine cannot restart
+            work = lambda: coro  # type: ignore[assignment]  # noqa: E731 - awaited once: a bare coroutine cannot restart
         if len(self.task_health) == 1:
             self.add_check("tasks", self._tasks_check)
         task = asyncio.create_task(supervise(work, health), name=name)  # type: ignore[arg-type]
@@ -85,12 +88,44 @@ class Kit:
     async def _tasks_check(self) -> list[Check]:
         return [h.check() for h in self.task_health.values()]
 
+    def own(self, name: str, kind: type[C]) -> C:
+        """The service's own object `name` (set by its lifespan), typed: `kit.own("engine",
+        RiskEngine)`. A wrong kind is a bug, said at once rather than as an AttributeError."""
+        found = self.state[name]
+        if not isinstance(found, kind):
+            raise TypeError(f"{name} is a {type(found).__name__}, not a {kind.__name__}")
+        return found
+
     def add_check(self, name: str, fn: CheckFn) -> None:
         self.checks.append((name, fn))
 
+    # The clients, never None for a service that declares them (services.contract.TOPOLOGY):
+    # a handler or consumer uses them without asserting.
+    @property
+    def valkey(self) -> aioredis.Redis:
+        return _opened(self.opened_valkey, self.settings.service, "valkey")
+
+    @property
+    def nc(self) -> NATS:
+        return _opened(self.opened_nats, self.settings.service, "nats")
+
+    @property
+    def js(self) -> JetStreamContext:
+        return _opened(self.opened_js, self.settings.service, "nats")
+
+
+
+def _opened(client: C | None, service: str, what: str) -> C:
+    if client is None:
+        raise RuntimeError(f"{service} has no {what} client: declare it in services.contract.TOPOLOGY")
+    return client
+
 
 def get_kit(request: Request) -> Kit:
-    return request.app.state.kit
+    kit = request.app.state.kit
+    if not isinstance(kit, Kit):
+        raise TypeError("this app was not made by services.kit.create_app")
+    return kit
 
 
 ServiceLifespan = Callable[[Kit], AbstractAsyncContextManager[None]]
@@ -102,7 +137,6 @@ def _configure_logging(level: str) -> None:
 
 
 async def _valkey_check(kit: Kit) -> Check:
-    assert kit.valkey is not None
     started = time.perf_counter()
     await kit.valkey.ping()
     ms = round((time.perf_counter() - started) * 1000, 3)
@@ -110,7 +144,7 @@ async def _valkey_check(kit: Kit) -> Check:
 
 
 async def _nats_check(kit: Kit) -> Check:
-    nc = kit.nc
+    nc = kit.opened_nats
     if nc is None or not nc.is_connected:
         state = "reconnecting" if nc is not None and nc.is_reconnecting else "disconnected"
         return Check("nats", "connection", "fail", "system", state, output=f"NATS is {state}")
@@ -187,12 +221,12 @@ def create_app(
     @contextlib.asynccontextmanager
     async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         if uses_valkey:
-            kit.valkey = valkey_client(settings)
+            kit.opened_valkey = valkey_client(settings)
             kit.add_check("valkey", lambda: _valkey_check(kit))
         if uses_nats:
-            kit.nc = await bus.connect(settings.nats_url, name, user=settings.nats_user,
-                                       password=_reveal(settings.nats_password))
-            kit.js = kit.nc.jetstream()
+            kit.opened_nats = await bus.connect(settings.nats_url, name, user=settings.nats_user,
+                                                password=_reveal(settings.nats_password))
+            kit.opened_js = kit.opened_nats.jetstream()
             await bus.ensure_streams(kit.js, list(streams))
             kit.add_check("nats", lambda: _nats_check(kit))
         try:
@@ -205,15 +239,15 @@ def create_app(
             for task in kit.tasks:
                 task.cancel()
             await asyncio.gather(*kit.tasks, return_exceptions=True)
-            if kit.nc is not None:
+            if kit.opened_nats is not None:
                 # close, not drain: consumers ack only after their work, so nothing is lost,
                 # and draining cancelled pull subscriptions stalls shutdown for seconds.
                 with contextlib.suppress(Exception):
-                    await asyncio.wait_for(kit.nc.flush(timeout=1), 1)
+                    await asyncio.wait_for(kit.opened_nats.flush(timeout=1), 1)
                 with contextlib.suppress(Exception):
-                    await asyncio.wait_for(kit.nc.close(), 1)
-            if kit.valkey is not None:
-                await kit.valkey.aclose()
+                    await asyncio.wait_for(kit.opened_nats.close(), 1)
+            if kit.opened_valkey is not None:
+                await kit.opened_valkey.aclose()
 
     # No /docs or /redoc: their pages load scripts from a CDN, which a machine without
     # network access cannot reach. /openapi.json is served, for any local viewer.

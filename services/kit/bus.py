@@ -80,7 +80,8 @@ async def stream_identity(js: JetStreamContext, stream: str) -> str:
 
 
 def decode(msg: Msg) -> dict[str, Any]:
-    return orjson.loads(msg.data)
+    event: dict[str, Any] = orjson.loads(msg.data)
+    return event
 
 
 async def publish_event(js: JetStreamContext, subject: str,

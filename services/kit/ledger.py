@@ -40,6 +40,8 @@ from redis.exceptions import WatchError
 from services import contract
 from services.kit import bus
 from services.kit.positions import Position
+from services.kit.text import raw as as_bytes
+from services.kit.text import text
 
 __all__ = ["AccountQuery", "BadFill", "Ledger", "consume_fills", "parse_fill", "tidy"]
 
@@ -143,7 +145,7 @@ class Ledger:
                     await tx.watch(self.cursor_key)
                     cursor, seen, held = await self._read(trades)
                     fresh = _fresh(trades, cursor, seen)
-                    tx.multi()
+                    tx.multi()  # type: ignore[no-untyped-call]
                     moved = self._write(tx, fresh, held)
                     tx.set(self.cursor_key, max(cursor, last))
                     await tx.execute()
@@ -211,13 +213,13 @@ class Ledger:
         for account in await self.accounts():
             raw = await self.valkey.hgetall(self._key("pos", account))
             for symbol, value in sorted(raw.items()):
-                position, seq = _held(value)
-                found.append(snapshot(account, symbol.decode(), position, seq))
+                position, seq = _held(as_bytes(value))
+                found.append(snapshot(account, text(symbol), position, seq))
         return found
 
     async def positions(self, account: str) -> dict[str, Position]:
         raw = await self.valkey.hgetall(self._key("pos", account))
-        return {k.decode(): _position(v) for k, v in sorted(raw.items())}
+        return {text(k): _position(as_bytes(v)) for k, v in sorted(raw.items())}
 
     async def trades(self, account: str, limit: int) -> tuple[int, list[dict[str, Any]]]:
         """(total count, the last `limit` trades, oldest first)."""
@@ -229,7 +231,7 @@ class Ledger:
         return count, [orjson.loads(r) for r in raw]
 
     async def accounts(self) -> list[str]:
-        return sorted(a.decode() for a in await self.valkey.smembers(f"{self.prefix}:accounts"))
+        return sorted(text(a) for a in await self.valkey.smembers(f"{self.prefix}:accounts"))
 
 
 def _fresh(trades: list[tuple[int, dict[str, Any]]], cursor: int, seen: set[str]

@@ -167,7 +167,6 @@ class Sink:
 
     # -- start-up ------------------------------------------------------------------------
     async def _subscribe(self) -> Any:
-        assert self.kit.js is not None
         self.stream_id = await bus.stream_identity(self.kit.js, self.spec.stream)
         config = ConsumerConfig(durable_name=self.spec.durable, ack_policy=AckPolicy.EXPLICIT,
                                 deliver_policy=DeliverPolicy.ALL, ack_wait=self.settings.sink_ack_wait_s,
@@ -220,7 +219,6 @@ class Sink:
 
     async def refresh_pending(self) -> int:
         """Ask the server what is not yet acked; forget committed seqs at or below the ack floor."""
-        assert self.kit.js is not None
         info = await self.kit.js.consumer_info(self.spec.stream, self.spec.durable)
         self.stats.pending = (info.num_pending or 0) + (info.num_ack_pending or 0)
         floor = info.ack_floor.stream_seq if info.ack_floor and info.ack_floor.stream_seq else 0

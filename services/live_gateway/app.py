@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
+from typing import Literal
 
 from fastapi import APIRouter, HTTPException, Query, Request
 
@@ -28,7 +29,7 @@ router = APIRouter()
 
 
 def _venue(request: Request) -> Venue:
-    return get_kit(request).state["venue"]
+    return get_kit(request).own("venue", Venue)
 
 
 @router.get("/quotes")
@@ -57,7 +58,7 @@ def _quote_check(venue: Venue, stale_s: float) -> Check:
     if age is None:
         return Check("quotes", "age", "warn", "component", None, "s",
                      output="no tick received yet: orders wait for a quote")
-    status = "pass" if age <= stale_s else "warn"
+    status: Literal["pass", "warn"] = "pass" if age <= stale_s else "warn"
     return Check("quotes", "age", status, "component", round(age, 3), "s",
                  output=f"no tick for {age:.1f}s (is the gateway publishing?)")
 
@@ -70,7 +71,6 @@ async def _flush_forever(venue: Venue, every_s: float) -> None:
 
 @contextlib.asynccontextmanager
 async def lifespan(kit: Kit) -> AsyncIterator[None]:
-    assert kit.js is not None
     settings = kit.settings
     assert isinstance(settings, VenueSettings)
     venue = kit.state["venue"] = Venue(kit)

@@ -18,6 +18,7 @@ from typing import Any
 import orjson
 import redis.asyncio as aioredis
 
+from services.kit.text import text
 from services.live_gateway.matching import Event, Working
 
 __all__ = ["VenueStore"]
@@ -40,7 +41,7 @@ class VenueStore:
         return Working.from_json(orjson.loads(raw)) if raw else None
 
     async def load_open(self) -> list[Working]:
-        ids = [i.decode() for i in await self.valkey.zrange(OPEN, 0, -1)]
+        ids = [text(i) for i in await self.valkey.zrange(OPEN, 0, -1)]
         if not ids:
             return []
         raws = await self.valkey.mget([_key(i) for i in ids])

@@ -26,7 +26,6 @@ log = logging.getLogger(__name__)
 
 class Venue:
     def __init__(self, kit: Kit) -> None:
-        assert kit.js is not None and kit.valkey is not None
         self.js = kit.js
         self.store = VenueStore(kit.valkey)
         self.quotes = QuoteBook()

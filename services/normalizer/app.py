@@ -66,7 +66,6 @@ class Normalizer:
         self.unsent.extend(bars)
         if not self.unsent:
             return
-        assert self.kit.js is not None and self.kit.valkey is not None
         try:
             ts = now_ms()
             events = [bar.to_event(ts) for bar in self.unsent]
@@ -104,9 +103,8 @@ router = APIRouter()
 async def get_bars(request: Request, symbol: str, interval: Literal["1m", "5m"] = "1m",
                    limit: int = Query(50, ge=1, le=500)) -> dict[str, Any]:
     kit = get_kit(request)
-    normalizer: Normalizer = kit.state["normalizer"]
+    normalizer = kit.own("normalizer", Normalizer)
     symbol = symbol.upper()
-    assert kit.valkey is not None
     stored = await kit.valkey.lrange(bars_key(interval, symbol), 0, limit - 1)
     current = normalizer.builders[interval].open.get(symbol)
     if not stored and current is None:
@@ -121,7 +119,6 @@ settings = NormalizerSettings(service="normalizer")
 
 @contextlib.asynccontextmanager
 async def lifespan(kit: Kit) -> AsyncIterator[None]:
-    assert kit.js is not None
     normalizer = kit.state["normalizer"] = Normalizer(kit, settings)
     kit.add_check("ticks", normalizer.check)
     kit.spawn(lambda: bus.durable_consumer(kit.js, stream=contract.TICKS, durable="normalizer",

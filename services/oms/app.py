@@ -36,7 +36,6 @@ def _risk_check(risk: RiskClient, fail_open: bool):  # type: ignore[no-untyped-d
 @contextlib.asynccontextmanager
 async def _run(kit: Kit) -> AsyncIterator[None]:
     settings: OmsSettings = kit.settings  # type: ignore[assignment]
-    assert kit.valkey is not None and kit.nc is not None and kit.js is not None
     risk: RiskClient = (NatsRisk(kit.nc, settings.risk_timeout_s) if settings.risk_transport == "nats"
                         else HttpRisk(settings.risk_url, settings.risk_timeout_s))
     store = OrderStore(kit.valkey, idempotency_ttl_s=settings.idempotency_ttl_s,

@@ -25,7 +25,6 @@ MAX_MISSING_DELIVERIES = 10  # an event for an order this oms never stored: give
 
 
 async def follow_executions(kit: Kit, store: OrderStore) -> None:
-    assert kit.js is not None
     applied = kit.metrics.counter("oms_execution_events_total", "execution events by kind and effect",
                                   ("kind", "effect"))
 

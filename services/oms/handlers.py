@@ -84,7 +84,7 @@ async def place_order(order: OrderRequest, request: Request) -> Response:
 
 
 def _store(request: Request) -> OrderStore:
-    return get_kit(request).state["store"]
+    return get_kit(request).own("store", OrderStore)
 
 
 def _not_found(order_id: str) -> JSONResponse:
@@ -158,6 +158,6 @@ async def cancel_order(order_id: OrderId, request: Request) -> Any:
         return JSONResponse(status_code=409, content={
             "detail": f"order {order_id} is {order['status']}: nothing to cancel",
             "order": public(order)})
-    await bus.publish_event(kit.js, contract.ORDERS_CANCEL, cancel_event(order))  # type: ignore[arg-type]
+    await bus.publish_event(kit.js, contract.ORDERS_CANCEL, cancel_event(order))
     return JSONResponse(status_code=202, content={"order_id": order_id, "cancel_requested": True,
                                                   "status": order["status"]})

@@ -42,7 +42,8 @@ class NatsRisk:
     async def check(self, payload: bytes) -> dict[str, Any]:
         try:
             msg = await self.nc.request(contract.RISK_CHECK, payload, timeout=self.timeout)
-            return orjson.loads(msg.data)
+            answer: dict[str, Any] = orjson.loads(msg.data)
+            return answer
         except Exception as exc:
             raise RiskUnavailable(f"risk over nats: {type(exc).__name__}: {exc}".rstrip(": ")) from exc
 
@@ -72,7 +73,8 @@ class HttpRisk:
         status, body = await self._call("POST", "/check", payload)
         if status != 200:
             raise RiskUnavailable(f"risk over http answered {status}: {body[:200]!r}")
-        return orjson.loads(body)
+        answer: dict[str, Any] = orjson.loads(body)
+        return answer
 
     async def probe(self) -> Check:
         started = time.perf_counter()

@@ -22,6 +22,9 @@ from typing import Any
 import orjson
 import redis.asyncio as aioredis
 
+from services.kit.text import raw as as_bytes
+from services.kit.text import text
+
 __all__ = ["ALL", "PENDING_EXPIRY_S", "OrderStore", "coid_key", "expired_reason"]
 
 ALL = "*"
@@ -180,7 +183,7 @@ class OrderStore:
         raw = await self.valkey.get(_answer_key(order_id))
         if raw is None:
             return None
-        code, _, body = raw.partition(b"|")
+        code, _, body = as_bytes(raw).partition(b"|")
         return int(code), body
 
     async def get(self, order_id: str) -> dict[str, Any] | None:
@@ -198,7 +201,7 @@ class OrderStore:
             ids = await self.valkey.zrevrange(key, start, start + page - 1)
             if not ids:
                 break
-            raws = await self.valkey.mget([_order_key(i.decode()) for i in ids])
+            raws = await self.valkey.mget([_order_key(text(i)) for i in ids])
             for raw in raws:
                 if raw is None:
                     continue

@@ -29,8 +29,8 @@ router = APIRouter()
 
 @router.get("/pnl")
 async def pnl(request: Request, account: AccountQuery) -> dict[str, object]:
-    state = get_kit(request).state
-    return account_pnl(state["book"], state["quotes"], account)
+    kit = get_kit(request)
+    return account_pnl(kit.own("book", PositionBook), kit.own("quotes", QuoteBook), account)
 
 
 def lake_check(kit: Kit) -> Check:
@@ -48,7 +48,6 @@ def lake_check(kit: Kit) -> Check:
 
 @contextlib.asynccontextmanager
 async def lifespan(kit: Kit) -> AsyncIterator[None]:
-    assert kit.js is not None
     settings = kit.settings
     assert isinstance(settings, PnlSettings)
     book = kit.state["book"] = PositionBook()

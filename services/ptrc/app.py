@@ -26,7 +26,7 @@ router = APIRouter()
 
 
 def _ledger(request: Request) -> Ledger:
-    return get_kit(request).state["ledger"]
+    return get_kit(request).own("ledger", Ledger)
 
 
 @router.get("/positions")
@@ -47,7 +47,6 @@ async def trades(request: Request, account: AccountQuery,
 
 @contextlib.asynccontextmanager
 async def lifespan(kit: Kit) -> AsyncIterator[None]:
-    assert kit.js is not None and kit.valkey is not None
     ledger = kit.state["ledger"] = Ledger(kit.valkey, "ptrc")
     publisher = SnapshotPublisher(kit.js)
     js, batch = kit.js, kit.settings.consumer_batch

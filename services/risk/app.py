@@ -20,7 +20,7 @@ __all__ = ["app", "build"]
 @contextlib.asynccontextmanager
 async def _run(kit: Kit) -> AsyncIterator[None]:
     settings: RiskSettings = kit.settings  # type: ignore[assignment]
-    engine: RiskEngine = kit.state["engine"]
+    engine = kit.own("engine", RiskEngine)
     await load_kill_switch(kit, engine)
     await follow_book(kit, engine, settings.replay_timeout_s)
     await serve_checks(kit, engine)

@@ -21,7 +21,6 @@ log = logging.getLogger(__name__)
 
 async def follow_book(kit: Kit, engine: RiskEngine, timeout: float) -> None:
     """Follow positions and quotes; return once both caught up (or `timeout` passed)."""
-    assert kit.js is not None
     book = engine.book
     kit.spawn(lambda: book.positions.follow(kit.js, "risk"), "risk-positions")
     kit.add_check("positions", book.positions.check)
@@ -36,7 +35,6 @@ async def follow_book(kit: Kit, engine: RiskEngine, timeout: float) -> None:
 
 async def serve_checks(kit: Kit, engine: RiskEngine) -> None:
     """Answer `risk.check` requests (queue group: several risk instances share the load)."""
-    assert kit.nc is not None
     checks = kit.metrics.counter("risk_checks_total", "risk checks by transport and result",
                                  ("transport", "result"))
 

@@ -31,7 +31,7 @@ class KillRequest(BaseModel):
 
 
 def _engine(request: Request) -> RiskEngine:
-    return get_kit(request).state["engine"]
+    return get_kit(request).own("engine", RiskEngine)
 
 
 class CheckAnswer(BaseModel):
@@ -75,7 +75,7 @@ async def kill_set(body: KillRequest, request: Request) -> Any:
     engine = _engine(request)
     if body.symbol is not None and not engine.known(body.symbol):
         return JSONResponse(status_code=422, content={"detail": f"unknown symbol {body.symbol!r}"})
-    await get_kit(request).valkey.hset(KILL_KEY, body.symbol or GLOBAL, body.reason)  # type: ignore[union-attr]
+    await get_kit(request).valkey.hset(KILL_KEY, body.symbol or GLOBAL, body.reason)
     if body.symbol is None:
         engine.kill.global_reason = body.reason
     else:
@@ -86,7 +86,7 @@ async def kill_set(body: KillRequest, request: Request) -> Any:
 @router.delete("/kill-switch", dependencies=[Depends(require_operator)])
 async def kill_clear(request: Request, symbol: Annotated[Symbol | None, Query()] = None) -> Any:
     engine = _engine(request)
-    await get_kit(request).valkey.hdel(KILL_KEY, symbol or GLOBAL)  # type: ignore[union-attr]
+    await get_kit(request).valkey.hdel(KILL_KEY, symbol or GLOBAL)
     if symbol is None:
         engine.kill.global_reason = None
     else:

@@ -1,6 +1,6 @@
 """Measure sink-ticks on this machine: throughput into Delta and tick -> row delay.
 
-    python -m services.sink_ticks.bench [--backlog 20000] [--rate 500] [--seconds 10]
+    python -m trade_ops.bench.sink_throughput [--backlog 20000] [--rate 500] [--seconds 10]
 
 Starts its own nats-server and sink-ticks (real processes, a temporary lake), then:
 1. steady: publishes at a constant rate with `ts` = publish time; reports the sink's
@@ -35,7 +35,8 @@ SYMBOLS = [f"SYM{i}" for i in range(10)]
 
 def _get(url: str) -> dict[str, Any]:
     with urllib.request.urlopen(url, timeout=2) as resp:
-        return json.loads(resp.read())
+        doc: dict[str, Any] = json.loads(resp.read())
+        return doc
 
 
 def _wait(predicate: Any, timeout: float) -> None:

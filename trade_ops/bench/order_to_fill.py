@@ -1,7 +1,7 @@
 """Order-to-fill time through exeq and the venue: a measurement, not a test.
 
-    python -m services.exeq.measure                   # starts valkey, nats, exeq, live-gateway
-    python -m services.exeq.measure --nats URL        # against a running stack
+    python -m trade_ops.bench.order_to_fill                   # starts valkey, nats, exeq, live-gateway
+    python -m trade_ops.bench.order_to_fill --nats URL        # against a running stack
 
 Publishes one tick, then MARKET orders on `orders.new` one at a time (alternating sides,
 after a warm-up that is not counted) and times each from just before its publish to the
@@ -78,31 +78,33 @@ async def measure(nats_url: str, orders: int, warmup: int) -> dict[str, Any]:
             "order_publish_ack_median": round(statistics.median(acks), 3)}
 
 
-def _with_own_stack(orders: int, warmup: int) -> dict[str, Any]:
-    from tests.helpers import start_nats, start_service, start_valkey  # a dev tool: run from the repo
+def _with_own_stack(orders: int, warmup: int, offset: int) -> dict[str, Any]:
+    """exeq and live-gateway (and what they need), started by the supervisor in a
+    temporary run directory at `offset`, stopped afterwards."""
+    from trade_ops import supervisor
+    from trade_ops.rundir import RunDir
+    from trade_ops.stack import load_stack
 
-    workdir = Path(tempfile.mkdtemp(prefix="measure-order-to-fill-"))
-    procs = [start_valkey(workdir), start_nats(workdir)]
+    run_dir = RunDir(Path(tempfile.mkdtemp(prefix="order-to-fill-")))
+    stack = load_stack(offset=offset)
     try:
-        env = {"TRADE_OPS_VALKEY_URL": procs[0].url, "TRADE_OPS_NATS_URL": procs[1].url,
-               "TRADE_OPS_LOG_LEVEL": "warning"}
-        procs += [start_service(name, workdir, env) for name in ("live-gateway", "exeq")]
-        return asyncio.run(measure(procs[1].url, orders, warmup))
+        supervisor.up(run_dir, stack, only=["exeq", "live-gateway"], timeout=60)
+        return asyncio.run(measure(stack.nats_url(), orders, warmup))
     finally:
-        for proc in reversed(procs):
-            proc.stop()
+        supervisor.down(run_dir)
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="python -m services.exeq.measure", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m trade_ops.bench.order_to_fill", description=__doc__)
     parser.add_argument("--nats", help="NATS URL of a running stack (default: start one)")
     parser.add_argument("--orders", type=int, default=200)
     parser.add_argument("--warmup", type=int, default=20)
+    parser.add_argument("--port-offset", type=int, default=0, help="where to start its own stack")
     args = parser.parse_args(argv)
     if args.nats:
         result = asyncio.run(measure(args.nats, args.orders, args.warmup))
     else:
-        result = _with_own_stack(args.orders, args.warmup)
+        result = _with_own_stack(args.orders, args.warmup, args.port_offset)
     print(json.dumps(result))
     return 0
 
