@@ -119,3 +119,10 @@ def test_no_subject_or_stream_name_is_spelled_outside_the_contract() -> None:
                 if _LITERAL.search(line) and not line.startswith("__all__"):
                     found.append(f"{path.relative_to(ROOT)}:{n}: {line.strip()}")
     assert found == []
+
+
+def test_nothing_under_services_imports_trade_ops_or_tests() -> None:
+    found = [f"{p.relative_to(ROOT)}:{n}" for p in sorted((ROOT / "services").rglob("*.py"))
+             for n, line in enumerate(p.read_text().splitlines(), 1)
+             if re.match(r"\s*(from|import) (trade_ops|tests)\b", line)]
+    assert found == []

@@ -1,7 +1,9 @@
 """ptrc publishes every position it changes: the one ledger, read by pnl, hot-cache, risk.
 
-A snapshot is published after the batch that moved the position is committed. One that
-could not be published (NATS down) stays pending, newest per position, and is retried;
+A snapshot is published after the batch that moved the position is committed, by a task
+of its own, so applying fills never waits for a publish: pending snapshots are kept newest
+per position (a burst of fills on one position is one publish). One that could not be
+published (NATS down) stays pending and is retried;
 at start every held position is published again, which covers a crash between a commit
 and its publish. The POSITIONS stream keeps the last snapshot per subject, so publishing
 one again changes nothing for a reader.
@@ -10,6 +12,7 @@ one again changes nothing for a reader.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 
 from nats.js import JetStreamContext
@@ -29,11 +32,12 @@ class SnapshotPublisher:
         self.pending: dict[tuple[str, str], contract.PositionSnapshot] = {}
         self.published = 0
         self.lock = asyncio.Lock()
+        self.wake = asyncio.Event()
 
     async def changed(self, snapshots: list[contract.PositionSnapshot]) -> None:
         for snap in snapshots:
             self.pending[(snap.account, snap.symbol)] = snap
-        await self.flush()
+        self.wake.set()
 
     async def flush(self) -> None:
         async with self.lock:  # in commit order: the stream's last message is the newest
@@ -62,6 +66,9 @@ class SnapshotPublisher:
                 await asyncio.sleep(every_s)
 
     async def retry_forever(self, every_s: float = 1.0) -> None:
+        """Publish what is pending when woken, and retry at least every `every_s`."""
         while True:
+            self.wake.clear()
             await self.flush()
-            await asyncio.sleep(every_s)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.wake.wait(), every_s)
