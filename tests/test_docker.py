@@ -91,10 +91,10 @@ def _compose(args: list[str], cwd: Path, env: dict[str, str] | None = None,
                           capture_output=True, text=True, timeout=timeout, check=False)
 
 
-def _doctor(*args: str) -> dict[str, Any]:
+def _doctor(*args: str, env: dict[str, str] | None = None) -> dict[str, Any]:
     # a generous probe timeout: the machine running the tests may be busy
     args = ("doctor", "--json", "--no-report", "--timeout", "5", *args)
-    result = CliRunner().invoke(app, list(args), env=CLEAN_ENV, catch_exceptions=False)
+    result = CliRunner().invoke(app, list(args), env={**CLEAN_ENV, **(env or {})}, catch_exceptions=False)
     doc: dict[str, Any] = json.loads(result.stdout)
     assert doc["exit_code"] == result.exit_code
     return doc
@@ -241,10 +241,11 @@ async def test_doctor_names_a_container_that_exited_with_its_code(tmp_path: Path
 
 async def test_doctor_names_a_restart_loop_with_its_exit_codes(tmp_path: Path, engine: Any) -> None:
     rd = _docker_run_dir(tmp_path / "run")
-    container = engine.containers.run(BASE_IMAGE, ["python3", "-c", "print('crash'); raise SystemExit(5)"],
-                                      detach=True, restart_policy={"Name": "unless-stopped"},
-                                      labels={compose.LABEL_RUN_DIR: str(rd.path),
-                                              compose.LABEL_SERVICE: "ptrc"})
+    # a bounded loop: a run killed mid-test leaves no loop behind
+    container = engine.containers.run(
+        BASE_IMAGE, ["python3", "-c", "print('crash'); raise SystemExit(5)"], detach=True,
+        restart_policy={"Name": "on-failure", "MaximumRetryCount": 6},
+        labels={compose.LABEL_RUN_DIR: str(rd.path), compose.LABEL_SERVICE: "ptrc"})
     try:  # Docker restarts it after 0.1, 0.2, 0.4 s ...
         assert wait_until(lambda: container.reload() or container.attrs["RestartCount"] >= 3, timeout=30,
                           interval=0.2)
@@ -258,16 +259,19 @@ async def test_doctor_names_a_restart_loop_with_its_exit_codes(tmp_path: Path, e
 
 # -- compose.yaml on the engine ------------------------------------------------------------------
 @pytest.fixture
-def compose_dir(tmp_path: Path, image: str, engine: Any) -> Iterator[Path]:
-    """A folder holding compose.yaml as committed, for `docker compose` to run from."""
+def compose_dir(tmp_path: Path, image: str, engine: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A folder holding compose.yaml as committed, for `docker compose` to run from, and a
+    project name of the test's own (two runs at once must not share one): compose and doctor
+    both read COMPOSE_PROJECT_NAME."""
     shutil.copy(project_root() / "compose.yaml", tmp_path / "compose.yaml")
     compose_secrets.write_files(tmp_path, load_stack())  # ./secrets, as the README says
+    monkeypatch.setenv("COMPOSE_PROJECT_NAME", f"trade-ops-test-{random.randrange(10**6)}")
     try:
         yield tmp_path
     finally:
         for name in ("compose.yaml", "hc.yaml"):
             if (tmp_path / name).is_file():
-                _compose(["-f", name, "down", "-v", "-t", "1", "--remove-orphans"], tmp_path)
+                _compose(["-f", name, "down", "-v", "-t", "1", "--remove-orphans"], tmp_path, timeout=300)
 
 
 def test_compose_yaml_runs_healthy_and_doctor_passes(compose_dir: Path, tmp_path: Path) -> None:
@@ -288,7 +292,8 @@ def test_compose_yaml_runs_healthy_and_doctor_passes(compose_dir: Path, tmp_path
     assert len(rows) == 16 and {r["Health"] for r in rows} == {"healthy"}, rows
     assert len([r for r in rows if r["Service"] not in ("valkey", "nats")]) == 14
 
-    doc = _doctor("--compose", str(compose_dir / "compose.yaml"), "--run-dir", str(tmp_path / "rd"))
+    doc = _doctor("--compose", str(compose_dir / "compose.yaml"), "--run-dir", str(tmp_path / "rd"),
+                  env={"COMPOSE_PROJECT_NAME": os.environ["COMPOSE_PROJECT_NAME"]})
     assert doc["exit_code"] == 0, [(c["name"], c["details"]) for c in doc["checks"] if c["status"] == "fail"]
     containers = [c for c in doc["checks"] if c["name"].startswith("container ")]
     assert len(containers) == 16 and all(c["status"] == "pass" for c in containers)
@@ -309,12 +314,15 @@ def test_a_wrong_healthcheck_port_is_named_not_the_service(compose_dir: Path, tm
          "volumes": {"nats-data": {}, "trade-ops-data": {}}, "secrets": doc["secrets"]}))
     done = _compose(["-f", "hc.yaml", "up", "-d", "--pull", "never"], compose_dir, timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
-    name = f"trade-ops-hc-{offset}-gateway-1"
+    project = os.environ["COMPOSE_PROJECT_NAME"]
+    name = f"{project}-gateway-1"
     assert wait_until(lambda: engine.containers.get(name).attrs["State"]["Health"]["Status"] == "unhealthy",
                       timeout=60, interval=0.5)
+    assert wait_until(lambda: _answers(8080 + offset), timeout=120, interval=0.5)  # the service is up
 
-    doc = _doctor("--compose", str(compose_dir / "hc.yaml"), "--run-dir", str(tmp_path / "rd"))
-    assert _check(doc, "gateway")["status"] == "pass"  # the service itself answers
+    doc = _doctor("--compose", str(compose_dir / "hc.yaml"), "--run-dir", str(tmp_path / "rd"),
+                  env={"COMPOSE_PROJECT_NAME": project})
+    assert _check(doc, "gateway")["status"] == "pass", json.dumps(_check(doc, "gateway"))  # it answers
     hc = _check(doc, "docker healthcheck gateway")
     assert hc["status"] == "fail" and "healthcheck is wrong" in hc["details"][0], hc
     assert _check(doc, "container gateway")["status"] == "pass"
@@ -322,8 +330,7 @@ def test_a_wrong_healthcheck_port_is_named_not_the_service(compose_dir: Path, tm
     assert "docker healthcheck gateway" in causes, doc["root_causes"]
     # compose's own healthcheck, read from the file, is the cause too: never the service's health
     assert all("healthcheck" in c["reason"] for c in doc["root_causes"]), doc["root_causes"]
-    assert hc["remedy"].endswith(f"docker compose -f {compose_dir / 'hc.yaml'} -p trade-ops-hc-{offset} "
-                                 "up -d gateway")
+    assert hc["remedy"].endswith(f"docker compose -f {compose_dir / 'hc.yaml'} -p {project} up -d gateway")
 
 
 # -- bad input ----------------------------------------------------------------------------------

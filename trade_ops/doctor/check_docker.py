@@ -82,8 +82,12 @@ def _client(timeout: float) -> Any:
 
 
 def _project_of(compose: Path) -> str:
-    """The compose project of a file: its `name:`, else its folder's name (as compose does)."""
+    """The compose project of a file, as compose names it: COMPOSE_PROJECT_NAME, else the
+    file's `name:`, else its folder's name."""
     import yaml
+
+    if os.environ.get("COMPOSE_PROJECT_NAME"):
+        return os.environ["COMPOSE_PROJECT_NAME"].lower()
 
     try:
         doc = yaml.safe_load(compose.read_text()) or {}
