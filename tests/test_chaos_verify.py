@@ -91,3 +91,10 @@ def test_fault_specs() -> None:
     for bad in ("valkey-explode", "service-kill", "service-kill nope", "burst lots", "nats-stop oms"):
         with pytest.raises(UsageError):
             parse_faults([bad], ["oms", "risk"])
+
+
+def test_a_position_behind_its_fills_is_unsettled_not_duplicated() -> None:
+    ev, answers = _clean()
+    ev.ptrc_trades, ev.ptrc_positions = [], {}  # ptrc has not applied the fill yet
+    verdict = judge(ev, answers)
+    assert verdict.safe and not verdict.settled, verdict.to_json()

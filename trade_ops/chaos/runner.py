@@ -241,7 +241,8 @@ def run_chaos(req: ChaosRequest, on_line: Any = None) -> dict[str, Any]:
             outcomes.add(_coid(target, i), code, time.perf_counter() - t0)
         codes = Counter(code for _, code in answers)
         shown = ", ".join(f"{c or 'no answer'} x{k}" for c, k in sorted(codes.items()))
-        return f"burst of {n} at {at:.1f}s: {shown}"
+        first_problem = next((details[i] for i, code in answers if code != 201 and i in details), "")
+        return f"burst of {n} at {at:.1f}s: {shown}" + (f" (e.g. {first_problem})" if first_problem else "")
 
     since = time.time() - 1.0
     spec = LoadSpec(model="open", rate=req.rate, duration_s=duration, concurrency=256, timeout_s=10.0,

@@ -233,12 +233,14 @@ def judge(ev: Evidence, answers: dict[str, int]) -> Verdict:
         v.duplicated += [f"fill {fid}: {n} rows in the lake" for fid, n in ev.lake_fill_rows.items() if n > 1]
         missing = [fid for fid in unique_fills if fid not in ev.lake_fill_rows]
         v.unsettled += [f"fill {fid}: not in the lake's fills table" for fid in missing]
+    in_step = True  # ptrc has applied exactly the fills read from the stream
     if ev.ptrc_trades is not None:
         seen = Counter(str(t.get("fill_id")) for t in ev.ptrc_trades)
         v.duplicated += [f"fill {fid}: {n} times in ptrc's blotter" for fid, n in seen.items() if n > 1]
         missing = [fid for fid in unique_fills if fid not in seen]
         v.unsettled += [f"fill {fid}: not in ptrc's blotter" for fid in missing]
-    if ev.ptrc_positions is not None:
+        in_step = not missing and set(seen) <= set(unique_fills)
+    if ev.ptrc_positions is not None and in_step:  # else a difference is lag, not a double
         expected: dict[str, float] = defaultdict(float)
         for f in unique_fills.values():
             expected[str(f["symbol"])] += _signed(str(f["side"]), float(f["quantity"]))
