@@ -134,14 +134,26 @@ async def gather(where: dict[str, Any]) -> dict[str, Any]:
     """Everything judge() needs, read at once (the child process's whole job)."""
     started = time.perf_counter()
     nats_login, valkey_login = _logins(where)
-    fills, whole = await _stream_fills(where["nats"], int(where.get("window", DEFAULT_WINDOW)), nats_login)
+    parts: dict[str, float] = {}
+
+    async def timed(name: str, coro: Any) -> Any:
+        t0 = time.perf_counter()
+        try:
+            return await coro
+        finally:
+            parts[name] = round((time.perf_counter() - t0) * 1000, 1)
+
+    lake_task = asyncio.create_task(timed("lake_ms", asyncio.to_thread(_lake_fill_ids, where["lake"])))
+    window = int(where.get("window", DEFAULT_WINDOW))
+    fills, whole = await timed("stream_ms", _stream_fills(where["nats"], window, nats_login))
     order_ids = sorted({str(f.get("order_id")) for f in fills})
     accounts = sorted({str(f.get("account") or "default") for f in fills})
-    orders, lake, positions = await asyncio.gather(
-        _orders(where["valkey"], order_ids, valkey_login), asyncio.to_thread(_lake_fill_ids, where["lake"]),
+    orders, positions = await asyncio.gather(
+        timed("orders_ms", _orders(where["valkey"], order_ids, valkey_login)),
         _positions(where["ptrc"], accounts) if whole and where.get("ptrc") else asyncio.sleep(0, {}))
+    lake = await lake_task
     return {"fills": fills, "whole_history": whole, "orders": orders, "lake_fill_ids": lake,
-            "positions": positions, "gather_ms": round((time.perf_counter() - started) * 1000, 1)}
+            "positions": positions, "gather_ms": round((time.perf_counter() - started) * 1000, 1), **parts}
 
 
 def _examples(items: list[str]) -> str:
@@ -154,7 +166,7 @@ def judge(data: dict[str, Any], r: CheckResult, fixes: dict[str, str] | None = N
     fills: list[dict[str, Any]] = data["fills"]
     orders: dict[str, Any] = data["orders"]
     r.data.update(fills=len(fills), orders=len(orders), whole_history=data["whole_history"],
-                  gather_ms=data.get("gather_ms"))
+                  **{k: data[k] for k in ("gather_ms", "stream_ms", "orders_ms", "lake_ms") if k in data})
     unknown = [f for f in fills if orders.get(str(f.get("order_id"))) is None]
     if unknown:
         ids = sorted({str(f["fill_id"]) for f in unknown})
