@@ -27,9 +27,16 @@ async def seed(run_dir: RunDir, fills: int) -> None:
     import nats
     import redis.asyncio as aioredis
 
+    from trade_ops import credentials
+
     stack = run_dir.stack()
-    valkey = aioredis.from_url(stack.valkey_url())
-    nc = await nats.connect(stack.nats_url())
+    creds = credentials.load(run_dir.path)
+    user = credentials.ADMIN_USER
+    login = credentials.valkey_login(run_dir.path)
+    valkey = aioredis.from_url(stack.valkey_url(), **({"username": login[0], "password": login[1]}
+                                                     if login else {}))
+    nc = await nats.connect(stack.nats_url(), **({"user": user, "password": creds.nats[user]}
+                                                 if creds and user in creds.nats else {}))
     js = nc.jetstream()
     started = time.perf_counter()
     try:

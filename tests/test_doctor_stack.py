@@ -45,7 +45,16 @@ def _duplicate_a_lake_fill(lake: Path) -> str:
     return str(row.column("fill_id")[0])
 
 
-async def _forge_fill(nats_url: str) -> None:
+def _nats_login(run_dir: Path) -> dict[str, str]:
+    """The CLI's own NATS user, when up generated credentials into the run directory."""
+    from trade_ops import credentials
+
+    creds = credentials.load(run_dir)
+    user = credentials.ADMIN_USER
+    return {"user": user, "password": creds.nats[user]} if creds and user in creds.nats else {}
+
+
+async def _forge_fill(nats_url: str, run_dir: Path) -> None:
     import nats
 
     from services import contract
@@ -53,7 +62,7 @@ async def _forge_fill(nats_url: str) -> None:
     fill = contract.Fill(id="forged-order-1", fill_id="forged-order-1", order_id="forged-order-1",
                          account="forger", symbol=SYMBOL, side="buy", quantity=0.001, price=1.0,
                          ts=contract.now_ms())
-    nc = await nats.connect(nats_url)
+    nc = await nats.connect(nats_url, **_nats_login(run_dir))
     try:
         await nc.jetstream().publish(contract.fill_subject(SYMBOL), contract.encode(fill),
                                      headers={"Nats-Msg-Id": fill.id})
@@ -92,7 +101,7 @@ def test_all_pass_on_a_healthy_14_service_stack(tmp_path: Path) -> None:
 
         # A forged fill for an order the OMS never took, and a fill row duplicated in the lake.
         duplicated = _duplicate_a_lake_fill(rd.path / "lake")
-        asyncio.run(_forge_fill(stack.nats_url()))
+        asyncio.run(_forge_fill(stack.nats_url(), rd.path))
         third = CliRunner().invoke(app, ["doctor", "--run-dir", str(rd.path), "--json", "--timeout", "3",
                                          "--no-report", "--no-trade"], catch_exceptions=False)
         found = next(c for c in json.loads(third.stdout)["checks"] if c["name"] == RECONCILE)
