@@ -101,7 +101,8 @@ def _dockerfile(spec: dict[str, Any], base: Path) -> Path | None:
 def compose_healthchecks(path: Path, stack: Stack) -> list[HealthcheckProbe]:
     import yaml
 
-    doc = yaml.safe_load(path.read_text()) or {}
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when there: ~10x faster
+    doc = yaml.load(path.read_text(), Loader=loader) or {}
     out = []
     for compose_name, spec in (doc.get("services") or {}).items():
         spec = spec or {}

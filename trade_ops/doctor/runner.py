@@ -49,6 +49,9 @@ class Probe:
     fn: Callable[[], Awaitable[None]]
     budget: float
     after_burst: bool = False  # start once the burst of health probes is answered
+    # Start once every other probe is done: the Docker SDK's import and engine calls, in a
+    # thread, hold the GIL long enough on a busy machine to time out valkey's PING.
+    last: bool = False
 
 
 def _probes(target: Target, http: Any) -> list[Probe]:
@@ -146,7 +149,8 @@ def _probes(target: Target, http: Any) -> list[Probe]:
     if check_docker.applies(target):  # the engine's check, then one result per container, added as read
         engine = CheckResult("docker", "processes")
         found = [engine]
-        probes.append(Probe(found, lambda: check_docker.check_containers(target, engine, found), t * 4 + 1))
+        probes.append(Probe(found, lambda: check_docker.check_containers(target, engine, found), t * 4 + 1,
+                            last=True))
     for p in target.processes.values():
         r = CheckResult(f"process {p.name}", "processes", component=p.name)
         add(r, lambda p=p, r=r: asyncio.to_thread(check_processes.check_process, target, p, r), t + 1)
@@ -189,15 +193,18 @@ async def run_doctor_async(target: Target, strict: bool = False) -> dict[str, An
         probes = _probes(target, http)
         probes += [Probe([r], fn, target.timeout * 2 + 0.3)
                    for r, fn in check_posture.posture_checks(target, http, strict)]
-        config = asyncio.create_task(asyncio.to_thread(check_config.config_results, target))
-        burst = [asyncio.create_task(_run_probe(p, target)) for p in probes
+        first = [p for p in probes if not p.last]
+        burst = [asyncio.create_task(_run_probe(p, target)) for p in first
                  if not p.after_burst and p.results[0].group in ("infrastructure", "services")]
-        rest = [asyncio.create_task(_run_probe(p, target)) for p in probes
+        rest = [asyncio.create_task(_run_probe(p, target)) for p in first
                 if not p.after_burst and p.results[0].group not in ("infrastructure", "services")]
         # A hanging service must not delay the round trip: wait for the burst a little, not for all.
         await asyncio.wait(burst, timeout=BURST_WAIT_S) if burst else None
-        await asyncio.gather(*burst, *rest, *(_run_probe(p, target) for p in probes if p.after_burst))
-        results = [r for p in probes for r in p.results] + await config
+        await asyncio.gather(*burst, *rest, *(_run_probe(p, target) for p in first if p.after_burst))
+        await asyncio.gather(*(_run_probe(p, target) for p in probes if p.last))
+        # Parsing compose.yaml in a thread holds the GIL for long on a busy machine: after the probes.
+        config = await asyncio.to_thread(check_config.config_results, target)
+        results = [r for p in probes for r in p.results] + config
         await _quiet_latencies(target, http, results)
     root_causes = assign(results, target.stack)
     checks = [r.to_json() for r in results]
