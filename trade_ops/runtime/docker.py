@@ -25,7 +25,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from trade_ops import readiness
+from trade_ops import credentials, readiness
 from trade_ops.compose import (
     DATA,
     LABEL_RUN_DIR,
@@ -34,7 +34,9 @@ from trade_ops.compose import (
     ContainerSpec,
     Images,
     container_specs,
+    secured_command,
 )
+from trade_ops.compose_secrets import IN_CONTAINER, service_env
 from trade_ops.errors import StartupError, UsageError
 from trade_ops.rundir import RunDir, StackState
 from trade_ops.stack import Component, Stack
@@ -205,6 +207,7 @@ class DockerRuntime:
         specs = {s.name: s for s in container_specs(stack, images, names) if s.name in names}
         for d in ("valkey", "nats", "lake"):
             (run_dir.path / d).mkdir(exist_ok=True)
+        credentials.prepare(run_dir.path, stack)
         network = self._network(client, run_dir)
         stack_file = None if stack.source == "builtin" else str(Path(stack.source).resolve())
         run_dir.save_state(StackState(offset=stack.offset, stack_file=stack_file, started_at=time.time(),
@@ -247,15 +250,24 @@ class DockerRuntime:
 
         name = f"{project_name(run_dir)}-{spec.name}"
         endpoint = client.api.create_endpoint_config(aliases=[spec.name])
+        # The credentials `up` wrote into the run directory, mounted where compose mounts its secrets.
+        secrets = credentials.credentials_dir(run_dir.path)
+        binds = {self._volume(run_dir, spec): {"bind": DATA, "mode": "rw"}}
+        environment = dict(spec.environment)
+        if spec.kind in ("valkey", "nats"):
+            conf = f"{IN_CONTAINER}/{spec.kind}_conf"
+            binds[str(secrets / f"{spec.kind}.conf")] = {"bind": conf, "mode": "ro"}
+        else:
+            binds[str(secrets / spec.name)] = {"bind": IN_CONTAINER, "mode": "ro"}
+            environment.update(service_env(spec.name))
         try:
             return client.containers.run(
-                spec.image, spec.command, name=name, detach=True, environment=spec.environment,
+                spec.image, secured_command(spec), name=name, detach=True, environment=environment,
                 labels={**spec.labels, LABEL_RUN_DIR: str(run_dir.path)},
                 ports={f"{c}/tcp": ("127.0.0.1", h) for h, c in spec.ports},
                 healthcheck=spec.healthcheck.sdk(), init=spec.init,
                 restart_policy={"Name": spec.restart}, mem_limit=spec.memory,
-                cpu_shares=spec.cpu_shares,
-                volumes={self._volume(run_dir, spec): {"bind": DATA, "mode": "rw"}},
+                cpu_shares=spec.cpu_shares, volumes=binds,
                 network=network, networking_config={network: endpoint})
         except docker.errors.APIError as exc:
             raise StartupError(f"cannot start the {spec.name} container: {exc.explanation or exc}") from None
