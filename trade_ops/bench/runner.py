@@ -32,6 +32,7 @@ from trade_ops.bench.scenario import DEFAULT_SCENARIO, Scenario, resolve
 from trade_ops.bench.slo import Slo, parse_slos
 from trade_ops.bench.targets import TARGETS, Target, foreign_contract, make_target
 from trade_ops.bench.verdict import DEFAULT_ERROR_SLO, judge, with_default_gates
+from trade_ops.credentials import operator_headers
 from trade_ops.errors import ExitCode, UsageError
 
 __all__ = ["BenchOutcome", "BenchRequest", "bench_command", "run_bench", "show"]
@@ -249,8 +250,12 @@ def run_bench(req: BenchRequest, console: Console, live_console: Console | None 
         base = stack.enter_context(NullServer()) if own_null else _base_url(req)
         # a foreign OMS (--url) is sent orders in the contract its OpenAPI schema states
         contract = foreign_contract(req.target, base) if req.url else None
-        target = make_target(req.target, base, method=req.method, body=req.body, headers=req.headers,
-                             order=d.get("order"), allow_remote=req.allow_remote, contract=contract)
+        # the stack's own operator token when it has credentials (account tokens are on off
+        # loopback, as in containers); sent, never saved with the run
+        auth = {} if req.url or req.target in ("http", "null") else operator_headers(req.run_dir)
+        target = make_target(req.target, base, method=req.method, body=req.body,
+                             headers={**auth, **req.headers}, order=d.get("order"),
+                             allow_remote=req.allow_remote, contract=contract)
         probe(target.host, target.port)
         if contract is not None:
             lc.print(f"[dim]orders follow {contract.describe()}[/]")
