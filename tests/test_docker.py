@@ -27,6 +27,7 @@ from typer.testing import CliRunner
 from tests.helpers import wait_until
 from trade_ops import compose, compose_secrets, console, infra
 from trade_ops.cli import app
+from trade_ops.credentials import operator_headers
 from trade_ops.doctor import build_target
 from trade_ops.doctor.check_docker import check_containers
 from trade_ops.doctor.model import CheckResult
@@ -147,12 +148,14 @@ def test_up_docker_fills_an_order_survives_a_kill_and_down_leaves_nothing(
     assert code == 0 and "Application startup complete" in out, out
 
     oms = f"http://127.0.0.1:{8099 + offset}"
+    auth = operator_headers(rd.path)  # off loopback (in a container) account tokens are on
     order = httpx.post(f"{oms}/orders", json={"symbol": "BTCUSDT", "side": "buy", "quantity": 0.001,
-                                              "order_type": "MARKET", "account": "docker-test"}, timeout=10)
+                                              "order_type": "MARKET", "account": "docker-test"},
+                       headers=auth, timeout=10)
     assert order.status_code == 201, order.text
     oid = order.json()["order_id"]
-    assert wait_until(lambda: httpx.get(f"{oms}/orders/{oid}", timeout=5).json()["status"] == "FILLED",
-                      timeout=20, interval=0.2)
+    assert wait_until(lambda: httpx.get(f"{oms}/orders/{oid}", headers=auth, timeout=5).json()["status"]
+                      == "FILLED", timeout=20, interval=0.2)
 
     # bench works on it unchanged, CPU per request of each container's main process included
     result = CliRunner().invoke(app, ["bench", "oms", "-c", "1", "-n", "30", "--no-live", "--json",
