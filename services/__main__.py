@@ -12,6 +12,17 @@ from services import env
 from services.kit.server import serve
 from services.kit.settings import KitSettings
 
+# uvicorn's own lines carry a timestamp too, in the format of the services' logging, so
+# `trade-ops logs` interleaves every process by time.
+LOG_CONFIG = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"stamped": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"stdout": {"class": "logging.StreamHandler", "formatter": "stamped",
+                            "stream": "ext://sys.stdout"}},
+    "loggers": {name: {"handlers": ["stdout"], "propagate": False}
+                for name in ("uvicorn", "uvicorn.error", "uvicorn.access")},
+}
 
 def main(argv: list[str]) -> int:
     if len(argv) != 1:
@@ -25,6 +36,7 @@ def main(argv: list[str]) -> int:
         KitSettings(),
         access_log=False,  # per-request logging costs more than the request on the hot path
         log_level=os.environ.get(env.LOG_LEVEL, "info"),
+        log_config=LOG_CONFIG,
         timeout_graceful_shutdown=2,
     )
     return 0

@@ -45,3 +45,19 @@ def fresh_nats(tmp_path: Path) -> Iterator[Proc]:
     proc = start_nats(tmp_path)
     yield proc
     proc.stop()
+
+
+@pytest.fixture
+def run_dirs() -> Iterator[list[Path]]:
+    """Run directories for the test; whatever runs from them is stopped, and checked gone."""
+    from tests.apps.stacks import gone
+    from trade_ops import supervisor
+    from trade_ops.rundir import RunDir
+
+    paths: list[Path] = []
+    yield paths
+    for path in paths:
+        rd = RunDir(path)
+        recs = rd.load_state().processes.values() if rd.has_state() else []
+        supervisor.down(rd, grace=2.0)
+        assert all(gone(r.pid) for r in recs)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
@@ -11,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from tests.apps.stacks import dead_command, free_offset, gone, write_stack
-from trade_ops import console, supervisor
+from trade_ops import console
 from trade_ops.cli import app
 from trade_ops.rundir import RunDir
 from trade_ops.stack import load_stack
@@ -30,17 +29,6 @@ def wide_console(monkeypatch: pytest.MonkeyPatch) -> None:
     for con in {console.console, console.err_console}:
         monkeypatch.setattr(con, "_width", 1000)
 
-
-@pytest.fixture
-def run_dirs(tmp_path: Path) -> Iterator[list[Path]]:
-    """Run directories for the test; whatever runs from them is stopped, and checked gone."""
-    paths: list[Path] = []
-    yield paths
-    for path in paths:
-        rd = RunDir(path)
-        recs = rd.load_state().processes.values() if rd.has_state() else []
-        supervisor.down(rd, grace=2.0)
-        assert all(gone(r.pid) for r in recs)
 
 
 def test_up_ps_logs_down(tmp_path: Path, run_dirs: list[Path]) -> None:

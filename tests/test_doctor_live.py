@@ -136,5 +136,6 @@ def test_nothing_running_is_a_clear_message_and_exit_3(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["doctor", "--no-report", "--run-dir", str(tmp_path / "run"),
                                       "--stack", str(path), "--timeout", "0.5"], catch_exceptions=False)
     assert result.exit_code == 3, result.output
-    assert "Nothing of the stack is reachable" in result.output
+    # No running stack and no --url: doctor says so and probes nothing at the file's ports.
+    assert "no stack is running from" in result.output and "--url" in result.output
     assert "trade-ops up" in result.output

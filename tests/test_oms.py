@@ -141,6 +141,23 @@ def test_cancel_publishes_and_state_follows_exec_cancelled(stack: dict, nats_ser
     assert client.delete("/orders/does-not-exist").status_code == 404
 
 
+def test_side_and_types_in_any_case_answer_in_the_contract_case(stack: dict) -> None:
+    # "side": "BUY" was refused while order_type had to be upper case: now any case, one answer.
+    client = stack["client"]
+    limit = client.post("/orders", json=order(side="BUY", order_type="limit", time_in_force="gtc"))
+    market = client.post("/orders", json=order(side="Sell", order_type="Market", price=None, quantity=0.01))
+    assert limit.status_code == 201 and market.status_code == 201, (limit.text, market.text)
+    assert (limit.json()["side"], limit.json()["order_type"], limit.json()["time_in_force"]) == (
+        "buy", "LIMIT", "GTC")
+    assert (market.json()["side"], market.json()["order_type"]) == ("sell", "MARKET")
+    # the same order spelled in another case is the same order (idempotency)
+    coid = uuid.uuid4().hex
+    first = client.post("/orders", json=order(client_order_id=coid, side="buy"))
+    again = client.post("/orders", json=order(client_order_id=coid, side="BUY"))
+    assert first.status_code == again.status_code == 201
+    assert again.json()["order_id"] == first.json()["order_id"]
+
+
 @pytest.mark.parametrize(("method", "path", "body"), [
     ("POST", "/orders", b'{"symbol": "BTCUSDT", "side": "buy", "quantity": 1'),  # malformed
     ("POST", "/orders", b'{"side": "buy", "quantity": 1, "price": 5}'),  # missing symbol

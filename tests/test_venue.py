@@ -261,7 +261,7 @@ async def test_positions_and_pnl_to_the_cent(stack: Stack, nats_server: Proc) ->
 
 
 @pytest.mark.parametrize("path", ["/positions", "/trades", "/pnl"])
-@pytest.mark.parametrize("params", [{}, {"account": ""}, {"account": "  "}])
+@pytest.mark.parametrize("params", [{"account": ""}, {"account": "  "}])  # none: the default account
 def test_bad_account_is_422_with_a_reason(stack: Stack, path: str, params: dict[str, str]) -> None:
     url = stack.url("pnl" if path == "/pnl" else "ptrc") + path
     r = httpx.get(url, params=params)

@@ -5,7 +5,8 @@
     ├── StackFileError (exit 2)   a stack or scenario file that cannot be read or parsed
     ├── RunDirError (exit 3)      run directory missing, not writable, or holding no stack
     ├── PortInUseError (exit 3)   a port the stack needs is taken; nothing was started
-    └── StartupError (exit 3)     a process could not start or never became ready
+    ├── StartupError (exit 3)     a process could not start or never became ready
+    └── Interrupted (exit 130)    Ctrl-C; the message says what was undone
 
 Check failures (unhealthy service, SLO breach) are results, not exceptions: commands
 return ExitCode.FAILED for them, and ExitCode.INVALID for a measurement that is not valid
@@ -18,6 +19,7 @@ from enum import IntEnum
 
 __all__ = [
     "ExitCode",
+    "Interrupted",
     "PortInUseError",
     "RunDirError",
     "StackFileError",
@@ -63,3 +65,7 @@ class PortInUseError(TradeOpsError):
 
 class StartupError(TradeOpsError):
     exit_code = ExitCode.CANNOT_RUN
+
+
+class Interrupted(TradeOpsError):
+    exit_code = ExitCode.INTERRUPTED

@@ -20,7 +20,7 @@ import psutil
 
 from trade_ops.errors import StartupError
 
-__all__ = ["exit_code", "find_ours", "port_holder", "spawn", "stop", "tail", "uptime"]
+__all__ = ["exit_code", "find_ours", "port_holder", "spawn", "stop", "uptime"]
 
 # Popen objects of the processes this interpreter started: polling them reaps the
 # children that exit while we still run (tests, a long `up`), so no zombie is left.
@@ -149,16 +149,3 @@ def port_holder(port: int) -> str | None:
     except psutil.Error:
         pass
     return None
-
-
-def tail(path: Path, lines: int) -> str:
-    """The last `lines` lines of a log file, reading only its end."""
-    try:
-        with path.open("rb") as f:
-            f.seek(0, os.SEEK_END)
-            f.seek(max(0, f.tell() - max(lines, 1) * 1024))
-            data = f.read()
-    except OSError:
-        return ""
-    text = data.decode(errors="replace")
-    return "\n".join(text.splitlines()[-lines:]) if lines > 0 else ""

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -54,10 +55,13 @@ class Outcome:
 
 
 def wait_ready(c: Component, exited: Callable[[], str | None], deadline: float,
-               interval: float = 0.1) -> Outcome:
-    """Poll `c` until ready, until its process exits (`exited` then says how), or the deadline."""
+               interval: float = 0.1, cancel: threading.Event | None = None) -> Outcome:
+    """Poll `c` until ready, until its process exits (`exited` then says how), the deadline,
+    or until `cancel` is set (Ctrl-C: the caller stops waiting)."""
     start = time.monotonic()
     while True:
+        if cancel is not None and cancel.is_set():
+            return Outcome(False, time.monotonic() - start, "cancelled")
         gone = exited()
         if gone:
             return Outcome(False, time.monotonic() - start, gone, dead=True)
@@ -66,4 +70,7 @@ def wait_ready(c: Component, exited: Callable[[], str | None], deadline: float,
             return Outcome(True, time.monotonic() - start)
         if time.monotonic() >= deadline:
             return Outcome(False, time.monotonic() - start, f"not ready in time ({reason})")
-        time.sleep(interval)
+        if cancel is not None:
+            cancel.wait(interval)
+        else:
+            time.sleep(interval)

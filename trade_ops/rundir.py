@@ -1,11 +1,12 @@
 """The run directory: where a running stack keeps its state, logs, NATS data and lake.
 
-`.trade-ops/` in the current directory by default; `--run-dir` or TRADE_OPS_RUN_DIR
-override it. `ps`, `logs`, `down`, `doctor` and `bench` find the running stack (its
-ports and offset included) from `state.json` here.
+Found the way git finds its repository: `--run-dir`, else TRADE_OPS_RUN_DIR, else the
+nearest `.trade-ops/` in the current directory or one of its parents, else (for `up`
+to create) `./.trade-ops`. `ps`, `logs`, `down`, `doctor` and `bench` find the running
+stack (its ports and offset included) from `state.json` there.
 
     state.json   {"offset", "stack_file", "started_at", "processes": {name: {...}}, "runtime"}
-    logs/NAME.log
+    logs/NAME.log  one per process start, opened by a line with its pid (process runtime)
     nats/        JetStream file store
     lake/        Delta tables (unless the stack points the lake elsewhere)
 """
@@ -23,7 +24,7 @@ from services import env
 from trade_ops.errors import RunDirError
 from trade_ops.stack import Stack, load_stack
 
-__all__ = ["RUN_DIR_ENV", "STACK_ENV", "ProcessRecord", "RunDir", "StackState"]
+__all__ = ["RUN_DIR_ENV", "STACK_ENV", "ProcessRecord", "RunDir", "StackState", "find_run_dir"]
 
 RUN_DIR_ENV = env.RUN_DIR
 STACK_ENV = env.STACK
@@ -40,6 +41,7 @@ class ProcessRecord:
     started_at: float
     restarts: int = 0
     kind: str = "service"
+    ready_s: float | None = None  # seconds from start to ready, once it was
 
 
 @dataclass
@@ -62,9 +64,22 @@ class StackState:
                    runtime=str(data.get("runtime", "process")))
 
 
+def find_run_dir(start: Path | None = None) -> Path | None:
+    """The nearest `.trade-ops/` directory in `start` (default: the cwd) or its parents."""
+    here = (start or Path.cwd()).absolute()
+    for directory in (here, *here.parents):
+        candidate = directory / DEFAULT_RUN_DIR
+        if candidate.is_dir():
+            return candidate
+    return None
+
+
 class RunDir:
     def __init__(self, path: Path | str | None = None) -> None:
-        chosen = path or os.environ.get(RUN_DIR_ENV) or DEFAULT_RUN_DIR
+        chosen = path or os.environ.get(RUN_DIR_ENV)
+        self.searched = not chosen  # found by looking up from the cwd (for messages)
+        if not chosen:
+            chosen = find_run_dir() or DEFAULT_RUN_DIR
         self.path = Path(chosen).expanduser().absolute()
 
     def __repr__(self) -> str:
@@ -99,6 +114,35 @@ class RunDir:
 
     def has_state(self) -> bool:
         return self.state_file.is_file()
+
+    def running(self) -> list[str]:
+        """The names of the recorded processes still alive (none without a state)."""
+        from trade_ops import processes
+
+        if not self.has_state():
+            return []
+        state = self.load_state()
+        if state.runtime != "process":  # containers: ask their runtime
+            from trade_ops import runtime
+
+            return [st.name for st in runtime.of(self).status(self) if st.alive]
+        return [n for n, r in state.processes.items() if processes.find_ours(r.pid, r.started_at)]
+
+    def no_stack_error(self) -> RunDirError:
+        """What a command that needs a running stack says when it finds none."""
+        if not self.searched:
+            where = f"no stack is running from {self.path}"
+        elif self.path.is_dir():
+            where = f"no stack is running from {self.path} (the nearest .trade-ops/)"
+        else:
+            where = f"no running stack found: no .trade-ops/ in {Path.cwd()} or above"
+        return RunDirError(where, detail="start one with `trade-ops up`, point at one with --run-dir "
+                                         "or TRADE_OPS_RUN_DIR, or name what to probe with --url")
+
+    def require_running(self) -> None:
+        """Raise `no_stack_error()` unless a process of the stack is alive."""
+        if not self.running():
+            raise self.no_stack_error()
 
     def load_state(self) -> StackState:
         try:

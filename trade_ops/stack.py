@@ -229,6 +229,15 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise StackFileError(f"stack file {path} is not valid TOML: {exc}") from None
 
 
+def _port(value: Any) -> int | None:
+    if value is None:
+        return None
+    port = int(value)
+    if not 1 <= port <= 65535:
+        raise ValueError(f"a port is 1..65535, not {port}")
+    return port
+
+
 def _nice(value: Any) -> int:
     nice = int(value)
     if not 0 <= nice <= 19:  # below 0 needs root; the stack must start as any user
@@ -243,13 +252,11 @@ def _opt_str(value: Any) -> str | None:
 def _component(name: str, raw: dict[str, Any], defaults: dict[str, Any], kind: str) -> Component:
     merged = {**defaults, **raw}
     try:
-        port = merged.get("port")
-        monitor = merged.get("monitor_port")
         return Component(
             name=name,
             kind=kind,  # type: ignore[arg-type]
-            port=int(port) if port is not None else None,
-            monitor_port=int(monitor) if monitor is not None else None,
+            port=_port(merged.get("port")),
+            monitor_port=_port(merged.get("monitor_port")),
             host=str(merged.get("host", "127.0.0.1")),
             depends_on=tuple(str(d) for d in merged.get("depends_on", ())),
             app=merged.get("app"),

@@ -1,8 +1,15 @@
-"""Start, watch and stop a stack: valkey and nats first, then every service at once.
+"""The process runtime: start, watch and stop a stack as local processes, valkey and
+nats first, then every service at once. Its public surface is what a runtime offers
+(a second one, e.g. Docker, can sit beside it with the same functions):
 
-    up(run_dir, stack)   check every port, start what is not running, wait until ready
-    status(run_dir)      each recorded process: alive or dead, ready or not, uptime
-    down(run_dir)        SIGTERM each process group, SIGKILL after a grace, verify gone
+    up(run_dir, stack, only=)     check every port, start what is not running, wait until ready
+    status(run_dir)               each recorded process: alive or dead, ready or not, uptime
+    down(run_dir)                 SIGTERM each process group, SIGKILL after a grace, verify gone
+    restart(run_dir, names)       stop the named processes (default: all), start them again
+    logs_of(run_dir, names)       the current log file of each process (one per start)
+    log_tail(run_dir, name, n)    the last lines the *current* process of `name` wrote
+
+Ctrl-C during `up` stops what that `up` had started (an Interrupted error says what).
 
 State lives in the run directory (see rundir.py), written as soon as a process starts,
 so `down` cleans up even after an `up` that failed half-way.
@@ -10,23 +17,32 @@ so `down` cleans up even after an `up` that failed half-way.
 
 from __future__ import annotations
 
-import os
+import signal
+import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from trade_ops import credentials, infra, processes, readiness
+from trade_ops import credentials, infra, logfiles, processes, readiness
 from trade_ops.childenv import least_env
-from trade_ops.errors import PortInUseError, RunDirError, StackFileError, StartupError, UsageError
+from trade_ops.errors import (
+    Interrupted,
+    PortInUseError,
+    RunDirError,
+    StackFileError,
+    StartupError,
+    UsageError,
+)
 from trade_ops.rundir import ProcessRecord, RunDir, StackState
 from trade_ops.stack import Component, Stack
 
-__all__ = ["ProcessStatus", "down", "follow_log", "log_tail", "plan", "status", "up"]
+__all__ = ["ProcessStatus", "down", "follow_log", "log_tail", "logs_of", "plan", "restart", "status", "up"]
 
 Progress = Callable[["ProcessStatus"], None]
 LOG_TAIL_LINES = 20
+MAX_PORT = 65535
 
 
 @dataclass
@@ -39,17 +55,17 @@ class ProcessStatus:
     alive: bool
     uptime_s: float | None
     restarts: int
-    ready_s: float | None
+    ready_s: float | None  # seconds from start to ready, as measured when it started
     log: Path
 
     def to_dict(self) -> dict[str, object]:
         return {**asdict(self), "log": str(self.log)}
 
 
-def _status(rec: ProcessRecord, state: str, alive: bool, ready_s: float | None = None) -> ProcessStatus:
+def _status(rec: ProcessRecord, state: str, alive: bool) -> ProcessStatus:
     uptime = round(processes.uptime(rec.started_at), 3) if alive else None
     return ProcessStatus(rec.name, rec.kind, rec.pid, rec.port, state, alive, uptime, rec.restarts,
-                         None if ready_s is None else round(ready_s, 3), Path(rec.log))
+                         rec.ready_s, Path(rec.log))
 
 
 # -- what to start ---------------------------------------------------------------------
@@ -81,6 +97,21 @@ def plan(stack: Stack, only: list[str] | None = None) -> list[Component]:
 
 def _ports(c: Component) -> list[int]:
     return [p for p in (c.port, c.monitor_port) if p is not None]
+
+
+def check_port_range(components: list[Component], offset: int) -> None:
+    """Every port is 1..65535, or a UsageError saying which offsets would fit."""
+    ports = [(c.name, p) for c in components for p in _ports(c)]
+    bad = [(name, p) for name, p in ports if not 1 <= p <= MAX_PORT]
+    if not bad:
+        return
+    name, port = bad[0]
+    if offset == 0:
+        raise StackFileError(f"{name} has port {port}; a port is 1..{MAX_PORT}")
+    bases = [p - offset for _, p in ports]
+    low, high = 1 - min(bases), MAX_PORT - max(bases)
+    raise UsageError(f"--port-offset {offset} puts {name} on port {port}; a port is 1..{MAX_PORT}",
+                     detail=f"choose a --port-offset from {low} to {high}")
 
 
 def check_ports(components: list[Component]) -> None:
@@ -143,37 +174,50 @@ def _exited(rec: ProcessRecord) -> Callable[[], str | None]:
 
 
 def _start(batch: list[Component], stack: Stack, run_dir: RunDir, state: StackState,
-           report: Progress) -> None:
+           report: Progress, started: list[str]) -> None:
     for c in batch:
         cmd, env = _command(c, stack, run_dir)
-        log = run_dir.log_file(c.name)
+        log = logfiles.new_log(run_dir.logs, c.name)
+        with log.open("a") as f:
+            f.write(logfiles.marker(c.name, "starting: " + " ".join(cmd)))
         previous = state.processes.get(c.name)
-        pid, started = processes.spawn(cmd, log, env, c.nice)
-        rec = ProcessRecord(c.name, pid, c.port, cmd, str(log), started,
+        pid, at = processes.spawn(cmd, log, env, c.nice)
+        started.append(c.name)
+        with log.open("a") as f:
+            f.write(logfiles.marker(c.name, f"started, pid {pid}"))
+        rec = ProcessRecord(c.name, pid, c.port, cmd, str(log), at,
                             restarts=previous.restarts + 1 if previous else 0, kind=c.kind)
         state.processes[c.name] = rec
         run_dir.save_state(state)  # at once: a later failure must not orphan this one
         report(_status(rec, "running", True))
 
 
-def _wait(batch: list[Component], state: StackState, fresh: set[str], deadline: float,
+def _wait(batch: list[Component], run_dir: RunDir, state: StackState, fresh: set[str], deadline: float,
           report: Progress) -> list[tuple[ProcessStatus, str]]:
     """Wait for the whole batch concurrently; the statuses, and why each failure failed."""
     results: list[tuple[ProcessStatus, str]] = []
     if not batch:
         return results
-    with ThreadPoolExecutor(max_workers=len(batch), thread_name_prefix="ready") as pool:
-        futures = {pool.submit(readiness.wait_ready, c, _exited(state.processes[c.name]), deadline): c
-                   for c in batch}
+    cancel = threading.Event()  # set on Ctrl-C, so the waiting threads end within a probe
+    pool = ThreadPoolExecutor(max_workers=len(batch), thread_name_prefix="ready")
+    try:
+        futures = {pool.submit(readiness.wait_ready, c, _exited(state.processes[c.name]), deadline,
+                               cancel=cancel): c for c in batch}
         for future in as_completed(futures):
             c = futures[future]
             rec, outcome = state.processes[c.name], future.result()
             if outcome.ready:
-                st = _status(rec, "ready", True, outcome.seconds if c.name in fresh else None)
+                if c.name in fresh:
+                    rec.ready_s = round(outcome.seconds, 3)
+                    run_dir.save_state(state)
+                st = _status(rec, "ready", True)
             else:
                 st = _status(rec, "failed", alive=not outcome.dead)
             report(st)
             results.append((st, outcome.reason or ""))
+    finally:
+        cancel.set()
+        pool.shutdown(wait=True, cancel_futures=True)
     return results
 
 
@@ -183,7 +227,7 @@ def _raise_failures(results: list[tuple[ProcessStatus, str]]) -> None:
         return
     names = ", ".join(f"{st.name} ({why})" for st, why in failed)
     tails = [f"--- {st.log} (last {LOG_TAIL_LINES} lines) ---\n"
-             f"{processes.tail(st.log, LOG_TAIL_LINES) or '(empty)'}" for st, _ in failed[:3]]
+             f"{logfiles.tail(st.log, LOG_TAIL_LINES) or '(empty)'}" for st, _ in failed[:3]]
     raise StartupError(f"could not start {names}", detail="\n".join(tails))
 
 
@@ -202,6 +246,7 @@ def up(run_dir: RunDir, stack: Stack, *, only: list[str] | None = None, timeout:
     deadline = time.monotonic() + timeout
     report: Progress = on_progress or (lambda _st: None)
     components = [c for c in plan(stack, only) if c.kind != "lake"]
+    check_port_range(components, stack.offset)
     run_dir.ensure_writable()
     state = _load_or_new_state(run_dir, stack)
     running = {n for n, r in state.processes.items() if processes.find_ours(r.pid, r.started_at)}
@@ -212,12 +257,30 @@ def up(run_dir: RunDir, stack: Stack, *, only: list[str] | None = None, timeout:
     run_dir.save_state(state)
 
     results: list[tuple[ProcessStatus, str]] = []
-    for batch in ([c for c in components if not c.is_service], [c for c in components if c.is_service]):
-        _start([c for c in batch if c.name in fresh], stack, run_dir, state, report)
-        results += _wait(batch, state, fresh, deadline, report)
-        _raise_failures(results)  # services need the infrastructure: stop at its failure
+    started: list[str] = []
+    try:
+        for batch in ([c for c in components if not c.is_service], [c for c in components if c.is_service]):
+            _start([c for c in batch if c.name in fresh], stack, run_dir, state, report, started)
+            results += _wait(batch, run_dir, state, fresh, deadline, report)
+            _raise_failures(results)  # services need the infrastructure: stop at its failure
+    except KeyboardInterrupt:
+        stopped = _stop_after_interrupt(run_dir, started)
+        raise Interrupted(f"interrupted: stopped the {len(stopped)} processes this `up` had started"
+                          + (f" ({', '.join(stopped)})" if stopped else ""),
+                          detail="what was running before is left running") from None
     order = {c.name: i for i, c in enumerate(components)}
     return sorted((st for st, _ in results), key=lambda st: order[st.name])
+
+
+def _stop_after_interrupt(run_dir: RunDir, names: list[str]) -> list[str]:
+    """Stop `names` with a second Ctrl-C held off, so the clean-up itself is not cut short."""
+    main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if main else None
+    try:
+        return [st.name for st in stop(run_dir, names, grace=2.0) if not st.alive]
+    finally:
+        if main:
+            signal.signal(signal.SIGINT, previous)
 
 
 # -- status and down ---------------------------------------------------------------------
@@ -249,57 +312,81 @@ def status(run_dir: RunDir) -> list[ProcessStatus]:
 
 def down(run_dir: RunDir, *, grace: float = 3.0) -> list[ProcessStatus]:
     """Stop every recorded process: services first (they may flush to the infra), then infra."""
+    return stop(run_dir, None, grace=grace)
+
+
+def stop(run_dir: RunDir, names: list[str] | None, *, grace: float = 3.0,
+         forget: bool = True) -> list[ProcessStatus]:
+    """Stop the named recorded processes (all when None), services first, then infra.
+
+    With `forget`, the stopped ones leave the state (and the state goes when empty);
+    without, they stay recorded so a restart counts on from them.
+    """
     if not run_dir.has_state():
         return []
     state = run_dir.load_state()
+    chosen = [r for r in state.processes.values() if names is None or r.name in names]
     out: list[ProcessStatus] = []
-    survivors: dict[str, ProcessRecord] = {}
-    services = [r for r in state.processes.values() if r.kind == "service"]
-    others = [r for r in state.processes.values() if r.kind != "service"]
+    services = [r for r in chosen if r.kind == "service"]
+    others = [r for r in chosen if r.kind != "service"]
     for group in (services, others):
         live = {r.name: p for r in group if (p := processes.find_ours(r.pid, r.started_at))}
         left = {p.pid for p in processes.stop(live.values(), grace)}
         for rec in group:
             still = rec.name in live and live[rec.name].pid in left
-            if still:
-                survivors[rec.name] = rec
+            if not still and forget:
+                state.processes.pop(rec.name, None)
             out.append(_status(rec, "running" if still else "stopped", still))
-    if survivors:
-        state.processes = survivors
+    if state.processes:
         run_dir.save_state(state)
     else:
         run_dir.clear_state()
     return out
 
 
+def restart(run_dir: RunDir, names: list[str] | None = None, *, grace: float = 3.0, timeout: float = 30.0,
+            on_progress: Progress | None = None) -> list[ProcessStatus]:
+    """Stop the named processes (default: every recorded one) and start them again, as `up` would."""
+    if not run_dir.has_state():
+        raise run_dir.no_stack_error()
+    recorded = list(run_dir.load_state().processes)
+    unknown = [n for n in names or [] if n not in recorded]
+    if unknown:
+        raise UsageError(f"no process {', '.join(map(repr, unknown))} in the stack at {run_dir.path}",
+                         detail=f"its processes: {', '.join(recorded)}")
+    chosen = names or recorded
+    stack = run_dir.stack()
+    stop(run_dir, chosen, grace=grace, forget=False)
+    return [st for st in up(run_dir, stack, only=chosen, timeout=timeout, on_progress=on_progress)
+            if st.name in chosen]
+
+
 # -- logs --------------------------------------------------------------------------------
-def _log_path(run_dir: RunDir, name: str) -> Path:
-    path = run_dir.log_file(name)
-    if not path.is_file():
-        known = sorted(p.stem for p in run_dir.logs.glob("*.log")) if run_dir.logs.is_dir() else []
-        raise UsageError(f"no log for {name!r} in {run_dir.logs}",
+def logs_of(run_dir: RunDir, names: list[str] | None = None) -> dict[str, Path]:
+    """The current log of each named process (default: every process with a log here)."""
+    recorded = run_dir.load_state().processes if run_dir.has_state() else {}
+    known = sorted(set(recorded) | set(logfiles.names_in(run_dir.logs)))
+    unknown = [n for n in names or [] if n not in known]
+    if unknown:
+        raise UsageError(f"no log for {', '.join(map(repr, unknown))} in {run_dir.logs}",
                          detail=f"logs here: {', '.join(known)}" if known else "no logs here yet")
-    return path
+    out: dict[str, Path] = {}
+    for name in names or known:
+        # The record names the current process's own file; without one, NAME.log (the latest).
+        out[name] = Path(recorded[name].log) if name in recorded else run_dir.log_file(name)
+    return out
 
 
 def log_tail(run_dir: RunDir, name: str, lines: int = LOG_TAIL_LINES) -> str:
-    """The last `lines` lines of a process's log."""
-    return processes.tail(_log_path(run_dir, name), lines)
+    """The last `lines` lines that the current process of `name` wrote (never an older one's)."""
+    return logfiles.tail(logs_of(run_dir, [name])[name], lines)
 
 
 def follow_log(run_dir: RunDir, name: str, lines: int = LOG_TAIL_LINES,
                interval: float = 0.2) -> Iterator[str]:
     """The tail, then new text as it is written (like `tail -f`); runs until closed."""
-    path = _log_path(run_dir, name)
-    first = processes.tail(path, lines)
+    path = logs_of(run_dir, [name])[name]
+    first = logfiles.tail(path, lines)
     yield first + "\n" if first else ""
-    with path.open("rb") as f:
-        f.seek(0, os.SEEK_END)
-        while True:
-            chunk = f.read()
-            if chunk:
-                yield chunk.decode(errors="replace")
-            else:
-                if path.exists() and path.stat().st_size < f.tell():  # truncated: start over
-                    f.seek(0)
-                time.sleep(interval)
+    for line in logfiles.follow({name: path}, interval):
+        yield line.text + "\n"

@@ -43,13 +43,17 @@ from services.kit.positions import Position
 from services.kit.text import raw as as_bytes
 from services.kit.text import text
 
-__all__ = ["AccountQuery", "BadFill", "Ledger", "consume_fills", "parse_fill", "tidy"]
+__all__ = ["DEFAULT_ACCOUNT", "AccountQuery", "BadFill", "Ledger", "consume_fills", "parse_fill", "tidy"]
 
 log = logging.getLogger(__name__)
 
-# `?account=` on the ledger endpoints: required, not empty, no spaces (422 with the reason).
+# The account of an order that names none (the OMS's default): the ledgers default to it too.
+DEFAULT_ACCOUNT = "default"
+
+# `?account=` on the ledger endpoints: not empty, no spaces (422 with the reason); omitted, the
+# OMS's default account, so `/positions` answers for the orders placed without one.
 AccountQuery = Annotated[str, Query(min_length=1, max_length=128, pattern=r"^\S+$",
-                                    description="the account")]
+                                    description="the account (default: the OMS's default account)")]
 
 TRADE_FIELDS = ("fill_id", "order_id", "client_order_id", "account", "symbol", "side", "quantity",
                 "price", "ts")

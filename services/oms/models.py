@@ -6,7 +6,9 @@ import hashlib
 from typing import Annotated, Any, Literal
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, model_validator
+
+from services.kit.ledger import DEFAULT_ACCOUNT
 
 __all__ = ["STATUSES", "TERMINAL", "OrderRequest", "new_order", "public"]
 
@@ -17,6 +19,13 @@ MAX_QUANTITY = 1e9
 MAX_PRICE = 1e12
 
 Name = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:@-]+$")]
+
+
+def _cased(convert: str) -> BeforeValidator:
+    """Accept any case ("BUY", "Market", "gtc"); keep the contract's one (side lower, types upper)."""
+    return BeforeValidator(lambda v: getattr(v, convert)() if isinstance(v, str) else v)
+
+
 Symbol = Annotated[str, StringConstraints(strip_whitespace=True, to_upper=True, min_length=1,
                                           max_length=32, pattern=r"^[A-Za-z0-9._-]+$")]
 
@@ -25,14 +34,14 @@ class OrderRequest(BaseModel):
     # No whitespace stripping: "abc\n" is not the client order id "abc", it is invalid.
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
-    account: Name = "default"
+    account: Name = DEFAULT_ACCOUNT
     symbol: Symbol
-    side: Literal["buy", "sell"]
+    side: Annotated[Literal["buy", "sell"], _cased("lower")]
     # strict: a number, never true (1.0) or "0.1"
     quantity: Annotated[float, Field(gt=0, le=MAX_QUANTITY, strict=True)]
-    order_type: Literal["MARKET", "LIMIT"] = "LIMIT"
+    order_type: Annotated[Literal["MARKET", "LIMIT"], _cased("upper")] = "LIMIT"
     price: Annotated[float | None, Field(gt=0, le=MAX_PRICE, strict=True)] = None
-    time_in_force: Literal["GTC", "IOC", "DAY"] = "GTC"
+    time_in_force: Annotated[Literal["GTC", "IOC", "DAY"], _cased("upper")] = "GTC"
     client_order_id: Name | None = None
 
     @model_validator(mode="after")

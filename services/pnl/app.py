@@ -11,7 +11,7 @@ from fastapi import APIRouter, Request
 
 from services.kit import Check, Kit, KitSettings, create_app, get_kit
 from services.kit.lake import probe_writable
-from services.kit.ledger import AccountQuery
+from services.kit.ledger import DEFAULT_ACCOUNT, AccountQuery
 from services.kit.position_book import PositionBook
 from services.kit.quotes import QuoteBook
 from services.pnl.snapshot import account_pnl, snapshot_forever
@@ -28,7 +28,7 @@ router = APIRouter()
 
 
 @router.get("/pnl")
-async def pnl(request: Request, account: AccountQuery) -> dict[str, object]:
+async def pnl(request: Request, account: AccountQuery = DEFAULT_ACCOUNT) -> dict[str, object]:
     kit = get_kit(request)
     return account_pnl(kit.own("book", PositionBook), kit.own("quotes", QuoteBook), account)
 

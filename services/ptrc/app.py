@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 from fastapi import APIRouter, Query, Request
 
 from services.kit import Kit, KitSettings, create_app, get_kit
-from services.kit.ledger import AccountQuery, Ledger, consume_fills, tidy
+from services.kit.ledger import DEFAULT_ACCOUNT, AccountQuery, Ledger, consume_fills, tidy
 from services.ptrc.publisher import SnapshotPublisher
 
 __all__ = ["app"]
@@ -30,7 +30,7 @@ def _ledger(request: Request) -> Ledger:
 
 
 @router.get("/positions")
-async def positions(request: Request, account: AccountQuery) -> dict[str, object]:
+async def positions(request: Request, account: AccountQuery = DEFAULT_ACCOUNT) -> dict[str, object]:
     held = await _ledger(request).positions(account)
     return {"account": account,
             "positions": [{"symbol": s, **{k: tidy(v) for k, v in p.to_json().items()}}
@@ -38,7 +38,7 @@ async def positions(request: Request, account: AccountQuery) -> dict[str, object
 
 
 @router.get("/trades")
-async def trades(request: Request, account: AccountQuery,
+async def trades(request: Request, account: AccountQuery = DEFAULT_ACCOUNT,
                  limit: int = Query(1000, ge=1, le=100_000)) -> dict[str, object]:
     """The blotter, oldest first: the last `limit` trades and the total count."""
     count, rows = await _ledger(request).trades(account, limit)

@@ -142,7 +142,11 @@ def _base_url(req: BenchRequest) -> str:
         raise UsageError("the http target needs --url")
     from trade_ops.rundir import RunDir
 
-    return RunDir(req.run_dir).stack(req.stack_file)[req.target].base_url
+    rd = RunDir(req.run_dir)
+    component = rd.stack(req.stack_file)[req.target]
+    if not component.url:
+        rd.require_running()  # no stack found: load nothing at default ports nobody named
+    return component.base_url
 
 
 def _measure(target: Target, spec: LoadSpec, d: dict[str, Any], slos: list[Slo], console: Console,

@@ -36,6 +36,7 @@ KEYS = {"name": str, "description": str, "target": str, "model": str, "rate": fl
         "interval_s": float, "order": dict}
 DEFAULT_SCENARIO = "latency"
 _SOURCE_TREE = Path(__file__).resolve().parents[2] / "scenarios"
+_MAY_BE_ZERO = {"warmup_requests", "warmup_s"}  # every other number must be above 0
 
 
 @dataclass
@@ -100,6 +101,9 @@ def _check(definition: dict[str, Any], where: str) -> dict[str, Any]:
             value = float(value)
         if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
             raise StackFileError(f"{where}: {key} must be {kind.__name__}, not {value!r}")
+        if kind in (int, float) and (value < 0 or (value == 0 and key not in _MAY_BE_ZERO)):
+            bound = ">= 0" if key in _MAY_BE_ZERO else "> 0"
+            raise StackFileError(f"{where}: {key} must be {bound}, not {value!r}")
         out[key] = value
     if out.get("model") not in (None, "open", "closed"):
         raise StackFileError(f"{where}: model must be 'open' or 'closed'")

@@ -24,28 +24,29 @@ def bench(
     scenario: Annotated[str | None, typer.Option(
         "--scenario", "-s", help="Scenario name (scenarios/NAME.toml) or TOML file [default: latency].")
     ] = None,
-    rate: Annotated[float | None, typer.Option("--rate", "-r", help="Open loop: requests per second"
+    rate: Annotated[float | None, typer.Option("--rate", "-r", min=0.01, help="Open loop: requests per second"
         " [default: from the scenario].",
                                                rich_help_panel=_LOAD)] = None,
-    duration: Annotated[float | None, typer.Option("--duration", "-d", help="Seconds to measure"
+    duration: Annotated[float | None, typer.Option("--duration", "-d", min=0.01, help="Seconds to measure"
         " [default: from the scenario].",
                                                    rich_help_panel=_LOAD)] = None,
-    concurrency: Annotated[int | None, typer.Option("--concurrency", "-c", help="Closed loop: requests in "
-                                                    "flight; open loop: at most this many connections"
+    concurrency: Annotated[int | None, typer.Option("--concurrency", "-c", min=1,
+                                                    help="Closed loop: requests in flight; open loop: "
+                                                    "at most this many connections"
                                                         " [default: from the scenario].",
                                                     rich_help_panel=_LOAD)] = None,
-    requests: Annotated[int | None, typer.Option("--requests", "-n", help="Requests to measure"
+    requests: Annotated[int | None, typer.Option("--requests", "-n", min=1, help="Requests to measure"
         " [default: from the scenario].",
                                                  rich_help_panel=_LOAD)] = None,
-    warmup: Annotated[float | None, typer.Option("--warmup", help="Warm-up seconds, excluded"
+    warmup: Annotated[float | None, typer.Option("--warmup", min=0, help="Warm-up seconds, excluded"
         " [default: from the scenario].",
                                                  rich_help_panel=_LOAD)] = None,
     warmup_requests: Annotated[int | None, typer.Option(
-        "--warmup-requests", help="Warm-up requests, excluded"
+        "--warmup-requests", min=0, help="Warm-up requests, excluded"
             " [default: from the scenario].", rich_help_panel=_LOAD)] = None,
     model: Annotated[str | None, typer.Option("--model", help="open | closed (default: open when --rate is "
                                               "given).", rich_help_panel=_LOAD)] = None,
-    timeout: Annotated[float | None, typer.Option("--timeout", help="Per-request timeout, seconds"
+    timeout: Annotated[float | None, typer.Option("--timeout", min=0.001, help="Per-request timeout, seconds"
         " [default: from the scenario].",
                                                   rich_help_panel=_LOAD)] = None,
     slo: Annotated[list[str] | None, typer.Option("--slo", help="'p99<100ms', 'mean<50ms', 'errors<0.1%', "
@@ -54,11 +55,12 @@ def bench(
     find_max: Annotated[bool, typer.Option("--find-max", help="Search the highest open-loop rate that meets "
                                            "the SLOs.", rich_help_panel=_LOAD)] = False,
     max_lag: Annotated[float | None, typer.Option(
-        "--max-lag", help="Also call a run invalid when the schedule lag p99 exceeds this many ms [default: "
+        "--max-lag", min=0.001,
+        help="Also call a run invalid when the schedule lag p99 exceeds this many ms [default: "
         "none: a run is invalid when the lag decides an SLO or moves p50/p90/p99 beyond its noise].",
         rich_help_panel=_LOAD)] = None,
-    repeat: Annotated[int, typer.Option("--repeat", help="Run the scenario N times; saved runs are then "
-                                        "compared run by run as well as interval by interval.",
+    repeat: Annotated[int, typer.Option("--repeat", min=1, help="Run the scenario N times; saved runs are "
+                                        "then compared run by run as well as interval by interval.",
                                         rich_help_panel=_LOAD)] = 1,
     url: Annotated[str | None, typer.Option("--url", help="Base URL (oms/risk/gateway) or full URL (http) "
                                             "[default: from the running stack].")] = None,

@@ -80,11 +80,12 @@ def doctor(
     rd = RunDir(run_dir)
     flags = Explicit(parse_urls(url or []), valkey, nats, nats_monitor, lake)
     report_path = None if no_report else report
-    if up:
-        _start(rd, stack)
+    startup_s = _start(rd, stack) if up else None
+    if not up and not flags and not rd.running() and not any(c.url for c in rd.stack(stack).services):
+        raise rd.no_stack_error()  # probe nothing at default ports that nobody asked for
 
     doc = _once(rd, stack, flags, timeout, compose, strict, report_path, json_, verbose, None, trade,
-                reconcile_window)
+                reconcile_window, startup_s)
     traded_at = time.monotonic()
     while watch is not None:
         try:
@@ -102,7 +103,7 @@ def doctor(
 def _once(rd: RunDir, stack: Path | None, flags: Explicit, timeout: float, compose: Path | None,
           strict: bool, report: str | None, json_: bool, verbose: bool,
           previous: dict[str, Any] | None, trade: bool | None = None,
-          window: int = 10_000) -> dict[str, Any]:
+          window: int = 10_000, startup_s: float | None = None) -> dict[str, Any]:
     """One doctor run: check, save doctor-last.json, write the report, show it (or what changed)."""
     from trade_ops.doctor import build_target, render_status_report, run_doctor, save_last
     from trade_ops.doctor.render import changes, render, summary_line, verdict
@@ -110,7 +111,10 @@ def _once(rd: RunDir, stack: Path | None, flags: Explicit, timeout: float, compo
     target = build_target(rd, stack, timeout=timeout, compose=compose, flags=flags)
     target.trade, target.reconcile_window = trade, window
     doc = run_doctor(target, strict=strict)
-    save_last(doc, rd.path)
+    if startup_s is not None:  # `--up`: the start-up is reported beside the doctor's own time
+        doc["startup_ms"] = round(startup_s * 1000, 1)
+    if rd.path.is_dir():  # never create a run dir here just to keep a result
+        save_last(doc, rd.path)
     if report:
         path = Path(report)
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -119,6 +123,9 @@ def _once(rd: RunDir, stack: Path | None, flags: Explicit, timeout: float, compo
         out.print_json(doc)
     elif previous is None:
         render(doc, out.console, verbose=verbose)
+        if startup_s is not None:
+            out.console.print(f"[dim]the stack took {startup_s:.2f} s to start and get its first data "
+                              f"flowing; the doctor {doc.get('duration_ms', 0) / 1000:.2f} s[/]")
         if report:
             out.console.print(f"[dim]wrote {report}[/]")
     else:
@@ -130,14 +137,18 @@ def _once(rd: RunDir, stack: Path | None, flags: Explicit, timeout: float, compo
     return doc
 
 
-def _start(rd: RunDir, stack_file: Path | None) -> None:
-    from trade_ops import supervisor
+def _start(rd: RunDir, stack_file: Path | None) -> float:
+    """`up` with its progress (on stderr without a terminal), then the first data; the seconds."""
+    from trade_ops.commands.up import start_stack
     from trade_ops.doctor.check_dataflow import wait_first_write
 
-    with out.console.status("starting the stack ..."):
-        supervisor.up(rd, rd.stack(stack_file))
-    with out.console.status("waiting for the first data to flow ..."):
+    started = time.monotonic()
+    start_stack(rd, rd.stack(stack_file))
+    if not out.err_console.is_terminal:
+        out.err_console.print("waiting for the first data to flow ...")
+    with out.err_console.status("waiting for the first data to flow ..."):
         wait_first_write(rd.stack(stack_file))
+    return time.monotonic() - started
 
 
 def register(app: typer.Typer) -> None:

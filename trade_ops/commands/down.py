@@ -6,36 +6,43 @@ from typing import Annotated
 
 import typer
 
-from trade_ops.commands.options import RunDirOpt
+from trade_ops.commands.options import JsonOpt, RunDirOpt
 from trade_ops.console import cli_errors
 from trade_ops.helptext import examples
 
-__all__ = ["register"]
+__all__ = ["GraceOpt", "register"]
 
 GraceOpt = Annotated[float, typer.Option(
     "--grace", min=0.0, help="Seconds between SIGTERM and SIGKILL.")]
 
 
 @cli_errors
-def down(grace: GraceOpt = 3.0, run_dir: RunDirOpt = None) -> None:
+def down(grace: GraceOpt = 3.0, json: JsonOpt = False, run_dir: RunDirOpt = None) -> None:
     """Stop every process of the stack (SIGTERM, then SIGKILL after a grace period)."""
     import time
 
     from trade_ops import console as out
     from trade_ops import runtime
+    from trade_ops.commands.proctable import process_rows
     from trade_ops.errors import ExitCode
     from trade_ops.rundir import RunDir
 
+    if json:
+        out.use_json()
     rd = RunDir(run_dir)
     started = time.monotonic()
     statuses = runtime.of(rd).down(rd, grace=grace)
-    if not statuses:
-        out.console.print(f"nothing running from {rd.path}")
-        return
     left = [s.name for s in statuses if s.alive]
     if left:
         out.abort(f"still running after SIGKILL: {', '.join(left)}", ExitCode.CANNOT_RUN)
-    out.console.print(f"stopped {len(statuses)} processes in {time.monotonic() - started:.2f} s")
+    seconds = time.monotonic() - started
+    if json:
+        out.print_json({"status": "ok", "exit_code": 0, "stopped": process_rows(statuses),
+                        "seconds": round(seconds, 3)})
+    elif not statuses:
+        out.console.print(f"nothing running: {rd.no_stack_error().message}", markup=False, soft_wrap=True)
+    else:
+        out.console.print(f"stopped {len(statuses)} processes in {seconds:.2f} s")
 
 
 def register(app: typer.Typer) -> None:

@@ -1,35 +1,98 @@
-"""`trade-ops logs SERVICE`: the tail of one process's log, or follow it."""
+"""`trade-ops logs [SVC...]`: the logs of the stack's processes, interleaved by time, like compose."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from trade_ops.commands.options import RunDirOpt
+from trade_ops.commands.options import JsonOpt, RunDirOpt
 from trade_ops.console import cli_errors
 from trade_ops.helptext import examples
 
+if TYPE_CHECKING:
+    from trade_ops.rundir import RunDir
+
 __all__ = ["register"]
+
+_COLOURS = ("cyan", "magenta", "green", "yellow", "blue", "bright_cyan", "bright_magenta", "bright_green")
 
 
 @cli_errors
-def logs(service: Annotated[str, typer.Argument(help="A service, or valkey / nats.")],
+def logs(services: Annotated[list[str] | None, typer.Argument(
+             help="Services (or valkey, nats) [default: every process of the stack].",
+             show_default=False)] = None,
          follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing new lines.")] = False,
-         lines: Annotated[int, typer.Option("--lines", "-n", min=0, help="Lines of tail to show.")] = 50,
+         lines: Annotated[int, typer.Option("--lines", "-n", min=0, help="Lines of tail to show; with "
+                                            "--since, 0 shows every line since then.")] = 50,
+         since: Annotated[str | None, typer.Option("--since", metavar="WHEN", help="Only lines from then "
+                                                   "on: 30s, 5m, 2h, 1d, 23:25 or 2026-11-29T23:25:00 "
+                                                   "[default: no limit].")] = None,
+         json: JsonOpt = False,
          run_dir: RunDirOpt = None) -> None:
-    """Print the last lines of a process's log (-f to follow it)."""
+    """Print the last lines of the stack's logs, interleaved by time (-f to follow them).
+
+    Each process's current log: the one its running (or last) start wrote.
+    """
+    from rich.text import Text
+
     from trade_ops import console as out
-    from trade_ops import runtime
+    from trade_ops import logfiles, runtime, supervisor
+    from trade_ops.errors import UsageError
     from trade_ops.rundir import RunDir
 
+    if json:
+        out.use_json()
+        if follow:
+            raise UsageError("--follow and --json do not combine: --json prints one document")
+    start = logfiles.parse_since(since) if since is not None else None
     rd = RunDir(run_dir)
+    if runtime.recorded(rd) not in (None, "process"):
+        return _one_container(rd, services or [], follow, lines)
+    paths = supervisor.logs_of(rd, services or None)
+    if not paths:
+        raise rd.no_stack_error()
+    count = None if start is not None and lines == 0 else lines
+    tail = logfiles.merged(logfiles.existing(paths.items()), since=start, lines=count)
+    if json:
+        out.print_json([{"time": ln.time, "name": ln.name, "text": ln.text} for ln in tail])
+        return
+    width = max(len(n) for n in paths)
+    colour = {n: _COLOURS[i % len(_COLOURS)] for i, n in enumerate(sorted(paths))}
+    single = len(paths) == 1
+
+    def show(line: logfiles.Line) -> None:
+        if single:  # one log: its lines as written, as `tail` would
+            out.console.print(line.text, markup=False, highlight=False, emoji=False, soft_wrap=True)
+        else:
+            out.console.print(Text.assemble((f"{line.name.ljust(width)} | ", colour[line.name]), line.text),
+                              highlight=False, emoji=False, soft_wrap=True)
+
+    for line in tail:
+        show(line)
+    if follow:
+        try:
+            for line in logfiles.follow(paths):
+                show(line)
+        except KeyboardInterrupt:  # Ctrl-C is how a follow ends
+            pass
+
+
+def _one_container(rd: RunDir, services: list[str], follow: bool, lines: int) -> None:
+    """Another runtime (docker) keeps the logs itself: one service's tail, or follow it."""
+    from trade_ops import console as out
+    from trade_ops import runtime
+    from trade_ops.errors import UsageError
+
+    if len(services) != 1:
+        raise UsageError("under the docker runtime, name one service", detail="e.g. trade-ops logs oms")
+    chosen = runtime.of(rd)
     if not follow:
-        out.console.print(runtime.of(rd).log_tail(rd, service, lines), markup=False, highlight=False,
+        out.console.print(chosen.log_tail(rd, services[0], lines), markup=False, highlight=False,
                           soft_wrap=True)
         return
     try:
-        for chunk in runtime.of(rd).follow_log(rd, service, lines):
+        for chunk in chosen.follow_log(rd, services[0], lines):
             out.console.print(chunk, markup=False, highlight=False, soft_wrap=True, end="")
     except KeyboardInterrupt:  # Ctrl-C is how a follow ends
         pass
@@ -39,5 +102,5 @@ def register(app: typer.Typer) -> None:
     app.command(epilog=examples(
         ("trade-ops logs", "the last lines of every process, interleaved by time"),
         ("trade-ops logs oms -f", "follow the oms log"),
-        ("trade-ops logs --since 5m -n 0", "everything of the last five minutes"),
+        ("trade-ops logs --since 5m -n 0", "every line of the last five minutes"),
     ))(logs)

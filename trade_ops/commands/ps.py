@@ -10,23 +10,23 @@ from trade_ops.helptext import examples
 
 __all__ = ["register"]
 
-JSON_KEYS = ("name", "kind", "pid", "port", "state", "alive", "uptime_s", "restarts")
-
 
 @cli_errors
 def ps(json: JsonOpt = False, run_dir: RunDirOpt = None) -> None:
-    """Show each process of the stack: pid, port, state, uptime and restarts."""
+    """Show each process of the stack: pid, port, state, time to ready, uptime and restarts."""
     from trade_ops import console as out
     from trade_ops import runtime
-    from trade_ops.commands.proctable import process_table
+    from trade_ops.commands.proctable import process_rows, process_table
     from trade_ops.rundir import RunDir
 
+    if json:
+        out.use_json()
     rd = RunDir(run_dir)
     statuses = runtime.of(rd).status(rd)
     if json:
-        out.print_json([{k: getattr(s, k) for k in JSON_KEYS} for s in statuses])
+        out.print_json(process_rows(statuses))
     elif not statuses:
-        out.console.print(f"nothing running from {rd.path}")
+        out.console.print(f"nothing running: {rd.no_stack_error().message}", markup=False, soft_wrap=True)
     else:
         out.console.print(process_table(statuses, title=f"stack in {rd.path}"))
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 from pathlib import Path
 
 import httpx
@@ -171,16 +172,13 @@ async def check_lake(target: Target, c: Component, r: CheckResult) -> None:
     r.summary = uri
     if is_local(uri):
         root = Path(uri.removeprefix("file://"))
-        try:
-            root.mkdir(parents=True, exist_ok=True)
-            probe = root / ".doctor-probe"
-            probe.write_bytes(b"ok")
-            probe.unlink()
-            r.details.append("writable")
-        except OSError as exc:
-            r.fail(f"lake {root} is not writable: {exc.strerror or exc}",
+        # Never create it: doctor only looks (a lake dir made in a foreign cwd is litter).
+        existing = next(p for p in (root, *root.parents) if p.exists())
+        if not os.access(existing, os.W_OK | os.X_OK) or not existing.is_dir():
+            r.fail(f"lake {root} is not writable ({existing} is not a writable directory)",
                    "set `uri` under [infra.lake] in the stack file to a writable directory or s3:// URL")
             return
+        r.details.append("writable" if existing == root else "not created yet; its parent is writable")
     writers = {s.name for s in target.services}
     # Explicit target: the tables of the services named (all of them when only --lake is).
     wanted = [t for t, w in EXPECTED_TABLES.items() if w in writers or target.explicit]
