@@ -45,7 +45,7 @@ def _rows(text: str) -> dict[str, str]:
     current = None
     for line in text.splitlines():
         inner = line.strip().strip("│").strip()
-        match = re.match(r"(--[\w-]+)", inner)
+        match = re.match(r"(?:\*\s+)?(--[\w-]+)", inner)  # "*" marks a required option
         if match:
             current = match.group(1)
             rows[current] = inner
@@ -69,8 +69,8 @@ def test_help_shows_every_default_and_env_var(path: list[str], command: Command,
         row = rows[param.opts[0] if param.opts[0].startswith("--") else param.opts[-1]]
         if param.envvar:
             assert f"[env var: {param.envvar}]" in row, row
-        if param.is_flag and not param.secondary_opts:  # a plain flag's default is its absence
-            continue
+        if (param.is_flag and not param.secondary_opts) or param.required:  # a plain flag's default is
+            continue  # its absence; a required option has none
         expected = param.show_default if isinstance(param.show_default, str) else param.default
         if isinstance(expected, bool):  # --x/--no-x shows the name that is on by default
             expected = (param.opts if expected else param.secondary_opts)[0].lstrip("-")

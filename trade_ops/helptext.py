@@ -68,6 +68,8 @@ def _polish_param(param: Parameter) -> None:
         if found and not isinstance(param.show_default, str):
             param.show_default = found.group(1).strip()
             help_text = _without(help_text, found.start(), found.end())
+        elif param.required:
+            pass  # "[required]" says it all
         elif param.multiple and param.default is None and not isinstance(param.show_default, str):
             param.show_default = "none"  # a repeatable option not given
         elif param.show_default is None or param.show_default is False:
