@@ -137,7 +137,8 @@ class RunDir:
         else:
             where = f"no running stack found: no .trade-ops/ in {Path.cwd()} or above"
         return RunDirError(where, detail="start one with `trade-ops up`, point at one with --run-dir "
-                                         "or TRADE_OPS_RUN_DIR, or name what to probe with --url")
+                                         "or TRADE_OPS_RUN_DIR, or name what to examine with --url "
+                                         "SVC=URL (doctor: also --compose FILE)")
 
     def require_running(self) -> None:
         """Raise `no_stack_error()` unless a process of the stack is alive."""

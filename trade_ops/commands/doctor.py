@@ -81,7 +81,7 @@ def doctor(
     flags = Explicit(parse_urls(url or []), valkey, nats, nats_monitor, lake)
     report_path = None if no_report else report
     startup_s = _start(rd, stack) if up else None
-    named = flags or compose is not None or Path("compose.yaml").is_file()  # a compose project counts
+    named = flags or compose is not None  # a compose project named is something to examine too
     if not up and not named and not rd.running() and not any(c.url for c in rd.stack(stack).services):
         raise rd.no_stack_error()  # probe nothing at default ports that nobody asked for
 
