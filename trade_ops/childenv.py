@@ -18,7 +18,7 @@ PASSED = ("PATH", "HOME", "USER", "LOGNAME", "LANG", "LANGUAGE", "TZ", "TMPDIR",
           "VIRTUAL_ENV", "SSL_CERT_FILE", "SSL_CERT_DIR")
 
 
-def least_env(extra: Mapping[str, str] = (), *, lake_uri: str = "",
+def least_env(extra: Mapping[str, str] | None = None, *, lake_uri: str = "",
               source: Mapping[str, str] | None = None) -> dict[str, str]:
     """PASSED and the LC_* locale variables from `source` (os.environ), then `extra`.
 
@@ -29,4 +29,4 @@ def least_env(extra: Mapping[str, str] = (), *, lake_uri: str = "",
     wanted = [k for k in env_in if k in PASSED or k.startswith("LC_")]
     if "://" in lake_uri:
         wanted += [k for k in env_in if k.startswith("AWS_")]
-    return {**{k: env_in[k] for k in wanted}, **dict(extra)}
+    return {**{k: env_in[k] for k in wanted}, **(extra or {})}

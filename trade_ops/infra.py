@@ -130,7 +130,7 @@ def nats_ready(monitor_url: str, timeout: float = 0.5) -> bool:
     try:
         with urllib.request.urlopen(f"{monitor_url}/healthz?js-enabled-only=true",
                                     timeout=timeout) as resp:
-            return resp.status == 200
+            return bool(resp.status == 200)
     except OSError:
         return False
 
@@ -148,4 +148,5 @@ def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
 def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind((host, 0))
-        return s.getsockname()[1]
+        port: int = s.getsockname()[1]
+        return port

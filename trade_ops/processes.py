@@ -79,7 +79,7 @@ def uptime(started_at: float) -> float:
     if boottime is None:
         return now - started_at
     booted = now - time.clock_gettime(boottime)
-    return max(0.0, now - started_at - (booted - psutil.boot_time()))
+    return max(0.0, now - started_at - (booted - float(psutil.boot_time())))
 
 
 def find_ours(pid: int | None, started_at: float) -> psutil.Process | None:

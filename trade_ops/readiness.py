@@ -24,7 +24,8 @@ def http_status(url: str, timeout: float = 1.0) -> int | None:
     """The HTTP status of a GET, or None when nothing answered."""
     try:
         with _opener.open(url, timeout=timeout) as resp:
-            return resp.status
+            status: int = resp.status
+            return status
     except urllib.error.HTTPError as exc:
         return exc.code
     except (OSError, ValueError):

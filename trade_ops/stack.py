@@ -285,7 +285,7 @@ def _derived_needs(c: Component, components: dict[str, Component]) -> tuple[str,
 
     if c.name not in contract.TOPOLOGY or not (c.app or "").startswith("services."):
         return c.depends_on
-    by_kind = {k.kind: k.name for k in reversed(components.values()) if not k.is_service}
+    by_kind: dict[str, str] = {k.kind: k.name for k in reversed(components.values()) if not k.is_service}
     needed = (by_kind.get(n, n) for n in contract.depends_on(c.name))
     return tuple(n for n in needed if n in components)
 

@@ -131,7 +131,8 @@ class Connection:
         if proto is None or proto.closed:
             proto = self._proto = await self._connect()
         loop = asyncio.get_running_loop()
-        waiter = proto.waiter = loop.create_future()
+        waiter: asyncio.Future[tuple[int, bytes]] = loop.create_future()
+        proto.waiter = waiter
         proto.transport.write(data)  # type: ignore[union-attr]
         timer = loop.call_later(timeout, _expire, proto)
         try:

@@ -32,7 +32,7 @@ GENERATOR = "(load generator)"
 def _cpu_s(proc: psutil.Process) -> float | None:
     try:
         t = proc.cpu_times()
-        return t.user + t.system
+        return float(t.user + t.system)
     except psutil.Error:
         return None
 

@@ -55,9 +55,9 @@ def find_max(measure: Callable[[float], tuple[bool, dict[str, Any]]], start: flo
                     break
                 rate = rate / 2
                 continue
-        if hi - lo <= precision * lo:  # type: ignore[operator]
+        if hi - lo <= precision * lo:
             break
-        rate = (lo + hi) / 2  # type: ignore[operator]
+        rate = (lo + hi) / 2
     else:
         out.limited_by = out.limited_by or "steps"
     out.max_rate = round(lo, 2) if lo is not None else None

@@ -37,7 +37,8 @@ def summary_ms(h: HdrHistogram) -> dict[str, float]:
 
 
 def encode(h: HdrHistogram) -> str:
-    return h.encode().decode("ascii")
+    encoded: bytes = h.encode()  # hdrh has no type hints
+    return encoded.decode("ascii")
 
 
 def decode(text: str) -> HdrHistogram:

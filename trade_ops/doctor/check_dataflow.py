@@ -38,7 +38,8 @@ def _stream(doc: dict[str, Any], name: str) -> dict[str, Any] | None:
     for account in doc.get("account_details", []):
         for stream in account.get("stream_detail", []):
             if stream.get("name") == name:
-                return stream.get("state", {})
+                state: dict[str, Any] = stream.get("state", {})
+                return state
     return None
 
 

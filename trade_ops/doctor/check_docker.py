@@ -163,12 +163,12 @@ def _earlier_exits(client: Any, attrs: dict[str, Any]) -> list[int]:
         since = int(time.mktime(time.strptime(created, "%Y-%m-%dT%H:%M:%S")) - time.timezone)
     except ValueError:
         return []
-    codes = []
+    codes: list[int] = []
     for event in client.events(since=since, until=int(time.time()) + 1, decode=True,
                                filters={"container": attrs["Id"], "event": "die"}):
         code = (event.get("Actor", {}).get("Attributes") or {}).get("exitCode")
         if str(code).lstrip("-").isdigit():
-            codes.append(int(code))
+            codes.append(int(str(code)))
     return codes
 
 

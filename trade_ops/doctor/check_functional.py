@@ -11,6 +11,7 @@ import json
 import shlex
 import time
 import uuid
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -206,7 +207,7 @@ def position_of(doc: Any, symbol: str) -> float | None:
             found = position_of({"symbol": symbol, **inner} if isinstance(inner, dict) else inner, symbol)
             if found is not None:
                 return found
-        values = doc.values()
+        values: Iterable[Any] = doc.values()
     elif isinstance(doc, list):
         values = doc
     else:

@@ -6,6 +6,7 @@ import asyncio
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -108,7 +109,7 @@ async def check_valkey(target: Target, c: Component, r: CheckResult) -> None:
         r.warn(f"memory {used * 100 // limit}% of maxmemory", "raise valkey's maxmemory or free keys")
 
 
-async def _nats_info(host: str, port: int, timeout: float) -> dict:
+async def _nats_info(host: str, port: int, timeout: float) -> dict[str, Any]:
     reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
     try:
         line = await asyncio.wait_for(reader.readline(), timeout)
@@ -116,7 +117,8 @@ async def _nats_info(host: str, port: int, timeout: float) -> dict:
         writer.close()
     if not line.startswith(b"INFO "):
         raise OSError(f"not a NATS server (said {line[:40]!r})")
-    return json.loads(line[5:])
+    info: dict[str, Any] = json.loads(line[5:])
+    return info
 
 
 async def check_nats(target: Target, http: httpx.AsyncClient, c: Component, r: CheckResult) -> None:

@@ -27,14 +27,14 @@ from urllib.parse import urlsplit
 import httpx
 
 from trade_ops.doctor.http import call
-from trade_ops.doctor.model import CheckResult
+from trade_ops.doctor.model import CheckResult, Group
 from trade_ops.doctor.target import Target
 from trade_ops.stack import Component
 
 __all__ = ["PROBE_SYMBOL", "is_loopback", "posture_checks"]
 
 PROBE_SYMBOL = "DOCTOR-POSTURE-PROBE"  # never halted: clearing it changes nothing
-GROUP = "configuration"
+GROUP: Group = "configuration"
 
 
 def is_loopback(host: str) -> bool:

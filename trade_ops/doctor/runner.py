@@ -18,6 +18,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -65,14 +66,14 @@ def _probes(target: Target, http: Any) -> list[Probe]:
     for c in target.infra:
         r = CheckResult(c.name, "infrastructure", component=c.name)
         if c.kind == "valkey":
-            add(r, lambda c=c, r=r: check_infra.check_valkey(target, c, r), t * 2 + 0.2)
+            add(r, partial(check_infra.check_valkey, target, c, r), t * 2 + 0.2)
         elif c.kind == "nats":
-            add(r, lambda c=c, r=r: check_infra.check_nats(target, http, c, r), t * 2 + 0.2)
+            add(r, partial(check_infra.check_nats, target, http, c, r), t * 2 + 0.2)
         else:
-            add(r, lambda c=c, r=r: check_infra.check_lake(target, c, r), t * 2 + 0.2)
+            add(r, partial(check_infra.check_lake, target, c, r), t * 2 + 0.2)
     for c in target.services:
         r = CheckResult(c.name, "services", component=c.name)
-        add(r, lambda c=c, r=r: check_services.check_service(target, http, c, r), t * 2 + 0.3)
+        add(r, partial(check_services.check_service, target, http, c, r), t * 2 + 0.3)
 
     fn = check_functional
     traded = asyncio.Event()  # reconciliation compares once the round trip's fills are settled
@@ -80,13 +81,13 @@ def _probes(target: Target, http: Any) -> list[Probe]:
         for oversized, label in ((False, "risk approves a small order"),
                                  (True, "risk rejects an oversized order")):
             r = CheckResult(label, "functional", component="risk")
-            add(r, lambda r=r, o=oversized: fn.check_risk(target, http, r, o), t * 2 + 0.3)
+            add(r, partial(fn.check_risk, target, http, r, oversized), t * 2 + 0.3)
     if target.has("gateway"):
         for label, check in (("gateway /tickers fresh", fn.check_gateway_tickers),
                              (f"gateway /ticker/{fn.SYMBOL}", fn.check_gateway_ticker),
                              ("gateway unknown symbol -> 404", fn.check_gateway_unknown)):
             r = CheckResult(label, "functional", component="gateway")
-            add(r, lambda r=r, check=check: check(target, http, r), t * 2 + 0.3)
+            add(r, partial(check, target, http, r), t * 2 + 0.3)
     venue = ("oms", "risk", "exeq", "live-gateway", "gateway")
     if target.has("oms") and not target.may_trade:
         why = "--no-trade" if target.trade is False else \
@@ -117,15 +118,15 @@ def _probes(target: Target, http: Any) -> list[Probe]:
     ours = not target.explicit
     if ours and target.has("gateway", "nats"):
         r = CheckResult("ticks flowing", "dataflow", component="gateway", needs=("nats",))
-        add(r, lambda r=r: flow.check_ticks(target, http, r, RATE_WINDOW_S), RATE_WINDOW_S + 2 * t + 0.3)
+        add(r, partial(flow.check_ticks, target, http, r, RATE_WINDOW_S), RATE_WINDOW_S + 2 * t + 0.3)
     for name in flow.SINKS:
         if ours and target.has(name):
             r = CheckResult(f"{name} rows", "dataflow", component=name)
-            add(r, lambda r=r, n=name: flow.check_sink(target, http, r, n, RATE_WINDOW_S),
+            add(r, partial(flow.check_sink, target, http, r, name, RATE_WINDOW_S),
                 RATE_WINDOW_S + 2 * t + 0.3)
     if ours and target.has("nats") and target.services:
         r = CheckResult("consumer lag", "dataflow", needs=("nats",))
-        add(r, lambda r=r: flow.check_consumer_lag(target, http, r), t * 2 + 0.3)
+        add(r, partial(flow.check_consumer_lag, target, http, r), t * 2 + 0.3)
 
     if target.nats_monitor and target.services:
         from trade_ops.doctor import check_topology
@@ -143,7 +144,7 @@ def _probes(target: Target, http: Any) -> list[Probe]:
         budget = max(3.0, t * 3)
         if not any(p.results[0].name == "oms order round trip" and p.after_burst for p in probes):
             traded.set()
-        add(r, lambda r=r: reconcile.check_reconcile(target, r, target.reconcile_window, budget, traded),
+        add(r, partial(reconcile.check_reconcile, target, r, target.reconcile_window, budget, traded),
             budget + t * 7 + 1)
 
     if check_docker.applies(target):  # the engine's check, then one result per container, added as read
@@ -153,7 +154,7 @@ def _probes(target: Target, http: Any) -> list[Probe]:
                             last=True))
     for p in target.processes.values():
         r = CheckResult(f"process {p.name}", "processes", component=p.name)
-        add(r, lambda p=p, r=r: asyncio.to_thread(check_processes.check_process, target, p, r), t + 1)
+        add(r, partial(asyncio.to_thread, check_processes.check_process, target, p, r), t + 1)
     return probes
 
 

@@ -86,11 +86,11 @@ def _runs_section(cmp: Comparison) -> list[str]:
 
     def conditions(run: Run) -> str:
         cond = run.results.get("conditions") or {}
-        loads = [(cond.get(k) or {}).get("loadavg") for k in ("before", "after")]
-        if not all(loads):
+        before, after = ((cond.get(k) or {}).get("loadavg") for k in ("before", "after"))
+        if not (before and after):
             return "not recorded"
         steal = cond.get("steal_pct")
-        return (f"load average {loads[0][0]:.2f} -> {loads[1][0]:.2f}"
+        return (f"load average {before[0]:.2f} -> {after[0]:.2f}"
                 + (f", CPU steal {steal:g}%" if steal is not None else ""))
 
     fields: list[tuple[str, Any]] = [
