@@ -101,7 +101,8 @@ def _check(definition: dict[str, Any], where: str) -> dict[str, Any]:
             value = float(value)
         if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
             raise StackFileError(f"{where}: {key} must be {kind.__name__}, not {value!r}")
-        if kind in (int, float) and (value < 0 or (value == 0 and key not in _MAY_BE_ZERO)):
+        if kind in (int, float) and isinstance(value, int | float) \
+                and (value < 0 or (value == 0 and key not in _MAY_BE_ZERO)):
             bound = ">= 0" if key in _MAY_BE_ZERO else "> 0"
             raise StackFileError(f"{where}: {key} must be {bound}, not {value!r}")
         out[key] = value
