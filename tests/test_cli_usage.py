@@ -66,7 +66,7 @@ CASES: list[list[str]] = [
     ["bench", "oms", "--url", NOWHERE, "-c", "0"],
     ["bench", "oms", "--url", NOWHERE, "-n", "-3"],
     ["bench", "oms", "--url", NOWHERE, "--timeout", "0"],
-    ["bench", "oms", "--url", NOWHERE, "--max-lag", "-1"],
+    ["bench", "oms", "--url", NOWHERE, "--max-lag", "-1"],  # 0 is allowed: any lag is too much
     ["bench", "oms", "--url", NOWHERE, "--warmup", "-1"],
     ["bench", "oms", "--url", NOWHERE, "--model", "sideways"],
     ["bench", "oms", "--url", NOWHERE, "--slo", "p99<<5"],

@@ -36,7 +36,7 @@ KEYS = {"name": str, "description": str, "target": str, "model": str, "rate": fl
         "interval_s": float, "order": dict}
 DEFAULT_SCENARIO = "latency"
 _SOURCE_TREE = Path(__file__).resolve().parents[2] / "scenarios"
-_MAY_BE_ZERO = {"warmup_requests", "warmup_s"}  # every other number must be above 0
+_MAY_BE_ZERO = {"warmup_requests", "warmup_s", "max_lag_ms"}  # every other number must be above 0
 
 
 @dataclass

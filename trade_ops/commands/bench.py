@@ -55,7 +55,7 @@ def bench(
     find_max: Annotated[bool, typer.Option("--find-max", help="Search the highest open-loop rate that meets "
                                            "the SLOs.", rich_help_panel=_LOAD)] = False,
     max_lag: Annotated[float | None, typer.Option(
-        "--max-lag", min=0.001,
+        "--max-lag", min=0.0,
         help="Also call a run invalid when the schedule lag p99 exceeds this many ms [default: "
         "none: a run is invalid when the lag decides an SLO or moves p50/p90/p99 beyond its noise].",
         rich_help_panel=_LOAD)] = None,
