@@ -18,7 +18,7 @@ from trade_ops.doctor.model import CheckResult
 from trade_ops.doctor.target import Target
 from trade_ops.stack import Component
 
-__all__ = ["EXPECTED_TABLES", "check_lake", "check_nats", "check_valkey", "expected_streams"]
+__all__ = ["EXPECTED_TABLES", "check_lake", "check_nats", "check_valkey", "expected_streams", "nats_info"]
 
 # Delta tables and the service that writes each: a missing table matters only when its writer runs.
 EXPECTED_TABLES = contract.TABLES
@@ -109,7 +109,7 @@ async def check_valkey(target: Target, c: Component, r: CheckResult) -> None:
         r.warn(f"memory {used * 100 // limit}% of maxmemory", "raise valkey's maxmemory or free keys")
 
 
-async def _nats_info(host: str, port: int, timeout: float) -> dict[str, Any]:
+async def nats_info(host: str, port: int, timeout: float) -> dict[str, Any]:
     reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
     try:
         line = await asyncio.wait_for(reader.readline(), timeout)
@@ -127,7 +127,7 @@ async def check_nats(target: Target, http: httpx.AsyncClient, c: Component, r: C
     if c.port is not None:  # only --nats-monitor given: the monitoring endpoint is all there is
         try:
             target.contacted.add(f"{c.host}:{c.port}")
-            info = await _nats_info(c.host, c.port, target.timeout)
+            info = await nats_info(c.host, c.port, target.timeout)
         except (OSError, TimeoutError, ValueError) as exc:
             r.summary = "unreachable"
             r.data["unreachable"] = True

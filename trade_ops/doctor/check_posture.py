@@ -19,13 +19,13 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
-import json
 import socket
 from collections.abc import Awaitable, Callable
 from urllib.parse import urlsplit
 
 import httpx
 
+from trade_ops.doctor.check_infra import nats_info
 from trade_ops.doctor.http import call
 from trade_ops.doctor.model import CheckResult, Group
 from trade_ops.doctor.target import Target
@@ -65,14 +65,7 @@ async def _valkey_open(host: str, port: int, timeout: float) -> bool:
 
 
 async def _nats_open(host: str, port: int, timeout: float) -> bool:
-    reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
-    try:
-        line = await asyncio.wait_for(reader.readline(), timeout)
-    finally:
-        writer.close()
-    if not line.startswith(b"INFO "):
-        raise OSError(f"not a NATS server (said {line[:40]!r})")
-    return not json.loads(line[5:]).get("auth_required", False)
+    return not (await nats_info(host, port, timeout)).get("auth_required", False)
 
 
 def _host_port(c: Component) -> tuple[str, int]:
