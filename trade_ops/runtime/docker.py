@@ -387,8 +387,7 @@ class DockerRuntime:
 
         each(remove, found)
         for net in client.networks.list(names=[project_name(run_dir)]):
-            with contextlib.suppress(docker.errors.APIError):
-                net.remove()
+            _remove_network(net, until=time.monotonic() + 5.0)
         left = {c.id for c in containers_of(client, run_dir)}
         for cid, row in rows.items():
             row.alive = cid in left
@@ -445,3 +444,26 @@ def main_processes(run_dir: RunDir) -> dict[str, Any]:
         except psutil.Error:
             continue
     return out
+
+
+def _remove_network(net: Any, *, until: float) -> None:
+    """Remove the run's network. dockerd can still hold an endpoint of a container it has
+    just removed ("has active endpoints"), so such endpoints are disconnected by force and
+    the removal tried again, until `until`."""
+    import docker.errors
+
+    while True:
+        try:
+            net.remove()
+            return
+        except docker.errors.NotFound:
+            return
+        except docker.errors.APIError:
+            if time.monotonic() >= until:
+                return
+            with contextlib.suppress(docker.errors.APIError):
+                net.reload()
+                for cid in (net.attrs.get("Containers") or {}):
+                    with contextlib.suppress(docker.errors.APIError):
+                        net.disconnect(cid, force=True)
+            time.sleep(0.1)
