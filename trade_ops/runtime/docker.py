@@ -387,7 +387,7 @@ class DockerRuntime:
 
         each(remove, found)
         for net in client.networks.list(names=[project_name(run_dir)]):
-            _remove_network(net, until=time.monotonic() + 5.0)
+            _remove_network(net, until=time.monotonic() + 2.0)
         left = {c.id for c in containers_of(client, run_dir)}
         for cid, row in rows.items():
             row.alive = cid in left
