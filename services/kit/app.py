@@ -149,7 +149,7 @@ async def _nats_check(kit: Kit) -> Check:
         state = "reconnecting" if nc is not None and nc.is_reconnecting else "disconnected"
         return Check("nats", "connection", "fail", "system", state, output=f"NATS is {state}")
     started = time.perf_counter()
-    await nc.flush(timeout=1)  # a round trip to the server, not just the socket state
+    await bus.round_trip(nc, timeout=1)  # a round trip to the server, not just the socket state
     ms = round((time.perf_counter() - started) * 1000, 3)
     return Check("nats", "responseTime", "pass", "system", ms, "ms")
 
@@ -243,7 +243,7 @@ def create_app(
                 # close, not drain: consumers ack only after their work, so nothing is lost,
                 # and draining cancelled pull subscriptions stalls shutdown for seconds.
                 with contextlib.suppress(Exception):
-                    await asyncio.wait_for(kit.opened_nats.flush(timeout=1), 1)
+                    await bus.round_trip(kit.opened_nats, timeout=1)  # what was written has arrived
                 with contextlib.suppress(Exception):
                     await asyncio.wait_for(kit.opened_nats.close(), 1)
             if kit.opened_valkey is not None:

@@ -34,6 +34,7 @@ __all__ = [
     "ensure_streams",
     "publish_event",
     "reconnects",
+    "round_trip",
     "stream_for",
     "stream_identity",
 ]
@@ -56,6 +57,20 @@ async def connect(url: str, name: str, *, user: str | None = None, password: str
         inbox_prefix=contract.inbox_prefix(name),
         **({"user": user or name, "password": password} if password else {}),
     )
+
+
+async def round_trip(nc: NATS, timeout: float) -> None:
+    """One request answered by the server: everything written before it has arrived and
+    the connection still reads. Never `nc.flush(timeout)` for this: nats-py leaves a
+    timed-out flush's cancelled PONG future queued, the late PONG raises InvalidStateError
+    in the client's read loop, which ends it, and the connection then looks connected
+    while it reads nothing again (seen after a 25 s NATS stop: every publish and request of
+    every service timed out for minutes). A late answer to a timed-out request is dropped.
+    The JetStream API answers `$JS.API.INFO`; without JetStream, "no responders" is the
+    server's answer, a round trip all the same.
+    """
+    with contextlib.suppress(nats.errors.NoRespondersError):
+        await nc.request("$JS.API.INFO", b"", timeout=timeout)
 
 
 async def ensure_streams(js: JetStreamContext, names: list[str] | tuple[str, ...]) -> None:
@@ -176,7 +191,7 @@ async def _push_subscribe(js: JetStreamContext, *, stream: str, durable: str, su
 async def durable_consumer(js: JetStreamContext, *, stream: str, durable: str, subject: str,
                            handle: Handler, batch: int = 256, fetch_timeout: float = 1.0,
                            deliver_policy: DeliverPolicy = DeliverPolicy.ALL,
-                           ack_wait: float = 30.0, max_ack_pending: int = 20_000) -> None:
+                           ack_wait: float = 30.0, max_ack_pending: int = 512) -> None:
     """Handle every message of a durable consumer forever; ack each after `handle` returns.
 
     A push consumer: the server sends each message as it is stored, so there is no pull
@@ -185,7 +200,11 @@ async def durable_consumer(js: JetStreamContext, *, stream: str, durable: str, s
     A message whose handler raises is nak'ed with a delay and redelivered; handlers must
     be idempotent by event id, since a crash between the work and the ack redelivers.
     `ack_wait` is how long an unacked message (its consumer died) waits for redelivery;
-    it applies when the durable is first created. `max_ack_pending=1` keeps strict stream
+    it applies when the durable is first created. `max_ack_pending` is kept well below
+    what the consumer handles in `ack_wait` even when slowed down: with 20,000 in flight,
+    a backlog after an outage outlived `ack_wait`, the server redelivered all of it while
+    the first copies still queued, and the consumer did every message twice (seen: a
+    4,000-order backlog in execution-quality, 2,500 redelivered). `max_ack_pending=1` keeps strict stream
     order even across a crash: nothing newer is delivered before an unacked message is
     redelivered.
     """
