@@ -93,6 +93,30 @@ def test_dependency_named_by_health_body_counts_as_an_edge() -> None:
     assert [c["name"] for c in causes] == ["valkey"] and exeq.cause == "valkey"
 
 
+def test_a_failing_part_of_the_service_itself_names_no_external_dependency() -> None:
+    # event-writer's own consumer check timed out (seen after a NATS stop): a part of the
+    # service (componentType "component"), not an external "consumer" to make reachable.
+    # Its valkey check (a datastore) and a legacy body's questdb still name dependencies.
+    from services.kit.health import Check, health_document
+    from trade_ops.doctor import evidence
+
+    doc = health_document("event-writer", "1", [
+        Check("consumer/event-writer-exec", "responseTime", "fail", "component",
+              output="timed out after 0.50s"),
+        Check("valkey", "responseTime", "fail", "datastore", output="refused"),
+    ])
+    verdict = judge_health(503, doc)
+    named = evidence.from_checks(verdict.failing_checks, load_stack(), own=verdict.own_parts)
+    assert [(n.name, n.external) for n in named] == [("valkey", False)]
+    legacy = judge_health(503, {"status": "unhealthy", "checks": {"questdb": "down", "redis": True}})
+    named = evidence.from_checks(legacy.failing_checks, load_stack(), own=legacy.own_parts)
+    assert [(n.name, n.external) for n in named] == [("questdb", True)]
+    # The OMS's `risk` check is its own component, and still about risk.
+    oms = judge_health(503, health_document("oms", "1", [Check("risk", "responseTime", "fail", "component")]))
+    named = evidence.from_checks(oms.failing_checks, load_stack(), own=oms.own_parts)
+    assert [n.name for n in named] == ["risk"]
+
+
 # -- documents: the Rich view and STATUS_REPORT.md ------------------------------------------
 def _doc() -> dict[str, Any]:
     checks = [

@@ -14,7 +14,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from services.kit import Check, Kit, KitSettings, create_app
-from services.kit.health import health_document, run_checks, worst
+from services.kit.health import NamedCheck, health_document, run_checks, worst
 from tests.helpers import Proc, wait_until
 from trade_ops.infra import free_port
 
@@ -98,9 +98,11 @@ def test_a_hanging_check_is_bounded_by_its_timeout() -> None:
     async def fine() -> Check:
         return Check("x", "responseTime", "pass")
 
-    checks = asyncio.run(run_checks([("slow", hangs), ("x", fine)], timeout=0.05))
+    checks = asyncio.run(run_checks([NamedCheck("slow", hangs, "datastore"), NamedCheck("x", fine)],
+                                    timeout=0.05))
     assert [c.status for c in checks] == ["fail", "pass"]
     assert "timed out" in (checks[0].output or "")
+    assert checks[0].component_type == "datastore"  # said even though the check never answered
     doc = health_document("svc", "1", checks)
     assert doc["status"] == "fail" and "slow:responseTime" in doc["output"]
 

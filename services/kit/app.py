@@ -36,7 +36,7 @@ from redis.backoff import NoBackoff
 from services import contract
 from services.kit import bus
 from services.kit.guard import BodyGuard
-from services.kit.health import Check, CheckFn, health_document, http_status, run_checks
+from services.kit.health import Check, CheckFn, NamedCheck, health_document, http_status, run_checks
 from services.kit.invalid import invalid_response
 from services.kit.jsonresp import JSONResponse
 from services.kit.metrics import Metrics, MetricsMiddleware
@@ -66,7 +66,7 @@ class Kit:
     opened_js: JetStreamContext | None = None
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
     task_health: dict[str, TaskHealth] = field(default_factory=dict)
-    checks: list[tuple[str, CheckFn]] = field(default_factory=list)
+    checks: list[NamedCheck] = field(default_factory=list)
     started_at: float = field(default_factory=time.time)
     state: dict[str, Any] = field(default_factory=dict)  # the service's own objects
 
@@ -96,8 +96,10 @@ class Kit:
             raise TypeError(f"{name} is a {type(found).__name__}, not a {kind.__name__}")
         return found
 
-    def add_check(self, name: str, fn: CheckFn) -> None:
-        self.checks.append((name, fn))
+    def add_check(self, name: str, fn: CheckFn, component_type: str = "component") -> None:
+        """`component_type`: "datastore" or "system" for a dependency, "component" for a
+        part of the service itself (its consumer, its background tasks)."""
+        self.checks.append(NamedCheck(name, fn, component_type))
 
     # The clients, never None for a service that declares them (services.contract.TOPOLOGY):
     # a handler or consumer uses them without asserting.
@@ -222,13 +224,13 @@ def create_app(
     async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         if uses_valkey:
             kit.opened_valkey = valkey_client(settings)
-            kit.add_check("valkey", lambda: _valkey_check(kit))
+            kit.add_check("valkey", lambda: _valkey_check(kit), "datastore")
         if uses_nats:
             kit.opened_nats = await bus.connect(settings.nats_url, name, user=settings.nats_user,
                                                 password=_reveal(settings.nats_password))
             kit.opened_js = kit.opened_nats.jetstream()
             await bus.ensure_streams(kit.js, list(streams))
-            kit.add_check("nats", lambda: _nats_check(kit))
+            kit.add_check("nats", lambda: _nats_check(kit), "system")
         try:
             if lifespan is not None:
                 async with lifespan(kit):

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-__all__ = ["Check", "CheckFn", "Status", "health_document", "http_status", "run_checks", "worst"]
+__all__ = ["Check", "CheckFn", "NamedCheck", "Status", "health_document", "http_status", "run_checks",
+           "worst"]
 
 Status = Literal["pass", "warn", "fail"]
 _RANK = {"pass": 0, "warn": 1, "fail": 2}
@@ -54,21 +55,31 @@ def worst(statuses: Sequence[Status]) -> Status:
     return max(statuses, key=_RANK.__getitem__, default="pass")
 
 
-async def _bounded(fn: CheckFn, timeout: float, name: str) -> Check | list[Check]:
+@dataclass(frozen=True)
+class NamedCheck:
+    name: str
+    fn: CheckFn
+    # Said even when the check times out or raises: a reader (doctor) tells a failing
+    # dependency (datastore, system) from a failing part of the service itself (component).
+    component_type: str = "component"
+
+
+async def _bounded(check: NamedCheck, timeout: float) -> Check | list[Check]:
     started = time.perf_counter()
     try:
-        return await asyncio.wait_for(fn(), timeout)
+        return await asyncio.wait_for(check.fn(), timeout)
     except TimeoutError:
-        return Check(name, "responseTime", "fail", observed_value=round(timeout * 1000),
-                     observed_unit="ms", output=f"timed out after {timeout:.2f}s")
+        return Check(check.name, "responseTime", "fail", check.component_type,
+                     observed_value=round(timeout * 1000), observed_unit="ms",
+                     output=f"timed out after {timeout:.2f}s")
     except Exception as exc:  # a check that raises is a failed check, not a 500
         elapsed = round((time.perf_counter() - started) * 1000, 3)
-        return Check(name, "responseTime", "fail", observed_value=elapsed, observed_unit="ms",
-                     output=f"{type(exc).__name__}: {exc}")
+        return Check(check.name, "responseTime", "fail", check.component_type, observed_value=elapsed,
+                     observed_unit="ms", output=f"{type(exc).__name__}: {exc}")
 
 
-async def run_checks(named: Sequence[tuple[str, CheckFn]], timeout: float) -> list[Check]:
-    found = await asyncio.gather(*(_bounded(fn, timeout, name) for name, fn in named))
+async def run_checks(named: Sequence[NamedCheck], timeout: float) -> list[Check]:
+    found = await asyncio.gather(*(_bounded(check, timeout) for check in named))
     return [c for one in found for c in (one if isinstance(one, list) else [one])]
 
 

@@ -409,7 +409,7 @@ def sink_app(name: str, streams: Sequence[str], specs: Sequence[SinkSpec],
         for sink in sinks:
             sink.suffix = "" if len(sinks) == 1 else f"/{sink.spec.durable}"
             kit.add_check("consumer" + sink.suffix, sink.pending_check)
-            kit.add_check("lake" + sink.suffix, sink.write_check)
+            kit.add_check("lake" + sink.suffix, sink.write_check, "datastore")
             kit.spawn(sink.run, sink.spec.durable)
         yield
 

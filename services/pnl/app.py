@@ -58,7 +58,7 @@ async def lifespan(kit: Kit) -> AsyncIterator[None]:
     async def check() -> Check:
         return await asyncio.to_thread(lake_check, kit)
 
-    kit.add_check("lake", check)
+    kit.add_check("lake", check, "datastore")
     kit.add_check("positions", book.check)
     kit.spawn(lambda: snapshot_forever(book, quotes, settings.lake_uri, settings.pnl_snapshot_s, kit.state),
               "pnl-snapshots")

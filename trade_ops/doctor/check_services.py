@@ -37,6 +37,9 @@ class Verdict:
     details: list[str] = field(default_factory=list)
     failing: list[str] = field(default_factory=list)  # keys of failing checks ("valkey", "redis")
     failing_checks: dict[str, Any] = field(default_factory=dict)  # key -> what the body says
+    # Failing keys whose entry says componentType "component": a part of the service
+    # itself (its consumer, a background task), not a dependency it names.
+    own_parts: set[str] = field(default_factory=set)
     texts: list[str] = field(default_factory=list)  # the body's error / reason / output texts
     raw_status: Any = None
     version: str | None = None
@@ -46,16 +49,20 @@ def _word(value: Any) -> str:
     return str(value).lower()
 
 
-def _failing_checks(checks: dict[str, Any]) -> dict[str, Any]:
+def _failing_checks(checks: dict[str, Any]) -> tuple[dict[str, Any], set[str]]:
+    """The failing checks (key -> what the body says) and which of them are own parts."""
     out: dict[str, Any] = {}
+    own: set[str] = set()
     for key, entries in checks.items():
         for entry in entries if isinstance(entries, list) else [entries]:
             if isinstance(entry, dict):
                 if _word(entry.get("status", "pass")) not in _PASS:
                     out[key] = entry.get("output") or entry.get("error") or entry.get("status")
+                    if _word(entry.get("componentType")) == "component":
+                        own.add(key)
             elif entry is False or _word(entry) in _FAIL:
                 out[key] = entry
-    return out
+    return out, own
 
 
 def judge_health(code: int, body: Any) -> Verdict:
@@ -73,7 +80,7 @@ def judge_health(code: int, body: Any) -> Verdict:
                       texts=evidence.texts_of(body))
     checks = body.get("checks") if isinstance(body.get("checks"), dict) else body.get("dependencies")
     if isinstance(checks, dict):
-        verdict.failing_checks = _failing_checks(checks)
+        verdict.failing_checks, verdict.own_parts = _failing_checks(checks)
         verdict.failing = [k.split(":", 1)[0] for k in verdict.failing_checks]
     problems = [f"{k}: {v}" for k, v in verdict.failing_checks.items()]
     reason = "; ".join(t for t in verdict.texts if t not in problems)
@@ -129,7 +136,7 @@ async def check_service(target: Target, http: httpx.AsyncClient, c: Component, r
                target.logs_remedy(c.name))
     body = json_of(health.response)
     verdict = judge_health(code, body if body is not None else health.response.text)
-    named = evidence.from_checks(verdict.failing_checks, target.stack)
+    named = evidence.from_checks(verdict.failing_checks, target.stack, own=verdict.own_parts)
     for text in verdict.texts:
         named += evidence.from_text(text, target.stack, c.name)
     named = evidence.unique(named)

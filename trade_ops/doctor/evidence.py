@@ -9,7 +9,7 @@ a dependency: a component of the stack when the name or port is one of its own, 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 
 from trade_ops.stack import Stack
@@ -40,12 +40,19 @@ def _component_of(word: str, stack: Stack) -> str | None:
     return word if word in stack.components else None
 
 
-def from_checks(checks: dict[str, object], stack: Stack) -> list[Named]:
-    """Each failing entry of a `checks` map, as the dependency it names."""
+def from_checks(checks: dict[str, object], stack: Stack, own: Collection[str] = ()) -> list[Named]:
+    """Each failing entry of a `checks` map, as the dependency it names.
+
+    `own`: keys the body marks as parts of the service itself (componentType
+    "component": its consumer, a task); one of them names no dependency unless its name
+    is a component of the stack (the OMS's `risk` check is about risk).
+    """
     out = []
     for key, value in checks.items():
         base = key.split(":", 1)[0]
         component = _component_of(base, stack)
+        if component is None and key in own:
+            continue
         out.append(Named(component or base.lower(), component is None, f"checks.{key} = {value}"))
     return out
 
