@@ -13,7 +13,9 @@ import json
 import os
 import random
 import shutil
+import signal
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,13 +24,14 @@ from typing import Any
 import docker.errors
 import httpx
 import pytest
+import redis
 import yaml
 from typer.testing import CliRunner
 
 from tests.helpers import wait_until
 from trade_ops import compose, compose_secrets, console, infra
 from trade_ops.cli import app
-from trade_ops.credentials import operator_headers
+from trade_ops.credentials import operator_headers, valkey_login
 from trade_ops.doctor import build_target
 from trade_ops.doctor.check_docker import check_containers
 from trade_ops.doctor.model import CheckResult
@@ -106,18 +109,7 @@ def _check(doc: dict[str, Any], name: str) -> dict[str, Any]:
     return next(c for c in doc["checks"] if c["name"] == name)
 
 
-# -- up --runtime docker -----------------------------------------------------------------------
-@pytest.fixture
-def docker_stack(tmp_path: Path, image: str, engine: Any) -> Iterator[tuple[RunDir, int]]:
-    rd, offset = RunDir(tmp_path / "run"), free_offset()
-    try:
-        yield rd, offset
-    finally:  # whatever happened (a busy engine may time out a call): no container, no network left
-        with contextlib.suppress(Exception):
-            run("down", "--run-dir", str(rd.path))
-        _remove_all(rd)
-
-
+# -- up --runtime docker: one stack for the module (a start costs a minute or more) ---------------
 def _remove_all(rd: RunDir) -> None:
     client = connect(timeout=300)
     for c in containers_of(client, rd):
@@ -137,13 +129,28 @@ def _stale_only(engine: Any, rd: RunDir) -> bool:
     return all(not net.attrs.get("Containers") for net in left)
 
 
+@pytest.fixture(scope="module")
+def docker_stack(tmp_path_factory: pytest.TempPathFactory, image: str,
+                 engine: Any) -> Iterator[tuple[RunDir, int, str]]:
+    """`up --runtime docker` with durability 'host' (the non-default: it must reach the
+    containers); the run directory, the port offset and what `up` printed."""
+    rd, offset = RunDir(tmp_path_factory.mktemp("docker") / "run"), free_offset()
+    try:
+        code, out = run("up", "--runtime", "docker", "--offline-images", "--base-image", BASE_IMAGE,
+                        "--durability", "host", "--port-offset", str(offset), "--run-dir", str(rd.path),
+                        "--timeout", "300")
+        assert code == 0, out
+        yield rd, offset, out
+    finally:  # whatever happened (a busy engine may time out a call): no container, no network left
+        with contextlib.suppress(Exception):
+            run("down", "--run-dir", str(rd.path))
+        _remove_all(rd)
+
+
 @pytest.mark.timeout(600)  # a cold start of 16 containers on a busy 2-core machine takes minutes
-def test_up_docker_fills_an_order_survives_a_kill_and_down_leaves_nothing(
-        docker_stack: tuple[RunDir, int], engine: Any) -> None:
-    rd, offset = docker_stack
-    code, out = run("up", "--runtime", "docker", "--offline-images", "--base-image", BASE_IMAGE,
-                    "--port-offset", str(offset), "--run-dir", str(rd.path), "--timeout", "300")
-    assert code == 0, out
+def test_up_docker_fills_an_order_and_survives_a_kill(docker_stack: tuple[RunDir, int, str],
+                                                      engine: Any) -> None:
+    rd, offset, out = docker_stack
     assert "all 16 ready" in out
     rows = json.loads(run("ps", "--json", "--run-dir", str(rd.path))[1])
     assert len(rows) == 16 and {r["state"] for r in rows} == {"ready"}, rows
@@ -185,11 +192,91 @@ def test_up_docker_fills_an_order_survives_a_kill_and_down_leaves_nothing(
     assert check["status"] in ("warn", "fail"), check
     assert "137" in " ".join(check["details"]) and "SIGKILL" in " ".join(check["details"]), check
     assert check["remedy"], check
-    # the restart policy brings it back, and it serves again
+    # durability 'host' and valkey's memory bound reached the containers, as the process runtime runs them
+    valkey = _check(doc, "valkey")["data"]
+    assert valkey["maxmemory_policy"] == "noeviction" and valkey["maxmemory"] == 512 << 20, valkey
+    # the restart policy brings exeq back, and it serves again
     assert wait_until(lambda: exeq.reload() or exeq.status == "running", timeout=30, interval=0.2)
     assert wait_until(lambda: httpx.get(f"http://127.0.0.1:{8095 + offset}/livez").status_code == 200
                       if _answers(8095 + offset) else False, timeout=60, interval=0.3)
 
+
+def test_durability_host_reaches_valkey_and_jetstream_in_containers(
+        docker_stack: tuple[RunDir, int, str]) -> None:
+    rd, offset, _ = docker_stack
+    stack = load_stack(offset=offset)
+    login = valkey_login(rd.path)
+    assert login is not None
+    r = redis.Redis(port=stack["valkey"].port or 0, username=login[0], password=login[1])
+    try:
+        assert r.config_get("appendfsync") == {"appendfsync": "always"}
+        assert r.config_get("maxmemory-policy") == {"maxmemory-policy": "noeviction"}
+    finally:
+        r.close()
+    varz = httpx.get(f"http://127.0.0.1:{stack['nats'].monitor_port}/varz", timeout=5).json()
+    assert varz["jetstream"]["config"]["sync_always"] is True, varz["jetstream"]["config"]
+
+
+def _follower(rd: RunDir, *services: str) -> subprocess.Popen[str]:
+    """`trade-ops logs SVC... -f` as a user runs it (a follow never ends by itself)."""
+    env = {k: v for k, v in os.environ.items() if k not in CLEAN_ENV}
+    cli = str(Path(sys.executable).with_name("trade-ops"))  # the console script beside this Python
+    return subprocess.Popen([cli, "logs", *services, "-f", "-n", "1",
+                             "--run-dir", str(rd.path)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, env={**env, "COLUMNS": "400"})
+
+
+def test_restart_and_logs_of_several_containers_and_follow(docker_stack: tuple[RunDir, int, str]) -> None:
+    rd, offset, _ = docker_stack
+    code, out = run("logs", "oms", "risk", "-n", "40", "--run-dir", str(rd.path))
+    assert code == 0 and "oms  | " in out and "risk | " in out, out  # interleaved, each line named
+    doc = json.loads(run("logs", "oms", "risk", "--json", "-n", "40", "--run-dir", str(rd.path))[1])
+    times = [ln["time"] for ln in doc]
+    assert times == sorted(times) and {ln["name"] for ln in doc} == {"oms", "risk"}
+
+    follower = _follower(rd, "oms", "risk")
+    try:
+        time.sleep(3)  # the follower attaches (its own start takes a second or two)
+        code, out = run("restart", "oms", "--run-dir", str(rd.path))
+        assert code == 0 and "1 restarted and ready" in out, out
+        assert _answers(8099 + offset)
+        # the follow goes on across the restart: the new oms's start-up lines arrive
+        seen: list[str] = []
+        deadline = time.monotonic() + 60
+        assert follower.stdout is not None
+        os.set_blocking(follower.stdout.fileno(), False)
+        while time.monotonic() < deadline and not any("oms" in s and "startup complete" in s for s in seen):
+            seen += follower.stdout.readlines()
+            time.sleep(0.2)
+        assert any(s.startswith("oms") and "Application startup complete" in s for s in seen), seen[-20:]
+    finally:
+        follower.send_signal(signal.SIGINT)  # Ctrl-C is how a follow ends
+        try:
+            assert follower.wait(timeout=20) in (0, -signal.SIGINT, 130)
+        finally:
+            follower.kill()
+
+    code, out = run("restart", "nope", "--run-dir", str(rd.path))
+    assert code == ExitCode.USAGE and "no container for 'nope'" in out and "oms" in out, out
+
+
+@pytest.mark.timeout(300)
+def test_chaos_kills_the_oms_container_and_no_order_promise_breaks(
+        docker_stack: tuple[RunDir, int, str]) -> None:
+    rd, _, _ = docker_stack
+    args = ["chaos", "--fault", "service-kill oms@4+1", "--rate", "50", "--duration", "15", "--settle", "90",
+            "--json", "--run-dir", str(rd.path)]
+    result = CliRunner().invoke(app, args, env=CLEAN_ENV, catch_exceptions=False)
+    doc = json.loads(result.stdout)
+    assert result.exit_code == 0 and doc["passed"], json.dumps({k: doc[k] for k in doc if k != "health"})
+    assert doc["lost"] == doc["traded_after_error"] == doc["duplicated"] == 0
+    assert doc["acknowledged"] > 0 and doc["health"]["worst"]["oms"] == "down"  # it was down, and back
+    (fault,) = doc["faults"]
+    assert fault["notes"] == [] and fault["ended_s"] - fault["began_s"] >= 1.0, fault
+
+
+def test_down_is_quick_and_leaves_nothing(docker_stack: tuple[RunDir, int, str], engine: Any) -> None:
+    rd, _, _ = docker_stack
     started = time.monotonic()
     code, out = run("down", "--run-dir", str(rd.path))
     took = time.monotonic() - started

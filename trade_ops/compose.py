@@ -30,6 +30,7 @@ from typing import Any
 import yaml
 
 from trade_ops import compose_secrets as secrets
+from trade_ops import infra
 from trade_ops.stack import Component, Stack, load_stack, url_env_var
 
 __all__ = ["ContainerSpec", "Healthcheck", "Images", "compose_document", "container_specs", "render",
@@ -41,10 +42,14 @@ VALKEY_IMAGE = "valkey/valkey:8-alpine"
 NATS_IMAGE = "nats:2-alpine"  # the alpine variant has wget for its healthcheck
 BASE_IMAGE = "python:3.12-slim"
 DATA = "/data"  # where each container keeps its files (a volume, or the run directory)
-MEMORY = {"valkey": "512m", "nats": "512m", "service": "512m"}
+# valkey's container has room beyond its maxmemory (infra.VALKEY_MAXMEMORY, 512 MiB): at the
+# limit valkey refuses writes (noeviction) before the kernel's OOM killer takes it, and an
+# AOF rewrite forks it.
+MEMORY = {"valkey": "768m", "nats": "512m", "service": "512m"}
 LABEL_SERVICE = "trade-ops.service"
 LABEL_RUN_DIR = "trade-ops.run-dir"
 HEADER = ("# Generated from trade_ops/stack.toml: python -m trade_ops.compose > compose.yaml\n"
+          "# (durability 'process'; TRADE_OPS_DURABILITY=host python -m trade_ops.compose for 'host')\n"
           "# Do not edit; tests/test_compose.py checks this file against the stack.\n"
           "# Without a registry: TRADE_OPS_BASE_IMAGE=<a local python image>, and\n"
           f"# TRADE_OPS_VALKEY_IMAGE and TRADE_OPS_NATS_IMAGE={SERVICE_IMAGE} (it has both).\n")
@@ -107,6 +112,9 @@ class ContainerSpec:
     labels: dict[str, str] = field(default_factory=dict)
     init: bool = True  # a Python main process ignores SIGTERM as pid 1: `docker stop` took 10 s
     restart: str = "unless-stopped"
+    # config files the command reads, by name -> text: mounted in secrets.IN_CONTAINER (a
+    # compose config with its content inline; a file of the run directory in the runtime)
+    files: dict[str, str] = field(default_factory=dict)
 
 
 def _http_check(port: int, path: str) -> Healthcheck:
@@ -118,15 +126,16 @@ def _cpu_shares(nice: int) -> int | None:
     return None if nice <= 0 else max(2, 1024 >> (nice // 5))
 
 
-def _infra(stack: Stack, base: Stack, images: Images) -> list[ContainerSpec]:
+def _infra(stack: Stack, base: Stack, images: Images, durable: str) -> list[ContainerSpec]:
     valkey, nats = base["valkey"], base["nats"]
     vport, nport, mport = valkey.port or 6379, nats.port or 4222, nats.monitor_port or 8222
     health = f"http://127.0.0.1:{mport}/healthz?js-enabled-only=true"
+    # The process runtime's settings (infra.py), with the container's address and data folder.
+    nats_conf = infra.nats_durability_conf(durable, users=secrets.NATS_CONF)
     return [
         ContainerSpec(
             "valkey", "valkey", images.valkey,
-            ["valkey-server", "--port", str(vport), "--dir", DATA, "--save", "", "--appendonly", "yes",
-             "--appendfsync", "everysec", "--protected-mode", "no"],
+            ["valkey-server", *infra.valkey_args(vport, DATA, "0.0.0.0", durable)],
             # valkey-cli in the official image; bash alone in the service image
             Healthcheck(["CMD-SHELL", f"valkey-cli -p {vport} ping 2>&1 | grep -qE 'PONG|NOAUTH' "
                                       f"|| bash -c '{VALKEY_PROBE}' {vport}"]),
@@ -138,7 +147,8 @@ def _infra(stack: Stack, base: Stack, images: Images) -> list[ContainerSpec]:
             Healthcheck(["CMD-SHELL", f"wget -q -O - '{health}' 2>/dev/null "
                                       f"|| bash -c '{HTTP_PROBE}' '{health}'"]),
             [(stack["nats"].port or nport, nport), (stack["nats"].monitor_port or mport, mport)],
-            "nats-data", MEMORY["nats"]),
+            "nats-data", MEMORY["nats"],
+            files={secrets.NATS_DURABILITY_CONF: nats_conf} if nats_conf else {}),
     ]
 
 
@@ -163,16 +173,16 @@ def _service(c: Component, host: Component, base: Stack, images: Images) -> Cont
                          MEMORY["service"], env, deps, _cpu_shares(c.nice))
 
 
-def container_specs(stack: Stack, images: Images | None = None,
-                    services: list[str] | None = None) -> list[ContainerSpec]:
+def container_specs(stack: Stack, images: Images | None = None, services: list[str] | None = None,
+                    durable: str = infra.DEFAULT_DURABILITY) -> list[ContainerSpec]:
     """valkey, nats and the services (all, or the named ones), in start order.
 
     Host ports come from `stack` (shifted by its port offset); everything seen from
-    inside the containers from the same stack at offset 0.
+    inside the containers from the same stack at offset 0. `durable` is `up --durability`.
     """
     images = images or Images()
     base = stack.with_offset(0)
-    specs = _infra(stack, base, images)
+    specs = _infra(stack, base, images, durable)
     for c in base.services:
         if services is None or c.name in services:
             specs.append(_service(c, stack[c.name], base, images))
@@ -230,38 +240,48 @@ def _service_own_env(spec: ContainerSpec, shared: dict[str, str]) -> dict[str, s
 
 
 def secured_command(spec: ContainerSpec) -> list[str]:
-    """The command compose.yaml runs: valkey and nats read their users from a secret file
-    (compose_secrets.py), valkey in protected mode. The Docker runtime mounts no secrets
-    yet, so it runs the spec's command as it is."""
+    """The command that runs: valkey and nats read their users from a secret file
+    (compose_secrets.py); nats reads its durability file instead when it has one (it
+    includes the users')."""
     command = list(spec.command)
     if spec.kind == "valkey":
-        command = [*command[:1], f"{secrets.IN_CONTAINER}/valkey_conf", *command[1:]]
-        return ["yes" if c == "no" and command[i - 1] == "--protected-mode" else c
-                for i, c in enumerate(command)]
+        return [*command[:1], f"{secrets.IN_CONTAINER}/{secrets.VALKEY_CONF}", *command[1:]]
     if spec.kind == "nats":
-        return [*command[:1], *secrets.nats_args(), *command[1:]]
+        durable = secrets.NATS_DURABILITY_CONF
+        conf = durable if durable in spec.files else secrets.NATS_CONF
+        return [*command[:1], "-c", f"{secrets.IN_CONTAINER}/{conf}", *command[1:]]
     return command
 
 
 def _with_secrets(spec: ContainerSpec, own: dict[str, Any]) -> dict[str, Any]:
     """compose.yaml's credentials: every one a file, never a literal; each service its own."""
     own["command"] = _escape(secured_command(spec))
-    names = {"valkey": ["valkey_conf"], "nats": ["nats_conf"]}.get(spec.kind)
-    return {**own, "secrets": names or secrets.service_secrets(spec.name)}
+    names = {"valkey": [secrets.VALKEY_CONF], "nats": [secrets.NATS_CONF]}.get(spec.kind)
+    out = {**own, "secrets": names or secrets.service_secrets(spec.name)}
+    if spec.files:
+        out["configs"] = [{"source": name, "target": f"{secrets.IN_CONTAINER}/{name}"}
+                          for name in spec.files]
+    return out
 
 
-def compose_document(stack: Stack) -> dict[str, Any]:
+def _configs(specs: list[ContainerSpec]) -> dict[str, Any]:
+    return {name: {"content": _escape(text)} for spec in specs for name, text in spec.files.items()}
+
+
+def compose_document(stack: Stack, durable: str = infra.DEFAULT_DURABILITY) -> dict[str, Any]:
     """The compose model, fully expanded (what a YAML loader reads from `render`)."""
     services: dict[str, Any] = {}
-    for spec in container_specs(stack):
+    specs = container_specs(stack, durable=durable)
+    for spec in specs:
         entry = _own(spec)
         if spec.kind == "service":
             entry = {**_shared_service(), **entry,
                      "environment": {**spec.environment, **secrets.service_env(spec.name)}}
         services[spec.name] = entry
-    return {"name": PROJECT, "services": services,
-            "volumes": {"valkey-data": {}, "nats-data": {}, "trade-ops-data": {}},
-            "secrets": secrets.compose_secrets(stack)}
+    doc = {"name": PROJECT, "services": services,
+           "volumes": {"valkey-data": {}, "nats-data": {}, "trade-ops-data": {}},
+           "secrets": secrets.compose_secrets(stack)}
+    return {**doc, "configs": _configs(specs)} if _configs(specs) else doc
 
 
 class _Dumper(yaml.SafeDumper):
@@ -281,9 +301,9 @@ def _dump(data: dict[str, Any], indent: int) -> str:
     return textwrap.indent(text, " " * indent)
 
 
-def render(stack: Stack) -> str:
+def render(stack: Stack, durable: str = infra.DEFAULT_DURABILITY) -> str:
     """compose.yaml text; what every service shares is written once (YAML anchors)."""
-    specs = container_specs(stack)
+    specs = container_specs(stack, durable=durable)
     shared_env = _service_env(stack.with_offset(0))
     parts = [HEADER, f"name: {PROJECT}\n\n", "x-service: &service\n", _dump(_shared_service(), 2),
              "\nx-service-env: &service-env\n", _dump(shared_env, 2), "\nservices:\n"]
@@ -297,8 +317,12 @@ def render(stack: Stack) -> str:
     parts += ["\nvolumes:\n  valkey-data: {}\n  nats-data: {}\n  trade-ops-data: {}\n",
               "\n# Files written by `python -m trade_ops.compose_secrets` (never in this file).\n",
               "secrets:\n", _dump(secrets.compose_secrets(stack), 2)]
+    if _configs(specs):
+        parts += ["\n# The durability setting's files (TRADE_OPS_DURABILITY when generated).\n",
+                  "configs:\n", _dump(_configs(specs), 2)]
     return "".join(parts)
 
 
 if __name__ == "__main__":
-    sys.stdout.write(render(load_stack()))
+    # TRADE_OPS_DURABILITY=host: valkey fsyncs every write, JetStream syncs before each ack
+    sys.stdout.write(render(load_stack(), infra.durability()))

@@ -17,10 +17,12 @@ from pathlib import Path
 from trade_ops import credentials
 from trade_ops.stack import Stack, load_stack
 
-__all__ = ["IN_CONTAINER", "compose_secrets", "nats_args", "service_env", "service_secrets",
-           "valkey_command", "valkey_healthcheck", "write_files"]
+__all__ = ["IN_CONTAINER", "NATS_CONF", "NATS_DURABILITY_CONF", "VALKEY_CONF", "compose_secrets",
+           "service_env", "service_secrets", "write_files"]
 
 IN_CONTAINER = "/run/secrets"
+VALKEY_CONF, NATS_CONF = "valkey_conf", "nats_conf"  # valkey.conf and nats.conf, as mounted there
+NATS_DURABILITY_CONF = "nats_durability_conf"  # infra.nats_durability_conf, which includes NATS_CONF
 HOST_DIR = "./secrets"  # relative to compose.yaml
 
 
@@ -42,7 +44,7 @@ def _service_files(name: str) -> list[str]:
 
 def compose_secrets(stack: Stack) -> dict[str, dict[str, str]]:
     """The top-level `secrets:` of compose.yaml: every file, by reference."""
-    out = {"valkey_conf": {"file": f"{HOST_DIR}/valkey.conf"}, "nats_conf": {"file": f"{HOST_DIR}/nats.conf"}}
+    out = {VALKEY_CONF: {"file": f"{HOST_DIR}/valkey.conf"}, NATS_CONF: {"file": f"{HOST_DIR}/nats.conf"}}
     for s in stack.services:
         for f in _service_files(s.name):
             out[f"{s.name}_{f}"] = {"file": f"{HOST_DIR}/{s.name}/{f}"}
@@ -57,19 +59,6 @@ def service_secrets(name: str) -> list[dict[str, str]]:
 def service_env(name: str) -> dict[str, str]:
     return {"TRADE_OPS_SECRETS_DIR": IN_CONTAINER, "TRADE_OPS_VALKEY_USER": name,
             "TRADE_OPS_NATS_USER": name}
-
-
-def valkey_command(port: int) -> list[str]:
-    return ["valkey-server", f"{IN_CONTAINER}/valkey_conf", "--port", str(port), "--appendonly", "yes"]
-
-
-def valkey_healthcheck(port: int) -> list[str]:
-    # Up and serving answers NOAUTH to an anonymous ping: healthy, and no password in the check.
-    return ["CMD-SHELL", f"valkey-cli -p {port} ping 2>&1 | grep -qE 'PONG|NOAUTH'"]
-
-
-def nats_args() -> list[str]:
-    return ["-c", f"{IN_CONTAINER}/nats_conf"]
 
 
 def write_files(directory: Path, stack: Stack) -> Path:

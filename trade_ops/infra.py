@@ -19,12 +19,15 @@ from trade_ops.errors import StartupError
 __all__ = [
     "DURABILITY",
     "DURABILITY_ENV",
+    "VALKEY_MAXMEMORY",
     "durability",
     "free_port",
     "nats_binary",
     "nats_command",
+    "nats_durability_conf",
     "nats_ready",
     "port_in_use",
+    "valkey_args",
     "valkey_binary",
     "valkey_command",
     "valkey_ready",
@@ -85,32 +88,51 @@ def durability(run_dir: Path | None = None) -> str:
     return chosen
 
 
-def valkey_command(port: int, data_dir: Path, host: str = "127.0.0.1",
-                   durable: str = DEFAULT_DURABILITY, config: Path | None = None) -> list[str]:
-    """`config` (credentials.write_valkey_config) holds the ACL users: passwords never
-    appear on a command line, where `ps` shows them to every user of the machine."""
+def valkey_args(port: int, data_dir: str, host: str = "127.0.0.1",
+                durable: str = DEFAULT_DURABILITY) -> list[str]:
+    """valkey-server's settings, for a process and a container alike (compose.py runs them
+    with the container's own address and data folder): one definition of durability and memory."""
     # appendonly: state survives a restart of valkey itself; fsync per `durable`.
-    return [valkey_binary(), *([str(config)] if config else []), "--port", str(port),
-            "--bind", host, "--dir", str(data_dir),
+    return ["--port", str(port), "--bind", host, "--dir", data_dir,
             "--save", "", "--appendonly", "yes",
             "--appendfsync", "always" if durable == "host" else "everysec",
             "--maxmemory", VALKEY_MAXMEMORY, "--maxmemory-policy", "noeviction",
             "--protected-mode", "yes", "--daemonize", "no", "--loglevel", "notice"]
 
 
+def valkey_command(port: int, data_dir: Path, host: str = "127.0.0.1",
+                   durable: str = DEFAULT_DURABILITY, config: Path | None = None) -> list[str]:
+    """`config` (credentials.write_valkey_config) holds the ACL users: passwords never
+    appear on a command line, where `ps` shows them to every user of the machine."""
+    config_file = [str(config)] if config else []
+    return [valkey_binary(), *config_file, *valkey_args(port, str(data_dir), host, durable)]
+
+
+def nats_durability_conf(durable: str, users: str | None = None) -> str | None:
+    """The config file nats-server reads for `durable`, or None when its flags suffice.
+
+    sync_interval has no command-line flag, so "host" needs a file; nats-server reads one
+    file, so it includes the users' (`users`: a path relative to the file's own folder).
+    The store stays a flag (--store_dir): a store_dir in the file too is a fatal duplicate.
+    """
+    if durable != "host":
+        return None
+    include = f'include "{users}"\n' if users else ""
+    return f"{include}jetstream {{\n  sync_interval: always\n}}\n"
+
+
 def nats_command(port: int, monitor_port: int, store_dir: Path, host: str = "127.0.0.1",
                  durable: str = DEFAULT_DURABILITY, config: Path | None = None) -> list[str]:
     """`config` (credentials.write_nats_config) holds the users and their permissions."""
+    conf = store_dir.parent / f"nats-{port}-durability.conf"
+    text = nats_durability_conf(durable, os.path.relpath(config, conf.parent) if config else None)
+    if text is not None:
+        conf.parent.mkdir(parents=True, exist_ok=True)
+        conf.write_text(text)
+        config = conf
     jetstream = ["--jetstream", "--store_dir", str(store_dir)]
     if config:
         jetstream = ["-c", str(config), *jetstream]
-    if durable == "host":  # sync_interval has no command-line flag: a config file holds it
-        store_dir.mkdir(parents=True, exist_ok=True)
-        conf = store_dir.parent / f"nats-{port}-durability.conf"
-        # nats-server reads one file: it includes the users' (the path is relative to it)
-        users = f'include "{os.path.relpath(config, conf.parent)}"\n' if config else ""
-        conf.write_text(f'{users}jetstream {{\n  store_dir: "{store_dir}"\n  sync_interval: always\n}}\n')
-        jetstream = ["-c", str(conf)]
     return [nats_binary(), *jetstream, "--addr", host, "--port", str(port),
             "--http_port", str(monitor_port), "--server_name", f"trade-ops-{port}"]
 

@@ -1,14 +1,16 @@
-"""The faults `trade-ops chaos` injects, on processes the supervisor started (by pid).
+"""The faults `trade-ops chaos` injects, through the stack's runtime (trade_ops/runtime):
+signals to the processes the supervisor started (by pid), or the same through the Docker
+engine to the containers of `up --runtime docker` (kill, pause, unpause, start).
 
 A fault is written NAME[ SVC][@START][+HOLD]: START seconds into the load, held HOLD
-seconds, then undone (a killed process started again by the supervisor, a stopped one
-continued). Without @START a fault starts 2 s after the previous one ends.
+seconds, then undone (a killed process started again, a stopped one continued).
+Without @START a fault starts 2 s after the previous one ends.
 
     valkey-kill            SIGKILL valkey, start it again (same data dir: AOF replayed)
     nats-kill              SIGKILL nats-server, start it again (same store)
-    nats-stop              SIGSTOP nats-server, SIGCONT it
+    nats-stop              SIGSTOP nats-server (a container: paused), SIGCONT it
     service-kill SVC       SIGKILL a service, start it again
-    service-stop SVC       SIGSTOP a service, SIGCONT it
+    service-stop SVC       SIGSTOP a service (a container: paused), SIGCONT it
     valkey-restart-burst   valkey killed and started again, then a burst of 60 orders at once
     burst [N]              N orders at once (default 100)
     claim-crash            oms SIGKILLed while requests hold their client_order_id claim
@@ -17,16 +19,14 @@ continued). Without @START a fault starts 2 s after the previous one ends.
 
 from __future__ import annotations
 
-import os
 import re
-import signal
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from trade_ops import processes, supervisor
+from trade_ops import runtime as runtimes
 from trade_ops.errors import StartupError, UsageError
 from trade_ops.rundir import RunDir
+from trade_ops.runtime import Runtime
 from trade_ops.stack import Stack
 
 __all__ = ["FAULTS", "Fault", "Injector", "parse_faults"]
@@ -88,37 +88,26 @@ def parse_faults(specs: list[str], services: list[str]) -> list[Fault]:
 
 
 class Injector:
-    """Signals the stack's processes (recorded in the run directory) and brings them back."""
+    """The stack's faults, by component name, through the runtime that started it."""
 
-    def __init__(self, run_dir: RunDir, stack: Stack) -> None:
+    def __init__(self, run_dir: RunDir, stack: Stack, runtime: Runtime | None = None) -> None:
         self.run_dir, self.stack = run_dir, stack
-
-    def _pid(self, name: str) -> int:
-        rec = self.run_dir.load_state().processes.get(name)
-        proc = processes.find_ours(rec.pid, rec.started_at) if rec else None
-        if proc is None:
-            raise UsageError(f"{name} is not running from {self.run_dir.path}")
-        return int(proc.pid)
-
-    def signal(self, name: str, sig: signal.Signals) -> None:
-        os.kill(self._pid(name), sig)
+        self.runtime = runtime or runtimes.of(run_dir)
 
     def kill(self, name: str) -> None:
-        pid = self._pid(name)
-        os.kill(pid, signal.SIGKILL)
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline and processes.exit_code(pid) is None:
-            try:
-                os.kill(pid, 0)
-            except ProcessLookupError:
-                break
-            time.sleep(0.02)
+        self.runtime.kill(self.run_dir, name)
+
+    def pause(self, name: str) -> None:
+        self.runtime.pause(self.run_dir, name)
+
+    def resume(self, name: str) -> None:
+        self.runtime.resume(self.run_dir, name)
 
     def start(self, name: str, timeout: float = 30.0) -> str | None:
         """Start it again; None once ready, else why not (it runs, but is not healthy yet:
         the run goes on, and the invariants are judged all the same)."""
         try:
-            supervisor.up(self.run_dir, self.stack, only=[name], timeout=timeout)
+            self.runtime.revive(self.run_dir, self.stack, name, timeout=timeout)
         except StartupError as exc:
             return f"{name} started again but not ready in {timeout:g}s: {exc.message}"
         return None

@@ -25,7 +25,8 @@ from typing import Any
 import httpx
 import orjson
 
-from trade_ops import credentials, processes
+from trade_ops import credentials
+from trade_ops import runtime as runtimes
 from trade_ops.bench.loadgen import LoadSpec, run_load
 from trade_ops.bench.targets import Target, make_target
 from trade_ops.chaos import verify
@@ -67,20 +68,20 @@ class _Outcomes:
             self.final[coid] = status
 
 
-def _ours(rd: RunDir, stack: Stack, allow_foreign: bool) -> None:
-    """Refuse a stack trade-ops did not start (its OMS port held by a process not in the run dir)."""
+def _running(rd: RunDir, allow_foreign: bool) -> set[str]:
+    """The components running under trade-ops here (processes or containers, as its runtime
+    says); a stack trade-ops did not start is refused (its OMS port held by another)."""
+    running = {st.name for st in runtimes.of(rd).status(rd) if st.alive} if rd.has_state() else set()
     if allow_foreign:
-        return
+        return running
     if not rd.has_state():
         raise UsageError(f"no stack started by trade-ops in {rd.path}",
                          detail="start one with `trade-ops up`, or pass --allow-foreign")
-    state = rd.load_state()
-    ours = {r.pid for r in state.processes.values() if processes.find_ours(r.pid, r.started_at)}
     for name in ("oms", "valkey", "nats"):
-        rec = state.processes.get(name)
-        if rec is None or rec.pid not in ours:
+        if name not in running:
             raise UsageError(f"{name} of the stack in {rd.path} is not running under trade-ops",
                              detail="start it with `trade-ops up`, or pass --allow-foreign")
+    return running
 
 
 async def _post_all(url: str, target: Target, indices: list[int], at_once: int | None = None,
@@ -184,24 +185,20 @@ class _FaultThread(threading.Thread):
                 f.notes.append(self.burst(60))
         elif f.name in ("nats-stop", "service-stop"):
             name = "nats" if f.name == "nats-stop" else f.arg or ""
-            import signal
-
-            inj.signal(name, signal.SIGSTOP)
+            inj.pause(name)
             try:
                 time.sleep(hold)
             finally:
-                inj.signal(name, signal.SIGCONT)
+                inj.resume(name)
         elif f.name == "burst":
             f.notes.append(self.burst(int(f.arg or 100)))
         elif f.name == "claim-crash":
-            import signal
-
-            inj.signal("risk", signal.SIGSTOP)  # requests now hold their claim, waiting for risk
+            inj.pause("risk")  # requests now hold their claim, waiting for risk
             try:
                 time.sleep(0.2)
                 inj.kill("oms")
             finally:
-                inj.signal("risk", signal.SIGCONT)
+                inj.resume("risk")
             time.sleep(hold)
             self._bring_back(f, "oms")
 
@@ -210,7 +207,7 @@ def run_chaos(req: ChaosRequest, on_line: Any = None) -> dict[str, Any]:
     say = on_line or (lambda _text: None)
     rd = RunDir(req.run_dir)
     stack = rd.stack(req.stack_file)
-    _ours(rd, stack, req.allow_foreign)
+    running = _running(rd, req.allow_foreign)
     faults = parse_faults(req.faults, [c.name for c in stack.services])
     if not faults:
         raise UsageError("name at least one --fault")
@@ -251,7 +248,7 @@ def run_chaos(req: ChaosRequest, on_line: Any = None) -> dict[str, Any]:
         + ", ".join(f.label for f in faults))
     t0 = time.perf_counter()
     thread = _FaultThread(faults, Injector(rd, stack), t0, burst)
-    health = _HealthWatch(stack, set(rd.load_state().processes) if rd.has_state() else set())
+    health = _HealthWatch(stack, running)
     health.start()
     thread.start()
     raw = run_load(target, spec)

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
 from trade_ops.commands.options import JsonOpt, RunDirOpt
 from trade_ops.console import cli_errors
 from trade_ops.helptext import examples
-
-if TYPE_CHECKING:
-    from trade_ops.rundir import RunDir
 
 __all__ = ["register"]
 
@@ -37,7 +34,7 @@ def logs(services: Annotated[list[str] | None, typer.Argument(
     from rich.text import Text
 
     from trade_ops import console as out
-    from trade_ops import logfiles, runtime, supervisor
+    from trade_ops import logfiles, runtime
     from trade_ops.errors import UsageError
     from trade_ops.rundir import RunDir
 
@@ -47,55 +44,32 @@ def logs(services: Annotated[list[str] | None, typer.Argument(
             raise UsageError("--follow and --json do not combine: --json prints one document")
     start = logfiles.parse_since(since) if since is not None else None
     rd = RunDir(run_dir)
-    if runtime.recorded(rd) not in (None, "process"):
-        return _one_container(rd, services or [], follow, lines)
-    paths = supervisor.logs_of(rd, services or None)
-    if not paths:
-        raise rd.no_stack_error()
+    chosen = runtime.of(rd)  # log files of processes, or the Docker engine's logs of containers
     count = None if start is not None and lines == 0 else lines
-    tail = logfiles.merged(logfiles.existing(paths.items()), since=start, lines=count)
+    tail = chosen.log_lines(rd, services or None, since=start, lines=count)
     if json:
         out.print_json([{"time": ln.time, "name": ln.name, "text": ln.text} for ln in tail])
         return
-    width = max(len(n) for n in paths)
-    colour = {n: _COLOURS[i % len(_COLOURS)] for i, n in enumerate(sorted(paths))}
-    single = len(paths) == 1
+    names = services or sorted({ln.name for ln in tail}) or ["-"]
+    width = max(len(n) for n in names)
+    colour = {n: _COLOURS[i % len(_COLOURS)] for i, n in enumerate(sorted(names))}
+    single = len(services or []) == 1 or len(names) == 1
 
     def show(line: logfiles.Line) -> None:
         if single:  # one log: its lines as written, as `tail` would
             out.console.print(line.text, markup=False, highlight=False, emoji=False, soft_wrap=True)
         else:
-            out.console.print(Text.assemble((f"{line.name.ljust(width)} | ", colour[line.name]), line.text),
-                              highlight=False, emoji=False, soft_wrap=True)
+            out.console.print(Text.assemble((f"{line.name.ljust(width)} | ", colour.get(line.name, "white")),
+                                            line.text), highlight=False, emoji=False, soft_wrap=True)
 
     for line in tail:
         show(line)
     if follow:
         try:
-            for line in logfiles.follow(paths):
+            for line in chosen.follow_lines(rd, services or None):
                 show(line)
         except KeyboardInterrupt:  # Ctrl-C is how a follow ends
             pass
-
-
-def _one_container(rd: RunDir, services: list[str], follow: bool, lines: int) -> None:
-    """Another runtime (docker) keeps the logs itself: one service's tail, or follow it."""
-    from trade_ops import console as out
-    from trade_ops import runtime
-    from trade_ops.errors import UsageError
-
-    if len(services) != 1:
-        raise UsageError("under the docker runtime, name one service", detail="e.g. trade-ops logs oms")
-    chosen = runtime.of(rd)
-    if not follow:
-        out.console.print(chosen.log_tail(rd, services[0], lines), markup=False, highlight=False,
-                          soft_wrap=True)
-        return
-    try:
-        for chunk in chosen.follow_log(rd, services[0], lines):
-            out.console.print(chunk, markup=False, highlight=False, soft_wrap=True, end="")
-    except KeyboardInterrupt:  # Ctrl-C is how a follow ends
-        pass
 
 
 def register(app: typer.Typer) -> None:

@@ -1,4 +1,4 @@
-"""`trade-ops restart [SVC...]`: stop processes of the running stack and start them again."""
+"""`trade-ops restart [SVC...]`: stop processes (or containers) of the running stack and start them again."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ def restart(services: Annotated[list[str] | None, typer.Argument(
     import time
 
     from trade_ops import console as out
-    from trade_ops import supervisor
+    from trade_ops import runtime
     from trade_ops.commands.proctable import process_rows, process_table
     from trade_ops.rundir import RunDir
 
@@ -33,7 +33,7 @@ def restart(services: Annotated[list[str] | None, typer.Argument(
         out.use_json()
     rd = RunDir(run_dir)
     started = time.monotonic()
-    statuses = supervisor.restart(rd, services or None, grace=grace, timeout=timeout)
+    statuses = runtime.of(rd).restart(rd, services or None, grace=grace, timeout=timeout)
     seconds = time.monotonic() - started
     if json:
         out.print_json({"status": "ok", "exit_code": 0, "seconds": round(seconds, 3),

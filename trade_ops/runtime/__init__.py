@@ -1,10 +1,12 @@
 """Runtimes: what runs the stack's components. `up` picks one; the others follow the run directory.
 
-    process   OS processes from pip wheels (trade_ops/supervisor.py), the default
+    process   OS processes from pip wheels (trade_ops/runtime/process.py over supervisor.py), the default
     docker    containers on a Docker engine, through the SDK (trade_ops/runtime/docker.py)
 
-Both satisfy `Runtime`; state.json records which one started a stack, so `ps`, `logs`
-and `down` reach it without being told, and doctor and bench find its ports as always.
+Both satisfy `Runtime`; state.json records which one started a stack, so `ps`, `logs`,
+`restart`, `down` and `chaos` reach it without being told, and doctor and bench find its
+ports as always. A fault of `trade-ops chaos` is a runtime's kill, pause, resume and
+revive: a signal to a process, or the same through the Docker engine to a container.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import TYPE_CHECKING, Protocol
 from trade_ops.errors import UsageError
 
 if TYPE_CHECKING:
+    from trade_ops.logfiles import Line
     from trade_ops.rundir import RunDir
     from trade_ops.stack import Stack
     from trade_ops.supervisor import ProcessStatus
@@ -27,6 +30,8 @@ RUNTIME_ENV = "TRADE_OPS_RUNTIME"
 
 
 class Runtime(Protocol):
+    name: str
+
     def up(self, run_dir: RunDir, stack: Stack, *, only: list[str] | None = ..., timeout: float = ...,
            on_progress: Callable[[ProcessStatus], None] | None = ...) -> list[ProcessStatus]: ...
 
@@ -34,10 +39,28 @@ class Runtime(Protocol):
 
     def down(self, run_dir: RunDir, *, grace: float = ...) -> list[ProcessStatus]: ...
 
-    def log_tail(self, run_dir: RunDir, name: str, lines: int = ...) -> str: ...
+    def restart(self, run_dir: RunDir, names: list[str] | None = ..., *, grace: float = ...,
+                timeout: float = ...) -> list[ProcessStatus]: ...
 
-    def follow_log(self, run_dir: RunDir, name: str, lines: int = ...,
-                   interval: float = ...) -> Iterator[str]: ...
+    def log_lines(self, run_dir: RunDir, names: list[str] | None = ..., since: float | None = ...,
+                  lines: int | None = ...) -> list[Line]:
+        """The named components' log lines (all by default), interleaved by time: from `since`,
+        the last `lines` of them."""
+
+    def follow_lines(self, run_dir: RunDir, names: list[str] | None = ...) -> Iterator[Line]:
+        """Their new lines as they are written; runs until closed."""
+
+    # faults, for `trade-ops chaos`
+    def kill(self, run_dir: RunDir, name: str) -> None:
+        """SIGKILL the component; it stays down (no restart policy brings it back) until `revive`."""
+
+    def pause(self, run_dir: RunDir, name: str) -> None:
+        """Freeze it (SIGSTOP; a container's every process) until `resume`."""
+
+    def resume(self, run_dir: RunDir, name: str) -> None: ...
+
+    def revive(self, run_dir: RunDir, stack: Stack, name: str, timeout: float = ...) -> None:
+        """Start a killed component again, wait until ready; a StartupError when it is not."""
 
 
 def resolve(name: str | None = None) -> str:
@@ -55,9 +78,9 @@ def get(name: str | None = None, *, base_image: str | None = None, offline_image
         from trade_ops.runtime.docker import DockerRuntime
 
         return DockerRuntime(base_image, offline_images, say)
-    from trade_ops import supervisor
+    from trade_ops.runtime.process import ProcessRuntime
 
-    return supervisor
+    return ProcessRuntime()
 
 
 def recorded(run_dir: RunDir) -> str | None:

@@ -16,8 +16,11 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import heapq
 import json
 import os
+import queue
+import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -25,7 +28,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from trade_ops import credentials, readiness
+from trade_ops import credentials, infra, readiness
 from trade_ops.compose import (
     DATA,
     LABEL_RUN_DIR,
@@ -38,6 +41,7 @@ from trade_ops.compose import (
 )
 from trade_ops.compose_secrets import IN_CONTAINER, service_env
 from trade_ops.errors import StartupError, UsageError
+from trade_ops.logfiles import Line
 from trade_ops.rundir import RunDir, StackState
 from trade_ops.stack import Component, Stack
 from trade_ops.supervisor import LOG_TAIL_LINES, ProcessStatus, check_ports, plan
@@ -125,19 +129,27 @@ def _row(container: Any, state: str, ready_s: float | None = None) -> ProcessSta
 
 
 def _exited(container: Any) -> Callable[[], str | None]:
+    """How the container stopped, or None while it runs. A restart by its policy counts as a
+    stop: a start that crashes is started again and again, and would be waited for in vain."""
+    restarts = int(container.attrs.get("RestartCount", 0))
+
     def check() -> str | None:
         container.reload()
         st = container.attrs["State"]
+        oom = " (OOMKilled)" if st.get("OOMKilled") else ""
+        if int(container.attrs.get("RestartCount", 0)) > restarts or st.get("Restarting"):
+            return f"container exited with code {st.get('ExitCode')}{oom} and is restarted by its policy"
         if st.get("Running"):
             return None
-        oom = " (OOMKilled)" if st.get("OOMKilled") else ""
         return f"container exited with code {st.get('ExitCode')}{oom}"
 
     return check
 
 
 class DockerRuntime:
-    """`up --runtime docker`; status, down and logs for a stack it started."""
+    """`up --runtime docker`; status, restart, logs, down and chaos's faults for a stack it started."""
+
+    name = "docker"
 
     def __init__(self, base_image: str | None = None, offline_images: bool = False,
                  say: Say | None = None) -> None:
@@ -204,7 +216,8 @@ class DockerRuntime:
         deadline = time.monotonic() + timeout
         images = self.images(client, offline)
         names = [c.name for c in chosen]
-        specs = {s.name: s for s in container_specs(stack, images, names) if s.name in names}
+        specs = {s.name: s for s in container_specs(stack, images, names, infra.durability(run_dir.path))
+                 if s.name in names}
         for d in ("valkey", "nats", "lake"):
             (run_dir.path / d).mkdir(exist_ok=True)
         credentials.prepare(run_dir.path, stack)
@@ -257,6 +270,9 @@ class DockerRuntime:
         if spec.kind in ("valkey", "nats"):
             conf = f"{IN_CONTAINER}/{spec.kind}_conf"
             binds[str(secrets / f"{spec.kind}.conf")] = {"bind": conf, "mode": "ro"}
+            for file, text in spec.files.items():  # e.g. nats's durability settings
+                (secrets / file).write_text(text)
+                binds[str(secrets / file)] = {"bind": f"{IN_CONTAINER}/{file}", "mode": "ro"}
         else:
             binds[str(secrets / spec.name)] = {"bind": IN_CONTAINER, "mode": "ro"}
             environment.update(service_env(spec.name))
@@ -397,13 +413,18 @@ class DockerRuntime:
             run_dir.clear_state()
         return list(rows.values())
 
-    def _container(self, run_dir: RunDir, name: str) -> Any:
-        found = {c.labels.get(LABEL_SERVICE): c for c in containers_of(connect(), run_dir)}
-        if name not in found:
-            known = ", ".join(sorted(n for n in found if n)) or "none"
-            raise UsageError(f"no container for {name!r} in the stack of {run_dir.path}",
-                             detail=f"containers here: {known}")
-        return found[name]
+    def _containers(self, run_dir: RunDir, names: list[str] | None) -> dict[str, Any]:
+        """The named services' containers (every one of the stack when None), by service."""
+        found = {c.labels.get(LABEL_SERVICE, c.name): c for c in containers_of(connect(), run_dir)}
+        if not found:
+            raise run_dir.no_stack_error()
+        unknown = [n for n in names or [] if n not in found]
+        if unknown:
+            names_ = ", ".join(map(repr, unknown))
+            raise UsageError(f"no container for {names_} in the stack of {run_dir.path}",
+                             detail=f"containers here: {', '.join(sorted(found))}")
+        order = {n: i for i, n in enumerate(run_dir.stack().start_order())}
+        return {n: found[n] for n in sorted(names or found, key=lambda n: order.get(n, len(order)))}
 
     @staticmethod
     def _tail(container: Any, lines: int) -> str:
@@ -412,16 +433,112 @@ class DockerRuntime:
         raw: bytes = container.logs(tail=lines)
         return raw.decode(errors="replace").rstrip("\n")
 
-    def log_tail(self, run_dir: RunDir, name: str, lines: int = LOG_TAIL_LINES) -> str:
+    # -- restart ---------------------------------------------------------------------------
+    def restart(self, run_dir: RunDir, names: list[str] | None = None, *, grace: float = 3.0,
+                timeout: float = 30.0) -> list[ProcessStatus]:
+        """`docker restart` of the named containers (all by default), at once; wait until ready."""
         with engine_errors():
-            return self._tail(self._container(run_dir, name), lines)
+            chosen = self._containers(run_dir, names)
+            stack = run_dir.stack()
+            deadline = time.monotonic() + timeout
+            with ThreadPoolExecutor(max_workers=len(chosen), thread_name_prefix="restart") as pool:
+                list(pool.map(lambda c: c.restart(timeout=max(0, round(grace))), chosen.values()))
+            return self._wait([stack[n] for n in chosen], chosen, deadline, lambda _st: None)
 
-    def follow_log(self, run_dir: RunDir, name: str, lines: int = LOG_TAIL_LINES,
-                   interval: float = 0.2) -> Iterator[str]:
+    # -- logs ------------------------------------------------------------------------------
+    def log_lines(self, run_dir: RunDir, names: list[str] | None = None, since: float | None = None,
+                  lines: int | None = None) -> list[Line]:
+        """Docker's own timestamps (timestamps=True) interleave the containers' lines."""
         with engine_errors():
-            container = self._container(run_dir, name)
-            for chunk in container.logs(stream=True, follow=True, tail=lines):
-                yield chunk.decode(errors="replace")
+            chosen = self._containers(run_dir, names)
+
+            def one(item: tuple[str, Any]) -> list[Line]:
+                name, container = item
+                raw: bytes = container.logs(timestamps=True, tail="all" if lines is None else max(lines, 0),
+                                            since=int(since) if since is not None else None)
+                got = [_line(name, text) for text in raw.decode(errors="replace").splitlines()]
+                return [ln for ln in got if since is None or ln.time >= since]
+
+            with ThreadPoolExecutor(max_workers=len(chosen), thread_name_prefix="logs") as pool:
+                each = list(pool.map(one, sorted(chosen.items())))
+        out = list(heapq.merge(*each, key=lambda ln: ln.time))
+        return out[-lines:] if lines is not None and lines > 0 else [] if lines == 0 else out
+
+    def follow_lines(self, run_dir: RunDir, names: list[str] | None = None) -> Iterator[Line]:
+        """New lines of each container from now on; a container restarted is followed on
+        (its new lines once it runs again). Runs until closed."""
+        with engine_errors():
+            chosen = self._containers(run_dir, names)
+        found: queue.Queue[Line] = queue.Queue()
+        start = time.time()
+        for name, container in chosen.items():
+            threading.Thread(target=_follow, args=(container.name, name, start, found), daemon=True,
+                             name=f"follow-{name}").start()
+        while True:
+            yield found.get()
+
+    # -- faults (trade-ops chaos) ------------------------------------------------------------
+    def kill(self, run_dir: RunDir, name: str) -> None:
+        """SIGKILL through the engine: to Docker a kill is a stop, so its restart policy does
+        not start it again (`revive` does), as with a killed process."""
+        with engine_errors():
+            container = self._containers(run_dir, [name])[name]
+            container.kill()
+            deadline = time.monotonic() + 5
+            while time.monotonic() < deadline and container.status == "running":
+                time.sleep(0.05)
+                container.reload()
+
+    def pause(self, run_dir: RunDir, name: str) -> None:
+        """Every process of the container frozen (the cgroup freezer), like SIGSTOP."""
+        with engine_errors():
+            self._containers(run_dir, [name])[name].pause()
+
+    def resume(self, run_dir: RunDir, name: str) -> None:
+        with engine_errors():
+            self._containers(run_dir, [name])[name].unpause()
+
+    def revive(self, run_dir: RunDir, stack: Stack, name: str, timeout: float = 30.0) -> None:
+        with engine_errors():
+            container = self._containers(run_dir, [name])[name]
+            container.start()
+            container.reload()
+            self._wait([stack[name]], {name: container}, time.monotonic() + timeout, lambda _st: None)
+
+
+def _line(name: str, text: str) -> Line:
+    """A line of `docker logs --timestamps`: `2026-11-30T02:31:07.123456789Z text`."""
+    stamp, _, rest = text.partition(" ")
+    try:
+        at = datetime.fromisoformat(stamp[:26].rstrip("Z") + "+00:00").timestamp()
+    except ValueError:
+        return Line(0.0, name, text)
+    return Line(at, name, rest)
+
+
+def _follow(container_name: str, name: str, since: float, out: queue.Queue[Line]) -> None:
+    """Put each new line of the container on `out`; after it stops, wait for it to run again."""
+    import docker.errors
+    import requests
+
+    client = connect()
+    last = since
+    while True:
+        try:
+            container = client.containers.get(container_name)
+            if container.status != "running":
+                time.sleep(0.5)
+                continue
+            rest = b""
+            for chunk in container.logs(stream=True, follow=True, timestamps=True, since=int(last)):
+                *whole, rest = (rest + chunk).split(b"\n")
+                for raw in whole:
+                    line = _line(name, raw.decode(errors="replace"))
+                    if line.time > last:  # `since` is in whole seconds: lines already seen come again
+                        last = line.time
+                        out.put(line)
+        except (docker.errors.DockerException, requests.RequestException):
+            time.sleep(0.5)
 
 
 def main_processes(run_dir: RunDir) -> dict[str, Any]:
