@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 import httpx
 import pytest
 import uvicorn
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
+from fastapi.testclient import TestClient
 from pydantic import BaseModel, Field
 
-from services.kit import Check, Kit, KitSettings, create_app
+from services.kit import Check, Kit, KitSettings, create_app, service_state
 from services.kit.health import NamedCheck, health_document, run_checks, worst
 from tests.helpers import Proc, wait_until
 from trade_ops.infra import free_port
@@ -126,3 +129,44 @@ def test_kit_spawn_of_a_bare_coroutine_that_dies_is_a_failed_health_check() -> N
 
     [check] = asyncio.run(main())
     assert check.status == "fail" and "boom" in (check.output or "")
+
+
+@dataclass
+class Tally:
+    """A service's typed state, as its lifespan yields it."""
+
+    count: int = 0
+
+
+def test_handlers_read_the_state_the_lifespan_yielded_typed() -> None:
+    tally_router = APIRouter()
+
+    @tally_router.post("/tally")
+    async def tally(request: Request) -> dict[str, int]:
+        state = service_state(request, Tally)
+        state.count += 1
+        return {"count": state.count}
+
+    yielded: list[Tally] = []
+
+    @contextlib.asynccontextmanager
+    async def lifespan(kit: Kit) -> AsyncIterator[Tally]:
+        yielded.append(Tally(count=40))
+        yield yielded[0]
+
+    app = create_app("tally", routers=[tally_router], uses_valkey=False, uses_nats=False,
+                     lifespan=lifespan)
+    with TestClient(app) as client:
+        assert client.post("/tally").json() == {"count": 41}
+        assert client.post("/tally").json() == {"count": 42}
+    assert yielded[0].count == 42  # the very object the lifespan made, not a copy
+
+
+def test_state_of_the_wrong_kind_or_before_the_lifespan_is_a_clear_type_error() -> None:
+    kit = Kit(settings=KitSettings(service="svc"), metrics=None)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="svc's state is a NoneType, not a Tally"):
+        kit.held_as(Tally)
+    kit.held = Tally()
+    assert kit.held_as(Tally) is kit.held
+    with pytest.raises(TypeError, match="svc's settings is a KitSettings, not a Tally"):
+        kit.settings_as(Tally)

@@ -15,7 +15,7 @@ from fastapi import APIRouter, HTTPException, Query, Request
 
 from services.execution_quality import consumers, store
 from services.execution_quality.tca import summarize
-from services.kit import Kit, KitSettings, create_app, get_kit
+from services.kit import Kit, KitSettings, create_app, get_kit, service_state
 from services.kit.quotes import QuoteBook
 
 __all__ = ["TCASettings", "app"]
@@ -42,7 +42,7 @@ async def tca(request: Request,
         if symbol not in known:
             raise HTTPException(404, f"unknown symbol {symbol!r}: no fills measured for it")
         known = [symbol]
-    quotes = kit.own("quotes", QuoteBook)
+    quotes = service_state(request, QuoteBook)
     result = {}
     for name in known:
         quote = quotes.get(name)
@@ -53,15 +53,16 @@ async def tca(request: Request,
 
 @router.get("/tca/mids")
 async def current_mids(request: Request) -> dict[str, Any]:
-    quotes = get_kit(request).own("quotes", QuoteBook)
+    quotes = service_state(request, QuoteBook)
     return {"mids": {symbol: quotes.quotes[symbol].mid for symbol in sorted(quotes.quotes)}}
 
 
 @contextlib.asynccontextmanager
-async def _lifespan(kit: Kit) -> AsyncIterator[None]:
-    settings: TCASettings = kit.settings  # type: ignore[assignment]
-    await consumers.start(kit, settings.tca_max_samples, settings.tca_order_wait_deliveries)
-    yield
+async def _lifespan(kit: Kit) -> AsyncIterator[QuoteBook]:
+    settings = kit.settings_as(TCASettings)
+    quotes = QuoteBook()
+    await consumers.start(kit, quotes, settings.tca_max_samples, settings.tca_order_wait_deliveries)
+    yield quotes
 
 
 app = create_app("execution-quality", settings=TCASettings(), routers=[router], lifespan=_lifespan)

@@ -45,9 +45,9 @@ def fill_record(fill: dict[str, Any], arrival: dict[str, Any] | None) -> dict[st
     }
 
 
-async def start(kit: Kit, max_samples: int, order_wait_deliveries: int) -> None:
+async def start(kit: Kit, quotes: QuoteBook, max_samples: int, order_wait_deliveries: int) -> None:
+    """Follow `quotes` and start both durable consumers (see the module's docstring)."""
     js, valkey = kit.js, kit.valkey
-    quotes: QuoteBook = kit.state.setdefault("quotes", QuoteBook())
     fills_total = kit.metrics.counter("tca_fills_total", "Fills measured", ("slippage",))
 
     async def on_order(msg: Msg) -> None:

@@ -67,9 +67,7 @@ async def routable(store: OrderStore, order_id: str) -> bool:
 @contextlib.asynccontextmanager
 async def lifespan(kit: Kit) -> AsyncIterator[None]:
     js = kit.js
-    assert js is not None
-    settings = kit.settings
-    assert isinstance(settings, ExeqSettings)
+    settings = kit.settings_as(ExeqSettings)
     routed = kit.metrics.counter("exeq_routed_total", "Instructions routed to the venue", ("action",))
     dropped = kit.metrics.counter("exeq_dropped_total", "ORDERS events with nothing to route")
     unconfirmed = kit.metrics.counter("exeq_unconfirmed_total",

@@ -51,12 +51,12 @@ async def get_features(request: Request, symbol: str = Path(pattern=SYMBOL_PATTE
     features = await load_features(kit.valkey, symbol.upper())
     if features is None:
         raise HTTPException(404, f"unknown symbol {symbol.upper()!r}: no "
-                                 f"{getattr(kit.settings, 'features_interval', '')} bars seen for it")
+                                 f"{kit.settings_as(FeatureSettings).features_interval} bars seen for it")
     return features
 
 
 async def _consume(kit: Kit) -> None:
-    settings: FeatureSettings = kit.settings  # type: ignore[assignment]
+    settings = kit.settings_as(FeatureSettings)
     valkey, window = kit.valkey, settings.features_window
     processed = kit.metrics.counter("feature_bars_total", "Bars turned into features", ("outcome",))
 

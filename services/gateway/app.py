@@ -6,6 +6,8 @@ import contextlib
 import random
 from collections.abc import AsyncIterator
 
+from fastapi import FastAPI
+
 from services.gateway.handlers import router
 from services.gateway.market import Market
 from services.gateway.publisher import alt_loop, tick_loop
@@ -15,21 +17,17 @@ from services.kit import Kit, create_app
 __all__ = ["app"]
 
 
-@contextlib.asynccontextmanager
-async def _run(kit: Kit) -> AsyncIterator[None]:
-    settings: GatewaySettings = kit.settings  # type: ignore[assignment]
-    market = kit.state["market"]
-    kit.spawn(lambda: tick_loop(market, kit.js, settings.tick_hz, kit.metrics), "ticks")
-    kit.spawn(lambda: alt_loop(market, kit.js, settings.alt_interval_s, kit.metrics), "alt")
-    yield
-
-
-def build() -> object:
+def build() -> FastAPI:
     settings = GatewaySettings()
-    app = create_app("gateway", settings=settings, routers=[router], lifespan=_run)
-    rng = random.Random(settings.seed)
-    app.state.kit.state["market"] = Market(settings.universe, settings.volatility, rng)
-    return app
+    market = Market(settings.universe, settings.volatility, random.Random(settings.seed))
+
+    @contextlib.asynccontextmanager
+    async def run(kit: Kit) -> AsyncIterator[Market]:
+        kit.spawn(lambda: tick_loop(market, kit.js, settings.tick_hz, kit.metrics), "ticks")
+        kit.spawn(lambda: alt_loop(market, kit.js, settings.alt_interval_s, kit.metrics), "alt")
+        yield market
+
+    return create_app("gateway", settings=settings, routers=[router], lifespan=run)
 
 
 app = build()

@@ -9,7 +9,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.gateway.market import Market
-from services.kit import get_kit
+from services.kit import service_state
 from services.kit.jsonresp import JSONResponse
 
 __all__ = ["router"]
@@ -18,7 +18,7 @@ router = APIRouter()
 
 
 def _market(request: Request) -> Market:
-    return get_kit(request).own("market", Market)
+    return service_state(request, Market)
 
 
 class Ticker(BaseModel):

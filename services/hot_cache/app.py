@@ -22,7 +22,7 @@ from nats.aio.msg import Msg
 from services import contract
 from services.contract import now_ms
 from services.hot_cache.view import View
-from services.kit import Kit, KitSettings, create_app, get_kit
+from services.kit import Kit, KitSettings, create_app, service_state
 from services.kit.follow import follow
 
 __all__ = ["HotCacheSettings", "app"]
@@ -48,8 +48,7 @@ async def snapshot(request: Request,
                    symbols: str | None = Query(None, pattern=SYMBOLS_PATTERN,
                                                description="comma-separated, e.g. AAPL,MSFT")
                    ) -> dict[str, Any]:
-    kit = get_kit(request)
-    view = kit.own("view", View)
+    view = service_state(request, View)
     wanted = None
     if symbols is not None:
         wanted = {s.upper() for s in symbols.split(",")}
@@ -73,15 +72,15 @@ def _each(kind: type[T], apply: Callable[[T], None]) -> Callable[[list[Msg]], No
 
 
 @contextlib.asynccontextmanager
-async def _lifespan(kit: Kit) -> AsyncIterator[None]:
-    view = kit.state["view"] = View()
+async def _lifespan(kit: Kit) -> AsyncIterator[View]:
+    view = View()
     kit.spawn(lambda: view.positions.follow(kit.js, "hot-cache"), "positions")
     kit.spawn(lambda: follow(kit.js, stream=contract.TICKS, subject=contract.TICK_ALL, latest=True,
                      handle=_each(contract.Tick, view.apply_tick), name="hot-cache-ticks"), "ticks")
     kit.spawn(lambda: follow(kit.js, stream=contract.BARS, subject=contract.BAR_ALL, latest=True,
                      handle=_each(contract.Bar, view.apply_bar), name="hot-cache-bars"), "bars")
     kit.add_check("positions", view.positions.check)
-    yield
+    yield view
 
 
 app = create_app("hot-cache", settings=HotCacheSettings(), routers=[router],

@@ -7,7 +7,11 @@ orjson responses, a 503 with a reason when a dependency is down, and a lifespan 
 opens a pooled async Valkey client and a NATS connection (reconnecting forever),
 ensures the JetStream streams, then runs the service's own lifespan. What a service
 needs (valkey, nats, its streams) comes from its entry in services.contract.TOPOLOGY. Handlers reach
-the open clients through `request.app.state.kit`; they never build clients.
+the open clients through `get_kit(request)`; they never build clients.
+
+A service's own objects (its store, engine, book...) are one typed object its lifespan
+yields, usually a small dataclass; handlers read it with `service_state(request, OmsState)`,
+background work is handed it directly. No string-keyed state, no Optional clients.
 """
 
 from __future__ import annotations
@@ -43,7 +47,8 @@ from services.kit.metrics import Metrics, MetricsMiddleware
 from services.kit.settings import KitSettings
 from services.kit.supervise import TaskHealth, Work, supervise
 
-__all__ = ["HealthJSONResponse", "Kit", "create_app", "get_kit", "valkey_auth"]
+__all__ = ["HealthJSONResponse", "Kit", "ServiceLifespan", "create_app", "get_kit", "service_state",
+           "valkey_auth"]
 
 log = logging.getLogger("services")
 
@@ -68,7 +73,7 @@ class Kit:
     task_health: dict[str, TaskHealth] = field(default_factory=dict)
     checks: list[NamedCheck] = field(default_factory=list)
     started_at: float = field(default_factory=time.time)
-    state: dict[str, Any] = field(default_factory=dict)  # the service's own objects
+    held: object = None  # what the service's lifespan yielded: read it with `held_as`
 
     def spawn(self, work: Work | Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
         """Run background work for the service's lifetime, restarted with backoff when it
@@ -88,13 +93,14 @@ class Kit:
     async def _tasks_check(self) -> list[Check]:
         return [h.check() for h in self.task_health.values()]
 
-    def own(self, name: str, kind: type[C]) -> C:
-        """The service's own object `name` (set by its lifespan), typed: `kit.own("engine",
-        RiskEngine)`. A wrong kind is a bug, said at once rather than as an AttributeError."""
-        found = self.state[name]
-        if not isinstance(found, kind):
-            raise TypeError(f"{name} is a {type(found).__name__}, not a {kind.__name__}")
-        return found
+    def held_as(self, kind: type[C]) -> C:
+        """The service's state (what its lifespan yielded), typed: `kit.held_as(OmsState)`.
+        A wrong kind, or a read before the lifespan ran, is a bug: said at once."""
+        return _of_kind(self.held, kind, self.settings.service, "state")
+
+    def settings_as(self, kind: type[C]) -> C:
+        """The service's own settings class, typed: `kit.settings_as(OmsSettings)`."""
+        return _of_kind(self.settings, kind, self.settings.service, "settings")
 
     def add_check(self, name: str, fn: CheckFn, component_type: str = "component") -> None:
         """`component_type`: "datastore" or "system" for a dependency, "component" for a
@@ -117,6 +123,12 @@ class Kit:
 
 
 
+def _of_kind(found: object, kind: type[C], service: str, what: str) -> C:
+    if not isinstance(found, kind):  # on the hot path: nothing built unless it fails
+        raise TypeError(f"{service}'s {what} is a {type(found).__name__}, not a {kind.__name__}")
+    return found
+
+
 def _opened(client: C | None, service: str, what: str) -> C:
     if client is None:
         raise RuntimeError(f"{service} has no {what} client: declare it in services.contract.TOPOLOGY")
@@ -130,7 +142,14 @@ def get_kit(request: Request) -> Kit:
     return kit
 
 
-ServiceLifespan = Callable[[Kit], AbstractAsyncContextManager[None]]
+def service_state(request: Request, kind: type[C]) -> C:
+    """The state the service's lifespan yielded, typed: `service_state(request, OmsState)`."""
+    return get_kit(request).held_as(kind)
+
+
+# A service's lifespan: given the kit with its clients open, it starts the service's work
+# and yields the service's state (or None when it keeps none).
+ServiceLifespan = Callable[[Kit], AbstractAsyncContextManager[object]]
 
 
 def _configure_logging(level: str) -> None:
@@ -233,7 +252,8 @@ def create_app(
             kit.add_check("nats", lambda: _nats_check(kit), "system")
         try:
             if lifespan is not None:
-                async with lifespan(kit):
+                async with lifespan(kit) as held:
+                    kit.held = held
                     yield
             else:
                 yield

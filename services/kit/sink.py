@@ -1,7 +1,8 @@
 """The one sink: a durable JetStream pull consumer that appends batches to Delta tables.
 
     sink = Sink(kit, SinkSpec(stream=contract.TICKS, durable="sink-ticks", subject=contract.TICK_ALL,
-                              tables=[MARKET_TICKS], route=lambda subject, event: (MARKET_TICKS.name, row)))
+                              tables=[MARKET_TICKS], route=lambda subject, event: (MARKET_TICKS.name, row)),
+                SinkShared.of(kit.metrics))
 
 Batching: a batch is flushed when it holds `batch_size` messages or its first message is
 `max_wait_s` old. Each table of a batch is one Delta commit; messages are acked only
@@ -47,14 +48,16 @@ from deltalake import DeltaTable
 from fastapi import APIRouter, FastAPI, Request
 from nats.aio.msg import Msg
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from prometheus_client import Counter, Histogram
 
 from services import env
 from services.kit import bus, lake
-from services.kit.app import Kit, create_app, get_kit
+from services.kit.app import Kit, create_app, service_state
 from services.kit.health import Check
+from services.kit.metrics import Metrics
 from services.kit.settings import KitSettings
 
-__all__ = ["Sink", "SinkSettings", "SinkSpec", "Table", "date_of", "sink_app"]
+__all__ = ["Sink", "SinkSettings", "SinkShared", "SinkSpec", "Sinks", "Table", "date_of", "sink_app"]
 
 log = logging.getLogger(__name__)
 
@@ -138,8 +141,24 @@ class SinkStats:
         }
 
 
+@dataclass(frozen=True, slots=True)
+class SinkShared:
+    """What the sinks of one app share: a lock per table (two sinks may write one table)
+    and one pair of metrics, labelled by sink."""
+
+    locks: dict[str, asyncio.Lock]
+    rows: Counter
+    delay: Histogram
+
+    @classmethod
+    def of(cls, metrics: Metrics) -> SinkShared:
+        return cls({}, metrics.counter("sink_rows_total", "Rows committed to the lake", ("sink",)),
+                   metrics.histogram("sink_commit_delay_seconds", "Event ts to its row committed",
+                                     ("sink",), buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30)))
+
+
 class Sink:
-    def __init__(self, kit: Kit, spec: SinkSpec) -> None:
+    def __init__(self, kit: Kit, spec: SinkSpec, shared: SinkShared) -> None:
         self.kit, self.spec = kit, spec
         self.settings: SinkSettings = kit.settings  # type: ignore[assignment]
         self.tables = {t.name: t for t in spec.tables}
@@ -154,16 +173,10 @@ class Sink:
         # redelivery of one (e.g. held in a batch across a reconnect) is a duplicate.
         self.ack_floor = 0
         self.started = time.time()
-        self._locks: dict[str, asyncio.Lock] = kit.state.setdefault("sink_locks", {})
+        self._locks = shared.locks
         self.idle_at = time.time()  # the last time there was nothing to write
         self._crash_after = int(os.environ.get(env.SINK_CRASH_AFTER_COMMITS, "0"))
-        if "sink_metrics" not in kit.state:  # one pair per app, labelled by sink
-            kit.state["sink_metrics"] = (
-                kit.metrics.counter("sink_rows_total", "Rows committed to the lake", ("sink",)),
-                kit.metrics.histogram("sink_commit_delay_seconds", "Event ts to its row committed",
-                                      ("sink",), buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30)))
-        rows_total, delay = kit.state["sink_metrics"]
-        self._rows, self._delay = rows_total.labels(spec.durable), delay.labels(spec.durable)
+        self._rows, self._delay = shared.rows.labels(spec.durable), shared.delay.labels(spec.durable)
 
     # -- start-up ------------------------------------------------------------------------
     async def _subscribe(self) -> Any:
@@ -384,6 +397,13 @@ class Sink:
         return Check("lake" + self.suffix, "lastWriteAge", "pass", "datastore", age, "s")
 
 
+@dataclass(frozen=True, slots=True)
+class Sinks:
+    """A sink service's state: its sinks, one per spec."""
+
+    all: list[Sink]
+
+
 def sink_app(name: str, streams: Sequence[str], specs: Sequence[SinkSpec],
              settings: SinkSettings | None = None) -> FastAPI:
     """A whole sink service: the kit app, one Sink per spec, its checks and `GET /stats`."""
@@ -392,7 +412,7 @@ def sink_app(name: str, streams: Sequence[str], specs: Sequence[SinkSpec],
 
     @router.get("/stats")
     async def stats(request: Request) -> dict[str, Any]:
-        sinks: list[Sink] = get_kit(request).state["sinks"]
+        sinks = service_state(request, Sinks).all
         for sink in sinks:
             with contextlib.suppress(Exception):  # NATS down: the last known count, health says why
                 await asyncio.wait_for(sink.refresh_pending(), settings.health_timeout_s)
@@ -404,14 +424,15 @@ def sink_app(name: str, streams: Sequence[str], specs: Sequence[SinkSpec],
                 "sinks": {s.spec.durable: s.stats.to_json() for s in sinks}}
 
     @contextlib.asynccontextmanager
-    async def lifespan(kit: Kit) -> AsyncIterator[None]:
-        sinks = kit.state["sinks"] = [Sink(kit, spec) for spec in specs]
+    async def lifespan(kit: Kit) -> AsyncIterator[Sinks]:
+        shared = SinkShared.of(kit.metrics)
+        sinks = [Sink(kit, spec, shared) for spec in specs]
         for sink in sinks:
             sink.suffix = "" if len(sinks) == 1 else f"/{sink.spec.durable}"
             kit.add_check("consumer" + sink.suffix, sink.pending_check)
             kit.add_check("lake" + sink.suffix, sink.write_check, "datastore")
             kit.spawn(sink.run, sink.spec.durable)
-        yield
+        yield Sinks(sinks)
 
     return create_app(name, settings=settings, routers=[router], streams=streams,
                       uses_valkey=False, lifespan=lifespan)

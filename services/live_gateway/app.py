@@ -10,7 +10,7 @@ from typing import Literal
 from fastapi import APIRouter, HTTPException, Query, Request
 
 from services.contract import VENUE, VENUE_ORDER
-from services.kit import Check, Kit, KitSettings, create_app, get_kit
+from services.kit import Check, Kit, KitSettings, create_app, service_state
 from services.kit.bus import durable_consumer
 from services.live_gateway.store import VenueStore
 from services.live_gateway.venue import Venue
@@ -29,7 +29,7 @@ router = APIRouter()
 
 
 def _venue(request: Request) -> Venue:
-    return get_kit(request).own("venue", Venue)
+    return service_state(request, Venue)
 
 
 @router.get("/quotes")
@@ -70,10 +70,9 @@ async def _flush_forever(venue: Venue, every_s: float) -> None:
 
 
 @contextlib.asynccontextmanager
-async def lifespan(kit: Kit) -> AsyncIterator[None]:
-    settings = kit.settings
-    assert isinstance(settings, VenueSettings)
-    venue = kit.state["venue"] = Venue(kit)
+async def lifespan(kit: Kit) -> AsyncIterator[Venue]:
+    settings = kit.settings_as(VenueSettings)
+    venue = Venue(kit)
     await venue.start()
     kit.spawn(lambda: venue.quotes.follow(kit.js, "live-gateway", venue.on_quote), "venue-quotes")
     await venue.quotes.wait_ready()  # an order is worked against the latest quote, not none
@@ -85,7 +84,7 @@ async def lifespan(kit: Kit) -> AsyncIterator[None]:
     kit.spawn(lambda: durable_consumer(kit.js, stream=VENUE, durable="live-gateway", subject=VENUE_ORDER,
                                handle=venue.on_order, ack_wait=settings.ack_wait_s), "venue-orders")
     kit.spawn(lambda: _flush_forever(venue, settings.outbox_flush_s), "venue-outbox")
-    yield
+    yield venue
 
 
 app = create_app("live-gateway", settings=VenueSettings(), routers=[router], lifespan=lifespan)

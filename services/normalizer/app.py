@@ -25,7 +25,7 @@ from nats.aio.msg import Msg
 
 from services import contract
 from services.contract import BARS_KEY, now_ms
-from services.kit import Check, Kit, KitSettings, bus, create_app, get_kit
+from services.kit import Check, Kit, KitSettings, bus, create_app, get_kit, service_state
 from services.normalizer.bars import INTERVALS, Bar, BarBuilder
 
 __all__ = ["app", "bars_key"]
@@ -103,7 +103,7 @@ router = APIRouter()
 async def get_bars(request: Request, symbol: str, interval: Literal["1m", "5m"] = "1m",
                    limit: int = Query(50, ge=1, le=500)) -> dict[str, Any]:
     kit = get_kit(request)
-    normalizer = kit.own("normalizer", Normalizer)
+    normalizer = service_state(request, Normalizer)
     symbol = symbol.upper()
     stored = await kit.valkey.lrange(bars_key(interval, symbol), 0, limit - 1)
     current = normalizer.builders[interval].open.get(symbol)
@@ -118,14 +118,14 @@ settings = NormalizerSettings(service="normalizer")
 
 
 @contextlib.asynccontextmanager
-async def lifespan(kit: Kit) -> AsyncIterator[None]:
-    normalizer = kit.state["normalizer"] = Normalizer(kit, settings)
+async def lifespan(kit: Kit) -> AsyncIterator[Normalizer]:
+    normalizer = Normalizer(kit, settings)
     kit.add_check("ticks", normalizer.check)
     kit.spawn(lambda: bus.durable_consumer(kit.js, stream=contract.TICKS, durable="normalizer",
                                    subject=contract.TICK_ALL,
                                    handle=normalizer.on_tick), "ticks-consumer")
     kit.spawn(lambda: normalizer.close_due(), "bar-closer")
-    yield
+    yield normalizer
 
 
 app = create_app("normalizer", settings=settings, routers=[router],

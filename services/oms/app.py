@@ -7,18 +7,20 @@ from collections.abc import AsyncIterator
 
 from services.kit import Check, Kit, create_app
 from services.kit.auth import AccountScope
+from services.kit.health import CheckFn
 from services.oms.consumers import follow_executions
 from services.oms.entry import OrderEntry
 from services.oms.fastpath import OrdersFastPath
 from services.oms.handlers import router
 from services.oms.riskclient import HttpRisk, NatsRisk, RiskClient
 from services.oms.settings import OmsSettings
+from services.oms.state import OmsState
 from services.oms.store import OrderStore
 
 __all__ = ["app", "build"]
 
 
-def _risk_check(risk: RiskClient, fail_open: bool):  # type: ignore[no-untyped-def]
+def _risk_check(risk: RiskClient, fail_open: bool) -> CheckFn:
     async def probe() -> Check:
         try:
             found = await risk.probe()
@@ -34,19 +36,19 @@ def _risk_check(risk: RiskClient, fail_open: bool):  # type: ignore[no-untyped-d
 
 
 @contextlib.asynccontextmanager
-async def _run(kit: Kit) -> AsyncIterator[None]:
-    settings: OmsSettings = kit.settings  # type: ignore[assignment]
+async def _run(kit: Kit) -> AsyncIterator[OmsState]:
+    settings = kit.settings_as(OmsSettings)
     risk: RiskClient = (NatsRisk(kit.nc, settings.risk_timeout_s) if settings.risk_transport == "nats"
                         else HttpRisk(settings.risk_url, settings.risk_timeout_s))
     store = OrderStore(kit.valkey, idempotency_ttl_s=settings.idempotency_ttl_s,
                        claim_ttl_s=settings.claim_ttl_s, order_ttl_s=settings.order_ttl_s)
     counter = kit.metrics.counter("oms_orders_total", "orders by result", ("result",))
-    kit.state.update(store=store, entry=OrderEntry(store, risk, kit.js, settings.risk_fail_open, counter),
+    state = OmsState(store=store, entry=OrderEntry(store, risk, kit.js, settings.risk_fail_open, counter),
                      scope=AccountScope.from_settings(settings, settings.account_tokens))
     kit.add_check("risk", _risk_check(risk, settings.risk_fail_open))
     kit.spawn(lambda: follow_executions(kit, store), "executions")
     try:
-        yield
+        yield state
     finally:
         await risk.aclose()
 

@@ -23,6 +23,7 @@ from services.kit import Kit
 from services.kit.app import dependency_down_detail, dependency_errors
 from services.kit.guard import problem
 from services.oms.handlers import place_for
+from services.oms.state import OmsState
 
 __all__ = ["MAX_BODY", "OrdersFastPath"]
 
@@ -80,8 +81,9 @@ class OrdersFastPath:
             chunks.append(chunk)
             more = message.get("more_body", False)
         try:
-            return await place_for(self.kit.state["scope"], self.kit.state["entry"],
-                                   self._authorization(scope), b"".join(chunks))
+            state = self.kit.held_as(OmsState)
+            return await place_for(state.scope, state.entry, self._authorization(scope),
+                                   b"".join(chunks))
         except dependency_errors as exc:
             return 503, orjson.dumps({"detail": dependency_down_detail(exc)})
         except Exception:

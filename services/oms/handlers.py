@@ -10,11 +10,12 @@ from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict
 
 from services import contract
-from services.kit import bus, get_kit
+from services.kit import bus, get_kit, service_state
 from services.kit.auth import ALL_ACCOUNTS, AccountScope, bearer
 from services.kit.jsonresp import JSONResponse
 from services.oms.entry import OrderEntry, cancel_event
 from services.oms.models import STATUSES, TERMINAL, OrderRequest, public
+from services.oms.state import OmsState
 from services.oms.store import PENDING_EXPIRY_S, OrderStore, expired_reason
 
 __all__ = ["router"]
@@ -77,14 +78,14 @@ async def place_order(order: OrderRequest, request: Request) -> Response:
     """Place an order. In the running service OrdersFastPath (fastpath.py) answers this
     route before the FastAPI stack, parsing the body once in OrderEntry; this handler
     documents it (request and answer schemas) and serves an app without the wrapper."""
-    kit = get_kit(request)
-    status, body = await place_for(kit.state["scope"], kit.state["entry"],
+    state = service_state(request, OmsState)
+    status, body = await place_for(state.scope, state.entry,
                                    request.headers.get("authorization"), await request.body())
     return Response(body, status_code=status, media_type="application/json")
 
 
 def _store(request: Request) -> OrderStore:
-    return get_kit(request).own("store", OrderStore)
+    return service_state(request, OmsState).store
 
 
 def _not_found(order_id: str) -> JSONResponse:
@@ -104,8 +105,7 @@ async def _current(store: OrderStore, order_id: str) -> dict[str, Any] | None:
 
 
 def _caller(request: Request) -> str | None:
-    scope: AccountScope = get_kit(request).state["scope"]
-    return scope.caller(request)
+    return service_state(request, OmsState).scope.caller(request)
 
 
 async def _visible_order(request: Request, order_id: str) -> dict[str, Any] | None:

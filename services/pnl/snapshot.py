@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,10 +19,19 @@ from services.kit.position_book import PositionBook
 from services.kit.positions import Position
 from services.kit.quotes import QuoteBook
 
-__all__ = ["TABLE", "account_pnl", "snapshot_forever", "write_snapshot"]
+__all__ = ["TABLE", "SnapshotOutcome", "account_pnl", "snapshot_forever", "write_snapshot"]
 
 log = logging.getLogger(__name__)
 TABLE = contract.PNL_SNAPSHOTS
+
+
+@dataclass(slots=True)
+class SnapshotOutcome:
+    """The last snapshot's outcome, for /health."""
+
+    rows: int | None = None
+    at: str | None = None  # ISO-8601 UTC of the last success
+    error: str | None = None  # why the last one failed; None once one succeeds
 
 
 def _row(symbol: str, p: Position, quotes: QuoteBook) -> dict[str, Any]:
@@ -69,14 +79,14 @@ async def write_snapshot(book: PositionBook, quotes: QuoteBook, lake_uri: str) -
 
 
 async def snapshot_forever(book: PositionBook, quotes: QuoteBook, lake_uri: str, every_s: float,
-                           state: dict[str, Any]) -> None:
-    """Snapshot every `every_s`; the last outcome goes in `state` for /health."""
+                           outcome: SnapshotOutcome) -> None:
+    """Snapshot every `every_s`; the last outcome goes in `outcome` for /health."""
     while True:
         await asyncio.sleep(every_s)
         try:
-            state["snapshot_rows"] = await write_snapshot(book, quotes, lake_uri)
-            state["snapshot_error"] = None
-            state["snapshot_at"] = datetime.now(UTC).isoformat()
+            outcome.rows = await write_snapshot(book, quotes, lake_uri)
+            outcome.error = None
+            outcome.at = datetime.now(UTC).isoformat()
         except Exception as exc:  # the lake being down must not stop the service
             log.warning("pnl: snapshot failed: %s", exc)
-            state["snapshot_error"] = f"{type(exc).__name__}: {exc}"
+            outcome.error = f"{type(exc).__name__}: {exc}"

@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 
 from fastapi import APIRouter, Query, Request
 
-from services.kit import Kit, KitSettings, create_app, get_kit
+from services.kit import Kit, KitSettings, create_app, service_state
 from services.kit.ledger import DEFAULT_ACCOUNT, AccountQuery, Ledger, consume_fills, tidy
 from services.ptrc.publisher import SnapshotPublisher
 
@@ -26,7 +26,7 @@ router = APIRouter()
 
 
 def _ledger(request: Request) -> Ledger:
-    return get_kit(request).own("ledger", Ledger)
+    return service_state(request, Ledger)
 
 
 @router.get("/positions")
@@ -46,8 +46,8 @@ async def trades(request: Request, account: AccountQuery = DEFAULT_ACCOUNT,
 
 
 @contextlib.asynccontextmanager
-async def lifespan(kit: Kit) -> AsyncIterator[None]:
-    ledger = kit.state["ledger"] = Ledger(kit.valkey, "ptrc")
+async def lifespan(kit: Kit) -> AsyncIterator[Ledger]:
+    ledger = Ledger(kit.valkey, "ptrc")
     publisher = SnapshotPublisher(kit.js)
     js, batch = kit.js, kit.settings.consumer_batch
 
@@ -58,7 +58,7 @@ async def lifespan(kit: Kit) -> AsyncIterator[None]:
         await consume_fills(js, ledger, batch, publisher.changed)
 
     kit.spawn(lambda: run(), "ptrc-fills")
-    yield
+    yield ledger
 
 
 app = create_app("ptrc", settings=PtrcSettings(), routers=[router],

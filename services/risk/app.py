@@ -13,26 +13,25 @@ from services.risk.engine import RiskEngine
 from services.risk.handlers import load_kill_switch, router
 from services.risk.limits import load_limits
 from services.risk.settings import RiskSettings
+from services.risk.state import RiskState
 
 __all__ = ["app", "build"]
 
 
-@contextlib.asynccontextmanager
-async def _run(kit: Kit) -> AsyncIterator[None]:
-    settings: RiskSettings = kit.settings  # type: ignore[assignment]
-    engine = kit.own("engine", RiskEngine)
-    await load_kill_switch(kit, engine)
-    await follow_book(kit, engine, settings.replay_timeout_s)
-    await serve_checks(kit, engine)
-    yield
-
-
 def build(settings: RiskSettings | None = None) -> FastAPI:
     settings = settings or RiskSettings()
-    app = create_app("risk", settings=settings, routers=[router],
-                     lifespan=_run)
-    app.state.kit.state["engine"] = RiskEngine(load_limits(settings.limits_file))
-    return app
+    engine = RiskEngine(load_limits(settings.limits_file))  # a bad limits file stops the import
+
+    @contextlib.asynccontextmanager
+    async def run(kit: Kit) -> AsyncIterator[RiskState]:
+        await load_kill_switch(kit, engine)
+        await follow_book(kit, engine, settings.replay_timeout_s)
+        checks = kit.metrics.counter("risk_checks_total", "risk checks by transport and result",
+                                     ("transport", "result"))
+        await serve_checks(kit, engine, checks)
+        yield RiskState(engine, checks)
+
+    return create_app("risk", settings=settings, routers=[router], lifespan=run)
 
 
 app = build()

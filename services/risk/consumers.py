@@ -9,6 +9,7 @@ import contextlib
 import logging
 
 from nats.aio.msg import Msg
+from prometheus_client import Counter
 
 from services import contract
 from services.kit import Kit
@@ -33,15 +34,13 @@ async def follow_book(kit: Kit, engine: RiskEngine, timeout: float) -> None:
     log.info("positions: %d snapshots read", book.positions.snapshots)
 
 
-async def serve_checks(kit: Kit, engine: RiskEngine) -> None:
-    """Answer `risk.check` requests (queue group: several risk instances share the load)."""
-    checks = kit.metrics.counter("risk_checks_total", "risk checks by transport and result",
-                                 ("transport", "result"))
+async def serve_checks(kit: Kit, engine: RiskEngine, checks: Counter) -> None:
+    """Answer `risk.check` requests (queue group: several risk instances share the load),
+    counted in `checks` by result."""
 
     async def on_request(msg: Msg) -> None:
         _, answer = engine.decide_raw(msg.data)
         checks.labels("nats", "approved" if answer["approved"] else "rejected").inc()
         await msg.respond(contract.encode(answer))
 
-    kit.state["checks_counter"] = checks
     await kit.nc.subscribe(contract.RISK_CHECK, queue=contract.RISK_QUEUE, cb=on_request)

@@ -7,11 +7,12 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from services.kit import get_kit
+from services.kit import get_kit, service_state
 from services.kit.auth import require_operator
 from services.kit.jsonresp import JSONResponse
 from services.risk.engine import RiskEngine
 from services.risk.rules import CheckRequest
+from services.risk.state import RiskState
 
 __all__ = ["KILL_KEY", "router"]
 
@@ -31,7 +32,7 @@ class KillRequest(BaseModel):
 
 
 def _engine(request: Request) -> RiskEngine:
-    return get_kit(request).own("engine", RiskEngine)
+    return service_state(request, RiskState).engine
 
 
 class CheckAnswer(BaseModel):
@@ -50,9 +51,9 @@ _CHECK_BODY = {"required": True, "content": {"application/json": {
 @router.post("/check", response_model=CheckAnswer, openapi_extra={"requestBody": _CHECK_BODY},
              responses={422: {"description": "invalid request, with the reasons"}})
 async def check(request: Request) -> JSONResponse:
-    kit = get_kit(request)
-    valid, answer = _engine(request).decide_raw(await request.body())
-    kit.state["checks_counter"].labels(
+    state = service_state(request, RiskState)
+    valid, answer = state.engine.decide_raw(await request.body())
+    state.checks.labels(
         "http", "invalid" if not valid else "approved" if answer["approved"] else "rejected").inc()
     if not valid:
         return JSONResponse(status_code=422, content={"detail": answer["reason"],
