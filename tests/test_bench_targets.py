@@ -64,3 +64,37 @@ def test_bad_scenario_file(tmp_path) -> None:
     bad.write_text('rate = "fast"\n')
     with pytest.raises(StackFileError, match="rate must be float"):
         resolve(str(bad), {})
+
+
+def test_sink_ticks_are_the_request_alone_with_unique_ids() -> None:
+    from trade_ops.bench.bus_targets import SINK_SYMBOL, NatsAccess
+
+    t = make_target("sink", "http://127.0.0.1:8111", run_id="r1", nats=NatsAccess("nats://127.0.0.1:4222"))
+    ticks = [orjson.loads(t.request(i)) for i in range(3)]  # no HTTP head: a bus message
+    assert len({tick["id"] for tick in ticks}) == 3 and {tick["symbol"] for tick in ticks} == {SINK_SYMBOL}
+    assert t.name == "sink" and t.url == "http://127.0.0.1:8111/stats" and t.port == 8111
+    assert t.classify(200, b"") == OK
+
+
+def test_fill_orders_are_the_oms_targets_orders() -> None:
+    from trade_ops.bench.bus_targets import NatsAccess
+
+    t = make_target("fill", "http://127.0.0.1:8099", run_id="r1", nats=NatsAccess("nats://127.0.0.1:4222"))
+    oms = make_target("oms", "http://127.0.0.1:8099", run_id="r1")
+    assert t.name == "fill" and t.request(3) == oms.request(3)
+    assert t.classify(422, b'{"result":"rejected"}') == REJECTED
+    assert "fill" in t.describe["done_at"]
+
+
+@pytest.mark.parametrize("kind", ["fill", "sink"])
+def test_bus_targets_need_the_stacks_nats(kind: str) -> None:
+    with pytest.raises(UsageError, match="NATS"):
+        make_target(kind, "http://127.0.0.1:8099")
+
+
+def test_the_sink_runs_its_own_scenario_by_default() -> None:
+    from trade_ops.bench.scenario import default_scenario
+
+    assert default_scenario("oms") == default_scenario("fill") == "latency"
+    sc = resolve(default_scenario("sink"), {})
+    assert sc.name == "sink" and sc.definition["model"] == "open" and sc.definition["timeout_s"] > 5

@@ -8,6 +8,8 @@
     slo.py          `p99<100ms`, `errors<0.1%`, `rate>=1000/s` ... parsed and evaluated
     scenario.py     TOML scenarios, hashed, overridden by flags
     targets.py      oms, risk, gateway, generic http, and the built-in null endpoint
+    bus_targets.py  fill (an order until its fill) and sink (a tick until committed): answered
+                    on NATS, measured by the same generator, histograms and verdict
     null_server.py  the null endpoint, served in a separate process (also the test server)
     calibrate.py    generator overhead against the null endpoint, cached in the run dir
     findmax.py      the highest rate that still meets the SLOs

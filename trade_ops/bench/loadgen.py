@@ -27,9 +27,9 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from trade_ops.bench.client import Connection, ConnectionFailed, ProtocolFailed, RequestTimeout
+from trade_ops.bench.client import ConnectionFailed, ProtocolFailed, RequestTimeout
 from trade_ops.bench.priority import raised_priority
-from trade_ops.bench.targets import CONNECTION, HTTP_ERROR, OK, PROTOCOL, REJECTED, TIMEOUT, Target
+from trade_ops.bench.targets import CONNECTION, HTTP_ERROR, OK, PROTOCOL, REJECTED, TIMEOUT, Target, Transport
 from trade_ops.errors import UsageError
 
 __all__ = ["MAX_REQUESTS", "SAMPLES_PER_KIND", "LoadSpec", "Progress", "Raw", "run_load"]
@@ -155,13 +155,13 @@ class _Run:
     def __init__(self, target: Target, spec: LoadSpec) -> None:
         self.target, self.spec = target, spec
         self.raw = Raw(warmup_n=spec.warmup_n, planned=spec.total_planned())
-        self.conns: list[Connection] = []
+        self.conns: list[Transport] = []
         self.t0 = clock()
         self.hard_end = self.t0 + spec.max_time_s
         self.progress = Progress(self.raw, self.t0)
         self.tasks: list[asyncio.Task[None]] = []  # the workers, so an interrupted run can stop them
 
-    async def one(self, conn: Connection, i: int, intended: float, dispatched: float) -> int:
+    async def one(self, conn: Transport, i: int, intended: float, dispatched: float) -> int:
         data = self.target.request(i)
         self.progress.sent += 1
         sent = clock()
@@ -192,8 +192,8 @@ class _Run:
             task.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)
 
-    def connection(self) -> Connection:
-        conn = Connection(self.target.host, self.target.port)
+    def connection(self) -> Transport:
+        conn = self.target.connection()
         self.conns.append(conn)
         return conn
 
@@ -207,7 +207,7 @@ class _Run:
         if warm_n and spec.duration_s:
             deadline[0] = math.inf  # set when warm-up ends
 
-        async def worker(conn: Connection) -> None:
+        async def worker(conn: Transport) -> None:
             while True:
                 now = clock()
                 if now >= self.hard_end:
@@ -238,7 +238,7 @@ class _Run:
         finished = asyncio.Event()
         outstanding = [0]
 
-        async def worker(conn: Connection, item: tuple[int, float, float] | None) -> None:
+        async def worker(conn: Transport, item: tuple[int, float, float] | None) -> None:
             key = id(conn)
             while True:
                 if item is None:
@@ -385,6 +385,7 @@ async def _run(target: Target, spec: LoadSpec, on_tick: Callable[[Progress], Non
         run.raw.connections = sum(c.connects for c in run.conns)
         for c in run.conns:
             c.close()
+        await target.finished()  # a bus target's connection, on this loop
         if ticker:
             ticker.cancel()
     return run.raw

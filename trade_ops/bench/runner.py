@@ -8,7 +8,7 @@ import difflib
 import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 
@@ -28,12 +28,15 @@ from trade_ops.bench.runs import (
     refuse_existing,
     save_run,
 )
-from trade_ops.bench.scenario import DEFAULT_SCENARIO, Scenario, resolve
+from trade_ops.bench.scenario import Scenario, default_scenario, resolve
 from trade_ops.bench.slo import Slo, parse_slos
-from trade_ops.bench.targets import TARGETS, Target, foreign_contract, make_target
+from trade_ops.bench.targets import BUS_TARGETS, TARGETS, Target, foreign_contract, make_target
 from trade_ops.bench.verdict import DEFAULT_ERROR_SLO, judge, with_default_gates
 from trade_ops.credentials import operator_headers
 from trade_ops.errors import ExitCode, UsageError
+
+if TYPE_CHECKING:
+    from trade_ops.bench.bus_targets import NatsAccess
 
 __all__ = ["BenchOutcome", "BenchRequest", "bench_command", "run_bench", "show"]
 
@@ -78,7 +81,7 @@ _FLAGS = (("rate", "--rate"), ("duration_s", "--duration"), ("concurrency", "--c
 
 def bench_command(req: BenchRequest) -> str:
     """The command that makes this run again, as it runs (the saved run is replaced: --force)."""
-    argv = ["trade-ops", "bench", req.target, "--scenario", req.scenario or DEFAULT_SCENARIO]
+    argv = ["trade-ops", "bench", req.target, "--scenario", req.scenario or default_scenario(req.target)]
     o = req.overrides
     for key, flag in _FLAGS:
         if o.get(key) is not None:
@@ -143,10 +146,26 @@ def _base_url(req: BenchRequest) -> str:
     from trade_ops.rundir import RunDir
 
     rd = RunDir(req.run_dir)
-    component = rd.stack(req.stack_file)[req.target]
+    component = rd.stack(req.stack_file)[BUS_TARGETS.get(req.target, (req.target,))[0]]
     if not component.url:
         rd.require_running()  # no stack found: load nothing at default ports nobody named
     return component.base_url
+
+
+def _nats(req: BenchRequest) -> NatsAccess | None:
+    """The running stack's NATS, for a target answered on the bus (as the CLI's own user)."""
+    if req.target not in BUS_TARGETS:
+        return None
+    if req.url:
+        raise UsageError(f"the {req.target} target reads the stack's NATS: bench the stack trade-ops "
+                         "started, without --url",
+                         detail=f"trade-ops up --only {','.join(BUS_TARGETS[req.target])}, then "
+                                f"trade-ops bench {req.target}")
+    from trade_ops.bench.bus_targets import NatsAccess
+    from trade_ops.credentials import nats_login
+    from trade_ops.rundir import RunDir
+
+    return NatsAccess(RunDir(req.run_dir).stack(req.stack_file).nats_url(), nats_login(req.run_dir))
 
 
 def _measure(target: Target, spec: LoadSpec, d: dict[str, Any], slos: list[Slo], console: Console,
@@ -236,7 +255,7 @@ def run_bench(req: BenchRequest, console: Console, live_console: Console | None 
     check_target(req.target)
     if not 1 <= req.repeat <= MAX_REPEAT:
         raise UsageError(f"--repeat must be between 1 and {MAX_REPEAT}, not {req.repeat}")
-    sc = resolve(req.scenario, req.overrides)
+    sc = resolve(req.scenario or default_scenario(req.target), req.overrides)
     d = sc.definition
     slos = with_default_gates(parse_slos(list(d.get("slo", []))))
     if req.save and not req.force:
@@ -251,6 +270,7 @@ def run_bench(req: BenchRequest, console: Console, live_console: Console | None 
             calibration = cal.calibrate(full=True)
             cal.save_cache(req.run_dir, calibration)
         own_null = req.target == "null" and not req.url
+        nats = _nats(req)
         base = stack.enter_context(NullServer()) if own_null else _base_url(req)
         # a foreign OMS (--url) is sent orders in the contract its OpenAPI schema states
         contract = foreign_contract(req.target, base) if req.url else None
@@ -259,7 +279,7 @@ def run_bench(req: BenchRequest, console: Console, live_console: Console | None 
         auth = {} if req.url or req.target in ("http", "null") else operator_headers(req.run_dir)
         target = make_target(req.target, base, method=req.method, body=req.body,
                              headers={**auth, **req.headers}, order=d.get("order"),
-                             allow_remote=req.allow_remote, contract=contract)
+                             allow_remote=req.allow_remote, contract=contract, nats=nats)
         probe(target.host, target.port)
         if contract is not None:
             lc.print(f"[dim]orders follow {contract.describe()}[/]")

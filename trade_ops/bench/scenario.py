@@ -26,8 +26,8 @@ import orjson
 
 from trade_ops.errors import StackFileError, UsageError
 
-__all__ = ["DEFAULT_SCENARIO", "KEYS", "Scenario", "find_scenario", "known_scenarios", "load_scenario",
-           "resolve"]
+__all__ = ["DEFAULT_SCENARIO", "KEYS", "Scenario", "default_scenario", "find_scenario", "known_scenarios",
+           "load_scenario", "resolve"]
 
 KEYS = {"name": str, "description": str, "target": str, "model": str, "rate": float,
         "duration_s": float, "concurrency": int, "requests": int, "warmup_requests": int,
@@ -35,6 +35,8 @@ KEYS = {"name": str, "description": str, "target": str, "model": str, "rate": fl
         "find_max_start": float, "find_max_limit": float, "find_max_step_s": float, "max_lag_ms": float,
         "interval_s": float, "order": dict}
 DEFAULT_SCENARIO = "latency"
+# A target whose requests take far longer than an order's has its own default.
+_TARGET_DEFAULTS = {"sink": "sink"}
 _SOURCE_TREE = Path(__file__).resolve().parents[2] / "scenarios"
 _MAY_BE_ZERO = {"warmup_requests", "warmup_s", "max_lag_ms"}  # every other number must be above 0
 
@@ -56,6 +58,11 @@ class Scenario:
     def to_json(self) -> dict[str, Any]:
         return {"name": self.name, "hash": self.hash, "definition": self.definition, "source": self.source,
                 "overrides": self.overrides}
+
+
+def default_scenario(target: str) -> str:
+    """The scenario a target runs when none is named."""
+    return _TARGET_DEFAULTS.get(target, DEFAULT_SCENARIO)
 
 
 def _dirs() -> list[Path]:

@@ -8,6 +8,10 @@ request. Targets outside loopback are refused unless allow_remote.
 A foreign OMS (or risk service) may name and spell its fields differently: the order is
 then written in its contract (trade_ops.doctor.order_contract, the same code doctor uses),
 read from its OpenAPI schema; fields it does not know are left out.
+
+Most targets answer over HTTP on a keep-alive Connection. `fill` and `sink` are done when
+something arrives on the bus (trade_ops.bench.bus_targets): a Target names its own
+transport (`connect`) and what ends a load (`finish`); the rest of the bench is the same.
 """
 
 from __future__ import annotations
@@ -16,28 +20,45 @@ import ipaddress
 import socket
 import string
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
 
 import orjson
 
 from services.contract import OrderResult
-from trade_ops.bench.client import build_head
+from trade_ops.bench.client import Connection, build_head
 from trade_ops.doctor.order_contract import Contract, from_openapi
 from trade_ops.errors import UsageError
 
-__all__ = ["CONNECTION", "HTTP_ERROR", "KIND_NAMES", "OK", "PROTOCOL", "REJECTED", "TARGETS", "TIMEOUT",
-           "Target", "foreign_contract", "make_target"]
+if TYPE_CHECKING:
+    from trade_ops.bench.bus_targets import NatsAccess
+
+__all__ = ["BUS_TARGETS", "CONNECTION", "HTTP_ERROR", "KIND_NAMES", "OK", "PROTOCOL", "REJECTED", "TARGETS",
+           "TIMEOUT", "Target", "Transport", "foreign_contract", "make_target"]
 
 # outcome kinds, one small int per request
 OK, REJECTED, HTTP_ERROR, TIMEOUT, CONNECTION, PROTOCOL = range(6)
 KIND_NAMES = {TIMEOUT: "timeout", CONNECTION: "connection", PROTOCOL: "protocol"}
-TARGETS = ("oms", "risk", "gateway", "http", "null")
+TARGETS = ("oms", "risk", "gateway", "http", "null", "fill", "sink")
+# Targets answered on the bus: the services they need, the first the one they are sent to.
+BUS_TARGETS = {"fill": ("oms", "exeq", "live-gateway", "gateway"), "sink": ("sink-ticks",)}
 
 ORDER_DEFAULTS: dict[str, Any] = {"account": "bench", "symbol": "BTCUSDT", "quantity": 0.001,
                                   "order_type": "MARKET", "time_in_force": "IOC", "price": None}
+
+
+class Transport(Protocol):
+    """What carries one request at a time and returns (status, body); client.Connection is
+    the HTTP one. Raises client.RequestTimeout, ConnectionFailed or ProtocolFailed."""
+
+    @property
+    def connects(self) -> int: ...
+
+    async def request(self, data: bytes, timeout: float) -> tuple[int, bytes]: ...
+
+    def close(self) -> None: ...
 
 
 @dataclass
@@ -52,12 +73,24 @@ class Target:
     body: Callable[[int], bytes] | None = None  # request i -> body bytes
     classify: Callable[[int, bytes], int] = field(default=lambda status, body: _by_status(status))
     describe: dict[str, Any] = field(default_factory=dict)
+    framed: bool = True  # an HTTP request; False: the body alone is the request (a bus message)
+    connect: Callable[[], Transport] | None = None  # called on the load's loop; None: HTTP
+    finish: Callable[[], Awaitable[None]] | None = None  # at the end of each load, on its loop
 
     def request(self, i: int) -> bytes:
+        if not self.framed:
+            return self.body(i) if self.body is not None else b""
         if self.body is None:
             return self.head + b"Content-Length: 0\r\n\r\n"
         payload = self.body(i)
         return b"%sContent-Length: %d\r\n\r\n%s" % (self.head, len(payload), payload)
+
+    def connection(self) -> Transport:
+        return self.connect() if self.connect is not None else Connection(self.host, self.port)
+
+    async def finished(self) -> None:
+        if self.finish is not None:
+            await self.finish()
 
 
 def _by_status(status: int) -> int:
@@ -136,11 +169,14 @@ def _check_loopback(host: str, allow_remote: bool) -> str:
 def make_target(kind: str, url: str, *, method: str | None = None, body: str | None = None,
                 headers: dict[str, str] | None = None, order: dict[str, Any] | None = None,
                 allow_remote: bool = False, run_id: str | None = None,
-                contract: Contract | None = None) -> Target:
+                contract: Contract | None = None, nats: NatsAccess | None = None) -> Target:
     """A target of `kind` at base `url` (for `http` and `null`, the full URL); orders and
-    risk checks are written in `contract` when one is given."""
+    risk checks are written in `contract` when one is given. `fill` and `sink` also need
+    the stack's NATS (`nats`); their `url` is the OMS's, the sink's."""
     if kind not in TARGETS:
         raise UsageError(f"unknown bench target {kind!r}; known: {', '.join(TARGETS)}")
+    if kind in BUS_TARGETS:
+        return _bus_target(kind, url, nats, headers=headers, order=order, run_id=run_id)
     parts = urlsplit(url)
     if parts.scheme != "http" or not parts.hostname:
         raise UsageError(f"target URL {url!r} must be http://HOST:PORT/...")
@@ -168,6 +204,22 @@ def make_target(kind: str, url: str, *, method: str | None = None, body: str | N
     return Target(kind, full, m, addr, port, path, head, body_fn, classify,
                   {"kind": kind, "method": m, "url": full, "order": order or None, "body": body,
                    "contract": contract.describe() if contract is not None else None})
+
+
+def _bus_target(kind: str, url: str, nats: NatsAccess | None, *, headers: dict[str, str] | None,
+                order: dict[str, Any] | None, run_id: str | None) -> Target:
+    from trade_ops.bench import bus_targets
+
+    if nats is None:
+        raise UsageError(f"the {kind} target reads the stack's NATS: bench the stack trade-ops started "
+                         "(no --url)")
+    run_id = run_id or uuid.uuid4().hex[:8]
+    if kind == "fill":
+        fields = {**ORDER_DEFAULTS, **(order or {})}
+        orders = make_target("oms", url, headers=headers, order=order, run_id=run_id)
+        return bus_targets.fill_target(orders, nats, str(fields["account"]))
+    base = make_target("http", url.rstrip("/") + "/stats", run_id=run_id)
+    return bus_targets.sink_target(base.url, base.host, base.port, nats, run_id)
 
 
 def foreign_contract(kind: str, base_url: str, timeout: float = 2.0) -> Contract | None:

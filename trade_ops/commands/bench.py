@@ -19,10 +19,12 @@ _OUT = "Output"
 
 def bench(
     target: Annotated[str | None, typer.Argument(
-        help="oms | risk | gateway | http (with --url) | null (the built-in null endpoint).",
+        help="oms | risk | gateway | http (with --url) | null (the built-in null endpoint) | "
+             "fill (an order until its fill arrives) | sink (a tick until sink-ticks commits it).",
         show_default=False)] = None,
     scenario: Annotated[str | None, typer.Option(
-        "--scenario", "-s", help="Scenario name (scenarios/NAME.toml) or TOML file [default: latency].")
+        "--scenario", "-s", help="Scenario name (scenarios/NAME.toml) or TOML file [default: latency; "
+                                 "sink for the sink target].")
     ] = None,
     rate: Annotated[float | None, typer.Option("--rate", "-r", min=0.01, help="Open loop: requests per second"
         " [default: from the scenario].",
@@ -93,6 +95,12 @@ def bench(
     Flags such as -c, -n, --rate and -d override the scenario's load and keep its SLOs;
     every run also carries errors<1% unless an error SLO is set.
 
+    fill and sink are timed until their answer arrives on the bus, on the stack trade-ops
+    started: fill sends the oms target's MARKET orders and waits for each one's final fill
+    (order to fill through risk, exeq and the venue: `up --only oms,exeq,live-gateway,gateway`);
+    sink publishes ticks and waits until sink-ticks has committed each to the lake and
+    acked it (`up --only sink-ticks`: its ticks name the symbol ZZBENCH).
+
     Exit codes: 0 pass; 1 an SLO breached, errors, no successful request, or every order
     rejected; 2 usage; 3 could not run; 4 the measurement is not valid (the generator's lag
     could change the verdict or the figures; they are printed and saved, marked);
@@ -133,7 +141,7 @@ def _bench(target: str | None, scenario: str | None, rate: float | None, duratio
     rd = RunDir(run_dir).path
     if target is None:
         if not calibrate:
-            raise UsageError("name a target (oms, risk, gateway, http, null) or pass --calibrate")
+            raise UsageError("name a target (oms, risk, gateway, http, null, fill, sink) or pass --calibrate")
         out.console.print("calibrating against the null endpoint (overhead, then max rate) ...")
         result = cal.calibrate(full=True)
         cal.save_cache(rd, result)
@@ -187,4 +195,6 @@ def register(app: typer.Typer) -> None:
         ("trade-ops bench oms", "the default scenario against the running stack"),
         ("trade-ops bench oms --rate 200 --duration 20", "open loop at 200 orders/s"),
         ("trade-ops bench risk --slo 'p99<5ms' --save after", "a gate, and a saved run to compare"),
+        ("trade-ops bench fill -c 1 -n 200", "order to fill, one order at a time"),
+        ("trade-ops bench sink --rate 1000 -d 10", "ticks into the lake at 1000/s, each until committed"),
     ))(cli_errors(bench))
