@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import replace
 from typing import Any
 
@@ -26,11 +26,14 @@ from services import contract
 
 __all__ = [
     "STREAMS",
+    "BatchHandler",
+    "Handler",
     "Redeliver",
     "connect",
     "cursor_consumer",
     "decode",
     "durable_consumer",
+    "each",
     "ensure_streams",
     "publish_event",
     "reconnects",
@@ -115,13 +118,17 @@ async def publish_event(js: JetStreamContext, subject: str,
 
 
 Handler = Callable[[Msg], Awaitable[None]]
+# Handles a batch of messages, in the order they arrived; returns the ones it could not
+# apply yet (to be redelivered later), or None when every one is done. Raising redelivers
+# the whole batch.
+BatchHandler = Callable[[list[Msg]], Awaitable[Collection[Msg] | None]]
 
 
 def reconnects(js: JetStreamContext) -> int:
     """How many times the connection behind `js` has reconnected.
 
-    A pull subscription is silently lost when the server restarts (nats.py issue #504):
-    consumer loops compare this before each fetch and subscribe again when it moved.
+    A subscription can be silently lost when the server restarts (nats.py issue #504):
+    consumer loops compare this before each batch and subscribe again when it moved.
     """
     return int(js._nc.stats["reconnects"])  # the context keeps its connection privately
 
@@ -145,6 +152,7 @@ class _Inbox:
 
     A callback that only appends is cheaper than `next_msg` (a task and a timer per
     message), and everything that arrived while a batch was handled is taken at once.
+    After the first message of a batch, `take` waits up to `linger` for the batch to fill.
     """
 
     def __init__(self, limit: int, linger: float = LINGER_S) -> None:
@@ -152,10 +160,13 @@ class _Inbox:
         self.linger = linger
         self.msgs: list[Msg] = []
         self.ready = asyncio.Event()
+        self.full = asyncio.Event()
 
     async def put(self, msg: Msg) -> None:
         self.msgs.append(msg)
         self.ready.set()
+        if len(self.msgs) >= self.limit:
+            self.full.set()
 
     async def take(self, timeout: float) -> list[Msg]:
         if not self.msgs:
@@ -165,10 +176,14 @@ class _Inbox:
             except TimeoutError:
                 return []
             if self.linger and len(self.msgs) < self.limit:
-                await asyncio.sleep(self.linger)
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(self.linger):
+                        await self.full.wait()
         batch, self.msgs = self.msgs[:self.limit], self.msgs[self.limit:]
         if not self.msgs:
             self.ready.clear()
+        if len(self.msgs) < self.limit:
+            self.full.clear()
         return batch
 
 
@@ -188,17 +203,59 @@ async def _push_subscribe(js: JetStreamContext, *, stream: str, durable: str, su
                               manual_ack=True)
 
 
+def each(handle: Handler, name: str) -> BatchHandler:
+    """A batch handler from a handler of one message: each message on its own, the ones
+    that raise are redelivered later (a traceback is logged unless it raised Redeliver)."""
+
+    async def handle_batch(msgs: list[Msg]) -> list[Msg]:
+        again = []
+        for msg in msgs:
+            try:
+                await handle(msg)
+            except asyncio.CancelledError:
+                raise
+            except Redeliver as exc:
+                log.info("consumer %s: %s; redelivering later", name, exc)
+                again.append(msg)
+            except Exception:
+                log.exception("consumer %s: handler failed; redelivering", name)
+                again.append(msg)
+        return again
+
+    return handle_batch
+
+
+async def _settle(msgs: list[Msg], again: Collection[Msg]) -> None:
+    """Ack what was handled, nak (with a delay) what is to come again."""
+    later = {id(m) for m in again}
+    for msg in msgs:
+        if id(msg) in later:
+            await msg.nak(delay=1.0)
+        else:
+            await msg.ack()
+
+
 async def durable_consumer(js: JetStreamContext, *, stream: str, durable: str, subject: str,
-                           handle: Handler, batch: int = 256, fetch_timeout: float = 1.0,
+                           handle: Handler | None = None, handle_batch: BatchHandler | None = None,
+                           batch: int = 256, linger: float = LINGER_S, fetch_timeout: float = 1.0,
                            deliver_policy: DeliverPolicy = DeliverPolicy.ALL,
-                           ack_wait: float = 30.0, max_ack_pending: int = 512) -> None:
-    """Handle every message of a durable consumer forever; ack each after `handle` returns.
+                           ack_wait: float = 30.0, max_ack_pending: int = 512,
+                           bound: Callable[[], Awaitable[None]] | None = None,
+                           idle: Callable[[], None] | None = None) -> None:
+    """Handle every message of a durable consumer forever, in batches; ack each once handled.
+
+    The consumer kind for side effects (writes, publishes, lake commits); `cursor_consumer`
+    is the other kind, for state kept with its own stream position. Give `handle_batch`
+    (a list of messages at a time: one Valkey pipeline, one commit per batch) or `handle`
+    (one message at a time, see `each`). A batch is what arrived while the last one was
+    handled, or, after a lull, what arrives within `linger` of its first message, at most
+    `batch` messages.
 
     A push consumer: the server sends each message as it is stored, so there is no pull
     request per message (a pull fetch costs two requests and a status reply for every
     message that arrives alone), and up to `max_ack_pending` are in flight.
-    A message whose handler raises is nak'ed with a delay and redelivered; handlers must
-    be idempotent by event id, since a crash between the work and the ack redelivers.
+    A message not handled is nak'ed with a delay and redelivered; handlers must be
+    idempotent by event id, since a crash between the work and the ack redelivers.
     `ack_wait` is how long an unacked message (its consumer died) waits for redelivery;
     it applies when the durable is first created. `max_ack_pending` is kept well below
     what the consumer handles in `ack_wait` even when slowed down: with 20,000 in flight,
@@ -206,12 +263,19 @@ async def durable_consumer(js: JetStreamContext, *, stream: str, durable: str, s
     the first copies still queued, and the consumer did every message twice (seen: a
     4,000-order backlog in execution-quality, 2,500 redelivered). `max_ack_pending=1` keeps strict stream
     order even across a crash: nothing newer is delivered before an unacked message is
-    redelivered.
+    redelivered. `bound` runs after each (re)subscription, before any message of it is
+    handled (e.g. to read what is already committed); `idle` when a wait found nothing.
     """
+    if handle is not None and handle_batch is None:
+        run = each(handle, durable)
+    elif handle_batch is not None and handle is None:
+        run = handle_batch
+    else:
+        raise TypeError("durable_consumer needs exactly one of handle and handle_batch")
     config = ConsumerConfig(durable_name=durable, ack_policy=AckPolicy.EXPLICIT,
                             deliver_policy=deliver_policy, ack_wait=ack_wait,
                             max_ack_pending=max_ack_pending, filter_subject=subject)
-    inbox = _Inbox(batch)
+    inbox = _Inbox(batch, linger)
     sub = None
     seen = -1
     while True:
@@ -226,37 +290,38 @@ async def durable_consumer(js: JetStreamContext, *, stream: str, durable: str, s
                 sub = None
                 sub = await _push_subscribe(js, stream=stream, durable=durable, subject=subject,
                                             config=config, inbox=inbox)
+                if bound is not None:
+                    await bound()
             msgs = await inbox.take(fetch_timeout)
         except (nats.errors.ConnectionClosedError, nats.errors.ConnectionReconnectingError,
                 nats.errors.TimeoutError, TimeoutError, NotFoundError) as exc:
             log.warning("consumer %s: %s; retrying", durable, exc or type(exc).__name__)
             await asyncio.sleep(0.5)
+            seen = -1
             continue
         except Exception as exc:  # e.g. JetStream not ready yet after a restart: subscribe again
             log.warning("consumer %s: %s: %s; subscribing again", durable, type(exc).__name__, exc)
             await asyncio.sleep(0.5)
+            seen = -1
             continue
-        for msg in msgs:
-            try:
-                await handle(msg)
-            except asyncio.CancelledError:
-                raise
-            except Redeliver as exc:
-                log.info("consumer %s: %s; redelivering later", durable, exc)
-                await msg.nak(delay=1.0)
-                continue
-            except Exception:
-                log.exception("consumer %s: handler failed; redelivering", durable)
-                await msg.nak(delay=1.0)
-                continue
-            await msg.ack()
-
-
-BatchHandler = Callable[[list[Msg]], Awaitable[None]]
+        if not msgs:
+            if idle is not None:
+                idle()
+            continue
+        again: Collection[Msg]
+        try:
+            again = await run(msgs) or ()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("consumer %s: batch handler failed; redelivering %d", durable, len(msgs))
+            again = msgs
+        await _settle(msgs, again)
 
 
 async def cursor_consumer(js: JetStreamContext, *, stream: str, subject: str,
-                          cursor: Callable[[], Awaitable[int]], handle: BatchHandler, name: str,
+                          cursor: Callable[[], Awaitable[int]],
+                          handle: Callable[[list[Msg]], Awaitable[None]], name: str,
                           batch: int = 256, idle_heartbeat: float = 5.0,
                           first: DeliverPolicy = DeliverPolicy.ALL) -> None:
     """Read `subject` from the message after `cursor()` forever, in batches, in stream order.

@@ -1,4 +1,4 @@
-"""The one sink: a durable JetStream pull consumer that appends batches to Delta tables.
+"""The one sink: the kit's durable consumer, appending batches to Delta tables.
 
     sink = Sink(kit, SinkSpec(stream=contract.TICKS, durable="sink-ticks", subject=contract.TICK_ALL,
                               tables=[MARKET_TICKS], route=lambda subject, event: (MARKET_TICKS.name, row)),
@@ -38,8 +38,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-import nats.errors
-import nats.js.errors
 import numpy as np
 import orjson
 import pyarrow as pa
@@ -47,7 +45,6 @@ import pyarrow.dataset as ds
 from deltalake import DeltaTable
 from fastapi import APIRouter, FastAPI, Request
 from nats.aio.msg import Msg
-from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from prometheus_client import Counter, Histogram
 
 from services import env
@@ -61,7 +58,6 @@ __all__ = ["Sink", "SinkSettings", "SinkShared", "SinkSpec", "Sinks", "Table", "
 
 log = logging.getLogger(__name__)
 
-POLL_S = 0.05  # with a batch open, fetch at most this often (at most batch_size per poll)
 KEY_WINDOW_S = 3600.0  # event ids kept for dedup: an hour of rows, at most KEY_MEMORY per table
 KEY_MEMORY = 500_000
 META = pa.schema([("_stream", pa.string()), ("_seq", pa.int64())])
@@ -179,22 +175,22 @@ class Sink:
         self._rows, self._delay = shared.rows.labels(spec.durable), shared.delay.labels(spec.durable)
 
     # -- start-up ------------------------------------------------------------------------
-    async def _subscribe(self) -> Any:
-        self.stream_id = await bus.stream_identity(self.kit.js, self.spec.stream)
-        config = ConsumerConfig(durable_name=self.spec.durable, ack_policy=AckPolicy.EXPLICIT,
-                                deliver_policy=DeliverPolicy.ALL, ack_wait=self.settings.sink_ack_wait_s,
-                                max_ack_pending=max(20_000, 4 * self.settings.sink_batch_size),
-                                filter_subject=self.spec.subject)
-        sub = await self.kit.js.pull_subscribe(self.spec.subject, durable=self.spec.durable,
-                                               stream=self.spec.stream, config=config)
-        self.ack_floor = 0  # the server's word, from here on (a recreated stream starts again at 1)
-        floor = await self.refresh_pending()
-        self.committed = await asyncio.to_thread(self._committed_above, floor)
-        for name, held in (await asyncio.to_thread(self._recent_keys)).items():
-            self._remember(name, held)
+    async def _bound(self) -> None:
+        """After each (re)subscription: what the table already holds above the ack floor."""
+        try:
+            self.stream_id = await bus.stream_identity(self.kit.js, self.spec.stream)
+            self.ack_floor = 0  # the server's word, from here on (a recreated stream starts again at 1)
+            floor = await self.refresh_pending()
+            self.committed = await asyncio.to_thread(self._committed_above, floor)
+            for name, held in (await asyncio.to_thread(self._recent_keys)).items():
+                self._remember(name, held)
+        except Exception as exc:  # NATS or the lake not ready: health says so; the consumer retries
+            self.stats.last_error = f"cannot start: {type(exc).__name__}: {exc}"[:300]
+            raise
+        if self.stats.last_error and self.stats.last_error.startswith("cannot start"):
+            self.stats.last_error = None
         log.info("%s: %d rows above ack floor %d already committed", self.spec.durable,
                  len(self.committed), floor)
-        return sub
 
     def _committed_above(self, floor: int) -> set[int]:
         seqs: set[int] = set()
@@ -241,52 +237,22 @@ class Sink:
 
     # -- the loop ------------------------------------------------------------------------
     async def run(self) -> None:
-        while True:
-            try:
-                sub = await self._subscribe()
-                break
-            except Exception as exc:  # NATS or the lake not ready: health says so; keep trying
-                self.stats.last_error = f"cannot start: {type(exc).__name__}: {exc}"[:300]
-                log.warning("%s: %s", self.spec.durable, self.stats.last_error)
-                await asyncio.sleep(1.0)
-        self.stats.last_error = None
-        batch: list[Msg] = []
-        deadline = 0.0
-        seen = bus.reconnects(self.kit.js)
-        while True:
-            wait = self.settings.sink_max_wait_s if not batch else max(0.01, deadline - time.monotonic())
-            try:
-                if bus.reconnects(self.kit.js) != seen:  # the pull subscription died with the server
-                    seen = bus.reconnects(self.kit.js)
-                    with contextlib.suppress(Exception):
-                        await sub.unsubscribe()
-                    sub = await self._subscribe()
-                msgs = await sub.fetch(self.settings.sink_batch_size - len(batch), timeout=wait)
-            except (TimeoutError, nats.errors.TimeoutError):
-                msgs = []
-            except (nats.errors.ConnectionClosedError, nats.errors.ConnectionReconnectingError,
-                    nats.js.errors.NotFoundError) as exc:
-                log.warning("%s: %s; retrying", self.spec.durable, exc)
-                await asyncio.sleep(0.5)
-                msgs = []
-            except Exception as exc:  # e.g. JetStream not ready yet after a restart: subscribe again
-                log.warning("%s: %s: %s; subscribing again", self.spec.durable, type(exc).__name__, exc)
-                await asyncio.sleep(0.5)
-                seen, msgs = -1, []
-            if msgs and not batch:
-                deadline = time.monotonic() + self.settings.sink_max_wait_s
-            batch.extend(msgs)
-            if batch and (len(batch) >= self.settings.sink_batch_size or time.monotonic() >= deadline):
-                await self._flush(batch)
-                batch = []
-            elif not batch:
-                self.idle_at = time.time()
-            else:
-                # A fetch returns as soon as one message is there: at a trickle that is two
-                # pull requests per message. Let the batch gather on the server first.
-                await asyncio.sleep(min(POLL_S, max(0.0, deadline - time.monotonic())))
+        """The kit's durable consumer, a batch per commit: at most `sink_batch_size`
+        messages, or what arrived within `sink_max_wait_s` of the first."""
+        settings = self.settings
+        await bus.durable_consumer(
+            self.kit.js, stream=self.spec.stream, durable=self.spec.durable, subject=self.spec.subject,
+            handle_batch=self._flush, batch=settings.sink_batch_size, linger=settings.sink_max_wait_s,
+            ack_wait=settings.sink_ack_wait_s, max_ack_pending=2 * settings.sink_batch_size,
+            bound=self._bound, idle=self._idle)
+
+    def _idle(self) -> None:
+        self.idle_at = time.time()
 
     async def _flush(self, batch: list[Msg]) -> None:
+        """Commit the batch's rows; return (and so be acked) only once every commit succeeded."""
+        with contextlib.suppress(Exception):  # forget what the last batch's acks made safe
+            await self.refresh_pending()
         rows = self._rows_of(batch)
         delay = 0.25
         while True:
@@ -303,12 +269,6 @@ class Sink:
                     await msg.in_progress()
         if self._crash_after and self.stats.batches >= self._crash_after:
             os._exit(137)  # fault injection for tests: die after a commit, before the ack
-        for msg in batch:
-            await msg.ack()
-        try:
-            await self.refresh_pending()
-        except Exception as exc:
-            log.warning("%s: consumer info: %s", self.spec.durable, exc)
 
     def _rows_of(self, batch: list[Msg]) -> dict[str, list[dict[str, Any]]]:
         rows: dict[str, list[dict[str, Any]]] = {}
