@@ -15,8 +15,7 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from services.contract import now_ms
-from services.exeq.app import routable
-from services.kit import bus
+from services.exeq.app import routable as routable_many
 from services.oms.store import PENDING_EXPIRY_S, OrderStore, expired_reason
 from tests.helpers import Proc
 
@@ -37,6 +36,11 @@ def _run(valkey: Proc, test: Callable[[OrderStore], Awaitable[Any]]) -> Any:
             await store.valkey.aclose()
 
     return asyncio.run(main())
+
+
+async def routable(store: OrderStore, order_id: str) -> bool | None:
+    """The router's verdict on one order (None: not decided by its OMS yet)."""
+    return (await routable_many(store, [order_id]))[order_id]
 
 
 def _gate(store: OrderStore, order_id: str) -> Awaitable[str]:
@@ -84,16 +88,25 @@ def test_a_publish_that_failed_is_rejected_and_never_routable(valkey_server: Pro
 
 
 def test_a_recent_pending_order_is_redelivered_not_routed(valkey_server: Proc) -> None:
-    async def test(store: OrderStore) -> str:
+    async def test(store: OrderStore) -> bool | None:
         order = _order()
         await store.create(order)
-        try:
-            await routable(store, order["order_id"])
-        except bus.Redeliver as exc:
-            return str(exc)
-        return "routed"
+        return await routable(store, order["order_id"])
 
-    assert "not confirmed" in _run(valkey_server, test)
+    assert _run(valkey_server, test) is None
+
+
+def test_a_batch_of_orders_is_gated_each_on_its_own(valkey_server: Proc) -> None:
+    async def test(store: OrderStore) -> list[bool | None]:
+        accepted, pending = _order(), _order()
+        for order in (accepted, pending):
+            await store.create(order)
+        await store.decide({**accepted, "status": "ACCEPTED"}, 201, b"{}", None)
+        ids = [pending["order_id"], "never-stored", accepted["order_id"]]
+        verdict = await routable_many(store, ids)
+        return [verdict[i] for i in ids]
+
+    assert _run(valkey_server, test) == [None, False, True]
 
 
 def test_an_order_never_stored_is_not_routed(valkey_server: Proc) -> None:
@@ -109,11 +122,9 @@ def test_a_client_order_id_taken_by_a_retry_after_the_claim_expired_keeps_one_or
         coid = uuid.uuid4().hex
         first, retry = _order(coid=coid), _order(coid=coid)
         t1, t2 = f"d:{first['order_id']}", f"d:{retry['order_id']}"
-        assert await store.claim("decide", coid, t1) is None
-        await store.create(first)
+        assert await store.create(first, t1) is None
         await store.valkey.delete(f"oms:coid:decide:{coid}")  # the claim expired
-        assert await store.claim("decide", coid, t2) is None
-        await store.create(retry)
+        assert await store.create(retry, t2) is None
         won = await store.decide({**retry, "status": "ACCEPTED"}, 201, b"{}", t2)
         lost = await store.decide({**first, "status": "ACCEPTED"}, 201, b"{}", t1,
                                   {**first, "status": "REJECTED", "reason": "taken by a retry"})
@@ -125,16 +136,18 @@ def test_a_client_order_id_taken_by_a_retry_after_the_claim_expired_keeps_one_or
 
 
 def test_a_claim_lives_seconds_and_a_retried_claim_is_still_ours(valkey_server: Proc) -> None:
-    async def test(store: OrderStore) -> tuple[str | None, int, str | None]:
+    async def test(store: OrderStore) -> tuple[str | None, int, str | None, dict[str, Any] | None]:
         coid, token = uuid.uuid4().hex, "d:o1"
-        await store.claim("decide", coid, token)
-        again = await store.claim("decide", coid, token)  # the pool sent the SET twice
+        first, other = _order(coid=coid), _order(coid=coid)
+        await store.create(first, token)
+        again = await store.create(first, token)  # the pool sent the script twice
         ttl = await store.valkey.ttl(f"oms:coid:decide:{coid}")
-        other = await store.claim("decide", coid, "e:o2")
-        return again, ttl, other
+        held = await store.create(other, "e:o2")
+        return again, ttl, held, await store.get(other["order_id"])
 
-    again, ttl, other = _run(valkey_server, test)
-    assert again is None and 0 < ttl <= 10 and other == "d:o1"
+    again, ttl, held, written = _run(valkey_server, test)
+    assert again is None and 0 < ttl <= 10 and held == "d:o1"
+    assert written is None  # the id was held: the other order was not written
 
 
 def test_order_records_and_indexes_have_an_age_limit(valkey_server: Proc) -> None:

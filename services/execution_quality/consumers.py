@@ -20,16 +20,12 @@ from services.contract import EXEC, FILL_ALL, ORDERS, ORDERS_NEW
 from services.execution_quality import store
 from services.execution_quality.tca import slippage_bps
 from services.kit import Kit
-from services.kit.bus import Redeliver, decode, durable_consumer
+from services.kit.bus import decode, durable_consumer
 from services.kit.quotes import QuoteBook
 
-__all__ = ["ArrivalNotSeen", "fill_record", "start"]
+__all__ = ["fill_record", "start"]
 
 log = logging.getLogger(__name__)
-
-
-class ArrivalNotSeen(Redeliver):
-    """The fill's order is not recorded yet: redeliver the fill later."""
 
 
 def fill_record(fill: dict[str, Any], arrival: dict[str, Any] | None) -> dict[str, Any]:
@@ -50,40 +46,51 @@ async def start(kit: Kit, quotes: QuoteBook, max_samples: int, order_wait_delive
     js, valkey = kit.js, kit.valkey
     fills_total = kit.metrics.counter("tca_fills_total", "Fills measured", ("slippage",))
 
-    async def on_order(msg: Msg) -> None:
-        try:
-            event = decode(msg)
-            order = event["order"]
-            symbol, order_id, side = str(order["symbol"]).upper(), str(order["order_id"]), order["side"]
-        except (KeyError, TypeError, ValueError) as exc:
-            log.warning("skipping a malformed order event: %r", exc)
-            return
-        quote = quotes.get(symbol)
-        await store.record_arrival(valkey, order_id, {
-            "symbol": symbol, "side": side, "mid": quote.mid if quote else None,
-            "created_ts": order.get("created_ts", event.get("ts"))})
+    async def on_orders(msgs: list[Msg]) -> None:
+        arrivals: dict[str, dict[str, Any]] = {}
+        for msg in msgs:
+            try:
+                event = decode(msg)
+                order = event["order"]
+                symbol, order_id, side = str(order["symbol"]).upper(), str(order["order_id"]), order["side"]
+            except (KeyError, TypeError, ValueError) as exc:
+                log.warning("skipping a malformed order event: %r", exc)
+                continue
+            quote = quotes.get(symbol)
+            arrivals.setdefault(order_id, {  # the first arrival seen is kept, as in Valkey
+                "symbol": symbol, "side": side, "mid": quote.mid if quote else None,
+                "created_ts": order.get("created_ts", event.get("ts"))})
+        if arrivals:
+            await store.record_arrivals(valkey, arrivals)
 
-    async def on_fill(msg: Msg) -> None:
-        try:
-            fill = decode(msg)
-        except ValueError as exc:
-            log.warning("skipping a fill that is not JSON: %r", exc)
-            return
-        arrival = await store.get_arrival(valkey, str(fill.get("order_id")))
-        if arrival is None and msg.metadata.num_delivered < order_wait_deliveries:
-            raise ArrivalNotSeen(f"order {fill.get('order_id')} of fill {fill.get('id')} not seen yet")
-        try:
-            record = fill_record(fill, arrival)
-        except (KeyError, TypeError, ValueError) as exc:
-            log.warning("skipping a malformed fill %s: %r", fill.get("id"), exc)
-            fills_total.labels("malformed").inc()
-            return
-        await store.add_fill(valkey, record, max_samples)
-        fills_total.labels("measured" if record["slippage_bps"] is not None else "no_mid").inc()
+    async def on_fills(msgs: list[Msg]) -> list[Msg]:
+        fills: list[tuple[Msg, dict[str, Any]]] = []
+        for msg in msgs:
+            try:
+                fills.append((msg, decode(msg)))
+            except ValueError as exc:
+                log.warning("skipping a fill that is not JSON: %r", exc)
+        arrivals = await store.get_arrivals(valkey, [str(f.get("order_id")) for _, f in fills])
+        later, records = [], []
+        for (msg, fill), arrival in zip(fills, arrivals, strict=True):
+            if arrival is None and msg.metadata.num_delivered < order_wait_deliveries:
+                log.info("order %s of fill %s not seen yet: redelivering later", fill.get("order_id"),
+                         fill.get("id"))
+                later.append(msg)
+                continue
+            try:
+                records.append(fill_record(fill, arrival))
+            except (KeyError, TypeError, ValueError) as exc:
+                log.warning("skipping a malformed fill %s: %r", fill.get("id"), exc)
+                fills_total.labels("malformed").inc()
+        await store.add_fills(valkey, records, max_samples)
+        for record in records:
+            fills_total.labels("measured" if record["slippage_bps"] is not None else "no_mid").inc()
+        return later
 
     kit.spawn(lambda: quotes.follow(js, "execution-quality"), "quotes")
     await quotes.wait_ready()  # an arrival mid needs the quotes
     kit.spawn(lambda: durable_consumer(js, stream=ORDERS, durable="execution-quality-orders",
-                               subject=ORDERS_NEW, handle=on_order), "orders-consumer")
+                               subject=ORDERS_NEW, handle_batch=on_orders), "orders-consumer")
     kit.spawn(lambda: durable_consumer(js, stream=EXEC, durable="execution-quality-fills",
-                               subject=FILL_ALL, handle=on_fill), "fills-consumer")
+                               subject=FILL_ALL, handle_batch=on_fills), "fills-consumer")

@@ -51,17 +51,21 @@ ROUTABLE = frozenset({"ACCEPTED", "PARTIALLY_FILLED"})
 WAITS_S = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05)  # a PENDING order: look again after these
 
 
-async def routable(store: OrderStore, order_id: str) -> bool:
-    """May this order go to the venue? Raises Redeliver while its OMS has not decided."""
+async def routable(store: OrderStore, order_ids: list[str]) -> dict[str, bool | None]:
+    """May each order go to the venue? None for one its OMS has not decided yet (to be
+    redelivered). The orders still PENDING are looked at again after each of WAITS_S."""
+    verdict: dict[str, bool | None] = {}
+    waiting = list(dict.fromkeys(order_ids))
     for wait in (*WAITS_S, None):
         now = now_ms()
-        status = await store.gate(order_id, now - PENDING_EXPIRY_S * 1000, expired_reason(), now)
-        if status != "PENDING":
-            return status in ROUTABLE
-        if wait is None:
-            raise bus.Redeliver(f"order {order_id} is not confirmed by the oms yet")
+        statuses = await store.gate_many(waiting, now - PENDING_EXPIRY_S * 1000, expired_reason(), now)
+        verdict.update({i: s in ROUTABLE for i, s in zip(waiting, statuses, strict=True) if s != "PENDING"})
+        waiting = [i for i, s in zip(waiting, statuses, strict=True) if s == "PENDING"]
+        if not waiting or wait is None:
+            break
         await asyncio.sleep(wait)
-    return False
+    verdict.update(dict.fromkeys(waiting))
+    return verdict
 
 
 @contextlib.asynccontextmanager
@@ -74,25 +78,46 @@ async def lifespan(kit: Kit) -> AsyncIterator[None]:
                                       "new orders not routed: the OMS did not accept them")
     store = OrderStore(kit.valkey)
 
-    async def handle(msg: Msg) -> None:
-        try:
-            instruction = route(msg.subject, bus.decode(msg))
-        except ValueError:  # not JSON: nothing to route, and retrying will not help
-            instruction = None
-        if instruction is None:
-            if msg.subject in (ORDERS_NEW, ORDERS_CANCEL):
+    async def handle(msgs: list[Msg]) -> list[Msg]:
+        instructions: list[tuple[Msg, dict[str, Any]]] = []
+        for msg in msgs:
+            try:
+                instruction = route(msg.subject, bus.decode(msg))
+            except ValueError:  # not JSON: nothing to route, and retrying will not help
+                instruction = None
+            if instruction is not None:
+                instructions.append((msg, instruction))
+            elif msg.subject in (ORDERS_NEW, ORDERS_CANCEL):
                 log.warning("exeq: dropped a malformed %s event", msg.subject)
                 dropped.inc()
-            return
-        if instruction["action"] == "new" and not await routable(store, instruction["order"]["order_id"]):
-            log.info("exeq: order %s not accepted by the oms: not routed", instruction["order"]["order_id"])
-            unconfirmed.inc()
-            return
-        await bus.publish_event(js, VENUE_ORDER, instruction)
-        routed.labels(instruction["action"]).inc()
+        verdict = await routable(store, [i["order"]["order_id"] for _, i in instructions
+                                         if i["action"] == "new"])
+        later, out = [], []
+        for msg, instruction in instructions:
+            order_id = instruction["order"]["order_id"]
+            if instruction["action"] == "new" and verdict[order_id] is None:
+                log.info("exeq: order %s is not confirmed by the oms yet; redelivering later", order_id)
+                later.append(msg)
+            elif instruction["action"] == "new" and not verdict[order_id]:
+                log.info("exeq: order %s not accepted by the oms: not routed", order_id)
+                unconfirmed.inc()
+            else:
+                out.append((msg, instruction))
+        # All at once, in order on the wire; each keeps its fixed id, so one that is published
+        # again (its message redelivered after a failure) is dropped by JetStream.
+        sent = await asyncio.gather(*(bus.publish_event(js, VENUE_ORDER, i) for _, i in out),
+                                    return_exceptions=True)
+        for (msg, instruction), result in zip(out, sent, strict=True):
+            if isinstance(result, BaseException):
+                log.warning("exeq: %s of %s not published (%s); redelivering", instruction["action"],
+                            instruction["order"]["order_id"], result)
+                later.append(msg)
+            else:
+                routed.labels(instruction["action"]).inc()
+        return later
 
     kit.spawn(lambda: bus.durable_consumer(js, stream=ORDERS, durable="exeq", subject=ORDERS_ALL,
-                                   handle=handle, ack_wait=settings.ack_wait_s), "exeq-orders")
+                                   handle_batch=handle, ack_wait=settings.ack_wait_s), "exeq-orders")
     yield
 
 

@@ -82,7 +82,8 @@ async def lifespan(kit: Kit) -> AsyncIterator[Venue]:
 
     kit.add_check("quotes", quote_check)
     kit.spawn(lambda: durable_consumer(kit.js, stream=VENUE, durable="live-gateway", subject=VENUE_ORDER,
-                               handle=venue.on_order, ack_wait=settings.ack_wait_s), "venue-orders")
+                               handle_batch=venue.on_orders, ack_wait=settings.ack_wait_s),
+               "venue-orders")
     kit.spawn(lambda: _flush_forever(venue, settings.outbox_flush_s), "venue-outbox")
     yield venue
 

@@ -40,6 +40,11 @@ class VenueStore:
         raw = await self.valkey.get(_key(order_id))
         return Working.from_json(orjson.loads(raw)) if raw else None
 
+    async def get_many(self, order_ids: list[str]) -> dict[str, Working | None]:
+        raws = await self.valkey.mget([_key(i) for i in order_ids]) if order_ids else []
+        return {i: Working.from_json(orjson.loads(r)) if r else None
+                for i, r in zip(order_ids, raws, strict=True)}
+
     async def load_open(self) -> list[Working]:
         ids = [text(i) for i in await self.valkey.zrange(OPEN, 0, -1)]
         if not ids:
@@ -47,16 +52,17 @@ class VenueStore:
         raws = await self.valkey.mget([_key(i) for i in ids])
         return [w for w in (Working.from_json(orjson.loads(r)) for r in raws if r) if w.is_open]
 
-    async def save(self, w: Working, events: list[Event]) -> None:
-        """The order's state and the events it caused, atomically."""
+    async def save(self, changes: list[tuple[Working, list[Event]]]) -> None:
+        """The orders' states and the events they caused, in order, atomically."""
         async with self.valkey.pipeline(transaction=True) as pipe:
-            pipe.set(_key(w.order_id), orjson.dumps(w.to_json()), ex=ORDER_TTL_S)
-            if w.is_open:
-                pipe.zadd(OPEN, {w.order_id: time.time()}, nx=True)
-            else:
-                pipe.zrem(OPEN, w.order_id)
-            for subject, event in events:
-                pipe.hset(OUTBOX, event["id"], orjson.dumps({"subject": subject, "event": event}))
+            for w, events in changes:
+                pipe.set(_key(w.order_id), orjson.dumps(w.to_json()), ex=ORDER_TTL_S)
+                if w.is_open:
+                    pipe.zadd(OPEN, {w.order_id: time.time()}, nx=True)
+                else:
+                    pipe.zrem(OPEN, w.order_id)
+                for subject, event in events:
+                    pipe.hset(OUTBOX, event["id"], orjson.dumps({"subject": subject, "event": event}))
             await pipe.execute()
 
     async def sent(self, events: list[Event]) -> None:

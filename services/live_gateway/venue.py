@@ -52,16 +52,29 @@ class Venue:
             orders.pop(w.order_id, None)
         self.resting.set(sum(len(b) for b in self.book.values()))
 
-    async def _commit(self, w: Working, events: list[Event]) -> None:
-        await self.store.save(w, events)
-        self._place(w)
-        await self._publish(events)
+    async def _commit(self, changes: list[tuple[Working, list[Event]]]) -> None:
+        """Save the orders' states with their events (one transaction), then publish."""
+        if not changes:
+            return
+        await self.store.save(changes)
+        for w, _ in changes:
+            self._place(w)
+        await self._publish([e for _, events in changes for e in events])
 
     async def _publish(self, events: list[Event]) -> None:
-        for subject, event in events:
-            await bus.publish_event(self.js, subject, event)
+        """All at once, in order on the wire; what JetStream acked leaves the outbox, what it
+        did not stays there for the next flush (the first error is raised after)."""
+        if not events:
+            return
+        acks = await asyncio.gather(*(bus.publish_event(self.js, subject, e) for subject, e in events),
+                                    return_exceptions=True)
+        sent = [e for e, ack in zip(events, acks, strict=True) if not isinstance(ack, BaseException)]
+        for _, event in sent:
             (self.fills_total if "fill_id" in event else self.cancels_total).inc()
-        await self.store.sent(events)
+        await self.store.sent(sent)
+        failed = next((ack for ack in acks if isinstance(ack, BaseException)), None)
+        if failed is not None:
+            raise failed
 
     async def flush_outbox(self) -> None:
         async with self.lock:
@@ -70,43 +83,60 @@ class Venue:
                 log.info("venue: publishing %d events left in the outbox", len(pending))
                 await self._publish(pending)
 
-    async def on_order(self, msg: Msg) -> None:
-        """One `venue.paper.order` instruction (durable consumer; redelivery is harmless)."""
-        event = bus.decode(msg)
-        order, action = event.get("order") or {}, event.get("action")
-        if not order.get("order_id") or action not in ("new", "cancel"):
-            log.warning("venue: dropped a malformed instruction: %.200r", event)
+    async def on_orders(self, msgs: list[Msg]) -> None:
+        """A batch of `venue.paper.order` instructions (durable consumer; redelivery is
+        harmless): worked in order, saved in one transaction, their events published at once."""
+        instructions: list[tuple[str, dict[str, Any]]] = []
+        for msg in msgs:
+            try:
+                event = bus.decode(msg)
+            except ValueError:
+                event = {}
+            order, action = event.get("order") or {}, event.get("action")
+            if not isinstance(order, dict) or not order.get("order_id") or action not in ("new", "cancel"):
+                log.warning("venue: dropped a malformed instruction: %.200r", msg.data)
+                continue
+            self.orders_total.labels(action).inc()
+            instructions.append((action, order))
+        if not instructions:
             return
-        self.orders_total.labels(action).inc()
         async with self.lock:
-            if action == "new":
-                await self._new(order)
-            else:
-                await self._cancel(order)
+            # What the venue holds of these orders, updated as the batch is worked: a later
+            # instruction of the batch sees what an earlier one did.
+            known = await self.store.get_many(list({str(o["order_id"]) for _, o in instructions}))
+            changes: list[tuple[Working, list[Event]]] = []
+            for action, order in instructions:
+                change = self._new(order, known) if action == "new" else self._cancel(order, known)
+                if change is not None:
+                    known[change[0].order_id] = change[0]
+                    self._place(change[0])
+                    changes.append(change)
+            await self._commit(changes)
 
-    async def _new(self, order: dict[str, Any]) -> None:
-        known = await self.store.get(str(order["order_id"]))
-        if known is not None:
-            if known.status == "CANCEL_PENDING":  # its cancel overtook it
+    def _new(self, order: dict[str, Any], known: dict[str, Working | None]
+             ) -> tuple[Working, list[Event]] | None:
+        held = known.get(str(order["order_id"]))
+        if held is not None:
+            if held.status == "CANCEL_PENDING":  # its cancel overtook it
                 w = Working(order)
-                await self._commit(w, [cancel(w, "cancelled before it reached the venue")])
-            return  # seen before: a redelivery
+                return w, [cancel(w, "cancelled before it reached the venue")]
+            return None  # seen before: a redelivery
         w = Working(order)
         reason = validate(order)
         if reason is not None:
-            await self._commit(w, [cancel(w, f"rejected by the venue: {reason}")])
-            return
+            return w, [cancel(w, f"rejected by the venue: {reason}")]
         taken = self.taken.setdefault(w.symbol, {})
-        await self._commit(w, step(w, self.quotes.get(w.symbol), taken, arrival=True))
+        return w, step(w, self.quotes.get(w.symbol), taken, arrival=True)
 
-    async def _cancel(self, ref: dict[str, Any]) -> None:
+    def _cancel(self, ref: dict[str, Any], known: dict[str, Working | None]
+                ) -> tuple[Working, list[Event]] | None:
         order_id = str(ref["order_id"])
         w = next((b[order_id] for b in self.book.values() if order_id in b), None)
         if w is not None:
-            await self._commit(w, [cancel(w, "cancelled on request")])
-        elif await self.store.get(order_id) is None:
-            await self._commit(Working(ref, status="CANCEL_PENDING"), [])
-        # else: already filled or cancelled, nothing left to cancel
+            return w, [cancel(w, "cancelled on request")]
+        if known.get(order_id) is None:
+            return Working(ref, status="CANCEL_PENDING"), []
+        return None  # already filled or cancelled, nothing left to cancel
 
     async def on_quote(self, quote: Quote) -> None:
         """A new quote: fresh size, and resting orders that it crosses fill."""
@@ -115,4 +145,4 @@ class Venue:
             for w in list(self.book.get(quote.symbol, {}).values()):
                 events = step(w, quote, taken, arrival=False)
                 if events:
-                    await self._commit(w, events)
+                    await self._commit([(w, events)])

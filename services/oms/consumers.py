@@ -1,6 +1,7 @@
 """oms's consumer: order state from `exec.fill.{SYMBOL}` and `exec.cancelled`.
 
-One durable consumer on `exec.>` (the EXEC stream), acked after the order is written.
+One durable consumer on `exec.>` (the EXEC stream), a batch at a time: the orders read
+in one round trip, the changed ones written in one, then acked.
 Updates are idempotent (lifecycle keeps applied fill ids; a cancel of a terminal order is
 a no-op), so a redelivery after a crash changes nothing twice.
 """
@@ -8,6 +9,7 @@ a no-op), so a redelivery after a crash changes nothing twice.
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from nats.aio.msg import Msg
 
@@ -28,24 +30,37 @@ async def follow_executions(kit: Kit, store: OrderStore) -> None:
     applied = kit.metrics.counter("oms_execution_events_total", "execution events by kind and effect",
                                   ("kind", "effect"))
 
-    async def handle(msg: Msg) -> None:
-        event = bus.decode(msg)
-        kind = "cancel" if msg.subject == contract.EXEC_CANCELLED else "fill"
-        order = await store.get(str(event.get("order_id")))
-        if order is None:
-            if msg.metadata.num_delivered >= MAX_MISSING_DELIVERIES:
-                log.warning("%s %s for unknown order %s: dropped", kind, event.get("id"),
-                            event.get("order_id"))
-                applied.labels(kind, "unknown_order").inc()
-                return
-            # Its orders.new was published while the order was being stored: try again soon.
-            raise bus.Redeliver(f"order {event.get('order_id')} not stored yet")
-        update = apply_cancel if kind == "cancel" else apply_fill
-        if update(order, event, contract.now_ms()):
-            await store.put(order)
-            applied.labels(kind, "applied").inc()
-        else:
-            applied.labels(kind, "duplicate").inc()
+    async def handle(msgs: list[Msg]) -> list[Msg]:
+        events: list[tuple[Msg, str, dict[str, Any]]] = []
+        for msg in msgs:
+            try:
+                event = bus.decode(msg)
+            except ValueError:
+                log.warning("dropped an execution event that is not JSON: %.200r", msg.data)
+                continue
+            events.append((msg, "cancel" if msg.subject == contract.EXEC_CANCELLED else "fill", event))
+        orders = await store.get_many(list({str(e.get("order_id")) for _, _, e in events}))
+        later, changed, now = [], {}, contract.now_ms()
+        effects: list[tuple[str, str]] = []  # counted once the batch is written
+        for msg, kind, event in events:  # in stream order: fills of one order add up in turn
+            order = orders.get(str(event.get("order_id")))
+            if order is None:
+                if msg.metadata.num_delivered >= MAX_MISSING_DELIVERIES:
+                    log.warning("%s %s for unknown order %s: dropped", kind, event.get("id"),
+                                event.get("order_id"))
+                    effects.append((kind, "unknown_order"))
+                else:  # its orders.new was published while the order was being stored: soon
+                    later.append(msg)
+                continue
+            update = apply_cancel if kind == "cancel" else apply_fill
+            moved = update(order, event, now)
+            if moved:
+                changed[order["order_id"]] = order
+            effects.append((kind, "applied" if moved else "duplicate"))
+        await store.put_many(list(changed.values()))
+        for kind, effect in effects:
+            applied.labels(kind, effect).inc()
+        return later
 
     await bus.durable_consumer(kit.js, stream=contract.EXEC, durable=DURABLE,
-                               subject=contract.EXEC_ALL, handle=handle)
+                               subject=contract.EXEC_ALL, handle_batch=handle)

@@ -9,15 +9,23 @@ The rule (what an answer means):
 
 How it holds, whatever fails when:
     1. parse and validate the raw body in one pydantic call (422 with reasons);
-    2. claim `client_order_id` for `claim_ttl_s` seconds (SET NX) and ask risk, at once;
-       a reused id replays the first answer (same body) or is a 409 (another body);
-    3. a rejection is recorded REJECTED and answered 422 (never published);
-    4. an approval is written PENDING, then published on `orders.new` (message id = order
-       id, so JetStream drops a second publish of it), then moved PENDING -> ACCEPTED by a
+    2. at once: ask risk, and write the order PENDING (readable, never routable) after
+       claiming `client_order_id` for `claim_ttl_s` seconds, in one Valkey script
+       (store.create); a reused id writes nothing and replays the first answer (same
+       body) or is a 409 (another body);
+    3. a rejection moves PENDING -> REJECTED with its answer and is answered 422; risk
+       unreachable moves it to REJECTED too and is a 503 (neither is ever published);
+    4. an approval is published on `orders.new` (message id = order id, so JetStream
+       drops a second publish of it), then moved PENDING -> ACCEPTED by a
        compare-and-set (store.decide) and answered 201;
     5. the router (exeq) routes an `orders.new` only when the record says ACCEPTED; a
        PENDING one waits, and one still PENDING after `pending_expiry_s` is moved to
        REJECTED by the same compare-and-set (its OMS died or gave up): never routed.
+So an accepted order waits on two writes and a publish in series (risk runs beside the
+first write): the PENDING write must come before the publish, or a router could meet an
+order it cannot judge, and the ACCEPTED one after the publish's ack, or a 201 could
+stand for an order JetStream never stored. A record that could not be moved to
+REJECTED stays PENDING, unpublished, and expires: never routed either.
 A failed publish moves the order to REJECTED (or leaves it PENDING, to expire) and is a
 503, so a publish that JetStream stored late is never routed. The claim is given back
 on a 503 only when the order is known not to trade; otherwise it expires in seconds.
@@ -102,44 +110,36 @@ class OrderEntry:
         order_id = uuid.uuid4().hex
         coid = req.client_order_id
         token = f"{req.digest()}:{order_id}" if coid else None
-        if coid and token:
-            claimed, verdict = await asyncio.gather(
-                self.store.claim(req.account, coid, token), self._risk(req), return_exceptions=True)
-            if isinstance(claimed, BaseException):
-                self.counter.labels("unavailable").inc()
-                return _unavailable("valkey", claimed)
-            if claimed is not None:
-                return await self._replay(claimed, token, coid)
-        else:
-            verdict = await self._risk(req)
-
+        now = contract.now_ms()
+        order = new_order(req, order_id, now, "PENDING", "UNKNOWN", [], None)
+        # 1. PENDING (readable, not routable), with the client order id claimed, and risk: at once
+        held, verdict = await asyncio.gather(self.store.create(order, token), self._risk(req),
+                                             return_exceptions=True)
+        if isinstance(held, BaseException):  # maybe written: then PENDING, never published, expires
+            self.counter.labels("unavailable").inc()
+            return _unavailable("valkey", held)
+        if held is not None and token and coid:  # another request holds the id: nothing written
+            return await self._replay(held, token, coid)
         if isinstance(verdict, BaseException):
             self.counter.labels("unavailable").inc()
-            await self._release(req, token)
+            order.update(status="REJECTED", reason=f"risk unavailable: {verdict or type(verdict).__name__}",
+                         updated_ts=contract.now_ms())
+            await self._reject(req, order, 503, None, token)
             return _unavailable("risk", verdict)
 
-        now = contract.now_ms()
         approved = bool(verdict.get("approved"))
-        order = new_order(req, order_id, now, "PENDING" if approved else "REJECTED",
-                          verdict.get("risk_level", "UNKNOWN"), list(verdict.get("warnings", ())),
-                          None if approved else verdict.get("reason") or "rejected by risk")
+        order.update(risk_level=verdict.get("risk_level", "UNKNOWN"),
+                     warnings=list(verdict.get("warnings", ())))
         if not approved:
+            order.update(status="REJECTED", reason=verdict.get("reason") or "rejected by risk",
+                         updated_ts=contract.now_ms())
             status, answer = 422, orjson.dumps({"detail": f"rejected by risk: {order['reason']}",
                                                 "order": order, "result": OrderResult.REJECTED})
-            try:
-                await self.store.create(order, status, answer, token)
-            except Exception as exc:
-                await self._release(req, token)
-                return _unavailable("valkey", exc)
+            if not await self._reject(req, order, status, answer, token):
+                return _unavailable("valkey", f"order {order_id}: the rejection was not recorded")
             self.counter.labels("rejected").inc()
             return status, answer
 
-        try:  # 1. PENDING: readable, not routable
-            await self.store.create(order)
-        except Exception as exc:
-            self.counter.labels("unavailable").inc()
-            await self._release(req, token)
-            return _unavailable("valkey", exc)
         try:  # 2. in JetStream (a timeout may still be stored later: it stays unroutable)
             await bus.publish_event(self.js, contract.ORDERS_NEW, {"id": order_id, "ts": now, "order": order})
         except Exception as exc:
@@ -186,6 +186,20 @@ class OrderEntry:
         if outcome == "REJECTED":
             await self._release(req, token)
         return _unavailable("nats", exc)
+
+    async def _reject(self, req: OrderRequest, order: dict[str, Any], status_code: int,
+                      answer: bytes | None, token: str | None) -> bool:
+        """PENDING -> REJECTED (never published, so never routed) with its answer; the claim
+        is given back unless the answer is final. False when Valkey could not record it (the
+        order stays PENDING and expires unrouted)."""
+        try:
+            outcome = await self.store.decide(order, status_code, answer, token if answer else None)
+        except Exception as exc:
+            log.warning("order %s: rejection not recorded: %s", order["order_id"], exc)
+            outcome = None
+        if answer is None or outcome != "REJECTED":
+            await self._release(req, token)
+        return outcome == "REJECTED"
 
     async def _risk(self, req: OrderRequest) -> dict[str, Any]:
         try:

@@ -21,6 +21,7 @@ from typing import Any
 
 import orjson
 import redis.asyncio as aioredis
+from redis.exceptions import NoScriptError
 
 from services.kit.text import raw as as_bytes
 from services.kit.text import text
@@ -51,22 +52,23 @@ def coid_key(account: str, client_order_id: str) -> str:
     return f"oms:coid:{account}:{client_order_id}"
 
 
-# A new record and its indexes (index entries older than the record's age limit are
-# trimmed here, amortised over the orders); for an order decided at once (a risk
-# rejection) also its answer and client order id mapping. One round trip, atomic.
+# A new PENDING record and its indexes (index entries older than the record's age limit
+# are trimmed here, amortised over the orders), after claiming the order's client order
+# id (KEYS[4]) for ARGV[6] seconds: when another request holds the id, nothing is written
+# and its token is returned. One round trip, atomic.
 _CREATE = """
-redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[4])
-if ARGV[5] ~= '' then redis.call('SET', KEYS[4], ARGV[5], 'EX', ARGV[7]) end
-if KEYS[5] ~= '' then
-  local holder = redis.call('GET', KEYS[5])
-  if (not holder) or holder == ARGV[6] then redis.call('SET', KEYS[5], ARGV[6], 'EX', ARGV[7]) end
+if KEYS[4] ~= '' then
+  local holder = redis.call('GET', KEYS[4])
+  if holder and holder ~= ARGV[5] then return holder end
+  redis.call('SET', KEYS[4], ARGV[5], 'EX', ARGV[6])
 end
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[4])
 redis.call('ZADD', KEYS[2], ARGV[3], ARGV[2])
 redis.call('ZADD', KEYS[3], ARGV[3], ARGV[2])
 local floor = tonumber(ARGV[3]) - tonumber(ARGV[4]) * 1000
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', floor)
 redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', floor)
-return 1
+return ''
 """
 
 # PENDING -> ARGV[2] (the new record ARGV[1]), once. Returns the status the order has after
@@ -140,29 +142,22 @@ class OrderStore:
         self._gate = valkey.register_script(_GATE)
         self._release = valkey.register_script(_RELEASE)
 
-    async def claim(self, account: str, client_order_id: str, token: str) -> str | None:
-        """Take the client order id for a few seconds; None when it was free (or is already
-        ours: a retried SET), else the holder's token."""
-        old = await self.valkey.set(coid_key(account, client_order_id), token, nx=True, get=True,
-                                    ex=self.claim_ttl)
-        held = _text(old)
-        return None if held == token else held
-
     async def release(self, account: str, client_order_id: str, token: str) -> None:
         await self._release(keys=[coid_key(account, client_order_id)], args=[token])
 
     async def holder(self, account: str, client_order_id: str) -> str | None:
         return _text(await self.valkey.get(coid_key(account, client_order_id)))
 
-    async def create(self, order: dict[str, Any], status_code: int = 0, answer: bytes | None = None,
-                     token: str | None = None) -> None:
-        """The record and its indexes (with a final answer: that too), atomically."""
+    async def create(self, order: dict[str, Any], token: str | None = None) -> str | None:
+        """Write the order PENDING with its indexes. With a `token`, claim the order's client
+        order id first, for `claim_ttl_s`: None when it was free (or is already ours: a
+        retried call), else the holder's token, and nothing is written."""
         oid, coid = order["order_id"], order.get("client_order_id")
         key = coid_key(order["account"], coid) if coid and token else ""
-        await self._create(keys=[_order_key(oid), _index_key(order["account"]), _index_key(ALL),
-                                 _answer_key(oid), key],
-                           args=[orjson.dumps(order), oid, order["created_ts"], self.order_ttl,
-                                 _answer_blob(status_code, answer), token or "", self.ttl])
+        held = await self._create(keys=[_order_key(oid), _index_key(order["account"]), _index_key(ALL), key],
+                                  args=[orjson.dumps(order), oid, order["created_ts"], self.order_ttl,
+                                        token or "", self.claim_ttl])
+        return _text(held) or None
 
     async def decide(self, order: dict[str, Any], status_code: int, answer: bytes | None,
                      token: str | None, taken: dict[str, Any] | None = None) -> str:
@@ -176,8 +171,26 @@ class OrderStore:
         return result.decode() if isinstance(result, bytes) else str(result)
 
     async def gate(self, order_id: str, pending_before_ms: float, reason: str, now_ms: float) -> str:
-        result = await self._gate(keys=[_order_key(order_id)], args=[pending_before_ms, reason, now_ms])
-        return result.decode() if isinstance(result, bytes) else str(result)
+        return (await self.gate_many([order_id], pending_before_ms, reason, now_ms))[0]
+
+    async def gate_many(self, order_ids: list[str], pending_before_ms: float, reason: str,
+                        now_ms: float) -> list[str]:
+        """`gate` for each order, in one round trip (each its own compare-and-set)."""
+        if not order_ids:
+            return []
+        for _ in range(2):
+            # EVALSHA straight into the pipeline: registering the script with it would cost a
+            # SCRIPT EXISTS round trip per batch. A Valkey that lost it (restarted) gets it again.
+            try:
+                async with self.valkey.pipeline(transaction=False) as pipe:
+                    for order_id in order_ids:
+                        pipe.evalsha(self._gate.sha, 1, _order_key(order_id), pending_before_ms, reason,
+                                     now_ms)
+                    results = await pipe.execute()
+                return [r.decode() if isinstance(r, bytes) else str(r) for r in results]
+            except NoScriptError:
+                await self.valkey.script_load(_GATE)
+        raise NoScriptError("the gate script could not be loaded")
 
     async def answer(self, order_id: str) -> tuple[int, bytes] | None:
         raw = await self.valkey.get(_answer_key(order_id))
@@ -190,8 +203,18 @@ class OrderStore:
         raw = await self.valkey.get(_order_key(order_id))
         return orjson.loads(raw) if raw is not None else None
 
-    async def put(self, order: dict[str, Any]) -> None:
-        await self.valkey.set(_order_key(order["order_id"]), orjson.dumps(order), ex=self.order_ttl)
+    async def get_many(self, order_ids: list[str]) -> dict[str, dict[str, Any]]:
+        """The stored ones of these orders, by id: one round trip."""
+        raws = await self.valkey.mget([_order_key(i) for i in order_ids]) if order_ids else []
+        return {i: orjson.loads(r) for i, r in zip(order_ids, raws, strict=True) if r is not None}
+
+    async def put_many(self, orders: list[dict[str, Any]]) -> None:
+        if not orders:
+            return
+        async with self.valkey.pipeline(transaction=False) as pipe:
+            for order in orders:
+                pipe.set(_order_key(order["order_id"]), orjson.dumps(order), ex=self.order_ttl)
+            await pipe.execute()
 
     async def list(self, account: str | None, status: str | None, limit: int) -> list[dict[str, Any]]:
         """Newest first; scans the index in pages until `limit` orders match."""

@@ -40,18 +40,20 @@ class SnapshotPublisher:
         self.wake.set()
 
     async def flush(self) -> None:
-        async with self.lock:  # in commit order: the stream's last message is the newest
-            for key, snap in list(self.pending.items()):
-                try:
-                    await bus.publish_event(self.js, contract.position_subject(snap.account, snap.symbol),
-                                            snap)
-                except Exception as exc:
-                    log.warning("position snapshot not published yet (%d pending): %s",
-                                len(self.pending), exc)
-                    return
+        async with self.lock:  # one flush at a time: the stream's last message is the newest
+            batch = list(self.pending.items())  # one snapshot per position: no order among them
+            acks = await asyncio.gather(
+                *(bus.publish_event(self.js, contract.position_subject(snap.account, snap.symbol), snap)
+                  for _, snap in batch), return_exceptions=True)
+            for (key, snap), ack in zip(batch, acks, strict=True):
+                if isinstance(ack, BaseException):
+                    continue
                 if self.pending.get(key) is snap:
                     del self.pending[key]
                 self.published += 1
+            failed = next((a for a in acks if isinstance(a, BaseException)), None)
+            if failed is not None:
+                log.warning("position snapshot not published yet (%d pending): %s", len(self.pending), failed)
 
     async def load(self, ledger: Ledger, every_s: float = 1.0) -> None:
         """Take every held position to publish again; before any fill is read, so a newer
