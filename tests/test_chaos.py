@@ -45,17 +45,14 @@ def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
 
 def _chaos(run_dir: Path, *faults: str, duration: float | None = None) -> dict[str, Any]:
-    result = run_chaos(ChaosRequest(faults=list(faults), rate=100, duration_s=duration, settle_s=60,
+    result = run_chaos(ChaosRequest(faults=list(faults), rate=100, duration_s=duration, settle_s=120,
                                     run_dir=run_dir, report_dir=run_dir / "chaos-reports"))
     assert Path(result["report"]).exists()
     assert (result["lost"], result["traded_after_error"], result["duplicated"]) == (0, 0, 0), result
     assert result["acknowledged"] > 0, result
-    # Settling in time (every 201 terminal, in ptrc and the lake within settle_s) is a
-    # liveness figure: on a shared box at load 100+ the fill path has stalled for minutes
-    # after a NATS stop. `trade-ops chaos` exits 1 for it; here it is reported, not asserted.
-    if not result["settled"]:
-        print(f"chaos {result['run_id']}: {result['unsettled']} not settled in time "
-              f"(load {result['load_average']})")
+    # Every 201 terminal, in ptrc and in the lake within settle_s. A NATS stop used to
+    # stall the fill path for minutes (nats-py's read loop ended by a timed-out flush).
+    assert result["settled"], (result["unsettled"], result["examples"]["unsettled"], result["load_average"])
     return result
 
 

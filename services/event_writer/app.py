@@ -1,7 +1,9 @@
 """event-writer: the audit trail. `orders.>` and `exec.>` -> Delta tables `orders`, `fills`.
 
 `orders` holds one row per order event, `event_type` telling which:
-    new             orders.new      the accepted or rejected order, as the OMS recorded it
+    new             orders.new      the order risk approved, as the OMS published it: status
+                                    PENDING (it is confirmed ACCEPTED in Valkey after the
+                                    publish; a rejected order is never published)
     cancel_request  orders.cancel   a cancel asked for
     cancelled       exec.cancelled  the venue confirmed the cancel (status CANCELLED)
 A venue cancel changes an order's state and fills nothing, so it belongs with the order
