@@ -362,48 +362,22 @@ class DockerRuntime:
         The whole of it is bounded by `grace`: the services get most of it to flush to the
         infrastructure, which then gets the rest (at least a second); what still runs
         then is removed by force (SIGKILL). `init` makes a Python service stop in ~0.1 s.
+        Each container is removed as soon as it has exited (its own wait on the engine, no
+        polling), so removals overlap with the slower ones' shutdown.
         """
         with engine_errors():
             return self._down(run_dir, grace)
 
     def _down(self, run_dir: RunDir, grace: float) -> list[ProcessStatus]:
-        import docker.errors
-
         client = connect()
         found = containers_of(client, run_dir)
         rows = {c.id: _row(c, "stopped") for c in found}
         deadline = time.monotonic() + max(0.0, grace)
         services = [c for c in found if c.labels.get(LABEL_SERVICE) not in ("valkey", "nats")]
         others = [c for c in found if c not in services]
-
-        def each(fn: Callable[[Any], None], group: list[Any]) -> None:
-            with ThreadPoolExecutor(max_workers=max(1, len(group)), thread_name_prefix="down") as pool:
-                list(pool.map(fn, group))
-
-        def term(container: Any) -> None:
-            with contextlib.suppress(docker.errors.APIError):  # not running, or gone already
-                container.kill(signal="SIGTERM")  # a kill is a stop to Docker: no restart follows
-
-        def wait(group: list[Any], until: float) -> None:
-            ids = {c.id for c in group}
-            mine = {"label": f"{LABEL_RUN_DIR}={run_dir.path}"}
-            while ids and time.monotonic() < until:
-                ids &= {c["Id"] for c in client.api.containers(filters=mine)}  # the running ones
-                if ids:
-                    time.sleep(0.05)
-
-        each(term, services)
-        wait(services, max(time.monotonic(), deadline - 1.0))
-        each(term, others)
-        wait(others, max(deadline, time.monotonic() + 1.0))
-
-        def remove(container: Any) -> None:
-            with contextlib.suppress(docker.errors.NotFound):
-                container.remove(force=True)
-
-        each(remove, found)
-        for net in client.networks.list(names=[project_name(run_dir)]):
-            _remove_network(net, until=time.monotonic() + 2.0)
+        _stop_and_remove(services, until=max(time.monotonic(), deadline - 1.0))
+        _stop_and_remove(others, until=max(deadline, time.monotonic() + 1.0))
+        _remove_network(client, project_name(run_dir), until=time.monotonic() + 2.0)
         left = {c.id for c in containers_of(client, run_dir)}
         for cid, row in rows.items():
             row.alive = cid in left
@@ -563,7 +537,28 @@ def main_processes(run_dir: RunDir) -> dict[str, Any]:
     return out
 
 
-def _remove_network(net: Any, *, until: float) -> None:
+def _stop_and_remove(group: list[Any], *, until: float) -> None:
+    """SIGTERM each container, wait for it to exit (until `until`), remove it (by force: a
+    SIGKILL for one still running); all at once."""
+    import docker.errors
+    import requests
+
+    def one(container: Any) -> None:
+        with contextlib.suppress(docker.errors.APIError):  # not running, or gone already
+            container.kill(signal="SIGTERM")  # a kill is a stop to Docker: no restart follows
+            left = until - time.monotonic()
+            if left > 0:
+                with contextlib.suppress(requests.RequestException):
+                    container.wait(timeout=left)
+        with contextlib.suppress(docker.errors.NotFound):
+            container.remove(force=True)
+
+    if group:
+        with ThreadPoolExecutor(max_workers=len(group), thread_name_prefix="down") as pool:
+            list(pool.map(one, group))
+
+
+def _remove_network(client: Any, name: str, *, until: float) -> None:
     """Remove the run's network. dockerd can still hold an endpoint of a container it has
     just removed ("has active endpoints"), so such endpoints are disconnected by force and
     the removal tried again, until `until`."""
@@ -571,7 +566,7 @@ def _remove_network(net: Any, *, until: float) -> None:
 
     while True:
         try:
-            net.remove()
+            client.api.remove_network(name)
             return
         except docker.errors.NotFound:
             return
@@ -579,8 +574,7 @@ def _remove_network(net: Any, *, until: float) -> None:
             if time.monotonic() >= until:
                 return
             with contextlib.suppress(docker.errors.APIError):
-                net.reload()
-                for cid in (net.attrs.get("Containers") or {}):
+                for cid in (client.api.inspect_network(name).get("Containers") or {}):
                     with contextlib.suppress(docker.errors.APIError):
-                        net.disconnect(cid, force=True)
+                        client.api.disconnect_container_from_network(cid, name, force=True)
             time.sleep(0.1)
