@@ -8,18 +8,26 @@ for `risk_timeout_s`): pydantic-settings reads those, so only the names code spe
 from __future__ import annotations
 
 __all__ = [
+    "BASE_IMAGE",
+    "DURABILITY",
     "HOST",
     "LAKE_URI",
     "LOG_LEVEL",
     "NATS_URL",
+    "NATS_USER",
     "PORT",
     "PORT_OFFSET",
     "PREFIX",
+    "RUNTIME",
     "RUN_DIR",
+    "SECRETS_DIR",
     "SERVICE",
     "SINK_CRASH_AFTER_COMMITS",
     "STACK",
     "VALKEY_URL",
+    "VALKEY_USER",
+    "image_var",
+    "setting_var",
     "url_var",
 ]
 
@@ -34,12 +42,30 @@ LAKE_URI = PREFIX + "LAKE_URI"
 RUN_DIR = PREFIX + "RUN_DIR"
 LOG_LEVEL = PREFIX + "LOG_LEVEL"
 SINK_CRASH_AFTER_COMMITS = PREFIX + "SINK_CRASH_AFTER_COMMITS"  # tests: die between commit and ack
+# A service's own credentials: the directory of its secret files, its ACL and NATS users.
+SECRETS_DIR = PREFIX + "SECRETS_DIR"
+VALKEY_USER = PREFIX + "VALKEY_USER"
+NATS_USER = PREFIX + "NATS_USER"
 
 # The CLI's own.
 STACK = PREFIX + "STACK"
 PORT_OFFSET = PREFIX + "PORT_OFFSET"
+DURABILITY = PREFIX + "DURABILITY"  # `up --durability`
+RUNTIME = PREFIX + "RUNTIME"  # `up --runtime`
+BASE_IMAGE = PREFIX + "BASE_IMAGE"  # `up --base-image`, and compose.yaml's build argument
 
 
 def url_var(service: str) -> str:
     """`TRADE_OPS_URL_LIVE_GATEWAY` for `live-gateway`: how a service finds another."""
     return PREFIX + "URL_" + service.upper().replace("-", "_")
+
+
+def image_var(kind: str) -> str:
+    """`TRADE_OPS_VALKEY_IMAGE` for `valkey`: compose.yaml's choice of an infrastructure image."""
+    return PREFIX + kind.upper() + "_IMAGE"
+
+
+def setting_var(field: str) -> str:
+    """`TRADE_OPS_ACCOUNT_TOKENS` for the settings field `account_tokens`, as pydantic-settings
+    reads it: for messages that tell a user which variable to set."""
+    return PREFIX + field.upper()

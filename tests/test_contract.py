@@ -3,6 +3,7 @@ name is spelled only there, and the topology names every service of the stack.""
 
 from __future__ import annotations
 
+import ast
 import re
 import subprocess
 import sys
@@ -11,7 +12,7 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from services import contract
+from services import contract, env
 from trade_ops.stack import load_stack
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -125,4 +126,29 @@ def test_nothing_under_services_imports_trade_ops_or_tests() -> None:
     found = [f"{p.relative_to(ROOT)}:{n}" for p in sorted((ROOT / "services").rglob("*.py"))
              for n, line in enumerate(p.read_text().splitlines(), 1)
              if re.match(r"\s*(from|import) (trade_ops|tests)\b", line)]
+    assert found == []
+
+
+def _docstrings(tree: ast.AST) -> set[int]:
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef) and node.body:
+            first = node.body[0]
+            if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant):
+                found.add(id(first.value))
+    return found
+
+
+def test_environment_variable_names_are_spelled_only_in_services_env() -> None:
+    """Code (a string, an f-string's text, a message) names a TRADE_OPS_ variable through
+    services.env; docstrings and comments may name them for the reader."""
+    found = []
+    for path in sorted([*(ROOT / "services").rglob("*.py"), *(ROOT / "trade_ops").rglob("*.py")]):
+        if path == ROOT / "services" / "env.py":
+            continue
+        tree = ast.parse(path.read_text())
+        skip = _docstrings(tree)
+        found += [f"{path.relative_to(ROOT)}:{node.lineno}: {node.value[:60]!r}" for node in ast.walk(tree)
+                  if isinstance(node, ast.Constant) and isinstance(node.value, str)
+                  and env.PREFIX in node.value and id(node) not in skip]
     assert found == []

@@ -29,6 +29,7 @@ from typing import Any
 
 import yaml
 
+from services import env as names
 from trade_ops import compose_secrets as secrets
 from trade_ops import infra
 from trade_ops.stack import Component, Stack, load_stack, url_env_var
@@ -49,10 +50,10 @@ MEMORY = {"valkey": "768m", "nats": "512m", "service": "512m"}
 LABEL_SERVICE = "trade-ops.service"
 LABEL_RUN_DIR = "trade-ops.run-dir"
 HEADER = ("# Generated from trade_ops/stack.toml: python -m trade_ops.compose > compose.yaml\n"
-          "# (durability 'process'; TRADE_OPS_DURABILITY=host python -m trade_ops.compose for 'host')\n"
+          f"# (durability 'process'; {names.DURABILITY}=host python -m trade_ops.compose for 'host')\n"
           "# Do not edit; tests/test_compose.py checks this file against the stack.\n"
-          "# Without a registry: TRADE_OPS_BASE_IMAGE=<a local python image>, and\n"
-          f"# TRADE_OPS_VALKEY_IMAGE and TRADE_OPS_NATS_IMAGE={SERVICE_IMAGE} (it has both).\n")
+          f"# Without a registry: {names.BASE_IMAGE}=<a local python image>, and\n"
+          f"# {names.image_var('valkey')} and {names.image_var('nats')}={SERVICE_IMAGE} (it has both).\n")
 
 # An HTTP GET in bash alone (/dev/tcp): a healthcheck every few seconds for 16 containers
 # must cost next to nothing (a Python probe costs ~40 ms of CPU each time). The URL is
@@ -154,9 +155,9 @@ def _infra(stack: Stack, base: Stack, images: Images, durable: str) -> list[Cont
 
 def _service_env(base: Stack) -> dict[str, str]:
     valkey, nats = base["valkey"], base["nats"]
-    env = {"TRADE_OPS_HOST": "0.0.0.0", "TRADE_OPS_VALKEY_URL": f"redis://valkey:{valkey.port}/0",
-           "TRADE_OPS_NATS_URL": f"nats://nats:{nats.port}", "TRADE_OPS_LAKE_URI": f"{DATA}/lake",
-           "TRADE_OPS_RUN_DIR": DATA}
+    env = {names.HOST: "0.0.0.0", names.VALKEY_URL: f"redis://valkey:{valkey.port}/0",
+           names.NATS_URL: f"nats://nats:{nats.port}", names.LAKE_URI: f"{DATA}/lake",
+           names.RUN_DIR: DATA}
     for s in base.services:
         env[url_env_var(s.name)] = f"http://{s.name}:{s.port}"
     return env
@@ -167,7 +168,7 @@ def _service(c: Component, host: Component, base: Stack, images: Images) -> Cont
     # Services tolerate each other starting, so only the infrastructure must be healthy first.
     deps = {d: "service_healthy" if not base[d].is_service else "service_started"
             for d in c.depends_on if base[d].kind != "lake"}
-    env = {**_service_env(base), "TRADE_OPS_SERVICE": c.name, "TRADE_OPS_PORT": str(port), **c.env}
+    env = {**_service_env(base), names.SERVICE: c.name, names.PORT: str(port), **c.env}
     return ContainerSpec(c.name, "service", images.service, ["python", "-m", "services", c.name],
                          _http_check(port, c.health_path), [(host.port or port, port)], "trade-ops-data",
                          MEMORY["service"], env, deps, _cpu_shares(c.nice))
@@ -206,13 +207,13 @@ def _escape(value: Any) -> Any:
 def _image(spec: ContainerSpec) -> str:
     if spec.kind == "service":
         return spec.image
-    var = f"TRADE_OPS_{spec.kind.upper()}_IMAGE"
+    var = names.image_var(spec.kind)
     return f"${{{var}:-{spec.image}}}"
 
 
 def _shared_service() -> dict[str, Any]:
     return {"image": SERVICE_IMAGE,
-            "build": {"context": ".", "args": {"BASE_IMAGE": f"${{TRADE_OPS_BASE_IMAGE:-{BASE_IMAGE}}}"}},
+            "build": {"context": ".", "args": {"BASE_IMAGE": f"${{{names.BASE_IMAGE}:-{BASE_IMAGE}}}"}},
             "init": True, "restart": "unless-stopped", "mem_limit": MEMORY["service"],
             "volumes": [f"trade-ops-data:{DATA}"]}
 
@@ -318,7 +319,7 @@ def render(stack: Stack, durable: str = infra.DEFAULT_DURABILITY) -> str:
               "\n# Files written by `python -m trade_ops.compose_secrets` (never in this file).\n",
               "secrets:\n", _dump(secrets.compose_secrets(stack), 2)]
     if _configs(specs):
-        parts += ["\n# The durability setting's files (TRADE_OPS_DURABILITY when generated).\n",
+        parts += [f"\n# The durability setting's files ({names.DURABILITY} when generated).\n",
                   "configs:\n", _dump(_configs(specs), 2)]
     return "".join(parts)
 

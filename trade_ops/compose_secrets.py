@@ -57,8 +57,7 @@ def service_secrets(name: str) -> list[dict[str, str]]:
 
 
 def service_env(name: str) -> dict[str, str]:
-    return {"TRADE_OPS_SECRETS_DIR": IN_CONTAINER, "TRADE_OPS_VALKEY_USER": name,
-            "TRADE_OPS_NATS_USER": name}
+    return credentials.secrets_env(IN_CONTAINER, name)
 
 
 def write_files(directory: Path, stack: Stack) -> Path:

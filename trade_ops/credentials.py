@@ -24,6 +24,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from services import env
+
 if TYPE_CHECKING:
     from trade_ops.stack import Stack
 
@@ -39,6 +41,7 @@ __all__ = [
     "operator_headers",
     "prepare",
     "secret_values",
+    "secrets_env",
     "service_env",
     "service_secrets_dir",
     "token_digest",
@@ -204,10 +207,15 @@ def write_nats_config(run_dir: Path, creds: Credentials,
     return path
 
 
+def secrets_env(secrets_dir: str, service: str) -> dict[str, str]:
+    """The settings that point a service at its own credentials in `secrets_dir` (no secret
+    in them): the process runtime's and compose's alike."""
+    return {env.SECRETS_DIR: secrets_dir, env.VALKEY_USER: service, env.NATS_USER: service}
+
+
 def service_env(run_dir: Path, service: str) -> dict[str, str]:
     """The settings that point a service at its own credentials (no secret in them)."""
-    return {"TRADE_OPS_SECRETS_DIR": str(service_secrets_dir(run_dir, service).resolve()),
-            "TRADE_OPS_VALKEY_USER": service, "TRADE_OPS_NATS_USER": service}
+    return secrets_env(str(service_secrets_dir(run_dir, service).resolve()), service)
 
 
 def prepare(run_dir: Path, stack: Stack) -> tuple[Credentials, bool]:

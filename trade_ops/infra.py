@@ -14,6 +14,7 @@ import sys
 import urllib.request
 from pathlib import Path
 
+from services import env
 from trade_ops.errors import StartupError
 
 __all__ = [
@@ -70,7 +71,7 @@ def nats_binary() -> str:
 #   "host":    fsynced before the ack (appendfsync always, sync_interval always):
 #              survives a host crash too, at the latency measured in the README.
 DURABILITY = ("process", "host")
-DURABILITY_ENV = "TRADE_OPS_DURABILITY"
+DURABILITY_ENV = env.DURABILITY
 DEFAULT_DURABILITY = "process"  # chosen from the measurement in the README
 # valkey never evicts state to make room (an order record must not vanish): beyond
 # this it refuses writes with an error, which the services answer as 503.

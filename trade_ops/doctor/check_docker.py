@@ -29,6 +29,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from services import env
 from trade_ops.compose import DATA, LABEL_RUN_DIR, LABEL_SERVICE
 from trade_ops.doctor.model import CheckResult
 from trade_ops.doctor.target import Target
@@ -139,7 +140,7 @@ def _own_port(attrs: dict[str, Any]) -> int | None:
     """The port the service listens on inside its container (TRADE_OPS_PORT)."""
     for item in attrs.get("Config", {}).get("Env") or []:
         key, _, value = str(item).partition("=")
-        if key == "TRADE_OPS_PORT" and value.isdigit():
+        if key == env.PORT and value.isdigit():
             return int(value)
     return None
 

@@ -25,6 +25,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from services import env
 from trade_ops.doctor.check_infra import nats_info
 from trade_ops.doctor.http import call
 from trade_ops.doctor.model import CheckResult, Group
@@ -149,9 +150,10 @@ def posture_checks(target: Target, http: httpx.AsyncClient, strict: bool
             if code in (404, 405):
                 r.status, r.summary = "skip", f"no such endpoint ({code})"
                 return
-            fix = ("start oms with TRADE_OPS_ACCOUNT_TOKENS=on and its account_tokens secret"
+            fix = (f"start oms with {env.setting_var('account_tokens')}=on and its account_tokens secret"
                    if c.name == "oms" else
-                   "start risk with an operator token (TRADE_OPS_OPERATOR_TOKEN or its secrets dir)")
+                   f"start risk with an operator token ({env.setting_var('operator_token')} or its "
+                   "secrets dir)")
             p.judge(r, c, _host_port(c)[0], code not in (401, 403), f"{how}: HTTP {code}", fix,
                     loopback_ok=c.name == "oms")
 

@@ -15,6 +15,7 @@ import os
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Protocol
 
+from services import env
 from trade_ops.errors import UsageError
 
 if TYPE_CHECKING:
@@ -26,7 +27,7 @@ if TYPE_CHECKING:
 __all__ = ["RUNTIMES", "RUNTIME_ENV", "Runtime", "claim", "get", "of", "recorded", "resolve"]
 
 RUNTIMES = ("process", "docker")
-RUNTIME_ENV = "TRADE_OPS_RUNTIME"
+RUNTIME_ENV = env.RUNTIME
 
 
 class Runtime(Protocol):

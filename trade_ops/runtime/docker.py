@@ -28,6 +28,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from services import env
 from trade_ops import credentials, infra, readiness
 from trade_ops.compose import (
     DATA,
@@ -50,7 +51,7 @@ __all__ = ["DEFAULT_BASE_IMAGE", "DockerRuntime", "connect", "containers_of", "e
 
 DEFAULT_BASE_IMAGE = "python:3.12-slim"
 OPTIONS_FILE = "docker.json"  # the base image and image choice the stack was started with
-BASE_IMAGE_ENV = "TRADE_OPS_BASE_IMAGE"
+BASE_IMAGE_ENV = env.BASE_IMAGE
 Progress = Callable[[ProcessStatus], None]
 Say = Callable[[str], None]
 

@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from services import env
 from trade_ops.errors import StartupError
 
 __all__ = ["BUILD_KEY_LABEL", "ImageBuildError", "ensure_image", "project_root"]
@@ -109,7 +110,7 @@ def _ensure_base(client: Any, base: str, say: Callable[[str], None]) -> Any:
     except docker.errors.APIError as exc:
         raise StartupError(f"base image {base} is not here and cannot be pulled: {exc.explanation or exc}",
                            detail="build on a local Python image: --base-image NAME "
-                                  "(or TRADE_OPS_BASE_IMAGE), e.g. one made by `docker import`") from None
+                                  f"(or {env.BASE_IMAGE}), e.g. one made by `docker import`") from None
 
 
 def _build(client: Any, context: io.BytesIO, tag: str, args: dict[str, str], key: str) -> None:
