@@ -76,7 +76,12 @@ class _Bus:
 
     async def _open(self) -> NATS:
         nc = await self.access.connect()
-        await self.subscribed(nc)
+        try:
+            await self.subscribed(nc)
+        except (nats.errors.Error, OSError, TimeoutError) as exc:
+            with contextlib.suppress(Exception):
+                await nc.close()
+            raise ConnectionFailed(f"NATS at {self.access.url}: {exc or type(exc).__name__}") from None
         self.nc = nc
         return nc
 
