@@ -107,3 +107,26 @@ def test_usage_error_is_exit_2_one_line_and_a_hint(args: list[str], tmp_path: Pa
     else:  # a value click refused: its one-line message and "Try '... --help'"
         assert "--help" in output and "Error" in output, output
     assert not (tmp_path / "run").exists()  # nothing was started, no run dir was made
+
+
+JSON_CASES: list[list[str]] = [
+    ["bench", "oms", "--url", NOWHERE, "--rate", "fast", "--json"],  # a value click cannot parse
+    ["bench", "oms", "--json", "--no-such-flag"],  # a flag click does not know
+    ["bench", "oms", "--url", NOWHERE, "-c", "0", "--json"],  # out of click's range
+    ["report", "perf", "a", "b", "--json", "--no-such-flag"],  # a command of a sub-group
+]
+
+
+@pytest.mark.parametrize("args", JSON_CASES, ids=[" ".join(c) for c in JSON_CASES])
+def test_usage_error_found_by_click_with_json_is_one_json_document(args: list[str], tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """`--json` prints one JSON document on stdout in every outcome: click's own usage errors too."""
+    import json
+
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(app, args, env={"TRADE_OPS_RUN_DIR": str(tmp_path / "run"), "COLUMNS": "200"})
+    assert result.exit_code == 2, result.output
+    doc = json.loads(result.stdout)  # the whole of stdout is the one document
+    assert doc["status"] == "error" and doc["exit_code"] == 2, doc
+    assert doc["message"] and f"{' '.join(args[:2 if args[0] == 'report' else 1])} --help" in doc["detail"]
+    assert "Error" in result.stderr  # click's own message stays on stderr

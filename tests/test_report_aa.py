@@ -1,7 +1,8 @@
 """A/A and 2x comparisons: twenty pairs of runs of the same process are called "no
 significant change" at least nineteen times, and a real 2x change is still called.
 
-The runs are synthetic but noisy the way runs on a shared host are (tests/report_synth.py):
+The runs here are synthetic (tests/test_report_aa_real.py does the same on real processes),
+noisy the way runs on a shared host are (tests/report_synth.py):
 per-request lognormal latencies, a per-interval factor (what else the host did that second)
 and a per-run factor (its conditions). Seeds are fixed, so the test is deterministic; the
 counts it asserts are the procedure's, not tuned to these seeds (the docstrings of
@@ -55,12 +56,19 @@ def test_aa_repeated_runs_with_run_to_run_noise_are_called_unchanged(tmp_path: P
     assert unchanged >= 19, f"{PAIRS - unchanged} of {PAIRS} A/A pairs were called a change"
 
 
-def test_intervals_alone_cry_wolf_when_runs_differ(tmp_path: Path) -> None:
-    """Why --repeat: with the same run-to-run noise, single runs compared by their intervals
-    are called changed far more often than 1 in 20 (the issue's 1.38x 'WORSE')."""
+def test_single_runs_that_differ_run_to_run_are_held_to_the_within_run_spread(tmp_path: Path) -> None:
+    """The issue's 1.38x 'WORSE': with run-to-run noise, the test over intervals alone calls
+    single runs of the same command changed far more often than 1 in 20; the equivalence
+    margin (a change must exceed the interval-to-interval spread inside either run) keeps
+    the verdicts at "no significant change"."""
     noisy = {**SINGLE, "run_sd": 0.15}
-    unchanged = sum(_unchanged(rows) for rows in _pairs(tmp_path, after_ms=10.0, **noisy))
-    assert unchanged < 15
+    pairs = _pairs(tmp_path, after_ms=10.0, **noisy)
+    by_test_alone = sum(any(r.significance.p_value is not None and r.significance.p_value < 0.05
+                            and r.change is not None and abs(r.change) >= r.min_effect for r in rows)
+                        for rows in pairs)
+    assert by_test_alone >= 6, f"the interval test alone called only {by_test_alone} of {PAIRS}"
+    assert sum(_unchanged(rows) for rows in pairs) >= 19
+    assert all(r.significance.margin is not None for r in pairs[0] if r.metric.unit == "ms")
 
 
 @pytest.mark.parametrize("after_ms", [20.0, 5.0])

@@ -11,6 +11,10 @@ default is None shows none, Rich markup in a help string swallows text in bracke
 - shows every option's environment variable;
 - labels values the way click does (INTEGER, FLOAT, TEXT, PATH, a|b) and flags not at all;
 - escapes Rich markup in option help, so brackets print as written.
+
+It also keeps `--json`'s promise for the errors click finds itself (a value it cannot
+parse, an unknown flag): one JSON error document on stdout, exit 2, beside click's own
+message on stderr.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from typing import Any
 
 from rich.markup import escape
 from typer._click import Command, Context, Parameter
+from typer._click.exceptions import UsageError
 from typer.core import TyperArgument, TyperGroup, TyperOption
 
 __all__ = ["TradeOpsGroup", "examples", "polish"]
@@ -98,6 +103,15 @@ class TradeOpsGroup(TyperGroup):
             _polish_param(param)
         return params
 
+    def invoke(self, ctx: Context) -> Any:
+        args = [*ctx._protected_args, *ctx.args]  # the command's own, before click consumes them
+        try:
+            return super().invoke(ctx)
+        except UsageError as exc:
+            if "--json" in args and not getattr(exc, "json_printed", False):
+                _print_usage_document(exc)
+            raise
+
     def get_command(self, ctx: Context, cmd_name: str) -> Command | None:
         command = super().get_command(ctx, cmd_name)
         if isinstance(command, TyperGroup) and not isinstance(command, TradeOpsGroup):
@@ -105,6 +119,15 @@ class TradeOpsGroup(TyperGroup):
         if command is not None:
             polish(command, ctx)
         return command
+
+
+def _print_usage_document(exc: UsageError) -> None:
+    from trade_ops import console
+    from trade_ops.errors import ExitCode
+
+    hint = f"see `{exc.ctx.command_path} --help`" if exc.ctx is not None else None
+    console.print_json(console.error_document(exc.format_message(), ExitCode.USAGE, hint))
+    exc.json_printed = True  # type: ignore[attr-defined]  # once, though groups nest (report perf)
 
 
 def examples(*lines: tuple[str, str]) -> str:

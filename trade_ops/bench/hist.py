@@ -7,7 +7,7 @@ import io
 
 from hdrh.histogram import HdrHistogram
 
-__all__ = ["HIGHEST_US", "LOWEST_US", "SIGNIFICANT", "decode", "encode", "new", "percentile_text",
+__all__ = ["HIGHEST_US", "LOWEST_US", "SIGNIFICANT", "decode", "encode", "mean_us", "new", "percentile_text",
            "record_s", "summary_ms"]
 
 LOWEST_US = 1
@@ -32,8 +32,21 @@ def summary_ms(h: HdrHistogram) -> dict[str, float]:
         return {**dict.fromkeys(PERCENTILES, 0.0), "max": 0.0, "mean": 0.0}
     out = {k: round(h.get_value_at_percentile(p) / 1000.0, 4) for k, p in PERCENTILES.items()}
     out["max"] = round(h.get_max_value() / 1000.0, 4)
-    out["mean"] = round(h.get_mean_value() / 1000.0, 4)
+    out["mean"] = round(mean_us(h) / 1000.0, 4)
     return out
+
+
+def mean_us(h: HdrHistogram) -> float:
+    """As HdrHistogram.get_mean_value (each bucket at its median equivalent value), over the
+    recorded buckets only: hdrh's own walks its iterator in Python, a second per histogram."""
+    import numpy as np
+
+    counts = np.ctypeslib.as_array(h.counts)[: h.counts_len]
+    index = np.nonzero(counts)[0]
+    if not len(index):
+        return 0.0
+    mids = np.array([h._hdr_median_equiv_value(h.get_value_from_index(int(i))) for i in index], dtype=float)
+    return float(mids @ counts[index].astype(float) / counts[index].sum())
 
 
 def encode(h: HdrHistogram) -> str:

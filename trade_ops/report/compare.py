@@ -1,7 +1,8 @@
 """Compare two saved runs: refuse incomparable ones, then one row per metric.
 
 A row calls a change only when it is significant (stats.ALPHA, Holm-adjusted over the
-rows) and at least the minimum effect; otherwise it says "~ no significant change", or
+rows), at least the minimum effect, and, for single runs, larger than the spread inside
+either run (stats.within_run_margin); otherwise it says "~ no significant change", or
 "? not enough data" when the runs hold too few full intervals for any test to call one.
 """
 
@@ -118,7 +119,8 @@ class Row:
             return None
         if self.change is None:  # from zero (error rate 0% -> 2%): the test alone decides
             return sig.p_value < stats.ALPHA and self.before != self.after
-        return sig.p_value < stats.ALPHA and abs(self.change) >= self.min_effect
+        return (sig.p_value < stats.ALPHA and abs(self.change) >= self.min_effect
+                and sig.beyond_margin(self.before or 0.0, self.after or 0.0))
 
     def ratio_text(self) -> str:
         ratio = self.improvement
@@ -202,8 +204,12 @@ def _significance(metric: Metric, before: Run, after: Run, rows: int) -> stats.S
                for run in (before, after)]
     # the smallest possible p must clear Holm's first step (ALPHA / rows), or no row can be called
     tested = stats.mann_whitney(samples[0], samples[1], level=stats.ALPHA / rows)
-    if tested.p_value is None or min(len(before.repeats), len(after.repeats)) < stats.MIN_RUNS:
+    if tested.p_value is None:
         return tested
+    if min(len(before.repeats), len(after.repeats)) < stats.MIN_RUNS:
+        # one run each: intervals are not independent, so the change must also exceed the
+        # interval-to-interval spread inside the runs (stats.py says why)
+        return replace(tested, margin=stats.within_run_margin(samples))
     per_run = [[v for v in map(metric.overall, run.repeats) if v is not None] for run in (before, after)]
     p_runs = stats.welch_runs(per_run[0], per_run[1])
     if p_runs is None:

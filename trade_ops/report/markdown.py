@@ -134,7 +134,10 @@ def _results_section(cmp: Comparison) -> list[str]:
             f"the row says \"{NO_CHANGE}\", or \"{NOT_ENOUGH}\" when the runs hold too few full intervals "
             "for any test to reach that level. The test is a Mann-Whitney U over the per-interval values of "
             "each run (per-second p50s, p99s, ...; partial intervals dropped); with `--repeat`, Welch's t "
-            "over the runs' values (log scale) must agree. Latencies are "
+            "over the runs' values (log scale) must agree. With one run each, the intervals of a run are "
+            "not independent and nothing measures how much two runs differ, so the change must also be "
+            "larger than the metric's spread from interval to interval inside either run (the central "
+            "80% of its per-interval values). Latencies are "
             "measured from each request's intended start (corrected for coordinated omission)."]
 
 

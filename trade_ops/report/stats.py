@@ -13,6 +13,19 @@ each side holds several runs, and a change is called only when the runs differ t
 Welch's t-test over the per-run values, on a log scale (latencies change by factors), as
 pyperf compares values across runs and benchstat compares runs.
 
+One run each. With no repeats, nothing measures how much two runs of the same command
+differ, and the intervals of one run are not independent (a second that was slow because
+the host was busy is followed by another): Mann-Whitney U over them is over-confident, and
+called "p50 +18%, significant" between two runs of the same command. So a single-run
+comparison is also held to an equivalence margin: the change must be larger than the
+metric's swing from interval to interval inside either run (the width of the central 80%
+of its per-interval values, `within_run_margin`). Measured on real processes (twenty A/A
+pairs of short runs against one service), run-to-run differences stayed inside that swing
+while a real 2x stood far outside it; the drift between a run's two halves, tried first,
+was smaller than the run-to-run differences and called 2 pairs of 20. The margin is a
+prior, not a measurement of run-to-run variation (only --repeat measures that), which is
+why a single-run report says so and asks for --repeat.
+
 Many rows. A comparison tests several metrics at once; Holm's step-down procedure keeps
 the chance of calling any change between two runs of the same command at ALPHA.
 """
@@ -23,10 +36,12 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-__all__ = ["ALPHA", "MIN_RUNS", "Significance", "holm", "mann_whitney", "min_mann_whitney_p", "welch_runs"]
+__all__ = ["ALPHA", "MIN_RUNS", "Significance", "holm", "mann_whitney", "min_mann_whitney_p", "welch_runs",
+           "within_run_margin"]
 
 ALPHA = 0.05
 MIN_RUNS = 2  # per side, for the run-level test
+MIN_MARGIN_INTERVALS = 4  # per-interval values a run needs for its within-run spread
 
 
 @dataclass(frozen=True)
@@ -40,6 +55,13 @@ class Significance:
     runs: tuple[int, int] | None = None  # runs per side when the run-level test ran
     p_runs: float | None = None
     p_intervals: float | None = None
+    margin: float | None = None  # single runs: the within-run spread a change must exceed (0.4 = 40%)
+
+    def beyond_margin(self, before: float, after: float) -> bool:
+        """True when after/before lies beyond the within-run spread (or no margin applies)."""
+        if self.margin is None or before <= 0 or after <= 0:
+            return True
+        return abs(math.log(after / before)) > math.log1p(self.margin)
 
     @property
     def significant(self) -> bool | None:
@@ -58,7 +80,9 @@ class Significance:
             return (f"Welch t over runs {p(self.p_runs)} ({runs}), Mann-Whitney U {p(self.p_intervals)} "
                     f"({intervals}); {p(self.p_value)} Holm-adjusted")
         raw = self.p_intervals if self.p_intervals is not None else self.p_value
-        return f"Mann-Whitney U {p(raw)} ({intervals}); {p(self.p_value)} Holm-adjusted"
+        margin = (f"; single runs: a change must exceed the within-run spread, {self.margin * 100:.0f}%"
+                  if self.margin is not None else "")
+        return f"Mann-Whitney U {p(raw)} ({intervals}); {p(self.p_value)} Holm-adjusted{margin}"
 
 
 def min_mann_whitney_p(n: int, m: int) -> float:
@@ -92,6 +116,21 @@ def welch_runs(before: Sequence[float], after: Sequence[float]) -> float | None:
 
     p = float(ttest_ind(lb, la, equal_var=False).pvalue)
     return 1.0 if math.isnan(p) else p
+
+
+def within_run_margin(runs: Sequence[Sequence[float]]) -> float | None:
+    """The widest central-80% spread of per-interval values among the runs (10th to 90th
+    percentile, so one stalled interval does not set it), as a share of its low end
+    (0.4 = 40%); None when no run has enough positive values to say."""
+    import numpy as np
+
+    widths = []
+    for values in runs:
+        logs = np.log([v for v in values if v > 0])
+        if len(logs) >= MIN_MARGIN_INTERVALS:
+            low, high = np.percentile(logs, [10.0, 90.0])
+            widths.append(float(high - low))
+    return math.expm1(max(widths)) if widths else None
 
 
 def holm(tests: list[Significance], alpha: float = ALPHA) -> list[Significance]:

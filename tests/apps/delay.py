@@ -1,0 +1,40 @@
+"""A small real HTTP service for the A/A acceptance test: `POST /check` parses its JSON
+body, waits DELAY_MS (a real, non-blocking delay, like a downstream call) and answers
+JSON. Run twice with different DELAY_MS, it is the same service made slower for real.
+
+Plain ASGI under uvicorn (no FastAPI) so it starts in a fraction of a second.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from typing import Any
+
+import orjson
+
+from tests.apps.tiny import answer, lifespan
+
+Scope = dict[str, Any]
+
+DELAY_S = float(os.environ.get("DELAY_MS", "0")) / 1000.0
+
+
+async def _body(receive: Any) -> bytes:
+    chunks = []
+    while True:
+        message = await receive()
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body"):
+            return b"".join(chunks)
+
+
+async def app(scope: Scope, receive: Any, send: Any) -> None:
+    if scope["type"] == "lifespan":
+        return await lifespan(receive, send)
+    if scope["path"] == "/livez":
+        return await answer(send, 200, b'{"status":"pass"}')
+    order = orjson.loads(await _body(receive) or b"{}")
+    if DELAY_S:
+        await asyncio.sleep(DELAY_S)
+    await answer(send, 200, orjson.dumps({"approved": True, "symbol": order.get("symbol")}))

@@ -1,0 +1,112 @@
+"""The acceptance test of the comparison's statistics, on real processes (issue 12, item 4):
+twenty A/A pairs (the same load twice against one real HTTP service, one run after the
+other) are called "no significant change" at least nineteen times, and a real 2x (the same
+service started with a longer real delay per request) is still called.
+
+Each run is a real open-loop load from the bench's own generator against a uvicorn process
+(tests/apps/delay.py), analysed and compared exactly as `bench --save` and `report perf`
+do. The runs are short (0.4 s cut into 10 intervals; 1.5 s for the 2x) so the whole test stays well under
+a minute; nothing here asserts a timing: only what the comparison calls.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.apps.stacks import ROOT
+from tests.helpers import Proc, _http_ok, _on_a_free_port, _spawn, _started
+from trade_ops import infra
+from trade_ops.bench.loadgen import LoadSpec, run_load
+from trade_ops.bench.results import analyse
+from trade_ops.bench.targets import make_target
+from trade_ops.bench.verdict import judge
+from trade_ops.report.compare import NO_CHANGE, NOT_ENOUGH, Comparison, compare_runs
+from trade_ops.report.runs import Run
+
+PAIRS = 20
+SPEC = {"model": "open", "rate": 500.0, "duration_s": 0.4, "warmup_s": 0.1, "concurrency": 8,
+        "timeout_s": 2.0, "interval_s": 0.04}
+# the 2x pairs run longer (75 requests an interval): on a host at load 40 a 20-request
+# interval's p50 swings by more than 2x, and the single-run margin then rightly calls nothing
+SPEC_2X = {**SPEC, "duration_s": 1.5, "interval_s": 0.15}
+BASE_DELAY_MS, SLOWER_DELAY_MS = 5.0, 11.0  # with ~0.5 ms of HTTP around it: about 2x slower
+
+
+def _start(tmp_path: Path, delay_ms: float) -> Proc:
+    def once() -> Proc:
+        port = infra.free_port()
+        cmd = [sys.executable, "-m", "uvicorn", "tests.apps.delay:app", "--app-dir", str(ROOT),
+               "--port", str(port), "--log-level", "warning", "--no-access-log"]
+        log = tmp_path / f"delay-{delay_ms:g}-{port}.log"
+        proc = Proc(_spawn(cmd, log, {"DELAY_MS": str(delay_ms)}), port, log, f"http://127.0.0.1:{port}")
+        return _started(proc, lambda: _http_ok(proc.url + "/livez"), "the delay app")
+
+    return _on_a_free_port(once)
+
+
+@pytest.fixture(scope="module")
+def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
+    d = tmp_path_factory.mktemp("aa-real")
+    base = _start(d, BASE_DELAY_MS)
+    try:
+        slower = _start(d, SLOWER_DELAY_MS)
+        try:
+            yield f"{base.url}/check", f"{slower.url}/check"
+        finally:
+            slower.stop()
+    finally:
+        base.stop()
+
+
+def _run(url: str, name: str, settings: dict[str, float | str] = SPEC) -> Run:
+    """One real measured run, as `bench --save` keeps it (results, histograms, intervals)."""
+    load = {k: v for k, v in settings.items() if k != "interval_s"}
+    spec = LoadSpec(**load)  # type: ignore[arg-type]
+    target = make_target("http", url, method="POST", body='{"symbol": "BTCUSDT", "i": $i}')
+    a = analyse(run_load(target, spec), spec, interval_s=float(settings["interval_s"]))
+    judge(a.result, [])
+    doc = {"name": name, "results": a.result, "histograms": a.histograms_json(),
+           "intervals": [iv.to_json() for iv in a.intervals],
+           "scenario": {"name": "aa", "hash": "aa"}, "settings": {"target": "http", **settings}}
+    return Run(name, Path(f"{name}.json"), doc)
+
+
+def _compare(before: Run, after: Run) -> Comparison:
+    # force: a run the generator's lag made invalid still measured the same command; the
+    # statistics must not call it changed either
+    return compare_runs(before, after, force=True)
+
+
+def _called(cmp: Comparison) -> list[str]:
+    return [f"{r.metric.key} {r.change_text()} ({r.significance.describe()})"
+            for r in cmp.rows if r.verdict() not in (NO_CHANGE, NOT_ENOUGH)]
+
+
+@pytest.mark.timeout(120)
+def test_twenty_real_aa_pairs_are_called_unchanged_at_least_nineteen_times(services: tuple[str, str]) -> None:
+    base, _ = services
+    _run(base, "warm")  # the service's first requests (imports, connections) are not a run of the pair
+    called = []
+    for k in range(PAIRS):
+        cmp = _compare(_run(base, f"a{k}"), _run(base, f"b{k}"))
+        assert len(cmp.before.intervals) >= 8, "too few full intervals for the test to mean anything"
+        if found := _called(cmp):
+            called.append(f"pair {k}: " + "; ".join(found))
+    assert len(called) <= 1, f"{len(called)} of {PAIRS} A/A pairs called a change:\n" + "\n".join(called)
+
+
+@pytest.mark.timeout(60)
+def test_a_real_2x_is_still_called(services: tuple[str, str]) -> None:
+    base, slower = services
+    _run(base, "warm")
+    _run(slower, "warm")
+    for k in range(2):
+        cmp = _compare(_run(base, f"before{k}", SPEC_2X), _run(slower, f"after{k}", SPEC_2X))
+        p50 = cmp.row("p50")
+        assert p50.verdict().startswith("WORSE: "), (p50.sentence(), p50.significance.describe())
+        assert p50.significance.margin is not None  # held to the single-run margin, and beyond it
+        assert 1 / (p50.improvement or 1.0) > 1.3, p50.sentence()
