@@ -69,3 +69,52 @@ def test_latest_benchmark_is_the_newest_run_against_this_stack(tmp_path: Path) -
     assert found is not None and found["name"] == "ours-new"
     assert found["saved_at"] == "2026-01-02T00:00:00+00:00"
     assert latest_bench({"http://127.0.0.1:12345"}, runs) is None  # no run against this stack: none
+
+
+def test_a_command_printed_for_a_run_with_a_token_runs_as_printed(tmp_path: Path) -> None:
+    """A secret header is never saved; the saved run's command takes it from an environment
+    variable (not `REDACTED`, which sent the word as the token), and runs as printed in a shell."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.apps.stacks import ROOT
+    from tests.helpers import Proc, _http_ok, _spawn, _started
+    from trade_ops import infra
+
+    port = infra.free_port()
+    cmd = [sys.executable, "-m", "uvicorn", "tests.apps.delay:app", "--app-dir", str(ROOT),
+           "--port", str(port), "--log-level", "warning", "--no-access-log"]
+    log, base = tmp_path / "app.log", f"http://127.0.0.1:{port}"
+    app_proc = _started(Proc(_spawn(cmd, log, {"TOKEN": "s3cret"}), port, log, base),
+                        lambda: _http_ok(f"{base}/livez"), "the token-checking app")
+    try:
+        url = f"{app_proc.url}/check"
+        assert _run(f"trade-ops bench http --url {url} -n 20 -c 1 --save open") == 1  # 401s: errors fail
+        assert _run(f"trade-ops bench http --url {url} -n 20 -c 1 -H 'Authorization: Bearer s3cret' "
+                    f"--save tok") == 0
+        saved_text = (tmp_path / "reports" / "runs" / "tok.json").read_text()
+        assert "s3cret" not in saved_text and "REDACTED" not in saved_text
+        saved = orjson.loads(saved_text)
+        command = saved["meta"]["command"]
+        assert "'Authorization: ${TRADE_OPS_HEADER_AUTHORIZATION}'" in command, command
+        assert saved["meta"]["command_env"] == {
+            "TRADE_OPS_HEADER_AUTHORIZATION": "the Authorization header's value"}
+        env = {k: v for k, v in os.environ.items() if not k.startswith("TRADE_OPS_HEADER_")}
+        env["PYTHONPATH"] = str(ROOT)
+        bin_dir = str(Path(sys.executable).parent)
+        env["PATH"] = f"{bin_dir}:{env.get('PATH', '')}"
+        unset = subprocess.run(["bash", "-c", command], env=env, capture_output=True, text=True, timeout=60)
+        assert unset.returncode == 2, unset.stdout + unset.stderr  # says what to set, sends nothing
+        assert "TRADE_OPS_HEADER_AUTHORIZATION" in unset.stderr
+        env["TRADE_OPS_HEADER_AUTHORIZATION"] = "Bearer s3cret"
+        ran = subprocess.run(["bash", "-c", command], env=env, capture_output=True, text=True, timeout=60)
+        assert ran.returncode == 0, ran.stdout + ran.stderr  # as printed: the app answered 200s
+        rerun = orjson.loads((tmp_path / "reports" / "runs" / "tok.json").read_bytes())
+        assert rerun["results"]["ok"] == 20 and rerun["meta"]["command"] == command
+        # the report says where the token comes from
+        assert _run("trade-ops report perf tok tok --out out/PERF.md --force") == 0
+        assert "read the Authorization header's value from `TRADE_OPS_HEADER_AUTHORIZATION`" in \
+            (tmp_path / "out" / "PERF.md").read_text()
+    finally:
+        app_proc.stop()

@@ -2,6 +2,9 @@
 body, waits DELAY_MS (a real, non-blocking delay, like a downstream call) and answers
 JSON. Run twice with different DELAY_MS, it is the same service made slower for real.
 
+With TOKEN set, a request without `Authorization: Bearer TOKEN` is answered 401, as an
+endpoint that wants a credential does.
+
 Plain ASGI under uvicorn (no FastAPI) so it starts in a fraction of a second.
 """
 
@@ -18,6 +21,7 @@ from tests.apps.tiny import answer, lifespan
 Scope = dict[str, Any]
 
 DELAY_S = float(os.environ.get("DELAY_MS", "0")) / 1000.0
+TOKEN = os.environ.get("TOKEN")
 
 
 async def _body(receive: Any) -> bytes:
@@ -34,6 +38,8 @@ async def app(scope: Scope, receive: Any, send: Any) -> None:
         return await lifespan(receive, send)
     if scope["path"] == "/livez":
         return await answer(send, 200, b'{"status":"pass"}')
+    if TOKEN and (b"authorization", f"Bearer {TOKEN}".encode()) not in scope["headers"]:
+        return await answer(send, 401, b'{"detail":"not authenticated"}')
     order = orjson.loads(await _body(receive) or b"{}")
     if DELAY_S:
         await asyncio.sleep(DELAY_S)

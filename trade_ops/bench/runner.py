@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import contextlib
 import difflib
+import os
+import re
 import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,7 +40,8 @@ from trade_ops.errors import ExitCode, UsageError
 if TYPE_CHECKING:
     from trade_ops.bench.bus_targets import NatsAccess
 
-__all__ = ["BenchOutcome", "BenchRequest", "bench_command", "run_bench", "show"]
+__all__ = ["BenchOutcome", "BenchRequest", "bench_command", "expand_headers", "header_env_var", "run_bench",
+           "secret_header_vars", "show"]
 
 LIVE_AFTER_S = 3.0
 MAX_REPEAT = 100
@@ -79,6 +82,34 @@ _FLAGS = (("rate", "--rate"), ("duration_s", "--duration"), ("concurrency", "--c
           ("model", "--model"), ("timeout_s", "--timeout"), ("max_lag_ms", "--max-lag"))
 
 
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def header_env_var(name: str) -> str:
+    """Where a printed command takes a secret header from: TRADE_OPS_HEADER_AUTHORIZATION."""
+    return "TRADE_OPS_HEADER_" + re.sub(r"[^A-Za-z0-9]", "_", name).upper()
+
+
+def expand_headers(headers: dict[str, str]) -> dict[str, str]:
+    """Header values with `${NAME}` filled from the environment: how a secret is given
+    without being written in a command line, a report or a saved run."""
+    out = {}
+    for name, value in headers.items():
+        for var in _ENV_REF.findall(value):
+            if var not in os.environ:
+                raise UsageError(f"--header {name!r} takes ${{{var}}} from the environment; it is not set",
+                                 detail=f"set {var} to the header's value (export {var}='Bearer ...') "
+                                        "and run the command again")
+        out[name] = _ENV_REF.sub(lambda m: os.environ[m.group(1)], value)
+    return out
+
+
+def secret_header_vars(req: BenchRequest) -> dict[str, str]:
+    """The environment variables the printed command reads secret headers from, and what each holds."""
+    return {var: f"the {name} header's value" for name, value in req.headers.items()
+            if name.lower() in SECRET_HEADERS for var in (_ENV_REF.findall(value) or [header_env_var(name)])}
+
+
 def bench_command(req: BenchRequest) -> str:
     """The command that makes this run again, as it runs (the saved run is replaced: --force)."""
     argv = ["trade-ops", "bench", req.target, "--scenario", req.scenario or default_scenario(req.target)]
@@ -97,8 +128,11 @@ def bench_command(req: BenchRequest) -> str:
     if req.body is not None:
         argv += ["--body", req.body]
     for name, value in req.headers.items():
-        # a credential is never kept with a run (saved runs and reports are shared)
-        argv += ["--header", f"{name}: REDACTED" if name.lower() in SECRET_HEADERS else f"{name}: {value}"]
+        # a credential is never kept with a run (saved runs and reports are shared): the command
+        # takes it from the environment (bench fills ${NAME} itself; the quotes keep the shell out)
+        if name.lower() in SECRET_HEADERS and not _ENV_REF.search(value):
+            value = f"${{{header_env_var(name)}}}"
+        argv += ["--header", f"{name}: {value}"]
     if req.allow_remote:
         argv.append("--allow-remote")
     for key, value in (o.get("order") or {}).items():
@@ -278,7 +312,7 @@ def run_bench(req: BenchRequest, console: Console, live_console: Console | None 
         # loopback, as in containers); sent, never saved with the run
         auth = {} if req.url or req.target in ("http", "null") else operator_headers(req.run_dir)
         target = make_target(req.target, base, method=req.method, body=req.body,
-                             headers={**auth, **req.headers}, order=d.get("order"),
+                             headers={**auth, **expand_headers(req.headers)}, order=d.get("order"),
                              allow_remote=req.allow_remote, contract=contract, nats=nats)
         probe(target.host, target.port)
         if contract is not None:
@@ -319,6 +353,8 @@ def run_bench(req: BenchRequest, console: Console, live_console: Console | None 
                 for a in repeats] if len(repeats) > 1 else None
         doc = build_run(req.save, sc.to_json(), _settings(target, spec, d, req.repeat), cal_doc, r, analysis,
                         command=bench_command(req), repeats=each)
+        if env := secret_header_vars(req):
+            doc["meta"]["command_env"] = env  # what to set before running the command (never the value)
         saved = save_run(doc, analysis, req.runs_dir)
         r["saved"] = str(saved[0])
     return BenchOutcome(r, analysis, ExitCode(r["exit_code"]), saved, calibration)

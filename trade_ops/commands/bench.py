@@ -70,8 +70,10 @@ def bench(
         " [default: POST with --body, else GET].")] = None,
     body: Annotated[str | None, typer.Option("--body", help="http target: body template ($i, $run, $side, "
                                              "$uuid) [default: none].")] = None,
-    header: Annotated[list[str] | None, typer.Option("--header", "-H", help="http target: 'Name: value'.")
-                      ] = None,
+    header: Annotated[list[str] | None, typer.Option(
+        "--header", "-H", help="'Name: value'; ${VAR} in a value is read from the environment, so a token "
+        "given that way is in no command line (a printed command takes a secret header from an environment "
+        "variable).")] = None,
     order: Annotated[list[str] | None, typer.Option(
         "--order", help="oms/risk: an order field as KEY=VALUE (account, symbol, quantity, order_type, "
         "price, time_in_force), over the scenario's [order] table; repeatable [default: none].")] = None,

@@ -69,6 +69,9 @@ def write_perf_report(before: str, after: str, *, out: Path = DEFAULT_PERF_REPOR
     for e in expect:
         argv += ["--expect", e]
     commands = [*extra_commands, bench_command(run_b), bench_command(run_a), shlex.join(argv)]
+    env = {**(run_b.meta.get("command_env") or {}), **(run_a.meta.get("command_env") or {})}
+    notes = [*notes, *(f"The bench commands read {what} from `{var}` (never saved): set it before "
+                       "running them." for var, what in env.items())]
     text = render_report(comparison, plots=plots, report_path=out, commands=commands, notes=notes,
                          verdicts=verdicts)
     out.parent.mkdir(parents=True, exist_ok=True)
