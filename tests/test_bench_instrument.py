@@ -65,3 +65,48 @@ def test_null_endpoint_overhead_is_small() -> None:
         r = _run(url, LoadSpec("closed", concurrency=1, requests=1000, warmup_requests=100)).result
     assert r["errors"] == 0
     assert r["service_time_ms"]["p50"] < 2.0  # goal 0.15 ms; generous on a shared machine
+
+
+def _realtime_permitted() -> bool:
+    import os
+
+    try:
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(1))
+    except (OSError, AttributeError):
+        return False
+    os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
+    return True
+
+
+def test_the_schedule_never_sends_early_and_does_not_spin(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The schedule runs on the event loop's timers (a timer thread's GIL wait was the lag):
+    no request is dispatched before its intended start, and above 1000/s it sends in 1 ms
+    batches instead of waking the loop over and over before a request is due."""
+    from trade_ops.bench import loadgen
+
+    wakes = [0]
+    wake = loadgen._Schedule._wake
+
+    def counted(self: loadgen._Schedule) -> None:
+        wakes[0] += 1
+        wake(self)
+
+    monkeypatch.setattr(loadgen._Schedule, "_wake", counted)
+    spec = LoadSpec("open", rate=3000, duration_s=0.5, concurrency=16)
+    with NullServer() as url:
+        raw = run_load(make_target("null", url), spec)
+    assert len(raw) == spec.total_planned() == 1500
+    assert all(d >= i for d, i in zip(raw.dispatched, raw.intended, strict=True))
+    spun_at_most = spec.expected_s() / loadgen._Schedule.MIN_WAKE_S + 1
+    assert wakes[0] <= spun_at_most * 1.2 + 50, f"{wakes[0]} wakes for {len(raw)} requests"
+
+
+def test_the_generator_runs_in_the_real_time_class_when_permitted_and_puts_it_back() -> None:
+    import os
+
+    permitted = _realtime_permitted()
+    policy, nice = os.sched_getscheduler(0), os.getpriority(os.PRIO_PROCESS, 0)
+    with NullServer() as url:
+        raw = run_load(make_target("null", url), LoadSpec("open", rate=100, duration_s=0.2))
+    assert raw.generator_realtime is permitted
+    assert (os.sched_getscheduler(0), os.getpriority(os.PRIO_PROCESS, 0)) == (policy, nice)

@@ -165,6 +165,7 @@ def analyse(raw: Raw, spec: LoadSpec, *, interval_s: float = 1.0) -> Analysis:
         "error_samples": raw.error_samples,
         "interrupted": raw.interrupted,
         "generator_nice": raw.generator_nice,
+        "generator_realtime": raw.generator_realtime,
         "rejections": rejections,
         "rate": round(n / duration, 2) if duration > 0 else 0.0,
         "target_rate": spec.rate if spec.model == "open" else None,
