@@ -57,17 +57,20 @@ def test_aa_repeated_runs_with_run_to_run_noise_are_called_unchanged(tmp_path: P
 
 
 def test_single_runs_that_differ_run_to_run_are_held_to_the_within_run_spread(tmp_path: Path) -> None:
-    """The issue's 1.38x 'WORSE': with run-to-run noise, the test over intervals alone calls
-    single runs of the same command changed far more often than 1 in 20; the equivalence
-    margin (a change must exceed the interval-to-interval spread inside either run) keeps
-    the verdicts at "no significant change"."""
+    """The issue's 1.38x 'WORSE': with run-to-run noise (run_sd 0.15, larger than the runs'
+    own interval-to-interval spread), the test over intervals alone calls most pairs of
+    single runs of the same command changed. The equivalence margin (a change must exceed
+    the spread inside either run) calls far fewer, but no single-run rule can see run-to-run
+    noise larger than a run's own spread: that is what --repeat measures (the test above
+    with REPEATED, and tests/test_report_aa_real.py for real processes)."""
     noisy = {**SINGLE, "run_sd": 0.15}
     pairs = _pairs(tmp_path, after_ms=10.0, **noisy)
     by_test_alone = sum(any(r.significance.p_value is not None and r.significance.p_value < 0.05
                             and r.change is not None and abs(r.change) >= r.min_effect for r in rows)
                         for rows in pairs)
-    assert by_test_alone >= 6, f"the interval test alone called only {by_test_alone} of {PAIRS}"
-    assert sum(_unchanged(rows) for rows in pairs) >= 19
+    called = PAIRS - sum(_unchanged(rows) for rows in pairs)
+    assert by_test_alone >= 10, f"the interval test alone called only {by_test_alone} of {PAIRS}"
+    assert called <= by_test_alone / 2, f"the margin left {called} of the test's {by_test_alone} calls"
     assert all(r.significance.margin is not None for r in pairs[0] if r.metric.unit == "ms")
 
 
