@@ -129,6 +129,15 @@ def _row(container: Any, state: str, ready_s: float | None = None) -> ProcessSta
                          int(attrs.get("RestartCount", 0)), ready_s, Path(container.name))
 
 
+def _listed_row(listed: dict[str, Any]) -> ProcessStatus:
+    """A row from the engine's container list (no inspect): what `down` reports."""
+    name = (listed.get("Labels") or {}).get(LABEL_SERVICE) or listed["Id"][:12]
+    kind = name if name in ("valkey", "nats") else "service"
+    port = next((p["PublicPort"] for p in listed.get("Ports") or [] if p.get("PublicPort")), None)
+    container = (listed.get("Names") or [name])[0].lstrip("/")
+    return ProcessStatus(name, kind, None, port, "stopped", False, None, 0, None, Path(container))
+
+
 def _exited(container: Any) -> Callable[[], str | None]:
     """How the container stopped, or None while it runs. A restart by its policy counts as a
     stop: a start that crashes is started again and again, and would be waited for in vain."""
@@ -371,19 +380,20 @@ class DockerRuntime:
 
     def _down(self, run_dir: RunDir, grace: float) -> list[ProcessStatus]:
         client = connect()
-        found = containers_of(client, run_dir)
-        rows = {c.id: _row(c, "stopped") for c in found}
+        # One listing, no inspect of each container (16 calls in a row: seconds on a busy engine).
+        mine = {"label": f"{LABEL_RUN_DIR}={run_dir.path}"}
+        found = client.containers.list(all=True, sparse=True, filters=mine)
+        rows = {c.id: _listed_row(c.attrs) for c in found}
         deadline = time.monotonic() + max(0.0, grace)
-        services = [c for c in found if c.labels.get(LABEL_SERVICE) not in ("valkey", "nats")]
+        services = [c for c in found if rows[c.id].kind == "service"]
         others = [c for c in found if c not in services]
         _stop_and_remove(services, until=max(time.monotonic(), deadline - 1.0))
         _stop_and_remove(others, until=max(deadline, time.monotonic() + 1.0))
         _remove_network(client, project_name(run_dir), until=time.monotonic() + 2.0)
-        left = {c.id for c in containers_of(client, run_dir)}
+        left = {c["Id"] for c in client.api.containers(all=True, filters=mine)}
         for cid, row in rows.items():
             row.alive = cid in left
             row.state = "running" if row.alive else "stopped"
-            row.uptime_s = row.uptime_s if row.alive else None
         if not left and run_dir.has_state():
             run_dir.clear_state()
         return list(rows.values())
