@@ -372,8 +372,7 @@ class DockerRuntime:
         The whole of it is bounded by `grace`: the services get most of it to flush to the
         infrastructure, which then gets the rest (at least a second); what still runs
         then is removed by force (SIGKILL). `init` makes a Python service stop in ~0.1 s.
-        Each container is removed as soon as it has exited (its own wait on the engine, no
-        polling), so removals overlap with the slower ones' shutdown.
+        Each container's exit is awaited on the engine (no polling); then all are removed at once.
         """
         with engine_errors():
             return self._down(run_dir, grace)
@@ -387,8 +386,9 @@ class DockerRuntime:
         deadline = time.monotonic() + max(0.0, grace)
         services = [c for c in found if rows[c.id].kind == "service"]
         others = [c for c in found if c not in services]
-        _stop_and_remove(services, until=max(time.monotonic(), deadline - 1.0))
-        _stop_and_remove(others, until=max(deadline, time.monotonic() + 1.0))
+        _stop(services, until=max(time.monotonic(), deadline - 1.0))
+        _stop(others, until=max(deadline, time.monotonic() + 1.0))
+        _remove(found)  # one round for all: removing while others stop slowed their stop
         _remove_network(client, project_name(run_dir), until=time.monotonic() + 2.0)
         left = {c["Id"] for c in client.api.containers(all=True, filters=mine)}
         for cid, row in rows.items():
@@ -548,9 +548,9 @@ def main_processes(run_dir: RunDir) -> dict[str, Any]:
     return out
 
 
-def _stop_and_remove(group: list[Any], *, until: float) -> None:
-    """SIGTERM each container, wait for it to exit (until `until`), remove it (by force: a
-    SIGKILL for one still running); all at once."""
+def _stop(group: list[Any], *, until: float) -> None:
+    """SIGTERM each container and wait for it to exit (until `until`), all at once: each
+    waits on the engine for its own exit, no polling of the list."""
     import docker.errors
     import requests
 
@@ -561,12 +561,25 @@ def _stop_and_remove(group: list[Any], *, until: float) -> None:
             if left > 0:
                 with contextlib.suppress(requests.RequestException):
                     container.wait(timeout=left)
+
+    _each(one, group)
+
+
+def _remove(group: list[Any]) -> None:
+    """Remove each container (by force: a SIGKILL for one still running), all at once."""
+    import docker.errors
+
+    def one(container: Any) -> None:
         with contextlib.suppress(docker.errors.NotFound):
             container.remove(force=True)
 
+    _each(one, group)
+
+
+def _each(fn: Callable[[Any], None], group: list[Any]) -> None:
     if group:
         with ThreadPoolExecutor(max_workers=len(group), thread_name_prefix="down") as pool:
-            list(pool.map(one, group))
+            list(pool.map(fn, group))
 
 
 def _remove_network(client: Any, name: str, *, until: float) -> None:
