@@ -7,6 +7,8 @@ for `risk_timeout_s`): pydantic-settings reads those, so only the names code spe
 
 from __future__ import annotations
 
+import re
+
 __all__ = [
     "BASE_IMAGE",
     "DURABILITY",
@@ -26,6 +28,7 @@ __all__ = [
     "STACK",
     "VALKEY_URL",
     "VALKEY_USER",
+    "header_var",
     "image_var",
     "setting_var",
     "url_var",
@@ -69,3 +72,9 @@ def setting_var(field: str) -> str:
     """`TRADE_OPS_ACCOUNT_TOKENS` for the settings field `account_tokens`, as pydantic-settings
     reads it: for messages that tell a user which variable to set."""
     return PREFIX + field.upper()
+
+
+def header_var(header: str) -> str:
+    """`TRADE_OPS_HEADER_AUTHORIZATION` for `Authorization`: where a command `bench` prints
+    takes a secret header's value from (never written in the command itself)."""
+    return PREFIX + "HEADER_" + re.sub(r"[^A-Za-z0-9]", "_", header).upper()

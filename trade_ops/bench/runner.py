@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 
+from services import env
 from trade_ops.bench import calibrate as cal
 from trade_ops.bench.client import probe
 from trade_ops.bench.cpu import CpuMeter
@@ -87,7 +88,7 @@ _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 def header_env_var(name: str) -> str:
     """Where a printed command takes a secret header from: TRADE_OPS_HEADER_AUTHORIZATION."""
-    return "TRADE_OPS_HEADER_" + re.sub(r"[^A-Za-z0-9]", "_", name).upper()
+    return env.header_var(name)
 
 
 def expand_headers(headers: dict[str, str]) -> dict[str, str]:
