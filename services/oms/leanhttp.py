@@ -21,8 +21,11 @@ class LeanHttpError(Exception):
 
 
 class _Conn(asyncio.Protocol):
+    # Set by connection_made, which runs before create_connection returns the protocol:
+    # every _Conn the client holds has one.
+    transport: asyncio.Transport
+
     def __init__(self) -> None:
-        self.transport: asyncio.Transport | None = None
         self.buf = bytearray()
         self.waiter: asyncio.Future[tuple[int, bytes, bool]] | None = None
         self.closed = False
@@ -102,7 +105,6 @@ class LeanHttp:
                 break
         if conn is None:
             conn = await self._connect()
-        assert conn.transport is not None
         conn.waiter = asyncio.get_running_loop().create_future()
         conn.transport.write(b"%s %s HTTP/1.1\r\n%sContent-Type: application/json\r\n"
                              b"Content-Length: %d\r\n\r\n%s"
@@ -120,6 +122,5 @@ class LeanHttp:
 
     async def aclose(self) -> None:
         for conn in self._idle:
-            if conn.transport is not None:
-                conn.transport.close()
+            conn.transport.close()
         self._idle.clear()
