@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+import shlex
 from pathlib import Path
 
 import psutil
@@ -82,6 +84,16 @@ def test_dead_service_exits_3_with_its_log_tail(tmp_path: Path, run_dirs: list[P
     assert code == 3, out
     assert "could not start broken" in out and "boom: bad" in out
     assert "Traceback" not in out
+    # What started is left to look at, and the message says how to read and stop it; the
+    # printed commands run as printed.
+    logs, down = re.findall(r"`(trade-ops [^`]+)`", out)
+    assert logs == f"trade-ops logs broken --run-dir {rd}", out
+    code, text = run(*shlex.split(logs)[1:])
+    assert code == 0 and "boom: bad" in text, text
+    assert run("ps", "--json", "--run-dir", str(rd))[1] != "[]"
+    code, text = run(*shlex.split(down)[1:])
+    assert code == 0, text
+    assert json.loads(run("ps", "--json", "--run-dir", str(rd))[1]) == []
 
 
 def test_unknown_service_is_a_usage_error(tmp_path: Path) -> None:

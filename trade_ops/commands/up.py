@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 import time
 from typing import TYPE_CHECKING, Annotated
 
@@ -71,8 +72,17 @@ def start_stack(rd: RunDir, stack: Stack, only: list[str] | None = None, timeout
 
         try:
             statuses = (runtime or supervisor).up(rd, stack, only=only, timeout=timeout, on_progress=progress)
-        except StartupError:
+        except StartupError as exc:
             out.console.print(process_table(seen.values(), title=f"stack in {rd.path}"))
+            # What did start is left running, to be looked at (like `docker compose up`):
+            # say so, and how to read the failed one's log and stop the rest.
+            flags = f" --run-dir {shlex.quote(str(rd.path))}"
+            failed = [n for n, st in seen.items() if st.state != "ready"]
+            left = len(seen) - len(failed)
+            if failed and left:
+                exc.message += (f"; the {left} that started are left running: "
+                                f"`trade-ops logs {shlex.quote(failed[0])}{flags}` shows why, "
+                                f"`trade-ops down{flags}` stops them")
             raise
     return statuses, time.monotonic() - started
 
