@@ -51,3 +51,45 @@ async def test_a_backlog_slower_than_ack_wait_is_handled_once(fresh_nats: Proc) 
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
         await nc.close()
+
+
+async def test_a_push_consumer_delivering_outside_our_inbox_is_replaced_from_its_ack_floor(
+        fresh_nats: Proc) -> None:
+    """A durable created by an earlier version delivers to `_INBOX.<random>`, which the
+    service's NATS user may not subscribe to: it is recreated on the service's own inbox
+    prefix, starting after what was already acknowledged."""
+    from nats.js.api import AckPolicy, ConsumerConfig
+
+    from services import contract
+
+    nc = await bus.connect(fresh_nats.url, "exeq")
+    js = nc.jetstream()
+    await js.add_stream(name="OLD", subjects=["old.>"])
+    for i in range(5):
+        await js.publish("old.x", str(i).encode())
+    await js.add_consumer("OLD", ConsumerConfig(durable_name="exeq", deliver_subject="_INBOX.legacy.abc",
+                                                ack_policy=AckPolicy.EXPLICIT, filter_subject="old.>"))
+    old = await nc.subscribe("_INBOX.legacy.abc")
+    for _ in range(3):  # the earlier version handled and acked three
+        await (await old.next_msg(timeout=2)).ack()
+    await old.unsubscribe()
+    seen: list[bytes] = []
+
+    async def handle(msg: Msg) -> None:
+        seen.append(msg.data)
+
+    task = asyncio.create_task(bus.durable_consumer(js, stream="OLD", durable="exeq", subject="old.>",
+                                                    handle=handle))
+    try:
+        for _ in range(50):
+            await asyncio.sleep(0.1)
+            if len(seen) >= 2:
+                break
+        info = await js.consumer_info("OLD", "exeq")
+        assert info.config.deliver_subject and info.config.deliver_subject.startswith(
+            contract.inbox_prefix("exeq") + "."), info.config
+        assert seen == [b"3", b"4"]
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await nc.close()

@@ -189,16 +189,21 @@ class _Inbox:
 
 async def _push_subscribe(js: JetStreamContext, *, stream: str, durable: str, subject: str,
                           config: ConsumerConfig, inbox: _Inbox) -> Any:
-    """Bind to the durable push consumer, creating it, or replacing a pull one from an
-    earlier version from where it had got to (handlers are idempotent, so the few acked
-    past the ack floor that come again change nothing)."""
+    """Bind to the durable push consumer, creating it, or replacing one from an earlier
+    version from where it had got to (handlers are idempotent, so the few acked past the
+    ack floor that come again change nothing): a pull consumer, or a push one delivering
+    outside this connection's inbox prefix, which the service may not subscribe to (NATS
+    logged a subscription violation and nothing was delivered: exeq held 1,783 orders)."""
+    ours = js._nc.new_inbox().rsplit(".", 1)[0] + "."  # the inbox prefix the connection was given
     with contextlib.suppress(NotFoundError):
         info = await js.consumer_info(stream, durable)
-        if info.config.deliver_subject is None:
+        deliver = info.config.deliver_subject
+        if deliver is None or not deliver.startswith(ours):
             start = (info.ack_floor.stream_seq if info.ack_floor else 0) + 1
             await js.delete_consumer(stream, durable)
             config = replace(config, deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=start)
-            log.info("consumer %s: pull consumer replaced by a push one from stream seq %d", durable, start)
+            log.info("consumer %s: %s consumer replaced by a push one to %s* from stream seq %d", durable,
+                     "pull" if deliver is None else f"push ({deliver})", ours, start)
     return await js.subscribe(subject, durable=durable, stream=stream, config=config, cb=inbox.put,
                               manual_ack=True)
 
