@@ -71,7 +71,7 @@ async def test_a_push_consumer_delivering_outside_our_inbox_is_replaced_from_its
                                                 ack_policy=AckPolicy.EXPLICIT, filter_subject="old.>"))
     old = await nc.subscribe("_INBOX.legacy.abc")
     for _ in range(3):  # the earlier version handled and acked three
-        await (await old.next_msg(timeout=2)).ack()
+        await (await old.next_msg(timeout=2)).ack_sync()  # the server has it before we look
     await old.unsubscribe()
     seen: list[bytes] = []
 
@@ -89,6 +89,38 @@ async def test_a_push_consumer_delivering_outside_our_inbox_is_replaced_from_its
         assert info.config.deliver_subject and info.config.deliver_subject.startswith(
             contract.inbox_prefix("exeq") + "."), info.config
         assert seen == [b"3", b"4"]
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await nc.close()
+
+
+async def test_under_a_steady_flow_a_batch_waits_until_its_oldest_message_is_linger_old(
+        fresh_nats: Proc) -> None:
+    """A lake sink commits a batch per `sink_max_wait_s`, not per message: with messages
+    arriving every 10 ms and `linger` 0.4 s, 60 messages are a handful of batches. (The
+    linger applied only after an empty wait, so a steady flow gave batches of one or two.)"""
+    nc = await bus.connect(fresh_nats.url, "batch-test")
+    js = nc.jetstream()
+    await js.add_stream(name="FLOW", subjects=["flow.>"])
+    sizes: list[int] = []
+
+    async def commit(msgs: list[Msg]) -> None:
+        sizes.append(len(msgs))
+        await asyncio.sleep(0.02)  # a commit takes a while; more arrive meanwhile
+
+    task = asyncio.create_task(bus.durable_consumer(js, stream="FLOW", durable="flow", subject="flow.>",
+                                                    handle_batch=commit, batch=500, linger=0.4))
+    try:
+        for i in range(60):
+            await js.publish("flow.x", str(i).encode())
+            await asyncio.sleep(0.01)
+        for _ in range(50):
+            if sum(sizes) >= 60:
+                break
+            await asyncio.sleep(0.1)
+        assert sum(sizes) == 60, sizes
+        assert len(sizes) <= 6, sizes
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)

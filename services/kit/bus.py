@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable, Collection
 from dataclasses import replace
 from typing import Any
@@ -152,18 +153,23 @@ class _Inbox:
 
     A callback that only appends is cheaper than `next_msg` (a task and a timer per
     message), and everything that arrived while a batch was handled is taken at once.
-    After the first message of a batch, `take` waits up to `linger` for the batch to fill.
+    A batch is taken when it holds `limit` messages or its oldest message is `linger`
+    old, also when messages were already waiting: else, under a steady flow, every
+    batch was the one or two messages that arrived during the last (a lake sink then
+    made a Delta commit per order event: event-writer's CPU per order went 0.3 -> 1.5 ms).
     """
 
     def __init__(self, limit: int, linger: float = LINGER_S) -> None:
         self.limit = limit
         self.linger = linger
         self.msgs: list[Msg] = []
+        self.arrived: list[float] = []  # when each held message arrived (monotonic)
         self.ready = asyncio.Event()
         self.full = asyncio.Event()
 
     async def put(self, msg: Msg) -> None:
         self.msgs.append(msg)
+        self.arrived.append(time.monotonic())
         self.ready.set()
         if len(self.msgs) >= self.limit:
             self.full.set()
@@ -175,11 +181,13 @@ class _Inbox:
                     await self.ready.wait()
             except TimeoutError:
                 return []
-            if self.linger and len(self.msgs) < self.limit:
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(self.linger):
-                        await self.full.wait()
+        left = self.arrived[0] + self.linger - time.monotonic() if self.msgs else 0.0
+        if left > 0 and len(self.msgs) < self.limit:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(left):
+                    await self.full.wait()
         batch, self.msgs = self.msgs[:self.limit], self.msgs[self.limit:]
+        del self.arrived[:len(batch)]
         if not self.msgs:
             self.ready.clear()
         if len(self.msgs) < self.limit:
