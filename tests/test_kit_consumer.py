@@ -11,12 +11,27 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import Counter
+from collections.abc import AsyncIterator, Coroutine
+from typing import Any
 
+from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from nats.js.errors import NotFoundError
 
 from services.kit import bus
 from tests.helpers import Proc
+
+
+@contextlib.asynccontextmanager
+async def _running(nc: NATS, consumer: Coroutine[Any, Any, None]) -> AsyncIterator[None]:
+    """The consumer runs for the block; then it is stopped and the connection closed."""
+    task = asyncio.create_task(consumer)
+    try:
+        yield
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await nc.close()
 
 
 async def test_a_backlog_slower_than_ack_wait_is_handled_once(fresh_nats: Proc) -> None:
@@ -31,9 +46,8 @@ async def test_a_backlog_slower_than_ack_wait_is_handled_once(fresh_nats: Proc) 
         handled[msg.data] += 1
         await asyncio.sleep(0.15)
 
-    task = asyncio.create_task(bus.durable_consumer(js, stream="BACKLOG", durable="slow", subject="backlog.>",
-                                                    handle=slow, ack_wait=1.0))
-    try:
+    async with _running(nc, bus.durable_consumer(js, stream="BACKLOG", durable="slow", subject="backlog.>",
+                                                handle=slow, ack_wait=1.0)):
         floor = 0
         for _ in range(100):
             await asyncio.sleep(0.1)
@@ -47,10 +61,6 @@ async def test_a_backlog_slower_than_ack_wait_is_handled_once(fresh_nats: Proc) 
         assert set(handled.values()) == {1}, handled
         info = await js.consumer_info("BACKLOG", "slow")
         assert info.num_redelivered == 0 and info.num_ack_pending == 0, info
-    finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
-        await nc.close()
 
 
 async def test_a_push_consumer_delivering_outside_our_inbox_is_replaced_from_its_ack_floor(
@@ -78,9 +88,8 @@ async def test_a_push_consumer_delivering_outside_our_inbox_is_replaced_from_its
     async def handle(msg: Msg) -> None:
         seen.append(msg.data)
 
-    task = asyncio.create_task(bus.durable_consumer(js, stream="OLD", durable="exeq", subject="old.>",
-                                                    handle=handle))
-    try:
+    async with _running(nc, bus.durable_consumer(js, stream="OLD", durable="exeq", subject="old.>",
+                                                handle=handle)):
         for _ in range(50):
             await asyncio.sleep(0.1)
             if len(seen) >= 2:
@@ -89,10 +98,6 @@ async def test_a_push_consumer_delivering_outside_our_inbox_is_replaced_from_its
         assert info.config.deliver_subject and info.config.deliver_subject.startswith(
             contract.inbox_prefix("exeq") + "."), info.config
         assert seen == [b"3", b"4"]
-    finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
-        await nc.close()
 
 
 async def test_under_a_steady_flow_a_batch_waits_until_its_oldest_message_is_linger_old(
@@ -109,9 +114,8 @@ async def test_under_a_steady_flow_a_batch_waits_until_its_oldest_message_is_lin
         sizes.append(len(msgs))
         await asyncio.sleep(0.02)  # a commit takes a while; more arrive meanwhile
 
-    task = asyncio.create_task(bus.durable_consumer(js, stream="FLOW", durable="flow", subject="flow.>",
-                                                    handle_batch=commit, batch=500, linger=0.4))
-    try:
+    async with _running(nc, bus.durable_consumer(js, stream="FLOW", durable="flow", subject="flow.>",
+                                                handle_batch=commit, batch=500, linger=0.4)):
         for i in range(60):
             await js.publish("flow.x", str(i).encode())
             await asyncio.sleep(0.01)
@@ -121,7 +125,3 @@ async def test_under_a_steady_flow_a_batch_waits_until_its_oldest_message_is_lin
             await asyncio.sleep(0.1)
         assert sum(sizes) == 60, sizes
         assert len(sizes) <= 6, sizes
-    finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
-        await nc.close()
