@@ -15,7 +15,7 @@ from pathlib import Path
 import pyarrow as pa
 from deltalake import DeltaTable, write_deltalake
 
-__all__ = ["append", "is_local", "probe_writable", "table_exists", "table_uri"]
+__all__ = ["Appender", "append", "is_local", "probe_writable", "table_exists", "table_uri"]
 
 
 def is_local(lake_uri: str) -> bool:
@@ -30,12 +30,46 @@ def table_exists(lake_uri: str, table: str) -> bool:
     return DeltaTable.is_deltatable(table_uri(lake_uri, table))
 
 
+class Appender:
+    """Appends to the tables of one lake, keeping each table open between commits.
+
+    Opening a table replays its log from the last checkpoint: at 200 versions a commit of
+    200 rows cost 45 ms of CPU through the table's URI and 8 ms through the kept table
+    (50 commits each, this machine), and the sinks commit every second or so. A kept table
+    is dropped after a failed write (the next one opens it again) and, in a local lake,
+    when its log is gone (the lake was wiped under the service): writing from a stale
+    table would start a log at version N+1 with nothing before it. Another writer's
+    commits in between are fine: an append made from an older version is committed after
+    them (appends never conflict).
+    """
+
+    def __init__(self, lake_uri: str) -> None:
+        self.lake_uri = lake_uri
+        self._open: dict[str, DeltaTable] = {}
+
+    def append(self, table: str, rows: pa.Table, partition_by: Sequence[str] = ()) -> None:
+        """Append rows in one Delta commit (atomic: all of them or none)."""
+        uri = table_uri(self.lake_uri, table)
+        kept = self._open.pop(uri, None)
+        if kept is not None and is_local(uri) and not _log_has(uri, kept.version()):
+            kept = None
+        if kept is None and is_local(self.lake_uri):
+            Path(self.lake_uri.removeprefix("file://")).mkdir(parents=True, exist_ok=True)
+        if kept is None and DeltaTable.is_deltatable(uri):
+            kept = DeltaTable(uri)
+        write_deltalake(kept if kept is not None else uri, rows, mode="append",
+                        partition_by=list(partition_by) or None)
+        self._open[uri] = kept if kept is not None else DeltaTable(uri)
+
+
+def _log_has(uri: str, version: int) -> bool:
+    return (Path(uri.removeprefix("file://")) / "_delta_log" / f"{version:020d}.json").exists()
+
+
 def append(lake_uri: str, table: str, rows: pa.Table, partition_by: Sequence[str] = ()) -> None:
-    """Append rows in one Delta commit (atomic: all of them or none)."""
-    if is_local(lake_uri):
-        Path(lake_uri.removeprefix("file://")).mkdir(parents=True, exist_ok=True)
-    write_deltalake(table_uri(lake_uri, table), rows, mode="append",
-                    partition_by=list(partition_by) or None)
+    """Append rows in one Delta commit, opening the table for it (for an occasional write;
+    a writer that commits often keeps an `Appender`)."""
+    Appender(lake_uri).append(table, rows, partition_by)
 
 
 def probe_writable(lake_uri: str) -> None:

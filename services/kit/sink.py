@@ -170,6 +170,7 @@ class Sink:
         self.ack_floor = 0
         self.started = time.time()
         self._locks = shared.locks
+        self._lake = lake.Appender(self.settings.lake_uri)
         self.idle_at = time.time()  # the last time there was nothing to write
         self._crash_after = int(os.environ.get(env.SINK_CRASH_AFTER_COMMITS, "0"))
         self._rows, self._delay = shared.rows.labels(spec.durable), shared.delay.labels(spec.durable)
@@ -305,8 +306,7 @@ class Sink:
             table = self.tables[name]
             arrow = self._to_arrow(table, table_rows)
             async with self._locks.setdefault(name, asyncio.Lock()):  # two sinks, one table
-                await asyncio.to_thread(lake.append, self.settings.lake_uri, name, arrow,
-                                        table.partition_by)
+                await asyncio.to_thread(self._lake.append, name, arrow, table.partition_by)
             del rows[name]  # committed: a retry of this batch must not write it again
             if table.key:
                 self._remember(name, [str(k) for k in arrow.column(table.key).to_pylist() if k is not None])
