@@ -37,7 +37,6 @@ def main(argv: list[str]) -> int:
         access_log=False,  # per-request logging costs more than the request on the hot path
         log_level=os.environ.get(env.LOG_LEVEL, "info"),
         log_config=LOG_CONFIG,
-        timeout_graceful_shutdown=2,
     )
     return 0
 

@@ -52,6 +52,8 @@ __all__ = ["HealthJSONResponse", "Kit", "ServiceLifespan", "create_app", "get_ki
 
 log = logging.getLogger("services")
 
+EXIT_STEP_S = 0.25  # each step of the lifespan's exit that waits on NATS
+
 
 class HealthJSONResponse(JSONResponse):
     media_type = "application/health+json"
@@ -264,10 +266,12 @@ def create_app(
             if kit.opened_nats is not None:
                 # close, not drain: consumers ack only after their work, so nothing is lost,
                 # and draining cancelled pull subscriptions stalls shutdown for seconds.
+                # Bounded short (~1 ms each when NATS is up): the whole exit fits the stop
+                # budget after the requests' drain (KitSettings.drain_s).
                 with contextlib.suppress(Exception):
-                    await bus.round_trip(kit.opened_nats, timeout=1)  # what was written has arrived
+                    await bus.round_trip(kit.opened_nats, timeout=EXIT_STEP_S)  # what was written has arrived
                 with contextlib.suppress(Exception):
-                    await asyncio.wait_for(kit.opened_nats.close(), 1)
+                    await asyncio.wait_for(kit.opened_nats.close(), EXIT_STEP_S)
             if kit.opened_valkey is not None:
                 await kit.opened_valkey.aclose()
 

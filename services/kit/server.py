@@ -5,6 +5,9 @@
       cut off instead of holding a connection for ever;
     - an idle kept-alive connection is closed after `keep_alive_s`;
     - beyond `max_connections` connections (or requests in progress) a request gets 503;
+    - on SIGTERM, idle connections are closed at once and requests in flight get
+      `drain_s` to complete (uvicorn's graceful shutdown), so a client that stalls
+      mid-request cannot hold the service past the kill that follows the SIGTERM;
     - bodies are bounded by `max_body_bytes` and must be JSON (services/kit/guard.py).
 """
 
@@ -66,4 +69,7 @@ def serve(app: str, settings: KitSettings, **extra: Any) -> None:
                     {"header_timeout_s": settings.header_timeout_s})
     uvicorn.run(app, host=settings.host, port=settings.port, loop="uvloop", http=protocol,
                 timeout_keep_alive=int(max(1, settings.keep_alive_s)),
-                limit_concurrency=settings.max_connections, **extra)
+                limit_concurrency=settings.max_connections,
+                # uvicorn hints an int; it is a timeout given to asyncio.wait_for, any number works
+                timeout_graceful_shutdown=settings.drain_s,  # type: ignore[arg-type]
+                **extra)

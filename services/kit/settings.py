@@ -53,6 +53,11 @@ class KitSettings(BaseSettings):
     header_timeout_s: float = Field(5.0, gt=0)
     keep_alive_s: float = Field(5.0, gt=0)
     max_connections: int = Field(1000, ge=1)
+    # After SIGTERM, requests in flight get up to drain_s to complete (then are cancelled);
+    # the lifespan's exit (NATS flushed, connections closed) takes at most ~0.5 s after it.
+    # So a service exits within 2 s, before `trade-ops down` SIGKILLs it (after 2 s under
+    # Docker: its grace of 3 s less valkey's and nats's second), whatever its clients do.
+    drain_s: float = Field(1.0, gt=0)
     # Credentials: each service is its own valkey ACL user and NATS user (its name).
     secrets_dir: str | None = None
     valkey_user: str | None = None
