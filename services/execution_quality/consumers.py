@@ -20,7 +20,7 @@ from services.contract import EXEC, FILL_ALL, ORDERS, ORDERS_NEW
 from services.execution_quality import store
 from services.execution_quality.tca import slippage_bps
 from services.kit import Kit
-from services.kit.bus import decode, durable_consumer
+from services.kit.bus import FOLLOW_LINGER_S, decode, durable_consumer
 from services.kit.quotes import QuoteBook
 
 __all__ = ["fill_record", "start"]
@@ -91,6 +91,8 @@ async def start(kit: Kit, quotes: QuoteBook, max_samples: int, order_wait_delive
     kit.spawn(lambda: quotes.follow(js, "execution-quality"), "quotes")
     await quotes.wait_ready()  # an arrival mid needs the quotes
     kit.spawn(lambda: durable_consumer(js, stream=ORDERS, durable="execution-quality-orders",
-                               subject=ORDERS_NEW, handle_batch=on_orders), "orders-consumer")
+                               subject=ORDERS_NEW, handle_batch=on_orders, linger=FOLLOW_LINGER_S),
+              "orders-consumer")
     kit.spawn(lambda: durable_consumer(js, stream=EXEC, durable="execution-quality-fills",
-                               subject=FILL_ALL, handle_batch=on_fills), "fills-consumer")
+                               subject=FILL_ALL, handle_batch=on_fills, linger=FOLLOW_LINGER_S),
+              "fills-consumer")

@@ -22,7 +22,7 @@ from nats.aio.msg import Msg
 from services import contract
 from services.contract import now_ms
 from services.hot_cache.view import View
-from services.kit import Kit, KitSettings, create_app, service_state
+from services.kit import Kit, KitSettings, bus, create_app, service_state
 from services.kit.follow import follow
 
 __all__ = ["HotCacheSettings", "app"]
@@ -74,11 +74,14 @@ def _each(kind: type[T], apply: Callable[[T], None]) -> Callable[[list[Msg]], No
 @contextlib.asynccontextmanager
 async def _lifespan(kit: Kit) -> AsyncIterator[View]:
     view = View()
-    kit.spawn(lambda: view.positions.follow(kit.js, "hot-cache"), "positions")
+    linger = bus.FOLLOW_LINGER_S  # a cache for readers; nothing on the order path waits on it
+    kit.spawn(lambda: view.positions.follow(kit.js, "hot-cache", linger), "positions")
     kit.spawn(lambda: follow(kit.js, stream=contract.TICKS, subject=contract.TICK_ALL, latest=True,
-                     handle=_each(contract.Tick, view.apply_tick), name="hot-cache-ticks"), "ticks")
+                     handle=_each(contract.Tick, view.apply_tick), name="hot-cache-ticks", linger=linger),
+              "ticks")
     kit.spawn(lambda: follow(kit.js, stream=contract.BARS, subject=contract.BAR_ALL, latest=True,
-                     handle=_each(contract.Bar, view.apply_bar), name="hot-cache-bars"), "bars")
+                     handle=_each(contract.Bar, view.apply_bar), name="hot-cache-bars", linger=linger),
+              "bars")
     kit.add_check("positions", view.positions.check)
     yield view
 

@@ -146,6 +146,13 @@ class Redeliver(Exception):
 # calls) then serves several messages. Consumers follow the flow; none is on the path
 # that answers an order, so 5 ms more there is cheap for the CPU it saves.
 LINGER_S = 0.005
+# Consumers that only follow the flow (analytics, the position ledger, views for readers)
+# wait longer, since a batch of five costs about what one does (A/B at 200 orders/s with
+# every consumer at 25 ms: ptrc 0.50 -> 0.25 ms of CPU an order, execution-quality
+# 0.44 -> 0.30, nats 1.07 -> 0.80). Those on the way from an order to its fill (exeq,
+# the venue), the OMS's status and risk's own views keep LINGER_S; risk's position limits
+# see a fill up to this much later (25 ms, against ptrc's commit and snapshot publish).
+FOLLOW_LINGER_S = 0.025
 
 
 class _Inbox:
@@ -363,7 +370,7 @@ async def _consume(js: JetStreamContext, durable: str, stream: str, subject: str
 async def cursor_consumer(js: JetStreamContext, *, stream: str, subject: str,
                           cursor: Callable[[], Awaitable[int]],
                           handle: Callable[[list[Msg]], Awaitable[None]], name: str,
-                          batch: int = 256, idle_heartbeat: float = 5.0,
+                          batch: int = 256, linger: float = LINGER_S, idle_heartbeat: float = 5.0,
                           first: DeliverPolicy = DeliverPolicy.ALL) -> None:
     """Read `subject` from the message after `cursor()` forever, in batches, in stream order.
 
@@ -372,11 +379,12 @@ async def cursor_consumer(js: JetStreamContext, *, stream: str, subject: str,
     with the data). The server keeps no state for it: an ordered consumer, no acks, and
     after any failure (a handler error, NATS or Valkey gone) the reader starts again from
     the stored cursor, so nothing is skipped and nothing is applied out of order.
-    `first` is where a reader with no cursor yet (0) starts: LAST_PER_SUBJECT for a view
-    that needs only the latest message of each subject (the latest tick of each symbol).
+    `linger`: as for `durable_consumer`. `first` is where a reader with no cursor yet (0)
+    starts: LAST_PER_SUBJECT for a view that needs only the latest message of each subject
+    (the latest tick of each symbol).
     """
     while True:
-        inbox, sub = _Inbox(batch), None
+        inbox, sub = _Inbox(batch, linger), None
         try:
             start = await cursor()
             config = (ConsumerConfig(deliver_policy=first) if start == 0 and first != DeliverPolicy.ALL

@@ -29,11 +29,13 @@ BatchHandler = Callable[[list[Msg]], Awaitable[None] | None]
 
 async def follow(js: JetStreamContext, *, stream: str, subject: str, handle: BatchHandler,
                  name: str, latest: bool = False, ready: asyncio.Event | None = None,
-                 batch: int = 512) -> None:
+                 batch: int = 512, linger: float = bus.LINGER_S) -> None:
     """Call `handle(msgs)` for each batch on `subject` forever (run it as a task).
 
     `latest`: start from the last message of each subject, not the stream's first.
     `ready` is set once the reader has caught up with what the stream held at its start.
+    `linger`: how long a batch waits for more after its first message (bus.FOLLOW_LINGER_S
+    for a view nothing on the order path reads).
     """
     seq = 0
 
@@ -55,5 +57,5 @@ async def follow(js: JetStreamContext, *, stream: str, subject: str, handle: Bat
             ready.set()
 
     await bus.cursor_consumer(js, stream=stream, subject=subject, cursor=cursor, handle=on_batch,
-                              name=name, batch=batch,
+                              name=name, batch=batch, linger=linger,
                               first=DeliverPolicy.LAST_PER_SUBJECT if latest else DeliverPolicy.ALL)

@@ -253,7 +253,7 @@ Changed = Callable[[list[contract.PositionSnapshot]], Awaitable[None]]
 
 
 async def consume_fills(js: JetStreamContext, ledger: Ledger, batch: int = 256,
-                        changed: Changed | None = None) -> None:
+                        changed: Changed | None = None, linger: float = bus.FOLLOW_LINGER_S) -> None:
     """Apply every fill on `exec.fill.>` to the ledger, in stream order, forever; `changed`
     gets the positions each batch moved, once that batch is committed."""
 
@@ -277,4 +277,4 @@ async def consume_fills(js: JetStreamContext, ledger: Ledger, batch: int = 256,
         return await ledger.cursor()
 
     await bus.cursor_consumer(js, stream=contract.EXEC, subject=contract.FILL_ALL, cursor=cursor,
-                              handle=handle, name=ledger.prefix, batch=batch)
+                              handle=handle, name=ledger.prefix, batch=batch, linger=linger)

@@ -16,6 +16,7 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 
 from services import contract
+from services.kit import bus
 from services.kit.follow import follow
 from services.kit.health import Check
 from services.kit.positions import Position
@@ -57,7 +58,7 @@ class PositionBook:
         return Check("positions", "snapshots", "warn", "component", self.snapshots, "snapshots",
                      output="reading the position snapshots: positions are not complete yet")
 
-    async def follow(self, js: JetStreamContext, name: str) -> None:
+    async def follow(self, js: JetStreamContext, name: str, linger: float = bus.LINGER_S) -> None:
         """Read every stored snapshot, then follow new ones, forever (run it as a task)."""
         await follow(js, stream=contract.POSITIONS, subject=contract.POSITION_ALL, handle=self.handle,
-                     name=f"{name}-positions", ready=self.ready)
+                     name=f"{name}-positions", ready=self.ready, linger=linger)

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 from fastapi import APIRouter, Request
 
-from services.kit import Check, Kit, KitSettings, create_app, service_state
+from services.kit import Check, Kit, KitSettings, bus, create_app, service_state
 from services.kit.lake import probe_writable
 from services.kit.ledger import DEFAULT_ACCOUNT, AccountQuery
 from services.kit.position_book import PositionBook
@@ -60,7 +60,7 @@ async def lifespan(kit: Kit) -> AsyncIterator[PnlState]:
     state = PnlState(PositionBook(), QuoteBook())
     book, quotes = state.book, state.quotes
     kit.spawn(lambda: quotes.follow(kit.js, "pnl"), "pnl-quotes")
-    kit.spawn(lambda: book.follow(kit.js, "pnl"), "pnl-positions")
+    kit.spawn(lambda: book.follow(kit.js, "pnl", bus.FOLLOW_LINGER_S), "pnl-positions")  # a view for readers
 
     async def check() -> Check:
         return await asyncio.to_thread(lake_check, kit, state.snapshots)
