@@ -42,8 +42,23 @@ def test_clear_2x_shift_is_called(runs: Path) -> None:
 def test_same_distribution_is_not_called(runs: Path) -> None:
     cmp = compare_runs(load_run("base", runs), load_run("same", runs))
     for row in cmp.rows:
+        if row.metric.key in ("p999", "max"):  # 300 requests an interval: tails single runs cannot test
+            assert row.significant is None and row.verdict() == NOT_ENOUGH, row
+            continue
         assert row.significant is False, (row.metric.key, row.change, row.significance)
         assert row.verdict() == NO_CHANGE
+
+
+def test_single_runs_test_a_tail_only_where_their_intervals_estimate_it(runs: Path) -> None:
+    """An interval of 300 requests holds 3 beyond its p99 but none beyond its p99.9: the
+    p99.9 and the max of single runs are their slowest request, which moved by 20-56%
+    between real A/A runs (tests/test_report_aa_real.py), so they are not tested."""
+    cmp = compare_runs(load_run("base", runs), load_run("twice-as-fast", runs))
+    assert cmp.row("p99").significant, cmp.row("p99").significance
+    for key in ("p999", "max"):
+        row = cmp.row(key)
+        assert row.verdict() == NOT_ENOUGH, row
+        assert "--repeat" in row.significance.describe()
 
 
 def test_five_intervals_against_five_are_not_enough_data(runs: Path) -> None:

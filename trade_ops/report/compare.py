@@ -1,8 +1,8 @@
 """Compare two saved runs: refuse incomparable ones, then one row per metric.
 
 A row calls a change only when it is significant (stats.ALPHA, Holm-adjusted over the
-rows), at least the minimum effect, and, for single runs, larger than the spread inside
-either run (stats.within_run_margin); otherwise it says "~ no significant change", or
+rows), at least the minimum effect, and, for single runs, larger than twice the spread
+inside either run (stats.within_run_margin); otherwise it says "~ no significant change", or
 "? not enough data" when the runs hold too few full intervals for any test to call one.
 """
 
@@ -207,6 +207,12 @@ def _significance(metric: Metric, before: Run, after: Run, rows: int) -> stats.S
     if tested.p_value is None:
         return tested
     if min(len(before.repeats), len(after.repeats)) < stats.MIN_RUNS:
+        if metric.unit == "ms" and metric.key != "mean":
+            # a tail a single run's intervals cannot estimate (stats.py, "Tails of single runs")
+            counts = [iv.count for run in (before, after) for iv in run.intervals]
+            why = stats.tail_unsupported(metric.percentile, counts)
+            if why is not None:
+                return stats.Significance("none", None, tested.n_before, tested.n_after, note=why)
         # one run each: intervals are not independent, so the change must also exceed the
         # interval-to-interval spread inside the runs (stats.py says why)
         return replace(tested, margin=stats.within_run_margin(samples))

@@ -136,8 +136,11 @@ def _results_section(cmp: Comparison) -> list[str]:
             "each run (per-second p50s, p99s, ...; partial intervals dropped); with `--repeat`, Welch's t "
             "over the runs' values (log scale) must agree. With one run each, the intervals of a run are "
             "not independent and nothing measures how much two runs differ, so the change must also be "
-            "larger than the metric's spread from interval to interval inside either run (the central "
-            "80% of its per-interval values). Latencies are "
+            "larger than twice the metric's spread from interval to interval inside either run (the "
+            f"central 80% of its per-interval values), and at least {stats.SINGLE_RUN_MIN_MARGIN * 100:g}%; "
+            f"a percentile is tested only where an interval holds {stats.TAIL_SUPPORT} requests beyond it, "
+            "and the max never is (a run's slowest request moves from run to run). "
+            "Latencies are "
             "measured from each request's intended start (corrected for coordinated omission)."]
 
 

@@ -17,14 +17,24 @@ One run each. With no repeats, nothing measures how much two runs of the same co
 differ, and the intervals of one run are not independent (a second that was slow because
 the host was busy is followed by another): Mann-Whitney U over them is over-confident, and
 called "p50 +18%, significant" between two runs of the same command. So a single-run
-comparison is also held to an equivalence margin: the change must be larger than the
+comparison is also held to an equivalence margin: the change must be larger than twice the
 metric's swing from interval to interval inside either run (the width of the central 80%
-of its per-interval values, `within_run_margin`). Measured on real processes (twenty A/A
-pairs of short runs against one service), run-to-run differences stayed inside that swing
-while a real 2x stood far outside it; the drift between a run's two halves, tried first,
-was smaller than the run-to-run differences and called 2 pairs of 20. The margin is a
-prior, not a measurement of run-to-run variation (only --repeat measures that), which is
-why a single-run report says so and asks for --repeat.
+of its per-interval values, `within_run_margin`), and at least SINGLE_RUN_MIN_MARGIN.
+Measured on real processes (tests/test_report_aa_real.py: twenty A/A pairs of short runs
+against one service, one after the other), a whole run moves against the next by about
+as much as its intervals swing: at once the swing called 4 of 20 pairs changed (p50 -9.9%
+against a 9% swing, p90 -5.9% against 4%) on a quiet host, while a real 2x stood far
+outside twice it. The drift between a run's two halves, tried first, was smaller still.
+The margin is a prior, not a measurement of run-to-run variation (only --repeat measures
+that), which is why a single-run report says so and asks for --repeat.
+
+Tails of single runs. An interval's p99 is meaningful only when the interval holds enough
+requests beyond it (TAIL_SUPPORT): of 20 requests, its p99, p99.9 and max are all its
+slowest request, and between two single runs the slowest requests moved by 20-56% (beyond
+twice the margin) in 2-3 of 20 real A/A pairs. So with one run each, a percentile is
+tested only when a typical interval holds TAIL_SUPPORT requests beyond it (p99: 200,
+p99.9: 2000), and the max (one request) never is; those rows say "not enough data" and why. With --repeat each
+run's own figure is compared across runs, which a run's thousands of requests support.
 
 Many rows. A comparison tests several metrics at once; Holm's step-down procedure keeps
 the chance of calling any change between two runs of the same command at ALPHA.
@@ -36,12 +46,15 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-__all__ = ["ALPHA", "MIN_RUNS", "Significance", "holm", "mann_whitney", "min_mann_whitney_p", "welch_runs",
-           "within_run_margin"]
+__all__ = ["ALPHA", "MIN_RUNS", "Significance", "holm", "mann_whitney", "min_mann_whitney_p",
+           "tail_unsupported", "welch_runs", "within_run_margin"]
 
 ALPHA = 0.05
 MIN_RUNS = 2  # per side, for the run-level test
 MIN_MARGIN_INTERVALS = 4  # per-interval values a run needs for its within-run spread
+MARGIN_FACTOR = 2.0  # single runs: how many within-run spreads a change must exceed
+SINGLE_RUN_MIN_MARGIN = 0.10  # ... and never less than this (runs with a very steady inside)
+TAIL_SUPPORT = 2  # single runs: requests an interval must hold beyond a percentile to test it
 
 
 @dataclass(frozen=True)
@@ -80,7 +93,8 @@ class Significance:
             return (f"Welch t over runs {p(self.p_runs)} ({runs}), Mann-Whitney U {p(self.p_intervals)} "
                     f"({intervals}); {p(self.p_value)} Holm-adjusted")
         raw = self.p_intervals if self.p_intervals is not None else self.p_value
-        margin = (f"; single runs: a change must exceed the within-run spread, {self.margin * 100:.0f}%"
+        margin = (f"; single runs: a change must exceed {self.margin * 100:.0f}% (twice the within-run "
+                  f"spread, at least {SINGLE_RUN_MIN_MARGIN * 100:g}%)"
                   if self.margin is not None else "")
         return f"Mann-Whitney U {p(raw)} ({intervals}); {p(self.p_value)} Holm-adjusted{margin}"
 
@@ -119,9 +133,11 @@ def welch_runs(before: Sequence[float], after: Sequence[float]) -> float | None:
 
 
 def within_run_margin(runs: Sequence[Sequence[float]]) -> float | None:
-    """The widest central-80% spread of per-interval values among the runs (10th to 90th
-    percentile, so one stalled interval does not set it), as a share of its low end
-    (0.4 = 40%); None when no run has enough positive values to say."""
+    """What a change between single runs must exceed: MARGIN_FACTOR times the widest
+    central-80% spread of per-interval values among the runs (10th to 90th percentile, so
+    one stalled interval does not set it), on a log scale, and at least
+    SINGLE_RUN_MIN_MARGIN; as a share (0.4 = 40%). None when no run has enough positive
+    values to say."""
     import numpy as np
 
     widths = []
@@ -130,7 +146,23 @@ def within_run_margin(runs: Sequence[Sequence[float]]) -> float | None:
         if len(logs) >= MIN_MARGIN_INTERVALS:
             low, high = np.percentile(logs, [10.0, 90.0])
             widths.append(float(high - low))
-    return math.expm1(max(widths)) if widths else None
+    if not widths:
+        return None
+    return max(math.expm1(MARGIN_FACTOR * max(widths)), SINGLE_RUN_MIN_MARGIN)
+
+
+def tail_unsupported(percentile: float | None, counts: Sequence[int]) -> str | None:
+    """Why a single-run comparison cannot test this percentile over intervals holding
+    `counts` requests (percentile None: the max), or None when it can."""
+    typical = sorted(counts)[len(counts) // 2] if counts else 0
+    if percentile is None:
+        return ("not enough data: an interval's max is one request, and single runs do not say how "
+                "much it moves from run to run; compare with --repeat")
+    needed = math.ceil(TAIL_SUPPORT / (1.0 - percentile / 100.0) - 1e-9)
+    if typical >= needed:
+        return None
+    return (f"not enough data: an interval holds ~{typical} requests, and its p{percentile:g} needs "
+            f"{needed} to be more than its slowest request or two; use longer intervals or --repeat")
 
 
 def holm(tests: list[Significance], alpha: float = ALPHA) -> list[Significance]:
