@@ -149,9 +149,10 @@ LINGER_S = 0.005
 # Consumers that only follow the flow (analytics, the position ledger, views for readers)
 # wait longer, since a batch of five costs about what one does (A/B at 200 orders/s with
 # every consumer at 25 ms: ptrc 0.50 -> 0.25 ms of CPU an order, execution-quality
-# 0.44 -> 0.30, nats 1.07 -> 0.80). Those on the way from an order to its fill (exeq,
-# the venue), the OMS's status and risk's own views keep LINGER_S; risk's position limits
-# see a fill up to this much later (25 ms, against ptrc's commit and snapshot publish).
+# 0.44 -> 0.30, nats 1.07 -> 0.80; the OMS's order status, 1.25 -> 1.16 ms for the whole
+# OMS). Those on the way from an order to its fill (exeq, the venue) and risk's own views
+# keep LINGER_S; risk's position limits see a fill up to this much later (25 ms, against
+# ptrc's commit and snapshot publish), and GET /orders/{id} says FILLED up to 25 ms later.
 FOLLOW_LINGER_S = 0.025
 
 

@@ -62,5 +62,6 @@ async def follow_executions(kit: Kit, store: OrderStore) -> None:
             applied.labels(kind, effect).inc()
         return later
 
+    # The status follows the fill; nothing on the way to the fill waits on it.
     await bus.durable_consumer(kit.js, stream=contract.EXEC, durable=DURABLE,
-                               subject=contract.EXEC_ALL, handle_batch=handle)
+                               subject=contract.EXEC_ALL, handle_batch=handle, linger=bus.FOLLOW_LINGER_S)
