@@ -110,13 +110,21 @@ def _check(doc: dict[str, Any], name: str) -> dict[str, Any]:
 
 
 # -- up --runtime docker: one stack for the module (a start costs a minute or more) ---------------
-def _remove_all(rd: RunDir) -> None:
+def _remove_all(rd: RunDir, patience_s: float = 120.0) -> None:
+    """Every container and the network of the run, whatever `down` left. dockerd may refuse
+    the network for a while ("has active endpoints", see _stale_only; a CI run left one
+    behind that `docker network rm` removed minutes later), so that is tried until it goes."""
     client = connect(timeout=300)
     for c in containers_of(client, rd):
         c.remove(force=True)
-    for net in client.networks.list(names=[project_name(rd)]):
-        with contextlib.suppress(docker.errors.APIError):  # a stale endpoint: see _stale_only
-            net.remove()
+    deadline = time.monotonic() + patience_s
+    while left := client.networks.list(names=[project_name(rd)]):
+        for net in left:
+            with contextlib.suppress(docker.errors.APIError):
+                net.remove()
+        if time.monotonic() > deadline:
+            raise AssertionError(f"dockerd kept the network {project_name(rd)} for {patience_s:g} s")
+        time.sleep(0.5)
 
 
 def _stale_only(engine: Any, rd: RunDir) -> bool:
