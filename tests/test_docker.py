@@ -451,6 +451,23 @@ def test_no_engine_is_a_clear_message_and_exit_3(tmp_path: Path) -> None:
     assert "no Docker engine reachable at unix://" in out and "Traceback" not in out
 
 
+def test_a_rebuild_removes_the_image_it_replaced(tmp_path: Path, engine: Any) -> None:
+    tag = f"trade-ops-rebuild-{os.getpid()}:test"
+    (tmp_path / "Dockerfile").write_text("ARG BASE_IMAGE\nFROM ${BASE_IMAGE}\nCOPY pyproject.toml /p\n")
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "x"\ndependencies = []\n')
+    try:
+        assert ensure_image(engine, tag, BASE_IMAGE, lambda msg: None, root=tmp_path)
+        first = engine.images.get(tag).id
+        (tmp_path / "pyproject.toml").write_text('[project]\nname = "x"  # changed\ndependencies = []\n')
+        assert ensure_image(engine, tag, BASE_IMAGE, lambda msg: None, root=tmp_path)
+        assert engine.images.get(tag).id != first
+        with pytest.raises(docker.errors.ImageNotFound):  # not left behind untagged
+            engine.images.get(first)
+    finally:
+        with contextlib.suppress(docker.errors.APIError):
+            engine.images.remove(tag)
+
+
 def test_a_failing_image_build_shows_its_last_lines_and_exits_3(tmp_path: Path, engine: Any) -> None:
     (tmp_path / "Dockerfile").write_text("ARG BASE_IMAGE\nFROM ${BASE_IMAGE}\n"
                                          "RUN echo the-build-says-this && exit 7\n")
