@@ -126,6 +126,7 @@ class Order(msgspec.Struct, kw_only=True):
     reason: str | None = None
     created_ts: float = 0.0
     updated_ts: float = 0.0
+    arrival_mid: float | None = None  # the symbol's mid when risk checked it (TCA's arrival price)
 
 
 class OrderNew(Event, kw_only=True):
@@ -178,6 +179,7 @@ class Fill(Event, kw_only=True):
     leaves_quantity: float = 0.0
     final: bool = False
     order_ts: float | None = None  # the order's creation time
+    arrival_mid: float | None = None  # the order's arrival_mid: a fill carries what TCA needs
 
 
 class Cancelled(Event, kw_only=True):
@@ -258,6 +260,7 @@ class RiskCheckReply(msgspec.Struct, kw_only=True):
     risk_level: str
     reason: str | None = None
     warnings: list[str] = msgspec.field(default_factory=list)
+    mid: float | None = None  # the symbol's mid as risk saw it: the order's arrival mid
 
 
 # -- codec ------------------------------------------------------------------------------
@@ -458,6 +461,9 @@ class ServiceTopology:
     tables: tuple[str, ...] = ()  # Delta tables it writes
     # Consumed families whose publisher it does not need running: it serves on without them.
     soft: tuple[str, ...] = ()
+    # Durables (stream, name) an earlier version of it read: removed at its start, so a
+    # stack upgraded in place keeps no consumer that nobody reads and only falls behind.
+    retired: tuple[tuple[str, str], ...] = ()
 
     @property
     def streams(self) -> tuple[str, ...]:
@@ -487,7 +493,8 @@ TOPOLOGY: dict[str, ServiceTopology] = {
     "ptrc": ServiceTopology(consumes=("fill",), publishes=("position",), valkey=True),
     "pnl": ServiceTopology(consumes=("position", "tick"), tables=(PNL_SNAPSHOTS,)),
     "hot-cache": ServiceTopology(consumes=("tick", "bar", "position")),
-    "execution-quality": ServiceTopology(consumes=("tick", "order_new", "fill"), valkey=True),
+    "execution-quality": ServiceTopology(consumes=("tick", "fill"), valkey=True,
+                                         retired=((ORDERS, "execution-quality-orders"),)),
     "feast-pipeline": ServiceTopology(consumes=("bar",), valkey=True),
     "event-writer": ServiceTopology(consumes=("order_new", "order_cancel", "fill", "cancelled"),
                                     tables=(ORDERS_TABLE, FILLS_TABLE)),

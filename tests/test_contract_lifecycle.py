@@ -106,3 +106,13 @@ def test_every_published_payload_decodes(stack: dict[str, httpx.Client], fresh_n
         asyncio.run(asyncio.sleep(0.2))
     assert deadline_families <= set(seen), f"families never published: {deadline_families - set(seen)}"
     assert seen["VenueNew"] == 2 and seen["VenueCancel"] == 1 and seen["risk_check"] == 1
+    # TCA's arrival mid travels with the order: risk's mid at the check, on the OMS's answer,
+    # on the order event and on every fill of it (execution-quality reads fills only).
+    arrival = filled.json()["arrival_mid"]
+    assert isinstance(arrival, float) and arrival > 0, filled.json()
+    fills = [contract.decode(data, contract.Fill) for subject, data in messages
+             if subject != "risk.check reply" and contract.family_of(subject).name == "fill"]
+    assert fills and {f.arrival_mid for f in fills} == {arrival}, fills
+    orders = [contract.decode(data, contract.OrderNew).order for subject, data in messages
+              if subject == contract.ORDERS_NEW]
+    assert {o.order_id: o.arrival_mid for o in orders}[filled.json()["order_id"]] == arrival

@@ -26,6 +26,7 @@ import psutil
 import pytest
 import redis
 import redis.exceptions
+from nats.js.api import AckPolicy, ConsumerConfig
 from typer.testing import CliRunner
 
 from services import contract
@@ -39,7 +40,7 @@ from trade_ops.credentials import ADMIN_USER
 from trade_ops.rundir import RunDir
 from trade_ops.stack import load_stack
 
-SERVICES = ["gateway", "risk", "oms", "exeq", "live-gateway", "ptrc"]
+SERVICES = ["gateway", "risk", "oms", "exeq", "live-gateway", "ptrc", "execution-quality"]
 
 
 @pytest.fixture(scope="module")
@@ -187,6 +188,38 @@ def order_path(secure: dict[str, Any], tmp_path_factory: pytest.TempPathFactory)
             proc.stop()
     for name, proc in procs.items():  # each one's permissions were enough for its work
         assert "permissions violation" not in proc.log_text().lower(), name
+
+
+async def _durables(url: str, password: str, stream: str, create: tuple[str, ...] = ()) -> set[str]:
+    """The durables on `stream` (after creating `create`), as the CLI's own user sees them."""
+    nc = await nats.connect(url, user=ADMIN_USER, password=password)
+    try:
+        js = nc.jetstream()
+        for name in create:
+            await js.add_consumer(stream, ConsumerConfig(durable_name=name, ack_policy=AckPolicy.EXPLICIT))
+        return {c.name for c in await js.consumers_info(stream)}
+    finally:
+        await nc.close()
+
+
+def test_a_service_retires_the_durable_an_earlier_version_read_with_its_own_permissions(
+        secure: dict[str, Any], tmp_path: Path) -> None:
+    """execution-quality no longer reads `orders.new` (the arrival mid comes on the fill): a
+    stack upgraded in place must not keep its old durable on ORDERS, which nobody reads and
+    which only falls behind. Its permissions allow deleting that durable and nothing else."""
+    url, admin = secure["nats"].url, secure["creds"].nats[ADMIN_USER]
+    before = asyncio.run(_durables(url, admin, contract.ORDERS, ("execution-quality-orders", "someone-else")))
+    assert {"execution-quality-orders", "someone-else"} <= before
+    proc = start_service("execution-quality", tmp_path, service_env(secure, "execution-quality"))
+    try:
+        after = asyncio.run(_durables(url, admin, contract.ORDERS))
+    finally:
+        proc.stop()
+    assert "execution-quality-orders" not in after and "someone-else" in after, after
+    assert "permissions violation" not in proc.log_text().lower()
+    allowed = permissions.service_permissions("execution-quality")["publish"]["allow"]
+    on_orders = [a for a in allowed if ".ORDERS" in a]
+    assert on_orders == ["$JS.API.CONSUMER.DELETE.ORDERS.execution-quality-orders"], on_orders
 
 
 def bearer(token: str) -> dict[str, str]:

@@ -47,8 +47,12 @@ def test_empty_summary_has_no_made_up_numbers() -> None:
 
 def test_fill_record() -> None:
     fill = {"id": "f1", "order_id": "o1", "symbol": "abc", "side": "sell", "quantity": 2,
-            "price": 99.9, "order_ts": 1000.0, "ts": 1012.5}
-    record = fill_record(fill, {"mid": 100.0, "created_ts": 999.0})
+            "price": 99.9, "order_ts": 1000.0, "arrival_mid": 100.0, "ts": 1012.5}
+    record = fill_record(fill)
     assert record["symbol"] == "ABC" and record["latency_ms"] == pytest.approx(12.5)
-    assert record["slippage_bps"] == pytest.approx(10.0)
-    assert fill_record(fill, None)["slippage_bps"] is None
+    assert record["slippage_bps"] == pytest.approx(10.0) and record["arrival_mid"] == 100.0
+    # A fill from a venue that does not carry the arrival mid (or an order risk did not
+    # price) is measured for latency only.
+    assert fill_record({**fill, "arrival_mid": None})["slippage_bps"] is None
+    without = {k: v for k, v in fill.items() if k != "arrival_mid"}
+    assert fill_record(without)["slippage_bps"] is None and fill_record(without)["latency_ms"] == 12.5

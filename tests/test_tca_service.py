@@ -21,26 +21,19 @@ def tick(symbol: str, seq: int, bid: float, ask: float) -> tuple[str, dict[str, 
                                      "volume": 0, "ts": T}
 
 
-def order(order_id: str, symbol: str, side: str) -> tuple[str, dict[str, Any]]:
-    return "orders.new", {"id": order_id, "ts": T, "order": {
-        "order_id": order_id, "client_order_id": None, "account": "tca", "symbol": symbol,
-        "side": side, "quantity": 5, "order_type": "MARKET", "price": None, "time_in_force": "IOC",
-        "status": "ACCEPTED", "created_ts": T, "updated_ts": T}}
-
-
 def fill(fill_id: str, order_id: str, symbol: str, side: str, qty: float, price: float,
-         latency_ms: float) -> tuple[str, dict[str, Any]]:
+         latency_ms: float, arrival_mid: float | None) -> tuple[str, dict[str, Any]]:
+    """A fill as the venue sends it: its order's creation time and arrival mid on it."""
     return f"exec.fill.{symbol}", {
         "id": fill_id, "fill_id": fill_id, "order_id": order_id, "client_order_id": None,
         "account": "tca", "symbol": symbol, "side": side, "quantity": qty, "price": price,
         "cumulative_quantity": qty, "leaves_quantity": 0, "final": False, "order_ts": T,
-        "ts": T + latency_ms}
+        "arrival_mid": arrival_mid, "ts": T + latency_ms}
 
 
 @pytest.fixture
 def tca(valkey_server: Proc, nats_server: Proc, tmp_path: Path) -> Iterator[Proc]:
-    proc = start_service("execution-quality", tmp_path,
-                         infra_env(valkey_server, nats_server, tca_order_wait_deliveries="2"))
+    proc = start_service("execution-quality", tmp_path, infra_env(valkey_server, nats_server))
     yield proc
     proc.stop()
 
@@ -49,18 +42,18 @@ def test_slippage_and_latency_on_a_hand_computed_example(tca: Proc, nats_server:
     publish(nats_server.url, [tick("TCAA", 1, 99.99, 100.01)])  # mid 100
     get_json_until(f"{tca.url}/tca/mids", lambda b: b["mids"].get("TCAA") == pytest.approx(100.0))
     publish(nats_server.url, [
-        order("tca-o1", "TCAA", "buy"), order("tca-o2", "TCAA", "sell"), order("tca-o3", "TCAA", "buy"),
-        fill("tca-f1", "tca-o1", "TCAA", "buy", 1, 100.05, 10),  # +5 bps, 10 ms
-        fill("tca-f2", "tca-o2", "TCAA", "sell", 3, 99.90, 20),  # +10 bps, 20 ms
-        fill("tca-f3", "tca-o3", "TCAA", "buy", 1, 99.98, 30),  # -2 bps, 30 ms
-        fill("tca-f9", "tca-ghost", "TCAB", "buy", 2, 50.0, 7),  # its order never arrives
+        fill("tca-f1", "tca-o1", "TCAA", "buy", 1, 100.05, 10, 100.0),  # +5 bps, 10 ms
+        fill("tca-f2", "tca-o2", "TCAA", "sell", 3, 99.90, 20, 100.0),  # +10 bps, 20 ms
+        fill("tca-f3", "tca-o3", "TCAA", "buy", 1, 99.98, 30, 100.0),  # -2 bps, 30 ms
+        fill("tca-f9", "tca-o9", "TCAB", "buy", 2, 50.0, 7, None),  # risk had no quote for it
     ])
     url = f"{tca.url}/tca"
     get_json_until(url, lambda b: b["symbols"].get("TCAA", {}).get("fills") == 3, params={"symbol": "TCAA"})
-    # The mid moves after the orders arrived: o1's next fill is still measured against 100.
+    # The mid moves after the orders arrived: o1's next fill is still measured against its
+    # arrival mid (100, on the fill), not the mid now.
     publish(nats_server.url, [tick("TCAA", 2, 199.99, 200.01)])
     get_json_until(f"{tca.url}/tca/mids", lambda b: b["mids"]["TCAA"] == pytest.approx(200.0))
-    f4 = fill("tca-f4", "tca-o1", "TCAA", "buy", 1, 100.05, 40)
+    f4 = fill("tca-f4", "tca-o1", "TCAA", "buy", 1, 100.05, 40, 100.0)
     # ... and a redelivered fill (same fill id, another message id) counts once.
     publish(nats_server.url, [f4, (*f4, "tca-f4-redelivered")])
 

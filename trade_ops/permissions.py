@@ -10,7 +10,8 @@ asks, and the JetStream API calls that its streams and consumers need:
                CONSUMER.DURABLE.CREATE.<S>.> and CONSUMER.MSG.NEXT.<S>.> (create, info,
                delete, pull), $JS.ACK.<S>.>
                (acks), $JS.FC.<S>.> (ordered consumers' flow control) and the reads
-               of one message (STREAM.MSG.GET.<S>, DIRECT.GET.<S>: risk's last quote)
+               of one message (STREAM.MSG.GET.<S>, DIRECT.GET.<S>: risk's last quote);
+               CONSUMER.DELETE.<S>.<durable> for each durable it retired
     subscribe  the families it consumes (core subscriptions, e.g. risk's ticks); the
                subjects it serves (risk.check); its own reply inbox _INBOX.<name>.>
                (JetStream acks, API replies and push deliveries all arrive there)
@@ -57,6 +58,7 @@ def service_permissions(name: str) -> dict[str, Any]:
                     f"$JS.API.CONSUMER.DURABLE.CREATE.{stream}.>", f"$JS.API.CONSUMER.MSG.NEXT.{stream}.>",
                     f"$JS.ACK.{stream}.>", f"$JS.FC.{stream}.>", f"$JS.API.STREAM.MSG.GET.{stream}",
                     f"$JS.API.DIRECT.GET.{stream}", f"$JS.API.DIRECT.GET.{stream}.>"]
+    publish += [f"$JS.API.CONSUMER.DELETE.{stream}.{durable}" for stream, durable in needs.retired]
     subscribe = [*_family_subjects((*needs.consumes, *needs.serves)), inbox]
     perms: dict[str, Any] = {"publish": {"allow": publish}, "subscribe": {"allow": subscribe}}
     if needs.serves:

@@ -2,7 +2,7 @@
 
     GET /tca[?symbol=]   per symbol: fills, slippage (bps, qty-weighted, p50, p95, worst),
                          order-to-fill latency percentiles (ms)
-    GET /tca/mids        the mid each symbol's next order would be measured against
+    GET /tca/mids        each symbol's latest mid (what risk gives an order arriving now)
 """
 
 from __future__ import annotations
@@ -26,7 +26,6 @@ SYMBOL_PATTERN = r"^[A-Za-z0-9._-]{1,32}$"
 class TCASettings(KitSettings):
     service: str = "execution-quality"
     tca_max_samples: int = 10_000  # fill records kept per symbol
-    tca_order_wait_deliveries: int = 5  # redeliveries of a fill waiting for its order
 
 
 router = APIRouter()
@@ -61,7 +60,7 @@ async def current_mids(request: Request) -> dict[str, Any]:
 async def _lifespan(kit: Kit) -> AsyncIterator[QuoteBook]:
     settings = kit.settings_as(TCASettings)
     quotes = QuoteBook()
-    await consumers.start(kit, quotes, settings.tca_max_samples, settings.tca_order_wait_deliveries)
+    await consumers.start(kit, quotes, settings.tca_max_samples)
     yield quotes
 
 

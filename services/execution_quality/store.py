@@ -1,6 +1,5 @@
 """TCA state in Valkey, so a restart of the durable consumers loses nothing.
 
-    tca:order:{order_id}   JSON {symbol, side, mid, created_ts}: the arrival, set once (NX)
     tca:fills:{symbol}     sorted set of fill records by fill ts, the last `max_samples`
     tca:symbols            set of symbols with fills
 
@@ -17,25 +16,9 @@ import redis.asyncio as aioredis
 
 from services.kit.text import raw, text
 
-__all__ = ["SYMBOLS_KEY", "add_fills", "get_arrivals", "load_fills", "record_arrivals", "symbols"]
+__all__ = ["SYMBOLS_KEY", "add_fills", "load_fills", "symbols"]
 
 SYMBOLS_KEY = "tca:symbols"
-ARRIVAL_TTL_S = 7 * 24 * 3600
-
-
-async def record_arrivals(valkey: aioredis.Redis, arrivals: dict[str, dict[str, Any]]) -> None:
-    """Keep the first arrival seen for each order (order id -> arrival), in one round trip:
-    a redelivered order keeps the original mid."""
-    async with valkey.pipeline(transaction=False) as pipe:
-        for order_id, arrival in arrivals.items():
-            pipe.set(f"tca:order:{order_id}", orjson.dumps(arrival), nx=True, ex=ARRIVAL_TTL_S)
-        await pipe.execute()
-
-
-async def get_arrivals(valkey: aioredis.Redis, order_ids: list[str]) -> list[dict[str, Any] | None]:
-    """The arrival of each order (None: not seen), in one round trip."""
-    raws = await valkey.mget([f"tca:order:{i}" for i in order_ids]) if order_ids else []
-    return [None if r is None else orjson.loads(r) for r in raws]
 
 
 async def add_fills(valkey: aioredis.Redis, records: list[dict[str, Any]], max_samples: int) -> None:

@@ -251,6 +251,7 @@ def create_app(
                                                 password=_reveal(settings.nats_password))
             kit.opened_js = kit.opened_nats.jetstream()
             await bus.ensure_streams(kit.js, list(streams))
+            await bus.retire_durables(kit.js, needs.retired if needs else ())
             kit.add_check("nats", lambda: _nats_check(kit), "system")
         try:
             if lifespan is not None:

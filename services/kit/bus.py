@@ -38,6 +38,7 @@ __all__ = [
     "ensure_streams",
     "publish_event",
     "reconnects",
+    "retire_durables",
     "round_trip",
     "stream_for",
     "stream_identity",
@@ -89,6 +90,14 @@ async def ensure_streams(js: JetStreamContext, names: list[str] | tuple[str, ...
             await js.add_stream(config)
         except BadRequestError:  # exists with another config (e.g. an older version)
             await js.update_stream(config)
+
+
+async def retire_durables(js: JetStreamContext, durables: Collection[tuple[str, str]]) -> None:
+    """Delete these (stream, durable) consumers if they exist: ones an earlier version read."""
+    for stream, durable in durables:
+        with contextlib.suppress(NotFoundError):
+            await js.delete_consumer(stream, durable)
+            log.info("consumer %s on %s: retired (this version no longer reads it)", durable, stream)
 
 
 async def stream_identity(js: JetStreamContext, stream: str) -> str:

@@ -98,7 +98,8 @@ def _fill(w: Working, quantity: float, price: float, final: bool) -> Event:
         "client_order_id": o.get("client_order_id"), "account": o.get("account"),
         "symbol": w.symbol, "side": o["side"], "quantity": quantity, "price": price,
         "cumulative_quantity": w.filled, "leaves_quantity": max(w.leaves, 0.0),
-        "final": final or w.status == "FILLED", "order_ts": o.get("created_ts"), "ts": now_ms()}
+        "final": final or w.status == "FILLED", "order_ts": o.get("created_ts"),
+        "arrival_mid": o.get("arrival_mid"), "ts": now_ms()}
 
 
 def cancel(w: Working, reason: str) -> Event:

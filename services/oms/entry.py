@@ -129,7 +129,7 @@ class OrderEntry:
 
         approved = bool(verdict.get("approved"))
         order.update(risk_level=verdict.get("risk_level", "UNKNOWN"),
-                     warnings=list(verdict.get("warnings", ())))
+                     warnings=list(verdict.get("warnings", ())), arrival_mid=verdict.get("mid"))
         if not approved:
             order.update(status="REJECTED", reason=verdict.get("reason") or "rejected by risk",
                          updated_ts=contract.now_ms())

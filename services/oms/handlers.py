@@ -56,6 +56,7 @@ class OrderAnswer(BaseModel):
     status: Literal[STATUSES]  # type: ignore[valid-type]
     risk_level: str
     warnings: list[str]
+    arrival_mid: float | None = None  # the mid when risk checked it (TCA's arrival price)
     latency_ms: float | None = None
     result: contract.OrderResult
 

@@ -70,7 +70,7 @@ def new_order(req: OrderRequest, order_id: str, now: float, status: str, risk_le
             "order_type": req.order_type, "price": req.price, "time_in_force": req.time_in_force,
             "status": status, "filled_quantity": 0.0, "avg_fill_price": None,
             "risk_level": risk_level, "warnings": warnings, "reason": reason,
-            "created_ts": now, "updated_ts": now}
+            "created_ts": now, "updated_ts": now, "arrival_mid": None}
 
 
 def public(order: dict[str, Any]) -> dict[str, Any]:

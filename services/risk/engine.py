@@ -24,9 +24,14 @@ class RiskEngine:
         return symbol in self.limits.symbols or self.book.knows(symbol)
 
     def decide(self, req: CheckRequest) -> CheckResult:
-        return check(req, self.limits, position=self.book.position(req.account, req.symbol),
-                     price=self.book.price_for(req.symbol, req.side, req.price),
-                     known=self.known(req.symbol), kill=self.kill)
+        result = check(req, self.limits, position=self.book.position(req.account, req.symbol),
+                       price=self.book.price_for(req.symbol, req.side, req.price),
+                       known=self.known(req.symbol), kill=self.kill)
+        # The mid now is the order's arrival price: the OMS keeps it on the order, and the
+        # venue copies it onto each fill, so TCA measures a fill without a second feed.
+        quote = self.book.quotes.get(req.symbol)
+        result.mid = quote.mid if quote is not None else None
+        return result
 
     def decide_raw(self, body: bytes) -> tuple[bool, dict[str, Any]]:
         """Parse and decide a JSON request: (valid, answer). An invalid request is answered

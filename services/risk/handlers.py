@@ -40,6 +40,7 @@ class CheckAnswer(BaseModel):
     risk_level: Literal["LOW", "MEDIUM", "HIGH", "CRITICAL"]
     reason: str | None = None
     warnings: list[str]
+    mid: float | None = None  # the symbol's mid when checked: the order's arrival mid
 
 
 # The body is parsed by the engine in one pydantic call (the NATS transport shares it), so

@@ -44,12 +44,15 @@ class CheckResult:
     risk_level: str = "LOW"
     reason: str | None = None
     warnings: list[str] = field(default_factory=list)
+    mid: float | None = None  # the symbol's mid when checked (the order's arrival mid, for TCA)
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"approved": self.approved, "risk_level": self.risk_level,
                                "warnings": self.warnings}
         if self.reason is not None:
             out["reason"] = self.reason
+        if self.mid is not None:
+            out["mid"] = self.mid
         return out
 
 
