@@ -105,7 +105,7 @@ def test_all_pass_on_a_healthy_14_service_stack(tmp_path: Path) -> None:
         third = CliRunner().invoke(app, ["doctor", "--run-dir", str(rd.path), "--json", "--timeout", "3",
                                          "--no-report", "--no-trade"], catch_exceptions=False)
         found = next(c for c in json.loads(third.stdout)["checks"] if c["name"] == RECONCILE)
-        assert third.exit_code == 1 and found["status"] == "fail", found
+        assert third.exit_code == 1 and found["status"] == "fail", (found["problems"], found["details"])
         assert "1 fill(s) for orders the OMS does not know (e.g. forged-order-1)" in found["problems"]
         assert f"1 fill id(s) written more than once to the lake's fills table (e.g. {duplicated})" \
             in found["problems"]
