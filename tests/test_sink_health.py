@@ -63,7 +63,7 @@ def test_warns_when_data_waits_fails_when_nats_is_down(tmp_path: Path, fresh_nat
                       TRADE_OPS_SINK_MAX_WAIT_S="3", TRADE_OPS_SINK_STALE_AFTER_S="0.3")
     again: Proc | None = None
     try:
-        assert is_status(sink, 200, "pass"), status(sink)
+        assert wait_until(lambda: is_status(sink, 200, "pass"), 10), status(sink)  # bound first
         publish(fresh_nats.url, [news(i) for i in range(5)])
         assert wait_until(lambda: is_status(sink, 200, "warn"), 10), status(sink)
         assert "waiting" in status(sink)[1]["checks"]["lake:lastWriteAge"][0]["output"]

@@ -15,7 +15,7 @@ from fastapi import APIRouter, HTTPException, Query, Request
 
 from services.execution_quality import consumers, store
 from services.execution_quality.tca import summarize
-from services.kit import Kit, KitSettings, create_app, get_kit, service_state
+from services.kit import Kit, KitSettings, bus, create_app, get_kit, service_state
 from services.kit.quotes import QuoteBook
 
 __all__ = ["TCASettings", "app"]
@@ -25,6 +25,7 @@ SYMBOL_PATTERN = r"^[A-Za-z0-9._-]{1,32}$"
 
 class TCASettings(KitSettings):
     service: str = "execution-quality"
+    nats_read_every_s: float = bus.FOLLOW_READ_EVERY_S  # it only follows the flow
     tca_max_samples: int = 10_000  # fill records kept per symbol
 
 

@@ -37,6 +37,7 @@ SYMBOLS_PATTERN = r"^[A-Za-z0-9._-]{1,32}(,[A-Za-z0-9._-]{1,32})*$"
 
 class HotCacheSettings(KitSettings):
     service: str = "hot-cache"
+    nats_read_every_s: float = bus.FOLLOW_READ_EVERY_S  # it only follows the flow
 
 
 router = APIRouter()

@@ -248,7 +248,8 @@ def create_app(
             kit.add_check("valkey", lambda: _valkey_check(kit), "datastore")
         if uses_nats:
             kit.opened_nats = await bus.connect(settings.nats_url, name, user=settings.nats_user,
-                                                password=_reveal(settings.nats_password))
+                                                password=_reveal(settings.nats_password),
+                                                read_every=settings.nats_read_every_s)
             kit.opened_js = kit.opened_nats.jetstream()
             await bus.ensure_streams(kit.js, list(streams))
             await bus.retire_durables(kit.js, needs.retired if needs else ())

@@ -50,18 +50,67 @@ STREAMS = contract.STREAMS
 stream_for = contract.stream_for
 
 
-async def connect(url: str, name: str, *, user: str | None = None, password: str | None = None) -> NATS:
-    """A connection that reconnects forever: a NATS restart never needs a service restart."""
+async def connect(url: str, name: str, *, user: str | None = None, password: str | None = None,
+                  read_every: float = 0.0) -> NATS:
+    """A connection that reconnects forever: a NATS restart never needs a service restart.
+
+    `read_every` > 0: read the socket at most that often (see `_read_in_batches`)."""
 
     async def on_error(exc: Exception) -> None:
         log.warning("nats: %s", exc)
 
-    return await nats.connect(
+    async def on_reconnect() -> None:
+        _read_in_batches(nc, read_every)  # the client reads a new socket now
+
+    nc = await nats.connect(
         servers=[url], name=name, max_reconnect_attempts=-1, reconnect_time_wait=0.5,
         connect_timeout=2, allow_reconnect=True, error_cb=on_error,
+        reconnected_cb=on_reconnect if read_every > 0 else None,
         inbox_prefix=contract.inbox_prefix(name),
         **({"user": user or name, "password": password} if password else {}),
     )
+    if read_every > 0:
+        _read_in_batches(nc, read_every)
+    return nc
+
+
+def _read_in_batches(nc: NATS, every: float) -> None:
+    """After each read, leave the socket unread for `every` seconds, then take all that came.
+
+    For a service that only follows the flow (ledgers, analytics, sinks, views): each read
+    wakes the process once and runs the client's read loop, parser and dispatch once, so
+    one read of the messages that came in 20 ms costs much less than a read for each (a
+    consumer that only acks: 180-210 -> 130-160 us of CPU a message at 200/s). A message
+    after a quiet spell is read at once; the next waits up to `every`. Nothing is lost:
+    the kernel holds what arrives (the server, its buffer) while reading is paused.
+    Uses the client's private transport (nats-py reads through `transport.read`; a new
+    transport after each reconnect, hence the reconnected callback in `connect`).
+    """
+    transport = nc._transport  # private: see the docstring
+    stream = getattr(transport, "_io_writer", None)
+    if transport is None or stream is None or getattr(transport, "_read_every", None) == every:
+        return
+    socket_side: asyncio.Transport = stream.transport
+    read = transport.read
+    loop = asyncio.get_running_loop()
+    due = 0.0
+
+    async def batched_read(size: int) -> bytes:
+        nonlocal due
+        wait = due - loop.time()
+        if wait > 0:
+            socket_side.pause_reading()
+            try:
+                await asyncio.sleep(wait)
+            finally:
+                if not socket_side.is_closing():
+                    socket_side.resume_reading()
+        data = await read(size)
+        due = loop.time() + every
+        return data
+
+    transport.read = batched_read  # type: ignore[method-assign, assignment]
+    transport._read_every = every  # type: ignore[attr-defined]
 
 
 async def round_trip(nc: NATS, timeout: float) -> None:
@@ -163,6 +212,13 @@ LINGER_S = 0.005
 # keep LINGER_S; risk's position limits see a fill up to this much later (25 ms, against
 # ptrc's commit and snapshot publish), and GET /orders/{id} says FILLED up to 25 ms later.
 FOLLOW_LINGER_S = 0.025
+# How often a service that only follows the flow reads its NATS socket (its Settings'
+# nats_read_every_s): under its consumers' linger, so a batch still closes on time.
+# Analytics, sinks and views do (A/B at 200 orders/s, 4 runs each: the stack's CPU an
+# order 5.61 -> 5.43 ms, median; execution-quality 0.20 -> 0.16, event-writer 0.34 ->
+# 0.28). ptrc does not: risk's position limits follow its snapshots, and its publishes
+# wait for acks that a paused socket would hold back.
+FOLLOW_READ_EVERY_S = 0.02
 
 
 class _Inbox:

@@ -43,6 +43,10 @@ class KitSettings(BaseSettings):
     # Most messages a consumer handles at once: everything that arrived while it was busy,
     # up to this, costs one round of Valkey writes.
     consumer_batch: int = Field(256, ge=1, le=10_000)
+    # 0: read NATS as messages arrive. A service that only follows the flow sets this (its
+    # Settings' default): its socket is then read at most this often, all that came in
+    # one go (bus._read_in_batches), for less CPU a message and up to this much delay.
+    nats_read_every_s: float = Field(0.0, ge=0.0, le=1.0)
     log_level: str = "info"
     # Valkey connections per process; a request that finds them all busy waits up to
     # valkey_pool_wait_s for one (then 503) instead of failing at once.

@@ -67,6 +67,7 @@ class SinkSettings(KitSettings):
     """TRADE_OPS_SINK_BATCH_SIZE, _SINK_MAX_WAIT_S, _SINK_STALE_AFTER_S, _SINK_ACK_WAIT_S."""
 
     sink_batch_size: int = 500
+    nats_read_every_s: float = bus.FOLLOW_READ_EVERY_S  # it only follows the flow
     sink_max_wait_s: float = 1.0
     sink_stale_after_s: float = 10.0
     sink_ack_wait_s: float = 30.0
@@ -168,6 +169,7 @@ class Sink:
         # Every seq at or below the consumer's ack floor was acked, hence committed: a late
         # redelivery of one (e.g. held in a batch across a reconnect) is a duplicate.
         self.ack_floor = 0
+        self.bound = False  # it has read what the table holds, and consumes
         self.started = time.time()
         self._locks = shared.locks
         self._lake = lake.Appender(self.settings.lake_uri)
@@ -190,6 +192,7 @@ class Sink:
             raise
         if self.stats.last_error and self.stats.last_error.startswith("cannot start"):
             self.stats.last_error = None
+        self.bound = True
         log.info("%s: %d rows above ack floor %d already committed", self.spec.durable,
                  len(self.committed), floor)
 
@@ -341,6 +344,9 @@ class Sink:
     # -- health --------------------------------------------------------------------------
     async def pending_check(self) -> Check:
         await self.refresh_pending()
+        if not self.bound:  # its durable exists, but it has not read the table yet: not consuming
+            return Check("consumer" + self.suffix, "pending", "warn", "component", self.stats.pending,
+                         "messages", output="starting: reading what the lake already holds")
         return Check("consumer" + self.suffix, "pending", "pass", "component", self.stats.pending, "messages")
 
     async def write_check(self) -> Check:

@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 
 class NormalizerSettings(KitSettings):
     bars_kept: int = 500
+    nats_read_every_s: float = bus.FOLLOW_READ_EVERY_S  # it only follows the flow
     bar_grace_ms: float = 2_000.0
 
 

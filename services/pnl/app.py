@@ -22,6 +22,7 @@ __all__ = ["app"]
 
 class PnlSettings(KitSettings):
     service: str = "pnl"
+    nats_read_every_s: float = bus.FOLLOW_READ_EVERY_S  # it only follows the flow
     pnl_snapshot_s: float = 5.0
 
 
