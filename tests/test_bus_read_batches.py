@@ -23,18 +23,18 @@ N = 60
 
 
 def _count_reads(nc: NATS) -> list[int]:
-    """Count the reads that reach the socket (under the batching wrapper)."""
+    """Count the times the current socket is read (each one a wake-up of the process for
+    it): while reading is paused, arriving messages wait in the kernel and count nothing."""
     transport: Any = nc._transport
-    inner = transport._io_reader
+    protocol = transport._io_writer.transport.get_protocol()
     calls = [0]
-    original = inner.read
+    original = protocol.data_received
 
-    async def counted(size: int) -> bytes:
+    def counted(data: bytes) -> None:
         calls[0] += 1
-        data: bytes = await original(size)
-        return data
+        original(data)
 
-    inner.read = counted
+    protocol.data_received = counted
     return calls
 
 

@@ -83,14 +83,15 @@ def _read_in_batches(nc: NATS, every: float) -> None:
     consumer that only acks: 180-210 -> 130-160 us of CPU a message at 200/s). A message
     after a quiet spell is read at once; the next waits up to `every`. Nothing is lost:
     the kernel holds what arrives (the server, its buffer) while reading is paused.
-    Uses the client's private transport (nats-py reads through `transport.read`; a new
-    transport after each reconnect, hence the reconnected callback in `connect`).
+    Uses the client's private transport: nats-py reads through `transport.read`, and a
+    reconnect opens a new socket under the same transport object (or, in some versions, a
+    new transport: hence the reconnected callback in `connect`). So the socket to pause
+    is looked up at each read, never kept: a kept one is the closed socket after a
+    reconnect, and the new one was read a message at a time.
     """
-    transport = nc._transport  # private: see the docstring
-    stream = getattr(transport, "_io_writer", None)
-    if transport is None or stream is None or getattr(transport, "_read_every", None) == every:
+    transport: Any = nc._transport  # private (see the docstring): a TcpTransport, or None
+    if getattr(transport, "_io_writer", None) is None or getattr(transport, "_read_every", None) == every:
         return
-    socket_side: asyncio.Transport = stream.transport
     read = transport.read
     loop = asyncio.get_running_loop()
     due = 0.0
@@ -98,6 +99,7 @@ def _read_in_batches(nc: NATS, every: float) -> None:
     async def batched_read(size: int) -> bytes:
         nonlocal due
         wait = due - loop.time()
+        socket_side: asyncio.Transport = transport._io_writer.transport
         if wait > 0 and not socket_side.is_closing():
             socket_side.pause_reading()
             try:
@@ -105,12 +107,12 @@ def _read_in_batches(nc: NATS, every: float) -> None:
             finally:
                 if not socket_side.is_closing():
                     socket_side.resume_reading()
-        data = await read(size)
+        data: bytes = await read(size)
         due = loop.time() + every
         return data
 
-    transport.read = batched_read  # type: ignore[method-assign, assignment]
-    transport._read_every = every  # type: ignore[attr-defined]
+    transport.read = batched_read
+    transport._read_every = every
 
 
 async def round_trip(nc: NATS, timeout: float) -> None:
