@@ -15,7 +15,7 @@ from fastapi import APIRouter, HTTPException, Query, Request
 
 from services.execution_quality import consumers, store
 from services.execution_quality.tca import summarize
-from services.kit import Kit, KitSettings, bus, create_app, get_kit, service_state
+from services.kit import FollowerSettings, Kit, create_app, get_kit, service_state
 from services.kit.quotes import QuoteBook
 
 __all__ = ["TCASettings", "app"]
@@ -23,9 +23,8 @@ __all__ = ["TCASettings", "app"]
 SYMBOL_PATTERN = r"^[A-Za-z0-9._-]{1,32}$"
 
 
-class TCASettings(KitSettings):
+class TCASettings(FollowerSettings):
     service: str = "execution-quality"
-    nats_read_every_s: float = bus.FOLLOW_READ_EVERY_S  # it only follows the flow
     tca_max_samples: int = 10_000  # fill records kept per symbol
 
 

@@ -18,7 +18,7 @@ from nats.aio.msg import Msg
 from services import contract
 from services.feast_pipeline.features import compute_features
 from services.feast_pipeline.store import SYMBOLS_KEY, add_bar, load_features, save_features
-from services.kit import Kit, KitSettings, bus, create_app, get_kit
+from services.kit import FollowerSettings, Kit, create_app, get_kit
 from services.kit.bus import decode, durable_consumer
 from services.kit.text import text
 
@@ -29,9 +29,8 @@ log = logging.getLogger(__name__)
 SYMBOL_PATTERN = r"^[A-Za-z0-9._-]{1,32}$"
 
 
-class FeatureSettings(KitSettings):
+class FeatureSettings(FollowerSettings):
     service: str = "feast-pipeline"
-    nats_read_every_s: float = bus.FOLLOW_READ_EVERY_S  # it only follows the flow
     features_interval: str = "1m"
     features_window: int = 20  # bar returns in the rolling volatility and VWAP
 

@@ -22,7 +22,7 @@ from nats.aio.msg import Msg
 from services import contract
 from services.contract import now_ms
 from services.hot_cache.view import View
-from services.kit import Kit, KitSettings, bus, create_app, service_state
+from services.kit import FollowerSettings, Kit, bus, create_app, service_state
 from services.kit.follow import follow
 
 __all__ = ["HotCacheSettings", "app"]
@@ -35,9 +35,8 @@ SYMBOLS_PATTERN = r"^[A-Za-z0-9._-]{1,32}(,[A-Za-z0-9._-]{1,32})*$"
 
 
 
-class HotCacheSettings(KitSettings):
+class HotCacheSettings(FollowerSettings):
     service: str = "hot-cache"
-    nats_read_every_s: float = bus.FOLLOW_READ_EVERY_S  # it only follows the flow
 
 
 router = APIRouter()

@@ -2,6 +2,7 @@
 
 from services.kit.app import Kit, create_app, get_kit, service_state
 from services.kit.health import Check
-from services.kit.settings import KitSettings, url_of
+from services.kit.settings import FollowerSettings, KitSettings, url_of
 
-__all__ = ["Check", "Kit", "KitSettings", "create_app", "get_kit", "service_state", "url_of"]
+__all__ = ["Check", "FollowerSettings", "Kit", "KitSettings", "create_app", "get_kit", "service_state",
+           "url_of"]

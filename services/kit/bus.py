@@ -77,7 +77,7 @@ async def connect(url: str, name: str, *, user: str | None = None, password: str
 def _read_in_batches(nc: NATS, every: float) -> None:
     """After each read, leave the socket unread for `every` seconds, then take all that came.
 
-    For a service that only follows the flow (analytics, sinks, views): each read
+    For a service that only follows the flow (kit.FollowerSettings): each read
     wakes the process once and runs the client's read loop, parser and dispatch once, so
     one read of the messages that came in 20 ms costs much less than a read for each (a
     consumer that only acks: 180-210 -> 130-160 us of CPU a message at 200/s). A message
@@ -214,13 +214,6 @@ LINGER_S = 0.005
 # keep LINGER_S; risk's position limits see a fill up to this much later (25 ms, against
 # ptrc's commit and snapshot publish), and GET /orders/{id} says FILLED up to 25 ms later.
 FOLLOW_LINGER_S = 0.025
-# How often a service that only follows the flow reads its NATS socket (its Settings'
-# nats_read_every_s): under its consumers' linger, so a batch still closes on time.
-# Analytics, sinks and views do (A/B at 200 orders/s, 4 runs each: the stack's CPU an
-# order 5.61 -> 5.43 ms, median; execution-quality 0.20 -> 0.16, event-writer 0.34 ->
-# 0.28). ptrc does not: risk's position limits follow its snapshots, and its publishes
-# wait for acks that a paused socket would hold back.
-FOLLOW_READ_EVERY_S = 0.02
 
 
 class _Inbox:

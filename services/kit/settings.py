@@ -18,7 +18,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from services import env
 
-__all__ = ["SECRET_FIELDS", "KitSettings", "is_loopback", "url_of"]
+__all__ = ["SECRET_FIELDS", "FollowerSettings", "KitSettings", "is_loopback", "url_of"]
 
 SECRET_FIELDS = ("valkey_password", "nats_password", "operator_token")
 
@@ -43,9 +43,9 @@ class KitSettings(BaseSettings):
     # Most messages a consumer handles at once: everything that arrived while it was busy,
     # up to this, costs one round of Valkey writes.
     consumer_batch: int = Field(256, ge=1, le=10_000)
-    # 0: read NATS as messages arrive. A service that only follows the flow sets this (its
-    # Settings' default): its socket is then read at most this often, all that came in
-    # one go (bus._read_in_batches), for less CPU a message and up to this much delay.
+    # 0: read NATS as messages arrive. A service that only follows the flow sets this (it
+    # subclasses FollowerSettings): its socket is then read at most this often, all that
+    # came in one go (bus._read_in_batches), for less CPU a message and up to this delay.
     nats_read_every_s: float = Field(0.0, ge=0.0, le=1.0)
     log_level: str = "info"
     # Valkey connections per process; a request that finds them all busy waits up to
@@ -90,6 +90,17 @@ class KitSettings(BaseSettings):
     @property
     def on_loopback(self) -> bool:
         return is_loopback(self.host)
+
+
+class FollowerSettings(KitSettings):
+    """A service that only follows the flow (analytics, the lake sinks, views): it reads its
+    NATS socket at most every 20 ms, under its consumers' linger so a batch still closes on
+    time (A/B at 200 orders/s, 4 runs each: the stack's CPU an order 5.61 -> 5.43 ms,
+    median; execution-quality 0.20 -> 0.16, event-writer 0.34 -> 0.28). ptrc is not one:
+    risk's position limits follow its snapshots, and its publishes wait for acks that a
+    paused socket would hold back."""
+
+    nats_read_every_s: float = Field(0.02, ge=0.0, le=1.0)
 
 
 def is_loopback(host: str) -> bool:

@@ -52,7 +52,7 @@ from services.kit import bus, lake
 from services.kit.app import Kit, create_app, service_state
 from services.kit.health import Check
 from services.kit.metrics import Metrics
-from services.kit.settings import KitSettings
+from services.kit.settings import FollowerSettings
 
 __all__ = ["Sink", "SinkSettings", "SinkShared", "SinkSpec", "Sinks", "Table", "date_of", "sink_app"]
 
@@ -63,11 +63,10 @@ KEY_MEMORY = 500_000
 META = pa.schema([("_stream", pa.string()), ("_seq", pa.int64())])
 
 
-class SinkSettings(KitSettings):
+class SinkSettings(FollowerSettings):
     """TRADE_OPS_SINK_BATCH_SIZE, _SINK_MAX_WAIT_S, _SINK_STALE_AFTER_S, _SINK_ACK_WAIT_S."""
 
     sink_batch_size: int = 500
-    nats_read_every_s: float = bus.FOLLOW_READ_EVERY_S  # it only follows the flow
     sink_max_wait_s: float = 1.0
     sink_stale_after_s: float = 10.0
     sink_ack_wait_s: float = 30.0

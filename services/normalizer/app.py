@@ -25,7 +25,7 @@ from nats.aio.msg import Msg
 
 from services import contract
 from services.contract import BARS_KEY, now_ms
-from services.kit import Check, Kit, KitSettings, bus, create_app, get_kit, service_state
+from services.kit import Check, FollowerSettings, Kit, bus, create_app, get_kit, service_state
 from services.normalizer.bars import INTERVALS, Bar, BarBuilder
 
 __all__ = ["app", "bars_key"]
@@ -33,9 +33,8 @@ __all__ = ["app", "bars_key"]
 log = logging.getLogger(__name__)
 
 
-class NormalizerSettings(KitSettings):
+class NormalizerSettings(FollowerSettings):
     bars_kept: int = 500
-    nats_read_every_s: float = bus.FOLLOW_READ_EVERY_S  # it only follows the flow
     bar_grace_ms: float = 2_000.0
 
 

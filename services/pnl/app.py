@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 from fastapi import APIRouter, Request
 
-from services.kit import Check, Kit, KitSettings, bus, create_app, service_state
+from services.kit import Check, FollowerSettings, Kit, bus, create_app, service_state
 from services.kit.lake import probe_writable
 from services.kit.ledger import DEFAULT_ACCOUNT, AccountQuery
 from services.kit.position_book import PositionBook
@@ -20,9 +20,8 @@ from services.pnl.snapshot import SnapshotOutcome, account_pnl, snapshot_forever
 __all__ = ["app"]
 
 
-class PnlSettings(KitSettings):
+class PnlSettings(FollowerSettings):
     service: str = "pnl"
-    nats_read_every_s: float = bus.FOLLOW_READ_EVERY_S  # it only follows the flow
     pnl_snapshot_s: float = 5.0
 
 
