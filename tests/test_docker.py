@@ -341,10 +341,13 @@ async def test_doctor_names_a_container_that_exited_with_its_code(tmp_path: Path
         (check,) = await _container_checks(rd)
         assert check.status == "fail" and "exited with code 3" in check.details[0], check.details
         assert check.log_tail == ["bye"]
-        # the remedy runs as printed: it starts the container again
-        remedy = (check.remedy or "").split(";")[0]
-        assert remedy.startswith("docker start ")
-        assert subprocess.run(remedy.split(), capture_output=True, timeout=30, check=False).returncode == 0
+        # the remedy runs as printed, in sh (it said `docker start X; see docker logs ...`:
+        # `see: command not found`), and starts the container again
+        assert check.remedy == f"docker start {container.name}", check.remedy
+        ran = subprocess.run(["sh", "-c", check.remedy], capture_output=True, text=True, timeout=30,
+                             check=False)
+        assert ran.returncode == 0, ran.stderr
+        assert f"docker logs --tail 50 {container.name}" in check.details[0]
     finally:
         connect(timeout=300).containers.get(container.id).remove(force=True)
 

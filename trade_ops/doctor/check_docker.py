@@ -214,7 +214,9 @@ def judge_container(client: Any, attrs: dict[str, Any], deployment: Deployment, 
     if not st.get("Running"):
         r.summary = f"exited ({code})"
         r.log_tail = tail()
-        r.fail(f"container {name} exited with code {code}{_signal_name(code)}", f"{up}; see {logs}")
+        # One command that runs as printed; the log's last lines are shown with the check.
+        r.fail(f"container {name} exited with code {code}{_signal_name(code)} (its last log lines: "
+               f"`{logs}`)", up)
         return r
     summary = [f"up · {health.get('Status', 'no healthcheck')}"]
     if restarts:
