@@ -72,14 +72,27 @@ __all__ = [
     "inbox_prefix",
     "now_ms",
     "position_subject",
+    "set_clock_offset",
     "stream_for",
     "tick_subject",
     "token",
 ]
 
 
+# Seconds this process's clock is shifted by (KitSettings.clock_offset_s, for tests that
+# give one service a skewed clock). What two processes compare is never judged by it:
+# orders carry Valkey's clock (services/oms/store.py).
+_clock_offset_s = 0.0
+
+
+def set_clock_offset(seconds: float) -> None:
+    global _clock_offset_s
+    _clock_offset_s = seconds
+
+
 def now_ms() -> float:
-    return time.time() * 1000.0
+    """This process's wall clock in epoch ms (event timestamps, for people to read)."""
+    return (time.time() + _clock_offset_s) * 1000.0
 
 
 # -- payloads ---------------------------------------------------------------------------

@@ -16,7 +16,7 @@ import redis.asyncio as aioredis
 
 from services.contract import now_ms
 from services.exeq.app import routable as routable_many
-from services.oms.store import PENDING_EXPIRY_S, OrderStore, expired_reason
+from services.oms.store import PENDING_EXPIRY_S, OrderStore
 from tests.helpers import Proc
 
 
@@ -27,9 +27,10 @@ def _order(created_ts: float | None = None, coid: str | None = None) -> dict[str
             "updated_ts": now_ms()}
 
 
-def _run(valkey: Proc, test: Callable[[OrderStore], Awaitable[Any]]) -> Any:
+def _run(valkey: Proc, test: Callable[[OrderStore], Awaitable[Any]], expiry_s: float = PENDING_EXPIRY_S
+         ) -> Any:
     async def main() -> Any:
-        store = OrderStore(aioredis.from_url(valkey.url), claim_ttl_s=10)
+        store = OrderStore(aioredis.from_url(valkey.url), claim_ttl_s=10, pending_expiry_s=expiry_s)
         try:
             return await test(store)
         finally:
@@ -44,8 +45,7 @@ async def routable(store: OrderStore, order_id: str) -> bool | None:
 
 
 def _gate(store: OrderStore, order_id: str) -> Awaitable[str]:
-    now = now_ms()
-    return store.gate(order_id, now - PENDING_EXPIRY_S * 1000, expired_reason(), now)
+    return store.gate(order_id)
 
 
 def test_accepted_once_and_the_router_sees_it(valkey_server: Proc) -> None:
@@ -65,15 +65,64 @@ def test_a_pending_order_past_its_expiry_is_rejected_by_the_router_and_the_oms_l
     """The OMS that confirms too late (or never, it crashed) cannot make it routable."""
 
     async def test(store: OrderStore) -> tuple[bool, str, dict[str, Any] | None]:
-        order = _order(created_ts=now_ms() - (PENDING_EXPIRY_S + 1) * 1000)
+        order = _order()
         await store.create(order)
+        await asyncio.sleep(0.3)
         routed = await routable(store, order["order_id"])
         late = await store.decide({**order, "status": "ACCEPTED"}, 201, b"{}", None)
         return routed, late, await store.get(order["order_id"])
 
-    routed, late, stored = _run(valkey_server, test)
+    routed, late, stored = _run(valkey_server, test, expiry_s=0.2)
     assert routed is False and late == "REJECTED"
     assert stored is not None and stored["status"] == "REJECTED" and "never routed" in stored["reason"]
+
+
+def test_expiry_is_judged_by_valkey_not_by_the_readers_clock(valkey_server: Proc) -> None:
+    """A router whose clock ran 15 s ahead expired orders its OMS was still confirming."""
+    from services import contract
+
+    async def test(store: OrderStore) -> tuple[bool | None, float]:
+        order = _order()
+        await store.create(order)
+        contract.set_clock_offset(15.0)  # the reader's clock, 15 s ahead
+        try:
+            return await routable(store, order["order_id"]), order["created_ts"]
+        finally:
+            contract.set_clock_offset(0.0)
+
+    verdict, created = _run(valkey_server, test)
+    assert verdict is None  # still PENDING: its OMS may confirm it
+    assert abs(created - now_ms()) < 60_000  # created_ts is Valkey's clock, set by create
+
+
+def test_the_gate_keeps_the_record_as_written(valkey_server: Proc) -> None:
+    """Settling through the script rewrote `"warnings": []` as `{}` (and cut numbers to 14 digits)."""
+
+    async def test(store: OrderStore) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+        order = {**_order(), "warnings": [], "reason": None, "price": 61234.123456789012,
+                 "arrival_mid": 61234.56789012345}
+        await store.create(order)
+        await asyncio.sleep(0.3)
+        assert await store.gate(order["order_id"]) == "REJECTED"
+        return await store.get(order["order_id"]), order
+
+    stored, order = _run(valkey_server, test, expiry_s=0.2)
+    assert stored is not None
+    assert stored["warnings"] == [] and stored["status"] == "REJECTED" and "never routed" in stored["reason"]
+    assert stored["price"] == order["price"] and stored["arrival_mid"] == order["arrival_mid"]
+    assert stored["created_ts"] == order["created_ts"] and stored["updated_ts"] >= order["created_ts"]
+
+
+def test_a_listing_shows_no_pending_order_past_its_expiry(valkey_server: Proc) -> None:
+    """GET /orders listed PENDING records that would never be routed."""
+
+    async def test(store: OrderStore) -> list[str]:
+        order = {**_order(), "account": f"list-{uuid.uuid4().hex[:6]}"}
+        await store.create(order)
+        await asyncio.sleep(0.3)
+        return [o["status"] for o in await store.list(order["account"], None, 10)]
+
+    assert _run(valkey_server, test, expiry_s=0.2) == ["REJECTED"]
 
 
 def test_a_publish_that_failed_is_rejected_and_never_routable(valkey_server: Proc) -> None:
@@ -153,8 +202,8 @@ def test_a_claim_lives_seconds_and_a_retried_claim_is_still_ours(valkey_server: 
 def test_order_records_and_indexes_have_an_age_limit(valkey_server: Proc) -> None:
     async def test(store: OrderStore) -> tuple[int, list[str], str, str]:
         store.order_ttl = 60
-        old, new = _order(created_ts=now_ms() - 3_600_000), _order()
-        await store.create(old)
+        old, new = _order(), _order()
+        await store.valkey.zadd("oms:idx:decide", {old["order_id"]: now_ms() - 3_600_000})
         await store.create(new)  # trims index entries older than the age limit
         ttl = await store.valkey.ttl(f"oms:order:{new['order_id']}")
         ids = [i.decode() for i in await store.valkey.zrange("oms:idx:decide", 0, -1)]

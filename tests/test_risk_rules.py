@@ -106,3 +106,16 @@ def test_book_takes_the_latest_snapshot_and_prices_market_orders_at_the_quote() 
     assert book.price_for("BTCUSDT", "sell", None) == 99.0
     assert book.price_for("BTCUSDT", "sell", 98.5) == 98.5
     assert book.price_for("ETHUSDT", "buy", None) is None
+
+
+@pytest.mark.parametrize("quantity", [4.99995, 999.99995, 0.00015])
+def test_a_quantity_off_the_lot_is_rejected_at_any_size(quantity: float) -> None:
+    """The tolerance grew with the number of lots: SOLUSDT 999.99995 was accepted."""
+    result = decide("SOLUSDT", quantity=quantity, price=100.0)
+    assert not result.approved and "lot size" in (result.reason or "")
+
+
+@pytest.mark.parametrize("quantity", [5.0, 999.9999, 0.3, 0.0001, 123.4567])
+def test_a_quantity_on_the_lot_passes_the_lot_rule(quantity: float) -> None:
+    result = decide("SOLUSDT", quantity=quantity, price=1.0)
+    assert "lot size" not in (result.reason or ""), result.reason

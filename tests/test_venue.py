@@ -24,6 +24,7 @@ from services.oms.store import OrderStore
 from tests.helpers import Proc, start_service
 
 NAMES = ("exeq", "live-gateway", "ptrc", "pnl")
+SKEWED = {"exeq": {"TRADE_OPS_CLOCK_OFFSET_S": "15"}, "live-gateway": {"TRADE_OPS_CLOCK_OFFSET_S": "-15"}}
 Event = dict[str, Any]
 
 
@@ -34,7 +35,9 @@ class Stack:
             self.procs = dict(zip(NAMES, pool.map(self._start, NAMES), strict=True))
 
     def _start(self, name: str) -> Proc:
-        return start_service(name, self.workdir, self.env)
+        # The router's and the venue's clocks are skewed (15 s either way): what they compare
+        # (a PENDING order's expiry, an order's age) is judged by Valkey's clock alone.
+        return start_service(name, self.workdir, {**self.env, **SKEWED.get(name, {})})
 
     def url(self, name: str) -> str:
         return self.procs[name].url
@@ -92,18 +95,22 @@ class Bus:
             "ask": ask, "last": bid, "bid_size": size, "ask_size": size, "volume": 0, "ts": now_ms()})
 
     async def order(self, side: str, quantity: float, order_type: str = "MARKET",
-                    price: float | None = None, tif: str = "GTC", msg_id: str | None = None) -> str:
+                    price: float | None = None, tif: str = "GTC", msg_id: str | None = None,
+                    age_s: float = 0.0) -> str:
         oid = "ord-" + uuid.uuid4().hex[:12]
-        await self.send_order(oid, side, quantity, order_type, price, tif, msg_id)
+        await self.send_order(oid, side, quantity, order_type, price, tif, msg_id, age_s)
         return oid
 
     async def send_order(self, oid: str, side: str, quantity: float, order_type: str,
-                         price: float | None, tif: str, msg_id: str | None = None) -> None:
+                         price: float | None, tif: str, msg_id: str | None = None,
+                         age_s: float = 0.0) -> None:
+        """`age_s`: the order reaches the router that long after it was created (a redelivery)."""
         order = {"order_id": oid, "client_order_id": None, "account": self.account,
                  "symbol": self.symbol, "side": side, "quantity": quantity, "order_type": order_type,
                  "price": price, "time_in_force": tif, "status": "ACCEPTED", "filled_quantity": 0,
                  "created_ts": now_ms()}
         await self.orders.create(order)
+        order["created_ts"] -= age_s * 1000
         await bus.publish_event(self.js, "orders.new", {"id": oid, "ts": now_ms(), "order": order},
                                 event_id=msg_id)
 
@@ -186,6 +193,23 @@ async def test_ioc_fills_what_is_shown_and_cancels_the_rest(stack: Stack, nats_s
     assert (fill["quantity"], fill["price"], fill["final"]) == (1.5, 50.25, True)
     assert cancelled["cancelled_quantity"] == 2.5 and "IOC" in cancelled["reason"]
     assert none["cancelled_quantity"] == 1 and b.events(never) == []
+
+
+async def test_a_stale_market_or_ioc_order_is_cancelled_not_filled(stack: Stack, nats_server: Proc) -> None:
+    """66 MARKET IOC orders filled 30 s after their 201 (redelivered after a crash), at
+    whatever the price was then: past max_order_age_s (5 s) the venue cancels them."""
+    async with Bus(nats_server.url, stack.env["TRADE_OPS_VALKEY_URL"]) as b:
+        await quote(stack, b, 100.0, 100.5, size=100)
+        market = await b.order("buy", 1, age_s=30)
+        ioc = await b.order("sell", 1, "LIMIT", 90.0, tif="IOC", age_s=30)
+        fresh = await b.order("buy", 1, age_s=1)
+        old_gtc = await b.order("buy", 1, "LIMIT", 101.0, age_s=30)  # a limit protects its price
+        cancels = [await b.until(lambda o=o: b.events(o, "cancelled")) for o in (market, ioc)]
+        await b.until(lambda: b.events(fresh) and b.events(old_gtc))
+    for [c] in cancels:
+        assert c["reason"].startswith("stale:") and "max_order_age_s" in c["reason"], c
+        assert c["cancelled_quantity"] == 1
+    assert b.events(market) == [] and b.events(ioc) == []
 
 
 async def test_cancel_of_a_resting_order(stack: Stack, nats_server: Proc) -> None:

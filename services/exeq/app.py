@@ -23,7 +23,7 @@ from nats.aio.msg import Msg
 
 from services.contract import ORDERS, ORDERS_ALL, ORDERS_CANCEL, ORDERS_NEW, VENUE_ORDER, now_ms
 from services.kit import Kit, KitSettings, bus, create_app
-from services.oms.store import PENDING_EXPIRY_S, OrderStore, expired_reason
+from services.oms.store import OrderStore
 
 __all__ = ["app", "route"]
 
@@ -57,8 +57,7 @@ async def routable(store: OrderStore, order_ids: list[str]) -> dict[str, bool | 
     verdict: dict[str, bool | None] = {}
     waiting = list(dict.fromkeys(order_ids))
     for wait in (*WAITS_S, None):
-        now = now_ms()
-        statuses = await store.gate_many(waiting, now - PENDING_EXPIRY_S * 1000, expired_reason(), now)
+        statuses = await store.gate_many(waiting)
         verdict.update({i: s in ROUTABLE for i, s in zip(waiting, statuses, strict=True) if s != "PENDING"})
         waiting = [i for i, s in zip(waiting, statuses, strict=True) if s == "PENDING"]
         if not waiting or wait is None:

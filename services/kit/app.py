@@ -238,6 +238,7 @@ def create_app(
     if uses_nats is None:
         uses_nats = needs.nats if needs else True
     _configure_logging(settings.log_level)
+    contract.set_clock_offset(settings.clock_offset_s)
     metrics = Metrics(name)
     kit = Kit(settings=settings, metrics=metrics)
 

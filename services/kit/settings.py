@@ -48,6 +48,9 @@ class KitSettings(BaseSettings):
     # came in one go (bus._read_in_batches), for less CPU a message and up to this delay.
     nats_read_every_s: float = Field(0.0, ge=0.0, le=1.0)
     log_level: str = "info"
+    # Shift this process's clock (services.contract.now_ms) by this many seconds: a test
+    # gives one service a skewed clock with TRADE_OPS_CLOCK_OFFSET_S.
+    clock_offset_s: float = Field(0.0, ge=-86_400, le=86_400)
     # Valkey connections per process; a request that finds them all busy waits up to
     # valkey_pool_wait_s for one (then 503) instead of failing at once.
     valkey_pool_size: int = Field(64, ge=1, le=10_000)

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from typing import Literal
 
 from fastapi import APIRouter, HTTPException, Query, Request
+from pydantic import Field
 
 from services.contract import VENUE, VENUE_ORDER
 from services.kit import Check, Kit, KitSettings, create_app, service_state
@@ -23,6 +24,10 @@ class VenueSettings(KitSettings):
     # /health warns when no tick arrived for this long: resting orders cannot fill.
     quote_stale_s: float = 10.0
     outbox_flush_s: float = 1.0
+    # A MARKET or IOC order older than this when it arrives is cancelled unfilled
+    # (TRADE_OPS_MAX_ORDER_AGE_S): one redelivered after a crash would trade at a price
+    # seconds away from the one it was sent at.
+    max_order_age_s: float = Field(5.0, gt=0)
 
 
 router = APIRouter()
@@ -72,7 +77,7 @@ async def _flush_forever(venue: Venue, every_s: float) -> None:
 @contextlib.asynccontextmanager
 async def lifespan(kit: Kit) -> AsyncIterator[Venue]:
     settings = kit.settings_as(VenueSettings)
-    venue = Venue(kit)
+    venue = Venue(kit, settings.max_order_age_s)
     await venue.start()
     kit.spawn(lambda: venue.quotes.follow(kit.js, "live-gateway", venue.on_quote), "venue-quotes")
     await venue.quotes.wait_ready()  # an order is worked against the latest quote, not none

@@ -3,7 +3,9 @@
 A buy takes the ask, a sell the bid. MARKET is always marketable; LIMIT when the quote
 is at or through its price (then it fills at the quote, never worse than the limit).
 A quote offers its displayed size once: what one order takes, the next cannot, until
-the next tick. IOC fills what it can on arrival and cancels the rest; GTC and DAY rest.
+the next tick. IOC fills what it can on arrival and cancels the rest; GTC and DAY rest. A MARKET or IOC
+order older than a bound when it arrives (a redelivery after a crash: `ack_wait` is 30 s)
+is cancelled unfilled: it would trade at whatever the price is by then.
 Fill ids are `{order_id}-{n}`: the n-th fill of an order always has the same id.
 """
 
@@ -15,7 +17,7 @@ from typing import Any
 from services.contract import EXEC_CANCELLED, fill_subject, now_ms
 from services.kit.quotes import Quote
 
-__all__ = ["Event", "Working", "cancel", "step", "validate"]
+__all__ = ["Event", "Working", "cancel", "stale", "step", "validate"]
 
 EPS = 1e-9
 Event = tuple[str, dict[str, Any]]  # (subject, payload)
@@ -74,6 +76,21 @@ def validate(order: dict[str, Any]) -> str | None:
     if order_type == "LIMIT" and (price is None or not price > 0):
         return "a LIMIT order needs a price > 0"
     return None
+
+
+def stale(order: dict[str, Any], now_ms: float, max_age_s: float) -> str | None:
+    """Why a MARKET or IOC order is too old to fill, or None. Its `created_ts` and `now_ms`
+    are both Valkey's clock (services/oms/store.py), so no process's own clock decides."""
+    if order.get("order_type") != "MARKET" and order.get("time_in_force") != "IOC":
+        return None
+    created = order.get("created_ts")
+    if not isinstance(created, int | float) or isinstance(created, bool) or created <= 0:
+        return None
+    age_s = (now_ms - created) / 1000
+    if age_s <= max_age_s:
+        return None
+    return (f"stale: the order was {age_s:.1f}s old when it reached the venue (max_order_age_s "
+            f"{max_age_s:g}): not filled")
 
 
 def _price(w: Working, quote: Quote) -> tuple[float, float] | None:

@@ -40,6 +40,11 @@ class VenueStore:
         raw = await self.valkey.get(_key(order_id))
         return Working.from_json(orjson.loads(raw)) if raw else None
 
+    async def now_ms(self) -> float:
+        """Valkey's clock, the one an order's created_ts is on."""
+        seconds, micros = await self.valkey.time()
+        return seconds * 1000 + micros / 1000
+
     async def get_many(self, order_ids: list[str]) -> dict[str, Working | None]:
         raws = await self.valkey.mget([_key(i) for i in order_ids]) if order_ids else []
         return {i: Working.from_json(orjson.loads(r)) if r else None

@@ -16,7 +16,7 @@ from nats.aio.msg import Msg
 
 from services.kit import Kit, bus
 from services.kit.quotes import Quote, QuoteBook
-from services.live_gateway.matching import Event, Working, cancel, step, validate
+from services.live_gateway.matching import Event, Working, cancel, stale, step, validate
 from services.live_gateway.store import VenueStore
 
 __all__ = ["Venue"]
@@ -25,8 +25,9 @@ log = logging.getLogger(__name__)
 
 
 class Venue:
-    def __init__(self, kit: Kit) -> None:
+    def __init__(self, kit: Kit, max_order_age_s: float = 5.0) -> None:
         self.js = kit.js
+        self.max_order_age_s = max_order_age_s
         self.store = VenueStore(kit.valkey)
         self.quotes = QuoteBook()
         self.book: dict[str, dict[str, Working]] = {}  # symbol -> order id -> order, time priority
@@ -104,16 +105,17 @@ class Venue:
             # What the venue holds of these orders, updated as the batch is worked: a later
             # instruction of the batch sees what an earlier one did.
             known = await self.store.get_many(list({str(o["order_id"]) for _, o in instructions}))
+            now = await self.store.now_ms() if any(a == "new" for a, _ in instructions) else 0.0
             changes: list[tuple[Working, list[Event]]] = []
             for action, order in instructions:
-                change = self._new(order, known) if action == "new" else self._cancel(order, known)
+                change = self._new(order, known, now) if action == "new" else self._cancel(order, known)
                 if change is not None:
                     known[change[0].order_id] = change[0]
                     self._place(change[0])
                     changes.append(change)
             await self._commit(changes)
 
-    def _new(self, order: dict[str, Any], known: dict[str, Working | None]
+    def _new(self, order: dict[str, Any], known: dict[str, Working | None], now_ms: float
              ) -> tuple[Working, list[Event]] | None:
         held = known.get(str(order["order_id"]))
         if held is not None:
@@ -125,6 +127,9 @@ class Venue:
         reason = validate(order)
         if reason is not None:
             return w, [cancel(w, f"rejected by the venue: {reason}")]
+        too_old = stale(order, now_ms, self.max_order_age_s)
+        if too_old is not None:
+            return w, [cancel(w, too_old)]
         taken = self.taken.setdefault(w.symbol, {})
         return w, step(w, self.quotes.get(w.symbol), taken, arrival=True)
 

@@ -16,7 +16,7 @@ from services.kit.jsonresp import JSONResponse
 from services.oms.entry import OrderEntry, cancel_event
 from services.oms.models import STATUSES, TERMINAL, OrderRequest, public
 from services.oms.state import OmsState
-from services.oms.store import PENDING_EXPIRY_S, OrderStore, expired_reason
+from services.oms.store import OrderStore
 
 __all__ = ["router"]
 
@@ -93,18 +93,6 @@ def _not_found(order_id: str) -> JSONResponse:
     return JSONResponse(status_code=404, content={"detail": f"no order {order_id!r}"})
 
 
-async def _current(store: OrderStore, order_id: str) -> dict[str, Any] | None:
-    """The order; a PENDING one its OMS gave up on is settled (REJECTED) first, as the
-    router would: a GET never shows a state the order can no longer leave."""
-    order = await store.get(order_id)
-    if order is not None and order["status"] == "PENDING":
-        now = contract.now_ms()
-        if order["created_ts"] < now - PENDING_EXPIRY_S * 1000:
-            await store.gate(order_id, now - PENDING_EXPIRY_S * 1000, expired_reason(), now)
-            order = await store.get(order_id)
-    return order
-
-
 def _caller(request: Request) -> str | None:
     return service_state(request, OmsState).scope.caller(request)
 
@@ -112,7 +100,7 @@ def _caller(request: Request) -> str | None:
 async def _visible_order(request: Request, order_id: str) -> dict[str, Any] | None:
     """The order, if the caller's account may see it: another account's is not found."""
     caller = _caller(request)
-    order = await _current(_store(request), order_id)
+    order = await _store(request).current(order_id)
     if order is None or (caller is not ALL_ACCOUNTS and order.get("account") != caller):
         return None
     return order
@@ -141,7 +129,7 @@ async def list_orders(request: Request,
         # Account-scoped: the client order id is the account's own name for its order.
         holder = await store.holder(account or "default", client_order_id)
         order_id = holder.partition(":")[2] if holder else None
-        order = await _current(store, order_id) if order_id else None
+        order = await store.current(order_id) if order_id else None
         found = [public(order)] if order is not None and status in (None, order["status"]) else []
         return {"orders": found, "count": len(found),
                 "in_flight": order_id is not None and order is None}

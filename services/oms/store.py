@@ -6,6 +6,15 @@
                                     first request is in flight, then the mapping for `idempotency_ttl_s`
     oms:idx:{account} / oms:idx:*   sorted sets of order ids by creation time (trimmed to `order_ttl_s`;
                                     the lake keeps the history)
+    oms:pending:{order_id}          present while a PENDING order may still be confirmed: it
+                                    expires `pending_expiry_s` after the order was written
+
+One clock: an order's `created_ts` is Valkey's `TIME` when its record was written, and a
+PENDING order's expiry is a key's TTL, so whether an order is too old to route is judged
+by Valkey alone, never by the clock of whoever asks (a router whose clock ran 15 s ahead
+expired orders its OMS was confirming: 11.6% of them were answered 503).
+The scripts never re-encode a record (cjson writes `[]` as `{}` and keeps 14 digits):
+they set the few fields they change in the stored JSON text.
 
 An accepted order is written PENDING before it is published, and becomes ACCEPTED by
 `decide` only after JetStream acknowledged the publish. `decide` and `gate` (the
@@ -44,6 +53,10 @@ def _answer_key(order_id: str) -> str:
     return f"oms:answer:{order_id}"
 
 
+def _pending_key(order_id: str) -> str:
+    return f"oms:pending:{order_id}"
+
+
 def _index_key(account: str) -> str:
     return f"oms:idx:{account}"
 
@@ -52,23 +65,43 @@ def coid_key(account: str, client_order_id: str) -> str:
     return f"oms:coid:{account}:{client_order_id}"
 
 
+# Lua helpers shared by the scripts: Valkey's clock in epoch ms, and one top-level field
+# of a stored record set to a JSON value in its text, added when absent (a record is
+# orjson's compact form, where `"name":` cannot occur inside a string: quotes are escaped).
+_LUA_LIB = """
+local function now_ms()
+  local t = redis.call('TIME')
+  return string.format('%.3f', tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000)
+end
+local function put(raw, name, pattern, value)
+  local out, n = string.gsub(raw, '"' .. name .. '":' .. pattern, '"' .. name .. '":' .. value, 1)
+  if n == 1 then return out end
+  return string.sub(raw, 1, -2) .. ',"' .. name .. '":' .. value .. '}'  -- absent: added
+end
+local NUMBER = '%-?[%d%.eE%+%-]+'
+"""
+
 # A new PENDING record and its indexes (index entries older than the record's age limit
 # are trimmed here, amortised over the orders), after claiming the order's client order
 # id (KEYS[4]) for ARGV[6] seconds: when another request holds the id, nothing is written
-# and its token is returned. One round trip, atomic.
-_CREATE = """
+# and its token is returned. The record's created_ts and updated_ts are set to Valkey's
+# clock, which is returned as {"", ms}; the pending marker (KEYS[5]) lives ARGV[7] ms.
+_CREATE = _LUA_LIB + """
 if KEYS[4] ~= '' then
   local holder = redis.call('GET', KEYS[4])
-  if holder and holder ~= ARGV[5] then return holder end
+  if holder and holder ~= ARGV[5] then return {holder, ''} end
   redis.call('SET', KEYS[4], ARGV[5], 'EX', ARGV[6])
 end
-redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[4])
-redis.call('ZADD', KEYS[2], ARGV[3], ARGV[2])
-redis.call('ZADD', KEYS[3], ARGV[3], ARGV[2])
-local floor = tonumber(ARGV[3]) - tonumber(ARGV[4]) * 1000
+local now = now_ms()
+local record = put(put(ARGV[1], 'created_ts', NUMBER, now), 'updated_ts', NUMBER, now)
+redis.call('SET', KEYS[1], record, 'EX', ARGV[4])
+redis.call('SET', KEYS[5], '1', 'PX', ARGV[7])
+redis.call('ZADD', KEYS[2], now, ARGV[2])
+redis.call('ZADD', KEYS[3], now, ARGV[2])
+local floor = tonumber(now) - tonumber(ARGV[4]) * 1000
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', floor)
 redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', floor)
-return ''
+return {'', now}
 """
 
 # PENDING -> ARGV[2] (the new record ARGV[1]), once. Returns the status the order has after
@@ -96,18 +129,17 @@ return target
 """
 
 # The router's question: may this order go to the venue? Returns its status; a PENDING
-# order older than ARGV[1] (epoch ms) is moved to REJECTED here: its OMS never confirmed it.
-_GATE = """
+# order whose pending marker (KEYS[2]) expired is moved to REJECTED with the reason
+# ARGV[1] here: its OMS never confirmed it.
+_GATE = _LUA_LIB + """
 local raw = redis.call('GET', KEYS[1])
 if not raw then return 'MISSING' end
-local order = cjson.decode(raw)
-if order['status'] ~= 'PENDING' or tonumber(order['created_ts']) > tonumber(ARGV[1]) then
-  return order['status']
-end
-order['status'] = 'REJECTED'
-order['reason'] = ARGV[2]
-order['updated_ts'] = tonumber(ARGV[3])
-redis.call('SET', KEYS[1], cjson.encode(order), 'KEEPTTL')
+local status = cjson.decode(raw)['status']
+if status ~= 'PENDING' or redis.call('EXISTS', KEYS[2]) == 1 then return status end
+raw = put(raw, 'status', '"PENDING"', '"REJECTED"')
+raw = put(raw, 'reason', 'null', cjson.encode(ARGV[1]))
+raw = put(raw, 'updated_ts', NUMBER, now_ms())
+redis.call('SET', KEYS[1], raw, 'KEEPTTL')
 return 'REJECTED'
 """
 
@@ -122,8 +154,8 @@ def _text(value: Any) -> str | None:
     return value.decode() if isinstance(value, bytes) else None if value is None else str(value)
 
 
-def expired_reason() -> str:
-    return f"not confirmed by the oms within {PENDING_EXPIRY_S:g}s: never routed"
+def expired_reason(expiry_s: float = PENDING_EXPIRY_S) -> str:
+    return f"not confirmed by the oms within {expiry_s:g}s: never routed"
 
 
 def _answer_blob(status_code: int, answer: bytes | None) -> bytes:
@@ -132,8 +164,10 @@ def _answer_blob(status_code: int, answer: bytes | None) -> bytes:
 
 class OrderStore:
     def __init__(self, valkey: aioredis.Redis, *, idempotency_ttl_s: int = 7 * DAY,
-                 claim_ttl_s: int = 10, order_ttl_s: int = 7 * DAY) -> None:
+                 claim_ttl_s: int = 10, order_ttl_s: int = 7 * DAY,
+                 pending_expiry_s: float = PENDING_EXPIRY_S) -> None:
         self.valkey = valkey
+        self.pending_expiry_s = pending_expiry_s
         self.ttl = idempotency_ttl_s
         self.claim_ttl = claim_ttl_s
         self.order_ttl = order_ttl_s
@@ -149,15 +183,20 @@ class OrderStore:
         return _text(await self.valkey.get(coid_key(account, client_order_id)))
 
     async def create(self, order: dict[str, Any], token: str | None = None) -> str | None:
-        """Write the order PENDING with its indexes. With a `token`, claim the order's client
-        order id first, for `claim_ttl_s`: None when it was free (or is already ours: a
-        retried call), else the holder's token, and nothing is written."""
+        """Write the order PENDING with its indexes, its `created_ts` and `updated_ts` set
+        (in `order` too) to Valkey's clock. With a `token`, claim the order's client order
+        id first, for `claim_ttl_s`: None when it was free (or is already ours: a retried
+        call), else the holder's token, and nothing is written."""
         oid, coid = order["order_id"], order.get("client_order_id")
         key = coid_key(order["account"], coid) if coid and token else ""
-        held = await self._create(keys=[_order_key(oid), _index_key(order["account"]), _index_key(ALL), key],
-                                  args=[orjson.dumps(order), oid, order["created_ts"], self.order_ttl,
-                                        token or "", self.claim_ttl])
-        return _text(held) or None
+        held, now = await self._create(
+            keys=[_order_key(oid), _index_key(order["account"]), _index_key(ALL), key, _pending_key(oid)],
+            args=[orjson.dumps(order), oid, 0, self.order_ttl, token or "", self.claim_ttl,
+                  int(self.pending_expiry_s * 1000)])
+        if _text(held):
+            return _text(held)
+        order["created_ts"] = order["updated_ts"] = float(_text(now) or 0)
+        return None
 
     async def decide(self, order: dict[str, Any], status_code: int, answer: bytes | None,
                      token: str | None, taken: dict[str, Any] | None = None) -> str:
@@ -170,22 +209,23 @@ class OrderStore:
                   self.order_ttl, token or "", self.ttl, orjson.dumps(taken or order)])
         return result.decode() if isinstance(result, bytes) else str(result)
 
-    async def gate(self, order_id: str, pending_before_ms: float, reason: str, now_ms: float) -> str:
-        return (await self.gate_many([order_id], pending_before_ms, reason, now_ms))[0]
+    async def gate(self, order_id: str) -> str:
+        return (await self.gate_many([order_id]))[0]
 
-    async def gate_many(self, order_ids: list[str], pending_before_ms: float, reason: str,
-                        now_ms: float) -> list[str]:
-        """`gate` for each order, in one round trip (each its own compare-and-set)."""
+    async def gate_many(self, order_ids: list[str]) -> list[str]:
+        """`gate` for each order, in one round trip (each its own compare-and-set): its
+        status, a PENDING one past its expiry moved to REJECTED first."""
         if not order_ids:
             return []
+        reason = expired_reason(self.pending_expiry_s)
         for _ in range(2):
             # EVALSHA straight into the pipeline: registering the script with it would cost a
             # SCRIPT EXISTS round trip per batch. A Valkey that lost it (restarted) gets it again.
             try:
                 async with self.valkey.pipeline(transaction=False) as pipe:
                     for order_id in order_ids:
-                        pipe.evalsha(self._gate.sha, 1, _order_key(order_id), pending_before_ms, reason,
-                                     now_ms)
+                        pipe.evalsha(self._gate.sha, 2, _order_key(order_id), _pending_key(order_id),
+                                     reason)
                     results = await pipe.execute()
                 return [r.decode() if isinstance(r, bytes) else str(r) for r in results]
             except NoScriptError:
@@ -216,20 +256,30 @@ class OrderStore:
                 pipe.set(_order_key(order["order_id"]), orjson.dumps(order), ex=self.order_ttl)
             await pipe.execute()
 
+    async def current(self, order_id: str) -> dict[str, Any] | None:
+        """The order; a PENDING one past its expiry is settled (REJECTED) first, as the
+        router would: a reader never sees a state the order can no longer leave."""
+        return (await self.current_many([order_id])).get(order_id)
+
+    async def current_many(self, order_ids: list[str]) -> dict[str, dict[str, Any]]:
+        found = await self.get_many(order_ids)
+        pending = [i for i, o in found.items() if o["status"] == "PENDING"]
+        settled = [i for i, s in zip(pending, await self.gate_many(pending), strict=True) if s != "PENDING"]
+        return {**found, **await self.get_many(settled)}
+
     async def list(self, account: str | None, status: str | None, limit: int) -> list[dict[str, Any]]:
-        """Newest first; scans the index in pages until `limit` orders match."""
+        """Newest first (PENDING ones past their expiry settled); scans the index in pages
+        until `limit` orders match."""
         key, start, page = _index_key(account or ALL), 0, max(limit, 200)
         out: list[dict[str, Any]] = []
         while len(out) < limit:
-            ids = await self.valkey.zrevrange(key, start, start + page - 1)
+            ids = [text(i) for i in await self.valkey.zrevrange(key, start, start + page - 1)]
             if not ids:
                 break
-            raws = await self.valkey.mget([_order_key(text(i)) for i in ids])
-            for raw in raws:
-                if raw is None:
-                    continue
-                order = orjson.loads(raw)
-                if status is None or order["status"] == status:
+            orders = await self.current_many(ids)
+            for order_id in ids:
+                order = orders.get(order_id)
+                if order is not None and (status is None or order["status"] == status):
                     out.append(order)
                     if len(out) == limit:
                         break

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
@@ -20,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from services.kit.positions import signed
 from services.risk.limits import Limits
 
-__all__ = ["CheckRequest", "CheckResult", "KillSwitch", "check"]
+__all__ = ["CheckRequest", "CheckResult", "KillSwitch", "check", "on_lot"]
 
 HIGH_RATIO = 0.95
 
@@ -75,6 +76,13 @@ class KillSwitch:
                 "symbols": dict(self.symbols)}
 
 
+def on_lot(quantity: float, lot_size: float) -> bool:
+    """Whether `quantity` is a whole number of lots, judged on the decimals as written (the
+    shortest text of each float): the same answer at any size (a float tolerance relative
+    to the number of lots accepted 999.99995 SOLUSDT and rejected 4.99995)."""
+    return Decimal(repr(quantity)) % Decimal(repr(lot_size)) == 0
+
+
 def _reject(reason: str) -> CheckResult:
     return CheckResult(False, "CRITICAL", reason)
 
@@ -94,8 +102,7 @@ def check(req: CheckRequest, limits: Limits, *, position: float, price: float | 
     lim = limits.for_symbol(symbol)
     if req.quantity < lim.min_quantity:
         return _reject(f"quantity {req.quantity:g} is below the minimum {lim.min_quantity:g} for {symbol}")
-    lots = req.quantity / lim.lot_size
-    if abs(lots - round(lots)) > 1e-6 * max(1.0, lots):
+    if not on_lot(req.quantity, lim.lot_size):
         return _reject(f"quantity {req.quantity:g} is not a multiple of the lot size "
                        f"{lim.lot_size:g} for {symbol}")
     if req.quantity > lim.max_order_quantity:
