@@ -25,7 +25,16 @@ FILES = {
     "negative-rate.toml": "rate = -5.0\n",
     "zero-duration.toml": "duration_s = 0\n",
     "unknown-key.toml": "speed = 3\n",
+    # issue 26: each was a traceback and exit 1 (`enabled = "no"` counted as enabled)
+    "services-number.toml": "services = 5\n",
+    "service-number.toml": "[services]\noms = 5\n",
+    "env-number.toml": "[services.oms]\nenv = 5\n",
+    "infra-list.toml": "infra = []\n",
+    "defaults-string.toml": 'defaults = "x"\n',
+    "enabled-no.toml": '[services.oms]\nenabled = "no"\n',
 }
+MALFORMED_STACKS = ["services-number", "service-number", "env-number", "infra-list", "defaults-string",
+                    "enabled-no"]
 
 CASES: list[list[str]] = [
     # up: offsets, ports, stack files, names, timeouts
@@ -38,6 +47,8 @@ CASES: list[list[str]] = [
     ["up", "--stack", "{not-toml.toml}"],
     ["up", "--stack", "{cycle.toml}"],
     ["up", "--stack", "{missing.toml}"],
+    *(["up", "--stack", f"{{{name}.toml}}"] for name in MALFORMED_STACKS),
+    ["up", "--stack", "/dev/zero"],
     ["up", "--only", ","],
     ["up", "--only", "risk,nope"],
     ["up", "--timeout", "0"],
@@ -130,3 +141,20 @@ def test_usage_error_found_by_click_with_json_is_one_json_document(args: list[st
     assert doc["status"] == "error" and doc["exit_code"] == 2, doc
     assert doc["message"] and f"{' '.join(args[:2 if args[0] == 'report' else 1])} --help" in doc["detail"]
     assert "Error" in result.stderr  # click's own message stays on stderr
+
+
+@pytest.mark.parametrize("stack", [*(f"{n}.toml" for n in MALFORMED_STACKS), "/dev/zero"])
+def test_a_malformed_stack_file_under_json_is_one_json_document(stack: str, tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """They printed nothing on stdout under --json (a traceback on stderr, exit 1)."""
+    import json
+
+    for name, text in FILES.items():
+        (tmp_path / name).write_text(text)
+    monkeypatch.chdir(tmp_path)
+    path = stack if stack.startswith("/") else str(tmp_path / stack)
+    result = CliRunner().invoke(app, ["doctor", "--stack", path, "--json", "--no-trade"],
+                                env={"TRADE_OPS_RUN_DIR": str(tmp_path / "run"), "COLUMNS": "200"})
+    assert result.exit_code == 2, result.output
+    doc = json.loads(result.stdout)
+    assert doc["status"] == "error" and doc["exit_code"] == 2 and "\n" not in doc["message"], doc

@@ -97,3 +97,33 @@ def test_service_env_tells_each_service_where_everything_is(tmp_path: Path) -> N
     assert env["TRADE_OPS_URL_RISK"] == "http://127.0.0.1:8113"
     assert env["TRADE_OPS_NATS_URL"] == "nats://127.0.0.1:4232"
     assert env["TRADE_OPS_LAKE_URI"] == str((tmp_path / "lake").resolve())
+
+
+MALFORMED = {
+    "services-number": "services = 5\n",
+    "service-number": "[services]\noms = 5\n",
+    "env-number": "[services.oms]\nenv = 5\n",
+    "infra-list": "infra = []\n",
+    "defaults-string": 'defaults = "x"\n',
+    "enabled-no": '[services.oms]\nenabled = "no"\n',
+    "depends-string": '[services.oms]\ndepends_on = "risk"\n',
+    "port-bool": "[services.oms]\nport = true\n",
+    "infra-entry-list": "[infra]\nvalkey = [1]\n",
+    "not-utf8": "\xff\xfe = 1\n",
+}
+
+
+@pytest.mark.parametrize("name", MALFORMED)
+def test_a_malformed_stack_file_is_a_stack_file_error(tmp_path: Path, name: str) -> None:
+    """Each of these gave a traceback (or, `enabled = "no"`, counted as enabled)."""
+    f = tmp_path / "stack.toml"
+    f.write_bytes(MALFORMED[name].encode("latin-1"))
+    with pytest.raises(StackFileError) as caught:
+        load_stack(f)
+    assert "\n" not in caught.value.message
+
+
+def test_an_endless_stack_file_is_read_no_further_than_a_bound() -> None:
+    """`--stack /dev/zero` was a MemoryError."""
+    with pytest.raises(StackFileError, match="larger than"):
+        load_stack("/dev/zero")

@@ -218,9 +218,18 @@ def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+# A stack file is a few KB; the read stops past this (`--stack /dev/zero` was a MemoryError).
+MAX_STACK_BYTES = 1 << 20
+
+
 def _read_toml(path: Path) -> dict[str, Any]:
     try:
-        return tomllib.loads(path.read_text())
+        with path.open("rb") as f:
+            raw = f.read(MAX_STACK_BYTES + 1)
+        if len(raw) > MAX_STACK_BYTES:
+            raise StackFileError(f"stack file {path} is larger than {MAX_STACK_BYTES >> 20} MiB: "
+                                 "is it a stack file?")
+        return tomllib.loads(raw.decode())
     except FileNotFoundError:
         raise StackFileError(f"stack file {path} does not exist") from None
     except (OSError, UnicodeDecodeError) as exc:
@@ -232,6 +241,8 @@ def _read_toml(path: Path) -> dict[str, Any]:
 def _port(value: Any) -> int | None:
     if value is None:
         return None
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise ValueError(f"a port is a number, not {_what(value)}")
     port = int(value)
     if not 1 <= port <= 65535:
         raise ValueError(f"a port is 1..65535, not {port}")
@@ -239,7 +250,9 @@ def _port(value: Any) -> int | None:
 
 
 def _nice(value: Any) -> int:
-    nice = int(value)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"nice is a number 0..19, not {_what(value)}")
+    nice = value
     if not 0 <= nice <= 19:  # below 0 needs root; the stack must start as any user
         raise ValueError(f"nice must be 0..19, not {nice}")
     return nice
@@ -249,8 +262,36 @@ def _opt_str(value: Any) -> str | None:
     return None if value is None else str(value)
 
 
-def _component(name: str, raw: dict[str, Any], defaults: dict[str, Any], kind: str) -> Component:
-    merged = {**defaults, **raw}
+_TYPE_NAMES = {dict: "a table", list: "a list", str: "a string", bool: "true or false", int: "a number",
+               float: "a number"}
+
+
+def _what(value: Any) -> str:
+    return f"{_TYPE_NAMES.get(type(value), type(value).__name__)} ({value!r:.40})"
+
+
+def _table(value: Any, where: str) -> dict[str, Any]:
+    """`value` when it is a TOML table, else a StackFileError naming where and what it is."""
+    if not isinstance(value, dict):
+        raise StackFileError(f"stack file: {where} must be a table, not {_what(value)}")
+    return value
+
+
+def _strings(value: Any, where: str) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(v, str | int | float) for v in value):
+        raise ValueError(f"{where} must be a list of strings, not {_what(value)}")
+    return tuple(str(v) for v in value)
+
+
+def _bool(value: Any, where: str) -> bool:
+    if not isinstance(value, bool):  # "no" is a non-empty string: it was counted as enabled
+        raise ValueError(f"{where} must be true or false, not {_what(value)}")
+    return value
+
+
+def _component(name: str, raw: Any, defaults: dict[str, Any], kind: str) -> Component:
+    where = f"[{'services' if kind == 'service' else 'infra'}.{name}]"
+    merged = {**defaults, **_table(raw, where)}
     try:
         return Component(
             name=name,
@@ -258,21 +299,21 @@ def _component(name: str, raw: dict[str, Any], defaults: dict[str, Any], kind: s
             port=_port(merged.get("port")),
             monitor_port=_port(merged.get("monitor_port")),
             host=str(merged.get("host", "127.0.0.1")),
-            depends_on=tuple(str(d) for d in merged.get("depends_on", ())),
+            depends_on=_strings(merged.get("depends_on", []), "depends_on"),
             app=merged.get("app"),
-            command=tuple(str(p) for p in merged.get("command", ())) if kind == "service" else (),
+            command=_strings(merged.get("command", []), "command") if kind == "service" else (),
             live_path=str(merged.get("live_path", "/livez")),
             health_path=str(merged.get("health_path", "/health")),
             url=merged.get("url"),
             uri=str(merged.get("uri", "")),
-            env={str(k): str(v) for k, v in merged.get("env", {}).items()},
-            enabled=bool(merged.get("enabled", True)),
+            env={str(k): str(v) for k, v in _table(merged.get("env", {}), f"{where} env").items()},
+            enabled=_bool(merged.get("enabled", True), "enabled"),
             nice=_nice(merged.get("nice", 0)),
             compose_file=_opt_str(raw.get("compose_file", defaults.get("compose_file"))),
             compose_service=_opt_str(raw.get("compose_service")),
             container=_opt_str(raw.get("container")),
-            publishes=tuple(str(p) for p in raw.get("publishes", ())),
-            consumes=tuple(str(p) for p in raw.get("consumes", ())),
+            publishes=_strings(raw.get("publishes", []), "publishes"),
+            consumes=_strings(raw.get("consumes", []), "consumes"),
         )
     except (TypeError, ValueError) as exc:
         raise StackFileError(f"stack entry {name!r} is malformed: {exc}") from None
@@ -291,23 +332,27 @@ def _derived_needs(c: Component, components: dict[str, Component]) -> tuple[str,
 
 
 def parse_stack(data: dict[str, Any], source: str) -> Stack:
-    defaults = data.get("defaults", {})
+    """The stack a parsed file describes; any shape it does not expect is a StackFileError."""
+    defaults = _table(data.get("defaults", {}), "[defaults]")
+    infra = _table(data.get("infra", {}), "[infra]")
+    services = _table(data.get("services", {}), "[services]")
+    contracts_table = _table(data.get("contracts", {}), "[contracts]")
     components: dict[str, Component] = {}
-    for name, raw in data.get("infra", {}).items():
-        kind = raw.get("kind", name)
+    for name, raw in infra.items():
+        kind = _table(raw, f"[infra.{name}]").get("kind", name)
         if kind not in INFRA_KINDS:
             raise StackFileError(f"infra {name!r} has unknown kind {kind!r}")
         infra_defaults = {"host": defaults.get("host", "127.0.0.1")}
         components[name] = _component(name, raw, infra_defaults, kind)
-    for name, raw in data.get("services", {}).items():
+    for name, raw in services.items():
         if name in components:
             raise StackFileError(f"{name!r} is both infrastructure and a service")
         components[name] = _component(name, raw, defaults, "service")
-    for name, raw in data.get("services", {}).items():
+    for name, raw in services.items():
         if "depends_on" not in raw:
             components[name] = replace(components[name], depends_on=_derived_needs(components[name],
                                                                                    components))
-    contracts = {str(k): dict(v) for k, v in data.get("contracts", {}).items() if isinstance(v, dict)}
+    contracts = {str(k): dict(v) for k, v in contracts_table.items() if isinstance(v, dict)}
     stack = Stack(components=components, source=source, contracts=contracts)
     for c in components.values():
         for dep in c.depends_on:
