@@ -7,8 +7,8 @@ import io
 
 from hdrh.histogram import HdrHistogram
 
-__all__ = ["HIGHEST_US", "LOWEST_US", "SIGNIFICANT", "decode", "encode", "mean_us", "new", "percentile_text",
-           "record_s", "summary_ms"]
+__all__ = ["HIGHEST_US", "LOWEST_US", "SIGNIFICANT", "counts_at_or_below", "decode", "encode", "mean_us",
+           "new", "percentile_text", "record_s", "summary_ms"]
 
 LOWEST_US = 1
 HIGHEST_US = 60_000_000
@@ -47,6 +47,18 @@ def mean_us(h: HdrHistogram) -> float:
         return 0.0
     mids = np.array([h._hdr_median_equiv_value(h.get_value_from_index(int(i))) for i in index], dtype=float)
     return float(mids @ counts[index].astype(float) / counts[index].sum())
+
+
+def counts_at_or_below(h: HdrHistogram, bounds_us: list[float]) -> list[int]:
+    """How many values are <= each bound (cumulative, as Prometheus buckets count), each
+    recorded bucket taken at its lowest value: exact to the histogram's 3 significant digits."""
+    import numpy as np
+
+    counts = np.ctypeslib.as_array(h.counts)[: h.counts_len]
+    index = np.nonzero(counts)[0]
+    lows = np.array([h.get_value_from_index(int(i)) for i in index], dtype=float)
+    found = counts[index]
+    return [int(found[lows <= bound].sum()) for bound in bounds_us]
 
 
 def encode(h: HdrHistogram) -> str:

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from trade_ops.commands.options import JsonOpt, RunDirOpt, StackOpt
+from trade_ops.commands.options import HtmlOpt, JsonOpt, JunitOpt, MetricsOpt, RunDirOpt, StackOpt
 from trade_ops.console import cli_errors
 from trade_ops.helptext import examples
 
@@ -89,6 +89,9 @@ def bench(
     live: Annotated[bool, typer.Option("--live/--no-live", help="Live line on stderr for longer runs.",
                                        rich_help_panel=_OUT)] = True,
     json_out: JsonOpt = False,
+    junit: JunitOpt = None,
+    metrics: MetricsOpt = None,
+    html: HtmlOpt = None,
     run_dir: RunDirOpt = None,
     stack: StackOpt = None,
 ) -> None:
@@ -132,12 +135,13 @@ def _bench(target: str | None, scenario: str | None, rate: float | None, duratio
            model: str | None, timeout: float | None, slo: list[str] | None, find_max: bool,
            max_lag: float | None, repeat: int, url: str | None, method: str | None, body: str | None,
            header: list[str] | None, order: list[str] | None, allow_remote: bool, calibrate: bool,
-           save: str | None, force: bool, live: bool, json_out: bool, run_dir: Path | None,
-           stack: Path | None) -> None:
+           save: str | None, force: bool, live: bool, json_out: bool, junit: Path | None,
+           metrics: Path | None, html: Path | None, run_dir: Path | None, stack: Path | None) -> None:
     from trade_ops import console as out
     from trade_ops.bench import calibrate as cal
     from trade_ops.bench.runner import BenchRequest, run_bench, show
     from trade_ops.errors import ExitCode, UsageError
+    from trade_ops.render.publish import publish_bench
     from trade_ops.rundir import RunDir
 
     rd = RunDir(run_dir).path
@@ -173,6 +177,8 @@ def _bench(target: str | None, scenario: str | None, rate: float | None, duratio
         out.print_json(outcome.result)
     else:
         show(outcome, out.console)
+    for path in publish_bench(outcome, junit=junit, metrics=metrics, html=html):
+        out.console.print(f"[dim]wrote {path}[/]")
     if outcome.exit_code != ExitCode.OK:
         raise typer.Exit(int(outcome.exit_code))
 

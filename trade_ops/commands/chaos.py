@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 import typer
 
-from trade_ops.commands.options import JsonOpt, RunDirOpt, StackOpt
+from trade_ops.commands.options import JsonOpt, JunitOpt, RunDirOpt, StackOpt
 from trade_ops.console import cli_errors
 from trade_ops.helptext import examples
 
@@ -57,6 +57,7 @@ def chaos(
     allow_foreign: Annotated[bool, typer.Option(
         "--allow-foreign", help="Run against a stack trade-ops did not start.")] = False,
     json_out: JsonOpt = False,
+    junit: JunitOpt = None,
     run_dir: RunDirOpt = None,
     stack: StackOpt = None,
 ) -> None:
@@ -64,6 +65,7 @@ def chaos(
     from trade_ops import console as out
     from trade_ops.chaos import ChaosRequest, run_chaos
     from trade_ops.errors import ExitCode
+    from trade_ops.render.publish import publish_chaos
     from trade_ops.rundir import RunDir
 
     if json_out:
@@ -75,6 +77,8 @@ def chaos(
         out.print_json(result)
     else:
         _show(result)
+    for path in publish_chaos(result, junit=junit):
+        out.console.print(f"[dim]wrote {path}[/]")
     if not result["passed"]:
         raise typer.Exit(int(ExitCode.FAILED))
 

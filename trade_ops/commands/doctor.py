@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
 from trade_ops import console as out
-from trade_ops.commands.options import JsonOpt, RunDirOpt, StackOpt
+from trade_ops.commands.options import JsonOpt, JunitOpt, MetricsOpt, RunDirOpt, StackOpt
 from trade_ops.errors import UsageError
 from trade_ops.helptext import examples
+from trade_ops.render.publish import publish_doctor
 from trade_ops.rundir import RunDir
 
 if TYPE_CHECKING:
@@ -67,6 +69,14 @@ def doctor(
     compose: Annotated[Path | None, typer.Option(
         "--compose", help="compose.yaml whose healthchecks to verify"
             " [default: ./compose.yaml, if there].")] = None,
+    junit: JunitOpt = None,
+    metrics: MetricsOpt = None,
+    serve: Annotated[str | None, typer.Option(
+        "--serve", metavar="ADDR", show_default="not served",
+        help="Serve the latest result as Prometheus metrics on http://ADDR/metrics (HOST:PORT or :PORT), "
+             "running doctor read-only (never trading) when scraped, at most once per --interval.")] = None,
+    interval: Annotated[float, typer.Option(
+        "--interval", metavar="S", min=1.0, help="With --serve: the most often doctor runs.")] = 30.0,
 ) -> None:
     """Diagnose the stack: every problem, its root cause and its fix, in about a second."""
     from trade_ops.doctor.target import Explicit, parse_urls
@@ -75,6 +85,8 @@ def doctor(
         out.use_stderr()
     if watch is not None and json_:
         raise UsageError("--watch and --json do not combine: --json prints one document")
+    if serve is not None and (watch is not None or json_ or up):
+        raise UsageError("--serve runs doctor when scraped: it does not combine with --watch, --json or --up")
     if compose is not None and not compose.is_file():
         raise UsageError(f"--compose {compose}: no such file")
     rd = RunDir(run_dir)
@@ -84,6 +96,9 @@ def doctor(
     named = flags or compose is not None  # a compose project named is something to examine too
     if not up and not named and not rd.running() and not any(c.url for c in rd.stack(stack).services):
         raise rd.no_stack_error()  # probe nothing at default ports that nobody asked for
+    if serve is not None:
+        _serve(serve, interval,
+               lambda: _run(rd, stack, flags, timeout, compose, strict, False, reconcile_window))
 
     doc = _once(rd, stack, flags, timeout, compose, strict, report_path, json_, verbose, None, trade,
                 reconcile_window, startup_s)
@@ -98,7 +113,40 @@ def doctor(
             traded_at = time.monotonic() if again else traded_at
         except KeyboardInterrupt:  # Ctrl-C ends a watch; the exit code is the last run's
             break
+    for path in publish_doctor(doc, junit=junit, metrics=metrics):
+        out.console.print(f"[dim]wrote {path}[/]")
     raise typer.Exit(int(doc["exit_code"]))
+
+
+def _run(rd: RunDir, stack: Path | None, flags: Explicit, timeout: float, compose: Path | None,
+         strict: bool, trade: bool | None, window: int) -> dict[str, Any]:
+    from trade_ops.doctor import build_target, run_doctor
+
+    target = build_target(rd, stack, timeout=timeout, compose=compose, flags=flags)
+    target.trade, target.reconcile_window = trade, window
+    return run_doctor(target, strict=strict)
+
+
+def _serve(addr: str, interval: float, run: Callable[[], dict[str, Any]]) -> NoReturn:
+    """Serve the latest result on /metrics until Ctrl-C (exit 130)."""
+    from trade_ops.doctor.exporter import DoctorExporter
+    from trade_ops.errors import ExitCode
+    from trade_ops.render.prometheus import doctor_families, serve_metrics
+
+    host, _, port = addr.rpartition(":")
+    if not port.isdigit() or int(port) > 65535:
+        raise UsageError(f"--serve {addr!r} must be HOST:PORT or :PORT, for example 127.0.0.1:9464")
+    exporter = DoctorExporter(run, interval)
+    server, thread = serve_metrics(host.strip("[]") or "0.0.0.0", int(port),
+                                   lambda: doctor_families(exporter.latest(), exporter.runs, exporter.ran_at))
+    out.console.print(f"serving doctor metrics on http://{host or '0.0.0.0'}:{server.server_port}/metrics "
+                      f"(doctor runs read-only when scraped, at most every {interval:g} s; Ctrl-C stops)",
+                      markup=False, soft_wrap=True)
+    try:
+        thread.join()
+    except KeyboardInterrupt:
+        server.shutdown()
+    raise typer.Exit(int(ExitCode.INTERRUPTED))
 
 
 def _once(rd: RunDir, stack: Path | None, flags: Explicit, timeout: float, compose: Path | None,
@@ -106,12 +154,10 @@ def _once(rd: RunDir, stack: Path | None, flags: Explicit, timeout: float, compo
           previous: dict[str, Any] | None, trade: bool | None = None,
           window: int = 10_000, startup_s: float | None = None) -> dict[str, Any]:
     """One doctor run: check, save doctor-last.json, write the report, show it (or what changed)."""
-    from trade_ops.doctor import build_target, render_status_report, run_doctor, save_last
+    from trade_ops.doctor import render_status_report, save_last
     from trade_ops.doctor.render import changes, render, summary_line, verdict
 
-    target = build_target(rd, stack, timeout=timeout, compose=compose, flags=flags)
-    target.trade, target.reconcile_window = trade, window
-    doc = run_doctor(target, strict=strict)
+    doc = _run(rd, stack, flags, timeout, compose, strict, trade, window)
     if startup_s is not None:  # `--up`: the start-up is reported beside the doctor's own time
         doc["startup_ms"] = round(startup_s * 1000, 1)
     if rd.path.is_dir():  # never create a run dir here just to keep a result

@@ -1,4 +1,7 @@
-"""Options shared by several commands, so each reads the same flag and env var."""
+"""Options shared by several commands, so each reads the same flag and env var.
+
+Every command with --junit, --metrics or --html also appends its markdown summary to
+$GITHUB_STEP_SUMMARY when CI sets it (trade_ops/render/publish.py)."""
 
 from __future__ import annotations
 
@@ -9,7 +12,7 @@ import typer
 
 from services import env
 
-__all__ = ["JsonOpt", "RunDirOpt", "StackOpt"]
+__all__ = ["HtmlOpt", "JsonOpt", "JunitOpt", "MetricsOpt", "RunDirOpt", "StackOpt"]
 
 RunDirOpt = Annotated[
     Path | None,
@@ -25,4 +28,20 @@ StackOpt = Annotated[
 ]
 JsonOpt = Annotated[
     bool, typer.Option("--json", help="Print one JSON document on stdout and nothing else there.")
+]
+JunitOpt = Annotated[
+    Path | None,
+    typer.Option("--junit", metavar="FILE", show_default="not written",
+                 help="Write a JUnit XML file: one test case per check, gate or invariant (CI test panels)."),
+]
+MetricsOpt = Annotated[
+    Path | None,
+    typer.Option("--metrics", metavar="FILE", show_default="not written",
+                 help="Write the result as Prometheus text (node_exporter's textfile collector reads it)."),
+]
+HtmlOpt = Annotated[
+    Path | None,
+    typer.Option("--html", metavar="FILE", show_default="not written",
+                 help="Write one self-contained HTML page (plots embedded, nothing loaded from the "
+                      "network)."),
 ]

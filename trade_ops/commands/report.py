@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from trade_ops import console as out
-from trade_ops.commands.options import JsonOpt, RunDirOpt
+from trade_ops.commands.options import HtmlOpt, JsonOpt, JunitOpt, RunDirOpt
 from trade_ops.errors import ExitCode
 from trade_ops.helptext import examples
 
@@ -45,9 +45,12 @@ def perf(
     note: Annotated[list[str] | None, typer.Option(
         "--note", help="A line of text for the report's 'how it was produced' section. Repeatable.")] = None,
     json_out: JsonOpt = False,
+    junit: JunitOpt = None,
+    html: HtmlOpt = None,
 ) -> None:
     """Compare two saved bench runs: table, significance, plots -> PERFORMANCE_REPORT.md."""
     from trade_ops.commands.json_errors import json_errors
+    from trade_ops.render.publish import publish_perf
     from trade_ops.report.perf import comparison_document, parse_min_effect, write_perf_report
 
     if json_out:
@@ -69,6 +72,8 @@ def perf(
     for verdict in report.verdicts:
         mark = "[green]met[/]" if verdict.met else "[bold red]NOT MET[/]"
         out.console.print(f"expect {verdict.expectation.describe()!r}: {mark}: {verdict.detail}")
+    for path in publish_perf(report, junit=junit, html=html):
+        out.console.print(f"[dim]wrote {path}[/]")
     if not report.expectations_met:
         raise typer.Exit(int(ExitCode.FAILED))
 

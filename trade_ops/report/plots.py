@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -19,7 +20,7 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-__all__ = ["Plot", "write_plots"]
+__all__ = ["Plot", "run_plots", "write_plots"]
 
 COLORS = {"before": "#d95f02", "after": "#1b6ca8"}
 LINES = (("p50", 50.0, "-"), ("p90", 90.0, "--"), ("p99", 99.0, "-."), ("max", None, ":"))
@@ -83,14 +84,15 @@ def _log_scale_if_wide(ax: Axes, low: float, high: float) -> bool:
     return False
 
 
-def percentile_plot(before: Run, after: Run, base: Path) -> Plot:
+def percentile_plot(runs: Sequence[tuple[str, Run]], base: Path) -> Plot:
+    """Each (label, run) as a curve: label "before" or "after" (its colour)."""
     from matplotlib.ticker import FixedLocator, NullLocator
 
     fig, (ax,) = _figure()
     medians: list[float] = []
     tops: list[float] = []
     max_x = 10.0
-    for label, run in (("before", before), ("after", after)):
+    for label, run in runs:
         xs, ys = _percentile_curve(run)
         if not xs:
             continue
@@ -111,7 +113,7 @@ def percentile_plot(before: Run, after: Run, base: Path) -> Plot:
         _log_scale_if_wide(ax, min(medians), max(tops))
     ax.set_xlabel("percentile")
     ax.set_ylabel("latency (ms, corrected for coordinated omission)")
-    ax.set_title("Latency by percentile: before vs after")
+    ax.set_title("Latency by percentile" + (": before vs after" if len(runs) > 1 else f": {runs[0][1].name}"))
     ax.grid(True, which="major", alpha=0.35)
     ax.legend(loc="upper left", frameon=True)
     return _save(fig, base, "Latency by percentile")
@@ -150,7 +152,7 @@ def timeline_plot(run: Run, label: str, base: Path, ylim: tuple[float, float] | 
     return _save(fig, base, f"Latency over time ({label})")
 
 
-def _timeline_limits(runs: tuple[Run, Run]) -> tuple[tuple[float, float] | None, bool]:
+def _timeline_limits(runs: Sequence[Run]) -> tuple[tuple[float, float] | None, bool]:
     """One y-range for both timelines, so the eye can compare them."""
     tops, lows = [], []
     for run in runs:
@@ -169,10 +171,19 @@ def _timeline_limits(runs: tuple[Run, Run]) -> tuple[tuple[float, float] | None,
 def write_plots(before: Run, after: Run, out_dir: Path, stem: str) -> list[Plot]:
     """Write every plot into out_dir as STEM-NAME.svg and .png; return them in report order."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    plots = [percentile_plot(before, after, out_dir / f"{stem}-percentiles")]
+    plots = [percentile_plot((("before", before), ("after", after)), out_dir / f"{stem}-percentiles")]
     ylim, log = _timeline_limits((before, after))
     for label, run in (("before", before), ("after", after)):
         plot = timeline_plot(run, label, out_dir / f"{stem}-timeline-{label}", ylim, log)
         if plot is not None:
             plots.append(plot)
     return plots
+
+
+def run_plots(run: Run, out_dir: Path, stem: str) -> list[Plot]:
+    """One run's plots (bench --html): its percentile distribution and its latency over time."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    plots = [percentile_plot((("after", run),), out_dir / f"{stem}-percentiles")]
+    ylim, log = _timeline_limits((run,))
+    timeline = timeline_plot(run, "after", out_dir / f"{stem}-timeline", ylim, log)
+    return plots + ([timeline] if timeline else [])

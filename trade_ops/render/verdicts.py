@@ -1,0 +1,136 @@
+"""The seam between results and the CI formats: what a result judged, as one Suite of Cases.
+
+A Case is one check (doctor), SLO gate (bench), invariant (chaos) or expectation (report
+perf). A failed case says the measured value and the limit it broke. Only this module reads
+the results' fields for JUnit; when the results become typed classes, only it changes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from trade_ops.report.perf import PerfReport
+
+__all__ = ["Case", "Suite", "bench_suite", "chaos_suite", "doctor_suite", "perf_suite"]
+
+Outcome = Literal["passed", "failed", "error", "skipped"]
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    classname: str
+    outcome: Outcome = "passed"
+    message: str = ""  # failed: the measured value and the limit; skipped: why
+    text: str = ""  # the detail under it
+    seconds: float = 0.0
+    properties: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Suite:
+    name: str
+    cases: list[Case]
+    seconds: float = 0.0
+    timestamp: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
+    properties: Mapping[str, str] = field(default_factory=dict)
+
+    def count(self, outcome: Outcome) -> int:
+        return sum(c.outcome == outcome for c in self.cases)
+
+
+def doctor_suite(doc: dict[str, Any]) -> Suite:
+    """One case per check; a warning fails only under --strict (as the gate does)."""
+    strict = bool(doc.get("strict"))
+    cases = []
+    for check in doc.get("checks") or []:
+        status = check["status"]
+        problems = check.get("problems") or []
+        data = check.get("data") or {}
+        lines = [*(check.get("details") or []),
+                 *(f"{key} = {value}" for key, value in data.items()),
+                 *([f"blocked by {', '.join(check['blocked_by'])}"] if check.get("blocked_by") else []),
+                 *([f"fix: {check['remedy']}"] if check.get("remedy") else []),
+                 *(check.get("log_tail") or [])]
+        outcome: Outcome = ("failed" if status == "fail" or (strict and status == "warn")
+                            else "skipped" if status == "skip" else "passed")
+        message = "; ".join(problems) or check.get("summary") or status
+        cases.append(Case(check["name"], f"trade-ops.doctor.{check['group']}", outcome,
+                          message if outcome != "passed" else "", "\n".join(lines),
+                          float(check.get("duration_ms") or 0) / 1000,
+                          {"status": status, **({"component": check["component"]} if check.get("component")
+                                                else {})}))
+    return Suite("trade-ops doctor", cases, float(doc.get("duration_ms") or 0) / 1000,
+                 str(doc.get("started_at") or "") or _now(), {"status": str(doc.get("status"))})
+
+
+def bench_suite(result: dict[str, Any]) -> Suite:
+    """One case per SLO gate, then the gates every run carries: some request succeeded
+    (and not every order rejected), and the measurement is valid (an error when not: exit 4)."""
+    where = f"trade-ops.bench.{result.get('target', '?')}"
+    cases = []
+    for slo in result.get("slo") or []:
+        failed = not slo["passed"]
+        cases.append(Case(f"SLO {slo['expr']}", where, "failed" if failed else "passed",
+                          f"measured {slo['observed']}, limit {slo['expr']}" if failed else "",
+                          f"measured {slo['observed']}; limit {slo['expr']}"))
+    others = [f for f in result.get("failures") or [] if not f.startswith("SLO ")]
+    requests, ok = int(result.get("requests") or 0), int(result.get("ok") or 0)
+    counts = (f"measured {ok} of {requests} requests succeeded, {result.get('errors', 0)} errors, "
+              f"{result.get('rejections', 0)} rejections; limit at least one success")
+    cases.append(Case("requests succeeded", where, "failed" if others else "passed",
+                      "; ".join(others) + f" ({counts})" if others else "", counts))
+    reason = result.get("invalid_reason")
+    cases.append(Case("measurement valid", where, "passed" if result.get("valid", True) else "error",
+                      str(reason or ""), str(reason or "the generator kept its schedule")))
+    seconds = float(result.get("duration_s") or 0)
+    return Suite(f"trade-ops bench {result.get('target', '?')}", cases, seconds,
+                 properties={"url": str(result.get("url")), "scenario": str(result.get("scenario")),
+                             "status": str(result.get("status"))})
+
+
+_INVARIANTS = (
+    ("lost", "every 201 is readable, in the orders stream and traded at most as acknowledged"),
+    ("traded_after_error", "an order answered 4xx, 503 or not at all never trades"),
+    ("duplicated", "no fill applied twice, one order per client_order_id"),
+    ("unsettled", "every accepted order is terminal and in positions and the lake when the settle "
+                  "window ends"),
+)
+
+
+def chaos_suite(result: dict[str, Any]) -> Suite:
+    """One case per invariant: the count of orders that broke it (the limit is 0), examples."""
+    examples = result.get("examples") or {}
+    cases = []
+    for key, promise in _INVARIANTS:
+        broken = int(result.get(key) or 0)
+        cases.append(Case(key.replace("_", " "), "trade-ops.chaos", "failed" if broken else "passed",
+                          f"measured {broken} orders, limit 0: {promise}" if broken else "",
+                          "\n".join([promise, *examples.get(key, [])])))
+    faults = ", ".join(f["fault"] for f in result.get("faults") or [])
+    return Suite("trade-ops chaos", cases, float(result.get("duration_s") or 0),
+                 properties={"run_id": str(result.get("run_id")), "faults": faults,
+                             "sent": str(result.get("sent")),
+                             "acknowledged": str(result.get("acknowledged"))})
+
+
+def perf_suite(report: PerfReport) -> Suite:
+    """One case per --expect gate, then one per metric (informational: its verdict and test)."""
+    cmp = report.comparison
+    cases = [Case(f"expect {v.expectation.describe()}", "trade-ops.report.perf",
+                  "passed" if v.met else "failed", "" if v.met else v.detail, v.detail)
+             for v in report.verdicts]
+    cases += [Case(f"{row.metric.label}: {row.verdict()}", "trade-ops.report.perf.metrics", "passed", "",
+                   f"{row.before} -> {row.after} {row.metric.unit} ({row.change_text()}); "
+                   f"{row.significance.describe()}")
+              for row in cmp.rows]
+    return Suite(f"trade-ops report perf {cmp.before.name} {cmp.after.name}", cases,
+                 properties={"before": cmp.before.name, "after": cmp.after.name, "report": str(report.path)})
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
