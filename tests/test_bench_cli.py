@@ -76,7 +76,7 @@ def test_saved_run_round_trips(null_url: str, tmp_path: Path) -> None:
     code, out, _ = _bench("http", "--url", null_url, "--rate", "300", "--duration", "2", "--warmup", "0.3",
                           "--slo", "p99<1s", "--save", "rt")
     assert code in (0, 4), out  # 4: on a busy host the generator's lag can make the run invalid
-    doc = load_run("rt", tmp_path / "reports" / "runs")
+    doc = load_run("rt", tmp_path / "run" / "runs")
     assert doc["format"] == "trade-ops-run/1" and doc["name"] == "rt"
     assert doc["settings"]["model"] == "open" and doc["settings"]["rate"] == 300
     assert doc["calibration"]["overhead_p50_ms"] > 0
@@ -89,5 +89,5 @@ def test_saved_run_round_trips(null_url: str, tmp_path: Path) -> None:
     assert decoded["latency"].get_total_count() == doc["results"]["requests"] == 600
     assert sum(iv["count"] for iv in doc["intervals"]) == 600
     assert sum(hist.decode(iv["latency"]).get_total_count() for iv in doc["intervals"]) == 600
-    hgrm = (tmp_path / "reports" / "runs" / "rt.hgrm").read_text()
+    hgrm = (tmp_path / "run" / "runs" / "rt.hgrm").read_text()
     assert "Value     Percentile TotalCount" in hgrm and "#[Max" in hgrm

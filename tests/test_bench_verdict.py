@@ -149,7 +149,7 @@ def test_an_invalid_run_is_still_saved_and_marked(delayed: str, tmp_path: Path) 
     code, doc = _bench_json("http", "--url", delayed, "--rate", "100", "-d", "1", "--slo", "p99<1ms",
                             "--max-lag", "0", "--save", "inv")
     assert code == ExitCode.INVALID and doc["status"] == "invalid"
-    saved = orjson.loads((tmp_path / "reports" / "runs" / "inv.json").read_bytes())
+    saved = orjson.loads((tmp_path / "run" / "runs" / "inv.json").read_bytes())
     assert saved["results"]["valid"] is False and saved["results"]["invalid_reason"]
 
 
@@ -233,6 +233,6 @@ def test_repeat_saves_each_run_for_a_run_by_run_comparison(tmp_path: Path) -> No
     with NullServer() as url:
         code, doc = _bench_json("http", "--url", url, "-n", "40", "--repeat", "3", "--save", "rep")
     assert code == 0 and doc["repeat"] == 3 and doc["requests"] == 120
-    run = load_run("rep", tmp_path / "reports" / "runs")
+    run = load_run("rep", tmp_path / "run" / "runs")
     assert len(run.repeats) == 3 and [r.results["requests"] for r in run.repeats] == [40, 40, 40]
     assert run.settings["repeat"] == 3 and "--repeat 3" in run.meta["command"]

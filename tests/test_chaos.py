@@ -96,4 +96,4 @@ def test_a_burst_of_100_through_the_cli(run_dir: Path) -> None:
 def test_a_stack_trade_ops_did_not_start_is_refused(tmp_path: Path) -> None:
     out = CliRunner().invoke(app, ["chaos", "--run-dir", str(tmp_path), "--fault", "burst 10"],
                              catch_exceptions=False)
-    assert out.exit_code == 2 and "no stack started by trade-ops" in out.output
+    assert out.exit_code == 3 and "no stack started by trade-ops" in out.output  # as doctor and bench

@@ -97,7 +97,7 @@ def test_logs_restart_and_the_run_dir_found_from_a_subdirectory(tmp_path: Path, 
     monkeypatch.chdir(deeper)
     assert find_run_dir() == rd
     code, out = run("ps", "--json")
-    rows = {r["name"]: r for r in json.loads(out)}
+    rows = {r["name"]: r for r in json.loads(out)["processes"]}
     assert code == 0 and set(rows) == {"valkey", "nats", "tiny-a", "gateway"}
     assert all(r["ready_s"] is not None and r["ready_s"] > 0 for r in rows.values())  # was always "-"
     code, out = run("ps")
@@ -131,7 +131,7 @@ def test_logs_restart_and_the_run_dir_found_from_a_subdirectory(tmp_path: Path, 
     tail = supervisor.log_tail(RunDir(rd), "tiny-a", 200)  # what doctor shows: the current process's
     assert f"pid {new_pid}" in tail and f"pid {old_pid}" not in tail
     assert len(list((rd / "logs").glob("tiny-a.*.log"))) == 2
-    others = {r["name"]: r["pid"] for r in json.loads(run("ps", "--json")[1])}
+    others = {r["name"]: r["pid"] for r in json.loads(run("ps", "--json")[1])["processes"]}
     assert others["gateway"] == rows["gateway"]["pid"]  # the others were left alone
 
     code, out = run("down")

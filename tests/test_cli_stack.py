@@ -43,7 +43,7 @@ def test_up_ps_logs_down(tmp_path: Path, run_dirs: list[Path]) -> None:
 
     code, out = run("ps", "--json", "--run-dir", str(rd))
     assert code == 0, out
-    rows = json.loads(out)
+    rows = json.loads(out)["processes"]
     assert {r["name"] for r in rows} == {"valkey", "nats", "tiny-a", "tiny-b"}
     assert all(r["state"] == "ready" and r["alive"] and r["pid"] for r in rows)
     assert {r["port"] for r in rows if r["name"] == "tiny-a"} == {110 + offset}
@@ -54,7 +54,7 @@ def test_up_ps_logs_down(tmp_path: Path, run_dirs: list[Path]) -> None:
     code, out = run("down", "--run-dir", str(rd))
     assert code == 0 and "stopped 4 processes" in out, out
     assert all(gone(r["pid"]) for r in rows)
-    assert json.loads(run("ps", "--json", "--run-dir", str(rd))[1]) == []
+    assert json.loads(run("ps", "--json", "--run-dir", str(rd))[1])["processes"] == []
 
 
 def test_two_stacks_side_by_side(tmp_path: Path, run_dirs: list[Path]) -> None:
@@ -67,7 +67,7 @@ def test_two_stacks_side_by_side(tmp_path: Path, run_dirs: list[Path]) -> None:
         code, out = run("up", "--stack", str(stack_file), "--port-offset", str(offset), "--run-dir", str(rd))
         assert code == 0, out
     for offset in (first, second):
-        rows = json.loads(run("ps", "--json", "--run-dir", str(tmp_path / f"run-{offset}"))[1])
+        rows = json.loads(run("ps", "--json", "--run-dir", str(tmp_path / f"run-{offset}"))[1])["processes"]
         assert {(r["name"], r["port"], r["state"]) for r in rows} == {
             ("valkey", 100 + offset, "ready"), ("nats", 101 + offset, "ready"),
             ("tiny-a", 110 + offset, "ready")}
@@ -90,10 +90,10 @@ def test_dead_service_exits_3_with_its_log_tail(tmp_path: Path, run_dirs: list[P
     assert logs == f"trade-ops logs broken --run-dir {rd}", out
     code, text = run(*shlex.split(logs)[1:])
     assert code == 0 and "boom: bad" in text, text
-    assert run("ps", "--json", "--run-dir", str(rd))[1] != "[]"
+    assert json.loads(run("ps", "--json", "--run-dir", str(rd))[1])["processes"] != []
     code, text = run(*shlex.split(down)[1:])
     assert code == 0, text
-    assert json.loads(run("ps", "--json", "--run-dir", str(rd))[1]) == []
+    assert json.loads(run("ps", "--json", "--run-dir", str(rd))[1])["processes"] == []
 
 
 def test_unknown_service_is_a_usage_error(tmp_path: Path) -> None:
@@ -155,7 +155,7 @@ def test_only_starts_the_subset_and_its_dependencies(tmp_path: Path, run_dirs: l
     code, out = run("up", "--only", "tiny-b", "--stack", str(stack_file),
                     "--port-offset", str(free_offset(stack_file)), "--run-dir", str(rd))
     assert code == 0, out
-    rows = json.loads(run("ps", "--json", "--run-dir", str(rd))[1])
+    rows = json.loads(run("ps", "--json", "--run-dir", str(rd))[1])["processes"]
     assert sorted(r["name"] for r in rows) == ["nats", "tiny-b", "valkey"]
 
 

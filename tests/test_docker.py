@@ -160,7 +160,7 @@ def test_up_docker_fills_an_order_and_survives_a_kill(docker_stack: tuple[RunDir
                                                       engine: Any) -> None:
     rd, offset, out = docker_stack
     assert "all 16 ready" in out
-    rows = json.loads(run("ps", "--json", "--run-dir", str(rd.path))[1])
+    rows = json.loads(run("ps", "--json", "--run-dir", str(rd.path))[1])["processes"]
     assert len(rows) == 16 and {r["state"] for r in rows} == {"ready"}, rows
     assert {r["name"]: r["port"] for r in rows}["oms"] == 8099 + offset
     # every container carries what the issue asks: init, a restart policy, a memory limit, labels
@@ -238,7 +238,7 @@ def test_restart_and_logs_of_several_containers_and_follow(docker_stack: tuple[R
     rd, offset, _ = docker_stack
     code, out = run("logs", "oms", "risk", "-n", "40", "--run-dir", str(rd.path))
     assert code == 0 and "oms  | " in out and "risk | " in out, out  # interleaved, each line named
-    doc = json.loads(run("logs", "oms", "risk", "--json", "-n", "40", "--run-dir", str(rd.path))[1])
+    doc = json.loads(run("logs", "oms", "risk", "--json", "-n", "40", "--run-dir", str(rd.path))[1])["lines"]
     times = [ln["time"] for ln in doc]
     assert times == sorted(times) and {ln["name"] for ln in doc} == {"oms", "risk"}
 

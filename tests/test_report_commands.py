@@ -36,7 +36,7 @@ def test_every_command_in_a_generated_report_runs_as_printed(tmp_path: Path) -> 
     with NullServer() as url:
         for name in ("before", "after"):
             assert _run(f"trade-ops bench http --url {url} -n 200 -c 2 --slo 'p99<1s' --save {name}") == 0
-        saved = orjson.loads((tmp_path / "reports" / "runs" / "before.json").read_bytes())
+        saved = orjson.loads((tmp_path / "run" / "runs" / "before.json").read_bytes())
         command = saved["meta"]["command"]
         assert "--save before --force" in command and "adhoc" not in command
         assert _run("trade-ops report perf before after --out out/PERF.md") == 0
@@ -48,7 +48,7 @@ def test_every_command_in_a_generated_report_runs_as_printed(tmp_path: Path) -> 
         assert len(commands) == 3 and command in commands
         for printed in commands:  # the bench runs replace their saved runs: --force is printed
             assert _run(printed) == 0, printed
-    doc = orjson.loads((tmp_path / "reports" / "runs" / "after.json").read_bytes())
+    doc = orjson.loads((tmp_path / "run" / "runs" / "after.json").read_bytes())
     assert doc["results"]["requests"] == 200 and doc["settings"]["concurrency"] == 2
 
 
@@ -93,7 +93,7 @@ def test_a_command_printed_for_a_run_with_a_token_runs_as_printed(tmp_path: Path
         assert _run(f"trade-ops bench http --url {url} -n 20 -c 1 --save open") == 1  # 401s: errors fail
         assert _run(f"trade-ops bench http --url {url} -n 20 -c 1 -H 'Authorization: Bearer s3cret' "
                     f"--save tok") == 0
-        saved_text = (tmp_path / "reports" / "runs" / "tok.json").read_text()
+        saved_text = (tmp_path / "run" / "runs" / "tok.json").read_text()
         assert "s3cret" not in saved_text and "REDACTED" not in saved_text
         saved = orjson.loads(saved_text)
         command = saved["meta"]["command"]
@@ -110,7 +110,7 @@ def test_a_command_printed_for_a_run_with_a_token_runs_as_printed(tmp_path: Path
         env["TRADE_OPS_HEADER_AUTHORIZATION"] = "Bearer s3cret"
         ran = subprocess.run(["bash", "-c", command], env=env, capture_output=True, text=True, timeout=60)
         assert ran.returncode == 0, ran.stdout + ran.stderr  # as printed: the app answered 200s
-        rerun = orjson.loads((tmp_path / "reports" / "runs" / "tok.json").read_bytes())
+        rerun = orjson.loads((tmp_path / "run" / "runs" / "tok.json").read_bytes())
         assert rerun["results"]["ok"] == 20 and rerun["meta"]["command"] == command
         # the report says where the token comes from
         assert _run("trade-ops report perf tok tok --out out/PERF.md --force") == 0

@@ -345,7 +345,7 @@ def test_secrets_never_reach_logs_reports_ps_or_saved_runs(tmp_path: Path,
                                                             monkeypatch: pytest.MonkeyPatch) -> None:
     """A stack through the CLI: every generated secret is looked for in everything trade-ops
     writes or prints, and the operator token is shown exactly once, by the first `up`."""
-    monkeypatch.chdir(tmp_path)  # reports/ and reports/runs/ land here
+    monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("CALLER_SECRET", "caller-secret-value")
     stack_file = write_stack(tmp_path / "stack.toml", {"tiny-a": {}})
     rd = tmp_path / "run"
@@ -365,12 +365,12 @@ def test_secrets_never_reach_logs_reports_ps_or_saved_runs(tmp_path: Path,
                    cli("ps", "--run-dir", str(rd)), cli("logs", "tiny-a", "--run-dir", str(rd)),
                    cli("logs", "nats", "--run-dir", str(rd)),
                    cli("doctor", "--json", "--report", str(tmp_path / "reports" / "STATUS.md"), *flags)]
-        tiny = json.loads(printed[1])
+        tiny = json.loads(printed[1])["processes"]
         url = next(f"http://127.0.0.1:{r['port']}/livez" for r in tiny if r["name"] == "tiny-a")
         # a token given on the command line must not be kept with the run either
         printed.append(cli("bench", "http", "--url", url, "-n", "50", "--save", "leak-check",
                            "--run-dir", str(rd), "-H", f"Authorization: Bearer {creds.operator_token}"))
-        assert (tmp_path / "reports" / "runs" / "leak-check.json").is_file(), printed[-1]
+        assert (rd / "runs" / "leak-check.json").is_file(), printed[-1]  # in the run directory
         pid = next(r["pid"] for r in tiny if r["name"] == "tiny-a")
         child_env = psutil.Process(pid).environ()  # least environment: settings, not the caller's
         assert "CALLER_SECRET" not in child_env and child_env["TRADE_OPS_SECRETS_DIR"]

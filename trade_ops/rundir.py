@@ -9,6 +9,12 @@ stack (its ports and offset included) from `state.json` there.
     logs/NAME.log  one per process start, opened by a line with its pid (process runtime)
     nats/        JetStream file store
     lake/        Delta tables (unless the stack points the lake elsewhere)
+    reports/     STATUS_REPORT.md, PERFORMANCE_REPORT.md and its plots, unless a path is given
+    runs/        saved bench runs (`bench --save NAME`: NAME.json, NAME.hgrm), found by name
+
+Reports and runs live here, never relative to the current directory: `cd services/oms &&
+trade-ops doctor` finds the run directory above and writes its report there, and no default
+overwrites a file the project tracks (the run directory is ignored by git).
 """
 
 from __future__ import annotations
@@ -96,6 +102,16 @@ class RunDir:
     @property
     def nats_store(self) -> Path:
         return self.path / "nats"
+
+    @property
+    def reports(self) -> Path:
+        """Where reports are written when no path is given."""
+        return self.path / "reports"
+
+    @property
+    def runs(self) -> Path:
+        """Where `bench --save NAME` keeps a run and `report perf NAME` finds it."""
+        return self.path / "runs"
 
     def log_file(self, name: str) -> Path:
         return self.logs / f"{name}.log"

@@ -24,7 +24,6 @@ from trade_ops.bench.null_server import NullServer
 from trade_ops.bench.render import LiveLine, find_max_table, result_table, verdict_lines
 from trade_ops.bench.results import Analysis, analyse, merge
 from trade_ops.bench.runs import (
-    RUNS_DIR,
     build_run,
     conditions_between,
     host_conditions,
@@ -61,7 +60,7 @@ class BenchRequest:
     run_dir: Path = Path(".trade-ops")
     stack_file: Path | None = None
     save: str | None = None
-    runs_dir: Path = RUNS_DIR
+    runs_dir: Path | None = None  # default: the run directory's runs/
     calibrate: bool = False
     live: bool = True
     repeat: int = 1
@@ -293,6 +292,10 @@ def run_bench(req: BenchRequest, console: Console, live_console: Console | None 
     sc = resolve(req.scenario or default_scenario(req.target), req.overrides)
     d = sc.definition
     slos = with_default_gates(parse_slos(list(d.get("slo", []))))
+    if req.runs_dir is None:
+        from trade_ops.rundir import RunDir
+
+        req.runs_dir = RunDir(req.run_dir).runs
     if req.save and not req.force:
         refuse_existing(req.save, req.runs_dir)
     if d.get("find_max") and req.repeat > 1:

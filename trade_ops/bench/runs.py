@@ -1,4 +1,4 @@
-"""Saved runs: `reports/runs/NAME.json` (format trade-ops-run/1) and `NAME.hgrm`.
+"""Saved runs: `RUN_DIR/runs/NAME.json` (format trade-ops-run/1) and `NAME.hgrm`.
 
     {"format": "trade-ops-run/1", "name", "created_at",
      "meta": {"git_revision", "git_dirty", "packages", "host": {"cpu", "cores", "platform", "python",
@@ -32,12 +32,11 @@ from trade_ops.bench import hist
 from trade_ops.bench.results import Analysis
 from trade_ops.errors import UsageError
 
-__all__ = ["FORMAT", "RUNS_DIR", "RunExists", "build_run", "check_name", "conditions_between", "histograms",
+__all__ = ["FORMAT", "RunExists", "build_run", "check_name", "conditions_between", "histograms",
            "host_conditions", "host_meta", "latest_run", "load_run", "refuse_existing", "run_meta",
            "save_run"]
 
 FORMAT = "trade-ops-run/1"
-RUNS_DIR = Path("reports/runs")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,100}$")
 _PACKAGES = ("trade-ops", "hdrhistogram", "uvloop", "httptools", "fastapi", "uvicorn", "orjson",
              "redis", "nats-py")
@@ -128,7 +127,7 @@ class RunExists(UsageError):
     """--save NAME where a run NAME is already saved, without --force (exit 2)."""
 
 
-def refuse_existing(name: str, runs_dir: Path = RUNS_DIR) -> None:
+def refuse_existing(name: str, runs_dir: Path) -> None:
     path = runs_dir / f"{check_name(name)}.json"
     if path.exists():
         raise RunExists(f"a run named {name!r} is already saved ({path})",
@@ -141,7 +140,7 @@ def check_name(name: str) -> str:
     return name
 
 
-def save_run(doc: dict[str, Any], analysis: Analysis, runs_dir: Path = RUNS_DIR) -> tuple[Path, Path]:
+def save_run(doc: dict[str, Any], analysis: Analysis, runs_dir: Path) -> tuple[Path, Path]:
     name = check_name(doc["name"])
     runs_dir.mkdir(parents=True, exist_ok=True)
     path, hgrm = runs_dir / f"{name}.json", runs_dir / f"{name}.hgrm"
@@ -152,10 +151,12 @@ def save_run(doc: dict[str, Any], analysis: Analysis, runs_dir: Path = RUNS_DIR)
     return path, hgrm
 
 
-def load_run(name_or_path: str | Path, runs_dir: Path = RUNS_DIR) -> dict[str, Any]:
+def load_run(name_or_path: str | Path, runs_dir: Path | None = None) -> dict[str, Any]:
     path = Path(name_or_path)
     if not path.suffix:
-        path = runs_dir / f"{name_or_path}.json"
+        from trade_ops.rundir import RunDir
+
+        path = (runs_dir or RunDir().runs) / f"{name_or_path}.json"
     try:
         doc: dict[str, Any] = orjson.loads(path.read_bytes())
     except FileNotFoundError:
@@ -167,7 +168,7 @@ def load_run(name_or_path: str | Path, runs_dir: Path = RUNS_DIR) -> dict[str, A
     return doc
 
 
-def latest_run(base_urls: set[str], runs_dir: Path = RUNS_DIR) -> tuple[Path, dict[str, Any]] | None:
+def latest_run(base_urls: set[str], runs_dir: Path) -> tuple[Path, dict[str, Any]] | None:
     """The newest saved run by its own `created_at` (never a file's mtime: a checkout sets
     that) whose target is one of these base URLs (this stack's services); None if none is."""
     bases = {u.rstrip("/") for u in base_urls}

@@ -31,7 +31,7 @@ from trade_ops.bench.loadgen import LoadSpec, run_load
 from trade_ops.bench.targets import Target, make_target
 from trade_ops.chaos import verify
 from trade_ops.chaos.faults import Fault, Injector, parse_faults
-from trade_ops.errors import UsageError
+from trade_ops.errors import RunDirError, UsageError
 from trade_ops.rundir import RunDir
 from trade_ops.stack import Stack
 
@@ -74,13 +74,14 @@ def _running(rd: RunDir, allow_foreign: bool) -> set[str]:
     running = {st.name for st in runtimes.of(rd).status(rd) if st.alive} if rd.has_state() else set()
     if allow_foreign:
         return running
+    # no stack to run against: exit 3, as doctor, bench and restart say it
     if not rd.has_state():
-        raise UsageError(f"no stack started by trade-ops in {rd.path}",
-                         detail="start one with `trade-ops up`, or pass --allow-foreign")
+        raise RunDirError(f"no stack started by trade-ops in {rd.path}",
+                          detail="start one with `trade-ops up`, or pass --allow-foreign")
     for name in ("oms", "valkey", "nats"):
         if name not in running:
-            raise UsageError(f"{name} of the stack in {rd.path} is not running under trade-ops",
-                             detail="start it with `trade-ops up`, or pass --allow-foreign")
+            raise RunDirError(f"{name} of the stack in {rd.path} is not running under trade-ops",
+                              detail="start it with `trade-ops up`, or pass --allow-foreign")
     return running
 
 

@@ -81,7 +81,7 @@ def bench(
                             ] = False,
     calibrate: Annotated[bool, typer.Option("--calibrate", help="Measure the generator against the null "
                                             "endpoint first (cached in the run dir).")] = False,
-    save: Annotated[str | None, typer.Option("--save", help="Write reports/runs/NAME.json and NAME.hgrm; an "
+    save: Annotated[str | None, typer.Option("--save", help="Write RUN_DIR/runs/NAME.json and NAME.hgrm; an "
                                              "existing NAME is refused unless --force [default: not saved].",
                                              rich_help_panel=_OUT)] = None,
     force: Annotated[bool, typer.Option("--force", help="With --save: replace a saved run of that name.",
@@ -152,7 +152,7 @@ def _bench(target: str | None, scenario: str | None, rate: float | None, duratio
         result = cal.calibrate(full=True)
         cal.save_cache(rd, result)
         if json_out:
-            out.print_json(result)
+            out.print_json(out.envelope(dict(result), ExitCode.OK))
         else:
             out.console.print(f"generator overhead p50 {result['overhead_p50_ms']:.3f} ms, "
                               f"p99 {result['overhead_p99_ms']:.3f} ms; max open-loop rate "

@@ -73,14 +73,15 @@ def chaos(
     req = ChaosRequest(faults=fault or [], rate=rate, duration_s=duration, settle_s=settle,
                        run_dir=RunDir(run_dir).path, stack_file=stack, allow_foreign=allow_foreign)
     result = run_chaos(req, on_line=out.console.print)
+    code = ExitCode.OK if result["passed"] else ExitCode.FAILED
     if json_out:
-        out.print_json(result)
+        out.print_json(out.envelope({"status": "pass" if result["passed"] else "fail", **result}, code))
     else:
         _show(result)
     for path in publish_chaos(result, junit=junit):
         out.console.print(f"[dim]wrote {path}[/]")
-    if not result["passed"]:
-        raise typer.Exit(int(ExitCode.FAILED))
+    if code != ExitCode.OK:
+        raise typer.Exit(int(code))
 
 
 def register(app: typer.Typer) -> None:

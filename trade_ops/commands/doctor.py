@@ -14,6 +14,7 @@ from trade_ops.commands.options import JsonOpt, JunitOpt, MetricsOpt, RunDirOpt,
 from trade_ops.errors import UsageError
 from trade_ops.helptext import examples
 from trade_ops.render.publish import publish_doctor
+from trade_ops.report.status import STATUS_REPORT
 from trade_ops.rundir import RunDir
 
 if TYPE_CHECKING:
@@ -21,15 +22,15 @@ if TYPE_CHECKING:
 
 __all__ = ["register"]
 
-DEFAULT_REPORT = "reports/STATUS_REPORT.md"
 TRADE_EVERY_S = 60.0
 
 
 def doctor(
     up: Annotated[bool, typer.Option("--up", help="Start the stack first (`trade-ops up`).")] = False,
     json_: JsonOpt = False,
-    report: Annotated[str, typer.Option(
-        "--report", metavar="PATH", help="Where to write STATUS_REPORT.md.")] = DEFAULT_REPORT,
+    report: Annotated[str | None, typer.Option(
+        "--report", metavar="PATH", help="Where to write STATUS_REPORT.md "
+                                         "[default: RUN_DIR/reports/STATUS_REPORT.md].")] = None,
     no_report: Annotated[bool, typer.Option(
         "--no-report", help="Do not write STATUS_REPORT.md.")] = False,
     watch: Annotated[float | None, typer.Option(
@@ -91,7 +92,7 @@ def doctor(
         raise UsageError(f"--compose {compose}: no such file")
     rd = RunDir(run_dir)
     flags = Explicit(parse_urls(url or []), valkey, nats, nats_monitor, lake)
-    report_path = None if no_report else report
+    report_path = None if no_report else (report or str(rd.reports / STATUS_REPORT))
     startup_s = _start(rd, stack) if up else None
     named = flags or compose is not None  # a compose project named is something to examine too
     if not up and not named and not rd.running() and not any(c.url for c in rd.stack(stack).services):
@@ -102,7 +103,7 @@ def doctor(
 
     doc = _once(rd, stack, flags, timeout, compose, strict, report_path, json_, verbose, None, trade,
                 reconcile_window, startup_s)
-    traded_at = time.monotonic()
+    traded_at, interrupted = time.monotonic(), False
     while watch is not None:
         try:
             time.sleep(watch)
@@ -111,10 +112,13 @@ def doctor(
             doc = _once(rd, stack, flags, timeout, compose, strict, report_path, json_, verbose, doc,
                         trade if again else False, reconcile_window)
             traded_at = time.monotonic() if again else traded_at
-        except KeyboardInterrupt:  # Ctrl-C ends a watch; the exit code is the last run's
+        except KeyboardInterrupt:  # Ctrl-C ends a watch: the last run is published, then 130
+            interrupted = True
             break
     for path in publish_doctor(doc, junit=junit, metrics=metrics):
         out.console.print(f"[dim]wrote {path}[/]")
+    if interrupted:
+        out.interrupted_quietly()
     raise typer.Exit(int(doc["exit_code"]))
 
 

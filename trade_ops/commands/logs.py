@@ -48,7 +48,8 @@ def logs(services: Annotated[list[str] | None, typer.Argument(
     count = None if start is not None and lines == 0 else lines
     tail = chosen.log_lines(rd, services or None, since=start, lines=count)
     if json:
-        out.print_json([{"time": ln.time, "name": ln.name, "text": ln.text} for ln in tail])
+        out.print_json(out.envelope({"lines": [{"time": ln.time, "name": ln.name, "text": ln.text}
+                                               for ln in tail]}, 0))
         return
     names = services or sorted({ln.name for ln in tail}) or ["-"]
     width = max(len(n) for n in names)
@@ -68,8 +69,8 @@ def logs(services: Annotated[list[str] | None, typer.Argument(
         try:
             for line in chosen.follow_lines(rd, services or None):
                 show(line)
-        except KeyboardInterrupt:  # Ctrl-C is how a follow ends
-            pass
+        except KeyboardInterrupt:  # Ctrl-C is how a follow ends: 130, as for any interrupt
+            out.interrupted_quietly()
 
 
 def register(app: typer.Typer) -> None:

@@ -24,7 +24,7 @@ def ps(json: JsonOpt = False, run_dir: RunDirOpt = None) -> None:
     rd = RunDir(run_dir)
     statuses = runtime.of(rd).status(rd)
     if json:
-        out.print_json(process_rows(statuses))
+        out.print_json(out.envelope({"run_dir": str(rd.path), "processes": process_rows(statuses)}, 0))
     elif not statuses:
         out.console.print(f"nothing running: {rd.no_stack_error().message}", markup=False, soft_wrap=True)
     else:

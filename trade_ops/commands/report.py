@@ -24,7 +24,7 @@ report_app = typer.Typer(help="Write markdown reports: before/after performance,
 
 
 @report_app.command("perf", epilog=examples(
-    ("trade-ops report perf before after", "compare saved runs reports/runs/before and after"),
+    ("trade-ops report perf before after", "compare the runs saved as before and after"),
     ("trade-ops report perf before after --expect '2x p50'", "and fail unless p50 halved"),
     ("trade-ops report perf base head --expect 'p99 <= 1.1x'", "fail on a p99 regression over 10%"),
 ))
@@ -32,10 +32,12 @@ report_app = typer.Typer(help="Write markdown reports: before/after performance,
 def perf(
     before: Annotated[str, typer.Argument(help="The run before the change: a saved run's name or a path.")],
     after: Annotated[str, typer.Argument(help="The run after the change: a saved run's name or a path.")],
-    out_path: Annotated[Path, typer.Option("--out", help="Where to write the report; plots go next to it.")]
-    = Path("reports/PERFORMANCE_REPORT.md"),
+    out_path: Annotated[Path | None, typer.Option(
+        "--out", help="Where to write the report; plots go next to it "
+                      "[default: RUN_DIR/reports/PERFORMANCE_REPORT.md].")] = None,
     runs_dir: Annotated[Path | None, typer.Option("--runs-dir", help="Where saved runs are found by name "
-                                                                     "[default: reports/runs].")] = None,
+                                                                     "[default: RUN_DIR/runs].")] = None,
+    run_dir: RunDirOpt = None,
     force: Annotated[bool, typer.Option("--force", help="Compare runs of different scenarios or "
                                                         "settings, or invalid runs.")] = False,
     expect: Annotated[list[str] | None, typer.Option(
@@ -56,8 +58,8 @@ def perf(
     if json_out:
         out.use_stderr()
     with json_errors(json_out):
-        report = write_perf_report(before, after, out=out_path, runs_dir=runs_dir, force=force,
-                                   min_effect=parse_min_effect(min_effect), expect=expect or [],
+        report = write_perf_report(before, after, out=out_path, runs_dir=runs_dir, run_dir=run_dir,
+                                   force=force, min_effect=parse_min_effect(min_effect), expect=expect or [],
                                    notes=note or [],
                                    progress=lambda msg: out.console.print(f"[dim]{msg}...[/]"))
     cmp = report.comparison
@@ -84,8 +86,8 @@ def perf(
 @out.cli_errors
 def status(
     run_dir: RunDirOpt = None,
-    out_path: Annotated[Path, typer.Option("--out", help="Where to write the report.")]
-    = Path("reports/STATUS_REPORT.md"),
+    out_path: Annotated[Path | None, typer.Option(
+        "--out", help="Where to write the report [default: RUN_DIR/reports/STATUS_REPORT.md].")] = None,
 ) -> None:
     """Re-render STATUS_REPORT.md from the last `trade-ops doctor` result."""
     from trade_ops.report.status import write_status_report

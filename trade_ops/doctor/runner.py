@@ -227,7 +227,7 @@ async def run_doctor_async(target: Target, strict: bool = False) -> dict[str, An
         "checks": checks,
         "target": {**target.describe(), "contacted": sorted(target.contacted)},
         "environment": _environment(results),
-        "bench": latest_bench({c.base_url for c in target.services}),
+        "bench": latest_bench({c.base_url for c in target.services}, target.run_dir.runs),
     }
 
 
@@ -272,7 +272,7 @@ def _environment(results: list[CheckResult]) -> dict[str, Any]:
             **{f"{name}_version": v for name, v in versions.items()}}
 
 
-def latest_bench(base_urls: set[str], runs: Path = Path("reports/runs")) -> dict[str, Any] | None:
+def latest_bench(base_urls: set[str], runs: Path) -> dict[str, Any] | None:
     """The newest saved bench run against this stack (by the run's own created time), its
     latency and its SLOs; None when no saved run measured this stack."""
     from trade_ops.bench.runs import latest_run

@@ -16,10 +16,10 @@ from trade_ops.report.markdown import bench_command, render_report
 from trade_ops.report.plots import Plot, write_plots
 from trade_ops.report.runs import load_run
 
-__all__ = ["DEFAULT_PERF_REPORT", "PerfReport", "comparison_document", "parse_min_effect",
+__all__ = ["PERF_REPORT", "PerfReport", "comparison_document", "parse_min_effect",
            "write_perf_report"]
 
-DEFAULT_PERF_REPORT = Path("reports/PERFORMANCE_REPORT.md")
+PERF_REPORT = "PERFORMANCE_REPORT.md"  # its name in the run directory's reports/
 
 
 @dataclass(frozen=True)
@@ -45,13 +45,18 @@ def parse_min_effect(text: str) -> float:
     return value
 
 
-def write_perf_report(before: str, after: str, *, out: Path = DEFAULT_PERF_REPORT,
-                      runs_dir: Path | None = None, force: bool = False,
+def write_perf_report(before: str, after: str, *, out: Path | None = None,
+                      runs_dir: Path | None = None, run_dir: Path | None = None, force: bool = False,
                       min_effect: float = DEFAULT_MIN_EFFECT, expect: Sequence[str] = (),
                       notes: Sequence[str] = (), extra_commands: Sequence[str] = (),
                       progress: Callable[[str], None] | None = None) -> PerfReport:
+    from trade_ops.rundir import RunDir
+
     expectations = [parse_expectation(e) for e in expect]  # bad gates fail before any work
-    run_b, run_a = load_run(before, runs_dir), load_run(after, runs_dir)
+    rd = RunDir(run_dir)
+    given_out = out
+    out = out or rd.reports / PERF_REPORT
+    run_b, run_a = load_run(before, runs_dir or rd.runs), load_run(after, runs_dir or rd.runs)
     say = progress or (lambda _msg: None)
     say("comparing runs")
     comparison = compare_runs(run_b, run_a, min_effect=min_effect, force=force)
@@ -59,8 +64,10 @@ def write_perf_report(before: str, after: str, *, out: Path = DEFAULT_PERF_REPOR
     say("drawing plots")
     plots = write_plots(run_b, run_a, out.parent, out.stem)
     argv = ["trade-ops", "report", "perf", before, after]
-    if out != DEFAULT_PERF_REPORT:
+    if given_out is not None:
         argv += ["--out", str(out)]
+    if run_dir is not None:
+        argv += ["--run-dir", str(rd.path)]
     if runs_dir is not None:
         argv += ["--runs-dir", str(runs_dir)]
     argv += ["--force"] if force else []

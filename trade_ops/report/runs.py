@@ -1,4 +1,4 @@
-"""Saved bench runs: found by name under reports/runs/ or by path, checked, decoded."""
+"""Saved bench runs: found by name in the run directory's runs/ or by path, checked, decoded."""
 
 from __future__ import annotations
 
@@ -10,9 +10,8 @@ from typing import Any
 from trade_ops.errors import UsageError
 from trade_ops.report.dist import Dist, decode_dist
 
-__all__ = ["DEFAULT_RUNS_DIR", "Interval", "Run", "load_run", "resolve_run_path"]
+__all__ = ["Interval", "Run", "load_run", "resolve_run_path"]
 
-DEFAULT_RUNS_DIR = Path("reports/runs")
 
 
 @dataclass(frozen=True)
@@ -95,7 +94,10 @@ def resolve_run_path(ref: str | Path, runs_dir: Path | None = None) -> Path:
     path = Path(ref)
     if path.is_file():
         return path
-    runs_dir = runs_dir or DEFAULT_RUNS_DIR
+    if runs_dir is None:
+        from trade_ops.rundir import RunDir
+
+        runs_dir = RunDir().runs
     named = runs_dir / (path.name if path.suffix == ".json" else f"{path.name}.json")
     if named.is_file():
         return named

@@ -9,13 +9,14 @@ import orjson
 from trade_ops.errors import RunDirError, TradeOpsError
 from trade_ops.rundir import RunDir
 
-__all__ = ["DEFAULT_STATUS_REPORT", "DOCTOR_LAST", "write_status_report"]
+__all__ = ["DOCTOR_LAST", "STATUS_REPORT", "write_status_report"]
 
-DEFAULT_STATUS_REPORT = Path("reports/STATUS_REPORT.md")
+STATUS_REPORT = "STATUS_REPORT.md"  # its name in the run directory's reports/
 DOCTOR_LAST = "doctor-last.json"
 
 
-def write_status_report(run_dir: RunDir, out: Path = DEFAULT_STATUS_REPORT) -> Path:
+def write_status_report(run_dir: RunDir, out: Path | None = None) -> Path:
+    out = out or run_dir.reports / STATUS_REPORT
     source = run_dir.path / DOCTOR_LAST
     try:
         doc = orjson.loads(source.read_bytes())
