@@ -161,13 +161,18 @@ def test_json_errors_are_one_document_on_stdout(tmp_path: Path) -> None:
     broken, empty = tmp_path / "broken", tmp_path / "empty"
     broken.mkdir()
     (broken / "state.json").write_text("{not json")
-    for args, where, code in ((["ps"], broken, 3), (["down"], broken, 3), (["restart"], broken, 3),
+    for args, where, code in ((["restart"], broken, 3),
                               (["up", "--only", "nope"], empty, 2), (["logs", "nope"], empty, 2),
                               (["logs", "--since", "soon"], empty, 2), (["restart"], empty, 3)):
         exit_code, stdout, stderr = run_split(*args, "--json", "--run-dir", str(where))
         doc = json.loads(stdout)  # one document, nothing else on stdout
         assert exit_code == code and doc["status"] == "error" and doc["exit_code"] == code, (args, stdout)
         assert doc["message"] and doc["message"] in stderr
+    # A corrupt state is read for what it says (nothing here): ps and down still work.
+    exit_code, stdout, _ = run_split("ps", "--json", "--run-dir", str(broken))
+    assert exit_code == 0 and json.loads(stdout) == [], stdout
+    exit_code, stdout, _ = run_split("down", "--json", "--run-dir", str(broken))
+    assert exit_code == 0 and json.loads(stdout)["status"] == "ok", stdout
 
 
 def test_run_dir_lookup_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -106,7 +106,7 @@ def test_stale_state_from_dead_processes(tmp_path: Path) -> None:
     rec = ProcessRecord("gone", os.getpid(), 1, ["x"], str(rd.log_file("gone")), started_at=1.0)
     rd.save_state(StackState(processes={"gone": rec}))
     assert [(s.name, s.state, s.alive) for s in supervisor.status(rd)] == [("gone", "dead", False)]
-    assert [s.state for s in supervisor.down(rd)] == ["stopped"]  # our own pid: never signalled
+    assert [s.state for s in supervisor.down(rd)] == ["dead"]  # our own pid: never signalled
     assert not rd.has_state()
 
 
@@ -141,3 +141,78 @@ def test_log_tail_of_unknown_process_lists_the_logs(tmp_path: Path) -> None:
     with pytest.raises(UsageError) as err:
         supervisor.log_tail(rd, "nope")
     assert "tiny" in (err.value.detail or "")
+
+
+def test_a_pid_whose_command_differs_is_never_signalled(tmp_path: Path) -> None:
+    """A state.json naming another program's pid with its start time got that program
+    killed, and "stopped 2" was printed for 1."""
+    import subprocess
+    import sys
+
+    from typer.testing import CliRunner
+
+    from trade_ops.cli import app
+
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        rd = RunDir(tmp_path / "run")
+        rd.ensure_writable()
+        started = processes.psutil.Process(other.pid).create_time()
+        rec = ProcessRecord("oms", other.pid, 1, [sys.executable, "-m", "services", "oms"],
+                            str(rd.log_file("oms")), started_at=started)
+        assert processes.find_ours(other.pid, started) is not None  # start time alone would say ours
+        rd.save_state(StackState(processes={"oms": rec}))
+        result = CliRunner().invoke(app, ["down", "--run-dir", str(rd.path)])
+        assert result.exit_code == 0, result.output
+        assert "stopped 0 processes" in result.output and "not running already: oms" in result.output
+        assert other.poll() is None  # alive: never signalled
+    finally:
+        other.kill()
+        other.wait()
+
+
+def test_a_truncated_state_is_salvaged_and_down_stops_all_it_can_find(tmp_path: Path,
+                                                                      run_dir: RunDir) -> None:
+    """A truncated state.json made every command, down included, exit 3 and left valkey running."""
+    stack = _stack(tmp_path, {"tiny-a": {}, "tiny-b": {}})
+    started = supervisor.up(run_dir, stack, timeout=30)
+    raw = run_dir.state_file.read_bytes()
+    run_dir.state_file.write_bytes(raw[: len(raw) // 3])  # the later records are lost
+    salvaged = run_dir.load_state()
+    assert salvaged.offset == stack.offset and len(salvaged.processes) < len(started)
+    assert {s.name for s in supervisor.status(run_dir)} == set(salvaged.processes)
+    stopped = supervisor.down(run_dir, grace=2.0)
+    assert {s.name for s in stopped if s.state == "stopped"} == {s.name for s in started}
+    assert all(gone(s.pid) for s in started)
+    assert not run_dir.has_state()
+
+
+def test_a_second_up_on_a_held_run_directory_refuses_with_one_line(tmp_path: Path, run_dir: RunDir) -> None:
+    """Two ups at once: one crashed on the shared state.tmp, the other said "all ready"
+    over dead infrastructure."""
+    import subprocess
+    import sys
+
+    stack_file = write_stack(tmp_path / "stack.toml", {"tiny-a": {}})
+    run_dir.ensure_writable()
+    with run_dir.lock():
+        second = subprocess.run([sys.executable, "-c", "from trade_ops.cli import main; main()", "up",
+                                 "--stack", str(stack_file), "--run-dir", str(run_dir.path),
+                                 "--port-offset", str(free_offset(stack_file))],
+                                capture_output=True, text=True, timeout=60)
+    assert second.returncode == 3, second.stderr
+    lines = [line for line in second.stderr.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1 and "another trade-ops command" in lines[0] and str(os.getpid()) in lines[0]
+    assert "Traceback" not in second.stderr and not run_dir.has_state()
+
+
+def test_state_writes_never_share_a_temporary_file(tmp_path: Path) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    rd = RunDir(tmp_path / "run")
+    rd.ensure_writable()
+    states = [StackState(offset=i) for i in range(50)]
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(rd.save_state, states))  # raced on one state.tmp: FileNotFoundError
+    assert rd.load_state().offset in range(50)
+    assert not list(rd.path.glob("*.tmp"))

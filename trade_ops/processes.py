@@ -1,9 +1,11 @@
 """The OS processes the supervisor starts: spawned detached, recognised later, stopped whole.
 
-A process is recorded as (pid, create time). A pid alone is not enough: once ours exits
-the kernel may give its pid to an unrelated process, and `down` must never signal that
-one. Each process leads its own session (start_new_session), so its pid is its process
-group and one signal reaches anything it spawned.
+A process is recorded as (pid, create time, command line). A pid alone is not enough:
+once ours exits the kernel may give its pid to an unrelated process, and `down` must
+never signal that one; a create time alone is not either (a state file naming another
+program's pid with its start time got that program killed), so the command must match.
+Each process leads its own session (start_new_session), so its pid is its process group
+and one signal reaches anything it spawned.
 """
 
 from __future__ import annotations
@@ -13,14 +15,15 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import psutil
 
 from trade_ops.errors import StartupError
 
-__all__ = ["exit_code", "find_ours", "port_holder", "spawn", "stop", "uptime"]
+__all__ = ["exit_code", "find_ours", "listeners", "port_holder", "runs_from", "same_command", "spawn", "stop",
+           "uptime"]
 
 # Popen objects of the processes this interpreter started: polling them reaps the
 # children that exit while we still run (tests, a long `up`), so no zombie is left.
@@ -82,14 +85,31 @@ def uptime(started_at: float) -> float:
     return max(0.0, now - started_at - (booted - float(psutil.boot_time())))
 
 
-def find_ours(pid: int | None, started_at: float) -> psutil.Process | None:
-    """The live process recorded as (pid, started_at), or None if it is gone or the pid was reused."""
-    if not pid:
+def same_command(proc: psutil.Process, command: Sequence[str]) -> bool:
+    """Whether `proc` runs `command`: the same argv, or, for a server that retitles itself
+    (valkey-server shows "valkey-server *:6379"), the same executable file."""
+    try:
+        argv = proc.cmdline()
+        if argv == list(command):
+            return True
+        if argv and argv[0] == command[0]:  # the same program with other arguments: not ours
+            return False
+        return proc.exe() == os.path.realpath(command[0])
+    except (psutil.Error, OSError):
+        return False
+
+
+def find_ours(pid: int | None, started_at: float, command: Sequence[str] = ()) -> psutil.Process | None:
+    """The live process recorded as (pid, started_at, command), or None if it is gone or the
+    pid belongs to another process (reused, or a state file naming someone else's)."""
+    if not pid or not isinstance(pid, int) or pid <= 1:
         return None
     exit_code(pid)  # reap it first if it is our exited child
     try:
         proc = psutil.Process(pid)
         if abs(proc.create_time() - started_at) > _SAME_START:
+            return None
+        if command and not same_command(proc, command):
             return None
         if proc.status() == psutil.STATUS_ZOMBIE:  # exited; its parent has not reaped it
             return None
@@ -138,6 +158,30 @@ def stop(procs: Iterable[psutil.Process], grace: float) -> list[psutil.Process]:
         if proc not in survivors:
             _children.pop(proc.pid, None)
     return survivors
+
+
+def listeners(ports: Iterable[int]) -> dict[int, psutil.Process]:
+    """The process listening on each of `ports` that has one (as far as we may see)."""
+    wanted, found = set(ports), {}
+    with contextlib.suppress(psutil.Error):
+        for conn in psutil.net_connections(kind="tcp"):
+            if conn.laddr and conn.laddr.port in wanted and conn.status == psutil.CONN_LISTEN and conn.pid:
+                with contextlib.suppress(psutil.Error):
+                    found[conn.laddr.port] = psutil.Process(conn.pid)
+    return found
+
+
+def runs_from(proc: psutil.Process, run_dir: Path, env_var: str) -> bool:
+    """Whether `proc` was started for `run_dir`: the directory in its command line (nats's
+    store), its working directory (valkey moves into its data directory and retitles
+    itself) or its environment (a service's `env_var`)."""
+    where = str(run_dir)
+    try:
+        if any(where in part for part in proc.cmdline()) or Path(proc.cwd()).is_relative_to(run_dir):
+            return True
+        return proc.environ().get(env_var) == where
+    except psutil.Error:
+        return False
 
 
 def port_holder(port: int) -> str | None:

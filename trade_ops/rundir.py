@@ -5,7 +5,10 @@ nearest `.trade-ops/` in the current directory or one of its parents, else (for 
 to create) `./.trade-ops`. `ps`, `logs`, `down`, `doctor` and `bench` find the running
 stack (its ports and offset included) from `state.json` there.
 
-    state.json   {"offset", "stack_file", "started_at", "processes": {name: {...}}, "runtime"}
+    state.json   {"offset", "stack_file", "started_at", "processes": {name: {...}}, "runtime"},
+                 written whole (a temporary file renamed over it); one that is truncated or
+                 corrupt anyway is read for what it still says (`salvage`)
+    up.lock      held (flock) by the command changing the stack: a second `up` refuses
     logs/NAME.log  one per process start, opened by a line with its pid (process runtime)
     nats/        JetStream file store
     lake/        Delta tables (unless the stack points the lake elsewhere)
@@ -19,8 +22,14 @@ overwrites a file the project tracks (the run directory is ignored by git).
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
-from dataclasses import asdict, dataclass, field
+import re
+import tempfile
+import threading
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -63,11 +72,56 @@ class StackState:
 
     @classmethod
     def from_json(cls, raw: bytes) -> StackState:
-        data: dict[str, Any] = orjson.loads(raw)
-        procs = {n: ProcessRecord(**p) for n, p in data.get("processes", {}).items()}
+        data = orjson.loads(raw)
+        if not isinstance(data, dict) or not isinstance(data.get("processes", {}), dict):
+            raise ValueError("not a state document")
+        procs = {r.name: r for r in map(_record, data.get("processes", {}).values()) if r is not None}
         return cls(offset=int(data.get("offset", 0)), stack_file=data.get("stack_file"),
                    started_at=float(data.get("started_at", 0.0)), processes=procs,
                    runtime=str(data.get("runtime", "process")))
+
+    @classmethod
+    def salvage(cls, raw: bytes) -> StackState:
+        """What a truncated or corrupt state file still says: each process record that is
+        whole (a record holds no braces: it is an innermost JSON object), the offset and the
+        runtime. What cannot be read is left out; `down` finds the rest by the stack's ports."""
+        text = raw.decode("utf-8", "replace")
+        procs: dict[str, ProcessRecord] = {}
+        for match in re.finditer(r"\{[^{}]*\}", text):
+            with contextlib.suppress(orjson.JSONDecodeError):
+                if (rec := _record(orjson.loads(match.group()))) is not None:
+                    procs[rec.name] = rec
+        offset = re.search(r'"offset":\s*(-?\d+)', text)
+        runtime = re.search(r'"runtime":\s*"(\w+)"', text)
+        stack_file = re.search(r'"stack_file":\s*("(?:[^"\\]|\\.)*")', text)
+        return cls(offset=int(offset.group(1)) if offset else 0,
+                   stack_file=orjson.loads(stack_file.group(1)) if stack_file else None,
+                   processes=procs, runtime=runtime.group(1) if runtime else "process")
+
+
+_RECORD_TYPES = {f.name: f.type for f in fields(ProcessRecord)}
+
+
+def _record(doc: Any) -> ProcessRecord | None:
+    """A ProcessRecord from its JSON, or None when a field is missing or of the wrong type
+    (a pid that is not a number must never reach a signal)."""
+    if not isinstance(doc, dict) or set(doc) - set(_RECORD_TYPES):
+        return None
+    try:
+        rec = ProcessRecord(**doc)
+    except TypeError:
+        return None
+    ok = (isinstance(rec.name, str) and isinstance(rec.pid, int) and not isinstance(rec.pid, bool)
+          and isinstance(rec.started_at, int | float) and isinstance(rec.log, str)
+          and isinstance(rec.command, list) and all(isinstance(c, str) for c in rec.command)
+          and (rec.port is None or isinstance(rec.port, int)))
+    return rec if ok else None
+
+
+# Locks this process holds, by run directory: (file descriptor, depth), so `restart`, which
+# stops and then starts under one lock, takes it once.
+_held: dict[Path, tuple[int, int]] = {}
+_held_guard = threading.Lock()
 
 
 def find_run_dir(start: Path | None = None) -> Path | None:
@@ -142,7 +196,7 @@ class RunDir:
             from trade_ops import runtime
 
             return [st.name for st in runtime.of(self).status(self) if st.alive]
-        return [n for n, r in state.processes.items() if processes.find_ours(r.pid, r.started_at)]
+        return [n for n, r in state.processes.items() if processes.find_ours(r.pid, r.started_at, r.command)]
 
     def no_stack_error(self) -> RunDirError:
         """What a command that needs a running stack says when it finds none."""
@@ -162,18 +216,66 @@ class RunDir:
             raise self.no_stack_error()
 
     def load_state(self) -> StackState:
+        """The state; a corrupt or truncated one is salvaged (a truncated state.json made
+        every command, `down` included, exit 3 and left valkey running)."""
         try:
-            return StackState.from_json(self.state_file.read_bytes())
+            raw = self.state_file.read_bytes()
         except FileNotFoundError:
             raise RunDirError(f"no stack is running from {self.path} (no state.json)",
                               detail="start one with `trade-ops up`") from None
-        except (OSError, ValueError, TypeError) as exc:
-            raise RunDirError(f"state file {self.state_file} is unreadable: {exc}") from None
+        except OSError as exc:
+            raise RunDirError(f"state file {self.state_file} is unreadable: {exc.strerror or exc}") from None
+        try:
+            return StackState.from_json(raw)
+        except (ValueError, TypeError):
+            return StackState.salvage(raw)
 
     def save_state(self, state: StackState) -> None:
-        tmp = self.state_file.with_suffix(".tmp")
-        tmp.write_bytes(state.to_json())
-        tmp.replace(self.state_file)  # atomic: readers never see half a file
+        """Written whole: a temporary file of its own, renamed over state.json (readers never
+        see half a file; two writers never share a temporary file)."""
+        fd, tmp = tempfile.mkstemp(prefix="state.", suffix=".tmp", dir=self.path)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(state.to_json())
+            os.replace(tmp, self.state_file)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+
+    @property
+    def lock_file(self) -> Path:
+        return self.path / "up.lock"
+
+    @contextlib.contextmanager
+    def lock(self) -> Iterator[None]:
+        """Hold the run directory while changing its stack (up, down, restart); another
+        process holding it is a RunDirError naming its pid. Re-entrant within a process."""
+        with _held_guard:
+            fd, depth = _held.get(self.path, (-1, 0))
+            if depth == 0:
+                self.path.mkdir(parents=True, exist_ok=True)
+                fd = os.open(self.lock_file, os.O_RDWR | os.O_CREAT, 0o600)
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    holder = os.read(fd, 32).decode(errors="replace").strip() or "?"
+                    os.close(fd)
+                    raise RunDirError(f"another trade-ops command (pid {holder}) is starting or "
+                                      f"stopping the stack in {self.path}",
+                                      detail="wait for it to finish, then run this again") from None
+                os.ftruncate(fd, 0)
+                os.write(fd, str(os.getpid()).encode())
+            _held[self.path] = (fd, depth + 1)
+        try:
+            yield
+        finally:
+            with _held_guard:
+                fd, depth = _held.pop(self.path)
+                if depth > 1:
+                    _held[self.path] = (fd, depth - 1)
+                else:
+                    os.close(fd)  # closing the descriptor releases the flock
 
     def clear_state(self) -> None:
         self.state_file.unlink(missing_ok=True)

@@ -25,6 +25,8 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import psutil
+
 from trade_ops import credentials, infra, logfiles, processes, readiness
 from trade_ops.childenv import least_env
 from trade_ops.errors import (
@@ -35,7 +37,7 @@ from trade_ops.errors import (
     StartupError,
     UsageError,
 )
-from trade_ops.rundir import ProcessRecord, RunDir, StackState
+from trade_ops.rundir import RUN_DIR_ENV, ProcessRecord, RunDir, StackState
 from trade_ops.stack import Component, Stack
 
 __all__ = ["ProcessStatus", "down", "follow_log", "log_tail", "logs_of", "plan", "restart", "status", "up"]
@@ -154,7 +156,7 @@ def _load_or_new_state(run_dir: RunDir, stack: Stack) -> StackState:
     if not run_dir.has_state():
         return StackState(offset=stack.offset, stack_file=stack_file, started_at=time.time())
     state = run_dir.load_state()
-    alive = [n for n, r in state.processes.items() if processes.find_ours(r.pid, r.started_at)]
+    alive = [n for n, r in state.processes.items() if processes.find_ours(r.pid, r.started_at, r.command)]
     if alive and state.offset != stack.offset:
         raise UsageError(f"a stack is running from {run_dir.path} at port offset {state.offset}",
                          detail="stop it with `trade-ops down`, or use another --run-dir")
@@ -168,7 +170,7 @@ def _exited(rec: ProcessRecord) -> Callable[[], str | None]:
         code = processes.exit_code(rec.pid)
         if code is not None:
             return f"exited with code {code}"
-        return None if processes.find_ours(rec.pid, rec.started_at) else "exited"
+        return None if processes.find_ours(rec.pid, rec.started_at, rec.command) else "exited"
 
     return check
 
@@ -248,8 +250,14 @@ def up(run_dir: RunDir, stack: Stack, *, only: list[str] | None = None, timeout:
     components = [c for c in plan(stack, only) if c.kind != "lake"]
     check_port_range(components, stack.offset)
     run_dir.ensure_writable()
+    with run_dir.lock():  # a second `up` here refuses; the state is ours until we return
+        return _up_locked(run_dir, stack, components, deadline, report)
+
+
+def _up_locked(run_dir: RunDir, stack: Stack, components: list[Component], deadline: float,
+               report: Progress) -> list[ProcessStatus]:
     state = _load_or_new_state(run_dir, stack)
-    running = {n for n, r in state.processes.items() if processes.find_ours(r.pid, r.started_at)}
+    running = {n for n, r in state.processes.items() if processes.find_ours(r.pid, r.started_at, r.command)}
     fresh = {c.name for c in components} - running
     check_ports([c for c in components if c.name in fresh])
     _ensure_lake(stack, run_dir)
@@ -300,7 +308,7 @@ def status(run_dir: RunDir) -> list[ProcessStatus]:
     recs = list(state.processes.values())
 
     def one(rec: ProcessRecord) -> ProcessStatus:
-        if not processes.find_ours(rec.pid, rec.started_at):
+        if not processes.find_ours(rec.pid, rec.started_at, rec.command):
             return _status(rec, "dead", False)
         comp = stack.components.get(rec.name) if stack else None
         ready = comp is not None and readiness.probe(comp, timeout=1.0) is None
@@ -319,46 +327,76 @@ def stop(run_dir: RunDir, names: list[str] | None, *, grace: float = 3.0,
          forget: bool = True) -> list[ProcessStatus]:
     """Stop the named recorded processes (all when None), services first, then infra.
 
+    Each status says what happened: "stopped" (it ran and was stopped), "dead" (it was not
+    running, or its pid is another process's now: never signalled), "running" (it survived).
+    With `names` None, a process that listens on one of the stack's ports and was started
+    for this run directory is stopped too, recorded or not (a lost or corrupt state).
     With `forget`, the stopped ones leave the state (and the state goes when empty);
     without, they stay recorded so a restart counts on from them.
     """
-    if not run_dir.has_state():
+    if not run_dir.path.is_dir():
         return []
-    state = run_dir.load_state()
-    chosen = [r for r in state.processes.values() if names is None or r.name in names]
-    out: list[ProcessStatus] = []
-    services = [r for r in chosen if r.kind == "service"]
-    others = [r for r in chosen if r.kind != "service"]
-    for group in (services, others):
-        live = {r.name: p for r in group if (p := processes.find_ours(r.pid, r.started_at))}
-        left = {p.pid for p in processes.stop(live.values(), grace)}
-        for rec in group:
-            still = rec.name in live and live[rec.name].pid in left
-            if not still and forget:
-                state.processes.pop(rec.name, None)
-            out.append(_status(rec, "running" if still else "stopped", still))
-    if state.processes:
-        run_dir.save_state(state)
-    else:
-        run_dir.clear_state()
+    with run_dir.lock():
+        state = run_dir.load_state() if run_dir.has_state() else StackState()
+        chosen = [r for r in state.processes.values() if names is None or r.name in names]
+        if names is None:
+            chosen += _unrecorded(run_dir, state)
+        out: list[ProcessStatus] = []
+        for group in ([r for r in chosen if r.kind == "service"], [r for r in chosen if r.kind != "service"]):
+            live = {r.name: p for r in group if (p := processes.find_ours(r.pid, r.started_at, r.command))}
+            left = {p.pid for p in processes.stop(live.values(), grace)}
+            for rec in group:
+                still = rec.name in live and live[rec.name].pid in left
+                if not still and forget:
+                    state.processes.pop(rec.name, None)
+                out.append(_status(rec, "running" if still else "stopped" if rec.name in live else "dead",
+                                   still))
+        if state.processes:
+            run_dir.save_state(state)
+        else:
+            run_dir.clear_state()
+        return out
+
+
+def _unrecorded(run_dir: RunDir, state: StackState) -> list[ProcessRecord]:
+    """Processes listening on the stack's ports, started for this run directory, that the
+    state does not hold (as records of what they run now, so `stop` treats them alike)."""
+    stack = _stack_or_none(run_dir)
+    if stack is None:
+        return []
+    recorded = {r.pid for r in state.processes.values()}
+    ports = {p: c for c in stack.components.values() for p in _ports(c)}
+    out: list[ProcessRecord] = []
+    for port, proc in processes.listeners(ports).items():
+        c = ports[port]
+        if proc.pid in recorded or c.name in state.processes or any(r.name == c.name for r in out):
+            continue
+        if processes.runs_from(proc, run_dir.path, RUN_DIR_ENV):
+            try:
+                rec = ProcessRecord(c.name, proc.pid, c.port, proc.cmdline(), "", proc.create_time(),
+                                    kind=c.kind)
+            except psutil.Error:
+                continue
+            out.append(rec)
     return out
 
 
 def restart(run_dir: RunDir, names: list[str] | None = None, *, grace: float = 3.0, timeout: float = 30.0,
             on_progress: Progress | None = None) -> list[ProcessStatus]:
     """Stop the named processes (default: every recorded one) and start them again, as `up` would."""
-    if not run_dir.has_state():
+    recorded = list(run_dir.load_state().processes) if run_dir.has_state() else []
+    if not recorded:  # restart names what runs; none recorded: nothing to restart
         raise run_dir.no_stack_error()
-    recorded = list(run_dir.load_state().processes)
     unknown = [n for n in names or [] if n not in recorded]
     if unknown:
         raise UsageError(f"no process {', '.join(map(repr, unknown))} in the stack at {run_dir.path}",
                          detail=f"its processes: {', '.join(recorded)}")
     chosen = names or recorded
     stack = run_dir.stack()
-    stop(run_dir, chosen, grace=grace, forget=False)
-    return [st for st in up(run_dir, stack, only=chosen, timeout=timeout, on_progress=on_progress)
-            if st.name in chosen]
+    with run_dir.lock():
+        stop(run_dir, chosen, grace=grace, forget=False)
+        return [st for st in up(run_dir, stack, only=chosen, timeout=timeout, on_progress=on_progress)
+                if st.name in chosen]
 
 
 # -- logs --------------------------------------------------------------------------------

@@ -69,7 +69,7 @@ class CpuMeter:
 
             live = main_processes(rd)
             return cls(live) if live else None
-        found = {name: processes.find_ours(rec.pid, rec.started_at)
+        found = {name: processes.find_ours(rec.pid, rec.started_at, rec.command)
                  for name, rec in rd.load_state().processes.items()}
         live = {name: p for name, p in found.items() if p is not None}
         return cls(live) if live else None

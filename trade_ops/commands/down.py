@@ -42,7 +42,12 @@ def down(grace: GraceOpt = 3.0, json: JsonOpt = False, run_dir: RunDirOpt = None
     elif not statuses:
         out.console.print(f"nothing running: {rd.no_stack_error().message}", markup=False, soft_wrap=True)
     else:
-        out.console.print(f"stopped {len(statuses)} processes in {seconds:.2f} s")
+        # Counted as they were: a recorded process that was not running is not "stopped".
+        stopped = sum(s.state == "stopped" for s in statuses)
+        gone = [s.name for s in statuses if s.state == "dead"]
+        out.console.print(f"stopped {stopped} process{'es' if stopped != 1 else ''} in {seconds:.2f} s"
+                          + (f"; not running already: {', '.join(gone)}" if gone else ""),
+                          markup=False, soft_wrap=True)
 
 
 def register(app: typer.Typer) -> None:

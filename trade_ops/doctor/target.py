@@ -197,7 +197,7 @@ def processes_of(run_dir: RunDir) -> dict[str, Process]:
     state = run_dir.load_state()
     out: dict[str, Process] = {}
     for name, rec in state.processes.items():
-        proc = find_ours(rec.pid, rec.started_at)
+        proc = find_ours(rec.pid, rec.started_at, rec.command)
         status = "dead" if proc is None else "running"
         with contextlib.suppress(Exception):
             if proc is not None and proc.status() == "stopped":

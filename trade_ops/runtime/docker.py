@@ -248,7 +248,7 @@ class DockerRuntime:
         if state.runtime != "docker" and state.processes:
             from trade_ops.processes import find_ours
 
-            if any(find_ours(r.pid, r.started_at) for r in state.processes.values()):
+            if any(find_ours(r.pid, r.started_at, r.command) for r in state.processes.values()):
                 raise UsageError(f"a stack of processes runs from {run_dir.path}",
                                  detail="stop it with `trade-ops down`, or use another --run-dir")
         if state.runtime == "docker" and state.offset != stack.offset:

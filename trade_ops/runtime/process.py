@@ -53,7 +53,7 @@ class ProcessRuntime:
     # -- faults (trade-ops chaos) -------------------------------------------------------------
     def _pid(self, run_dir: RunDir, name: str) -> int:
         rec = run_dir.load_state().processes.get(name) if run_dir.has_state() else None
-        proc = processes.find_ours(rec.pid, rec.started_at) if rec else None
+        proc = processes.find_ours(rec.pid, rec.started_at, rec.command) if rec else None
         if proc is None:
             raise UsageError(f"{name} is not running from {run_dir.path}")
         return int(proc.pid)
