@@ -50,6 +50,11 @@ class LoadSpec:
     warmup_s: float = 0.0
     timeout_s: float = 5.0
     max_time_s: float = 900.0  # hard bound on the whole run, warm-up included
+    # open loop, one of several workers (bench/worker.py): this one sends requests shard,
+    # shard+shards, ... of the full schedule, which starts at start_at (on `clock`)
+    shard: int = 0
+    shards: int = 1
+    start_at: float | None = None
 
     def check(self) -> None:
         if self.model not in ("open", "closed"):
@@ -112,6 +117,7 @@ class Raw:
     interrupted: bool = False
     generator_nice: int | None = None  # the priority the generator ran at (None: not raised)
     generator_realtime: bool = False  # its threads ran in the real-time class (priority.py)
+    late_s: float = 0.0  # how long after its start_at the schedule began (0: it was waiting)
     error_samples: dict[str, list[str]] = field(default_factory=dict)  # kind -> first answers, one line each
 
     def sample(self, kind: str, text: str | bytes) -> None:
@@ -154,7 +160,8 @@ class Progress:
 class _Run:
     def __init__(self, target: Target, spec: LoadSpec) -> None:
         self.target, self.spec = target, spec
-        self.raw = Raw(warmup_n=spec.warmup_n, planned=spec.total_planned())
+        self.raw = Raw(warmup_n=spec.warmup_n,
+                       planned=len(range(spec.shard, spec.total_planned(), spec.shards)))
         self.conns: list[Transport] = []
         self.t0 = clock()
         self.hard_end = self.t0 + spec.max_time_s
@@ -268,14 +275,15 @@ class _Run:
             else:
                 backlog.append(item)
 
-        start = self.t0 = clock() + 0.002
+        start = self.t0 = clock() + 0.002 if spec.start_at is None else spec.start_at
+        self.raw.late_s = max(clock() - start, 0.0)
         self.raw.started = start
-        sched = _Schedule(loop, start, interval, total, self.hard_end, dispatch)
+        self.hard_end = start + spec.max_time_s
+        sched = _Schedule(loop, start, interval, total, self.hard_end, dispatch, spec.shard, spec.shards)
         await sched.run()
-        i = sched.next
         if sched.stopped_by_time:
             self.raw.stopped_by_time = True
-        self.raw.scheduled = i
+        self.raw.scheduled = sched.count
         drain = max(2 * spec.timeout_s, 5.0) + len(backlog) * interval
         if outstanding[0]:
             try:
@@ -307,26 +315,36 @@ class _Schedule:
     spinning on the loop (which burns a core the target may need). The delay from the
     intended start to the dispatch shows as schedule lag, and is part of every corrected
     latency.
+
+    One of several workers dispatches every step-th request from first: the workers'
+    schedules interleave into the one schedule of the whole run (k6's execution segments).
     """
 
     MIN_WAKE_S = 0.001
 
     def __init__(self, loop: asyncio.AbstractEventLoop, start: float, interval: float, total: int,
-                 hard_end: float, dispatch: Callable[[tuple[int, float, float]], None]) -> None:
+                 hard_end: float, dispatch: Callable[[tuple[int, float, float]], None], first: int = 0,
+                 step: int = 1) -> None:
         self.loop, self.start, self.interval, self.total = loop, start, interval, total
         self.hard_end, self.dispatch = hard_end, dispatch
-        self.next = 0
+        self.first, self.step = first, step
+        self.next = first
         self.stopped_by_time = False
         self.done: asyncio.Future[None] = loop.create_future()
         self._timer: asyncio.TimerHandle | None = None
 
     def flush(self) -> None:
         now = clock()
-        i, start, interval, total = self.next, self.start, self.interval, self.total
+        i, start, interval, total, step = self.next, self.start, self.interval, self.total, self.step
         while i < total and start + i * interval <= now:
             self.dispatch((i, start + i * interval, now))
-            i += 1
+            i += step
         self.next = i
+
+    @property
+    def count(self) -> int:
+        """Requests dispatched so far (this worker's)."""
+        return len(range(self.first, min(self.next, self.total), self.step))
 
     def _wake(self) -> None:
         self.flush()
@@ -346,7 +364,8 @@ class _Schedule:
             self.done.set_result(None)
 
     async def run(self) -> None:
-        self._timer = self.loop.call_later(max(self.start - clock(), 0.0), self._wake)
+        due = self.start + self.next * self.interval
+        self._timer = self.loop.call_later(max(due - clock(), 0.0), self._wake)
         try:
             await self.done
         finally:

@@ -111,7 +111,9 @@ def lag_reason(result: dict[str, Any], slos: list[Slo], max_lag_ms: float | None
     return None
 
 
-def analyse(raw: Raw, spec: LoadSpec, *, interval_s: float = 1.0) -> Analysis:
+def analyse(raw: Raw, spec: LoadSpec, *, interval_s: float = 1.0, origin: float | None = None) -> Analysis:
+    """origin: where interval 0 starts (default: the first measured request's intended start);
+    a worker gives the whole run's, so every worker's intervals are the same slots."""
     lat, svc, lag, lag_free = hist.new(), hist.new(), hist.new(), hist.new()
     by_kind: dict[str, int] = {}
     rejections = errors = n = 0
@@ -124,6 +126,7 @@ def analyse(raw: Raw, spec: LoadSpec, *, interval_s: float = 1.0) -> Analysis:
         intended = raw.intended[j]
         first = intended if first is None or intended < first else first
         last = raw.done[j] if last is None or raw.done[j] > last else last
+    base = first if origin is None else origin
     intervals: dict[int, Interval] = {}
     for j in measured:
         n += 1
@@ -134,7 +137,7 @@ def analyse(raw: Raw, spec: LoadSpec, *, interval_s: float = 1.0) -> Analysis:
             errors += 1
             name = f"http_{raw.status[j]}" if kind == HTTP_ERROR else KIND_NAMES[kind]
             by_kind[name] = by_kind.get(name, 0) + 1
-        slot = int((raw.intended[j] - first) / interval_s)  # type: ignore[operator]
+        slot = int((raw.intended[j] - base) / interval_s)  # type: ignore[operator]
         iv = intervals.get(slot)
         if iv is None:
             iv = intervals[slot] = Interval(slot * interval_s, (slot + 1) * interval_s)
@@ -152,7 +155,7 @@ def analyse(raw: Raw, spec: LoadSpec, *, interval_s: float = 1.0) -> Analysis:
     duration = (last - first) if n else 0.0  # type: ignore[operator]
     if n:  # the schedule's measured span: an interval reaching past it is partial
         spacing = 1.0 / spec.rate if spec.model == "open" and spec.rate else 0.0
-        span = max(raw.intended[j] for j in measured) - first + spacing  # type: ignore[operator]
+        span = max(raw.intended[j] for j in measured) - base + spacing  # type: ignore[operator]
         for iv in intervals.values():
             iv.partial = iv.end_s > span + 1e-6
     reason = _invalid_reason(raw, spec, n)

@@ -40,7 +40,8 @@ from trade_ops.errors import ExitCode, UsageError
 if TYPE_CHECKING:
     from trade_ops.bench.bus_targets import NatsAccess
 
-__all__ = ["BenchOutcome", "BenchRequest", "bench_command", "expand_headers", "header_env_var", "run_bench",
+__all__ = ["BenchOutcome", "BenchRequest", "bench_command", "expand_headers", "header_env_var", "load_spec",
+           "run_bench",
            "secret_header_vars", "show"]
 
 LIVE_AFTER_S = 3.0
@@ -144,7 +145,7 @@ def bench_command(req: BenchRequest) -> str:
     return shlex.join(argv)
 
 
-def _spec(d: dict[str, Any], rate: float | None = None, duration_s: float | None = None) -> LoadSpec:
+def load_spec(d: dict[str, Any], rate: float | None = None, duration_s: float | None = None) -> LoadSpec:
     model = "open" if rate else d["model"]
     return LoadSpec(
         model=model, rate=rate or d.get("rate"), duration_s=duration_s or d.get("duration_s"),
@@ -227,7 +228,7 @@ def _find_max(target: Target, sc: Scenario, slos: list[Slo], console: Console,
     runs: dict[float, tuple[Analysis, LoadSpec]] = {}
 
     def measure(rate: float) -> tuple[bool, dict[str, Any]]:
-        spec = _spec(d, rate=rate, duration_s=step_s)
+        spec = load_spec(d, rate=rate, duration_s=step_s)
         spec.warmup_s, spec.warmup_requests = min(spec.warmup_s or 1.0, 1.0), 0
         spec.concurrency = max(spec.concurrency, 64)
         a = _measure(target, spec, d, slos, console, live, f"find-max {rate:,.0f}/s")
@@ -326,7 +327,7 @@ def run_bench(req: BenchRequest, console: Console, live_console: Console | None 
         if d.get("find_max"):
             analysis, fm, spec = _find_max(target, sc, slos, lc, req.live)
         else:
-            spec = _spec(d)
+            spec = load_spec(d)
             spec.check()
             # CPU per request when the target is the stack trade-ops started (not --url).
             cpu = None if req.url or own_null else CpuMeter.for_run_dir(req.run_dir)

@@ -15,6 +15,7 @@ __all__ = ["register"]
 
 _LOAD = "Load"
 _OUT = "Output"
+_WORKERS = "Workers"
 
 
 def bench(
@@ -88,6 +89,26 @@ def bench(
                                         rich_help_panel=_OUT)] = False,
     live: Annotated[bool, typer.Option("--live/--no-live", help="Live line on stderr for longer runs.",
                                        rich_help_panel=_OUT)] = True,
+    workers: Annotated[int | None, typer.Option(
+        "--workers", min=1, help="Split the open-loop schedule over N workers, merge their histograms "
+        "exactly and judge once [default: one process, no workers; N: one per core is a good start].",
+        rich_help_panel=_WORKERS)] = None,
+    runtime: Annotated[str, typer.Option(
+        "--runtime", help="With --workers: process (local processes).",
+        rich_help_panel=_WORKERS)] = "process",
+    shard: Annotated[str | None, typer.Option(
+        "--shard", help="bench worker: this worker's shard i/N (sends requests i, i+N, ...) [default: none].",
+        rich_help_panel=_WORKERS)] = None,
+    start_at: Annotated[str | None, typer.Option(
+        "--start-at", help="bench worker: the run's start (Unix seconds or ISO 8601 with a zone) "
+        "[default: the job's].",
+        rich_help_panel=_WORKERS)] = None,
+    job: Annotated[Path | None, typer.Option(
+        "--job", help="bench worker: the job file the coordinator wrote [default: none].",
+        rich_help_panel=_WORKERS)] = None,
+    out_file: Annotated[Path | None, typer.Option(
+        "--out", help="bench worker: write the result there [default: one JSON line on stdout].",
+        rich_help_panel=_WORKERS)] = None,
     json_out: JsonOpt = False,
     junit: JunitOpt = None,
     metrics: MetricsOpt = None,
@@ -135,15 +156,20 @@ def _bench(target: str | None, scenario: str | None, rate: float | None, duratio
            model: str | None, timeout: float | None, slo: list[str] | None, find_max: bool,
            max_lag: float | None, repeat: int, url: str | None, method: str | None, body: str | None,
            header: list[str] | None, order: list[str] | None, allow_remote: bool, calibrate: bool,
-           save: str | None, force: bool, live: bool, json_out: bool, junit: Path | None,
+           save: str | None, force: bool, live: bool, workers: int | None, runtime: str, shard: str | None,
+           start_at: str | None, job: Path | None, out_file: Path | None, json_out: bool, junit: Path | None,
            metrics: Path | None, html: Path | None, run_dir: Path | None, stack: Path | None) -> None:
     from trade_ops import console as out
     from trade_ops.bench import calibrate as cal
     from trade_ops.bench.runner import BenchRequest, run_bench, show
+    from trade_ops.commands import bench_workers
     from trade_ops.errors import ExitCode, UsageError
     from trade_ops.render.publish import publish_bench
     from trade_ops.rundir import RunDir
 
+    if target == "worker":
+        raise typer.Exit(bench_workers.worker(shard, start_at, job, out_file))
+    bench_workers.refuse_worker_flags(shard=shard, start_at=start_at, job=job, out=out_file)
     rd = RunDir(run_dir).path
     if target is None:
         if not calibrate:
@@ -172,7 +198,8 @@ def _bench(target: str | None, scenario: str | None, rate: float | None, duratio
         raise UsageError("--force replaces a saved run: it needs --save NAME")
     req = BenchRequest(target, scenario, overrides, url, method, body, headers, allow_remote, rd, stack,
                        save, calibrate=calibrate, live=live, repeat=repeat, force=force)
-    outcome = run_bench(req, out.console, out.err_console)
+    outcome = (run_bench(req, out.console, out.err_console) if workers is None
+               else bench_workers.coordinate(req, workers, runtime, out.err_console))
     if json_out:
         out.print_json(outcome.result)
     else:
@@ -205,4 +232,5 @@ def register(app: typer.Typer) -> None:
         ("trade-ops bench risk --slo 'p99<5ms' --save after", "a gate, and a saved run to compare"),
         ("trade-ops bench fill -c 1 -n 200", "order to fill, one order at a time"),
         ("trade-ops bench sink --rate 1000 -d 10", "ticks into the lake at 1000/s, each until committed"),
+        ("trade-ops bench oms --rate 400 -d 20 --workers 2", "one schedule on two worker processes, merged"),
     ))(cli_errors(bench))

@@ -1,0 +1,5 @@
+"""`python -m trade_ops`: the CLI, as the coordinator starts bench workers (worker_argv)."""
+
+from trade_ops.cli import main
+
+main()

@@ -1,0 +1,137 @@
+"""The workers' results as one run: HDR histograms added exactly, counters summed, and
+every worker that cannot be trusted named.
+
+Histograms are added bucket by bucket (`decode_and_add` of each worker's V2 encoding), so
+the merged p50/p99/p99.9 are those of all requests pooled: nothing is averaged (k6 and
+locust merge summaries or rounded times, which loses the tail). Intervals are the same
+slots in every worker (each counts from the run's one origin), added slot by slot; an
+interval is partial when the whole run's schedule does not cover it.
+
+A worker is named, and the run made invalid, when it failed or never reported, when its
+schedule began more than LATE_START_MS after the start time, when its own result is
+invalid, or when its own schedule lag would move its figures or decide an SLO (the same
+rule as a single-process run, results.lag_reason). Nothing is dropped: the figures of the
+workers that did report are shown, and the verdict is INVALID (exit 4).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from hdrh.histogram import HdrHistogram
+
+from trade_ops.bench import hist
+from trade_ops.bench.loadgen import SAMPLES_PER_KIND
+from trade_ops.bench.results import Analysis, Interval, lag_reason, noise_bounds_ms
+from trade_ops.bench.slo import Slo
+
+__all__ = ["LATE_START_MS", "WorkerSlot", "merge_workers", "worker_problems"]
+
+# A worker ready in time waits for the start (late 0); beyond this it missed it, and its first
+# requests were sent late by the generator, not by the target.
+LATE_START_MS = 10.0
+_COUNTERS = ("requests", "ok", "errors", "rejections", "warmup_requests", "connections")
+_SUMMED_HISTOGRAMS = ("latency", "service_time", "schedule_lag", "lag_free")
+
+
+@dataclass
+class WorkerSlot:
+    """One worker as the coordinator saw it: its shard, how it ended, and what it reported."""
+
+    shard: int
+    where: str  # "pid 4711", "container trade-ops-bench-1a2b-0", "10.0.0.2 (host-b)"
+    exit: str | None = None  # how it ended when that is known: "exit 0", "killed by SIGKILL"
+    doc: dict[str, Any] | None = None  # its result document, None if it never wrote one
+
+    @property
+    def name(self) -> str:
+        return f"worker {self.shard} ({self.where})"
+
+
+def _decode_sum(texts: list[str]) -> HdrHistogram:
+    h = hist.new()
+    for text in texts:
+        h.decode_and_add(text.encode("ascii"))
+    return h
+
+
+def worker_problems(slots: list[WorkerSlot], slos: list[Slo], max_lag_ms: float | None) -> list[str]:
+    """Why each untrusted worker is untrusted, one line each naming it."""
+    out: list[str] = []
+    for s in slots:
+        doc = s.doc
+        if doc is None:
+            out.append(f"{s.name} wrote no result ({s.exit or 'still running at the deadline'})")
+        elif doc["status"] != "done":
+            out.append(f"{s.name} failed: {doc.get('error')}")
+        elif doc["late_ms"] > LATE_START_MS:
+            out.append(f"{s.name} on {doc['host']['name']} started {doc['late_ms']:.0f} ms after the start "
+                       "time: it was not ready in time")
+        elif doc["results"]["invalid_reason"]:
+            out.append(f"{s.name} on {doc['host']['name']}: {doc['results']['invalid_reason']}")
+        elif reason := lag_reason(doc["results"], slos, max_lag_ms):
+            out.append(f"{s.name} on {doc['host']['name']} lagged: {reason}")
+    return out
+
+
+def _intervals(docs: list[dict[str, Any]], span_s: float) -> list[Interval]:
+    slots: dict[float, tuple[Interval, list[str], list[str]]] = {}
+    for doc in docs:
+        for iv in doc["intervals"]:
+            key = round(iv["start_s"], 6)
+            if key not in slots:
+                slots[key] = (Interval(iv["start_s"], iv["end_s"]), [], [])
+            merged, lat, svc = slots[key]
+            merged.count += iv["count"]
+            merged.errors += iv["errors"]
+            lat.append(iv["latency"])
+            svc.append(iv["service_time"])
+    out = []
+    for key in sorted(slots):
+        merged, lat, svc = slots[key]
+        merged.latency, merged.service_time = _decode_sum(lat), _decode_sum(svc)
+        merged.partial = merged.end_s > span_s + 1e-6
+        out.append(merged)
+    return out
+
+
+def merge_workers(docs: list[dict[str, Any]], rate: float) -> Analysis:
+    """The done workers' documents as one run's Analysis (its result without a verdict yet:
+    the caller judges the merged result once)."""
+    hs = {k: _decode_sum([d["histograms"][k] for d in docs]) for k in _SUMMED_HISTOGRAMS}
+    rs = [d["results"] for d in docs]
+    by_kind: dict[str, int] = {}
+    samples: dict[str, list[str]] = {}
+    for r in rs:
+        for k, v in r["errors_by_kind"].items():
+            by_kind[k] = by_kind.get(k, 0) + v
+        for k, lines in r["error_samples"].items():
+            samples[k] = (samples.get(k, []) + lines)[:SAMPLES_PER_KIND]
+    measured = [d for d in docs if d["results"]["requests"]]
+    first = min((d["first_s"] for d in measured), default=0.0)
+    duration = max((d["last_done_s"] for d in measured), default=0.0) - first
+    span = max((d["last_intended_s"] for d in measured), default=0.0) + 1.0 / rate
+    n = sum(r["requests"] for r in rs)
+    result: dict[str, Any] = {
+        "model": "open",
+        **{k: sum(r[k] for r in rs) for k in _COUNTERS},
+        "errors_by_kind": dict(sorted(by_kind.items())),
+        "error_samples": samples,
+        "interrupted": any(r["interrupted"] for r in rs),
+        "generator_nice": rs[0]["generator_nice"] if rs else None,
+        "generator_realtime": all(r["generator_realtime"] for r in rs) if rs else False,
+        "rate": round(n / duration, 2) if duration > 0 else 0.0,
+        "target_rate": rate,
+        "duration_s": round(duration, 3),
+        "valid": True,
+        "invalid_reason": None if n else "no requests were measured (no worker reported any)",
+        "latency_ms": hist.summary_ms(hs["latency"]),
+        "latency_without_lag_ms": hist.summary_ms(hs["lag_free"]),
+        "latency_without_lag_noise_ms": noise_bounds_ms(hs["lag_free"]),
+        "service_time_ms": hist.summary_ms(hs["service_time"]),
+        "schedule_lag_ms": hist.summary_ms(hs["schedule_lag"]),
+        "corrected": True,
+    }
+    return Analysis(result, hs["latency"], hs["service_time"], hs["schedule_lag"], _intervals(docs, span),
+                    hs["lag_free"])

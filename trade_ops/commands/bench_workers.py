@@ -1,0 +1,50 @@
+"""`trade-ops bench worker` (one shard) and `bench TARGET --workers N` (the coordinator):
+the flags of the bench command that split a run over workers, checked and passed on."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from trade_ops.errors import ExitCode, UsageError
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from trade_ops.bench.runner import BenchOutcome, BenchRequest
+
+__all__ = ["coordinate", "refuse_worker_flags", "worker"]
+
+
+def worker(shard: str | None, start_at: str | None, job: Path | None, out: Path | None) -> int:
+    """Run one shard; its result document goes to `out` (or stdout). The exit code says
+    whether it ran (0) or could not (3): the verdict is the coordinator's."""
+    from trade_ops.bench.worker import Job, parse_shard, parse_start, run_shard, write_result
+
+    if shard is None:
+        raise UsageError("bench worker needs --shard i/N (and --job FILE, --start-at T)")
+    i, n = parse_shard(shard)
+    if job is None:
+        raise UsageError("bench worker needs --job FILE (the coordinator writes it)")
+    j = Job.read(job)
+    if j.shards != n:
+        raise UsageError(f"--shard {shard} does not fit the job, which is split {j.shards} ways")
+    if start_at is not None:
+        j.start_at = parse_start(start_at)
+    doc = run_shard(j, i)
+    write_result(doc, out)
+    return int(ExitCode.OK if doc["status"] == "done" else ExitCode.CANNOT_RUN)
+
+
+def refuse_worker_flags(**given: object) -> None:
+    """A worker's own flags on any other bench command: say so instead of ignoring them."""
+    named = [f"--{k.replace('_', '-')}" for k, v in given.items() if v is not None]
+    if named:
+        raise UsageError(f"{', '.join(named)} belong(s) to `trade-ops bench worker`",
+                         detail="a coordinator is `trade-ops bench TARGET --workers N`")
+
+
+def coordinate(req: BenchRequest, workers: int, runtime: str, console: Console) -> BenchOutcome:
+    from trade_ops.bench.coordinator import run_workers
+
+    return run_workers(req, workers, runtime, console)
