@@ -22,8 +22,7 @@ from typing import Any
 from hdrh.histogram import HdrHistogram
 
 from trade_ops.bench import hist
-from trade_ops.bench.loadgen import SAMPLES_PER_KIND
-from trade_ops.bench.results import Analysis, Interval, lag_reason, noise_bounds_ms
+from trade_ops.bench.results import Analysis, Interval, errors_of, lag_reason, noise_bounds_ms
 from trade_ops.bench.slo import Slo
 
 __all__ = ["LATE_START_MS", "WorkerSlot", "merge_workers", "worker_problems"]
@@ -101,13 +100,7 @@ def merge_workers(docs: list[dict[str, Any]], rate: float) -> Analysis:
     the caller judges the merged result once)."""
     hs = {k: _decode_sum([d["histograms"][k] for d in docs]) for k in _SUMMED_HISTOGRAMS}
     rs = [d["results"] for d in docs]
-    by_kind: dict[str, int] = {}
-    samples: dict[str, list[str]] = {}
-    for r in rs:
-        for k, v in r["errors_by_kind"].items():
-            by_kind[k] = by_kind.get(k, 0) + v
-        for k, lines in r["error_samples"].items():
-            samples[k] = (samples.get(k, []) + lines)[:SAMPLES_PER_KIND]
+    by_kind, samples = errors_of(rs)
     measured = [d for d in docs if d["results"]["requests"]]
     first = min((d["first_s"] for d in measured), default=0.0)
     duration = max((d["last_done_s"] for d in measured), default=0.0) - first

@@ -29,7 +29,8 @@ from trade_ops.bench.loadgen import SAMPLES_PER_KIND, LoadSpec, Raw
 from trade_ops.bench.slo import Slo
 from trade_ops.bench.targets import CONNECTION, HTTP_ERROR, KIND_NAMES, OK, PROTOCOL, REJECTED
 
-__all__ = ["MATERIAL_FLOOR_MS", "MATERIAL_SHARE", "Analysis", "Interval", "analyse", "lag_reason", "merge"]
+__all__ = ["MATERIAL_FLOOR_MS", "MATERIAL_SHARE", "Analysis", "Interval", "analyse", "errors_of",
+           "lag_reason", "merge"]
 
 MATERIAL_FLOOR_MS = 1.0  # a lag moving a percentile by less is within the noise of a busy host ...
 MATERIAL_SHARE = 0.05  # ... as is one moving it by less than this share of its value
@@ -188,6 +189,18 @@ def analyse(raw: Raw, spec: LoadSpec, *, interval_s: float = 1.0, origin: float 
     return Analysis(result, lat, svc, lag, [intervals[k] for k in sorted(intervals)], lag_free)
 
 
+def errors_of(rs: list[dict[str, Any]]) -> tuple[dict[str, int], dict[str, list[str]]]:
+    """Several results' errors as one: counts by kind summed, the first samples of each kind kept."""
+    by_kind: dict[str, int] = {}
+    samples: dict[str, list[str]] = {}
+    for r in rs:
+        for k, v in r["errors_by_kind"].items():
+            by_kind[k] = by_kind.get(k, 0) + v
+        for k, lines in r["error_samples"].items():
+            samples[k] = (samples.get(k, []) + lines)[:SAMPLES_PER_KIND]
+    return by_kind, samples
+
+
 def merge(analyses: list[Analysis]) -> Analysis:
     """Repeated runs as one: histograms added, counts summed, intervals one after another."""
     if len(analyses) == 1:
@@ -206,13 +219,7 @@ def merge(analyses: list[Analysis]) -> Analysis:
                                       iv.latency, iv.service_time, iv.partial))
         offset += max((iv.end_s for iv in a.intervals), default=0.0)
     rs = [a.result for a in analyses]
-    by_kind: dict[str, int] = {}
-    samples: dict[str, list[str]] = {}
-    for r in rs:
-        for k, v in r["errors_by_kind"].items():
-            by_kind[k] = by_kind.get(k, 0) + v
-        for k, lines in r["error_samples"].items():
-            samples[k] = (samples.get(k, []) + lines)[:SAMPLES_PER_KIND]
+    by_kind, samples = errors_of(rs)
     n = sum(r["requests"] for r in rs)
     duration = sum(r["duration_s"] for r in rs)
     invalid = [r["invalid_reason"] for r in rs if r["invalid_reason"]]
