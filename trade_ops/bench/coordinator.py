@@ -135,6 +135,12 @@ def process_launch(job: Job, job_path: Path, shard: int, work: Path) -> Started:
 LAUNCHERS: dict[str, Launch] = {"process": process_launch}
 
 
+def _runs_dir(req: BenchRequest) -> Path:
+    from trade_ops.rundir import RunDir
+
+    return req.runs_dir or RunDir(req.run_dir).runs
+
+
 def _slots(started: list[Started], deadline: float) -> list[WorkerSlot]:
     """Wait for every worker to end (until the deadline: those still running are stopped)."""
     while time.time() < deadline and any(s.ended() is None for s in started):
@@ -185,7 +191,7 @@ def run_workers(req: BenchRequest, workers: int, runtime: str, console: Console,
     if spec.model != "open":
         raise UsageError("--workers splits an open-loop schedule: give --rate (a closed loop has none)")
     if req.save and not req.force:
-        refuse_existing(req.save, req.runs_dir)
+        refuse_existing(req.save, _runs_dir(req))
     launch = launch or LAUNCHERS[runtime]
     with contextlib.ExitStack() as stack:
         own_null = req.target == "null" and not req.url
@@ -244,7 +250,7 @@ def _outcome(req: BenchRequest, sc: Scenario, slots: list[WorkerSlot], spec: Loa
                         command=bench_command(req) + f" --workers {workers} --runtime {runtime}")
         if env := secret_header_vars(req):
             doc["meta"]["command_env"] = env
-        saved = save_run(doc, analysis, req.runs_dir)
+        saved = save_run(doc, analysis, _runs_dir(req))
         r["saved"] = str(saved[0])
     return BenchOutcome(r, analysis, ExitCode(r["exit_code"]), saved)
 
