@@ -38,6 +38,7 @@ __all__ = [
     "ALL_SERVICES",
     "BARS_KEY",
     "FAMILIES",
+    "OWN_DESCRIPTION",
     "STREAMS",
     "TABLES",
     "TOPOLOGY",
@@ -381,6 +382,12 @@ class StreamSpec:
     max_bytes: int
     max_msgs_per_subject: int = -1  # 1: the stream keeps only the last message of each subject
 
+
+# How a service of this project says so: its /health `description` (a field of the IETF
+# health draft) and its OpenAPI `info.description`. doctor applies trade-ops' own model
+# (its graph, streams, API rules) to the services that say it, and judges any other by
+# its own evidence.
+OWN_DESCRIPTION = "a trade-ops service"
 
 TICKS, BARS, ALT, ORDERS, VENUE, EXEC, POSITIONS = (
     "TICKS", "BARS", "ALT", "ORDERS", "VENUE", "EXEC", "POSITIONS")

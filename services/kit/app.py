@@ -280,7 +280,7 @@ def create_app(
 
     # No /docs or /redoc: their pages load scripts from a CDN, which a machine without
     # network access cannot reach. /openapi.json is served, for any local viewer.
-    app = FastAPI(title=name, version=version, lifespan=_lifespan,
+    app = FastAPI(title=name, version=version, description=contract.OWN_DESCRIPTION, lifespan=_lifespan,
                   default_response_class=JSONResponse, docs_url=None, redoc_url=None)
     app.state.kit = kit
     app.add_middleware(MetricsMiddleware, metrics=metrics)

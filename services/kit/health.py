@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from services.contract import OWN_DESCRIPTION
+
 __all__ = ["Check", "CheckFn", "NamedCheck", "Status", "health_document", "http_status", "run_checks",
            "worst"]
 
@@ -90,7 +92,7 @@ def health_document(service: str, version: str, checks: Sequence[Check]) -> dict
     for c in checks:
         grouped.setdefault(c.key, []).append(c.to_json(now))
     doc: dict[str, Any] = {"status": status, "serviceId": service, "version": version,
-                           "checks": grouped}
+                           "description": OWN_DESCRIPTION, "checks": grouped}
     failing = [f"{c.key}: {c.output}" for c in checks if c.status != "pass" and c.output]
     if failing:
         doc["output"] = "; ".join(failing)

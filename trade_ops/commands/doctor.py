@@ -30,7 +30,8 @@ def doctor(
     json_: JsonOpt = False,
     report: Annotated[str | None, typer.Option(
         "--report", metavar="PATH", help="Where to write STATUS_REPORT.md "
-                                         "[default: RUN_DIR/reports/STATUS_REPORT.md].")] = None,
+                                         "[default: RUN_DIR/reports/STATUS_REPORT.md; none with --json].")]
+        = None,
     no_report: Annotated[bool, typer.Option(
         "--no-report", help="Do not write STATUS_REPORT.md.")] = False,
     watch: Annotated[float | None, typer.Option(
@@ -78,6 +79,10 @@ def doctor(
              "running doctor read-only (never trading) when scraped, at most once per --interval.")] = None,
     interval: Annotated[float, typer.Option(
         "--interval", metavar="S", min=1.0, help="With --serve: the most often doctor runs.")] = 30.0,
+    wire_window: Annotated[float, typer.Option(
+        "--wire-window", metavar="S", min=0.0, max=60.0,
+        help="On a deployment trade-ops did not start, sample its NATS traffic for S seconds to find "
+             "subjects nobody hears and subscriptions that hear nothing (0: skip).")] = 2.0,
 ) -> None:
     """Diagnose the stack: every problem, its root cause and its fix, in about a second."""
     from trade_ops.doctor.target import Explicit, parse_urls
@@ -92,17 +97,18 @@ def doctor(
         raise UsageError(f"--compose {compose}: no such file")
     rd = RunDir(run_dir)
     flags = Explicit(parse_urls(url or []), valkey, nats, nats_monitor, lake)
-    report_path = None if no_report else (report or str(rd.reports / STATUS_REPORT))
+    # --json prints the document and writes nothing else, unless --report names a file.
+    report_path = None if no_report or (json_ and report is None) else (report or str(rd.reports / STATUS_REPORT))
     startup_s = _start(rd, stack) if up else None
     named = flags or compose is not None  # a compose project named is something to examine too
     if not up and not named and not rd.running() and not any(c.url for c in rd.stack(stack).services):
         raise rd.no_stack_error()  # probe nothing at default ports that nobody asked for
     if serve is not None:
         _serve(serve, interval,
-               lambda: _run(rd, stack, flags, timeout, compose, strict, False, reconcile_window))
+               lambda: _run(rd, stack, flags, timeout, compose, strict, False, reconcile_window, wire_window))
 
     doc = _once(rd, stack, flags, timeout, compose, strict, report_path, json_, verbose, None, trade,
-                reconcile_window, startup_s)
+                reconcile_window, startup_s, wire_window)
     traded_at, interrupted = time.monotonic(), False
     while watch is not None:
         try:
@@ -110,7 +116,7 @@ def doctor(
             # A watch trades at most once a minute: the other runs are read-only.
             again = trade is not False and time.monotonic() - traded_at >= TRADE_EVERY_S
             doc = _once(rd, stack, flags, timeout, compose, strict, report_path, json_, verbose, doc,
-                        trade if again else False, reconcile_window)
+                        trade if again else False, reconcile_window, wire_window=wire_window)
             traded_at = time.monotonic() if again else traded_at
         except KeyboardInterrupt:  # Ctrl-C ends a watch: the last run is published, then 130
             interrupted = True
@@ -123,11 +129,11 @@ def doctor(
 
 
 def _run(rd: RunDir, stack: Path | None, flags: Explicit, timeout: float, compose: Path | None,
-         strict: bool, trade: bool | None, window: int) -> dict[str, Any]:
+         strict: bool, trade: bool | None, window: int, wire_window: float = 2.0) -> dict[str, Any]:
     from trade_ops.doctor import build_target, run_doctor
 
     target = build_target(rd, stack, timeout=timeout, compose=compose, flags=flags)
-    target.trade, target.reconcile_window = trade, window
+    target.trade, target.reconcile_window, target.wire_window = trade, window, wire_window
     return run_doctor(target, strict=strict)
 
 
@@ -156,12 +162,12 @@ def _serve(addr: str, interval: float, run: Callable[[], dict[str, Any]]) -> NoR
 def _once(rd: RunDir, stack: Path | None, flags: Explicit, timeout: float, compose: Path | None,
           strict: bool, report: str | None, json_: bool, verbose: bool,
           previous: dict[str, Any] | None, trade: bool | None = None,
-          window: int = 10_000, startup_s: float | None = None) -> dict[str, Any]:
+          window: int = 10_000, startup_s: float | None = None, wire_window: float = 2.0) -> dict[str, Any]:
     """One doctor run: check, save doctor-last.json, write the report, show it (or what changed)."""
     from trade_ops.doctor import render_status_report, save_last
     from trade_ops.doctor.render import changes, render, summary_line, verdict
 
-    doc = _run(rd, stack, flags, timeout, compose, strict, trade, window)
+    doc = _run(rd, stack, flags, timeout, compose, strict, trade, window, wire_window)
     if startup_s is not None:  # `--up`: the start-up is reported beside the doctor's own time
         doc["startup_ms"] = round(startup_s * 1000, 1)
     if rd.path.is_dir():  # never create a run dir here just to keep a result

@@ -1,7 +1,11 @@
 """Data flow: ticks flowing, sinks writing, consumers keeping up.
 
 Rates come from two samples a short interval apart (the stream's last sequence, a
-sink's row count); lags from the NATS monitoring endpoint `/jsz?consumers=true`.
+sink's row count); lags from the NATS monitoring endpoint `/jsz?consumers=true`. The
+TICKS stream and the consumers' lag are trade-ops' own: on a foreign deployment the
+messaging topology (check_topology.py) says what flows. A foreign sink is judged by its
+own `/stats` read whole (a count nested under `stats.ticks.rows_written` counts), or
+skipped when it serves none.
 """
 
 from __future__ import annotations
@@ -77,15 +81,27 @@ def _epoch(value: Any) -> float | None:
     return None
 
 
+_ROW_KEYS = ("rows_written", "rows", "records_written", "written", "messages_written", "events_written",
+             "total_written", "inserted", "rows_total")
+
+
+def _nested_rows(doc: dict[str, Any], depth: int = 0) -> float | None:
+    """A row count wherever the body keeps it: the sum of the counts of its nested parts."""
+    own = next((doc[k] for k in _ROW_KEYS if isinstance(doc.get(k), int | float)
+                and not isinstance(doc.get(k), bool)), None)
+    if own is not None or depth >= 3:
+        return own
+    counts = [_nested_rows(v, depth + 1) for v in doc.values() if isinstance(v, dict)]
+    found = [c for c in counts if c is not None]
+    return sum(found) if found else None
+
+
 def sink_progress(doc: Any) -> tuple[float | None, float | None, int, str | None]:
     """(rows written, epoch seconds of the last write, write errors, last error) from /stats."""
     if not isinstance(doc, dict):
         return None, None, 0, None
     parts = [v for v in (doc.get("sinks") or {}).values() if isinstance(v, dict)] or [doc]
-    rows = doc.get("rows_written", doc.get("rows"))
-    if not isinstance(rows, int | float):
-        counts = [p.get("rows_written", p.get("rows")) for p in parts]
-        rows = sum(c for c in counts if isinstance(c, int | float)) if counts else None
+    rows = _nested_rows(doc)
     stamps = [t for t in (_epoch(p.get("last_write")) for p in [doc, *parts]) if t]
     errors = sum(int(p.get("write_errors") or 0) for p in parts)
     last_error = next((p["last_error"] for p in parts if p.get("last_error")), None)
@@ -113,13 +129,20 @@ def wait_first_write(stack: Any, timeout: float = 5.0) -> bool:
 async def check_sink(target: Target, http: httpx.AsyncClient, r: CheckResult, name: str,
                      window: float) -> None:
     url = f"{target.stack[name].base_url}/stats"
-    first = await call(http, "GET", url, target.timeout)
+    first, own = await asyncio.gather(call(http, "GET", url, target.timeout), target.is_own(name))
     t0 = time.perf_counter()
+    r.rest_on("trade-ops' model" if own else "its own answer")
     if first.response is None or first.response.status_code != 200:
         what = first.error or f"HTTP {first.response.status_code}"  # type: ignore[union-attr]
+        if not own:  # /stats is trade-ops' endpoint; another sink need not serve it
+            r.skip(f"{name} is not a trade-ops service and GET /stats gave no row count ({what})")
+            return
         r.fail(f"GET /stats: {what}", target.logs_remedy(name))
         return
     rows0 = sink_progress(json_of(first.response))[0]
+    if rows0 is None and not own:
+        r.skip(f"{name} is not a trade-ops service and its GET /stats shows no row count")
+        return
     await asyncio.sleep(window)
     second = await call(http, "GET", url, target.timeout)
     rows1, last, errors, last_error = sink_progress(json_of(second.response))
@@ -132,8 +155,9 @@ async def check_sink(target: Target, http: httpx.AsyncClient, r: CheckResult, na
         r.summary = f"{rows1:.0f} rows · +{rate:.0f}/s"
     elif age is not None and age < FRESH_S:
         r.summary = f"{rows1 or 0:.0f} rows · last write {age:.0f}s ago"
-    elif name in SPARSE_WRITERS:
-        # Orders and alt-data events are sparse: idle is fine when nothing happened.
+    elif name in SPARSE_WRITERS or not own:
+        # Orders and alt-data events are sparse: idle is fine when nothing happened. A foreign
+        # sink's batching is its own: a count that did not move in 0.3 s is no finding.
         r.summary = f"{rows1 or 0:.0f} rows · idle" + (f" (last write {age:.0f}s ago)" if age else "")
     elif rows1 is None and last is None:
         r.warn("GET /stats shows no row count or last-write time", target.logs_remedy(name))
@@ -143,6 +167,11 @@ async def check_sink(target: Target, http: httpx.AsyncClient, r: CheckResult, na
 
 
 async def check_consumer_lag(target: Target, http: httpx.AsyncClient, r: CheckResult) -> None:
+    owns = await asyncio.gather(*(target.is_own(c.name) for c in target.services))
+    if not any(owns):
+        r.skip("no trade-ops service here: the messaging topology shows the consumers that lag")
+        return
+    r.rest_on("trade-ops' model", "nats monitoring")
     doc, err = await _jsz(target, http, "consumers=true")
     if doc is None:
         r.fail(f"NATS monitoring unreachable: {err}", target.up_remedy("nats"))
@@ -157,12 +186,14 @@ async def check_consumer_lag(target: Target, http: httpx.AsyncClient, r: CheckRe
     if not lags:
         r.summary = "no consumers"
         if target.services:
-            r.warn("no JetStream consumers: nothing consumes the streams", "trade-ops up")
+            r.warn("no JetStream consumers: nothing consumes the streams", target.up_remedy("nats")
+                   if target.supervised else None)
         return
     worst_key = max(lags, key=lags.__getitem__)
     r.summary = f"{len(lags)} consumers · max lag {lags[worst_key]} ({worst_key})"
     for key, lag in sorted(lags.items(), key=lambda kv: -kv[1]):
         if lag > LAG_FAIL:
-            r.fail(f"{key} is {lag} messages behind", "restart or scale the consumer's service")
+            r.fail(f"{key} is {lag} messages behind", "manual step: restart or scale the consumer's service")
         elif lag > LAG_WARN:
-            r.warn(f"{key} is {lag} messages behind", "watch it: `trade-ops doctor --watch 5`")
+            r.warn(f"{key} is {lag} messages behind",
+                   "manual step: watch whether it shrinks (trade-ops doctor --watch 5)")

@@ -104,9 +104,11 @@ async def check_valkey(target: Target, c: Component, r: CheckResult) -> None:
                      f"{f' of {limit >> 20} MiB' if limit else ' (no maxmemory)'} · eviction {policy}")
     if policy not in SAFE_EVICTION:
         r.warn(f"maxmemory-policy {policy} may evict orders and idempotency keys",
-               "valkey-server --maxmemory-policy noeviction (or CONFIG SET maxmemory-policy noeviction)")
+               f"manual step: set maxmemory-policy noeviction in the configuration of the valkey at "
+               f"{c.host}:{c.port} (at run time: CONFIG SET maxmemory-policy noeviction)")
     if limit and used > 0.9 * limit:
-        r.warn(f"memory {used * 100 // limit}% of maxmemory", "raise valkey's maxmemory or free keys")
+        r.warn(f"memory {used * 100 // limit}% of maxmemory",
+               f"manual step: raise the maxmemory of the valkey at {c.host}:{c.port}, or free keys")
 
 
 async def nats_info(host: str, port: int, timeout: float) -> dict[str, Any]:
@@ -159,13 +161,18 @@ async def check_nats(target: Target, http: httpx.AsyncClient, c: Component, r: C
     doc = json_of(jsz.response) or {}
     present = {s.get("name") for a in doc.get("account_details", []) for s in a.get("stream_detail", [])}
     r.data["streams"] = sorted(n for n in present if n)
-    if target.services and not target.explicit:
+    # trade-ops' streams are expected where trade-ops' own services run, nowhere else.
+    owns = await asyncio.gather(*(target.is_own(s.name) for s in target.services))
+    if any(owns):
         missing = [s for s in expected_streams() if s not in present]
         if missing:
-            r.warn(f"streams missing: {', '.join(missing)} (services create them at startup)",
-                   "trade-ops up (the services create their streams)")
+            fix = f"trade-ops restart{target.flags()}" if target.supervised \
+                else "manual step: restart the trade-ops services (each creates its streams at start)"
+            r.warn(f"streams missing: {', '.join(missing)} (the services create them at start)", fix)
         else:
             r.details.append(f"streams {', '.join(sorted(n for n in present if n))}")
+    elif present:
+        r.details.append(f"streams {', '.join(sorted(n for n in present if n))}")
 
 
 async def check_lake(target: Target, c: Component, r: CheckResult) -> None:
@@ -181,9 +188,16 @@ async def check_lake(target: Target, c: Component, r: CheckResult) -> None:
                    "set `uri` under [infra.lake] in the stack file to a writable directory or s3:// URL")
             return
         r.details.append("writable" if existing == root else "not created yet; its parent is writable")
-    writers = {s.name for s in target.services}
-    # Explicit target: the tables of the services named (all of them when only --lake is).
-    wanted = [t for t, w in EXPECTED_TABLES.items() if w in writers or target.explicit]
+    from trade_ops.doctor.lake_probe import endpoint
+
+    where = endpoint(uri)
+    if where:  # the child process reads the lake there: it is an address doctor reached
+        target.contacted.add(where)
+    # trade-ops' tables are expected where its own writers run; elsewhere they are only looked for.
+    owns = await asyncio.gather(*(target.is_own(s.name) for s in target.services))
+    writers = {s.name for s, own in zip(target.services, owns, strict=True) if own}
+    foreign = not writers
+    wanted = [t for t, w in EXPECTED_TABLES.items() if w in writers or foreign]
     try:
         present = await probe_tables(uri, wanted, target.timeout)
     except TimeoutError:
@@ -202,7 +216,7 @@ async def check_lake(target: Target, c: Component, r: CheckResult) -> None:
     r.data["tables"] = have
     if have:
         r.details.append(f"tables {', '.join(have)}")
-    if target.explicit:  # another deployment: which tables it writes is its business
+    if foreign:  # another deployment: which tables it writes is its business
         r.details += [f"no table {', '.join(missing)}"] if missing else []
         return
     sparse = [t for t in missing if EXPECTED_TABLES[t] in SPARSE_WRITERS]

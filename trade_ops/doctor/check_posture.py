@@ -8,11 +8,15 @@ Each probe asks as an anonymous client and changes nothing:
     oms      GET /orders without a token: 401 is protected (per-account tokens on; off
              on loopback by design, so there it is only noted)
 
+    endpoints  a foreign service's OpenAPI (`/openapi.json`): its mutating operations
+               (POST/PUT/PATCH/DELETE) that are not order entry and carry no security
+               requirement are listed, never called: admin endpoints open to anyone
+
 Open on a non-loopback address is a failure: anyone on the network can change state.
-Open on loopback is a warning under --strict (a laptop stack started by hand is fine
-otherwise). The kill switch is probed only where doctor may trade (its own stack, or
---trade): an old risk might clear more than the symbol it is given. A stack `trade-ops up`
-started has credentials, so it passes either way.
+Open on loopback is a note, and under --strict a warning, for every probe alike (a
+laptop stack started by hand is fine otherwise). The kill switch is probed only where
+doctor may trade (its own stack, or --trade): an old risk might clear more than the
+symbol it is given. A stack `trade-ops up` started has credentials, so it passes either way.
 """
 
 from __future__ import annotations
@@ -21,18 +25,20 @@ import asyncio
 import ipaddress
 import socket
 from collections.abc import Awaitable, Callable
+from functools import partial
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
 
 from services import env
 from trade_ops.doctor.check_infra import nats_info
-from trade_ops.doctor.http import call
+from trade_ops.doctor.http import call, json_of
 from trade_ops.doctor.model import CheckResult, Group
 from trade_ops.doctor.target import Target
 from trade_ops.stack import Component
 
-__all__ = ["PROBE_SYMBOL", "is_loopback", "posture_checks"]
+__all__ = ["ORDER_ENTRY", "PROBE_SYMBOL", "is_loopback", "open_admin_endpoints", "posture_checks"]
 
 PROBE_SYMBOL = "DOCTOR-POSTURE-PROBE"  # never halted: clearing it changes nothing
 GROUP: Group = "configuration"
@@ -80,25 +86,25 @@ class _Posture:
     def __init__(self, target: Target, strict: bool) -> None:
         self.target, self.strict = target, strict
 
-    def remedy(self, c: Component, what: str) -> str:
-        if c.name in self.target.processes:  # trade-ops runs it: up writes the credentials
-            flags = self.target._trade_ops_flags()
+    def remedy(self, c: Component, what: str, by_up: bool = True) -> str:
+        if by_up and c.name in self.target.processes:  # trade-ops runs it: up writes the credentials
+            flags = self.target.flags()
             return f"trade-ops down{flags} && trade-ops up{flags}"
-        return f"{what} (manual step: trade-ops does not run {c.name} here)"
+        return f"manual step: {what}"
 
     def judge(self, r: CheckResult, c: Component, host: str, is_open: bool, how: str, fix: str,
-              loopback_ok: bool = False) -> None:
+              by_up: bool = True, verb: str = "answers without credentials") -> None:
         where = "loopback" if is_loopback(host) else "a non-loopback address"
         r.data.update(open=is_open, address=host, loopback=where == "loopback")
         if not is_open:
             r.summary = f"needs credentials ({how})"
             return
         r.summary = f"open without credentials on {where}"
-        detail = f"{c.name} at {host} answers without credentials ({how})"
+        detail = f"{c.name} at {host} {verb} ({how})"
         if where != "loopback":
-            r.fail(detail + ": anyone on the network can change state", self.remedy(c, fix))
-        elif self.strict and not loopback_ok:
-            r.warn(detail + " (loopback: only users of this machine)", self.remedy(c, fix))
+            r.fail(detail + ": anyone on the network can change state", self.remedy(c, fix, by_up))
+        elif self.strict:
+            r.warn(detail + " (loopback: only users of this machine; --strict)", self.remedy(c, fix, by_up))
         else:
             r.details.append(detail + "; fine on loopback, --strict warns")
 
@@ -154,8 +160,61 @@ def posture_checks(target: Target, http: httpx.AsyncClient, strict: bool
                    if c.name == "oms" else
                    f"start risk with an operator token ({env.setting_var('operator_token')} or its "
                    "secrets dir)")
+            # `up` gives the OMS per-account tokens only off loopback: a restart changes nothing here.
             p.judge(r, c, _host_port(c)[0], code not in (401, 403), f"{how}: HTTP {code}", fix,
-                    loopback_ok=c.name == "oms")
+                    by_up=c.name != "oms")
 
         out.append((r, service_probe))
+
+    for c in target.services:
+        if target.started(c.name):  # trade-ops' own: the probes above know its admin endpoints
+            continue
+        r = CheckResult(f"posture {c.name} endpoints", GROUP, component=c.name)
+        out.append((r, partial(_openapi_probe, target, http, p, c, r)))
     return out
+
+
+# Order entry is meant to be called: its own checks (accounts, risk) guard it. A pre-trade
+# check changes nothing.
+ORDER_ENTRY = ("/orders", "/order", "/check")
+MUTATING = ("post", "put", "patch", "delete")
+
+
+def open_admin_endpoints(doc: Any) -> list[str]:
+    """`METHOD /path` of each mutating operation that is not order entry and that the
+    document asks no credentials for (no `security` on the operation, none at the top)."""
+    if not isinstance(doc, dict) or not isinstance(doc.get("paths"), dict):
+        return []
+    default = doc.get("security") or []
+    out = []
+    for path, ops in doc["paths"].items():
+        if not isinstance(ops, dict) or any(path == e or path.startswith(e + "/") for e in ORDER_ENTRY):
+            continue
+        for method in MUTATING:
+            op = ops.get(method)
+            if isinstance(op, dict) and not (op.get("security", default) or []):
+                out.append(f"{method.upper()} {path}")
+    return out
+
+
+async def _openapi_probe(target: Target, http: httpx.AsyncClient, p: _Posture, c: Component,
+                         r: CheckResult) -> None:
+    """A foreign service's admin endpoints, read from its OpenAPI: listed, never called."""
+    if await target.is_own(c.name):
+        r.skip(f"{c.name} is a trade-ops service: its admin endpoints need the operator token")
+        return
+    answer = await call(http, "GET", c.base_url + "/openapi.json", target.timeout)
+    doc = json_of(answer.response)
+    if answer.response is None or answer.response.status_code != 200 or not isinstance(doc, dict):
+        r.skip(f"no OpenAPI document at {c.base_url}/openapi.json "
+               f"({answer.error or f'HTTP {answer.response.status_code}'})")  # type: ignore[union-attr]
+        return
+    r.rest_on("openapi")
+    found = open_admin_endpoints(doc)
+    r.data["open_endpoints"] = found
+    if not found:
+        r.summary = "no open admin endpoint in its OpenAPI"
+        return
+    p.judge(r, c, _host_port(c)[0], True, "its OpenAPI gives them no security requirement; listed, "
+            "not called", f"require credentials on {', '.join(found)} in {c.name}",
+            verb=f"has admin endpoints open without credentials: {', '.join(found)}")

@@ -10,11 +10,13 @@ failure, called exactly "HTTP 200 with an unhealthy body".
 from __future__ import annotations
 
 import asyncio
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 
+from services.contract import OWN_DESCRIPTION
 from trade_ops.doctor import evidence
 from trade_ops.doctor.http import call, json_of
 from trade_ops.doctor.model import CheckResult
@@ -41,6 +43,10 @@ class Verdict:
     # itself (its consumer, a background task), not a dependency it names.
     own_parts: set[str] = field(default_factory=set)
     texts: list[str] = field(default_factory=list)  # the body's error / reason / output texts
+    # Fields of the body read whole that say something is down ("nats_connected" -> False),
+    # by their path in the body; and what it says of itself that is no fault ("mode: SHADOW").
+    fields: dict[str, Any] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
     raw_status: Any = None
     version: str | None = None
 
@@ -65,6 +71,69 @@ def _failing_checks(checks: dict[str, Any]) -> tuple[dict[str, Any], set[str]]:
     return out, own
 
 
+# A boolean field is about health when a word of its key says so (`nats_connected`,
+# `isHealthy`, `redis_ok`) or its key names a component (`redis: false`).
+_UP_WORDS = {"connected", "healthy", "ok", "up", "alive", "ready", "available", "reachable", "running",
+             "consuming", "subscribed", "online", "live", "writable"}
+_DOWN_WORDS = {"disconnected", "degraded", "stale", "failed", "failing", "down", "offline", "halted",
+               "stalled", "unhealthy"}
+_CONTAINERS = ("checks", "components", "details", "dependencies", "services", "connections")
+_NOTE_KEYS = {"mode", "state", "role", "environment", "env", "trading_mode"}
+_SKIP_KEYS = {"status", "checks", "version", "serviceId", "description", "time", "timestamp", "uptime_s",
+              "releaseId", "links", "notes"}
+
+
+def _words(key: str) -> set[str]:
+    return {w.lower() for w in re.split(r"[_\-.\s]+|(?<=[a-z])(?=[A-Z])", key) if w}
+
+
+def _field_down(key: str, value: Any, inside: bool) -> bool:
+    words = _words(key)
+    if isinstance(value, bool):
+        if value is False:
+            return inside or bool(words & _UP_WORDS) or key.lower() in evidence.ALIASES
+        return bool(words & _DOWN_WORDS)
+    if isinstance(value, str):
+        word = value.lower().strip()
+        return word in _FAIL or word in {"disconnected", "not connected", "unavailable", "closed",
+                                         "unreachable"}
+    return False
+
+
+def read_fields(body: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """The body read whole: (fields that say something is down, by path; notes such as its mode).
+
+    Top-level fields and nested `components` / `details` / `dependencies` (not `checks`,
+    judged entry by entry, and not the text fields, which are evidence of their own).
+    """
+    down: dict[str, Any] = {}
+    notes: list[str] = []
+
+    def visit(node: dict[str, Any], prefix: str, inside: bool, depth: int) -> None:
+        for key, value in node.items():
+            if not isinstance(key, str) or (depth == 0 and key in _SKIP_KEYS) or \
+                    (key in evidence.TEXT_KEYS and not isinstance(value, dict)):
+                continue
+            path = f"{prefix}{key}"
+            if isinstance(value, dict) and depth < 3:
+                if isinstance(value.get("status"), str) and _word(value["status"]) in _FAIL:
+                    down[path] = value["status"]
+                elif isinstance(value.get("healthy"), bool) and not value["healthy"]:
+                    down[f"{path}.healthy"] = False
+                else:
+                    visit(value, f"{path}.", inside or key in _CONTAINERS, depth + 1)
+            elif key == "status":
+                if _word(value) in _FAIL:
+                    down[path] = value
+            elif _field_down(key, value, inside):
+                down[path] = value
+            elif depth == 0 and key.lower() in _NOTE_KEYS and isinstance(value, str | int | float):
+                notes.append(f"{key}: {value}")
+
+    visit(body, "", False, 0)
+    return down, notes
+
+
 def judge_health(code: int, body: Any) -> Verdict:
     """What a /health answer says, whatever shape it has."""
     raw = body.get("status") if isinstance(body, dict) else None
@@ -82,7 +151,9 @@ def judge_health(code: int, body: Any) -> Verdict:
     if isinstance(checks, dict):
         verdict.failing_checks, verdict.own_parts = _failing_checks(checks)
         verdict.failing = [k.split(":", 1)[0] for k in verdict.failing_checks]
+    verdict.fields, verdict.notes = read_fields(body)
     problems = [f"{k}: {v}" for k, v in verdict.failing_checks.items()]
+    problems += [f"{k}: {_spell(v)}" for k, v in verdict.fields.items()]
     reason = "; ".join(t for t in verdict.texts if t not in problems)
     if word in _FAIL or (code >= 400 and word in _PASS | _WARN):
         verdict.status = "fail"
@@ -94,15 +165,36 @@ def judge_health(code: int, body: Any) -> Verdict:
     elif word not in _PASS:
         verdict.status = "warn"
         verdict.details = [f"unknown health status {raw!r}", *problems]
-    elif problems:  # "healthy" while a check says false: believe the check
+    elif problems:  # "healthy" while a check or a field says otherwise: believe the field
         verdict.status = "warn"
-        verdict.details = [f"says {raw!r} while checks fail", *problems]
+        verdict.details = [f"says {raw!r} while {problems[0]}", *problems]
+    verdict.details += [n for n in verdict.notes if n not in verdict.details]
     if shape == "legacy":
         verdict.details.append(f'legacy health shape {{"status": "{raw}"}}')
     return verdict
 
 
+def _spell(value: Any) -> str:
+    return "false" if value is False else "true" if value is True else str(value)
+
+
+def says_own(body: Any) -> bool:
+    """A trade-ops service says so in its health body (see target.py)."""
+    return isinstance(body, dict) and body.get("description") == OWN_DESCRIPTION
+
+
 async def check_service(target: Target, http: httpx.AsyncClient, c: Component, r: CheckResult) -> None:
+    own = False
+    try:
+        own = await _check_service(target, http, c, r)
+    finally:
+        target.identify(c.name, own)
+    if not target.is_own_now(c.name):
+        r.data["foreign"] = True
+
+
+async def _check_service(target: Target, http: httpx.AsyncClient, c: Component, r: CheckResult) -> bool:
+    """The service's check; whether its body says it is trade-ops' own."""
     base = c.base_url
     r.data.update(url=base, port=c.port if not c.url else None)
     live, health = await asyncio.gather(call(http, "GET", base + c.live_path, target.timeout),
@@ -113,20 +205,20 @@ async def check_service(target: Target, http: httpx.AsyncClient, c: Component, r
         r.data["unreachable"] = live.refused
         fix = target.logs_remedy(c.name) if live.timed_out else target.up_remedy(c.name)
         r.fail(f"{base}: {live.error or 'unreachable'}", fix)
-        return
+        return False
     live_code = live.response.status_code if live.response is not None else None
     r.data["livez_status"] = live_code
     if health.response is None:
         r.summary = "health not answering"
         r.fail(f"{c.health_path}: {health.error}", target.logs_remedy(c.name))
-        return
+        return False
     code = health.response.status_code
     r.data["http_status"] = code
     if code == 404:
         r.summary = f"{c.health_path} missing"
         r.fail(f"{c.health_path} answered 404", f"serve GET {c.health_path} in {c.name}, or set "
                f"health_path for {c.name} in the stack file (manual step)")
-        return
+        return False
     if live_code == 404:
         r.details.append(NO_LIVEZ)  # Kubernetes-style: less to look at, not a failure
     elif live.response is None:
@@ -136,14 +228,18 @@ async def check_service(target: Target, http: httpx.AsyncClient, c: Component, r
                target.logs_remedy(c.name))
     body = json_of(health.response)
     verdict = judge_health(code, body if body is not None else health.response.text)
-    named = evidence.from_checks(verdict.failing_checks, target.stack, own=verdict.own_parts)
+    names = target.stack.components.keys()
+    named = evidence.from_checks(verdict.failing_checks, names, own=verdict.own_parts)
+    named += evidence.from_fields(verdict.fields, names)
+    directory = target.directory()
     for text in verdict.texts:
-        named += evidence.from_text(text, target.stack, c.name)
-    named = evidence.unique(named)
+        named += evidence.from_text(text, directory, names, c.name)
+    named = [n for n in evidence.unique(named) if n.name != c.name]
     r.data.update(shape=verdict.shape, version=verdict.version, body_status=verdict.raw_status,
                   failing_checks={k: v if isinstance(v, bool | int | float) else str(v)
                                   for k, v in verdict.failing_checks.items()},
-                  errors=verdict.texts, named=[n.to_json() for n in named],
+                  errors=verdict.texts, named=[n.to_json() for n in named], notes=verdict.notes,
+                  fields={k: _spell(v) for k, v in verdict.fields.items()},
                   blocked_by=[n.name for n in named if not n.external])
     if isinstance(body, dict) and "uptime_s" in body:
         r.data["uptime_s"] = body["uptime_s"]
@@ -151,7 +247,7 @@ async def check_service(target: Target, http: httpx.AsyncClient, c: Component, r
     if verdict.status == "pass":
         r.summary = head
         r.details.extend(verdict.details)
-        return
+        return says_own(body)
     r.summary = verdict.details[0] if verdict.details else f"health {verdict.status}"
     mark = r.fail if verdict.status == "fail" else r.warn
     for detail in verdict.details or [f"health status {verdict.status}"]:
@@ -159,3 +255,4 @@ async def check_service(target: Target, http: httpx.AsyncClient, c: Component, r
             r.details.append(detail)
         else:
             mark(detail, target.logs_remedy(c.name))
+    return says_own(body)

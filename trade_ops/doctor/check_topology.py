@@ -1,21 +1,31 @@
-"""Messaging topology, read from the NATS server: who publishes each subject, who hears it.
+"""Messaging topology: who publishes each subject, who hears it, read from the server and the wire.
 
-What each service publishes and consumes is declared, never parsed from source: by the
-stack file (`publishes` / `consumes` of a service) or, for this project's own services,
-by services/contract.py TOPOLOGY. The server says who actually listens: core
-subscriptions per connection (`/connz?subs=1`, connections named after their service)
-and JetStream consumers per stream (`/jsz?consumers=1`; a push consumer belongs to the
-connection subscribed to its deliver subject, a pull one to the service its durable
-name starts with). A subject a service publishes that nothing hears is a failure naming
-the publisher; a service declared to consume a subject that holds no subscription for it
-is one too, whatever its /health says. JetStream expectations apply only where a stream
-captures the subject: a core NATS deployment is checked as core NATS.
+Three sources, each named in the results' `rests_on`:
+
+    nats monitoring   core subscriptions per connection (`/connz?subs=detail`) and
+                      JetStream streams and consumers (`/jsz`): who actually listens
+    wire sample       on a foreign deployment, doctor subscribes to everything for a
+                      bounded window (default 2 s) and counts what is published: the
+                      subjects nobody hears, the subscriptions and consumer filters that
+                      hear nothing while related subjects flow (`market.tick.*.*` against
+                      `market.tick.BTCUSDT`). Skipped, with why, where doctor's user may
+                      not subscribe or no NATS address was given.
+    declarations      trade-ops' own services: services/contract.py TOPOLOGY; any service:
+                      `publishes` / `consumes` in the stack file
+
+A connection is a service by its name, or by its address: an unnamed connection from
+this host belongs to the process that holds its socket, and that process's listening
+port is a service's. A connection that matches no service is shown by its address,
+once, never warned about subject by subject.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
+from collections import Counter
 from dataclasses import dataclass, field
+from typing import Any
 
 import httpx
 
@@ -23,13 +33,20 @@ from trade_ops.doctor.http import call, json_of
 from trade_ops.doctor.model import CheckResult
 from trade_ops.doctor.target import Target
 
-__all__ = ["Declared", "Server", "check_topology", "declared", "judge_subject", "overlap", "read_server"]
+__all__ = ["Declared", "Server", "Wire", "check_topology", "declared", "judge_subject", "overlap",
+           "read_server", "related"]
+
+MONITORING = "nats monitoring"
+WIRE = "wire sample"
+DOCTOR_CONNECTION = "trade-ops-doctor"
+_INTERNAL = ("_INBOX.", "$JS.", "$SYS.", "$KV.", "$O.", "_R_.", "$JSC.")
 
 
 @dataclass
 class Declared:
     publishes: dict[str, list[str]] = field(default_factory=dict)  # subject -> services
     consumes: dict[str, list[str]] = field(default_factory=dict)
+    source: dict[str, str] = field(default_factory=dict)  # service -> "stack file" | "trade-ops' model"
 
     def subjects(self) -> list[str]:
         return list(dict.fromkeys([*self.publishes, *self.consumes]))
@@ -42,13 +59,36 @@ class Consumer:
     service: str | None
     filters: list[str]
     lag: int
+    redelivered: int = 0
+    ack_pending: int = 0
+
+
+@dataclass
+class Connection:
+    cid: int
+    label: str  # the service it is, or its name, or "client IP:PORT"
+    service: str | None
+    address: str
+    subs: list[str]
+    in_msgs: int
+    named: bool
 
 
 @dataclass
 class Server:
-    subs: dict[str, list[str]]  # connection name -> core subjects it subscribes to
+    subs: dict[str, list[str]]  # connection label -> core subjects it subscribes to
     streams: dict[str, list[str]]  # stream -> subjects it captures
     consumers: list[Consumer]
+    connections: list[Connection] = field(default_factory=list)
+
+
+@dataclass
+class Wire:
+    """What the sample heard: messages per subject, and each connection's published count."""
+
+    window: float
+    counts: Counter[str]
+    published: dict[int, int]  # cid -> messages it published in the window
 
 
 def overlap(a: str, b: str) -> bool:
@@ -62,25 +102,36 @@ def overlap(a: str, b: str) -> bool:
     return len(ta) == len(tb)
 
 
+def related(pattern: str, subject: str) -> bool:
+    """A subject the pattern was surely meant for and does not match: they share the
+    pattern's literal prefix (the tokens before its first wildcard)."""
+    tokens = pattern.split(".")
+    prefix = [t for t in tokens[:next((i for i, t in enumerate(tokens) if t in ("*", ">")), len(tokens))]]
+    if not prefix or len(prefix) == len(tokens) or overlap(pattern, subject):
+        return False
+    return subject.split(".")[:len(prefix)] == prefix
+
+
 def _contract() -> dict[str, tuple[list[str], list[str]]]:
     """This project's own services: (publishes, consumes) subjects from services/contract.py."""
-    try:
-        from services.contract import FAMILIES, TOPOLOGY
-    except ImportError:  # a deployment without this project's services: declared by its stack file
-        return {}
+    from services.contract import FAMILIES, TOPOLOGY
+
     return {name: ([FAMILIES[f].wildcard for f in (*t.publishes, *t.requests)],
                    [FAMILIES[f].wildcard for f in (*t.consumes, *t.serves)])
             for name, t in TOPOLOGY.items()}
 
 
 def declared(target: Target) -> Declared:
+    """What the stack file declares, and trade-ops' contract for its own services."""
     out = Declared()
-    ours = {} if target.explicit else _contract()
+    ours = _contract()
     for c in target.services:
         if c.publishes or c.consumes:
             pubs, cons = list(c.publishes), list(c.consumes)
-        elif c.name in ours and c.app and c.app.startswith("services."):
+            out.source[c.name] = "stack file"
+        elif c.name in ours and target.is_own_now(c.name):
             pubs, cons = ours[c.name]
+            out.source[c.name] = "trade-ops' model"
         else:
             continue
         for subject in pubs:
@@ -90,24 +141,71 @@ def declared(target: Target) -> Declared:
     return out
 
 
+def _listeners() -> tuple[dict[int, int], dict[int, set[int]]]:
+    """This host's TCP sockets: (client port -> pid, pid -> ports it listens on)."""
+    import psutil
+
+    clients: dict[int, int] = {}
+    listening: dict[int, set[int]] = {}
+    try:
+        sockets = psutil.net_connections(kind="tcp")
+    except (psutil.Error, OSError):
+        return {}, {}
+    for s in sockets:
+        if s.pid is None or not s.laddr:
+            continue
+        if s.status == psutil.CONN_LISTEN:
+            listening.setdefault(s.pid, set()).add(s.laddr.port)
+        elif s.raddr:
+            clients[s.laddr.port] = s.pid
+    return clients, listening
+
+
+def _by_port(target: Target) -> dict[int, str]:
+    from urllib.parse import urlsplit
+
+    out: dict[int, str] = {}
+    for c in target.services:
+        parts = urlsplit(c.base_url)
+        if parts.port and (parts.hostname or "") in ("127.0.0.1", "localhost", "0.0.0.0", "::1"):
+            out[parts.port] = c.name
+    return out
+
+
 async def read_server(target: Target, http: httpx.AsyncClient) -> tuple[Server | None, str]:
     monitor = target.nats_monitor
     connz, jsz = await asyncio.gather(
-        call(http, "GET", f"{monitor}/connz?subs=1&limit=4096", target.timeout),
+        call(http, "GET", f"{monitor}/connz?subs=detail&limit=4096", target.timeout),
         call(http, "GET", f"{monitor}/jsz?streams=1&consumers=1&config=1", target.timeout))
     conns = json_of(connz.response)
     if not isinstance(conns, dict):
         return None, connz.error or f"no JSON from {monitor}/connz"
-    subs: dict[str, list[str]] = {}
+    names = {c.name for c in target.services}
+    raw = [c for c in conns.get("connections") or [] if c.get("name") != DOCTOR_CONNECTION]
+    unnamed_local = [c for c in raw if not c.get("name") and str(c.get("ip")) in ("127.0.0.1", "::1")]
+    clients, listening = await asyncio.to_thread(_listeners) if unnamed_local else ({}, {})
+    ports = _by_port(target)
+    connections: list[Connection] = []
     inbox_owner: dict[str, str] = {}
-    for conn in conns.get("connections") or []:
-        name = conn.get("name") or f"cid {conn.get('cid')}"
-        for subject in conn.get("subscriptions_list") or []:
+    for conn in raw:
+        address = f"{conn.get('ip')}:{conn.get('port')}"
+        name = conn.get("name") or ""
+        service = name if name in names else None
+        if service is None and not name and conn in unnamed_local:
+            pid = clients.get(int(conn.get("port") or 0))
+            service = next((ports[p] for p in sorted(listening.get(pid or -1, ())) if p in ports), None)
+        label = service or name or f"client {address}"
+        subjects = [str(s.get("subject", "")) if isinstance(s, dict) else str(s)
+                    for s in conn.get("subscriptions_list_detail") or conn.get("subscriptions_list") or []]
+        for subject in subjects:
             if subject.startswith("_INBOX."):
-                inbox_owner[subject] = name
-            else:
-                subs.setdefault(name, []).append(subject)
-        subs.setdefault(name, [])
+                inbox_owner[subject] = label
+        connections.append(Connection(int(conn.get("cid") or 0), label, service, address,
+                                      [s for s in subjects if not s.startswith("_INBOX.")],
+                                      int(conn.get("in_msgs") or 0), bool(name)))
+    subs: dict[str, list[str]] = {}
+    for c in connections:
+        subs.setdefault(c.label, []).extend(c.subs)
     streams: dict[str, list[str]] = {}
     consumers: list[Consumer] = []
     js = json_of(jsz.response)
@@ -122,14 +220,16 @@ async def read_server(target: Target, http: httpx.AsyncClient) -> tuple[Server |
                 owner = inbox_owner.get(config.get("deliver_subject") or "") or next(
                     (s for s in sorted(subs, key=len, reverse=True) if name.startswith(s)), None)
                 lag = int(cons.get("num_pending") or 0) + int(cons.get("num_ack_pending") or 0)
-                consumers.append(Consumer(sname, name, owner, list(filters), lag))
-    return Server(subs, streams, consumers), ""
+                consumers.append(Consumer(sname, name, owner, list(filters), lag,
+                                          int(cons.get("num_redelivered") or 0),
+                                          int(cons.get("num_ack_pending") or 0)))
+    return Server(subs, streams, consumers, connections), ""
 
 
 def _consequence(subject: str) -> str:
     from services import contract
 
-    if overlap(subject, contract.VENUE_ALL):
+    if overlap(subject, contract.VENUE_ALL) or subject.startswith("venue."):
         return "orders routed there never reach a venue"
     if ".fill" in subject or overlap(subject, contract.EXEC_ALL):
         return "fills published there are never applied"
@@ -138,8 +238,12 @@ def _consequence(subject: str) -> str:
     return "what is published there reaches no one"
 
 
-def judge_subject(subject: str, decl: Declared, server: Server, r: CheckResult) -> None:
-    """One subject family: its publishers, who hears it on the server, and what is missing."""
+def judge_subject(subject: str, decl: Declared, server: Server, r: CheckResult,
+                  unmatched: set[str] | None = None) -> None:
+    """One subject family: its publishers, who hears it on the server, and what is missing.
+
+    A declared consumer that no connection is known to be (by name or address) is added
+    to `unmatched`, said once by the caller, never a warning per subject."""
     publishers = decl.publishes.get(subject, [])
     wanted = decl.consumes.get(subject, [])
     streams = [s for s, subjects in server.streams.items() if any(overlap(subject, x) for x in subjects)]
@@ -150,6 +254,7 @@ def judge_subject(subject: str, decl: Declared, server: Server, r: CheckResult) 
     lags = {f"{c.stream}/{c.name}": c.lag for c in durable}
     r.data.update(subject=subject, publishers=publishers, consumers_declared=wanted,
                   subscribers=sorted(hearing), streams=streams, lags=lags)
+    r.rest_on(MONITORING, *sorted({decl.source.get(n, "stack file") for n in (*publishers, *wanted)}))
     where = f"stream {', '.join(streams)}" if streams else "core NATS"
     worst = max(lags.values(), default=0)
     r.summary = (f"{', '.join(publishers) or '?'} -> {', '.join(sorted(hearing)) or 'nobody'} · {where}"
@@ -164,21 +269,210 @@ def judge_subject(subject: str, decl: Declared, server: Server, r: CheckResult) 
             r.fail(f"{name} declares it consumes {subject} but holds no subscription for it on the server, "
                    "whatever its /health says")
             r.component = name
-        else:
-            r.warn(f"no NATS connection named {name}: connection names identify services "
-                   f"(nats.connect(name={name!r}))")
+        elif unmatched is not None:
+            unmatched.add(name)
     if r.status == "fail" and r.component is None:
         r.component = next(iter(wanted or publishers), None)
 
 
-async def check_topology(target: Target, http: httpx.AsyncClient, results: list[CheckResult]) -> None:
-    """Fill one result per subject family (made by the runner from `declared`)."""
+def _subject_remedy(target: Target, r: CheckResult) -> str:
+    """The subject and who publishes it; trade-ops' log command for its own services."""
+    component = r.component
+    if component and target.started(component):
+        return target.logs_remedy(component)
+    subject = r.data.get("subject")
+    publishers = ", ".join(r.data.get("publishers") or []) or "its publisher"
+    wanted = r.data.get("consumers_declared") or []
+    if wanted:
+        return (f"manual step: make {', '.join(wanted)} subscribe {subject} (published by {publishers}); "
+                "its log says why its subscription failed")
+    return (f"manual step: subscribe a consumer to {subject} (published by {publishers}), "
+            "or stop publishing it")
+
+
+async def sample(target: Target, window: float) -> tuple[Wire | None, str]:
+    """Subscribe to every subject for `window` seconds: (what was heard, "") or (None, why not)."""
+    nats_c = next((c for c in target.infra if c.kind == "nats"), None)
+    if nats_c is None or nats_c.port is None:
+        return None, "no NATS address to subscribe at (give --nats nats://HOST:PORT)"
+    import nats
+    from nats.errors import Error as NatsError
+
+    from trade_ops.credentials import nats_login
+
+    counts: Counter[str] = Counter()
+    denied: list[str] = []
+
+    async def heard(msg: Any) -> None:
+        if not msg.subject.startswith(_INTERNAL):
+            counts[msg.subject] += 1
+
+    async def error(exc: Exception) -> None:
+        if "permission" in str(exc).lower():
+            denied.append(str(exc).strip())
+
+    target.contacted.add(f"{nats_c.host}:{nats_c.port}")
+    try:
+        nc = await nats.connect(f"nats://{nats_c.host}:{nats_c.port}", name=DOCTOR_CONNECTION,
+                                connect_timeout=target.timeout, max_reconnect_attempts=0,
+                                allow_reconnect=False, error_cb=error, **nats_login(target.run_dir.path))
+    except (NatsError, OSError, TimeoutError) as exc:
+        return None, f"doctor cannot connect to NATS at {nats_c.host}:{nats_c.port} ({exc or 'timed out'})"
+    try:
+        await nc.subscribe(">", cb=heard)
+        await nc.flush(timeout=max(1, round(target.timeout)))
+        await asyncio.sleep(0.05)  # a permissions violation arrives asynchronously
+        if denied:
+            return None, f"doctor's NATS user may not subscribe to every subject ({denied[0]})"
+        await asyncio.sleep(window)
+    finally:
+        await nc.close()
+    if denied:
+        return None, f"doctor's NATS user may not subscribe to every subject ({denied[0]})"
+    return Wire(window, counts, {}), ""
+
+
+def _publishers(subject: str, n: int, decl: Declared, wire: Wire, server: Server) -> list[str]:
+    """Who published `subject`: declared, else the connections whose published count grew enough."""
+    named = [p for pattern, pubs in decl.publishes.items() if overlap(subject, pattern) for p in pubs]
+    if named:
+        return sorted(set(named))
+    grew = [c for c in server.connections if wire.published.get(c.cid, 0) >= n]
+    exact = [c for c in grew if wire.published.get(c.cid) == n]
+    return sorted({c.label for c in (exact or grew)})
+
+
+def judge_wire(wire: Wire, decl: Declared, server: Server, found: list[CheckResult], target: Target) -> None:
+    """Subjects nobody hears, and subscriptions / consumer filters that heard nothing related."""
+    sampled = f"in a {wire.window:.1f} s sample"
+    declared_subjects = decl.subjects()
+    for subject, n in sorted(wire.counts.items()):
+        if any(overlap(subject, d) for d in declared_subjects):
+            continue  # judged as a declared family
+        core = [c.label for c in server.connections if any(overlap(subject, s) for s in c.subs)]
+        streams = [s for s, subjects in server.streams.items() if any(overlap(subject, x) for x in subjects)]
+        if core or streams:
+            continue
+        pubs = _publishers(subject, n, decl, wire, server)
+        by = ", ".join(pubs) if pubs else "an unknown connection"
+        r = CheckResult(f"messaging {subject}", "dataflow", component=next(
+            (c.service for c in server.connections if c.label in pubs and c.service), None))
+        r.data.update(subject=subject, publishers=pubs, messages=n, subscribers=[], streams=[])
+        r.rest_on(WIRE, MONITORING)
+        r.summary = f"{by} -> nobody · core NATS"
+        r.fail(f"{by} published {subject} ({n} message(s) {sampled}); no subscriber and no stream: "
+               f"{_consequence(subject)}", _subject_remedy(target, r))
+        found.append(r)
+    flowing = list(wire.counts)
+    for conn in server.connections:
+        for pattern in conn.subs:
+            if any(overlap(pattern, s) for s in flowing):
+                continue
+            near = sorted(s for s in flowing if related(pattern, s))
+            if not near:
+                continue
+            r = CheckResult(f"subscription {pattern} ({conn.label})", "dataflow", component=conn.service)
+            r.data.update(subject=pattern, subscriber=conn.label, related=near[:5])
+            r.rest_on(WIRE, MONITORING)
+            prefix = pattern.split("*", 1)[0].split(">", 1)[0].rstrip(".")
+            r.summary = f"matched nothing {sampled}"
+            r.fail(f"{conn.label} subscribes {pattern}, which matched nothing {sampled} while "
+                   f"{', '.join(near[:3])} flowed ({sum(wire.counts[s] for s in near)} message(s)): "
+                   "its filter never matches what is published",
+                   f"manual step: make {conn.label} subscribe {prefix}.> (or a filter matching "
+                   f"{near[0]}) instead of {pattern}")
+            found.append(r)
+    for cons in server.consumers:
+        captured = server.streams.get(cons.stream, [])
+        label = f"consumer {cons.stream}/{cons.name}"
+        if not any(overlap(f, s) for f in cons.filters for s in captured):
+            r = CheckResult(label, "dataflow", component=cons.service)
+            r.rest_on(MONITORING)
+            r.fail(f"{label} filters {', '.join(cons.filters)}, which matches nothing stream {cons.stream} "
+                   f"captures ({', '.join(captured)})",
+                   f"manual step: give {label} a filter within {', '.join(captured)}")
+            found.append(r)
+            continue
+        in_stream = [s for s in flowing if any(overlap(s, x) for x in captured)]
+        near = [s for s in in_stream if not any(overlap(f, s) for f in cons.filters)
+                and any(related(f, s) for f in cons.filters)]
+        if in_stream and near and not any(overlap(f, s) for f in cons.filters for s in in_stream):
+            r = CheckResult(label, "dataflow", component=cons.service)
+            r.rest_on(WIRE, MONITORING)
+            r.fail(f"{label} filters {', '.join(cons.filters)}, which matched nothing {sampled} while "
+                   f"{', '.join(near[:3])} flowed into {cons.stream}",
+                   f"manual step: give {label} a filter matching {near[0]}")
+            found.append(r)
+
+
+def _consumer_state(server: Server, found: list[CheckResult], target: Target) -> None:
+    """Consumers with pending or redelivered messages (trade-ops' own lag check covers its own)."""
+    for cons in server.consumers:
+        if cons.service and target.is_own_now(cons.service):
+            continue
+        if cons.lag or cons.redelivered:
+            label = f"consumer {cons.stream}/{cons.name}"
+            r = CheckResult(label, "dataflow", component=cons.service)
+            r.rest_on(MONITORING)
+            r.data.update(pending=cons.lag, redelivered=cons.redelivered, ack_pending=cons.ack_pending)
+            r.warn(f"{label} has {cons.lag} message(s) pending and {cons.redelivered} redelivered"
+                   f"{f' (its service: {cons.service})' if cons.service else ''}",
+                   "manual step: see why its service does not acknowledge (its log)")
+            found.append(r)
+
+
+async def check_topology(target: Target, http: httpx.AsyncClient, found: list[CheckResult]) -> None:
+    """Fill `found` (its first result: the topology as a whole) with one result per declared
+    subject family and per finding of the wire."""
+    started = time.perf_counter()
+    head = found[0]
+    owns = await asyncio.gather(*(target.is_own(c.name) for c in target.services))
+    foreign = not all(owns)
+    wire_task = asyncio.create_task(sample(target, target.wire_window)) \
+        if foreign and target.wire_window > 0 else None
     server, error = await read_server(target, http)
     decl = declared(target)
-    for r in results:
-        if server is None:
-            r.fail(f"NATS monitoring unreachable: {error}", target.up_remedy("nats"))
-            continue
-        judge_subject(str(r.data["subject"]), decl, server, r)
-        if r.status == "fail" and r.component:
-            r.remedy = target.logs_remedy(r.component)
+    head.rest_on(MONITORING)
+    if server is None:
+        head.fail(f"NATS monitoring unreachable: {error}", target.up_remedy("nats"))
+        if wire_task is not None:
+            wire_task.cancel()
+        return
+    unmatched: set[str] = set()
+    for subject in decl.subjects():
+        r = CheckResult(f"messaging {subject}", "dataflow", data={"subject": subject})
+        judge_subject(subject, decl, server, r, unmatched)
+        if r.status == "fail":
+            r.remedy = _subject_remedy(target, r)
+        found.append(r)
+    if foreign:
+        _consumer_state(server, found, target)
+    anonymous = [c.label for c in server.connections if not c.service]
+    head.summary = f"{len(server.connections)} connection(s) · {len(decl.subjects())} declared subject(s)"
+    if anonymous:  # said once, never a warning per subject
+        head.details.append(f"not matched to a service by name or address: {', '.join(anonymous[:8])}"
+                            + (" ..." if len(anonymous) > 8 else ""))
+    if unmatched:
+        head.details.append(f"no connection found for {', '.join(sorted(unmatched))} (by name or address): "
+                            "what they consume cannot be checked on the server")
+    if not foreign:
+        return
+    wire_row = CheckResult("messaging wire sample", "dataflow")
+    found.append(wire_row)
+    if wire_task is None:
+        wire_row.skip("--wire-window 0")
+        return
+    before = {c.cid: c.in_msgs for c in server.connections}
+    wire, why = await wire_task
+    if wire is None:
+        wire_row.skip(why)
+        return
+    after, _ = await read_server(target, http)
+    if after is not None:
+        wire.published = {c.cid: c.in_msgs - before.get(c.cid, c.in_msgs) for c in after.connections}
+        server = after
+    wire_row.rest_on(WIRE)
+    wire_row.summary = (f"{sum(wire.counts.values())} message(s) on {len(wire.counts)} subject(s) in "
+                        f"{wire.window:.1f} s")
+    wire_row.duration_ms = (time.perf_counter() - started) * 1000
+    judge_wire(wire, decl, server, found, target)

@@ -11,10 +11,28 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
 from pathlib import Path
+from urllib.parse import urlsplit
 
-__all__ = ["is_local", "probe_tables", "tables_present"]
+__all__ = ["endpoint", "is_local", "probe_tables", "tables_present"]
+
+
+def endpoint(uri: str) -> str | None:
+    """host:port of the storage endpoint a remote lake URI is read from (None for a local one):
+    AWS_ENDPOINT_URL(_S3) when set (MinIO, a local S3), else the bucket's AWS host."""
+    if is_local(uri):
+        return None
+    url = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+    if url:
+        parts = urlsplit(url)
+        return f"{parts.hostname}:{parts.port or (443 if parts.scheme == 'https' else 80)}"
+    parts = urlsplit(uri)
+    if parts.scheme in ("s3", "s3a"):
+        region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+        return f"{parts.hostname}.s3.{region + '.' if region else ''}amazonaws.com:443"
+    return f"{parts.hostname}:{parts.port or 443}" if parts.hostname else None
 
 
 def is_local(uri: str) -> bool:

@@ -49,12 +49,27 @@ class CheckResult:
     blocked_by: list[str] = field(default_factory=list)  # failed dependencies (root causes)
     log_tail: list[str] = field(default_factory=list)
     data: dict[str, Any] = field(default_factory=dict)  # measurements: latency_ms, version, ...
+    # Which evidence the verdict and its cause rest on: "its own answer", "health body",
+    # "error text", "process", "nats monitoring", "wire sample", "stack file", "openapi",
+    # "trade-ops' model" (the depends_on graph, streams, API rules: own services only).
+    rests_on: list[str] = field(default_factory=list)
 
     def fail(self, detail: str, remedy: str | None = None) -> CheckResult:
         return self._mark("fail", detail, remedy)
 
     def warn(self, detail: str, remedy: str | None = None) -> CheckResult:
         return self._mark("warn", detail, remedy)
+
+    def skip(self, why: str) -> CheckResult:
+        """A check that cannot run here says so, with why, in every output."""
+        self.status = "skip"
+        self.summary = f"skipped: {why}"
+        self.details.append(self.summary)
+        return self
+
+    def rest_on(self, *kinds: str) -> CheckResult:
+        self.rests_on.extend(k for k in kinds if k not in self.rests_on)
+        return self
 
     def _mark(self, status: Status, detail: str, remedy: str | None) -> CheckResult:
         if _RANK[status] > _RANK[self.status]:
@@ -72,6 +87,8 @@ class CheckResult:
             "summary": self.summary, "duration_ms": round(self.duration_ms, 1),
             "details": self.details, "problems": self.problems,
         }
+        if self.rests_on:
+            doc["rests_on"] = self.rests_on
         if self.blocked_by:
             doc["blocked_by"] = self.blocked_by
         if self.log_tail:

@@ -8,14 +8,17 @@ The order of trust:
    the hosts its error text names (see evidence.py). A named component that is down
    leads on to that component's own causes; one that doctor did not examine, or an
    external dependency (QuestDB, S3), is a root cause itself, with the words that name it.
-3. Only a failure that says nothing about why falls back on the stack's `depends_on`
-   graph: a prior, not the verdict.
-Several independent failures are several root causes.
+3. Only a failure of one of trade-ops' own services that says nothing about why falls
+   back on the stack's `depends_on` graph: a prior, not the verdict. A foreign service
+   (one trade-ops did not start and that does not say it is trade-ops') has no edges but
+   the ones its evidence names: trade-ops' graph is not its graph.
+Several independent failures are several root causes. Each result says which evidence
+its cause rests on (`rests_on`), and so does each root cause.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 from trade_ops.doctor.model import CheckResult
@@ -26,10 +29,15 @@ __all__ = ["PRIMARY_GROUPS", "assign"]
 PRIMARY_GROUPS = ("infrastructure", "services", "processes")
 
 
+GRAPH = "trade-ops' dependency graph"
+
+
 class _Graph:
-    def __init__(self, results: Sequence[CheckResult], stack: Stack) -> None:
+    def __init__(self, results: Sequence[CheckResult], stack: Stack, own: Collection[str] | None) -> None:
         self.stack = stack
         self.known = set(stack.components)
+        # Whose depends_on edges hold: trade-ops' own services (all, for the unit tests' stacks).
+        self.own = self.known if own is None else set(own)
         self.examined = {r.component for r in results if r.component and r.group in PRIMARY_GROUPS}
         self.primary: dict[str, CheckResult] = {}
         for r in results:
@@ -39,16 +47,18 @@ class _Graph:
                     self.primary[r.component] = r
         self.down = set(self.primary)
         # Its own fault, whatever else is down: a dead, suspended, refusing or silent component.
-        self.own = {c for c, r in self.primary.items()
-                    if r.group in ("processes", "infrastructure") or "unreachable" in r.data}
+        self.itself = {c for c, r in self.primary.items()
+                       if r.group in ("processes", "infrastructure") or "unreachable" in r.data}
         self.named: dict[str, list[dict[str, Any]]] = {
             r.component: list(r.data.get("named") or []) for r in results
             if r.group == "services" and r.component and r.status == "fail"}
         self.external: dict[str, dict[str, Any]] = {}  # cause name -> {kind, evidence, by}
         self.memo: dict[str, set[str]] = {}
+        self.via: dict[str, set[str]] = {}  # component -> the evidence its causes were found by
 
     def deps(self, name: str) -> set[str]:
-        return set(self.stack.closure([name])) - {name} if name in self.known else set()
+        """trade-ops' depends_on edges: for its own services only."""
+        return set(self.stack.closure([name])) - {name} if name in self.known and name in self.own else set()
 
     def _note(self, name: str, kind: str, by: str, words: str) -> None:
         entry = self.external.setdefault(name, {"kind": kind, "evidence": [], "by": []})
@@ -59,7 +69,8 @@ class _Graph:
     def causes(self, name: str, seen: frozenset[str] = frozenset()) -> set[str]:
         if name in self.memo:
             return self.memo[name]
-        if name in self.own:
+        via = self.via.setdefault(name, set())
+        if name in self.itself:
             return {name}
         found: set[str] = set()
         named = self.named.get(name, [])
@@ -67,17 +78,22 @@ class _Graph:
             dep = str(n["name"])
             if dep in seen or dep == name:
                 continue
+            source = str(n.get("source") or "health body")
             if n.get("external"):
                 self._note(dep, "external", name, str(n["evidence"]))
                 found.add(dep)
+                via.add(source)
             elif dep in self.down:
                 found |= self.causes(dep, seen | {name})
+                via.add(source)
             elif dep not in self.examined:
                 self._note(dep, "not examined", name, str(n["evidence"]))
                 found.add(dep)
-        if not named:  # no word from the service: the stack graph, as a prior
+                via.add(source)
+        if not named:  # no word from the service: trade-ops' graph, as a prior for its own
             for dep in (self.deps(name) & self.down) - seen - {name}:
                 found |= self.causes(dep, seen | {name})
+                via.add(GRAPH)
         self.memo[name] = found or {name}
         return self.memo[name]
 
@@ -85,32 +101,44 @@ class _Graph:
 def _external_remedy(name: str, entry: dict[str, Any]) -> str:
     by = ", ".join(entry["by"])
     if entry["kind"] == "external":
-        return (f"make {name} reachable from {by}: check that it runs and that its host name resolves "
-                f"there (manual step: {name} is not part of the stack)")
-    return (f"check the {name} that {by} uses (manual step: doctor was not given its address; "
-            f"add it with --{name} URL to examine it)")
+        return (f"manual step: make {name} reachable from {by} (check that it runs and that its host "
+                "name resolves there; it is not part of the stack doctor examined)")
+    flag = {"valkey": "--valkey redis://HOST:PORT", "nats": "--nats nats://HOST:PORT",
+            "lake": "--lake URI"}.get(name, f"--url {name}=http://HOST:PORT")
+    return (f"manual step: check the {name} that {by} uses (doctor was not given its address; "
+            f"add {flag} to examine it)")
 
 
-def assign(results: Sequence[CheckResult], stack: Stack) -> list[dict[str, Any]]:
-    """Set cause, blocked_by and remedy on every failing or warning result; return the root causes."""
-    g = _Graph(results, stack)
+def assign(results: Sequence[CheckResult], stack: Stack,
+           own: Collection[str] | None = None) -> list[dict[str, Any]]:
+    """Set cause, blocked_by and remedy on every failing or warning result; return the root causes.
+
+    `own`: the components trade-ops' own model applies to (None: all of them)."""
+    g = _Graph(results, stack, own)
     order = {n: i for i, n in enumerate(stack.start_order())}
     for r in results:
         if r.status not in ("fail", "warn"):
             continue
         if r.status == "warn":
             r.cause = r.component or r.name
+            r.rest_on(*([] if r.rests_on else ["its own answer"]))
             continue
         found: set[str] = set()
         if r.group in PRIMARY_GROUPS and r.component in g.down:
             found = g.causes(r.component)
+            r.rest_on(*sorted(g.via.get(r.component, ())))
         else:
-            for c in (r.component, *r.needs):
+            # What a check of a service exercises beyond it is trade-ops' model: own only.
+            needs = r.needs if r.component is None or r.component in g.own else ()
+            for c in (r.component, *needs):
                 if c in g.down or (c in g.known and g.deps(c) & g.down):
                     found |= g.causes(c) if c in g.down else \
                         set().union(*(g.causes(d) for d in g.deps(c) & g.down))
+                    r.rest_on(*sorted(g.via.get(c, ())), *([GRAPH] if c not in g.down or c != r.component
+                                                          else []))
         if not found:
             r.cause = r.component or r.name
+            r.rest_on(*([] if r.rests_on else ["its own answer"]))
             continue
         ranked = sorted(found, key=lambda n: (order.get(n, -1), n))
         r.cause = r.component if r.component in found else ranked[0]
@@ -123,6 +151,10 @@ def assign(results: Sequence[CheckResult], stack: Stack) -> list[dict[str, Any]]
             if fix:
                 r.remedy = f"fix {first} first: {fix}"
     return _root_causes(results, stack, g)
+
+
+def _named_by(g: _Graph, name: str) -> list[str]:
+    return [by for by, named in g.named.items() if any(str(n["name"]) == name for n in named)]
 
 
 def _root_causes(results: Sequence[CheckResult], stack: Stack, g: _Graph) -> list[dict[str, Any]]:
@@ -141,14 +173,18 @@ def _root_causes(results: Sequence[CheckResult], stack: Stack, g: _Graph) -> lis
         if name in g.external:
             ext = g.external[name]
             entry.update(kind=ext["kind"], evidence=ext["evidence"], remedy=_external_remedy(name, ext),
-                         reason=f"named by {', '.join(ext['by'])}: {ext['evidence'][0]}")
+                         reason=f"named by {', '.join(ext['by'])}: {ext['evidence'][0]}",
+                         rests_on=sorted({s for b in ext["by"] for s in g.via.get(b, ())}))
         else:
             root = g.primary.get(name) or next(
                 (r for r in results if r.status == "fail" and (r.cause == name or r.component == name)),
                 None)
             entry.update(kind="component", remedy=root.remedy if root else None,
                          reason=(root.details[0] if root and root.details else root.summary if root else ""),
-                         evidence=list(root.problems[:4]) if root else [])
-        entry["dependents"] = [d for d in stack.dependents(name) if d in examined] \
+                         evidence=list(root.problems[:4]) if root else [],
+                         rests_on=list(root.rests_on) if root and root.rests_on else ["its own answer"])
+        # Who depends on it: trade-ops' graph among its own services, evidence for the rest.
+        graph = [d for d in stack.dependents(name) if d in examined and d in g.own] \
             if name in stack.components else []
+        entry["dependents"] = list(dict.fromkeys([*graph, *_named_by(g, name)]))
     return sorted(causes.values(), key=lambda e: (-len(e["blocks"]), e["name"]))

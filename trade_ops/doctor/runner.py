@@ -87,7 +87,7 @@ def _probes(target: Target, http: Any) -> list[Probe]:
                              (f"gateway /ticker/{fn.SYMBOL}", fn.check_gateway_ticker),
                              ("gateway unknown symbol -> 404", fn.check_gateway_unknown)):
             r = CheckResult(label, "functional", component="gateway")
-            add(r, partial(check, target, http, r), t * 2 + 0.3)
+            add(r, own_only(target, "gateway", r, partial(check, target, http, r), API_RULES), t * 3 + 1)
     venue = ("oms", "risk", "exeq", "live-gateway", "gateway")
     if target.has("oms") and not target.may_trade:
         why = "--no-trade" if target.trade is False else \
@@ -113,39 +113,36 @@ def _probes(target: Target, http: Any) -> list[Probe]:
         add(trip, trip_then_reconcile, t * 7 + 0.5, *more, after_burst=True)
 
     flow = check_dataflow
-    # Tick rates, sink /stats and JetStream lag are this project's own services' (and streams'):
-    # on a deployment named by --url, the messaging topology below is what applies.
-    ours = not target.explicit
-    if ours and target.has("gateway", "nats"):
+    # Tick rates, the TICKS stream, sink /stats and JetStream lag are trade-ops' own services'
+    # (and streams'): a foreign service's data flow is what the messaging topology shows.
+    wait = 2 * t + 0.5  # how long a gated check may wait for its service's health answer
+    if target.has("gateway", "nats"):
         r = CheckResult("ticks flowing", "dataflow", component="gateway", needs=("nats",))
-        add(r, partial(flow.check_ticks, target, http, r, RATE_WINDOW_S), RATE_WINDOW_S + 2 * t + 0.3)
+        add(r, own_only(target, "gateway", r, partial(flow.check_ticks, target, http, r, RATE_WINDOW_S),
+                        "the TICKS stream is trade-ops' own"), RATE_WINDOW_S + 2 * t + 0.3 + wait)
     for name in flow.SINKS:
-        if ours and target.has(name):
+        if target.has(name):
             r = CheckResult(f"{name} rows", "dataflow", component=name)
             add(r, partial(flow.check_sink, target, http, r, name, RATE_WINDOW_S),
-                RATE_WINDOW_S + 2 * t + 0.3)
-    if ours and target.has("nats") and target.services:
+                RATE_WINDOW_S + 2 * t + 0.3 + wait)
+    if target.has("nats") and target.services:
         r = CheckResult("consumer lag", "dataflow", needs=("nats",))
-        add(r, partial(flow.check_consumer_lag, target, http, r), t * 2 + 0.3)
+        add(r, partial(flow.check_consumer_lag, target, http, r), t * 2 + 0.3 + wait)
 
     if target.nats_monitor and target.services:
         from trade_ops.doctor import check_topology
 
-        subjects = check_topology.declared(target).subjects()
-        topo = [CheckResult(f"messaging {s}", "dataflow", data={"subject": s}) for s in subjects]
-        if topo:
-            probes.append(Probe(topo, lambda: check_topology.check_topology(target, http, topo), t * 2 + 0.3))
+        # The topology as a whole, then one result per subject family and finding, added as read.
+        topo = [CheckResult("messaging topology", "dataflow", needs=("nats",))]
+        probes.append(Probe(topo, partial(check_topology.check_topology, target, http, topo),
+                            t * 2 + 0.3 + wait + target.wire_window))
 
-    if target.reconcile_window and not target.explicit and target.has("oms", "nats", "valkey") \
-            and (target.component("oms").app or "").startswith("services."):  # type: ignore[union-attr]
-        from trade_ops.doctor import reconcile
-
+    if target.has("oms"):
         r = CheckResult("orders, fills, positions and lake agree", "dataflow", component="event-writer")
         budget = max(3.0, t * 3)
         if not any(p.results[0].name == "oms order round trip" and p.after_burst for p in probes):
             traded.set()
-        add(r, partial(reconcile.check_reconcile, target, r, target.reconcile_window, budget, traded),
-            budget + t * 7 + 1)
+        add(r, partial(_reconcile, target, r, budget, traded), budget + t * 7 + 1 + wait)
 
     if check_docker.applies(target):  # the engine's check, then one result per container, added as read
         engine = CheckResult("docker", "processes")
@@ -160,6 +157,43 @@ def _probes(target: Target, http: Any) -> list[Probe]:
 
 async def _nothing() -> None:
     return None
+
+
+API_RULES = "/tickers and the unknown-symbol 404 are trade-ops' own API rules"
+
+
+def own_only(target: Target, name: str, r: CheckResult, check: Callable[[], Awaitable[None]],
+             why: str) -> Callable[[], Awaitable[None]]:
+    """A check of trade-ops' own model: it runs on trade-ops' own `name`, and is skipped, with
+    why, on a foreign one."""
+    async def gated() -> None:
+        if await target.is_own(name):
+            r.rest_on("trade-ops' model")
+            await check()
+        else:
+            r.skip(f"{name} is not a trade-ops service ({why})")
+
+    return gated
+
+
+async def _reconcile(target: Target, r: CheckResult, budget: float, traded: asyncio.Event) -> None:
+    """Reconciliation where it applies, or a skip that says why not."""
+    from trade_ops.doctor import reconcile
+
+    if not target.reconcile_window:
+        r.skip("--reconcile-window 0")
+        return
+    missing = [n for n in ("nats", "valkey") if not target.has(n)]
+    if missing:
+        r.skip(f"doctor does not examine {' and '.join(missing)} here: the fills stream and the "
+               f"order store are read there (give {' and '.join('--' + n for n in missing)})")
+        return
+    if target.explicit or not await target.is_own("oms"):
+        r.skip("the OMS is not a trade-ops service: where its orders and fills are kept is not known "
+               "(trade-ops' EXEC stream and order keys are its own)")
+        return
+    r.rest_on("trade-ops' model")
+    await reconcile.check_reconcile(target, r, target.reconcile_window, budget, traded)
 
 
 async def _run_probe(probe: Probe, target: Target) -> None:
@@ -207,7 +241,7 @@ async def run_doctor_async(target: Target, strict: bool = False) -> dict[str, An
         config = await asyncio.to_thread(check_config.config_results, target)
         results = [r for p in probes for r in p.results] + config
         await _quiet_latencies(target, http, results)
-    root_causes = assign(results, target.stack)
+    root_causes = assign(results, target.stack, target.own)
     checks = [r.to_json() for r in results]
     reachable = any(r.status != "fail" or not r.data.get("unreachable") for r in results
                     if r.group in ("infrastructure", "services") and r.name != "lake"

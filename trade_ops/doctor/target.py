@@ -1,4 +1,10 @@
-"""What doctor examines: the stack, which of its components, where they answer.
+"""What doctor examines: the stack, which of its components, where they answer, whose they are.
+
+A service is trade-ops' **own** when trade-ops started it (a process or container of the
+run directory) or when it says so (its /health `description` or OpenAPI `info.description`
+is services.kit.health.OWN_DESCRIPTION); every other service is **foreign**, and only its
+evidence speaks for it. Checks that apply trade-ops' model await `is_own(name)`, which
+the service check settles as soon as the health body is read.
 
 Three ways in, and the remedies follow from which one:
 
@@ -13,6 +19,7 @@ Three ways in, and the remedies follow from which one:
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import shlex
 from dataclasses import dataclass, field, replace
@@ -74,6 +81,9 @@ class Target:
     trade: bool | None = None  # --trade / --no-trade; None: only on a stack trade-ops started
     reconcile_window: int = 10_000  # the last N messages of the fills stream; 0: no reconciliation
     docker: bool = False  # the stack trade-ops started here runs as containers (up --runtime docker)
+    wire_window: float = 2.0  # seconds of NATS traffic sampled on a foreign deployment (0: none)
+    said_own: dict[str, bool] = field(default_factory=dict)  # what each service's evidence says
+    _heard: dict[str, asyncio.Event] = field(default_factory=dict)
 
     @property
     def may_trade(self) -> bool:
@@ -87,6 +97,34 @@ class Target:
     @property
     def supervised(self) -> bool:
         return bool(self.processes) or self.docker
+
+    # -- own or foreign -----------------------------------------------------------------------
+    def started(self, name: str) -> bool:
+        """trade-ops started it: a process or container of this run directory."""
+        return name in self.processes or (self.docker and name in self.stack.components)
+
+    def identify(self, name: str, own: bool) -> None:
+        """What the service's own evidence says (called once its /health is read, or failed)."""
+        self.said_own[name] = own
+        self._heard.setdefault(name, asyncio.Event()).set()
+
+    def is_own_now(self, name: str) -> bool:
+        return self.started(name) or self.said_own.get(name, False)
+
+    async def is_own(self, name: str) -> bool:
+        """Whether trade-ops' model applies to `name`: waits (bounded) for its health answer."""
+        if self.started(name) or name not in {c.name for c in self.services}:
+            return self.started(name)
+        event = self._heard.setdefault(name, asyncio.Event())
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(event.wait(), 2 * self.timeout + 0.5)
+        return self.said_own.get(name, False)
+
+    @property
+    def own(self) -> set[str]:
+        """The components trade-ops' model applies to: its own services and infrastructure
+        (the infrastructure has no edges of its own)."""
+        return {c.name for c in self.services if self.is_own_now(c.name)} | {c.name for c in self.infra}
 
     def has(self, *names: str) -> bool:
         return all(n in self.names for n in names)
@@ -107,7 +145,34 @@ class Target:
             return self.nats_monitor
         return f"{c.host}:{c.port}"
 
+    def directory(self) -> dict[str, str]:
+        """Canonical host:port -> the component doctor examines there (the lake: its S3
+        endpoint): how an address in an error text is matched to a component."""
+        from trade_ops.doctor.evidence import address_of, canonical
+        from trade_ops.doctor.lake_probe import endpoint
+
+        out: dict[str, str] = {}
+        for c in (*self.services, *self.infra):
+            if c.is_service:
+                found = address_of(c.base_url)
+            elif c.kind == "lake":
+                found = endpoint(self.lake_uri) if self.lake_uri else None
+                found = address_of(found) if found else None
+            else:
+                found = canonical(c.host, c.port) if c.port else None
+                if c.kind == "nats" and self.nats_monitor:
+                    monitor = address_of(self.nats_monitor)
+                    if monitor:
+                        out[monitor] = c.name
+            if found:
+                out[found] = c.name
+        return out
+
     # -- remedies: commands that run for this deployment as it is ----------------------------
+    def flags(self) -> str:
+        """The flags that point a `trade-ops` command at this run directory / stack file."""
+        return self._trade_ops_flags()
+
     def _trade_ops_flags(self) -> str:
         here = self.run_dir.path
         flags = "" if here == RunDir().path else f" --run-dir {shlex.quote(str(here))}"
@@ -115,12 +180,18 @@ class Target:
             flags += f" --stack {shlex.quote(self.stack_flag)}"
         return flags
 
+    @property
+    def foreign_deployment(self) -> bool:
+        """Named by flags, or a stack file that points at services trade-ops does not run."""
+        return self.explicit or any(c.url or c.compose_file or c.container for c in self.stack.services)
+
     def _trade_ops_runs(self, name: str) -> bool:
-        """trade-ops starts this component here: supervised, or a local stack without urls."""
+        """trade-ops starts this component here: supervised, or its own local stack (no urls):
+        never a component of a deployment trade-ops did not start."""
         if name in self.processes or self.docker:
             return True
         c = self.stack.components.get(name)
-        return not self.explicit and c is not None and not c.url and not c.compose_file \
+        return not self.foreign_deployment and c is not None and not c.compose_file \
             and not c.container and (not c.is_service or c.exists())
 
     def _compose(self, c: Component) -> str:
@@ -148,22 +219,30 @@ class Target:
             return f"docker logs --tail 50 {shlex.quote(c.container)}"
         return self.probe_remedy(name)
 
+    def curl(self, url: str) -> str:
+        """A curl that shows an answer and never hangs (a suspended server holds a plain curl)."""
+        return f"curl -sS -m {max(2, round(self.timeout * 3))} {shlex.quote(url)}"
+
     def probe_remedy(self, name: str, path: str | None = None) -> str:
         """Where trade-ops runs nothing: see the failing answer for yourself."""
         c = self.component(name) or self.stack.components.get(name)
         if c is not None and c.is_service:
-            return f"curl -sS {shlex.quote(c.base_url + (path or c.health_path))}"
+            return self.curl(c.base_url + (path or c.health_path))
         if c is not None and c.kind == "valkey":
-            return f"check that valkey runs at {c.host}:{c.port} (manual step: trade-ops does not run it)"
+            return f"manual step: start the valkey at {c.host}:{c.port} (trade-ops does not run it here)"
         if c is not None and c.kind == "nats":
-            monitor = self.nats_monitor or self.stack.nats_monitor_url()
-            return f"curl -sS {shlex.quote(monitor + '/healthz')}"
-        return f"check {name} (manual step: trade-ops does not run it here)"
+            monitor = self.nats_monitor or (None if self.explicit else self.stack.nats_monitor_url())
+            if monitor:
+                return self.curl(monitor + "/healthz")
+            return f"manual step: start the NATS server at {c.host}:{c.port} (trade-ops does not run it here)"
+        return f"manual step: check {name} (trade-ops does not run it here)"
 
     def describe(self) -> dict[str, Any]:
         return {"stack": self.stack.source, "offset": None if self.explicit else self.stack.offset,
                 "run_dir": str(self.run_dir.path), "supervised": self.supervised,
                 "explicit": self.explicit,
+                "own": sorted(c.name for c in self.services if self.is_own_now(c.name)),
+                "foreign": sorted(c.name for c in self.services if not self.is_own_now(c.name)),
                 "urls": {c.name: self.address(c.name) for c in (*self.infra, *self.services)}}
 
 
