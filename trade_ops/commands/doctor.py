@@ -98,7 +98,8 @@ def doctor(
     rd = RunDir(run_dir)
     flags = Explicit(parse_urls(url or []), valkey, nats, nats_monitor, lake)
     # --json prints the document and writes nothing else, unless --report names a file.
-    report_path = None if no_report or (json_ and report is None) else (report or str(rd.reports / STATUS_REPORT))
+    quiet = no_report or (json_ and report is None)
+    report_path = None if quiet else (report or str(rd.reports / STATUS_REPORT))
     startup_s = _start(rd, stack) if up else None
     named = flags or compose is not None  # a compose project named is something to examine too
     if not up and not named and not rd.running() and not any(c.url for c in rd.stack(stack).services):
