@@ -267,6 +267,7 @@ class RiskCheckRequest(msgspec.Struct, kw_only=True):
     side: Side
     quantity: float
     price: float | None = None
+    order_id: str | None = None  # given: an approved order counts as working until done
 
 
 class RiskCheckReply(msgspec.Struct, kw_only=True):
@@ -502,12 +503,14 @@ TOPOLOGY: dict[str, ServiceTopology] = {
     "sink-ticks": ServiceTopology(consumes=("tick",), tables=(MARKET_TICKS,)),
     "sink-alt": ServiceTopology(consumes=("alt",), tables=(ALT_EVENTS,)),
     # risk answers checks with the positions it last read if ptrc is down: no edge to ptrc.
-    "risk": ServiceTopology(consumes=("tick", "position"), serves=("risk_check",), valkey=True,
-                            soft=("position",)),
+    # It counts working orders: accepted (order_new) until filled or cancelled.
+    "risk": ServiceTopology(consumes=("tick", "position", "order_new", "fill", "cancelled"),
+                            serves=("risk_check",), valkey=True, soft=("position",)),
     "oms": ServiceTopology(publishes=("order_new", "order_cancel"), consumes=("fill", "cancelled"),
                            requests=("risk_check",), valkey=True),
-    "exeq": ServiceTopology(consumes=("order_new", "order_cancel"), publishes=("venue_order",),
-                            valkey=True),  # routes only orders the OMS record says ACCEPTED
+    # exeq routes only orders the OMS record says ACCEPTED, and says `cancelled` for the others
+    "exeq": ServiceTopology(consumes=("order_new", "order_cancel"), publishes=("venue_order", "cancelled"),
+                            valkey=True),
     "live-gateway": ServiceTopology(consumes=("venue_order", "tick"), publishes=("fill", "cancelled"),
                                     valkey=True),
     "ptrc": ServiceTopology(consumes=("fill",), publishes=("position",), valkey=True),

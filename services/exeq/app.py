@@ -9,6 +9,9 @@ An `orders.new` is routed only when the OMS's record of the order says it was ac
 (the gate in services/oms/store.py): an order the OMS answered 503 is REJECTED there, or
 still PENDING and expired here, and never reaches the venue. A PENDING order is looked
 at again for a few milliseconds (its OMS is confirming it right now), then redelivered.
+An order that will never be routed is answered on `exec.cancelled` (id
+`cancelled-{order_id}`, as the venue would), so what counted it as working (risk)
+lets it go; its OMS record is REJECTED already and stays so.
 """
 
 from __future__ import annotations
@@ -21,7 +24,15 @@ from typing import Any
 
 from nats.aio.msg import Msg
 
-from services.contract import ORDERS, ORDERS_ALL, ORDERS_CANCEL, ORDERS_NEW, VENUE_ORDER, now_ms
+from services.contract import (
+    EXEC_CANCELLED,
+    ORDERS,
+    ORDERS_ALL,
+    ORDERS_CANCEL,
+    ORDERS_NEW,
+    VENUE_ORDER,
+    now_ms,
+)
 from services.kit import Kit, KitSettings, bus, create_app
 from services.oms.store import OrderStore
 
@@ -47,6 +58,14 @@ def route(subject: str, event: dict[str, Any]) -> dict[str, Any] | None:
     return None
 
 
+def not_routed(order: dict[str, Any]) -> dict[str, Any]:
+    """The `exec.cancelled` event for an order that will never reach the venue."""
+    return {"id": f"cancelled-{order['order_id']}", "ts": now_ms(), "order_id": order["order_id"],
+            "account": order.get("account"), "symbol": order.get("symbol"),
+            "cancelled_quantity": order.get("quantity") or 0.0,
+            "reason": "never routed: the oms did not accept it"}
+
+
 ROUTABLE = frozenset({"ACCEPTED", "PARTIALLY_FILLED"})
 WAITS_S = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05)  # a PENDING order: look again after these
 
@@ -65,6 +84,12 @@ async def routable(store: OrderStore, order_ids: list[str]) -> dict[str, bool | 
         await asyncio.sleep(wait)
     verdict.update(dict.fromkeys(waiting))
     return verdict
+
+
+async def _publish(js: Any, instruction: dict[str, Any]) -> Any:
+    if instruction["action"] == "not_routed":
+        return await bus.publish_event(js, EXEC_CANCELLED, not_routed(instruction["order"]))
+    return await bus.publish_event(js, VENUE_ORDER, instruction)
 
 
 @contextlib.asynccontextmanager
@@ -100,18 +125,18 @@ async def lifespan(kit: Kit) -> AsyncIterator[None]:
             elif instruction["action"] == "new" and not verdict[order_id]:
                 log.info("exeq: order %s not accepted by the oms: not routed", order_id)
                 unconfirmed.inc()
+                out.append((msg, {"action": "not_routed", "order": instruction["order"]}))
             else:
                 out.append((msg, instruction))
         # All at once, in order on the wire; each keeps its fixed id, so one that is published
         # again (its message redelivered after a failure) is dropped by JetStream.
-        sent = await asyncio.gather(*(bus.publish_event(js, VENUE_ORDER, i) for _, i in out),
-                                    return_exceptions=True)
+        sent = await asyncio.gather(*(_publish(js, i) for _, i in out), return_exceptions=True)
         for (msg, instruction), result in zip(out, sent, strict=True):
             if isinstance(result, BaseException):
                 log.warning("exeq: %s of %s not published (%s); redelivering", instruction["action"],
                             instruction["order"]["order_id"], result)
                 later.append(msg)
-            else:
+            elif instruction["action"] != "not_routed":
                 routed.labels(instruction["action"]).inc()
         return later
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
@@ -31,11 +32,15 @@ class PositionBook:
         self.accounts: dict[str, dict[str, Position]] = {}
         self.snapshots = 0  # applied since the start
         self.ready = asyncio.Event()  # set once every stored snapshot is read
+        # Called with each snapshot applied (risk: which fills the position now includes).
+        self.on_apply: Callable[[contract.PositionSnapshot], None] | None = None
 
     def apply(self, snap: contract.PositionSnapshot) -> None:
         self.accounts.setdefault(snap.account, {})[snap.symbol] = Position(
             snap.quantity, snap.avg_price, snap.realized)
         self.snapshots += 1
+        if self.on_apply is not None:
+            self.on_apply(snap)
 
     def of(self, account: str) -> dict[str, Position]:
         return dict(sorted(self.accounts.get(account, {}).items()))

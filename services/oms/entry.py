@@ -113,7 +113,7 @@ class OrderEntry:
         now = contract.now_ms()
         order = new_order(req, order_id, now, "PENDING", "UNKNOWN", [], None)
         # 1. PENDING (readable, not routable), with the client order id claimed, and risk: at once
-        held, verdict = await asyncio.gather(self.store.create(order, token), self._risk(req),
+        held, verdict = await asyncio.gather(self.store.create(order, token), self._risk(req, order_id),
                                              return_exceptions=True)
         if isinstance(held, BaseException):  # maybe written: then PENDING, never published, expires
             self.counter.labels("unavailable").inc()
@@ -201,9 +201,9 @@ class OrderEntry:
             await self._release(req, token)
         return outcome == "REJECTED"
 
-    async def _risk(self, req: OrderRequest) -> dict[str, Any]:
+    async def _risk(self, req: OrderRequest, order_id: str) -> dict[str, Any]:
         try:
-            return await self.risk.check(req.risk_payload())
+            return await self.risk.check(req.risk_payload(order_id))
         except RiskUnavailable as exc:
             if not self.fail_open:
                 raise

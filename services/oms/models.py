@@ -58,9 +58,10 @@ class OrderRequest(BaseModel):
         canon = orjson.dumps(self.model_dump(), option=orjson.OPT_SORT_KEYS)
         return hashlib.blake2b(canon, digest_size=12).hexdigest()
 
-    def risk_payload(self) -> bytes:
+    def risk_payload(self, order_id: str | None = None) -> bytes:
+        """The risk check; with the order's id, an approval reserves it as working."""
         return orjson.dumps({"account": self.account, "symbol": self.symbol, "side": self.side,
-                             "quantity": self.quantity, "price": self.price})
+                             "quantity": self.quantity, "price": self.price, "order_id": order_id})
 
 
 def new_order(req: OrderRequest, order_id: str, now: float, status: str, risk_level: str,

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 from fastapi import FastAPI
 
 from services.kit import Kit, create_app
-from services.risk.consumers import follow_book, serve_checks
+from services.risk.consumers import follow_book, follow_working, serve_checks
 from services.risk.engine import RiskEngine
 from services.risk.handlers import load_kill_switch, router
 from services.risk.limits import load_limits
@@ -26,6 +26,7 @@ def build(settings: RiskSettings | None = None) -> FastAPI:
     async def run(kit: Kit) -> AsyncIterator[RiskState]:
         await load_kill_switch(kit, engine)
         await follow_book(kit, engine, settings.replay_timeout_s)
+        await follow_working(kit, engine)
         checks = kit.metrics.counter("risk_checks_total", "risk checks by transport and result",
                                      ("transport", "result"))
         await serve_checks(kit, engine, checks)

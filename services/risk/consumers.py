@@ -1,6 +1,9 @@
 """risk's bus work: positions from ptrc's snapshots, quotes from ticks, the `risk.check`
-responder. Both views are read in batches from their streams; the start waits (up to
-`replay_timeout_s`) until both have caught up, so the first check sees every position."""
+responder, and the working orders (services/risk/exposure.py) from `orders.new`, fills
+and cancels. Both views are read in batches from their streams; the start waits (up to
+`replay_timeout_s`) until both have caught up, so the first check sees every position.
+The working orders are read back from Valkey first, then followed by two durable
+consumers, each batch's changes written to Valkey before it is acked."""
 
 from __future__ import annotations
 
@@ -8,14 +11,20 @@ import asyncio
 import contextlib
 import logging
 
+import orjson
 from nats.aio.msg import Msg
 from prometheus_client import Counter
 
 from services import contract
-from services.kit import Kit
+from services.kit import Kit, bus
 from services.risk.engine import RiskEngine
+from services.risk.exposure import Exposure, Working
 
-__all__ = ["follow_book", "serve_checks"]
+__all__ = ["WORKING_KEY", "follow_book", "follow_working", "serve_checks"]
+
+WORKING_KEY = "risk:working"  # hash: order id -> a confirmed working order (exposure.Working JSON)
+ORDERS_DURABLE = "risk-orders"
+EXECUTIONS_DURABLE = "risk-executions"
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +41,56 @@ async def follow_book(kit: Kit, engine: RiskEngine, timeout: float) -> None:
     if not book.positions.ready.is_set():
         log.warning("positions not caught up in %.0fs; serving with what it has", timeout)
     log.info("positions: %d snapshots read", book.positions.snapshots)
+
+
+async def _save(kit: Kit, exposure: Exposure) -> None:
+    """Write the orders changed since the last save (kept ones set, released ones removed)."""
+    changed, exposure.changed = exposure.changed, set()
+    try:
+        async with kit.valkey.pipeline(transaction=False) as pipe:
+            for order_id in changed:
+                held = exposure.orders.get(order_id)
+                if held is not None and held.confirmed:
+                    pipe.hset(WORKING_KEY, order_id, orjson.dumps(held.to_json()))
+                else:
+                    pipe.hdel(WORKING_KEY, order_id)
+            await pipe.execute()
+    except Exception:
+        exposure.changed |= changed  # written with the next batch; these are redelivered
+        raise
+
+
+async def follow_working(kit: Kit, engine: RiskEngine) -> None:
+    """Read the working orders saved in Valkey, then follow `orders.new` and EXEC."""
+    exposure = engine.exposure
+    saved = await kit.valkey.hgetall(WORKING_KEY)
+    exposure.load([Working(**orjson.loads(v)) for v in saved.values()])
+    log.info("working orders: %d read back", len(saved))
+
+    async def on_orders(msgs: list[Msg]) -> None:
+        for msg in msgs:
+            with contextlib.suppress(ValueError):
+                event = bus.decode(msg)
+                if isinstance(event.get("order"), dict):
+                    exposure.confirm(event["order"])
+        await _save(kit, exposure)
+
+    async def on_executions(msgs: list[Msg]) -> None:
+        for msg in msgs:
+            with contextlib.suppress(ValueError):
+                event = bus.decode(msg)
+                if msg.subject == contract.EXEC_CANCELLED:
+                    exposure.release(str(event.get("order_id") or ""))
+                else:
+                    exposure.fill(event, msg.metadata.sequence.stream)
+        await _save(kit, exposure)
+
+    kit.spawn(lambda: bus.durable_consumer(kit.js, stream=contract.ORDERS, durable=ORDERS_DURABLE,
+                                           subject=contract.ORDERS_NEW, handle_batch=on_orders),
+              "risk-working-orders")
+    kit.spawn(lambda: bus.durable_consumer(kit.js, stream=contract.EXEC, durable=EXECUTIONS_DURABLE,
+                                           subject=contract.EXEC_ALL, handle_batch=on_executions),
+              "risk-working-executions")
 
 
 async def serve_checks(kit: Kit, engine: RiskEngine, checks: Counter) -> None:

@@ -8,6 +8,7 @@ from pydantic import ValidationError
 
 from services.kit.invalid import reasons
 from services.risk.book import Book
+from services.risk.exposure import Exposure
 from services.risk.limits import Limits
 from services.risk.rules import CheckRequest, CheckResult, KillSwitch, check
 
@@ -19,14 +20,24 @@ class RiskEngine:
         self.limits = limits
         self.book = Book()
         self.kill = KillSwitch()
+        self.exposure = Exposure()
+        # Each position snapshot tells which fills it includes: they stop counting as pending.
+        self.book.positions.on_apply = lambda snap: self.exposure.position(snap.account, snap.symbol,
+                                                                           snap.seq)
 
     def known(self, symbol: str) -> bool:
         return symbol in self.limits.symbols or self.book.knows(symbol)
 
     def decide(self, req: CheckRequest) -> CheckResult:
-        result = check(req, self.limits, position=self.book.position(req.account, req.symbol),
+        """Decide, and reserve an approved order's quantity in the same step (no await in
+        between: a concurrent check sees it)."""
+        working = self.exposure.of(req.account, req.symbol)
+        result = check(req, self.limits, position=self.book.position(req.account, req.symbol)
+                       + working.pending_fills, working=working,
                        price=self.book.price_for(req.symbol, req.side, req.price),
                        known=self.known(req.symbol), kill=self.kill)
+        if result.approved and req.order_id is not None:
+            self.exposure.reserve(req.order_id, req.account, req.symbol, req.side, req.quantity)
         # The mid now is the order's arrival price: the OMS keeps it on the order, and the
         # venue copies it onto each fill, so TCA measures a fill without a second feed.
         quote = self.book.quotes.get(req.symbol)

@@ -96,6 +96,14 @@ async def kill_clear(request: Request, symbol: Annotated[Symbol | None, Query()]
     return engine.kill.to_json()
 
 
+@router.get("/working")
+async def working(request: Request,
+                  account: Annotated[str | None, Query(max_length=64)] = None) -> dict[str, Any]:
+    """Per account and symbol: the working buys and sells, their count, and fills not yet
+    in the position (what the position limit counts beside the position)."""
+    return {"working": _engine(request).exposure.to_json(account)}
+
+
 @router.get("/positions")
 async def positions(request: Request,
                     account: Annotated[str | None, Query(max_length=64)] = None) -> dict[str, Any]:

@@ -21,6 +21,8 @@ class SymbolLimits:
     # never fill: it would stay open forever).
     min_quantity: float = 0.0001
     lot_size: float = 0.0001
+    # Orders that may still trade (accepted, not filled or cancelled) per account and symbol.
+    max_working_orders: float = 10_000
 
 
 @dataclass(frozen=True)

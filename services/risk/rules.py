@@ -4,7 +4,10 @@ Rules, in order; the first that fails rejects the order (level CRITICAL):
     kill switch (global, then the symbol's), unknown symbol, quantity <= 0,
     min quantity and lot size (per symbol, so every order can fill),
     max order quantity, no price to value the order, max order notional,
-    max position per account and symbol (an order that reduces the position always passes).
+    max working orders per account and symbol (orders that may still trade, this one included),
+    max position per account and symbol, as it would be if every working order on the same
+    side filled too: position + working buys + this buy, or position - working sells - this
+    sell (services/risk/exposure.py); an order that brings that nearer to zero always passes.
 Every limit used to at least `warn_ratio` (80%) adds a warning. The level is LOW,
 MEDIUM (a warning), HIGH (95% of a limit) or CRITICAL (rejected).
 """
@@ -18,7 +21,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from services.kit.positions import signed
+from services.risk.exposure import WorkingTotals
 from services.risk.limits import Limits
 
 __all__ = ["CheckRequest", "CheckResult", "KillSwitch", "check", "on_lot"]
@@ -37,6 +40,9 @@ class CheckRequest(BaseModel):
     side: Literal["buy", "sell"]
     quantity: Annotated[float, Field(le=1e12, strict=True)]
     price: Annotated[float | None, Field(gt=0, le=1e12, strict=True)] = None
+    # The order's id: an approved order is counted as working until filled or cancelled.
+    # Without it the check is a question only ("would this pass?"), and reserves nothing.
+    order_id: Annotated[str | None, Field(min_length=1, max_length=64)] = None
 
 
 @dataclass
@@ -88,9 +94,11 @@ def _reject(reason: str) -> CheckResult:
 
 
 def check(req: CheckRequest, limits: Limits, *, position: float, price: float | None,
-          known: bool, kill: KillSwitch) -> CheckResult:
-    """Decide one order. `position` is the account's net quantity in the symbol now;
-    `price` the order's price or, for a MARKET order, the quote it would trade at."""
+          known: bool, kill: KillSwitch, working: WorkingTotals | None = None) -> CheckResult:
+    """Decide one order. `position` is the account's net quantity in the symbol now (its
+    fills included); `working` the orders that may still trade there; `price` the order's
+    price or, for a MARKET order, the quote it would trade at."""
+    working = working or WorkingTotals()
     symbol = req.symbol
     halted = kill.blocks(symbol)
     if halted:
@@ -114,14 +122,20 @@ def check(req: CheckRequest, limits: Limits, *, position: float, price: float | 
     if notional > lim.max_order_notional:
         return _reject(f"order notional {notional:,.2f} exceeds max order notional "
                        f"{lim.max_order_notional:,.2f} for {symbol}")
-    after = position + signed(req.side, req.quantity)
-    if abs(after) > lim.max_position and abs(after) > abs(position):
-        return _reject(f"position {after:g} after this order would exceed max position "
-                       f"{lim.max_position:g} for {req.account}/{symbol} (now {position:g})")
+    if working.orders + 1 > lim.max_working_orders:
+        return _reject(f"{working.orders} orders already working for {req.account}/{symbol}: "
+                       f"max working orders is {lim.max_working_orders:g}")
+    # The position if every working order on this side filled, before and after this one.
+    before = position + working.buys if req.side == "buy" else position - working.sells
+    after = before + (req.quantity if req.side == "buy" else -req.quantity)
+    if abs(after) > lim.max_position and abs(after) > abs(before):
+        return _reject(f"position {after:g} if this order and the working ones filled would exceed "
+                       f"max position {lim.max_position:g} for {req.account}/{symbol} (position "
+                       f"{position:g}, working buys {working.buys:g}, sells {working.sells:g})")
 
     usage = {"order quantity": (req.quantity, lim.max_order_quantity),
              "order notional": (notional, lim.max_order_notional)}
-    if abs(after) > abs(position):
+    if abs(after) > abs(before):
         usage["position"] = (abs(after), lim.max_position)
     warnings = [f"{name} at {used / cap:.0%} of limit ({used:g} of {cap:g})"
                 for name, (used, cap) in usage.items() if used >= limits.warn_ratio * cap]

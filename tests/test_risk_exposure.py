@@ -1,0 +1,98 @@
+"""Risk counts what is working: the position, every accepted order not yet filled or
+cancelled, and every order in flight (issue 26). The unit tests drive the exposure book;
+the process tests send orders to a real OMS with a real risk (BTCUSDT: max_position 10)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+import pytest
+
+from services.risk.exposure import Exposure
+from tests.bus_helpers import get_json_until, infra_env, publish
+from tests.helpers import Proc
+from tests.orderpath import start, tick_event
+
+
+def test_a_fill_counts_once_whether_the_position_has_it_yet_or_not() -> None:
+    book = Exposure()
+    book.reserve("o1", "a", "X", "buy", 5)
+    assert (book.of("a", "X").buys, book.of("a", "X").orders) == (5, 1)
+    book.fill({"order_id": "o1", "fill_id": "o1-1", "account": "a", "symbol": "X", "side": "buy",
+               "quantity": 2}, seq=7)
+    t = book.of("a", "X")
+    assert (t.buys, t.pending_fills, t.orders) == (3, 2, 1)  # not in the position yet: pending
+    book.fill({"order_id": "o1", "fill_id": "o1-1", "account": "a", "symbol": "X", "side": "buy",
+               "quantity": 2}, seq=7)  # redelivered
+    assert book.of("a", "X").buys == 3
+    book.position("a", "X", seq=7)  # ptrc's snapshot now includes it
+    assert book.of("a", "X").pending_fills == 0
+    book.release("o1")  # the rest cancelled
+    assert (book.of("a", "X").buys, book.of("a", "X").orders) == (0, 0)
+    book.confirm({"order_id": "o1", "account": "a", "symbol": "X", "side": "buy", "quantity": 5})
+    assert book.of("a", "X").orders == 0  # its orders.new read late: done already
+
+
+def test_a_reservation_never_confirmed_is_released() -> None:
+    book = Exposure(confirm_within_s=0.0)
+    book.reserve("o1", "a", "X", "sell", 5)
+    assert book.of("a", "X").sells == 0  # its OMS never published it: it cannot trade
+
+
+@pytest.fixture(scope="module")
+def oms(valkey_server: Proc, nats_server: Proc, tmp_path_factory: pytest.TempPathFactory
+        ) -> Iterator[httpx.Client]:
+    """The OMS's client; its risk's URL is in `client.risk_url`."""
+    publish(nats_server.url, [tick_event("BTCUSDT", 50_000, 50_010)])
+    workdir = tmp_path_factory.mktemp("exposure")
+    env = infra_env(valkey_server, nats_server, log_level="warning")
+    risk, _ = start("risk", workdir, env)
+    oms, client = start("oms", workdir, {**env, "TRADE_OPS_URL_RISK": risk.url})
+    client.risk_url = risk.url  # type: ignore[attr-defined]
+    try:
+        yield client
+    finally:
+        oms.stop()
+        risk.stop()
+
+
+def _buy(client: httpx.Client, account: str) -> httpx.Response:
+    # GTC LIMIT far below the market: it rests, working, and nothing fills it here.
+    return client.post("/orders", json={"account": account, "symbol": "BTCUSDT", "side": "buy",
+                                        "quantity": 5, "order_type": "LIMIT", "price": 40_000,
+                                        "time_in_force": "GTC"}, headers={"X-Account": account})
+
+
+def test_three_sequential_gtc_buys_of_5_against_max_position_10(oms: httpx.Client) -> None:
+    """All three were accepted: the position reached 15 BTC against max_position 10."""
+    account = f"exp-{uuid.uuid4().hex[:6]}"
+    codes = [_buy(oms, account).status_code for _ in range(3)]
+    assert codes == [201, 201, 422]
+    third = _buy(oms, account).json()
+    assert third["result"] == "rejected" and "max position 10" in third["detail"], third
+    assert "working buys 10" in third["detail"]
+
+
+def test_twenty_concurrent_buys_of_5_at_most_two_accepted(oms: httpx.Client) -> None:
+    """Twenty concurrent 5 BTC orders were all accepted."""
+    account = f"exp-{uuid.uuid4().hex[:6]}"
+    with ThreadPoolExecutor(20) as pool:
+        codes = list(pool.map(lambda _: _buy(oms, account).status_code, range(20)))
+    assert codes.count(201) == 2 and codes.count(422) == 18, codes
+
+
+def test_a_cancel_releases_what_the_order_held(oms: httpx.Client, valkey_server: Proc,
+                                               nats_server: Proc) -> None:
+    account = f"exp-{uuid.uuid4().hex[:6]}"
+    first, second = _buy(oms, account).json(), _buy(oms, account).json()
+    assert _buy(oms, account).status_code == 422
+    publish(nats_server.url, [("exec.cancelled", {
+        "id": f"cancelled-{first['order_id']}", "order_id": first["order_id"], "account": account,
+        "symbol": "BTCUSDT", "cancelled_quantity": 5, "reason": "cancelled on request"})])
+    get_json_until(f"{oms.risk_url}/working", lambda d: d["working"][0]["buys"] == 5,  # type: ignore[attr-defined]
+                   params={"account": account})
+    assert second["status"] == "ACCEPTED"
+    assert _buy(oms, account).status_code == 201
