@@ -170,7 +170,7 @@ def test_json_errors_are_one_document_on_stdout(tmp_path: Path) -> None:
         assert doc["message"] and doc["message"] in stderr
     # A corrupt state is read for what it says (nothing here): ps and down still work.
     exit_code, stdout, _ = run_split("ps", "--json", "--run-dir", str(broken))
-    assert exit_code == 0 and json.loads(stdout) == [], stdout
+    assert exit_code == 0 and json.loads(stdout)["processes"] == [], stdout
     exit_code, stdout, _ = run_split("down", "--json", "--run-dir", str(broken))
     assert exit_code == 0 and json.loads(stdout)["status"] == "ok", stdout
 
