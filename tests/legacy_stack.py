@@ -1,4 +1,5 @@
-"""Start the legacy fixture stack (tests/apps/legacy.py): one uvicorn process per role."""
+"""Start the legacy and foreign fixture stacks (tests/apps/legacy.py, tests/apps/foreign.py):
+one uvicorn process per role."""
 
 from __future__ import annotations
 
@@ -11,9 +12,11 @@ from tests.apps.stacks import ROOT
 from tests.helpers import Proc, _on_a_free_port, _spawn, _started
 from trade_ops import infra
 
-__all__ = ["ROLES", "start_legacy", "stop_all"]
+__all__ = ["FOREIGN_ROLES", "ROLES", "start_foreign", "start_legacy", "stop_all"]
 
 ROLES = ("gateway", "risk", "oms", "exeq", "live-gateway", "event-writer", "ptrc", "hot-cache")
+FOREIGN_ROLES = ("gateway", "normalizer", "exeq", "sink-ticks", "pnl", "ptrc", "hot-cache", "risk",
+                 "live-gateway", "oms")
 
 
 def _answers(url: str) -> bool:
@@ -26,15 +29,18 @@ def _answers(url: str) -> bool:
         return False
 
 
-def _start(role: str, workdir: Path, nats_url: str | None) -> Proc:
+def _start(role: str, workdir: Path, nats_url: str | None, app: str = "legacy",
+           more: dict[str, str] | None = None) -> Proc:
+    prefix = app.upper()
+
     def once() -> Proc:
         port = infra.free_port()
-        log = workdir / f"legacy-{role}-{port}.log"
-        env = {"LEGACY_ROLE": role, **({"LEGACY_NATS": nats_url} if nats_url else {})}
-        cmd = [sys.executable, "-m", "uvicorn", "tests.apps.legacy:app", "--app-dir", str(ROOT),
+        log = workdir / f"{app}-{role}-{port}.log"
+        env = {f"{prefix}_ROLE": role, **({f"{prefix}_NATS": nats_url} if nats_url else {}), **(more or {})}
+        cmd = [sys.executable, "-m", "uvicorn", f"tests.apps.{app}:app", "--app-dir", str(ROOT),
                "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
         proc = Proc(_spawn(cmd, log, env), port, log, f"http://127.0.0.1:{port}")
-        return _started(proc, lambda: _answers(proc.url + "/health"), f"legacy {role}")
+        return _started(proc, lambda: _answers(proc.url + "/health"), f"{app} {role}")
 
     return _on_a_free_port(once)
 
@@ -50,6 +56,19 @@ def start_legacy(workdir: Path, nats_url: str | None = None,
     try:
         for role in roles:
             procs[role] = _start(role, workdir, nats_url)
+    except BaseException:
+        stop_all(procs)
+        raise
+    return procs
+
+
+def start_foreign(workdir: Path, nats_url: str, valkey: str,
+                  roles: tuple[str, ...] = FOREIGN_ROLES) -> dict[str, Proc]:
+    """The foreign deployment of tests/apps/foreign.py; `valkey` is the host:port its pnl uses."""
+    procs: dict[str, Proc] = {}
+    try:
+        for role in roles:
+            procs[role] = _start(role, workdir, nats_url, "foreign", {"FOREIGN_VALKEY": valkey})
     except BaseException:
         stop_all(procs)
         raise

@@ -284,7 +284,10 @@ def test_explicit_targets_hold_exactly_what_was_named(tmp_path: Path) -> None:
     assert target.describe()["urls"] == {"valkey": "10.0.0.6:6390", "nats": "http://10.0.0.7:8322",
                                          "oms": "http://10.0.0.5:8099"}
     assert target.compose is None and not target.may_trade
-    assert target.up_remedy("oms") == "curl -sS -m 3 http://10.0.0.5:8099/health"
+    # trade-ops runs nothing there: a dead service's fix is a manual step, its answer a curl
+    assert target.up_remedy("oms") == ("manual step: start oms where it runs (http://10.0.0.5:8099); "
+                                       "trade-ops does not run it here")
+    assert target.logs_remedy("oms") == "curl -sS -m 3 http://10.0.0.5:8099/health"
 
 
 def test_url_flags() -> None:

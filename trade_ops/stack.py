@@ -85,6 +85,9 @@ class Stack:
     source: str = "builtin"
     # [contracts.order] / [contracts.risk]: the field names a deployment's OMS and risk read.
     contracts: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # The components the user file names: a file describing a deployment trade-ops did not
+    # start is examined for exactly these (the builtin's others are not there).
+    named: frozenset[str] = frozenset()
 
     # -- views --------------------------------------------------------------------
     @property
@@ -366,7 +369,11 @@ def load_stack(path: Path | str | None = None, *, offset: int = 0) -> Stack:
     """The builtin stack, with the user file at `path` merged over it, shifted by offset."""
     data = tomllib.loads(_builtin_text())
     source = "builtin"
+    named: frozenset[str] = frozenset()
     if path:
-        data = _merge(data, _read_toml(Path(path)))
+        user = _read_toml(Path(path))
+        data = _merge(data, user)
         source = str(path)
-    return parse_stack(data, source).with_offset(offset)
+        named = frozenset(n for part in ("infra", "services") if isinstance(user.get(part), dict)
+                          for n in user[part])
+    return replace(parse_stack(data, source), named=named).with_offset(offset)

@@ -203,14 +203,14 @@ async def _check_service(target: Target, http: httpx.AsyncClient, c: Component, 
     if live.response is None and health.response is None:
         r.summary = "unreachable" if live.refused else "not answering"
         r.data["unreachable"] = live.refused
-        fix = target.logs_remedy(c.name) if live.timed_out else target.up_remedy(c.name)
+        fix = target.logs_remedy(c.name, answers=False) if live.timed_out else target.up_remedy(c.name)
         r.fail(f"{base}: {live.error or 'unreachable'}", fix)
         return False
     live_code = live.response.status_code if live.response is not None else None
     r.data["livez_status"] = live_code
     if health.response is None:
         r.summary = "health not answering"
-        r.fail(f"{c.health_path}: {health.error}", target.logs_remedy(c.name))
+        r.fail(f"{c.health_path}: {health.error}", target.logs_remedy(c.name, answers=False))
         return False
     code = health.response.status_code
     r.data["http_status"] = code

@@ -204,7 +204,7 @@ async def _run_probe(probe: Probe, target: Target) -> None:
         for r in probe.results:
             if r.duration_ms == 0:
                 r.fail(f"no answer within {probe.budget:.1f}s (hanging?)",
-                       target.logs_remedy(r.component) if r.component else None)
+                       target.logs_remedy(r.component, answers=False) if r.component else None)
     except Exception as exc:  # a check that crashes is a failed check with its reason, not a crash
         for r in probe.results:
             r.fail(f"doctor check crashed: {type(exc).__name__}: {exc}",

@@ -206,10 +206,12 @@ class Target:
             return f"{self._compose(c)} up -d {c.compose_service or name}"
         if c is not None and c.container:
             return f"docker start {shlex.quote(c.container)}"
-        return self.probe_remedy(name)
+        where = self.address(name) or (c.base_url if c is not None and c.is_service else name)
+        return f"manual step: start {name} where it runs ({where}); trade-ops does not run it here"
 
-    def logs_remedy(self, name: str) -> str:
-        """The command that shows why `name` misbehaves where it runs."""
+    def logs_remedy(self, name: str, answers: bool = True) -> str:
+        """The command that shows why `name` misbehaves where it runs (`answers`: it answers
+        HTTP, so where trade-ops runs nothing, its own answer is the thing to see)."""
         c = self.stack.components.get(name)
         if self._trade_ops_runs(name):
             return f"trade-ops logs {name}{self._trade_ops_flags()}"
@@ -217,6 +219,10 @@ class Target:
             return f"{self._compose(c)} logs --tail 50 {c.compose_service or name}"
         if c is not None and c.container:
             return f"docker logs --tail 50 {shlex.quote(c.container)}"
+        if not answers:
+            where = self.address(name) or name
+            return (f"manual step: see the log of {name} ({where} does not answer); "
+                    "trade-ops does not run it here")
         return self.probe_remedy(name)
 
     def curl(self, url: str) -> str:
@@ -344,6 +350,10 @@ def build_target(run_dir: RunDir, stack_file: Path | str | None = None, urls: di
             stack, running = found
     if running is not None:
         wanted = set(running) | {c.name for c in stack.infra if c.kind == "lake"}
+    elif not processes and not docker and any(c.url or c.container for c in stack.services):
+        # A stack file describing a deployment trade-ops did not start: exactly what it names
+        # (the builtin's other services and default-port infrastructure are not there).
+        wanted = {n for n in stack.named if n in stack.components}
     elif processes:
         chosen = set(processes) | {c.name for c in stack.services if c.url}
         chosen = {n for n in chosen if n in stack.components}

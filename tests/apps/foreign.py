@@ -1,0 +1,153 @@
+"""A foreign deployment in miniature: services trade-ops did not build, as their operators run them.
+
+One ASGI app; FOREIGN_ROLE picks the service, FOREIGN_NATS the NATS server (core NATS,
+connections never named), FOREIGN_VALKEY the host:port its cache is at. None serves
+`/livez`, none says it is a trade-ops service. Each role carries one case doctor must
+judge from the deployment's own evidence, never from trade-ops' model:
+
+    gateway       {"status": "ok"}; publishes market.tick.BTCUSDT 10 times a second
+    normalizer    {"status": "healthy"}; subscribes market.tick.*.*: matches nothing published
+    exeq          {"status": "healthy"}; publishes venue.binance.order 4 times a second,
+                  which nobody subscribes
+    sink-ticks    {"status": "healthy", "nats_connected": false}: gave up reconnecting;
+                  /stats nests its count ({"stats": {"ticks": {"rows_written": 561}}})
+    pnl           uses no ptrc: 503 with redis-py's own error text naming FOREIGN_VALKEY
+                  by IP and port when it refuses, healthy otherwise
+    ptrc          healthy (the test kills it: trade-ops' graph would blame it for pnl)
+    hot-cache     HTTP 200 {"status": "unhealthy", "checks": {"l2_cache": false}}
+    risk          healthy; POST /check approves below a notional of 1e7; its OpenAPI lists
+                  POST /risk/symbol/{symbol}/block, no security
+    live-gateway  healthy; its OpenAPI lists POST /panic and PUT /mode with no security,
+                  POST /flatten with a bearer requirement
+    oms           healthy; GET /orders lists the orders it holds (unfilled)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import socket
+from typing import Any
+
+ROLE = os.environ.get("FOREIGN_ROLE", "gateway")
+NATS_URL = os.environ.get("FOREIGN_NATS")
+VALKEY = os.environ.get("FOREIGN_VALKEY", "127.0.0.1:1")
+PUBLISHES = {"gateway": ("market.tick.BTCUSDT", 0.1), "exeq": ("venue.binance.order", 0.25)}
+SUBSCRIBES = {"normalizer": "market.tick.*.*"}
+_state: dict[str, Any] = {"nc": None, "tasks": []}
+
+
+def _openapi() -> dict[str, Any]:
+    open_op = {"responses": {"200": {"description": "done"}}}
+    paths: dict[str, Any] = {"/health": {"get": open_op}}
+    if ROLE == "risk":
+        paths["/check"] = {"post": open_op}
+        paths["/risk/symbol/{symbol}/block"] = {"post": open_op}
+    if ROLE == "live-gateway":
+        paths["/panic"] = {"post": open_op}
+        paths["/mode"] = {"put": open_op, "get": open_op}
+        paths["/flatten"] = {"post": {**open_op, "security": [{"bearer": []}]}}
+    return {"openapi": "3.0.2", "info": {"title": ROLE, "version": "2.1"}, "paths": paths,
+            "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}}}
+
+
+def _valkey_refuses() -> str | None:
+    """redis-py's words when the cache refuses: 'Error 111 connecting to HOST:PORT. ...'."""
+    host, _, port = VALKEY.rpartition(":")
+    try:
+        socket.create_connection((host, int(port)), timeout=0.5).close()
+        return None
+    except OSError as exc:
+        return f"Error {exc.errno} connecting to {host}:{port}. Connection refused."
+
+
+def _health() -> tuple[int, dict[str, Any]]:
+    if ROLE == "pnl":
+        error = _valkey_refuses()
+        return (503, {"status": "unhealthy", "error": error}) if error else (200, {"status": "healthy"})
+    if ROLE == "sink-ticks":
+        return 200, {"status": "healthy", "nats_connected": False, "mode": "BATCH"}
+    if ROLE == "hot-cache":
+        return 200, {"status": "unhealthy", "checks": {"l2_cache": False}}
+    return 200, {"status": "ok" if ROLE == "gateway" else "healthy"}
+
+
+async def _publish(nc: Any, subject: str, every: float) -> None:
+    n = 0
+    while True:
+        n += 1
+        await nc.publish(subject, json.dumps({"n": n, "symbol": "BTCUSDT", "price": 50_000.0}).encode())
+        await asyncio.sleep(every)
+
+
+async def _nats() -> None:
+    if not NATS_URL or (ROLE not in PUBLISHES and ROLE not in SUBSCRIBES):
+        return
+    import nats
+
+    nc = await nats.connect(NATS_URL)  # unnamed, as the original's connections are
+    _state["nc"] = nc
+    if ROLE in SUBSCRIBES:
+        async def ignore(msg: Any) -> None:
+            return None
+
+        await nc.subscribe(SUBSCRIBES[ROLE], cb=ignore)
+    if ROLE in PUBLISHES:
+        _state["tasks"].append(asyncio.create_task(_publish(nc, *PUBLISHES[ROLE])))
+    await nc.flush()
+
+
+async def _lifespan(receive: Any, send: Any) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await _nats()
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            for task in _state["tasks"]:
+                task.cancel()
+            if _state["nc"] is not None:
+                await _state["nc"].close()
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+
+
+async def _answer(send: Any, status: int, doc: Any) -> None:
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/json")]})
+    await send({"type": "http.response.body", "body": json.dumps(doc).encode()})
+
+
+async def _body(receive: Any) -> dict[str, Any]:
+    raw = b""
+    while True:
+        message = await receive()
+        raw += message.get("body", b"")
+        if not message.get("more_body"):
+            break
+    try:
+        doc = json.loads(raw or b"{}")
+    except ValueError:
+        return {}
+    return doc if isinstance(doc, dict) else {}
+
+
+async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    if scope["type"] == "lifespan":
+        return await _lifespan(receive, send)
+    path, method = scope["path"], scope["method"]
+    if path == "/health":
+        return await _answer(send, *_health())
+    if path == "/openapi.json" and ROLE in ("risk", "live-gateway"):
+        return await _answer(send, 200, _openapi())
+    if ROLE == "sink-ticks" and path == "/stats":
+        return await _answer(send, 200, {"service": "sink-ticks", "stats": {"ticks": {"rows_written": 561}}})
+    if ROLE == "risk" and path == "/check" and method == "POST":
+        body = await _body(receive)
+        notional = float(body.get("quantity", 0)) * float(body.get("price") or 50_000.0)
+        return await _answer(send, 200, {"approved": notional < 1e7, "risk_level": "LOW",
+                                         "reason": None if notional < 1e7 else "notional limit"})
+    if ROLE == "oms" and path == "/orders" and method == "GET":
+        return await _answer(send, 200, [{"id": f"o-{i}", "status": "SENT"} for i in range(3)])
+    return await _answer(send, 404, {"detail": "Not Found"})

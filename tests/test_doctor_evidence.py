@@ -1,0 +1,135 @@
+"""Evidence and the own/foreign split, without processes: what each defect of issue 23 looked like."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from services.kit.health import Check, health_document
+from trade_ops.doctor import evidence
+from trade_ops.doctor.check_dataflow import sink_progress
+from trade_ops.doctor.check_posture import open_admin_endpoints
+from trade_ops.doctor.check_services import judge_health, says_own
+from trade_ops.doctor.check_topology import related
+from trade_ops.doctor.model import CheckResult
+from trade_ops.doctor.rootcause import GRAPH, assign
+from trade_ops.stack import load_stack
+
+NAMES = load_stack().components
+
+
+# -- addresses in error texts -------------------------------------------------------------------
+def test_an_ip_and_port_is_the_component_given_there_or_an_external_by_host_and_port() -> None:
+    text = "Error 111 connecting to 127.0.0.1:53379. Connection refused."
+    given = evidence.from_text(text, {"127.0.0.1:53379": "valkey"}, NAMES, "pnl")
+    assert [(n.name, n.external, n.source) for n in given] == [("valkey", False, "error text")]
+    # Not given: an external named by host and port (it was "127", with "make 127 reachable").
+    alone = evidence.from_text(text, {}, NAMES, "pnl")
+    assert [(n.name, n.external) for n in alone] == [("127.0.0.1:53379", True)]
+
+
+@pytest.mark.parametrize(("text", "found"), [
+    ("QuestDB connection failed: [Errno -2] Name or service not known (questdb:9000)", "questdb:9000"),
+    ("Multiple exceptions: [Errno 111] Connect call failed ('127.0.0.1', 4222)", "nats"),
+    ("error sending request for url (http://localhost:9000/bucket/lake/_delta_log/)", "lake"),
+    ("nats: no servers available; tried nats://127.0.0.1:4222", "nats"),
+    ("Error -2 connecting to redis:6379. Name or service not known.", "valkey"),
+])
+def test_the_address_forms_of_redis_nats_and_s3_errors(text: str, found: str) -> None:
+    directory = {"127.0.0.1:4222": "nats", "127.0.0.1:9000": "lake"}
+    assert [n.name for n in evidence.from_text(text, directory, NAMES)] == [found]
+
+
+@pytest.mark.parametrize("text", ["status:500 after 12:30:45", "version 1.2:3", "Error 111", "l2_cache"])
+def test_a_fragment_that_is_no_address_names_nothing(text: str) -> None:
+    assert evidence.from_text(text, {}, NAMES) == []
+
+
+def test_a_check_key_names_a_dependency_only_when_it_is_a_component() -> None:
+    checks = {"l2_cache": False, "redis": False, "nats_connected": False}
+    assert [n.name for n in evidence.from_checks(checks, NAMES)] == ["valkey", "nats"]
+
+
+# -- a health body read whole ---------------------------------------------------------------
+def test_a_healthy_body_that_says_disconnected_is_a_warning_with_the_field() -> None:
+    verdict = judge_health(200, {"status": "healthy", "nats_connected": False, "mode": "SHADOW"})
+    assert verdict.status == "warn" and verdict.details[0] == "says 'healthy' while nats_connected: false"
+    assert "nats_connected: false" in verdict.details and "mode: SHADOW" in verdict.details
+    assert [n.name for n in evidence.from_fields(verdict.fields, NAMES)] == ["nats"]
+    nested = judge_health(200, {"status": "ok", "components": {"db": {"status": "down"}},
+                                "details": {"redis": False, "workers": 3}})
+    assert nested.status == "warn" and set(nested.fields) == {"components.db", "details.redis"}
+    # Fields that say nothing about health stay quiet.
+    quiet = judge_health(200, {"status": "ok", "backup_enabled": False, "kill_switch": False, "count": 0})
+    assert quiet.status == "pass" and quiet.fields == {}
+
+
+def test_a_trade_ops_body_says_it_is_one_and_reads_clean() -> None:
+    doc = health_document("oms", "1", [Check("valkey", "responseTime", "pass", "datastore")])
+    assert says_own(doc) and judge_health(200, doc).status == "pass" and judge_health(200, doc).fields == {}
+    assert not says_own({"status": "healthy"})
+
+
+# -- root causes: trade-ops' graph for its own services only ------------------------------------
+def _failed(name: str, group: Any, component: str, **kw: Any) -> CheckResult:
+    r = CheckResult(name, group, component=component, **kw)
+    return r.fail(f"{name} is broken", f"manual step: fix {component}")
+
+
+def test_a_foreign_service_has_no_edges_from_trade_ops_graph() -> None:
+    """ptrc dead, pnl failing for a reason it does not name: trade-ops' graph (pnl -> ptrc)
+    made it "cause=ptrc"; a foreign pnl is its own cause."""
+    stack = load_stack()
+    ptrc = _failed("ptrc", "services", "ptrc")
+    ptrc.data["unreachable"] = True
+
+    def results() -> list[CheckResult]:
+        return [CheckResult("nats", "infrastructure", component="nats"), ptrc,
+                _failed("pnl", "services", "pnl")]
+
+    own = results()
+    assign(own, stack)  # trade-ops' own pnl: the graph, as a prior
+    assert own[2].cause == "ptrc" and own[2].rests_on == [GRAPH]
+    foreign = results()
+    causes = assign(foreign, stack, own={"nats", "ptrc"})
+    assert foreign[2].cause == "pnl" and foreign[2].blocked_by == []
+    assert {c["name"]: c["dependents"] for c in causes} == {"ptrc": [], "pnl": []}
+
+
+@pytest.mark.parametrize("down", ["valkey", "nats", "lake"])
+def test_a_foreign_check_is_not_blamed_on_infrastructure_it_never_named(down: str) -> None:
+    """An OMS that answered 200 RISK_REJECTED, a risk /check that crashes: trade-ops' OMS and
+    risk need valkey, theirs said nothing of it."""
+    stack = load_stack()
+    infra = _failed(down, "infrastructure", down)
+    trip = _failed("oms order round trip", "functional", "oms", needs=("risk", "exeq", "live-gateway"))
+    check = _failed("risk approves a small order", "functional", "risk")
+    results = [infra, CheckResult("oms", "services", component="oms"),
+               CheckResult("risk", "services", component="risk"), trip, check]
+    causes = assign(results, stack, own={"valkey", "nats", "lake"})
+    assert (trip.cause, check.cause) == ("oms", "risk") and not trip.blocked_by and not check.blocked_by
+    assert {c["name"] for c in causes} == {down, "oms", "risk"}
+
+
+# -- topology, posture, data flow -----------------------------------------------------------
+def test_a_filter_related_to_what_flows_and_never_matching_it() -> None:
+    assert related("market.tick.*.*", "market.tick.BTCUSDT")
+    assert not related("market.tick.*", "market.tick.BTCUSDT")  # it matches
+    assert not related("orders.cancel", "orders.new") and not related("exec.fill.>", "exec.cancelled")
+
+
+def test_open_admin_endpoints_are_read_from_the_openapi() -> None:
+    doc = {"paths": {"/orders": {"post": {}}, "/orders/{id}": {"delete": {}}, "/check": {"post": {}},
+                     "/panic": {"post": {}}, "/mode": {"put": {}, "get": {}},
+                     "/flatten": {"post": {"security": [{"bearer": []}]}}}}
+    assert open_admin_endpoints(doc) == ["POST /panic", "PUT /mode"]
+    assert open_admin_endpoints({**doc, "security": [{"bearer": []}]}) == []  # required everywhere
+    assert open_admin_endpoints({**doc, "security": [{"bearer": []}],
+                                 "paths": {"/kill": {"post": {"security": []}}}}) == ["POST /kill"]
+
+
+def test_a_sink_count_nested_in_its_stats_is_read() -> None:
+    assert sink_progress({"service": "sink", "stats": {"ticks": {"rows_written": 561}}})[0] == 561
+    assert sink_progress({"sinks": {"a": {"rows": 2}, "b": {"rows": 3}}})[0] == 5
+    assert sink_progress({"uptime": 5})[0] is None
