@@ -57,9 +57,13 @@ class KitSettings(BaseSettings):
     valkey_pool_wait_s: float = Field(2.0, gt=0)
     # Bounded resources (services/kit/server.py, services/kit/guard.py).
     max_body_bytes: int = Field(1 << 20, ge=1024)
-    header_timeout_s: float = Field(5.0, gt=0)
+    request_timeout_s: float = Field(5.0, gt=0)  # a whole request, headers and body
+    max_header_bytes: int = Field(32 * 1024, ge=1024)  # request line and headers (431 beyond)
+    max_headers: int = Field(100, ge=8)
     keep_alive_s: float = Field(5.0, gt=0)
-    max_connections: int = Field(1000, ge=1)
+    max_requests: int = Field(1000, ge=1)  # arrived whole and in progress (503 beyond)
+    max_connections: int = Field(4096, ge=2)  # in all: past it the oldest idle one is closed
+    max_connections_per_client: int = Field(1024, ge=1)  # per client address
     # After SIGTERM, requests in flight get up to drain_s to complete (then are cancelled);
     # the lifespan's exit (NATS flushed, connections closed) takes at most ~0.5 s after it.
     # So a service exits within 2 s, before `trade-ops down` SIGKILLs it (after 2 s under
