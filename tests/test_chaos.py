@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from junitparser import JUnitXml
 from typer.testing import CliRunner
 
 from trade_ops import infra, supervisor
@@ -85,12 +86,22 @@ def test_live_gateway_flusher_under_a_valkey_outage(run_dir: Path) -> None:
     assert any(s.startswith("task:venue-outbox") for s in seen), result["health"]
 
 
-def test_a_burst_of_100_through_the_cli(run_dir: Path) -> None:
+def test_a_burst_of_100_through_the_cli(run_dir: Path, tmp_path: Path,
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    summary, junit = tmp_path / "summary.md", tmp_path / "chaos.xml"
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
     out = CliRunner().invoke(app, ["chaos", "--run-dir", str(run_dir), "--fault", "burst 100@1",
-                                   "--duration", "3", "--json"], catch_exceptions=False)
+                                   "--duration", "3", "--json", "--junit", str(junit)],
+                             catch_exceptions=False)
     doc = json.loads(out.stdout)
     assert out.exit_code == (0 if doc["passed"] else 1), doc
     assert doc["safe"] and "201 x100" in doc["faults"][0]["notes"][0] and doc["lost"] == 0
+    # a JUnit case per invariant, failed exactly where orders broke it; the summary appended
+    cases = {case.name: case for case in next(iter(JUnitXml.fromfile(str(junit))))}
+    assert set(cases) == {"lost", "traded after error", "duplicated", "unsettled"}
+    assert [n for n, c in cases.items() if not c.is_passed] == [
+        n for n in cases if doc[n.replace(" ", "_")] > 0]
+    assert f"## trade-ops chaos {doc['run_id']}" in summary.read_text()
 
 
 def test_a_stack_trade_ops_did_not_start_is_refused(tmp_path: Path) -> None:

@@ -1,0 +1,111 @@
+""".github/workflows/trade-ops.yml as a template: copied into a scratch repository of another
+project, its job run step by step as a runner would (tests/workflow_runner.py), with a
+Python of its own where trade-ops is installed by the workflow's install step.
+
+The scratch Python sees this environment's dependencies (the workflow would download them)
+but not trade-ops: what the job runs is what the install step installed, from this checkout
+(TRADE_OPS_INSTALL, as a user points it at a release). It starts the whole stack.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import sysconfig
+from collections.abc import Iterator
+from importlib.metadata import distribution
+from pathlib import Path
+
+import pytest
+from junitparser import JUnitXml
+
+from tests.apps.stacks import free_offset
+from tests.test_ci_formats import _external_loads
+from tests.workflow_runner import run_job
+
+ROOT = Path(__file__).resolve().parents[1]
+WORKFLOW = ROOT / ".github" / "workflows" / "trade-ops.yml"
+STALE = "STALE REPORT COMMITTED IN THE USER'S REPOSITORY"
+
+
+def _own_files() -> set[str]:
+    """The top-level names trade-ops installs (its packages and its dist-info)."""
+    dist = distribution("trade-ops")
+    return {Path(str(f)).parts[0] for f in dist.files or []}
+
+
+@pytest.fixture(scope="module")
+def scratch_python(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A venv whose site-packages see this environment's packages, trade-ops left out."""
+    base = tmp_path_factory.mktemp("python")
+    venv, deps = base / "venv", base / "deps"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
+    deps.mkdir()
+    skip = _own_files() | {"pip", "setuptools", "_distutils_hack"}
+    for entry in Path(sysconfig.get_paths()["purelib"]).iterdir():
+        if entry.name not in skip and not entry.name.startswith(("pip-", "trade_ops")):
+            (deps / entry.name).symlink_to(entry)
+    purelib = subprocess.run([str(venv / "bin" / "python"), "-c",
+                              "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                             check=True, capture_output=True, text=True).stdout.strip()
+    (Path(purelib) / "trade_ops_test_deps.pth").write_text(f"{deps}\n")
+    return venv / "bin"
+
+
+@pytest.fixture
+def scratch_repo(tmp_path: Path) -> Iterator[Path]:
+    """Another project's repository with the template copied in, and a stale report of its own."""
+    repo = tmp_path / "users-app"
+    (repo / ".github" / "workflows").mkdir(parents=True)
+    (repo / ".github" / "workflows" / "trade-ops.yml").write_text(WORKFLOW.read_text())
+    (repo / "pyproject.toml").write_text('[project]\nname = "users-app"\nversion = "1.0"\n')
+    (repo / "reports").mkdir()
+    (repo / "reports" / "PERFORMANCE_REPORT.md").write_text(f"# {STALE}\n![plot](nowhere.png)\n")
+    (repo / "reports" / "STATUS_REPORT.md").write_text(f"# {STALE}\n")
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    yield repo
+    from trade_ops import supervisor
+    from trade_ops.rundir import RunDir
+
+    rd = RunDir(repo / ".trade-ops")
+    if rd.has_state():  # the job's own `trade-ops down` did not run or failed
+        supervisor.down(rd, grace=2.0)
+
+
+def test_the_workflow_runs_as_a_template_in_another_repository(scratch_python: Path, scratch_repo: Path,
+                                                              tmp_path: Path) -> None:
+    temp = tmp_path / "runner-temp"
+    temp.mkdir()
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")
+           and not k.startswith("TRADE_OPS_")}
+    here = str(Path(sys.executable).parent)  # this environment's trade-ops script is not on the runner
+    path = [p for p in env["PATH"].split(os.pathsep) if p != here]
+    env["PATH"] = os.pathsep.join([str(scratch_python), *path])
+    env["TRADE_OPS_PORT_OFFSET"] = str(free_offset(None))  # type: ignore[arg-type]  # the builtin stack
+    job = run_job(scratch_repo / ".github" / "workflows" / "trade-ops.yml", "health-and-performance",
+                  scratch_repo, temp, env, overrides={"TRADE_OPS_INSTALL": str(ROOT)})
+
+    outcomes = {s.name: (s.outcome, s.output[-3000:]) for s in job.steps}
+    assert all(s.outcome in ("success", "skipped") for s in job.steps), outcomes
+    assert job.step("Compare with your committed baseline").outcome == "skipped"  # none committed
+    assert job.step("Stop the stack").outcome == "success"
+    # the install step installed trade-ops into the job's Python, not the user's project
+    assert (scratch_python / "trade-ops").is_file()
+    pip_list = subprocess.run([str(scratch_python / "python"), "-m", "pip", "list"], capture_output=True,
+                              text=True, check=True).stdout
+    assert "users-app" not in pip_list
+
+    out = temp / "trade-ops"
+    doctor = next(iter(JUnitXml.fromfile(str(out / "junit" / "doctor.xml"))))
+    bench = next(iter(JUnitXml.fromfile(str(out / "junit" / "bench.xml"))))
+    assert doctor.tests >= 14 and doctor.failures == 0  # a case per check, every service among them
+    assert {case.name for case in bench} >= {"SLO p50<50ms", "SLO p99<100ms", "SLO errors==0"}
+    assert (out / "metrics" / "doctor.prom").is_file() and (out / "metrics" / "bench.prom").is_file()
+    loads, images = _external_loads((out / "bench.html").read_text())
+    assert loads == [] and images >= 1
+    assert job.uploads == {out: True, scratch_repo / ".trade-ops" / "logs": True}
+
+    summary = (temp / "step_summary.md").read_text()
+    assert "# Status report" in summary and "## trade-ops bench oms" in summary
+    assert STALE not in summary  # nothing the user's repository holds reaches the job summary
