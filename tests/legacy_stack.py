@@ -73,3 +73,47 @@ def start_foreign(workdir: Path, nats_url: str, valkey: str,
         stop_all(procs)
         raise
     return procs
+
+
+def main(argv: list[str]) -> int:
+    """`python -m tests.legacy_stack DIR`: the foreign fixture on a real nats-server and valkey,
+    its stack file at DIR/foreign.toml, until Ctrl-C (to measure doctor on it by hand)."""
+    import signal
+    import time
+
+    from tests.helpers import start_nats, start_valkey
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
+    if len(argv) != 1:
+        print("usage: python -m tests.legacy_stack DIR", file=sys.stderr)
+        return 2
+    workdir = Path(argv[0]).resolve()
+    nats, valkey = start_nats(workdir / "nats"), start_valkey(workdir / "valkey")
+    procs: dict[str, Proc] = {}
+    try:
+        procs = start_foreign(workdir / "apps", nats.url, f"127.0.0.1:{valkey.port}")
+        monitor = next(line.rsplit(":", 1)[-1] for line in nats.log_text().splitlines()
+                       if "Starting http monitor on" in line)
+        stack = workdir / "foreign.toml"
+        stack.write_text(f"[infra.valkey]\nport = {valkey.port}\n\n[infra.nats]\nport = {nats.port}\n"
+                         f"monitor_port = {monitor}\n\n"
+                         + "\n".join(f'[services.{r}]\nurl = "{p.url}"\n' for r, p in procs.items()))
+        print(f"foreign fixture up; stack file {stack}\n"
+              f"  trade-ops doctor --stack {stack} --run-dir {workdir / 'run'} --no-report\n"
+              "Ctrl-C stops it", flush=True)
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        stop_all(procs)
+        valkey.stop()
+        nats.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))

@@ -133,3 +133,34 @@ def test_a_sink_count_nested_in_its_stats_is_read() -> None:
     assert sink_progress({"service": "sink", "stats": {"ticks": {"rows_written": 561}}})[0] == 561
     assert sink_progress({"sinks": {"a": {"rows": 2}, "b": {"rows": 3}}})[0] == 5
     assert sink_progress({"uptime": 5})[0] is None
+
+
+def test_no_fill_found_while_the_oms_holds_orders_is_not_agreement() -> None:
+    from trade_ops.doctor.reconcile import judge
+
+    empty = {"fills": [], "orders": {}, "whole_history": True, "lake_fill_ids": None, "positions": {}}
+    r = CheckResult("agree", "dataflow")
+    judge({**empty, "orders_held": True}, r, {"oms": "trade-ops logs oms"})
+    assert r.status == "warn" and "while the OMS holds orders" in r.problems[0]
+    quiet = CheckResult("agree", "dataflow")
+    judge({**empty, "orders_held": False}, quiet)
+    assert quiet.status == "pass" and quiet.summary == "0 fills, 0 orders agree"
+
+
+@pytest.mark.parametrize("strict", [False, True])
+def test_strict_turns_the_oms_loopback_note_into_a_warning_like_every_other(strict: bool) -> None:
+    from pathlib import Path
+
+    from trade_ops.doctor.check_posture import _Posture
+    from trade_ops.doctor.target import build_target
+    from trade_ops.rundir import RunDir
+
+    target = build_target(RunDir(Path("/nonexistent-run")), urls={"oms": "http://127.0.0.1:9"})
+    r = CheckResult("posture oms", "configuration", component="oms")
+    _Posture(target, strict).judge(r, target.stack["oms"], "127.0.0.1", True, "orders without a token",
+                                    "start oms with account tokens", by_up=False)
+    text = " ".join(r.details)
+    if strict:  # it said "--strict warns" and passed under --strict
+        assert r.status == "warn" and "--strict" in r.problems[0] and r.remedy.startswith("manual step: ")
+    else:
+        assert r.status == "pass" and "fine on loopback, --strict warns" in text

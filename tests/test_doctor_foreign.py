@@ -115,6 +115,7 @@ def test_a_foreign_stack_file_is_judged_by_its_own_evidence(world: dict[str, Any
     # Reconciliation cannot run here, and says so (never "0 fills, 0 orders agree").
     agree = checks["orders, fills, positions and lake agree"]
     assert agree["status"] == "skip" and agree["summary"].startswith("skipped: the OMS is not")
+    assert agree["summary"].endswith("its GET /orders lists 3 order(s), 3 not filled, none reconciled")
 
     # A "healthy" body that says nats_connected: false is a warning, the field quoted.
     sink = checks["sink-ticks"]
@@ -152,6 +153,9 @@ def test_a_foreign_stack_file_is_judged_by_its_own_evidence(world: dict[str, Any
     assert checks["messaging topology"]["status"] == "pass"
 
     # Admin endpoints open without credentials, from the OpenAPI: listed, not called.
+    head = checks["posture admin endpoints"]
+    assert head["summary"] == "2 OpenAPI document(s) read · 3 open admin endpoint(s)", head
+    assert "posture gateway endpoints" not in checks  # no OpenAPI there: said once, in the first row
     risk = checks["posture risk endpoints"]
     assert risk["status"] == "pass" and risk["data"]["open_endpoints"] == ["POST /risk/symbol/{symbol}/block"]
     venue_posture = checks["posture live-gateway endpoints"]

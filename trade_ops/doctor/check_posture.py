@@ -25,7 +25,6 @@ import asyncio
 import ipaddress
 import socket
 from collections.abc import Awaitable, Callable
-from functools import partial
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -166,12 +165,37 @@ def posture_checks(target: Target, http: httpx.AsyncClient, strict: bool
 
         out.append((r, service_probe))
 
-    for c in target.services:
-        if target.started(c.name):  # trade-ops' own: the probes above know its admin endpoints
-            continue
-        r = CheckResult(f"posture {c.name} endpoints", GROUP, component=c.name)
-        out.append((r, partial(_openapi_probe, target, http, p, c, r)))
     return out
+
+
+def endpoint_checks(target: Target, http: httpx.AsyncClient, strict: bool
+                    ) -> tuple[list[CheckResult], Callable[[], Awaitable[None]]] | None:
+    """(results, probe) for the admin endpoints of the services trade-ops did not start: a first
+    result for all of them, then one per service whose OpenAPI lists open ones, added as read."""
+    foreign = [c for c in target.services if not target.started(c.name)]
+    if not foreign:
+        return None
+    head = CheckResult("posture admin endpoints", GROUP)
+    found = [head]
+
+    async def probe() -> None:
+        p = _Posture(target, strict)
+        rows = [CheckResult(f"posture {c.name} endpoints", GROUP, component=c.name) for c in foreign]
+        reasons = await asyncio.gather(*(_openapi_probe(target, http, p, c, r) for c, r in zip(
+            foreign, rows, strict=True)))
+        read = [r for r, why in zip(rows, reasons, strict=True) if why is None]
+        found.extend(r for r in read if r.data.get("open_endpoints"))
+        unread = [f"{c.name} ({why})" for c, why in zip(foreign, reasons, strict=True) if why]
+        if not read:
+            head.skip(f"no OpenAPI document to read: {', '.join(unread)}")
+            return
+        head.rest_on("openapi")
+        opened = sum(len(r.data.get("open_endpoints") or []) for r in read)
+        head.summary = f"{len(read)} OpenAPI document(s) read · {opened} open admin endpoint(s)"
+        if unread:
+            head.details.append(f"not read: {', '.join(unread)}")
+
+    return found, probe
 
 
 # Order entry is meant to be called: its own checks (accounts, risk) guard it. A pre-trade
@@ -198,23 +222,22 @@ def open_admin_endpoints(doc: Any) -> list[str]:
 
 
 async def _openapi_probe(target: Target, http: httpx.AsyncClient, p: _Posture, c: Component,
-                         r: CheckResult) -> None:
-    """A foreign service's admin endpoints, read from its OpenAPI: listed, never called."""
+                         r: CheckResult) -> str | None:
+    """A foreign service's admin endpoints, read from its OpenAPI: listed, never called.
+    None, or why it could not be read."""
     if await target.is_own(c.name):
-        r.skip(f"{c.name} is a trade-ops service: its admin endpoints need the operator token")
-        return
+        return "a trade-ops service: its admin endpoints need the operator token"
     answer = await call(http, "GET", c.base_url + "/openapi.json", target.timeout)
     doc = json_of(answer.response)
     if answer.response is None or answer.response.status_code != 200 or not isinstance(doc, dict):
-        r.skip(f"no OpenAPI document at {c.base_url}/openapi.json "
-               f"({answer.error or f'HTTP {answer.response.status_code}'})")  # type: ignore[union-attr]
-        return
+        return answer.error or f"/openapi.json: HTTP {answer.response.status_code}"  # type: ignore[union-attr]
     r.rest_on("openapi")
     found = open_admin_endpoints(doc)
     r.data["open_endpoints"] = found
     if not found:
         r.summary = "no open admin endpoint in its OpenAPI"
-        return
+        return None
     p.judge(r, c, _host_port(c)[0], True, "its OpenAPI gives them no security requirement; listed, "
             "not called", f"require credentials on {', '.join(found)} in {c.name}",
             verb=f"has admin endpoints open without credentials: {', '.join(found)}")
+    return None

@@ -92,7 +92,8 @@ async def _stream_fills(nats_url: str, window: int, login: dict[str, str] | None
 
 
 async def _orders(valkey_url: str, order_ids: list[str], login: dict[str, str] | None = None
-                  ) -> dict[str, dict[str, Any] | None]:
+                  ) -> tuple[dict[str, dict[str, Any] | None], bool]:
+    """The orders of these ids, and (when there is none to look up) whether the OMS holds any."""
     import redis.asyncio as aioredis
 
     from services.oms.store import _order_key as order_key  # the OMS's own key layout
@@ -100,9 +101,10 @@ async def _orders(valkey_url: str, order_ids: list[str], login: dict[str, str] |
     client = aioredis.from_url(valkey_url, socket_timeout=2, **(login or {}))
     try:
         raws = await client.mget([order_key(i) for i in order_ids]) if order_ids else []
+        held = bool(raws) or bool((await client.scan(0, match=order_key("*"), count=1000))[1])
     finally:
         await client.aclose()
-    return {i: json.loads(r) if r else None for i, r in zip(order_ids, raws, strict=True)}
+    return {i: json.loads(r) if r else None for i, r in zip(order_ids, raws, strict=True)}, held
 
 
 def _lake_fill_ids(lake_uri: str) -> list[str] | None:
@@ -148,11 +150,12 @@ async def gather(where: dict[str, Any]) -> dict[str, Any]:
     fills, whole = await timed("stream_ms", _stream_fills(where["nats"], window, nats_login))
     order_ids = sorted({str(f.get("order_id")) for f in fills})
     accounts = sorted({str(f.get("account") or "default") for f in fills})
-    orders, positions = await asyncio.gather(
+    (orders, held), positions = await asyncio.gather(
         timed("orders_ms", _orders(where["valkey"], order_ids, valkey_login)),
         _positions(where["ptrc"], accounts) if whole and where.get("ptrc") else asyncio.sleep(0, {}))
     lake = await lake_task
-    return {"fills": fills, "whole_history": whole, "orders": orders, "lake_fill_ids": lake,
+    return {"fills": fills, "whole_history": whole, "orders": orders, "orders_held": held,
+            "lake_fill_ids": lake,
             "positions": positions, "gather_ms": round((time.perf_counter() - started) * 1000, 1), **parts}
 
 
@@ -196,6 +199,10 @@ def judge(data: dict[str, Any], r: CheckResult, fixes: dict[str, str] | None = N
                          "not the whole history")
     else:
         _compare_positions(fills, data.get("positions") or {}, r, fixes.get("ptrc"))
+    if not fills and data.get("orders_held"):  # nothing compared is no agreement
+        r.warn("no fill found in the fills stream while the OMS holds orders: nothing could be compared "
+               "(orders that never filled, or fills published where the stream does not capture them)",
+               fixes.get("oms"))
     if r.status == "pass":
         r.summary = f"{len(fills)} fills, {len(orders)} orders agree"
 
@@ -216,10 +223,16 @@ def _compare_positions(fills: list[dict[str, Any]], positions: dict[str, dict[st
 async def check_reconcile(target: Target, r: CheckResult, window: int, budget: float,
                           settled: asyncio.Event | None = None) -> None:
     """Start the child at once (its imports are the slow part), tell it to read once `settled`."""
+    from trade_ops.doctor.evidence import address_of
+    from trade_ops.doctor.lake_probe import endpoint
+
     where = {"nats": target.stack.nats_url(), "valkey": target.stack.valkey_url(),
              "lake": target.lake_uri or target.stack.lake_uri(target.run_dir.path),
              "ptrc": target.stack["ptrc"].base_url if target.has("ptrc") else None, "window": window,
              "run_dir": str(target.run_dir.path)}
+    # What the child reaches is reached by doctor: it is in the record too.
+    reached = [str(where[k]) for k in ("nats", "valkey", "ptrc") if where[k]] + [endpoint(str(where["lake"]))]
+    target.contacted.update(a for a in (address_of(u) for u in reached if u) if a)
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "trade_ops.doctor.reconcile", json.dumps(where),
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, stdin=asyncio.subprocess.PIPE)

@@ -180,7 +180,7 @@ def _root_causes(results: Sequence[CheckResult], stack: Stack, g: _Graph) -> lis
                 (r for r in results if r.status == "fail" and (r.cause == name or r.component == name)),
                 None)
             entry.update(kind="component", remedy=root.remedy if root else None,
-                         reason=(root.details[0] if root and root.details else root.summary if root else ""),
+                         reason=((root.problems or root.details or [root.summary])[0] if root else ""),
                          evidence=list(root.problems[:4]) if root else [],
                          rests_on=list(root.rests_on) if root and root.rests_on else ["its own answer"])
         # Who depends on it: trade-ops' graph among its own services, evidence for the rest.

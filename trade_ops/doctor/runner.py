@@ -142,7 +142,7 @@ def _probes(target: Target, http: Any) -> list[Probe]:
         budget = max(3.0, t * 3)
         if not any(p.results[0].name == "oms order round trip" and p.after_burst for p in probes):
             traded.set()
-        add(r, partial(_reconcile, target, r, budget, traded), budget + t * 7 + 1 + wait)
+        add(r, partial(_reconcile, target, http, r, budget, traded), budget + t * 7 + 1 + wait)
 
     if check_docker.applies(target):  # the engine's check, then one result per container, added as read
         engine = CheckResult("docker", "processes")
@@ -176,7 +176,23 @@ def own_only(target: Target, name: str, r: CheckResult, check: Callable[[], Awai
     return gated
 
 
-async def _reconcile(target: Target, r: CheckResult, budget: float, traded: asyncio.Event) -> None:
+async def _listed_orders(target: Target, http: Any) -> str:
+    """What a foreign OMS's own order listing (GET /orders) says it holds, for the skip's reason."""
+    from trade_ops.doctor.http import call, json_of
+
+    oms = target.component("oms")
+    answer = await call(http, "GET", f"{oms.base_url}/orders", target.timeout) if oms else None
+    doc = json_of(answer.response) if answer else None
+    if isinstance(doc, dict):
+        doc = next((doc[k] for k in ("orders", "items", "data") if isinstance(doc.get(k), list)), None)
+    if not isinstance(doc, list):
+        return ""
+    waiting = [o for o in doc if isinstance(o, dict) and str(o.get("status", "")).upper()
+               not in ("FILLED", "CANCELLED", "CANCELED", "REJECTED", "EXPIRED")]
+    return f"; its GET /orders lists {len(doc)} order(s), {len(waiting)} not filled, none reconciled"
+
+
+async def _reconcile(target: Target, http: Any, r: CheckResult, budget: float, traded: asyncio.Event) -> None:
     """Reconciliation where it applies, or a skip that says why not."""
     from trade_ops.doctor import reconcile
 
@@ -190,7 +206,7 @@ async def _reconcile(target: Target, r: CheckResult, budget: float, traded: asyn
         return
     if target.explicit or not await target.is_own("oms"):
         r.skip("the OMS is not a trade-ops service: where its orders and fills are kept is not known "
-               "(trade-ops' EXEC stream and order keys are its own)")
+               f"(trade-ops' EXEC stream and order keys are its own){await _listed_orders(target, http)}")
         return
     r.rest_on("trade-ops' model")
     await reconcile.check_reconcile(target, r, target.reconcile_window, budget, traded)
@@ -228,6 +244,9 @@ async def run_doctor_async(target: Target, strict: bool = False) -> dict[str, An
         probes = _probes(target, http)
         probes += [Probe([r], fn, target.timeout * 2 + 0.3)
                    for r, fn in check_posture.posture_checks(target, http, strict)]
+        endpoints = check_posture.endpoint_checks(target, http, strict)
+        if endpoints is not None:  # waits for each service's health answer to tell whose it is
+            probes.append(Probe(endpoints[0], endpoints[1], target.timeout * 4 + 1))
         first = [p for p in probes if not p.last]
         burst = [asyncio.create_task(_run_probe(p, target)) for p in first
                  if not p.after_burst and p.results[0].group in ("infrastructure", "services")]
