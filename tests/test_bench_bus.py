@@ -88,3 +88,37 @@ def test_bus_targets_refuse_a_url_with_a_command_that_runs(run_dir: Path) -> Non
                                       str(run_dir)], env=CLEAN_ENV, catch_exceptions=False)
     assert result.exit_code == 2
     assert "trade-ops up --only oms,exeq,live-gateway,gateway" in result.output, result.output
+
+
+def _orders_in_stream(run_dir: Path) -> int:
+    """How many orders.new events the ORDERS stream holds (the OMS publishes one per order it
+    places, and none for an answer it replays)."""
+    import asyncio
+
+    import nats
+
+    from services import contract
+    from trade_ops.credentials import nats_login
+
+    async def count() -> int:
+        login: dict[str, Any] = dict(nats_login(run_dir))
+        nc = await nats.connect(RunDir(run_dir).stack().nats_url(), **login)
+        try:
+            info = await nc.jetstream().stream_info(contract.ORDERS, subjects_filter=contract.ORDERS_NEW)
+            return int((info.state.subjects or {}).get(contract.ORDERS_NEW, 0))
+        finally:
+            await nc.close()
+
+    return asyncio.run(count())
+
+
+def test_every_repeat_places_new_orders(run_dir: Path) -> None:
+    """`-n 50 --repeat 3` placed 70 orders (50 + 20 warm-up): repeats 2 and 3 reused the first
+    one's client_order_ids and were answered `replayed`. Counted where an order is placed."""
+    scenario = _untimed(run_dir, "repeat-untimed", model="closed", concurrency=2, requests=30,
+                        warmup_requests=4)
+    before = _orders_in_stream(run_dir)
+    code, doc = _bench(run_dir, "oms", "--scenario", scenario, "--repeat", "3")
+    assert code == doc["exit_code"] and doc["status"] in ("pass", "invalid"), doc
+    assert doc["repeat"] == 3 and doc["errors"] == 0 and doc["rejections"] == 0, doc
+    assert _orders_in_stream(run_dir) - before == 3 * (30 + 4)

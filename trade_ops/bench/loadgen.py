@@ -24,7 +24,7 @@ import time
 from array import array
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from trade_ops.bench.client import ConnectionFailed, ProtocolFailed, RequestTimeout
 from trade_ops.bench.priority import raised_priority
@@ -55,6 +55,15 @@ class LoadSpec:
     shard: int = 0
     shards: int = 1
     start_at: float | None = None
+    # The number the target's ids start at (a client_order_id is bench-RUN-<id_base + i>):
+    # each repeat of one run takes ids of its own, or an OMS would replay the first
+    # repeat's answers to every later one and place nothing (`repeat`).
+    id_base: int = 0
+
+    def repeat(self, k: int) -> LoadSpec:
+        """The same load for repeat k (from 0), with ids no other repeat uses: a stride of
+        MAX_REQUESTS, the most one run sends, and even, so the sides still alternate."""
+        return replace(self, id_base=k * MAX_REQUESTS)
 
     def check(self) -> None:
         if self.model not in ("open", "closed"):
@@ -169,7 +178,7 @@ class _Run:
         self.tasks: list[asyncio.Task[None]] = []  # the workers, so an interrupted run can stop them
 
     async def one(self, conn: Transport, i: int, intended: float, dispatched: float) -> int:
-        data = self.target.request(i)
+        data = self.target.request(self.spec.id_base + i)
         self.progress.sent += 1
         sent = clock()
         status = 0

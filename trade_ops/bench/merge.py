@@ -83,6 +83,7 @@ def _intervals(docs: list[dict[str, Any]], span_s: float) -> list[Interval]:
                 slots[key] = (Interval(iv["start_s"], iv["end_s"]), [], [])
             merged, lat, svc = slots[key]
             merged.count += iv["count"]
+            merged.completed += int(iv.get("completed", 0))
             merged.errors += iv["errors"]
             lat.append(iv["latency"])
             svc.append(iv["service_time"])

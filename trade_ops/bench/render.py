@@ -90,6 +90,8 @@ def verdict_lines(r: dict[str, Any], calibration: dict[str, Any] | None) -> list
                         if calibration.get("max_rate") else ""))
     if r.get("cpu"):
         lines.append(cpu_line(r["cpu"]))
+    if r.get("overload"):
+        lines.append(f"[bold yellow]OVERLOADED:[/] {escape(r['overload'].removeprefix('overloaded: '))}")
     if not r["valid"]:
         lines.append(f"[bold yellow]INVALID MEASUREMENT:[/] {escape(r['invalid_reason'] or '')}")
     if r.get("interrupted"):
@@ -118,12 +120,25 @@ def cpu_line(cpu: dict[str, Any], top: int = 6) -> str:
     if len(items) > top:
         shown.append(f"{len(items) - top} others {rest:.2f}")
     idle = "idle rates subtracted" if cpu.get("idle_subtracted") else "idle rates not measured"
-    bound = (f"; estimated bound {cpu['bound_rate']:,.0f}/s on {cpu['cores']} cores (if CPU were the only "
-             f"limit and all of it served these requests)" if cpu["bound_rate"] else "")
+    bound = ""
+    if cpu["bound_rate"]:
+        free = cpu.get("bound_rate_free")
+        others = cpu.get("others_cores")
+        bound = (f"; estimated bound {cpu['bound_rate']:,.0f}/s on all {cpu['cores']} cores"
+                 + (f", {free:,.0f}/s on the {cpu['cores'] - (others or 0.0):.1f} other processes left free"
+                    if free is not None and others else "")
+                 + " (assumes CPU is the only limit and those cores serve nothing else)")
+    settle = cpu.get("settle_s")
+    if settle is None:
+        counted = ""
+    elif cpu.get("settled"):
+        counted = f", counted until the stack was idle again ({settle:.1f} s after the load)"
+    else:
+        counted = f", counted {settle:.1f} s after the load (the stack was not idle again by then)"
     gen = cpu.get("generator_ms_per_request")
     gen_text = f"; load generator {gen:.2f} ms, not counted" if gen is not None else ""
     return (f"CPU per request: {cpu['stack_ms_per_request']:.2f} ms on the stack = "
-            f"{' + '.join(shown) or '0'} ms ({idle}){gen_text}{bound}")
+            f"{' + '.join(shown) or '0'} ms ({idle}{counted}){gen_text}{bound}")
 
 
 def find_max_table(fm: dict[str, Any]) -> Table:

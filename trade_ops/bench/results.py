@@ -14,6 +14,13 @@ lag bound (`max_lag_ms`) is applied only when the user sets one.
 
 An interval is partial when the measured schedule does not cover all of it (the last
 second of a 10.4 s run); partial intervals are saved, marked, and left out of comparisons.
+Requests belong to the interval of their intended start; each interval also counts the
+answers that came back in it (`completed`), which is what the target delivered then.
+
+Overload. An open-loop run asks for a rate; the target delivers what it can. A run whose
+answers came back slower than they were asked for (the delivered rate, answers over the
+span from the first answer to the last, below the target by more than OVERLOAD_TOLERANCE)
+is flagged overloaded: its latencies are real, and they include the queue that grew.
 """
 
 from __future__ import annotations
@@ -29,11 +36,12 @@ from trade_ops.bench.loadgen import SAMPLES_PER_KIND, LoadSpec, Raw
 from trade_ops.bench.slo import Slo
 from trade_ops.bench.targets import CONNECTION, HTTP_ERROR, KIND_NAMES, OK, PROTOCOL, REJECTED
 
-__all__ = ["MATERIAL_FLOOR_MS", "MATERIAL_SHARE", "Analysis", "Interval", "analyse", "errors_of",
-           "lag_reason", "merge"]
+__all__ = ["MATERIAL_FLOOR_MS", "MATERIAL_SHARE", "OVERLOAD_TOLERANCE", "Analysis", "Interval", "analyse",
+           "errors_of", "lag_reason", "merge", "overload_reason"]
 
 MATERIAL_FLOOR_MS = 1.0  # a lag moving a percentile by less is within the noise of a busy host ...
 MATERIAL_SHARE = 0.05  # ... as is one moving it by less than this share of its value
+OVERLOAD_TOLERANCE = 0.05  # delivered this much below the target rate: overloaded
 
 
 @dataclass
@@ -45,11 +53,12 @@ class Interval:
     latency: HdrHistogram = field(default_factory=hist.new)
     service_time: HdrHistogram = field(default_factory=hist.new)
     partial: bool = False
+    completed: int = 0  # answers that came back within this interval (delivered)
 
     def to_json(self) -> dict[str, Any]:
         return {"start_s": round(self.start_s, 3), "end_s": round(self.end_s, 3), "count": self.count,
-                "errors": self.errors, "partial": self.partial, "latency": hist.encode(self.latency),
-                "service_time": hist.encode(self.service_time)}
+                "completed": self.completed, "errors": self.errors, "partial": self.partial,
+                "latency": hist.encode(self.latency), "service_time": hist.encode(self.service_time)}
 
 
 @dataclass
@@ -112,6 +121,23 @@ def lag_reason(result: dict[str, Any], slos: list[Slo], max_lag_ms: float | None
     return None
 
 
+def overload_reason(result: dict[str, Any]) -> str | None:
+    """Why an open-loop run is flagged overloaded (delivered below its target rate), or None."""
+    target, delivered = result.get("target_rate"), result.get("delivered_rate")
+    if not target or delivered is None or delivered >= target * (1 - OVERLOAD_TOLERANCE):
+        return None
+    return (f"overloaded: delivered {delivered:,.1f}/s of the {target:,.4g}/s asked "
+            f"({(delivered / target - 1) * 100:+.1f}%); the target could not keep up, and its "
+            "latencies include the queue that grew")
+
+
+def _delivered(done: list[float]) -> float | None:
+    """Answers per second from the first answer to the last."""
+    if len(done) < 2 or max(done) <= min(done):
+        return None
+    return (len(done) - 1) / (max(done) - min(done))
+
+
 def analyse(raw: Raw, spec: LoadSpec, *, interval_s: float = 1.0, origin: float | None = None) -> Analysis:
     """origin: where interval 0 starts (default: the first measured request's intended start);
     a worker gives the whole run's, so every worker's intervals are the same slots."""
@@ -154,6 +180,12 @@ def analyse(raw: Raw, spec: LoadSpec, *, interval_s: float = 1.0, origin: float 
         hist.record_s(iv.latency, latency)
         hist.record_s(iv.service_time, service)
     duration = (last - first) if n else 0.0  # type: ignore[operator]
+    done = [raw.done[j] for j in measured]
+    for t in done:  # what came back when: the delivered rate of each interval
+        back = intervals.get(int((t - base) / interval_s))  # type: ignore[operator]
+        if back is not None:
+            back.completed += 1
+    delivered = _delivered(done)
     if n:  # the schedule's measured span: an interval reaching past it is partial
         spacing = 1.0 / spec.rate if spec.model == "open" and spec.rate else 0.0
         span = max(raw.intended[j] for j in measured) - base + spacing  # type: ignore[operator]
@@ -173,6 +205,7 @@ def analyse(raw: Raw, spec: LoadSpec, *, interval_s: float = 1.0, origin: float 
         "rejections": rejections,
         "rate": round(n / duration, 2) if duration > 0 else 0.0,
         "target_rate": spec.rate if spec.model == "open" else None,
+        "delivered_rate": round(delivered, 2) if delivered is not None else None,
         "duration_s": round(duration, 3),
         "warmup_requests": sum(1 for j in range(len(raw)) if raw.index[j] < raw.warmup_n
                                or raw.sent[j] < raw.warmup_until),
@@ -186,6 +219,8 @@ def analyse(raw: Raw, spec: LoadSpec, *, interval_s: float = 1.0, origin: float 
         "schedule_lag_ms": hist.summary_ms(lag),
         "corrected": spec.model == "open",
     }
+    result["overload"] = overload_reason(result)
+    result["overloaded"] = result["overload"] is not None
     return Analysis(result, lat, svc, lag, [intervals[k] for k in sorted(intervals)], lag_free)
 
 
@@ -216,7 +251,7 @@ def merge(analyses: list[Analysis]) -> Analysis:
         free.add(a.lag_free)
         for iv in a.intervals:
             intervals.append(Interval(iv.start_s + offset, iv.end_s + offset, iv.count, iv.errors,
-                                      iv.latency, iv.service_time, iv.partial))
+                                      iv.latency, iv.service_time, iv.partial, iv.completed))
         offset += max((iv.end_s for iv in a.intervals), default=0.0)
     rs = [a.result for a in analyses]
     by_kind, samples = errors_of(rs)
@@ -233,4 +268,9 @@ def merge(analyses: list[Analysis]) -> Analysis:
               "latency_ms": hist.summary_ms(lat), "latency_without_lag_ms": hist.summary_ms(free),
               "latency_without_lag_noise_ms": noise_bounds_ms(free),
               "service_time_ms": hist.summary_ms(svc), "schedule_lag_ms": hist.summary_ms(lag)}
+    # the slowest repeat's delivery speaks for the run: one overloaded repeat flags it
+    delivered = [r["delivered_rate"] for r in rs if r.get("delivered_rate") is not None]
+    result["delivered_rate"] = min(delivered) if delivered else None
+    result["overload"] = next((r["overload"] for r in rs if r.get("overload")), None)
+    result["overloaded"] = result["overload"] is not None
     return Analysis(result, lat, svc, lag, intervals, free)

@@ -335,7 +335,7 @@ def run_bench(req: BenchRequest, console: Console, live_console: Console | None 
                 cpu.measure_idle()
             for k in range(req.repeat):
                 label = f"bench {req.target}" + (f" {k + 1}/{req.repeat}" if req.repeat > 1 else "")
-                repeats.append(_measure(target, spec, d, slos, lc, req.live, label, cpu))
+                repeats.append(_measure(target, spec.repeat(k), d, slos, lc, req.live, label, cpu))
                 if repeats[-1].result["interrupted"]:
                     break
             analysis = merge(repeats)

@@ -109,7 +109,7 @@ def _table(cmp: Comparison) -> Table:
         unit = row.metric.unit
         table.add_row(row.metric.label, format_value(row.before, unit), format_value(row.after, unit),
                       row.change_text(), row.verdict(), row.significance.describe(),
-                      style="bold" if row.significant else "dim")
+                      style={"changed": "bold", "inconclusive": "yellow"}.get(row.call, "dim"))
     return table
 
 

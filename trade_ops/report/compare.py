@@ -1,13 +1,18 @@
 """Compare two saved runs: refuse incomparable ones, then one row per metric.
 
-A row calls a change only when it is significant (stats.ALPHA, Holm-adjusted over the
-rows), at least the minimum effect, and, for single runs, larger than twice the spread
-inside either run (stats.within_run_margin); otherwise it says "~ no significant change", or
-"? not enough data" when the runs hold too few full intervals for any test to call one.
+Each row gives one of four answers (stats.py says how each is reached):
+
+    better / WORSE              the change is significant (stats.ALPHA, Holm-adjusted over
+                                the rows), at least the minimum effect and, for single runs,
+                                beyond the drift allowed between runs (tested, not compared)
+    ~ no significant change     the change's confidence interval lies within the bound
+    ? inconclusive              neither: the data allow no change and a change beyond the bound
+    ? not enough data           no test can run (too few intervals, a tail they cannot estimate)
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -16,12 +21,14 @@ from trade_ops.errors import UsageError
 from trade_ops.report import stats
 from trade_ops.report.runs import Interval, Run
 
-__all__ = ["COMPARED_SETTINGS", "DEFAULT_MIN_EFFECT", "METRICS", "NOT_ENOUGH", "NO_CHANGE", "Comparison",
-           "Metric", "Row", "compare_runs", "condition_warnings", "format_value", "incompatibilities"]
+__all__ = ["COMPARED_SETTINGS", "DEFAULT_MIN_EFFECT", "INCONCLUSIVE", "METRICS", "NOT_ENOUGH", "NO_CHANGE",
+           "Comparison", "Metric", "Row", "compare_runs", "condition_warnings", "format_value",
+           "incompatibilities"]
 
 DEFAULT_MIN_EFFECT = 0.05
 NO_CHANGE = "~ no significant change"
 NOT_ENOUGH = "? not enough data"
+INCONCLUSIVE = "? inconclusive"
 COMPARED_SETTINGS = ("target", "model", "rate", "duration_s", "concurrency", "requests", "warmup", "repeat")
 
 
@@ -112,15 +119,35 @@ class Row:
         return num / den
 
     @property
-    def significant(self) -> bool | None:
-        """True/False when tested; None when no test could run (too few intervals)."""
+    def window(self) -> tuple[float, float]:
+        """The factors after/before within which a change is 'no significant change': the
+        minimum effect either way (a relative change, as it is applied), widened to the
+        single-run margin (a factor, as it is tested)."""
+        margin = self.significance.margin or 0.0
+        return min(1.0 - self.min_effect, 1.0 / (1.0 + margin)), max(1.0 + self.min_effect, 1.0 + margin)
+
+    @property
+    def call(self) -> str:
+        """'changed', 'unchanged', 'inconclusive', or 'untested' (no test could run)."""
         sig = self.significance
         if sig.p_value is None:
-            return None
+            return "untested"
         if self.change is None:  # from zero (error rate 0% -> 2%): the test alone decides
-            return sig.p_value < stats.ALPHA and self.before != self.after
-        return (sig.p_value < stats.ALPHA and abs(self.change) >= self.min_effect
-                and sig.beyond_margin(self.before or 0.0, self.after or 0.0))
+            if self.before == self.after:
+                return "unchanged"
+            return "changed" if sig.p_value < stats.ALPHA else "inconclusive"
+        if sig.p_value < stats.ALPHA and abs(self.change) >= self.min_effect:
+            return "changed"  # for single runs the test's hypothesis already holds the margin
+        low, high = sig.interval or (0.0, math.inf)
+        if self.window[0] <= low and high <= self.window[1]:
+            return "unchanged"
+        return "inconclusive"
+
+    @property
+    def significant(self) -> bool | None:
+        """True when a change is called, False when none is (the data show none beyond
+        the bound), None when inconclusive or untested."""
+        return {"changed": True, "unchanged": False}.get(self.call)
 
     def ratio_text(self) -> str:
         ratio = self.improvement
@@ -145,10 +172,14 @@ class Row:
         return "n/a"
 
     def verdict(self) -> str:
-        if self.significant is False:
+        call = self.call
+        if call == "unchanged":
             return NO_CHANGE
-        if self.significant is None:
+        if call == "untested":
             return NOT_ENOUGH
+        if call == "inconclusive":
+            between = self.significance.interval_text()
+            return f"{INCONCLUSIVE} ({between})" if between else INCONCLUSIVE
         better = (self.improvement or 1.0) > 1.0
         return f"{'better' if better else 'WORSE'}: {self.ratio_text()}"
 
@@ -206,6 +237,7 @@ def _significance(metric: Metric, before: Run, after: Run, rows: int) -> stats.S
     tested = stats.mann_whitney(samples[0], samples[1], level=stats.ALPHA / rows)
     if tested.p_value is None:
         return tested
+    positive = min(*samples[0], *samples[1]) > 0
     if min(len(before.repeats), len(after.repeats)) < stats.MIN_RUNS:
         if metric.unit == "ms" and metric.key != "mean":
             # a tail a single run's intervals cannot estimate (stats.py, "Tails of single runs")
@@ -213,15 +245,20 @@ def _significance(metric: Metric, before: Run, after: Run, rows: int) -> stats.S
             why = stats.tail_unsupported(metric.percentile, counts)
             if why is not None:
                 return stats.Significance("none", None, tested.n_before, tested.n_after, note=why)
-        # one run each: intervals are not independent, so the change must also exceed the
-        # interval-to-interval spread inside the runs (stats.py says why)
-        return replace(tested, margin=stats.within_run_margin(samples))
+        margin = stats.single_run_margin(samples) if positive else None
+        if margin is None:
+            return tested
+        # one run each: intervals are not independent, so the change is tested against the
+        # drift allowed between runs (stats.py says why)
+        shifted = stats.shifted_mann_whitney(samples[0], samples[1], margin, level=stats.ALPHA / rows)
+        return replace(shifted, interval=stats.shift_interval(samples[0], samples[1]))
     per_run = [[v for v in map(metric.overall, run.repeats) if v is not None] for run in (before, after)]
     p_runs = stats.welch_runs(per_run[0], per_run[1])
     if p_runs is None:
-        return tested
+        return replace(tested, interval=stats.shift_interval(samples[0], samples[1]) if positive else None)
     return replace(tested, test="Welch t (runs) + Mann-Whitney U", p_value=max(p_runs, tested.p_value),
-                   runs=(len(per_run[0]), len(per_run[1])), p_runs=p_runs)
+                   runs=(len(per_run[0]), len(per_run[1])), p_runs=p_runs,
+                   interval=stats.welch_interval(per_run[0], per_run[1]))
 
 
 def _loadavg(run: Run) -> float | None:

@@ -11,12 +11,12 @@ from typing import Any
 
 from trade_ops.bench.render import cpu_line
 from trade_ops.report import stats
-from trade_ops.report.compare import NO_CHANGE, NOT_ENOUGH, Comparison, format_value
+from trade_ops.report.compare import INCONCLUSIVE, NO_CHANGE, NOT_ENOUGH, Comparison, format_value
 from trade_ops.report.expect import Verdict
 from trade_ops.report.plots import Plot
 from trade_ops.report.runs import Run
 
-__all__ = ["bench_command", "render_report", "table"]
+__all__ = ["bench_command", "method_paragraph", "render_report", "table"]
 
 
 def _cell(value: object) -> str:
@@ -82,7 +82,9 @@ def _runs_section(cmp: Comparison) -> list[str]:
 
     def validity(run: Run) -> str:
         res = run.results
-        return "valid" if res.get("valid", True) else f"INVALID: {res.get('invalid_reason') or '?'}"
+        valid = "valid" if res.get("valid", True) else f"INVALID: {res.get('invalid_reason') or '?'}"
+        return f"{valid}; **OVERLOADED**: {res['overload'].removeprefix('overloaded: ')}" \
+            if res.get("overload") else valid
 
     def conditions(run: Run) -> str:
         cond = run.results.get("conditions") or {}
@@ -125,23 +127,33 @@ def _runs_section(cmp: Comparison) -> list[str]:
 def _results_section(cmp: Comparison) -> list[str]:
     rows = [[f"**{r.metric.label}**", format_value(r.before, r.metric.unit),
              format_value(r.after, r.metric.unit), r.change_text(), r.ratio_text(),
-             r.verdict() if r.verdict() == NO_CHANGE else f"**{r.verdict()}**", r.significance.describe()]
+             r.verdict() if r.call != "changed" else f"**{r.verdict()}**", r.significance.describe()]
             for r in cmp.rows]
     return ["## Results", "",
             *table(["metric", "before", "after", "change", "ratio", "verdict", "test"], rows), "",
-            f"A change is called only when it is significant (two-sided, p < {stats.ALPHA} after Holm's "
-            f"correction over the {len(cmp.rows)} rows) and at least {cmp.min_effect * 100:g}%; otherwise "
-            f"the row says \"{NO_CHANGE}\", or \"{NOT_ENOUGH}\" when the runs hold too few full intervals "
-            "for any test to reach that level. The test is a Mann-Whitney U over the per-interval values of "
-            "each run (per-second p50s, p99s, ...; partial intervals dropped); with `--repeat`, Welch's t "
-            "over the runs' values (log scale) must agree. With one run each, the intervals of a run are "
-            "not independent and nothing measures how much two runs differ, so the change must also be "
-            "larger than twice the metric's spread from interval to interval inside either run (the "
-            f"central 80% of its per-interval values), and at least {stats.SINGLE_RUN_MIN_MARGIN * 100:g}%; "
-            f"a percentile is tested only where an interval holds {stats.TAIL_SUPPORT} requests beyond it, "
-            "and the max never is (a run's slowest request moves from run to run). "
-            "Latencies are "
-            "measured from each request's intended start (corrected for coordinated omission)."]
+            method_paragraph(len(cmp.rows), cmp.min_effect)]
+
+
+def method_paragraph(rows: int, min_effect: float) -> str:
+    """How a row's verdict is reached, in one paragraph (as benchstat's README states its own)."""
+    return (
+        "**Method.** Each run is cut into intervals (a second by default; partial ones dropped) and each "
+        "metric is taken per interval (per-second p50s, p99s, ...; latencies from each request's intended "
+        "start, corrected for coordinated omission). The two runs' per-interval values are compared with a "
+        "Mann-Whitney U test (no assumption of shape), two-sided at "
+        f"p < {stats.ALPHA} after Holm's correction over the {rows} rows; with `--repeat`, Welch's t over "
+        "the runs' own values (log scale) must agree. A change is called (better/WORSE) when the test "
+        f"rejects \"no change\" and the change is at least {min_effect * 100:g}%. With one run each, nothing "
+        "measures how far two runs of one command drift, so a drift is allowed and tested, not assumed "
+        "away: the after run's values moved back by the margin (twice the steadier run's "
+        f"interval-to-interval spread, {stats.SINGLE_RUN_MIN_MARGIN * 100:g}% to "
+        f"{stats.SINGLE_RUN_MAX_MARGIN * 100:g}%) must still differ; a percentile is tested only where an "
+        f"interval holds {stats.TAIL_SUPPORT} requests beyond it, and the max never is. A row says "
+        f"\"{NO_CHANGE}\" only when the change's {100 * (1 - stats.ALPHA):g}% confidence interval "
+        "(Hodges-Lehmann over the intervals; Welch over repeated runs) lies within that margin (at least "
+        f"the minimum effect); \"{INCONCLUSIVE}\" with the interval when the data allow both no change and "
+        f"a larger one; \"{NOT_ENOUGH}\" when no test can run. Only `--repeat` measures run-to-run "
+        "variation; single-run verdicts assume the drift stays within the margin.")
 
 
 def _slo_section(cmp: Comparison) -> list[str]:
@@ -191,9 +203,17 @@ def render_report(cmp: Comparison, *, plots: Sequence[Plot], report_path: Path,
     lines += ["## Summary", ""]
     if called:
         lines += [f"- **{r.sentence()}** ({r.significance.describe()})" for r in called]
-    else:
-        lines.append(f"- {NO_CHANGE} in any metric (minimum effect {cmp.min_effect * 100:g}%).")
-    untested = [r.metric.label for r in cmp.rows if r.significant is None]
+    inconclusive = [f"{r.metric.label} ({r.change_text()}, between {r.significance.interval_text()})"
+                    if r.significance.interval_text() else r.metric.label
+                    for r in cmp.rows if r.call == "inconclusive"]
+    untested = [r.metric.label for r in cmp.rows if r.call == "untested"]
+    if not called and not inconclusive:
+        lines.append(f"- {NO_CHANGE} in any metric tested (minimum effect {cmp.min_effect * 100:g}%).")
+    elif not called:
+        lines.append("- No change called.")
+    if inconclusive:
+        lines.append("- **Inconclusive** (the data allow no change and a larger one): "
+                     f"{', '.join(inconclusive)}; save both sides with --repeat 5 to tell.")
     if untested:
         lines.append(f"- Not enough data to call a change: {', '.join(untested)}.")
     if verdicts:

@@ -95,7 +95,9 @@ def comparison_document(report: PerfReport) -> dict[str, Any]:
         "before": cmp.before.name, "after": cmp.after.name, "report": str(report.path),
         "min_effect": cmp.min_effect, "forced_over": cmp.forced_over, "warnings": cmp.warnings,
         "rows": [{"metric": r.metric.key, "unit": r.metric.unit, "before": r.before, "after": r.after,
-                  "change": r.change, "significant": r.significant, "verdict": r.verdict(),
+                  "change": r.change, "significant": r.significant, "call": r.call, "verdict": r.verdict(),
+                  "interval": list(r.significance.interval) if r.significance.interval else None,
+                  "margin": r.significance.margin,
                   "test": r.significance.test, "p_value": r.significance.p_value,
                   "describe": r.significance.describe()} for r in cmp.rows],
         "expectations": [{"expect": v.expectation.describe(), "met": v.met, "detail": v.detail}

@@ -136,7 +136,9 @@ def timeline_plot(run: Run, label: str, base: Path, ylim: tuple[float, float] | 
             _log_scale_if_wide(ax, *ylim)
         ax.set_ylim(*ylim)
     ax.set_ylabel("latency (ms)")
-    ax.set_title(f"Latency over time ({label}): {run.name}")
+    overload = run.results.get("overload")
+    ax.set_title(f"Latency over time ({label}): {run.name}" + ("  [OVERLOADED]" if overload else ""),
+                 color="#c0392b" if overload else "black")
     ax.grid(True, alpha=0.35)
     ax.legend(loc="upper right", ncol=4, frameon=True)
     widths = [max(iv.end_s - iv.start_s, 1e-9) * 0.9 for iv in intervals]
@@ -145,7 +147,11 @@ def timeline_plot(run: Run, label: str, base: Path, ylim: tuple[float, float] | 
     errs = [iv.errors / max(iv.end_s - iv.start_s, 1e-9) for iv in intervals]
     if any(errs):
         bottom.bar(mids, errs, width=widths, color="#c0392b", label="errors/s")
-    bottom.set_ylabel("req/s")
+    target = run.results.get("target_rate")
+    if target:  # what was asked, against what came back
+        bottom.axhline(float(target), color="#555555", linestyle="--", linewidth=1.2,
+                       label=f"asked {float(target):,.4g}/s")
+    bottom.set_ylabel("answers/s")
     bottom.set_xlabel("time since start of measurement (s)")
     bottom.grid(True, alpha=0.35)
     bottom.legend(loc="lower right", ncol=2, frameon=True, fontsize=9)

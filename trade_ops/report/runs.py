@@ -22,6 +22,7 @@ class Interval:
     errors: int
     latency: Dist
     partial: bool = False
+    completed: int | None = None  # answers that came back in it (runs saved before: not recorded)
 
     @property
     def mid_s(self) -> float:
@@ -29,8 +30,10 @@ class Interval:
 
     @property
     def rate(self) -> float:
+        """What the target delivered in it: answers back (else requests asked for) per second."""
         span = self.end_s - self.start_s
-        return self.count / span if span > 0 else 0.0
+        delivered = self.completed if self.completed is not None else self.count
+        return delivered / span if span > 0 else 0.0
 
 
 @dataclass
@@ -68,8 +71,10 @@ class Run:
             start, end = float(raw["start_s"]), float(raw["end_s"])
             # runs saved before intervals were marked: one reaching past the measured span is partial
             partial = bool(raw["partial"]) if "partial" in raw else end > span + 1e-6
+            completed = raw.get("completed")
             out.append(Interval(start, end, int(raw.get("count", 0)), int(raw.get("errors", 0)),
-                                decode_dist(raw["latency"]), partial))
+                                decode_dist(raw["latency"]), partial,
+                                int(completed) if completed is not None else None))
         return out
 
     @cached_property
