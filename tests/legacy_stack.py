@@ -16,7 +16,7 @@ __all__ = ["FOREIGN_ROLES", "ROLES", "start_foreign", "start_legacy", "stop_all"
 
 ROLES = ("gateway", "risk", "oms", "exeq", "live-gateway", "event-writer", "ptrc", "hot-cache")
 FOREIGN_ROLES = ("gateway", "normalizer", "exeq", "sink-ticks", "pnl", "ptrc", "hot-cache", "risk",
-                 "live-gateway", "oms")
+                 "live-gateway", "event-writer", "oms")
 
 
 def _answers(url: str) -> bool:

@@ -148,6 +148,18 @@ def test_a_foreign_stack_file_is_judged_by_its_own_evidence(world: dict[str, Any
     assert sub["status"] == "fail" and sub["component"] == "normalizer", sub
     assert "market.tick.BTCUSDT" in sub["problems"][0] and "matched nothing" in sub["problems"][0]
     assert sub["remedy"].startswith("manual step: make normalizer subscribe market.tick.>")
+    # JetStream: a consumer whose filter matches nothing that flows into its stream, and one
+    # whose messages pile up unacknowledged.
+    writer = checks["consumer AUDIT/event-writer"]
+    assert writer["status"] == "fail" and writer["component"] == "event-writer", writer
+    assert "filters audit.*.*, which matched nothing" in writer["problems"][0]
+    assert "audit.order flowed into AUDIT" in writer["problems"][0]
+    archive = checks["consumer AUDIT/audit-archive"]
+    assert archive["status"] == "warn" and archive["data"]["pending"] > 0, archive
+    assert "messaging audit.order" not in checks  # a stream captures it: it is heard
+    # No topology invented from trade-ops' contract (its normalizer publishes market.bar.>).
+    assert not [c for c in doc["checks"] if c["name"].startswith("messaging market.bar")]
+    assert checks["messaging topology"]["summary"].endswith("· 0 declared subject(s)")
     # Unnamed connections are matched by address, never warned about one by one.
     assert not any("no NATS connection named" in p for c in doc["checks"] for p in c["problems"])
     assert checks["messaging topology"]["status"] == "pass"

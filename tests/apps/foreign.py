@@ -19,7 +19,11 @@ judge from the deployment's own evidence, never from trade-ops' model:
                   POST /risk/symbol/{symbol}/block, no security
     live-gateway  healthy; its OpenAPI lists POST /panic and PUT /mode with no security,
                   POST /flatten with a bearer requirement
-    oms           healthy; GET /orders lists the orders it holds (unfilled)
+    oms           healthy; GET /orders lists the orders it holds (unfilled); publishes
+                  audit.order once a second into the AUDIT stream (audit.>)
+    event-writer  healthy; made the AUDIT stream and two pull consumers: `event-writer`
+                  filtering audit.*.* (matches nothing that flows) and `audit-archive`
+                  (audit.>, never fetched: its messages pile up pending)
 """
 
 from __future__ import annotations
@@ -33,7 +37,8 @@ from typing import Any
 ROLE = os.environ.get("FOREIGN_ROLE", "gateway")
 NATS_URL = os.environ.get("FOREIGN_NATS")
 VALKEY = os.environ.get("FOREIGN_VALKEY", "127.0.0.1:1")
-PUBLISHES = {"gateway": ("market.tick.BTCUSDT", 0.1), "exeq": ("venue.binance.order", 0.25)}
+PUBLISHES = {"gateway": ("market.tick.BTCUSDT", 0.1), "exeq": ("venue.binance.order", 0.25),
+             "oms": ("audit.order", 1.0)}
 SUBSCRIBES = {"normalizer": "market.tick.*.*"}
 _state: dict[str, Any] = {"nc": None, "tasks": []}
 
@@ -82,12 +87,19 @@ async def _publish(nc: Any, subject: str, every: float) -> None:
 
 
 async def _nats() -> None:
-    if not NATS_URL or (ROLE not in PUBLISHES and ROLE not in SUBSCRIBES):
+    if not NATS_URL or (ROLE not in PUBLISHES and ROLE not in SUBSCRIBES and ROLE != "event-writer"):
         return
     import nats
 
     nc = await nats.connect(NATS_URL)  # unnamed, as the original's connections are
     _state["nc"] = nc
+    if ROLE == "event-writer":
+        from nats.js.api import ConsumerConfig
+
+        js = nc.jetstream()
+        await js.add_stream(name="AUDIT", subjects=["audit.>"])
+        for durable, only in (("event-writer", "audit.*.*"), ("audit-archive", "audit.>")):
+            await js.add_consumer("AUDIT", ConsumerConfig(durable_name=durable, filter_subject=only))
     if ROLE in SUBSCRIBES:
         async def ignore(msg: Any) -> None:
             return None

@@ -333,13 +333,18 @@ async def sample(target: Target, window: float) -> tuple[Wire | None, str]:
 
 
 def _publishers(subject: str, n: int, decl: Declared, wire: Wire, server: Server) -> list[str]:
-    """Who published `subject`: declared, else the connections whose published count grew enough."""
+    """Who published `subject`: as declared, else the connection whose count of published
+    messages (the server's in_msgs, over a window a little wider than the sample's) comes
+    closest above the subject's count; several when that does not tell them apart."""
     named = [p for pattern, pubs in decl.publishes.items() if overlap(subject, pattern) for p in pubs]
     if named:
         return sorted(set(named))
-    grew = [c for c in server.connections if wire.published.get(c.cid, 0) >= n]
-    exact = [c for c in grew if wire.published.get(c.cid) == n]
-    return sorted({c.label for c in (exact or grew)})
+    grew = {c.label: wire.published.get(c.cid, 0) - n for c in server.connections
+            if wire.published.get(c.cid, 0) >= n}
+    if not grew:
+        return []
+    best = min(grew.values())
+    return sorted(label for label, extra in grew.items() if extra == best)
 
 
 def judge_wire(wire: Wire, decl: Declared, server: Server, found: list[CheckResult], target: Target) -> None:
