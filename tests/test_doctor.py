@@ -14,11 +14,11 @@ from trade_ops.cli import app
 from trade_ops.doctor import render_status_report
 from trade_ops.doctor.check_config import config_results
 from trade_ops.doctor.check_dataflow import sink_progress
-from trade_ops.doctor.check_functional import position_of
 from trade_ops.doctor.check_services import UNHEALTHY_200, judge_health
 from trade_ops.doctor.model import CheckResult, summarize
 from trade_ops.doctor.render import changes, render
 from trade_ops.doctor.rootcause import assign
+from trade_ops.doctor.round_trip import position_of
 from trade_ops.doctor.target import build_target, parse_urls
 from trade_ops.errors import UsageError
 from trade_ops.rundir import RunDir

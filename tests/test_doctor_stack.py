@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from tests.apps.stacks import gone
 from trade_ops import infra, supervisor
 from trade_ops.cli import app
-from trade_ops.doctor.check_functional import SYMBOL, position_of
+from trade_ops.doctor.round_trip import SYMBOL, position_of
 from trade_ops.rundir import RunDir
 from trade_ops.stack import Stack, load_stack
 

@@ -52,13 +52,15 @@ def build_head(method: str, host: str, port: int, path: str, headers: dict[str, 
 
 
 class _Protocol(asyncio.Protocol):
-    __slots__ = ("_body", "_keep", "closed", "parser", "transport", "waiter")
+    __slots__ = ("_body", "_keep", "answered", "began", "closed", "parser", "transport", "waiter")
 
     def __init__(self) -> None:
         self.parser = httptools.HttpResponseParser(self)
         self.transport: asyncio.Transport | None = None
         self.waiter: asyncio.Future[tuple[int, bytes]] | None = None
         self.closed = False
+        self.answered = 0  # complete answers read on this connection
+        self.began = False  # a byte of the current answer has arrived
         self._body: list[bytes] = []
         self._keep = True
 
@@ -79,12 +81,15 @@ class _Protocol(asyncio.Protocol):
     # httptools callbacks
     def on_message_begin(self) -> None:
         self._body = []
+        self.began = True
 
     def on_body(self, body: bytes) -> None:
         self._body.append(body)
 
     def on_message_complete(self) -> None:
         self._keep = self.parser.should_keep_alive()
+        self.answered += 1
+        self.began = False
         waiter, self.waiter = self.waiter, None
         if waiter is not None and not waiter.done():
             waiter.set_result((self.parser.get_status_code(), b"".join(self._body)))
@@ -140,11 +145,28 @@ class Connection:
 
     async def request(self, data: bytes, timeout: float) -> tuple[int, bytes]:
         loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
         proto = self._proto
         if proto is not None and not proto.closed and loop.time() - self._idle_since > self.max_idle:
             proto.close()  # the server may be closing it right now (see MAX_IDLE_S)
         if proto is None or proto.closed:
             proto = self._proto = await self._connect()
+        try:
+            return await self._exchange(proto, data, timeout)
+        except ConnectionFailed:
+            # A server may close a connection right after an answer without saying so (no
+            # `Connection: close`): the next request, written before its FIN was read, is
+            # reset unread ("connection reset by peer" on every other request to a risk that
+            # answered 500 and closed). A reused connection that failed before any byte of
+            # its answer is opened anew and the request sent once more: the server never
+            # read it (and an order's client_order_id makes even a read one a replay).
+            if not proto.answered or proto.began or loop.time() >= deadline:
+                raise
+            proto = self._proto = await self._connect()
+            return await self._exchange(proto, data, deadline - loop.time())
+
+    async def _exchange(self, proto: _Protocol, data: bytes, timeout: float) -> tuple[int, bytes]:
+        loop = asyncio.get_running_loop()
         waiter: asyncio.Future[tuple[int, bytes]] = loop.create_future()
         proto.waiter = waiter
         proto.transport.write(data)  # type: ignore[union-attr]

@@ -42,6 +42,7 @@ from trade_ops.bench.runner import (
     _settings,
     bench_command,
     check_target,
+    contract_table,
     load_spec,
     secret_header_vars,
 )
@@ -198,7 +199,7 @@ def run_workers(req: BenchRequest, workers: int, runtime: str, console: Console,
         base = stack.enter_context(NullServer()) if own_null else _base_url(req)
         job = Job(uuid.uuid4().hex[:8], req.target, base, d, workers, 0.0, req.method, req.body, req.headers,
                   req.allow_remote, operator=not req.url and req.target not in ("http", "null"),
-                  foreign=bool(req.url), run_dir=str(req.run_dir.resolve()))
+                  foreign=bool(req.url), run_dir=str(req.run_dir.resolve()), contract=contract_table(req))
         target = job_target(job)  # bad headers, URL or order: exit 2 here, before any worker starts
         from trade_ops.bench.client import probe
 

@@ -35,6 +35,7 @@ __all__ = ["MAX_REQUESTS", "SAMPLES_PER_KIND", "LoadSpec", "Progress", "Raw", "r
 
 MAX_REQUESTS = 5_000_000
 SAMPLES_PER_KIND = 3  # the first answers of each error kind (and of rejections) are kept
+REJECTION_SAMPLES = "rejected"  # the kind under which rejections are sampled (results keeps them apart)
 _SAMPLE_CHARS = 240
 clock = time.perf_counter
 
@@ -188,7 +189,7 @@ class _Run:
             if kind == HTTP_ERROR:
                 self.raw.sample(f"http_{status}", body or b"(empty body)")
             elif kind == REJECTED:
-                self.raw.sample("rejected", body)
+                self.raw.sample(REJECTION_SAMPLES, body)
         except RequestTimeout:
             kind = TIMEOUT
             self.raw.sample("timeout", f"no complete answer within {self.spec.timeout_s:g} s")

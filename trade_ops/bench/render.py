@@ -78,11 +78,10 @@ def verdict_lines(r: dict[str, Any], calibration: dict[str, Any] | None) -> list
     samples: dict[str, list[str]] = r.get("error_samples") or {}
     if r["errors_by_kind"]:
         lines.append("errors: " + ", ".join(f"{k} {v}" for k, v in r["errors_by_kind"].items()))
-        lines += [f"  {k}: {escape(line)}" for k, found in samples.items() if k != "rejected"
-                  for line in found]
+        lines += [f"  {k}: {escape(line)}" for k, found in samples.items() for line in found]
     if r["rejections"]:
-        lines.append(f"risk rejections (not errors): {r['rejections']}")
-        lines += [f"  rejected: {escape(line)}" for line in samples.get("rejected", [])]
+        lines.append(f"rejections (the OMS's verdict, not errors): {r['rejections']}")
+        lines += [f"  rejected: {escape(line)}" for line in r.get("rejection_samples", [])]
     if calibration:
         lines.append(f"generator overhead (null endpoint): p50 {calibration['overhead_p50_ms']:.3f} ms, "
                      f"p99 {calibration['overhead_p99_ms']:.3f} ms"

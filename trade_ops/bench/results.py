@@ -32,7 +32,7 @@ from typing import Any
 from hdrh.histogram import HdrHistogram
 
 from trade_ops.bench import hist
-from trade_ops.bench.loadgen import SAMPLES_PER_KIND, LoadSpec, Raw
+from trade_ops.bench.loadgen import REJECTION_SAMPLES, SAMPLES_PER_KIND, LoadSpec, Raw
 from trade_ops.bench.slo import Slo
 from trade_ops.bench.targets import CONNECTION, HTTP_ERROR, KIND_NAMES, OK, PROTOCOL, REJECTED
 
@@ -198,7 +198,8 @@ def analyse(raw: Raw, spec: LoadSpec, *, interval_s: float = 1.0, origin: float 
         "ok": n - errors - rejections,
         "errors": errors,
         "errors_by_kind": dict(sorted(by_kind.items())),
-        "error_samples": raw.error_samples,
+        "error_samples": {k: v for k, v in raw.error_samples.items() if k != REJECTION_SAMPLES},
+        "rejection_samples": raw.error_samples.get(REJECTION_SAMPLES, []),
         "interrupted": raw.interrupted,
         "generator_nice": raw.generator_nice,
         "generator_realtime": raw.generator_realtime,
@@ -255,6 +256,7 @@ def merge(analyses: list[Analysis]) -> Analysis:
         offset += max((iv.end_s for iv in a.intervals), default=0.0)
     rs = [a.result for a in analyses]
     by_kind, samples = errors_of(rs)
+    rejected = [line for r in rs for line in r.get("rejection_samples", [])][:SAMPLES_PER_KIND]
     n = sum(r["requests"] for r in rs)
     duration = sum(r["duration_s"] for r in rs)
     invalid = [r["invalid_reason"] for r in rs if r["invalid_reason"]]
@@ -262,7 +264,7 @@ def merge(analyses: list[Analysis]) -> Analysis:
               **{k: sum(r[k] for r in rs)
                  for k in ("requests", "ok", "errors", "rejections", "warmup_requests", "connections")},
               "errors_by_kind": dict(sorted(by_kind.items())), "error_samples": samples,
-              "interrupted": any(r["interrupted"] for r in rs),
+              "rejection_samples": rejected, "interrupted": any(r["interrupted"] for r in rs),
               "rate": round(n / duration, 2) if duration > 0 else 0.0, "duration_s": round(duration, 3),
               "valid": not invalid, "invalid_reason": invalid[0] if invalid else None,
               "latency_ms": hist.summary_ms(lat), "latency_without_lag_ms": hist.summary_ms(free),

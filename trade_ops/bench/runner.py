@@ -32,7 +32,7 @@ from trade_ops.bench.runs import (
 )
 from trade_ops.bench.scenario import Scenario, default_scenario, resolve
 from trade_ops.bench.slo import Slo, parse_slos
-from trade_ops.bench.targets import BUS_TARGETS, TARGETS, Target, foreign_contract, make_target
+from trade_ops.bench.targets import BUS_TARGETS, TARGETS, Target, contract_for, make_target
 from trade_ops.bench.verdict import DEFAULT_ERROR_SLO, judge, with_default_gates
 from trade_ops.credentials import operator_headers
 from trade_ops.errors import ExitCode, UsageError
@@ -40,9 +40,8 @@ from trade_ops.errors import ExitCode, UsageError
 if TYPE_CHECKING:
     from trade_ops.bench.bus_targets import NatsAccess
 
-__all__ = ["BenchOutcome", "BenchRequest", "bench_command", "expand_headers", "header_env_var", "load_spec",
-           "run_bench",
-           "secret_header_vars", "show"]
+__all__ = ["BenchOutcome", "BenchRequest", "bench_command", "contract_table", "expand_headers",
+           "header_env_var", "load_spec", "run_bench", "secret_header_vars", "show"]
 
 LIVE_AFTER_S = 3.0
 MAX_REPEAT = 100
@@ -187,6 +186,15 @@ def _base_url(req: BenchRequest) -> str:
     return component.base_url
 
 
+def contract_table(req: BenchRequest) -> dict[str, Any] | None:
+    """`[contracts.order]` (`[contracts.risk]`) of the stack file given with --stack."""
+    if req.stack_file is None or req.target not in ("oms", "risk"):
+        return None
+    from trade_ops.rundir import RunDir
+
+    return RunDir(req.run_dir).stack(req.stack_file).contracts.get("order" if req.target == "oms" else "risk")
+
+
 def _nats(req: BenchRequest) -> NatsAccess | None:
     """The running stack's NATS, for a target answered on the bus (as the CLI's own user)."""
     if req.target not in BUS_TARGETS:
@@ -311,8 +319,10 @@ def run_bench(req: BenchRequest, console: Console, live_console: Console | None 
         own_null = req.target == "null" and not req.url
         nats = _nats(req)
         base = stack.enter_context(NullServer()) if own_null else _base_url(req)
-        # a foreign OMS (--url) is sent orders in the contract its OpenAPI schema states
-        contract = foreign_contract(req.target, base) if req.url else None
+        # orders in the contract the stack file's [contracts.order] or a foreign OMS's (--url)
+        # OpenAPI schema states; the same contract reads each answer's verdict
+        table = contract_table(req)
+        contract = contract_for(req.target, base, table, foreign=bool(req.url))
         # the stack's own operator token when it has credentials (account tokens are on off
         # loopback, as in containers); sent, never saved with the run
         auth = {} if req.url or req.target in ("http", "null") else operator_headers(req.run_dir)
@@ -320,7 +330,7 @@ def run_bench(req: BenchRequest, console: Console, live_console: Console | None 
                              headers={**auth, **expand_headers(req.headers)}, order=d.get("order"),
                              allow_remote=req.allow_remote, contract=contract, nats=nats)
         probe(target.host, target.port)
-        if contract is not None:
+        if contract is not None and (req.url or table is not None):
             lc.print(f"[dim]orders follow {contract.describe()}[/]")
         _describe(sc, slos, lc)
         repeats: list[Analysis] = []
@@ -347,7 +357,7 @@ def run_bench(req: BenchRequest, console: Console, live_console: Console | None 
             fm = None
     r = analysis.result
     r.update({"target": target.name, "url": target.url, "scenario": sc.name, "scenario_hash": sc.hash,
-              "repeat": len(repeats) if repeats else 1})
+              "repeat": len(repeats) if repeats else 1, "contract": target.describe.get("contract")})
     if fm is not None:
         r["find_max"] = fm
     saved = None

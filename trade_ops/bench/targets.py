@@ -6,8 +6,10 @@ stay flat and the bench never trips a risk limit) and a unique `client_order_id`
 request. Targets outside loopback are refused unless allow_remote.
 
 A foreign OMS (or risk service) may name and spell its fields differently: the order is
-then written in its contract (trade_ops.doctor.order_contract, the same code doctor uses),
-read from its OpenAPI schema; fields it does not know are left out.
+then written in its contract (trade_ops.order_contract, the same code doctor uses), from
+the stack file's `[contracts.order]` or its OpenAPI schema; fields it does not know are
+left out. The same contract reads each answer: a rejection is what its status code or
+body says (`RISK_REJECTED` in a 200 is a rejection, not a success).
 
 Most targets answer over HTTP on a keep-alive Connection. `fill` and `sink` are done when
 something arrives on the bus (trade_ops.bench.bus_targets): a Target names its own
@@ -27,16 +29,16 @@ from urllib.parse import urlsplit
 
 import orjson
 
-from services.contract import OrderResult
+from trade_ops import order_contract
 from trade_ops.bench.client import Connection, build_head
-from trade_ops.doctor.order_contract import Contract, from_openapi
 from trade_ops.errors import UsageError
+from trade_ops.order_contract import Contract
 
 if TYPE_CHECKING:
     from trade_ops.bench.bus_targets import NatsAccess
 
 __all__ = ["BUS_TARGETS", "CONNECTION", "HTTP_ERROR", "KIND_NAMES", "OK", "PROTOCOL", "REJECTED", "TARGETS",
-           "TIMEOUT", "Target", "Transport", "foreign_contract", "make_target"]
+           "TIMEOUT", "Target", "Transport", "contract_for", "make_target"]
 
 # outcome kinds, one small int per request
 OK, REJECTED, HTTP_ERROR, TIMEOUT, CONNECTION, PROTOCOL = range(6)
@@ -97,28 +99,16 @@ def _by_status(status: int) -> int:
     return OK if 200 <= status < 400 else HTTP_ERROR
 
 
-def _classify_oms(status: int, body: bytes) -> int:
-    """201 accepted; a 422 whose `result` says risk rejected it is a rejection, not an
-    error (a 422 for invalid input stays an error)."""
-    if 200 <= status < 300:
-        return OK
-    if status == 422 and _rejected(body):
-        return REJECTED
-    return HTTP_ERROR
+def _oms_classifier(contract: Contract) -> Callable[[int, bytes], int]:
+    """The OMS's own verdict of each answer: a rejection when its status code or body says so
+    (this project's 422 `result: rejected`, another OMS's 200 `RISK_REJECTED`); any other
+    2xx accepted; any other answer an error (a 422 for invalid input stays an error)."""
+    def classify(status: int, body: bytes) -> int:
+        if contract.rejects(status, body):
+            return REJECTED
+        return OK if 200 <= status < 300 else HTTP_ERROR
 
-
-def _rejected(body: bytes) -> bool:
-    """Our OMS says `result` (services.contract.OrderResult); the original backend's OMS
-    answers the order itself, with `status` REJECTED."""
-    try:
-        answer = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        return False
-    if not isinstance(answer, dict):
-        return False
-    if "result" in answer:
-        return bool(answer["result"] == OrderResult.REJECTED)
-    return bool(answer.get("status") == "REJECTED")
+    return classify
 
 
 def _classify_risk(status: int, body: bytes) -> int:
@@ -132,7 +122,7 @@ def _order_body(kind: str, opts: dict[str, Any], run_id: str,
     base = {k: v for k, v in {**ORDER_DEFAULTS, **opts}.items() if v is not None}
     if kind == "risk":
         base = {k: base[k] for k in ("account", "symbol", "quantity", "price") if k in base}
-    if contract is not None and contract.needs_price and "price" not in base:
+    if contract is not None and contract.needs_price and "price" not in {**contract.defaults, **base}:
         raise UsageError(f"the {kind} target requires a price ({contract.describe()})",
                          detail="give one near the market: --order price=50000 (or `price` in the "
                                 "scenario's [order] table)")
@@ -192,7 +182,7 @@ def make_target(kind: str, url: str, *, method: str | None = None, body: str | N
     if kind in ("oms", "risk"):
         m, path = "POST", prefix + ("/orders" if kind == "oms" else "/check")
         body_fn = _order_body(kind, order or {}, run_id, contract)
-        classify = _classify_oms if kind == "oms" else _classify_risk
+        classify = _oms_classifier(contract or order_contract.builtin()) if kind == "oms" else _classify_risk
     elif kind == "gateway":
         m, path = "GET", prefix + "/tickers"
     else:
@@ -222,11 +212,16 @@ def _bus_target(kind: str, url: str, nats: NatsAccess | None, *, headers: dict[s
     return bus_targets.sink_target(base.url, base.host, base.port, nats, run_id)
 
 
-def foreign_contract(kind: str, base_url: str, timeout: float = 2.0) -> Contract | None:
-    """The order contract a foreign OMS/risk service states in its OpenAPI schema, or None
-    (no schema, or one that does not describe the endpoint: the order is sent as ours)."""
+def contract_for(kind: str, base_url: str, table: dict[str, Any] | None, *, foreign: bool,
+                 timeout: float = 2.0) -> Contract | None:
+    """The contract orders (risk checks) are written in: the stack file's `[contracts.order]`
+    (`[contracts.risk]`) table, else for a foreign service (--url) what its OpenAPI schema
+    states, else this project's own. None for targets that send no order."""
     if kind not in ("oms", "risk"):
         return None
+    path = "/orders" if kind == "oms" else "/check"
+    if table is not None or not foreign:
+        return order_contract.resolve(table, None, path, None)
     import httpx
 
     url = base_url.rstrip("/") + "/openapi.json"
@@ -234,5 +229,5 @@ def foreign_contract(kind: str, base_url: str, timeout: float = 2.0) -> Contract
         answer = httpx.get(url, timeout=timeout)
         doc = answer.json() if answer.status_code == 200 else None
     except (httpx.HTTPError, ValueError):
-        return None
-    return from_openapi(doc, "/orders" if kind == "oms" else "/check", f"the OpenAPI schema at {url}")
+        doc = None
+    return order_contract.resolve(None, doc, path, url)

@@ -2,7 +2,7 @@
 
     0 pass        every SLO met, some request succeeded, the measurement is valid
     1 fail        an SLO breached, errors above the gate, no successful request, or every
-                  order rejected by risk (these fail whatever the measurement's validity)
+                  order rejected (these fail whatever the measurement's validity)
     4 invalid     the generator's lag could change the verdict or the figures (see results.py);
                   the figures are printed and saved, marked
     130           interrupted (Ctrl-C): the summary of what was measured so far
@@ -37,7 +37,7 @@ def judge(result: dict[str, Any], slos: list[Slo], max_lag_ms: float | None = No
     result["valid"], result["invalid_reason"] = reason is None, reason
     hard: list[str] = []  # failures that no generator lag can explain
     if result["requests"] and result["ok"] == 0:
-        hard.append("every order was rejected by risk" if result["rejections"] == result["requests"]
+        hard.append(_all_rejected(result) if result["rejections"] == result["requests"]
                     else "no request succeeded")
     slo_by_expr = {s.expr: s for s in slos}
     for c in checks:
@@ -59,3 +59,9 @@ def judge(result: dict[str, Any], slos: list[Slo], max_lag_ms: float | None = No
     result["passed"] = code == ExitCode.OK
     result["status"], result["exit_code"] = status, int(code)
     return code
+
+
+def _all_rejected(result: dict[str, Any]) -> str:
+    """Why a run whose every order was rejected fails: the OMS's own first answer."""
+    samples = result.get("rejection_samples") or []
+    return "every order was rejected" + (f": {samples[0]}" if samples else "")

@@ -39,7 +39,7 @@ from trade_ops.bench import hist
 from trade_ops.bench.loadgen import LoadSpec, Raw, clock, run_load
 from trade_ops.bench.results import analyse
 from trade_ops.bench.runs import host_meta
-from trade_ops.bench.targets import CONNECTION, PROTOCOL, Target, foreign_contract, make_target
+from trade_ops.bench.targets import CONNECTION, PROTOCOL, Target, contract_for, make_target
 from trade_ops.errors import TradeOpsError, UsageError
 
 __all__ = ["FORMAT", "WORKER_TARGETS", "Job", "job_target", "parse_shard", "parse_start", "read_result",
@@ -66,6 +66,7 @@ class Job:
     allow_remote: bool = False
     operator: bool = False  # send the stack's operator token (from run_dir, else the environment)
     foreign: bool = False  # a foreign OMS: orders follow its OpenAPI schema
+    contract: dict[str, Any] | None = None  # the stack file's [contracts.order] table, over the schema
     run_dir: str | None = None
     keep_samples: bool = False
 
@@ -144,7 +145,7 @@ def job_target(job: Job) -> Target:
     if job.target not in WORKER_TARGETS:
         raise UsageError(f"bench workers send HTTP requests: target {job.target!r} is not one of "
                          f"{', '.join(WORKER_TARGETS)}")
-    contract = foreign_contract(job.target, job.url) if job.foreign else None
+    contract = contract_for(job.target, job.url, job.contract, foreign=job.foreign)
     return make_target(job.target, job.url, method=job.method, body=job.body,
                        headers={**_operator_headers(job), **expand_headers(job.headers)},
                        order=job.definition.get("order"), allow_remote=job.allow_remote,

@@ -7,7 +7,15 @@ from typing import Annotated
 
 import typer
 
-from trade_ops.commands.options import HtmlOpt, JsonOpt, JunitOpt, MetricsOpt, RunDirOpt, StackOpt
+from trade_ops.commands.options import (
+    HtmlOpt,
+    JsonOpt,
+    JunitOpt,
+    MetricsOpt,
+    RunDirOpt,
+    StackOpt,
+    order_fields,
+)
 from trade_ops.console import cli_errors
 from trade_ops.helptext import examples
 
@@ -193,7 +201,7 @@ def _bench(target: str | None, scenario: str | None, rate: float | None, duratio
     overrides = {"rate": rate, "duration_s": duration, "concurrency": concurrency, "requests": requests,
                  "warmup_s": warmup, "warmup_requests": warmup_requests, "model": model, "timeout_s": timeout,
                  "slo": slo or [], "find_max": find_max or None, "max_lag_ms": max_lag,
-                 "order": _order_fields(order or []) or None}
+                 "order": order_fields(order or []) or None}
     if force and not save:
         raise UsageError("--force replaces a saved run: it needs --save NAME")
     req = BenchRequest(target, scenario, overrides, url, method, body, headers, allow_remote, rd, stack,
@@ -208,21 +216,6 @@ def _bench(target: str | None, scenario: str | None, rate: float | None, duratio
         out.console.print(f"[dim]wrote {path}[/]")
     if outcome.exit_code != ExitCode.OK:
         raise typer.Exit(int(outcome.exit_code))
-
-
-def _order_fields(pairs: list[str]) -> dict[str, object]:
-    from trade_ops.errors import UsageError
-
-    fields: dict[str, object] = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key.strip():
-            raise UsageError(f"--order {pair!r} must be KEY=VALUE, for example --order price=50000")
-        try:
-            fields[key.strip()] = float(value)
-        except ValueError:
-            fields[key.strip()] = value.strip()
-    return fields
 
 
 def register(app: typer.Typer) -> None:

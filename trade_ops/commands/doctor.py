@@ -10,7 +10,15 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 import typer
 
 from trade_ops import console as out
-from trade_ops.commands.options import JsonOpt, JunitOpt, MetricsOpt, RunDirOpt, StackOpt
+from trade_ops.commands.options import (
+    JsonOpt,
+    JunitOpt,
+    MetricsOpt,
+    OrderOpt,
+    RunDirOpt,
+    StackOpt,
+    order_fields,
+)
 from trade_ops.errors import UsageError
 from trade_ops.helptext import examples
 from trade_ops.render.publish import publish_doctor
@@ -43,6 +51,7 @@ def doctor(
         help="The order round trip places a small MARKET buy and the same sell on the `doctor` account "
              "(at most once a minute with --watch). --trade allows it on any target; --no-trade "
              "skips it everywhere.")] = None,
+    order: OrderOpt = None,
     run_dir: RunDirOpt = None,
     stack: StackOpt = None,
     timeout: Annotated[float, typer.Option(
@@ -108,8 +117,9 @@ def doctor(
         _serve(serve, interval,
                lambda: _run(rd, stack, flags, timeout, compose, strict, False, reconcile_window, wire_window))
 
+    fields = order_fields(order or [])
     doc = _once(rd, stack, flags, timeout, compose, strict, report_path, json_, verbose, None, trade,
-                reconcile_window, startup_s, wire_window)
+                reconcile_window, startup_s, wire_window, fields)
     traded_at, interrupted = time.monotonic(), False
     while watch is not None:
         try:
@@ -117,7 +127,7 @@ def doctor(
             # A watch trades at most once a minute: the other runs are read-only.
             again = trade is not False and time.monotonic() - traded_at >= TRADE_EVERY_S
             doc = _once(rd, stack, flags, timeout, compose, strict, report_path, json_, verbose, doc,
-                        trade if again else False, reconcile_window, wire_window=wire_window)
+                        trade if again else False, reconcile_window, wire_window=wire_window, order=fields)
             traded_at = time.monotonic() if again else traded_at
         except KeyboardInterrupt:  # Ctrl-C ends a watch: the last run is published, then 130
             interrupted = True
@@ -130,11 +140,13 @@ def doctor(
 
 
 def _run(rd: RunDir, stack: Path | None, flags: Explicit, timeout: float, compose: Path | None,
-         strict: bool, trade: bool | None, window: int, wire_window: float = 2.0) -> dict[str, Any]:
+         strict: bool, trade: bool | None, window: int, wire_window: float = 2.0,
+         order: dict[str, Any] | None = None) -> dict[str, Any]:
     from trade_ops.doctor import build_target, run_doctor
 
     target = build_target(rd, stack, timeout=timeout, compose=compose, flags=flags)
     target.trade, target.reconcile_window, target.wire_window = trade, window, wire_window
+    target.order = dict(order or {})
     return run_doctor(target, strict=strict)
 
 
@@ -163,12 +175,13 @@ def _serve(addr: str, interval: float, run: Callable[[], dict[str, Any]]) -> NoR
 def _once(rd: RunDir, stack: Path | None, flags: Explicit, timeout: float, compose: Path | None,
           strict: bool, report: str | None, json_: bool, verbose: bool,
           previous: dict[str, Any] | None, trade: bool | None = None,
-          window: int = 10_000, startup_s: float | None = None, wire_window: float = 2.0) -> dict[str, Any]:
+          window: int = 10_000, startup_s: float | None = None, wire_window: float = 2.0,
+          order: dict[str, Any] | None = None) -> dict[str, Any]:
     """One doctor run: check, save doctor-last.json, write the report, show it (or what changed)."""
     from trade_ops.doctor import render_status_report, save_last
     from trade_ops.doctor.render import changes, render, summary_line, verdict
 
-    doc = _run(rd, stack, flags, timeout, compose, strict, trade, window, wire_window)
+    doc = _run(rd, stack, flags, timeout, compose, strict, trade, window, wire_window, order)
     if startup_s is not None:  # `--up`: the start-up is reported beside the doctor's own time
         doc["startup_ms"] = round(startup_s * 1000, 1)
     if rd.path.is_dir():  # never create a run dir here just to keep a result

@@ -12,7 +12,8 @@ import typer
 
 from services import env
 
-__all__ = ["HtmlOpt", "JsonOpt", "JunitOpt", "MetricsOpt", "RunDirOpt", "StackOpt"]
+__all__ = ["HtmlOpt", "JsonOpt", "JunitOpt", "MetricsOpt", "OrderOpt", "RunDirOpt", "StackOpt",
+           "order_fields"]
 
 RunDirOpt = Annotated[
     Path | None,
@@ -45,3 +46,26 @@ HtmlOpt = Annotated[
                  help="Write one self-contained HTML page (plots embedded, nothing loaded from the "
                       "network)."),
 ]
+OrderOpt = Annotated[
+    list[str] | None,
+    typer.Option("--order", metavar="KEY=VALUE",
+                 help="An order field (account, symbol, quantity, order_type, price, time_in_force), "
+                      "in this project's names; the OMS's contract renames them; repeatable "
+                      "[default: none]."),
+]
+
+
+def order_fields(pairs: list[str]) -> dict[str, object]:
+    """`--order price=50000 --order symbol=ETHUSDT` -> {"price": 50000.0, "symbol": "ETHUSDT"}."""
+    from trade_ops.errors import UsageError
+
+    fields: dict[str, object] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise UsageError(f"--order {pair!r} must be KEY=VALUE, for example --order price=50000")
+        try:
+            fields[key.strip()] = float(value)
+        except ValueError:
+            fields[key.strip()] = value.strip()
+    return fields

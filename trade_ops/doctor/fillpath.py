@@ -1,7 +1,15 @@
-"""Where an accepted order that never filled stopped, from the messaging topology.
+"""Where an accepted order that never filled stopped: from where this order went.
 
-Followed from the OMS outwards along the declared flows (what the OMS publishes, who
-consumes that and what they publish, ...), each subject judged against the server:
+Two kinds of evidence, the first preferred:
+
+    the wire      while the order is in flight doctor listens on NATS (when it may: given
+                  the server, and allowed to subscribe to `>`) for messages carrying the
+                  order's client order id or order id; the last subject that carried it is
+                  how far it went, judged against the server (who hears that subject)
+    the topology  followed from the OMS outwards along the declared flows, on the subjects
+                  the server shows someone hears: a silent subject stops the walk only when
+                  no subject of its hop is heard (an OMS that also publishes an unheard
+                  `orders.accepted` routes its orders on the heard `orders.new`)
 
     routing   the OMS's order subject has no subscriber: not routed to the venue
     venue     the venue subject has no subscriber: no venue ever sees the order
@@ -11,43 +19,124 @@ consumes that and what they publish, ...), each subject judged against the serve
 
 from __future__ import annotations
 
+import collections
+import contextlib
+from typing import Any
+
 import httpx
 
-from trade_ops.doctor.check_topology import Declared, Server, declared, judge_subject, overlap, read_server
+from trade_ops.doctor.check_topology import (
+    DOCTOR_CONNECTION,
+    Declared,
+    Server,
+    declared,
+    judge_subject,
+    overlap,
+    read_server,
+)
 from trade_ops.doctor.model import CheckResult
 from trade_ops.doctor.target import Target
 
-__all__ = ["follow", "stopped_at"]
+__all__ = ["Wire", "follow", "stopped_at"]
 
 OMS = "oms"
+KEEP = 500  # messages kept to match an order id learnt after they passed
+PAYLOAD = 4096  # bytes of each message searched for the order's ids
+
+
+class Wire:
+    """Subjects that carried this order on NATS, in the order they were heard."""
+
+    def __init__(self, nc: Any) -> None:
+        self.nc = nc
+        self.recent: collections.deque[tuple[str, bytes]] = collections.deque(maxlen=KEEP)
+
+    @classmethod
+    async def listen(cls, target: Target) -> Wire | None:
+        """Listen on every subject of the target's NATS, or None where doctor may not."""
+        nats_c = next((c for c in target.infra if c.kind == "nats" and c.port), None)
+        if nats_c is None:
+            return None
+        import nats
+        from nats.errors import Error as NatsError
+
+        from trade_ops.credentials import nats_login
+
+        login = {} if target.explicit else nats_login(target.run_dir.path)
+        try:
+            nc = await nats.connect(f"nats://{nats_c.host}:{nats_c.port}", name=DOCTOR_CONNECTION,
+                                    connect_timeout=target.timeout, max_reconnect_attempts=0,
+                                    allow_reconnect=False, **login)
+        except (OSError, TimeoutError, NatsError):
+            return None
+        wire = cls(nc)
+        try:
+            await nc.subscribe(">", cb=wire._heard)
+            await nc.flush(timeout=max(1, round(target.timeout)))
+        except (OSError, TimeoutError, NatsError):  # not permitted to listen everywhere
+            await wire.close()
+            return None
+        return wire
+
+    async def _heard(self, msg: Any) -> None:
+        self.recent.append((msg.subject, bytes(msg.data[:PAYLOAD])))
+
+    def carried(self, *ids: str | None) -> list[str]:
+        keys = [i.encode() for i in ids if i]
+        return list(dict.fromkeys(s for s, data in self.recent if any(k in data for k in keys)))
+
+    async def close(self) -> None:
+        with contextlib.suppress(Exception):
+            await self.nc.close()
 
 
 def _consumers(decl: Declared, subject: str) -> list[str]:
     return [s for pattern, names in decl.consumes.items() if overlap(subject, pattern) for s in names]
 
 
-def follow(decl: Declared, server: Server) -> tuple[str, str | None]:
+def _judged(subject: str, decl: Declared, server: Server) -> CheckResult:
+    r = CheckResult(subject, "dataflow")
+    judge_subject(subject, decl, server, r)
+    return r
+
+
+def _stage(hop: int, r: CheckResult) -> str:
+    return f"{'not routed to the venue' if hop == 0 else 'no venue subscriber'}: {r.problems[0]}"
+
+
+def _along_wire(decl: Declared, server: Server, carried: list[str]) -> tuple[str, str | None]:
+    last = carried[-1]
+    ours = [s for s, names in decl.publishes.items() if OMS in names]
+    hop = 0 if any(overlap(last, s) for s in ours) else 1
+    r = _judged(next((s for s in decl.subjects() if overlap(last, s)), last), decl, server)
+    path = " -> ".join(carried)
+    if r.status == "fail" and r.problems:
+        return f"{_stage(hop, r)} (the order went {path})", r.component
+    heard = list(r.data.get("subscribers") or [])
+    if not heard:
+        return f"no subscriber for {last}: the order went {path} and no one hears it there", None
+    return f"the order went {path}; {', '.join(heard)} heard {last} and nothing carried it further", heard[-1]
+
+
+def follow(decl: Declared, server: Server, carried: list[str] | None = None) -> tuple[str, str | None]:
     """(the stage where orders stop, the component to look at) on this topology."""
+    if carried:
+        return _along_wire(decl, server, carried)
     frontier = [s for s, names in decl.publishes.items() if OMS in names]
     if not frontier:
         return "the OMS declares no subject it publishes orders on: declare `publishes` for oms " \
                "in the stack file", OMS
     seen: set[str] = set()
     for hop in range(4):
-        following: list[str] = []
-        for subject in frontier:
-            if subject in seen:
-                continue
-            seen.add(subject)
-            r = CheckResult(subject, "dataflow")
-            judge_subject(subject, decl, server, r)
-            if r.status == "fail":
-                stage = "not routed to the venue" if hop == 0 else "no venue subscriber"
-                return f"{stage}: {r.problems[0]}", r.component
-            for consumer in _consumers(decl, subject):
-                if consumer != OMS:
-                    following += [s for s, names in decl.publishes.items() if consumer in names]
-        frontier = following
+        judged = [(s, _judged(s, decl, server)) for s in frontier if s not in seen]
+        seen.update(frontier)
+        heard = [(s, r) for s, r in judged if r.status != "fail"]
+        if judged and not heard:
+            return _stage(hop, judged[0][1]), judged[0][1].component
+        frontier = [p for s, _ in heard for consumer in _consumers(decl, s) if consumer != OMS
+                    for p, names in decl.publishes.items() if consumer in names]
+        if not frontier:
+            break
     fills = [s for s, names in decl.consumes.items() if OMS in names]
     behind = [c for c in server.consumers if c.service == OMS and c.lag > 0
               and any(overlap(f, s) for f in c.filters for s in fills)]
@@ -59,10 +148,11 @@ def follow(decl: Declared, server: Server) -> tuple[str, str | None]:
         venues[-1] if venues else None
 
 
-async def stopped_at(target: Target, http: httpx.AsyncClient) -> tuple[str, str | None]:
+async def stopped_at(target: Target, http: httpx.AsyncClient, wire: Wire | None = None,
+                     *ids: str | None) -> tuple[str, str | None]:
     if not target.nats_monitor:
         return "doctor cannot follow it without NATS monitoring (give --nats-monitor URL)", None
     server, error = await read_server(target, http)
     if server is None:
         return f"doctor cannot follow it: NATS monitoring unreachable ({error})", None
-    return follow(declared(target), server)
+    return follow(declared(target), server, wire.carried(*ids) if wire is not None else None)

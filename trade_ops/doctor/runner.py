@@ -31,6 +31,7 @@ from trade_ops.doctor import (
     check_posture,
     check_processes,
     check_services,
+    round_trip,
 )
 from trade_ops.doctor.model import CheckResult, overall_status, summarize
 from trade_ops.doctor.rootcause import assign
@@ -105,7 +106,7 @@ def _probes(target: Target, http: Any) -> list[Probe]:
         more = (books,) if books else ()
         async def trip_then_reconcile() -> None:
             try:
-                await fn.round_trip(target, http, trip, books)
+                await round_trip.round_trip(target, http, trip, books)
             finally:
                 traded.set()
 

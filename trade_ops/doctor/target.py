@@ -79,6 +79,7 @@ class Target:
     stack_flag: str | None = None  # the --stack FILE to repeat in `trade-ops` remedies
     contacted: set[str] = field(default_factory=set)  # every host:port doctor opened, for the record
     trade: bool | None = None  # --trade / --no-trade; None: only on a stack trade-ops started
+    order: dict[str, Any] = field(default_factory=dict)  # --order FIELD=VALUE: the round trip's fields
     reconcile_window: int = 10_000  # the last N messages of the fills stream; 0: no reconciliation
     docker: bool = False  # the stack trade-ops started here runs as containers (up --runtime docker)
     wire_window: float = 2.0  # seconds of NATS traffic sampled on a foreign deployment (0: none)
