@@ -193,6 +193,7 @@ def test_unreachable_and_non_http_urls_and_a_bad_stack_file(tmp_path: Path, nats
     result = CliRunner().invoke(app, ["doctor", "--no-report", "--timeout", "0.5",
                                       "--url", f"oms=http://127.0.0.1:{nothing}"], catch_exceptions=False)
     assert result.exit_code == 3 and "Nothing of the stack is reachable" in result.output
+    assert "trade-ops up" not in result.output  # it would start trade-ops' stack, not this one
     assert "Traceback" not in result.output
     # A NATS server is no HTTP server: a failed check with the reason, not a crash.
     code, doc = doctor("--url", f"oms=http://127.0.0.1:{nats_server.port}")

@@ -88,10 +88,14 @@ def render(doc: dict[str, Any], console: Console, verbose: bool = False) -> None
             if cause.get("remedy"):
                 say(f"     [cyan]→ {escape(cause['remedy'])}[/]")
     if not doc.get("reachable", True):
-        say("\n[bold red]Nothing of the stack is reachable.[/] "
-                      "Start it with [cyan]trade-ops up[/], or point doctor at it: "
-                      "[cyan]--run-dir[/], [cyan]--stack FILE[/], "
-                      "[cyan]--url SVC=URL[/].")
+        if target.get("explicit") or target.get("foreign"):  # trade-ops runs nothing there
+            say("\n[bold red]Nothing of the stack is reachable.[/] Check the addresses doctor was "
+                "given (the services run where trade-ops does not start them).")
+        else:
+            say("\n[bold red]Nothing of the stack is reachable.[/] "
+                "Start it with [cyan]trade-ops up[/], or point doctor at it: "
+                "[cyan]--run-dir[/], [cyan]--stack FILE[/], "
+                "[cyan]--url SVC=URL[/].")
     warns = sum(c["status"] == "warn" for c in doc["checks"])
     gate = verdict(doc)
     color = "red" if gate == "FAIL" else "green"

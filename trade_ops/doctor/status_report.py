@@ -50,7 +50,11 @@ def _summary(doc: dict[str, Any]) -> list[str]:
            f"> {icon} **Gate: {gate}** · overall status `{doc.get('status')}` · "
            f"generated {doc.get('started_at', '?')} by `trade-ops doctor` in "
            f"{(doc.get('duration_ms') or 0) / 1000:.2f} s", ""]
-    if not doc.get("reachable", True):
+    target = doc.get("target") or {}
+    if not doc.get("reachable", True) and (target.get("explicit") or target.get("foreign")):
+        out += ["**Nothing of the stack was reachable.** Check the addresses doctor was given "
+                "(the services run where trade-ops does not start them).", ""]
+    elif not doc.get("reachable", True):
         out += ["**Nothing of the stack was reachable.** Start it with `trade-ops up`, or point doctor at "
                 "it with `--run-dir`, `--stack FILE` or `--url SVC=URL`.", ""]
     rows = []
