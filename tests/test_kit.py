@@ -60,7 +60,7 @@ def test_health_is_health_json_with_each_dependency(valkey_server: Proc, nats_se
         assert r.headers["content-type"].startswith("application/health+json")
         doc = r.json()
         assert doc["status"] == "pass" and doc["serviceId"] == "kit-test"
-        assert set(doc["checks"]) == {"valkey:responseTime", "nats:responseTime"}
+        assert set(doc["checks"]) == {"valkey:responseTime", "nats:responseTime", "nats:publishFailures"}
         entry = doc["checks"]["valkey:responseTime"][0]
         assert entry["componentType"] == "datastore" and entry["observedUnit"] == "ms"
         assert httpx.get(f"{url}/livez").status_code == 200

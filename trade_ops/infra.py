@@ -28,6 +28,7 @@ __all__ = [
     "nats_durability_conf",
     "nats_ready",
     "port_in_use",
+    "stream_bytes_scale",
     "valkey_args",
     "valkey_binary",
     "valkey_command",
@@ -87,6 +88,43 @@ def durability(run_dir: Path | None = None) -> str:
     if chosen not in DURABILITY:
         raise StartupError(f"unknown durability {chosen!r}", detail=f"choose one of {', '.join(DURABILITY)}")
     return chosen
+
+
+# JetStream offers its file store 75% of the disk's free space when it starts, and refuses a
+# stream whose max_bytes does not fit in what is left of that: the streams' 14 GiB made
+# `up` fail with less than ~19 GB free. `up` reserves at most half of the offer.
+JETSTREAM_OFFER = 0.75
+RESERVED_SHARE = 0.5
+MIN_FREE_BYTES = 256 << 20  # the streams at their smallest, logs, valkey's file: below, `up` refuses
+STREAM_SCALE_FILE = "stream-bytes-scale"
+
+
+def _mount_of(path: Path) -> Path:
+    path = path.resolve()
+    while not os.path.ismount(path) and path != path.parent:
+        path = path.parent
+    return path
+
+
+def stream_bytes_scale(run_dir: Path) -> float:
+    """The share of each stream's max_bytes to reserve: what the first `up` in `run_dir`
+    sized to its disk (kept there: a later `up` on a fuller disk must not shrink streams
+    that hold data), else sized now. StartupError when the disk is too full to start."""
+    saved = run_dir / STREAM_SCALE_FILE
+    if saved.exists():
+        return float(saved.read_text().strip())
+    from services.contract import STREAMS
+
+    free = shutil.disk_usage(run_dir).free
+    if free < MIN_FREE_BYTES:
+        raise StartupError(f"the disk of {run_dir} ({_mount_of(run_dir)}) has {free / 2**20:.0f} MiB free; "
+                           f"up needs at least {MIN_FREE_BYTES >> 20} MiB there (JetStream reserves its "
+                           "streams on it)",
+                           detail="free space on that disk, or choose another run directory with --run-dir")
+    total = sum(spec.max_bytes for spec in STREAMS.values())
+    scale = min(1.0, RESERVED_SHARE * JETSTREAM_OFFER * free / total)
+    saved.write_text(f"{scale:.6f}\n")
+    return scale
 
 
 def valkey_args(port: int, data_dir: str, host: str = "127.0.0.1",

@@ -27,6 +27,7 @@ from pathlib import Path
 
 import psutil
 
+from services import env as env_names
 from trade_ops import credentials, infra, logfiles, processes, readiness
 from trade_ops.childenv import least_env
 from trade_ops.errors import (
@@ -147,7 +148,8 @@ def _command(c: Component, stack: Stack, run_dir: RunDir) -> tuple[list[str], di
                                    infra.durability(run_dir.path), secrets / "nats.conf"), least_env())
     if not c.command:
         raise StackFileError(f"service {c.name!r} has no command in the stack file")
-    settings = {**stack.service_env(c.name, run_dir.path), **credentials.service_env(run_dir.path, c.name)}
+    settings = {**stack.service_env(c.name, run_dir.path), **credentials.service_env(run_dir.path, c.name),
+                env_names.STREAM_BYTES_SCALE: str(infra.stream_bytes_scale(run_dir.path))}
     return c.start_command(), least_env(settings, lake_uri=stack.lake_uri(run_dir.path))
 
 
@@ -257,6 +259,7 @@ def up(run_dir: RunDir, stack: Stack, *, only: list[str] | None = None, timeout:
 def _up_locked(run_dir: RunDir, stack: Stack, components: list[Component], deadline: float,
                report: Progress) -> list[ProcessStatus]:
     state = _load_or_new_state(run_dir, stack)
+    infra.stream_bytes_scale(run_dir.path)  # sized to the disk before anything starts, or why not
     running = {n for n, r in state.processes.items() if processes.find_ours(r.pid, r.started_at, r.command)}
     fresh = {c.name for c in components} - running
     check_ports([c for c in components if c.name in fresh])

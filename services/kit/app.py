@@ -177,6 +177,18 @@ async def _nats_check(kit: Kit) -> Check:
     return Check("nats", "responseTime", "pass", "system", ms, "ms")
 
 
+async def _publish_check() -> Check:
+    """fail while this service's publishes fail (since the last success): its work is not
+    getting out, whatever its connection says."""
+    record = bus.PUBLISHES
+    if record.failing_since is None:
+        return Check("nats", "publishFailures", "pass", "system", 0, "s")
+    seconds = round(time.time() - record.failing_since, 1)
+    return Check("nats", "publishFailures", "fail", "system", seconds, "s",
+                 output=f"publishes to JetStream failing for {seconds:g}s (last: {record.subject}: "
+                        f"{record.error}); a full disk under the NATS store does this")
+
+
 def _reveal(secret: SecretStr | None) -> str | None:
     return secret.get_secret_value() if secret is not None else None
 
@@ -252,9 +264,11 @@ def create_app(
                                                 password=_reveal(settings.nats_password),
                                                 read_every=settings.nats_read_every_s)
             kit.opened_js = kit.opened_nats.jetstream()
-            await bus.ensure_streams(kit.js, list(streams))
+            await bus.ensure_streams(kit.js, list(streams), settings.stream_bytes_scale)
             await bus.retire_durables(kit.js, needs.retired if needs else ())
             kit.add_check("nats", lambda: _nats_check(kit), "system")
+            if needs is None or needs.publishes:
+                kit.add_check("nats", _publish_check, "system")
         try:
             if lifespan is not None:
                 async with lifespan(kit) as held:

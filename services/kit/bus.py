@@ -12,7 +12,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Collection
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import nats
@@ -26,9 +26,11 @@ from nats.js.errors import BadRequestError, NotFoundError
 from services import contract
 
 __all__ = [
+    "PUBLISHES",
     "STREAMS",
     "BatchHandler",
     "Handler",
+    "PublishRecord",
     "Redeliver",
     "connect",
     "cursor_consumer",
@@ -129,12 +131,18 @@ async def round_trip(nc: NATS, timeout: float) -> None:
         await nc.request("$JS.API.INFO", b"", timeout=timeout)
 
 
-async def ensure_streams(js: JetStreamContext, names: list[str] | tuple[str, ...]) -> None:
-    """Create or update the named streams; safe to call from every service at once."""
+MIN_STREAM_BYTES = 8 << 20
+
+
+async def ensure_streams(js: JetStreamContext, names: list[str] | tuple[str, ...],
+                         scale: float = 1.0) -> None:
+    """Create or update the named streams, each with `scale` of its max_bytes (at least
+    MIN_STREAM_BYTES); safe to call from every service at once."""
     for name in names:
         spec = STREAMS[name]
+        max_bytes = max(MIN_STREAM_BYTES, int(spec.max_bytes * scale))
         config = StreamConfig(name=name, subjects=list(spec.subjects), storage=StorageType.FILE,
-                              max_age=spec.max_age_s, max_bytes=spec.max_bytes,
+                              max_age=spec.max_age_s, max_bytes=max_bytes,
                               max_msgs_per_subject=spec.max_msgs_per_subject,
                               duplicate_window=contract.DUPLICATE_WINDOW_S)
         try:
@@ -163,10 +171,32 @@ def decode(msg: Msg) -> dict[str, Any]:
     return event
 
 
+@dataclass
+class PublishRecord:
+    """How this process's JetStream publishes fare: /health fails while they fail (a full
+    disk under the NATS store made every publish fail while /health said pass)."""
+
+    failing_since: float | None = None  # time.time() of the first failure since the last success
+    error: str = ""
+    subject: str = ""
+
+    def ok(self) -> None:
+        self.failing_since = None
+
+    def failed(self, subject: str, exc: BaseException) -> None:
+        if self.failing_since is None:
+            self.failing_since = time.time()
+        self.error, self.subject = f"{type(exc).__name__}: {exc}".rstrip(": "), subject
+
+
+PUBLISHES = PublishRecord()  # one per process: a process is one service
+
+
 async def publish_event(js: JetStreamContext, subject: str,
                         event: contract.Event | dict[str, Any],
                         event_id: str | None = None, timeout: float = 2.0) -> int:
-    """Publish and wait for JetStream's ack; returns the stream sequence."""
+    """Publish and wait for JetStream's ack; returns the stream sequence. The outcome is
+    kept in PUBLISHES."""
     if isinstance(event, contract.Event):
         msg_id: Any = event_id or event.id
         data = contract.encode(event)
@@ -174,7 +204,12 @@ async def publish_event(js: JetStreamContext, subject: str,
         msg_id = event_id or event.get("id")
         data = orjson.dumps(event)
     headers = {"Nats-Msg-Id": str(msg_id)} if msg_id else None
-    ack = await js.publish(subject, data, timeout=timeout, headers=headers)
+    try:
+        ack = await js.publish(subject, data, timeout=timeout, headers=headers)
+    except Exception as exc:
+        PUBLISHES.failed(subject, exc)
+        raise
+    PUBLISHES.ok()
     return ack.seq
 
 

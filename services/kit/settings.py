@@ -48,6 +48,10 @@ class KitSettings(BaseSettings):
     # came in one go (bus._read_in_batches), for less CPU a message and up to this delay.
     nats_read_every_s: float = Field(0.0, ge=0.0, le=1.0)
     log_level: str = "info"
+    # Streams are created with this share of their max_bytes (services.contract.STREAMS, 14 GiB
+    # in all): JetStream reserves them and refuses what does not fit in 75% of the free disk.
+    # `up` sizes it to the run directory's disk (trade_ops/infra.py stream_bytes_scale).
+    stream_bytes_scale: float = Field(1.0, gt=0, le=1)
     # Shift this process's clock (services.contract.now_ms) by this many seconds: a test
     # gives one service a skewed clock with TRADE_OPS_CLOCK_OFFSET_S.
     clock_offset_s: float = Field(0.0, ge=-86_400, le=86_400)

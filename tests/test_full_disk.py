@@ -1,0 +1,82 @@
+"""A full disk under the run directory (a size-limited tmpfs, unmounted after): `up`
+sizes JetStream's reservations to the disk or says what it needs, and a service whose
+publishes fail says so in /health (the gateway said pass while its publish errors climbed)."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.apps.stacks import free_offset
+from tests.helpers import wait_until
+from trade_ops import infra, supervisor
+from trade_ops.errors import StartupError
+from trade_ops.rundir import RunDir
+from trade_ops.stack import load_stack
+
+
+def _tmpfs(path: Path, size_mb: int) -> Iterator[Path]:
+    path.mkdir(parents=True)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size_mb}m", "tmpfs", str(path)], check=True)
+    try:
+        yield path
+    finally:
+        subprocess.run(["umount", "-l", str(path)], check=True)
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    yield from _tmpfs(tmp_path / "disk", 400)
+
+
+@pytest.fixture
+def tiny_disk(tmp_path: Path) -> Iterator[Path]:
+    yield from _tmpfs(tmp_path / "disk", 64)
+
+
+def _gateway_stack(tmp_path: Path) -> Path:
+    f = tmp_path / "stack.toml"
+    f.write_text("[defaults]\nenabled = false\n[services.gateway]\nenabled = true\n")
+    return f
+
+
+def test_up_on_a_disk_too_small_says_what_it_needs_and_starts_nothing(tmp_path: Path,
+                                                                      tiny_disk: Path) -> None:
+    rd = RunDir(tiny_disk / "run")
+    stack = load_stack(_gateway_stack(tmp_path))
+    with pytest.raises(StartupError) as err:
+        supervisor.up(rd, stack.with_offset(free_offset(_gateway_stack(tmp_path))))
+    assert "MiB free" in err.value.message and "needs at least 256 MiB" in err.value.message
+    assert str(tiny_disk) in err.value.message  # the disk, named
+    assert not rd.has_state() or not rd.load_state().processes
+
+
+def test_streams_fit_a_small_disk_and_failing_publishes_fail_health(tmp_path: Path, small_disk: Path) -> None:
+    """With 400 MB free the streams' 14 GiB could not be reserved: `up` failed. Filled up,
+    the gateway's /health said pass while gateway_publish_errors_total climbed."""
+    rd = RunDir(small_disk / "run")
+    stack_file = _gateway_stack(tmp_path)
+    stack = load_stack(stack_file, offset=free_offset(stack_file))
+    try:
+        started = supervisor.up(rd, stack, timeout=60)
+        assert all(s.state == "ready" for s in started)
+        assert 0 < infra.stream_bytes_scale(rd.path) < 0.02  # sized to 400 MB, kept for the next up
+        health = f"{stack['gateway'].base_url}/health"
+        assert httpx.get(health).json()["status"] == "pass"
+        filler = small_disk / "filler"
+        with filler.open("wb") as f, pytest.raises(OSError):
+            while True:
+                f.write(b"\0" * (1 << 20))
+        assert wait_until(lambda: httpx.get(health, timeout=2).status_code == 503, timeout=30)
+        doc = httpx.get(health, timeout=2).json()
+        check = doc["checks"]["nats:publishFailures"][0]
+        assert check["status"] == "fail" and "publishes to JetStream failing" in check["output"]
+        filler.unlink()
+    finally:
+        supervisor.down(rd, grace=2.0)
+        time.sleep(0.2)
