@@ -34,6 +34,8 @@ import os
 import socket
 from typing import Any
 
+from tests.apps.tiny import json_answer, json_body, lifespan
+
 ROLE = os.environ.get("FOREIGN_ROLE", "gateway")
 NATS_URL = os.environ.get("FOREIGN_NATS")
 VALKEY = os.environ.get("FOREIGN_VALKEY", "127.0.0.1:1")
@@ -110,56 +112,30 @@ async def _nats() -> None:
     await nc.flush()
 
 
-async def _lifespan(receive: Any, send: Any) -> None:
-    while True:
-        message = await receive()
-        if message["type"] == "lifespan.startup":
-            await _nats()
-            await send({"type": "lifespan.startup.complete"})
-        elif message["type"] == "lifespan.shutdown":
-            for task in _state["tasks"]:
-                task.cancel()
-            if _state["nc"] is not None:
-                await _state["nc"].close()
-            await send({"type": "lifespan.shutdown.complete"})
-            return
-
-
-async def _answer(send: Any, status: int, doc: Any) -> None:
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json")]})
-    await send({"type": "http.response.body", "body": json.dumps(doc).encode()})
-
-
-async def _body(receive: Any) -> dict[str, Any]:
-    raw = b""
-    while True:
-        message = await receive()
-        raw += message.get("body", b"")
-        if not message.get("more_body"):
-            break
-    try:
-        doc = json.loads(raw or b"{}")
-    except ValueError:
-        return {}
-    return doc if isinstance(doc, dict) else {}
+async def _close() -> None:
+    for task in _state["tasks"]:
+        task.cancel()
+    if _state["nc"] is not None:
+        await _state["nc"].close()
 
 
 async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     if scope["type"] == "lifespan":
-        return await _lifespan(receive, send)
+        return await lifespan(receive, send, _nats, _close)
     path, method = scope["path"], scope["method"]
     if path == "/health":
-        return await _answer(send, *_health())
+        return await json_answer(send, *_health())
     if path == "/openapi.json" and ROLE in ("risk", "live-gateway"):
-        return await _answer(send, 200, _openapi())
+        return await json_answer(send, 200, _openapi())
     if ROLE == "sink-ticks" and path == "/stats":
-        return await _answer(send, 200, {"service": "sink-ticks", "stats": {"ticks": {"rows_written": 561}}})
+        stats = {"ticks": {"rows_written": 561}}
+        return await json_answer(send, 200, {"service": "sink-ticks", "stats": stats})
     if ROLE == "risk" and path == "/check" and method == "POST":
-        body = await _body(receive)
+        body = await json_body(receive)
+        body = body if isinstance(body, dict) else {}
         notional = float(body.get("quantity", 0)) * float(body.get("price") or 50_000.0)
-        return await _answer(send, 200, {"approved": notional < 1e7, "risk_level": "LOW",
+        return await json_answer(send, 200, {"approved": notional < 1e7, "risk_level": "LOW",
                                          "reason": None if notional < 1e7 else "notional limit"})
     if ROLE == "oms" and path == "/orders" and method == "GET":
-        return await _answer(send, 200, [{"id": f"o-{i}", "status": "SENT"} for i in range(3)])
-    return await _answer(send, 404, {"detail": "Not Found"})
+        return await json_answer(send, 200, [{"id": f"o-{i}", "status": "SENT"} for i in range(3)])
+    return await json_answer(send, 404, {"detail": "Not Found"})

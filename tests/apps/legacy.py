@@ -24,6 +24,8 @@ import os
 import sys
 from typing import Any
 
+from tests.apps.tiny import json_body as _body
+
 ROLE = os.environ.get("LEGACY_ROLE", "gateway")
 NATS_URL = os.environ.get("LEGACY_NATS")
 PRICE = 50_000.0
@@ -119,19 +121,6 @@ async def _answer(send: Any, status: int, doc: Any) -> None:
     await send({"type": "http.response.start", "status": status,
                 "headers": [(b"content-type", b"application/json")]})
     await send({"type": "http.response.body", "body": body})
-
-
-async def _body(receive: Any) -> Any:
-    raw = b""
-    while True:
-        message = await receive()
-        raw += message.get("body", b"")
-        if not message.get("more_body"):
-            break
-    try:
-        return json.loads(raw or b"null")
-    except ValueError:
-        return None
 
 
 def _order_errors(body: Any) -> list[str]:

@@ -6,20 +6,46 @@ TINY_HEALTH=503 makes `/health` fail, for a service that runs but never gets rea
 
 from __future__ import annotations
 
+import json
 import os
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 Scope = dict[str, Any]
+Hook = Callable[[], Awaitable[None]]
 
 
-async def lifespan(receive: Any, send: Any) -> None:
+async def lifespan(receive: Any, send: Any, startup: Hook | None = None,
+                   shutdown: Hook | None = None) -> None:
     while True:
         message = await receive()
         if message["type"] == "lifespan.startup":
+            if startup is not None:
+                await startup()
             await send({"type": "lifespan.startup.complete"})
         elif message["type"] == "lifespan.shutdown":
+            if shutdown is not None:
+                await shutdown()
             await send({"type": "lifespan.shutdown.complete"})
             return
+
+
+async def json_answer(send: Any, status: int, doc: Any) -> None:
+    await answer(send, status, json.dumps(doc).encode())
+
+
+async def json_body(receive: Any) -> Any:
+    """The request's JSON body, None when it is not JSON."""
+    raw = b""
+    while True:
+        message = await receive()
+        raw += message.get("body", b"")
+        if not message.get("more_body"):
+            break
+    try:
+        return json.loads(raw or b"null")
+    except ValueError:
+        return None
 
 
 async def answer(send: Any, status: int, body: bytes) -> None:
