@@ -48,6 +48,7 @@ class Component:
     compose_file: str | None = None
     compose_service: str | None = None
     container: str | None = None
+    pid: int | None = None  # a process trade-ops did not start (chaos stops it by signal)
     # Subject families a service publishes and consumes (for doctor's messaging topology).
     publishes: tuple[str, ...] = ()
     consumes: tuple[str, ...] = ()
@@ -315,6 +316,7 @@ def _component(name: str, raw: Any, defaults: dict[str, Any], kind: str) -> Comp
             compose_file=_opt_str(raw.get("compose_file", defaults.get("compose_file"))),
             compose_service=_opt_str(raw.get("compose_service")),
             container=_opt_str(raw.get("container")),
+            pid=int(raw["pid"]) if raw.get("pid") is not None else None,
             publishes=_strings(raw.get("publishes", []), "publishes"),
             consumes=_strings(raw.get("consumes", []), "consumes"),
         )

@@ -31,6 +31,7 @@ from trade_ops.bench.loadgen import LoadSpec, run_load
 from trade_ops.bench.targets import Target, make_target
 from trade_ops.chaos import verify
 from trade_ops.chaos.faults import Fault, Injector, parse_faults
+from trade_ops.chaos.foreign import check_faults
 from trade_ops.errors import RunDirError, UsageError
 from trade_ops.rundir import RunDir
 from trade_ops.stack import Stack
@@ -212,6 +213,8 @@ def run_chaos(req: ChaosRequest, on_line: Any = None) -> dict[str, Any]:
     faults = parse_faults(req.faults, [c.name for c in stack.services])
     if not faults:
         raise UsageError("name at least one --fault")
+    # every fault acts where its component runs, or nothing is sent (exit 2, naming what can)
+    check_faults(faults, stack, running, rd.path)
     if req.rate <= 0 or req.rate > 2000:
         raise UsageError("--rate must be in (0, 2000]")
     last_end = max(f.start_s + f.hold_s for f in faults)
@@ -248,7 +251,7 @@ def run_chaos(req: ChaosRequest, on_line: Any = None) -> dict[str, Any]:
     say(f"chaos {run_id}: {req.rate:g} orders/s for {duration:g}s on account {account}; faults: "
         + ", ".join(f.label for f in faults))
     t0 = time.perf_counter()
-    thread = _FaultThread(faults, Injector(rd, stack), t0, burst)
+    thread = _FaultThread(faults, Injector(rd, stack, ours=running), t0, burst)
     health = _HealthWatch(stack, running)
     health.start()
     thread.start()
