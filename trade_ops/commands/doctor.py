@@ -127,7 +127,8 @@ def doctor(
             # A watch trades at most once a minute: the other runs are read-only.
             again = trade is not False and time.monotonic() - traded_at >= TRADE_EVERY_S
             doc = _once(rd, stack, flags, timeout, compose, strict, report_path, json_, verbose, doc,
-                        trade if again else False, reconcile_window, wire_window=wire_window, order=fields)
+                        trade if again else False, reconcile_window, wire_window=wire_window, order=fields,
+                        throttled=not again and trade is not False)
             traded_at = time.monotonic() if again else traded_at
         except KeyboardInterrupt:  # Ctrl-C ends a watch: the last run is published, then 130
             interrupted = True
@@ -176,7 +177,7 @@ def _once(rd: RunDir, stack: Path | None, flags: Explicit, timeout: float, compo
           strict: bool, report: str | None, json_: bool, verbose: bool,
           previous: dict[str, Any] | None, trade: bool | None = None,
           window: int = 10_000, startup_s: float | None = None, wire_window: float = 2.0,
-          order: dict[str, Any] | None = None) -> dict[str, Any]:
+          order: dict[str, Any] | None = None, throttled: bool = False) -> dict[str, Any]:
     """One doctor run: check, save doctor-last.json, write the report, show it (or what changed)."""
     from trade_ops.doctor import render_status_report, save_last
     from trade_ops.doctor.render import changes, render, summary_line, verdict
@@ -200,12 +201,26 @@ def _once(rd: RunDir, stack: Path | None, flags: Explicit, timeout: float, compo
         if report:
             out.console.print(f"[dim]wrote {report}[/]")
     else:
+        if throttled:
+            doc = last_trade_stands(doc, previous)
         moved = changes(previous, doc)
         out.console.print(f"[dim]{time.strftime('%H:%M:%S')}[/] {verdict(doc)} · {summary_line(doc)}"
                           + ("" if moved else " [dim](no change)[/]"), emoji=False)
         for line in moved:
             out.console.print(f"    {line}", markup=False, emoji=False)
     return doc
+
+
+TRADED_CHECKS = ("oms order round trip", "positions and P&L reflect the fill")
+
+
+def last_trade_stands(doc: dict[str, Any], previous: dict[str, Any]) -> dict[str, Any]:
+    """A watch's run that did not trade (it trades at most once a minute) keeps the last
+    trade's checks: --watch reports changes of the stack, not of its own throttling (it
+    reported "oms order round trip: pass -> skip" and back every cycle)."""
+    kept = {c["name"]: c for c in previous["checks"] if c["name"] in TRADED_CHECKS}
+    return {**doc, "checks": [kept.get(c["name"], c) if c["name"] in TRADED_CHECKS else c
+                              for c in doc["checks"]]}
 
 
 def _start(rd: RunDir, stack_file: Path | None) -> float:

@@ -16,6 +16,7 @@ from trade_ops.doctor.http import call, json_of
 from trade_ops.doctor.lake_probe import is_local, probe_tables
 from trade_ops.doctor.model import CheckResult
 from trade_ops.doctor.target import Target
+from trade_ops.processes import uptime
 from trade_ops.stack import Component
 
 __all__ = ["EXPECTED_TABLES", "check_lake", "check_nats", "check_valkey", "expected_streams", "nats_info"]
@@ -25,6 +26,7 @@ EXPECTED_TABLES = contract.TABLES
 # Orders, fills and alt-data events are sparse: their tables appear with the first event,
 # so a young stack without them is fine. Ticks flow all the time: no market_ticks is a problem.
 SPARSE_WRITERS = {"sink-alt", "event-writer", "pnl"}
+FIRST_BATCH_S = 30.0  # a writer started within this may not have committed its first batch yet
 SAFE_EVICTION = {"noeviction", "volatile-lru", "volatile-lfu", "volatile-ttl", "volatile-random"}
 
 
@@ -225,5 +227,10 @@ async def check_lake(target: Target, c: Component, r: CheckResult) -> None:
     missing = [t for t in missing if t not in sparse]
     if missing:
         owners = sorted({EXPECTED_TABLES[t] for t in missing})
-        r.warn(f"tables not written yet: {', '.join(missing)}",
-               f"wait for the first batch, or see {', '.join(target.logs_remedy(o) for o in owners)}")
+        young = [o for o in owners if o in target.processes and target.processes[o].started_at
+                 and uptime(target.processes[o].started_at) < FIRST_BATCH_S]
+        if len(young) == len(owners):  # the current data: their writers started moments ago
+            r.details.append(f"tables not written yet: {', '.join(missing)} (their writers started under "
+                             f"{FIRST_BATCH_S:.0f}s ago)")
+        else:
+            r.warn(f"tables not written yet: {', '.join(missing)}", target.logs_remedy(owners[0]))

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from trade_ops.doctor.model import CheckResult
 from trade_ops.doctor.target import Process, Target
+from trade_ops.processes import uptime
 
 __all__ = ["TAIL_LINES", "check_process", "dead_tasks", "scan_log", "since_start", "tail"]
 
@@ -65,6 +66,9 @@ def scan_log(text: str, pid: int | None = None) -> tuple[int, int, str | None]:
     return errors, tracebacks, first
 
 
+RECENT_RESTART_S = 60.0  # a process restarted within this is still news (or flapping)
+
+
 def check_process(target: Target, p: Process, r: CheckResult) -> None:
     r.data.update(pid=p.pid, state=p.state, restarts=p.restarts, log=str(p.log))
     if not p.alive or p.state in ("dead", "failed", "stopped"):
@@ -80,7 +84,13 @@ def check_process(target: Target, p: Process, r: CheckResult) -> None:
         return
     r.summary = f"pid {p.pid}"
     if p.restarts:
-        r.warn(f"restarted {p.restarts} time{'s' if p.restarts > 1 else ''}", target.logs_remedy(p.name))
+        # The current process is judged, not its history: restarts are news while it is young.
+        times = f"restarted {p.restarts} time{'s' if p.restarts > 1 else ''}"
+        up = uptime(p.started_at) if p.started_at else 0.0
+        if up < RECENT_RESTART_S:
+            r.warn(f"{times}, the last {up:.0f}s ago", target.logs_remedy(p.name))
+        else:
+            r.details.append(f"{times}; the current process has run {up:.0f}s")
     text = _read_tail_bytes(p.log, _SCAN_BYTES)
     dead = dead_tasks(text, p.pid)
     if dead:  # it answers /health and does not do its job: not healthy

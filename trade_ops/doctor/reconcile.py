@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
 import sys
 import time
 from collections import Counter
@@ -245,9 +246,14 @@ async def check_reconcile(target: Target, r: CheckResult, window: int, budget: f
         await proc.wait()
         r.warn(f"not finished within its budget of {budget:.1f}s: lower the window (--reconcile-window)")
         return
-    if proc.returncode != 0:
+    code = proc.returncode or 0
+    if code != 0:  # a crash fails the check: a child that died compared nothing
         lines = err.decode(errors="replace").strip().splitlines()
-        r.warn(f"could not read what it compares: {lines[-1] if lines else proc.returncode}")
+        how = f"killed by {signal.Signals(-code).name}" if code < 0 else f"exit {code}"
+        r.needs = ("nats", "valkey", "lake")  # one of them down is the cause, when one is
+        r.fail(f"the reconciliation crashed ({how}): {lines[-1] if lines else 'it said nothing'}",
+               "manual step: report it with the line above (a doctor check must not crash); "
+               "--reconcile-window 0 skips the reconciliation meanwhile")
         return
     owners = ("oms", "live-gateway", "event-writer", "ptrc")
     judge(json.loads(out), r, {n: target.logs_remedy(n) for n in owners})

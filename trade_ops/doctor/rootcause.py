@@ -150,7 +150,19 @@ def assign(results: Sequence[CheckResult], stack: Stack,
                 _external_remedy(first, g.external[first]) if first in g.external else None
             if fix:
                 r.remedy = f"fix {first} first: {fix}"
+    _one_fix_per_problem(results, g)
     return _root_causes(results, stack, g)
+
+
+def _one_fix_per_problem(results: Sequence[CheckResult], g: _Graph) -> None:
+    """A component whose process is dead or suspended has one fix, the process check's: its
+    other failing checks (a suspended valkey's PING) say the same, not a second remedy
+    (`trade-ops up --only valkey`, which waits 30 s and fails on the port it still holds)."""
+    for r in results:
+        root = g.primary.get(r.cause or "")
+        if r.status == "fail" and r.cause == r.component and root is not None and root.group == "processes" \
+                and root.remedy:
+            r.remedy = root.remedy
 
 
 def _named_by(g: _Graph, name: str) -> list[str]:
