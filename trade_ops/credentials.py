@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 __all__ = [
     "ACCOUNTS",
     "ADMIN_USER",
+    "BENCH_USER",
     "OPERATOR_SERVICES",
     "Credentials",
     "credentials_dir",
@@ -52,6 +53,7 @@ __all__ = [
 ]
 
 ADMIN_USER = "trade-ops"  # the CLI's identity in valkey and NATS
+BENCH_USER = "trade-ops-bench"  # bench workers and their coordinator on NATS (permissions.bench_permissions)
 # Services with admin endpoints (kill switch, reads across accounts): they hold the token.
 OPERATOR_SERVICES = frozenset({"risk", "oms"})
 # A service may use valkey fully except administration (ACL, CONFIG, SHUTDOWN, DEBUG...)
@@ -226,9 +228,10 @@ def prepare(run_dir: Path, stack: Stack) -> tuple[Credentials, bool]:
 
     names = [s.name for s in stack.services]
     valkey_users = [n for n in names if permissions.uses_valkey(n)]
-    creds, fresh = ensure(run_dir, names, ACCOUNTS, valkey_users)
+    creds, fresh = ensure(run_dir, [*names, BENCH_USER], ACCOUNTS, valkey_users)
     write_valkey_config(run_dir, creds)
-    write_nats_config(run_dir, creds, permissions.nats_permissions(names))
+    write_nats_config(run_dir, creds, {**permissions.nats_permissions(names),
+                                       BENCH_USER: permissions.bench_permissions(BENCH_USER)})
     for name in names:
         write_service_files(run_dir, name, creds)
     return creds, fresh

@@ -31,7 +31,12 @@ from typing import Any
 
 from services import contract
 
-__all__ = ["nats_permissions", "service_permissions", "uses_valkey"]
+__all__ = ["BENCH_SUBJECTS", "bench_permissions", "nats_permissions", "service_permissions", "uses_valkey"]
+
+# Bench workers on other hosts meet their coordinator here (trade_ops/bench/join.py), as a
+# user of their own that may touch nothing else: control traffic never mixes with the
+# subjects being measured, and no service may read or write it.
+BENCH_SUBJECTS = "trade-ops.bench.>"
 
 
 def _family_subjects(names: tuple[str, ...]) -> list[str]:
@@ -64,6 +69,12 @@ def service_permissions(name: str) -> dict[str, Any]:
     if needs.serves:
         perms["allow_responses"] = True
     return perms
+
+
+def bench_permissions(user: str) -> dict[str, Any]:
+    """The bench workers' NATS user: the bench control subjects and its own inbox, nothing else."""
+    inbox = contract.inbox_prefix(user) + ".>"
+    return {"publish": {"allow": [BENCH_SUBJECTS]}, "subscribe": {"allow": [BENCH_SUBJECTS, inbox]}}
 
 
 def nats_permissions(services: list[str]) -> dict[str, dict[str, Any]]:
