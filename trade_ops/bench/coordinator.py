@@ -178,8 +178,10 @@ def run_workers(req: BenchRequest, workers: int, runtime: str, console: Console,
                          f"{', '.join(WORKER_TARGETS)}")
     if not 1 <= workers <= MAX_WORKERS:
         raise UsageError(f"--workers must be between 1 and {MAX_WORKERS}, not {workers}")
-    if launch is None and runtime not in LAUNCHERS:
-        raise UsageError(f"--runtime {runtime!r} for workers: one of {', '.join(LAUNCHERS)}")
+    if launch is None and runtime not in (*LAUNCHERS, "nats"):
+        raise UsageError(f"--runtime {runtime!r} for workers: one of {', '.join(LAUNCHERS)}, nats")
+    if runtime == "nats" and req.target == "null" and not req.url:
+        raise UsageError("workers elsewhere cannot reach this host's own null endpoint: give its --url")
     if req.repeat > 1:
         raise UsageError("--repeat and --workers do not go together")
     sc = resolve(req.scenario or default_scenario(req.target), req.overrides)
@@ -193,7 +195,6 @@ def run_workers(req: BenchRequest, workers: int, runtime: str, console: Console,
         raise UsageError("--workers splits an open-loop schedule: give --rate (a closed loop has none)")
     if req.save and not req.force:
         refuse_existing(req.save, _runs_dir(req))
-    launch = launch or LAUNCHERS[runtime]
     with contextlib.ExitStack() as stack:
         own_null = req.target == "null" and not req.url
         base = stack.enter_context(NullServer()) if own_null else _base_url(req)
@@ -207,18 +208,14 @@ def run_workers(req: BenchRequest, workers: int, runtime: str, console: Console,
         cpu = None if req.url or own_null else CpuMeter.for_run_dir(req.run_dir)
         if cpu:
             cpu.measure_idle()
-        work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="trade-ops-bench-")))
-        job.start_at = time.time() + start_delay_s(workers)
-        job_path = work / "job.json"
-        job_path.write_bytes(orjson.dumps(job.to_json()))
-        job_path.chmod(0o600)  # it may hold header values
-        console.print(f"[dim]{workers} worker(s) ({runtime}), {spec.rate:g}/s in all, start in "
-                      f"{job.start_at - time.time():.1f} s[/]")
         before = host_conditions()
         started: list[Started] = []
         try:
-            for shard in range(workers):
-                started.append(launch(job, job_path, shard, work))
+            if runtime == "nats" and launch is None:
+                started.extend(_join(req, job, stack, console))
+            else:
+                work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="trade-ops-bench-")))
+                started.extend(_launch(job, work, launch or LAUNCHERS[runtime], console, runtime))
             if cpu:
                 cpu.start()
             drain = max(2 * spec.timeout_s, 5.0)
@@ -227,6 +224,29 @@ def run_workers(req: BenchRequest, workers: int, runtime: str, console: Console,
             for s in started:
                 s.stop()
     return _outcome(req, sc, slots, spec, slos, cpu, before, target, runtime)
+
+
+def _launch(job: Job, work: Path, launch: Launch, console: Console, runtime: str) -> list[Started]:
+    """Start the N workers here (processes, containers), all told the same start time."""
+    job.start_at = time.time() + start_delay_s(job.shards)
+    job_path = work / "job.json"
+    job_path.write_bytes(orjson.dumps(job.to_json()))
+    job_path.chmod(0o600)  # it may hold header values
+    console.print(f"[dim]{job.shards} worker(s) ({runtime}), start in {job.start_at - time.time():.1f} s[/]")
+    return [launch(job, job_path, shard, work) for shard in range(job.shards)]
+
+
+def _join(req: BenchRequest, job: Job, stack: contextlib.ExitStack, console: Console) -> list[Started]:
+    """Wait for N workers elsewhere to join through the stack's NATS; then one start time."""
+    from trade_ops.bench.join import NatsFleet, bench_login
+    from trade_ops.rundir import RunDir
+
+    url = RunDir(req.run_dir).stack(req.stack_file).nats_url()
+    console.print(f"[dim]waiting for {job.shards} worker(s) to join through {url} "
+                  f"(trade-ops bench worker --shard i/{job.shards} --join {url})[/]")
+    fleet = NatsFleet(url, bench_login(req.run_dir))
+    stack.callback(fleet.close)
+    return list(fleet.start(job))
 
 
 def _outcome(req: BenchRequest, sc: Scenario, slots: list[WorkerSlot], spec: LoadSpec, slos: list[Slo],

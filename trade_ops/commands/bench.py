@@ -102,7 +102,8 @@ def bench(
         "exactly and judge once [default: one process, no workers; N: one per core is a good start].",
         rich_help_panel=_WORKERS)] = None,
     runtime: Annotated[str, typer.Option(
-        "--runtime", help="With --workers: process (local processes).",
+        "--runtime", help="With --workers: process (local processes) | nats (workers started elsewhere "
+        "join through the stack's NATS: bench worker --join).",
         rich_help_panel=_WORKERS)] = "process",
     shard: Annotated[str | None, typer.Option(
         "--shard", help="bench worker: this worker's shard i/N (sends requests i, i+N, ...) [default: none].",
@@ -117,6 +118,10 @@ def bench(
     out_file: Annotated[Path | None, typer.Option(
         "--out", help="bench worker: write the result there [default: one JSON line on stdout].",
         rich_help_panel=_WORKERS)] = None,
+    join: Annotated[str | None, typer.Option(
+        "--join", help="bench worker: take the job and the start time from a coordinator through this "
+        "NATS server (nats://HOST:4222), as the bench user: TRADE_OPS_NATS_PASSWORD holds its "
+        "password [default: none].", rich_help_panel=_WORKERS)] = None,
     json_out: JsonOpt = False,
     junit: JunitOpt = None,
     metrics: MetricsOpt = None,
@@ -165,8 +170,9 @@ def _bench(target: str | None, scenario: str | None, rate: float | None, duratio
            max_lag: float | None, repeat: int, url: str | None, method: str | None, body: str | None,
            header: list[str] | None, order: list[str] | None, allow_remote: bool, calibrate: bool,
            save: str | None, force: bool, live: bool, workers: int | None, runtime: str, shard: str | None,
-           start_at: str | None, job: Path | None, out_file: Path | None, json_out: bool, junit: Path | None,
-           metrics: Path | None, html: Path | None, run_dir: Path | None, stack: Path | None) -> None:
+           start_at: str | None, job: Path | None, out_file: Path | None, join: str | None, json_out: bool,
+           junit: Path | None, metrics: Path | None, html: Path | None, run_dir: Path | None,
+           stack: Path | None) -> None:
     from trade_ops import console as out
     from trade_ops.bench import calibrate as cal
     from trade_ops.bench.runner import BenchRequest, run_bench, show
@@ -176,8 +182,8 @@ def _bench(target: str | None, scenario: str | None, rate: float | None, duratio
     from trade_ops.rundir import RunDir
 
     if target == "worker":
-        raise typer.Exit(bench_workers.worker(shard, start_at, job, out_file))
-    bench_workers.refuse_worker_flags(shard=shard, start_at=start_at, job=job, out=out_file)
+        raise typer.Exit(bench_workers.worker(shard, start_at, job, out_file, join))
+    bench_workers.refuse_worker_flags(shard=shard, start_at=start_at, job=job, out=out_file, join=join)
     rd = RunDir(run_dir).path
     if target is None:
         if not calibrate:

@@ -16,22 +16,28 @@ if TYPE_CHECKING:
 __all__ = ["coordinate", "refuse_worker_flags", "worker"]
 
 
-def worker(shard: str | None, start_at: str | None, job: Path | None, out: Path | None) -> int:
+def worker(shard: str | None, start_at: str | None, job: Path | None, out: Path | None,
+           join: str | None) -> int:
     """Run one shard; its result document goes to `out` (or stdout). The exit code says
     whether it ran (0) or could not (3): the verdict is the coordinator's."""
     from trade_ops.bench.worker import Job, parse_shard, parse_start, run_shard, write_result
 
     if shard is None:
-        raise UsageError("bench worker needs --shard i/N (and --job FILE, --start-at T)")
+        raise UsageError("bench worker needs --shard i/N (and --job FILE --start-at T, or --join NATS_URL)")
     i, n = parse_shard(shard)
-    if job is None:
-        raise UsageError("bench worker needs --job FILE (the coordinator writes it)")
-    j = Job.read(job)
-    if j.shards != n:
-        raise UsageError(f"--shard {shard} does not fit the job, which is split {j.shards} ways")
-    if start_at is not None:
-        j.start_at = parse_start(start_at)
-    doc = run_shard(j, i)
+    if join is not None:
+        from trade_ops.bench.join import join_run
+
+        doc = join_run(join, i, n)
+    elif job is None:
+        raise UsageError("bench worker needs --job FILE (the coordinator writes it) or --join NATS_URL")
+    else:
+        j = Job.read(job)
+        if j.shards != n:
+            raise UsageError(f"--shard {shard} does not fit the job, which is split {j.shards} ways")
+        if start_at is not None:
+            j.start_at = parse_start(start_at)
+        doc = run_shard(j, i)
     write_result(doc, out)
     return int(ExitCode.OK if doc["status"] == "done" else ExitCode.CANNOT_RUN)
 
