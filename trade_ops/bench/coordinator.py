@@ -133,7 +133,13 @@ def process_launch(job: Job, job_path: Path, shard: int, work: Path) -> Started:
     return _Process(proc, out)
 
 
-LAUNCHERS: dict[str, Launch] = {"process": process_launch}
+def _docker_launch(job: Job, job_path: Path, shard: int, work: Path) -> Started:
+    from trade_ops.bench.docker_workers import container_launch
+
+    return container_launch(job, job_path, shard, work)
+
+
+LAUNCHERS: dict[str, Launch] = {"process": process_launch, "docker": _docker_launch}
 
 
 def _runs_dir(req: BenchRequest) -> Path:
@@ -228,6 +234,10 @@ def run_workers(req: BenchRequest, workers: int, runtime: str, console: Console,
 
 def _launch(job: Job, work: Path, launch: Launch, console: Console, runtime: str) -> list[Started]:
     """Start the N workers here (processes, containers), all told the same start time."""
+    if runtime == "docker":
+        from trade_ops.bench.docker_workers import prepare_image
+
+        prepare_image()
     job.start_at = time.time() + start_delay_s(job.shards)
     job_path = work / "job.json"
     job_path.write_bytes(orjson.dumps(job.to_json()))

@@ -102,8 +102,9 @@ def bench(
         "exactly and judge once [default: one process, no workers; N: one per core is a good start].",
         rich_help_panel=_WORKERS)] = None,
     runtime: Annotated[str, typer.Option(
-        "--runtime", help="With --workers: process (local processes) | nats (workers started elsewhere "
-        "join through the stack's NATS: bench worker --join).",
+        "--runtime", help="With --workers: process (local processes) | docker (containers of the "
+        "project's image) | nats (workers started elsewhere join through the stack's NATS: bench worker "
+        "--join).",
         rich_help_panel=_WORKERS)] = "process",
     shard: Annotated[str | None, typer.Option(
         "--shard", help="bench worker: this worker's shard i/N (sends requests i, i+N, ...) [default: none].",
