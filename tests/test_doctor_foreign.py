@@ -213,6 +213,22 @@ def test_an_s3_lake_is_among_the_addresses_contacted(world: dict[str, Any], tmp_
     assert f"127.0.0.1:{closed}" in doc["target"]["contacted"]
 
 
+def test_the_wire_sample_is_skipped_with_why_where_doctor_may_not_subscribe(world: dict[str, Any],
+                                                                            tmp_path: Path) -> None:
+    config = tmp_path / "auth.conf"
+    config.write_text('authorization { user: "theirs", password: "secret" }\n')
+    nats = start_nats(tmp_path / "nats", config=config)
+    try:
+        code, doc = doctor("--url", f"gateway={world['procs']['gateway'].url}", "--nats", nats.url,
+                           "--nats-monitor", monitor_of(nats), "--run-dir", str(tmp_path / "run"))
+    finally:
+        nats.stop()
+    wire = by_name(doc)["messaging wire sample"]
+    assert code == 0, [c for c in doc["checks"] if c["status"] != "pass"]  # a skip fails nothing
+    assert wire["status"] == "skip" and wire["summary"].startswith("skipped: doctor cannot connect to NATS")
+    assert "uthorization" in wire["summary"], wire  # the server's own words
+
+
 def test_causes_come_from_evidence_never_from_trade_ops_graph(world: dict[str, Any], tmp_path: Path) -> None:
     """Last: it stops ptrc and valkey. pnl (which uses no ptrc) names the valkey it was given,
     by IP and port, in redis-py's words."""
