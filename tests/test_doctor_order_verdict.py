@@ -27,6 +27,7 @@ from typer.testing import CliRunner
 
 from tests.apps.foreign_oms import start_foreign_oms
 from tests.helpers import Proc
+from tests.test_doctor_legacy import LEGACY_TOPOLOGY, monitor_of
 from trade_ops.cli import app
 
 GATEWAY_PRICE = ["--order", "price=50000"]
@@ -153,3 +154,45 @@ def test_an_order_doctor_could_not_cancel_is_a_failure_with_a_cancel_that_runs(o
     done = subprocess.run(trip["remedy"], shell=True, capture_output=True, text=True, timeout=20, check=False)
     assert done.returncode == 0 and json.loads(done.stdout)["status"] == "CANCELLED", trip["remedy"]
     assert seen(oms)["open"] == []
+
+
+# The original's OMS also publishes `orders.accepted`, which nothing hears; its orders go on
+# `orders.new` to exeq, which publishes `venue.mock.order` where no venue listens.
+TOPOLOGY = LEGACY_TOPOLOGY.replace('publishes = ["orders.new"]',
+                                   'publishes = ["orders.accepted", "orders.new"]')
+
+
+@pytest.fixture(scope="module")
+def legacy_path(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[dict[str, Proc], Proc]]:
+    from tests.helpers import start_nats
+    from tests.legacy_stack import start_legacy, stop_all
+
+    nats = start_nats(tmp_path_factory.mktemp("nats"))
+    try:
+        roles = ("oms", "exeq", "live-gateway")
+        procs = start_legacy(tmp_path_factory.mktemp("legacy"), nats.url, roles=roles)
+        try:
+            yield procs, nats
+        finally:
+            stop_all(procs)
+    finally:
+        nats.stop()
+
+
+def test_the_stage_is_named_from_where_this_order_went(legacy_path: tuple[dict[str, Proc], Proc],
+                                                       tmp_path: Path) -> None:
+    """It was the first silent subject the OMS publishes ("not routed to the venue: oms
+    publishes orders.accepted"), not the path the order took."""
+    procs, nats = legacy_path
+    stack = tmp_path / "stack.toml"
+    stack.write_text(TOPOLOGY)
+    urls = [a for role, p in procs.items() for a in ("--url", f"{role}={p.url}")]
+    result = CliRunner().invoke(app, ["doctor", "--json", "--no-report", "--timeout", "1", "--trade",
+                                      *GATEWAY_PRICE, "--stack", str(stack), "--nats", nats.url,
+                                      "--nats-monitor", monitor_of(nats), *urls], catch_exceptions=False)
+    trip = trip_of(json.loads(result.stdout))
+    assert "stage" in trip["data"], trip
+    stage = trip["data"]["stage"]
+    assert stage.startswith("no venue subscriber: exeq publishes venue.mock.order"), stage
+    assert "the order went orders.new -> venue.mock.order" in stage
+    assert "orders.accepted" not in stage and trip["cause"] == "live-gateway"

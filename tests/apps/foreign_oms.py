@@ -20,13 +20,15 @@ cancels. `start_foreign_oms(workdir, *modes)` starts it as a real uvicorn proces
 from __future__ import annotations
 
 import itertools
-import json
 import os
 import signal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
 
+from tests.apps import legacy
+from tests.apps.tiny import json_answer as _answer
+from tests.apps.tiny import json_body as _body
 from tests.apps.tiny import lifespan
 
 if TYPE_CHECKING:
@@ -37,19 +39,9 @@ __all__ = ["OPEN", "app", "start_foreign_oms"]
 MODES = set(filter(None, os.environ.get("FOREIGN_OMS", "").split(",")))
 OPEN = "SENT"
 STATUSES = ["NEW", "SENT", "PARTIALLY_FILLED", "FILLED", "CANCELLED", "RISK_REJECTED", "REJECTED"]
-ORDER_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "required": ["symbol", "side", "quantity", "type", "price"],
-    "properties": {
-        "symbol": {"type": "string"},
-        "side": {"type": "string", "enum": ["BUY", "SELL"]},
-        "quantity": {"type": "number"},
-        "type": {"type": "string", "enum": ["LIMIT", "MARKET"]},
-        "price": {"type": "number"},
-        "account_id": {"type": "string"},
-        "client_order_id": {"type": "string"},
-    },
-}
+# The original's order (tests/apps/legacy.py), with a client order id.
+ORDER_SCHEMA: dict[str, Any] = {**legacy.ORDER_SCHEMA, "properties": {
+    **legacy.ORDER_SCHEMA["properties"], "client_order_id": {"type": "string"}}}
 _orders: dict[str, dict[str, Any]] = {}
 _seen = {"posts": 0, "polls": 0, "lists": 0, "cancels": 0}
 _ids = itertools.count(1)
@@ -66,25 +58,6 @@ def _openapi() -> dict[str, Any]:
                       "/orders/{order_id}": {"get": {"responses": {"200": answer}},
                                              "delete": {"responses": {"200": answer}}}},
             "components": {"schemas": {"OrderIn": ORDER_SCHEMA, "OrderOut": order_out}}}
-
-
-async def _answer(send: Any, status: int, doc: Any) -> None:
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json")]})
-    await send({"type": "http.response.body", "body": json.dumps(doc).encode()})
-
-
-async def _body(receive: Any) -> Any:
-    raw = b""
-    while True:
-        message = await receive()
-        raw += message.get("body", b"")
-        if not message.get("more_body"):
-            break
-    try:
-        return json.loads(raw or b"null")
-    except ValueError:
-        return None
 
 
 def _errors(body: Any) -> list[str]:

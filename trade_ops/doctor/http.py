@@ -25,8 +25,8 @@ __all__ = ["LIMITS", "Answer", "body_limit", "call", "json_of"]
 
 KB = 1024
 # What a sane server answers on each path, with room; anything else 1 MB.
-LIMITS = {"/health": 64 * KB, "/livez": 64 * KB, "/healthz": 64 * KB, "/openapi.json": 4096 * KB,
-          "/metrics": 4096 * KB, "/connz": 16384 * KB, "/jsz": 16384 * KB}
+LIMITS = {"/health": 64 * KB, "/livez": 64 * KB, "/healthz": 64 * KB, "/openapi.json": 2048 * KB,
+          "/metrics": 4096 * KB, "/connz": 4096 * KB, "/jsz": 4096 * KB}
 DEFAULT_LIMIT = 1024 * KB
 # Decoders doctor applies itself, so the limit holds on what they produce.
 _WBITS = {"gzip": 16 + zlib.MAX_WBITS, "x-gzip": 16 + zlib.MAX_WBITS, "deflate": zlib.MAX_WBITS}

@@ -100,8 +100,8 @@ class Orders:
         self.auth = operator_headers(target.run_dir.path)
         self.sent: list[Sent] = []
 
-    def _reproduce(self, method: str, path: str) -> str:
-        return f"curl -sS -m 5 -X {method} {shlex.quote(self.oms + path)}"
+    def curl(self, method: str, path: str) -> str:
+        return f"curl -sSf -m 5 -X {method} {shlex.quote(self.oms + path)}"
 
     async def _call(self, method: str, path: str, **kwargs: Any) -> Answer:
         return await call(self.http, method, self.oms + path, self.target.timeout, headers=self.auth,
@@ -197,7 +197,10 @@ class Orders:
             if answer.response is not None and answer.response.status_code < 300:
                 done.append(f"doctor cancelled its {sent.side} order {sent.order_id} (it was {was})")
             else:
-                cancel = self._reproduce("DELETE", f"/orders/{sent.order_id}")
+                cancel = self.curl("DELETE", f"/orders/{sent.order_id}")
+                if answer.response is not None and answer.response.status_code in (404, 405, 501):
+                    cancel = (f"manual step: cancel order {sent.order_id} on the OMS (it does not cancel "
+                              f"on DELETE /orders/{{id}}: HTTP {answer.response.status_code})")
                 left.append((f"doctor's {sent.side} order {sent.order_id} is still open ({was}): its cancel "
                              f"answered {_said(answer)}", cancel))
         return done, left
@@ -316,7 +319,7 @@ async def _buy(target: Target, http: httpx.AsyncClient, trip: CheckResult, order
         trip.fail(f"buy order {buy.order_id} ended {reading.shown()}", target.logs_remedy("oms"))
     elif buy.note:
         trip.fail(f"buy order {buy.order_id} was answered {reading.status}; {buy.note}",
-                  orders._reproduce("GET", f"/orders/{buy.order_id}"))
+                  orders.curl("GET", f"/orders/{buy.order_id}"))
     else:
         stage, component = await stopped_at(target, http, wire, buy.client_id, buy.order_id)
         trip.data["stage"] = stage
