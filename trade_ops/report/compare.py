@@ -233,8 +233,10 @@ def incompatibilities(before: Run, after: Run) -> list[str]:
 def _significance(metric: Metric, before: Run, after: Run, rows: int) -> stats.Significance:
     samples = [[v for v in map(metric.per_interval, run.intervals) if v is not None]
                for run in (before, after)]
-    # the smallest possible p must clear Holm's first step (ALPHA / rows), or no row can be called
-    tested = stats.mann_whitney(samples[0], samples[1], level=stats.ALPHA / rows)
+    # the smallest possible p must clear Holm's first step (ALPHA / rows), or no row can be called;
+    # the change's interval is at that level too, so it agrees with what the rows can call
+    level = stats.ALPHA / rows
+    tested = stats.mann_whitney(samples[0], samples[1], level=level)
     if tested.p_value is None:
         return tested
     positive = min(*samples[0], *samples[1]) > 0
@@ -250,15 +252,16 @@ def _significance(metric: Metric, before: Run, after: Run, rows: int) -> stats.S
             return tested
         # one run each: intervals are not independent, so the change is tested against the
         # drift allowed between runs (stats.py says why)
-        shifted = stats.shifted_mann_whitney(samples[0], samples[1], margin, level=stats.ALPHA / rows)
-        return replace(shifted, interval=stats.shift_interval(samples[0], samples[1]))
+        shifted = stats.shifted_mann_whitney(samples[0], samples[1], margin, level=level)
+        return replace(shifted, interval=stats.shift_interval(samples[0], samples[1], level=level))
     per_run = [[v for v in map(metric.overall, run.repeats) if v is not None] for run in (before, after)]
     p_runs = stats.welch_runs(per_run[0], per_run[1])
     if p_runs is None:
-        return replace(tested, interval=stats.shift_interval(samples[0], samples[1]) if positive else None)
+        return replace(tested, interval=stats.shift_interval(samples[0], samples[1], level=level)
+                       if positive else None)
     return replace(tested, test="Welch t (runs) + Mann-Whitney U", p_value=max(p_runs, tested.p_value),
                    runs=(len(per_run[0]), len(per_run[1])), p_runs=p_runs,
-                   interval=stats.welch_interval(per_run[0], per_run[1]))
+                   interval=stats.welch_interval(per_run[0], per_run[1], level=level))
 
 
 def _loadavg(run: Run) -> float | None:

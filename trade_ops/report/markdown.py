@@ -149,8 +149,9 @@ def method_paragraph(rows: int, min_effect: float) -> str:
         f"interval-to-interval spread, {stats.SINGLE_RUN_MIN_MARGIN * 100:g}% to "
         f"{stats.SINGLE_RUN_MAX_MARGIN * 100:g}%) must still differ; a percentile is tested only where an "
         f"interval holds {stats.TAIL_SUPPORT} requests beyond it, and the max never is. A row says "
-        f"\"{NO_CHANGE}\" only when the change's {100 * (1 - stats.ALPHA):g}% confidence interval "
-        "(Hodges-Lehmann over the intervals; Welch over repeated runs) lies within that margin (at least "
+        f"\"{NO_CHANGE}\" only when the change's confidence interval at the same level "
+        f"({100 * (1 - stats.ALPHA / rows):.4g}%: Hodges-Lehmann over the intervals; Welch over repeated "
+        "runs) lies within that margin (at least "
         f"the minimum effect); \"{INCONCLUSIVE}\" with the interval when the data allow both no change and "
         f"a larger one; \"{NOT_ENOUGH}\" when no test can run. Only `--repeat` measures run-to-run "
         "variation; single-run verdicts assume the drift stays within the margin.")

@@ -35,9 +35,10 @@ measures run-to-run variation, which is why a single-run report says so and asks
 
 Three answers. A change is called when the test says the change exceeds the margin at the
 level; "no significant change" when the change's confidence interval (Hodges-Lehmann's over
-the intervals, Welch's over repeated runs) lies within the equivalence bound (the margin,
-at least the minimum effect); "inconclusive" when it does neither: the data allow both no
-change and a change larger than the bound, and the row says between what.
+the intervals, Welch's over repeated runs; at ALPHA / rows, Holm's first step, so it agrees
+with what the rows can call) lies within the equivalence bound (the margin, at least the
+minimum effect); "inconclusive" when it does neither: the data allow both no change and a
+change larger than the bound, and the row says between what.
 
 Tails of single runs. An interval's p99 is meaningful only when the interval holds enough
 requests beyond it (TAIL_SUPPORT): of 20 requests, its p99, p99.9 and max are all its
