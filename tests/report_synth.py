@@ -16,6 +16,7 @@ __all__ = ["make_run", "save_run"]
 # grows with the range, and the statistics do not need the precision. Readers take the
 # range from each histogram's own header.
 HIGHEST_US, DIGITS = 10_000_000, 2
+TAIL_SHARE = 0.03  # the requests a tail_factor slows: p99 lies among them, p90 and p50 do not
 
 
 def _new() -> HdrHistogram:
@@ -37,16 +38,20 @@ def _summary(hist: HdrHistogram) -> dict[str, float]:
 
 
 def _one_run(rng: np.random.Generator, median_ms: float, intervals: int, per_interval: int,
-             error_every: int, interval_sd: float, run_sd: float) -> dict[str, Any]:
+             error_every: int, interval_sd: float, run_sd: float, tail_factor: float = 1.0) -> dict[str, Any]:
     """One run's histograms and intervals. Noise at three levels, as on a real host: each
     request (lognormal, sigma 0.5), each interval (what the host did that second:
-    interval_sd) and the run as a whole (its conditions: run_sd), all multiplicative."""
+    interval_sd) and the run as a whole (its conditions: run_sd), all multiplicative.
+    tail_factor slows the slowest TAIL_SHARE of each interval's requests by that factor
+    (a tail change: p99 moves, p50 does not)."""
     total, service, lag = (_new() for _ in range(3))
     ivs, errors = [], 0
     run_factor = float(np.exp(rng.normal(0.0, run_sd))) if run_sd else 1.0
     for i in range(intervals):
         factor = run_factor * (float(np.exp(rng.normal(0.0, interval_sd))) if interval_sd else 1.0)
         values = rng.lognormal(np.log(median_ms * 1000 * factor), 0.5, per_interval)
+        if tail_factor != 1.0:
+            values = np.where(values >= np.quantile(values, 1 - TAIL_SHARE), values * tail_factor, values)
         hist = _hist(values)
         total.add(hist)
         service.add(hist)
@@ -68,11 +73,11 @@ def _one_run(rng: np.random.Generator, median_ms: float, intervals: int, per_int
 def make_run(name: str, *, median_ms: float = 10.0, seed: int = 0, intervals: int = 20,
              per_interval: int = 300, scenario: str = "load", rate: float = 300.0,
              error_every: int = 0, valid: bool = True, slo_passed: bool = True, repeat: int = 1,
-             interval_sd: float = 0.0, run_sd: float = 0.0) -> dict[str, Any]:
+             interval_sd: float = 0.0, run_sd: float = 0.0, tail_factor: float = 1.0) -> dict[str, Any]:
     """A run whose latencies are lognormal around `median_ms`, one histogram per second;
     with repeat > 1, that many runs saved as one, as `bench --repeat` saves them."""
     rng = np.random.default_rng(seed)
-    each = [_one_run(rng, median_ms, intervals, per_interval, error_every, interval_sd, run_sd)
+    each = [_one_run(rng, median_ms, intervals, per_interval, error_every, interval_sd, run_sd, tail_factor)
             for _ in range(repeat)]
     total, service, lag = (_new() for _ in range(3))
     ivs: list[dict[str, Any]] = []

@@ -72,6 +72,17 @@ def test_2x_between_single_runs_is_called_19_times_in_20(tmp_path: Path) -> None
     assert max(missed.values()) <= 1, missed
 
 
+def test_2x_of_the_tail_alone_is_called_19_times_in_20(tmp_path: Path) -> None:
+    """p99 twice as slow (the slowest 3% of requests), p50 as it was."""
+    p99_missed = p50_called = 0
+    for k in range(PAIRS):
+        cmp = _compare(tmp_path, f"tail-{k}", {**SHAPE, "median_ms": 10.0},
+                       {**SHAPE, "median_ms": 10.0, "tail_factor": 2.0}, seed=4000 + 2 * k)
+        p99_missed += not cmp.row("p99").verdict().startswith("WORSE: ")
+        p50_called += cmp.row("p50").call == "changed"
+    assert p99_missed <= 1 and p50_called <= 1, (p99_missed, p50_called)
+
+
 def test_aa_pairs_of_the_same_shape_are_called_unchanged_19_times_in_20(tmp_path: Path) -> None:
     called, said_unchanged = 0, 0
     for k in range(PAIRS):
