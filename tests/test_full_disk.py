@@ -4,10 +4,13 @@ publishes fail says so in /health (the gateway said pass while its publish error
 
 from __future__ import annotations
 
+import json
+import shlex
 import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -37,6 +40,17 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
 @pytest.fixture
 def tiny_disk(tmp_path: Path) -> Iterator[Path]:
     yield from _tmpfs(tmp_path / "disk", 64)
+
+
+def _nats_check(rd: RunDir) -> dict[str, Any]:
+    """doctor's nats check; the gateway's check's root cause under "gateway_cause"."""
+    out = subprocess.run(["trade-ops", "doctor", "--json", "--no-trade", "--run-dir", str(rd.path)],
+                         capture_output=True, text=True, timeout=120)
+    doc = json.loads(out.stdout)
+    check: dict[str, Any] = next(c for c in doc["checks"] if c.get("name") == "nats")
+    check["detail"] = " ".join(check["problems"])
+    check["gateway_cause"] = next(c["cause"] for c in doc["checks"] if c.get("name") == "gateway")
+    return check
 
 
 def _gateway_stack(tmp_path: Path) -> Path:
@@ -76,7 +90,18 @@ def test_streams_fit_a_small_disk_and_failing_publishes_fail_health(tmp_path: Pa
         doc = httpx.get(health, timeout=2).json()
         check = doc["checks"]["nats:publishFailures"][0]
         assert check["status"] == "fail" and "publishes to JetStream failing" in check["output"]
+        full = _nats_check(rd)
+        assert full["status"] == "fail" and "full" in full["detail"], full
+        assert str(small_disk) in full["detail"], full  # the disk, named
+        assert full["gateway_cause"] in (None, "nats"), full  # the disk under NATS, not the gateway
         filler.unlink()
+        # NATS keeps failing to store once space is back: doctor says to restart it, and the remedy does.
+        after = _nats_check(rd)
+        assert after["status"] == "fail" and "must be restarted" in after["detail"], after
+        assert after["remedy"] == f"trade-ops restart nats --run-dir {rd.path}"
+        fixed = subprocess.run(shlex.split(after["remedy"]), capture_output=True, text=True, timeout=120)
+        assert fixed.returncode == 0, fixed.stdout + fixed.stderr
+        assert wait_until(lambda: httpx.get(health, timeout=2).status_code == 200, timeout=30)
     finally:
         supervisor.down(rd, grace=2.0)
         time.sleep(0.2)

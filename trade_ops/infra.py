@@ -23,6 +23,7 @@ __all__ = [
     "VALKEY_MAXMEMORY",
     "durability",
     "free_port",
+    "mount_of",
     "nats_binary",
     "nats_command",
     "nats_durability_conf",
@@ -99,7 +100,8 @@ MIN_FREE_BYTES = 256 << 20  # the streams at their smallest, logs, valkey's file
 STREAM_SCALE_FILE = "stream-bytes-scale"
 
 
-def _mount_of(path: Path) -> Path:
+def mount_of(path: Path) -> Path:
+    """The mount point of the filesystem `path` is on."""
     path = path.resolve()
     while not os.path.ismount(path) and path != path.parent:
         path = path.parent
@@ -117,7 +119,7 @@ def stream_bytes_scale(run_dir: Path) -> float:
 
     free = shutil.disk_usage(run_dir).free
     if free < MIN_FREE_BYTES:
-        raise StartupError(f"the disk of {run_dir} ({_mount_of(run_dir)}) has {free / 2**20:.0f} MiB free; "
+        raise StartupError(f"the disk of {run_dir} ({mount_of(run_dir)}) has {free / 2**20:.0f} MiB free; "
                            f"up needs at least {MIN_FREE_BYTES >> 20} MiB there (JetStream reserves its "
                            "streams on it)",
                            detail="free space on that disk, or choose another run directory with --run-dir")

@@ -12,6 +12,7 @@ import httpx
 
 from services import contract
 from trade_ops.credentials import valkey_login
+from trade_ops.doctor.check_disk import store_problem
 from trade_ops.doctor.http import call, json_of
 from trade_ops.doctor.lake_probe import is_local, probe_tables
 from trade_ops.doctor.model import CheckResult
@@ -125,6 +126,15 @@ async def nats_info(host: str, port: int, timeout: float) -> dict[str, Any]:
     return info
 
 
+def _log_of(target: Target, name: str) -> Path | None:
+    from trade_ops import supervisor
+
+    try:
+        return supervisor.logs_of(target.run_dir, [name])[name]
+    except Exception:  # no log to read: the disk check stands on the free space alone
+        return None
+
+
 async def check_nats(target: Target, http: httpx.AsyncClient, c: Component, r: CheckResult) -> None:
     monitor = target.nats_monitor
     r.data.update(address=target.address(c.name), monitor=monitor)
@@ -140,6 +150,13 @@ async def check_nats(target: Target, http: httpx.AsyncClient, c: Component, r: C
             return
         r.data["version"] = info.get("version")
         r.summary = f"{info.get('version')}"
+        if c.name in target.processes:  # started here: its store and its log are ours to read
+            problem = store_problem(target.run_dir.nats_store, _log_of(target, c.name), target.flags(),
+                                    c.name)
+            if problem is not None:
+                r.summary = "cannot store"
+                r.fail(*problem)
+                return
     if monitor is None:
         r.details.append("connected (monitoring not examined: give --nats-monitor URL)")
         return
