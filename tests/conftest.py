@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -61,3 +63,17 @@ def run_dirs() -> Iterator[list[Path]]:
         recs = rd.load_state().processes.values() if rd.has_state() else []
         supervisor.down(rd, grace=2.0)
         assert all(gone(r.pid) for r in recs)
+
+
+@pytest.fixture(scope="session")
+def docker_engine() -> Any:
+    """The real Docker engine. Outside CI a test needing one skips when none is reachable;
+    in CI (CI=true) it fails instead: CI runs the Docker tests (.ci/run starts an engine)."""
+    from trade_ops.runtime.docker import connect
+
+    try:
+        return connect(timeout=5)
+    except Exception as exc:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI runs the Docker tests: {exc} (.ci/run starts one with setup-docker.sh)")
+        pytest.skip(f"no Docker engine reachable ({exc}); run ../shared/docker/setup-docker.sh")

@@ -18,20 +18,9 @@ from trade_ops.bench.coordinator import run_workers
 from trade_ops.bench.docker_workers import LABEL_RUN
 from trade_ops.bench.null_server import NullServer
 from trade_ops.bench.runner import BenchRequest
-from trade_ops.runtime.docker import connect
 
 pytestmark = [pytest.mark.timeout(900)]  # the first use builds the service image
 BASE_IMAGE = os.environ.get("TRADE_OPS_TEST_BASE_IMAGE", "local/debian-python:bookworm")
-
-
-@pytest.fixture(scope="module")
-def engine() -> Any:
-    try:
-        return connect(timeout=5)
-    except Exception as exc:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"CI runs the Docker tests: {exc} (.ci/run starts one with setup-docker.sh)")
-        pytest.skip(f"no Docker engine reachable ({exc}); run ../shared/docker/setup-docker.sh")
 
 
 @pytest.fixture
@@ -40,7 +29,7 @@ def null_url() -> Iterator[str]:
         yield url
 
 
-def test_workers_run_as_containers_and_are_removed(engine: Any, null_url: str, tmp_path: Path,
+def test_workers_run_as_containers_and_are_removed(docker_engine: Any, null_url: str, tmp_path: Path,
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(env.BASE_IMAGE, BASE_IMAGE)
     scenario = tmp_path / "short.toml"
@@ -53,4 +42,4 @@ def test_workers_run_as_containers_and_are_removed(engine: Any, null_url: str, t
     assert [w["status"] for w in rows] == ["done", "done"], rows
     assert all(w["where"].startswith("container trade-ops-bench-") and w["ended"] == "exit 0" for w in rows)
     assert r["requests"] == 200 and r["errors"] == 0 and [w["requests"] for w in rows] == [100, 100], r
-    assert not engine.containers.list(all=True, filters={"label": LABEL_RUN})  # none left behind
+    assert not docker_engine.containers.list(all=True, filters={"label": LABEL_RUN})  # none left behind

@@ -62,13 +62,8 @@ def wide_console(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture(scope="module")
-def engine() -> Any:
-    try:
-        return connect(timeout=5)
-    except Exception as exc:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"CI runs the Docker tests: {exc} (.ci/run starts one with setup-docker.sh)")
-        pytest.skip(f"no Docker engine reachable ({exc}); run ../shared/docker/setup-docker.sh")
+def engine(docker_engine: Any) -> Any:
+    return docker_engine
 
 
 @pytest.fixture(scope="module")
