@@ -14,6 +14,11 @@
     calibrate.py    generator overhead against the null endpoint, cached in the run dir
     findmax.py      the highest rate that still meets the SLOs
     runner.py       one bench run end to end (what the CLI calls)
+    worker.py       one shard of a run (`bench worker`), its result as data
+    merge.py        the workers' results as one run: histograms added exactly, workers named
+    coordinator.py  `bench TARGET --workers N`: starts the workers (processes), merges, judges
+    docker_workers.py  the workers as containers; join.py: workers elsewhere, through NATS
+    merge_cost.py   what a merge of N workers' histograms costs
     render.py       the live line and the final table
     runs.py         saved runs: reports/runs/NAME.json and NAME.hgrm
 """
