@@ -56,7 +56,8 @@ def doctor(*args: str, cwd: Path | None = None) -> tuple[int, dict[str, Any]]:
     try:
         if cwd is not None:
             os.chdir(cwd)
-        result = CliRunner().invoke(app, ["doctor", "--json", "--timeout", "1", *args],
+        # --timeout 2: generous on a loaded machine; nothing here asserts a duration.
+        result = CliRunner().invoke(app, ["doctor", "--json", "--timeout", "2", *args],
                                     catch_exceptions=False)
     finally:
         os.chdir(here)
@@ -192,7 +193,7 @@ def test_strict_turns_every_loopback_note_into_a_warning(world: dict[str, Any], 
 
 def test_the_reconciliation_skip_is_said_in_every_output(world: dict[str, Any], tmp_path: Path) -> None:
     report = tmp_path / "STATUS.md"
-    result = CliRunner().invoke(app, ["doctor", "--timeout", "1", "--report", str(report), "--run-dir",
+    result = CliRunner().invoke(app, ["doctor", "--timeout", "2", "--report", str(report), "--run-dir",
                                       str(tmp_path / "run"), "--url", f"oms={world['procs']['oms'].url}"],
                                 catch_exceptions=False)
     why = "skipped: doctor does not examine nats and valkey here"

@@ -314,7 +314,7 @@ async def sample(target: Target, window: float) -> tuple[Wire | None, str]:
     target.contacted.add(f"{nats_c.host}:{nats_c.port}")
     try:
         nc = await nats.connect(f"nats://{nats_c.host}:{nats_c.port}", name=DOCTOR_CONNECTION,
-                                connect_timeout=target.timeout, max_reconnect_attempts=0,
+                                connect_timeout=2 * target.timeout, max_reconnect_attempts=0,
                                 allow_reconnect=False, error_cb=error, **nats_login(target.run_dir.path))
     except (NatsError, OSError, TimeoutError) as exc:
         return None, f"doctor cannot connect to NATS at {nats_c.host}:{nats_c.port} ({exc or 'timed out'})"
@@ -433,15 +433,15 @@ async def check_topology(target: Target, http: httpx.AsyncClient, found: list[Ch
     head = found[0]
     owns = await asyncio.gather(*(target.is_own(c.name) for c in target.services))
     foreign = not all(owns)
-    wire_task = asyncio.create_task(sample(target, target.wire_window)) \
-        if foreign and target.wire_window > 0 else None
     server, error = await read_server(target, http)
+    # Sampled after the first read of the server and before the second: each connection's
+    # published count then covers every message the sample heard from it.
+    wire_task = asyncio.create_task(sample(target, target.wire_window)) \
+        if foreign and target.wire_window > 0 and server is not None else None
     decl = declared(target)
     head.rest_on(MONITORING)
     if server is None:
         head.fail(f"NATS monitoring unreachable: {error}", target.up_remedy("nats"))
-        if wire_task is not None:
-            wire_task.cancel()
         return
     unmatched: set[str] = set()
     for subject in decl.subjects():

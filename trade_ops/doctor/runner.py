@@ -136,7 +136,7 @@ def _probes(target: Target, http: Any) -> list[Probe]:
         # The topology as a whole, then one result per subject family and finding, added as read.
         topo = [CheckResult("messaging topology", "dataflow", needs=("nats",))]
         probes.append(Probe(topo, partial(check_topology.check_topology, target, http, topo),
-                            t * 2 + 0.3 + wait + target.wire_window))
+                            t * 5 + 1 + wait + target.wire_window))
 
     if target.has("oms"):
         r = CheckResult("orders, fills, positions and lake agree", "dataflow", component="event-writer")
