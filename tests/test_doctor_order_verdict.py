@@ -28,6 +28,7 @@ from typer.testing import CliRunner
 from tests.apps.foreign_oms import start_foreign_oms
 from tests.helpers import Proc
 from tests.test_doctor_legacy import LEGACY_TOPOLOGY, monitor_of
+from trade_ops import infra
 from trade_ops.cli import app
 
 GATEWAY_PRICE = ["--order", "price=50000"]
@@ -59,7 +60,9 @@ def seen(oms: Proc) -> dict[str, Any]:
 
 @pytest.mark.parametrize("oms", [("reject",)], indirect=True)
 def test_a_200_risk_rejected_is_a_rejection_with_its_reason_never_followed(oms: Proc) -> None:
-    code, doc = doctor(oms, *GATEWAY_PRICE)
+    """It was followed for 2 s, then blamed on exeq (no venue subscriber) or, with Valkey
+    down, on valkey (trade-ops' OMS depends on it): here a Valkey that refuses is given too."""
+    code, doc = doctor(oms, *GATEWAY_PRICE, "--valkey", f"redis://127.0.0.1:{infra.free_port()}")
     trip = trip_of(doc)
     assert code == 1 and trip["status"] == "fail"
     assert trip["data"]["rejected"]["status"] == "RISK_REJECTED"
@@ -68,8 +71,10 @@ def test_a_200_risk_rejected_is_a_rejection_with_its_reason_never_followed(oms: 
     assert seen(oms)["polls"] == 0  # never followed for fills
     # The statuses came from its schema; the cause is the OMS's own answer, no dependency's.
     assert "RISK_REJECTED" in trip["data"]["statuses"]
-    assert trip["cause"] == "oms" and not trip.get("blocked_by")
-    assert {c["name"] for c in doc["root_causes"]} <= {"oms"}
+    assert trip["cause"] == "oms" and not trip.get("blocked_by") and trip["rests_on"] == ["its own answer"]
+    assert next(c for c in doc["checks"] if c["name"] == "valkey")["status"] == "fail"
+    valkey = next(c for c in doc["root_causes"] if c["name"] == "valkey")
+    assert "oms order round trip" not in valkey["checks"]
 
 
 @pytest.mark.parametrize("oms", [()], indirect=True)

@@ -44,7 +44,7 @@ SYMBOL = "BTCUSDT"
 QTY = 0.001
 CONTRACT_HINT = ("the order doctor sent does not match this OMS's contract: "
                  "set [contracts.order] in the stack file")
-POLL_FIRST_S, POLL_MAX_S = 0.005, 0.1  # follow an open order quickly, then back off
+POLL_FIRST_S, POLL_MAX_S = 0.005, 0.025  # follow an open order closely, then a little less so
 
 
 def _base(target: Target, name: str) -> str:
