@@ -62,7 +62,12 @@ def get_json_until(url: str, predicate: Callable[[Any], bool], timeout: float = 
 
 
 def infra_env(valkey: Proc | None, nats: Proc, **settings: str) -> dict[str, str]:
-    """TRADE_OPS_* for a service on these servers, plus its own settings (window="3")."""
+    """TRADE_OPS_* for a service on these servers, plus its own settings (window="3").
+
+    Quotes count as fresh for an hour unless a test says otherwise: these tests publish a
+    tick at a fixture's start, not a live feed, and risk and the venue refuse to price a
+    MARKET order on a quote older than max_quote_age_s / quote_stale_s (10 s)."""
+    settings = {"max_quote_age_s": "3600", "quote_stale_s": "3600", **settings}
     env = {"TRADE_OPS_NATS_URL": nats.url,
            **{f"TRADE_OPS_{k.upper()}": v for k, v in settings.items()}}
     if valkey is not None:

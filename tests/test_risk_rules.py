@@ -119,3 +119,22 @@ def test_a_quantity_off_the_lot_is_rejected_at_any_size(quantity: float) -> None
 def test_a_quantity_on_the_lot_passes_the_lot_rule(quantity: float) -> None:
     result = decide("SOLUSDT", quantity=quantity, price=1.0)
     assert "lot size" not in (result.reason or ""), result.reason
+
+
+def test_a_market_order_is_not_valued_on_a_quote_that_stopped() -> None:
+    """After a full disk risk priced MARKET orders on a 120 s old quote."""
+    import dataclasses
+    import time
+
+    from services.risk.engine import RiskEngine
+
+    engine = RiskEngine(LIMITS, max_quote_age_s=10.0)
+    engine.book.quotes.update(contract.Tick(id="t", symbol="BTCUSDT", bid=50_000, ask=50_010))
+    req = CheckRequest(account="a", symbol="BTCUSDT", side="buy", quantity=1.0)
+    assert engine.decide(req).approved
+    quote = engine.book.quotes.quotes["BTCUSDT"]
+    engine.book.quotes.quotes["BTCUSDT"] = dataclasses.replace(quote, received=time.monotonic() - 120)
+    stale = engine.decide(req)
+    assert not stale.approved and "no fresh quote for BTCUSDT" in (stale.reason or "")
+    priced = CheckRequest(account="a", symbol="BTCUSDT", side="buy", quantity=1.0, price=50_000)
+    assert engine.decide(priced).approved  # a LIMIT order carries its own price

@@ -54,3 +54,21 @@ def test_market_without_a_quote_waits_but_ioc_is_cancelled() -> None:
 def test_orders_the_venue_cannot_work(field: str, value: object, reason: str) -> None:
     o = order("buy", 1, price=10.0).order | {field: value}
     assert reason in (validate(o) or "")
+
+
+def test_a_market_or_ioc_order_is_not_filled_at_a_quote_that_stopped() -> None:
+    """After a full disk the venue worked MARKET IOC orders against a 120 s old quote."""
+    import time
+
+    from services.kit.quotes import Quote
+    from services.live_gateway.matching import quote_too_old
+
+    old = Quote("X", 99.0, 101.0, 1.0, 1.0, 0.0, time.monotonic() - 120)
+    fresh = Quote("X", 99.0, 101.0, 1.0, 1.0, 0.0, time.monotonic())
+    market = {"order_type": "MARKET", "time_in_force": "GTC"}
+    ioc = {"order_type": "LIMIT", "time_in_force": "IOC", "price": 100.0}
+    gtc = {"order_type": "LIMIT", "time_in_force": "GTC", "price": 100.0}
+    assert "stale quote" in (quote_too_old(market, old, 10.0) or "")
+    assert "stale quote" in (quote_too_old(ioc, old, 10.0) or "")
+    assert quote_too_old(gtc, old, 10.0) is None  # it rests for the next tick
+    assert quote_too_old(market, fresh, 10.0) is None

@@ -39,6 +39,10 @@ class Quote:
     def mid(self) -> float:
         return (self.bid + self.ask) / 2
 
+    def age_s(self) -> float:
+        """Seconds since this quote arrived here (this process's monotonic clock alone)."""
+        return time.monotonic() - self.received
+
     def to_json(self) -> dict[str, Any]:
         sizes = {k: (None if math.isinf(v) else v) for k, v in
                  (("bid_size", self.bid_size), ("ask_size", self.ask_size))}

@@ -21,7 +21,8 @@ __all__ = ["VenueSettings", "app"]
 
 class VenueSettings(KitSettings):
     service: str = "live-gateway"
-    # /health warns when no tick arrived for this long: resting orders cannot fill.
+    # /health warns when no tick arrived for this long: resting orders cannot fill, and a
+    # MARKET or IOC order arriving then is cancelled, not filled at the stopped quote.
     quote_stale_s: float = 10.0
     outbox_flush_s: float = 1.0
     # A MARKET or IOC order older than this when it arrives is cancelled unfilled
@@ -77,7 +78,7 @@ async def _flush_forever(venue: Venue, every_s: float) -> None:
 @contextlib.asynccontextmanager
 async def lifespan(kit: Kit) -> AsyncIterator[Venue]:
     settings = kit.settings_as(VenueSettings)
-    venue = Venue(kit, settings.max_order_age_s)
+    venue = Venue(kit, settings.max_order_age_s, settings.quote_stale_s)
     await venue.start()
     kit.spawn(lambda: venue.quotes.follow(kit.js, "live-gateway", venue.on_quote), "venue-quotes")
     await venue.quotes.wait_ready()  # an order is worked against the latest quote, not none

@@ -17,7 +17,7 @@ from typing import Any
 from services.contract import EXEC_CANCELLED, fill_subject, now_ms
 from services.kit.quotes import Quote
 
-__all__ = ["Event", "Working", "cancel", "stale", "step", "validate"]
+__all__ = ["Event", "Working", "cancel", "quote_too_old", "stale", "step", "validate"]
 
 EPS = 1e-9
 Event = tuple[str, dict[str, Any]]  # (subject, payload)
@@ -91,6 +91,17 @@ def stale(order: dict[str, Any], now_ms: float, max_age_s: float) -> str | None:
         return None
     return (f"stale: the order was {age_s:.1f}s old when it reached the venue (max_order_age_s "
             f"{max_age_s:g}): not filled")
+
+
+def quote_too_old(order: dict[str, Any], quote: Quote | None, max_age_s: float) -> str | None:
+    """Why a MARKET or IOC order is not worked on arrival against this quote: it stopped
+    (no tick for longer than max_age_s), so its price and size are not the market's."""
+    if quote is None or (order.get("order_type") != "MARKET" and order.get("time_in_force") != "IOC"):
+        return None
+    age = quote.age_s()
+    if age <= max_age_s:
+        return None
+    return f"stale quote: no tick for {age:.0f}s (quote_stale_s {max_age_s:g}): not filled"
 
 
 def _price(w: Working, quote: Quote) -> tuple[float, float] | None:

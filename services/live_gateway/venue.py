@@ -16,7 +16,7 @@ from nats.aio.msg import Msg
 
 from services.kit import Kit, bus
 from services.kit.quotes import Quote, QuoteBook
-from services.live_gateway.matching import Event, Working, cancel, stale, step, validate
+from services.live_gateway.matching import Event, Working, cancel, quote_too_old, stale, step, validate
 from services.live_gateway.store import VenueStore
 
 __all__ = ["Venue"]
@@ -25,9 +25,10 @@ log = logging.getLogger(__name__)
 
 
 class Venue:
-    def __init__(self, kit: Kit, max_order_age_s: float = 5.0) -> None:
+    def __init__(self, kit: Kit, max_order_age_s: float = 5.0, quote_stale_s: float = 10.0) -> None:
         self.js = kit.js
         self.max_order_age_s = max_order_age_s
+        self.quote_stale_s = quote_stale_s
         self.store = VenueStore(kit.valkey)
         self.quotes = QuoteBook()
         self.book: dict[str, dict[str, Working]] = {}  # symbol -> order id -> order, time priority
@@ -127,11 +128,13 @@ class Venue:
         reason = validate(order)
         if reason is not None:
             return w, [cancel(w, f"rejected by the venue: {reason}")]
-        too_old = stale(order, now_ms, self.max_order_age_s)
+        quote = self.quotes.get(w.symbol)
+        too_old = (stale(order, now_ms, self.max_order_age_s)
+                   or quote_too_old(order, quote, self.quote_stale_s))
         if too_old is not None:
             return w, [cancel(w, too_old)]
         taken = self.taken.setdefault(w.symbol, {})
-        return w, step(w, self.quotes.get(w.symbol), taken, arrival=True)
+        return w, step(w, quote, taken, arrival=True)
 
     def _cancel(self, ref: dict[str, Any], known: dict[str, Working | None]
                 ) -> tuple[Working, list[Event]] | None:

@@ -20,7 +20,8 @@ __all__ = ["app", "build"]
 
 def build(settings: RiskSettings | None = None) -> FastAPI:
     settings = settings or RiskSettings()
-    engine = RiskEngine(load_limits(settings.limits_file))  # a bad limits file stops the import
+    # A bad limits file stops the import.
+    engine = RiskEngine(load_limits(settings.limits_file), settings.max_quote_age_s)
 
     @contextlib.asynccontextmanager
     async def run(kit: Kit) -> AsyncIterator[RiskState]:

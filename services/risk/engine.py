@@ -16,8 +16,9 @@ __all__ = ["RiskEngine"]
 
 
 class RiskEngine:
-    def __init__(self, limits: Limits) -> None:
+    def __init__(self, limits: Limits, max_quote_age_s: float = 10.0) -> None:
         self.limits = limits
+        self.max_quote_age_s = max_quote_age_s
         self.book = Book()
         self.kill = KillSwitch()
         self.exposure = Exposure()
@@ -31,6 +32,9 @@ class RiskEngine:
     def decide(self, req: CheckRequest) -> CheckResult:
         """Decide, and reserve an approved order's quantity in the same step (no await in
         between: a concurrent check sees it)."""
+        stale = self._stale_quote(req)
+        if stale is not None:
+            return CheckResult(False, "CRITICAL", stale)
         working = self.exposure.of(req.account, req.symbol)
         result = check(req, self.limits, position=self.book.position(req.account, req.symbol)
                        + working.pending_fills, working=working,
@@ -43,6 +47,15 @@ class RiskEngine:
         quote = self.book.quotes.get(req.symbol)
         result.mid = quote.mid if quote is not None else None
         return result
+
+    def _stale_quote(self, req: CheckRequest) -> str | None:
+        """Why a MARKET order cannot be valued now: its quote stopped (ticks not flowing: a
+        120 s old quote priced orders after a full disk)."""
+        quote = self.book.quotes.get(req.symbol) if req.price is None else None
+        if quote is None or quote.age_s() <= self.max_quote_age_s:
+            return None
+        return (f"no fresh quote for {req.symbol}: the last arrived {quote.age_s():.0f}s ago "
+                f"(max_quote_age_s {self.max_quote_age_s:g}); a MARKET order is not valued on it")
 
     def decide_raw(self, body: bytes) -> tuple[bool, dict[str, Any]]:
         """Parse and decide a JSON request: (valid, answer). An invalid request is answered
