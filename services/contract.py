@@ -16,6 +16,7 @@ Subject families (each held by one JetStream stream; `token()` escapes names in 
     cancelled      exec.cancelled                   Cancelled        EXEC
     position       positions.{ACCOUNT}.{SYMBOL}     PositionSnapshot POSITIONS (last per subject)
     risk_check     risk.check (request/reply)       RiskCheckRequest -> RiskCheckReply
+    order_gate     oms.gate (request/reply)         OrderGateRequest -> OrderGateReply
 
 Every event has an `id` (consumers deduplicate on it; publishers send it as Nats-Msg-Id)
 and `ts` (epoch milliseconds, float). Decoding ignores unknown fields, so a producer may
@@ -37,7 +38,9 @@ import msgspec
 __all__ = [
     "ALL_SERVICES",
     "BARS_KEY",
+    "DURABLES",
     "FAMILIES",
+    "HALTS_KEY",
     "OWN_DESCRIPTION",
     "STREAMS",
     "TABLES",
@@ -46,10 +49,13 @@ __all__ = [
     "Bar",
     "Cancel",
     "Cancelled",
+    "Durable",
     "Event",
     "Family",
     "Fill",
     "Order",
+    "OrderGateReply",
+    "OrderGateRequest",
     "OrderNew",
     "OrderResult",
     "OrderStatus",
@@ -66,6 +72,7 @@ __all__ = [
     "bar_subject",
     "decode",
     "decode_venue_order",
+    "deliver_subject",
     "depends_on",
     "encode",
     "family_of",
@@ -270,6 +277,18 @@ class RiskCheckRequest(msgspec.Struct, kw_only=True):
     order_id: str | None = None  # given: an approved order counts as working until done
 
 
+class OrderGateRequest(msgspec.Struct, kw_only=True):
+    """`oms.gate` (exeq -> oms): may these orders go to the venue? The OMS answers from its
+    own records (exeq never reads the OMS's keys); a PENDING order past its confirmation
+    window is made REJECTED by the asking, so it can never be routed later."""
+
+    order_ids: list[str]
+
+
+class OrderGateReply(msgspec.Struct, kw_only=True):
+    statuses: list[str]  # each order's status, in the request's order ("" for one not found)
+
+
 class RiskCheckReply(msgspec.Struct, kw_only=True):
     approved: bool
     risk_level: str
@@ -354,6 +373,7 @@ ORDERS_CANCEL = "orders.cancel"
 VENUE_ORDER = "venue.paper.order"
 EXEC_CANCELLED = "exec.cancelled"
 RISK_CHECK = "risk.check"
+ORDER_GATE = "oms.gate"
 
 # Wildcards: every subject of a family, or of a stream.
 TICK_ALL = "market.tick.>"
@@ -365,9 +385,13 @@ FILL_ALL = "exec.fill.>"
 EXEC_ALL = "exec.>"  # fills and cancels, in the order the venue published them
 POSITION_ALL = "positions.>"
 RISK_QUEUE = "risk"  # the queue group risk instances answer `risk.check` in
+OMS_QUEUE = "oms"  # the queue group OMS instances answer `oms.gate` in
 
 # Valkey (written by normalizer): the latest closed Bars, newest first.
 BARS_KEY = "bars:{interval}:{symbol}"
+# Valkey: the operator's halts (a hash: "*" or a symbol -> reason). risk sets and clears a
+# field when the operator's token asks; no service may delete the key (see `guarded`).
+HALTS_KEY = "risk:kill"
 
 
 # -- streams and tables -----------------------------------------------------------------
@@ -441,6 +465,7 @@ FAMILIES: dict[str, Family] = {f.name: f for f in (
     Family("cancelled", EXEC_CANCELLED, EXEC, Cancelled, "event"),
     Family("position", POSITION_ALL, POSITIONS, PositionSnapshot, "state"),
     Family("risk_check", RISK_CHECK, None, RiskCheckRequest, "request"),
+    Family("order_gate", ORDER_GATE, None, OrderGateRequest, "request"),
 )}
 
 
@@ -467,6 +492,28 @@ TABLES: dict[str, str] = {MARKET_TICKS: "sink-ticks", ALT_EVENTS: "sink-alt",
 # -- who uses what ----------------------------------------------------------------------
 
 @dataclass(frozen=True)
+class Durable:
+    """A durable push consumer: created by the operator (trade_ops/topology.py, at `up`),
+    never by a service; the service that reads it binds to it and may only ack.
+
+    It delivers into its reader's own inbox (`deliver_subject`), where no other service's
+    NATS user may subscribe. `ack_wait_s`: how long an unacked message (its reader died)
+    waits for redelivery; `max_ack_pending`: how many are in flight at once.
+    """
+
+    name: str
+    stream: str
+    subject: str  # the filter subject
+    ack_wait_s: float = 30.0
+    max_ack_pending: int = 512
+
+
+def deliver_subject(service: str, durable: str) -> str:
+    """Where the operator's durable for `service` pushes its messages: inside its inbox."""
+    return f"{inbox_prefix(service)}.deliver.{token(durable)}"
+
+
+@dataclass(frozen=True)
 class ServiceTopology:
     """What one service publishes and consumes (family names), and what else it needs.
 
@@ -482,13 +529,26 @@ class ServiceTopology:
     tables: tuple[str, ...] = ()  # Delta tables it writes
     # Consumed families whose publisher it does not need running: it serves on without them.
     soft: tuple[str, ...] = ()
-    # Durables (stream, name) an earlier version of it read: removed at its start, so a
-    # stack upgraded in place keeps no consumer that nobody reads and only falls behind.
+    # Its durable consumers (the operator creates them; it binds and acks).
+    durables: tuple[Durable, ...] = ()
+    # The Valkey key prefixes it owns: its ACL user may touch these keys and no other.
+    keys: tuple[str, ...] = ()
+    # Hash keys it may read and set or clear a field of, and nothing more (never delete).
+    guarded: tuple[str, ...] = ()
+    # Durables (stream, name) an earlier version of it read: the operator removes them at
+    # `up`, so a stack upgraded in place keeps no consumer that nobody reads and only falls behind.
     retired: tuple[tuple[str, str], ...] = ()
+
+    def durable(self, name: str) -> Durable:
+        """Its durable called `name` (a KeyError names what it has)."""
+        for durable in self.durables:
+            if durable.name == name:
+                return durable
+        raise KeyError(f"no durable {name!r}; declared: {', '.join(d.name for d in self.durables)}")
 
     @property
     def streams(self) -> tuple[str, ...]:
-        """The streams it touches, in STREAMS order (it creates them idempotently)."""
+        """The streams it touches, in STREAMS order (the operator makes them: trade_ops/topology.py)."""
         used = {FAMILIES[f].stream for f in (*self.publishes, *self.consumes)}
         return tuple(name for name in STREAMS if name in used)
 
@@ -499,29 +559,51 @@ class ServiceTopology:
 
 TOPOLOGY: dict[str, ServiceTopology] = {
     "gateway": ServiceTopology(publishes=("tick", "alt")),
-    "normalizer": ServiceTopology(consumes=("tick",), publishes=("bar",), valkey=True),
-    "sink-ticks": ServiceTopology(consumes=("tick",), tables=(MARKET_TICKS,)),
-    "sink-alt": ServiceTopology(consumes=("alt",), tables=(ALT_EVENTS,)),
+    "normalizer": ServiceTopology(consumes=("tick",), publishes=("bar",), valkey=True,
+                                  durables=(Durable("normalizer", TICKS, TICK_ALL),), keys=("bars:",)),
+    # A sink may hold two batches in flight (kit/sink.py: SinkSettings.sink_batch_size 500).
+    "sink-ticks": ServiceTopology(consumes=("tick",), tables=(MARKET_TICKS,),
+                                  durables=(Durable("sink-ticks", TICKS, TICK_ALL, max_ack_pending=1000),)),
+    "sink-alt": ServiceTopology(consumes=("alt",), tables=(ALT_EVENTS,),
+                                durables=(Durable("sink-alt", ALT, ALT_ALL, max_ack_pending=1000),)),
     # risk answers checks with the positions it last read if ptrc is down: no edge to ptrc.
     # It counts working orders: accepted (order_new) until filled or cancelled.
     "risk": ServiceTopology(consumes=("tick", "position", "order_new", "fill", "cancelled"),
-                            serves=("risk_check",), valkey=True, soft=("position",)),
+                            serves=("risk_check",), valkey=True, soft=("position",),
+                            durables=(Durable("risk-orders", ORDERS, ORDERS_NEW),
+                                      Durable("risk-executions", EXEC, EXEC_ALL)),
+                            keys=("risk:working",), guarded=(HALTS_KEY,)),
     "oms": ServiceTopology(publishes=("order_new", "order_cancel"), consumes=("fill", "cancelled"),
-                           requests=("risk_check",), valkey=True),
-    # exeq routes only orders the OMS record says ACCEPTED, and says `cancelled` for the others
+                           requests=("risk_check",), serves=("order_gate",), valkey=True,
+                           durables=(Durable("oms-executions", EXEC, EXEC_ALL),), keys=("oms:",)),
+    # exeq routes only orders the OMS says it accepted (it asks the OMS: order_gate), and
+    # says `cancelled` for the others
     "exeq": ServiceTopology(consumes=("order_new", "order_cancel"), publishes=("venue_order", "cancelled"),
-                            valkey=True),
+                            requests=("order_gate",), durables=(Durable("exeq", ORDERS, ORDERS_ALL),)),
     "live-gateway": ServiceTopology(consumes=("venue_order", "tick"), publishes=("fill", "cancelled"),
-                                    valkey=True),
-    "ptrc": ServiceTopology(consumes=("fill",), publishes=("position",), valkey=True),
+                                    valkey=True, durables=(Durable("live-gateway", VENUE, VENUE_ORDER),),
+                                    keys=("venue:",)),
+    # ptrc's ledger keeps its own cursor (kit/ledger.py): the durable of earlier versions is retired.
+    "ptrc": ServiceTopology(consumes=("fill",), publishes=("position",), valkey=True, keys=("ptrc:",),
+                            retired=((EXEC, "ptrc"),)),
     "pnl": ServiceTopology(consumes=("position", "tick"), tables=(PNL_SNAPSHOTS,)),
     "hot-cache": ServiceTopology(consumes=("tick", "bar", "position")),
-    "execution-quality": ServiceTopology(consumes=("tick", "fill"), valkey=True,
+    "execution-quality": ServiceTopology(consumes=("tick", "fill"), valkey=True, keys=("tca:",),
+                                         durables=(Durable("execution-quality-fills", EXEC, FILL_ALL),),
                                          retired=((ORDERS, "execution-quality-orders"),)),
-    "feast-pipeline": ServiceTopology(consumes=("bar",), valkey=True),
+    "feast-pipeline": ServiceTopology(consumes=("bar",), valkey=True, keys=("features:",),
+                                      durables=(Durable("feast-pipeline", BARS,
+                                                        bar_interval_wildcard("1m")),)),
     "event-writer": ServiceTopology(consumes=("order_new", "order_cancel", "fill", "cancelled"),
-                                    tables=(ORDERS_TABLE, FILLS_TABLE)),
+                                    tables=(ORDERS_TABLE, FILLS_TABLE),
+                                    durables=(Durable("event-writer-orders", ORDERS, ORDERS_ALL,
+                                                      max_ack_pending=1000),
+                                              Durable("event-writer-exec", EXEC, EXEC_ALL,
+                                                      max_ack_pending=1000))),
 }
+# Every durable consumer, with the service that reads it: what the operator creates.
+DURABLES: tuple[tuple[str, Durable], ...] = tuple(
+    (service, durable) for service, needs in TOPOLOGY.items() for durable in needs.durables)
 ALL_SERVICES = tuple(TOPOLOGY)
 
 

@@ -26,7 +26,6 @@ __all__ = [
     "SERVICE",
     "SINK_CRASH_AFTER_COMMITS",
     "STACK",
-    "STREAM_BYTES_SCALE",
     "VALKEY_URL",
     "VALKEY_USER",
     "header_var",
@@ -50,8 +49,6 @@ SINK_CRASH_AFTER_COMMITS = PREFIX + "SINK_CRASH_AFTER_COMMITS"  # tests: die bet
 SECRETS_DIR = PREFIX + "SECRETS_DIR"
 VALKEY_USER = PREFIX + "VALKEY_USER"
 NATS_USER = PREFIX + "NATS_USER"
-# The share of each stream's max_bytes that is reserved (`up` sizes it to the disk).
-STREAM_BYTES_SCALE = PREFIX + "STREAM_BYTES_SCALE"
 
 # The CLI's own.
 STACK = PREFIX + "STACK"

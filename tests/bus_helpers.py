@@ -13,7 +13,7 @@ import httpx
 
 from services.kit import bus
 from tests.helpers import Proc
-from trade_ops import infra
+from trade_ops import infra, topology
 
 __all__ = ["get_json_until", "infra_env", "publish", "restart_nats"]
 
@@ -38,7 +38,7 @@ def publish(nats_url: str, events: Iterable[tuple[Any, ...]]) -> None:
         nc = await bus.connect(nats_url, "test-publisher")
         try:
             js = nc.jetstream()
-            await bus.ensure_streams(js, list(bus.STREAMS))
+            await topology.ensure_streams(js, list(bus.STREAMS))
             for subject, event, *msg_id in events:
                 await bus.publish_event(js, subject, event, *msg_id)
         finally:

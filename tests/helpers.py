@@ -6,6 +6,7 @@ the end and make sure nothing is left behind.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -14,10 +15,13 @@ import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from trade_ops import infra
+import nats
 
-__all__ = ["Proc", "start_nats", "start_service", "start_valkey", "wait_until"]
+from trade_ops import infra, topology
+
+__all__ = ["Proc", "remake_durables", "start_nats", "start_service", "start_valkey", "wait_until"]
 
 
 def wait_until(predicate: Callable[[], bool], timeout: float = 10.0, interval: float = 0.02) -> bool:
@@ -91,7 +95,9 @@ def start_valkey(workdir: Path, config: Path | None = None) -> Proc:
 
 
 def start_nats(workdir: Path, config: Path | None = None) -> Proc:
-    """`config`: a nats.conf with users and permissions (credentials.write_nats_config)."""
+    """`config`: a nats.conf with users and permissions (credentials.write_nats_config); its
+    caller makes the topology as its operator user. Without one, the operator's topology
+    (every stream and durable, trade_ops/topology.py) is made here, as `up` makes it."""
 
     def once() -> Proc:
         port, monitor = infra.free_port(), infra.free_port()
@@ -100,7 +106,28 @@ def start_nats(workdir: Path, config: Path | None = None) -> Proc:
         proc = Proc(_spawn(command, log), port, log, f"nats://127.0.0.1:{port}")
         return _started(proc, lambda: infra.nats_ready(f"http://127.0.0.1:{monitor}"), "nats")
 
-    return _on_a_free_port(once)
+    proc = _on_a_free_port(once)
+    if config is None:
+        asyncio.run(topology.provision_url(proc.url))
+    return proc
+
+
+def remake_durables(nats_url: str, service: str, **changes: Any) -> None:
+    """The operator makes `service`'s durables again with `changes` (e.g. a short
+    ack_wait_s, so a test sees a redelivery soon), as `up` would from such a contract."""
+    from dataclasses import replace
+
+    from services import contract
+
+    async def run() -> None:
+        nc = await nats.connect(nats_url)
+        try:
+            for durable in contract.TOPOLOGY[service].durables:
+                await topology.ensure_durable(nc.jetstream(), service, replace(durable, **changes))
+        finally:
+            await nc.close()
+
+    asyncio.run(run())
 
 
 def _http_ok(url: str) -> bool:

@@ -11,6 +11,7 @@ from nats.aio.msg import Msg
 from services import contract
 from services.kit import bus
 from tests.helpers import Proc
+from trade_ops import topology
 
 
 async def _consume(url: str, durable: str, n: int, **kwargs: object) -> tuple[list[list[str]], list[int]]:
@@ -19,7 +20,7 @@ async def _consume(url: str, durable: str, n: int, **kwargs: object) -> tuple[li
     subject = f"alt.news.{durable.upper()}"  # a subject of its own: the stream outlives the test
     nc = await bus.connect(url, f"test-{durable}")
     js = nc.jetstream()
-    await bus.ensure_streams(js, [contract.ALT])
+    await topology.ensure_streams(js, [contract.ALT])
     for i in range(n):
         await bus.publish_event(js, subject, {"id": f"{durable}-{i}", "i": i})
     batches: list[list[str]] = []
@@ -36,8 +37,10 @@ async def _consume(url: str, durable: str, n: int, **kwargs: object) -> tuple[li
             done.set()
         return again
 
-    task = asyncio.create_task(bus.durable_consumer(js, stream=contract.ALT, durable=durable, subject=subject,
-                                                    handle_batch=handle_batch, **kwargs))  # type: ignore[arg-type]
+    spec = contract.Durable(durable, contract.ALT, subject)
+    await topology.ensure_durable(js, f"test-{durable}", spec)
+    task = asyncio.create_task(bus.durable_consumer(js, spec, handle_batch=handle_batch,
+                                                    **kwargs))  # type: ignore[arg-type]
     try:
         await asyncio.wait_for(done.wait(), 10)
         await asyncio.sleep(0.3)  # the last acks reach the server
@@ -69,7 +72,7 @@ def test_a_message_handler_that_raises_redeliver_is_redelivered_and_the_rest_ack
     async def run() -> tuple[list[str], int]:
         nc = await bus.connect(nats_server.url, "test-each")
         js = nc.jetstream()
-        await bus.ensure_streams(js, [contract.ALT])
+        await topology.ensure_streams(js, [contract.ALT])
         for i in range(5):
             await bus.publish_event(js, "alt.news.EACH", {"id": f"each-{i}"})
         seen: list[str] = []
@@ -80,8 +83,9 @@ def test_a_message_handler_that_raises_redeliver_is_redelivered_and_the_rest_ack
             if event_id == "each-1" and seen.count(event_id) == 1:
                 raise bus.Redeliver("not yet")
 
-        task = asyncio.create_task(bus.durable_consumer(js, stream=contract.ALT, durable="bus-each",
-                                                        subject="alt.news.EACH", handle=handle))
+        spec = contract.Durable("bus-each", contract.ALT, "alt.news.EACH")
+        await topology.ensure_durable(js, "test-each", spec)
+        task = asyncio.create_task(bus.durable_consumer(js, spec, handle=handle))
         try:
             for _ in range(100):
                 if seen.count("each-1") == 2:

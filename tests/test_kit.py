@@ -39,7 +39,7 @@ async def echo(body: Echo) -> dict[str, object]:
 def serve(valkey: Proc, nats: Proc) -> Iterator[str]:
     settings = KitSettings(service="kit-test", valkey_url=valkey.url, nats_url=nats.url,
                            health_timeout_s=0.3)
-    app = create_app("kit-test", settings=settings, routers=[router], streams=["ORDERS"])
+    app = create_app("kit-test", settings=settings, routers=[router])
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, port=port, log_level="warning", lifespan="on"))
     thread = threading.Thread(target=server.run, daemon=True)

@@ -16,10 +16,21 @@ from typing import Any
 
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
+from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
 
+from services import contract
 from services.kit import bus
 from tests.helpers import Proc
+from trade_ops import topology
+
+
+async def _durable(js: JetStreamContext, service: str, name: str, stream: str, subject: str,
+                   ack_wait_s: float = 30.0) -> contract.Durable:
+    """A durable made as the operator makes one (services only bind to it)."""
+    durable = contract.Durable(name, stream, subject, ack_wait_s=ack_wait_s)
+    await topology.ensure_durable(js, service, durable)
+    return durable
 
 
 @contextlib.asynccontextmanager
@@ -46,8 +57,8 @@ async def test_a_backlog_slower_than_ack_wait_is_handled_once(fresh_nats: Proc) 
         handled[msg.data] += 1
         await asyncio.sleep(0.15)
 
-    async with _running(nc, bus.durable_consumer(js, stream="BACKLOG", durable="slow", subject="backlog.>",
-                                                handle=slow, ack_wait=1.0)):
+    durable = await _durable(js, "consumer-test", "slow", "BACKLOG", "backlog.>", ack_wait_s=1.0)
+    async with _running(nc, bus.durable_consumer(js, durable, handle=slow)):
         floor = 0
         for _ in range(100):
             await asyncio.sleep(0.1)
@@ -66,11 +77,9 @@ async def test_a_backlog_slower_than_ack_wait_is_handled_once(fresh_nats: Proc) 
 async def test_a_push_consumer_delivering_outside_our_inbox_is_replaced_from_its_ack_floor(
         fresh_nats: Proc) -> None:
     """A durable created by an earlier version delivers to `_INBOX.<random>`, which the
-    service's NATS user may not subscribe to: it is recreated on the service's own inbox
-    prefix, starting after what was already acknowledged."""
+    service's NATS user may not subscribe to: the operator makes it again on the service's
+    own deliver subject, starting after what was already acknowledged."""
     from nats.js.api import AckPolicy, ConsumerConfig
-
-    from services import contract
 
     nc = await bus.connect(fresh_nats.url, "exeq")
     js = nc.jetstream()
@@ -88,15 +97,14 @@ async def test_a_push_consumer_delivering_outside_our_inbox_is_replaced_from_its
     async def handle(msg: Msg) -> None:
         seen.append(msg.data)
 
-    async with _running(nc, bus.durable_consumer(js, stream="OLD", durable="exeq", subject="old.>",
-                                                handle=handle)):
+    durable = await _durable(js, "exeq", "exeq", "OLD", "old.>")
+    async with _running(nc, bus.durable_consumer(js, durable, handle=handle)):
         for _ in range(50):
             await asyncio.sleep(0.1)
             if len(seen) >= 2:
                 break
         info = await js.consumer_info("OLD", "exeq")
-        assert info.config.deliver_subject and info.config.deliver_subject.startswith(
-            contract.inbox_prefix("exeq") + "."), info.config
+        assert info.config.deliver_subject == contract.deliver_subject("exeq", "exeq"), info.config
         assert seen == [b"3", b"4"]
 
 
@@ -114,8 +122,8 @@ async def test_under_a_steady_flow_a_batch_waits_until_its_oldest_message_is_lin
         sizes.append(len(msgs))
         await asyncio.sleep(0.02)  # a commit takes a while; more arrive meanwhile
 
-    async with _running(nc, bus.durable_consumer(js, stream="FLOW", durable="flow", subject="flow.>",
-                                                handle_batch=commit, batch=500, linger=0.4)):
+    durable = await _durable(js, "batch-test", "flow", "FLOW", "flow.>")
+    async with _running(nc, bus.durable_consumer(js, durable, handle_batch=commit, batch=500, linger=0.4)):
         for i in range(60):
             await js.publish("flow.x", str(i).encode())
             await asyncio.sleep(0.01)

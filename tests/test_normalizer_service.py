@@ -12,6 +12,7 @@ from nats.aio.msg import Msg
 from services.kit import bus
 from tests.helpers import Proc, start_service, wait_until
 from tests.test_sink_kit import get, tick
+from trade_ops import topology
 
 M = 60_000
 T0 = 1_767_225_600_000.0
@@ -21,7 +22,7 @@ def collect_bars_while_publishing(nats_url: str, ticks: list[dict], want: int) -
     async def _run() -> list[dict]:
         nc = await bus.connect(nats_url, "test")
         js = nc.jetstream()
-        await bus.ensure_streams(js, ["TICKS", "BARS"])
+        await topology.ensure_streams(js, ["TICKS", "BARS"])
         got: list[dict] = []
 
         async def on_bar(msg: Msg) -> None:

@@ -16,6 +16,7 @@ import redis.asyncio as aioredis
 
 from services.contract import now_ms
 from services.exeq.app import routable as routable_many
+from services.oms import gate
 from services.oms.store import PENDING_EXPIRY_S, OrderStore
 from tests.helpers import Proc
 
@@ -40,8 +41,9 @@ def _run(valkey: Proc, test: Callable[[OrderStore], Awaitable[Any]], expiry_s: f
 
 
 async def routable(store: OrderStore, order_id: str) -> bool | None:
-    """The router's verdict on one order (None: not decided by its OMS yet)."""
-    return (await routable_many(store, [order_id]))[order_id]
+    """The router's verdict on one order (None: not decided by its OMS yet), with the OMS's
+    own answer to `oms.gate` (what exeq asks it over the bus)."""
+    return (await routable_many(lambda ids: gate.decide(store, ids), [order_id]))[order_id]
 
 
 def _gate(store: OrderStore, order_id: str) -> Awaitable[str]:
@@ -152,7 +154,7 @@ def test_a_batch_of_orders_is_gated_each_on_its_own(valkey_server: Proc) -> None
             await store.create(order)
         await store.decide({**accepted, "status": "ACCEPTED"}, 201, b"{}", None)
         ids = [pending["order_id"], "never-stored", accepted["order_id"]]
-        verdict = await routable_many(store, ids)
+        verdict = await routable_many(lambda order_ids: gate.decide(store, order_ids), ids)
         return [verdict[i] for i in ids]
 
     assert _run(valkey_server, test) == [None, False, True]

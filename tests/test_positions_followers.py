@@ -17,6 +17,7 @@ from services import contract
 from services.kit import bus
 from tests.bus_helpers import infra_env
 from tests.helpers import Proc, start_service
+from trade_ops import topology
 
 FILLS = 100_000
 SYMBOLS = [f"S{i}" for i in range(20)]
@@ -36,7 +37,7 @@ async def _fill_the_streams(url: str) -> None:
     nc = await bus.connect(url, "test-filler")
     try:
         js = nc.jetstream()
-        await bus.ensure_streams(js, list(contract.STREAMS))
+        await topology.ensure_streams(js, list(contract.STREAMS))
         for n in range(FILLS):
             await nc.publish(*_fill(n))
             if n % 5000 == 4999:

@@ -19,7 +19,8 @@ import pyarrow.compute as pc
 from deltalake import DeltaTable
 
 from services.kit import bus, lake
-from tests.helpers import Proc, start_service, wait_until
+from tests.helpers import Proc, remake_durables, start_service, wait_until
+from trade_ops import topology
 
 T0 = 1_767_225_600_000.0  # 2026-01-01T00:00:00Z in epoch ms
 
@@ -37,7 +38,7 @@ def publish(nats_url: str, events: list[tuple[str, dict[str, Any]]], pause_every
     async def _run() -> None:
         nc = await bus.connect(nats_url, "test-publisher")
         js = nc.jetstream()
-        await bus.ensure_streams(js, sorted({bus.stream_for(s) for s, _ in events}))
+        await topology.ensure_streams(js, sorted({bus.stream_for(s) for s, _ in events}))
         for i, (subject, event) in enumerate(events, 1):
             await bus.publish_event(js, subject, event)
             if pause_every and i % pause_every == 0:
@@ -65,7 +66,8 @@ def get(url: str) -> httpx.Response:
 def start_sink(name: str, tmp_path: Path, nats_url: str, lake_uri: str, **env: str) -> Proc:
     base = {"TRADE_OPS_NATS_URL": nats_url, "TRADE_OPS_LAKE_URI": lake_uri,
             "TRADE_OPS_SINK_BATCH_SIZE": "100", "TRADE_OPS_SINK_MAX_WAIT_S": "0.2",
-            "TRADE_OPS_SINK_ACK_WAIT_S": "1", "TRADE_OPS_LOG_LEVEL": "warning"}
+            "TRADE_OPS_LOG_LEVEL": "warning"}
+    remake_durables(nats_url, name, ack_wait_s=1.0)  # a crashed sink's batch comes again in 1 s
     return start_service(name, tmp_path, {**base, **env})
 
 

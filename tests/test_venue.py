@@ -22,6 +22,7 @@ from services.contract import now_ms
 from services.kit import bus
 from services.oms.store import OrderStore
 from tests.helpers import Proc, start_service
+from trade_ops import topology
 
 NAMES = ("exeq", "live-gateway", "ptrc", "pnl")
 SKEWED = {"exeq": {"TRADE_OPS_CLOCK_OFFSET_S": "15"}, "live-gateway": {"TRADE_OPS_CLOCK_OFFSET_S": "-15"}}
@@ -77,7 +78,7 @@ class Bus:
     async def __aenter__(self) -> Bus:
         self.nc = await nats.connect(self.url)
         self.js = self.nc.jetstream()
-        await bus.ensure_streams(self.js, list(bus.STREAMS))
+        await topology.ensure_streams(self.js, list(bus.STREAMS))
         await self.nc.subscribe("exec.>", cb=self._on)
         return self
 

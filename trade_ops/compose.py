@@ -31,7 +31,7 @@ import yaml
 
 from services import env as names
 from trade_ops import compose_secrets as secrets
-from trade_ops import infra
+from trade_ops import credentials, infra
 from trade_ops.stack import Component, Stack, load_stack, url_env_var
 
 __all__ = ["ContainerSpec", "Healthcheck", "Images", "compose_document", "container_specs", "render",
@@ -235,6 +235,27 @@ def _own(spec: ContainerSpec) -> dict[str, Any]:
     return _with_secrets(spec, own)
 
 
+# The operator's one-shot: every stream and durable consumer (trade_ops/topology.py), made
+# with the operator's NATS user before any service starts (services may only bind to them).
+# `up --runtime docker` makes them from the host instead (topology.provision_stack).
+TOPOLOGY_JOB = "topology"
+
+
+def _topology_job(base: Stack) -> dict[str, Any]:
+    env = {names.NATS_URL: f"nats://nats:{base['nats'].port}",
+           **secrets.service_env(credentials.ADMIN_USER)}
+    return {"command": ["python", "-m", "trade_ops.topology"], "restart": "no",
+            "depends_on": {"nats": {"condition": "service_healthy"}},
+            "labels": {LABEL_SERVICE: TOPOLOGY_JOB}, "environment": env,
+            "secrets": secrets.service_secrets(credentials.ADMIN_USER)}
+
+
+def _after_topology(entry: dict[str, Any]) -> dict[str, Any]:
+    """A service starts once the operator's topology is made."""
+    return {**entry, "depends_on": {**entry.get("depends_on", {}),
+                                    TOPOLOGY_JOB: {"condition": "service_completed_successfully"}}}
+
+
 def _service_own_env(spec: ContainerSpec, shared: dict[str, str]) -> dict[str, str]:
     return {k: v for k, v in {**spec.environment, **secrets.service_env(spec.name)}.items()
             if shared.get(k) != v}
@@ -276,9 +297,11 @@ def compose_document(stack: Stack, durable: str = infra.DEFAULT_DURABILITY) -> d
     for spec in specs:
         entry = _own(spec)
         if spec.kind == "service":
-            entry = {**_shared_service(), **entry,
+            entry = {**_shared_service(), **_after_topology(entry),
                      "environment": {**spec.environment, **secrets.service_env(spec.name)}}
         services[spec.name] = entry
+        if spec.kind == "nats":
+            services[TOPOLOGY_JOB] = {**_shared_service(), **_topology_job(stack.with_offset(0))}
     doc = {"name": PROJECT, "services": services,
            "volumes": {"valkey-data": {}, "nats-data": {}, "trade-ops-data": {}},
            "secrets": secrets.compose_secrets(stack)}
@@ -311,8 +334,11 @@ def render(stack: Stack, durable: str = infra.DEFAULT_DURABILITY) -> str:
     for spec in specs:
         if spec.kind != "service":
             parts.append(_dump({spec.name: _own(spec)}, 2))
+            if spec.kind == "nats":
+                job = _topology_job(stack.with_offset(0))
+                parts += [f"  {TOPOLOGY_JOB}:\n    <<: *service\n", _dump(job, 4)]
             continue
-        parts += [f"  {spec.name}:\n    <<: *service\n", _dump(_own(spec), 4),
+        parts += [f"  {spec.name}:\n    <<: *service\n", _dump(_after_topology(_own(spec)), 4),
                   "    environment:\n      <<: *service-env\n",
                   _dump(_service_own_env(spec, shared_env), 6)]
     parts += ["\nvolumes:\n  valkey-data: {}\n  nats-data: {}\n  trade-ops-data: {}\n",

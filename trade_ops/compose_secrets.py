@@ -33,6 +33,8 @@ def _uses_valkey(name: str) -> bool:
 
 
 def _service_files(name: str) -> list[str]:
+    if name == credentials.ADMIN_USER:  # the operator's topology job (compose.py)
+        return ["nats_password"]
     files = ["valkey_password"] if _uses_valkey(name) else []
     files.append("nats_password")
     if name in credentials.OPERATOR_SERVICES:
@@ -45,9 +47,9 @@ def _service_files(name: str) -> list[str]:
 def compose_secrets(stack: Stack) -> dict[str, dict[str, str]]:
     """The top-level `secrets:` of compose.yaml: every file, by reference."""
     out = {VALKEY_CONF: {"file": f"{HOST_DIR}/valkey.conf"}, NATS_CONF: {"file": f"{HOST_DIR}/nats.conf"}}
-    for s in stack.services:
-        for f in _service_files(s.name):
-            out[f"{s.name}_{f}"] = {"file": f"{HOST_DIR}/{s.name}/{f}"}
+    for name in (credentials.ADMIN_USER, *(s.name for s in stack.services)):
+        for f in _service_files(name):
+            out[f"{name}_{f}"] = {"file": f"{HOST_DIR}/{name}/{f}"}
     return out
 
 

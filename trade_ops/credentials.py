@@ -2,7 +2,8 @@
 
     secrets/                   mode 0700; every file in it 0600 but valkey.conf
         credentials.json       all of them: read by the CLI (operator token, its own users)
-        valkey.conf            ACL users (passwords as SHA-256 only), default user off; 0644
+        valkey.conf            ACL users (passwords as SHA-256 only; each service's keys and
+                               commands: permissions.valkey_rules), default user off; 0644
         nats.conf              one user per service, its publish/subscribe permissions
         <service>/             the files that service's settings read (TRADE_OPS_SECRETS_DIR):
             valkey_password, nats_password, operator_token (risk, oms), account_tokens (oms)
@@ -41,6 +42,7 @@ __all__ = [
     "nats_login",
     "operator_headers",
     "prepare",
+    "private_dir",
     "secret_values",
     "secrets_env",
     "service_env",
@@ -56,9 +58,6 @@ ADMIN_USER = "trade-ops"  # the CLI's identity in valkey and NATS
 BENCH_USER = "trade-ops-bench"  # bench workers and their coordinator on NATS (permissions.bench_permissions)
 # Services with admin endpoints (kill switch, reads across accounts): they hold the token.
 OPERATOR_SERVICES = frozenset({"risk", "oms"})
-# A service may use valkey fully except administration (ACL, CONFIG, SHUTDOWN, DEBUG...)
-# and the commands that wipe or scan everything.
-SERVICE_VALKEY_RULES = "~* &* +@all -@admin -flushall -flushdb -keys"
 # Accounts given a token (OMS `account_tokens`): the default one, and the ones trade-ops
 # itself trades on (bench, doctor).
 ACCOUNTS = ("default", "bench", "doctor")
@@ -106,7 +105,8 @@ def service_secrets_dir(run_dir: Path, service: str) -> Path:
     return credentials_dir(run_dir) / service
 
 
-def _private_dir(path: Path) -> None:
+def private_dir(path: Path) -> None:
+    """A folder only its owner may enter (0700), made if missing."""
     path.mkdir(parents=True, exist_ok=True)
     path.chmod(0o700)
 
@@ -140,7 +140,7 @@ def ensure(run_dir: Path, services: Iterable[str], accounts: Iterable[str] = (),
     token is new (then `up` shows it, once)."""
     services = list(services)
     directory = credentials_dir(run_dir)
-    _private_dir(directory)
+    private_dir(directory)
     creds = load(run_dir)
     fresh = creds is None
     if creds is None:
@@ -162,7 +162,7 @@ def secret_values(creds: Credentials) -> set[str]:
 def write_service_files(run_dir: Path, service: str, creds: Credentials) -> Path:
     """The secrets directory `service` reads (its TRADE_OPS_SECRETS_DIR)."""
     directory = service_secrets_dir(run_dir, service)
-    _private_dir(directory)
+    private_dir(directory)
     if service in creds.valkey:  # only services that use valkey are valkey users
         _write_private(directory / "valkey_password", creds.valkey[service])
     _write_private(directory / "nats_password", creds.nats[service])
@@ -179,9 +179,11 @@ def write_valkey_config(run_dir: Path, creds: Credentials) -> Path:
 
     Passwords are given as their SHA-256 (`#hex`), so the file holds no secret.
     """
+    from trade_ops import permissions  # the contract, imported only when a stack starts
+
     lines = ["protected-mode yes", "user default off"]
     for user, password in sorted(creds.valkey.items()):
-        rules = "~* &* +@all" if user == ADMIN_USER else SERVICE_VALKEY_RULES
+        rules = "~* &* +@all" if user == ADMIN_USER else permissions.valkey_rules(user)
         lines.append(f"user {user} on #{token_digest(password)} {rules}")
     path = credentials_dir(run_dir) / "valkey.conf"
     # 0644: it holds no secret, and valkey's official image reads it as its own user.
@@ -234,6 +236,9 @@ def prepare(run_dir: Path, stack: Stack) -> tuple[Credentials, bool]:
                                        BENCH_USER: permissions.bench_permissions(BENCH_USER)})
     for name in names:
         write_service_files(run_dir, name, creds)
+    operator = service_secrets_dir(run_dir, ADMIN_USER)  # compose's topology job reads it
+    private_dir(operator)
+    _write_private(operator / "nats_password", creds.nats[ADMIN_USER])
     return creds, fresh
 
 

@@ -34,12 +34,16 @@ _SAME_START = 0.5
 
 
 def spawn(command: list[str], log: Path, env: dict[str, str], nice: int = 0) -> tuple[int, float]:
-    """Start `command` detached, output appended to `log`, at priority `nice`; its pid and create time."""
+    """Start `command` detached, output appended to `log`, at priority `nice`; its pid and create time.
+
+    Under umask 077: what it writes (valkey's append-only file, the NATS store, the lake's
+    tables, all holding orders and fills) is its user's alone (0600 files, 0700 folders)."""
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("ab") as out:
         try:
             popen = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT,
-                                     stdin=subprocess.DEVNULL, env=env, start_new_session=True)
+                                     stdin=subprocess.DEVNULL, env=env, start_new_session=True,
+                                     umask=0o077)
         except OSError as exc:
             raise StartupError(f"cannot run {command[0]}: {exc.strerror or exc}") from None
     _children[popen.pid] = popen

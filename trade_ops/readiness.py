@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import http.client
 import threading
 import time
 import urllib.error
@@ -28,7 +29,7 @@ def http_status(url: str, timeout: float = 1.0) -> int | None:
             return status
     except urllib.error.HTTPError as exc:
         return exc.code
-    except (OSError, ValueError):
+    except (OSError, ValueError, http.client.HTTPException):  # not HTTP: nobody of ours answered
         return None
 
 

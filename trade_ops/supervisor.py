@@ -27,7 +27,6 @@ from pathlib import Path
 
 import psutil
 
-from services import env as env_names
 from trade_ops import credentials, infra, logfiles, processes, readiness
 from trade_ops.childenv import least_env
 from trade_ops.errors import (
@@ -140,16 +139,16 @@ def _command(c: Component, stack: Stack, run_dir: RunDir) -> tuple[list[str], di
     secrets = credentials.credentials_dir(run_dir.path)
     if c.kind == "valkey":
         data = run_dir.path / "valkey"
-        data.mkdir(exist_ok=True)
+        credentials.private_dir(data)  # its append-only file holds every order
         return (infra.valkey_command(c.port or 0, data, c.host, infra.durability(run_dir.path),
                                      secrets / "valkey.conf"), least_env())
     if c.kind == "nats":
+        credentials.private_dir(run_dir.nats_store)
         return (infra.nats_command(c.port or 0, c.monitor_port or 0, run_dir.nats_store, c.host,
                                    infra.durability(run_dir.path), secrets / "nats.conf"), least_env())
     if not c.command:
         raise StackFileError(f"service {c.name!r} has no command in the stack file")
-    settings = {**stack.service_env(c.name, run_dir.path), **credentials.service_env(run_dir.path, c.name),
-                env_names.STREAM_BYTES_SCALE: str(infra.stream_bytes_scale(run_dir.path))}
+    settings = {**stack.service_env(c.name, run_dir.path), **credentials.service_env(run_dir.path, c.name)}
     return c.start_command(), least_env(settings, lake_uri=stack.lake_uri(run_dir.path))
 
 
@@ -239,7 +238,7 @@ def _ensure_lake(stack: Stack, run_dir: RunDir) -> None:
     uri = stack.lake_uri(run_dir.path)
     if "://" not in uri:
         try:
-            Path(uri).mkdir(parents=True, exist_ok=True)
+            credentials.private_dir(Path(uri))
         except OSError as exc:
             raise RunDirError(f"lake directory {uri} cannot be created: {exc.strerror or exc}") from None
 
@@ -271,6 +270,10 @@ def _up_locked(run_dir: RunDir, stack: Stack, components: list[Component], deadl
     started: list[str] = []
     try:
         for batch in ([c for c in components if not c.is_service], [c for c in components if c.is_service]):
+            if batch and batch[0].is_service:  # the operator's streams and durables, before any service
+                from trade_ops.topology import provision_stack  # nats-py: only when a stack starts
+
+                provision_stack(run_dir.path, stack)
             _start([c for c in batch if c.name in fresh], stack, run_dir, state, report, started)
             results += _wait(batch, run_dir, state, fresh, deadline, report)
             _raise_failures(results)  # services need the infrastructure: stop at its failure

@@ -66,10 +66,9 @@ def exec_row(subject: str, event: dict[str, Any]) -> tuple[str, dict[str, Any]] 
     return FILLS.name, row
 
 
-app = sink_app("event-writer", [contract.ORDERS, contract.EXEC], [
-    SinkSpec(stream=contract.ORDERS, durable="event-writer-orders", subject=contract.ORDERS_ALL,
+app = sink_app("event-writer", [
+    SinkSpec(durable=contract.TOPOLOGY["event-writer"].durable("event-writer-orders"),
              tables=[ORDERS], route=order_row),
-    SinkSpec(stream=contract.EXEC, durable="event-writer-exec", subject=contract.EXEC_ALL,
-             tables=[FILLS, ORDERS],
+    SinkSpec(durable=contract.TOPOLOGY["event-writer"].durable("event-writer-exec"), tables=[FILLS, ORDERS],
              route=exec_row),
 ])

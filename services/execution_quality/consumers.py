@@ -19,7 +19,7 @@ from typing import Any
 
 from nats.aio.msg import Msg
 
-from services.contract import EXEC, FILL_ALL
+from services.contract import TOPOLOGY
 from services.execution_quality import store
 from services.execution_quality.tca import slippage_bps
 from services.kit import Kit
@@ -61,6 +61,6 @@ async def start(kit: Kit, quotes: QuoteBook, max_samples: int) -> None:
             fills_total.labels("measured" if record["slippage_bps"] is not None else "no_mid").inc()
 
     kit.spawn(lambda: quotes.follow(js, "execution-quality"), "quotes")
-    kit.spawn(lambda: durable_consumer(js, stream=EXEC, durable="execution-quality-fills",
-                               subject=FILL_ALL, handle_batch=on_fills, linger=FOLLOW_LINGER_S),
+    kit.spawn(lambda: durable_consumer(js, TOPOLOGY["execution-quality"].durable("execution-quality-fills"),
+                               handle_batch=on_fills, linger=FOLLOW_LINGER_S),
               "fills-consumer")

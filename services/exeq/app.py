@@ -5,11 +5,12 @@ never overtakes it, and republishes each instruction on `venue.paper.order` with
 id (`new-{order_id}`, `cancel-{order_id}`): a redelivered order is dropped by JetStream's
 duplicate window, and the venue itself recognises an order it has seen.
 
-An `orders.new` is routed only when the OMS's record of the order says it was accepted
-(the gate in services/oms/store.py): an order the OMS answered 503 is REJECTED there, or
-still PENDING and expired here, and never reaches the venue. A PENDING order is looked
-at again for a few milliseconds (its OMS is confirming it right now), then redelivered.
-An order that will never be routed is answered on `exec.cancelled` (id
+An `orders.new` is routed only when the OMS says it accepted the order: exeq asks it on
+`oms.gate` (services/oms/gate.py; the record is the OMS's own, in Valkey keys exeq may
+not read). An order the OMS answered 503 is REJECTED there, or still PENDING past its
+expiry and made REJECTED by the asking, and never reaches the venue. A PENDING order is
+asked about again after a few milliseconds (its OMS is confirming it right now), then
+redelivered. An order that will never be routed is answered on `exec.cancelled` (id
 `cancelled-{order_id}`, as the venue would), so what counted it as working (risk)
 lets it go; its OMS record is REJECTED already and stays so.
 """
@@ -19,30 +20,43 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
+from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 
-from services.contract import (
-    EXEC_CANCELLED,
-    ORDERS,
-    ORDERS_ALL,
-    ORDERS_CANCEL,
-    ORDERS_NEW,
-    VENUE_ORDER,
-    now_ms,
-)
+from services import contract
+from services.contract import EXEC_CANCELLED, ORDERS_CANCEL, ORDERS_NEW, TOPOLOGY, VENUE_ORDER, now_ms
 from services.kit import Kit, KitSettings, bus, create_app
-from services.oms.store import OrderStore
 
-__all__ = ["app", "route"]
+__all__ = ["Gate", "app", "ask_oms", "routable", "route"]
 
 log = logging.getLogger(__name__)
 
 
 class ExeqSettings(KitSettings):
     service: str = "exeq"
+    gate_timeout_s: float = 1.0  # how long an `oms.gate` answer is waited for
+
+
+# Each order's status as its OMS decides it (services/oms/gate.py), in the order asked.
+Gate = Callable[[list[str]], Awaitable[list[str]]]
+
+
+def ask_oms(nc: NATS, timeout: float) -> Gate:
+    """The gate over the bus; an OMS that does not answer, or answers something else, raises
+    (the batch is redelivered: nothing is routed without the OMS's word)."""
+
+    async def gate(order_ids: list[str]) -> list[str]:
+        request = contract.encode(contract.OrderGateRequest(order_ids=order_ids))
+        reply = await nc.request(contract.ORDER_GATE, request, timeout=timeout)
+        statuses = contract.decode(reply.data, contract.OrderGateReply).statuses
+        if len(statuses) != len(order_ids):
+            raise ValueError(f"oms.gate answered {len(statuses)} statuses for {len(order_ids)} orders")
+        return statuses
+
+    return gate
 
 
 def route(subject: str, event: dict[str, Any]) -> dict[str, Any] | None:
@@ -70,13 +84,15 @@ ROUTABLE = frozenset({"ACCEPTED", "PARTIALLY_FILLED"})
 WAITS_S = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05)  # a PENDING order: look again after these
 
 
-async def routable(store: OrderStore, order_ids: list[str]) -> dict[str, bool | None]:
+async def routable(gate: Gate, order_ids: list[str]) -> dict[str, bool | None]:
     """May each order go to the venue? None for one its OMS has not decided yet (to be
-    redelivered). The orders still PENDING are looked at again after each of WAITS_S."""
+    redelivered). The orders still PENDING are asked about again after each of WAITS_S."""
     verdict: dict[str, bool | None] = {}
     waiting = list(dict.fromkeys(order_ids))
     for wait in (*WAITS_S, None):
-        statuses = await store.gate_many(waiting)
+        if not waiting:
+            break
+        statuses = await gate(waiting)
         verdict.update({i: s in ROUTABLE for i, s in zip(waiting, statuses, strict=True) if s != "PENDING"})
         waiting = [i for i, s in zip(waiting, statuses, strict=True) if s == "PENDING"]
         if not waiting or wait is None:
@@ -95,12 +111,11 @@ async def _publish(js: Any, instruction: dict[str, Any]) -> Any:
 @contextlib.asynccontextmanager
 async def lifespan(kit: Kit) -> AsyncIterator[None]:
     js = kit.js
-    settings = kit.settings_as(ExeqSettings)
     routed = kit.metrics.counter("exeq_routed_total", "Instructions routed to the venue", ("action",))
     dropped = kit.metrics.counter("exeq_dropped_total", "ORDERS events with nothing to route")
     unconfirmed = kit.metrics.counter("exeq_unconfirmed_total",
                                       "new orders not routed: the OMS did not accept them")
-    store = OrderStore(kit.valkey)
+    gate = ask_oms(kit.nc, kit.settings_as(ExeqSettings).gate_timeout_s)
 
     async def handle(msgs: list[Msg]) -> list[Msg]:
         instructions: list[tuple[Msg, dict[str, Any]]] = []
@@ -114,7 +129,7 @@ async def lifespan(kit: Kit) -> AsyncIterator[None]:
             elif msg.subject in (ORDERS_NEW, ORDERS_CANCEL):
                 log.warning("exeq: dropped a malformed %s event", msg.subject)
                 dropped.inc()
-        verdict = await routable(store, [i["order"]["order_id"] for _, i in instructions
+        verdict = await routable(gate, [i["order"]["order_id"] for _, i in instructions
                                          if i["action"] == "new"])
         later, out = [], []
         for msg, instruction in instructions:
@@ -140,8 +155,8 @@ async def lifespan(kit: Kit) -> AsyncIterator[None]:
                 routed.labels(instruction["action"]).inc()
         return later
 
-    kit.spawn(lambda: bus.durable_consumer(js, stream=ORDERS, durable="exeq", subject=ORDERS_ALL,
-                                   handle_batch=handle, ack_wait=settings.ack_wait_s), "exeq-orders")
+    kit.spawn(lambda: bus.durable_consumer(js, TOPOLOGY["exeq"].durable("exeq"), handle_batch=handle),
+              "exeq-orders")
     yield
 
 

@@ -73,9 +73,12 @@ async def _consume(kit: Kit) -> None:
         await save_features(valkey, compute_features(bars, window))
         processed.labels("ok").inc()
 
-    subject = contract.bar_interval_wildcard(settings.features_interval)
-    await durable_consumer(kit.js, stream=contract.BARS, durable="feast-pipeline", subject=subject,
-                           handle=handle)
+    # The operator's durable filters the contract's interval (1m): another one reads nothing.
+    durable = contract.TOPOLOGY["feast-pipeline"].durable("feast-pipeline")
+    if durable.subject != contract.bar_interval_wildcard(settings.features_interval):
+        log.warning("features_interval %s: the durable %s reads %s", settings.features_interval,
+                    durable.name, durable.subject)
+    await durable_consumer(kit.js, durable, handle=handle)
 
 
 @contextlib.asynccontextmanager

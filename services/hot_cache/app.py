@@ -23,6 +23,7 @@ from services import contract
 from services.contract import now_ms
 from services.hot_cache.view import View
 from services.kit import FollowerSettings, Kit, bus, create_app, service_state
+from services.kit.auth import account_of
 from services.kit.follow import follow
 
 __all__ = ["HotCacheSettings", "app"]
@@ -55,7 +56,8 @@ async def snapshot(request: Request,
         unknown = sorted(wanted - view.known_symbols())
         if unknown:
             raise HTTPException(404, f"unknown symbol(s) {', '.join(unknown)}: no ticks or bars seen")
-    return {"ts": now_ms(), "warm": view.positions.ready.is_set(), **view.snapshot(account, wanted)}
+    return {"ts": now_ms(), "warm": view.positions.ready.is_set(),
+            **view.snapshot(account_of(request, account), wanted)}
 
 
 def _each(kind: type[T], apply: Callable[[T], None]) -> Callable[[list[Msg]], None]:

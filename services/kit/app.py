@@ -4,9 +4,10 @@
 
 gives a FastAPI app with `/livez`, `/health` (application/health+json), `/metrics`,
 orjson responses, a 503 with a reason when a dependency is down, and a lifespan that
-opens a pooled async Valkey client and a NATS connection (reconnecting forever),
-ensures the JetStream streams, then runs the service's own lifespan. What a service
-needs (valkey, nats, its streams) comes from its entry in services.contract.TOPOLOGY. Handlers reach
+opens a pooled async Valkey client and a NATS connection (reconnecting forever), then
+runs the service's own lifespan (the streams and durables are the operator's: made at
+`up`, by trade_ops/topology.py). What a service needs (valkey, nats, its durables)
+comes from its entry in services.contract.TOPOLOGY. Handlers reach
 the open clients through `get_kit(request)`; they never build clients.
 
 A service's own objects (its store, engine, book...) are one typed object its lifespan
@@ -39,6 +40,7 @@ from redis.backoff import NoBackoff
 
 from services import contract
 from services.kit import bus
+from services.kit.auth import AccountScope
 from services.kit.guard import BodyGuard
 from services.kit.health import Check, CheckFn, NamedCheck, health_document, http_status, run_checks
 from services.kit.invalid import invalid_response
@@ -76,6 +78,8 @@ class Kit:
     checks: list[NamedCheck] = field(default_factory=list)
     started_at: float = field(default_factory=time.time)
     held: object = None  # what the service's lifespan yielded: read it with `held_as`
+    # Whose orders, fills and positions a request may see: one rule (services/kit/auth.py).
+    scope: AccountScope = field(default_factory=lambda: AccountScope(None, enforce_tokens=False))
 
     def spawn(self, work: Work | Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
         """Run background work for the service's lifetime, restarted with backoff when it
@@ -234,7 +238,6 @@ def create_app(
     *,
     settings: KitSettings | None = None,
     routers: Sequence[APIRouter] = (),
-    streams: Sequence[str] | None = None,
     uses_valkey: bool | None = None,
     uses_nats: bool | None = None,
     lifespan: ServiceLifespan | None = None,
@@ -243,8 +246,6 @@ def create_app(
     settings = settings or KitSettings(service=name)
     # A service of the stack declares its needs once, in the contract; others say them here.
     needs = contract.TOPOLOGY.get(name)
-    if streams is None:
-        streams = needs.streams if needs else ()
     if uses_valkey is None:
         uses_valkey = needs.valkey if needs else True
     if uses_nats is None:
@@ -252,7 +253,7 @@ def create_app(
     _configure_logging(settings.log_level)
     contract.set_clock_offset(settings.clock_offset_s)
     metrics = Metrics(name)
-    kit = Kit(settings=settings, metrics=metrics)
+    kit = Kit(settings=settings, metrics=metrics, scope=AccountScope.from_settings(settings))
 
     @contextlib.asynccontextmanager
     async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -264,8 +265,6 @@ def create_app(
                                                 password=_reveal(settings.nats_password),
                                                 read_every=settings.nats_read_every_s)
             kit.opened_js = kit.opened_nats.jetstream()
-            await bus.ensure_streams(kit.js, list(streams), settings.stream_bytes_scale)
-            await bus.retire_durables(kit.js, needs.retired if needs else ())
             kit.add_check("nats", lambda: _nats_check(kit), "system")
             if needs is None or needs.publishes:
                 kit.add_check("nats", _publish_check, "system")

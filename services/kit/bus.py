@@ -1,7 +1,9 @@
 """NATS and JetStream: the connection, the streams, publishing and durable consumers.
 
 Every subject family lives in one JetStream stream (services.contract.STREAMS), so
-nothing acknowledged is lost and consumers can replay. Publishing sets Nats-Msg-Id to
+nothing acknowledged is lost and consumers can replay. The streams and the durable
+consumers are the operator's (trade_ops/topology.py makes them at `up`): a service binds
+to its own durables and never creates, changes or deletes either. Publishing sets Nats-Msg-Id to
 the event id: JetStream drops a duplicate publish inside the duplicate window.
 """
 
@@ -12,7 +14,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Collection
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import nats
@@ -20,8 +22,8 @@ import orjson
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
-from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StorageType, StreamConfig
-from nats.js.errors import BadRequestError, NotFoundError
+from nats.js.api import ConsumerConfig, DeliverPolicy
+from nats.js.errors import NotFoundError
 
 from services import contract
 
@@ -30,6 +32,7 @@ __all__ = [
     "STREAMS",
     "BatchHandler",
     "Handler",
+    "MissingDurable",
     "PublishRecord",
     "Redeliver",
     "connect",
@@ -37,10 +40,8 @@ __all__ = [
     "decode",
     "durable_consumer",
     "each",
-    "ensure_streams",
     "publish_event",
     "reconnects",
-    "retire_durables",
     "round_trip",
     "stream_for",
     "stream_identity",
@@ -129,34 +130,6 @@ async def round_trip(nc: NATS, timeout: float) -> None:
     """
     with contextlib.suppress(nats.errors.NoRespondersError):
         await nc.request("$JS.API.INFO", b"", timeout=timeout)
-
-
-MIN_STREAM_BYTES = 8 << 20
-
-
-async def ensure_streams(js: JetStreamContext, names: list[str] | tuple[str, ...],
-                         scale: float = 1.0) -> None:
-    """Create or update the named streams, each with `scale` of its max_bytes (at least
-    MIN_STREAM_BYTES); safe to call from every service at once."""
-    for name in names:
-        spec = STREAMS[name]
-        max_bytes = max(MIN_STREAM_BYTES, int(spec.max_bytes * scale))
-        config = StreamConfig(name=name, subjects=list(spec.subjects), storage=StorageType.FILE,
-                              max_age=spec.max_age_s, max_bytes=max_bytes,
-                              max_msgs_per_subject=spec.max_msgs_per_subject,
-                              duplicate_window=contract.DUPLICATE_WINDOW_S)
-        try:
-            await js.add_stream(config)
-        except BadRequestError:  # exists with another config (e.g. an older version)
-            await js.update_stream(config)
-
-
-async def retire_durables(js: JetStreamContext, durables: Collection[tuple[str, str]]) -> None:
-    """Delete these (stream, durable) consumers if they exist: ones an earlier version read."""
-    for stream, durable in durables:
-        with contextlib.suppress(NotFoundError):
-            await js.delete_consumer(stream, durable)
-            log.info("consumer %s on %s: retired (this version no longer reads it)", durable, stream)
 
 
 async def stream_identity(js: JetStreamContext, stream: str) -> str:
@@ -298,25 +271,19 @@ class _Inbox:
         return batch
 
 
-async def _push_subscribe(js: JetStreamContext, *, stream: str, durable: str, subject: str,
-                          config: ConsumerConfig, inbox: _Inbox) -> Any:
-    """Bind to the durable push consumer, creating it, or replacing one from an earlier
-    version from where it had got to (handlers are idempotent, so the few acked past the
-    ack floor that come again change nothing): a pull consumer, or a push one delivering
-    outside this connection's inbox prefix, which the service may not subscribe to (NATS
-    logged a subscription violation and nothing was delivered: exeq held 1,783 orders)."""
-    ours = js._nc.new_inbox().rsplit(".", 1)[0] + "."  # the inbox prefix the connection was given
-    with contextlib.suppress(NotFoundError):
-        info = await js.consumer_info(stream, durable)
-        deliver = info.config.deliver_subject
-        if deliver is None or not deliver.startswith(ours):
-            start = (info.ack_floor.stream_seq if info.ack_floor else 0) + 1
-            await js.delete_consumer(stream, durable)
-            config = replace(config, deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=start)
-            log.info("consumer %s: %s consumer replaced by a push one to %s* from stream seq %d", durable,
-                     "pull" if deliver is None else f"push ({deliver})", ours, start)
-    return await js.subscribe(subject, durable=durable, stream=stream, config=config, cb=inbox.put,
-                              manual_ack=True)
+class MissingDurable(Exception):
+    """The operator has not made this durable (`trade-ops up` makes every one)."""
+
+
+async def _push_subscribe(js: JetStreamContext, durable: contract.Durable, inbox: _Inbox) -> Any:
+    """Bind to the operator's durable push consumer (it delivers into this service's inbox).
+    A service may not create one: a missing durable is said, and looked for again."""
+    try:
+        info = await js.consumer_info(durable.stream, durable.name)
+    except NotFoundError:
+        raise MissingDurable(f"no durable {durable.name} on {durable.stream}: the operator makes it "
+                             "(trade-ops up)") from None
+    return await js.subscribe_bind(durable.stream, info.config, durable.name, cb=inbox.put, manual_ack=True)
 
 
 def each(handle: Handler, name: str) -> BatchHandler:
@@ -368,11 +335,9 @@ async def _keep_held(held: Callable[[], list[Msg]], every: float) -> None:
         before = {id(m) for m in now}
 
 
-async def durable_consumer(js: JetStreamContext, *, stream: str, durable: str, subject: str,
+async def durable_consumer(js: JetStreamContext, durable: contract.Durable, *,
                            handle: Handler | None = None, handle_batch: BatchHandler | None = None,
                            batch: int = 256, linger: float = LINGER_S, fetch_timeout: float = 1.0,
-                           deliver_policy: DeliverPolicy = DeliverPolicy.ALL,
-                           ack_wait: float = 30.0, max_ack_pending: int = 512,
                            bound: Callable[[], Awaitable[None]] | None = None,
                            idle: Callable[[], None] | None = None) -> None:
     """Handle every message of a durable consumer forever, in batches; ack each once handled.
@@ -389,35 +354,30 @@ async def durable_consumer(js: JetStreamContext, *, stream: str, durable: str, s
     message that arrives alone), and up to `max_ack_pending` are in flight.
     A message not handled is nak'ed with a delay and redelivered; handlers must be
     idempotent by event id, since a crash between the work and the ack redelivers.
-    `ack_wait` is how long an unacked message (its consumer died) waits for redelivery;
-    it applies when the durable is first created; what is held longer than that (a
-    backlog) is kept with "in progress" acks (`_keep_held`). `max_ack_pending=1` keeps
-    strict stream order even across a crash: nothing newer is delivered before an unacked
-    message is redelivered. `bound` runs after each (re)subscription, before any message of it is
-    handled (e.g. to read what is already committed); `idle` when a wait found nothing.
+    The durable's `ack_wait_s` (the contract's, as the operator made it) is how long an
+    unacked message (its consumer died) waits for redelivery; what is held longer than
+    that (a backlog) is kept with "in progress" acks (`_keep_held`). `bound` runs after
+    each (re)subscription, before any message of it is handled (e.g. to read what is
+    already committed); `idle` when a wait found nothing.
     """
     if handle is not None and handle_batch is None:
-        run = each(handle, durable)
+        run = each(handle, durable.name)
     elif handle_batch is not None and handle is None:
         run = handle_batch
     else:
         raise TypeError("durable_consumer needs exactly one of handle and handle_batch")
-    config = ConsumerConfig(durable_name=durable, ack_policy=AckPolicy.EXPLICIT,
-                            deliver_policy=deliver_policy, ack_wait=ack_wait,
-                            max_ack_pending=max_ack_pending, filter_subject=subject)
     inbox = _Inbox(batch, linger)
     handling: list[Msg] = []
-    keeper = asyncio.create_task(_keep_held(lambda: handling + inbox.msgs, ack_wait / 3))
+    keeper = asyncio.create_task(_keep_held(lambda: handling + inbox.msgs, durable.ack_wait_s / 3))
     try:
-        await _consume(js, durable, stream, subject, config, inbox, handling, run, bound, idle, fetch_timeout)
+        await _consume(js, durable, inbox, handling, run, bound, idle, fetch_timeout)
     finally:
         keeper.cancel()
 
 
-async def _consume(js: JetStreamContext, durable: str, stream: str, subject: str, config: ConsumerConfig,
-                   inbox: _Inbox, handling: list[Msg], run: BatchHandler,
-                   bound: Callable[[], Awaitable[None]] | None, idle: Callable[[], None] | None,
-                   fetch_timeout: float) -> None:
+async def _consume(js: JetStreamContext, durable: contract.Durable, inbox: _Inbox, handling: list[Msg],
+                   run: BatchHandler, bound: Callable[[], Awaitable[None]] | None,
+                   idle: Callable[[], None] | None, fetch_timeout: float) -> None:
     sub = None
     seen = -1
     while True:
@@ -428,21 +388,20 @@ async def _consume(js: JetStreamContext, durable: str, stream: str, subject: str
                 if sub is not None:
                     with contextlib.suppress(Exception):
                         await sub.unsubscribe()
-                    log.info("consumer %s: subscribing again after a reconnect", durable)
+                    log.info("consumer %s: subscribing again after a reconnect", durable.name)
                 sub = None
-                sub = await _push_subscribe(js, stream=stream, durable=durable, subject=subject,
-                                            config=config, inbox=inbox)
+                sub = await _push_subscribe(js, durable, inbox)
                 if bound is not None:
                     await bound()
             msgs = await inbox.take(fetch_timeout)
         except (nats.errors.ConnectionClosedError, nats.errors.ConnectionReconnectingError,
                 nats.errors.TimeoutError, TimeoutError, NotFoundError) as exc:
-            log.warning("consumer %s: %s; retrying", durable, exc or type(exc).__name__)
+            log.warning("consumer %s: %s; retrying", durable.name, exc or type(exc).__name__)
             await asyncio.sleep(0.5)
             seen = -1
             continue
         except Exception as exc:  # e.g. JetStream not ready yet after a restart: subscribe again
-            log.warning("consumer %s: %s: %s; subscribing again", durable, type(exc).__name__, exc)
+            log.warning("consumer %s: %s: %s; subscribing again", durable.name, type(exc).__name__, exc)
             await asyncio.sleep(0.5)
             seen = -1
             continue
@@ -457,7 +416,7 @@ async def _consume(js: JetStreamContext, durable: str, stream: str, subject: str
         except asyncio.CancelledError:
             raise
         except Exception:
-            log.exception("consumer %s: batch handler failed; redelivering %d", durable, len(msgs))
+            log.exception("consumer %s: batch handler failed; redelivering %d", durable.name, len(msgs))
             again = msgs
         await _settle(msgs, again)
         handling.clear()

@@ -23,7 +23,6 @@ The seen ids and the blotter of an account idle for `seen_keep_s` expire; positi
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -34,7 +33,6 @@ import redis.asyncio as aioredis
 from fastapi import Query
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
-from nats.js.errors import NotFoundError
 from redis.exceptions import WatchError
 
 from services import contract
@@ -268,10 +266,8 @@ async def consume_fills(js: JetStreamContext, ledger: Ledger, batch: int = 256,
         if moved and changed is not None:
             await changed(moved)
 
-    # Earlier versions read through a durable consumer named after the ledger: the cursor
-    # (and the seen fill ids) replaces it, and its growing backlog would look like lag.
-    with contextlib.suppress(NotFoundError):
-        await js.delete_consumer(contract.EXEC, ledger.prefix)
+    # (Earlier versions read through a durable named after the ledger: the cursor and the
+    # seen fill ids replace it; the operator retires it, see contract.TOPOLOGY["ptrc"].)
     async def cursor() -> int:
         ledger.stream = await bus.stream_identity(js, contract.EXEC)
         return await ledger.cursor()

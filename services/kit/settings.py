@@ -11,7 +11,7 @@ from __future__ import annotations
 import ipaddress
 import os
 from pathlib import Path
-from typing import Self
+from typing import Literal, Self
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -48,10 +48,6 @@ class KitSettings(BaseSettings):
     # came in one go (bus._read_in_batches), for less CPU a message and up to this delay.
     nats_read_every_s: float = Field(0.0, ge=0.0, le=1.0)
     log_level: str = "info"
-    # Streams are created with this share of their max_bytes (services.contract.STREAMS, 14 GiB
-    # in all): JetStream reserves them and refuses what does not fit in 75% of the free disk.
-    # `up` sizes it to the run directory's disk (trade_ops/infra.py stream_bytes_scale).
-    stream_bytes_scale: float = Field(1.0, gt=0, le=1)
     # Shift this process's clock (services.contract.now_ms) by this many seconds: a test
     # gives one service a skewed clock with TRADE_OPS_CLOCK_OFFSET_S.
     clock_offset_s: float = Field(0.0, ge=-86_400, le=86_400)
@@ -81,6 +77,9 @@ class KitSettings(BaseSettings):
     nats_password: SecretStr | None = None
     # Admin endpoints (kill switch...) need it; unset, they are open on loopback only.
     operator_token: SecretStr | None = None
+    # Account-scoped answers (services/kit/auth.py): per-account tokens (Authorization:
+    # Bearer) decide the account; auto = on exactly when the service binds off loopback.
+    account_tokens: Literal["auto", "on", "off"] = "auto"
 
     @model_validator(mode="after")
     def _secrets_from_files(self) -> Self:

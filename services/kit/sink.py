@@ -1,6 +1,6 @@
 """The one sink: the kit's durable consumer, appending batches to Delta tables.
 
-    sink = Sink(kit, SinkSpec(stream=contract.TICKS, durable="sink-ticks", subject=contract.TICK_ALL,
+    sink = Sink(kit, SinkSpec(durable=contract.TOPOLOGY["sink-ticks"].durable("sink-ticks"),
                               tables=[MARKET_TICKS], route=lambda subject, event: (MARKET_TICKS.name, row)),
                 SinkShared.of(kit.metrics))
 
@@ -47,7 +47,7 @@ from fastapi import APIRouter, FastAPI, Request
 from nats.aio.msg import Msg
 from prometheus_client import Counter, Histogram
 
-from services import env
+from services import contract, env
 from services.kit import bus, lake
 from services.kit.app import Kit, create_app, service_state
 from services.kit.health import Check
@@ -64,12 +64,12 @@ META = pa.schema([("_stream", pa.string()), ("_seq", pa.int64())])
 
 
 class SinkSettings(FollowerSettings):
-    """TRADE_OPS_SINK_BATCH_SIZE, _SINK_MAX_WAIT_S, _SINK_STALE_AFTER_S, _SINK_ACK_WAIT_S."""
+    """TRADE_OPS_SINK_BATCH_SIZE, _SINK_MAX_WAIT_S, _SINK_STALE_AFTER_S (the durable's
+    ack wait and pending limit are the contract's: the operator makes it)."""
 
     sink_batch_size: int = 500
     sink_max_wait_s: float = 1.0
     sink_stale_after_s: float = 10.0
-    sink_ack_wait_s: float = 30.0
     sink_retry_max_s: float = 2.0
 
 
@@ -94,11 +94,17 @@ Route = Callable[[str, dict[str, Any]], tuple[str, dict[str, Any]] | None]
 
 @dataclass(frozen=True)
 class SinkSpec:
-    stream: str
-    durable: str
-    subject: str
+    durable: contract.Durable  # the operator's durable it reads (the contract's)
     tables: Sequence[Table]
     route: Route
+
+    @property
+    def name(self) -> str:
+        return self.durable.name
+
+    @property
+    def stream(self) -> str:
+        return self.durable.stream
 
 
 def date_of(ts_ms: float) -> str:
@@ -174,7 +180,7 @@ class Sink:
         self._lake = lake.Appender(self.settings.lake_uri)
         self.idle_at = time.time()  # the last time there was nothing to write
         self._crash_after = int(os.environ.get(env.SINK_CRASH_AFTER_COMMITS, "0"))
-        self._rows, self._delay = shared.rows.labels(spec.durable), shared.delay.labels(spec.durable)
+        self._rows, self._delay = shared.rows.labels(spec.name), shared.delay.labels(spec.name)
 
     # -- start-up ------------------------------------------------------------------------
     async def _bound(self) -> None:
@@ -192,7 +198,7 @@ class Sink:
         if self.stats.last_error and self.stats.last_error.startswith("cannot start"):
             self.stats.last_error = None
         self.bound = True
-        log.info("%s: %d rows above ack floor %d already committed", self.spec.durable,
+        log.info("%s: %d rows above ack floor %d already committed", self.spec.name,
                  len(self.committed), floor)
 
     def _committed_above(self, floor: int) -> set[int]:
@@ -231,7 +237,7 @@ class Sink:
 
     async def refresh_pending(self) -> int:
         """Ask the server what is not yet acked; forget committed seqs at or below the ack floor."""
-        info = await self.kit.js.consumer_info(self.spec.stream, self.spec.durable)
+        info = await self.kit.js.consumer_info(self.spec.stream, self.spec.name)
         self.stats.pending = (info.num_pending or 0) + (info.num_ack_pending or 0)
         floor = info.ack_floor.stream_seq if info.ack_floor and info.ack_floor.stream_seq else 0
         self.ack_floor = max(self.ack_floor, floor)
@@ -244,10 +250,8 @@ class Sink:
         messages, or what arrived within `sink_max_wait_s` of the first."""
         settings = self.settings
         await bus.durable_consumer(
-            self.kit.js, stream=self.spec.stream, durable=self.spec.durable, subject=self.spec.subject,
-            handle_batch=self._flush, batch=settings.sink_batch_size, linger=settings.sink_max_wait_s,
-            ack_wait=settings.sink_ack_wait_s, max_ack_pending=2 * settings.sink_batch_size,
-            bound=self._bound, idle=self._idle)
+            self.kit.js, self.spec.durable, handle_batch=self._flush, batch=settings.sink_batch_size,
+            linger=settings.sink_max_wait_s, bound=self._bound, idle=self._idle)
 
     def _idle(self) -> None:
         self.idle_at = time.time()
@@ -265,7 +269,7 @@ class Sink:
             except Exception as exc:
                 self.stats.write_errors += 1
                 self.stats.last_error = f"{type(exc).__name__}: {exc}"[:300]
-                log.error("%s: write failed, retrying: %s", self.spec.durable, self.stats.last_error)
+                log.error("%s: write failed, retrying: %s", self.spec.name, self.stats.last_error)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, self.settings.sink_retry_max_s)
                 for msg in batch:  # keep the batch ours while we retry
@@ -286,7 +290,7 @@ class Sink:
             try:
                 routed = self.spec.route(msg.subject, orjson.loads(msg.data))
             except Exception as exc:
-                log.warning("%s: rejected seq %d on %s: %s", self.spec.durable, seq, msg.subject, exc)
+                log.warning("%s: rejected seq %d on %s: %s", self.spec.name, seq, msg.subject, exc)
                 self.stats.rejected += 1
                 continue
             if routed is None:
@@ -369,7 +373,7 @@ class Sinks:
     all: list[Sink]
 
 
-def sink_app(name: str, streams: Sequence[str], specs: Sequence[SinkSpec],
+def sink_app(name: str, specs: Sequence[SinkSpec],
              settings: SinkSettings | None = None) -> FastAPI:
     """A whole sink service: the kit app, one Sink per spec, its checks and `GET /stats`."""
     settings = settings or SinkSettings(service=name)
@@ -386,18 +390,18 @@ def sink_app(name: str, streams: Sequence[str], specs: Sequence[SinkSpec],
         writes = [s.stats.last_write for s in sinks if s.stats.last_write]
         last = datetime.fromtimestamp(max(writes), UTC).isoformat() if writes else None
         return {**totals, "last_write": last, "lake_uri": settings.lake_uri,
-                "sinks": {s.spec.durable: s.stats.to_json() for s in sinks}}
+                "sinks": {s.spec.name: s.stats.to_json() for s in sinks}}
 
     @contextlib.asynccontextmanager
     async def lifespan(kit: Kit) -> AsyncIterator[Sinks]:
         shared = SinkShared.of(kit.metrics)
         sinks = [Sink(kit, spec, shared) for spec in specs]
         for sink in sinks:
-            sink.suffix = "" if len(sinks) == 1 else f"/{sink.spec.durable}"
+            sink.suffix = "" if len(sinks) == 1 else f"/{sink.spec.name}"
             kit.add_check("consumer" + sink.suffix, sink.pending_check)
             kit.add_check("lake" + sink.suffix, sink.write_check, "datastore")
-            kit.spawn(sink.run, sink.spec.durable)
+            kit.spawn(sink.run, sink.spec.name)
         yield Sinks(sinks)
 
-    return create_app(name, settings=settings, routers=[router], streams=streams,
+    return create_app(name, settings=settings, routers=[router],
                       uses_valkey=False, lifespan=lifespan)

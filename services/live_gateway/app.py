@@ -10,8 +10,9 @@ from typing import Literal
 from fastapi import APIRouter, HTTPException, Query, Request
 from pydantic import Field
 
-from services.contract import VENUE, VENUE_ORDER
+from services.contract import TOPOLOGY
 from services.kit import Check, Kit, KitSettings, create_app, service_state
+from services.kit.auth import account_of, may_see
 from services.kit.bus import durable_consumer
 from services.live_gateway.store import VenueStore
 from services.live_gateway.venue import Venue
@@ -45,16 +46,18 @@ async def quotes(request: Request) -> dict[str, object]:
 
 @router.get("/book")
 async def book(request: Request, symbol: str | None = Query(None, min_length=1)) -> dict[str, object]:
-    """Resting orders, in time priority."""
+    """Resting orders, in time priority: the caller's account's (the operator: every one)."""
     venue = _venue(request)
+    account = account_of(request, None)
     symbols = [symbol] if symbol else sorted(venue.book)
-    return {"orders": [VenueStore.describe(w) for s in symbols for w in venue.book.get(s, {}).values()]}
+    return {"orders": [VenueStore.describe(w) for s in symbols for w in venue.book.get(s, {}).values()
+                       if account is None or w.order.get("account") == account]}
 
 
 @router.get("/orders/{order_id}")
 async def order(request: Request, order_id: str) -> dict[str, object]:
     w = await _venue(request).store.get(order_id)
-    if w is None:
+    if w is None or not may_see(request, w.order.get("account")):  # another account's: not found
         raise HTTPException(404, f"the venue never saw order {order_id!r}")
     return VenueStore.describe(w)
 
@@ -87,8 +90,8 @@ async def lifespan(kit: Kit) -> AsyncIterator[Venue]:
         return _quote_check(venue, settings.quote_stale_s)
 
     kit.add_check("quotes", quote_check)
-    kit.spawn(lambda: durable_consumer(kit.js, stream=VENUE, durable="live-gateway", subject=VENUE_ORDER,
-                               handle_batch=venue.on_orders, ack_wait=settings.ack_wait_s),
+    kit.spawn(lambda: durable_consumer(kit.js, TOPOLOGY["live-gateway"].durable("live-gateway"),
+                               handle_batch=venue.on_orders),
                "venue-orders")
     kit.spawn(lambda: _flush_forever(venue, settings.outbox_flush_s), "venue-outbox")
     yield venue

@@ -121,8 +121,7 @@ settings = NormalizerSettings(service="normalizer")
 async def lifespan(kit: Kit) -> AsyncIterator[Normalizer]:
     normalizer = Normalizer(kit, settings)
     kit.add_check("ticks", normalizer.check)
-    kit.spawn(lambda: bus.durable_consumer(kit.js, stream=contract.TICKS, durable="normalizer",
-                                   subject=contract.TICK_ALL,
+    kit.spawn(lambda: bus.durable_consumer(kit.js, contract.TOPOLOGY["normalizer"].durable("normalizer"),
                                    handle=normalizer.on_tick), "ticks-consumer")
     kit.spawn(lambda: normalizer.close_due(), "bar-closer")
     yield normalizer

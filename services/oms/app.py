@@ -6,11 +6,11 @@ import contextlib
 from collections.abc import AsyncIterator
 
 from services.kit import Check, Kit, create_app
-from services.kit.auth import AccountScope
 from services.kit.health import CheckFn
 from services.oms.consumers import follow_executions
 from services.oms.entry import OrderEntry
 from services.oms.fastpath import OrdersFastPath
+from services.oms.gate import serve_gate
 from services.oms.handlers import router
 from services.oms.riskclient import HttpRisk, NatsRisk, RiskClient
 from services.oms.settings import OmsSettings
@@ -44,9 +44,10 @@ async def _run(kit: Kit) -> AsyncIterator[OmsState]:
                        claim_ttl_s=settings.claim_ttl_s, order_ttl_s=settings.order_ttl_s)
     counter = kit.metrics.counter("oms_orders_total", "orders by result", ("result",))
     state = OmsState(store=store, entry=OrderEntry(store, risk, kit.js, settings.risk_fail_open, counter),
-                     scope=AccountScope.from_settings(settings, settings.account_tokens))
+                     scope=kit.scope)
     kit.add_check("risk", _risk_check(risk, settings.risk_fail_open))
     kit.spawn(lambda: follow_executions(kit, store), "executions")
+    await serve_gate(kit, store)  # exeq asks it before routing an order
     try:
         yield state
     finally:

@@ -63,5 +63,5 @@ async def follow_executions(kit: Kit, store: OrderStore) -> None:
         return later
 
     # The status follows the fill; nothing on the way to the fill waits on it.
-    await bus.durable_consumer(kit.js, stream=contract.EXEC, durable=DURABLE,
-                               subject=contract.EXEC_ALL, handle_batch=handle, linger=bus.FOLLOW_LINGER_S)
+    await bus.durable_consumer(kit.js, contract.TOPOLOGY["oms"].durable(DURABLE),
+                               handle_batch=handle, linger=bus.FOLLOW_LINGER_S)

@@ -127,11 +127,9 @@ class OrderEntry:
             await self._reject(req, order, 503, None, token)
             return _unavailable("risk", verdict)
 
-        approved = bool(verdict.get("approved"))
-        order.update(risk_level=verdict.get("risk_level", "UNKNOWN"),
-                     warnings=list(verdict.get("warnings", ())), arrival_mid=verdict.get("mid"))
-        if not approved:
-            order.update(status="REJECTED", reason=verdict.get("reason") or "rejected by risk",
+        order.update(risk_level=verdict.risk_level, warnings=list(verdict.warnings), arrival_mid=verdict.mid)
+        if not verdict.approved:
+            order.update(status="REJECTED", reason=verdict.reason or "rejected by risk",
                          updated_ts=contract.now_ms())
             status, answer = 422, orjson.dumps({"detail": f"rejected by risk: {order['reason']}",
                                                 "order": order, "result": OrderResult.REJECTED})
@@ -201,15 +199,15 @@ class OrderEntry:
             await self._release(req, token)
         return outcome == "REJECTED"
 
-    async def _risk(self, req: OrderRequest, order_id: str) -> dict[str, Any]:
+    async def _risk(self, req: OrderRequest, order_id: str) -> contract.RiskCheckReply:
         try:
             return await self.risk.check(req.risk_payload(order_id))
         except RiskUnavailable as exc:
             if not self.fail_open:
                 raise
             log.warning("risk unavailable, accepting unchecked (fail-open): %s", exc)
-            return {"approved": True, "risk_level": "UNCHECKED",
-                    "warnings": [f"not risk-checked (fail-open): {exc}"]}
+            return contract.RiskCheckReply(approved=True, risk_level="UNCHECKED",
+                                           warnings=[f"not risk-checked (fail-open): {exc}"])
 
     async def _replay(self, claimed: str, token: str, coid: str) -> Answer:
         held_digest, _, first_id = claimed.partition(":")

@@ -26,5 +26,3 @@ class OmsSettings(KitSettings):
     claim_ttl_s: int = Field(10, gt=0, le=3600)
     # How long an order record is kept in Valkey after its last change (the lake keeps all).
     order_ttl_s: int = Field(7 * 24 * 3600, gt=0)
-    # Per-account tokens (Authorization: Bearer): auto = on exactly when oms binds off loopback.
-    account_tokens: Literal["auto", "on", "off"] = "auto"

@@ -45,6 +45,11 @@ DAY = 24 * 3600
 PENDING_EXPIRY_S = 10.0
 
 
+# The key a script is given when there is no client order id to claim (its token ARGV[5]
+# is then ""): a name in the OMS's own keys, since its ACL user may name no other.
+NO_CLAIM = "oms:coid:-"
+
+
 def _order_key(order_id: str) -> str:
     return f"oms:order:{order_id}"
 
@@ -87,7 +92,7 @@ local NUMBER = '%-?[%d%.eE%+%-]+'
 # and its token is returned. The record's created_ts and updated_ts are set to Valkey's
 # clock, which is returned as {"", ms}; the pending marker (KEYS[5]) lives ARGV[7] ms.
 _CREATE = _LUA_LIB + """
-if KEYS[4] ~= '' then
+if ARGV[5] ~= '' then
   local holder = redis.call('GET', KEYS[4])
   if holder and holder ~= ARGV[5] then return {holder, ''} end
   redis.call('SET', KEYS[4], ARGV[5], 'EX', ARGV[6])
@@ -115,7 +120,7 @@ if not raw then return 'MISSING' end
 local status = cjson.decode(raw)['status']
 if status ~= 'PENDING' then return status end
 local target, record = ARGV[2], ARGV[1]
-if KEYS[3] ~= '' then
+if ARGV[5] ~= '' then
   local holder = redis.call('GET', KEYS[3])
   if holder and holder ~= ARGV[5] then
     target, record = 'REJECTED', ARGV[7]
@@ -188,7 +193,7 @@ class OrderStore:
         id first, for `claim_ttl_s`: None when it was free (or is already ours: a retried
         call), else the holder's token, and nothing is written."""
         oid, coid = order["order_id"], order.get("client_order_id")
-        key = coid_key(order["account"], coid) if coid and token else ""
+        key = coid_key(order["account"], coid) if coid and token else NO_CLAIM
         held, now = await self._create(
             keys=[_order_key(oid), _index_key(order["account"]), _index_key(ALL), key, _pending_key(oid)],
             args=[orjson.dumps(order), oid, 0, self.order_ttl, token or "", self.claim_ttl,
@@ -202,7 +207,7 @@ class OrderStore:
                      token: str | None, taken: dict[str, Any] | None = None) -> str:
         """Move a PENDING order to `order["status"]` (see _DECIDE); the status it now has."""
         oid, coid = order["order_id"], order.get("client_order_id")
-        key = coid_key(order["account"], coid) if coid and token else ""
+        key = coid_key(order["account"], coid) if coid and token else NO_CLAIM
         result = await self._decide(
             keys=[_order_key(oid), _answer_key(oid), key],
             args=[orjson.dumps(order), order["status"], _answer_blob(status_code, answer),

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from fastapi import APIRouter, Request
 
 from services.kit import Check, FollowerSettings, Kit, bus, create_app, service_state
+from services.kit.auth import account_of
 from services.kit.lake import probe_writable
 from services.kit.ledger import DEFAULT_ACCOUNT, AccountQuery
 from services.kit.position_book import PositionBook
@@ -38,7 +39,7 @@ router = APIRouter()
 @router.get("/pnl")
 async def pnl(request: Request, account: AccountQuery = DEFAULT_ACCOUNT) -> dict[str, object]:
     state = service_state(request, PnlState)
-    return account_pnl(state.book, state.quotes, account)
+    return account_pnl(state.book, state.quotes, account_of(request, account))
 
 
 def lake_check(kit: Kit, snapshots: SnapshotOutcome) -> Check:

@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 from fastapi import APIRouter, Query, Request
 
 from services.kit import Kit, KitSettings, create_app, service_state
+from services.kit.auth import account_of
 from services.kit.ledger import DEFAULT_ACCOUNT, AccountQuery, Ledger, consume_fills, tidy
 from services.ptrc.publisher import SnapshotPublisher
 
@@ -31,6 +32,7 @@ def _ledger(request: Request) -> Ledger:
 
 @router.get("/positions")
 async def positions(request: Request, account: AccountQuery = DEFAULT_ACCOUNT) -> dict[str, object]:
+    account = account_of(request, account)
     held = await _ledger(request).positions(account)
     return {"account": account,
             "positions": [{"symbol": s, **{k: tidy(v) for k, v in p.to_json().items()}}
@@ -41,6 +43,7 @@ async def positions(request: Request, account: AccountQuery = DEFAULT_ACCOUNT) -
 async def trades(request: Request, account: AccountQuery = DEFAULT_ACCOUNT,
                  limit: int = Query(1000, ge=1, le=100_000)) -> dict[str, object]:
     """The blotter, oldest first: the last `limit` trades and the total count."""
+    account = account_of(request, account)
     count, rows = await _ledger(request).trades(account, limit)
     return {"account": account, "count": count, "trades": rows}
 

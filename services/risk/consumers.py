@@ -85,11 +85,11 @@ async def follow_working(kit: Kit, engine: RiskEngine) -> None:
                     exposure.fill(event, msg.metadata.sequence.stream)
         await _save(kit, exposure)
 
-    kit.spawn(lambda: bus.durable_consumer(kit.js, stream=contract.ORDERS, durable=ORDERS_DURABLE,
-                                           subject=contract.ORDERS_NEW, handle_batch=on_orders),
+    kit.spawn(lambda: bus.durable_consumer(kit.js, contract.TOPOLOGY["risk"].durable(ORDERS_DURABLE),
+                                           handle_batch=on_orders),
               "risk-working-orders")
-    kit.spawn(lambda: bus.durable_consumer(kit.js, stream=contract.EXEC, durable=EXECUTIONS_DURABLE,
-                                           subject=contract.EXEC_ALL, handle_batch=on_executions),
+    kit.spawn(lambda: bus.durable_consumer(kit.js, contract.TOPOLOGY["risk"].durable(EXECUTIONS_DURABLE),
+                                           handle_batch=on_executions),
               "risk-working-executions")
 
 

@@ -7,8 +7,9 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from services import contract
 from services.kit import get_kit, service_state
-from services.kit.auth import require_operator
+from services.kit.auth import account_of, require_operator
 from services.kit.jsonresp import JSONResponse
 from services.risk.engine import RiskEngine
 from services.risk.rules import CheckRequest
@@ -17,7 +18,7 @@ from services.risk.state import RiskState
 __all__ = ["KILL_KEY", "router"]
 
 router = APIRouter()
-KILL_KEY = "risk:kill"  # hash: "*" (global) or a symbol -> reason
+KILL_KEY = contract.HALTS_KEY  # hash: "*" (global) or a symbol -> reason
 GLOBAL = "*"
 
 Symbol = Annotated[str, StringConstraints(strip_whitespace=True, to_upper=True, min_length=1,
@@ -107,7 +108,7 @@ async def working(request: Request,
 @router.get("/positions")
 async def positions(request: Request,
                     account: Annotated[str | None, Query(max_length=64)] = None) -> dict[str, Any]:
-    return {"positions": _engine(request).book.positions_json(account)}
+    return {"positions": _engine(request).book.positions_json(account_of(request, account))}
 
 
 async def load_kill_switch(kit: Any, engine: RiskEngine) -> None:

@@ -32,5 +32,5 @@ def alt_row(subject: str, event: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     return ALT_EVENTS.name, row
 
 
-app = sink_app("sink-alt", [contract.ALT], [SinkSpec(
-    stream=contract.ALT, durable="sink-alt", subject=contract.ALT_ALL, tables=[ALT_EVENTS], route=alt_row)])
+app = sink_app("sink-alt", [SinkSpec(
+    durable=contract.TOPOLOGY["sink-alt"].durable("sink-alt"), tables=[ALT_EVENTS], route=alt_row)])

@@ -31,6 +31,6 @@ def tick_row(subject: str, event: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     return MARKET_TICKS.name, row
 
 
-app = sink_app("sink-ticks", [contract.TICKS], [SinkSpec(
-    stream=contract.TICKS, durable="sink-ticks", subject=contract.TICK_ALL, tables=[MARKET_TICKS],
+app = sink_app("sink-ticks", [SinkSpec(
+    durable=contract.TOPOLOGY["sink-ticks"].durable("sink-ticks"), tables=[MARKET_TICKS],
     route=tick_row)])

@@ -237,6 +237,10 @@ class DockerRuntime:
                                       runtime="docker"))
         statuses: list[ProcessStatus] = []
         for batch in ([c for c in chosen if not c.is_service], [c for c in chosen if c.is_service]):
+            if batch and batch[0].is_service:  # the operator's streams and durables, before any service
+                from trade_ops.topology import provision_stack  # nats-py: only when a stack starts
+
+                provision_stack(run_dir.path, stack)
             started = self._start(client, run_dir, network, [specs[c.name] for c in batch], existing, report)
             statuses += self._wait(batch, started, deadline, report)
         return statuses
