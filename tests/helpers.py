@@ -94,10 +94,11 @@ def start_valkey(workdir: Path, config: Path | None = None) -> Proc:
     return _on_a_free_port(once)
 
 
-def start_nats(workdir: Path, config: Path | None = None) -> Proc:
+def start_nats(workdir: Path, config: Path | None = None, provision: bool = True) -> Proc:
     """`config`: a nats.conf with users and permissions (credentials.write_nats_config); its
     caller makes the topology as its operator user. Without one, the operator's topology
-    (every stream and durable, trade_ops/topology.py) is made here, as `up` makes it."""
+    (every stream and durable, trade_ops/topology.py) is made here, as `up` makes it,
+    unless `provision` is false (a NATS of another deployment, e.g. the legacy one)."""
 
     def once() -> Proc:
         port, monitor = infra.free_port(), infra.free_port()
@@ -107,7 +108,7 @@ def start_nats(workdir: Path, config: Path | None = None) -> Proc:
         return _started(proc, lambda: infra.nats_ready(f"http://127.0.0.1:{monitor}"), "nats")
 
     proc = _on_a_free_port(once)
-    if config is None:
+    if config is None and provision:
         asyncio.run(topology.provision_url(proc.url))
     return proc
 

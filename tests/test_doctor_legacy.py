@@ -27,7 +27,7 @@ from trade_ops.doctor.check_services import NO_LIVEZ, UNHEALTHY_200
 @pytest.fixture(scope="module")
 def legacy_nats(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proc]:
     """A NATS server of its own: no stream another test made may capture the legacy subjects."""
-    proc = start_nats(tmp_path_factory.mktemp("legacy-nats"))
+    proc = start_nats(tmp_path_factory.mktemp("legacy-nats"), provision=False)  # not trade-ops' topology
     try:
         yield proc
     finally:

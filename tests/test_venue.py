@@ -20,6 +20,7 @@ import redis.asyncio as aioredis
 
 from services.contract import now_ms
 from services.kit import bus
+from services.oms.gate import serve_gate
 from services.oms.store import OrderStore
 from tests.helpers import Proc, start_service
 from trade_ops import topology
@@ -80,6 +81,7 @@ class Bus:
         self.js = self.nc.jetstream()
         await topology.ensure_streams(self.js, list(bus.STREAMS))
         await self.nc.subscribe("exec.>", cb=self._on)
+        await serve_gate(self.nc, self.orders)  # the OMS's answer to exeq, from the records written here
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -155,7 +157,7 @@ async def quote(stack: Stack, b: Bus, bid: float, ask: float, size: float = 0.0)
 async def resting(stack: Stack, b: Bus, oid: str) -> None:
     await get_until(stack.url("live-gateway") + "/book",
                     lambda d: any(o["order"]["order_id"] == oid for o in d["orders"]),
-                    {"symbol": b.symbol})
+                    {"symbol": b.symbol, "account": b.account})  # the book is scoped by account
 
 
 async def test_market_orders_fill_at_the_quote(stack: Stack, nats_server: Proc) -> None:
@@ -220,7 +222,7 @@ async def test_cancel_of_a_resting_order(stack: Stack, nats_server: Proc) -> Non
         await resting(stack, b, oid)
         await b.cancel(oid)
         [c] = await b.until(lambda: b.events(oid, "cancelled"))
-        state = httpx.get(f"{stack.url('live-gateway')}/orders/{oid}").json()
+        state = httpx.get(f"{stack.url('live-gateway')}/orders/{oid}", params={"account": b.account}).json()
         await quote(stack, b, 12.5, 13.0)  # would have crossed: the cancelled order is gone
     assert c["cancelled_quantity"] == 3 and c["account"] == b.account
     assert state["status"] == "CANCELLED" and state["filled"] == 0 and b.events(oid) == []

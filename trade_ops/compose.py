@@ -31,7 +31,7 @@ import yaml
 
 from services import env as names
 from trade_ops import compose_secrets as secrets
-from trade_ops import credentials, infra
+from trade_ops import credentials, infra, topology
 from trade_ops.stack import Component, Stack, load_stack, url_env_var
 
 __all__ = ["ContainerSpec", "Healthcheck", "Images", "compose_document", "container_specs", "render",
@@ -238,7 +238,7 @@ def _own(spec: ContainerSpec) -> dict[str, Any]:
 # The operator's one-shot: every stream and durable consumer (trade_ops/topology.py), made
 # with the operator's NATS user before any service starts (services may only bind to them).
 # `up --runtime docker` makes them from the host instead (topology.provision_stack).
-TOPOLOGY_JOB = "topology"
+TOPOLOGY_JOB = topology.COMPOSE_JOB
 
 
 def _topology_job(base: Stack) -> dict[str, Any]:

@@ -38,10 +38,12 @@ from services import contract, env
 if TYPE_CHECKING:
     from trade_ops.stack import Stack
 
-__all__ = ["consumer_config", "ensure_durable", "ensure_streams", "main", "provision", "provision_stack",
-           "provision_url", "stream_config"]
+__all__ = ["COMPOSE_JOB", "consumer_config", "ensure_durable", "ensure_streams", "main", "provision",
+           "provision_stack", "provision_url", "stream_config"]
 
 log = logging.getLogger(__name__)
+
+COMPOSE_JOB = "topology"  # compose's one-shot service that runs `main` (trade_ops/compose.py)
 
 
 MIN_STREAM_BYTES = 8 << 20

@@ -47,7 +47,7 @@ async def _run(kit: Kit) -> AsyncIterator[OmsState]:
                      scope=kit.scope)
     kit.add_check("risk", _risk_check(risk, settings.risk_fail_open))
     kit.spawn(lambda: follow_executions(kit, store), "executions")
-    await serve_gate(kit, store)  # exeq asks it before routing an order
+    await serve_gate(kit.nc, store)  # exeq asks it before routing an order
     try:
         yield state
     finally:

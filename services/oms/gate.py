@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import logging
 
+from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 
 from services import contract
-from services.kit import Kit
 from services.oms.store import OrderStore
 
 __all__ = ["decide", "serve_gate"]
@@ -27,7 +27,7 @@ async def decide(store: OrderStore, order_ids: list[str]) -> list[str]:
     return await store.gate_many(order_ids)
 
 
-async def serve_gate(kit: Kit, store: OrderStore) -> None:
+async def serve_gate(nc: NATS, store: OrderStore) -> None:
     async def on_request(msg: Msg) -> None:
         try:
             ids = contract.decode(msg.data, contract.OrderGateRequest).order_ids
@@ -41,4 +41,4 @@ async def serve_gate(kit: Kit, store: OrderStore) -> None:
             return
         await msg.respond(contract.encode(contract.OrderGateReply(statuses=statuses)))
 
-    await kit.nc.subscribe(contract.ORDER_GATE, queue=contract.OMS_QUEUE, cb=on_request)
+    await nc.subscribe(contract.ORDER_GATE, queue=contract.OMS_QUEUE, cb=on_request)

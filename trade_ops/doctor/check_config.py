@@ -20,6 +20,7 @@ from services import env as names
 from trade_ops.doctor.model import CheckResult
 from trade_ops.doctor.target import Target
 from trade_ops.stack import Stack
+from trade_ops.topology import COMPOSE_JOB
 
 __all__ = ["HealthcheckProbe", "compose_healthchecks", "config_results", "container_ports",
            "dockerfile_facts", "judge_healthcheck"]
@@ -186,7 +187,7 @@ def config_results(target: Target) -> list[CheckResult]:
         except OSError as exc:
             r.warn(f"{probe.dockerfile} cannot be read: {exc}")
         out.append(r)
-    infra = {c.name for c in target.stack.infra}
+    infra = {c.name for c in target.stack.infra} | {COMPOSE_JOB}  # the operator's one-shot: no service
     unmatched = [p.compose_name for p in probes if p.service is None and p.compose_name not in infra]
     if not out:
         r = CheckResult(f"{compose.name}", "configuration")
