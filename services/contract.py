@@ -535,6 +535,9 @@ class ServiceTopology:
     keys: tuple[str, ...] = ()
     # Hash keys it may read and set or clear a field of, and nothing more (never delete).
     guarded: tuple[str, ...] = ()
+    # It answers with an account's orders, fills, positions or P&L: scoped by account
+    # (services/kit/auth.py), so it is given the account tokens' digests.
+    accounts: bool = False
     # Durables (stream, name) an earlier version of it read: the operator removes them at
     # `up`, so a stack upgraded in place keeps no consumer that nobody reads and only falls behind.
     retired: tuple[tuple[str, str], ...] = ()
@@ -572,22 +575,23 @@ TOPOLOGY: dict[str, ServiceTopology] = {
                             serves=("risk_check",), valkey=True, soft=("position",),
                             durables=(Durable("risk-orders", ORDERS, ORDERS_NEW),
                                       Durable("risk-executions", EXEC, EXEC_ALL)),
-                            keys=("risk:working",), guarded=(HALTS_KEY,)),
+                            keys=("risk:working",), guarded=(HALTS_KEY,), accounts=True),
     "oms": ServiceTopology(publishes=("order_new", "order_cancel"), consumes=("fill", "cancelled"),
                            requests=("risk_check",), serves=("order_gate",), valkey=True,
-                           durables=(Durable("oms-executions", EXEC, EXEC_ALL),), keys=("oms:",)),
+                           durables=(Durable("oms-executions", EXEC, EXEC_ALL),), keys=("oms:",),
+                           accounts=True),
     # exeq routes only orders the OMS says it accepted (it asks the OMS: order_gate), and
     # says `cancelled` for the others
     "exeq": ServiceTopology(consumes=("order_new", "order_cancel"), publishes=("venue_order", "cancelled"),
                             requests=("order_gate",), durables=(Durable("exeq", ORDERS, ORDERS_ALL),)),
     "live-gateway": ServiceTopology(consumes=("venue_order", "tick"), publishes=("fill", "cancelled"),
                                     valkey=True, durables=(Durable("live-gateway", VENUE, VENUE_ORDER),),
-                                    keys=("venue:",)),
+                                    keys=("venue:",), accounts=True),
     # ptrc's ledger keeps its own cursor (kit/ledger.py): the durable of earlier versions is retired.
     "ptrc": ServiceTopology(consumes=("fill",), publishes=("position",), valkey=True, keys=("ptrc:",),
-                            retired=((EXEC, "ptrc"),)),
-    "pnl": ServiceTopology(consumes=("position", "tick"), tables=(PNL_SNAPSHOTS,)),
-    "hot-cache": ServiceTopology(consumes=("tick", "bar", "position")),
+                            retired=((EXEC, "ptrc"),), accounts=True),
+    "pnl": ServiceTopology(consumes=("position", "tick"), tables=(PNL_SNAPSHOTS,), accounts=True),
+    "hot-cache": ServiceTopology(consumes=("tick", "bar", "position"), accounts=True),
     "execution-quality": ServiceTopology(consumes=("tick", "fill"), valkey=True, keys=("tca:",),
                                          durables=(Durable("execution-quality-fills", EXEC, FILL_ALL),),
                                          retired=((ORDERS, "execution-quality-orders"),)),

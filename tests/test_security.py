@@ -39,7 +39,7 @@ from trade_ops.credentials import ADMIN_USER
 from trade_ops.rundir import RunDir
 from trade_ops.stack import load_stack
 
-SERVICES = ["gateway", "risk", "oms", "exeq", "live-gateway", "ptrc", "execution-quality"]
+SERVICES = ["gateway", "risk", "oms", "exeq", "live-gateway", "ptrc", "execution-quality", "pnl", "hot-cache"]
 
 
 @pytest.fixture(scope="module")
@@ -172,17 +172,19 @@ def test_forged_fill_is_refused_and_no_position_changes(secure: dict[str, Any], 
 # -- HTTP ------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def order_path(secure: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Proc]]:
-    """risk, oms (account tokens on), exeq and the venue, each with only its own credentials."""
+    """risk, oms, exeq, the venue and the services that answer for accounts (ptrc, pnl,
+    hot-cache), each with only its own credentials, account tokens on."""
     work = tmp_path_factory.mktemp("secure-services")
     creds = secure["creds"]
     asyncio.run(publish_as(secure["nats"].url, "gateway", creds.nats["gateway"],
                            *tick_event("BTCUSDT", 50_000, 50_010)))
-    risk = start_service("risk", work, service_env(secure, "risk"))
+    risk = start_service("risk", work, service_env(secure, "risk", account_tokens="on"))
     oms = start_service("oms", work, service_env(secure, "oms", url_risk=risk.url, account_tokens="on"))
     procs = {"risk": risk, "oms": oms}
     try:
-        for name in ("live-gateway", "exeq"):
-            procs[name] = start_service(name, work, service_env(secure, name))
+        for name in ("live-gateway", "exeq", "ptrc", "pnl", "hot-cache"):
+            procs[name] = start_service(name, work, service_env(secure, name, account_tokens="on",
+                                                                lake_uri=str(work / "lake")))
         yield procs
     finally:
         for proc in procs.values():
@@ -265,6 +267,48 @@ def test_an_order_fills_end_to_end_with_each_service_on_its_own_permissions(
     url = f"{oms}/orders/{placed.json()['order_id']}"
     assert wait_until(lambda: httpx.get(url, headers=alice).json()["status"] == "FILLED", timeout=15), \
         httpx.get(url, headers=alice).text
+
+
+def test_every_account_scoped_answer_follows_the_oms_rule(
+        secure: dict[str, Any], order_path: dict[str, Proc]) -> None:
+    """With account tokens on, the venue, ptrc, risk, pnl and hot-cache returned any
+    account's orders, fills and positions to anyone: now no token is 401, another account's
+    token sees its own (or 404 for an order), the operator sees every account."""
+    accounts, urls = secure["creds"].accounts, {n: p.url for n, p in order_path.items()}
+    alice, bob = bearer(accounts["alice"]), bearer(accounts["bob"])
+    operator = bearer(secure["creds"].operator_token)
+    body = {"account": "alice", "symbol": "BTCUSDT", "side": "buy", "quantity": 0.001, "order_type": "MARKET"}
+    placed = httpx.post(f"{urls['oms']}/orders", json=body, headers=alice)
+    assert placed.status_code == 201, placed.text
+    oid = placed.json()["order_id"]
+
+    def alices_fill_is_everywhere() -> bool:
+        trades = httpx.get(f"{urls['ptrc']}/trades", params={"account": "alice"}, headers=alice).json()
+        held = httpx.get(f"{urls['risk']}/positions", headers=alice).json()["positions"]
+        pnl = httpx.get(f"{urls['pnl']}/pnl", headers=alice).json()["symbols"]
+        cache = httpx.get(f"{urls['hot-cache']}/snapshot", headers=alice).json()["positions"]
+        return any(t["order_id"] == oid for t in trades["trades"]) and bool(held and pnl and cache)
+
+    assert wait_until(alices_fill_is_everywhere, timeout=15)
+    reads = [("live-gateway", f"/orders/{oid}", {}), ("live-gateway", "/book", {}),
+             ("ptrc", "/trades", {"account": "alice"}), ("ptrc", "/positions", {"account": "alice"}),
+             ("risk", "/positions", {"account": "alice"}), ("pnl", "/pnl", {"account": "alice"}),
+             ("hot-cache", "/snapshot", {"account": "alice"})]
+    for service, path, params in reads:
+        url = urls[service] + path
+        assert httpx.get(url, params=params).status_code == 401, url  # no token
+        assert httpx.get(url, params=params, headers=bearer("not-a-token")).status_code == 403, url
+        as_bob = httpx.get(url, params=params, headers=bob)
+        assert as_bob.status_code in (200, 404), (url, as_bob.text)
+        if as_bob.status_code == 200:  # bob's own view: nothing of alice's
+            assert '"alice"' not in as_bob.text and oid not in as_bob.text, (url, as_bob.text)
+        as_operator = httpx.get(url, params=params, headers=operator)
+        assert as_operator.status_code == 200, (url, as_operator.text)
+    assert httpx.get(f"{urls['live-gateway']}/orders/{oid}", headers=bob).status_code == 404
+    mine = httpx.get(f"{urls['live-gateway']}/orders/{oid}", headers=alice)
+    assert mine.json()["order"]["account"] == "alice"
+    assert httpx.get(f"{urls['ptrc']}/positions", params={"account": "alice"},
+                     headers=operator).json()["positions"]  # the operator reads alice's
 
 
 # -- the environment of started processes ---------------------------------------------

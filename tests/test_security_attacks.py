@@ -111,7 +111,7 @@ async def _topology_as_contract(rd: RunDir) -> None:
         js = nc.jetstream()
         for name in contract.STREAMS:
             info = await js.stream_info(name)
-            want = topology.stream_config(name)
+            want = topology.stream_config(name, infra.stream_bytes_scale(rd.path))
             assert info.config.subjects == want.subjects, name
             assert info.config.republish is None and not info.config.sealed, name
             assert info.config.max_msgs in (None, -1) and info.config.max_bytes == want.max_bytes, name

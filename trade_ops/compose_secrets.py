@@ -14,6 +14,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from services import contract
 from trade_ops import credentials
 from trade_ops.stack import Stack, load_stack
 
@@ -39,8 +40,11 @@ def _service_files(name: str) -> list[str]:
     files.append("nats_password")
     if name in credentials.OPERATOR_SERVICES:
         files.append("operator_token")
-    if name == "oms":
+    needs = contract.TOPOLOGY.get(name)
+    if needs is not None and needs.accounts:
         files.append("account_tokens")
+        if name not in credentials.OPERATOR_SERVICES:
+            files.append("operator_token_digest")
     return files
 
 

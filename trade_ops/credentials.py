@@ -6,7 +6,9 @@
                                commands: permissions.valkey_rules), default user off; 0644
         nats.conf              one user per service, its publish/subscribe permissions
         <service>/             the files that service's settings read (TRADE_OPS_SECRETS_DIR):
-            valkey_password, nats_password, operator_token (risk, oms), account_tokens (oms)
+            valkey_password, nats_password, operator_token (risk, oms); a service that
+            answers for accounts (contract `accounts`): account_tokens and, unless it holds
+            the token, operator_token_digest (SHA-256 only)
 
 Each service is its own valkey ACL user and its own NATS user, both named after it;
 the CLI is the user `trade-ops`. A stack started again from the same run directory keeps
@@ -168,10 +170,19 @@ def write_service_files(run_dir: Path, service: str, creds: Credentials) -> Path
     _write_private(directory / "nats_password", creds.nats[service])
     if service in OPERATOR_SERVICES:
         _write_private(directory / "operator_token", creds.operator_token)
-    if service == "oms" and creds.accounts:
+    if _answers_for_accounts(service):  # it recognises the tokens; only oms and risk may use one
+        if service not in OPERATOR_SERVICES:
+            _write_private(directory / "operator_token_digest", token_digest(creds.operator_token))
         digests = {account: token_digest(token) for account, token in creds.accounts.items()}
         _write_private(directory / "account_tokens", json.dumps(digests))
     return directory
+
+
+def _answers_for_accounts(service: str) -> bool:
+    from services import contract
+
+    needs = contract.TOPOLOGY.get(service)
+    return needs is not None and needs.accounts
 
 
 def write_valkey_config(run_dir: Path, creds: Credentials) -> Path:
