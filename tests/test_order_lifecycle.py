@@ -12,6 +12,7 @@ oms, ptrc, pnl. Quotes are hand-published ticks, so every figure is computed by 
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -33,11 +34,13 @@ def stack(valkey_server: Proc, nats_server: Proc, tmp_path_factory: pytest.TempP
     publish(nats_server.url, [tick_event("BTCUSDT", 50_000, 50_010, size=10)])
     workdir = tmp_path_factory.mktemp("lifecycle")
     env = infra_env(valkey_server, nats_server, log_level="warning",
-                    lake_uri=str(workdir / "lake"))
+                    lake_uri=str(workdir / "lake"), max_order_age_s="1")
     with ThreadPoolExecutor(len(SERVICES)) as pool:
         started = dict(zip(SERVICES, pool.map(lambda name: start(name, workdir, env), SERVICES),
                            strict=True))
+    started["env"] = (workdir, env)  # type: ignore[assignment]
     yield started
+    del started["env"]
     with ThreadPoolExecutor(len(SERVICES)) as pool:
         list(pool.map(lambda proc: proc.stop(), [p for p, _ in started.values()]))
 
@@ -82,3 +85,18 @@ def test_market_and_limit_fill_cancel_and_positions_and_pnl_to_the_cent(
     risk_positions = get_json_until(f"{stack['risk'][0].url}/positions", params={"account": ACCOUNT},
                                     predicate=lambda d: d["positions"] and d["positions"][0]["quantity"] == 1)
     assert risk_positions["positions"][0]["avg_price"] == 50_010
+
+
+def test_a_market_order_routed_too_late_is_cancelled_stale_and_the_oms_shows_why(stack: dict) -> None:
+    """MARKET IOC orders filled 30 s after their 201 once a crash forced their redelivery."""
+    oms = stack["oms"][1]
+    oms.headers["X-Account"] = ACCOUNT
+    stack["exeq"][0].stop()  # the router is down: the accepted order waits in its stream
+    late = oms.post("/orders", json={"account": ACCOUNT, "symbol": "BTCUSDT", "side": "buy", "quantity": 1,
+                                     "order_type": "MARKET", "time_in_force": "IOC"})
+    assert late.status_code == 201, late.text
+    time.sleep(1.5)  # older than the venue's max_order_age_s (1 s here)
+    workdir, env = stack["env"]
+    stack["exeq"] = start("exeq", workdir, env)
+    shown = order_status(stack, late.json()["order_id"], "CANCELLED")
+    assert shown["filled_quantity"] == 0 and shown["reason"].startswith("stale:"), shown
