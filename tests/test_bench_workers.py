@@ -126,6 +126,8 @@ def test_cli_usage_errors_exit_2_with_one_line(null_url: str) -> None:
     for args in (["bench", "worker"], ["bench", "worker", "--shard", "2/2", "--job", "x.json"],
                  ["bench", "null", "--shard", "0/2"], ["bench", "null", "--workers", "2", "-n", "10"],
                  ["bench", "fill", "--workers", "2", "--rate", "10", "-d", "1"],
+                 ["bench", "null", "--workers", "two", "--rate", "10", "-d", "1"],
+                 ["bench", "null", "--workers", "0", "--rate", "10", "-d", "1"],
                  ["bench", "null", "--workers", "2", "--rate", "10", "-d", "1", "--runtime", "ssh"]):
         result = runner.invoke(app, args)
         assert result.exit_code == ExitCode.USAGE, (args, result.output)

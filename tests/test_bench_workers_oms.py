@@ -48,6 +48,7 @@ def test_two_workers_send_one_runs_orders_to_the_oms(run_dir: Path) -> None:
     assert result.exit_code == doc["exit_code"] and doc["status"] in ("pass", "invalid"), doc
     assert [w["requests"] for w in doc["workers"]] == [60, 60]
     assert doc["cpu"]["ms_per_request"]["oms"] >= 0  # the stack's CPU, measured once for the run
+    assert doc["cpu"]["generator_ms_per_request"] > 0  # the workers' own, not the waiting coordinator's
     oms = RunDir(run_dir).stack()["oms"].base_url
     orders = httpx.get(f"{oms}/orders", params={"account": "bench", "limit": 1000},
                        headers=operator_headers(run_dir), timeout=10).json()

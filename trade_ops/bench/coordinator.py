@@ -30,7 +30,7 @@ from typing import Any, Protocol
 import orjson
 from rich.console import Console
 
-from trade_ops.bench.cpu import CpuMeter
+from trade_ops.bench.cpu import GENERATOR, CpuMeter
 from trade_ops.bench.loadgen import LoadSpec
 from trade_ops.bench.merge import WorkerSlot, merge_workers, worker_problems
 from trade_ops.bench.null_server import NullServer
@@ -213,6 +213,7 @@ def run_workers(req: BenchRequest, workers: int, runtime: str, console: Console,
         probe(target.host, target.port)
         cpu = None if req.url or own_null else CpuMeter.for_run_dir(req.run_dir)
         if cpu:
+            cpu.procs.pop(GENERATOR, None)  # this process only waits: the workers generate the load
             cpu.measure_idle()
         before = host_conditions()
         started: list[Started] = []
@@ -268,7 +269,11 @@ def _outcome(req: BenchRequest, sc: Scenario, slots: list[WorkerSlot], spec: Loa
     problems = worker_problems(slots, slos, d.get("max_lag_ms"))
     if problems:
         r["valid"], r["invalid_reason"] = False, "; ".join(problems)
-    r["cpu"] = cpu.stop(r["requests"] + r["warmup_requests"]) if cpu else None
+    sent = r["requests"] + r["warmup_requests"]
+    r["cpu"] = cpu.stop(sent) if cpu else None
+    if r["cpu"] is not None and sent:  # the generators' CPU, as each worker measured its own
+        r["cpu"]["generator_ms_per_request"] = round(
+            1000 * sum(s.doc.get("cpu_s") or 0.0 for s in slots if s.doc) / sent, 4)
     r["conditions"] = conditions_between(before, host_conditions())
     r["workers"] = _worker_rows(slots)
     judge(r, slos, d.get("max_lag_ms"))

@@ -97,9 +97,9 @@ def bench(
                                         rich_help_panel=_OUT)] = False,
     live: Annotated[bool, typer.Option("--live/--no-live", help="Live line on stderr for longer runs.",
                                        rich_help_panel=_OUT)] = True,
-    workers: Annotated[int | None, typer.Option(
-        "--workers", min=1, help="Split the open-loop schedule over N workers, merge their histograms "
-        "exactly and judge once [default: one process, no workers; N: one per core is a good start].",
+    workers: Annotated[str | None, typer.Option(
+        "--workers", help="Split the open-loop schedule over N workers (or 'auto': one per core), merge "
+        "their histograms exactly and judge once [default: one process, no workers].",
         rich_help_panel=_WORKERS)] = None,
     runtime: Annotated[str, typer.Option(
         "--runtime", help="With --workers: process (local processes) | docker (containers of the "
@@ -170,7 +170,7 @@ def _bench(target: str | None, scenario: str | None, rate: float | None, duratio
            model: str | None, timeout: float | None, slo: list[str] | None, find_max: bool,
            max_lag: float | None, repeat: int, url: str | None, method: str | None, body: str | None,
            header: list[str] | None, order: list[str] | None, allow_remote: bool, calibrate: bool,
-           save: str | None, force: bool, live: bool, workers: int | None, runtime: str, shard: str | None,
+           save: str | None, force: bool, live: bool, workers: str | None, runtime: str, shard: str | None,
            start_at: str | None, job: Path | None, out_file: Path | None, join: str | None, json_out: bool,
            junit: Path | None, metrics: Path | None, html: Path | None, run_dir: Path | None,
            stack: Path | None) -> None:
@@ -218,6 +218,8 @@ def _bench(target: str | None, scenario: str | None, rate: float | None, duratio
     if json_out:
         out.print_json(outcome.result)
     else:
+        if workers is not None:
+            bench_workers.show(outcome.result, out.console)
         show(outcome, out.console)
     for path in publish_bench(outcome, junit=junit, metrics=metrics, html=html):
         out.console.print(f"[dim]wrote {path}[/]")

@@ -13,7 +13,7 @@ if TYPE_CHECKING:
 
     from trade_ops.bench.runner import BenchOutcome, BenchRequest
 
-__all__ = ["coordinate", "refuse_worker_flags", "worker"]
+__all__ = ["coordinate", "refuse_worker_flags", "show", "worker"]
 
 
 def worker(shard: str | None, start_at: str | None, job: Path | None, out: Path | None,
@@ -50,7 +50,35 @@ def refuse_worker_flags(**given: object) -> None:
                          detail="a coordinator is `trade-ops bench TARGET --workers N`")
 
 
-def coordinate(req: BenchRequest, workers: int, runtime: str, console: Console) -> BenchOutcome:
-    from trade_ops.bench.coordinator import run_workers
+def coordinate(req: BenchRequest, workers: str, runtime: str, console: Console) -> BenchOutcome:
+    """`--workers N` or `--workers auto` (one per core this process may use)."""
+    from trade_ops.bench.coordinator import default_workers, run_workers
 
-    return run_workers(req, workers, runtime, console)
+    if workers == "auto":
+        n = default_workers()
+    else:
+        try:
+            n = int(workers)
+        except ValueError:
+            raise UsageError(f"--workers {workers!r} must be a number of workers or 'auto'") from None
+    return run_workers(req, n, runtime, console)
+
+
+def show(result: dict[str, object], console: Console) -> None:
+    """One row per worker: where it ran, what it sent, how late it started, its lag and CPU."""
+    from rich.table import Table
+
+    rows = result.get("workers")
+    if not isinstance(rows, list):
+        return
+    table = Table("worker", "where", "host", "requests", "late ms", "lag p99 ms", "CPU s", "status",
+                  title="workers", title_justify="left", box=None)
+
+    def cell(value: object) -> str:
+        return "-" if value is None else f"{value:g}" if isinstance(value, float) else str(value)
+
+    for w in rows:
+        status = w["status"] if w["status"] == "done" else f"[red]{w['status']}[/] ({w['ended']})"
+        table.add_row(str(w["shard"]), w["where"], cell(w["host"]), cell(w["requests"]), cell(w["late_ms"]),
+                      cell(w["schedule_lag_p99_ms"]), cell(w["cpu_s"]), status)
+    console.print(table)
