@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.apps.stacks import dead_command, free_offset, gone, write_stack
-from tests.helpers import wait_until
+from tests.helpers import Proc, wait_until
 from trade_ops import processes, supervisor
 from trade_ops.errors import PortInUseError, StartupError, UsageError
 from trade_ops.rundir import ProcessRecord, RunDir, StackState
@@ -216,3 +216,11 @@ def test_state_writes_never_share_a_temporary_file(tmp_path: Path) -> None:
         list(pool.map(rd.save_state, states))  # raced on one state.tmp: FileNotFoundError
     assert rd.load_state().offset in range(50)
     assert not list(rd.path.glob("*.tmp"))
+
+
+def test_a_readiness_probe_of_a_port_speaking_another_protocol_is_not_ready(nats_server: Proc) -> None:
+    # nats-server greets with an INFO line: http.client raised BadStatusLine through `up` and
+    # `doctor --up` (a traceback) when a service's port was held by such a program
+    from trade_ops.readiness import http_status
+
+    assert http_status(f"http://127.0.0.1:{nats_server.port}/livez", timeout=2.0) is None

@@ -19,10 +19,12 @@ from pathlib import Path
 
 import pytest
 from junitparser import JUnitXml
+from typer.testing import CliRunner
 
 from tests.apps.stacks import free_offset
 from tests.test_ci_formats import _external_loads
 from tests.workflow_runner import run_job
+from trade_ops.cli import app
 
 ROOT = Path(__file__).resolve().parents[1]
 WORKFLOW = ROOT / ".github" / "workflows" / "trade-ops.yml"
@@ -37,7 +39,8 @@ def _own_files() -> set[str]:
 
 @pytest.fixture(scope="module")
 def scratch_python(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A venv whose site-packages see this environment's packages, trade-ops left out."""
+    """A venv that sees this environment's packages and their programs (nats-server, ...), as
+    if pip had installed trade-ops' dependencies there, with trade-ops itself left out."""
     base = tmp_path_factory.mktemp("python")
     venv, deps = base / "venv", base / "deps"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
@@ -50,6 +53,11 @@ def scratch_python(tmp_path_factory: pytest.TempPathFactory) -> Path:
                               "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
                              check=True, capture_output=True, text=True).stdout.strip()
     (Path(purelib) / "trade_ops_test_deps.pth").write_text(f"{deps}\n")
+    for program in Path(sys.executable).parent.iterdir():
+        name = program.name
+        mine = name == "trade-ops" or name.startswith(("python", "pip", "activate", "Activate"))
+        if not mine and not (venv / "bin" / name).exists():
+            (venv / "bin" / name).symlink_to(program)
     return venv / "bin"
 
 
@@ -65,12 +73,8 @@ def scratch_repo(tmp_path: Path) -> Iterator[Path]:
     (repo / "reports" / "STATUS_REPORT.md").write_text(f"# {STALE}\n")
     subprocess.run(["git", "init", "-q", str(repo)], check=True)
     yield repo
-    from trade_ops import supervisor
-    from trade_ops.rundir import RunDir
-
-    rd = RunDir(repo / ".trade-ops")
-    if rd.has_state():  # the job's own `trade-ops down` did not run or failed
-        supervisor.down(rd, grace=2.0)
+    if (repo / ".trade-ops").is_dir():  # in case the job's own `trade-ops down` did not run or failed
+        CliRunner().invoke(app, ["down", "--run-dir", str(repo / ".trade-ops")])
 
 
 def test_the_workflow_runs_as_a_template_in_another_repository(scratch_python: Path, scratch_repo: Path,
@@ -86,8 +90,17 @@ def test_the_workflow_runs_as_a_template_in_another_repository(scratch_python: P
     job = run_job(scratch_repo / ".github" / "workflows" / "trade-ops.yml", "health-and-performance",
                   scratch_repo, temp, env, overrides={"TRADE_OPS_INSTALL": str(ROOT)})
 
-    outcomes = {s.name: (s.outcome, s.output[-3000:]) for s in job.steps}
-    assert all(s.outcome in ("success", "skipped") for s in job.steps), outcomes
+    # Every step passes, but the bench's own gate: its SLOs (p99<100ms) are the user's, and this
+    # shared test machine may breach them (exit 1) or be too busy to measure (exit 4); the step
+    # then says which, and the job goes on to keep the files and stop the stack.
+    bench_step = job.step("Measure order entry")
+    failed = [f"--- {s.name}: exit {s.code}\n{s.output[-4000:]}" for s in job.steps
+              if s.outcome == "failure" and s is not bench_step]
+    assert not failed, "\n".join(failed)
+    assert bench_step.code in (0, 1, 4), bench_step.output[-4000:]
+    if bench_step.code:
+        assert "::error title=trade-ops bench::" in bench_step.output and f"(exit {bench_step.code})" in (
+            bench_step.output)
     assert job.step("Compare with your committed baseline").outcome == "skipped"  # none committed
     assert job.step("Stop the stack").outcome == "success"
     # the install step installed trade-ops into the job's Python, not the user's project
@@ -100,7 +113,12 @@ def test_the_workflow_runs_as_a_template_in_another_repository(scratch_python: P
     doctor = next(iter(JUnitXml.fromfile(str(out / "junit" / "doctor.xml"))))
     bench = next(iter(JUnitXml.fromfile(str(out / "junit" / "bench.xml"))))
     assert doctor.tests >= 14 and doctor.failures == 0  # a case per check, every service among them
-    assert {case.name for case in bench} >= {"SLO p50<50ms", "SLO p99<100ms", "SLO errors==0"}
+    cases = {case.name: case for case in bench}
+    assert set(cases) >= {"SLO p50<50ms", "SLO p99<100ms", "SLO errors==0"}
+    assert cases["requests succeeded"].is_passed  # orders were placed and answered
+    # the JUnit file says what the exit code says: 1 a failed gate, 4 an invalid measurement (an error)
+    said = {0: bench.failures + bench.errors == 0, 1: bench.failures > 0, 4: bench.errors > 0}
+    assert said[bench_step.code]
     assert (out / "metrics" / "doctor.prom").is_file() and (out / "metrics" / "bench.prom").is_file()
     loads, images = _external_loads((out / "bench.html").read_text())
     assert loads == [] and images >= 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -9,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
+from services import env
 from trade_ops import console as out
 from trade_ops.commands.options import (
     JsonOpt,
@@ -34,7 +36,8 @@ TRADE_EVERY_S = 60.0
 
 
 def doctor(
-    up: Annotated[bool, typer.Option("--up", help="Start the stack first (`trade-ops up`).")] = False,
+    up: Annotated[bool, typer.Option("--up", help="Start the stack first (`trade-ops up`, at its port offset "
+                                                  "when TRADE_OPS_PORT_OFFSET is set).")] = False,
     json_: JsonOpt = False,
     report: Annotated[str | None, typer.Option(
         "--report", metavar="PATH", help="Where to write STATUS_REPORT.md "
@@ -229,7 +232,13 @@ def _start(rd: RunDir, stack_file: Path | None) -> float:
     from trade_ops.doctor.check_dataflow import wait_first_write
 
     started = time.monotonic()
-    start_stack(rd, rd.stack(stack_file))
+    stack = rd.stack(stack_file)
+    offset = os.environ.get(env.PORT_OFFSET, "").strip()
+    if offset:  # the stack `up` would start: at its port offset too
+        if not offset.isdigit():
+            raise UsageError(f"{env.PORT_OFFSET}={offset!r} must be a whole number of ports")
+        stack = stack.with_offset(int(offset))
+    start_stack(rd, stack)
     if not out.err_console.is_terminal:
         out.err_console.print("waiting for the first data to flow ...")
     with out.err_console.status("waiting for the first data to flow ..."):

@@ -8,4 +8,5 @@ CI and monitoring read. Each format is one module; commands call `publish`.
     step_summary.py   appends that markdown to $GITHUB_STEP_SUMMARY when it is set
     html.py           markdown and plots -> one self-contained page (`--html FILE`)
     publish.py        what each command writes, given its result and its output options
+    kubernetes.py     the stack definition -> Kubernetes manifests (`render kubernetes`)
 """

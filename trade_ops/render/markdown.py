@@ -42,6 +42,8 @@ def bench_markdown(result: dict[str, Any]) -> str:
     lines += [f"- **{f}**" for f in result.get("failures") or [] if not f.startswith("SLO ")]
     if not result.get("valid", True):
         lines.append(f"- invalid measurement: {result.get('invalid_reason')}")
+    if result.get("overload"):  # delivered less than the rate asked (set by the bench's analysis)
+        lines.append(f"- **{result['overload']}**")
     if result.get("errors_by_kind"):
         lines.append("- errors: " + ", ".join(f"{k} {v}" for k, v in result["errors_by_kind"].items()))
     return "\n".join(lines).rstrip() + "\n"
