@@ -214,6 +214,21 @@ def test_an_s3_lake_is_among_the_addresses_contacted(world: dict[str, Any], tmp_
     assert f"127.0.0.1:{closed}" in doc["target"]["contacted"]
 
 
+def test_a_service_whose_openapi_says_it_is_trade_ops_own_is_judged_as_such(tmp_path: Path) -> None:
+    from tests.legacy_stack import _start
+
+    proc = _start("own-openapi", tmp_path, None, "foreign")
+    try:
+        code, doc = doctor("--url", f"gateway={proc.url}", "--run-dir", str(tmp_path / "run"))
+    finally:
+        proc.stop()
+    checks = by_name(doc)
+    assert code == 1 and doc["target"]["own"] == ["gateway"] and doc["target"]["foreign"] == []
+    # trade-ops' API rules apply to its own gateway: it serves no /tickers.
+    tickers = checks["gateway /tickers fresh"]
+    assert tickers["status"] == "fail" and "trade-ops' model" in tickers["rests_on"], tickers
+
+
 def test_the_wire_sample_is_skipped_with_why_where_doctor_may_not_subscribe(world: dict[str, Any],
                                                                             tmp_path: Path) -> None:
     config = tmp_path / "auth.conf"

@@ -21,6 +21,8 @@ judge from the deployment's own evidence, never from trade-ops' model:
                   POST /flatten with a bearer requirement
     oms           healthy; GET /orders lists the orders it holds (unfilled); publishes
                   audit.order once a second into the AUDIT stream (audit.>)
+    own-openapi   not foreign at all: a trade-ops service whose /health is gone (404); its
+                  OpenAPI still says so (services.contract.OWN_DESCRIPTION)
     event-writer  healthy; made the AUDIT stream and two pull consumers: `event-writer`
                   filtering audit.*.* (matches nothing that flows) and `audit-archive`
                   (audit.>, never fetched: its messages pile up pending)
@@ -123,6 +125,13 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     if scope["type"] == "lifespan":
         return await lifespan(receive, send, _nats, _close)
     path, method = scope["path"], scope["method"]
+    if ROLE == "own-openapi":
+        from services.contract import OWN_DESCRIPTION
+
+        if path == "/openapi.json":
+            info = {"title": "gateway", "description": OWN_DESCRIPTION}
+            return await json_answer(send, 200, {"openapi": "3.1.0", "paths": {}, "info": info})
+        return await json_answer(send, 200 if path == "/livez" else 404, {"status": "pass"})
     if path == "/health":
         return await json_answer(send, *_health())
     if path == "/openapi.json" and ROLE in ("risk", "live-gateway"):

@@ -187,10 +187,19 @@ async def check_service(target: Target, http: httpx.AsyncClient, c: Component, r
     own = False
     try:
         own = await _check_service(target, http, c, r)
+        if not own and r.data.get("shape") in (None, "none") and r.data.get("livez_status") is not None:
+            own = await _openapi_says_own(target, http, c)  # its /health says nothing readable
     finally:
         target.identify(c.name, own)
     if not target.is_own_now(c.name):
         r.data["foreign"] = True
+
+
+async def _openapi_says_own(target: Target, http: httpx.AsyncClient, c: Component) -> bool:
+    answer = await call(http, "GET", c.base_url + "/openapi.json", target.timeout)
+    doc = json_of(answer.response)
+    info = doc.get("info") if isinstance(doc, dict) else None
+    return isinstance(info, dict) and info.get("description") == OWN_DESCRIPTION
 
 
 async def _check_service(target: Target, http: httpx.AsyncClient, c: Component, r: CheckResult) -> bool:
