@@ -138,17 +138,17 @@ def test_a_foreign_stack_file_is_judged_by_its_own_evidence(world: dict[str, Any
     # The wire: a publisher nobody hears (found by its address: the connection is unnamed),
     # and a subscription whose filter never matches what flows.
     assert checks["messaging wire sample"]["status"] == "pass"
-    venue = checks["messaging venue.binance.order"]
+    venue = checks["messaging route.binance.order"]
     assert venue["status"] == "fail" and venue["data"]["publishers"] == ["exeq"], venue
     assert venue["component"] == "exeq" and "wire sample" in venue["rests_on"]
     assert "no subscriber and no stream" in venue["problems"][0]
-    assert "venue.binance.order" in venue["remedy"] and "exeq" in venue["remedy"]
-    ticks = checks["messaging market.tick.BTCUSDT"]
+    assert "route.binance.order" in venue["remedy"] and "exeq" in venue["remedy"]
+    ticks = checks["messaging feed.tick.BTCUSDT"]
     assert ticks["status"] == "fail" and ticks["data"]["publishers"] == ["gateway"], ticks
-    sub = checks["subscription market.tick.*.* (normalizer)"]
+    sub = checks["subscription feed.tick.*.* (normalizer)"]
     assert sub["status"] == "fail" and sub["component"] == "normalizer", sub
-    assert "market.tick.BTCUSDT" in sub["problems"][0] and "matched nothing" in sub["problems"][0]
-    assert sub["remedy"].startswith("manual step: make normalizer subscribe market.tick.>")
+    assert "feed.tick.BTCUSDT" in sub["problems"][0] and "matched nothing" in sub["problems"][0]
+    assert sub["remedy"].startswith("manual step: make normalizer subscribe feed.tick.>")
     # JetStream: a consumer whose filter matches nothing that flows into its stream, and one
     # whose messages pile up unacknowledged.
     writer = checks["consumer AUDIT/event-writer"]

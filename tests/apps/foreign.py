@@ -5,9 +5,12 @@ connections never named), FOREIGN_VALKEY the host:port its cache is at. None ser
 `/livez`, none says it is a trade-ops service. Each role carries one case doctor must
 judge from the deployment's own evidence, never from trade-ops' model:
 
-    gateway       {"status": "ok"}; publishes market.tick.BTCUSDT 10 times a second
-    normalizer    {"status": "healthy"}; subscribes market.tick.*.*: matches nothing published
-    exeq          {"status": "healthy"}; publishes venue.binance.order 4 times a second,
+(The subjects are the original's bugs under names no trade-ops stream captures: a stack of
+this machine that finds its NATS port taken by this fixture's server connects to it.)
+
+    gateway       {"status": "ok"}; publishes feed.tick.BTCUSDT 10 times a second
+    normalizer    {"status": "healthy"}; subscribes feed.tick.*.*: matches nothing published
+    exeq          {"status": "healthy"}; publishes route.binance.order 4 times a second,
                   which nobody subscribes
     sink-ticks    {"status": "healthy", "nats_connected": false}: gave up reconnecting;
                   /stats nests its count ({"stats": {"ticks": {"rows_written": 561}}})
@@ -41,9 +44,9 @@ from tests.apps.tiny import json_answer, json_body, lifespan
 ROLE = os.environ.get("FOREIGN_ROLE", "gateway")
 NATS_URL = os.environ.get("FOREIGN_NATS")
 VALKEY = os.environ.get("FOREIGN_VALKEY", "127.0.0.1:1")
-PUBLISHES = {"gateway": ("market.tick.BTCUSDT", 0.1), "exeq": ("venue.binance.order", 0.25),
+PUBLISHES = {"gateway": ("feed.tick.BTCUSDT", 0.1), "exeq": ("route.binance.order", 0.25),
              "oms": ("audit.order", 1.0)}
-SUBSCRIBES = {"normalizer": "market.tick.*.*"}
+SUBSCRIBES = {"normalizer": "feed.tick.*.*"}
 _state: dict[str, Any] = {"nc": None, "tasks": []}
 
 
