@@ -91,3 +91,13 @@ def test_a_connection_closed_after_its_answer_is_reopened_not_an_error(tmp_path:
         code, doc = bench("risk", "--url", url, "-n", "60", "-c", "1")
     assert code == 1 and doc["errors_by_kind"] == {"http_500": 60}, doc["errors_by_kind"]
     assert doc["connections"] >= 60  # one per answer: each was reopened
+
+
+@pytest.mark.parametrize("oms", [("strategy",)], indirect=True)
+def test_a_required_field_of_theirs_is_asked_for_and_sent_as_given(oms: Proc) -> None:
+    result = runner.invoke(app, ["bench", "oms", "--url", oms.url, "-n", "5", "--order", "price=45000"])
+    assert result.exit_code == 2 and "requires strategy_id" in result.stderr
+    assert "--order strategy_id=VALUE" in result.stderr
+    code, doc = bench("oms", "--url", oms.url, "-n", "5", "-c", "1", "--order", "price=45000",
+                      "--order", "strategy_id=bench")
+    assert code == 0 and doc["ok"] == 5, doc["error_samples"]

@@ -142,6 +142,16 @@ def test_no_price_source_no_order_and_how_to_give_one(oms: Proc) -> None:
     assert seen(oms)["posts"] == 0 and code == 0
 
 
+@pytest.mark.parametrize("oms", [("strategy",)], indirect=True)
+def test_a_required_field_doctor_does_not_know_is_asked_for_not_guessed(oms: Proc) -> None:
+    code, doc = doctor(oms, *GATEWAY_PRICE)
+    trip = trip_of(doc)
+    assert code == 0 and trip["status"] == "warn" and trip["data"]["missing"] == ["strategy_id"]
+    assert "--order strategy_id=VALUE" in trip["remedy"] and seen(oms)["posts"] == 0
+    code, doc = doctor(oms, *GATEWAY_PRICE, "--order", "strategy_id=doctor")  # given: sent as given
+    assert code == 1 and "still SENT" in trip_of(doc)["problems"][0] and seen(oms)["open"] == []
+
+
 @pytest.mark.parametrize("oms", [("impostor",)], indirect=True)
 def test_an_answer_without_an_order_id_is_not_polled(oms: Proc) -> None:
     code, doc = doctor(oms, *GATEWAY_PRICE)

@@ -89,7 +89,7 @@ class Contract:
     source: str
     names: dict[str, str] = field(default_factory=lambda: {k: k for k in SYNONYMS})  # ours -> theirs
     values: dict[str, dict[str, str]] = field(default_factory=dict)  # ours -> {our value: theirs}
-    required: set[str] = field(default_factory=set)  # our names
+    required: set[str] = field(default_factory=set)  # our names; or theirs, for fields we do not know
     defaults: dict[str, Any] = field(default_factory=dict)  # our names -> what to send
     rejected: frozenset[str] = frozenset()  # status words that are a rejection (upper case)
     statuses: tuple[str, ...] = ()  # the status enum the OMS's schema states, if any
@@ -99,12 +99,17 @@ class Contract:
     def needs_price(self) -> bool:
         return "price" in self.required
 
+    def missing(self, given: dict[str, Any]) -> list[str]:
+        """Required fields of theirs that we know nothing of and no one gave a value for."""
+        known = {**self.defaults, **given}
+        return sorted(r for r in self.required if r not in SYNONYMS and r not in known)
+
     def body(self, fields: dict[str, Any]) -> dict[str, Any]:
         """Our fields (over the contract's defaults), named and spelled as this contract reads
         them; the ones it lacks left out."""
         out: dict[str, Any] = {}
         for ours, value in {**self.defaults, **{k: v for k, v in fields.items() if v is not None}}.items():
-            theirs = self.names.get(ours)
+            theirs = self.names.get(ours) if ours in SYNONYMS else ours  # a field of theirs, given as is
             if not theirs:  # not in this contract (`fields = { account = "" }`: not sent)
                 continue
             spelled = self.values.get(ours, {})
@@ -259,6 +264,8 @@ def from_openapi(doc: Any, path: str, source: str) -> Contract | None:
             contract.required.add(ours)
     if "MARKET" not in contract.values.get("order_type", {"MARKET": "MARKET"}):
         contract.required.add("price")  # no MARKET orders there: a LIMIT needs its price
+    known = set(contract.names.values())
+    contract.required |= {str(r) for r in schema.get("required") or [] if r not in known}
     return contract
 
 

@@ -12,6 +12,7 @@ stays SENT (nothing ever fills it) until `DELETE /orders/{id}` cancels it. FOREI
                   order: placed once something sends SIGCONT, as a suspended OMS did
     impostor      answers every POST /orders 200 {"ok": true}: no order id, no status
     flaky-cancel  the first DELETE answers 503 (the next ones work)
+    strategy      its order also requires `strategy_id`, a field no other OMS has
 
 `GET /_seen` counts what doctor and bench asked: posts, polls (GET /orders/{id}), lists,
 cancels. `start_foreign_oms(workdir, *modes)` starts it as a real uvicorn process.
@@ -42,6 +43,9 @@ STATUSES = ["NEW", "SENT", "PARTIALLY_FILLED", "FILLED", "CANCELLED", "RISK_REJE
 # The original's order (tests/apps/legacy.py), with a client order id.
 ORDER_SCHEMA: dict[str, Any] = {**legacy.ORDER_SCHEMA, "properties": {
     **legacy.ORDER_SCHEMA["properties"], "client_order_id": {"type": "string"}}}
+if "strategy" in MODES:
+    ORDER_SCHEMA = {"required": [*ORDER_SCHEMA["required"], "strategy_id"],
+                    "properties": {**ORDER_SCHEMA["properties"], "strategy_id": {"type": "string"}}}
 _orders: dict[str, dict[str, Any]] = {}
 _seen = {"posts": 0, "polls": 0, "lists": 0, "cancels": 0}
 _ids = itertools.count(1)

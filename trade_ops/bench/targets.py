@@ -122,6 +122,11 @@ def _order_body(kind: str, opts: dict[str, Any], run_id: str,
     base = {k: v for k, v in {**ORDER_DEFAULTS, **opts}.items() if v is not None}
     if kind == "risk":
         base = {k: base[k] for k in ("account", "symbol", "quantity", "price") if k in base}
+    missing = contract.missing({**base, "client_order_id": ""}) if contract is not None else []
+    if contract is not None and missing and kind == "oms":
+        raise UsageError(f"the {kind} target requires {', '.join(missing)} ({contract.describe()})",
+                         detail="give " + " ".join(f"--order {m}=VALUE" for m in missing)
+                                + " (or `defaults` under [contracts.order] in the stack file)")
     if contract is not None and contract.needs_price and "price" not in {**contract.defaults, **base}:
         raise UsageError(f"the {kind} target requires a price ({contract.describe()})",
                          detail="give one near the market: --order price=50000 (or `price` in the "

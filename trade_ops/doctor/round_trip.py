@@ -235,7 +235,17 @@ async def _fields(target: Target, http: httpx.AsyncClient, contract: Contract, r
             r.data["missing"] = ["price"]
             return None
         fields.update(order_type="LIMIT", time_in_force="GTC", price=price)
-    return {**fields, **target.order}
+    fields = {**fields, **target.order}
+    missing = contract.missing(fields)
+    if missing:
+        r.warn(f"not sent: this OMS requires {', '.join(missing)}, which doctor cannot fill safely "
+               f"({contract.describe()})",
+               f"manual step: give {'them' if len(missing) > 1 else 'it'}: add "
+               + " ".join(f"--order {m}=VALUE" for m in missing) + " to this command, or `defaults = { "
+               + ", ".join(f"{m} = VALUE" for m in missing) + " }` under [contracts.order] in the stack file")
+        r.data["missing"] = missing
+        return None
+    return fields
 
 
 async def round_trip(target: Target, http: httpx.AsyncClient, trip: CheckResult,
