@@ -2,7 +2,8 @@
 pair into a bridge), at an address of its own; the coordinator, NATS and the target at the
 bridge's address. The workers join through NATS as the bench user, the coordinator names
 each by its address, and the namespaces and the bridge are removed after. Traffic goes
-only to loopback and to those namespaces.
+only to loopback and to those namespaces. The bench user's isolation from the measured
+subjects is checked on a real NATS too.
 
 Creating namespaces needs root (CAP_NET_ADMIN): outside CI the test skips without it; CI
 runs it (it fails there instead of skipping), as tests/test_docker.py does with Docker."""
@@ -90,6 +91,53 @@ def test_the_bench_user_touches_only_the_bench_subjects() -> None:
     services = nats_permissions([s.name for s in load_stack().services])
     assert not any(BENCH_SUBJECTS in rule["allow"] or ">" in rule["allow"]
                    for p in services.values() for rule in (p["publish"], p["subscribe"]))
+
+
+async def _violations(url: str, user: str, password: str, publish: str, subscribe: str) -> list[str]:
+    """What the server refuses `user`: one publish and one subscription, each tried once."""
+    import asyncio
+
+    import nats
+
+    from services.contract import inbox_prefix
+
+    errors: list[str] = []
+
+    async def on_error(exc: Exception) -> None:
+        errors.append(str(exc).lower())
+
+    nc = await nats.connect(url, user=user, password=password, error_cb=on_error, allow_reconnect=False,
+                            inbox_prefix=inbox_prefix(user))
+    try:
+        await nc.subscribe(subscribe)
+        await nc.publish(publish, b"{}")
+        await nc.flush()
+        await asyncio.sleep(0.3)
+    finally:
+        await nc.close()
+    return errors
+
+
+def test_control_traffic_and_measured_subjects_never_meet(tmp_path: Path) -> None:
+    """On a real NATS with the users `up` makes: the bench user may neither publish an order
+    nor read the fills, and no service may read or write the bench's control subjects."""
+    import asyncio
+
+    from tests.helpers import start_nats
+
+    creds, _ = credentials.prepare(tmp_path / "run", load_stack())
+    nats = start_nats(tmp_path, credentials.credentials_dir(tmp_path / "run") / "nats.conf")
+    try:
+        bench = asyncio.run(_violations(nats.url, credentials.BENCH_USER, creds.nats[credentials.BENCH_USER],
+                                        "orders.new", "exec.fill.>"))
+        oms = asyncio.run(_violations(nats.url, "oms", creds.nats["oms"], "trade-ops.bench.ready",
+                                      "trade-ops.bench.>"))
+    finally:
+        nats.stop()
+    for errors, publish, subscribe in ((bench, "orders.new", "exec.fill.>"),
+                                       (oms, "trade-ops.bench.ready", "trade-ops.bench.>")):
+        assert any("publish" in e and publish in e for e in errors), errors
+        assert any("subscription" in e and subscribe in e for e in errors), errors
 
 
 def test_workers_in_other_namespaces_join_through_nats(net: Net, tmp_path: Path) -> None:
