@@ -50,7 +50,7 @@ def _check_lines(check: dict[str, Any], verbose: bool) -> list[str]:
     for detail in check.get("details") or []:
         if check["status"] == "pass" and not verbose:
             break
-        if detail == check.get("summary"):  # a skip's reason is already on its line
+        if check["status"] == "skip" and detail == check.get("summary"):  # already on its line
             continue
         if detail in problems:
             lines.append(f"     [{color}]✗[/] {escape(detail)}")
