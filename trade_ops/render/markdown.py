@@ -46,6 +46,7 @@ def bench_markdown(result: dict[str, Any]) -> str:
         lines.append(f"- **{result['overload']}**")
     if result.get("errors_by_kind"):
         lines.append("- errors: " + ", ".join(f"{k} {v}" for k, v in result["errors_by_kind"].items()))
+    lines += [f"- rejected: `{sample}`" for sample in result.get("rejection_samples") or []]
     return "\n".join(lines).rstrip() + "\n"
 
 
