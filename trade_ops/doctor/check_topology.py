@@ -22,8 +22,10 @@ once, never warned about subject by subject.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,8 +35,8 @@ from trade_ops.doctor.http import call, json_of
 from trade_ops.doctor.model import CheckResult
 from trade_ops.doctor.target import Target
 
-__all__ = ["Declared", "Server", "Wire", "check_topology", "declared", "judge_subject", "overlap",
-           "read_server", "related"]
+__all__ = ["Declared", "Listening", "Server", "Wire", "check_topology", "declared", "judge_subject",
+           "overlap", "read_server", "related"]
 
 MONITORING = "nats monitoring"
 WIRE = "wire sample"
@@ -290,45 +292,79 @@ def _subject_remedy(target: Target, r: CheckResult) -> str:
             "or stop publishing it")
 
 
+class Listening:
+    """doctor's NATS connection subscribed to every subject (`>`): the wire sample's, and the
+    round trip's while its order is in flight (fillpath.Trail). `denied` holds a permissions
+    violation, which arrives asynchronously."""
+
+    def __init__(self, nc: Any, denied: list[str]) -> None:
+        self.nc, self.denied = nc, denied
+
+    @property
+    def why_not(self) -> str:
+        return f"doctor's NATS user may not subscribe to every subject ({self.denied[0]})" \
+            if self.denied else ""
+
+    @classmethod
+    async def open(cls, target: Target, heard: Callable[[Any], Awaitable[None]]
+                   ) -> tuple[Listening | None, str]:
+        """(listening, "") or (None, why not)."""
+        nats_c = next((c for c in target.infra if c.kind == "nats"), None)
+        if nats_c is None or nats_c.port is None:
+            return None, "no NATS address to subscribe at (give --nats nats://HOST:PORT)"
+        import nats
+        from nats.errors import Error as NatsError
+
+        from trade_ops.credentials import nats_login
+
+        denied: list[str] = []
+
+        async def error(exc: Exception) -> None:
+            if "permission" in str(exc).lower():
+                denied.append(str(exc).strip())
+
+        target.contacted.add(f"{nats_c.host}:{nats_c.port}")
+        try:
+            nc = await nats.connect(f"nats://{nats_c.host}:{nats_c.port}", name=DOCTOR_CONNECTION,
+                                    connect_timeout=2 * target.timeout, max_reconnect_attempts=0,
+                                    allow_reconnect=False, error_cb=error, **nats_login(target.run_dir.path))
+        except (NatsError, OSError, TimeoutError) as exc:
+            where = f"{nats_c.host}:{nats_c.port}"
+            return None, f"doctor cannot connect to NATS at {where} ({exc or 'timed out'})"
+        ear = cls(nc, denied)
+        try:
+            await nc.subscribe(">", cb=heard)
+            await nc.flush(timeout=max(1, round(target.timeout)))
+            await asyncio.sleep(0.05)  # a permissions violation arrives asynchronously
+        except (NatsError, OSError, TimeoutError) as exc:
+            denied.append(str(exc) or type(exc).__name__)
+        if denied:
+            await ear.close()
+            return None, ear.why_not
+        return ear, ""
+
+    async def close(self) -> None:
+        with contextlib.suppress(Exception):
+            await self.nc.close()
+
+
 async def sample(target: Target, window: float) -> tuple[Wire | None, str]:
     """Subscribe to every subject for `window` seconds: (what was heard, "") or (None, why not)."""
-    nats_c = next((c for c in target.infra if c.kind == "nats"), None)
-    if nats_c is None or nats_c.port is None:
-        return None, "no NATS address to subscribe at (give --nats nats://HOST:PORT)"
-    import nats
-    from nats.errors import Error as NatsError
-
-    from trade_ops.credentials import nats_login
-
     counts: Counter[str] = Counter()
-    denied: list[str] = []
 
     async def heard(msg: Any) -> None:
         if not msg.subject.startswith(_INTERNAL):
             counts[msg.subject] += 1
 
-    async def error(exc: Exception) -> None:
-        if "permission" in str(exc).lower():
-            denied.append(str(exc).strip())
-
-    target.contacted.add(f"{nats_c.host}:{nats_c.port}")
+    ear, why = await Listening.open(target, heard)
+    if ear is None:
+        return None, why
     try:
-        nc = await nats.connect(f"nats://{nats_c.host}:{nats_c.port}", name=DOCTOR_CONNECTION,
-                                connect_timeout=2 * target.timeout, max_reconnect_attempts=0,
-                                allow_reconnect=False, error_cb=error, **nats_login(target.run_dir.path))
-    except (NatsError, OSError, TimeoutError) as exc:
-        return None, f"doctor cannot connect to NATS at {nats_c.host}:{nats_c.port} ({exc or 'timed out'})"
-    try:
-        await nc.subscribe(">", cb=heard)
-        await nc.flush(timeout=max(1, round(target.timeout)))
-        await asyncio.sleep(0.05)  # a permissions violation arrives asynchronously
-        if denied:
-            return None, f"doctor's NATS user may not subscribe to every subject ({denied[0]})"
         await asyncio.sleep(window)
     finally:
-        await nc.close()
-    if denied:
-        return None, f"doctor's NATS user may not subscribe to every subject ({denied[0]})"
+        await ear.close()
+    if ear.denied:
+        return None, ear.why_not
     return Wire(window, counts, {}), ""
 
 

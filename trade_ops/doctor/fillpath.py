@@ -20,14 +20,13 @@ Two kinds of evidence, the first preferred:
 from __future__ import annotations
 
 import collections
-import contextlib
 from typing import Any
 
 import httpx
 
 from trade_ops.doctor.check_topology import (
-    DOCTOR_CONNECTION,
     Declared,
+    Listening,
     Server,
     declared,
     judge_subject,
@@ -37,46 +36,26 @@ from trade_ops.doctor.check_topology import (
 from trade_ops.doctor.model import CheckResult
 from trade_ops.doctor.target import Target
 
-__all__ = ["Wire", "follow", "stopped_at"]
+__all__ = ["Trail", "follow", "stopped_at"]
 
 OMS = "oms"
 KEEP = 500  # messages kept to match an order id learnt after they passed
 PAYLOAD = 4096  # bytes of each message searched for the order's ids
 
 
-class Wire:
+class Trail:
     """Subjects that carried this order on NATS, in the order they were heard."""
 
-    def __init__(self, nc: Any) -> None:
-        self.nc = nc
+    def __init__(self) -> None:
         self.recent: collections.deque[tuple[str, bytes]] = collections.deque(maxlen=KEEP)
+        self.ear: Listening | None = None
 
     @classmethod
-    async def listen(cls, target: Target) -> Wire | None:
+    async def listen(cls, target: Target) -> Trail | None:
         """Listen on every subject of the target's NATS, or None where doctor may not."""
-        nats_c = next((c for c in target.infra if c.kind == "nats" and c.port), None)
-        if nats_c is None:
-            return None
-        import nats
-        from nats.errors import Error as NatsError
-
-        from trade_ops.credentials import nats_login
-
-        login = {} if target.explicit else nats_login(target.run_dir.path)
-        try:
-            nc = await nats.connect(f"nats://{nats_c.host}:{nats_c.port}", name=DOCTOR_CONNECTION,
-                                    connect_timeout=target.timeout, max_reconnect_attempts=0,
-                                    allow_reconnect=False, **login)
-        except (OSError, TimeoutError, NatsError):
-            return None
-        wire = cls(nc)
-        try:
-            await nc.subscribe(">", cb=wire._heard)
-            await nc.flush(timeout=max(1, round(target.timeout)))
-        except (OSError, TimeoutError, NatsError):  # not permitted to listen everywhere
-            await wire.close()
-            return None
-        return wire
+        trail = cls()
+        trail.ear, _ = await Listening.open(target, trail._heard)
+        return trail if trail.ear is not None else None
 
     async def _heard(self, msg: Any) -> None:
         self.recent.append((msg.subject, bytes(msg.data[:PAYLOAD])))
@@ -86,8 +65,8 @@ class Wire:
         return list(dict.fromkeys(s for s, data in self.recent if any(k in data for k in keys)))
 
     async def close(self) -> None:
-        with contextlib.suppress(Exception):
-            await self.nc.close()
+        if self.ear is not None:
+            await self.ear.close()
 
 
 def _consumers(decl: Declared, subject: str) -> list[str]:
@@ -148,11 +127,11 @@ def follow(decl: Declared, server: Server, carried: list[str] | None = None) -> 
         venues[-1] if venues else None
 
 
-async def stopped_at(target: Target, http: httpx.AsyncClient, wire: Wire | None = None,
+async def stopped_at(target: Target, http: httpx.AsyncClient, trail: Trail | None = None,
                      *ids: str | None) -> tuple[str, str | None]:
     if not target.nats_monitor:
         return "doctor cannot follow it without NATS monitoring (give --nats-monitor URL)", None
     server, error = await read_server(target, http)
     if server is None:
         return f"doctor cannot follow it: NATS monitoring unreachable ({error})", None
-    return follow(declared(target), server, wire.carried(*ids) if wire is not None else None)
+    return follow(declared(target), server, trail.carried(*ids) if trail is not None else None)

@@ -32,7 +32,7 @@ import httpx
 
 from trade_ops import order_contract
 from trade_ops.credentials import operator_headers
-from trade_ops.doctor.fillpath import Wire, stopped_at
+from trade_ops.doctor.fillpath import Trail, stopped_at
 from trade_ops.doctor.http import Answer, call, json_of
 from trade_ops.doctor.model import CheckResult
 from trade_ops.doctor.target import Target
@@ -260,11 +260,11 @@ async def round_trip(target: Target, http: httpx.AsyncClient, trip: CheckResult,
     orders = Orders(target, http, contract)
     filled = False
     # Where this order goes on the wire, on a deployment whose path trade-ops does not know.
-    wire = await Wire.listen(target) if fields is not None and not target.supervised else None
+    trail = await Trail.listen(target) if fields is not None and not target.supervised else None
     try:
         if fields is not None:
             before = await position(target, http) if books else None
-            filled = await _buy(target, http, trip, orders, fields, wire)
+            filled = await _buy(target, http, trip, orders, fields, trail)
             if filled and books is not None:
                 await books_reflect(target, http, books, before)
             if filled:
@@ -276,8 +276,8 @@ async def round_trip(target: Target, http: httpx.AsyncClient, trip: CheckResult,
                 else:
                     trip.details.append("flat again: sell FILLED")
     finally:
-        if wire is not None:
-            await wire.close()
+        if trail is not None:
+            await trail.close()
         done, left = await orders.settle(3 * target.timeout)
         trip.details += done
         for problem, remedy in left:  # an order of doctor's left open comes first: its cancel is the fix
@@ -294,7 +294,7 @@ async def round_trip(target: Target, http: httpx.AsyncClient, trip: CheckResult,
 
 
 async def _buy(target: Target, http: httpx.AsyncClient, trip: CheckResult, orders: Orders,
-               fields: dict[str, Any], wire: Wire | None) -> bool:
+               fields: dict[str, Any], trail: Trail | None) -> bool:
     """The buy: True when FILLED; else trip says what the OMS answered, or where it stopped."""
     started = time.perf_counter()
     buy, why = await orders.place({**fields, "side": "buy"})
@@ -331,7 +331,7 @@ async def _buy(target: Target, http: httpx.AsyncClient, trip: CheckResult, order
         trip.fail(f"buy order {buy.order_id} was answered {reading.status}; {buy.note}",
                   orders.curl("GET", f"/orders/{buy.order_id}"))
     else:
-        stage, component = await stopped_at(target, http, wire, buy.client_id, buy.order_id)
+        stage, component = await stopped_at(target, http, trail, buy.client_id, buy.order_id)
         trip.data["stage"] = stage
         after = "ACCEPTED" if reading.status == "ACCEPTED" else "its answer"
         trip.fail(f"buy order {buy.order_id} still {reading.status} {2 * target.timeout:.1f}s after {after}: "
