@@ -267,3 +267,14 @@ def test_report_perf_junit_has_a_case_per_gate_and_the_html_page_loads_nothing(
     assert "<table>" in page
     text = summary.read_text()  # the report without its plots: a job summary cannot show files
     assert "# Performance report" in text and "](PERF-" not in text
+
+
+def test_histogram_buckets_count_each_value_at_or_below_the_bound() -> None:
+    from trade_ops.bench import hist
+
+    h = hist.new()
+    for seconds in (0.00005, 0.001, 0.001, 0.002, 3.0):
+        hist.record_s(h, seconds)
+    # a value equal to a bound is in its bucket (Prometheus' le); values are told apart to the
+    # histogram's 3 significant digits (3 s is not <= 2.99 s)
+    assert hist.counts_at_or_below(h, [100, 999, 1000, 2500, 2_990_000, 5_000_000]) == [1, 1, 3, 4, 4, 5]

@@ -1,5 +1,6 @@
 """doctor and bench results as Prometheus text, built with prometheus_client's metric
-families in one CollectorRegistry (so no family is written twice) and its text encoder.
+families in one CollectorRegistry (so no family is written twice) and written by its text
+encoder (generate_latest, through write_to_textfile and the exporter's HTTP server).
 
 Names follow Prometheus' conventions: base units (`_seconds`), counters end in `_total`,
 a check's result is a 0/1 gauge as the blackbox exporter's `probe_success` is.
@@ -23,15 +24,15 @@ from pathlib import Path
 from typing import Any, get_args
 
 from hdrh.histogram import HdrHistogram
-from prometheus_client import CollectorRegistry, generate_latest, write_to_textfile
+from prometheus_client import CollectorRegistry, write_to_textfile
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from trade_ops.bench import hist
 from trade_ops.doctor.model import Status
 
-__all__ = ["LATENCY_BUCKETS_S", "FamiliesCollector", "bench_families", "doctor_families", "metrics_text",
-           "serve_metrics", "write_metrics"]
+__all__ = ["LATENCY_BUCKETS_S", "FamiliesCollector", "bench_families", "doctor_families", "serve_metrics",
+           "write_metrics"]
 
 # Prometheus' default buckets, extended below 5 ms and above 10 s (an order takes ~1-10 ms).
 LATENCY_BUCKETS_S = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
@@ -53,10 +54,6 @@ def _registry(collector: Collector) -> CollectorRegistry:
     registry = CollectorRegistry(auto_describe=False)
     registry.register(collector)
     return registry
-
-
-def metrics_text(families: Sequence[Metric]) -> str:
-    return generate_latest(_registry(FamiliesCollector(lambda: families))).decode()
 
 
 def write_metrics(path: Path, families: Sequence[Metric]) -> Path:
