@@ -199,6 +199,7 @@ def test_the_reconciliation_skip_is_said_in_every_output(world: dict[str, Any], 
     why = "skipped: doctor does not examine nats and valkey here"
     assert why in " ".join(result.output.split()), result.output
     assert why in report.read_text()
+    assert "| judged by their own evidence | oms |" in report.read_text()
 
 
 def test_an_s3_lake_is_among_the_addresses_contacted(world: dict[str, Any], tmp_path: Path,

@@ -149,7 +149,9 @@ def _environment(doc: dict[str, Any]) -> list[str]:
     rows = [[k, v] for k, v in env.items()]
     rows += [["stack", target.get("stack")], ["run dir", target.get("run_dir")],
              ["port offset", target.get("offset")],
-             ["examined", "exactly what was named (--url ...)" if target.get("explicit") else "the stack"]]
+             ["examined", "exactly what was named (--url ...)" if target.get("explicit") else "the stack"],
+             ["judged by trade-ops' model", ", ".join(target.get("own") or []) or "none"],
+             ["judged by their own evidence", ", ".join(target.get("foreign") or []) or "none"]]
     footer = f"<sub>Generated {doc.get('started_at', '?')} by `trade-ops doctor --report`.</sub>"
     return ["## Environment", "", *_table(["", "Value"], rows), footer, ""]
 
