@@ -30,6 +30,12 @@ def test_an_answer_is_read_as_the_oms_says(code: int, doc: Any, verdict: Verdict
     assert (reading.verdict, reading.status) == (verdict, status)
 
 
+def test_a_reading_shows_the_oms_words_once() -> None:
+    said = builtin().read(200, {"status": "RISK_REJECTED", "reason": "RISK_REJECTED: no responders"})
+    assert said.shown() == "RISK_REJECTED: no responders"
+    assert builtin().read(200, {"status": "REJECTED", "reason": "limit"}).shown() == "REJECTED: limit"
+
+
 def test_rejections_listed_in_the_stack_file_and_the_fast_path_agree() -> None:
     contract = from_table({"rejected": ["BLOCKED"]}, "table")
     for body in (b'{"id":"1","status":"BLOCKED"}', b'{"id":"1","status":"RISK_REJECTED"}',

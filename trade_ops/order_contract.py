@@ -81,7 +81,9 @@ class Reading:
     def shown(self) -> str:
         """`RISK_REJECTED: no responders` - the OMS's own words."""
         word = self.status or self.verdict.value
-        return f"{word}: {self.reason}" if self.reason and self.reason != word else word
+        if not self.reason or self.reason == word:
+            return word
+        return self.reason if self.reason.startswith(word) else f"{word}: {self.reason}"
 
 
 @dataclass

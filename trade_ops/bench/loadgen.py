@@ -189,7 +189,7 @@ class _Run:
             if kind == HTTP_ERROR:
                 self.raw.sample(f"http_{status}", body or b"(empty body)")
             elif kind == REJECTED:
-                self.raw.sample(REJECTION_SAMPLES, body)
+                self.raw.sample(REJECTION_SAMPLES, self.target.why_rejected(status, body))
         except RequestTimeout:
             kind = TIMEOUT
             self.raw.sample("timeout", f"no complete answer within {self.spec.timeout_s:g} s")

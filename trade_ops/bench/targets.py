@@ -75,6 +75,8 @@ class Target:
     body: Callable[[int], bytes] | None = None  # request i -> body bytes
     classify: Callable[[int, bytes], int] = field(default=lambda status, body: _by_status(status))
     describe: dict[str, Any] = field(default_factory=dict)
+    # A rejection's sample: the OMS's own words ("RISK_REJECTED: no responders"), else its body.
+    why_rejected: Callable[[int, bytes], str | bytes] = field(default=lambda status, body: body)
     framed: bool = True  # an HTTP request; False: the body alone is the request (a bus message)
     connect: Callable[[], Transport] | None = None  # called on the load's loop; None: HTTP
     finish: Callable[[], Awaitable[None]] | None = None  # at the end of each load, on its loop
@@ -109,6 +111,16 @@ def _oms_classifier(contract: Contract) -> Callable[[int, bytes], int]:
         return OK if 200 <= status < 300 else HTTP_ERROR
 
     return classify
+
+
+def _rejection_words(contract: Contract) -> Callable[[int, bytes], str | bytes]:
+    def words(status: int, body: bytes) -> str | bytes:
+        try:
+            return contract.read(status, orjson.loads(body)).shown()
+        except orjson.JSONDecodeError:
+            return body
+
+    return words
 
 
 def _classify_risk(status: int, body: bytes) -> int:
@@ -196,9 +208,12 @@ def make_target(kind: str, url: str, *, method: str | None = None, body: str | N
         body_fn = _template_body(body, run_id) if body is not None else None
     full = f"http://{parts.netloc}{path}"
     head = build_head(m, parts.hostname, port, path, headers, has_body=body_fn is not None)
-    return Target(kind, full, m, addr, port, path, head, body_fn, classify,
-                  {"kind": kind, "method": m, "url": full, "order": order or None, "body": body,
-                   "contract": contract.describe() if contract is not None else None})
+    target = Target(kind, full, m, addr, port, path, head, body_fn, classify,
+                    {"kind": kind, "method": m, "url": full, "order": order or None, "body": body,
+                     "contract": contract.describe() if contract is not None else None})
+    if kind == "oms":
+        target.why_rejected = _rejection_words(contract or order_contract.builtin())
+    return target
 
 
 def _bus_target(kind: str, url: str, nats: NatsAccess | None, *, headers: dict[str, str] | None,
