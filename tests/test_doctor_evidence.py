@@ -61,8 +61,11 @@ def test_a_healthy_body_that_says_disconnected_is_a_warning_with_the_field() -> 
                                 "details": {"redis": False, "workers": 3}})
     assert nested.status == "warn" and set(nested.fields) == {"components.db", "details.redis"}
     # Fields that say nothing about health stay quiet.
-    quiet = judge_health(200, {"status": "ok", "backup_enabled": False, "kill_switch": False, "count": 0})
+    quiet = judge_health(200, {"status": "ok", "backup_enabled": False, "kill_switch": False, "count": 0,
+                               "log_level": "error", "details": {"debug": False, "color": "red"}})
     assert quiet.status == "pass" and quiet.fields == {}
+    said = judge_health(200, {"status": "ok", "nats": "disconnected", "details": {"db_connection": "closed"}})
+    assert said.status == "warn" and set(said.fields) == {"nats", "details.db_connection"}
 
 
 def test_a_trade_ops_body_says_it_is_one_and_reads_clean() -> None:

@@ -77,7 +77,10 @@ _UP_WORDS = {"connected", "healthy", "ok", "up", "alive", "ready", "available", 
              "consuming", "subscribed", "online", "live", "writable"}
 _DOWN_WORDS = {"disconnected", "degraded", "stale", "failed", "failing", "down", "offline", "halted",
                "stalled", "unhealthy"}
-_CONTAINERS = ("checks", "components", "details", "dependencies", "services", "connections")
+# Maps whose every entry is a component's health (`components: {"db": false}`); `details`
+# is read too, but only its fields whose names speak of health.
+_CONTAINERS = ("checks", "components", "dependencies", "services", "connections")
+_HEALTH_WORDS = _UP_WORDS | {"status", "state", "health", "connection"}
 _NOTE_KEYS = {"mode", "state", "role", "environment", "env", "trading_mode"}
 _SKIP_KEYS = {"status", "checks", "version", "serviceId", "description", "time", "timestamp", "uptime_s",
               "releaseId", "links", "notes"}
@@ -93,8 +96,8 @@ def _field_down(key: str, value: Any, inside: bool) -> bool:
         if value is False:
             return inside or bool(words & _UP_WORDS) or key.lower() in evidence.ALIASES
         return bool(words & _DOWN_WORDS)
-    if isinstance(value, str):
-        word = value.lower().strip()
+    if isinstance(value, str) and (inside or words & _HEALTH_WORDS or key.lower() in evidence.ALIASES):
+        word = value.lower().strip()  # `nats: "disconnected"`, not `log_level: "error"`
         return word in _FAIL or word in {"disconnected", "not connected", "unavailable", "closed",
                                          "unreachable"}
     return False
