@@ -87,8 +87,9 @@ def test_the_workflow_runs_as_a_template_in_another_repository(scratch_python: P
     path = [p for p in env["PATH"].split(os.pathsep) if p != here]
     env["PATH"] = os.pathsep.join([str(scratch_python), *path])
     env["TRADE_OPS_PORT_OFFSET"] = str(free_offset(None))  # type: ignore[arg-type]  # the builtin stack
-    job = run_job(scratch_repo / ".github" / "workflows" / "trade-ops.yml", "health-and-performance",
-                  scratch_repo, temp, env, overrides={"TRADE_OPS_INSTALL": str(ROOT)})
+    workflow = scratch_repo / ".github" / "workflows" / "trade-ops.yml"
+    job = run_job(workflow, "health-and-performance", scratch_repo, temp, env,
+                  overrides={"TRADE_OPS_INSTALL": str(ROOT)})
 
     # Every step passes, but the bench's own gate: its SLOs (p99<100ms) are the user's, and this
     # shared test machine may breach them (exit 1) or be too busy to measure (exit 4); the step
@@ -122,8 +123,28 @@ def test_the_workflow_runs_as_a_template_in_another_repository(scratch_python: P
     assert (out / "metrics" / "doctor.prom").is_file() and (out / "metrics" / "bench.prom").is_file()
     loads, images = _external_loads((out / "bench.html").read_text())
     assert loads == [] and images >= 1
-    assert job.uploads == {out: True, scratch_repo / ".trade-ops" / "logs": True}
+    run_dir = scratch_repo / ".trade-ops"
+    assert job.uploads == {out: True, run_dir / "runs": True, run_dir / "logs": True}
+    assert (run_dir / "runs" / "ci-load.json").is_file()  # the next baseline, uploaded
 
     summary = (temp / "step_summary.md").read_text()
     assert "# Status report" in summary and "## trade-ops bench oms" in summary
     assert STALE not in summary  # nothing the user's repository holds reaches the job summary
+
+    if bench_step.code == 4:
+        return  # an invalid run is compared with --force only: the comparison is not the template's
+    # The user commits this run as the baseline: the comparison step runs (the same run both
+    # sides: every row unchanged), with its JUnit file and HTML page
+    baseline = scratch_repo / "trade-ops" / "baseline.json"
+    baseline.parent.mkdir()
+    baseline.write_bytes((run_dir / "runs" / "ci-load.json").read_bytes())
+    again = run_job(workflow, "health-and-performance", scratch_repo, temp, env,
+                    overrides={"TRADE_OPS_INSTALL": str(ROOT)},
+                    only=lambda name: name.startswith(("Write everything", "Compare")))
+    compare = again.step("Compare with your committed baseline")
+    assert compare.outcome == "success", compare.output[-4000:]
+    assert next(iter(JUnitXml.fromfile(str(out / "junit" / "report-perf.xml")))).failures == 0
+    loads, images = _external_loads((out / "PERFORMANCE_REPORT.html").read_text())
+    assert loads == [] and images >= 1
+    summary = (temp / "step_summary.md").read_text()
+    assert "# Performance report" in summary and STALE not in summary

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -90,9 +91,10 @@ def _uses(step: dict[str, Any], ctx: _Context, run: JobRun) -> None:
 
 
 def run_job(workflow: Path, job: str, workspace: Path, temp: Path, base_env: dict[str, str],
-            overrides: dict[str, str] | None = None, timeout_s: float = 600.0) -> JobRun:
+            overrides: dict[str, str] | None = None, timeout_s: float = 600.0,
+            only: Callable[[str], bool] | None = None) -> JobRun:
     """Run the job's steps in order; `overrides` replace the workflow's own env values (as a
-    user edits them in their copy)."""
+    user edits them in their copy); `only`: run just the steps whose name it accepts."""
     doc = yaml.safe_load(workflow.read_text())
     github_env, summary = temp / "github_env", temp / "step_summary.md"
     github_env.write_text("")
@@ -105,7 +107,7 @@ def run_job(workflow: Path, job: str, workspace: Path, temp: Path, base_env: dic
     run, failed = JobRun(), False
     for step in doc["jobs"][job]["steps"]:
         name = str(step.get("name") or step.get("uses"))
-        if not ctx.condition(step.get("if"), failed):
+        if (only is not None and not only(name)) or not ctx.condition(step.get("if"), failed):
             run.steps.append(StepRun(name, "skipped"))
             continue
         if "uses" in step:
