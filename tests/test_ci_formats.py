@@ -237,7 +237,8 @@ def test_the_exporter_runs_at_most_once_per_interval_whoever_asks() -> None:
 
 def test_serve_refuses_what_it_cannot_do() -> None:
     for args in (["--serve", "nonsense"], ["--serve", ":9464", "--watch", "5"],
-                 ["--serve", ":9464", "--json"], ["--serve", ":9464", "--trade"]):  # it never trades
+                 ["--serve", ":9464", "--json"], ["--serve", ":9464", "--trade"],  # it never trades
+                 ["--serve", ":9464", "--metrics", "m.prom"]):
         result = CliRunner().invoke(app, ["doctor", "--valkey", "redis://127.0.0.1:1", *args])
         assert result.exit_code == 2, (args, result.output)
         assert "--serve" in result.output

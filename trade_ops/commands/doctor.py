@@ -103,9 +103,9 @@ def doctor(
         out.use_stderr()
     if watch is not None and json_:
         raise UsageError("--watch and --json do not combine: --json prints one document")
-    if serve is not None and (watch is not None or json_ or up or trade):
-        raise UsageError("--serve runs doctor read-only when scraped: it does not combine with --watch, "
-                         "--json, --up or --trade")
+    if serve is not None and (watch is not None or json_ or up or trade or junit or metrics):
+        raise UsageError("--serve runs doctor read-only when scraped and serves its metrics: it does not "
+                         "combine with --watch, --json, --up, --trade, --junit or --metrics")
     if compose is not None and not compose.is_file():
         raise UsageError(f"--compose {compose}: no such file")
     rd = RunDir(run_dir)
