@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -150,19 +149,20 @@ def test_an_invalid_measurement_is_a_junit_error(tmp_path: Path) -> None:
 
 
 # -- doctor ---------------------------------------------------------------------------------
-def _closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+@pytest.fixture(scope="module")
+def lying_oms() -> Iterator[str]:
+    """A service answering HTTP 200 {"status": "unhealthy"} everywhere, as the original backend's did."""
+    with NullServer(body='{"status": "unhealthy", "error": "database connection lost"}') as url:
+        yield url.rstrip("/")
 
 
-def test_doctor_writes_a_case_and_a_gauge_per_check(valkey_server: Proc, tmp_path: Path,
+def test_doctor_writes_a_case_and_a_gauge_per_check(valkey_server: Proc, lying_oms: str, tmp_path: Path,
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     summary = tmp_path / "summary.md"
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
     junit, metrics = tmp_path / "doctor.xml", tmp_path / "doctor.prom"
     code, out = _invoke("doctor", "--valkey", f"redis://127.0.0.1:{valkey_server.port}",
-                        "--url", f"oms=http://127.0.0.1:{_closed_port()}", "--no-report", "--json",
+                        "--url", f"oms={lying_oms}", "--no-trade", "--no-report", "--json",
                         "--junit", str(junit), "--metrics", str(metrics))
     doc = orjson.loads(out)
     assert code == 1 == doc["exit_code"]
@@ -172,6 +172,7 @@ def test_doctor_writes_a_case_and_a_gauge_per_check(valkey_server: Proc, tmp_pat
     cases = _cases(junit)
     assert set(cases) == set(status)
     assert cases["valkey"] is None and isinstance(cases["oms"], Failure)
+    assert "unhealthy" in cases["oms"].message  # what doctor found, in the test panel
     assert all(isinstance(cases[n], Skipped) for n, s in status.items() if s == "skip")
 
     fams = _families(metrics.read_text())
