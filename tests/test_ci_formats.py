@@ -10,7 +10,6 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator
-from html.parser import HTMLParser
 from pathlib import Path
 
 import httpx
@@ -21,6 +20,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from typer.testing import CliRunner
 
 from tests.helpers import Proc
+from tests.page_loads import external_loads
 from tests.report_synth import save_run
 from trade_ops.bench.null_server import NullServer
 from trade_ops.cli import app
@@ -68,31 +68,6 @@ def _sample(family: object, **labels: str) -> float:
     return float(found[0])
 
 
-class _Loads(HTMLParser):
-    """Every place an HTML page would load something from: src attributes, <link>, CSS url()."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.loads: list[str] = []
-        self.images = 0
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        for name, value in attrs:
-            if name in ("src", "srcset", "poster", "data") or (tag == "link" and name == "href"):
-                self.loads.append(value or "")
-        self.images += tag == "img"
-
-    def handle_data(self, data: str) -> None:
-        if "url(" in data or "@import" in data:
-            self.loads.append(data)
-
-
-def _external_loads(html: str) -> tuple[list[str], int]:
-    parser = _Loads()
-    parser.feed(html)
-    return [x for x in parser.loads if not x.startswith("data:")], parser.images
-
-
 # -- bench ----------------------------------------------------------------------------------
 def test_bench_writes_junit_metrics_html_and_appends_the_job_summary(
         null_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -126,7 +101,7 @@ def test_bench_writes_junit_metrics_html_and_appends_the_job_summary(
     assert _sample(fams["trade_ops_bench_success"], **labels) == 0
     assert "trade_ops_bench_requests_total{" in metrics.read_text()
 
-    loads, images = _external_loads(html.read_text())
+    loads, images = external_loads(html.read_text())
     assert loads == [] and images >= 1  # the percentile plot (a timeline needs a full second), embedded
 
     code, _ = _invoke("bench", "http", "--url", null_url, "-n", "50", "-c", "1", "--json")
@@ -264,7 +239,7 @@ def test_report_perf_junit_has_a_case_per_gate_and_the_html_page_loads_nothing(
     assert sum(name.startswith("p50: ") for name in cases) == 1  # one case per metric row too
 
     page = html.read_text()
-    loads, images = _external_loads(page)
+    loads, images = external_loads(page)
     assert loads == [] and images >= 3  # the percentile plot and both timelines
     assert "<table>" in page
     text = summary.read_text()  # the report without its plots: a job summary cannot show files
@@ -280,3 +255,20 @@ def test_histogram_buckets_count_each_value_at_or_below_the_bound() -> None:
     # a value equal to a bound is in its bucket (Prometheus' le); values are told apart to the
     # histogram's 3 significant digits (3 s is not <= 2.99 s)
     assert hist.counts_at_or_below(h, [100, 999, 1000, 2500, 2_990_000, 5_000_000]) == [1, 1, 3, 4, 4, 5]
+
+
+def test_the_page_check_sees_what_a_browser_would_fetch() -> None:
+    page = ('<img src="https://cdn.example/p.png"><link rel="stylesheet" href="//cdn.example/s.css">'
+            '<style>@import "x.css"; body { background: url(http://a.example/b.png) }</style>'
+            '<img src="data:image/png;base64,AAAA"><a href="https://example.org">a link loads nothing</a>')
+    loads, images = external_loads(page)
+    assert len(loads) == 3 and images == 2
+
+
+def test_a_remote_image_in_the_markdown_is_shown_as_its_alt_text(tmp_path: Path) -> None:
+    from trade_ops.render.html import html_page
+
+    (tmp_path / "plot.png").write_bytes(b"\x89PNG\r\n\x1a\n")
+    page = html_page("t", "![remote](https://cdn.example/p.png) ![local](plot.png)", tmp_path)
+    loads, images = external_loads(page)
+    assert loads == [] and images == 1 and "[remote]" in page

@@ -22,7 +22,7 @@ from junitparser import JUnitXml
 from typer.testing import CliRunner
 
 from tests.apps.stacks import free_offset
-from tests.test_ci_formats import _external_loads
+from tests.page_loads import external_loads
 from tests.workflow_runner import run_job
 from trade_ops.cli import app
 
@@ -121,7 +121,7 @@ def test_the_workflow_runs_as_a_template_in_another_repository(scratch_python: P
     said = {0: bench.failures + bench.errors == 0, 1: bench.failures > 0, 4: bench.errors > 0}
     assert said[bench_step.code]
     assert (out / "metrics" / "doctor.prom").is_file() and (out / "metrics" / "bench.prom").is_file()
-    loads, images = _external_loads((out / "bench.html").read_text())
+    loads, images = external_loads((out / "bench.html").read_text())
     assert loads == [] and images >= 1
     run_dir = scratch_repo / ".trade-ops"
     assert job.uploads == {out: True, run_dir / "runs": True, run_dir / "logs": True}
@@ -144,7 +144,7 @@ def test_the_workflow_runs_as_a_template_in_another_repository(scratch_python: P
     compare = again.step("Compare with your committed baseline")
     assert compare.outcome == "success", compare.output[-4000:]
     assert next(iter(JUnitXml.fromfile(str(out / "junit" / "report-perf.xml")))).failures == 0
-    loads, images = _external_loads((out / "PERFORMANCE_REPORT.html").read_text())
+    loads, images = external_loads((out / "PERFORMANCE_REPORT.html").read_text())
     assert loads == [] and images >= 1
     summary = (temp / "step_summary.md").read_text()
     assert "# Performance report" in summary and STALE not in summary
