@@ -77,7 +77,8 @@ def start_foreign(workdir: Path, nats_url: str, valkey: str,
 
 def main(argv: list[str]) -> int:
     """`python -m tests.legacy_stack DIR`: the foreign fixture on a real nats-server and valkey,
-    its stack file at DIR/foreign.toml, until Ctrl-C (to measure doctor on it by hand)."""
+    its stack file at DIR/foreign.toml, until Ctrl-C (to measure doctor on it by hand). Its
+    `oms` there is the foreign OMS of tests/apps/foreign_oms.py, which takes orders (--trade)."""
     import signal
     import time
 
@@ -94,13 +95,17 @@ def main(argv: list[str]) -> int:
     nats, valkey = start_nats(workdir / "nats"), start_valkey(workdir / "valkey")
     procs: dict[str, Proc] = {}
     try:
+        from tests.apps.foreign_oms import start_foreign_oms
+
         procs = start_foreign(workdir / "apps", nats.url, f"127.0.0.1:{valkey.port}")
+        procs["orders"] = start_foreign_oms(workdir / "oms")
         monitor = next(line.rsplit(":", 1)[-1] for line in nats.log_text().splitlines()
                        if "Starting http monitor on" in line)
         stack = workdir / "foreign.toml"
         stack.write_text(f"[infra.valkey]\nport = {valkey.port}\n\n[infra.nats]\nport = {nats.port}\n"
                          f"monitor_port = {monitor}\n\n"
-                         + "\n".join(f'[services.{r}]\nurl = "{p.url}"\n' for r, p in procs.items()))
+                         + "\n".join(f'[services.{"oms" if r == "orders" else r}]\nurl = "{p.url}"\n'
+                                     for r, p in procs.items() if r != "oms"))
         print(f"foreign fixture up; stack file {stack}\n"
               f"  trade-ops doctor --stack {stack} --run-dir {workdir / 'run'} --no-report\n"
               "Ctrl-C stops it", flush=True)
