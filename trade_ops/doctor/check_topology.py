@@ -143,11 +143,12 @@ def declared(target: Target) -> Declared:
     return out
 
 
-def _listeners() -> tuple[dict[int, int], dict[int, set[int]]]:
-    """This host's TCP sockets: (client port -> pid, pid -> ports it listens on)."""
+def _listeners() -> tuple[dict[tuple[int, int], set[int]], dict[int, set[int]]]:
+    """This host's TCP sockets: ((local port, remote port) -> pids, pid -> ports it listens on).
+    Keyed by both ports: Linux gives one ephemeral port to connections to different servers."""
     import psutil
 
-    clients: dict[int, int] = {}
+    clients: dict[tuple[int, int], set[int]] = {}
     listening: dict[int, set[int]] = {}
     try:
         sockets = psutil.net_connections(kind="tcp")
@@ -159,7 +160,7 @@ def _listeners() -> tuple[dict[int, int], dict[int, set[int]]]:
         if s.status == psutil.CONN_LISTEN:
             listening.setdefault(s.pid, set()).add(s.laddr.port)
         elif s.raddr:
-            clients[s.laddr.port] = s.pid
+            clients.setdefault((s.laddr.port, s.raddr.port), set()).add(s.pid)
     return clients, listening
 
 
@@ -187,6 +188,8 @@ async def read_server(target: Target, http: httpx.AsyncClient) -> tuple[Server |
     unnamed_local = [c for c in raw if not c.get("name") and str(c.get("ip")) in ("127.0.0.1", "::1")]
     clients, listening = await asyncio.to_thread(_listeners) if unnamed_local else ({}, {})
     ports = _by_port(target)
+    nats_c = next((c for c in target.infra if c.kind == "nats"), None)
+    server_port = nats_c.port if nats_c is not None else None
     connections: list[Connection] = []
     inbox_owner: dict[str, str] = {}
     for conn in raw:
@@ -194,8 +197,11 @@ async def read_server(target: Target, http: httpx.AsyncClient) -> tuple[Server |
         name = conn.get("name") or ""
         service = name if name in names else None
         if service is None and not name and conn in unnamed_local:
-            pid = clients.get(int(conn.get("port") or 0))
-            service = next((ports[p] for p in sorted(listening.get(pid or -1, ())) if p in ports), None)
+            port = int(conn.get("port") or 0)
+            pids = set().union(*(p for (local, remote), p in clients.items()
+                                 if local == port and remote == (server_port or remote)))
+            owners = {ports[p] for pid in pids for p in listening.get(pid, ()) if p in ports}
+            service = owners.pop() if len(owners) == 1 else None
         label = service or name or f"client {address}"
         subjects = [str(s.get("subject", "")) if isinstance(s, dict) else str(s)
                     for s in conn.get("subscriptions_list_detail") or conn.get("subscriptions_list") or []]
