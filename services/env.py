@@ -13,6 +13,7 @@ __all__ = [
     "BASE_IMAGE",
     "DURABILITY",
     "HOST",
+    "INSTANCE_ID",
     "LAKE_URI",
     "LOG_LEVEL",
     "NATS_URL",
@@ -37,6 +38,7 @@ __all__ = [
 PREFIX = "TRADE_OPS_"
 
 SERVICE = PREFIX + "SERVICE"  # the service's name (set by `python -m services NAME`)
+INSTANCE_ID = PREFIX + "INSTANCE_ID"  # given by trade-ops to each process it starts; /livez answers it
 HOST = PREFIX + "HOST"  # the address it binds
 PORT = PREFIX + "PORT"  # the port it binds
 VALKEY_URL = PREFIX + "VALKEY_URL"

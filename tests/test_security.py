@@ -69,8 +69,11 @@ async def _streams(url: str, password: str) -> None:
 
 def service_env(secure: dict[str, Any], name: str, **settings: str) -> dict[str, str]:
     credentials.write_service_files(secure["run"], name, secure["creds"])
+    # Quotes count as fresh for an hour: the fixture publishes one tick, not a feed (as
+    # tests/bus_helpers.infra_env does).
     return {"TRADE_OPS_VALKEY_URL": secure["valkey"].url, "TRADE_OPS_NATS_URL": secure["nats"].url,
             "TRADE_OPS_LOG_LEVEL": "warning", **credentials.service_env(secure["run"], name),
+            "TRADE_OPS_MAX_QUOTE_AGE_S": "3600", "TRADE_OPS_QUOTE_STALE_S": "3600",
             **{f"TRADE_OPS_{k.upper()}": v for k, v in settings.items()}}
 
 

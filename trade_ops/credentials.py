@@ -52,6 +52,7 @@ __all__ = [
     "token_digest",
     "valkey_login",
     "write_nats_config",
+    "write_private",
     "write_service_files",
     "write_valkey_config",
 ]
@@ -113,7 +114,7 @@ def private_dir(path: Path) -> None:
     path.chmod(0o700)
 
 
-def _write_private(path: Path, text: str, mode: int = 0o600) -> None:
+def write_private(path: Path, text: str, mode: int = 0o600) -> None:
     """Created with `mode` before a byte is written, then moved into place atomically."""
     tmp = path.with_name(path.name + ".tmp")
     with contextlib.suppress(FileNotFoundError):
@@ -151,7 +152,7 @@ def ensure(run_dir: Path, services: Iterable[str], accounts: Iterable[str] = (),
                | creds.add_users(creds.valkey, services if valkey_users is None else valkey_users)
                | creds.add_accounts(accounts))
     if fresh or changed:
-        _write_private(directory / "credentials.json", json.dumps(asdict(creds), indent=2))
+        write_private(directory / "credentials.json", json.dumps(asdict(creds), indent=2))
     return creds, fresh
 
 
@@ -166,15 +167,15 @@ def write_service_files(run_dir: Path, service: str, creds: Credentials) -> Path
     directory = service_secrets_dir(run_dir, service)
     private_dir(directory)
     if service in creds.valkey:  # only services that use valkey are valkey users
-        _write_private(directory / "valkey_password", creds.valkey[service])
-    _write_private(directory / "nats_password", creds.nats[service])
+        write_private(directory / "valkey_password", creds.valkey[service])
+    write_private(directory / "nats_password", creds.nats[service])
     if service in OPERATOR_SERVICES:
-        _write_private(directory / "operator_token", creds.operator_token)
+        write_private(directory / "operator_token", creds.operator_token)
     if _answers_for_accounts(service):  # it recognises the tokens; only oms and risk may use one
         if service not in OPERATOR_SERVICES:
-            _write_private(directory / "operator_token_digest", token_digest(creds.operator_token))
+            write_private(directory / "operator_token_digest", token_digest(creds.operator_token))
         digests = {account: token_digest(token) for account, token in creds.accounts.items()}
-        _write_private(directory / "account_tokens", json.dumps(digests))
+        write_private(directory / "account_tokens", json.dumps(digests))
     return directory
 
 
@@ -198,7 +199,7 @@ def write_valkey_config(run_dir: Path, creds: Credentials) -> Path:
         lines.append(f"user {user} on #{token_digest(password)} {rules}")
     path = credentials_dir(run_dir) / "valkey.conf"
     # 0644: it holds no secret, and valkey's official image reads it as its own user.
-    _write_private(path, "\n".join(lines) + "\n", 0o644)
+    write_private(path, "\n".join(lines) + "\n", 0o644)
     return path
 
 
@@ -218,7 +219,7 @@ def write_nats_config(run_dir: Path, creds: Credentials,
     # nats.conf accepts JSON for its values; quoted strings are never variables ($JS...).
     text = "authorization {\n  users = " + json.dumps(users, indent=2) + "\n}\n"
     path = credentials_dir(run_dir) / "nats.conf"
-    _write_private(path, text)
+    write_private(path, text)
     return path
 
 
@@ -249,7 +250,7 @@ def prepare(run_dir: Path, stack: Stack) -> tuple[Credentials, bool]:
         write_service_files(run_dir, name, creds)
     operator = service_secrets_dir(run_dir, ADMIN_USER)  # compose's topology job reads it
     private_dir(operator)
-    _write_private(operator / "nats_password", creds.nats[ADMIN_USER])
+    write_private(operator / "nats_password", creds.nats[ADMIN_USER])
     return creds, fresh
 
 

@@ -12,7 +12,7 @@ import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from trade_ops import infra
+from trade_ops import identity, infra
 from trade_ops.stack import Component
 
 __all__ = ["Outcome", "http_status", "probe", "wait_ready"]
@@ -33,15 +33,20 @@ def http_status(url: str, timeout: float = 1.0) -> int | None:
         return None
 
 
-def probe(c: Component, timeout: float = 1.0) -> str | None:
-    """None when `c` is ready, else why not (for the error message)."""
+def probe(c: Component, timeout: float = 1.0, instance: str | None = None) -> str | None:
+    """None when `c` is ready, else why not (for the error message). `instance`: the id
+    trade-ops gave the process (identity.py): ready only when its /livez carries it."""
     if c.kind == "valkey":
         return None if infra.valkey_ready(c.host, c.port or 0, timeout) else "PING got no PONG"
     if c.kind == "nats":
         return None if infra.nats_ready(f"http://{c.host}:{c.monitor_port}", timeout) else "/healthz not ok"
     if c.kind == "lake":
         return None
-    for path in (c.live_path, c.health_path):
+    if instance is not None:
+        why = identity.impostor(c.base_url, c.port, instance, timeout, strict=identity.own_service(c.command))
+        if why is not None:
+            return why
+    for path in (c.live_path, c.health_path) if instance is None else (c.health_path,):
         status = http_status(c.base_url + path, timeout)
         if status != 200:
             return f"{path} answered {status}" if status else f"{path} did not answer"
@@ -57,7 +62,8 @@ class Outcome:
 
 
 def wait_ready(c: Component, exited: Callable[[], str | None], deadline: float,
-               interval: float = 0.1, cancel: threading.Event | None = None) -> Outcome:
+               interval: float = 0.1, cancel: threading.Event | None = None,
+               instance: str | None = None) -> Outcome:
     """Poll `c` until ready, until its process exits (`exited` then says how), the deadline,
     or until `cancel` is set (Ctrl-C: the caller stops waiting)."""
     start = time.monotonic()
@@ -67,7 +73,7 @@ def wait_ready(c: Component, exited: Callable[[], str | None], deadline: float,
         gone = exited()
         if gone:
             return Outcome(False, time.monotonic() - start, gone, dead=True)
-        reason = probe(c, timeout=min(1.0, max(0.1, deadline - time.monotonic())))
+        reason = probe(c, timeout=min(1.0, max(0.1, deadline - time.monotonic())), instance=instance)
         if reason is None:
             return Outcome(True, time.monotonic() - start)
         if time.monotonic() >= deadline:

@@ -27,7 +27,8 @@ from pathlib import Path
 
 import psutil
 
-from trade_ops import credentials, infra, logfiles, processes, readiness
+from services import env as env_names
+from trade_ops import credentials, identity, infra, logfiles, processes, readiness
 from trade_ops.childenv import least_env
 from trade_ops.errors import (
     Interrupted,
@@ -176,10 +177,17 @@ def _exited(rec: ProcessRecord) -> Callable[[], str | None]:
     return check
 
 
+def _instance(run_dir: RunDir, c: Component) -> str | None:
+    return identity.expected(run_dir.path, c.name) if c.is_service else None
+
+
 def _start(batch: list[Component], stack: Stack, run_dir: RunDir, state: StackState,
            report: Progress, started: list[str]) -> None:
+    ids = identity.assign(run_dir.path, [c.name for c in batch if c.is_service])
     for c in batch:
         cmd, env = _command(c, stack, run_dir)
+        if c.is_service:  # its /livez answers it: `up` is ready only when it does (identity.py)
+            env[env_names.INSTANCE_ID] = ids[c.name]
         log = logfiles.new_log(run_dir.logs, c.name)
         with log.open("a") as f:
             f.write(logfiles.marker(c.name, "starting: " + " ".join(cmd)))
@@ -205,7 +213,7 @@ def _wait(batch: list[Component], run_dir: RunDir, state: StackState, fresh: set
     pool = ThreadPoolExecutor(max_workers=len(batch), thread_name_prefix="ready")
     try:
         futures = {pool.submit(readiness.wait_ready, c, _exited(state.processes[c.name]), deadline,
-                               cancel=cancel): c for c in batch}
+                               cancel=cancel, instance=_instance(run_dir, c)): c for c in batch}
         for future in as_completed(futures):
             c = futures[future]
             rec, outcome = state.processes[c.name], future.result()
@@ -317,7 +325,7 @@ def status(run_dir: RunDir) -> list[ProcessStatus]:
         if not processes.find_ours(rec.pid, rec.started_at, rec.command):
             return _status(rec, "dead", False)
         comp = stack.components.get(rec.name) if stack else None
-        ready = comp is not None and readiness.probe(comp, timeout=1.0) is None
+        ready = comp is not None and readiness.probe(comp, 1.0, _instance(run_dir, comp)) is None
         return _status(rec, "ready" if ready else "running", True)
 
     with ThreadPoolExecutor(max_workers=max(1, len(recs)), thread_name_prefix="ps") as pool:

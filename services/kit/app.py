@@ -306,9 +306,13 @@ def create_app(
         # One readable reason per problem: "body.quantity: Input should be greater than 0".
         return invalid_response(exc.errors())
 
+    live = {"status": "pass", "serviceId": name}
+    if settings.instance_id:
+        live["instance"] = settings.instance_id  # trade_ops/identity.py: whom the CLI talks to
+
     @app.get("/livez", include_in_schema=False)
     async def livez() -> dict[str, str]:
-        return {"status": "pass", "serviceId": name}
+        return live
 
     running: asyncio.Future[list[Check]] | None = None
 

@@ -69,6 +69,9 @@ class KitSettings(BaseSettings):
     # So a service exits within 2 s, before `trade-ops down` SIGKILLs it (after 2 s under
     # Docker: its grace of 3 s less valkey's and nats's second), whatever its clients do.
     drain_s: float = Field(1.0, gt=0)
+    # The random id trade-ops gave this process (trade_ops/identity.py): /livez answers it,
+    # so the CLI knows it talks to the process it started.
+    instance_id: str | None = None
     # Credentials: each service is its own valkey ACL user and NATS user (its name).
     secrets_dir: str | None = None
     valkey_user: str | None = None

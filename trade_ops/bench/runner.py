@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from rich.console import Console
 
 from services import env
+from trade_ops import identity
 from trade_ops.bench import calibrate as cal
 from trade_ops.bench.client import probe
 from trade_ops.bench.cpu import CpuMeter
@@ -34,7 +35,6 @@ from trade_ops.bench.scenario import Scenario, default_scenario, resolve
 from trade_ops.bench.slo import Slo, parse_slos
 from trade_ops.bench.targets import BUS_TARGETS, TARGETS, Target, contract_for, make_target
 from trade_ops.bench.verdict import DEFAULT_ERROR_SLO, judge, with_default_gates
-from trade_ops.credentials import operator_headers
 from trade_ops.errors import ExitCode, UsageError
 
 if TYPE_CHECKING:
@@ -186,6 +186,15 @@ def _base_url(req: BenchRequest) -> str:
     return component.base_url
 
 
+def _operator_auth(req: BenchRequest) -> dict[str, str]:
+    """The operator token, only for the service trade-ops started (an Impostor error, exit 3,
+    when something else holds its port: identity.py)."""
+    from trade_ops.rundir import RunDir
+
+    name = BUS_TARGETS.get(req.target, (req.target,))[0]
+    return identity.operator_headers_for(req.run_dir, RunDir(req.run_dir).stack(req.stack_file)[name])
+
+
 def contract_table(req: BenchRequest) -> dict[str, Any] | None:
     """`[contracts.order]` (`[contracts.risk]`) of the stack file given with --stack."""
     if req.stack_file is None or req.target not in ("oms", "risk"):
@@ -325,7 +334,7 @@ def run_bench(req: BenchRequest, console: Console, live_console: Console | None 
         contract = contract_for(req.target, base, table, foreign=bool(req.url))
         # the stack's own operator token when it has credentials (account tokens are on off
         # loopback, as in containers); sent, never saved with the run
-        auth = {} if req.url or req.target in ("http", "null") else operator_headers(req.run_dir)
+        auth = {} if req.url or req.target in ("http", "null") else _operator_auth(req)
         target = make_target(req.target, base, method=req.method, body=req.body,
                              headers={**auth, **expand_headers(req.headers)}, order=d.get("order"),
                              allow_remote=req.allow_remote, contract=contract, nats=nats)

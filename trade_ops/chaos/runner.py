@@ -25,7 +25,7 @@ from typing import Any
 import httpx
 import orjson
 
-from trade_ops import credentials
+from trade_ops import credentials, identity
 from trade_ops import runtime as runtimes
 from trade_ops.bench.loadgen import LoadSpec, run_load
 from trade_ops.bench.targets import Target, make_target
@@ -226,7 +226,8 @@ def run_chaos(req: ChaosRequest, on_line: Any = None) -> dict[str, Any]:
     account = run_id
     oms_url = stack["oms"].base_url
     # The operator's token: orders and reads of any account (none on a stack without credentials).
-    auth = credentials.operator_headers(rd.path)
+    # Only to the OMS trade-ops started: an impostor on its port is an error (identity.py).
+    auth = identity.operator_headers_for(rd.path, stack["oms"])
     target = make_target("oms", oms_url, order={"account": account}, run_id=run_id, headers=auth)
     outcomes = _Outcomes()
     burst_n = [0]

@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 
 from services.contract import OWN_DESCRIPTION
+from trade_ops import identity, processes
 from trade_ops.doctor import evidence
 from trade_ops.doctor.http import call, json_of
 from trade_ops.doctor.model import CheckResult
@@ -205,6 +206,26 @@ async def _openapi_says_own(target: Target, http: httpx.AsyncClient, c: Componen
     return isinstance(info, dict) and info.get("description") == OWN_DESCRIPTION
 
 
+def _impostor(target: Target, c: Component, r: CheckResult, live: Any) -> bool:
+    """On a stack trade-ops started, a service whose /livez does not answer the instance id
+    trade-ops gave it (identity.py) is an impostor on its port: failed, with the port's
+    holder, and nothing of doctor's (no token, no order) goes to it."""
+    ours = target.started(c.name) and not c.url
+    want = identity.expected(target.run_dir.path, c.name) if ours else None
+    got = live.get("instance") if isinstance(live, dict) else None
+    if want is None or got == want or (got is None and not identity.own_service(c.command)):
+        return False
+    holder = processes.port_holder(c.port) if c.port else None
+    r.summary = "impostor"
+    r.data["impostor"] = holder or "unknown"
+    said = f"instance {got}" if got else "no instance id"
+    r.fail(f"{c.base_url} is not the process trade-ops started (its /livez answered {said}); "
+           f"port {c.port} is held by {holder or 'a process the OS does not show'}",
+           f"stop {holder or 'the program'} on port {c.port}, then `trade-ops restart {c.name}` "
+           "(manual step)")
+    return True
+
+
 async def _check_service(target: Target, http: httpx.AsyncClient, c: Component, r: CheckResult) -> bool:
     """The service's check; whether its body says it is trade-ops' own."""
     base = c.base_url
@@ -220,6 +241,8 @@ async def _check_service(target: Target, http: httpx.AsyncClient, c: Component, 
         return False
     live_code = live.response.status_code if live.response is not None else None
     r.data["livez_status"] = live_code
+    if _impostor(target, c, r, json_of(live.response) if live.response is not None else None):
+        return False
     if health.response is None:
         r.summary = "health not answering"
         r.fail(f"{c.health_path}: {health.error}", target.logs_remedy(c.name, answers=False))

@@ -30,8 +30,7 @@ from typing import Any
 
 import httpx
 
-from trade_ops import order_contract
-from trade_ops.credentials import operator_headers
+from trade_ops import identity, order_contract
 from trade_ops.doctor.fillpath import Trail, stopped_at
 from trade_ops.doctor.http import Answer, call, json_of
 from trade_ops.doctor.model import CheckResult
@@ -90,14 +89,23 @@ class Sent:
         return self.reading is not None and self.reading.verdict == Verdict.ACCEPTED
 
 
+def _operator_headers(target: Target) -> dict[str, str]:
+    oms = target.component("oms")
+    try:
+        return identity.operator_headers_for(target.run_dir.path, oms) if oms is not None else {}
+    except identity.Impostor:  # doctor's oms check names it
+        return {}
+
+
 class Orders:
     """doctor's orders on one OMS during one round trip."""
 
     def __init__(self, target: Target, http: httpx.AsyncClient, contract: Contract) -> None:
         self.target, self.http, self.contract = target, http, contract
         self.oms = _base(target, "oms")
-        # As the operator when the stack has credentials: orders are scoped by account.
-        self.auth = operator_headers(target.run_dir.path)
+        # As the operator when the stack has credentials (orders are scoped by account), and
+        # only to the OMS trade-ops started (identity.py): an impostor gets no token.
+        self.auth = _operator_headers(target)
         self.sent: list[Sent] = []
 
     def curl(self, method: str, path: str) -> str:

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from services import env
-from trade_ops import credentials, infra, readiness
+from trade_ops import credentials, identity, infra, readiness
 from trade_ops.compose import (
     DATA,
     LABEL_RUN_DIR,
@@ -242,7 +242,7 @@ class DockerRuntime:
 
                 provision_stack(run_dir.path, stack)
             started = self._start(client, run_dir, network, [specs[c.name] for c in batch], existing, report)
-            statuses += self._wait(batch, started, deadline, report)
+            statuses += self._wait(batch, started, deadline, report, run_dir)
         return statuses
 
     def _check_state(self, run_dir: RunDir, stack: Stack) -> None:
@@ -290,6 +290,8 @@ class DockerRuntime:
         else:
             binds[str(secrets / spec.name)] = {"bind": IN_CONTAINER, "mode": "ro"}
             environment.update(service_env(spec.name))
+            # its /livez answers it: `up` is ready only when it does (identity.py)
+            environment[env.INSTANCE_ID] = identity.expected(run_dir.path, spec.name) or ""
         try:
             return client.containers.run(
                 spec.image, secured_command(spec), name=name, detach=True, environment=environment,
@@ -314,6 +316,7 @@ class DockerRuntime:
             if old is not None:
                 old.remove(force=True)
             todo.append(spec)
+        identity.assign(run_dir.path, [s.name for s in todo if s.kind == "service"])
         with ThreadPoolExecutor(max_workers=max(1, len(todo)), thread_name_prefix="run") as pool:
             for spec, container in zip(todo, pool.map(lambda s: self._run(client, run_dir, network, s), todo),
                                        strict=True):
@@ -323,12 +326,13 @@ class DockerRuntime:
         return out
 
     def _wait(self, batch: list[Component], containers: dict[str, Any], deadline: float,
-              report: Progress) -> list[ProcessStatus]:
+              report: Progress, run_dir: RunDir) -> list[ProcessStatus]:
         results: list[tuple[ProcessStatus, str]] = []
 
         def one(c: Component) -> tuple[ProcessStatus, str]:
             container = containers[c.name]
-            outcome = readiness.wait_ready(c, _exited(container), deadline, interval=0.2)
+            instance = identity.expected(run_dir.path, c.name) if c.is_service else None
+            outcome = readiness.wait_ready(c, _exited(container), deadline, interval=0.2, instance=instance)
             container.reload()
             st = _row(container, "ready" if outcome.ready else "failed",
                       outcome.seconds if outcome.ready else None)
@@ -361,7 +365,8 @@ class DockerRuntime:
             if container.status != "running":
                 return _row(container, "dead")
             comp = stack.components.get(name)
-            ready = comp is not None and readiness.probe(comp, timeout=1.0) is None
+            instance = identity.expected(run_dir.path, name) if comp is not None and comp.is_service else None
+            ready = comp is not None and readiness.probe(comp, 1.0, instance) is None
             return _row(container, "ready" if ready else "running")
 
         found = containers_of(client, run_dir)
@@ -434,7 +439,7 @@ class DockerRuntime:
             deadline = time.monotonic() + timeout
             with ThreadPoolExecutor(max_workers=len(chosen), thread_name_prefix="restart") as pool:
                 list(pool.map(lambda c: c.restart(timeout=max(0, round(grace))), chosen.values()))
-            return self._wait([stack[n] for n in chosen], chosen, deadline, lambda _st: None)
+            return self._wait([stack[n] for n in chosen], chosen, deadline, lambda _st: None, run_dir)
 
     # -- logs ------------------------------------------------------------------------------
     def log_lines(self, run_dir: RunDir, names: list[str] | None = None, since: float | None = None,
@@ -494,7 +499,8 @@ class DockerRuntime:
             container = self._containers(run_dir, [name])[name]
             container.start()
             container.reload()
-            self._wait([stack[name]], {name: container}, time.monotonic() + timeout, lambda _st: None)
+            self._wait([stack[name]], {name: container}, time.monotonic() + timeout, lambda _st: None,
+                       run_dir)
 
 
 def _line(name: str, text: str) -> Line:
