@@ -69,6 +69,12 @@ def test_manifests_carry_the_stack_credentials_and_topology(tmp_path: Path) -> N
     assert oms_files["nats_password"] == creds.nats["oms"]
     assert oms_files["operator_token"] == creds.operator_token
     assert "operator_token" not in docs[("Secret", "gateway-credentials")]["stringData"]
+    # the streams and durables are the operator's: a Job makes them (services only bind)
+    job = docs[("Job", "topology")]["spec"]["template"]
+    assert job["spec"]["containers"][0]["command"] == ["python", "-m", "trade_ops.topology"]
+    assert job["metadata"]["labels"]["trade-ops/role"] == "operator"  # it reaches nats
+    operator = docs[("Secret", "topology-credentials")]["stringData"]
+    assert operator == {"nats_password": creds.nats["trade-ops"]}
     # a service reaches only what it uses: oms asks risk and writes valkey; gateway publishes only
     assert _egress_targets(docs[("NetworkPolicy", "oms-egress")]) == {"nats": [4222], "valkey": [6379],
                                                                        "risk": [8103]}

@@ -17,6 +17,9 @@ health paths, memory), so the manifests cannot drift from what `up` runs:
                            service reaches nats and valkey when it uses them, and the services
                            serving what it requests (oms -> risk); pods labelled
                            trade-ops/role=operator (doctor, the bench) reach every service
+    topology.yaml          the operator's Job that makes every stream and durable consumer
+                           (trade_ops/topology.py, as `up` and compose's one-shot do): the
+                           services only bind to them (retried until the Job has run)
     bench-workers.yaml     the bench workers as an Indexed Job: each pod's shard is its
                            JOB_COMPLETION_INDEX, and it joins its coordinator through NATS
     stack.toml             a stack file naming the Services by their cluster DNS names, for
@@ -38,7 +41,7 @@ import yaml
 
 from services import contract
 from services import env as names
-from trade_ops import compose, compose_secrets, credentials
+from trade_ops import compose, compose_secrets, credentials, topology
 from trade_ops.errors import UsageError
 from trade_ops.stack import Stack
 
@@ -55,6 +58,7 @@ DATA_SIZE = {"valkey": "1Gi", "nats": "2Gi"}
 _CPU_BY_NICE = ((0, "250m"), (5, "100m"), (10, "50m"))
 SECRET_MOUNT = compose_secrets.IN_CONTAINER
 BENCH_SECRET = "bench-workers"
+TOPOLOGY_SECRET = "topology-credentials"  # the operator's NATS password, for the topology Job
 
 
 @dataclass
@@ -198,6 +202,8 @@ def _secrets(stack: Stack, ns: str, creds_dir: Path,
         folder = credentials.service_secrets_dir(creds_dir, s.name)
         files = {p.name: p.read_text() for p in sorted(folder.iterdir()) if p.is_file()}
         out.append(_secret(f"{s.name}-credentials", ns, "service", files))
+    operator = {"nats_password": creds.nats[credentials.ADMIN_USER]}
+    out.append(_secret(TOPOLOGY_SECRET, ns, "topology", operator))
     out.append(_secret(BENCH_SECRET, ns, "bench", {"nats_password": creds.nats[credentials.BENCH_USER],
                                                    "operator_token": creds.operator_token}))
     return out
@@ -257,6 +263,23 @@ def _network_policies(stack: Stack, ns: str) -> list[dict[str, Any]]:
     return out
 
 
+def _topology_job(ns: str, image: str, nats_port: int) -> dict[str, Any]:
+    """The operator's streams and durable consumers (trade_ops/topology.py, as compose's
+    one-shot runs it): services only bind to them. Retried until NATS answers."""
+    env = {names.NATS_URL: f"nats://nats:{nats_port}", **compose_secrets.service_env(credentials.ADMIN_USER)}
+    container = {"name": topology.COMPOSE_JOB, "image": image,
+                 "command": ["python", "-m", "trade_ops.topology"],
+                 "env": [{"name": k, "value": v} for k, v in env.items()],
+                 "volumeMounts": [{"name": "credentials", "mountPath": SECRET_MOUNT, "readOnly": True}],
+                 "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"memory": "256Mi"}}}
+    labels = {**_labels(topology.COMPOSE_JOB, "topology"), ROLE_LABEL: OPERATOR_ROLE}
+    return {"apiVersion": "batch/v1", "kind": "Job", "metadata": _meta(topology.COMPOSE_JOB, ns, "topology"),
+            "spec": {"backoffLimit": 20,
+                     "template": {"metadata": {"labels": labels},
+                                  "spec": {"restartPolicy": "OnFailure", "containers": [container],
+                                           "volumes": [_secret_volume(TOPOLOGY_SECRET)]}}}}
+
+
 def _bench_job(ns: str, image: str, workers: int, nats_port: int) -> dict[str, Any]:
     secret = {"secretKeyRef": {"name": BENCH_SECRET, "key": "nats_password"}}
     token = {"secretKeyRef": {"name": BENCH_SECRET, "key": "operator_token"}}
@@ -309,6 +332,7 @@ def render(stack: Stack, namespace: str = DEFAULT_NAMESPACE, *, creds_dir: Path,
     for s in base.services:
         m.files[f"{s.name}.yaml"] = _deployment(specs[s.name], base, ns, image)
     m.files["network-policies.yaml"] = _network_policies(base, ns)
+    m.files["topology.yaml"] = [_topology_job(ns, image, base["nats"].port or 4222)]
     m.files["bench-workers.yaml"] = [_bench_job(ns, image, workers, base["nats"].port or 4222)]
     m.files["stack.yaml"] = [{"apiVersion": "v1", "kind": "ConfigMap",
                               "metadata": _meta("trade-ops-stack", ns, "stack"),
