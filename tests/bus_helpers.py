@@ -10,7 +10,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import msgspec
+import orjson
 
+from services import contract
 from services.kit import bus
 from tests.helpers import Proc
 from trade_ops import infra, topology
@@ -27,6 +30,15 @@ def restart_nats(old: Proc, workdir: Path) -> Proc:
     return Proc(popen, old.port, log, old.url)
 
 
+async def send(js: Any, subject: str, event: Any, event_id: str | None = None) -> int:
+    """Publish as any producer could, a contract Struct or a hand-made (even malformed) dict,
+    acknowledged by JetStream (services publish only Structs, through bus.publish_event)."""
+    data = contract.encode(event) if isinstance(event, msgspec.Struct) else orjson.dumps(event)
+    msg_id = event_id or (event.id if isinstance(event, contract.Event) else event.get("id"))
+    ack = await js.publish(subject, data, headers={"Nats-Msg-Id": str(msg_id)} if msg_id else None)
+    return int(ack.seq)
+
+
 def publish(nats_url: str, events: Iterable[tuple[Any, ...]]) -> None:
     """Publish (subject, event[, message id]) in order, each acknowledged by JetStream.
 
@@ -40,7 +52,7 @@ def publish(nats_url: str, events: Iterable[tuple[Any, ...]]) -> None:
             js = nc.jetstream()
             await topology.ensure_streams(js, list(bus.STREAMS))
             for subject, event, *msg_id in events:
-                await bus.publish_event(js, subject, event, *msg_id)
+                await send(js, subject, event, *msg_id)
         finally:
             await nc.close()
 

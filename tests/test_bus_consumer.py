@@ -22,16 +22,16 @@ async def _consume(url: str, durable: str, n: int, **kwargs: object) -> tuple[li
     js = nc.jetstream()
     await topology.ensure_streams(js, [contract.ALT])
     for i in range(n):
-        await bus.publish_event(js, subject, {"id": f"{durable}-{i}", "i": i})
+        await bus.publish_event(js, subject, contract.AltEvent(id=f"{durable}-{i}", symbol="X"))
     batches: list[list[str]] = []
     given_back: set[str] = set()
     done = asyncio.Event()
 
     async def handle_batch(msgs: list[Msg]) -> list[Msg]:
-        ids = [bus.decode(m)["id"] for m in msgs]
+        ids = [bus.decode(m, contract.AltEvent).id for m in msgs]
         batches.append(ids)
         again = [m for m, i in zip(msgs, ids, strict=True) if i.endswith("-3") and i not in given_back]
-        given_back.update(bus.decode(m)["id"] for m in again)
+        given_back.update(bus.decode(m, contract.AltEvent).id for m in again)
         handled = [i for b in batches for i in b]
         if len(set(handled)) == n and handled.count(f"{durable}-3") == 2:
             done.set()
@@ -74,11 +74,11 @@ def test_a_message_handler_that_raises_redeliver_is_redelivered_and_the_rest_ack
         js = nc.jetstream()
         await topology.ensure_streams(js, [contract.ALT])
         for i in range(5):
-            await bus.publish_event(js, "alt.news.EACH", {"id": f"each-{i}"})
+            await bus.publish_event(js, "alt.news.EACH", contract.AltEvent(id=f"each-{i}", symbol="EACH"))
         seen: list[str] = []
 
         async def handle(msg: Msg) -> None:
-            event_id = bus.decode(msg)["id"]
+            event_id = bus.decode(msg, contract.AltEvent).id
             seen.append(event_id)
             if event_id == "each-1" and seen.count(event_id) == 1:
                 raise bus.Redeliver("not yet")

@@ -15,7 +15,7 @@ ORDER = {"order_id": "o-1", "client_order_id": "c-1", "account": "acct", "symbol
          "warnings": ["near limit"], "reason": None, "created_ts": T0, "updated_ts": T0}
 FILL = {"id": "f-1", "fill_id": "f-1", "order_id": "o-1", "client_order_id": "c-1", "account": "acct",
         "symbol": "AAPL", "side": "buy", "quantity": 4, "price": 100.5, "cumulative_quantity": 4,
-        "leaves_quantity": 6, "final": False, "order_ts": T0, "ts": T0 + 5}
+        "leaves_quantity": 6, "final": False, "order_ts": T0, "arrival_mid": 100.25, "ts": T0 + 5}
 EVENTS = [
     ("orders.new", {"id": "o-1", "ts": T0, "order": ORDER}),
     ("exec.fill.AAPL", FILL),
@@ -48,6 +48,7 @@ def test_orders_and_fills_land_in_the_audit_tables(tmp_path: Path, fresh_nats: P
         assert (fill["fill_id"], fill["quantity"], fill["final"], fill["date"]) == ("f-1", 4.0, False,
                                                                                      "2026-01-01")
         assert fills.schema.field("final").type == pa.bool_()
+        assert fill["arrival_mid"] == 100.25  # TCA's arrival price, on every fill since issue 26
         health = get(writer.url + "/health").json()
         assert health["status"] == "pass", health
         assert {"consumer/event-writer-orders:pending", "lake/event-writer-exec:lastWriteAge"} <= set(
@@ -69,6 +70,8 @@ def test_a_malformed_event_is_rejected_not_blocking(tmp_path: Path, fresh_nats: 
         assert wait_until(lambda: get(writer.url + "/stats").json()["pending"] == 0
                           and count(lake_uri, "fills") == 1, 15)
         assert get(writer.url + "/stats").json()["rejected"] == 1
+        # counted by the kit's one decode, by family
+        assert 'bus_malformed_messages_total{family="fill"} 1.0' in get(writer.url + "/metrics").text
     finally:
         writer.stop()
 

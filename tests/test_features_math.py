@@ -6,14 +6,15 @@ import math
 
 import pytest
 
+from services.contract import Bar
 from services.feast_pipeline.features import bar_returns, compute_features, vwap
 
 
 def bar(start: int, close: float, volume: float, high: float | None = None,
-        low: float | None = None) -> dict[str, object]:
-    return {"symbol": "X", "interval": "1m", "start": start, "open": close, "close": close,
-            "high": close if high is None else high, "low": close if low is None else low,
-            "volume": volume}
+        low: float | None = None) -> Bar:
+    return Bar(id=f"X-1m-{start}", symbol="X", interval="1m", start=start, end=start + 60_000, open=close,
+               close=close, high=close if high is None else high, low=close if low is None else low,
+               volume=volume)
 
 
 # closes 100 -> 110 -> 99 -> 108.9: returns +10 %, -10 %, +10 %

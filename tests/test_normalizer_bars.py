@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import msgspec
+
 from services.normalizer.bars import BarBuilder, bar_start
 
 M = 60_000
@@ -11,7 +13,7 @@ T0 = 1_767_225_600_000  # 2026-01-01T00:00:00Z, a whole minute and a whole 5 min
 def feed(builder: BarBuilder, ticks: list[tuple[float, float, float]]) -> list[dict]:
     closed = []
     for ts, price, volume in ticks:
-        closed += [b.to_event(0) for b in builder.add("AAPL", ts, price, volume, wall_ms=ts)]
+        closed += [msgspec.to_builtins(b) for b in builder.add("AAPL", ts, price, volume, wall_ms=ts)]
     return closed
 
 

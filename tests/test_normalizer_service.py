@@ -10,6 +10,7 @@ import redis
 from nats.aio.msg import Msg
 
 from services.kit import bus
+from tests.bus_helpers import send
 from tests.helpers import Proc, start_service, wait_until
 from tests.test_sink_kit import get, tick
 from trade_ops import topology
@@ -30,7 +31,7 @@ def collect_bars_while_publishing(nats_url: str, ticks: list[dict], want: int) -
 
         sub = await nc.subscribe("market.bar.1m.NRMZ", cb=on_bar)
         for t in ticks:
-            await bus.publish_event(js, f"market.tick.{t['symbol']}", t)
+            await send(js, f"market.tick.{t['symbol']}", t)
         for _ in range(500):
             if len(got) >= want:
                 break

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
+from services.contract import Cancelled, Fill
 from services.oms.lifecycle import apply_cancel, apply_fill
 from services.oms.models import OrderRequest, new_order
 
@@ -14,9 +15,9 @@ def order(quantity: float = 3.0) -> dict:
     return new_order(req, "o1", 0.0, "ACCEPTED", "LOW", [], None)
 
 
-def fill(fill_id: str, qty: float, price: float, leaves: float) -> dict:
-    return {"id": fill_id, "fill_id": fill_id, "order_id": "o1", "quantity": qty, "price": price,
-            "leaves_quantity": leaves, "final": leaves == 0}
+def fill(fill_id: str, qty: float, price: float, leaves: float) -> Fill:
+    return Fill(id=fill_id, fill_id=fill_id, order_id="o1", symbol="BTCUSDT", side="buy", quantity=qty,
+                price=price, leaves_quantity=leaves, final=leaves == 0)
 
 
 def test_partial_then_full_fill_with_average_price() -> None:
@@ -34,12 +35,12 @@ def test_partial_then_full_fill_with_average_price() -> None:
 def test_cancel_is_idempotent_and_never_undoes_a_fill() -> None:
     o = order()
     apply_fill(o, fill("f1", 1.0, 100.0, 2.0), 1.0)
-    assert apply_cancel(o, {"order_id": "o1", "cancelled_quantity": 2.0, "reason": "user"}, 2.0)
+    assert apply_cancel(o, Cancelled(id="c", order_id="o1", cancelled_quantity=2.0, reason="user"), 2.0)
     assert (o["status"], o["cancelled_quantity"]) == ("CANCELLED", 2.0)
-    assert not apply_cancel(o, {"order_id": "o1"}, 3.0)
+    assert not apply_cancel(o, Cancelled(id="c", order_id="o1"), 3.0)
     filled = order()
     apply_fill(filled, fill("f9", 3.0, 100.0, 0.0), 1.0)
-    assert not apply_cancel(filled, {"order_id": "o1"}, 2.0)
+    assert not apply_cancel(filled, Cancelled(id="c", order_id="o1"), 2.0)
     assert filled["status"] == "FILLED"
 
 

@@ -9,8 +9,10 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
+import msgspec
 import pytest
 
+from services import contract
 from services.risk.exposure import Exposure
 from tests.bus_helpers import get_json_until, infra_env, publish
 from tests.helpers import Proc
@@ -21,18 +23,18 @@ def test_a_fill_counts_once_whether_the_position_has_it_yet_or_not() -> None:
     book = Exposure()
     book.reserve("o1", "a", "X", "buy", 5)
     assert (book.of("a", "X").buys, book.of("a", "X").orders) == (5, 1)
-    book.fill({"order_id": "o1", "fill_id": "o1-1", "account": "a", "symbol": "X", "side": "buy",
-               "quantity": 2}, seq=7)
+    book.fill(_fill({"order_id": "o1", "fill_id": "o1-1", "account": "a", "symbol": "X", "side": "buy",
+               "quantity": 2}), seq=7)
     t = book.of("a", "X")
     assert (t.buys, t.pending_fills, t.orders) == (3, 2, 1)  # not in the position yet: pending
-    book.fill({"order_id": "o1", "fill_id": "o1-1", "account": "a", "symbol": "X", "side": "buy",
-               "quantity": 2}, seq=7)  # redelivered
+    book.fill(_fill({"order_id": "o1", "fill_id": "o1-1", "account": "a", "symbol": "X", "side": "buy",
+               "quantity": 2}), seq=7)  # redelivered
     assert book.of("a", "X").buys == 3
     book.position("a", "X", seq=7)  # ptrc's snapshot now includes it
     assert book.of("a", "X").pending_fills == 0
     book.release("o1")  # the rest cancelled
     assert (book.of("a", "X").buys, book.of("a", "X").orders) == (0, 0)
-    book.confirm({"order_id": "o1", "account": "a", "symbol": "X", "side": "buy", "quantity": 5})
+    book.confirm(contract.Order(order_id="o1", account="a", symbol="X", side="buy", quantity=5))
     assert book.of("a", "X").orders == 0  # its orders.new read late: done already
 
 
@@ -96,3 +98,7 @@ def test_a_cancel_releases_what_the_order_held(oms: httpx.Client, valkey_server:
                    params={"account": account})
     assert second["status"] == "ACCEPTED"
     assert _buy(oms, account).status_code == 201
+
+
+def _fill(fields: dict[str, object]) -> contract.Fill:
+    return msgspec.convert({"id": fields["fill_id"], "price": 1.0, **fields}, contract.Fill)

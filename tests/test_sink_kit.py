@@ -19,6 +19,7 @@ import pyarrow.compute as pc
 from deltalake import DeltaTable
 
 from services.kit import bus, lake
+from tests.bus_helpers import send
 from tests.helpers import Proc, remake_durables, start_service, wait_until
 from trade_ops import topology
 
@@ -40,7 +41,7 @@ def publish(nats_url: str, events: list[tuple[str, dict[str, Any]]], pause_every
         js = nc.jetstream()
         await topology.ensure_streams(js, sorted({bus.stream_for(s) for s, _ in events}))
         for i, (subject, event) in enumerate(events, 1):
-            await bus.publish_event(js, subject, event)
+            await send(js, subject, event)
             if pause_every and i % pause_every == 0:
                 await asyncio.sleep(0.02)
         await nc.close()

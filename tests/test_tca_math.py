@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import msgspec
 import pytest
 
+from services.contract import Fill
 from services.execution_quality.consumers import fill_record
 from services.execution_quality.tca import percentile, slippage_bps, summarize
 
@@ -46,13 +48,12 @@ def test_empty_summary_has_no_made_up_numbers() -> None:
 
 
 def test_fill_record() -> None:
-    fill = {"id": "f1", "order_id": "o1", "symbol": "abc", "side": "sell", "quantity": 2,
-            "price": 99.9, "order_ts": 1000.0, "arrival_mid": 100.0, "ts": 1012.5}
+    fill = Fill(id="f1", fill_id="f1", order_id="o1", symbol="abc", side="sell", quantity=2,
+                price=99.9, order_ts=1000.0, arrival_mid=100.0, ts=1012.5)
     record = fill_record(fill)
     assert record["symbol"] == "ABC" and record["latency_ms"] == pytest.approx(12.5)
     assert record["slippage_bps"] == pytest.approx(10.0) and record["arrival_mid"] == 100.0
     # A fill from a venue that does not carry the arrival mid (or an order risk did not
     # price) is measured for latency only.
-    assert fill_record({**fill, "arrival_mid": None})["slippage_bps"] is None
-    without = {k: v for k, v in fill.items() if k != "arrival_mid"}
+    without = msgspec.structs.replace(fill, arrival_mid=None)
     assert fill_record(without)["slippage_bps"] is None and fill_record(without)["latency_ms"] == 12.5

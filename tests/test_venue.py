@@ -22,6 +22,7 @@ from services.contract import now_ms
 from services.kit import bus
 from services.oms.gate import serve_gate
 from services.oms.store import OrderStore
+from tests.bus_helpers import send
 from tests.helpers import Proc, start_service
 from trade_ops import topology
 
@@ -93,7 +94,7 @@ class Bus:
 
     async def tick(self, bid: float, ask: float, size: float = 0.0) -> None:
         self.seq += 1
-        await bus.publish_event(self.js, f"market.tick.{self.symbol}", {
+        await send(self.js, f"market.tick.{self.symbol}", {
             "id": f"{self.symbol}-{self.seq}", "symbol": self.symbol, "seq": self.seq, "bid": bid,
             "ask": ask, "last": bid, "bid_size": size, "ask_size": size, "volume": 0, "ts": now_ms()})
 
@@ -114,11 +115,11 @@ class Bus:
                  "created_ts": now_ms()}
         await self.orders.create(order)
         order["created_ts"] -= age_s * 1000
-        await bus.publish_event(self.js, "orders.new", {"id": oid, "ts": now_ms(), "order": order},
+        await send(self.js, "orders.new", {"id": oid, "ts": now_ms(), "order": order},
                                 event_id=msg_id)
 
     async def cancel(self, oid: str) -> None:
-        await bus.publish_event(self.js, "orders.cancel", {
+        await send(self.js, "orders.cancel", {
             "id": f"cancel-{oid}", "ts": now_ms(), "order_id": oid, "account": self.account,
             "symbol": self.symbol})
 
@@ -235,7 +236,7 @@ async def test_a_redelivered_order_fills_once(stack: Stack, nats_server: Proc) -
         oid = await b.order("buy", 1, msg_id="first")
         # The same order again under another message id, as after the duplicate window.
         await b.send_order(oid, "buy", 1, "MARKET", None, "GTC", msg_id="again")
-        await bus.publish_event(b.js, "orders.new", {"id": "junk-" + oid, "order": {"side": "buy"}})
+        await send(b.js, "orders.new", {"id": "junk-" + oid, "order": {"side": "buy"}})
         barrier = await b.order("buy", 1)  # routed and worked after both copies (and the junk)
         await b.until(lambda: b.events(barrier))
     assert [f["fill_id"] for f in b.events(oid)] == [f"{oid}-1"]

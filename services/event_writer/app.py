@@ -15,55 +15,50 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
 import pyarrow as pa
 
 from services import contract
+from services.kit.lake import schema_of
 from services.kit.sink import SinkSpec, Table, date_of, sink_app
 
 __all__ = ["FILLS", "ORDERS", "app", "exec_row", "order_row"]
 
-ORDERS = Table(contract.ORDERS_TABLE, pa.schema([
-    ("event_id", pa.string()), ("event_type", pa.string()), ("order_id", pa.string()),
-    ("client_order_id", pa.string()), ("account", pa.string()), ("symbol", pa.string()),
-    ("side", pa.string()), ("quantity", pa.float64()), ("order_type", pa.string()),
-    ("price", pa.float64()), ("time_in_force", pa.string()), ("status", pa.string()),
-    ("filled_quantity", pa.float64()), ("avg_fill_price", pa.float64()),
-    ("cancelled_quantity", pa.float64()), ("risk_level", pa.string()),
-    ("warnings", pa.list_(pa.string())), ("reason", pa.string()), ("created_ts", pa.float64()),
-    ("ts", pa.float64()), ("date", pa.string()),
-]), partition_by=("date",), key="event_id")
-FILLS = Table(contract.FILLS_TABLE, pa.schema([
-    ("fill_id", pa.string()), ("order_id", pa.string()), ("client_order_id", pa.string()),
-    ("account", pa.string()), ("symbol", pa.string()), ("side", pa.string()),
-    ("quantity", pa.float64()), ("price", pa.float64()), ("cumulative_quantity", pa.float64()),
-    ("leaves_quantity", pa.float64()), ("final", pa.bool_()), ("order_ts", pa.float64()),
-    ("ts", pa.float64()), ("date", pa.string()),
-]), partition_by=("date",), key="fill_id")
-_ORDER_COLUMNS = [f.name for f in ORDERS.schema]
-_FILL_COLUMNS = [f.name for f in FILLS.schema]
-_EVENT_TYPES = {contract.ORDERS_NEW: "new", contract.ORDERS_CANCEL: "cancel_request",
-                contract.EXEC_CANCELLED: "cancelled"}
+# An order event's row: the order's fields (a cancel's where it has them), which event it
+# was, and when. A field added to Order, Cancel or Cancelled is a column here.
+ORDERS = Table(contract.ORDERS_TABLE, schema_of(
+    contract.Order, contract.Cancel, contract.Cancelled, drop=("id",),
+    extra=[("event_id", pa.string()), ("event_type", pa.string()), ("date", pa.string())]),
+    partition_by=("date",), key="event_id")
+# A fill's row: its fields (fill_id is its event id), and the date.
+FILLS = Table(contract.FILLS_TABLE, schema_of(contract.Fill, drop=("id",), extra=[("date", pa.string())]),
+              partition_by=("date",), key="fill_id")
 
 
-def order_row(subject: str, event: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
-    event_type = _EVENT_TYPES.get(subject)
-    if event_type is None:
-        return None
-    fields = {**event, **(event.get("order") or {})}
-    row = {name: fields.get(name) for name in _ORDER_COLUMNS}
-    row.update(event_id=event["id"], event_type=event_type, ts=event["ts"], date=date_of(float(event["ts"])))
-    if event_type == "cancelled":
-        row["status"] = "CANCELLED"
-    return ORDERS.name, row
+def _order_event(event_id: str, event_type: str, ts: float, fields: dict[str, Any]
+                 ) -> tuple[str, dict[str, Any]]:
+    return ORDERS.name, {**fields, "event_id": event_id, "event_type": event_type, "ts": ts,
+                         "date": date_of(ts)}
 
 
-def exec_row(subject: str, event: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
-    if not contract.is_fill(subject):
-        return order_row(subject, event)
-    row = {name: event.get(name) for name in _FILL_COLUMNS}
-    row["fill_id"] = row["fill_id"] or event["id"]
-    row["date"] = date_of(float(event["ts"]))
-    return FILLS.name, row
+def order_row(subject: str, event: msgspec.Struct) -> tuple[str, dict[str, Any]] | None:
+    fields = {k: v for k, v in msgspec.structs.asdict(event).items() if k not in ("id", "ts")}
+    match event:
+        case contract.OrderNew(id=event_id, ts=ts, order=order):
+            return _order_event(event_id, "new", ts, msgspec.structs.asdict(order))
+        case contract.Cancel(id=event_id, ts=ts):
+            return _order_event(event_id, "cancel_request", ts, fields)
+        case contract.Cancelled(id=event_id, ts=ts):
+            return _order_event(event_id, "cancelled", ts, {**fields, "status": "CANCELLED"})
+    return None
+
+
+def exec_row(subject: str, event: msgspec.Struct) -> tuple[str, dict[str, Any]] | None:
+    if isinstance(event, contract.Fill):
+        fields = msgspec.structs.asdict(event)
+        del fields["id"]  # the same as fill_id
+        return FILLS.name, {**fields, "date": date_of(event.ts)}
+    return order_row(subject, event)
 
 
 app = sink_app("event-writer", [

@@ -19,26 +19,25 @@ from typing import Any
 
 from nats.aio.msg import Msg
 
-from services.contract import TOPOLOGY
+from services.contract import TOPOLOGY, Fill
 from services.execution_quality import store
 from services.execution_quality.tca import slippage_bps
 from services.kit import Kit
-from services.kit.bus import FOLLOW_LINGER_S, decode, durable_consumer
+from services.kit.bus import FOLLOW_LINGER_S, decode_each, durable_consumer
 from services.kit.quotes import QuoteBook
 
 __all__ = ["fill_record", "start"]
 
 log = logging.getLogger(__name__)
 
-def fill_record(fill: dict[str, Any]) -> dict[str, Any]:
-    created, mid = fill.get("order_ts"), fill.get("arrival_mid")
-    price = float(fill["price"])
+def fill_record(fill: Fill) -> dict[str, Any]:
+    created, mid = fill.order_ts, fill.arrival_mid
     return {
-        "id": str(fill["id"]), "order_id": fill["order_id"], "symbol": str(fill["symbol"]).upper(),
-        "side": fill["side"], "quantity": float(fill["quantity"]), "price": price,
-        "arrival_mid": mid, "ts": float(fill["ts"]),
-        "slippage_bps": slippage_bps(fill["side"], price, float(mid)) if mid else None,
-        "latency_ms": float(fill["ts"]) - float(created) if created is not None else None,
+        "id": fill.id, "order_id": fill.order_id, "symbol": fill.symbol.upper(),
+        "side": fill.side, "quantity": fill.quantity, "price": fill.price,
+        "arrival_mid": mid, "ts": fill.ts,
+        "slippage_bps": slippage_bps(fill.side, fill.price, mid) if mid else None,
+        "latency_ms": fill.ts - created if created is not None else None,
     }
 
 
@@ -48,14 +47,7 @@ async def start(kit: Kit, quotes: QuoteBook, max_samples: int) -> None:
     fills_total = kit.metrics.counter("tca_fills_total", "Fills measured", ("slippage",))
 
     async def on_fills(msgs: list[Msg]) -> None:
-        records = []
-        for msg in msgs:
-            try:
-                fill = decode(msg)
-                records.append(fill_record(fill))
-            except (KeyError, TypeError, ValueError) as exc:
-                log.warning("skipping a malformed fill: %r", exc)
-                fills_total.labels("malformed").inc()
+        records = [fill_record(fill) for _, fill in decode_each(msgs, Fill)]  # the kit drops malformed ones
         await store.add_fills(valkey, records, max_samples)
         for record in records:
             fills_total.labels("measured" if record["slippage_bps"] is not None else "no_mid").inc()

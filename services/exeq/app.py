@@ -23,11 +23,23 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
+import msgspec
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 
 from services import contract
-from services.contract import EXEC_CANCELLED, ORDERS_CANCEL, ORDERS_NEW, TOPOLOGY, VENUE_ORDER, now_ms
+from services.contract import (
+    EXEC_CANCELLED,
+    ORDERS_CANCEL,
+    ORDERS_NEW,
+    TOPOLOGY,
+    VENUE_ORDER,
+    Cancel,
+    Cancelled,
+    OrderNew,
+    VenueOrder,
+    now_ms,
+)
 from services.kit import Kit, KitSettings, bus, create_app
 
 __all__ = ["Gate", "app", "ask_oms", "routable", "route"]
@@ -104,8 +116,9 @@ async def routable(gate: Gate, order_ids: list[str]) -> dict[str, bool | None]:
 
 async def _publish(js: Any, instruction: dict[str, Any]) -> Any:
     if instruction["action"] == "not_routed":
-        return await bus.publish_event(js, EXEC_CANCELLED, not_routed(instruction["order"]))
-    return await bus.publish_event(js, VENUE_ORDER, instruction)
+        return await bus.publish_event(js, EXEC_CANCELLED,
+                                       msgspec.convert(not_routed(instruction["order"]), Cancelled))
+    return await bus.publish_event(js, VENUE_ORDER, msgspec.convert(instruction, VenueOrder))
 
 
 @contextlib.asynccontextmanager
@@ -121,8 +134,9 @@ async def lifespan(kit: Kit) -> AsyncIterator[None]:
         instructions: list[tuple[Msg, dict[str, Any]]] = []
         for msg in msgs:
             try:
-                instruction = route(msg.subject, bus.decode(msg))
-            except ValueError:  # not JSON: nothing to route, and retrying will not help
+                payload = OrderNew if msg.subject == ORDERS_NEW else Cancel
+                instruction = route(msg.subject, msgspec.to_builtins(bus.decode(msg, payload)))
+            except bus.Malformed:  # counted and logged by the kit: nothing to route, ever
                 instruction = None
             if instruction is not None:
                 instructions.append((msg, instruction))

@@ -16,6 +16,8 @@ import statistics
 from collections.abc import Sequence
 from typing import Any
 
+from services.contract import Bar
+
 __all__ = ["bar_returns", "compute_features", "vwap"]
 
 
@@ -23,28 +25,27 @@ def bar_returns(closes: Sequence[float]) -> list[float]:
     return [b / a - 1.0 for a, b in itertools.pairwise(closes)]
 
 
-def vwap(bars: Sequence[dict[str, Any]]) -> float | None:
-    volume = sum(float(b["volume"]) for b in bars)
+def vwap(bars: Sequence[Bar]) -> float | None:
+    volume = sum(b.volume for b in bars)
     if volume <= 0:
         return None
-    notional = sum((float(b["high"]) + float(b["low"]) + float(b["close"])) / 3.0 * float(b["volume"])
-                   for b in bars)
+    notional = sum((b.high + b.low + b.close) / 3.0 * b.volume for b in bars)
     return notional / volume
 
 
-def compute_features(bars: Sequence[dict[str, Any]], window: int) -> dict[str, Any]:
+def compute_features(bars: Sequence[Bar], window: int) -> dict[str, Any]:
     """Features from `bars` (oldest first); only the last `window` + 1 bars are used."""
     if not bars:
         raise ValueError("no bars")
     recent = list(bars[-(window + 1):])
-    closes = [float(b["close"]) for b in recent]
+    closes = [b.close for b in recent]
     returns = bar_returns(closes)[-window:]
     last = recent[-1]
     average = vwap(recent[-window:])
     return {
-        "symbol": last["symbol"],
-        "interval": last.get("interval"),
-        "bar_start": last["start"],
+        "symbol": last.symbol,
+        "interval": last.interval,
+        "bar_start": last.start,
         "close": closes[-1],
         "last_return": returns[-1] if returns else None,
         "volatility": statistics.stdev(returns) if len(returns) >= 2 else None,

@@ -15,6 +15,8 @@ from typing import Any
 import orjson
 import redis.asyncio as aioredis
 
+from services import contract
+from services.contract import Bar
 from services.kit.text import text
 
 __all__ = ["SYMBOLS_KEY", "add_bar", "load_features", "save_features"]
@@ -26,16 +28,16 @@ def _bars_key(symbol: str) -> str:
     return f"features:{symbol}:bars"
 
 
-async def add_bar(valkey: aioredis.Redis, bar: dict[str, Any], window: int) -> list[dict[str, Any]]:
+async def add_bar(valkey: aioredis.Redis, bar: Bar, window: int) -> list[Bar]:
     """Store one bar, keep the last window + 1, return them oldest first."""
-    key, start = _bars_key(bar["symbol"]), float(bar["start"])
+    key, start = _bars_key(bar.symbol), bar.start
     async with valkey.pipeline(transaction=True) as pipe:
         pipe.zremrangebyscore(key, start, start)
-        pipe.zadd(key, {orjson.dumps(bar, option=orjson.OPT_SORT_KEYS): start})
+        pipe.zadd(key, {contract.encode(bar): start})
         pipe.zremrangebyrank(key, 0, -(window + 2))
         pipe.zrange(key, 0, -1)
         *_, members = await pipe.execute()
-    return [orjson.loads(m) for m in members]
+    return [contract.decode(m, Bar) for m in members]
 
 
 async def save_features(valkey: aioredis.Redis, features: dict[str, Any]) -> None:

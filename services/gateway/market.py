@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from services import contract
+
 __all__ = ["START_PRICES", "Market", "Quote"]
 
 START_PRICES = {"BTCUSDT": 65_000.0, "ETHUSDT": 3_500.0, "SOLUSDT": 150.0}
@@ -53,11 +55,11 @@ class Quote:
     window: deque[_Bucket] = field(default_factory=deque)
     volume_24h: float = 0.0
 
-    def tick_event(self) -> dict[str, Any]:
-        """The `market.tick.{SYMBOL}` payload (services.contract.Tick)."""
-        return {"id": f"{self.symbol}-{self.seq}", "symbol": self.symbol, "seq": self.seq,
-                "bid": self.bid, "ask": self.ask, "last": self.last, "bid_size": self.bid_size,
-                "ask_size": self.ask_size, "volume": self.volume, "ts": self.ts}
+    def tick_event(self) -> contract.Tick:
+        """The `market.tick.{SYMBOL}` payload."""
+        return contract.Tick(id=f"{self.symbol}-{self.seq}", symbol=self.symbol, seq=self.seq,
+                             bid=self.bid, ask=self.ask, last=self.last, bid_size=self.bid_size,
+                             ask_size=self.ask_size, volume=self.volume, ts=self.ts)
 
     def ticker(self) -> dict[str, Any]:
         """The seed's ticker (symbol, last_price, bid, ask, volume_24h, change_24h, timestamp

@@ -33,16 +33,16 @@ HEADLINES = [
 ]
 
 
-def alt_event(market: Market) -> dict[str, object]:
+def alt_event(market: Market) -> contract.AltEvent:
     symbol = market.rng.choice(list(market.quotes))
     template, bias = market.rng.choice(HEADLINES)
     sentiment = max(-1.0, min(1.0, bias + market.rng.gauss(0, 0.2)))
-    return {"id": uuid.uuid4().hex, "symbol": symbol, "category": "news",
-            "headline": template.format(base=symbol.removesuffix("USDT")),
-            "sentiment": round(sentiment, 3), "source": "trade-ops-sim", "ts": contract.now_ms()}
+    return contract.AltEvent(id=uuid.uuid4().hex, symbol=symbol, category="news",
+                             headline=template.format(base=symbol.removesuffix("USDT")),
+                             sentiment=round(sentiment, 3), source="trade-ops-sim", ts=contract.now_ms())
 
 
-async def _publish(js: JetStreamContext, subject: str, event: dict[str, object],
+async def _publish(js: JetStreamContext, subject: str, event: contract.Event,
                    errors: list[bool]) -> None:
     try:
         await bus.publish_event(js, subject, event)
@@ -87,7 +87,7 @@ async def alt_loop(market: Market, js: JetStreamContext, interval: float, metric
         await asyncio.sleep(interval)
         event = alt_event(market)
         try:
-            await _publish(js, contract.alt_subject(str(event["symbol"])), event, outage)
+            await _publish(js, contract.alt_subject(event.symbol), event, outage)
             published.inc()
         except Exception:
             continue

@@ -45,7 +45,7 @@ from services.kit.guard import BodyGuard
 from services.kit.health import Check, CheckFn, NamedCheck, health_document, http_status, run_checks
 from services.kit.invalid import invalid_response
 from services.kit.jsonresp import JSONResponse
-from services.kit.metrics import Metrics, MetricsMiddleware
+from services.kit.metrics import CountsCollector, Metrics, MetricsMiddleware
 from services.kit.settings import KitSettings
 from services.kit.supervise import TaskHealth, Work, supervise
 
@@ -253,6 +253,9 @@ def create_app(
     _configure_logging(settings.log_level)
     contract.set_clock_offset(settings.clock_offset_s)
     metrics = Metrics(name)
+    metrics.registry.register(CountsCollector(
+        "bus_malformed_messages", "Messages that did not decode as their contract payload (acked, dropped)",
+        "family", bus.MALFORMED))
     kit = Kit(settings=settings, metrics=metrics, scope=AccountScope.from_settings(settings))
 
     @contextlib.asynccontextmanager

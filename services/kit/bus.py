@@ -10,15 +10,16 @@ the event id: JetStream drops a duplicate publish inside the duplicate window.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
+import msgspec
 import nats
-import orjson
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
@@ -28,16 +29,22 @@ from nats.js.errors import NotFoundError
 from services import contract
 
 __all__ = [
+    "MALFORMED",
     "PUBLISHES",
     "STREAMS",
     "BatchHandler",
     "Handler",
+    "Malformed",
     "MissingDurable",
     "PublishRecord",
     "Redeliver",
     "connect",
     "cursor_consumer",
     "decode",
+    "decode_each",
+    "decode_execution",
+    "decode_payload",
+    "decode_venue_order",
     "durable_consumer",
     "each",
     "publish_event",
@@ -139,9 +146,65 @@ async def stream_identity(js: JetStreamContext, stream: str) -> str:
     return f"{stream}@{int(info.created.timestamp())}" if info.created else stream
 
 
-def decode(msg: Msg) -> dict[str, Any]:
-    event: dict[str, Any] = orjson.loads(msg.data)
-    return event
+T = TypeVar("T")
+# Messages that did not decode as their contract payload, by family: one count per process
+# (a process is one service), exported as bus_malformed_messages_total.
+MALFORMED: collections.Counter[str] = collections.Counter()
+
+
+class Malformed(ValueError):
+    """A message that is not its contract payload. It would never decode, so it is never
+    redelivered: `each`, `decode_each` and the sink acknowledge it once it is counted."""
+
+
+def decode(msg: Msg, type_: type[T]) -> T:
+    """The one way a consumer reads a message: bytes -> the contract Struct `type_`.
+
+    What does not decode is logged and counted here (MALFORMED) and raised as `Malformed`."""
+    return _read(msg, lambda data: contract.decode(data, type_))
+
+
+def decode_venue_order(msg: Msg) -> contract.VenueNew | contract.VenueCancel:
+    """A `venue.paper.order` instruction: new or cancel, by its `action` tag."""
+    return _read(msg, contract.decode_venue_order)
+
+
+def _read(msg: Msg, read: Callable[[bytes], T]) -> T:
+    try:
+        return read(msg.data)
+    except (ValueError, KeyError) as exc:  # KeyError: a subject of no family
+        try:
+            family = contract.family_of(msg.subject).name
+        except KeyError:
+            family = "unknown"
+        MALFORMED[family] += 1
+        log.warning("malformed %s message on %s, acknowledged and dropped: %s: %.200r", family,
+                    msg.subject, exc, msg.data)
+        raise Malformed(f"{msg.subject}: {exc}") from None
+
+
+def decode_payload(msg: Msg) -> msgspec.Struct:
+    """A message as its subject's family's payload (services.contract.FAMILIES), for a
+    reader of several families (a lake sink); narrow it with isinstance."""
+    payload: msgspec.Struct = _read(
+        msg, lambda data: contract.decode(data, contract.family_of(msg.subject).payload))
+    return payload
+
+
+def decode_execution(msg: Msg) -> contract.Fill | contract.Cancelled:
+    """A message of the EXEC stream: a fill or a venue's cancel, by its subject."""
+    if contract.is_fill(msg.subject):
+        return decode(msg, contract.Fill)
+    return decode(msg, contract.Cancelled)
+
+
+def decode_each(msgs: list[Msg], type_: type[T]) -> list[tuple[Msg, T]]:
+    """Each message with its payload; a malformed one is left out (and so acknowledged)."""
+    out = []
+    for msg in msgs:
+        with contextlib.suppress(Malformed):
+            out.append((msg, decode(msg, type_)))
+    return out
 
 
 @dataclass
@@ -165,18 +228,13 @@ class PublishRecord:
 PUBLISHES = PublishRecord()  # one per process: a process is one service
 
 
-async def publish_event(js: JetStreamContext, subject: str,
-                        event: contract.Event | dict[str, Any],
+async def publish_event(js: JetStreamContext, subject: str, event: contract.Event,
                         event_id: str | None = None, timeout: float = 2.0) -> int:
-    """Publish and wait for JetStream's ack; returns the stream sequence. The outcome is
+    """The one way a service publishes: a contract Struct, encoded here, with its id as
+    Nats-Msg-Id; waits for JetStream's ack and returns the stream sequence. The outcome is
     kept in PUBLISHES."""
-    if isinstance(event, contract.Event):
-        msg_id: Any = event_id or event.id
-        data = contract.encode(event)
-    else:
-        msg_id = event_id or event.get("id")
-        data = orjson.dumps(event)
-    headers = {"Nats-Msg-Id": str(msg_id)} if msg_id else None
+    data = contract.encode(event)
+    headers = {"Nats-Msg-Id": event_id or event.id}
     try:
         ack = await js.publish(subject, data, timeout=timeout, headers=headers)
     except Exception as exc:
@@ -297,6 +355,8 @@ def each(handle: Handler, name: str) -> BatchHandler:
                 await handle(msg)
             except asyncio.CancelledError:
                 raise
+            except Malformed:
+                pass  # counted and logged by decode; acknowledged
             except Redeliver as exc:
                 log.info("consumer %s: %s; redelivering later", name, exc)
                 again.append(msg)

@@ -12,10 +12,55 @@ import uuid
 from collections.abc import Sequence
 from pathlib import Path
 
+import msgspec
 import pyarrow as pa
 from deltalake import DeltaTable, write_deltalake
 
-__all__ = ["Appender", "append", "is_local", "probe_writable", "table_exists", "table_uri"]
+__all__ = ["Appender", "append", "arrow_type", "is_local", "probe_writable", "schema_of", "table_exists",
+           "table_uri"]
+
+
+def arrow_type(info: msgspec.inspect.Type) -> pa.DataType:
+    """The Arrow column type of one contract field (every column is nullable: an optional
+    field and a field another payload of the same table lacks are both null)."""
+    match info:
+        case msgspec.inspect.StrType() | msgspec.inspect.LiteralType():
+            return pa.string()
+        case msgspec.inspect.BoolType():
+            return pa.bool_()
+        case msgspec.inspect.IntType():
+            return pa.int64()
+        case msgspec.inspect.FloatType():
+            return pa.float64()
+        case msgspec.inspect.ListType(item_type=item):
+            return pa.list_(arrow_type(item))
+        case msgspec.inspect.UnionType(types=types):
+            kinds = [t for t in types if not isinstance(t, msgspec.inspect.NoneType)]
+            if len(kinds) == 1:
+                return arrow_type(kinds[0])
+    raise TypeError(f"no lake column type for {info!r}: give the table an explicit column")
+
+
+def schema_of(*payloads: type[msgspec.Struct], drop: Sequence[str] = (),
+              extra: Sequence[tuple[str, pa.DataType]] = ()) -> pa.Schema:
+    """A table's schema from the contract's Structs: their fields in order (a name that
+    two of them share is one column, of one type), less `drop`, then `extra`. A field
+    added to a Struct is a column of its table with no other edit (`Appender` merges a
+    new column into a table written before it)."""
+    columns: dict[str, pa.DataType] = {}
+    for payload in payloads:
+        info = msgspec.inspect.type_info(payload)
+        assert isinstance(info, msgspec.inspect.StructType)
+        for field in info.fields:
+            if field.name in drop:
+                continue
+            kind = arrow_type(field.type)
+            if columns.setdefault(field.name, kind) != kind:
+                raise TypeError(f"{payload.__name__}.{field.name}: {kind}, but {columns[field.name]} "
+                                "in another payload of the same table")
+    for name, kind in extra:
+        columns[name] = kind
+    return pa.schema(list(columns.items()))
 
 
 def is_local(lake_uri: str) -> bool:
@@ -57,7 +102,8 @@ class Appender:
             Path(self.lake_uri.removeprefix("file://")).mkdir(parents=True, exist_ok=True)
         if kept is None and DeltaTable.is_deltatable(uri):
             kept = DeltaTable(uri)
-        write_deltalake(kept if kept is not None else uri, rows, mode="append",
+        # merge: a column added to the contract since the table was made is added to it
+        write_deltalake(kept if kept is not None else uri, rows, mode="append", schema_mode="merge",
                         partition_by=list(partition_by) or None)
         self._open[uri] = kept if kept is not None else DeltaTable(uri)
 

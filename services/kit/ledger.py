@@ -28,6 +28,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
+import msgspec
 import orjson
 import redis.asyncio as aioredis
 from fastapi import Query
@@ -256,12 +257,9 @@ async def consume_fills(js: JetStreamContext, ledger: Ledger, batch: int = 256,
     gets the positions each batch moved, once that batch is committed."""
 
     async def handle(msgs: list[Msg]) -> None:
-        items = []
-        for msg in msgs:
-            try:
-                items.append((msg.metadata.sequence.stream, bus.decode(msg)))
-            except ValueError:
-                log.warning("%s: dropped a fill that is not JSON: %.200r", ledger.prefix, msg.data)
+        # The ledger keeps each trade as a record of its own (TRADE_FIELDS of the fill).
+        items = [(msg.metadata.sequence.stream, msgspec.structs.asdict(fill))
+                 for msg, fill in bus.decode_each(msgs, contract.Fill)]
         moved = await ledger.apply_batch(items)
         if moved and changed is not None:
             await changed(moved)

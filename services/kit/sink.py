@@ -38,8 +38,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import msgspec
 import numpy as np
-import orjson
 import pyarrow as pa
 import pyarrow.dataset as ds
 from deltalake import DeltaTable
@@ -88,8 +88,9 @@ class Table:
         return pa.unify_schemas([self.schema, META])
 
 
-# (subject, event) -> (table name, row), or None for an event this sink does not keep.
-Route = Callable[[str, dict[str, Any]], tuple[str, dict[str, Any]] | None]
+# (subject, payload: its family's contract Struct) -> (table name, row), or None for an
+# event this sink does not keep.
+Route = Callable[[str, msgspec.Struct], tuple[str, dict[str, Any]] | None]
 
 
 @dataclass(frozen=True)
@@ -288,7 +289,10 @@ class Sink:
                 continue
             seen.add(seq)
             try:
-                routed = self.spec.route(msg.subject, orjson.loads(msg.data))
+                routed = self.spec.route(msg.subject, bus.decode_payload(msg))
+            except bus.Malformed:  # counted and logged by the kit; acked with its batch
+                self.stats.rejected += 1
+                continue
             except Exception as exc:
                 log.warning("%s: rejected seq %d on %s: %s", self.spec.name, seq, msg.subject, exc)
                 self.stats.rejected += 1

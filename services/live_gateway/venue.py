@@ -12,8 +12,10 @@ import asyncio
 import logging
 from typing import Any
 
+import msgspec
 from nats.aio.msg import Msg
 
+from services.contract import Cancelled, Fill, VenueNew
 from services.kit import Kit, bus
 from services.kit.quotes import Quote, QuoteBook
 from services.live_gateway.matching import Event, Working, cancel, quote_too_old, stale, step, validate
@@ -22,6 +24,13 @@ from services.live_gateway.store import VenueStore
 __all__ = ["Venue"]
 
 log = logging.getLogger(__name__)
+
+
+def _payload(event: dict[str, Any]) -> Fill | Cancelled:
+    """A fill or cancel the venue keeps (its outbox) as the contract's payload."""
+    if "fill_id" in event:
+        return msgspec.convert(event, Fill)
+    return msgspec.convert(event, Cancelled)
 
 
 class Venue:
@@ -68,8 +77,8 @@ class Venue:
         did not stays there for the next flush (the first error is raised after)."""
         if not events:
             return
-        acks = await asyncio.gather(*(bus.publish_event(self.js, subject, e) for subject, e in events),
-                                    return_exceptions=True)
+        acks = await asyncio.gather(*(bus.publish_event(self.js, subject, _payload(e))
+                                      for subject, e in events), return_exceptions=True)
         sent = [e for e, ack in zip(events, acks, strict=True) if not isinstance(ack, BaseException)]
         for _, event in sent:
             (self.fills_total if "fill_id" in event else self.cancels_total).inc()
@@ -91,15 +100,12 @@ class Venue:
         instructions: list[tuple[str, dict[str, Any]]] = []
         for msg in msgs:
             try:
-                event = bus.decode(msg)
-            except ValueError:
-                event = {}
-            order, action = event.get("order") or {}, event.get("action")
-            if not isinstance(order, dict) or not order.get("order_id") or action not in ("new", "cancel"):
-                log.warning("venue: dropped a malformed instruction: %.200r", msg.data)
+                instruction = bus.decode_venue_order(msg)
+            except bus.Malformed:  # counted and logged by the kit; acked
                 continue
+            action = "new" if isinstance(instruction, VenueNew) else "cancel"
             self.orders_total.labels(action).inc()
-            instructions.append((action, order))
+            instructions.append((action, msgspec.to_builtins(instruction.order)))
         if not instructions:
             return
         async with self.lock:

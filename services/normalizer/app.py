@@ -19,14 +19,15 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Any, Literal
 
+import msgspec
 import orjson
 from fastapi import APIRouter, HTTPException, Query, Request
 from nats.aio.msg import Msg
 
 from services import contract
-from services.contract import BARS_KEY, now_ms
+from services.contract import BARS_KEY, Bar, now_ms
 from services.kit import Check, FollowerSettings, Kit, bus, create_app, get_kit, service_state
-from services.normalizer.bars import INTERVALS, Bar, BarBuilder
+from services.normalizer.bars import INTERVALS, BarBuilder
 
 __all__ = ["app", "bars_key"]
 
@@ -52,12 +53,11 @@ class Normalizer:
         self.published = {i: published.labels(i) for i in INTERVALS}
 
     async def on_tick(self, msg: Msg) -> None:
-        tick = bus.decode(msg)
-        symbol = tick.get("symbol") or msg.subject.rsplit(".", 1)[-1]
+        tick = bus.decode(msg, contract.Tick)
         wall = now_ms()
+        price = tick.last if tick.last is not None else (tick.bid + tick.ask) / 2
         closed = [bar for b in self.builders.values()
-                  for bar in b.add(symbol, float(tick["ts"]), float(tick["last"]),
-                                   float(tick.get("volume") or 0.0), wall)]
+                  for bar in b.add(tick.symbol, tick.ts, price, tick.volume, wall)]
         self.ticks += 1
         await self.emit(closed)
 
@@ -68,18 +68,18 @@ class Normalizer:
             return
         try:
             ts = now_ms()
-            events = [bar.to_event(ts) for bar in self.unsent]
+            events = [msgspec.structs.replace(bar, ts=ts) for bar in self.unsent]
             async with self.kit.valkey.pipeline(transaction=False) as pipe:
                 for event in events:
-                    key = bars_key(event["interval"], event["symbol"])
-                    pipe.lpush(key, orjson.dumps(event))
+                    key = bars_key(event.interval, event.symbol)
+                    pipe.lpush(key, contract.encode(event))
                     pipe.ltrim(key, 0, self.settings.bars_kept - 1)
                 await pipe.execute()
             self.unsent.clear()
             for event in events:  # same id on a retry: JetStream drops the duplicate
-                subject = contract.bar_subject(event["interval"], event["symbol"])
+                subject = contract.bar_subject(event.interval, event.symbol)
                 await bus.publish_event(self.kit.js, subject, event)
-                self.published[event["interval"]].inc()
+                self.published[event.interval].inc()
         except Exception as exc:
             log.warning("normalizer: %d closed bars not emitted yet: %s", len(self.unsent), exc)
 
@@ -110,7 +110,8 @@ async def get_bars(request: Request, symbol: str, interval: Literal["1m", "5m"] 
     if not stored and current is None:
         raise HTTPException(404, f"no {interval} bars for {symbol}: no tick seen for it")
     return {"symbol": symbol, "interval": interval,
-            "current": current.to_event(now_ms()) if current else None,
+            "current": msgspec.to_builtins(msgspec.structs.replace(current, ts=now_ms()))
+            if current else None,
             "bars": [orjson.loads(b) for b in stored]}
 
 

@@ -12,9 +12,10 @@ closed bar of its symbol is late and dropped (counted), so a bar is never emitte
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
-__all__ = ["INTERVALS", "Bar", "BarBuilder", "bar_start"]
+from services.contract import Bar
+
+__all__ = ["INTERVALS", "BarBuilder", "add_trade", "bar_start", "new_bar"]
 
 INTERVALS: dict[str, int] = {"1m": 60_000, "5m": 300_000}
 
@@ -23,32 +24,18 @@ def bar_start(ts_ms: float, width_ms: int) -> int:
     return int(ts_ms // width_ms) * width_ms
 
 
-@dataclass
-class Bar:
-    symbol: str
-    interval: str
-    start: int
-    end: int
-    open: float
-    high: float
-    low: float
-    close: float
-    volume: float = 0.0
-    trades: int = 0
+def new_bar(symbol: str, interval: str, start: int, price: float) -> Bar:
+    """An open bar: its id names it; its `ts` is set when it is published."""
+    return Bar(id=f"{symbol}-{interval}-{start}", symbol=symbol, interval=interval, start=start,
+               end=start + INTERVALS[interval], open=price, high=price, low=price, close=price)
 
-    def add(self, price: float, volume: float) -> None:
-        self.high = max(self.high, price)
-        self.low = min(self.low, price)
-        self.close = price
-        self.volume += volume
-        self.trades += 1
 
-    def to_event(self, ts: float) -> dict[str, Any]:
-        """The `market.bar.{interval}.{SYMBOL}` payload (services/kit/events.py)."""
-        return {"id": f"{self.symbol}-{self.interval}-{self.start}", "symbol": self.symbol,
-                "interval": self.interval, "start": self.start, "end": self.end, "open": self.open,
-                "high": self.high, "low": self.low, "close": self.close, "volume": self.volume,
-                "trades": self.trades, "ts": ts}
+def add_trade(bar: Bar, price: float, volume: float) -> None:
+    bar.high = max(bar.high, price)
+    bar.low = min(bar.low, price)
+    bar.close = price
+    bar.volume += volume
+    bar.trades += 1
 
 
 @dataclass
@@ -93,9 +80,8 @@ class BarBuilder:
             closed.append(self._close(symbol))
             current = None
         if current is None:
-            current = self.open[symbol] = Bar(symbol, self.interval, start, start + self.width,
-                                              price, price, price, price)
-        current.add(price, volume)
+            current = self.open[symbol] = new_bar(symbol, self.interval, start, price)
+        add_trade(current, price, volume)
         return closed
 
     def due(self, wall_ms: float) -> list[Bar]:

@@ -8,8 +8,8 @@ a no-op), so a redelivery after a crash changes nothing twice.
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from typing import Any
 
 from nats.aio.msg import Msg
 
@@ -31,29 +31,25 @@ async def follow_executions(kit: Kit, store: OrderStore) -> None:
                                   ("kind", "effect"))
 
     async def handle(msgs: list[Msg]) -> list[Msg]:
-        events: list[tuple[Msg, str, dict[str, Any]]] = []
+        events: list[tuple[Msg, contract.Fill | contract.Cancelled]] = []
         for msg in msgs:
-            try:
-                event = bus.decode(msg)
-            except ValueError:
-                log.warning("dropped an execution event that is not JSON: %.200r", msg.data)
-                continue
-            events.append((msg, "cancel" if msg.subject == contract.EXEC_CANCELLED else "fill", event))
-        orders = await store.get_many(list({str(e.get("order_id")) for _, _, e in events}))
+            with contextlib.suppress(bus.Malformed):  # counted and logged by the kit; acked
+                events.append((msg, bus.decode_execution(msg)))
+        orders = await store.get_many(list({e.order_id for _, e in events}))
         later, changed, now = [], {}, contract.now_ms()
         effects: list[tuple[str, str]] = []  # counted once the batch is written
-        for msg, kind, event in events:  # in stream order: fills of one order add up in turn
-            order = orders.get(str(event.get("order_id")))
+        for msg, event in events:  # in stream order: fills of one order add up in turn
+            kind = "fill" if isinstance(event, contract.Fill) else "cancel"
+            order = orders.get(event.order_id)
             if order is None:
                 if msg.metadata.num_delivered >= MAX_MISSING_DELIVERIES:
-                    log.warning("%s %s for unknown order %s: dropped", kind, event.get("id"),
-                                event.get("order_id"))
+                    log.warning("%s %s for unknown order %s: dropped", kind, event.id, event.order_id)
                     effects.append((kind, "unknown_order"))
                 else:  # its orders.new was published while the order was being stored: soon
                     later.append(msg)
                 continue
-            update = apply_cancel if kind == "cancel" else apply_fill
-            moved = update(order, event, now)
+            moved = (apply_fill(order, event, now) if isinstance(event, contract.Fill)
+                     else apply_cancel(order, event, now))
             if moved:
                 changed[order["order_id"]] = order
             effects.append((kind, "applied" if moved else "duplicate"))

@@ -44,6 +44,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+import msgspec
 import orjson
 from nats.js import JetStreamContext
 from pydantic import ValidationError
@@ -139,7 +140,8 @@ class OrderEntry:
             return status, answer
 
         try:  # 2. in JetStream (a timeout may still be stored later: it stays unroutable)
-            await bus.publish_event(self.js, contract.ORDERS_NEW, {"id": order_id, "ts": now, "order": order})
+            await bus.publish_event(self.js, contract.ORDERS_NEW, contract.OrderNew(
+                id=order_id, ts=now, order=msgspec.convert(order, contract.Order)))
         except Exception as exc:
             return await self._not_published(req, order, token, exc)
         # 3. PENDING -> ACCEPTED, unless the router expired it first
@@ -233,6 +235,6 @@ class OrderEntry:
                 await self.store.release(req.account, req.client_order_id, token)
 
 
-def cancel_event(order: dict[str, Any]) -> dict[str, Any]:
-    return {"id": f"cancel-{order['order_id']}", "ts": contract.now_ms(),
-            "order_id": order["order_id"], "account": order["account"], "symbol": order["symbol"]}
+def cancel_event(order: dict[str, Any]) -> contract.Cancel:
+    return contract.Cancel(id=f"cancel-{order['order_id']}", ts=contract.now_ms(),
+                           order_id=order["order_id"], account=order["account"], symbol=order["symbol"])

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from services.contract import Cancelled, Fill
 from services.oms.models import TERMINAL
 
 __all__ = ["apply_cancel", "apply_fill"]
@@ -16,30 +17,29 @@ __all__ = ["apply_cancel", "apply_fill"]
 EPS = 1e-9
 
 
-def apply_fill(order: dict[str, Any], fill: dict[str, Any], now: float) -> bool:
-    fill_id = str(fill.get("fill_id") or fill["id"])
+def apply_fill(order: dict[str, Any], fill: Fill, now: float) -> bool:
+    fill_id = fill.fill_id
     applied: list[str] = order.setdefault("fill_ids", [])
     if fill_id in applied:
         return False
-    qty, price = float(fill["quantity"]), float(fill["price"])
+    qty, price = fill.quantity, fill.price
     done = order["filled_quantity"]
     total = done + qty
     order["avg_fill_price"] = ((order["avg_fill_price"] or 0.0) * done + price * qty) / total
     order["filled_quantity"] = total
     applied.append(fill_id)
     if order["status"] != "CANCELLED":
-        full = total >= order["quantity"] - EPS or (fill.get("final") and not fill.get("leaves_quantity"))
+        full = total >= order["quantity"] - EPS or (fill.final and not fill.leaves_quantity)
         order["status"] = "FILLED" if full else "PARTIALLY_FILLED"
     order["updated_ts"] = now
     return True
 
 
-def apply_cancel(order: dict[str, Any], event: dict[str, Any], now: float) -> bool:
+def apply_cancel(order: dict[str, Any], event: Cancelled, now: float) -> bool:
     if order["status"] in TERMINAL:
         return False
     order["status"] = "CANCELLED"
-    order["cancelled_quantity"] = float(event.get("cancelled_quantity")
-                                        or order["quantity"] - order["filled_quantity"])
-    order["reason"] = event.get("reason") or "cancelled"
+    order["cancelled_quantity"] = event.cancelled_quantity or order["quantity"] - order["filled_quantity"]
+    order["reason"] = event.reason or "cancelled"
     order["updated_ts"] = now
     return True

@@ -68,19 +68,16 @@ async def follow_working(kit: Kit, engine: RiskEngine) -> None:
     log.info("working orders: %d read back", len(saved))
 
     async def on_orders(msgs: list[Msg]) -> None:
-        for msg in msgs:
-            with contextlib.suppress(ValueError):
-                event = bus.decode(msg)
-                if isinstance(event.get("order"), dict):
-                    exposure.confirm(event["order"])
+        for _, event in bus.decode_each(msgs, contract.OrderNew):
+            exposure.confirm(event.order)
         await _save(kit, exposure)
 
     async def on_executions(msgs: list[Msg]) -> None:
         for msg in msgs:
-            with contextlib.suppress(ValueError):
-                event = bus.decode(msg)
-                if msg.subject == contract.EXEC_CANCELLED:
-                    exposure.release(str(event.get("order_id") or ""))
+            with contextlib.suppress(bus.Malformed):
+                event = bus.decode_execution(msg)
+                if isinstance(event, contract.Cancelled):
+                    exposure.release(event.order_id)
                 else:
                     exposure.fill(event, msg.metadata.sequence.stream)
         await _save(kit, exposure)

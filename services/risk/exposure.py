@@ -25,6 +25,8 @@ from collections import OrderedDict, deque
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from services import contract
+
 __all__ = ["CONFIRM_WITHIN_S", "Exposure", "Working", "WorkingTotals"]
 
 EPS = 1e-9
@@ -89,38 +91,37 @@ class Exposure:
         self._add(Working(order_id, account, symbol, side, quantity))
         self.unconfirmed.append((time.monotonic() + self.confirm_within_s, order_id))
 
-    def confirm(self, order: dict[str, Any]) -> None:
+    def confirm(self, order: contract.Order) -> None:
         """An order on `orders.new`: it may trade until it is filled or cancelled."""
-        order_id = str(order.get("order_id") or "")
+        order_id = order.order_id
         if not order_id or order_id in self.done:
             return
         held = self.orders.get(order_id)
         if held is None:
-            held = Working(order_id, str(order.get("account") or "default"), str(order.get("symbol")),
-                           str(order.get("side")), float(order.get("quantity") or 0.0))
+            held = Working(order_id, order.account, order.symbol, order.side, order.quantity)
             self._add(held)
         held.confirmed = True
         self.changed.add(order_id)
 
-    def fill(self, fill: dict[str, Any], seq: int) -> None:
-        order_id, fill_id = str(fill.get("order_id")), str(fill.get("fill_id") or fill.get("id"))
-        key = (str(fill.get("account") or "default"), str(fill.get("symbol")))
+    def fill(self, fill: contract.Fill, seq: int) -> None:
+        order_id, fill_id = fill.order_id, fill.fill_id
+        key = (fill.account or "default", fill.symbol)
         held = self.orders.get(order_id)
         if fill_id in self.seen_fills or (held is not None and fill_id in held.fill_ids):
             return  # redelivered
         _remember(self.seen_fills, fill_id)
-        quantity = float(fill.get("quantity") or 0.0)
+        quantity = fill.quantity
         if seq > self.position_seq.get(key, 0):
-            signed = quantity if fill.get("side") == "buy" else -quantity
+            signed = quantity if fill.side == "buy" else -quantity
             self.fills.setdefault(key, []).append((seq, signed))
             self._totals(key).pending_fills += signed
         if held is None:
-            if fill.get("final"):
+            if fill.final:
                 self._done(order_id)
             return
         held.fill_ids.append(fill_id)
         self._move(held, -min(quantity, held.open))
-        if held.open <= EPS or fill.get("final"):
+        if held.open <= EPS or fill.final:
             self.release(order_id)
         else:
             self.changed.add(order_id)

@@ -9,27 +9,23 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
 import pyarrow as pa
 
 from services import contract
+from services.kit.lake import schema_of
 from services.kit.sink import SinkSpec, Table, date_of, sink_app
 
 __all__ = ["ALT_EVENTS", "alt_row", "app"]
 
-ALT_EVENTS = Table(contract.ALT_EVENTS, pa.schema([
-    ("id", pa.string()), ("symbol", pa.string()), ("category", pa.string()),
-    ("headline", pa.string()), ("sentiment", pa.float64()), ("source", pa.string()),
-    ("subject", pa.string()), ("ts", pa.float64()), ("date", pa.string()),
-]), partition_by=("category", "date"))
-_COLUMNS = [f.name for f in ALT_EVENTS.schema]
+ALT_EVENTS = Table(contract.ALT_EVENTS, schema_of(
+    contract.AltEvent, extra=[("subject", pa.string()), ("date", pa.string())]),
+    partition_by=("category", "date"))
 
 
-def alt_row(subject: str, event: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-    row = {name: event.get(name) for name in _COLUMNS}
-    row["category"] = row["category"] or subject.split(".")[1]  # contract.alt_subject
-    row["subject"] = subject
-    row["date"] = date_of(float(event["ts"]))
-    return ALT_EVENTS.name, row
+def alt_row(subject: str, event: msgspec.Struct) -> tuple[str, dict[str, Any]]:
+    assert isinstance(event, contract.AltEvent)  # the ALT stream holds alt-data events only
+    return ALT_EVENTS.name, {**msgspec.structs.asdict(event), "subject": subject, "date": date_of(event.ts)}
 
 
 app = sink_app("sink-alt", [SinkSpec(

@@ -8,27 +8,22 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
 import pyarrow as pa
 
 from services import contract
+from services.kit.lake import schema_of
 from services.kit.sink import SinkSpec, Table, date_of, sink_app
 
 __all__ = ["MARKET_TICKS", "app", "tick_row"]
 
-MARKET_TICKS = Table(contract.MARKET_TICKS, pa.schema([
-    ("id", pa.string()), ("symbol", pa.string()), ("seq", pa.int64()),
-    ("bid", pa.float64()), ("ask", pa.float64()), ("last", pa.float64()),
-    ("bid_size", pa.float64()), ("ask_size", pa.float64()), ("volume", pa.float64()),
-    ("ts", pa.float64()), ("date", pa.string()),
-]), partition_by=("symbol", "date"))
-_COLUMNS = [f.name for f in MARKET_TICKS.schema]
+MARKET_TICKS = Table(contract.MARKET_TICKS, schema_of(contract.Tick, extra=[("date", pa.string())]),
+                     partition_by=("symbol", "date"))
 
 
-def tick_row(subject: str, event: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-    row = {name: event.get(name) for name in _COLUMNS}
-    row["symbol"] = row["symbol"] or subject.rsplit(".", 1)[-1]
-    row["date"] = date_of(float(event["ts"]))
-    return MARKET_TICKS.name, row
+def tick_row(subject: str, tick: msgspec.Struct) -> tuple[str, dict[str, Any]]:
+    assert isinstance(tick, contract.Tick)  # the TICKS stream holds ticks only
+    return MARKET_TICKS.name, {**msgspec.structs.asdict(tick), "date": date_of(tick.ts)}
 
 
 app = sink_app("sink-ticks", [SinkSpec(
