@@ -21,6 +21,7 @@ __all__ = ["ROOT", "dead_command", "free_offset", "gone", "tiny_command", "write
 ROOT = Path(__file__).resolve().parents[2]
 # Offsets below the kernel's ephemeral range (32768+), where free_port() fixtures live.
 _OFFSETS = range(20000, 32000, 100)
+_EPHEMERAL = 32768  # Linux's default ip_local_port_range starts here
 
 
 def tiny_command() -> list[str]:
@@ -62,6 +63,8 @@ def free_offset(stack_file: Path, avoid: set[int] | None = None) -> int:
     stack, avoid = load_stack(stack_file), avoid or set()
     for offset in random.sample(_OFFSETS, len(_OFFSETS)):
         ports = _ports(stack.with_offset(offset))
+        if max(ports) >= _EPHEMERAL:  # the builtin stack's ports (4222-8222) shifted past 32768:
+            continue  # a client's outgoing connection may take one while the stack starts
         if not avoid & set(ports) and not any(infra.port_in_use(p) for p in ports):
             return offset
     raise RuntimeError("no free port range for a test stack")
