@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from services import env
 from trade_ops.commands.options import (
     HtmlOpt,
     JsonOpt,
@@ -121,8 +122,8 @@ def bench(
         rich_help_panel=_WORKERS)] = None,
     join: Annotated[str | None, typer.Option(
         "--join", help="bench worker: take the job and the start time from a coordinator through this "
-        "NATS server (nats://HOST:4222), as the bench user: TRADE_OPS_NATS_PASSWORD holds its "
-        "password [default: none].", rich_help_panel=_WORKERS)] = None,
+        f"NATS server (nats://HOST:4222), as the bench user: {env.setting_var('nats_password')} holds "
+        "its password [default: none].", rich_help_panel=_WORKERS)] = None,
     json_out: JsonOpt = False,
     junit: JunitOpt = None,
     metrics: MetricsOpt = None,

@@ -37,7 +37,7 @@ TRADE_EVERY_S = 60.0
 
 def doctor(
     up: Annotated[bool, typer.Option("--up", help="Start the stack first (`trade-ops up`, at its port offset "
-                                                  "when TRADE_OPS_PORT_OFFSET is set).")] = False,
+                                                  f"when {env.PORT_OFFSET} is set).")] = False,
     json_: JsonOpt = False,
     report: Annotated[str | None, typer.Option(
         "--report", metavar="PATH", help="Where to write STATUS_REPORT.md "

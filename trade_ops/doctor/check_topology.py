@@ -237,7 +237,7 @@ async def read_server(target: Target, http: httpx.AsyncClient) -> tuple[Server |
 def _consequence(subject: str) -> str:
     from services import contract
 
-    if overlap(subject, contract.VENUE_ALL) or subject.startswith("venue."):
+    if overlap(subject, contract.VENUE_ALL):
         return "orders routed there never reach a venue"
     if ".fill" in subject or overlap(subject, contract.EXEC_ALL):
         return "fills published there are never applied"
