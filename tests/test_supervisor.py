@@ -224,3 +224,11 @@ def test_a_readiness_probe_of_a_port_speaking_another_protocol_is_not_ready(nats
     from trade_ops.readiness import http_status
 
     assert http_status(f"http://127.0.0.1:{nats_server.port}/livez", timeout=2.0) is None
+
+
+def test_an_endless_state_file_is_read_no_further_than_a_bound(tmp_path: Path) -> None:
+    rd = RunDir(tmp_path / "run")
+    rd.ensure_writable()
+    rd.state_file.symlink_to("/dev/zero")
+    assert rd.load_state().processes == {}
+    assert supervisor.down(rd) == []

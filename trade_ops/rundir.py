@@ -44,6 +44,7 @@ __all__ = ["RUN_DIR_ENV", "STACK_ENV", "ProcessRecord", "RunDir", "StackState", 
 RUN_DIR_ENV = env.RUN_DIR
 STACK_ENV = env.STACK
 DEFAULT_RUN_DIR = ".trade-ops"
+MAX_STATE_BYTES = 4 << 20
 
 
 @dataclass
@@ -219,7 +220,8 @@ class RunDir:
         """The state; a corrupt or truncated one is salvaged (a truncated state.json made
         every command, `down` included, exit 3 and left valkey running)."""
         try:
-            raw = self.state_file.read_bytes()
+            with self.state_file.open("rb") as f:
+                raw = f.read(MAX_STATE_BYTES)  # a few KB: what is past this is not ours
         except FileNotFoundError:
             raise RunDirError(f"no stack is running from {self.path} (no state.json)",
                               detail="start one with `trade-ops up`") from None
