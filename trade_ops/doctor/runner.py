@@ -64,14 +64,17 @@ def _probes(target: Target, http: Any) -> list[Probe]:
             *more: CheckResult, after_burst: bool = False) -> None:
         probes.append(Probe([result, *more], fn, budget, after_burst))
 
+    # nats and the lake expect trade-ops' streams and tables only where its own services run:
+    # where trade-ops started nothing, they wait for the services' health answers to know.
+    identify = 0.0 if target.supervised else 2 * t + 0.5
     for c in target.infra:
         r = CheckResult(c.name, "infrastructure", component=c.name)
         if c.kind == "valkey":
             add(r, partial(check_infra.check_valkey, target, c, r), t * 2 + 0.2)
         elif c.kind == "nats":
-            add(r, partial(check_infra.check_nats, target, http, c, r), t * 2 + 0.2)
+            add(r, partial(check_infra.check_nats, target, http, c, r), t * 2 + 0.2 + identify)
         else:
-            add(r, partial(check_infra.check_lake, target, c, r), t * 2 + 0.2)
+            add(r, partial(check_infra.check_lake, target, c, r), t * 2 + 0.2 + identify)
     for c in target.services:
         r = CheckResult(c.name, "services", component=c.name)
         add(r, partial(check_services.check_service, target, http, c, r), t * 2 + 0.3)
