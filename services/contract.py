@@ -31,11 +31,12 @@ from __future__ import annotations
 import enum
 import time
 from dataclasses import dataclass
-from typing import Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 import msgspec
 
 __all__ = [
+    "ACCOUNT_RE",
     "ALL_SERVICES",
     "BARS_KEY",
     "DURABLES",
@@ -43,8 +44,11 @@ __all__ = [
     "HALTS_KEY",
     "OWN_DESCRIPTION",
     "STREAMS",
+    "SYMBOL_RE",
     "TABLES",
+    "TERMINAL_STATUSES",
     "TOPOLOGY",
+    "Account",
     "AltEvent",
     "Bar",
     "Cancel",
@@ -59,12 +63,17 @@ __all__ = [
     "OrderNew",
     "OrderResult",
     "OrderStatus",
+    "OrderType",
     "PositionSnapshot",
     "RiskCheckReply",
     "RiskCheckRequest",
+    "RiskLevel",
     "ServiceTopology",
+    "Side",
     "StreamSpec",
+    "Symbol",
     "Tick",
+    "TimeInForce",
     "VenueCancel",
     "VenueNew",
     "VenueOrder",
@@ -105,11 +114,20 @@ def now_ms() -> float:
 
 # -- payloads ---------------------------------------------------------------------------
 
+# One rule for each name a request carries: the Structs below, and the HTTP bodies, paths
+# and queries of every service (services/kit/names.py builds theirs from these).
+SYMBOL_RE = r"[A-Za-z0-9._-]{1,32}"
+ACCOUNT_RE = r"[A-Za-z0-9._:@-]{1,64}"
+Symbol = Annotated[str, msgspec.Meta(pattern=f"^{SYMBOL_RE}$")]
+Account = Annotated[str, msgspec.Meta(pattern=f"^{ACCOUNT_RE}$")]
+
 Side = Literal["buy", "sell"]
 OrderType = Literal["MARKET", "LIMIT"]
 TimeInForce = Literal["GTC", "IOC", "DAY"]
 # PENDING: written by the OMS and published, not yet confirmed: never routed (services/oms/entry.py)
 OrderStatus = Literal["PENDING", "ACCEPTED", "REJECTED", "PARTIALLY_FILLED", "FILLED", "CANCELLED"]
+# An order in one of these never changes again (a fill or cancel after it changes nothing).
+TERMINAL_STATUSES: frozenset[OrderStatus] = frozenset({"REJECTED", "FILLED", "CANCELLED"})
 
 
 class OrderResult(enum.StrEnum):
@@ -267,14 +285,18 @@ class PositionSnapshot(Event, kw_only=True):
 
 
 class RiskCheckRequest(msgspec.Struct, kw_only=True):
-    """`risk.check` request (and the body of risk's `POST /check`)."""
+    """`risk.check` request (and the body of risk's `POST /check`), validated as decoded:
+    a symbol in any case (risk judges it upper-cased); quantity <= 0 is a rule risk rejects
+    with its reason, not a decoding error."""
 
-    account: str = "default"
-    symbol: str
+    account: Account = "default"
+    symbol: Symbol
     side: Side
-    quantity: float
-    price: float | None = None
-    order_id: str | None = None  # given: an approved order counts as working until done
+    quantity: Annotated[float, msgspec.Meta(le=1e12)]
+    price: Annotated[float, msgspec.Meta(gt=0, le=1e12)] | None = None
+    # given: an approved order counts as working until filled or cancelled; without it the
+    # check is a question only ("would this pass?") and reserves nothing
+    order_id: Annotated[str, msgspec.Meta(min_length=1, max_length=64)] | None = None
 
 
 class OrderGateRequest(msgspec.Struct, kw_only=True):
@@ -289,9 +311,15 @@ class OrderGateReply(msgspec.Struct, kw_only=True):
     statuses: list[str]  # each order's status, in the request's order ("" for one not found)
 
 
+# CRITICAL: rejected. UNCHECKED: the OMS's own, for an order it accepted with risk down (fail-open)
+RiskLevel = Literal["LOW", "MEDIUM", "HIGH", "CRITICAL", "UNCHECKED"]
+
+
 class RiskCheckReply(msgspec.Struct, kw_only=True):
+    """`risk.check` reply (and risk's `POST /check` answer)."""
+
     approved: bool
-    risk_level: str
+    risk_level: RiskLevel
     reason: str | None = None
     warnings: list[str] = msgspec.field(default_factory=list)
     mid: float | None = None  # the symbol's mid as risk saw it: the order's arrival mid

@@ -23,22 +23,24 @@ from services.sink_ticks.app import MARKET_TICKS, tick_row
 
 PAYLOADS: list[Any] = [f.payload for f in contract.FAMILIES.values()] + [contract.RiskCheckReply]
 
-_text = st.text(max_size=12)
-# JSON has no NaN or infinity (msgspec writes them as null), and Arrow keeps a double exactly
-_number = st.floats(allow_nan=False, allow_infinity=False, width=64)
 
 
 def strategy(info: msgspec.inspect.Type) -> st.SearchStrategy[Any]:
-    """Values of one contract field, from msgspec's own view of the type."""
+    """Values of one contract field, from msgspec's own view of the type and its constraints
+    (JSON has no NaN or infinity: msgspec writes them as null)."""
     match info:
-        case msgspec.inspect.StrType():
-            return _text
+        case msgspec.inspect.StrType(pattern=str(pattern)):
+            return st.from_regex(pattern)
+        case msgspec.inspect.StrType(min_length=low, max_length=high):
+            return st.text(min_size=low or 0, max_size=min(high or 12, 12))
         case msgspec.inspect.BoolType():
             return st.booleans()
         case msgspec.inspect.IntType():
             return st.integers(-(2**63), 2**63 - 1)
-        case msgspec.inspect.FloatType():
-            return _number
+        case msgspec.inspect.FloatType(gt=gt, ge=ge, lt=lt, le=le):
+            return st.floats(min_value=gt if gt is not None else ge, max_value=lt if lt is not None else le,
+                             exclude_min=gt is not None, exclude_max=lt is not None,
+                             allow_nan=False, allow_infinity=False)
         case msgspec.inspect.LiteralType(values=values):
             return st.sampled_from(values)
         case msgspec.inspect.NoneType():

@@ -7,9 +7,10 @@ from pathlib import Path
 import pytest
 
 from services import contract
+from services.contract import RiskCheckRequest as CheckRequest
 from services.risk.book import Book
 from services.risk.limits import load_limits
-from services.risk.rules import CheckRequest, KillSwitch, check
+from services.risk.rules import KillSwitch, check
 
 LIMITS = load_limits()
 
@@ -138,3 +139,18 @@ def test_a_market_order_is_not_valued_on_a_quote_that_stopped() -> None:
     assert not stale.approved and "no fresh quote for BTCUSDT" in (stale.reason or "")
     priced = CheckRequest(account="a", symbol="BTCUSDT", side="buy", quantity=1.0, price=50_000)
     assert engine.decide(priced).approved  # a LIMIT order carries its own price
+
+
+def test_a_check_is_the_contracts_request_and_its_reasons_name_the_field() -> None:
+    from services.risk.engine import RiskEngine
+
+    engine = RiskEngine(LIMITS)
+    engine.book.quotes.update(contract.Tick(id="t", symbol="BTCUSDT", bid=50_000, ask=50_010))
+    invalid, answer = engine.decide_raw(b'{"symbol": "btcusdt", "side": "buy", "quantity": 1}')
+    assert invalid == [] and answer.approved and answer.mid == 50_005  # any case is the symbol
+    invalid, answer = engine.decide_raw(b'{"symbol": "BTCUSDT", "side": "buy", "quantity": "1"}')
+    assert invalid == ["quantity: Expected `float`, got `str`"] and not answer.approved
+    invalid, _ = engine.decide_raw(b'{"symbol": "BTC USDT", "side": "buy", "quantity": 1}')
+    assert invalid[0].startswith("symbol: ")  # the contract's one symbol rule
+    invalid, _ = engine.decide_raw(b'{"symbol": ')
+    assert invalid[0].startswith("body is not JSON")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, HTTPException, Path, Query, Request
@@ -14,7 +14,7 @@ from services.kit import bus, get_kit, service_state
 from services.kit.auth import ALL_ACCOUNTS, AccountScope, bearer
 from services.kit.jsonresp import JSONResponse
 from services.oms.entry import OrderEntry, cancel_event
-from services.oms.models import STATUSES, TERMINAL, OrderRequest, public
+from services.oms.models import OrderRequest, public
 from services.oms.state import OmsState
 from services.oms.store import OrderStore
 
@@ -23,7 +23,6 @@ __all__ = ["router"]
 router = APIRouter()
 
 OrderId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
-Status = Literal[STATUSES]  # type: ignore[valid-type]
 
 
 async def place_for(scope: AccountScope, entry: OrderEntry, authorization: str | bytes | None,
@@ -48,12 +47,12 @@ class OrderAnswer(BaseModel):
     client_order_id: str | None
     account: str
     symbol: str
-    side: Literal["buy", "sell"]
+    side: contract.Side
     quantity: float
-    order_type: Literal["MARKET", "LIMIT"]
+    order_type: contract.OrderType
     price: float | None
-    time_in_force: Literal["GTC", "IOC", "DAY"]
-    status: Literal[STATUSES]  # type: ignore[valid-type]
+    time_in_force: contract.TimeInForce
+    status: contract.OrderStatus
     risk_level: str
     warnings: list[str]
     arrival_mid: float | None = None  # the mid when risk checked it (TCA's arrival price)
@@ -118,7 +117,7 @@ Name = Annotated[str, Query(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._
 @router.get("/orders")
 async def list_orders(request: Request,
                       account: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
-                      status: Status | None = None,
+                      status: contract.OrderStatus | None = None,
                       client_order_id: Name | None = None,
                       limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> dict[str, Any]:
     caller = _caller(request)
@@ -143,7 +142,7 @@ async def cancel_order(order_id: OrderId, request: Request) -> Any:
     order = await _visible_order(request, order_id)
     if order is None:
         return _not_found(order_id)
-    if order["status"] in TERMINAL or order["status"] == "PENDING":
+    if order["status"] in contract.TERMINAL_STATUSES or order["status"] == "PENDING":
         return JSONResponse(status_code=409, content={
             "detail": f"order {order_id} is {order['status']}: nothing to cancel",
             "order": public(order)})

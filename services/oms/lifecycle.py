@@ -9,8 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from services.contract import Cancelled, Fill
-from services.oms.models import TERMINAL
+from services.contract import TERMINAL_STATUSES, Cancelled, Fill
 
 __all__ = ["apply_cancel", "apply_fill"]
 
@@ -36,7 +35,7 @@ def apply_fill(order: dict[str, Any], fill: Fill, now: float) -> bool:
 
 
 def apply_cancel(order: dict[str, Any], event: Cancelled, now: float) -> bool:
-    if order["status"] in TERMINAL:
+    if order["status"] in TERMINAL_STATUSES:
         return False
     order["status"] = "CANCELLED"
     order["cancelled_quantity"] = event.cancelled_quantity or order["quantity"] - order["filled_quantity"]

@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import hashlib
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 import orjson
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, model_validator
 
+from services import contract
 from services.kit.ledger import DEFAULT_ACCOUNT
 
-__all__ = ["STATUSES", "TERMINAL", "OrderRequest", "new_order", "public"]
+__all__ = ["OrderRequest", "new_order", "public"]
 
-# PENDING: written, being published; not routable until the OMS confirms it (see entry.py).
-STATUSES = ("PENDING", "ACCEPTED", "REJECTED", "PARTIALLY_FILLED", "FILLED", "CANCELLED")
-TERMINAL = frozenset({"REJECTED", "FILLED", "CANCELLED"})
 MAX_QUANTITY = 1e9
 MAX_PRICE = 1e12
 
@@ -36,12 +34,12 @@ class OrderRequest(BaseModel):
 
     account: Name = DEFAULT_ACCOUNT
     symbol: Symbol
-    side: Annotated[Literal["buy", "sell"], _cased("lower")]
+    side: Annotated[contract.Side, _cased("lower")]
     # strict: a number, never true (1.0) or "0.1"
     quantity: Annotated[float, Field(gt=0, le=MAX_QUANTITY, strict=True)]
-    order_type: Annotated[Literal["MARKET", "LIMIT"], _cased("upper")] = "LIMIT"
+    order_type: Annotated[contract.OrderType, _cased("upper")] = "LIMIT"
     price: Annotated[float | None, Field(gt=0, le=MAX_PRICE, strict=True)] = None
-    time_in_force: Annotated[Literal["GTC", "IOC", "DAY"], _cased("upper")] = "GTC"
+    time_in_force: Annotated[contract.TimeInForce, _cased("upper")] = "GTC"
     client_order_id: Name | None = None
 
     @model_validator(mode="after")
@@ -60,11 +58,12 @@ class OrderRequest(BaseModel):
 
     def risk_payload(self, order_id: str | None = None) -> bytes:
         """The risk check; with the order's id, an approval reserves it as working."""
-        return orjson.dumps({"account": self.account, "symbol": self.symbol, "side": self.side,
-                             "quantity": self.quantity, "price": self.price, "order_id": order_id})
+        return contract.encode(contract.RiskCheckRequest(
+            account=self.account, symbol=self.symbol, side=self.side, quantity=self.quantity,
+            price=self.price, order_id=order_id))
 
 
-def new_order(req: OrderRequest, order_id: str, now: float, status: str, risk_level: str,
+def new_order(req: OrderRequest, order_id: str, now: float, status: contract.OrderStatus, risk_level: str,
               warnings: list[str], reason: str | None) -> dict[str, Any]:
     return {"order_id": order_id, "client_order_id": req.client_order_id, "account": req.account,
             "symbol": req.symbol, "side": req.side, "quantity": req.quantity,

@@ -96,7 +96,7 @@ async def serve_checks(kit: Kit, engine: RiskEngine, checks: Counter) -> None:
 
     async def on_request(msg: Msg) -> None:
         _, answer = engine.decide_raw(msg.data)
-        checks.labels("nats", "approved" if answer["approved"] else "rejected").inc()
+        checks.labels("nats", "approved" if answer.approved else "rejected").inc()
         await msg.respond(contract.encode(answer))
 
     await kit.nc.subscribe(contract.RISK_CHECK, queue=contract.RISK_QUEUE, cb=on_request)

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+import msgspec
 
-from pydantic import ValidationError
-
-from services.kit.invalid import reasons
+from services import contract
+from services.contract import RiskCheckReply, RiskCheckRequest
+from services.kit.invalid import struct_reasons
 from services.risk.book import Book
 from services.risk.exposure import Exposure
 from services.risk.limits import Limits
-from services.risk.rules import CheckRequest, CheckResult, KillSwitch, check
+from services.risk.rules import KillSwitch, check
 
 __all__ = ["RiskEngine"]
 
@@ -29,12 +29,12 @@ class RiskEngine:
     def known(self, symbol: str) -> bool:
         return symbol in self.limits.symbols or self.book.knows(symbol)
 
-    def decide(self, req: CheckRequest) -> CheckResult:
+    def decide(self, req: RiskCheckRequest) -> RiskCheckReply:
         """Decide, and reserve an approved order's quantity in the same step (no await in
         between: a concurrent check sees it)."""
         stale = self._stale_quote(req)
         if stale is not None:
-            return CheckResult(False, "CRITICAL", stale)
+            return RiskCheckReply(approved=False, risk_level="CRITICAL", reason=stale)
         working = self.exposure.of(req.account, req.symbol)
         result = check(req, self.limits, position=self.book.position(req.account, req.symbol)
                        + working.pending_fills, working=working,
@@ -48,7 +48,7 @@ class RiskEngine:
         result.mid = quote.mid if quote is not None else None
         return result
 
-    def _stale_quote(self, req: CheckRequest) -> str | None:
+    def _stale_quote(self, req: RiskCheckRequest) -> str | None:
         """Why a MARKET order cannot be valued now: its quote stopped (ticks not flowing: a
         120 s old quote priced orders after a full disk)."""
         quote = self.book.quotes.get(req.symbol) if req.price is None else None
@@ -57,13 +57,17 @@ class RiskEngine:
         return (f"no fresh quote for {req.symbol}: the last arrived {quote.age_s():.0f}s ago "
                 f"(max_quote_age_s {self.max_quote_age_s:g}); a MARKET order is not valued on it")
 
-    def decide_raw(self, body: bytes) -> tuple[bool, dict[str, Any]]:
-        """Parse and decide a JSON request: (valid, answer). An invalid request is answered
-        with its reasons (a 422 over HTTP; a rejection over NATS)."""
+    def decide_raw(self, body: bytes) -> tuple[list[str], RiskCheckReply]:
+        """Decode and decide a JSON request: (what was invalid, the answer). An invalid
+        request is answered with its reasons (a 422 over HTTP; a rejection over NATS)."""
         try:
-            req = CheckRequest.model_validate_json(body or b"{}")
-        except ValidationError as exc:
-            found = reasons(exc.errors())
-            return False, {"approved": False, "risk_level": "CRITICAL", "warnings": [],
-                           "reason": "invalid request: " + "; ".join(found), "errors": found}
-        return True, self.decide(req).to_json()
+            req = contract.decode(body or b"{}", RiskCheckRequest)
+        except msgspec.ValidationError as exc:  # (a DecodeError too: first)
+            found = struct_reasons(exc)
+        except msgspec.DecodeError as exc:
+            found = [f"body is not JSON: {exc}"]
+        else:
+            req.symbol = req.symbol.upper()  # any case is the same symbol
+            return [], self.decide(req)
+        return found, RiskCheckReply(approved=False, risk_level="CRITICAL",
+                                     reason="invalid request: " + "; ".join(found))

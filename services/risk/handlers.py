@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
+import msgspec
 from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from services import contract
@@ -12,7 +14,6 @@ from services.kit import get_kit, service_state
 from services.kit.auth import account_of, require_operator
 from services.kit.jsonresp import JSONResponse
 from services.risk.engine import RiskEngine
-from services.risk.rules import CheckRequest
 from services.risk.state import RiskState
 
 __all__ = ["KILL_KEY", "router"]
@@ -36,31 +37,24 @@ def _engine(request: Request) -> RiskEngine:
     return service_state(request, RiskState).engine
 
 
-class CheckAnswer(BaseModel):
-    approved: bool
-    risk_level: Literal["LOW", "MEDIUM", "HIGH", "CRITICAL"]
-    reason: str | None = None
-    warnings: list[str]
-    mid: float | None = None  # the symbol's mid when checked: the order's arrival mid
+# The body is decoded by the engine as the contract's Struct (the NATS transport shares it),
+# so its schema and the answer's are the contract's, declared here for OpenAPI.
+_, _SCHEMAS = msgspec.json.schema_components([contract.RiskCheckRequest, contract.RiskCheckReply],
+                                             ref_template="#/components/schemas/{name}")
+_CHECK_BODY = {"required": True, "content": {"application/json": {"schema": _SCHEMAS["RiskCheckRequest"]}}}
+_CHECK_ANSWER = {"content": {"application/json": {"schema": _SCHEMAS["RiskCheckReply"]}}}
 
 
-# The body is parsed by the engine in one pydantic call (the NATS transport shares it), so
-# its schema is declared here rather than taken as a FastAPI parameter.
-_CHECK_BODY = {"required": True, "content": {"application/json": {
-    "schema": CheckRequest.model_json_schema(ref_template="#/components/schemas/{model}")}}}
-
-
-@router.post("/check", response_model=CheckAnswer, openapi_extra={"requestBody": _CHECK_BODY},
-             responses={422: {"description": "invalid request, with the reasons"}})
-async def check(request: Request) -> JSONResponse:
+@router.post("/check", openapi_extra={"requestBody": _CHECK_BODY},
+             responses={200: _CHECK_ANSWER, 422: {"description": "invalid request, with the reasons"}})
+async def check(request: Request) -> Response:
     state = service_state(request, RiskState)
-    valid, answer = state.engine.decide_raw(await request.body())
+    invalid, answer = state.engine.decide_raw(await request.body())
     state.checks.labels(
-        "http", "invalid" if not valid else "approved" if answer["approved"] else "rejected").inc()
-    if not valid:
-        return JSONResponse(status_code=422, content={"detail": answer["reason"],
-                                                      "errors": answer["errors"]})
-    return JSONResponse(answer)
+        "http", "invalid" if invalid else "approved" if answer.approved else "rejected").inc()
+    if invalid:
+        return JSONResponse(status_code=422, content={"detail": answer.reason, "errors": invalid})
+    return Response(contract.encode(answer), media_type="application/json")
 
 
 @router.get("/limits")

@@ -17,50 +17,15 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Annotated, Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
-
+from services.contract import RiskCheckReply, RiskCheckRequest, RiskLevel
 from services.risk.exposure import WorkingTotals
 from services.risk.limits import Limits
 
-__all__ = ["CheckRequest", "CheckResult", "KillSwitch", "check", "on_lot"]
+__all__ = ["KillSwitch", "check", "on_lot"]
 
 HIGH_RATIO = 0.95
-
-
-class CheckRequest(BaseModel):
-    """`{account, symbol, side, quantity, price?}`; quantity <= 0 is a rule, not a parse error."""
-
-    model_config = ConfigDict(extra="ignore", allow_inf_nan=False)
-
-    account: Annotated[str, Field(min_length=1, max_length=64)] = "default"
-    symbol: Annotated[str, StringConstraints(strip_whitespace=True, to_upper=True, min_length=1,
-                                             max_length=32, pattern=r"^[A-Za-z0-9._-]+$")]
-    side: Literal["buy", "sell"]
-    quantity: Annotated[float, Field(le=1e12, strict=True)]
-    price: Annotated[float | None, Field(gt=0, le=1e12, strict=True)] = None
-    # The order's id: an approved order is counted as working until filled or cancelled.
-    # Without it the check is a question only ("would this pass?"), and reserves nothing.
-    order_id: Annotated[str | None, Field(min_length=1, max_length=64)] = None
-
-
-@dataclass
-class CheckResult:
-    approved: bool
-    risk_level: str = "LOW"
-    reason: str | None = None
-    warnings: list[str] = field(default_factory=list)
-    mid: float | None = None  # the symbol's mid when checked (the order's arrival mid, for TCA)
-
-    def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"approved": self.approved, "risk_level": self.risk_level,
-                               "warnings": self.warnings}
-        if self.reason is not None:
-            out["reason"] = self.reason
-        if self.mid is not None:
-            out["mid"] = self.mid
-        return out
 
 
 @dataclass
@@ -89,12 +54,12 @@ def on_lot(quantity: float, lot_size: float) -> bool:
     return Decimal(repr(quantity)) % Decimal(repr(lot_size)) == 0
 
 
-def _reject(reason: str) -> CheckResult:
-    return CheckResult(False, "CRITICAL", reason)
+def _reject(reason: str) -> RiskCheckReply:
+    return RiskCheckReply(approved=False, risk_level="CRITICAL", reason=reason)
 
 
-def check(req: CheckRequest, limits: Limits, *, position: float, price: float | None,
-          known: bool, kill: KillSwitch, working: WorkingTotals | None = None) -> CheckResult:
+def check(req: RiskCheckRequest, limits: Limits, *, position: float, price: float | None,
+          known: bool, kill: KillSwitch, working: WorkingTotals | None = None) -> RiskCheckReply:
     """Decide one order. `position` is the account's net quantity in the symbol now (its
     fills included); `working` the orders that may still trade there; `price` the order's
     price or, for a MARKET order, the quote it would trade at."""
@@ -140,5 +105,5 @@ def check(req: CheckRequest, limits: Limits, *, position: float, price: float | 
     warnings = [f"{name} at {used / cap:.0%} of limit ({used:g} of {cap:g})"
                 for name, (used, cap) in usage.items() if used >= limits.warn_ratio * cap]
     top = max(used / cap for used, cap in usage.values())
-    level = "HIGH" if top >= HIGH_RATIO else "MEDIUM" if warnings else "LOW"
-    return CheckResult(True, level, None, warnings)
+    level: RiskLevel = "HIGH" if top >= HIGH_RATIO else "MEDIUM" if warnings else "LOW"
+    return RiskCheckReply(approved=True, risk_level=level, warnings=warnings)
