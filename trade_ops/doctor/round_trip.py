@@ -179,9 +179,13 @@ class Orders:
                         sent.reading = Reading(reading.verdict, reading.status, reading.reason,
                                                reading.order_id, order)
                         return sent if reading.order_id else None
-                sent.note = "the OMS does not list it: not placed"
-                return None
-            if time.perf_counter() >= deadline:
+                # this project's OMS says `in_flight` while the order is being placed: ask again
+                placing = isinstance(doc, dict) and bool(doc.get("in_flight"))
+                if not placing or time.perf_counter() >= deadline:
+                    sent.note = "the OMS was still placing it when doctor stopped asking" if placing else \
+                        "the OMS does not list it: not placed"
+                    return None
+            elif time.perf_counter() >= deadline:
                 sent.note = f"doctor could not look it up: GET /orders answered {_said(answer)}"
                 return None
             await asyncio.sleep(0.1)
