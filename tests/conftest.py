@@ -53,8 +53,8 @@ def fresh_nats(tmp_path: Path) -> Iterator[Proc]:
 def run_dirs() -> Iterator[list[Path]]:
     """Run directories for the test; whatever runs from them is stopped, and checked gone."""
     from tests.apps.stacks import gone
-    from trade_ops import supervisor
     from trade_ops.rundir import RunDir
+    from trade_ops.runtime import supervisor
 
     paths: list[Path] = []
     yield paths

@@ -12,8 +12,9 @@ from typer.testing import CliRunner
 from trade_ops import infra
 from trade_ops.bench import hist
 from trade_ops.bench.null_server import NullServer
-from trade_ops.bench.runs import histograms, load_run
+from trade_ops.bench.runs import histograms
 from trade_ops.cli import app
+from trade_ops.savedruns import read_run
 
 runner = CliRunner()
 
@@ -76,7 +77,7 @@ def test_saved_run_round_trips(null_url: str, tmp_path: Path) -> None:
     code, out, _ = _bench("http", "--url", null_url, "--rate", "300", "--duration", "2", "--warmup", "0.3",
                           "--slo", "p99<1s", "--save", "rt")
     assert code in (0, 4), out  # 4: on a busy host the generator's lag can make the run invalid
-    doc = load_run("rt", tmp_path / "run" / "runs")
+    _, doc = read_run("rt", tmp_path / "run" / "runs")
     assert doc["format"] == "trade-ops-run/1" and doc["name"] == "rt"
     assert doc["settings"]["model"] == "open" and doc["settings"]["rate"] == 300
     assert doc["calibration"]["overhead_p50_ms"] > 0

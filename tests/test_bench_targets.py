@@ -6,7 +6,8 @@ import orjson
 import pytest
 
 from trade_ops.bench.scenario import resolve
-from trade_ops.bench.targets import HTTP_ERROR, OK, REJECTED, make_target
+from trade_ops.bench.target import HTTP_ERROR, OK, REJECTED
+from trade_ops.bench.targets import make_target
 from trade_ops.errors import StackFileError, UsageError
 
 

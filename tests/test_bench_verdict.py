@@ -19,7 +19,8 @@ from trade_ops.bench.loadgen import LoadSpec, Raw, run_load
 from trade_ops.bench.null_server import NullServer
 from trade_ops.bench.results import analyse
 from trade_ops.bench.slo import parse_slos
-from trade_ops.bench.targets import OK, make_target
+from trade_ops.bench.target import OK
+from trade_ops.bench.targets import make_target
 from trade_ops.bench.verdict import judge, with_default_gates
 from trade_ops.cli import app
 from trade_ops.errors import ExitCode

@@ -14,10 +14,11 @@ import pytest
 from junitparser import JUnitXml
 from typer.testing import CliRunner
 
-from trade_ops import infra, supervisor
+from trade_ops import infra
 from trade_ops.chaos import ChaosRequest, run_chaos
 from trade_ops.cli import app
 from trade_ops.rundir import RunDir
+from trade_ops.runtime import supervisor
 from trade_ops.stack import Stack, load_stack
 
 # A run is seconds of load, retries while a claim lives (10 s) and the wait until every

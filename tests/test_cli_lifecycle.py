@@ -16,12 +16,14 @@ from typer.testing import CliRunner
 
 from tests.apps.stacks import ROOT, free_offset, gone, write_stack
 from tests.helpers import wait_until
-from trade_ops import console, logfiles, supervisor
+from trade_ops import console, logfiles, runtime
 from trade_ops.cli import app
 from trade_ops.commands.proctable import human_duration
 from trade_ops.rundir import RunDir, find_run_dir
+from trade_ops.runtime import supervisor
 
-CLEAN_ENV = {"TRADE_OPS_RUN_DIR": None, "TRADE_OPS_STACK": None, "TRADE_OPS_PORT_OFFSET": None}
+CLEAN_ENV = {"TRADE_OPS_RUN_DIR": None, "TRADE_OPS_STACK": None, "TRADE_OPS_PORT_OFFSET": None,
+             "TRADE_OPS_RUNTIME": None}
 
 
 def run(*args: str) -> tuple[int, str]:
@@ -57,7 +59,7 @@ def test_ctrl_c_during_up_stops_what_it_started_and_says_so(tmp_path: Path, run_
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_cli_env(), cwd=tmp_path)
     try:
         state = RunDir(rd)
-        assert wait_until(lambda: state.has_state() and len(state.running()) == 4, timeout=30)
+        assert wait_until(lambda: state.has_state() and len(runtime.running(state)) == 4, timeout=30)
         pids = [r.pid for r in state.load_state().processes.values()]
         interrupted_at = time.monotonic()
         proc.send_signal(signal.SIGINT)
@@ -225,20 +227,41 @@ def test_follow_yields_lines_as_they_are_written(tmp_path: Path) -> None:
     assert (second.name, second.text) == ("b", "partial then whole")
 
 
-def test_doctor_up_shows_progress_without_a_terminal_and_reports_the_start_up(
-        tmp_path: Path, run_dirs: list[Path]) -> None:
-    # doctor has no --port-offset: the stack file itself is written at free ports.
+def test_doctor_up_starts_as_up_does_and_reports_the_start_up(tmp_path: Path, run_dirs: list[Path]) -> None:
+    # The README's first command on a shared host: TRADE_OPS_PORT_OFFSET moves the stack
+    # `doctor --up` starts, as it moves `up`'s (doctor ignored it: default ports), and the
+    # operator token is printed the first time it is created (doctor never printed it).
     stack_file = write_stack(tmp_path / "stack.toml", {"tiny-a": {}})
     offset = free_offset(stack_file)
-    text = stack_file.read_text()
-    for port in (110, 102, 101, 100):  # the highest first, so no port is shifted twice
-        text = text.replace(f"port = {port}\n", f"port = {port + offset}\n")
-    stack_file.write_text(text)
     rd = tmp_path / "run"
     run_dirs.append(rd)
-    result = CliRunner().invoke(app, ["doctor", "--up", "--json", "--no-report", "--no-trade", "--stack",
-                                      str(stack_file), "--run-dir", str(rd), "--timeout", "2"],
-                                env=CLEAN_ENV, catch_exceptions=False)
+    args = ["doctor", "--up", "--json", "--no-report", "--no-trade", "--stack", str(stack_file),
+            "--run-dir", str(rd), "--timeout", "2"]
+    env = {**CLEAN_ENV, "TRADE_OPS_PORT_OFFSET": str(offset), "TRADE_OPS_RUNTIME": "process"}
+    result = CliRunner().invoke(app, args, env=env, catch_exceptions=False)
     doc = json.loads(result.stdout)
     assert doc["startup_ms"] > 0 and doc["duration_ms"] > 0  # the start is not hidden in "PASS in 1 s"
     assert "valkey ready in" in result.stderr and "tiny-a ready in" in result.stderr
+    state = RunDir(rd).load_state()
+    assert state.offset == offset and state.processes["tiny-a"].port == 110 + offset
+    token = json.loads((rd / "secrets" / "credentials.json").read_text())["operator_token"]
+    assert f"operator token (admin endpoints; shown only now, kept in {rd / 'secrets'}" in result.stderr
+    assert token in result.stderr and token not in result.stdout  # never in the JSON document
+    # A second start keeps the credentials and says nothing of the token.
+    again = CliRunner().invoke(app, args, env=env, catch_exceptions=False)
+    assert json.loads(again.stdout)["startup_ms"] > 0 and token not in again.stderr + again.stdout
+
+
+def test_doctor_up_takes_the_runtime_as_up_does(tmp_path: Path) -> None:
+    # --runtime (and TRADE_OPS_RUNTIME) reach the start: docker, on a host without an engine,
+    # is the engine's clear failure (doctor --up always started processes); a bad name is exit 2.
+    no_engine = {**CLEAN_ENV, "DOCKER_HOST": f"unix://{tmp_path}/no-docker.sock"}
+    by_env = {**no_engine, "TRADE_OPS_RUNTIME": "docker"}
+    for args, env in ((["--runtime", "docker"], no_engine), ([], by_env)):
+        result = CliRunner().invoke(app, ["doctor", "--up", "--no-report", "--run-dir",
+                                          str(tmp_path / "run"), *args], env=env, catch_exceptions=False)
+        assert result.exit_code == 3, result.output
+        assert "no Docker engine reachable at unix://" in result.output and "Traceback" not in result.output
+    result = CliRunner().invoke(app, ["doctor", "--up", "--runtime", "podman", "--run-dir",
+                                      str(tmp_path / "r")], env=CLEAN_ENV, catch_exceptions=False)
+    assert result.exit_code == 2 and "unknown runtime 'podman'" in result.output, result.output

@@ -31,6 +31,7 @@ from typer.testing import CliRunner
 from tests.helpers import wait_until
 from trade_ops import compose, compose_secrets, console, infra
 from trade_ops.cli import app
+from trade_ops.context import Context
 from trade_ops.credentials import operator_headers, valkey_login
 from trade_ops.doctor import build_target
 from trade_ops.doctor.check_docker import check_containers
@@ -306,7 +307,7 @@ def _docker_run_dir(path: Path) -> RunDir:
 async def _container_checks(rd: RunDir) -> list[CheckResult]:
     engine_result = CheckResult("docker", "processes")
     found = [engine_result]
-    await check_containers(build_target(rd, timeout=5), engine_result, found)
+    await check_containers(build_target(Context.resolve(rd.path), timeout=5), engine_result, found)
     return found[1:]
 
 

@@ -11,6 +11,7 @@ from rich.console import Console
 from typer.testing import CliRunner
 
 from trade_ops.cli import app
+from trade_ops.context import Context
 from trade_ops.doctor import render_status_report
 from trade_ops.doctor.check_config import config_results
 from trade_ops.doctor.check_dataflow import sink_progress
@@ -21,7 +22,6 @@ from trade_ops.doctor.rootcause import assign
 from trade_ops.doctor.round_trip import position_of
 from trade_ops.doctor.target import build_target, parse_urls
 from trade_ops.errors import UsageError
-from trade_ops.rundir import RunDir
 from trade_ops.stack import load_stack
 
 
@@ -263,14 +263,14 @@ def test_remedies_follow_how_each_service_is_run(tmp_path: Path) -> None:
     stack.write_text('[services.oms]\nurl = "http://10.1.2.3:8099"\ncompose_file = "ops/compose.yml"\n'
                      'compose_service = "oms-svc"\n[services.risk]\nurl = "http://10.1.2.3:8103"\n'
                      'container = "legacy-risk"\n[services.pnl]\nurl = "http://10.1.2.3:8100"\n')
-    target = build_target(RunDir(tmp_path / "run"), stack)
+    target = build_target(Context.resolve(tmp_path / "run", stack))
     assert target.up_remedy("oms") == "docker compose -f ops/compose.yml up -d oms-svc"
     assert target.logs_remedy("oms") == "docker compose -f ops/compose.yml logs --tail 50 oms-svc"
     assert target.up_remedy("risk") == "docker start legacy-risk"
     assert target.logs_remedy("risk") == "docker logs --tail 50 legacy-risk"
     assert target.logs_remedy("pnl") == "curl -sS -m 3 http://10.1.2.3:8100/health"
     # the builtin stack that trade-ops would start here: its own commands, with the run dir
-    local = build_target(RunDir(tmp_path / "run"))
+    local = build_target(Context.resolve(tmp_path / "run"))
     assert local.up_remedy("valkey") == f"trade-ops up --only valkey --run-dir {tmp_path / 'run'}"
 
 
@@ -279,7 +279,7 @@ def test_explicit_targets_hold_exactly_what_was_named(tmp_path: Path) -> None:
 
     flags = Explicit(urls={"oms": "http://10.0.0.5:8099"}, valkey="redis://10.0.0.6:6390",
                      nats_monitor="http://10.0.0.7:8322")
-    target = build_target(RunDir(tmp_path / "run"), flags=flags)
+    target = build_target(Context.resolve(tmp_path / "run"), flags=flags)
     assert [c.name for c in target.services] == ["oms"] and target.explicit
     assert target.describe()["urls"] == {"valkey": "10.0.0.6:6390", "nats": "http://10.0.0.7:8322",
                                          "oms": "http://10.0.0.5:8099"}
@@ -312,7 +312,7 @@ services:
   oms:
     image: x
 """)
-    target = build_target(RunDir(tmp_path / "run"), compose=compose)
+    target = build_target(Context.resolve(tmp_path / "run"), compose=compose)
     by_name = {r.name: r for r in config_results(target)}
     pnl = by_name["healthcheck pnl"]
     assert pnl.status == "fail"
@@ -347,7 +347,8 @@ services:
   questdb:
     image: questdb/questdb
 """)
-    by_name = {r.name: r for r in config_results(build_target(RunDir(tmp_path / "run"), compose=compose))}
+    target = build_target(Context.resolve(tmp_path / "run"), compose=compose)
+    by_name = {r.name: r for r in config_results(target)}
     normalizer = by_name["healthcheck normalizer"]
     assert normalizer.status == "fail"
     assert "probes port 8091 but normalizer listens on 8081 inside its container (ports: 8091:8081)" \
@@ -363,7 +364,7 @@ services:
 def test_a_compose_file_where_nothing_matched_says_so(tmp_path: Path) -> None:
     compose = tmp_path / "compose.yaml"
     compose.write_text("services:\n  questdb:\n    image: questdb/questdb\n  web:\n    image: nginx\n")
-    results = config_results(build_target(RunDir(tmp_path / "run"), compose=compose))
+    results = config_results(build_target(Context.resolve(tmp_path / "run"), compose=compose))
     assert len(results) == 1 and results[0].status == "warn"
     assert "nothing in" in results[0].problems[0] and "questdb, web" in results[0].problems[0]
 
@@ -372,7 +373,7 @@ def test_shipped_compose_matches_the_stack() -> None:
     compose = Path(__file__).resolve().parents[1] / "compose.yaml"
     if not compose.is_file():
         pytest.skip("compose.yaml not generated yet")
-    target = build_target(RunDir(Path("/nonexistent-doctor-run")), compose=compose)
+    target = build_target(Context.resolve(Path("/nonexistent-doctor-run")), compose=compose)
     results = config_results(target)
     assert len(results) == 14 and all(r.status == "pass" for r in results), [r.details for r in results]
 

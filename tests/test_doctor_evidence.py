@@ -154,11 +154,11 @@ def test_no_fill_found_while_the_oms_holds_orders_is_not_agreement() -> None:
 def test_strict_turns_the_oms_loopback_note_into_a_warning_like_every_other(strict: bool) -> None:
     from pathlib import Path
 
+    from trade_ops.context import Context
     from trade_ops.doctor.check_posture import _Posture
     from trade_ops.doctor.target import build_target
-    from trade_ops.rundir import RunDir
 
-    target = build_target(RunDir(Path("/nonexistent-run")), urls={"oms": "http://127.0.0.1:9"})
+    target = build_target(Context.resolve(Path("/nonexistent-run")), urls={"oms": "http://127.0.0.1:9"})
     r = CheckResult("posture oms", "configuration", component="oms")
     _Posture(target, strict).judge(r, target.stack["oms"], "127.0.0.1", True, "orders without a token",
                                     "start oms with account tokens", by_up=False)

@@ -17,10 +17,10 @@ from typer.testing import CliRunner
 
 from tests.apps.stacks import ROOT, free_offset, gone, tiny_command, write_stack
 from tests.helpers import wait_until
-from trade_ops import supervisor
 from trade_ops.cli import app
 from trade_ops.doctor.check_services import UNHEALTHY_200
 from trade_ops.rundir import RunDir
+from trade_ops.runtime import supervisor
 from trade_ops.stack import load_stack
 
 

@@ -21,9 +21,10 @@ from typer.testing import CliRunner
 
 from tests.apps.stacks import ROOT, free_offset, gone, write_stack
 from tests.helpers import wait_until
-from trade_ops import supervisor
 from trade_ops.cli import app
+from trade_ops.plan import plan
 from trade_ops.rundir import RunDir
+from trade_ops.runtime import supervisor
 from trade_ops.stack import load_stack
 
 
@@ -148,5 +149,5 @@ def test_a_suspended_process(stack_run: RunDir) -> None:
 
 def test_up_only_accepts_infrastructure_names() -> None:
     stack = load_stack()
-    assert [c.name for c in supervisor.plan(stack, ["valkey"])] == ["valkey"]
-    assert [c.name for c in supervisor.plan(stack, ["nats"])] == ["nats"]
+    assert [c.name for c in plan(stack, ["valkey"])] == ["valkey"]
+    assert [c.name for c in plan(stack, ["nats"])] == ["nats"]

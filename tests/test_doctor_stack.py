@@ -11,10 +11,11 @@ import httpx
 from typer.testing import CliRunner
 
 from tests.apps.stacks import gone
-from trade_ops import infra, supervisor
+from trade_ops import infra
 from trade_ops.cli import app
 from trade_ops.doctor.round_trip import SYMBOL, position_of
 from trade_ops.rundir import RunDir
+from trade_ops.runtime import supervisor
 from trade_ops.stack import Stack, load_stack
 
 

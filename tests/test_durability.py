@@ -13,7 +13,8 @@ import pytest
 import redis
 
 from trade_ops import infra
-from trade_ops.errors import StartupError
+from trade_ops.errors import StartupError, UsageError
+from trade_ops.rundir import RunDir
 
 
 def _wait(ready: object, timeout: float = 10.0) -> None:
@@ -60,11 +61,14 @@ def test_jetstream_syncs_per_the_setting(tmp_path: Path, durable: str, always: b
 def test_the_setting_comes_from_the_environment_or_the_run_directory(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(infra.DURABILITY_ENV, raising=False)
-    assert infra.durability(tmp_path) == infra.DEFAULT_DURABILITY
-    (tmp_path / "durability").write_text("host")
-    assert infra.durability(tmp_path) == "host"
+    rd = RunDir(tmp_path)
+    assert rd.durability() == infra.DEFAULT_DURABILITY
+    rd.keep_durability("host")  # what `up --durability host` does
+    assert rd.durability() == "host" and (tmp_path / "durability").read_text() == "host"
     monkeypatch.setenv(infra.DURABILITY_ENV, "process")
-    assert infra.durability(tmp_path) == "process"
+    assert rd.durability() == "process"
     monkeypatch.setenv(infra.DURABILITY_ENV, "sometimes")
     with pytest.raises(StartupError):
-        infra.durability(tmp_path)
+        rd.durability()
+    with pytest.raises(UsageError):
+        rd.keep_durability("sometimes")

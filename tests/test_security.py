@@ -33,10 +33,11 @@ from services import contract
 from tests.apps.stacks import free_offset, write_stack
 from tests.helpers import Proc, start_nats, start_service, start_valkey, wait_until
 from tests.orderpath import fill_event, tick_event
-from trade_ops import compose, compose_secrets, credentials, infra, permissions, supervisor, topology
+from trade_ops import compose, compose_secrets, credentials, infra, permissions, topology
 from trade_ops.cli import app
 from trade_ops.credentials import ADMIN_USER
 from trade_ops.rundir import RunDir
+from trade_ops.runtime import supervisor
 from trade_ops.stack import load_stack
 
 SERVICES = ["gateway", "risk", "oms", "exeq", "live-gateway", "ptrc", "execution-quality", "pnl", "hot-cache"]

@@ -12,9 +12,11 @@ import pytest
 
 from tests.apps.stacks import dead_command, free_offset, gone, write_stack
 from tests.helpers import Proc, wait_until
-from trade_ops import processes, supervisor
+from trade_ops import processes
 from trade_ops.errors import PortInUseError, StartupError, UsageError
+from trade_ops.plan import plan
 from trade_ops.rundir import ProcessRecord, RunDir, StackState
+from trade_ops.runtime import supervisor
 from trade_ops.stack import Stack, load_stack
 
 
@@ -119,18 +121,18 @@ def test_find_ours_guards_against_pid_reuse() -> None:
 
 def test_plan_selects_enabled_existing_services_and_closures(tmp_path: Path) -> None:
     stack = _stack(tmp_path, {"a": {}, "b": {"depends_on": ["a"]}, "off": {"enabled": False}})
-    assert [c.name for c in supervisor.plan(stack)] == ["valkey", "nats", "lake", "a", "b"]
-    assert [c.name for c in supervisor.plan(stack, ["b"])] == ["valkey", "nats", "a", "b"]
-    assert [c.name for c in supervisor.plan(stack, ["off"])] == ["valkey", "nats", "off"]
+    assert [c.name for c in plan(stack)] == ["valkey", "nats", "lake", "a", "b"]
+    assert [c.name for c in plan(stack, ["b"])] == ["valkey", "nats", "a", "b"]
+    assert [c.name for c in plan(stack, ["off"])] == ["valkey", "nats", "off"]
     with pytest.raises(UsageError, match="unknown service 'nope'"):
-        supervisor.plan(stack, ["nope"])
+        plan(stack, ["nope"])
 
 
 def test_plan_skips_services_whose_code_is_missing(tmp_path: Path) -> None:
     stack = _stack(tmp_path, {"ghost": {"app": "services.no_such_service.app:app"}})
-    assert "ghost" not in [c.name for c in supervisor.plan(stack)]
+    assert "ghost" not in [c.name for c in plan(stack)]
     with pytest.raises(UsageError, match="no code for ghost"):
-        supervisor.plan(stack, ["ghost"])
+        plan(stack, ["ghost"])
 
 
 def test_log_tail_of_unknown_process_lists_the_logs(tmp_path: Path) -> None:

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from services import env
+from trade_ops.rundir import SECRETS
 
 if TYPE_CHECKING:
     from trade_ops.stack import Stack
@@ -101,7 +102,7 @@ class Credentials:
 
 
 def credentials_dir(run_dir: Path) -> Path:
-    return run_dir / "secrets"
+    return run_dir / SECRETS
 
 
 def service_secrets_dir(run_dir: Path, service: str) -> Path:

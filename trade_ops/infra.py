@@ -21,6 +21,7 @@ __all__ = [
     "DURABILITY",
     "DURABILITY_ENV",
     "VALKEY_MAXMEMORY",
+    "check_durability",
     "durability",
     "free_port",
     "mount_of",
@@ -80,12 +81,12 @@ DEFAULT_DURABILITY = "process"  # chosen from the measurement in the README
 VALKEY_MAXMEMORY = "512mb"
 
 
-def durability(run_dir: Path | None = None) -> str:
-    """TRADE_OPS_DURABILITY, else what `up --durability` saved in the run directory."""
-    chosen = os.environ.get(DURABILITY_ENV)
-    if not chosen and run_dir is not None and (run_dir / "durability").exists():
-        chosen = (run_dir / "durability").read_text().strip()
-    chosen = chosen or DEFAULT_DURABILITY
+def durability() -> str:
+    """TRADE_OPS_DURABILITY, else the default (a run directory keeps its own: RunDir.durability)."""
+    return check_durability(os.environ.get(DURABILITY_ENV) or DEFAULT_DURABILITY)
+
+
+def check_durability(chosen: str) -> str:
     if chosen not in DURABILITY:
         raise StartupError(f"unknown durability {chosen!r}", detail=f"choose one of {', '.join(DURABILITY)}")
     return chosen
@@ -97,7 +98,6 @@ def durability(run_dir: Path | None = None) -> str:
 JETSTREAM_OFFER = 0.75
 RESERVED_SHARE = 0.5
 MIN_FREE_BYTES = 256 << 20  # the streams at their smallest, logs, valkey's file: below, `up` refuses
-STREAM_SCALE_FILE = "stream-bytes-scale"
 
 
 def mount_of(path: Path) -> Path:
@@ -108,11 +108,12 @@ def mount_of(path: Path) -> Path:
     return path
 
 
-def stream_bytes_scale(run_dir: Path) -> float:
-    """The share of each stream's max_bytes to reserve: what the first `up` in `run_dir`
-    sized to its disk (kept there: a later `up` on a fuller disk must not shrink streams
-    that hold data), else sized now. StartupError when the disk is too full to start."""
-    saved = run_dir / STREAM_SCALE_FILE
+def stream_bytes_scale(saved: Path) -> float:
+    """The share of each stream's max_bytes to reserve: what the first `up` in a run
+    directory sized to its disk and kept in `saved` (RunDir.stream_scale: a later `up` on a
+    fuller disk must not shrink streams that hold data), else sized now. StartupError when
+    the disk is too full to start."""
+    run_dir = saved.parent
     if saved.exists():
         return float(saved.read_text().strip())
     from services.contract import STREAMS

@@ -5,19 +5,33 @@ nearest `.trade-ops/` in the current directory or one of its parents, else (for 
 to create) `./.trade-ops`. `ps`, `logs`, `down`, `doctor` and `bench` find the running
 stack (its ports and offset included) from `state.json` there.
 
-    state.json   {"offset", "stack_file", "started_at", "processes": {name: {...}}, "runtime"},
-                 written whole (a temporary file renamed over it); one that is truncated or
-                 corrupt anyway is read for what it still says (`salvage`)
-    up.lock      held (flock) by the command changing the stack: a second `up` refuses
-    logs/NAME.log  one per process start, opened by a line with its pid (process runtime)
-    nats/        JetStream file store
-    lake/        Delta tables (unless the stack points the lake elsewhere)
-    reports/     STATUS_REPORT.md, PERFORMANCE_REPORT.md and its plots, unless a path is given
-    runs/        saved bench runs (`bench --save NAME`: NAME.json, NAME.hgrm), found by name
+The whole layout is here, and only here (every other module asks a `RunDir` for a path):
+
+    state.json                {"offset", "stack_file", "started_at", "processes": {name: {...}},
+                              "runtime"}, written whole (a temporary file renamed over it); one
+                              that is truncated or corrupt anyway is read for what it still
+                              says (`salvage`)
+    up.lock                   held (flock) by the command changing the stack: a second `up` refuses
+    durability                what `up --durability` chose; restarts keep it
+    docker.json               the Docker runtime's image options for this stack
+    logs/NAME.log             one per process start, opened by a line with its pid (process runtime)
+    nats/                     JetStream file store
+    valkey/                   valkey's append-only file
+    lake/                     Delta tables (unless the stack points the lake elsewhere)
+    secrets/                  the stack's credentials (trade_ops/credentials.py), 0700
+    doctor-last.json          the last doctor document (for `report status`)
+    bench-calibration.json    the load generator's measured overhead on this host
+    chaos/                    chaos reports
+    stream-bytes-scale        the share of each stream's max_bytes the first `up` sized to the disk
+    reports/                  STATUS_REPORT.md, PERFORMANCE_REPORT.md and its plots, unless a
+                              path is given
+    runs/                     saved bench runs (`bench --save NAME`: NAME.json, NAME.hgrm), found
+                              by name
 
 Reports and runs live here, never relative to the current directory: `cd services/oms &&
 trade-ops doctor` finds the run directory above and writes its report there, and no default
-overwrites a file the project tracks (the run directory is ignored by git).
+overwrites a file the project tracks (the run directory is ignored by git). What runs from it
+is the runtime's to say (trade_ops/runtime: `running`, `require_running`).
 """
 
 from __future__ import annotations
@@ -36,15 +50,33 @@ from typing import Any
 import orjson
 
 from services import env
-from trade_ops.errors import RunDirError
+from trade_ops import infra
+from trade_ops.errors import RunDirError, UsageError
 from trade_ops.stack import Stack, load_stack
 
-__all__ = ["RUN_DIR_ENV", "STACK_ENV", "ProcessRecord", "RunDir", "StackState", "find_run_dir"]
+__all__ = ["CALIBRATION", "LAKE", "RUN_DIR_ENV", "SECRETS", "STACK_ENV", "ProcessRecord", "RunDir",
+           "StackState", "find_run_dir"]
 
 RUN_DIR_ENV = env.RUN_DIR
 STACK_ENV = env.STACK
 DEFAULT_RUN_DIR = ".trade-ops"
 MAX_STATE_BYTES = 4 << 20
+# The entries, by name: modules handed a bare path (credentials.py, stack.py) join these.
+STATE_FILE = "state.json"
+LOCK_FILE = "up.lock"
+DURABILITY_FILE = "durability"
+DOCKER_OPTIONS = "docker.json"
+LOGS = "logs"
+NATS_STORE = "nats"
+VALKEY_DATA = "valkey"
+LAKE = "lake"
+SECRETS = "secrets"
+DOCTOR_LAST = "doctor-last.json"
+CALIBRATION = "bench-calibration.json"
+CHAOS = "chaos"
+STREAM_SCALE = "stream-bytes-scale"
+REPORTS = "reports"
+RUNS = "runs"
 
 
 @dataclass
@@ -148,28 +180,79 @@ class RunDir:
 
     @property
     def state_file(self) -> Path:
-        return self.path / "state.json"
+        return self.path / STATE_FILE
 
     @property
     def logs(self) -> Path:
-        return self.path / "logs"
+        return self.path / LOGS
 
     @property
     def nats_store(self) -> Path:
-        return self.path / "nats"
+        return self.path / NATS_STORE
+
+    @property
+    def valkey_data(self) -> Path:
+        return self.path / VALKEY_DATA
+
+    @property
+    def lake(self) -> Path:
+        """Where the lake is when the stack does not point it elsewhere (Stack.lake_uri)."""
+        return self.path / LAKE
+
+    @property
+    def secrets(self) -> Path:
+        return self.path / SECRETS
+
+    @property
+    def durability_file(self) -> Path:
+        return self.path / DURABILITY_FILE
+
+    @property
+    def docker_options(self) -> Path:
+        return self.path / DOCKER_OPTIONS
+
+    @property
+    def doctor_last(self) -> Path:
+        return self.path / DOCTOR_LAST
+
+    @property
+    def calibration(self) -> Path:
+        return self.path / CALIBRATION
+
+    @property
+    def chaos(self) -> Path:
+        return self.path / CHAOS
+
+    @property
+    def stream_scale(self) -> Path:
+        return self.path / STREAM_SCALE
 
     @property
     def reports(self) -> Path:
         """Where reports are written when no path is given."""
-        return self.path / "reports"
+        return self.path / REPORTS
 
     @property
     def runs(self) -> Path:
         """Where `bench --save NAME` keeps a run and `report perf NAME` finds it."""
-        return self.path / "runs"
+        return self.path / RUNS
 
     def log_file(self, name: str) -> Path:
         return self.logs / f"{name}.log"
+
+    def durability(self) -> str:
+        """TRADE_OPS_DURABILITY, else what `up --durability` kept here, else the default."""
+        chosen = os.environ.get(env.DURABILITY)
+        if not chosen and self.durability_file.is_file():
+            chosen = self.durability_file.read_text().strip()
+        return infra.check_durability(chosen or infra.DEFAULT_DURABILITY)
+
+    def keep_durability(self, chosen: str) -> None:
+        """`up --durability X`: kept for this stack's later starts and restarts."""
+        if chosen not in infra.DURABILITY:
+            raise UsageError(f"--durability must be one of {', '.join(infra.DURABILITY)}, not {chosen!r}")
+        self.path.mkdir(parents=True, exist_ok=True)
+        self.durability_file.write_text(chosen)
 
     def ensure_writable(self) -> None:
         """Create the directory tree, or say clearly why it cannot be."""
@@ -186,19 +269,6 @@ class RunDir:
     def has_state(self) -> bool:
         return self.state_file.is_file()
 
-    def running(self) -> list[str]:
-        """The names of the recorded processes still alive (none without a state)."""
-        from trade_ops import processes
-
-        if not self.has_state():
-            return []
-        state = self.load_state()
-        if state.runtime != "process":  # containers: ask their runtime
-            from trade_ops import runtime
-
-            return [st.name for st in runtime.of(self).status(self) if st.alive]
-        return [n for n, r in state.processes.items() if processes.find_ours(r.pid, r.started_at, r.command)]
-
     def no_stack_error(self) -> RunDirError:
         """What a command that needs a running stack says when it finds none."""
         if not self.searched:
@@ -210,11 +280,6 @@ class RunDir:
         return RunDirError(where, detail="start one with `trade-ops up`, point at one with --run-dir "
                                          f"or {env.RUN_DIR}, or name what to examine with --url "
                                          "SVC=URL (doctor: also --compose FILE)")
-
-    def require_running(self) -> None:
-        """Raise `no_stack_error()` unless a process of the stack is alive."""
-        if not self.running():
-            raise self.no_stack_error()
 
     def load_state(self) -> StackState:
         """The state; a corrupt or truncated one is salvaged (a truncated state.json made
@@ -247,7 +312,7 @@ class RunDir:
 
     @property
     def lock_file(self) -> Path:
-        return self.path / "up.lock"
+        return self.path / LOCK_FILE
 
     @contextlib.contextmanager
     def lock(self) -> Iterator[None]:

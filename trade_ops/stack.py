@@ -166,11 +166,12 @@ class Stack:
                  for n, c in self.components.items()}
         return replace(self, components=moved, offset=offset)
 
-    def lake_uri(self, run_dir: Path) -> str:
+    def lake_uri(self, default: Path) -> str:
+        """The lake's URI: where the stack points it, else `default` (a run directory's lake)."""
         lake = self.first("lake")
         if lake and lake.uri:
             return lake.uri
-        return str((run_dir / "lake").resolve())
+        return str(default.resolve())
 
     def valkey_url(self) -> str:
         v = self.first("valkey")
@@ -184,7 +185,7 @@ class Stack:
         n = self.first("nats")
         return f"http://{n.host}:{n.monitor_port}" if n else "http://127.0.0.1:8222"
 
-    def service_env(self, name: str, run_dir: Path) -> dict[str, str]:
+    def service_env(self, name: str, run_dir: Path, lake: Path) -> dict[str, str]:
         """The environment a service process is started with: where everything is."""
         svc = self[name]
         env = {
@@ -193,7 +194,7 @@ class Stack:
             names.PORT: str(svc.port),
             names.VALKEY_URL: self.valkey_url(),
             names.NATS_URL: self.nats_url(),
-            names.LAKE_URI: self.lake_uri(run_dir),
+            names.LAKE_URI: self.lake_uri(lake),
             names.RUN_DIR: str(run_dir.resolve()),
         }
         for other in self.services:

@@ -32,7 +32,7 @@ from nats.aio.msg import Msg
 from services import contract
 from services.contract import now_ms
 from trade_ops.bench.client import Connection, ConnectionFailed, ProtocolFailed, RequestTimeout
-from trade_ops.bench.targets import Target, Transport
+from trade_ops.bench.target import Target, Transport
 
 __all__ = ["COMMIT_POLL_S", "SINK_DURABLE", "SINK_SYMBOL", "NatsAccess", "fill_target", "sink_target"]
 

@@ -23,10 +23,10 @@ from trade_ops.bench.runs import host_meta
 from trade_ops.bench.slo import parse_slos
 from trade_ops.bench.targets import make_target
 from trade_ops.bench.verdict import judge
+from trade_ops.rundir import CALIBRATION
 
-__all__ = ["CACHE_FILE", "cached", "calibrate", "calibration_for_save"]
+__all__ = ["cached", "calibrate", "calibration_for_save"]
 
-CACHE_FILE = "bench-calibration.json"
 MAX_RATE_SLOS = ("p99<10ms", "errors==0")
 
 
@@ -68,7 +68,7 @@ def calibrate(*, full: bool = True, requests: int = 2000, step_s: float = 2.0,
 
 
 def _cache_path(run_dir: Path) -> Path:
-    return run_dir / CACHE_FILE
+    return run_dir / CALIBRATION
 
 
 def cached(run_dir: Path) -> dict[str, Any] | None:

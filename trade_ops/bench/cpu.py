@@ -32,7 +32,7 @@ from typing import Any
 
 import psutil
 
-from trade_ops import processes
+from trade_ops import runtime
 from trade_ops.rundir import RunDir
 
 __all__ = ["IDLE_SAMPLE_S", "SETTLE_MAX_S", "CpuMeter", "cpu_summary"]
@@ -87,14 +87,7 @@ class CpuMeter:
         rd = RunDir(run_dir)
         if not rd.has_state():
             return None
-        if rd.load_state().runtime == "docker":  # the containers' main processes, seen from here
-            from trade_ops.runtime.docker import main_processes
-
-            live = main_processes(rd)
-            return cls(live) if live else None
-        found = {name: processes.find_ours(rec.pid, rec.started_at, rec.command)
-                 for name, rec in rd.load_state().processes.items()}
-        live = {name: p for name, p in found.items() if p is not None}
+        live = runtime.of(rd).processes(rd)  # processes, or the containers' main processes seen from here
         return cls(live) if live else None
 
     def start(self) -> None:

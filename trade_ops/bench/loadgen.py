@@ -28,7 +28,7 @@ from dataclasses import dataclass, field, replace
 
 from trade_ops.bench.client import ConnectionFailed, ProtocolFailed, RequestTimeout
 from trade_ops.bench.priority import raised_priority
-from trade_ops.bench.targets import CONNECTION, HTTP_ERROR, OK, PROTOCOL, REJECTED, TIMEOUT, Target, Transport
+from trade_ops.bench.target import CONNECTION, HTTP_ERROR, OK, PROTOCOL, REJECTED, TIMEOUT, Target, Transport
 from trade_ops.errors import UsageError
 
 __all__ = ["MAX_REQUESTS", "SAMPLES_PER_KIND", "LoadSpec", "Progress", "Raw", "run_load"]

@@ -34,7 +34,7 @@ from hdrh.histogram import HdrHistogram
 from trade_ops.bench import hist
 from trade_ops.bench.loadgen import REJECTION_SAMPLES, SAMPLES_PER_KIND, LoadSpec, Raw
 from trade_ops.bench.slo import Slo
-from trade_ops.bench.targets import CONNECTION, HTTP_ERROR, KIND_NAMES, OK, PROTOCOL, REJECTED
+from trade_ops.bench.target import CONNECTION, HTTP_ERROR, KIND_NAMES, OK, PROTOCOL, REJECTED
 
 __all__ = ["MATERIAL_FLOOR_MS", "MATERIAL_SHARE", "OVERLOAD_TOLERANCE", "Analysis", "Interval", "analyse",
            "errors_of", "lag_reason", "merge", "overload_reason"]

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from rich.console import Console
 
 from services import env
-from trade_ops import identity
+from trade_ops import identity, runtime
 from trade_ops.bench import calibrate as cal
 from trade_ops.bench.client import probe
 from trade_ops.bench.cpu import CpuMeter
@@ -33,7 +33,8 @@ from trade_ops.bench.runs import (
 )
 from trade_ops.bench.scenario import Scenario, default_scenario, resolve
 from trade_ops.bench.slo import Slo, parse_slos
-from trade_ops.bench.targets import BUS_TARGETS, TARGETS, Target, contract_for, make_target
+from trade_ops.bench.target import Target
+from trade_ops.bench.targets import BUS_TARGETS, TARGETS, contract_for, make_target
 from trade_ops.bench.verdict import DEFAULT_ERROR_SLO, judge, with_default_gates
 from trade_ops.errors import ExitCode, UsageError
 
@@ -182,7 +183,7 @@ def _base_url(req: BenchRequest) -> str:
     rd = RunDir(req.run_dir)
     component = rd.stack(req.stack_file)[BUS_TARGETS.get(req.target, (req.target,))[0]]
     if not component.url:
-        rd.require_running()  # no stack found: load nothing at default ports nobody named
+        runtime.require_running(rd)  # no stack found: load nothing at default ports nobody named
     return component.base_url
 
 

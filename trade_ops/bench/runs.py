@@ -1,4 +1,5 @@
-"""Saved runs: `RUN_DIR/runs/NAME.json` (format trade-ops-run/1) and `NAME.hgrm`.
+"""Saved runs, written: `RUN_DIR/runs/NAME.json` (format trade-ops-run/1) and `NAME.hgrm`
+(read by trade_ops/savedruns.py, their one reader).
 
     {"format": "trade-ops-run/1", "name", "created_at",
      "meta": {"git_revision", "git_dirty", "packages", "host": {"cpu", "cores", "platform", "python",
@@ -18,7 +19,6 @@ from __future__ import annotations
 import contextlib
 import os
 import platform
-import re
 import subprocess
 from datetime import UTC, datetime
 from importlib import metadata
@@ -31,13 +31,11 @@ from hdrh.histogram import HdrHistogram
 from trade_ops.bench import hist
 from trade_ops.bench.results import Analysis
 from trade_ops.errors import UsageError
+from trade_ops.savedruns import FORMAT, check_name
 
-__all__ = ["FORMAT", "RunExists", "build_run", "check_name", "conditions_between", "histograms",
-           "host_conditions", "host_meta", "latest_run", "load_run", "refuse_existing", "run_meta",
-           "save_run"]
+__all__ = ["RunExists", "build_run", "conditions_between", "histograms", "host_conditions", "host_meta",
+           "refuse_existing", "run_meta", "save_run"]
 
-FORMAT = "trade-ops-run/1"
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,100}$")
 _PACKAGES = ("trade-ops", "hdrhistogram", "uvloop", "httptools", "fastapi", "uvicorn", "orjson",
              "redis", "nats-py")
 
@@ -134,12 +132,6 @@ def refuse_existing(name: str, runs_dir: Path) -> None:
                         detail="pick another --save name, or add --force to replace it")
 
 
-def check_name(name: str) -> str:
-    if not _NAME.match(name):
-        raise UsageError(f"run name {name!r} must be letters, digits, '.', '_' or '-'")
-    return name
-
-
 def save_run(doc: dict[str, Any], analysis: Analysis, runs_dir: Path) -> tuple[Path, Path]:
     name = check_name(doc["name"])
     runs_dir.mkdir(parents=True, exist_ok=True)
@@ -149,43 +141,6 @@ def save_run(doc: dict[str, Any], analysis: Analysis, runs_dir: Path) -> tuple[P
     tmp.replace(path)
     hgrm.write_text(hist.percentile_text(analysis.latency))
     return path, hgrm
-
-
-def load_run(name_or_path: str | Path, runs_dir: Path | None = None) -> dict[str, Any]:
-    path = Path(name_or_path)
-    if not path.suffix:
-        from trade_ops.rundir import RunDir
-
-        path = (runs_dir or RunDir().runs) / f"{name_or_path}.json"
-    try:
-        doc: dict[str, Any] = orjson.loads(path.read_bytes())
-    except FileNotFoundError:
-        raise UsageError(f"no saved run at {path}") from None
-    except orjson.JSONDecodeError as exc:
-        raise UsageError(f"saved run {path} is not valid JSON: {exc}") from None
-    if doc.get("format") != FORMAT:
-        raise UsageError(f"{path} is not a {FORMAT} document")
-    return doc
-
-
-def latest_run(base_urls: set[str], runs_dir: Path) -> tuple[Path, dict[str, Any]] | None:
-    """The newest saved run by its own `created_at` (never a file's mtime: a checkout sets
-    that) whose target is one of these base URLs (this stack's services); None if none is."""
-    bases = {u.rstrip("/") for u in base_urls}
-    found: list[tuple[datetime, Path, dict[str, Any]]] = []
-    for path in runs_dir.glob("*.json") if runs_dir.is_dir() else []:
-        try:
-            doc = orjson.loads(path.read_bytes())
-            created = datetime.fromisoformat(doc["created_at"])
-            url = str(doc["settings"]["url"])
-        except (OSError, orjson.JSONDecodeError, KeyError, TypeError, ValueError):
-            continue
-        if doc.get("format") == FORMAT and any(url == b or url.startswith(b + "/") for b in bases):
-            found.append((created if created.tzinfo else created.replace(tzinfo=UTC), path, doc))
-    if not found:
-        return None
-    _, path, doc = max(found, key=lambda item: item[0])
-    return path, doc
 
 
 def histograms(doc: dict[str, Any]) -> dict[str, HdrHistogram]:

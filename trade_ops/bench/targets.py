@@ -22,83 +22,29 @@ import ipaddress
 import socket
 import string
 import uuid
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import orjson
 
 from trade_ops import order_contract
-from trade_ops.bench.client import Connection, build_head
+from trade_ops.bench.client import build_head
+from trade_ops.bench.target import HTTP_ERROR, OK, REJECTED, Target, by_status
 from trade_ops.errors import UsageError
 from trade_ops.order_contract import Contract
 
 if TYPE_CHECKING:
     from trade_ops.bench.bus_targets import NatsAccess
 
-__all__ = ["BUS_TARGETS", "CONNECTION", "HTTP_ERROR", "KIND_NAMES", "OK", "PROTOCOL", "REJECTED", "TARGETS",
-           "TIMEOUT", "Target", "Transport", "contract_for", "make_target"]
+__all__ = ["BUS_TARGETS", "TARGETS", "contract_for", "make_target"]
 
-# outcome kinds, one small int per request
-OK, REJECTED, HTTP_ERROR, TIMEOUT, CONNECTION, PROTOCOL = range(6)
-KIND_NAMES = {TIMEOUT: "timeout", CONNECTION: "connection", PROTOCOL: "protocol"}
 TARGETS = ("oms", "risk", "gateway", "http", "null", "fill", "sink")
 # Targets answered on the bus: the services they need, the first the one they are sent to.
 BUS_TARGETS = {"fill": ("oms", "exeq", "live-gateway", "gateway"), "sink": ("sink-ticks",)}
 
 ORDER_DEFAULTS: dict[str, Any] = {"account": "bench", "symbol": "BTCUSDT", "quantity": 0.001,
                                   "order_type": "MARKET", "time_in_force": "IOC", "price": None}
-
-
-class Transport(Protocol):
-    """What carries one request at a time and returns (status, body); client.Connection is
-    the HTTP one. Raises client.RequestTimeout, ConnectionFailed or ProtocolFailed."""
-
-    @property
-    def connects(self) -> int: ...
-
-    async def request(self, data: bytes, timeout: float) -> tuple[int, bytes]: ...
-
-    def close(self) -> None: ...
-
-
-@dataclass
-class Target:
-    name: str
-    url: str
-    method: str = "GET"
-    host: str = "127.0.0.1"
-    port: int = 80
-    path: str = "/"
-    head: bytes = b""
-    body: Callable[[int], bytes] | None = None  # request i -> body bytes
-    classify: Callable[[int, bytes], int] = field(default=lambda status, body: _by_status(status))
-    describe: dict[str, Any] = field(default_factory=dict)
-    # A rejection's sample: the OMS's own words ("RISK_REJECTED: no responders"), else its body.
-    why_rejected: Callable[[int, bytes], str | bytes] = field(default=lambda status, body: body)
-    framed: bool = True  # an HTTP request; False: the body alone is the request (a bus message)
-    connect: Callable[[], Transport] | None = None  # called on the load's loop; None: HTTP
-    finish: Callable[[], Awaitable[None]] | None = None  # at the end of each load, on its loop
-
-    def request(self, i: int) -> bytes:
-        if not self.framed:
-            return self.body(i) if self.body is not None else b""
-        if self.body is None:
-            return self.head + b"Content-Length: 0\r\n\r\n"
-        payload = self.body(i)
-        return b"%sContent-Length: %d\r\n\r\n%s" % (self.head, len(payload), payload)
-
-    def connection(self) -> Transport:
-        return self.connect() if self.connect is not None else Connection(self.host, self.port)
-
-    async def finished(self) -> None:
-        if self.finish is not None:
-            await self.finish()
-
-
-def _by_status(status: int) -> int:
-    return OK if 200 <= status < 400 else HTTP_ERROR
 
 
 def _oms_classifier(contract: Contract) -> Callable[[int, bytes], int]:
@@ -194,7 +140,7 @@ def make_target(kind: str, url: str, *, method: str | None = None, body: str | N
     addr = _check_loopback(parts.hostname, allow_remote)
     run_id = run_id or uuid.uuid4().hex[:8]
     prefix = parts.path.rstrip("/")
-    classify: Callable[[int, bytes], int] = lambda status, body: _by_status(status)  # noqa: E731
+    classify: Callable[[int, bytes], int] = lambda status, body: by_status(status)  # noqa: E731
     body_fn: Callable[[int], bytes] | None = None
     if kind in ("oms", "risk"):
         m, path = "POST", prefix + ("/orders" if kind == "oms" else "/check")

@@ -28,7 +28,8 @@ import orjson
 from trade_ops import credentials, identity
 from trade_ops import runtime as runtimes
 from trade_ops.bench.loadgen import LoadSpec, run_load
-from trade_ops.bench.targets import Target, make_target
+from trade_ops.bench.target import Target
+from trade_ops.bench.targets import make_target
 from trade_ops.chaos import verify
 from trade_ops.chaos.faults import Fault, Injector, parse_faults
 from trade_ops.chaos.foreign import check_faults
@@ -282,7 +283,7 @@ def run_chaos(req: ChaosRequest, on_line: Any = None) -> dict[str, Any]:
 
     # settle, then judge
     ptrc = stack.components.get("ptrc")
-    lake_uri = stack.lake_uri(rd.path) if stack.first("lake") else None
+    lake_uri = stack.lake_uri(rd.lake) if stack.first("lake") else None
     settle_deadline = time.monotonic() + req.settle_s
     while True:
         ev = asyncio.run(verify.gather(oms_url=oms_url, ptrc_url=ptrc.base_url if ptrc else None,
@@ -313,7 +314,7 @@ def run_chaos(req: ChaosRequest, on_line: Any = None) -> dict[str, Any]:
         "health": health.to_json(),
         "load_average": [round(x, 2) for x in os.getloadavg()],
     }
-    report_dir = req.report_dir or (rd.path / "chaos")
+    report_dir = req.report_dir or rd.chaos
     report_dir.mkdir(parents=True, exist_ok=True)
     path = report_dir / f"{run_id}.json"
     path.write_bytes(orjson.dumps(result, option=orjson.OPT_INDENT_2))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -10,7 +9,6 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
-from services import env
 from trade_ops import console as out
 from trade_ops.commands.options import (
     JsonOpt,
@@ -21,13 +19,14 @@ from trade_ops.commands.options import (
     StackOpt,
     order_fields,
 )
+from trade_ops.commands.starting import BaseImageOpt, OfflineImagesOpt, OffsetOpt, RuntimeOpt
 from trade_ops.errors import UsageError
 from trade_ops.helptext import examples
 from trade_ops.render.publish import publish_doctor
 from trade_ops.report.status import STATUS_REPORT
-from trade_ops.rundir import RunDir
 
 if TYPE_CHECKING:
+    from trade_ops.context import Context
     from trade_ops.doctor.target import Explicit
 
 __all__ = ["register"]
@@ -36,8 +35,9 @@ TRADE_EVERY_S = 60.0
 
 
 def doctor(
-    up: Annotated[bool, typer.Option("--up", help="Start the stack first (`trade-ops up`, at its port offset "
-                                                  f"when {env.PORT_OFFSET} is set).")] = False,
+    up: Annotated[bool, typer.Option(
+        "--up", help="Start the stack first, as `trade-ops up` does (with --port-offset, --runtime, "
+                     "--base-image, --offline-images as up takes them).")] = False,
     json_: JsonOpt = False,
     report: Annotated[str | None, typer.Option(
         "--report", metavar="PATH", help="Where to write STATUS_REPORT.md "
@@ -95,8 +95,13 @@ def doctor(
         "--wire-window", metavar="S", min=0.0, max=60.0,
         help="On a deployment trade-ops did not start, sample its NATS traffic for S seconds to find "
              "subjects nobody hears and subscriptions that hear nothing (0: skip).")] = 2.0,
+    port_offset: OffsetOpt = None,
+    runtime: RuntimeOpt = None,
+    base_image: BaseImageOpt = None,
+    offline_images: OfflineImagesOpt = False,
 ) -> None:
     """Diagnose the stack: every problem, its root cause and its fix, in about a second."""
+    from trade_ops.context import Context
     from trade_ops.doctor.target import Explicit, parse_urls
 
     if json_:
@@ -108,21 +113,24 @@ def doctor(
                          "combine with --watch, --json, --up, --trade, --junit or --metrics")
     if compose is not None and not compose.is_file():
         raise UsageError(f"--compose {compose}: no such file")
-    rd = RunDir(run_dir)
     flags = Explicit(parse_urls(url or []), valkey, nats, nats_monitor, lake)
+    # --port-offset moves the stack --up starts, or one that no state here records.
+    ctx = Context.resolve(run_dir, stack)
+    if port_offset is not None and (up or not ctx.run_dir.has_state()):
+        ctx = Context.resolve(run_dir, stack, port_offset=port_offset)
     # --json prints the document and writes nothing else, unless --report names a file.
     quiet = no_report or (json_ and report is None)
-    report_path = None if quiet else (report or str(rd.reports / STATUS_REPORT))
-    startup_s = _start(rd, stack) if up else None
+    report_path = None if quiet else (report or str(ctx.run_dir.reports / STATUS_REPORT))
+    startup_s = _start(ctx, runtime, base_image, offline_images, json_) if up else None
     named = flags or compose is not None  # a compose project named is something to examine too
-    if not up and not named and not rd.running() and not any(c.url for c in rd.stack(stack).services):
-        raise rd.no_stack_error()  # probe nothing at default ports that nobody asked for
+    if not up and not named and not ctx.running() and not any(c.url for c in ctx.stack.services):
+        raise ctx.run_dir.no_stack_error()  # probe nothing at default ports that nobody asked for
     if serve is not None:
         _serve(serve, interval,
-               lambda: _run(rd, stack, flags, timeout, compose, strict, False, reconcile_window, wire_window))
+               lambda: _run(ctx, flags, timeout, compose, strict, False, reconcile_window, wire_window))
 
     fields = order_fields(order or [])
-    doc = _once(rd, stack, flags, timeout, compose, strict, report_path, json_, verbose, None, trade,
+    doc = _once(ctx, flags, timeout, compose, strict, report_path, json_, verbose, None, trade,
                 reconcile_window, startup_s, wire_window, fields)
     traded_at, interrupted = time.monotonic(), False
     while watch is not None:
@@ -130,7 +138,7 @@ def doctor(
             time.sleep(watch)
             # A watch trades at most once a minute: the other runs are read-only.
             again = trade is not False and time.monotonic() - traded_at >= TRADE_EVERY_S
-            doc = _once(rd, stack, flags, timeout, compose, strict, report_path, json_, verbose, doc,
+            doc = _once(ctx, flags, timeout, compose, strict, report_path, json_, verbose, doc,
                         trade if again else False, reconcile_window, wire_window=wire_window, order=fields,
                         throttled=not again and trade is not False)
             traded_at = time.monotonic() if again else traded_at
@@ -144,12 +152,12 @@ def doctor(
     raise typer.Exit(int(doc["exit_code"]))
 
 
-def _run(rd: RunDir, stack: Path | None, flags: Explicit, timeout: float, compose: Path | None,
-         strict: bool, trade: bool | None, window: int, wire_window: float = 2.0,
+def _run(ctx: Context, flags: Explicit, timeout: float, compose: Path | None, strict: bool,
+         trade: bool | None, window: int, wire_window: float = 2.0,
          order: dict[str, Any] | None = None) -> dict[str, Any]:
     from trade_ops.doctor import build_target, run_doctor
 
-    target = build_target(rd, stack, timeout=timeout, compose=compose, flags=flags)
+    target = build_target(ctx, timeout=timeout, compose=compose, flags=flags)
     target.trade, target.reconcile_window, target.wire_window = trade, window, wire_window
     target.order = dict(order or {})
     return run_doctor(target, strict=strict)
@@ -177,7 +185,7 @@ def _serve(addr: str, interval: float, run: Callable[[], dict[str, Any]]) -> NoR
     raise typer.Exit(int(ExitCode.INTERRUPTED))
 
 
-def _once(rd: RunDir, stack: Path | None, flags: Explicit, timeout: float, compose: Path | None,
+def _once(ctx: Context, flags: Explicit, timeout: float, compose: Path | None,
           strict: bool, report: str | None, json_: bool, verbose: bool,
           previous: dict[str, Any] | None, trade: bool | None = None,
           window: int = 10_000, startup_s: float | None = None, wire_window: float = 2.0,
@@ -186,11 +194,11 @@ def _once(rd: RunDir, stack: Path | None, flags: Explicit, timeout: float, compo
     from trade_ops.doctor import render_status_report, save_last
     from trade_ops.doctor.render import changes, render, summary_line, verdict
 
-    doc = _run(rd, stack, flags, timeout, compose, strict, trade, window, wire_window, order)
+    doc = _run(ctx, flags, timeout, compose, strict, trade, window, wire_window, order)
     if startup_s is not None:  # `--up`: the start-up is reported beside the doctor's own time
         doc["startup_ms"] = round(startup_s * 1000, 1)
-    if rd.path.is_dir():  # never create a run dir here just to keep a result
-        save_last(doc, rd.path)
+    if ctx.run_dir.path.is_dir():  # never create a run dir here just to keep a result
+        save_last(doc, ctx.run_dir)
     if report:
         path = Path(report)
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -227,23 +235,20 @@ def last_trade_stands(doc: dict[str, Any], previous: dict[str, Any]) -> dict[str
                               for c in doc["checks"]]}
 
 
-def _start(rd: RunDir, stack_file: Path | None) -> float:
-    """`up` with its progress (on stderr without a terminal), then the first data; the seconds."""
-    from trade_ops.commands.up import start_stack
+def _start(ctx: Context, runtime: str | None, base_image: str | None, offline_images: bool,
+           json_: bool) -> float:
+    """Start the stack as `up` does (the same library call, the runtime chosen the same way, the
+    operator token shown the first time), then wait for the first data; the seconds."""
+    from trade_ops.commands.starting import choose_runtime, show_token, start_with_progress
     from trade_ops.doctor.check_dataflow import wait_first_write
 
     started = time.monotonic()
-    stack = rd.stack(stack_file)
-    offset = os.environ.get(env.PORT_OFFSET, "").strip()
-    if offset:  # the stack `up` would start: at its port offset too
-        if not offset.isdigit():
-            raise UsageError(f"{env.PORT_OFFSET}={offset!r} must be a whole number of ports")
-        stack = stack.with_offset(int(offset))
-    start_stack(rd, stack)
+    chosen = choose_runtime(ctx.run_dir, runtime, base_image, offline_images)
+    show_token(start_with_progress(ctx.run_dir, ctx.stack, chosen), on_stderr=json_)
     if not out.err_console.is_terminal:
         out.err_console.print("waiting for the first data to flow ...")
     with out.err_console.status("waiting for the first data to flow ..."):
-        wait_first_write(rd.stack(stack_file))
+        wait_first_write(ctx.stack)
     return time.monotonic() - started
 
 

@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
 import typer
 
-from trade_ops.commands.options import JsonOpt, RunDirOpt
+from trade_ops.commands.options import GraceOpt, JsonOpt, RunDirOpt
 from trade_ops.console import cli_errors
 from trade_ops.helptext import examples
 
-__all__ = ["GraceOpt", "register"]
-
-GraceOpt = Annotated[float, typer.Option(
-    "--grace", min=0.0, help="Seconds between SIGTERM and SIGKILL.")]
+__all__ = ["register"]
 
 
 @cli_errors

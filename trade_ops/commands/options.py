@@ -12,8 +12,8 @@ import typer
 
 from services import env
 
-__all__ = ["HtmlOpt", "JsonOpt", "JunitOpt", "MetricsOpt", "OrderOpt", "RunDirOpt", "StackOpt",
-           "order_fields"]
+__all__ = ["GraceOpt", "HtmlOpt", "JsonOpt", "JunitOpt", "MetricsOpt", "OrderOpt", "RunDirOpt", "StackOpt",
+           "TimeoutOpt", "order_fields"]
 
 RunDirOpt = Annotated[
     Path | None,
@@ -69,3 +69,7 @@ def order_fields(pairs: list[str]) -> dict[str, object]:
         except ValueError:
             fields[key.strip()] = value.strip()
     return fields
+GraceOpt = Annotated[float, typer.Option(
+    "--grace", min=0.0, help="Seconds between SIGTERM and SIGKILL.")]
+TimeoutOpt = Annotated[float, typer.Option(
+    "--timeout", min=0.1, help="Seconds to wait for everything to be ready.")]

@@ -9,7 +9,7 @@ from rich import box
 from rich.table import Table
 
 if TYPE_CHECKING:
-    from trade_ops.supervisor import ProcessStatus
+    from trade_ops.plan import ProcessStatus
 
 __all__ = ["JSON_KEYS", "human_duration", "process_rows", "process_table"]
 

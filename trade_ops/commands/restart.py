@@ -6,9 +6,7 @@ from typing import Annotated
 
 import typer
 
-from trade_ops.commands.down import GraceOpt
-from trade_ops.commands.options import JsonOpt, RunDirOpt
-from trade_ops.commands.up import TimeoutOpt
+from trade_ops.commands.options import GraceOpt, JsonOpt, RunDirOpt, TimeoutOpt
 from trade_ops.console import cli_errors
 from trade_ops.helptext import examples
 

@@ -20,89 +20,37 @@ from __future__ import annotations
 
 import asyncio
 import os
-import shlex
 import signal
 import time
 import urllib.error
 import urllib.request
-from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import Any
 
 from services import env
-from trade_ops.compose import DATA, LABEL_RUN_DIR, LABEL_SERVICE
+from trade_ops.doctor.compose_target import (
+    COMPOSE_PROJECT,
+    Deployment,
+    compose_project,
+    container_service,
+    engine_client,
+    find_containers,
+    host_port,
+)
 from trade_ops.doctor.model import CheckResult
 from trade_ops.doctor.target import Target
 from trade_ops.stack import Stack
 
-__all__ = ["Deployment", "applies", "check_containers", "compose_deployment", "judge_container"]
+__all__ = ["applies", "check_containers", "judge_container"]
 
-COMPOSE_PROJECT = "com.docker.compose.project"
-COMPOSE_SERVICE = "com.docker.compose.service"
-COMPOSE_FILES = "com.docker.compose.project.config_files"
 LOOP_RESTARTS = 3  # this many restarts, the last one recent: a restart loop
 LOG_LINES = 10
 
 
-@dataclass(frozen=True)
-class Deployment:
-    """Where the containers are and how a remedy addresses them."""
-
-    label: str  # the label filter that finds them
-    file: Path | None = None  # the compose file of a compose project
-
-    files: tuple[str, ...] = ()  # every file the project was started with (compose records them)
-
-    @property
-    def compose(self) -> str | None:
-        """`docker compose -f FILE... -p NAME`, for a compose project."""
-        if self.file is None:
-            return None
-        files = " ".join(f"-f {shlex.quote(f)}" for f in self.files or (str(self.file),))
-        return f"docker compose {files} -p {self.label.split('=', 1)[1]}"
-
-    def of(self, attrs: dict[str, Any]) -> Deployment:
-        """This deployment as one of its containers records it (all its compose files)."""
-        labels = attrs.get("Config", {}).get("Labels") or {}
-        files = tuple(f for f in str(labels.get(COMPOSE_FILES, "")).split(",") if f)
-        return replace(self, files=files) if self.file is not None and files else self
-
-    def up(self, service: str, container: str) -> str:
-        return f"{self.compose} up -d {service}" if self.compose else f"docker start {container}"
-
-    def logs(self, service: str, container: str) -> str:
-        if self.compose:
-            return f"{self.compose} logs --tail 50 {service}"
-        return f"docker logs --tail 50 {container}"
-
-
-def _client(timeout: float) -> Any:
-    import docker
-
-    return docker.from_env(timeout=max(5, int(timeout * 5)))
-
-
-def _project_of(compose: Path) -> str:
-    """The compose project of a file, as compose names it: COMPOSE_PROJECT_NAME, else the
-    file's `name:`, else its folder's name."""
-    import yaml
-
-    if os.environ.get("COMPOSE_PROJECT_NAME"):
-        return os.environ["COMPOSE_PROJECT_NAME"].lower()
-
-    try:
-        doc = yaml.safe_load(compose.read_text()) or {}
-    except (OSError, yaml.YAMLError):
-        doc = {}
-    name = doc.get("name") if isinstance(doc, dict) else None
-    return str(name or compose.resolve().parent.name).lower()
-
-
 def _deployment(target: Target) -> Deployment | None:
-    if target.run_dir.has_state() and target.run_dir.load_state().runtime == "docker":
-        return Deployment(f"{LABEL_RUN_DIR}={target.run_dir.path}")
+    if target.containers is not None:  # the stack trade-ops started here, as containers
+        return Deployment(target.containers)
     if target.compose is not None:
-        project = _project_of(target.compose)
+        project = compose_project(target.compose)
         return Deployment(f"{COMPOSE_PROJECT}={project}", target.compose)
     return None
 
@@ -112,11 +60,6 @@ def applies(target: Target) -> bool:
     return _deployment(target) is not None
 
 
-def _service(attrs: dict[str, Any]) -> str:
-    labels = attrs.get("Config", {}).get("Labels") or {}
-    return str(labels.get(LABEL_SERVICE) or labels.get(COMPOSE_SERVICE) or attrs.get("Name", "?").lstrip("/"))
-
-
 def _signal_name(code: int) -> str:
     if code > 128:
         try:
@@ -124,16 +67,6 @@ def _signal_name(code: int) -> str:
         except ValueError:
             pass
     return ""
-
-
-def _host_port(attrs: dict[str, Any], container_port: int | None) -> int | None:
-    ports = attrs.get("NetworkSettings", {}).get("Ports") or {}
-    for key, bindings in ports.items():
-        if container_port is None or key == f"{container_port}/tcp":
-            for b in bindings or []:
-                if str(b.get("HostPort", "")).isdigit():
-                    return int(b["HostPort"])
-    return None
 
 
 def _own_port(attrs: dict[str, Any]) -> int | None:
@@ -176,7 +109,7 @@ def _earlier_exits(client: Any, attrs: dict[str, Any]) -> list[int]:
 def judge_container(client: Any, attrs: dict[str, Any], deployment: Deployment, stack: Stack,
                     timeout: float = 1.0) -> CheckResult:
     """One container's check: its state, exits, OOM, restarts, Docker's health, log tail."""
-    service = _service(attrs)
+    service = container_service(attrs)
     deployment = deployment.of(attrs)
     name = attrs.get("Name", "").lstrip("/")
     component = service if service in stack.components else None
@@ -234,7 +167,7 @@ def judge_container(client: Any, attrs: dict[str, Any], deployment: Deployment, 
         probe = (health.get("Log") or [{}])[-1]
         output = str(probe.get("Output", "")).strip().replace("\n", " ")[:200]
         c = stack.components.get(service)
-        port = _host_port(attrs, _own_port(attrs))
+        port = host_port(attrs, _own_port(attrs))
         path = c.health_path if c is not None and c.is_service else "/"
         status = _answers(f"http://127.0.0.1:{port}{path}", timeout) if port else None
         if status == 200:
@@ -259,11 +192,6 @@ def judge_container(client: Any, attrs: dict[str, Any], deployment: Deployment, 
     return r
 
 
-def _find(client: Any, deployment: Deployment) -> list[dict[str, Any]]:
-    listed = client.api.containers(all=True, filters={"label": deployment.label})
-    return [client.api.inspect_container(c["Id"]) for c in listed]
-
-
 def _check(target: Target, engine: CheckResult) -> list[CheckResult]:
     import docker.errors
     import requests
@@ -272,9 +200,9 @@ def _check(target: Target, engine: CheckResult) -> list[CheckResult]:
     if deployment is None:
         return []
     try:
-        client = _client(target.timeout)
+        client = engine_client(target.timeout)
         version = client.version().get("Version")
-        found = _find(client, deployment)
+        found = find_containers(client, deployment)
     except (docker.errors.DockerException, requests.RequestException) as exc:
         where = os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
         if deployment.compose:  # only asked to look: no engine, nothing to say
@@ -301,39 +229,3 @@ def _check(target: Target, engine: CheckResult) -> list[CheckResult]:
 async def check_containers(target: Target, engine: CheckResult, out: list[CheckResult]) -> None:
     """Fill `engine` (the Docker engine's own check) and append one result per container to `out`."""
     out.extend(await asyncio.to_thread(_check, target, engine))
-
-
-def compose_deployment(stack: Stack, compose: Path, timeout: float = 1.0) -> tuple[Stack, list[str]] | None:
-    """A compose project's stack as it runs: host ports from the containers, the lake in its volume.
-
-    None when no engine answers or the project has no running container; else the stack
-    (every port as published) and the names of the components it runs.
-    """
-    import docker.errors
-    import requests
-
-    try:
-        client = _client(timeout)
-        found = _find(client, Deployment(f"{COMPOSE_PROJECT}={_project_of(compose)}"))
-    except (docker.errors.DockerException, requests.RequestException):
-        return None
-    components = dict(stack.components)
-    names = []
-    base = stack.with_offset(0)
-    for attrs in found:
-        service = _service(attrs)
-        c = base.components.get(service)
-        if c is None:
-            continue
-        names.append(service)
-        port = _host_port(attrs, c.port)
-        monitor = _host_port(attrs, c.monitor_port) if c.monitor_port else None
-        c = replace(c, port=port or c.port, monitor_port=monitor or c.monitor_port)
-        components[service] = c
-        data = next((m.get("Source") for m in attrs.get("Mounts", []) if m.get("Destination") == DATA), None)
-        lake = stack.first("lake")
-        if c.is_service and data and lake is not None and not lake.uri and Path(data).is_dir():
-            components[lake.name] = replace(lake, uri=str(Path(data) / "lake"))
-    if not names:
-        return None
-    return replace(stack, components=components), names

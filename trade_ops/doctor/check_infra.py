@@ -195,7 +195,7 @@ async def check_nats(target: Target, http: httpx.AsyncClient, c: Component, r: C
 
 
 async def check_lake(target: Target, c: Component, r: CheckResult) -> None:
-    uri = target.lake_uri or target.stack.lake_uri(target.run_dir.path)
+    uri = target.lake_uri or target.stack.lake_uri(target.run_dir.lake)
     r.data.update(uri=uri, address=uri)
     r.summary = uri
     if is_local(uri):

@@ -37,10 +37,10 @@ from trade_ops.doctor.model import CheckResult, overall_status, summarize
 from trade_ops.doctor.rootcause import assign
 from trade_ops.doctor.target import Target
 from trade_ops.errors import ExitCode
+from trade_ops.rundir import RunDir
 
-__all__ = ["LAST_FILE", "Probe", "latest_bench", "run_doctor", "run_doctor_async", "save_last"]
+__all__ = ["Probe", "latest_bench", "run_doctor", "run_doctor_async", "save_last"]
 
-LAST_FILE = "doctor-last.json"
 RATE_WINDOW_S = 0.3
 BURST_WAIT_S = 0.25
 
@@ -332,7 +332,7 @@ def _environment(results: list[CheckResult]) -> dict[str, Any]:
 def latest_bench(base_urls: set[str], runs: Path) -> dict[str, Any] | None:
     """The newest saved bench run against this stack (by the run's own created time), its
     latency and its SLOs; None when no saved run measured this stack."""
-    from trade_ops.bench.runs import latest_run
+    from trade_ops.savedruns import latest_run
 
     found = latest_run(base_urls, runs)
     if found is None:
@@ -346,11 +346,11 @@ def latest_bench(base_urls: set[str], runs: Path) -> dict[str, Any] | None:
             "slo": slo, "passed": results.get("passed")}
 
 
-def save_last(doc: dict[str, Any], run_dir: Path) -> Path | None:
-    """Keep the document as `<run_dir>/doctor-last.json` (for `trade-ops report status`)."""
+def save_last(doc: dict[str, Any], run_dir: RunDir) -> Path | None:
+    """Keep the document as the run directory's doctor-last.json (for `trade-ops report status`)."""
     try:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        path = run_dir / LAST_FILE
+        run_dir.path.mkdir(parents=True, exist_ok=True)
+        path = run_dir.doctor_last
         tmp = path.with_suffix(".tmp")
         tmp.write_text(json.dumps(doc, indent=2, default=str))
         tmp.replace(path)

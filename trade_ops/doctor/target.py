@@ -27,6 +27,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from trade_ops.context import Context
+from trade_ops.doctor.compose_target import compose_deployment
 from trade_ops.errors import UsageError
 from trade_ops.rundir import RunDir
 from trade_ops.stack import Component, Stack
@@ -81,7 +83,9 @@ class Target:
     trade: bool | None = None  # --trade / --no-trade; None: only on a stack trade-ops started
     order: dict[str, Any] = field(default_factory=dict)  # --order FIELD=VALUE: the round trip's fields
     reconcile_window: int = 10_000  # the last N messages of the fills stream; 0: no reconciliation
-    docker: bool = False  # the stack trade-ops started here runs as containers (up --runtime docker)
+    # the Docker label filter of the containers of the stack trade-ops started here (up --runtime
+    # docker); None when it runs none
+    containers: str | None = None
     wire_window: float = 2.0  # seconds of NATS traffic sampled on a foreign deployment (0: none)
     said_own: dict[str, bool] = field(default_factory=dict)  # what each service's evidence says
     _heard: dict[str, asyncio.Event] = field(default_factory=dict)
@@ -97,12 +101,12 @@ class Target:
 
     @property
     def supervised(self) -> bool:
-        return bool(self.processes) or self.docker
+        return bool(self.processes) or self.containers is not None
 
     # -- own or foreign -----------------------------------------------------------------------
     def started(self, name: str) -> bool:
         """trade-ops started it: a process or container of this run directory."""
-        return name in self.processes or (self.docker and name in self.stack.components)
+        return name in self.processes or (self.containers is not None and name in self.stack.components)
 
     def identify(self, name: str, own: bool) -> None:
         """What the service's own evidence says (called once its /health is read, or failed)."""
@@ -189,7 +193,7 @@ class Target:
     def _trade_ops_runs(self, name: str) -> bool:
         """trade-ops starts this component here: supervised, or its own local stack (no urls):
         never a component of a deployment trade-ops did not start."""
-        if name in self.processes or self.docker:
+        if name in self.processes or self.containers is not None:
             return True
         c = self.stack.components.get(name)
         return not self.foreign_deployment and c is not None and not c.compose_file \
@@ -316,12 +320,12 @@ def _explicit_infra(stack: Stack, flags: Explicit) -> tuple[list[Component], str
     return out, monitor
 
 
-def build_target(run_dir: RunDir, stack_file: Path | str | None = None, urls: dict[str, str] | None = None,
-                 timeout: float = 1.0, compose: Path | None = None, flags: Explicit | None = None) -> Target:
+def build_target(ctx: Context, urls: dict[str, str] | None = None, timeout: float = 1.0,
+                 compose: Path | None = None, flags: Explicit | None = None) -> Target:
     flags = flags or Explicit(urls=dict(urls or {}))
     if urls:
         flags.urls = {**flags.urls, **urls}
-    stack = run_dir.stack(stack_file)
+    run_dir, stack, stack_file = ctx.run_dir, ctx.stack, ctx.stack_file
     for name in flags.urls:
         if name not in stack.components or not stack.components[name].is_service:
             known = ", ".join(c.name for c in stack.services)
@@ -340,18 +344,16 @@ def build_target(run_dir: RunDir, stack_file: Path | str | None = None, urls: di
                       timeout=timeout, explicit=True, nats_monitor=monitor, lake_uri=lake,
                       stack_flag=str(stack_file) if stack_file else None)
     processes = processes_of(run_dir)
-    docker = run_dir.has_state() and run_dir.load_state().runtime == "docker"
+    containers = ctx.runtime.containers(run_dir) if run_dir.has_state() else None
     running: list[str] | None = None
-    if not processes and not docker and compose is not None:
+    if not processes and not containers and compose is not None:
         # a compose project trade-ops did not start: its ports and lake as its containers have them
-        from trade_ops.doctor.check_docker import compose_deployment
-
         found = compose_deployment(stack, compose, timeout)
         if found is not None:
             stack, running = found
     if running is not None:
         wanted = set(running) | {c.name for c in stack.infra if c.kind == "lake"}
-    elif not processes and not docker and any(c.url or c.container for c in stack.services):
+    elif not processes and not containers and any(c.url or c.container for c in stack.services):
         # A stack file describing a deployment trade-ops did not start: exactly what it names
         # (the builtin's other services and default-port infrastructure are not there).
         wanted = {n for n in stack.named if n in stack.components}
@@ -367,7 +369,7 @@ def build_target(run_dir: RunDir, stack_file: Path | str | None = None, urls: di
     has_nats = any(c.kind == "nats" for c in infra)
     has_lake = any(c.kind == "lake" for c in infra)
     return Target(stack=stack, run_dir=run_dir, services=services, infra=infra, processes=processes,
-                  compose=compose, timeout=timeout, docker=docker,
+                  compose=compose, timeout=timeout, containers=containers,
                   nats_monitor=stack.nats_monitor_url() if has_nats else None,
-                  lake_uri=stack.lake_uri(run_dir.path) if has_lake else None,
+                  lake_uri=stack.lake_uri(run_dir.lake) if has_lake else None,
                   stack_flag=str(stack_file) if stack_file else None)

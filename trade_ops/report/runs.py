@@ -9,8 +9,9 @@ from typing import Any
 
 from trade_ops.errors import UsageError
 from trade_ops.report.dist import Dist, decode_dist
+from trade_ops.savedruns import read_run
 
-__all__ = ["Interval", "Run", "load_run", "resolve_run_path"]
+__all__ = ["Interval", "Run", "load_run"]
 
 
 
@@ -94,30 +95,9 @@ class Run:
                 for k, r in enumerate(each)]
 
 
-def resolve_run_path(ref: str | Path, runs_dir: Path | None = None) -> Path:
-    """A path as given if it exists, else `runs_dir/REF.json` (REF being a saved run's name)."""
-    path = Path(ref)
-    if path.is_file():
-        return path
-    if runs_dir is None:
-        from trade_ops.rundir import RunDir
-
-        runs_dir = RunDir().runs
-    named = runs_dir / (path.name if path.suffix == ".json" else f"{path.name}.json")
-    if named.is_file():
-        return named
-    known = sorted(p.stem for p in runs_dir.glob("*.json")) if runs_dir.is_dir() else []
-    hint = f"saved runs in {runs_dir}: {', '.join(known)}" if known else f"no saved runs in {runs_dir}"
-    raise UsageError(f"no run named or at {str(ref)!r}",
-                     detail=f"{hint}\nsave one with `trade-ops bench oms --save NAME`")
-
-
 def load_run(ref: str | Path, runs_dir: Path | None = None) -> Run:
-    """Found here (with a helpful error), read and checked by the bench's own loader."""
-    from trade_ops.bench.runs import load_run as load_run_doc
-
-    path = resolve_run_path(ref, runs_dir)
-    doc = load_run_doc(path)
+    """The saved run named `ref` (or at that path), read by the one reader (savedruns.py)."""
+    path, doc = read_run(ref, runs_dir)
     for key in ("results", "histograms"):
         if not isinstance(doc.get(key), dict):
             raise UsageError(f"run file {path} has no {key!r} section")

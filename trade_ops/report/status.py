@@ -9,19 +9,18 @@ import orjson
 from trade_ops.errors import RunDirError, TradeOpsError
 from trade_ops.rundir import RunDir
 
-__all__ = ["DOCTOR_LAST", "STATUS_REPORT", "write_status_report"]
+__all__ = ["STATUS_REPORT", "write_status_report"]
 
 STATUS_REPORT = "STATUS_REPORT.md"  # its name in the run directory's reports/
-DOCTOR_LAST = "doctor-last.json"
 
 
 def write_status_report(run_dir: RunDir, out: Path | None = None) -> Path:
     out = out or run_dir.reports / STATUS_REPORT
-    source = run_dir.path / DOCTOR_LAST
+    source = run_dir.doctor_last
     try:
         doc = orjson.loads(source.read_bytes())
     except FileNotFoundError:
-        raise RunDirError(f"no doctor result in {run_dir.path} (no {DOCTOR_LAST})",
+        raise RunDirError(f"no doctor result in {run_dir.path} (no {source.name})",
                           detail="run `trade-ops doctor` first; it saves its last result there") from None
     except (OSError, orjson.JSONDecodeError) as exc:
         raise RunDirError(f"doctor result {source} is unreadable: {exc}") from None

@@ -1,12 +1,19 @@
 """Runtimes: what runs the stack's components. `up` picks one; the others follow the run directory.
 
-    process   OS processes from pip wheels (trade_ops/runtime/process.py over supervisor.py), the default
+    process   OS processes from pip wheels (trade_ops/runtime/process.py over runtime/supervisor.py),
+              the default
     docker    containers on a Docker engine, through the SDK (trade_ops/runtime/docker.py)
 
 Both satisfy `Runtime`; state.json records which one started a stack, so `ps`, `logs`,
 `restart`, `down` and `chaos` reach it without being told, and doctor and bench find its
 ports as always. A fault of `trade-ops chaos` is a runtime's kill, pause, resume and
 revive: a signal to a process, or the same through the Docker engine to a container.
+Nothing outside this package asks which runtime it has: what differs is a method here
+(`alive`, `processes` for CPU, `containers` for the Docker engine's view).
+
+`choose` picks the runtime for a start the same way for every command (the flag, else
+TRADE_OPS_RUNTIME, else the one recorded in the run directory, else process); `start_stack`
+is the start itself, for `up` and `doctor --up` alike.
 """
 
 from __future__ import annotations
@@ -19,12 +26,15 @@ from services import env
 from trade_ops.errors import UsageError
 
 if TYPE_CHECKING:
+    import psutil
+
     from trade_ops.logfiles import Line
+    from trade_ops.plan import ProcessStatus
     from trade_ops.rundir import RunDir
     from trade_ops.stack import Stack
-    from trade_ops.supervisor import ProcessStatus
 
-__all__ = ["RUNTIMES", "RUNTIME_ENV", "Runtime", "claim", "get", "of", "recorded", "resolve"]
+__all__ = ["RUNTIMES", "RUNTIME_ENV", "Runtime", "choose", "claim", "get", "of", "recorded",
+           "require_running", "resolve", "running"]
 
 RUNTIMES = ("process", "docker")
 RUNTIME_ENV = env.RUNTIME
@@ -37,6 +47,15 @@ class Runtime(Protocol):
            on_progress: Callable[[ProcessStatus], None] | None = ...) -> list[ProcessStatus]: ...
 
     def status(self, run_dir: RunDir) -> list[ProcessStatus]: ...
+
+    def alive(self, run_dir: RunDir) -> list[str]:
+        """The names of the stack's components still running (no readiness probe: quick)."""
+
+    def processes(self, run_dir: RunDir) -> dict[str, psutil.Process]:
+        """Each running component's main process as seen from this host (for its CPU time)."""
+
+    def containers(self, run_dir: RunDir) -> str | None:
+        """The Docker label filter that selects the stack's containers; None when it runs none."""
 
     def down(self, run_dir: RunDir, *, grace: float = ...) -> list[ProcessStatus]: ...
 
@@ -106,3 +125,24 @@ def claim(run_dir: RunDir, name: str) -> None:
         raise UsageError(f"a stack runs from {run_dir.path} under the {recorded} runtime",
                          detail=f"stop it first: trade-ops down --run-dir {run_dir.path}")
     run_dir.clear_state()
+
+
+def running(run_dir: RunDir) -> list[str]:
+    """The names of the components still alive in the stack of `run_dir` (none without a state)."""
+    return of(run_dir).alive(run_dir) if run_dir.has_state() else []
+
+
+def require_running(run_dir: RunDir) -> None:
+    """Raise the run directory's `no_stack_error()` unless a component of its stack is alive."""
+    if not running(run_dir):
+        raise run_dir.no_stack_error()
+
+
+def choose(run_dir: RunDir, name: str | None = None, *, base_image: str | None = None,
+           offline_images: bool = False, say: Callable[[str], None] | None = None) -> Runtime:
+    """The runtime a start uses: `name` (a flag), else TRADE_OPS_RUNTIME, else the one recorded
+    in `run_dir`, else process. A live stack of another runtime there is a usage error (claim)."""
+    chosen = resolve(name or os.environ.get(RUNTIME_ENV) or recorded(run_dir))
+    claim(run_dir, chosen)
+    return get(chosen, base_image=base_image, offline_images=offline_images, say=say)
+

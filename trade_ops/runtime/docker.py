@@ -28,8 +28,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import psutil
+
 from services import env
-from trade_ops import credentials, identity, infra, readiness
+from trade_ops import credentials, identity, readiness
 from trade_ops.compose import (
     DATA,
     LABEL_RUN_DIR,
@@ -43,14 +45,13 @@ from trade_ops.compose import (
 from trade_ops.compose_secrets import IN_CONTAINER, service_env
 from trade_ops.errors import StartupError, UsageError
 from trade_ops.logfiles import Line
+from trade_ops.plan import LOG_TAIL_LINES, ProcessStatus, check_ports, plan
 from trade_ops.rundir import RunDir, StackState
 from trade_ops.stack import Component, Stack
-from trade_ops.supervisor import LOG_TAIL_LINES, ProcessStatus, check_ports, plan
 
 __all__ = ["DEFAULT_BASE_IMAGE", "DockerRuntime", "connect", "containers_of", "engine_errors", "project_name"]
 
 DEFAULT_BASE_IMAGE = "python:3.12-slim"
-OPTIONS_FILE = "docker.json"  # the base image and image choice the stack was started with
 BASE_IMAGE_ENV = env.BASE_IMAGE
 Progress = Callable[[ProcessStatus], None]
 Say = Callable[[str], None]
@@ -170,7 +171,7 @@ class DockerRuntime:
     def _options(self, run_dir: RunDir) -> tuple[str, bool]:
         """Base image and offline images: as given, else as the stack here was started (so a
         remedy `trade-ops up --only SVC` rebuilds nothing and pulls nothing new)."""
-        path = run_dir.path / OPTIONS_FILE
+        path = run_dir.docker_options
         recorded: dict[str, Any] = {}
         if path.is_file():
             with contextlib.suppress(OSError, ValueError):
@@ -226,7 +227,7 @@ class DockerRuntime:
         deadline = time.monotonic() + timeout
         images = self.images(client, offline)
         names = [c.name for c in chosen]
-        specs = {s.name: s for s in container_specs(stack, images, names, infra.durability(run_dir.path))
+        specs = {s.name: s for s in container_specs(stack, images, names, run_dir.durability())
                  if s.name in names}
         for d in ("valkey", "nats", "lake"):
             (run_dir.path / d).mkdir(exist_ok=True)
@@ -278,7 +279,7 @@ class DockerRuntime:
         name = f"{project_name(run_dir)}-{spec.name}"
         endpoint = client.api.create_endpoint_config(aliases=[spec.name])
         # The credentials `up` wrote into the run directory, mounted where compose mounts its secrets.
-        secrets = credentials.credentials_dir(run_dir.path)
+        secrets = run_dir.secrets
         binds = {self._volume(run_dir, spec): {"bind": DATA, "mode": "rw"}}
         environment = dict(spec.environment)
         if spec.kind in ("valkey", "nats"):
@@ -374,6 +375,19 @@ class DockerRuntime:
         with ThreadPoolExecutor(max_workers=max(1, len(found)), thread_name_prefix="ps") as pool:
             rows = list(pool.map(one, found))
         return sorted(rows, key=lambda st: order.get(st.name, len(order)))
+
+    def alive(self, run_dir: RunDir) -> list[str]:
+        if not run_dir.has_state():
+            return []
+        with engine_errors():
+            found = containers_of(connect(), run_dir)
+        return [c.labels.get(LABEL_SERVICE, c.name) for c in found if c.status == "running"]
+
+    def processes(self, run_dir: RunDir) -> dict[str, psutil.Process]:
+        return main_processes(run_dir)
+
+    def containers(self, run_dir: RunDir) -> str | None:
+        return f"{LABEL_RUN_DIR}={run_dir.path}"
 
     def down(self, run_dir: RunDir, *, grace: float = 3.0) -> list[ProcessStatus]:
         """SIGTERM the services, then valkey and nats; remove every container and the network.
@@ -538,13 +552,11 @@ def _follow(container_name: str, name: str, since: float, out: queue.Queue[Line]
             time.sleep(0.5)
 
 
-def main_processes(run_dir: RunDir) -> dict[str, Any]:
+def main_processes(run_dir: RunDir) -> dict[str, psutil.Process]:
     """Each running container's main process on this host (psutil), by service: what bench
     samples for CPU per request. Under `init`, the container's pid is the init's, whose
     child is the service."""
-    import psutil
-
-    out: dict[str, Any] = {}
+    out: dict[str, psutil.Process] = {}
     with engine_errors():
         found = containers_of(connect(), run_dir)
     for container in found:

@@ -1,4 +1,4 @@
-"""The process runtime: the supervisor's processes (trade_ops/supervisor.py), as a `Runtime`.
+"""The process runtime: the supervisor's processes (trade_ops/runtime/supervisor.py), as a `Runtime`.
 
 Lifecycle is the supervisor's own; what is added here is what chaos and `logs` need of
 any runtime: faults by signal (by pid, from the run directory's records) and the logs'
@@ -12,11 +12,14 @@ import signal
 import time
 from collections.abc import Callable, Iterator
 
-from trade_ops import logfiles, processes, supervisor
+import psutil
+
+from trade_ops import logfiles, processes
 from trade_ops.errors import UsageError
+from trade_ops.plan import ProcessStatus
 from trade_ops.rundir import RunDir
+from trade_ops.runtime import supervisor
 from trade_ops.stack import Stack
-from trade_ops.supervisor import ProcessStatus
 
 __all__ = ["ProcessRuntime"]
 
@@ -31,6 +34,19 @@ class ProcessRuntime:
 
     def status(self, run_dir: RunDir) -> list[ProcessStatus]:
         return supervisor.status(run_dir)
+
+    def alive(self, run_dir: RunDir) -> list[str]:
+        return list(self.processes(run_dir))
+
+    def processes(self, run_dir: RunDir) -> dict[str, psutil.Process]:
+        if not run_dir.has_state():
+            return {}
+        found = {name: processes.find_ours(rec.pid, rec.started_at, rec.command)
+                 for name, rec in run_dir.load_state().processes.items()}
+        return {name: p for name, p in found.items() if p is not None}
+
+    def containers(self, run_dir: RunDir) -> str | None:
+        return None
 
     def down(self, run_dir: RunDir, *, grace: float = 3.0) -> list[ProcessStatus]:
         return supervisor.down(run_dir, grace=grace)

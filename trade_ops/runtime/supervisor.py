@@ -22,7 +22,6 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import psutil
@@ -32,37 +31,18 @@ from trade_ops import credentials, identity, infra, logfiles, processes, readine
 from trade_ops.childenv import least_env
 from trade_ops.errors import (
     Interrupted,
-    PortInUseError,
     RunDirError,
     StackFileError,
     StartupError,
     UsageError,
 )
+from trade_ops.plan import LOG_TAIL_LINES, ProcessStatus, check_port_range, check_ports, component_ports, plan
 from trade_ops.rundir import RUN_DIR_ENV, ProcessRecord, RunDir, StackState
 from trade_ops.stack import Component, Stack
 
-__all__ = ["ProcessStatus", "down", "follow_log", "log_tail", "logs_of", "plan", "restart", "status", "up"]
+__all__ = ["down", "follow_log", "log_tail", "logs_of", "restart", "status", "stop", "up"]
 
-Progress = Callable[["ProcessStatus"], None]
-LOG_TAIL_LINES = 20
-MAX_PORT = 65535
-
-
-@dataclass
-class ProcessStatus:
-    name: str
-    kind: str
-    pid: int | None
-    port: int | None
-    state: str  # "ready" | "running" | "dead" | "failed" | "stopped"
-    alive: bool
-    uptime_s: float | None
-    restarts: int
-    ready_s: float | None  # seconds from start to ready, as measured when it started
-    log: Path
-
-    def to_dict(self) -> dict[str, object]:
-        return {**asdict(self), "log": str(self.log)}
+Progress = Callable[[ProcessStatus], None]
 
 
 def _status(rec: ProcessRecord, state: str, alive: bool) -> ProcessStatus:
@@ -71,86 +51,24 @@ def _status(rec: ProcessRecord, state: str, alive: bool) -> ProcessStatus:
                          rec.ready_s, Path(rec.log))
 
 
-# -- what to start ---------------------------------------------------------------------
-def plan(stack: Stack, only: list[str] | None = None) -> list[Component]:
-    """The components `up` runs, dependencies first.
-
-    Without `only`: the infrastructure and every enabled service whose code exists.
-    With `only`: those services and what they depend on (a named service must exist;
-    a dependency whose code is not written yet is skipped: services tolerate that).
-    """
-    if only:
-        # valkey and nats may be named too: doctor's remedy for a dead one is `up --only valkey`.
-        services = sorted(s.name for s in stack.services)
-        infra_names = [c.name for c in stack.infra if c.kind != "lake"]
-        unknown = [n for n in only if n not in (*services, *infra_names)]
-        if unknown:
-            raise UsageError(f"unknown service {', '.join(map(repr, unknown))}",
-                             detail=f"known services: {', '.join(services)}; "
-                                    f"infrastructure: {', '.join(infra_names)}")
-        missing = [n for n in only if not stack[n].exists()]
-        if missing:
-            raise UsageError(f"no code for {', '.join(missing)} yet ({stack[missing[0]].app} not found)")
-        names = stack.closure(only)
-    else:
-        names = [n for n in stack.start_order() if not stack[n].is_service or stack[n].enabled]
-    chosen = [stack[n] for n in names]
-    return [c for c in chosen if not c.is_service or (c.exists() and not c.url)]
-
-
-def _ports(c: Component) -> list[int]:
-    return [p for p in (c.port, c.monitor_port) if p is not None]
-
-
-def check_port_range(components: list[Component], offset: int) -> None:
-    """Every port is 1..65535, or a UsageError saying which offsets would fit."""
-    ports = [(c.name, p) for c in components for p in _ports(c)]
-    bad = [(name, p) for name, p in ports if not 1 <= p <= MAX_PORT]
-    if not bad:
-        return
-    name, port = bad[0]
-    if offset == 0:
-        raise StackFileError(f"{name} has port {port}; a port is 1..{MAX_PORT}")
-    bases = [p - offset for _, p in ports]
-    low, high = 1 - min(bases), MAX_PORT - max(bases)
-    raise UsageError(f"--port-offset {offset} puts {name} on port {port}; a port is 1..{MAX_PORT}",
-                     detail=f"choose a --port-offset from {low} to {high}")
-
-
-def check_ports(components: list[Component]) -> None:
-    """Every port the components need is free, or a PortInUseError naming each taken one."""
-    taken: list[str] = []
-    owners: dict[int, str] = {}
-    for c in components:
-        for port in _ports(c):
-            if port in owners:
-                raise StackFileError(f"port {port} is given to both {owners[port]} and {c.name}")
-            owners[port] = c.name
-            if infra.port_in_use(port, c.host):
-                holder = processes.port_holder(port)
-                taken.append(f"port {port} ({c.name}) is in use" + (f" by {holder}" if holder else ""))
-    if taken:
-        raise PortInUseError("; ".join(taken) + "; nothing was started",
-                             detail="stop what holds it, or shift the stack with --port-offset N")
-
-
 # -- up ------------------------------------------------------------------------------
 def _command(c: Component, stack: Stack, run_dir: RunDir) -> tuple[list[str], dict[str, str]]:
     """The command line and the least environment (childenv.py) of a component."""
-    secrets = credentials.credentials_dir(run_dir.path)
+    secrets = run_dir.secrets
     if c.kind == "valkey":
-        data = run_dir.path / "valkey"
+        data = run_dir.valkey_data
         credentials.private_dir(data)  # its append-only file holds every order
-        return (infra.valkey_command(c.port or 0, data, c.host, infra.durability(run_dir.path),
+        return (infra.valkey_command(c.port or 0, data, c.host, run_dir.durability(),
                                      secrets / "valkey.conf"), least_env())
     if c.kind == "nats":
         credentials.private_dir(run_dir.nats_store)
         return (infra.nats_command(c.port or 0, c.monitor_port or 0, run_dir.nats_store, c.host,
-                                   infra.durability(run_dir.path), secrets / "nats.conf"), least_env())
+                                   run_dir.durability(), secrets / "nats.conf"), least_env())
     if not c.command:
         raise StackFileError(f"service {c.name!r} has no command in the stack file")
-    settings = {**stack.service_env(c.name, run_dir.path), **credentials.service_env(run_dir.path, c.name)}
-    return c.start_command(), least_env(settings, lake_uri=stack.lake_uri(run_dir.path))
+    settings = {**stack.service_env(c.name, run_dir.path, run_dir.lake),
+                **credentials.service_env(run_dir.path, c.name)}
+    return c.start_command(), least_env(settings, lake_uri=stack.lake_uri(run_dir.lake))
 
 
 def _load_or_new_state(run_dir: RunDir, stack: Stack) -> StackState:
@@ -243,7 +161,7 @@ def _raise_failures(results: list[tuple[ProcessStatus, str]]) -> None:
 
 
 def _ensure_lake(stack: Stack, run_dir: RunDir) -> None:
-    uri = stack.lake_uri(run_dir.path)
+    uri = stack.lake_uri(run_dir.lake)
     if "://" not in uri:
         try:
             credentials.private_dir(Path(uri))
@@ -266,7 +184,7 @@ def up(run_dir: RunDir, stack: Stack, *, only: list[str] | None = None, timeout:
 def _up_locked(run_dir: RunDir, stack: Stack, components: list[Component], deadline: float,
                report: Progress) -> list[ProcessStatus]:
     state = _load_or_new_state(run_dir, stack)
-    infra.stream_bytes_scale(run_dir.path)  # sized to the disk before anything starts, or why not
+    infra.stream_bytes_scale(run_dir.stream_scale)  # sized to the disk before anything starts, or why not
     running = {n for n, r in state.processes.items() if processes.find_ours(r.pid, r.started_at, r.command)}
     fresh = {c.name for c in components} - running
     check_ports([c for c in components if c.name in fresh])
@@ -379,7 +297,7 @@ def _unrecorded(run_dir: RunDir, state: StackState) -> list[ProcessRecord]:
     if stack is None:
         return []
     recorded = {r.pid for r in state.processes.values()}
-    ports = {p: c for c in stack.components.values() for p in _ports(c)}
+    ports = {p: c for c in stack.components.values() for p in component_ports(c)}
     out: list[ProcessRecord] = []
     for port, proc in processes.listeners(ports).items():
         c = ports[port]
