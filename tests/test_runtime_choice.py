@@ -37,7 +37,7 @@ def test_the_process_runtime_answers_what_is_alive_and_its_processes(tmp_path: P
     rd.ensure_writable()
     me = psutil.Process()
     rd.save_state(StackState(started_at=time.time(), processes={
-        "me": ProcessRecord("me", os.getpid(), None, ["pytest"], "", me.create_time()),
+        "me": ProcessRecord("me", os.getpid(), None, me.cmdline(), "", me.create_time()),
         "gone": ProcessRecord("gone", 2**22 + 7, None, ["x"], "", 1.0)}))
     ctx = Context.resolve(rd.path)
     assert ctx.running() == ["me"] == runtime.running(rd)
