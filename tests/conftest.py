@@ -1,8 +1,10 @@
-"""Fixtures that start the real infrastructure on free ports and stop it afterwards."""
+"""Fixtures that start the real infrastructure on free ports and stop it afterwards, and the
+tiers (pyproject.toml's markers): a test module says what it starts with `pytestmark`."""
 
 from __future__ import annotations
 
 import os
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -10,6 +12,33 @@ from typing import Any
 import pytest
 
 from tests.helpers import Proc, start_nats, start_valkey
+from trade_ops.rundir import RunDir
+
+TIERS = ("unit", "process", "stack", "docker")
+# what starts a server process: a unit test may use none of these
+SERVER_FIXTURES = {"valkey_server", "nats_server", "fresh_valkey", "fresh_nats", "run_dirs", "stack_run"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:  # a module that says nothing runs with the servers, never in the fast tier
+        if not any(item.get_closest_marker(tier) for tier in TIERS):
+            item.add_marker(pytest.mark.process)
+
+
+@pytest.fixture(autouse=True)
+def _unit_tests_start_nothing(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A unit test that starts a process (or asks for a server fixture) fails and says so:
+    its module belongs to the process tier."""
+    if request.node.get_closest_marker("unit") is None:
+        return
+    used = SERVER_FIXTURES & set(request.fixturenames)
+    assert not used, f"a unit test uses {sorted(used)}: mark its module pytest.mark.process"
+
+    def refuse(self: subprocess.Popen[Any], args: Any, *rest: Any, **kwargs: Any) -> None:
+        raise AssertionError(f"a unit test started a process ({args!r}): mark its module "
+                             "pytest.mark.process")
+
+    monkeypatch.setattr(subprocess.Popen, "__init__", refuse)
 
 
 @pytest.fixture(scope="session")
@@ -49,6 +78,20 @@ def fresh_nats(tmp_path: Path) -> Iterator[Proc]:
     proc.stop()
 
 
+@pytest.fixture(scope="module")
+def stack_run(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunDir]:
+    """The module's SERVICES (a dict of tiny test services, see tests/apps/stacks.py) started
+    by the supervisor once for the module, at free ports; stopped after, every process gone."""
+    from tests.apps.stacks import free_offset, started, write_stack
+    from trade_ops.stack import load_stack
+
+    tmp = tmp_path_factory.mktemp(request.module.__name__.rsplit(".", 1)[-1])
+    path = write_stack(tmp / "stack.toml", request.module.SERVICES)
+    rd = RunDir(tmp / "run")
+    with started(rd, load_stack(path, offset=free_offset(path))):
+        yield rd
+
+
 @pytest.fixture
 def run_dirs() -> Iterator[list[Path]]:
     """Run directories for the test; whatever runs from them is stopped, and checked gone."""
@@ -75,5 +118,5 @@ def docker_engine() -> Any:
         return connect(timeout=5)
     except Exception as exc:
         if os.environ.get("CI") == "true":
-            pytest.fail(f"CI runs the Docker tests: {exc} (.ci/run starts one with setup-docker.sh)")
-        pytest.skip(f"no Docker engine reachable ({exc}); run ../shared/docker/setup-docker.sh")
+            pytest.fail(f"CI runs the Docker tests: {exc} (.ci/run starts one with .ci/setup-docker.sh)")
+        pytest.skip(f"no Docker engine reachable ({exc}); start one with .ci/setup-docker.sh")

@@ -20,7 +20,8 @@ from trade_ops.rundir import RunDir
 from trade_ops.runtime import supervisor
 from trade_ops.stack import load_stack
 
-pytestmark = pytest.mark.timeout(300)  # a stack start on a loaded 2-core box, then two short runs
+# a stack start on a loaded 2-core box, then two short runs
+pytestmark = [pytest.mark.stack, pytest.mark.timeout(300)]
 
 CLEAN_ENV = {"TRADE_OPS_RUN_DIR": None, "TRADE_OPS_STACK": None, "TRADE_OPS_PORT_OFFSET": None}
 SERVICES = ["oms", "exeq", "live-gateway", "gateway", "sink-ticks"]

@@ -16,6 +16,8 @@ from trade_ops.bench.runs import histograms
 from trade_ops.cli import app
 from trade_ops.savedruns import read_run
 
+pytestmark = pytest.mark.process
+
 runner = CliRunner()
 
 

@@ -6,8 +6,12 @@ from __future__ import annotations
 import asyncio
 from urllib.parse import urlsplit
 
+import pytest
+
 from trade_ops.bench.client import MAX_IDLE_S, Connection, build_head
 from trade_ops.bench.null_server import NullServer
+
+pytestmark = pytest.mark.process
 
 
 async def _requests(url: str, max_idle: float, pauses: list[float]) -> tuple[list[int], list[int]]:

@@ -12,6 +12,8 @@ import pytest
 from trade_ops.bench.cpu import CpuMeter, cpu_summary
 from trade_ops.bench.render import cpu_line
 
+pytestmark = pytest.mark.process
+
 
 def test_summary_sorts_and_bounds_by_the_stack_alone(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("os.cpu_count", lambda: 2)

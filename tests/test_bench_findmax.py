@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
+
 from trade_ops.bench.findmax import find_max
+
+pytestmark = pytest.mark.unit
 
 
 def test_converges_on_the_knee() -> None:

@@ -15,6 +15,8 @@ from tests.helpers import Proc
 from tests.legacy_stack import start_legacy, stop_all
 from trade_ops.cli import app
 
+pytestmark = pytest.mark.process
+
 runner = CliRunner()
 
 

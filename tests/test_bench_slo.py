@@ -7,6 +7,8 @@ import pytest
 from trade_ops.bench.slo import evaluate, parse_slo, parse_slos
 from trade_ops.errors import UsageError
 
+pytestmark = pytest.mark.unit
+
 RESULT = {"requests": 1000, "errors": 2, "rejections": 0, "rate": 998.0,
           "latency_ms": {"p50": 1.0, "p90": 2.0, "p99": 5.0, "p999": 9.0, "max": 12.0, "mean": 1.5},
           "service_time_ms": {"p50": 0.5, "p90": 1.0, "p99": 2.0, "p999": 3.0, "max": 4.0, "mean": 0.7}}

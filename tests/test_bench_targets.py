@@ -10,6 +10,8 @@ from trade_ops.bench.target import HTTP_ERROR, OK, REJECTED
 from trade_ops.bench.targets import make_target
 from trade_ops.errors import StackFileError, UsageError
 
+pytestmark = pytest.mark.unit
+
 
 def _body(raw: bytes) -> dict:
     return orjson.loads(raw.split(b"\r\n\r\n", 1)[1])

@@ -25,6 +25,8 @@ from trade_ops.bench.verdict import judge, with_default_gates
 from trade_ops.cli import app
 from trade_ops.errors import ExitCode
 
+pytestmark = pytest.mark.process
+
 runner = CliRunner()
 
 

@@ -6,12 +6,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
+import pytest
 from nats.aio.msg import Msg
 
 from services import contract
 from services.kit import bus
 from tests.helpers import Proc
 from trade_ops import topology
+
+pytestmark = pytest.mark.process
 
 
 async def _consume(url: str, durable: str, n: int, **kwargs: object) -> tuple[list[list[str]], list[int]]:

@@ -18,6 +18,8 @@ from services.kit import bus
 from tests.bus_helpers import restart_nats
 from tests.helpers import Proc
 
+pytestmark = pytest.mark.process
+
 EVERY = 0.1
 N = 60
 

@@ -5,7 +5,6 @@ free port offset): each fault of issue 13, at 100 orders/s for a few seconds, en
 from __future__ import annotations
 
 import json
-import random
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,36 +13,21 @@ import pytest
 from junitparser import JUnitXml
 from typer.testing import CliRunner
 
-from trade_ops import infra
+from tests.apps.stacks import free_stack, started
 from trade_ops.chaos import ChaosRequest, run_chaos
 from trade_ops.cli import app
 from trade_ops.rundir import RunDir
-from trade_ops.runtime import supervisor
-from trade_ops.stack import Stack, load_stack
 
 # A run is seconds of load, retries while a claim lives (10 s) and the wait until every
 # order is everywhere: bounded well above that on a loaded 2-core box.
-pytestmark = pytest.mark.timeout(300)
-
-
-def _free_stack() -> Stack:
-    builtin = load_stack()
-    for offset in random.sample(range(12000, 20000, 100), 60):
-        stack = builtin.with_offset(offset)
-        ports = [p for c in stack.components.values() for p in (c.port, c.monitor_port) if p]
-        if not any(infra.port_in_use(p) for p in ports):
-            return stack
-    raise RuntimeError("no free port range for the 14-service stack")
+pytestmark = [pytest.mark.stack, pytest.mark.timeout(300)]
 
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     rd = RunDir(tmp_path_factory.mktemp("chaos") / "run")
-    try:
-        supervisor.up(rd, _free_stack(), timeout=120)
+    with started(rd, free_stack(), timeout=120):
         yield rd.path
-    finally:
-        supervisor.down(rd, grace=2)
 
 
 def _chaos(run_dir: Path, *faults: str, duration: float | None = None) -> dict[str, Any]:

@@ -12,6 +12,8 @@ from trade_ops.chaos.faults import parse_faults
 from trade_ops.chaos.verify import Evidence, judge
 from trade_ops.errors import UsageError
 
+pytestmark = pytest.mark.unit
+
 
 def _order(oid: str, coid: str, status: str = "FILLED", filled: float = 1.0) -> dict[str, Any]:
     return {"order_id": oid, "client_order_id": coid, "status": status, "filled_quantity": filled,

@@ -26,6 +26,8 @@ from trade_ops.bench.null_server import NullServer
 from trade_ops.cli import app
 from trade_ops.doctor.exporter import DoctorExporter
 
+pytestmark = pytest.mark.process
+
 ROOT = Path(__file__).resolve().parents[1]
 
 

@@ -24,6 +24,8 @@ from tests.apps.stacks import ROOT
 from tests.report_synth import save_run
 from trade_ops.cli import app
 
+pytestmark = pytest.mark.process
+
 CLEAN_ENV = {"TRADE_OPS_RUN_DIR": None, "TRADE_OPS_STACK": None, "TRADE_OPS_PORT_OFFSET": None}
 CLI = [sys.executable, "-c", "from trade_ops.cli import main; main()"]
 

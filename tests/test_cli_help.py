@@ -11,6 +11,8 @@ from typer.testing import CliRunner
 
 from trade_ops.cli import app
 
+pytestmark = pytest.mark.unit
+
 
 def _commands() -> list[tuple[list[str], Command, Context]]:
     """(path, command, context) of every leaf command, walking groups as the CLI resolves them."""

@@ -22,6 +22,8 @@ from trade_ops.commands.proctable import human_duration
 from trade_ops.rundir import RunDir, find_run_dir
 from trade_ops.runtime import supervisor
 
+pytestmark = pytest.mark.process
+
 CLEAN_ENV = {"TRADE_OPS_RUN_DIR": None, "TRADE_OPS_STACK": None, "TRADE_OPS_PORT_OFFSET": None,
              "TRADE_OPS_RUNTIME": None}
 

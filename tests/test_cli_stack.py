@@ -17,6 +17,8 @@ from trade_ops.cli import app
 from trade_ops.rundir import RunDir
 from trade_ops.stack import load_stack
 
+pytestmark = pytest.mark.process
+
 CLEAN_ENV = {"TRADE_OPS_RUN_DIR": None, "TRADE_OPS_STACK": None, "TRADE_OPS_PORT_OFFSET": None}
 
 

@@ -14,6 +14,8 @@ from typer.testing import CliRunner
 
 from trade_ops.cli import app
 
+pytestmark = pytest.mark.unit
+
 NOWHERE = "http://127.0.0.1:1"  # nothing listens: a bench that got this far would exit 3
 
 FILES = {

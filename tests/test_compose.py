@@ -11,6 +11,8 @@ import yaml
 from trade_ops import compose
 from trade_ops.stack import load_stack
 
+pytestmark = pytest.mark.unit
+
 COMPOSE = Path(__file__).resolve().parents[1] / "compose.yaml"
 REGENERATE = "regenerate it: python -m trade_ops.compose > compose.yaml"
 

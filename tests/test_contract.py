@@ -15,6 +15,8 @@ import pytest
 from services import contract, env
 from trade_ops.stack import load_stack
 
+pytestmark = pytest.mark.process
+
 ROOT = Path(__file__).resolve().parents[1]
 
 

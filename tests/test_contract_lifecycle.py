@@ -23,6 +23,8 @@ from tests.bus_helpers import get_json_until, infra_env, publish
 from tests.helpers import Proc
 from tests.orderpath import start
 
+pytestmark = pytest.mark.process
+
 SERVICES = ("gateway", "normalizer", "risk", "oms", "exeq", "live-gateway", "ptrc")
 T0 = 1_700_000_000_000  # two hand-made ticks a minute apart close a 1m bar of CTRX
 

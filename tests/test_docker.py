@@ -28,8 +28,9 @@ import redis
 import yaml
 from typer.testing import CliRunner
 
+from tests.apps.stacks import ROOT, free_offset
 from tests.helpers import wait_until
-from trade_ops import compose, compose_secrets, console, infra
+from trade_ops import compose, compose_secrets, console
 from trade_ops.cli import app
 from trade_ops.context import Context
 from trade_ops.credentials import operator_headers, valkey_login
@@ -39,10 +40,10 @@ from trade_ops.doctor.model import CheckResult
 from trade_ops.errors import ExitCode
 from trade_ops.rundir import RunDir, StackState
 from trade_ops.runtime.docker import connect, containers_of, project_name
-from trade_ops.runtime.image import ImageBuildError, ensure_image, project_root
+from trade_ops.runtime.image import ImageBuildError, ensure_image
 from trade_ops.stack import load_stack
 
-pytestmark = pytest.mark.timeout(400)
+pytestmark = [pytest.mark.docker, pytest.mark.timeout(400)]
 
 BASE_IMAGE = os.environ.get("TRADE_OPS_TEST_BASE_IMAGE", "local/debian-python:bookworm")
 CLEAN_ENV = {"TRADE_OPS_RUN_DIR": None, "TRADE_OPS_STACK": None, "TRADE_OPS_PORT_OFFSET": None,
@@ -72,18 +73,6 @@ def image(engine: Any) -> str:
     """The service image, built from this tree once (a no-op when it is up to date)."""
     ensure_image(engine, compose.SERVICE_IMAGE, BASE_IMAGE, lambda msg: None)
     return compose.SERVICE_IMAGE
-
-
-def free_offset() -> int:
-    """An offset whose ports are all free, below the kernel's ephemeral range (32768-): a port
-    there can be taken by any outgoing connection between this check and the container's start."""
-    stack = load_stack()
-    for offset in random.sample(range(10000, 24000, 37), 200):
-        moved = stack.with_offset(offset)
-        ports = [p for c in moved.components.values() for p in (c.port, c.monitor_port) if p]
-        if not any(infra.port_in_use(p) for p in ports):
-            return offset
-    raise RuntimeError("no free port range")
 
 
 def _compose(args: list[str], cwd: Path, env: dict[str, str] | None = None,
@@ -138,7 +127,7 @@ def docker_stack(tmp_path_factory: pytest.TempPathFactory, image: str,
                  engine: Any) -> Iterator[tuple[RunDir, int, str]]:
     """`up --runtime docker` with durability 'host' (the non-default: it must reach the
     containers); the run directory, the port offset and what `up` printed."""
-    rd, offset = RunDir(tmp_path_factory.mktemp("docker") / "run"), free_offset()
+    rd, offset = RunDir(tmp_path_factory.mktemp("docker") / "run"), free_offset(None)
     try:
         code, out = run("up", "--runtime", "docker", "--offline-images", "--base-image", BASE_IMAGE,
                         "--durability", "host", "--port-offset", str(offset), "--run-dir", str(rd.path),
@@ -372,7 +361,7 @@ def compose_dir(tmp_path: Path, image: str, engine: Any, monkeypatch: pytest.Mon
     """A folder holding compose.yaml as committed, for `docker compose` to run from, and a
     project name of the test's own (two runs at once must not share one): compose and doctor
     both read COMPOSE_PROJECT_NAME."""
-    shutil.copy(project_root() / "compose.yaml", tmp_path / "compose.yaml")
+    shutil.copy(ROOT / "compose.yaml", tmp_path / "compose.yaml")
     compose_secrets.write_files(tmp_path, load_stack())  # ./secrets, as the README says
     monkeypatch.setenv("COMPOSE_PROJECT_NAME", f"trade-ops-test-{random.randrange(10**6)}")
     try:
@@ -384,7 +373,7 @@ def compose_dir(tmp_path: Path, image: str, engine: Any, monkeypatch: pytest.Mon
 
 
 def test_compose_yaml_runs_healthy_and_doctor_passes(compose_dir: Path, tmp_path: Path) -> None:
-    offset = free_offset()
+    offset = free_offset(None)
     # Only the host side of the ports moves (to free ones): what runs is compose.yaml as committed.
     ports = {s.name: [f"127.0.0.1:{h}:{c}" for h, c in s.ports]
              for s in compose.container_specs(load_stack(offset=offset))}
@@ -411,7 +400,7 @@ def test_compose_yaml_runs_healthy_and_doctor_passes(compose_dir: Path, tmp_path
 
 def test_a_wrong_healthcheck_port_is_named_not_the_service(compose_dir: Path, tmp_path: Path,
                                                            engine: Any) -> None:
-    offset = free_offset()
+    offset = free_offset(None)
     doc = compose.compose_document(load_stack(offset=offset))
     gateway, nats = doc["services"]["gateway"], doc["services"]["nats"]
     gateway["healthcheck"] = {**gateway["healthcheck"], "interval": "1s", "retries": 2, "start_period": "0s"}

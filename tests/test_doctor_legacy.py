@@ -23,6 +23,8 @@ from trade_ops import infra
 from trade_ops.cli import app
 from trade_ops.doctor.check_services import NO_LIVEZ, UNHEALTHY_200
 
+pytestmark = pytest.mark.process
+
 
 @pytest.fixture(scope="module")
 def legacy_nats(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proc]:

@@ -8,20 +8,19 @@ from __future__ import annotations
 import json
 import os
 import signal
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from typer.testing import CliRunner
 
-from tests.apps.stacks import ROOT, free_offset, gone, tiny_command, write_stack
+from tests.apps.stacks import ROOT, gone, tiny_command, write_stack
 from tests.helpers import wait_until
 from trade_ops.cli import app
 from trade_ops.doctor.check_services import UNHEALTHY_200
 from trade_ops.rundir import RunDir
-from trade_ops.runtime import supervisor
-from trade_ops.stack import load_stack
+
+pytestmark = pytest.mark.process
 
 
 def _app(name: str) -> list[str]:
@@ -38,20 +37,6 @@ SERVICES: dict[str, dict[str, object]] = {
     "doomed": {"depends_on": ["nats"], "command": tiny_command()},
     "halfdead": {"command": _app("task_dead_app"), "depends_on": ["nats"]},
 }
-
-
-@pytest.fixture(scope="module")
-def stack_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunDir]:
-    tmp = tmp_path_factory.mktemp("doctor-live")
-    path = write_stack(tmp / "stack.toml", SERVICES)
-    rd = RunDir(tmp / "run")
-    try:
-        supervisor.up(rd, load_stack(path, offset=free_offset(path)), timeout=60)
-        yield rd
-    finally:
-        recs = rd.load_state().processes.values() if rd.has_state() else []
-        supervisor.down(rd, grace=2.0)
-        assert all(gone(r.pid) for r in recs)
 
 
 def doctor(rd: RunDir, *args: str) -> tuple[int, dict[str, Any], str]:

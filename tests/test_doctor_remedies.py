@@ -13,19 +13,19 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from typer.testing import CliRunner
 
-from tests.apps.stacks import ROOT, free_offset, gone, write_stack
+from tests.apps.stacks import ROOT, gone
 from tests.helpers import wait_until
 from trade_ops.cli import app
 from trade_ops.plan import plan
 from trade_ops.rundir import RunDir
-from trade_ops.runtime import supervisor
 from trade_ops.stack import load_stack
+
+pytestmark = pytest.mark.process
 
 
 def _kit() -> list[str]:
@@ -38,23 +38,6 @@ SERVICES: dict[str, dict[str, object]] = {
     "kv-b": {"command": _kit(), "depends_on": ["kv-a"]},
     "free": {"depends_on": ["nats"]},
 }
-
-
-@pytest.fixture(scope="module")
-def stack_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunDir]:
-    tmp = tmp_path_factory.mktemp("doctor-remedies")
-    path = write_stack(tmp / "stack.toml", SERVICES)
-    rd = RunDir(tmp / "run")
-    try:
-        supervisor.up(rd, load_stack(path, offset=free_offset(path)), timeout=60)
-        yield rd
-    finally:
-        recs = rd.load_state().processes.values() if rd.has_state() else []
-        supervisor.down(rd, grace=2.0)
-        for rec in recs:  # a suspended process must not outlive the test
-            if not gone(rec.pid):
-                os.kill(rec.pid, signal.SIGCONT)
-        assert all(wait_until(lambda pid=rec.pid: gone(pid), 5) for rec in recs)
 
 
 def doctor(rd: RunDir) -> tuple[int, dict[str, Any]]:

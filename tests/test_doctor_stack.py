@@ -4,29 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import json
-import random
 from pathlib import Path
 
 import httpx
+import pytest
 from typer.testing import CliRunner
 
-from tests.apps.stacks import gone
-from trade_ops import infra
+from tests.apps.stacks import free_stack, started
 from trade_ops.cli import app
 from trade_ops.doctor.round_trip import SYMBOL, position_of
 from trade_ops.rundir import RunDir
-from trade_ops.runtime import supervisor
-from trade_ops.stack import Stack, load_stack
+from trade_ops.stack import Stack
 
-
-def _free_stack() -> Stack:
-    builtin = load_stack()
-    for offset in random.sample(range(20000, 32000, 100), 120):
-        stack = builtin.with_offset(offset)
-        ports = [p for c in stack.components.values() for p in (c.port, c.monitor_port) if p]
-        if not any(infra.port_in_use(p) for p in ports):
-            return stack
-    raise RuntimeError("no free port range for the 14-service stack")
+pytestmark = pytest.mark.stack
 
 
 def _doctor_position(stack: Stack) -> float | None:
@@ -72,10 +62,9 @@ async def _forge_fill(nats_url: str, run_dir: Path) -> None:
 
 
 def test_all_pass_on_a_healthy_14_service_stack(tmp_path: Path) -> None:
-    stack, rd = _free_stack(), RunDir(tmp_path / "run")
-    try:
-        started = supervisor.up(rd, stack, timeout=90)
-        assert len([s for s in started if s.kind == "service"]) == 14
+    stack, rd = free_stack(), RunDir(tmp_path / "run")
+    with started(rd, stack, timeout=90) as statuses:
+        assert len([s for s in statuses if s.kind == "service"]) == 14
         # --timeout 3: generous on a loaded CI box; nothing here asserts a duration.
         result = CliRunner().invoke(app, ["doctor", "--run-dir", str(rd.path), "--json", "--timeout", "3",
                                           "--no-report"],
@@ -110,7 +99,3 @@ def test_all_pass_on_a_healthy_14_service_stack(tmp_path: Path) -> None:
         assert "1 fill(s) for orders the OMS does not know (e.g. forged-order-1)" in found["problems"]
         assert f"1 fill id(s) written more than once to the lake's fills table (e.g. {duplicated})" \
             in found["problems"]
-    finally:
-        recs = rd.load_state().processes.values() if rd.has_state() else []
-        supervisor.down(rd, grace=3.0)
-        assert all(gone(r.pid) for r in recs)

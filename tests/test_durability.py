@@ -16,6 +16,8 @@ from trade_ops import infra
 from trade_ops.errors import StartupError, UsageError
 from trade_ops.rundir import RunDir
 
+pytestmark = pytest.mark.process
+
 
 def _wait(ready: object, timeout: float = 10.0) -> None:
     deadline = time.monotonic() + timeout

@@ -5,9 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pyarrow as pa
+import pytest
 
 from tests.helpers import Proc, wait_until
 from tests.test_sink_kit import T0, count, get, publish, read_table, start_sink
+
+pytestmark = pytest.mark.process
 
 ORDER = {"order_id": "o-1", "client_order_id": "c-1", "account": "acct", "symbol": "AAPL", "side": "buy",
          "quantity": 10, "order_type": "LIMIT", "price": 100.5, "time_in_force": "GTC",

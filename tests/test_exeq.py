@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
+
 from services.exeq.app import route
+
+pytestmark = pytest.mark.unit
 
 
 def test_new_and_cancel_become_venue_instructions_with_fixed_ids() -> None:

@@ -9,6 +9,8 @@ import pytest
 from services.contract import Bar
 from services.feast_pipeline.features import bar_returns, compute_features, vwap
 
+pytestmark = pytest.mark.unit
+
 
 def bar(start: int, close: float, volume: float, high: float | None = None,
         low: float | None = None) -> Bar:

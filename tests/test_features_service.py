@@ -12,6 +12,8 @@ import pytest
 from tests.bus_helpers import get_json_until, infra_env, publish
 from tests.helpers import Proc, start_service
 
+pytestmark = pytest.mark.process
+
 SYMBOL = "FEATA"
 
 

@@ -17,6 +17,8 @@ from tests.bus_helpers import get_json_until, infra_env
 from tests.helpers import Proc
 from tests.orderpath import start
 
+pytestmark = pytest.mark.process
+
 
 def test_random_walk_keeps_bid_below_ask_and_rolls_a_24h_window() -> None:
     t0 = 1_000_000.0

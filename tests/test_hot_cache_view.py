@@ -7,6 +7,8 @@ import pytest
 from services import contract
 from services.hot_cache.view import View
 
+pytestmark = pytest.mark.unit
+
 
 def position(quantity: float, avg_price: float, realized: float = 0.0, account: str = "a",
              seq: int = 1) -> contract.PositionSnapshot:

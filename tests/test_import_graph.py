@@ -8,8 +8,12 @@ import ast
 import textwrap
 from pathlib import Path
 
+import pytest
+
 from tests import import_graph
 from tests.import_graph import Graph, circles, read_graph, upward_arrows
+
+pytestmark = pytest.mark.unit
 
 
 def test_no_circle_and_no_upward_import_in_trade_ops() -> None:

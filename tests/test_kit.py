@@ -21,6 +21,8 @@ from services.kit.health import NamedCheck, health_document, run_checks, worst
 from tests.helpers import Proc, wait_until
 from trade_ops.infra import free_port
 
+pytestmark = pytest.mark.process
+
 
 class Echo(BaseModel):
     quantity: float = Field(gt=0)

@@ -14,6 +14,7 @@ from collections import Counter
 from collections.abc import AsyncIterator, Coroutine
 from typing import Any
 
+import pytest
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
@@ -31,6 +32,8 @@ async def _durable(js: JetStreamContext, service: str, name: str, stream: str, s
     durable = contract.Durable(name, stream, subject, ack_wait_s=ack_wait_s)
     await topology.ensure_durable(js, service, durable)
     return durable
+
+pytestmark = pytest.mark.process
 
 
 @contextlib.asynccontextmanager

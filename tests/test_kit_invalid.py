@@ -8,6 +8,8 @@ from pydantic import BaseModel, ValidationError
 
 from services.kit.invalid import invalid_response, reasons
 
+pytestmark = pytest.mark.unit
+
 
 class Thing(BaseModel):
     quantity: float

@@ -11,6 +11,8 @@ import pytest
 from services.kit import Kit, KitSettings
 from services.kit import supervise as sup
 
+pytestmark = pytest.mark.unit
+
 
 @pytest.fixture(autouse=True)
 def fast_backoff(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -11,6 +11,8 @@ from deltalake import DeltaTable
 
 from services.kit import lake
 
+pytestmark = pytest.mark.unit
+
 
 def _rows(*values: int) -> pa.Table:
     return pa.table({"n": pa.array(values, pa.int64()), "date": ["2026-11-30"] * len(values)})

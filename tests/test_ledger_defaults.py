@@ -17,6 +17,8 @@ from services.oms.models import OrderRequest
 from tests.bus_helpers import get_json_until, publish
 from tests.helpers import Proc, start_service
 
+pytestmark = pytest.mark.process
+
 SYMBOL = "D" + uuid.uuid4().hex[:6].upper()
 
 

@@ -7,10 +7,13 @@ from __future__ import annotations
 import asyncio
 import uuid
 
+import pytest
 import redis.asyncio as aioredis
 
 from services.kit.ledger import Ledger
 from tests.helpers import Proc
+
+pytestmark = pytest.mark.process
 
 
 def _fill(account: str, n: int) -> dict[str, object]:

@@ -21,6 +21,8 @@ from services.kit import bus
 from services.kit.app import Kit, KitSettings, _nats_check
 from tests.helpers import Proc, wait_until
 
+pytestmark = pytest.mark.process
+
 
 def _stopped(pid: int) -> bool:
     # The signal is delivered when the kernel next schedules the process: until then it

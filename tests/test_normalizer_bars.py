@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import msgspec
+import pytest
 
 from services.normalizer.bars import BarBuilder, bar_start
+
+pytestmark = pytest.mark.unit
 
 M = 60_000
 T0 = 1_767_225_600_000  # 2026-01-01T00:00:00Z, a whole minute and a whole 5 minutes

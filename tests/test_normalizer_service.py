@@ -6,6 +6,7 @@ import asyncio
 from pathlib import Path
 
 import orjson
+import pytest
 import redis
 from nats.aio.msg import Msg
 
@@ -14,6 +15,8 @@ from tests.bus_helpers import send
 from tests.helpers import Proc, start_service, wait_until
 from tests.test_sink_kit import get, tick
 from trade_ops import topology
+
+pytestmark = pytest.mark.process
 
 M = 60_000
 T0 = 1_767_225_600_000.0

@@ -19,6 +19,8 @@ from tests.helpers import Proc, wait_until
 from tests.orderpath import fill_event, start, tick_event
 from trade_ops import infra
 
+pytestmark = pytest.mark.process
+
 ACCOUNT = f"oms-{uuid.uuid4().hex[:6]}"
 MINE = {"account": ACCOUNT}
 

@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import pytest
 import redis.asyncio as aioredis
 
 from services.contract import now_ms
@@ -19,6 +20,8 @@ from services.exeq.app import routable as routable_many
 from services.oms import gate
 from services.oms.store import PENDING_EXPIRY_S, OrderStore
 from tests.helpers import Proc
+
+pytestmark = pytest.mark.process
 
 
 def _order(created_ts: float | None = None, coid: str | None = None) -> dict[str, Any]:

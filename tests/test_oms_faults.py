@@ -23,6 +23,8 @@ from tests.helpers import Proc, start_nats, start_valkey, wait_until
 from tests.orderpath import start, tick_event
 from trade_ops import infra
 
+pytestmark = pytest.mark.process
+
 ACCOUNT = f"faults-{uuid.uuid4().hex[:6]}"
 
 

@@ -8,6 +8,8 @@ import pytest
 
 from services.oms.leanhttp import LeanHttp, LeanHttpError
 
+pytestmark = pytest.mark.unit
+
 ANSWER = b'HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: %d\r\n\r\n%s'
 
 

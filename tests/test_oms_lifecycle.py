@@ -9,6 +9,8 @@ from services.contract import Cancelled, Fill
 from services.oms.lifecycle import apply_cancel, apply_fill
 from services.oms.models import OrderRequest, new_order
 
+pytestmark = pytest.mark.unit
+
 
 def order(quantity: float = 3.0) -> dict:
     req = OrderRequest(symbol="BTCUSDT", side="buy", quantity=quantity, order_type="MARKET")

@@ -12,6 +12,8 @@ from fastapi.testclient import TestClient
 
 from services import contract
 
+pytestmark = pytest.mark.unit
+
 
 def _api(service: str) -> FastAPI:
     app: Any = importlib.import_module(f"services.{service.replace('-', '_')}.app").app

@@ -24,6 +24,8 @@ from tests.bus_helpers import get_json_until, infra_env, publish
 from tests.helpers import Proc
 from tests.orderpath import start, tick_event
 
+pytestmark = pytest.mark.process
+
 ACCOUNT = f"life-{uuid.uuid4().hex[:6]}"
 SERVICES = ("risk", "oms", "exeq", "live-gateway", "ptrc", "pnl")
 

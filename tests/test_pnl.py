@@ -15,6 +15,8 @@ from services.contract import now_ms
 from tests.bus_helpers import get_json_until, publish
 from tests.helpers import Proc, start_service, wait_until
 
+pytestmark = pytest.mark.process
+
 ACCOUNT = "pnl-" + uuid.uuid4().hex[:8]
 SYMBOL = "P" + uuid.uuid4().hex[:6].upper()
 

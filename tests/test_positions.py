@@ -6,6 +6,8 @@ import pytest
 
 from services.kit.positions import Position
 
+pytestmark = pytest.mark.unit
+
 
 def test_buys_average_the_price() -> None:
     p = Position()

@@ -19,6 +19,8 @@ from tests.bus_helpers import infra_env
 from tests.helpers import Proc, start_service
 from trade_ops import topology
 
+pytestmark = pytest.mark.process
+
 FILLS = 100_000
 SYMBOLS = [f"S{i}" for i in range(20)]
 ACCOUNTS = ["desk-1", "desk.2"]  # a dot in a name stays one subject token

@@ -13,6 +13,8 @@ from services.kit.positions import Position
 from tests.bus_helpers import get_json_until, publish, restart_nats
 from tests.helpers import Proc, start_service, wait_until
 
+pytestmark = pytest.mark.process
+
 N = 800
 ACCOUNT, SYMBOL = "ptrc-restart", "PTRCX"
 

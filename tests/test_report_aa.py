@@ -20,6 +20,8 @@ from trade_ops.report import stats
 from trade_ops.report.compare import compare_runs
 from trade_ops.report.runs import load_run
 
+pytestmark = pytest.mark.unit
+
 PAIRS = 20
 
 

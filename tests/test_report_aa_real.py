@@ -28,6 +28,8 @@ from trade_ops.bench.verdict import judge
 from trade_ops.report.compare import Comparison, compare_runs
 from trade_ops.report.runs import Run
 
+pytestmark = pytest.mark.process
+
 PAIRS = 20
 SPEC = {"model": "open", "rate": 500.0, "duration_s": 0.4, "warmup_s": 0.1, "concurrency": 8,
         "timeout_s": 2.0, "interval_s": 0.04}

@@ -14,6 +14,8 @@ from typer.testing import CliRunner
 from tests.report_synth import save_run
 from trade_ops.cli import app
 
+pytestmark = pytest.mark.unit
+
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory: pytest.TempPathFactory) -> Path:

@@ -15,6 +15,8 @@ from trade_ops.bench.null_server import NullServer
 from trade_ops.cli import app
 from trade_ops.doctor.runner import latest_bench
 
+pytestmark = pytest.mark.process
+
 runner = CliRunner()
 
 

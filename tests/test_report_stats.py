@@ -12,6 +12,8 @@ from trade_ops.report.compare import NO_CHANGE, NOT_ENOUGH, compare_runs, incomp
 from trade_ops.report.expect import check, parse_expectation
 from trade_ops.report.runs import load_run
 
+pytestmark = pytest.mark.unit
+
 LATENCY = ("p50", "p90", "p99", "mean")
 
 

@@ -17,6 +17,8 @@ from tests.bus_helpers import get_json_until, infra_env, publish
 from tests.helpers import Proc
 from tests.orderpath import fill_event, start, tick_event
 
+pytestmark = pytest.mark.process
+
 ACCOUNT = f"risk-{uuid.uuid4().hex[:6]}"
 
 

@@ -12,6 +12,8 @@ from services.risk.book import Book
 from services.risk.limits import load_limits
 from services.risk.rules import KillSwitch, check
 
+pytestmark = pytest.mark.unit
+
 LIMITS = load_limits()
 
 

@@ -14,6 +14,8 @@ from trade_ops import runtime
 from trade_ops.context import Context
 from trade_ops.rundir import ProcessRecord, RunDir, StackState
 
+pytestmark = pytest.mark.unit
+
 
 @pytest.fixture(autouse=True)
 def no_runtime_env(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -12,6 +12,8 @@ import yaml
 from trade_ops import compose, compose_secrets, infra
 from trade_ops.stack import load_stack
 
+pytestmark = pytest.mark.unit
+
 COMPOSE = Path(__file__).resolve().parents[1] / "compose.yaml"
 
 

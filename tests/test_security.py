@@ -40,6 +40,8 @@ from trade_ops.rundir import RunDir
 from trade_ops.runtime import supervisor
 from trade_ops.stack import load_stack
 
+pytestmark = pytest.mark.process
+
 SERVICES = ["gateway", "risk", "oms", "exeq", "live-gateway", "ptrc", "execution-quality", "pnl", "hot-cache"]
 
 

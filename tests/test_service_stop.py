@@ -16,9 +16,12 @@ import subprocess
 from pathlib import Path
 
 import orjson
+import pytest
 
 from tests.bus_helpers import infra_env
 from tests.helpers import Proc, start_service
+
+pytestmark = pytest.mark.process
 
 KILL_AFTER_S = 2.0  # trade_ops/runtime/docker.py: down's grace (3 s) less infra's second
 

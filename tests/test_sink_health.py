@@ -6,12 +6,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import pyarrow as pa
+import pytest
 from deltalake import DeltaTable
 
 from services.kit import lake
 from tests.bus_helpers import restart_nats
 from tests.helpers import Proc, wait_until
 from tests.test_sink_kit import T0, count, get, publish, read_table, start_sink
+
+pytestmark = pytest.mark.process
 
 
 def news(i: int, symbol: str = "AAPL") -> tuple[str, dict]:

@@ -16,12 +16,15 @@ from typing import Any
 import httpx
 import pyarrow as pa
 import pyarrow.compute as pc
+import pytest
 from deltalake import DeltaTable
 
 from services.kit import bus, lake
 from tests.bus_helpers import send
 from tests.helpers import Proc, remake_durables, start_service, wait_until
 from trade_ops import topology
+
+pytestmark = pytest.mark.process
 
 T0 = 1_767_225_600_000.0  # 2026-01-01T00:00:00Z in epoch ms
 

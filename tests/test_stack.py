@@ -9,6 +9,8 @@ import pytest
 from trade_ops.errors import StackFileError, UsageError
 from trade_ops.stack import load_stack
 
+pytestmark = pytest.mark.unit
+
 SERVICES = {"gateway", "normalizer", "sink-ticks", "sink-alt", "risk", "oms", "exeq",
             "live-gateway", "ptrc", "pnl", "hot-cache", "execution-quality", "feast-pipeline",
             "event-writer"}

@@ -17,6 +17,8 @@ from tests.bus_helpers import infra_env, publish
 from tests.helpers import Proc
 from tests.orderpath import start, tick_event
 
+pytestmark = pytest.mark.process
+
 ACCOUNT = f"strict-{uuid.uuid4().hex[:6]}"
 BOUNDS = {"max_body_bytes": "4096", "request_timeout_s": "1", "keep_alive_s": "1", "max_connections": "6"}
 

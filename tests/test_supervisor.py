@@ -19,6 +19,8 @@ from trade_ops.rundir import ProcessRecord, RunDir, StackState
 from trade_ops.runtime import supervisor
 from trade_ops.stack import Stack, load_stack
 
+pytestmark = pytest.mark.process
+
 
 @pytest.fixture
 def run_dir(tmp_path: Path) -> Iterator[RunDir]:

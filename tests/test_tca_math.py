@@ -9,6 +9,8 @@ from services.contract import Fill
 from services.execution_quality.consumers import fill_record
 from services.execution_quality.tca import percentile, slippage_bps, summarize
 
+pytestmark = pytest.mark.unit
+
 
 def test_slippage_sign_is_a_cost_to_the_trader() -> None:
     assert slippage_bps("buy", 100.05, 100.0) == pytest.approx(5.0)  # paid above the mid

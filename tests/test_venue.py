@@ -26,6 +26,8 @@ from tests.bus_helpers import send
 from tests.helpers import Proc, start_service
 from trade_ops import topology
 
+pytestmark = pytest.mark.process
+
 NAMES = ("exeq", "live-gateway", "ptrc", "pnl")
 SKEWED = {"exeq": {"TRADE_OPS_CLOCK_OFFSET_S": "15"}, "live-gateway": {"TRADE_OPS_CLOCK_OFFSET_S": "-15"}}
 Event = dict[str, Any]

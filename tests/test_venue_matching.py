@@ -9,6 +9,8 @@ import pytest
 from services.kit.quotes import Quote
 from services.live_gateway.matching import Working, step, validate
 
+pytestmark = pytest.mark.unit
+
 
 def quote(bid: float, ask: float, size: float = math.inf) -> Quote:
     return Quote("X", bid, ask, size, size, 0.0, 0.0)

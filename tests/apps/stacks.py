@@ -7,21 +7,33 @@ even once their code exists, so the tests stay fast and deterministic.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import random
+import signal
+from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
 
+from tests.helpers import wait_until
 from trade_ops import infra
+from trade_ops.plan import ProcessStatus
+from trade_ops.rundir import RunDir
+from trade_ops.runtime import supervisor
 from trade_ops.stack import Stack, load_stack
 
-__all__ = ["ROOT", "dead_command", "free_offset", "gone", "tiny_command", "write_stack"]
+__all__ = ["ROOT", "dead_command", "free_offset", "free_stack", "gone", "started", "tiny_command",
+           "write_stack"]
 
 ROOT = Path(__file__).resolve().parents[2]
-# Offsets below the kernel's ephemeral range (32768+), where free_port() fixtures live.
+# Offsets that keep every port below the kernel's ephemeral range (32768+), where free_port()
+# fixtures and outgoing connections live: a port there can be taken between the check and
+# the start. A test stack's ports are 100-110; the builtin stack's reach 8222.
 _OFFSETS = range(20000, 32000, 100)
 _EPHEMERAL = 32768  # Linux's default ip_local_port_range starts here
+_BUILTIN_OFFSETS = range(10000, 24000, 37)
 
 
 def tiny_command() -> list[str]:
@@ -58,10 +70,12 @@ def _ports(stack: Stack) -> list[int]:
     return [p for c in wanted for p in (c.port, c.monitor_port) if p is not None]
 
 
-def free_offset(stack_file: Path, avoid: set[int] | None = None) -> int:
-    """An offset at which every port of the stack is free (and none is in `avoid`)."""
+def free_offset(stack_file: Path | None, avoid: set[int] | None = None) -> int:
+    """An offset at which every port of the stack (None: the builtin one) is free (and none is
+    in `avoid`)."""
     stack, avoid = load_stack(stack_file), avoid or set()
-    for offset in random.sample(_OFFSETS, len(_OFFSETS)):
+    offsets = _OFFSETS if stack_file is not None else _BUILTIN_OFFSETS
+    for offset in random.sample(offsets, len(offsets)):
         ports = _ports(stack.with_offset(offset))
         if max(ports) >= _EPHEMERAL:  # the builtin stack's ports (4222-8222) shifted past 32768:
             continue  # a client's outgoing connection may take one while the stack starts
@@ -76,3 +90,24 @@ def gone(pid: int | None) -> bool:
         return pid is None or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
     except psutil.NoSuchProcess:
         return True
+
+
+def free_stack() -> Stack:
+    """The builtin 14-service stack at an offset where every one of its ports is free."""
+    return load_stack().with_offset(free_offset(None))
+
+
+@contextlib.contextmanager
+def started(run_dir: RunDir, stack: Stack, timeout: float = 60.0) -> Iterator[list[ProcessStatus]]:
+    """The stack started by the supervisor (its statuses), stopped afterwards whatever happened;
+    every process it recorded is checked gone (a suspended one is resumed first, so it can stop)."""
+    try:
+        yield supervisor.up(run_dir, stack, timeout=timeout)
+    finally:
+        recs = list(run_dir.load_state().processes.values()) if run_dir.has_state() else []
+        supervisor.down(run_dir, grace=2.0)
+        for rec in recs:
+            if not gone(rec.pid):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(rec.pid, signal.SIGCONT)
+        assert all(wait_until(lambda pid=rec.pid: gone(pid), 5) for rec in recs)

@@ -1,10 +1,13 @@
-"""The service image: built from the project's Dockerfile, once per change of its inputs.
+"""The service image: built from the Dockerfile shipped beside this module, once per change of
+its inputs, from any install of trade-ops (a checkout or site-packages alike).
 
-The build context is made here, not read from the working tree: the Dockerfile,
-pyproject.toml, the three source folders and, when the base image runs the host's
-Python, a `wheels/` folder that pip fills from what it already has (its cache, its
-configured indexes) so the build itself needs no network. The image is labelled with
-a hash of all of it: an unchanged project reuses the image without a build.
+The build context is made here, not read from a working tree: the Dockerfile, a
+pyproject.toml holding only the services' requirements (the `services` extra: from the
+checkout's pyproject.toml, else from the installed package's metadata), the `services`
+package where Python imports it from and, when the base image runs the host's Python, a
+`wheels/` folder that pip fills from what it already has (its cache, its configured
+indexes) so the build itself needs no network. The image is labelled with a hash of all
+of it: an unchanged project reuses the image without a build.
 """
 
 from __future__ import annotations
@@ -17,17 +20,20 @@ import sys
 import tarfile
 import tempfile
 import tomllib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+import services
 from services import env
 from trade_ops.errors import StartupError
 
-__all__ = ["BUILD_KEY_LABEL", "ImageBuildError", "ensure_image", "project_root"]
+__all__ = ["BUILD_KEY_LABEL", "ImageBuildError", "build_files", "ensure_image", "service_requirements"]
 
 BUILD_KEY_LABEL = "trade-ops.build-key"
-SOURCES = ("trade_ops", "services", "scenarios")
+DOCKERFILE = Path(__file__).with_name("Dockerfile")
+EXTRA = "services"  # pyproject.toml's extra: what the services import
 LOG_LINES = 20
 _SKIP = ("__pycache__", ".pyc", ".mypy_cache", ".pytest_cache")
 
@@ -36,32 +42,52 @@ class ImageBuildError(StartupError):
     """The image build failed; `detail` holds the build's last lines."""
 
 
-def project_root() -> Path:
-    """The folder holding the Dockerfile: the source tree trade-ops runs from."""
-    return Path(__file__).resolve().parents[2]
+def service_requirements() -> list[str]:
+    """The `services` extra: from the checkout's pyproject.toml when trade-ops runs from one
+    (it is the truth there, whatever version is installed), else from the installed metadata."""
+    checkout = Path(__file__).resolve().parents[2] / "pyproject.toml"
+    if checkout.is_file():
+        project = tomllib.loads(checkout.read_text()).get("project", {})
+        if project.get("name") == "trade-ops":
+            return list(project.get("optional-dependencies", {}).get(EXTRA, []))
+    marker = f'extra == "{EXTRA}"'
+    return [req.split(";")[0].strip() for req in metadata.requires("trade-ops") or []
+            if marker in req.replace("'", '"')]
 
 
-def _files(root: Path) -> Iterator[tuple[str, Path]]:
-    yield "Dockerfile", root / "Dockerfile"
-    yield "pyproject.toml", root / "pyproject.toml"
-    for folder in SOURCES:
-        for path in sorted((root / folder).rglob("*")):
-            if path.is_file() and not any(part in str(path) for part in _SKIP):
-                yield str(path.relative_to(root)), path
+def _pyproject(requirements: list[str]) -> bytes:
+    listed = ", ".join(f'"{r}"' for r in requirements)
+    return (f'[project]\nname = "trade-ops-services"\n'
+            f"[project.optional-dependencies]\n{EXTRA} = [{listed}]\n").encode()
 
 
-def _requirements(root: Path) -> list[str]:
-    deps: list[str] = tomllib.loads((root / "pyproject.toml").read_text())["project"]["dependencies"]
-    return deps
+def build_files(root: Path | None = None) -> list[tuple[str, bytes]]:
+    """The build context, name and content: the Dockerfile, pyproject.toml (the services'
+    requirements alone) and the `services` package as Python imports it. With `root`, a
+    folder's own Dockerfile, pyproject.toml and services/ (if any) instead."""
+    dockerfile = root / "Dockerfile" if root else DOCKERFILE
+    pyproject = (root / "pyproject.toml").read_bytes() if root else _pyproject(service_requirements())
+    files = [("Dockerfile", dockerfile.read_bytes()), ("pyproject.toml", pyproject)]
+    package = root / "services" if root else Path(services.__file__).resolve().parent
+    for path in sorted(package.rglob("*")) if package.is_dir() else []:
+        if path.is_file() and not any(part in str(path) for part in _SKIP):
+            files.append((f"services/{path.relative_to(package)}", path.read_bytes()))
+    return files
 
 
-def _wheels(root: Path, cache: Path, python: str, say: Callable[[str], None]) -> list[Path]:
+def _requirements(files: list[tuple[str, bytes]]) -> list[str]:
+    project = tomllib.loads(dict(files)["pyproject.toml"].decode()).get("project", {})
+    return list(project.get("optional-dependencies", {}).get(EXTRA, []))
+
+
+def _wheels(files: list[tuple[str, bytes]], cache: Path, python: str,
+            say: Callable[[str], None]) -> list[Path]:
     """Every dependency as a wheel for the image's Python (its full version: markers
     such as python_full_version < "3.11.3" must be read for it, not for ours), from
     pip's cache and configured indexes; [] if pip fails."""
     cache.mkdir(parents=True, exist_ok=True)
     with tempfile.NamedTemporaryFile("w", suffix=".txt") as req:
-        req.write("\n".join(_requirements(root)))
+        req.write("\n".join(_requirements(files)))
         req.flush()
         say("collecting wheels for the image with pip download")
         command = [sys.executable, "-m", "pip", "download", "--quiet", "--only-binary", ":all:",
@@ -73,21 +99,23 @@ def _wheels(root: Path, cache: Path, python: str, say: Callable[[str], None]) ->
     return sorted(cache.glob("*.whl"))
 
 
-def _context(root: Path, wheels: list[Path]) -> io.BytesIO:
+def _context(files: list[tuple[str, bytes]], wheels: list[Path]) -> io.BytesIO:
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w") as tar:
-        for name, path in _files(root):
-            tar.add(path, arcname=name, recursive=False)
+        for name, data in files:
+            info = tarfile.TarInfo(name)
+            info.size, info.mode = len(data), 0o644
+            tar.addfile(info, io.BytesIO(data))
         for wheel in wheels:
             tar.add(wheel, arcname=f"wheels/{wheel.name}")
     buf.seek(0)
     return buf
 
 
-def _key(root: Path, base_id: str) -> str:
+def _key(files: list[tuple[str, bytes]], base_id: str) -> str:
     digest = hashlib.sha256(f"{base_id}\n".encode())
-    for name, path in _files(root):
-        digest.update(name.encode() + b"\0" + path.read_bytes() + b"\0")
+    for name, data in files:
+        digest.update(name.encode() + b"\0" + data + b"\0")
     return digest.hexdigest()[:16]
 
 
@@ -138,12 +166,9 @@ def ensure_image(client: Any, tag: str, base: str, say: Callable[[str], None],
     """Build `tag` from the project on `base` unless an image of the same inputs exists; True if built."""
     import docker.errors
 
-    root = root or project_root()
-    if not (root / "Dockerfile").is_file():
-        raise StartupError(f"no Dockerfile in {root}: the Docker runtime builds the image from the project's "
-                           "source tree", detail="run trade-ops from a checkout of the project")
+    files = build_files(root)
     base_image = _ensure_base(client, base, say)
-    key = _key(root, base_image.id)
+    key = _key(files, base_image.id)
     try:
         replaced = client.images.get(tag)
         if replaced.labels.get(BUILD_KEY_LABEL) == key:
@@ -154,10 +179,10 @@ def ensure_image(client: Any, tag: str, base: str, say: Callable[[str], None],
     same = python.split(".")[:2] == [str(sys.version_info.major), str(sys.version_info.minor)]
     # pip here fetches wheels that fit the image only for the same Python on Linux
     cache = wheel_cache or Path.home() / ".cache" / "trade-ops" / f"wheels-py{python}"
-    wheels = _wheels(root, cache, python, say) if same and sys.platform == "linux" else []
+    wheels = _wheels(files, cache, python, say) if same and sys.platform == "linux" else []
     say(f"building {tag} on {base}" + (f" ({len(wheels)} wheels, offline)" if wheels else " (pip from PyPI)"))
     args = {"BASE_IMAGE": base}
-    _build(client, _context(root, wheels), tag, args, key)
+    _build(client, _context(files, wheels), tag, args, key)
     if replaced is not None:
         _forget(client, replaced.id)
     return True
