@@ -5,7 +5,7 @@ count: a circle through either is still a circle in the design), and the floors 
 
 Floors, top to bottom (an import may point down or stay on its floor, never up):
 
-    cli                          7
+    cli, __main__                7
     commands/                    6   a command module (one that defines `register`) imports
                                      no other command module, only the package's helpers
     doctor/ bench/ chaos/ report/ render/
@@ -99,7 +99,7 @@ def floor(module: str) -> tuple[int, int]:
     if parts[0] == "services":
         return (1, 0)
     sub = parts[1] if len(parts) > 1 else ""
-    if sub == "cli":
+    if sub in ("cli", "__main__"):
         return (7, 0)
     if sub == "commands":
         return (6, 0)

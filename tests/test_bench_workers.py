@@ -32,7 +32,7 @@ from trade_ops.bench.worker import Job, job_target, parse_shard, parse_start, ru
 from trade_ops.cli import app
 from trade_ops.errors import ExitCode, UsageError
 
-pytestmark = pytest.mark.timeout(240)
+pytestmark = [pytest.mark.process, pytest.mark.timeout(240)]
 runner = CliRunner()
 QUIET = Console(file=open(os.devnull, "w"))  # noqa: SIM115 (the module's lifetime)
 

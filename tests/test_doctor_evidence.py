@@ -16,6 +16,8 @@ from trade_ops.doctor.model import CheckResult
 from trade_ops.doctor.rootcause import GRAPH, assign
 from trade_ops.stack import load_stack
 
+pytestmark = pytest.mark.unit
+
 NAMES = load_stack().components
 
 

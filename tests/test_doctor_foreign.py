@@ -24,6 +24,8 @@ from trade_ops import infra
 from trade_ops.cli import app
 from trade_ops.doctor.check_services import UNHEALTHY_200
 
+pytestmark = pytest.mark.process
+
 FOREIGN = "is not a trade-ops service"
 
 

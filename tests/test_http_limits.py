@@ -24,6 +24,8 @@ from tests.bus_helpers import infra_env, publish
 from tests.helpers import Proc
 from tests.orderpath import start, tick_event
 
+pytestmark = pytest.mark.process
+
 ACCOUNT = f"limits-{uuid.uuid4().hex[:6]}"
 SLOW = 30  # slow clients of each kind
 # max_requests = SLOW: were a request still sending its body counted (or an idle connection,

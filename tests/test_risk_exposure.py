@@ -18,6 +18,8 @@ from tests.bus_helpers import get_json_until, infra_env, publish
 from tests.helpers import Proc
 from tests.orderpath import start, tick_event
 
+pytestmark = pytest.mark.process
+
 
 def test_a_fill_counts_once_whether_the_position_has_it_yet_or_not() -> None:
     book = Exposure()

@@ -26,6 +26,8 @@ from tests.page_loads import external_loads
 from tests.workflow_runner import run_job
 from trade_ops.cli import app
 
+pytestmark = pytest.mark.stack
+
 ROOT = Path(__file__).resolve().parents[1]
 WORKFLOW = ROOT / ".github" / "workflows" / "trade-ops.yml"
 STALE = "STALE REPORT COMMITTED IN THE USER'S REPOSITORY"

@@ -49,7 +49,7 @@ from trade_ops.bench.runner import (
 from trade_ops.bench.runs import build_run, conditions_between, host_conditions, refuse_existing, save_run
 from trade_ops.bench.scenario import Scenario, default_scenario, resolve
 from trade_ops.bench.slo import Slo, parse_slos
-from trade_ops.bench.targets import Target
+from trade_ops.bench.target import Target
 from trade_ops.bench.verdict import judge, with_default_gates
 from trade_ops.bench.worker import WORKER_TARGETS, Job, job_target, read_result
 from trade_ops.errors import ExitCode, UsageError

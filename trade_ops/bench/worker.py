@@ -39,7 +39,8 @@ from trade_ops.bench import hist
 from trade_ops.bench.loadgen import LoadSpec, Raw, clock, run_load
 from trade_ops.bench.results import analyse
 from trade_ops.bench.runs import host_meta
-from trade_ops.bench.targets import CONNECTION, PROTOCOL, Target, contract_for, make_target
+from trade_ops.bench.target import CONNECTION, PROTOCOL, Target
+from trade_ops.bench.targets import contract_for, make_target
 from trade_ops.errors import TradeOpsError, UsageError
 
 __all__ = ["FORMAT", "WORKER_TARGETS", "Job", "job_target", "parse_shard", "parse_start", "read_result",
