@@ -98,6 +98,8 @@ def _read_in_batches(nc: NATS, every: float) -> None:
     new transport: hence the reconnected callback in `connect`). So the socket to pause
     is looked up at each read, never kept: a kept one is the closed socket after a
     reconnect, and the new one was read a message at a time.
+    Measured with nats-py 2.16, pinned there (pyproject.toml: nats-py<2.17); a canary test
+    (tests/test_bypasses.py) fails when the private parts it uses move.
     """
     transport: Any = nc._transport  # private (see the docstring): a TcpTransport, or None
     if getattr(transport, "_io_writer", None) is None or getattr(transport, "_read_every", None) == every:

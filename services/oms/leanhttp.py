@@ -5,7 +5,8 @@ a pool of asyncio protocol connections, a fixed request head, responses framed b
 Content-Length (what uvicorn always sends for JSON). No redirects, no chunked bodies,
 no TLS: it talks to a sibling service on a trusted network. A request that meets a
 connection the server just closed is retried once on a fresh one (only for idempotent
-calls, which `/check` is: a pure query).
+calls, which `/check` is: a pure query). It uses asyncio alone (no HTTP library, so nothing
+of one to pin); httpx is what it replaces, measured with httpx 0.27-0.29.
 """
 
 from __future__ import annotations
