@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 from tests.apps.stacks import free_stack, started
 from trade_ops.chaos import ChaosRequest, run_chaos
 from trade_ops.cli import app
+from trade_ops.context import Context
 from trade_ops.rundir import RunDir
 
 # A run is seconds of load, retries while a claim lives (10 s) and the wait until every
@@ -32,7 +33,7 @@ def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
 def _chaos(run_dir: Path, *faults: str, duration: float | None = None) -> dict[str, Any]:
     result = run_chaos(ChaosRequest(faults=list(faults), rate=100, duration_s=duration, settle_s=120,
-                                    run_dir=run_dir, report_dir=run_dir / "chaos-reports"))
+                                    ctx=Context.resolve(run_dir), report_dir=run_dir / "chaos-reports"))
     assert Path(result["report"]).exists()
     assert (result["lost"], result["traded_after_error"], result["duplicated"]) == (0, 0, 0), result
     assert result["acknowledged"] > 0, result

@@ -33,6 +33,7 @@ from trade_ops.bench.targets import make_target
 from trade_ops.chaos import verify
 from trade_ops.chaos.faults import Fault, Injector, parse_faults
 from trade_ops.chaos.foreign import check_faults
+from trade_ops.context import Context
 from trade_ops.errors import RunDirError, UsageError
 from trade_ops.rundir import RunDir
 from trade_ops.stack import Stack
@@ -50,8 +51,7 @@ class ChaosRequest:
     duration_s: float | None = None  # default: the last fault's end + 4 s
     settle_s: float = 40.0
     retry_s: float = 25.0  # longer than the OMS's claim TTL (10 s)
-    run_dir: Path = Path(".trade-ops")
-    stack_file: Path | None = None
+    ctx: Context = field(default_factory=Context.resolve)  # the stack to load and fault
     allow_foreign: bool = False
     report_dir: Path | None = None  # default: RUN_DIR/chaos
 
@@ -208,8 +208,7 @@ class _FaultThread(threading.Thread):
 
 def run_chaos(req: ChaosRequest, on_line: Any = None) -> dict[str, Any]:
     say = on_line or (lambda _text: None)
-    rd = RunDir(req.run_dir)
-    stack = rd.stack(req.stack_file)
+    rd, stack = req.ctx.run_dir, req.ctx.stack
     running = _running(rd, req.allow_foreign)
     faults = parse_faults(req.faults, [c.name for c in stack.services])
     if not faults:

@@ -64,14 +64,14 @@ def chaos(
     """Load the OMS while faults are injected; exit 1 if any order's promise was broken."""
     from trade_ops import console as out
     from trade_ops.chaos import ChaosRequest, run_chaos
+    from trade_ops.context import Context
     from trade_ops.errors import ExitCode
     from trade_ops.render.publish import publish_chaos
-    from trade_ops.rundir import RunDir
 
     if json_out:
         out.use_stderr()
     req = ChaosRequest(faults=fault or [], rate=rate, duration_s=duration, settle_s=settle,
-                       run_dir=RunDir(run_dir).path, stack_file=stack, allow_foreign=allow_foreign)
+                       ctx=Context.resolve(run_dir, stack), allow_foreign=allow_foreign)
     result = run_chaos(req, on_line=out.console.print)
     code = ExitCode.OK if result["passed"] else ExitCode.FAILED
     if json_out:

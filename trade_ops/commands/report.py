@@ -54,11 +54,12 @@ def perf(
     from trade_ops.commands.json_errors import json_errors
     from trade_ops.render.publish import publish_perf
     from trade_ops.report.perf import comparison_document, parse_min_effect, write_perf_report
+    from trade_ops.rundir import RunDir
 
     if json_out:
         out.use_stderr()
     with json_errors(json_out):
-        report = write_perf_report(before, after, out=out_path, runs_dir=runs_dir, run_dir=run_dir,
+        report = write_perf_report(before, after, RunDir(run_dir), out=out_path, runs_dir=runs_dir,
                                    force=force, min_effect=parse_min_effect(min_effect), expect=expect or [],
                                    notes=note or [],
                                    progress=lambda msg: out.console.print(f"[dim]{msg}...[/]"))

@@ -15,6 +15,7 @@ from trade_ops.report.expect import Verdict, check, parse_expectation
 from trade_ops.report.markdown import bench_command, render_report
 from trade_ops.report.plots import Plot, write_plots
 from trade_ops.report.runs import load_run
+from trade_ops.rundir import RunDir
 
 __all__ = ["PERF_REPORT", "PerfReport", "comparison_document", "parse_min_effect",
            "write_perf_report"]
@@ -45,15 +46,13 @@ def parse_min_effect(text: str) -> float:
     return value
 
 
-def write_perf_report(before: str, after: str, *, out: Path | None = None,
-                      runs_dir: Path | None = None, run_dir: Path | None = None, force: bool = False,
+def write_perf_report(before: str, after: str, run_dir: RunDir, *, out: Path | None = None,
+                      runs_dir: Path | None = None, force: bool = False,
                       min_effect: float = DEFAULT_MIN_EFFECT, expect: Sequence[str] = (),
                       notes: Sequence[str] = (), extra_commands: Sequence[str] = (),
                       progress: Callable[[str], None] | None = None) -> PerfReport:
-    from trade_ops.rundir import RunDir
-
     expectations = [parse_expectation(e) for e in expect]  # bad gates fail before any work
-    rd = RunDir(run_dir)
+    rd = run_dir
     given_out = out
     out = out or rd.reports / PERF_REPORT
     run_b, run_a = load_run(before, runs_dir or rd.runs), load_run(after, runs_dir or rd.runs)
@@ -66,7 +65,7 @@ def write_perf_report(before: str, after: str, *, out: Path | None = None,
     argv = ["trade-ops", "report", "perf", before, after]
     if given_out is not None:
         argv += ["--out", str(out)]
-    if run_dir is not None:
+    if not rd.searched:  # named (--run-dir or its env var): the printed command names it too
         argv += ["--run-dir", str(rd.path)]
     if runs_dir is not None:
         argv += ["--runs-dir", str(runs_dir)]
