@@ -29,6 +29,8 @@ from trade_ops.bench.results import analyse
 from trade_ops.bench.targets import OK
 from trade_ops.cli import app
 
+pytestmark = pytest.mark.process
+
 CLEAN_ENV = {"TRADE_OPS_RUN_DIR": None, "TRADE_OPS_STACK": None, "TRADE_OPS_PORT_OFFSET": None}
 
 

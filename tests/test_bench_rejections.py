@@ -22,6 +22,8 @@ from tests.apps.hostile import hostile
 from tests.helpers import Proc
 from trade_ops.cli import app
 
+pytestmark = pytest.mark.process
+
 runner = CliRunner()
 
 

@@ -21,6 +21,8 @@ import pytest
 from tests.apps.foreign_oms import start_foreign_oms
 from tests.apps.hostile import hostile
 
+pytestmark = pytest.mark.process
+
 HEADROOM_MB = 50  # above doctor's peak against a healthy server; the bodies are 10 MB to 2 GB
 CLI = [sys.executable, "-c", "from trade_ops.cli import main; main()"]
 

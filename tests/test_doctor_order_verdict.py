@@ -31,6 +31,8 @@ from tests.test_doctor_legacy import LEGACY_TOPOLOGY, monitor_of
 from trade_ops import infra
 from trade_ops.cli import app
 
+pytestmark = pytest.mark.process
+
 GATEWAY_PRICE = ["--order", "price=50000"]
 
 

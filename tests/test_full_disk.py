@@ -17,10 +17,13 @@ import pytest
 
 from tests.apps.stacks import free_offset
 from tests.helpers import wait_until
-from trade_ops import infra, supervisor
+from trade_ops import infra
 from trade_ops.errors import StartupError
 from trade_ops.rundir import RunDir
+from trade_ops.runtime import supervisor
 from trade_ops.stack import load_stack
+
+pytestmark = pytest.mark.process
 
 
 def _tmpfs(path: Path, size_mb: int) -> Iterator[Path]:

@@ -16,11 +16,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from tests.report_synth import save_run
 from trade_ops.report.compare import INCONCLUSIVE, NO_CHANGE, Comparison, compare_runs
 from trade_ops.report.expect import check, parse_expectation
 from trade_ops.report.markdown import render_report
 from trade_ops.report.runs import load_run
+
+pytestmark = pytest.mark.unit
 
 PAIRS = 20
 SHAPE = {"intervals": 20, "per_interval": 250, "interval_sd": 0.15}

@@ -21,18 +21,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from trade_ops import runtime as runtimes
-from trade_ops.errors import StartupError, UsageError
-from trade_ops.rundir import RunDir
-from trade_ops.runtime import Runtime
+from trade_ops.errors import UsageError
 
-if TYPE_CHECKING:
-    from trade_ops.chaos.foreign import Foreign
-from trade_ops.stack import Stack
-
-__all__ = ["FAULTS", "Fault", "Injector", "parse_faults"]
+__all__ = ["FAULTS", "Fault", "parse_faults"]
 
 FAULTS = ("valkey-kill", "nats-kill", "nats-stop", "service-kill", "service-stop",
           "valkey-restart-burst", "burst", "claim-crash")
@@ -88,55 +81,3 @@ def parse_faults(specs: list[str], services: list[str]) -> list[Fault]:
         faults.append(Fault(name, arg, start, hold))
         at = start + hold + GAP_S
     return faults
-
-
-class Injector:
-    """The stack's faults, by component name: through the runtime that started it, or, for a
-    component trade-ops did not start (not in `ours`), where the stack file says it runs
-    (chaos/foreign.py; run_chaos has checked each fault can act there)."""
-
-    def __init__(self, run_dir: RunDir, stack: Stack, runtime: Runtime | None = None,
-                 ours: set[str] | None = None) -> None:
-        self.run_dir, self.stack = run_dir, stack
-        self.runtime = runtime or runtimes.of(run_dir)
-        self.ours = ours  # None: every component is the runtime's
-
-    def _foreign(self, name: str) -> Foreign | None:
-        from trade_ops.chaos.foreign import foreign_control  # it imports Fault from here
-
-        if self.ours is None or name in self.ours:
-            return None
-        found = foreign_control(self.stack, name)
-        if found is None:
-            raise UsageError(f"{name} is not run by trade-ops here, and the stack file does not say "
-                             "how it runs")
-        return found
-
-    def kill(self, name: str) -> None:
-        if f := self._foreign(name):
-            f.kill()
-        else:
-            self.runtime.kill(self.run_dir, name)
-
-    def pause(self, name: str) -> None:
-        if f := self._foreign(name):
-            f.pause()
-        else:
-            self.runtime.pause(self.run_dir, name)
-
-    def resume(self, name: str) -> None:
-        if f := self._foreign(name):
-            f.resume()
-        else:
-            self.runtime.resume(self.run_dir, name)
-
-    def start(self, name: str, timeout: float = 30.0) -> str | None:
-        """Start it again; None once ready, else why not (it runs, but is not healthy yet:
-        the run goes on, and the invariants are judged all the same)."""
-        if f := self._foreign(name):
-            return f.start(timeout)
-        try:
-            self.runtime.revive(self.run_dir, self.stack, name, timeout=timeout)
-        except StartupError as exc:
-            return f"{name} started again but not ready in {timeout:g}s: {exc.message}"
-        return None

@@ -31,8 +31,9 @@ from trade_ops.bench.loadgen import LoadSpec, run_load
 from trade_ops.bench.target import Target
 from trade_ops.bench.targets import make_target
 from trade_ops.chaos import verify
-from trade_ops.chaos.faults import Fault, Injector, parse_faults
+from trade_ops.chaos.faults import Fault, parse_faults
 from trade_ops.chaos.foreign import check_faults
+from trade_ops.chaos.inject import Injector
 from trade_ops.context import Context
 from trade_ops.errors import RunDirError, UsageError
 from trade_ops.rundir import RunDir
