@@ -10,7 +10,6 @@ saved run records a calibration without re-running it.
 from __future__ import annotations
 
 import time
-from pathlib import Path
 from typing import Any
 
 import orjson
@@ -23,7 +22,7 @@ from trade_ops.bench.runs import host_meta
 from trade_ops.bench.slo import parse_slos
 from trade_ops.bench.targets import make_target
 from trade_ops.bench.verdict import judge
-from trade_ops.rundir import CALIBRATION
+from trade_ops.rundir import RunDir
 
 __all__ = ["cached", "calibrate", "calibration_for_save"]
 
@@ -67,24 +66,20 @@ def calibrate(*, full: bool = True, requests: int = 2000, step_s: float = 2.0,
     return out
 
 
-def _cache_path(run_dir: Path) -> Path:
-    return run_dir / CALIBRATION
-
-
-def cached(run_dir: Path) -> dict[str, Any] | None:
+def cached(run_dir: RunDir) -> dict[str, Any] | None:
     try:
-        data: dict[str, Any] = orjson.loads(_cache_path(run_dir).read_bytes())
+        data: dict[str, Any] = orjson.loads(run_dir.calibration.read_bytes())
     except (OSError, orjson.JSONDecodeError):
         return None
     return data if "overhead_p50_ms" in data else None
 
 
-def save_cache(run_dir: Path, calibration: dict[str, Any]) -> None:
-    run_dir.mkdir(parents=True, exist_ok=True)
-    _cache_path(run_dir).write_bytes(orjson.dumps(calibration, option=orjson.OPT_INDENT_2))
+def save_cache(run_dir: RunDir, calibration: dict[str, Any]) -> None:
+    run_dir.path.mkdir(parents=True, exist_ok=True)
+    run_dir.calibration.write_bytes(orjson.dumps(calibration, option=orjson.OPT_INDENT_2))
 
 
-def calibration_for_save(run_dir: Path) -> dict[str, Any]:
+def calibration_for_save(run_dir: RunDir) -> dict[str, Any]:
     """The cached calibration, or a short one (overhead only), cached for next time."""
     found = cached(run_dir)
     if found is None:

@@ -143,9 +143,8 @@ LAUNCHERS: dict[str, Launch] = {"process": process_launch, "docker": _docker_lau
 
 
 def _runs_dir(req: BenchRequest) -> Path:
-    from trade_ops.rundir import RunDir
 
-    return req.runs_dir or RunDir(req.run_dir).runs
+    return req.runs_dir or req.ctx.run_dir.runs
 
 
 def _slots(started: list[Started], deadline: float) -> list[WorkerSlot]:
@@ -206,12 +205,12 @@ def run_workers(req: BenchRequest, workers: int, runtime: str, console: Console,
         base = stack.enter_context(NullServer()) if own_null else _base_url(req)
         job = Job(uuid.uuid4().hex[:8], req.target, base, d, workers, 0.0, req.method, req.body, req.headers,
                   req.allow_remote, operator=not req.url and req.target not in ("http", "null"),
-                  foreign=bool(req.url), run_dir=str(req.run_dir.resolve()), contract=contract_table(req))
+                  foreign=bool(req.url), run_dir=str(req.ctx.run_dir.path), contract=contract_table(req))
         target = job_target(job)  # bad headers, URL or order: exit 2 here, before any worker starts
         from trade_ops.bench.client import probe
 
         probe(target.host, target.port)
-        cpu = None if req.url or own_null else CpuMeter.for_run_dir(req.run_dir)
+        cpu = None if req.url or own_null else CpuMeter.for_run_dir(req.ctx.run_dir)
         if cpu:
             cpu.procs.pop(GENERATOR, None)  # this process only waits: the workers generate the load
             cpu.measure_idle()
@@ -250,12 +249,11 @@ def _launch(job: Job, work: Path, launch: Launch, console: Console, runtime: str
 def _join(req: BenchRequest, job: Job, stack: contextlib.ExitStack, console: Console) -> list[Started]:
     """Wait for N workers elsewhere to join through the stack's NATS; then one start time."""
     from trade_ops.bench.join import NatsFleet, bench_login
-    from trade_ops.rundir import RunDir
 
-    url = RunDir(req.run_dir).stack(req.stack_file).nats_url()
+    url = req.ctx.stack.nats_url()
     console.print(f"[dim]waiting for {job.shards} worker(s) to join through {url} "
                   f"(trade-ops bench worker --shard i/{job.shards} --join {url})[/]")
-    fleet = NatsFleet(url, bench_login(req.run_dir))
+    fleet = NatsFleet(url, bench_login(req.ctx.run_dir.path))
     stack.callback(fleet.close)
     return list(fleet.start(job))
 

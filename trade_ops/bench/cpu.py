@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import os
 import time
-from pathlib import Path
 from typing import Any
 
 import psutil
@@ -82,9 +81,8 @@ class CpuMeter:
         return {name: _cpu_s(p) for name, p in self.procs.items()}
 
     @classmethod
-    def for_run_dir(cls, run_dir: Path) -> CpuMeter | None:
+    def for_run_dir(cls, rd: RunDir) -> CpuMeter | None:
         """A meter over the stack trade-ops started in `run_dir`, or None if there is none."""
-        rd = RunDir(run_dir)
         if not rd.has_state():
             return None
         live = runtime.of(rd).processes(rd)  # processes, or the containers' main processes seen from here

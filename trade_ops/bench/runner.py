@@ -36,6 +36,7 @@ from trade_ops.bench.slo import Slo, parse_slos
 from trade_ops.bench.target import Target
 from trade_ops.bench.targets import BUS_TARGETS, TARGETS, contract_for, make_target
 from trade_ops.bench.verdict import DEFAULT_ERROR_SLO, judge, with_default_gates
+from trade_ops.context import Context
 from trade_ops.errors import ExitCode, UsageError
 
 if TYPE_CHECKING:
@@ -58,8 +59,7 @@ class BenchRequest:
     body: str | None = None
     headers: dict[str, str] = field(default_factory=dict)
     allow_remote: bool = False
-    run_dir: Path = Path(".trade-ops")
-    stack_file: Path | None = None
+    ctx: Context = field(default_factory=Context.resolve)  # the stack benched, when not --url
     save: str | None = None
     runs_dir: Path | None = None  # default: the run directory's runs/
     calibrate: bool = False
@@ -178,10 +178,9 @@ def _base_url(req: BenchRequest) -> str:
         return req.url
     if req.target == "http":
         raise UsageError("the http target needs --url")
-    from trade_ops.rundir import RunDir
 
-    rd = RunDir(req.run_dir)
-    component = rd.stack(req.stack_file)[BUS_TARGETS.get(req.target, (req.target,))[0]]
+    rd = req.ctx.run_dir
+    component = req.ctx.stack[BUS_TARGETS.get(req.target, (req.target,))[0]]
     if not component.url:
         runtime.require_running(rd)  # no stack found: load nothing at default ports nobody named
     return component.base_url
@@ -190,19 +189,15 @@ def _base_url(req: BenchRequest) -> str:
 def _operator_auth(req: BenchRequest) -> dict[str, str]:
     """The operator token, only for the service trade-ops started (an Impostor error, exit 3,
     when something else holds its port: identity.py)."""
-    from trade_ops.rundir import RunDir
-
     name = BUS_TARGETS.get(req.target, (req.target,))[0]
-    return identity.operator_headers_for(req.run_dir, RunDir(req.run_dir).stack(req.stack_file)[name])
+    return identity.operator_headers_for(req.ctx.run_dir.path, req.ctx.stack[name])
 
 
 def contract_table(req: BenchRequest) -> dict[str, Any] | None:
     """`[contracts.order]` (`[contracts.risk]`) of the stack file given with --stack."""
-    if req.stack_file is None or req.target not in ("oms", "risk"):
+    if req.ctx.stack_file is None or req.target not in ("oms", "risk"):
         return None
-    from trade_ops.rundir import RunDir
-
-    return RunDir(req.run_dir).stack(req.stack_file).contracts.get("order" if req.target == "oms" else "risk")
+    return req.ctx.stack.contracts.get("order" if req.target == "oms" else "risk")
 
 
 def _nats(req: BenchRequest) -> NatsAccess | None:
@@ -216,9 +211,8 @@ def _nats(req: BenchRequest) -> NatsAccess | None:
                                 f"trade-ops bench {req.target}")
     from trade_ops.bench.bus_targets import NatsAccess
     from trade_ops.credentials import nats_login
-    from trade_ops.rundir import RunDir
 
-    return NatsAccess(RunDir(req.run_dir).stack(req.stack_file).nats_url(), nats_login(req.run_dir))
+    return NatsAccess(req.ctx.stack.nats_url(), nats_login(req.ctx.run_dir.path))
 
 
 def _measure(target: Target, spec: LoadSpec, d: dict[str, Any], slos: list[Slo], console: Console,
@@ -312,9 +306,8 @@ def run_bench(req: BenchRequest, console: Console, live_console: Console | None 
     d = sc.definition
     slos = with_default_gates(parse_slos(list(d.get("slo", []))))
     if req.runs_dir is None:
-        from trade_ops.rundir import RunDir
 
-        req.runs_dir = RunDir(req.run_dir).runs
+        req.runs_dir = req.ctx.run_dir.runs
     if req.save and not req.force:
         refuse_existing(req.save, req.runs_dir)
     if d.get("find_max") and req.repeat > 1:
@@ -325,7 +318,7 @@ def run_bench(req: BenchRequest, console: Console, live_console: Console | None 
         if req.calibrate:
             console.print("calibrating against the null endpoint (overhead, then max rate) ...")
             calibration = cal.calibrate(full=True)
-            cal.save_cache(req.run_dir, calibration)
+            cal.save_cache(req.ctx.run_dir, calibration)
         own_null = req.target == "null" and not req.url
         nats = _nats(req)
         base = stack.enter_context(NullServer()) if own_null else _base_url(req)
@@ -350,7 +343,7 @@ def run_bench(req: BenchRequest, console: Console, live_console: Console | None 
             spec = load_spec(d)
             spec.check()
             # CPU per request when the target is the stack trade-ops started (not --url).
-            cpu = None if req.url or own_null else CpuMeter.for_run_dir(req.run_dir)
+            cpu = None if req.url or own_null else CpuMeter.for_run_dir(req.ctx.run_dir)
             if cpu:
                 cpu.measure_idle()
             for k in range(req.repeat):
@@ -372,7 +365,7 @@ def run_bench(req: BenchRequest, console: Console, live_console: Console | None 
         r["find_max"] = fm
     saved = None
     if req.save:
-        calibration = calibration or cal.calibration_for_save(req.run_dir)
+        calibration = calibration or cal.calibration_for_save(req.ctx.run_dir)
         cal_doc = {k: calibration.get(k) for k in ("overhead_p50_ms", "overhead_p99_ms", "max_rate")}
         each = [{"results": a.result, "intervals": [iv.to_json() for iv in a.intervals]}
                 for a in repeats] if len(repeats) > 1 else None

@@ -179,26 +179,26 @@ def _bench(target: str | None, scenario: str | None, rate: float | None, duratio
     from trade_ops.bench import calibrate as cal
     from trade_ops.bench.runner import BenchRequest, run_bench, show
     from trade_ops.commands import bench_workers
+    from trade_ops.context import Context
     from trade_ops.errors import ExitCode, UsageError
     from trade_ops.render.publish import publish_bench
-    from trade_ops.rundir import RunDir
 
     if target == "worker":
         raise typer.Exit(bench_workers.worker(shard, start_at, job, out_file, join))
     bench_workers.refuse_worker_flags(shard=shard, start_at=start_at, job=job, out=out_file, join=join)
-    rd = RunDir(run_dir).path
+    ctx = Context.resolve(run_dir, stack)
     if target is None:
         if not calibrate:
             raise UsageError("name a target (oms, risk, gateway, http, null, fill, sink) or pass --calibrate")
         out.console.print("calibrating against the null endpoint (overhead, then max rate) ...")
         result = cal.calibrate(full=True)
-        cal.save_cache(rd, result)
+        cal.save_cache(ctx.run_dir, result)
         if json_out:
             out.print_json(out.envelope(dict(result), ExitCode.OK))
         else:
             out.console.print(f"generator overhead p50 {result['overhead_p50_ms']:.3f} ms, "
                               f"p99 {result['overhead_p99_ms']:.3f} ms; max open-loop rate "
-                              f"{result['max_rate'] or 0:,.0f}/s (cached in {rd})")
+                              f"{result['max_rate'] or 0:,.0f}/s (cached in {ctx.run_dir.path})")
         return
     headers: dict[str, str] = {}
     for h in header or []:
@@ -212,7 +212,7 @@ def _bench(target: str | None, scenario: str | None, rate: float | None, duratio
                  "order": order_fields(order or []) or None}
     if force and not save:
         raise UsageError("--force replaces a saved run: it needs --save NAME")
-    req = BenchRequest(target, scenario, overrides, url, method, body, headers, allow_remote, rd, stack,
+    req = BenchRequest(target, scenario, overrides, url, method, body, headers, allow_remote, ctx,
                        save, calibrate=calibrate, live=live, repeat=repeat, force=force)
     outcome = (run_bench(req, out.console, out.err_console) if workers is None
                else bench_workers.coordinate(req, workers, runtime, out.err_console))
