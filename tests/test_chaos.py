@@ -9,12 +9,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 from junitparser import JUnitXml
 from typer.testing import CliRunner
 
 from tests.apps.stacks import free_stack, started
-from trade_ops.chaos import ChaosRequest, run_chaos
+from trade_ops.chaos import ChaosRequest, ChaosResult, run_chaos
 from trade_ops.cli import app
 from trade_ops.context import Context
 from trade_ops.rundir import RunDir
@@ -32,9 +33,12 @@ def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
 
 def _chaos(run_dir: Path, *faults: str, duration: float | None = None) -> dict[str, Any]:
-    result = run_chaos(ChaosRequest(faults=list(faults), rate=100, duration_s=duration, settle_s=120,
-                                    ctx=Context.resolve(run_dir), report_dir=run_dir / "chaos-reports"))
-    assert Path(result["report"]).exists()
+    typed = run_chaos(ChaosRequest(faults=list(faults), rate=100, duration_s=duration, settle_s=120,
+                                   ctx=Context.resolve(run_dir), report_dir=run_dir / "chaos-reports"))
+    # the report file is the JSON document of the typed result, read back whole by its type
+    saved = msgspec.json.decode(Path(typed.report).read_bytes(), type=ChaosResult)
+    assert saved == msgspec.structs.replace(typed, report="")
+    result = typed.to_json()
     assert (result["lost"], result["traded_after_error"], result["duplicated"]) == (0, 0, 0), result
     assert result["acknowledged"] > 0, result
     # Every 201 terminal, in ptrc and in the lake within settle_s. A NATS stop used to
@@ -80,6 +84,8 @@ def test_a_burst_of_100_through_the_cli(run_dir: Path, tmp_path: Path,
                                    "--duration", "3", "--json", "--junit", str(junit)],
                              catch_exceptions=False)
     doc = json.loads(out.stdout)
+    typed = msgspec.json.decode(out.stdout, type=ChaosResult)  # the document is the typed result's
+    assert typed.to_json() == {k: v for k, v in doc.items() if k not in ("status", "exit_code")}
     assert out.exit_code == (0 if doc["passed"] else 1), doc
     assert doc["safe"] and "201 x100" in doc["faults"][0]["notes"][0] and doc["lost"] == 0
     # a JUnit case per invariant, failed exactly where orders broke it; the summary appended

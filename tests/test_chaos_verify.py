@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
+import msgspec
 import pytest
 
 from trade_ops.chaos.faults import parse_faults
@@ -100,3 +101,28 @@ def test_a_position_behind_its_fills_is_unsettled_not_duplicated() -> None:
     ev.ptrc_trades, ev.ptrc_positions = [], {}  # ptrc has not applied the fill yet
     verdict = judge(ev, answers)
     assert verdict.safe and not verdict.settled, verdict.to_json()
+
+
+def test_the_chaos_result_is_typed_and_its_json_keeps_the_shape_it_had() -> None:
+    from trade_ops.chaos.result import ChaosResult, Examples, FaultRun, HealthSeen
+
+    result = ChaosResult(
+        run_id="chaos-1", account="chaos-1", rate=100.0, duration_s=5.0,
+        faults=[FaultRun(fault="valkey-kill@1+2", began_s=1.0, ended_s=3.0, notes=[])], sent=500,
+        acknowledged=480, first_answers={"201": 480, "503": 20}, final_answers={"201": 480, "503": 20},
+        retried=0, recovery_s={"valkey-kill@1+2": 0.4}, lost=0, traded_after_error=0, duplicated=1,
+        unsettled=0, safe=False, settled=True, passed=False,
+        examples=Examples(lost=[], unsettled=[], traded_after_error=[], duplicated=["o-7: 2 fills"]),
+        notes=[], unclear_after_retries=[], health=HealthSeen(worst={"oms": "warn"}, not_pass={}),
+        load_average=[1.0, 1.0, 1.0], report="/r.json")
+    doc = result.to_json()
+    # the keys the CLI's --json, the report file, the JUnit and markdown renderers have read
+    assert list(doc) == ["run_id", "account", "rate", "duration_s", "faults", "sent", "acknowledged",
+                         "first_answers", "final_answers", "retried", "recovery_s", "lost",
+                         "traded_after_error", "duplicated", "unsettled", "safe", "settled", "passed",
+                         "examples", "notes", "unclear_after_retries", "health", "load_average", "report"]
+    assert doc["faults"][0] == {"fault": "valkey-kill@1+2", "began_s": 1.0, "ended_s": 3.0, "notes": []}
+    assert doc["health"] == {"worst": {"oms": "warn"}, "not_pass": {}}
+    assert msgspec.json.decode(msgspec.json.encode(doc), type=ChaosResult) == result
+    with pytest.raises(msgspec.ValidationError):  # a document of another shape is refused
+        msgspec.json.decode(msgspec.json.encode({**doc, "lost": "none"}), type=ChaosResult)

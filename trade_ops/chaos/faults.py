@@ -21,8 +21,8 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any
 
+from trade_ops.chaos.result import FaultRun
 from trade_ops.errors import UsageError
 
 __all__ = ["FAULTS", "Fault", "parse_faults"]
@@ -51,9 +51,8 @@ class Fault:
     def label(self) -> str:
         return f"{self.name}{' ' + self.arg if self.arg else ''}@{self.start_s:g}+{self.hold_s:g}"
 
-    def to_json(self) -> dict[str, Any]:
-        return {"fault": self.label, "began_s": _r(self.began), "ended_s": _r(self.ended),
-                "notes": self.notes}
+    def record(self) -> FaultRun:
+        return FaultRun(fault=self.label, began_s=_r(self.began), ended_s=_r(self.ended), notes=self.notes)
 
 
 def _r(v: float | None) -> float | None:

@@ -34,6 +34,7 @@ from trade_ops.chaos import verify
 from trade_ops.chaos.faults import Fault, parse_faults
 from trade_ops.chaos.foreign import check_faults
 from trade_ops.chaos.inject import Injector
+from trade_ops.chaos.result import ChaosResult, HealthSeen
 from trade_ops.context import Context
 from trade_ops.errors import RunDirError, UsageError
 from trade_ops.rundir import RunDir
@@ -142,9 +143,9 @@ class _HealthWatch(threading.Thread):
                         self.worst[name] = status
                     self.worst.setdefault(name, status)
 
-    def to_json(self) -> dict[str, Any]:
-        return {"worst": dict(sorted(self.worst.items())),
-                "not_pass": {k: sorted(v) for k, v in sorted(self.seen.items())}}
+    def seen_so_far(self) -> HealthSeen:
+        return HealthSeen(worst=dict(sorted(self.worst.items())),
+                          not_pass={k: sorted(v) for k, v in sorted(self.seen.items())})
 
 
 def _coid(target: Target, i: int) -> str:
@@ -207,7 +208,7 @@ class _FaultThread(threading.Thread):
             self._bring_back(f, "oms")
 
 
-def run_chaos(req: ChaosRequest, on_line: Any = None) -> dict[str, Any]:
+def run_chaos(req: ChaosRequest, on_line: Any = None) -> ChaosResult:
     say = on_line or (lambda _text: None)
     rd, stack = req.ctx.run_dir, req.ctx.stack
     running = _running(rd, req.allow_foreign)
@@ -302,21 +303,22 @@ def run_chaos(req: ChaosRequest, on_line: Any = None) -> dict[str, Any]:
         after = [at for code, at in outcomes.first.values() if code == 201 and f.ended is not None
                  and at >= f.ended]
         recovery[f.label] = round(min(after) - f.ended, 3) if after and f.ended is not None else None
-    result = {
-        "run_id": run_id, "account": account, "rate": req.rate, "duration_s": duration,
-        "faults": [f.to_json() for f in faults], "sent": sent,
-        "acknowledged": sum(1 for c in outcomes.final.values() if c == 201),
-        "first_answers": dict(sorted(first_codes.items())),
-        "final_answers": dict(sorted(final_codes.items())),
-        "retried": retried, "recovery_s": recovery, **verdict.to_json(),
-        "unclear_after_retries": [f"{c}: {outcomes.final[c] or 'no answer'} {details.get(indices[c], '')}"
-                                  for c in sorted(outcomes.final) if outcomes.final[c] in UNCLEAR][:5],
-        "health": health.to_json(),
-        "load_average": [round(x, 2) for x in os.getloadavg()],
-    }
+    result = ChaosResult(
+        run_id=run_id, account=account, rate=req.rate, duration_s=duration,
+        faults=[f.record() for f in faults], sent=sent,
+        acknowledged=sum(1 for c in outcomes.final.values() if c == 201),
+        first_answers=dict(sorted(first_codes.items())), final_answers=dict(sorted(final_codes.items())),
+        retried=retried, recovery_s=recovery,
+        lost=len(verdict.lost), traded_after_error=len(verdict.traded_after_error),
+        duplicated=len(verdict.duplicated), unsettled=len(verdict.unsettled),
+        safe=verdict.safe, settled=verdict.settled, passed=verdict.passed,
+        examples=verdict.examples(), notes=verdict.notes,
+        unclear_after_retries=[f"{c}: {outcomes.final[c] or 'no answer'} {details.get(indices[c], '')}"
+                               for c in sorted(outcomes.final) if outcomes.final[c] in UNCLEAR][:5],
+        health=health.seen_so_far(), load_average=[round(x, 2) for x in os.getloadavg()])
     report_dir = req.report_dir or rd.chaos
     report_dir.mkdir(parents=True, exist_ok=True)
     path = report_dir / f"{run_id}.json"
-    path.write_bytes(orjson.dumps(result, option=orjson.OPT_INDENT_2))
-    result["report"] = str(path)
+    path.write_bytes(orjson.dumps(result.to_json(), option=orjson.OPT_INDENT_2))
+    result.report = str(path)
     return result

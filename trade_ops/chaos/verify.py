@@ -29,6 +29,7 @@ import orjson
 from nats.js.api import ConsumerConfig, DeliverPolicy
 
 from services import contract
+from trade_ops.chaos.result import Examples
 
 __all__ = ["Evidence", "Verdict", "gather", "judge", "read_stream"]
 
@@ -161,14 +162,10 @@ class Verdict:
     def passed(self) -> bool:
         return self.safe and self.settled
 
-    def to_json(self) -> dict[str, Any]:
-        return {"lost": len(self.lost), "traded_after_error": len(self.traded_after_error),
-                "duplicated": len(self.duplicated), "unsettled": len(self.unsettled),
-                "safe": self.safe, "settled": self.settled, "passed": self.passed,
-                "examples": {"lost": self.lost[:EXAMPLES], "unsettled": self.unsettled[:EXAMPLES],
-                             "traded_after_error": self.traded_after_error[:EXAMPLES],
-                             "duplicated": self.duplicated[:EXAMPLES]},
-                "notes": self.notes}
+    def examples(self) -> Examples:
+        return Examples(lost=self.lost[:EXAMPLES], unsettled=self.unsettled[:EXAMPLES],
+                        traded_after_error=self.traded_after_error[:EXAMPLES],
+                        duplicated=self.duplicated[:EXAMPLES])
 
 
 def _signed(side: str, qty: float) -> float:

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from trade_ops.commands.options import JsonOpt, JunitOpt, RunDirOpt, StackOpt
 from trade_ops.console import cli_errors
 from trade_ops.helptext import examples
+
+if TYPE_CHECKING:
+    from trade_ops.chaos.result import ChaosResult
 
 __all__ = ["register"]
 
@@ -19,31 +22,30 @@ FaultOpt = Annotated[list[str] | None, typer.Option(
                     "valkey-restart-burst, 'burst N', claim-crash.")]
 
 
-def _show(result: dict[str, Any]) -> None:
+def _show(result: ChaosResult) -> None:
     from trade_ops import console as out
 
     c = out.console
-    c.print(f"[bold]chaos {result['run_id']}[/] ({result['rate']:g} orders/s for {result['duration_s']:g} s, "
-            f"account {result['account']})")
-    for f in result["faults"]:
-        c.print(f"  fault {f['fault']}: {f['began_s']}s -> {f['ended_s']}s  {'; '.join(f['notes'])}")
-    c.print(f"  sent {result['sent']}, acknowledged (201) {result['acknowledged']}, "
-            f"retried {result['retried']}")
-    c.print(f"  first answers {result['first_answers']}; after retries {result['final_answers']}")
-    c.print(f"  recovery (fault end -> next 201): {result['recovery_s']}")
-    colour = "green" if result["passed"] else "red"
-    c.print(f"  [{colour}]lost {result['lost']}, traded after an error {result['traded_after_error']}, "
-            f"duplicated {result['duplicated']}, not settled in time {result['unsettled']}[/]")
-    for kind, examples_ in result["examples"].items():
-        for text in examples_:
+    c.print(f"[bold]chaos {result.run_id}[/] ({result.rate:g} orders/s for {result.duration_s:g} s, "
+            f"account {result.account})")
+    for f in result.faults:
+        c.print(f"  fault {f.fault}: {f.began_s}s -> {f.ended_s}s  {'; '.join(f.notes)}")
+    c.print(f"  sent {result.sent}, acknowledged (201) {result.acknowledged}, retried {result.retried}")
+    c.print(f"  first answers {result.first_answers}; after retries {result.final_answers}")
+    c.print(f"  recovery (fault end -> next 201): {result.recovery_s}")
+    colour = "green" if result.passed else "red"
+    c.print(f"  [{colour}]lost {result.lost}, traded after an error {result.traded_after_error}, "
+            f"duplicated {result.duplicated}, not settled in time {result.unsettled}[/]")
+    for kind in ("lost", "unsettled", "traded_after_error", "duplicated"):
+        for text in result.examples.of(kind):
             c.print(f"    {kind}: {text}", markup=False)
-    for text in result["unclear_after_retries"]:
+    for text in result.unclear_after_retries:
         c.print(f"  no clear answer after retries: {text}", markup=False)
-    degraded = {k: v for k, v in result["health"]["worst"].items() if v != "pass"}
+    degraded = {k: v for k, v in result.health.worst.items() if v != "pass"}
     c.print(f"  health seen during the run (worst): {degraded or 'all pass'}", markup=False)
-    for note in result["notes"]:
+    for note in result.notes:
         c.print(f"  note: {note}", markup=False)
-    c.print(f"  report: {result['report']}  (load average {result['load_average']})")
+    c.print(f"  report: {result.report}  (load average {result.load_average})")
 
 
 @cli_errors
@@ -73,9 +75,10 @@ def chaos(
     req = ChaosRequest(faults=fault or [], rate=rate, duration_s=duration, settle_s=settle,
                        ctx=Context.resolve(run_dir, stack), allow_foreign=allow_foreign)
     result = run_chaos(req, on_line=out.console.print)
-    code = ExitCode.OK if result["passed"] else ExitCode.FAILED
+    code = ExitCode.OK if result.passed else ExitCode.FAILED
     if json_out:
-        out.print_json(out.envelope({"status": "pass" if result["passed"] else "fail", **result}, code))
+        status = "pass" if result.passed else "fail"
+        out.print_json(out.envelope({"status": status, **result.to_json()}, code))
     else:
         _show(result)
     for path in publish_chaos(result, junit=junit):

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from trade_ops.chaos.result import INVARIANTS
 from trade_ops.report.markdown import table
 
 if TYPE_CHECKING:
+    from trade_ops.chaos.result import ChaosResult
     from trade_ops.report.perf import PerfReport
 
 __all__ = ["bench_markdown", "chaos_markdown", "perf_markdown"]
@@ -50,18 +52,15 @@ def bench_markdown(result: dict[str, Any]) -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
-def chaos_markdown(result: dict[str, Any]) -> str:
-    passed = bool(result.get("passed"))
-    faults = ", ".join(f"`{f['fault']}`" for f in result.get("faults") or []) or "none"
-    lines = [f"## trade-ops chaos {result.get('run_id')}", "",
-             f"**{'✅ PASS' if passed else '❌ FAIL'}** · {result.get('rate')} orders/s for "
-             f"{result.get('duration_s')} s · faults {faults}", "",
-             f"Sent {result.get('sent')}, acknowledged (201) {result.get('acknowledged')}, "
-             f"retried {result.get('retried')}.", "",
+def chaos_markdown(result: ChaosResult) -> str:
+    faults = ", ".join(f"`{f.fault}`" for f in result.faults) or "none"
+    lines = [f"## trade-ops chaos {result.run_id}", "",
+             f"**{'✅ PASS' if result.passed else '❌ FAIL'}** · {result.rate} orders/s for "
+             f"{result.duration_s} s · faults {faults}", "",
+             f"Sent {result.sent}, acknowledged (201) {result.acknowledged}, retried {result.retried}.", "",
              *table(["invariant", "orders breaking it", "examples"],
-                    [[name.replace("_", " "), result.get(name, 0),
-                      "; ".join((result.get("examples") or {}).get(name, [])[:2])]
-                     for name in ("lost", "traded_after_error", "duplicated", "unsettled")])]
+                    [[name.replace("_", " "), result.broken(name), "; ".join(result.examples.of(name)[:2])]
+                     for name in INVARIANTS])]
     return "\n".join(lines).rstrip() + "\n"
 
 

@@ -13,6 +13,7 @@ from trade_ops.render.step_summary import append_step_summary
 
 if TYPE_CHECKING:
     from trade_ops.bench.runner import BenchOutcome
+    from trade_ops.chaos.result import ChaosResult
     from trade_ops.report.perf import PerfReport
 
 __all__ = ["publish_bench", "publish_chaos", "publish_doctor", "publish_perf"]
@@ -64,7 +65,7 @@ def _bench_page(outcome: BenchOutcome, path: Path) -> Path:
         return write_html(path, f"trade-ops {name}", text, Path(tmp))
 
 
-def publish_chaos(result: dict[str, Any], *, junit: Path | None = None) -> list[Path]:
+def publish_chaos(result: ChaosResult, *, junit: Path | None = None) -> list[Path]:
     from trade_ops.render.junit import write_junit
     from trade_ops.render.markdown import chaos_markdown
     from trade_ops.render.verdicts import chaos_suite

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
+    from trade_ops.chaos.result import ChaosResult
     from trade_ops.report.perf import PerfReport
 
 __all__ = ["Case", "Suite", "bench_suite", "chaos_suite", "doctor_suite", "perf_suite"]
@@ -102,20 +103,18 @@ _INVARIANTS = (
 )
 
 
-def chaos_suite(result: dict[str, Any]) -> Suite:
+def chaos_suite(result: ChaosResult) -> Suite:
     """One case per invariant: the count of orders that broke it (the limit is 0), examples."""
-    examples = result.get("examples") or {}
     cases = []
     for key, promise in _INVARIANTS:
-        broken = int(result.get(key) or 0)
+        broken = result.broken(key)
         cases.append(Case(key.replace("_", " "), "trade-ops.chaos", "failed" if broken else "passed",
                           f"measured {broken} orders, limit 0: {promise}" if broken else "",
-                          "\n".join([promise, *examples.get(key, [])])))
-    faults = ", ".join(f["fault"] for f in result.get("faults") or [])
-    return Suite("trade-ops chaos", cases, float(result.get("duration_s") or 0),
-                 properties={"run_id": str(result.get("run_id")), "faults": faults,
-                             "sent": str(result.get("sent")),
-                             "acknowledged": str(result.get("acknowledged"))})
+                          "\n".join([promise, *result.examples.of(key)])))
+    faults = ", ".join(f.fault for f in result.faults)
+    return Suite("trade-ops chaos", cases, float(result.duration_s),
+                 properties={"run_id": result.run_id, "faults": faults, "sent": str(result.sent),
+                             "acknowledged": str(result.acknowledged)})
 
 
 def perf_suite(report: PerfReport) -> Suite:
