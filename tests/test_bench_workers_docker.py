@@ -19,7 +19,7 @@ from trade_ops.bench.docker_workers import LABEL_RUN
 from trade_ops.bench.null_server import NullServer
 from trade_ops.bench.runner import BenchRequest
 
-pytestmark = [pytest.mark.timeout(900)]  # the first use builds the service image
+pytestmark = [pytest.mark.docker, pytest.mark.timeout(900)]  # the first use builds the service image
 BASE_IMAGE = os.environ.get("TRADE_OPS_TEST_BASE_IMAGE", "local/debian-python:bookworm")
 
 

@@ -33,7 +33,7 @@ from trade_ops.errors import ExitCode
 from trade_ops.permissions import BENCH_SUBJECTS, bench_permissions, nats_permissions
 from trade_ops.stack import load_stack
 
-pytestmark = pytest.mark.timeout(180)
+pytestmark = [pytest.mark.process, pytest.mark.timeout(180)]
 QUIET = Console(file=open(os.devnull, "w"))  # noqa: SIM115 (the module's lifetime)
 WORKERS = 2
 

@@ -14,13 +14,14 @@ import pytest
 from typer.testing import CliRunner
 
 from tests.apps.stacks import free_offset
-from trade_ops import supervisor
 from trade_ops.cli import app
 from trade_ops.credentials import operator_headers
 from trade_ops.rundir import RunDir
+from trade_ops.runtime import supervisor
 from trade_ops.stack import load_stack
 
-pytestmark = pytest.mark.timeout(300)  # a stack start on a loaded 2-core box, then one short run
+# a stack start on a loaded 2-core box, then one short run
+pytestmark = [pytest.mark.stack, pytest.mark.timeout(300)]
 CLEAN_ENV = {"TRADE_OPS_RUN_DIR": None, "TRADE_OPS_STACK": None, "TRADE_OPS_PORT_OFFSET": None}
 
 

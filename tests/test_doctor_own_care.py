@@ -10,14 +10,16 @@ from pathlib import Path
 
 import pytest
 
+from trade_ops.context import Context
 from trade_ops.doctor.check_infra import EXPECTED_TABLES, SPARSE_WRITERS, check_lake
 from trade_ops.doctor.check_processes import check_process
 from trade_ops.doctor.model import CheckResult
 from trade_ops.doctor.reconcile import check_reconcile
 from trade_ops.doctor.rootcause import assign
 from trade_ops.doctor.target import Process, build_target
-from trade_ops.rundir import RunDir
 from trade_ops.stack import load_stack
+
+pytestmark = pytest.mark.process
 
 # Python imports sitecustomize at start: this one aborts the reconciliation child natively
 # (SIGABRT), as "terminate called without an active exception" did in native code.
@@ -34,7 +36,7 @@ def test_a_reconciliation_child_that_crashes_fails_its_check(tmp_path: Path,
     site.mkdir()
     (site / "sitecustomize.py").write_text(_ABORT_RECONCILE)
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")]))
-    target = build_target(RunDir(tmp_path / "run"))
+    target = build_target(Context.resolve(tmp_path / "run"))
     r = CheckResult("orders, fills, positions and lake agree", "dataflow", component="event-writer")
     asyncio.run(check_reconcile(target, r, 100, 20.0))
     assert r.status == "fail", r.to_json()  # was a warn: exit 0 while nothing was compared
@@ -53,7 +55,8 @@ def test_strict_judges_the_current_process_not_its_restarts(tmp_path: Path, star
     log = tmp_path / "oms.log"
     log.write_text("")
     r = CheckResult("process oms", "processes", component="oms")
-    check_process(build_target(RunDir(tmp_path / "run")), _process("oms", log, started_ago, restarts=2), r)
+    target = build_target(Context.resolve(tmp_path / "run"))
+    check_process(target, _process("oms", log, started_ago, restarts=2), r)
     assert r.status == status, r.to_json()
     assert any(d.startswith("restarted 2 times") for d in r.details)
 
@@ -62,7 +65,7 @@ def test_strict_judges_the_current_process_not_its_restarts(tmp_path: Path, star
 def test_strict_right_after_up_tables_not_written_by_writers_just_started(tmp_path: Path, started_ago: float,
                                                                           status: str) -> None:
     """Right after `up`, --strict failed on "tables not written yet": writers started 2 s ago."""
-    target = build_target(RunDir(tmp_path / "run"))
+    target = build_target(Context.resolve(tmp_path / "run"))
     writers = sorted({w for w in EXPECTED_TABLES.values() if w not in SPARSE_WRITERS})
     target.services = [c for c in target.services if c.name in writers]
     target.processes = {w: _process(w, tmp_path / f"{w}.log", started_ago) for w in writers}

@@ -82,7 +82,7 @@ def test_streams_fit_a_small_disk_and_failing_publishes_fail_health(tmp_path: Pa
     try:
         started = supervisor.up(rd, stack, timeout=60)
         assert all(s.state == "ready" for s in started)
-        assert 0 < infra.stream_bytes_scale(rd.stream_scale) < 0.02  # sized to 400 MB, kept for the next up
+        assert 0 < infra.stream_bytes_scale(rd.path) < 0.02  # sized to 400 MB, kept for the next up
         health = f"{stack['gateway'].base_url}/health"
         assert httpx.get(health).json()["status"] == "pass"
         filler = small_disk / "filler"

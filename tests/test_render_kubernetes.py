@@ -17,6 +17,8 @@ from trade_ops import credentials
 from trade_ops.cli import app
 from trade_ops.errors import ExitCode
 
+pytestmark = pytest.mark.process
+
 runner = CliRunner()
 KUBERNETES = "1.35.0"  # a current release; kubernetes-validate carries its API schemas
 

@@ -25,12 +25,14 @@ from nats.js.api import AckPolicy, ConsumerConfig, RePublish, StreamConfig
 
 from services import contract
 from tests.orderpath import fill_event
-from trade_ops import credentials, infra, supervisor, topology
+from trade_ops import credentials, infra, topology
 from trade_ops.chaos import ChaosRequest, run_chaos
+from trade_ops.context import Context
 from trade_ops.rundir import RunDir
+from trade_ops.runtime import supervisor
 from trade_ops.stack import Stack, load_stack
 
-pytestmark = pytest.mark.timeout(300)
+pytestmark = [pytest.mark.process, pytest.mark.timeout(300)]
 
 
 def _free_stack() -> Stack:
@@ -260,7 +262,7 @@ def test_after_the_attacks_the_topology_is_the_contracts_and_the_promises_hold(
     rd, _ = stack
     asyncio.run(_topology_as_contract(rd))
     result = run_chaos(ChaosRequest(faults=["burst 20@0.5+0.1"], rate=20, duration_s=2, settle_s=60,
-                                    run_dir=rd.path, report_dir=rd.path / "chaos-reports"))
-    assert (result["lost"], result["traded_after_error"], result["duplicated"]) == (0, 0, 0), result
-    assert result["acknowledged"] > 0, result
-    assert result["settled"], (result["unsettled"], result["examples"]["unsettled"])
+                                    ctx=Context.resolve(rd.path), report_dir=rd.path / "chaos-reports"))
+    assert (result.lost, result.traded_after_error, result.duplicated) == (0, 0, 0), result
+    assert result.acknowledged > 0, result
+    assert result.settled, (result.unsettled, result.examples.unsettled)

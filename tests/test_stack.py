@@ -94,7 +94,7 @@ def test_unknown_service_is_a_usage_error() -> None:
 
 
 def test_service_env_tells_each_service_where_everything_is(tmp_path: Path) -> None:
-    env = load_stack(offset=10).service_env("oms", tmp_path, tmp_path / "lake")
+    env = load_stack(offset=10).service_env("oms", tmp_path)
     assert env["TRADE_OPS_PORT"] == "8109"
     assert env["TRADE_OPS_URL_RISK"] == "http://127.0.0.1:8113"
     assert env["TRADE_OPS_NATS_URL"] == "nats://127.0.0.1:4232"

@@ -1,4 +1,4 @@
-"""`python -m trade_ops`: the CLI, as the coordinator starts bench workers (worker_argv)."""
+"""`python -m trade_ops`: the CLI, as the coordinator starts bench workers (bench/worker.py: worker_argv)."""
 
 from trade_ops.cli import main
 

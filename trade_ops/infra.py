@@ -81,6 +81,9 @@ DEFAULT_DURABILITY = "process"  # chosen from the measurement in the README
 VALKEY_MAXMEMORY = "512mb"
 
 
+STREAM_SCALE_FILE = "stream-bytes-scale"  # in the run directory (RunDir.stream_scale)
+
+
 def durability() -> str:
     """TRADE_OPS_DURABILITY, else the default (a run directory keeps its own: RunDir.durability)."""
     return check_durability(os.environ.get(DURABILITY_ENV) or DEFAULT_DURABILITY)
@@ -108,12 +111,11 @@ def mount_of(path: Path) -> Path:
     return path
 
 
-def stream_bytes_scale(saved: Path) -> float:
-    """The share of each stream's max_bytes to reserve: what the first `up` in a run
-    directory sized to its disk and kept in `saved` (RunDir.stream_scale: a later `up` on a
-    fuller disk must not shrink streams that hold data), else sized now. StartupError when
-    the disk is too full to start."""
-    run_dir = saved.parent
+def stream_bytes_scale(run_dir: Path) -> float:
+    """The share of each stream's max_bytes to reserve: what the first `up` in `run_dir`
+    sized to its disk (kept there, RunDir.stream_scale: a later `up` on a fuller disk must not
+    shrink streams that hold data), else sized now. StartupError when the disk is too full."""
+    saved = run_dir / STREAM_SCALE_FILE
     if saved.exists():
         return float(saved.read_text().strip())
     from services.contract import STREAMS

@@ -52,9 +52,9 @@ import orjson
 from services import env
 from trade_ops import infra
 from trade_ops.errors import RunDirError, UsageError
-from trade_ops.stack import Stack, load_stack
+from trade_ops.stack import LAKE_DIR, Stack, load_stack
 
-__all__ = ["CALIBRATION", "LAKE", "RUN_DIR_ENV", "SECRETS", "STACK_ENV", "ProcessRecord", "RunDir",
+__all__ = ["CALIBRATION", "RUN_DIR_ENV", "SECRETS", "STACK_ENV", "ProcessRecord", "RunDir",
            "StackState", "find_run_dir"]
 
 RUN_DIR_ENV = env.RUN_DIR
@@ -69,12 +69,10 @@ DOCKER_OPTIONS = "docker.json"
 LOGS = "logs"
 NATS_STORE = "nats"
 VALKEY_DATA = "valkey"
-LAKE = "lake"
 SECRETS = "secrets"
 DOCTOR_LAST = "doctor-last.json"
 CALIBRATION = "bench-calibration.json"
 CHAOS = "chaos"
-STREAM_SCALE = "stream-bytes-scale"
 REPORTS = "reports"
 RUNS = "runs"
 
@@ -197,7 +195,7 @@ class RunDir:
     @property
     def lake(self) -> Path:
         """Where the lake is when the stack does not point it elsewhere (Stack.lake_uri)."""
-        return self.path / LAKE
+        return self.path / LAKE_DIR
 
     @property
     def secrets(self) -> Path:
@@ -225,7 +223,7 @@ class RunDir:
 
     @property
     def stream_scale(self) -> Path:
-        return self.path / STREAM_SCALE
+        return self.path / infra.STREAM_SCALE_FILE
 
     @property
     def reports(self) -> Path:

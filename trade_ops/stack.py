@@ -19,7 +19,9 @@ from typing import Any, Literal
 from services import env as names
 from trade_ops.errors import StackFileError, UsageError
 
-__all__ = ["Component", "Stack", "load_stack"]
+__all__ = ["LAKE_DIR", "Component", "Stack", "load_stack"]
+
+LAKE_DIR = "lake"  # the lake in a run directory, when the stack points it nowhere else (RunDir.lake)
 
 Kind = Literal["valkey", "nats", "lake", "service"]
 INFRA_KINDS = ("valkey", "nats", "lake")
@@ -166,12 +168,12 @@ class Stack:
                  for n, c in self.components.items()}
         return replace(self, components=moved, offset=offset)
 
-    def lake_uri(self, default: Path) -> str:
-        """The lake's URI: where the stack points it, else `default` (a run directory's lake)."""
+    def lake_uri(self, run_dir: Path) -> str:
+        """The lake's URI: where the stack points it, else the run directory's lake/ (RunDir.lake)."""
         lake = self.first("lake")
         if lake and lake.uri:
             return lake.uri
-        return str(default.resolve())
+        return str((run_dir / LAKE_DIR).resolve())
 
     def valkey_url(self) -> str:
         v = self.first("valkey")
@@ -185,7 +187,7 @@ class Stack:
         n = self.first("nats")
         return f"http://{n.host}:{n.monitor_port}" if n else "http://127.0.0.1:8222"
 
-    def service_env(self, name: str, run_dir: Path, lake: Path) -> dict[str, str]:
+    def service_env(self, name: str, run_dir: Path) -> dict[str, str]:
         """The environment a service process is started with: where everything is."""
         svc = self[name]
         env = {
@@ -194,7 +196,7 @@ class Stack:
             names.PORT: str(svc.port),
             names.VALKEY_URL: self.valkey_url(),
             names.NATS_URL: self.nats_url(),
-            names.LAKE_URI: self.lake_uri(lake),
+            names.LAKE_URI: self.lake_uri(run_dir),
             names.RUN_DIR: str(run_dir.resolve()),
         }
         for other in self.services:

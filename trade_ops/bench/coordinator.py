@@ -51,11 +51,11 @@ from trade_ops.bench.scenario import Scenario, default_scenario, resolve
 from trade_ops.bench.slo import Slo, parse_slos
 from trade_ops.bench.target import Target
 from trade_ops.bench.verdict import judge, with_default_gates
-from trade_ops.bench.worker import WORKER_TARGETS, Job, job_target, read_result
+from trade_ops.bench.worker import WORKER_TARGETS, Job, job_target, read_result, worker_argv
 from trade_ops.errors import ExitCode, UsageError
 
 __all__ = ["LAUNCHERS", "MAX_WORKERS", "Launch", "Started", "default_workers", "process_launch",
-           "run_workers", "start_delay_s", "worker_argv"]
+           "run_workers", "start_delay_s"]
 
 MAX_WORKERS = 256
 # Enough for N interpreters to import the bench on a busy host; a worker not ready by the
@@ -71,13 +71,6 @@ def default_workers() -> int:
 
 def start_delay_s(workers: int) -> float:
     return START_DELAY_S + START_DELAY_PER_WORKER_S * workers
-
-
-def worker_argv(shard: int, shards: int, start_at: float, job: str, out: str | None = None) -> list[str]:
-    """The worker command after the interpreter: `-m trade_ops bench worker ...`."""
-    argv = ["-m", "trade_ops", "bench", "worker", "--shard", f"{shard}/{shards}", "--start-at",
-            f"{start_at:.6f}", "--job", job]
-    return [*argv, "--out", out] if out else argv
 
 
 class Started(Protocol):
@@ -139,7 +132,15 @@ def _docker_launch(job: Job, job_path: Path, shard: int, work: Path) -> Started:
     return container_launch(job, job_path, shard, work)
 
 
+def _docker_image() -> None:
+    from trade_ops.bench.docker_workers import prepare_image
+
+    prepare_image()
+
+
 LAUNCHERS: dict[str, Launch] = {"process": process_launch, "docker": _docker_launch}
+# what a launcher needs done once, before the start time is set (the image built)
+PREPARE: dict[str, Callable[[], None]] = {"docker": _docker_image}
 
 
 def _runs_dir(req: BenchRequest) -> Path:
@@ -234,10 +235,7 @@ def run_workers(req: BenchRequest, workers: int, runtime: str, console: Console,
 
 def _launch(job: Job, work: Path, launch: Launch, console: Console, runtime: str) -> list[Started]:
     """Start the N workers here (processes, containers), all told the same start time."""
-    if runtime == "docker":
-        from trade_ops.bench.docker_workers import prepare_image
-
-        prepare_image()
+    PREPARE.get(runtime, lambda: None)()
     job.start_at = time.time() + start_delay_s(job.shards)
     job_path = work / "job.json"
     job_path.write_bytes(orjson.dumps(job.to_json()))

@@ -17,8 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from services import env
-from trade_ops.bench.coordinator import worker_argv
-from trade_ops.bench.worker import Job, read_result
+from trade_ops.bench.worker import Job, read_result, worker_argv
 from trade_ops.compose import SERVICE_IMAGE
 
 __all__ = ["LABEL_RUN", "container_launch", "prepare_image"]

@@ -44,7 +44,7 @@ from trade_ops.bench.targets import contract_for, make_target
 from trade_ops.errors import TradeOpsError, UsageError
 
 __all__ = ["FORMAT", "WORKER_TARGETS", "Job", "job_target", "parse_shard", "parse_start", "read_result",
-           "run_shard", "shard_spec", "write_result"]
+           "run_shard", "shard_spec", "worker_argv", "write_result"]
 
 FORMAT = "trade-ops-worker/1"
 # HTTP targets only: fill and sink wait for their answer on the stack's NATS, one connection each
@@ -211,3 +211,10 @@ def read_result(data: bytes) -> dict[str, Any] | None:
     except orjson.JSONDecodeError:
         return None
     return doc if isinstance(doc, dict) and doc.get("format") == FORMAT else None
+
+
+def worker_argv(shard: int, shards: int, start_at: float, job: str, out: str | None = None) -> list[str]:
+    """The worker command after the interpreter: `-m trade_ops bench worker ...`."""
+    argv = ["-m", "trade_ops", "bench", "worker", "--shard", f"{shard}/{shards}", "--start-at",
+            f"{start_at:.6f}", "--job", job]
+    return [*argv, "--out", out] if out else argv

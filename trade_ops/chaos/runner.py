@@ -284,7 +284,7 @@ def run_chaos(req: ChaosRequest, on_line: Any = None) -> ChaosResult:
 
     # settle, then judge
     ptrc = stack.components.get("ptrc")
-    lake_uri = stack.lake_uri(rd.lake) if stack.first("lake") else None
+    lake_uri = stack.lake_uri(rd.path) if stack.first("lake") else None
     settle_deadline = time.monotonic() + req.settle_s
     while True:
         ev = asyncio.run(verify.gather(oms_url=oms_url, ptrc_url=ptrc.base_url if ptrc else None,

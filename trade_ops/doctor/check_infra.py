@@ -127,7 +127,7 @@ async def nats_info(host: str, port: int, timeout: float) -> dict[str, Any]:
 
 
 def _log_of(target: Target, name: str) -> Path | None:
-    from trade_ops import supervisor
+    from trade_ops.runtime import supervisor
 
     try:
         return supervisor.logs_of(target.run_dir, [name])[name]
@@ -195,7 +195,7 @@ async def check_nats(target: Target, http: httpx.AsyncClient, c: Component, r: C
 
 
 async def check_lake(target: Target, c: Component, r: CheckResult) -> None:
-    uri = target.lake_uri or target.stack.lake_uri(target.run_dir.lake)
+    uri = target.lake_uri or target.stack.lake_uri(target.run_dir.path)
     r.data.update(uri=uri, address=uri)
     r.summary = uri
     if is_local(uri):

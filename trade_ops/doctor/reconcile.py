@@ -228,7 +228,7 @@ async def check_reconcile(target: Target, r: CheckResult, window: int, budget: f
     from trade_ops.doctor.lake_probe import endpoint
 
     where = {"nats": target.stack.nats_url(), "valkey": target.stack.valkey_url(),
-             "lake": target.lake_uri or target.stack.lake_uri(target.run_dir.lake),
+             "lake": target.lake_uri or target.stack.lake_uri(target.run_dir.path),
              "ptrc": target.stack["ptrc"].base_url if target.has("ptrc") else None, "window": window,
              "run_dir": str(target.run_dir.path)}
     # What the child reaches is reached by doctor: it is in the record too.

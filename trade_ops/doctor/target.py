@@ -371,5 +371,5 @@ def build_target(ctx: Context, urls: dict[str, str] | None = None, timeout: floa
     return Target(stack=stack, run_dir=run_dir, services=services, infra=infra, processes=processes,
                   compose=compose, timeout=timeout, containers=containers,
                   nats_monitor=stack.nats_monitor_url() if has_nats else None,
-                  lake_uri=stack.lake_uri(run_dir.lake) if has_lake else None,
+                  lake_uri=stack.lake_uri(run_dir.path) if has_lake else None,
                   stack_flag=str(stack_file) if stack_file else None)

@@ -66,9 +66,9 @@ def _command(c: Component, stack: Stack, run_dir: RunDir) -> tuple[list[str], di
                                    run_dir.durability(), secrets / "nats.conf"), least_env())
     if not c.command:
         raise StackFileError(f"service {c.name!r} has no command in the stack file")
-    settings = {**stack.service_env(c.name, run_dir.path, run_dir.lake),
+    settings = {**stack.service_env(c.name, run_dir.path),
                 **credentials.service_env(run_dir.path, c.name)}
-    return c.start_command(), least_env(settings, lake_uri=stack.lake_uri(run_dir.lake))
+    return c.start_command(), least_env(settings, lake_uri=stack.lake_uri(run_dir.path))
 
 
 def _load_or_new_state(run_dir: RunDir, stack: Stack) -> StackState:
@@ -161,7 +161,7 @@ def _raise_failures(results: list[tuple[ProcessStatus, str]]) -> None:
 
 
 def _ensure_lake(stack: Stack, run_dir: RunDir) -> None:
-    uri = stack.lake_uri(run_dir.lake)
+    uri = stack.lake_uri(run_dir.path)
     if "://" not in uri:
         try:
             credentials.private_dir(Path(uri))
@@ -184,7 +184,7 @@ def up(run_dir: RunDir, stack: Stack, *, only: list[str] | None = None, timeout:
 def _up_locked(run_dir: RunDir, stack: Stack, components: list[Component], deadline: float,
                report: Progress) -> list[ProcessStatus]:
     state = _load_or_new_state(run_dir, stack)
-    infra.stream_bytes_scale(run_dir.stream_scale)  # sized to the disk before anything starts, or why not
+    infra.stream_bytes_scale(run_dir.path)  # sized to the disk before anything starts, or why not
     running = {n for n, r in state.processes.items() if processes.find_ours(r.pid, r.started_at, r.command)}
     fresh = {c.name for c in components} - running
     check_ports([c for c in components if c.name in fresh])
