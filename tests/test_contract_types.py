@@ -21,6 +21,8 @@ from services.kit import bus, lake
 from services.sink_alt.app import ALT_EVENTS, alt_row
 from services.sink_ticks.app import MARKET_TICKS, tick_row
 
+pytestmark = pytest.mark.unit
+
 PAYLOADS: list[Any] = [f.payload for f in contract.FAMILIES.values()] + [contract.RiskCheckReply]
 
 

@@ -10,6 +10,8 @@ import pytest
 
 from trade_ops.order_contract import Verdict, builtin, from_openapi, from_table, learn, table_lines
 
+pytestmark = pytest.mark.unit
+
 
 @pytest.mark.parametrize(("code", "doc", "verdict", "status"), [
     (201, {"order_id": "o1", "status": "ACCEPTED", "result": "accepted"}, Verdict.ACCEPTED, "ACCEPTED"),

@@ -22,12 +22,13 @@ from typer.testing import CliRunner
 
 from tests.apps.stacks import ROOT
 from tests.helpers import wait_until
-from trade_ops import identity, infra, readiness, supervisor
+from trade_ops import identity, infra, readiness
 from trade_ops.cli import app
 from trade_ops.rundir import RunDir
+from trade_ops.runtime import supervisor
 from trade_ops.stack import Stack, load_stack
 
-pytestmark = pytest.mark.timeout(240)
+pytestmark = [pytest.mark.process, pytest.mark.timeout(240)]
 CLEAN_ENV = {"TRADE_OPS_RUN_DIR": None, "TRADE_OPS_STACK": None, "TRADE_OPS_PORT_OFFSET": None}
 
 
