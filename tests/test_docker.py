@@ -394,7 +394,9 @@ def test_compose_yaml_runs_healthy_and_doctor_passes(compose_dir: Path, tmp_path
                   env={"COMPOSE_PROJECT_NAME": os.environ["COMPOSE_PROJECT_NAME"]})
     assert doc["exit_code"] == 0, [(c["name"], c["details"]) for c in doc["checks"] if c["status"] == "fail"]
     containers = [c for c in doc["checks"] if c["name"].startswith("container ")]
-    assert len(containers) == 16 and all(c["status"] == "pass" for c in containers)
+    # 16 that run and the operator's one-shot that made the streams and durables, done
+    assert len(containers) == 17 and all(c["status"] == "pass" for c in containers)
+    assert _check(doc, "container topology")["summary"] == "completed (exit 0)"
     assert _check(doc, "oms")["data"]["port"] == 8099 + offset  # found from the containers
 
 
@@ -406,9 +408,11 @@ def test_a_wrong_healthcheck_port_is_named_not_the_service(compose_dir: Path, tm
     gateway["healthcheck"] = {**gateway["healthcheck"], "interval": "1s", "retries": 2, "start_period": "0s"}
     gateway["healthcheck"]["test"][-1] = "http://127.0.0.1:9/health"  # nothing listens on port 9
     del gateway["build"]
+    topology = {k: v for k, v in doc["services"]["topology"].items() if k != "build"}  # makes the streams
     nats["image"] = compose.SERVICE_IMAGE
     (compose_dir / "hc.yaml").write_text(yaml.safe_dump(
-        {"name": f"trade-ops-hc-{offset}", "services": {"nats": nats, "gateway": gateway},
+        {"name": f"trade-ops-hc-{offset}",
+         "services": {"nats": nats, "gateway": gateway, "topology": topology},
          "volumes": {"nats-data": {}, "trade-ops-data": {}}, "secrets": doc["secrets"]}))
     done = _compose(["-f", "hc.yaml", "up", "-d", "--pull", "never"], compose_dir, timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr

@@ -106,6 +106,12 @@ def _earlier_exits(client: Any, attrs: dict[str, Any]) -> list[int]:
     return codes
 
 
+def _one_shot(attrs: dict[str, Any]) -> bool:
+    """A container that is never restarted: exiting is its end, not a death."""
+    policy = (attrs.get("HostConfig", {}).get("RestartPolicy") or {}).get("Name") or "no"
+    return bool(policy == "no")
+
+
 def judge_container(client: Any, attrs: dict[str, Any], deployment: Deployment, stack: Stack,
                     timeout: float = 1.0) -> CheckResult:
     """One container's check: its state, exits, OOM, restarts, Docker's health, log tail."""
@@ -143,6 +149,9 @@ def judge_container(client: Any, attrs: dict[str, Any], deployment: Deployment, 
         r.log_tail = tail()
         r.fail(f"{service} is in a restart loop: restarted {restarts} times, exit codes "
                f"{', '.join(map(str, exits[-5:])) or code}{_signal_name(exits[-1] if exits else code)}", logs)
+        return r
+    if not st.get("Running") and code == 0 and _one_shot(attrs):
+        r.summary = "completed (exit 0)"  # a job that ran once, as compose's topology one-shot
         return r
     if not st.get("Running"):
         r.summary = f"exited ({code})"
