@@ -26,7 +26,7 @@ from trade_ops.bench.loadgen import LoadSpec, Raw
 from trade_ops.bench.null_server import NullServer
 from trade_ops.bench.render import cpu_line
 from trade_ops.bench.results import analyse
-from trade_ops.bench.targets import OK
+from trade_ops.bench.target import OK
 from trade_ops.cli import app
 
 pytestmark = pytest.mark.process

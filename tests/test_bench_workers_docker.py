@@ -18,6 +18,7 @@ from trade_ops.bench.coordinator import run_workers
 from trade_ops.bench.docker_workers import LABEL_RUN
 from trade_ops.bench.null_server import NullServer
 from trade_ops.bench.runner import BenchRequest
+from trade_ops.context import Context
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(900)]  # the first use builds the service image
 BASE_IMAGE = os.environ.get("TRADE_OPS_TEST_BASE_IMAGE", "local/debian-python:bookworm")
@@ -35,7 +36,7 @@ def test_workers_run_as_containers_and_are_removed(docker_engine: Any, null_url:
     scenario = tmp_path / "short.toml"
     scenario.write_text('name = "short"\nmodel = "open"\nrate = 200.0\nduration_s = 1.0\nconcurrency = 4\n'
                         'slo = ["errors==0"]\n')
-    req = BenchRequest("null", str(scenario), url=null_url, run_dir=tmp_path / "run")
+    req = BenchRequest("null", str(scenario), url=null_url, ctx=Context.resolve(tmp_path / "run"))
     outcome = run_workers(req, 2, "docker", Console(file=open(os.devnull, "w")))  # noqa: SIM115
     r = outcome.result
     rows = sorted(r["workers"], key=lambda w: w["shard"])

@@ -29,6 +29,7 @@ from trade_ops import credentials, infra
 from trade_ops.bench.coordinator import run_workers
 from trade_ops.bench.join import bench_login
 from trade_ops.bench.runner import BenchRequest
+from trade_ops.context import Context
 from trade_ops.errors import ExitCode
 from trade_ops.permissions import BENCH_SUBJECTS, bench_permissions, nats_permissions
 from trade_ops.stack import load_stack
@@ -166,8 +167,8 @@ def test_workers_in_other_namespaces_join_through_nats(net: Net, tmp_path: Path)
         scenario = tmp_path / "remote.toml"
         scenario.write_text('name = "remote"\nmodel = "open"\nrate = 200.0\nduration_s = 1.5\n'
                             'concurrency = 4\nslo = ["errors==0"]\n')
-        req = BenchRequest("http", str(scenario), url=target, allow_remote=True, run_dir=run_dir,
-                           stack_file=stack)
+        req = BenchRequest("http", str(scenario), url=target, allow_remote=True,
+                           ctx=Context.resolve(run_dir, stack))
         outcome = run_workers(req, WORKERS, "nats", QUIET)
         for w in workers:
             assert w.wait(60) == 0, w.stderr.read()  # type: ignore[union-attr]

@@ -37,7 +37,7 @@ def _clean() -> tuple[Evidence, dict[str, int]]:
 def test_a_clean_run_passes() -> None:
     ev, answers = _clean()
     verdict = judge(ev, answers)
-    assert verdict.passed and verdict.settled, verdict.to_json()
+    assert verdict.passed and verdict.settled, verdict
 
 
 def test_a_201_that_is_not_readable_or_not_published_is_lost_and_a_late_one_unsettled() -> None:
@@ -100,7 +100,7 @@ def test_a_position_behind_its_fills_is_unsettled_not_duplicated() -> None:
     ev, answers = _clean()
     ev.ptrc_trades, ev.ptrc_positions = [], {}  # ptrc has not applied the fill yet
     verdict = judge(ev, answers)
-    assert verdict.safe and not verdict.settled, verdict.to_json()
+    assert verdict.safe and not verdict.settled, verdict
 
 
 def test_the_chaos_result_is_typed_and_its_json_keeps_the_shape_it_had() -> None:
