@@ -179,8 +179,8 @@ class Target:
         return self._trade_ops_flags()
 
     def _trade_ops_flags(self) -> str:
-        here = self.run_dir.path
-        flags = "" if here == RunDir().path else f" --run-dir {shlex.quote(str(here))}"
+        # a run directory found the way every command finds it needs no flag; a named one does
+        flags = "" if self.run_dir.searched else f" --run-dir {shlex.quote(str(self.run_dir.path))}"
         if self.stack_flag and not self.supervised:
             flags += f" --stack {shlex.quote(self.stack_flag)}"
         return flags
