@@ -25,6 +25,7 @@ The whole layout is here, and only here (every other module asks a `RunDir` for 
     stream-bytes-scale        the share of each stream's max_bytes the first `up` sized to the disk
     reports/                  STATUS_REPORT.md, PERFORMANCE_REPORT.md and its plots, unless a
                               path is given
+    kubernetes/               `render kubernetes` manifests (unless --out names a folder)
     runs/                     saved bench runs (`bench --save NAME`: NAME.json, NAME.hgrm), found
                               by name
 
@@ -220,6 +221,11 @@ class RunDir:
     @property
     def chaos(self) -> Path:
         return self.path / CHAOS
+
+    @property
+    def kubernetes(self) -> Path:
+        """Where `render kubernetes` writes its manifests when no --out is given."""
+        return self.path / "kubernetes"
 
     @property
     def stream_scale(self) -> Path:

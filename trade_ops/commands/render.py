@@ -46,7 +46,7 @@ def kubernetes(
     from trade_ops.rundir import RunDir
     from trade_ops.stack import load_stack
 
-    out_dir = out_dir or RunDir(run_dir).path / "kubernetes"
+    out_dir = out_dir or RunDir(run_dir).kubernetes
     manifests = render(load_stack(stack), namespace, creds_dir=out_dir, image=image, workers=workers)
     paths = write(manifests, out_dir)
     out.console.print(f"wrote {len(paths)} files to {out_dir}/ for namespace {namespace} "
