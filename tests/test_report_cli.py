@@ -7,12 +7,14 @@ import sys
 import types
 from pathlib import Path
 
+import msgspec
 import orjson
 import pytest
 from typer.testing import CliRunner
 
 from tests.report_synth import save_run
 from trade_ops.cli import app
+from trade_ops.report.result import ReportResult
 
 pytestmark = pytest.mark.unit
 
@@ -118,6 +120,9 @@ def test_json_is_one_document_on_success_and_on_error(runs: Path, tmp_path: Path
     result = CliRunner().invoke(app, ["report", "perf", "slow", "fast", "--runs-dir", str(runs), "--out",
                                       str(tmp_path / "P.md"), "--expect", "p99 <= 1.1x", "--json"])
     doc = orjson.loads(result.stdout)
+    # the document is the typed result's, every key and type of it (no more, no fewer keys)
+    typed = msgspec.json.decode(result.stdout, type=ReportResult, strict=True)
+    assert typed.to_json() == doc
     assert result.exit_code == 0 and doc["status"] == "pass" and doc["expectations"][0]["met"]
     assert {r["metric"] for r in doc["rows"]} >= {"p50", "p99", "throughput"}
     missing = CliRunner().invoke(app, ["report", "perf", "slow", "nope", "--runs-dir", str(runs), "--json"])

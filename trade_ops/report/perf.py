@@ -14,10 +14,11 @@ from trade_ops.report.compare import DEFAULT_MIN_EFFECT, Comparison, compare_run
 from trade_ops.report.expect import Verdict, check, parse_expectation
 from trade_ops.report.markdown import bench_command, render_report
 from trade_ops.report.plots import Plot, write_plots
+from trade_ops.report.result import ExpectationResult, ReportResult, RowResult
 from trade_ops.report.runs import load_run
 from trade_ops.rundir import RunDir
 
-__all__ = ["PERF_REPORT", "PerfReport", "comparison_document", "parse_min_effect",
+__all__ = ["PERF_REPORT", "PerfReport", "comparison_document", "parse_min_effect", "report_result",
            "write_perf_report"]
 
 PERF_REPORT = "PERFORMANCE_REPORT.md"  # its name in the run directory's reports/
@@ -85,20 +86,24 @@ def write_perf_report(before: str, after: str, run_dir: RunDir, *, out: Path | N
     return PerfReport(out, comparison, plots, verdicts)
 
 
-def comparison_document(report: PerfReport) -> dict[str, Any]:
+def report_result(report: PerfReport) -> ReportResult:
     """`report perf --json`: every row with its verdict and test, the gates, the warnings."""
     cmp = report.comparison
-    return {
-        "status": "pass" if report.expectations_met else "fail",
-        "exit_code": 0 if report.expectations_met else 1,
-        "before": cmp.before.name, "after": cmp.after.name, "report": str(report.path),
-        "min_effect": cmp.min_effect, "forced_over": cmp.forced_over, "warnings": cmp.warnings,
-        "rows": [{"metric": r.metric.key, "unit": r.metric.unit, "before": r.before, "after": r.after,
-                  "change": r.change, "significant": r.significant, "call": r.call, "verdict": r.verdict(),
-                  "interval": list(r.significance.interval) if r.significance.interval else None,
-                  "margin": r.significance.margin,
-                  "test": r.significance.test, "p_value": r.significance.p_value,
-                  "describe": r.significance.describe()} for r in cmp.rows],
-        "expectations": [{"expect": v.expectation.describe(), "met": v.met, "detail": v.detail}
-                         for v in report.verdicts],
-    }
+    return ReportResult(
+        status="pass" if report.expectations_met else "fail",
+        exit_code=0 if report.expectations_met else 1,
+        before=cmp.before.name, after=cmp.after.name, report=str(report.path),
+        min_effect=cmp.min_effect, forced_over=cmp.forced_over, warnings=cmp.warnings,
+        rows=[RowResult(metric=r.metric.key, unit=r.metric.unit, before=r.before, after=r.after,
+                        change=r.change, significant=r.significant, call=r.call, verdict=r.verdict(),
+                        interval=list(r.significance.interval) if r.significance.interval else None,
+                        margin=r.significance.margin, test=r.significance.test,
+                        p_value=r.significance.p_value, describe=r.significance.describe())
+              for r in cmp.rows],
+        expectations=[ExpectationResult(expect=v.expectation.describe(), met=v.met, detail=v.detail)
+                      for v in report.verdicts])
+
+
+def comparison_document(report: PerfReport) -> dict[str, Any]:
+    """The JSON document of `report_result`."""
+    return report_result(report).to_json()
