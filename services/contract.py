@@ -118,8 +118,10 @@ def now_ms() -> float:
 # and queries of every service (services/kit/names.py builds theirs from these).
 SYMBOL_RE = r"[A-Za-z0-9._-]{1,32}"
 ACCOUNT_RE = r"[A-Za-z0-9._:@-]{1,64}"
-Symbol = Annotated[str, msgspec.Meta(pattern=f"^{SYMBOL_RE}$")]
-Account = Annotated[str, msgspec.Meta(pattern=f"^{ACCOUNT_RE}$")]
+# \Z, not $: msgspec matches with Python's re, where $ also matches before a final newline
+# ("a\n" passed as an account); pydantic's regex (services/kit/names.py) ends at $.
+Symbol = Annotated[str, msgspec.Meta(pattern=f"^{SYMBOL_RE}\\Z")]
+Account = Annotated[str, msgspec.Meta(pattern=f"^{ACCOUNT_RE}\\Z")]
 
 Side = Literal["buy", "sell"]
 OrderType = Literal["MARKET", "LIMIT"]

@@ -11,16 +11,16 @@ import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
-from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi import APIRouter, HTTPException, Request
 
 from services.execution_quality import consumers, store
 from services.execution_quality.tca import summarize
 from services.kit import FollowerSettings, Kit, create_app, get_kit, service_state
+from services.kit.names import Symbol
 from services.kit.quotes import QuoteBook
 
 __all__ = ["TCASettings", "app"]
 
-SYMBOL_PATTERN = r"^[A-Za-z0-9._-]{1,32}$"
 
 
 class TCASettings(FollowerSettings):
@@ -33,7 +33,7 @@ router = APIRouter()
 
 @router.get("/tca")
 async def tca(request: Request,
-              symbol: str | None = Query(None, pattern=SYMBOL_PATTERN)) -> dict[str, Any]:
+              symbol: Symbol | None = None) -> dict[str, Any]:
     kit = get_kit(request)
     known = await store.symbols(kit.valkey)
     if symbol is not None:

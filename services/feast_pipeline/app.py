@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Path, Request
 from nats.aio.msg import Msg
@@ -20,13 +20,13 @@ from services.feast_pipeline.features import compute_features
 from services.feast_pipeline.store import SYMBOLS_KEY, add_bar, load_features, save_features
 from services.kit import FollowerSettings, Kit, create_app, get_kit
 from services.kit.bus import decode, durable_consumer
+from services.kit.names import Symbol
 from services.kit.text import text
 
 __all__ = ["FeatureSettings", "app"]
 
 log = logging.getLogger(__name__)
 
-SYMBOL_PATTERN = r"^[A-Za-z0-9._-]{1,32}$"
 
 
 class FeatureSettings(FollowerSettings):
@@ -46,7 +46,7 @@ async def list_symbols(request: Request) -> dict[str, Any]:
 
 
 @router.get("/features/{symbol}")
-async def get_features(request: Request, symbol: str = Path(pattern=SYMBOL_PATTERN)) -> dict[str, Any]:
+async def get_features(request: Request, symbol: Annotated[Symbol, Path()]) -> dict[str, Any]:
     kit = get_kit(request)
     features = await load_features(kit.valkey, symbol.upper())
     if features is None:

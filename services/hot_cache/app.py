@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, HTTPException, Query, Request
 from nats.aio.msg import Msg
@@ -25,14 +25,13 @@ from services.hot_cache.view import View
 from services.kit import FollowerSettings, Kit, bus, create_app, service_state
 from services.kit.auth import account_of
 from services.kit.follow import follow
+from services.kit.names import Account, Symbols
 
 __all__ = ["HotCacheSettings", "app"]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-ACCOUNT_PATTERN = r"^[A-Za-z0-9_.:@-]{1,64}$"
-SYMBOLS_PATTERN = r"^[A-Za-z0-9._-]{1,32}(,[A-Za-z0-9._-]{1,32})*$"
 
 
 
@@ -45,9 +44,9 @@ router = APIRouter()
 
 @router.get("/snapshot")
 async def snapshot(request: Request,
-                   account: str = Query("default", pattern=ACCOUNT_PATTERN),
-                   symbols: str | None = Query(None, pattern=SYMBOLS_PATTERN,
-                                               description="comma-separated, e.g. AAPL,MSFT")
+                   account: Account = "default",
+                   symbols: Annotated[Symbols | None,
+                                      Query(description="comma-separated, e.g. AAPL,MSFT")] = None
                    ) -> dict[str, Any]:
     view = service_state(request, View)
     wanted = None

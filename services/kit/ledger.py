@@ -26,12 +26,11 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import Annotated, Any
+from typing import Any
 
 import msgspec
 import orjson
 import redis.asyncio as aioredis
-from fastapi import Query
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from redis.exceptions import WatchError
@@ -42,17 +41,13 @@ from services.kit.positions import Position
 from services.kit.text import raw as as_bytes
 from services.kit.text import text
 
-__all__ = ["DEFAULT_ACCOUNT", "AccountQuery", "BadFill", "Ledger", "consume_fills", "parse_fill", "tidy"]
+__all__ = ["DEFAULT_ACCOUNT", "BadFill", "Ledger", "consume_fills", "parse_fill", "tidy"]
 
 log = logging.getLogger(__name__)
 
 # The account of an order that names none (the OMS's default): the ledgers default to it too.
 DEFAULT_ACCOUNT = "default"
 
-# `?account=` on the ledger endpoints: not empty, no spaces (422 with the reason); omitted, the
-# OMS's default account, so `/positions` answers for the orders placed without one.
-AccountQuery = Annotated[str, Query(min_length=1, max_length=128, pattern=r"^\S+$",
-                                    description="the account (default: the OMS's default account)")]
 
 TRADE_FIELDS = ("fill_id", "order_id", "client_order_id", "account", "symbol", "side", "quantity",
                 "price", "ts")

@@ -8,7 +8,6 @@ set in the environment wins over its file.
 
 from __future__ import annotations
 
-import ipaddress
 import os
 from pathlib import Path
 from typing import Literal, Self
@@ -17,8 +16,9 @@ from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from services import env
+from services.hosts import is_loopback
 
-__all__ = ["SECRET_FIELDS", "FollowerSettings", "KitSettings", "is_loopback", "url_of"]
+__all__ = ["SECRET_FIELDS", "FollowerSettings", "KitSettings", "url_of"]
 
 SECRET_FIELDS = ("valkey_password", "nats_password", "operator_token")
 
@@ -114,16 +114,6 @@ class FollowerSettings(KitSettings):
     paused socket would hold back."""
 
     nats_read_every_s: float = Field(0.02, ge=0.0, le=1.0)
-
-
-def is_loopback(host: str) -> bool:
-    """127.0.0.0/8, ::1 and localhost; anything else (0.0.0.0 included) is reachable from outside."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def url_of(service: str, default: str | None = None) -> str:

@@ -13,6 +13,7 @@ from services import contract
 from services.kit import bus, get_kit, service_state
 from services.kit.auth import ALL_ACCOUNTS, AccountScope, bearer
 from services.kit.jsonresp import JSONResponse
+from services.kit.names import Account, Name
 from services.oms.entry import OrderEntry, cancel_event
 from services.oms.models import OrderRequest, public
 from services.oms.state import OmsState
@@ -111,12 +112,11 @@ async def get_order(order_id: OrderId, request: Request) -> Any:
     return public(order) if order is not None else _not_found(order_id)
 
 
-Name = Annotated[str, Query(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:@-]+$")]
 
 
 @router.get("/orders")
 async def list_orders(request: Request,
-                      account: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
+                      account: Account | None = None,
                       status: contract.OrderStatus | None = None,
                       client_order_id: Name | None = None,
                       limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> dict[str, Any]:

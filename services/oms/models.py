@@ -6,17 +6,17 @@ import hashlib
 from typing import Annotated, Any
 
 import orjson
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from services import contract
 from services.kit.ledger import DEFAULT_ACCOUNT
+from services.kit.names import Name, Symbol
 
 __all__ = ["OrderRequest", "new_order", "public"]
 
 MAX_QUANTITY = 1e9
 MAX_PRICE = 1e12
 
-Name = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:@-]+$")]
 
 
 def _cased(convert: str) -> BeforeValidator:
@@ -24,8 +24,6 @@ def _cased(convert: str) -> BeforeValidator:
     return BeforeValidator(lambda v: getattr(v, convert)() if isinstance(v, str) else v)
 
 
-Symbol = Annotated[str, StringConstraints(strip_whitespace=True, to_upper=True, min_length=1,
-                                          max_length=32, pattern=r"^[A-Za-z0-9._-]+$")]
 
 
 class OrderRequest(BaseModel):

@@ -13,7 +13,8 @@ from fastapi import APIRouter, Request
 from services.kit import Check, FollowerSettings, Kit, bus, create_app, service_state
 from services.kit.auth import account_of
 from services.kit.lake import probe_writable
-from services.kit.ledger import DEFAULT_ACCOUNT, AccountQuery
+from services.kit.ledger import DEFAULT_ACCOUNT
+from services.kit.names import AccountQuery
 from services.kit.position_book import PositionBook
 from services.kit.quotes import QuoteBook
 from services.pnl.snapshot import SnapshotOutcome, account_pnl, snapshot_forever

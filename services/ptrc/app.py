@@ -13,7 +13,8 @@ from fastapi import APIRouter, Query, Request
 
 from services.kit import Kit, KitSettings, create_app, service_state
 from services.kit.auth import account_of
-from services.kit.ledger import DEFAULT_ACCOUNT, AccountQuery, Ledger, consume_fills, tidy
+from services.kit.ledger import DEFAULT_ACCOUNT, Ledger, consume_fills, tidy
+from services.kit.names import AccountQuery
 from services.ptrc.publisher import SnapshotPublisher
 
 __all__ = ["app"]

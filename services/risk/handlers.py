@@ -7,12 +7,13 @@ from typing import Annotated, Any
 import msgspec
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field
 
 from services import contract
 from services.kit import get_kit, service_state
 from services.kit.auth import account_of, require_operator
 from services.kit.jsonresp import JSONResponse
+from services.kit.names import Symbol
 from services.risk.engine import RiskEngine
 from services.risk.state import RiskState
 
@@ -22,8 +23,6 @@ router = APIRouter()
 KILL_KEY = contract.HALTS_KEY  # hash: "*" (global) or a symbol -> reason
 GLOBAL = "*"
 
-Symbol = Annotated[str, StringConstraints(strip_whitespace=True, to_upper=True, min_length=1,
-                                          max_length=32, pattern=r"^[A-Za-z0-9._-]+$")]
 
 
 class KillRequest(BaseModel):

@@ -18,7 +18,6 @@ transport (`connect`) and what ends a load (`finish`); the rest of the bench is 
 
 from __future__ import annotations
 
-import ipaddress
 import socket
 import string
 import uuid
@@ -28,6 +27,7 @@ from urllib.parse import urlsplit
 
 import orjson
 
+from services.hosts import addresses, is_loopback
 from trade_ops import order_contract
 from trade_ops.bench.client import build_head
 from trade_ops.bench.target import HTTP_ERROR, OK, REJECTED, Target, by_status
@@ -110,11 +110,11 @@ def _template_body(template: str, run_id: str) -> Callable[[int], bytes]:
 def _check_loopback(host: str, allow_remote: bool) -> str:
     """The address to connect to; refuse anything but loopback unless allowed."""
     try:
-        infos = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+        found = addresses(host)
     except socket.gaierror as exc:
         raise UsageError(f"cannot resolve target host {host!r}: {exc.strerror}") from None
-    addr = str(infos[0][4][0])
-    if not allow_remote and not all(ipaddress.ip_address(i[4][0]).is_loopback for i in infos):
+    addr = found[0]
+    if not allow_remote and not all(is_loopback(a) for a in found):
         raise UsageError(f"target host {host} ({addr}) is not loopback; pass --allow-remote to bench it")
     return addr
 

@@ -22,8 +22,6 @@ symbol it is given. A stack `trade-ops up` started has credentials, so it passes
 from __future__ import annotations
 
 import asyncio
-import ipaddress
-import socket
 from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import urlsplit
@@ -31,29 +29,17 @@ from urllib.parse import urlsplit
 import httpx
 
 from services import env
+from services.hosts import is_loopback
 from trade_ops.doctor.check_infra import nats_info
 from trade_ops.doctor.http import call, json_of
 from trade_ops.doctor.model import CheckResult, Group
 from trade_ops.doctor.target import Target
 from trade_ops.stack import Component
 
-__all__ = ["ORDER_ENTRY", "PROBE_SYMBOL", "is_loopback", "open_admin_endpoints", "posture_checks"]
+__all__ = ["ORDER_ENTRY", "PROBE_SYMBOL", "open_admin_endpoints", "posture_checks"]
 
 PROBE_SYMBOL = "DOCTOR-POSTURE-PROBE"  # never halted: clearing it changes nothing
 GROUP: Group = "configuration"
-
-
-def is_loopback(host: str) -> bool:
-    """Whether every address `host` resolves to is loopback (0.0.0.0 is not: it is every interface)."""
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        pass
-    try:
-        infos = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
-    except OSError:
-        return False
-    return bool(infos) and all(ipaddress.ip_address(i[4][0]).is_loopback for i in infos)
 
 
 async def _valkey_open(host: str, port: int, timeout: float) -> bool:
