@@ -7,7 +7,6 @@ the topology the attacks went for: streams and durables exactly as the contract 
 from __future__ import annotations
 
 import asyncio
-import random
 import stat
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,30 +23,21 @@ from nats.aio.client import Client as NATS
 from nats.js.api import AckPolicy, ConsumerConfig, RePublish, StreamConfig
 
 from services import contract
+from tests.apps.stacks import free_stack
 from tests.orderpath import fill_event
 from trade_ops import credentials, infra, topology
 from trade_ops.chaos import ChaosRequest, run_chaos
 from trade_ops.context import Context
 from trade_ops.rundir import RunDir
 from trade_ops.runtime import supervisor
-from trade_ops.stack import Stack, load_stack
+from trade_ops.stack import Stack
 
 pytestmark = [pytest.mark.process, pytest.mark.timeout(300)]
 
 
-def _free_stack() -> Stack:
-    builtin = load_stack()
-    for offset in random.sample(range(20000, 28000, 100), 60):
-        stack = builtin.with_offset(offset)
-        ports = [p for c in stack.components.values() for p in (c.port, c.monitor_port) if p]
-        if not any(infra.port_in_use(p) for p in ports):
-            return stack
-    raise RuntimeError("no free port range for the 14-service stack")
-
-
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RunDir, Stack]]:
-    rd, chosen = RunDir(tmp_path_factory.mktemp("attacks") / "run"), _free_stack()
+    rd, chosen = RunDir(tmp_path_factory.mktemp("attacks") / "run"), free_stack()
     try:
         supervisor.up(rd, chosen, timeout=120)
         yield rd, chosen
@@ -92,6 +82,12 @@ class Attacker:
             await asyncio.sleep(0.1)  # the violation's -ERR arrives on the connection
             return f"{type(exc).__name__}: {exc}; {'; '.join(self.errors)}"
         raise AssertionError(f"{self.service}: the server did what it asked")
+
+    async def may_not_subscribe(self, subject: str) -> None:
+        assert self.nc is not None
+        await self.nc.subscribe(subject)
+        await asyncio.sleep(0.3)  # the violation arrives on the connection
+        assert any("permissions violation for subscription" in e for e in self.errors), self.errors
 
 
 async def _as_operator(rd: RunDir) -> NATS:
@@ -165,11 +161,7 @@ def test_execution_quality_cannot_steal_the_oms_fills_nor_stop_event_writer(
             _violation(await a.refused(a.js._jsm._api_request(
                 f"$JS.API.CONSUMER.CREATE.{oms.stream}",
                 orjson.dumps({"stream_name": oms.stream, "config": stolen.as_dict()}), timeout=1.0)))
-            # Nor may it listen where the OMS's durable delivers.
-            assert a.nc is not None
-            await a.nc.subscribe(contract.deliver_subject("oms", oms.name))
-            await asyncio.sleep(0.3)
-            assert any("permissions violation for subscription" in e for e in a.errors), a.errors
+            await a.may_not_subscribe(contract.deliver_subject("oms", oms.name))  # where the OMS's comes
 
     asyncio.run(attack())
 
@@ -181,10 +173,7 @@ def test_sink_ticks_cannot_capture_risk_checks(stack: tuple[RunDir, Stack]) -> N
         async with Attacker(rd, "sink-ticks") as a:
             wider = StreamConfig(name=contract.TICKS, subjects=[contract.TICK_ALL, contract.RISK_CHECK])
             _violation(await a.refused(a.js.update_stream(wider)))
-            assert a.nc is not None
-            await a.nc.subscribe(contract.RISK_CHECK)  # only risk may hear the order flow
-            await asyncio.sleep(0.3)
-            assert any("permissions violation for subscription" in e for e in a.errors), a.errors
+            await a.may_not_subscribe(contract.RISK_CHECK)  # only risk may hear the order flow
 
     asyncio.run(attack())
 

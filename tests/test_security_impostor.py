@@ -20,25 +20,16 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from tests.apps.stacks import ROOT
+from tests.apps.stacks import ROOT, free_stack
 from tests.helpers import wait_until
 from trade_ops import identity, infra, readiness
 from trade_ops.cli import app
 from trade_ops.rundir import RunDir
 from trade_ops.runtime import supervisor
-from trade_ops.stack import Stack, load_stack
+from trade_ops.stack import Stack
 
 pytestmark = [pytest.mark.process, pytest.mark.timeout(240)]
 CLEAN_ENV = {"TRADE_OPS_RUN_DIR": None, "TRADE_OPS_STACK": None, "TRADE_OPS_PORT_OFFSET": None}
-
-
-def _free_stack() -> Stack:
-    for offset in range(31000, 39000, 100):
-        stack = load_stack().with_offset(offset)
-        ports = [p for c in stack.components.values() for p in (c.port, c.monitor_port) if p]
-        if not any(infra.port_in_use(p) for p in ports):
-            return stack
-    raise RuntimeError("no free port range")
 
 
 class Impostor:
@@ -64,7 +55,7 @@ class Impostor:
 def test_a_port_held_by_another_program_is_never_ready(tmp_path: Path) -> None:
     """`up` waits for the id it gave: an impostor answering 200 on /livez and /health is
     not ready, and the reason names it with its pid."""
-    oms = _free_stack()["oms"]
+    oms = free_stack()["oms"]
     impostor = Impostor(oms.port or 0, tmp_path)
     try:
         outcome = readiness.wait_ready(oms, lambda: None, time.monotonic() + 1.0, instance="the-id-up-gave")
@@ -78,7 +69,7 @@ def test_a_port_held_by_another_program_is_never_ready(tmp_path: Path) -> None:
 @pytest.fixture(scope="module")
 def oms_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RunDir, Stack]]:
     """The OMS and what it needs (valkey, nats, risk, gateway), as `up --only oms` starts them."""
-    rd, stack = RunDir(tmp_path_factory.mktemp("impostor") / "run"), _free_stack()
+    rd, stack = RunDir(tmp_path_factory.mktemp("impostor") / "run"), free_stack()
     try:
         supervisor.up(rd, stack, only=["oms"], timeout=90)
         yield rd, stack
