@@ -237,8 +237,10 @@ class DockerRuntime:
         run_dir.save_state(StackState(offset=stack.offset, stack_file=stack_file, started_at=time.time(),
                                       runtime="docker"))
         statuses: list[ProcessStatus] = []
-        for batch in ([c for c in chosen if not c.is_service], [c for c in chosen if c.is_service]):
-            if batch and batch[0].is_service:  # the operator's streams and durables, before any service
+        services = [c for c in chosen if c.is_service]
+        for batch in ([c for c in chosen if not c.is_service], services):
+            # The operator's streams and durables, before any service (supervisor.up says why).
+            if batch is services and (services or any(c.kind == "nats" for c in chosen)):
                 from trade_ops.topology import provision_stack  # nats-py: only when a stack starts
 
                 provision_stack(run_dir.path, stack)

@@ -195,8 +195,11 @@ def _up_locked(run_dir: RunDir, stack: Stack, components: list[Component], deadl
     results: list[tuple[ProcessStatus, str]] = []
     started: list[str] = []
     try:
-        for batch in ([c for c in components if not c.is_service], [c for c in components if c.is_service]):
-            if batch and batch[0].is_service:  # the operator's streams and durables, before any service
+        services = [c for c in components if c.is_service]
+        for batch in ([c for c in components if not c.is_service], services):
+            # The operator's streams and durables, before any service; also when NATS alone
+            # was started again (`up --only nats`: its store may have been lost).
+            if batch is services and (services or any(c.kind == "nats" for c in components)):
                 from trade_ops.topology import provision_stack  # nats-py: only when a stack starts
 
                 provision_stack(run_dir.path, stack)
