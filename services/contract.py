@@ -523,7 +523,7 @@ TABLES: dict[str, str] = {MARKET_TICKS: "sink-ticks", ALT_EVENTS: "sink-alt",
 
 @dataclass(frozen=True)
 class Durable:
-    """A durable push consumer: created by the operator (trade_ops/topology.py, at `up`),
+    """A durable push consumer: created by the operator (services/provision.py, at `up`),
     never by a service; the service that reads it binds to it and may only ack.
 
     It delivers into its reader's own inbox (`deliver_subject`), where no other service's
@@ -581,7 +581,7 @@ class ServiceTopology:
 
     @property
     def streams(self) -> tuple[str, ...]:
-        """The streams it touches, in STREAMS order (the operator makes them: trade_ops/topology.py)."""
+        """The streams it touches, in STREAMS order (the operator makes them: services/provision.py)."""
         used = {FAMILIES[f].stream for f in (*self.publishes, *self.consumes)}
         return tuple(name for name in STREAMS if name in used)
 

@@ -14,9 +14,10 @@ import msgspec
 import orjson
 
 from services import contract
+from services import provision as topology
 from services.kit import bus
 from tests.helpers import Proc
-from trade_ops import infra, topology
+from trade_ops import infra
 
 __all__ = ["get_json_until", "infra_env", "publish", "restart_nats"]
 

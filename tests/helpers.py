@@ -19,7 +19,8 @@ from typing import Any
 
 import nats
 
-from trade_ops import infra, topology
+from services import provision as topology
+from trade_ops import infra
 
 __all__ = ["Proc", "remake_durables", "start_nats", "start_service", "start_valkey", "wait_until"]
 
@@ -97,7 +98,7 @@ def start_valkey(workdir: Path, config: Path | None = None) -> Proc:
 def start_nats(workdir: Path, config: Path | None = None, provision: bool = True) -> Proc:
     """`config`: a nats.conf with users and permissions (credentials.write_nats_config); its
     caller makes the topology as its operator user. Without one, the operator's topology
-    (every stream and durable, trade_ops/topology.py) is made here, as `up` makes it,
+    (every stream and durable, services/provision.py) is made here, as `up` makes it,
     unless `provision` is false (a NATS of another deployment, e.g. the legacy one)."""
 
     def once() -> Proc:

@@ -10,9 +10,9 @@ import pytest
 from nats.aio.msg import Msg
 
 from services import contract
+from services import provision as topology
 from services.kit import bus
 from tests.helpers import Proc
-from trade_ops import topology
 
 pytestmark = pytest.mark.process
 

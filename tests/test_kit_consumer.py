@@ -21,9 +21,9 @@ from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
 
 from services import contract
+from services import provision as topology
 from services.kit import bus
 from tests.helpers import Proc
-from trade_ops import topology
 
 
 async def _durable(js: JetStreamContext, service: str, name: str, stream: str, subject: str,

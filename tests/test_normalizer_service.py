@@ -10,11 +10,11 @@ import pytest
 import redis
 from nats.aio.msg import Msg
 
+from services import provision as topology
 from services.kit import bus
 from tests.bus_helpers import send
 from tests.helpers import Proc, start_service, wait_until
 from tests.test_sink_kit import get, tick
-from trade_ops import topology
 
 pytestmark = pytest.mark.process
 

@@ -14,10 +14,10 @@ import httpx
 import pytest
 
 from services import contract
+from services import provision as topology
 from services.kit import bus
 from tests.bus_helpers import infra_env
 from tests.helpers import Proc, start_service
-from trade_ops import topology
 
 pytestmark = pytest.mark.process
 

@@ -73,7 +73,7 @@ def test_manifests_carry_the_stack_credentials_and_topology(tmp_path: Path) -> N
     assert "operator_token" not in docs[("Secret", "gateway-credentials")]["stringData"]
     # the streams and durables are the operator's: a Job makes them (services only bind)
     job = docs[("Job", "topology")]["spec"]["template"]
-    assert job["spec"]["containers"][0]["command"] == ["python", "-m", "trade_ops.topology"]
+    assert job["spec"]["containers"][0]["command"] == ["python", "-m", "services.provision"]
     assert job["metadata"]["labels"]["trade-ops/role"] == "operator"  # it reaches nats
     operator = docs[("Secret", "topology-credentials")]["stringData"]
     assert operator == {"nats_password": creds.nats["trade-ops"]}

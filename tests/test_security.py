@@ -30,10 +30,11 @@ from nats.js.api import AckPolicy, ConsumerConfig
 from typer.testing import CliRunner
 
 from services import contract
+from services import provision as topology
 from tests.apps.stacks import free_offset, write_stack
 from tests.helpers import Proc, start_nats, start_service, start_valkey, wait_until
 from tests.orderpath import fill_event, tick_event
-from trade_ops import compose, compose_secrets, credentials, infra, permissions, topology
+from trade_ops import compose, compose_secrets, credentials, infra, permissions
 from trade_ops.cli import app
 from trade_ops.credentials import ADMIN_USER
 from trade_ops.rundir import RunDir

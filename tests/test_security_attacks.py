@@ -23,9 +23,10 @@ from nats.aio.client import Client as NATS
 from nats.js.api import AckPolicy, ConsumerConfig, RePublish, StreamConfig
 
 from services import contract
+from services import provision as topology
 from tests.apps.stacks import free_stack
 from tests.orderpath import fill_event
-from trade_ops import credentials, infra, topology
+from trade_ops import credentials, infra
 from trade_ops.chaos import ChaosRequest, run_chaos
 from trade_ops.context import Context
 from trade_ops.rundir import RunDir

@@ -19,10 +19,10 @@ import pyarrow.compute as pc
 import pytest
 from deltalake import DeltaTable
 
+from services import provision as topology
 from services.kit import bus, lake
 from tests.bus_helpers import send
 from tests.helpers import Proc, remake_durables, start_service, wait_until
-from trade_ops import topology
 
 pytestmark = pytest.mark.process
 

@@ -18,13 +18,13 @@ import orjson
 import pytest
 import redis.asyncio as aioredis
 
+from services import provision as topology
 from services.contract import now_ms
 from services.kit import bus
 from services.oms.gate import serve_gate
 from services.oms.store import OrderStore
 from tests.bus_helpers import send
 from tests.helpers import Proc, start_service
-from trade_ops import topology
 
 pytestmark = pytest.mark.process
 

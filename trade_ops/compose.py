@@ -237,7 +237,7 @@ def _own(spec: ContainerSpec) -> dict[str, Any]:
     return _with_secrets(spec, own)
 
 
-# The operator's one-shot: every stream and durable consumer (trade_ops/topology.py), made
+# The operator's one-shot: every stream and durable consumer (services/provision.py), made
 # with the operator's NATS user before any service starts (services may only bind to them).
 # `up --runtime docker` makes them from the host instead (topology.provision_stack).
 TOPOLOGY_JOB = topology.COMPOSE_JOB
@@ -246,7 +246,7 @@ TOPOLOGY_JOB = topology.COMPOSE_JOB
 def _topology_job(base: Stack) -> dict[str, Any]:
     env = {names.NATS_URL: f"nats://nats:{base['nats'].port}",
            **secrets.service_env(credentials.ADMIN_USER)}
-    return {"command": ["python", "-m", "trade_ops.topology"], "restart": "no",
+    return {"command": topology.PROVISION_COMMAND, "restart": "no",
             "depends_on": {"nats": {"condition": "service_healthy"}},
             "labels": {LABEL_SERVICE: TOPOLOGY_JOB}, "environment": env,
             "secrets": secrets.service_secrets(credentials.ADMIN_USER)}

@@ -3,7 +3,7 @@
 A service may publish only the subject families the contract says it publishes (only
 live-gateway publishes fills; only oms publishes `orders.new`), the request subjects it
 asks, and the JetStream API calls its job needs, no more: the streams and durable
-consumers are the operator's (trade_ops/topology.py makes them at `up`).
+consumers are the operator's (services/provision.py makes them at `up`).
 
     publish    its families; its requests; $JS.API.INFO, STREAM.NAMES;
                STREAM.INFO.<S> for each stream it touches (nothing that creates, updates,

@@ -6,7 +6,7 @@ gives a FastAPI app with `/livez`, `/health` (application/health+json), `/metric
 orjson responses, a 503 with a reason when a dependency is down, and a lifespan that
 opens a pooled async Valkey client and a NATS connection (reconnecting forever), then
 runs the service's own lifespan (the streams and durables are the operator's: made at
-`up`, by trade_ops/topology.py). What a service needs (valkey, nats, its durables)
+`up`, by services/provision.py). What a service needs (valkey, nats, its durables)
 comes from its entry in services.contract.TOPOLOGY. Handlers reach
 the open clients through `get_kit(request)`; they never build clients.
 

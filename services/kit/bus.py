@@ -2,7 +2,7 @@
 
 Every subject family lives in one JetStream stream (services.contract.STREAMS), so
 nothing acknowledged is lost and consumers can replay. The streams and the durable
-consumers are the operator's (trade_ops/topology.py makes them at `up`): a service binds
+consumers are the operator's (services/provision.py makes them at `up`): a service binds
 to its own durables and never creates, changes or deletes either. Publishing sets Nats-Msg-Id to
 the event id: JetStream drops a duplicate publish inside the duplicate window.
 """

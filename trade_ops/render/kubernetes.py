@@ -18,7 +18,7 @@ health paths, memory), so the manifests cannot drift from what `up` runs:
                            serving what it requests (oms -> risk); pods labelled
                            trade-ops/role=operator (doctor, the bench) reach every service
     topology.yaml          the operator's Job that makes every stream and durable consumer
-                           (trade_ops/topology.py, as `up` and compose's one-shot do): the
+                           (services/provision.py, as `up` and compose's one-shot do): the
                            services only bind to them (retried until the Job has run)
     bench-workers.yaml     the bench workers as an Indexed Job: each pod's shard is its
                            JOB_COMPLETION_INDEX, and it joins its coordinator through NATS
@@ -264,11 +264,11 @@ def _network_policies(stack: Stack, ns: str) -> list[dict[str, Any]]:
 
 
 def _topology_job(ns: str, image: str, nats_port: int) -> dict[str, Any]:
-    """The operator's streams and durable consumers (trade_ops/topology.py, as compose's
+    """The operator's streams and durable consumers (services/provision.py, as compose's
     one-shot runs it): services only bind to them. Retried until NATS answers."""
     env = {names.NATS_URL: f"nats://nats:{nats_port}", **compose_secrets.service_env(credentials.ADMIN_USER)}
     container = {"name": topology.COMPOSE_JOB, "image": image,
-                 "command": ["python", "-m", "trade_ops.topology"],
+                 "command": topology.PROVISION_COMMAND,
                  "env": [{"name": k, "value": v} for k, v in env.items()],
                  "volumeMounts": [{"name": "credentials", "mountPath": SECRET_MOUNT, "readOnly": True}],
                  "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"memory": "256Mi"}}}
