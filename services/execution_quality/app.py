@@ -57,11 +57,11 @@ async def current_mids(request: Request) -> dict[str, Any]:
 
 
 @contextlib.asynccontextmanager
-async def _lifespan(kit: Kit) -> AsyncIterator[QuoteBook]:
+async def lifespan(kit: Kit) -> AsyncIterator[QuoteBook]:
     settings = kit.settings_as(TCASettings)
     quotes = QuoteBook()
     await consumers.start(kit, quotes, settings.tca_max_samples)
     yield quotes
 
 
-app = create_app("execution-quality", settings=TCASettings(), routers=[router], lifespan=_lifespan)
+app = create_app("execution-quality", settings=TCASettings(), routers=[router], lifespan=lifespan)

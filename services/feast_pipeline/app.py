@@ -75,10 +75,10 @@ async def _consume(kit: Kit) -> None:
 
 
 @contextlib.asynccontextmanager
-async def _lifespan(kit: Kit) -> AsyncIterator[None]:
+async def lifespan(kit: Kit) -> AsyncIterator[None]:
     kit.spawn(lambda: _consume(kit), "bars-consumer")
     yield
 
 
 app = create_app("feast-pipeline", settings=FeatureSettings(), routers=[router],
-                 lifespan=_lifespan)
+                 lifespan=lifespan)

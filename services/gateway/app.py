@@ -6,8 +6,6 @@ import contextlib
 import random
 from collections.abc import AsyncIterator
 
-from fastapi import FastAPI
-
 from services.gateway.handlers import router
 from services.gateway.market import Market
 from services.gateway.publisher import alt_loop, tick_loop
@@ -17,17 +15,15 @@ from services.kit import Kit, create_app
 __all__ = ["app"]
 
 
-def build() -> FastAPI:
-    settings = GatewaySettings()
-    market = Market(settings.universe, settings.volatility, random.Random(settings.seed))
-
-    @contextlib.asynccontextmanager
-    async def run(kit: Kit) -> AsyncIterator[Market]:
-        kit.spawn(lambda: tick_loop(market, kit.js, settings.tick_hz, kit.metrics), "ticks")
-        kit.spawn(lambda: alt_loop(market, kit.js, settings.alt_interval_s, kit.metrics), "alt")
-        yield market
-
-    return create_app("gateway", settings=settings, routers=[router], lifespan=run)
+settings = GatewaySettings()
+market = Market(settings.universe, settings.volatility, random.Random(settings.seed))
 
 
-app = build()
+@contextlib.asynccontextmanager
+async def lifespan(kit: Kit) -> AsyncIterator[Market]:
+    kit.spawn(lambda: tick_loop(market, kit.js, settings.tick_hz, kit.metrics), "ticks")
+    kit.spawn(lambda: alt_loop(market, kit.js, settings.alt_interval_s, kit.metrics), "alt")
+    yield market
+
+
+app = create_app("gateway", settings=settings, routers=[router], lifespan=lifespan)

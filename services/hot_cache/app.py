@@ -73,7 +73,7 @@ def _each(kind: type[T], apply: Callable[[T], None]) -> Callable[[list[Msg]], No
 
 
 @contextlib.asynccontextmanager
-async def _lifespan(kit: Kit) -> AsyncIterator[View]:
+async def lifespan(kit: Kit) -> AsyncIterator[View]:
     view = View()
     linger = bus.FOLLOW_LINGER_S  # a cache for readers; nothing on the order path waits on it
     kit.spawn(lambda: view.positions.follow(kit.js, "hot-cache", linger), "positions")
@@ -88,4 +88,4 @@ async def _lifespan(kit: Kit) -> AsyncIterator[View]:
 
 
 app = create_app("hot-cache", settings=HotCacheSettings(), routers=[router],
-                 lifespan=_lifespan)
+                 lifespan=lifespan)

@@ -17,7 +17,7 @@ from services.oms.settings import OmsSettings
 from services.oms.state import OmsState
 from services.oms.store import OrderStore
 
-__all__ = ["app", "build"]
+__all__ = ["app"]
 
 
 def _risk_check(risk: RiskClient, fail_open: bool) -> CheckFn:
@@ -36,7 +36,7 @@ def _risk_check(risk: RiskClient, fail_open: bool) -> CheckFn:
 
 
 @contextlib.asynccontextmanager
-async def _run(kit: Kit) -> AsyncIterator[OmsState]:
+async def lifespan(kit: Kit) -> AsyncIterator[OmsState]:
     settings = kit.settings_as(OmsSettings)
     risk: RiskClient = (NatsRisk(kit.nc, settings.risk_timeout_s) if settings.risk_transport == "nats"
                         else HttpRisk(settings.risk_url, settings.risk_timeout_s))
@@ -54,11 +54,7 @@ async def _run(kit: Kit) -> AsyncIterator[OmsState]:
         await risk.aclose()
 
 
-def build(settings: OmsSettings | None = None) -> OrdersFastPath:
-    """The OMS: POST /orders answered ahead of the FastAPI app (see fastpath.py), every
-    other request (and the lifespan) passed to it unchanged."""
-    api = create_app("oms", settings=settings or OmsSettings(), routers=[router], lifespan=_run)
-    return OrdersFastPath(api, api.state.kit)
-
-
-app = build()
+# POST /orders is answered ahead of the FastAPI app (see fastpath.py); every other request
+# (and the lifespan) is passed to it unchanged.
+api = create_app("oms", settings=OmsSettings(), routers=[router], lifespan=lifespan)
+app = OrdersFastPath(api, api.state.kit)

@@ -5,8 +5,6 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator
 
-from fastapi import FastAPI
-
 from services.kit import Kit, create_app
 from services.risk.consumers import follow_book, follow_working, serve_checks
 from services.risk.engine import RiskEngine
@@ -15,25 +13,23 @@ from services.risk.limits import load_limits
 from services.risk.settings import RiskSettings
 from services.risk.state import RiskState
 
-__all__ = ["app", "build"]
+__all__ = ["app"]
 
 
-def build(settings: RiskSettings | None = None) -> FastAPI:
-    settings = settings or RiskSettings()
-    # A bad limits file stops the import.
-    engine = RiskEngine(load_limits(settings.limits_file), settings.max_quote_age_s)
-
-    @contextlib.asynccontextmanager
-    async def run(kit: Kit) -> AsyncIterator[RiskState]:
-        await load_kill_switch(kit, engine)
-        await follow_book(kit, engine, settings.replay_timeout_s)
-        await follow_working(kit, engine)
-        checks = kit.metrics.counter("risk_checks_total", "risk checks by transport and result",
-                                     ("transport", "result"))
-        await serve_checks(kit, engine, checks)
-        yield RiskState(engine, checks)
-
-    return create_app("risk", settings=settings, routers=[router], lifespan=run)
+settings = RiskSettings()
+# A bad limits file stops the import.
+engine = RiskEngine(load_limits(settings.limits_file), settings.max_quote_age_s)
 
 
-app = build()
+@contextlib.asynccontextmanager
+async def lifespan(kit: Kit) -> AsyncIterator[RiskState]:
+    await load_kill_switch(kit, engine)
+    await follow_book(kit, engine, settings.replay_timeout_s)
+    await follow_working(kit, engine)
+    checks = kit.metrics.counter("risk_checks_total", "risk checks by transport and result",
+                                 ("transport", "result"))
+    await serve_checks(kit, engine, checks)
+    yield RiskState(engine, checks)
+
+
+app = create_app("risk", settings=settings, routers=[router], lifespan=lifespan)
