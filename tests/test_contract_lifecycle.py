@@ -1,9 +1,11 @@
-"""Every payload every service publishes in a full lifecycle decodes with the contract.
+"""Every payload every service publishes in a full lifecycle decodes with the contract, and
+so does every row the lake sinks wrote of them.
 
 A fresh NATS and Valkey; gateway (ticks, alt-data), normalizer (bars), risk, oms, exeq,
-live-gateway and ptrc (position snapshots). An order fills, another rests and is
-cancelled; then every message of every stream is decoded as its family's payload, and
-every family the topology says is published has at least one message."""
+live-gateway and ptrc (position snapshots), and the sinks (sink-ticks, sink-alt,
+event-writer). An order fills, another rests and is cancelled; then every message of every
+stream is decoded as its family's payload, every family the topology says is published has
+at least one message, and every lake row is its contract Struct again."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any, TypeVar
 
 import httpx
 import msgspec
@@ -20,19 +23,22 @@ import pytest
 from services import contract
 from services.kit import bus
 from tests.bus_helpers import get_json_until, infra_env, publish
-from tests.helpers import Proc
+from tests.helpers import Proc, wait_until
 from tests.orderpath import start
+from tests.test_sink_kit import read_table
 
 pytestmark = pytest.mark.process
 
-SERVICES = ("gateway", "normalizer", "risk", "oms", "exeq", "live-gateway", "ptrc")
+SERVICES = ("gateway", "normalizer", "risk", "oms", "exeq", "live-gateway", "ptrc",
+            "sink-ticks", "sink-alt", "event-writer")
+T = TypeVar("T")
 T0 = 1_700_000_000_000  # two hand-made ticks a minute apart close a 1m bar of CTRX
 
 
 @pytest.fixture
 def stack(fresh_valkey: Proc, fresh_nats: Proc, tmp_path: Path) -> Iterator[dict[str, httpx.Client]]:
     env = infra_env(fresh_valkey, fresh_nats, log_level="warning", alt_interval_s="0.2",
-                    symbols="BTCUSDT,ETHUSDT")
+                    symbols="BTCUSDT,ETHUSDT", lake_uri=str(tmp_path / "lake"), sink_max_wait_s="0.2")
     with ThreadPoolExecutor(len(SERVICES)) as pool:
         started = list(pool.map(lambda name: start(name, tmp_path, env), SERVICES))
     try:
@@ -62,7 +68,8 @@ async def _every_message(url: str) -> list[tuple[str, bytes]]:
 
 
 @pytest.mark.timeout(120)
-def test_every_published_payload_decodes(stack: dict[str, httpx.Client], fresh_nats: Proc) -> None:
+def test_every_published_payload_decodes(stack: dict[str, httpx.Client], fresh_nats: Proc,
+                                         tmp_path: Path) -> None:
     publish(fresh_nats.url, [(contract.tick_subject("CTRX"), contract.Tick(
         id=f"CTRX-{n}", ts=T0 + n * 60_000, symbol="CTRX", seq=n, bid=9.0, ask=11.0, last=10.0))
         for n in (1, 2)])
@@ -118,3 +125,43 @@ def test_every_published_payload_decodes(stack: dict[str, httpx.Client], fresh_n
     orders = [contract.decode(data, contract.OrderNew).order for subject, data in messages
               if subject == contract.ORDERS_NEW]
     assert {o.order_id: o.arrival_mid for o in orders}[filled.json()["order_id"]] == arrival
+    _every_lake_row_decodes(str(tmp_path / "lake"), fills, orders)
+
+
+# A lake row is its event's fields, with the table's own beside them.
+_TABLE_COLUMNS = {"date", "_stream", "_seq", "subject", "event_id", "event_type"}
+
+
+def _as(row: dict[str, Any], payload: type[T], **fixed: Any) -> T:
+    fields = {k: v for k, v in row.items() if k not in _TABLE_COLUMNS and v is not None}
+    return msgspec.convert({**fields, **fixed}, payload)
+
+
+def _every_lake_row_decodes(lake_uri: str, fills: list[contract.Fill], orders: list[contract.Order]) -> None:
+    def tables() -> dict[str, list[dict[str, Any]]]:
+        found = {}
+        for name in (contract.MARKET_TICKS, contract.ALT_EVENTS, contract.ORDERS_TABLE, contract.FILLS_TABLE):
+            rows = read_table(lake_uri, name)
+            found[name] = [] if rows is None else rows.to_pylist()
+        return found
+
+    wanted = {contract.FILLS_TABLE: len(fills), contract.ORDERS_TABLE: 4}  # 2 new, a cancel asked, done
+    assert wait_until(lambda: all(len(rows) >= wanted.get(name, 1) for name, rows in tables().items()), 20)
+    rows = tables()
+    for row in rows[contract.MARKET_TICKS]:
+        _as(row, contract.Tick)
+    for row in rows[contract.ALT_EVENTS]:
+        assert row["subject"] == contract.alt_subject(_as(row, contract.AltEvent).symbol)
+    # A fill's row is the fill as it was published, every field of it (arrival_mid included).
+    assert sorted((_as(r, contract.Fill, id=r["fill_id"]) for r in rows[contract.FILLS_TABLE]),
+                  key=lambda f: f.fill_id) == sorted(fills, key=lambda f: f.fill_id)
+    by_type: Counter[str] = Counter()
+    for row in rows[contract.ORDERS_TABLE]:
+        by_type[row["event_type"]] += 1
+        if row["event_type"] == "new":
+            assert _as(row, contract.Order) in orders
+        elif row["event_type"] == "cancel_request":
+            _as(row, contract.Cancel, id=row["event_id"])
+        else:
+            assert _as(row, contract.Cancelled, id=row["event_id"]).order_id in {o.order_id for o in orders}
+    assert by_type == {"new": 2, "cancel_request": 1, "cancelled": 1}, by_type
