@@ -109,7 +109,8 @@ async def _visible_order(request: Request, order_id: str) -> dict[str, Any] | No
 @router.get("/orders/{order_id}")
 async def get_order(order_id: OrderId, request: Request) -> Any:
     order = await _visible_order(request, order_id)
-    return public(order) if order is not None else _not_found(order_id)
+    # a Response, so FastAPI does not walk the order again (jsonable_encoder) before encoding it
+    return JSONResponse(public(order)) if order is not None else _not_found(order_id)
 
 
 
