@@ -1,25 +1,27 @@
-"""exeq's routing: ORDERS events to venue instructions with fixed ids."""
+"""exeq's routing: ORDERS events to venue instructions with fixed ids, as contract Structs."""
 
 from __future__ import annotations
 
 import pytest
 
-from services.exeq.app import route
+from services import contract
+from services.exeq.app import not_routed, route
 
 pytestmark = pytest.mark.unit
 
 
 def test_new_and_cancel_become_venue_instructions_with_fixed_ids() -> None:
-    order = {"order_id": "o1", "symbol": "BTCUSDT", "side": "buy", "quantity": 1}
-    new = route("orders.new", {"id": "o1", "ts": 1.0, "order": order})
-    assert new is not None and (new["id"], new["action"], new["order"]) == ("new-o1", "new", order)
-    cancel = route("orders.cancel", {"id": "cancel-o1", "order_id": "o1", "account": "a",
-                                     "symbol": "BTCUSDT"})
-    assert cancel is not None and cancel["id"] == "cancel-o1" and cancel["action"] == "cancel"
-    assert cancel["order"] == {"order_id": "o1", "account": "a", "symbol": "BTCUSDT"}
+    order = contract.Order(order_id="o1", symbol="BTCUSDT", side="buy", quantity=1)
+    new = route(contract.OrderNew(id="o1", ts=1.0, order=order))
+    assert isinstance(new, contract.VenueNew) and (new.id, new.order) == ("new-o1", order)
+    assert contract.encode(new).startswith(b'{"action":"new"')  # the venue reads the tag
+    cancel = route(contract.Cancel(id="cancel-o1", order_id="o1", account="a", symbol="BTCUSDT"))
+    assert isinstance(cancel, contract.VenueCancel) and cancel.id == "cancel-o1"
+    assert cancel.order == contract.OrderRef(order_id="o1", account="a", symbol="BTCUSDT")
 
 
-def test_nothing_to_route() -> None:
-    assert route("orders.new", {"id": "x"}) is None
-    assert route("orders.cancel", {"id": "x"}) is None
-    assert route("orders.status", {"order_id": "o1"}) is None
+def test_an_order_never_routed_is_cancelled_with_its_whole_quantity() -> None:
+    order = contract.Order(order_id="o2", account="a", symbol="BTCUSDT", side="sell", quantity=3)
+    done = not_routed(order)
+    assert (done.id, done.order_id, done.account, done.cancelled_quantity) == ("cancelled-o2", "o2", "a", 3)
+    assert "never routed" in (done.reason or "")

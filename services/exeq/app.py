@@ -23,21 +23,22 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
-import msgspec
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 
 from services import contract
 from services.contract import (
     EXEC_CANCELLED,
-    ORDERS_CANCEL,
     ORDERS_NEW,
     TOPOLOGY,
     VENUE_ORDER,
     Cancel,
     Cancelled,
+    Order,
     OrderNew,
-    VenueOrder,
+    OrderRef,
+    VenueCancel,
+    VenueNew,
     now_ms,
 )
 from services.kit import Kit, KitSettings, bus, create_app
@@ -71,25 +72,19 @@ def ask_oms(nc: NATS, timeout: float) -> Gate:
     return gate
 
 
-def route(subject: str, event: dict[str, Any]) -> dict[str, Any] | None:
-    """The venue instruction for an ORDERS event, or None when there is nothing to route."""
-    if subject == ORDERS_NEW:
-        order = event.get("order") or {}
-        if not order.get("order_id"):
-            return None
-        return {"id": f"new-{order['order_id']}", "ts": now_ms(), "action": "new", "order": order}
-    if subject == ORDERS_CANCEL and event.get("order_id"):
-        ref = {k: event.get(k) for k in ("order_id", "account", "symbol")}
-        return {"id": f"cancel-{event['order_id']}", "ts": now_ms(), "action": "cancel", "order": ref}
-    return None
+def route(event: OrderNew | Cancel) -> VenueNew | VenueCancel:
+    """The venue instruction for an ORDERS event."""
+    if isinstance(event, OrderNew):
+        return VenueNew(id=f"new-{event.order.order_id}", ts=now_ms(), order=event.order)
+    return VenueCancel(id=f"cancel-{event.order_id}", ts=now_ms(),
+                       order=OrderRef(order_id=event.order_id, account=event.account, symbol=event.symbol))
 
 
-def not_routed(order: dict[str, Any]) -> dict[str, Any]:
+def not_routed(order: Order) -> Cancelled:
     """The `exec.cancelled` event for an order that will never reach the venue."""
-    return {"id": f"cancelled-{order['order_id']}", "ts": now_ms(), "order_id": order["order_id"],
-            "account": order.get("account"), "symbol": order.get("symbol"),
-            "cancelled_quantity": order.get("quantity") or 0.0,
-            "reason": "never routed: the oms did not accept it"}
+    return Cancelled(id=f"cancelled-{order.order_id}", ts=now_ms(), order_id=order.order_id,
+                     account=order.account, symbol=order.symbol, cancelled_quantity=order.quantity,
+                     reason="never routed: the oms did not accept it")
 
 
 ROUTABLE = frozenset({"ACCEPTED", "PARTIALLY_FILLED"})
@@ -114,11 +109,8 @@ async def routable(gate: Gate, order_ids: list[str]) -> dict[str, bool | None]:
     return verdict
 
 
-async def _publish(js: Any, instruction: dict[str, Any]) -> Any:
-    if instruction["action"] == "not_routed":
-        return await bus.publish_event(js, EXEC_CANCELLED,
-                                       msgspec.convert(not_routed(instruction["order"]), Cancelled))
-    return await bus.publish_event(js, VENUE_ORDER, msgspec.convert(instruction, VenueOrder))
+async def _publish(js: Any, event: VenueNew | VenueCancel | Cancelled) -> int:
+    return await bus.publish_event(js, EXEC_CANCELLED if isinstance(event, Cancelled) else VENUE_ORDER, event)
 
 
 @contextlib.asynccontextmanager
@@ -131,42 +123,37 @@ async def lifespan(kit: Kit) -> AsyncIterator[None]:
     gate = ask_oms(kit.nc, kit.settings_as(ExeqSettings).gate_timeout_s)
 
     async def handle(msgs: list[Msg]) -> list[Msg]:
-        instructions: list[tuple[Msg, dict[str, Any]]] = []
+        instructions: list[tuple[Msg, VenueNew | VenueCancel]] = []
         for msg in msgs:
             try:
-                payload = OrderNew if msg.subject == ORDERS_NEW else Cancel
-                instruction = route(msg.subject, msgspec.to_builtins(bus.decode(msg, payload)))
+                event = bus.decode(msg, OrderNew) if msg.subject == ORDERS_NEW else bus.decode(msg, Cancel)
             except bus.Malformed:  # counted and logged by the kit: nothing to route, ever
-                instruction = None
-            if instruction is not None:
-                instructions.append((msg, instruction))
-            elif msg.subject in (ORDERS_NEW, ORDERS_CANCEL):
-                log.warning("exeq: dropped a malformed %s event", msg.subject)
                 dropped.inc()
-        verdict = await routable(gate, [i["order"]["order_id"] for _, i in instructions
-                                         if i["action"] == "new"])
-        later, out = [], []
+                continue
+            instructions.append((msg, route(event)))
+        verdict = await routable(gate, [i.order.order_id for _, i in instructions if isinstance(i, VenueNew)])
+        later: list[Msg] = []
+        out: list[tuple[Msg, VenueNew | VenueCancel | Cancelled]] = []
         for msg, instruction in instructions:
-            order_id = instruction["order"]["order_id"]
-            if instruction["action"] == "new" and verdict[order_id] is None:
-                log.info("exeq: order %s is not confirmed by the oms yet; redelivering later", order_id)
+            if isinstance(instruction, VenueNew) and verdict[instruction.order.order_id] is None:
+                log.info("exeq: order %s is not confirmed by the oms yet; redelivering later",
+                         instruction.order.order_id)
                 later.append(msg)
-            elif instruction["action"] == "new" and not verdict[order_id]:
-                log.info("exeq: order %s not accepted by the oms: not routed", order_id)
+            elif isinstance(instruction, VenueNew) and not verdict[instruction.order.order_id]:
+                log.info("exeq: order %s not accepted by the oms: not routed", instruction.order.order_id)
                 unconfirmed.inc()
-                out.append((msg, {"action": "not_routed", "order": instruction["order"]}))
+                out.append((msg, not_routed(instruction.order)))
             else:
                 out.append((msg, instruction))
         # All at once, in order on the wire; each keeps its fixed id, so one that is published
         # again (its message redelivered after a failure) is dropped by JetStream.
-        sent = await asyncio.gather(*(_publish(js, i) for _, i in out), return_exceptions=True)
-        for (msg, instruction), result in zip(out, sent, strict=True):
+        sent = await asyncio.gather(*(_publish(js, e) for _, e in out), return_exceptions=True)
+        for (msg, published), result in zip(out, sent, strict=True):
             if isinstance(result, BaseException):
-                log.warning("exeq: %s of %s not published (%s); redelivering", instruction["action"],
-                            instruction["order"]["order_id"], result)
+                log.warning("exeq: %s not published (%s); redelivering", published.id, result)
                 later.append(msg)
-            elif instruction["action"] != "not_routed":
-                routed.labels(instruction["action"]).inc()
+            elif not isinstance(published, Cancelled):
+                routed.labels("new" if isinstance(published, VenueNew) else "cancel").inc()
         return later
 
     kit.spawn(lambda: bus.durable_consumer(js, TOPOLOGY["exeq"].durable("exeq"), handle_batch=handle),
