@@ -111,8 +111,11 @@ class Venue:
         async with self.lock:
             # What the venue holds of these orders, updated as the batch is worked: a later
             # instruction of the batch sees what an earlier one did.
-            known = await self.store.get_many(list({str(o["order_id"]) for _, o in instructions}))
-            now = await self.store.now_ms() if any(a == "new" for a, _ in instructions) else 0.0
+            ids = list({str(o["order_id"]) for _, o in instructions})
+            if any(a == "new" for a, _ in instructions):  # a new order's age is judged on Valkey's clock
+                known, now = await self.store.get_many_at(ids)
+            else:
+                known, now = await self.store.get_many(ids), 0.0
             changes: list[tuple[Working, list[Event]]] = []
             for action, order in instructions:
                 change = self._new(order, known, now) if action == "new" else self._cancel(order, known)

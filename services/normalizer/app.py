@@ -76,10 +76,15 @@ class Normalizer:
                     pipe.ltrim(key, 0, self.settings.bars_kept - 1)
                 await pipe.execute()
             self.unsent.clear()
-            for event in events:  # same id on a retry: JetStream drops the duplicate
-                subject = contract.bar_subject(event.interval, event.symbol)
-                await bus.publish_event(self.kit.js, subject, event)
-                self.published[event.interval].inc()
+            # Their acks awaited together (same id on a retry: JetStream drops the duplicate).
+            acks = await asyncio.gather(*(bus.publish_event(self.kit.js, contract.bar_subject(
+                e.interval, e.symbol), e) for e in events), return_exceptions=True)
+            for event, ack in zip(events, acks, strict=True):
+                if not isinstance(ack, BaseException):
+                    self.published[event.interval].inc()
+            failed = next((ack for ack in acks if isinstance(ack, BaseException)), None)
+            if failed is not None:
+                raise failed
         except Exception as exc:
             log.warning("normalizer: %d closed bars not emitted yet: %s", len(self.unsent), exc)
 
