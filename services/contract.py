@@ -64,6 +64,7 @@ __all__ = [
     "OrderResult",
     "OrderStatus",
     "OrderType",
+    "PnlRow",
     "PositionSnapshot",
     "RiskCheckReply",
     "RiskCheckRequest",
@@ -325,6 +326,20 @@ class RiskCheckReply(msgspec.Struct, kw_only=True):
     reason: str | None = None
     warnings: list[str] = msgspec.field(default_factory=list)
     mid: float | None = None  # the symbol's mid as risk saw it: the order's arrival mid
+
+
+class PnlRow(msgspec.Struct, kw_only=True):
+    """A row of the lake table `pnl_snapshots` (pnl writes one per account and symbol each
+    snapshot; not a bus payload): unrealized and total are null without a mark."""
+
+    account: str
+    symbol: str
+    quantity: float | None
+    avg_price: float | None
+    mark: float | None
+    realized: float | None
+    unrealized: float | None
+    total: float | None
 
 
 # -- codec ------------------------------------------------------------------------------

@@ -160,3 +160,10 @@ def test_the_kit_decodes_into_the_struct_and_counts_what_does_not_decode() -> No
         bus.decode(bad[0], contract.Fill)  # type: ignore[arg-type]
     assert bus.decode_each([bad[1], good], contract.Fill) == [(good, fill)]  # type: ignore[list-item]
     assert bus.MALFORMED["fill"] == before + 2
+
+
+
+def test_the_pnl_table_is_its_struct() -> None:
+    from services.pnl.snapshot import pnl_schema
+
+    assert pnl_schema().names == [*contract.PnlRow.__struct_fields__, "ts", "date"]

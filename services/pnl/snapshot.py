@@ -13,13 +13,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import msgspec
+
 from services import contract
 from services.kit.ledger import tidy
 from services.kit.position_book import PositionBook
 from services.kit.positions import Position
 from services.kit.quotes import QuoteBook
 
-__all__ = ["TABLE", "SnapshotOutcome", "account_pnl", "snapshot_forever", "write_snapshot"]
+__all__ = ["TABLE", "SnapshotOutcome", "account_pnl", "pnl_schema", "snapshot_forever", "write_snapshot"]
 
 log = logging.getLogger(__name__)
 TABLE = contract.PNL_SNAPSHOTS
@@ -53,17 +55,22 @@ def account_pnl(book: PositionBook, quotes: QuoteBook, account: str) -> dict[str
             "unmarked": [r["symbol"] for r in rows if r["mark"] is None]}
 
 
-def _append(lake_uri: str, rows: list[dict[str, Any]]) -> None:
+def pnl_schema() -> Any:
+    """The table's schema: a PnlRow, and when (ts) and its date."""
     import pyarrow as pa  # heavy: only the snapshot task needs it
 
     from services.kit import lake
 
-    schema = pa.schema([("ts", pa.timestamp("ms", tz="UTC")), ("date", pa.string()),
-                        ("account", pa.string()), ("symbol", pa.string()),
-                        ("quantity", pa.float64()), ("avg_price", pa.float64()),
-                        ("mark", pa.float64()), ("realized", pa.float64()),
-                        ("unrealized", pa.float64()), ("total", pa.float64())])
-    lake.append(lake_uri, TABLE, pa.Table.from_pylist(rows, schema=schema), partition_by=["date"])
+    return lake.schema_of(contract.PnlRow,
+                          extra=[("ts", pa.timestamp("ms", tz="UTC")), ("date", pa.string())])
+
+
+def _append(lake_uri: str, rows: list[dict[str, Any]]) -> None:
+    import pyarrow as pa
+
+    from services.kit import lake
+
+    lake.append(lake_uri, TABLE, pa.Table.from_pylist(rows, schema=pnl_schema()), partition_by=["date"])
 
 
 async def write_snapshot(book: PositionBook, quotes: QuoteBook, lake_uri: str) -> int:
@@ -72,7 +79,8 @@ async def write_snapshot(book: PositionBook, quotes: QuoteBook, lake_uri: str) -
     rows = []
     for account in sorted(book.accounts):
         for row in account_pnl(book, quotes, account)["symbols"]:
-            rows.append({"ts": now, "date": now.date().isoformat(), "account": account, **row})
+            pnl = msgspec.structs.asdict(contract.PnlRow(account=account, **row))  # the table's row type
+            rows.append({**pnl, "ts": now, "date": now.date().isoformat()})
     if rows:
         await asyncio.to_thread(_append, lake_uri, rows)
     return len(rows)
