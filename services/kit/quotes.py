@@ -20,6 +20,7 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 
 from services import contract
+from services.kit import bus
 from services.kit.follow import follow
 
 __all__ = ["Quote", "QuoteBook"]
@@ -87,12 +88,8 @@ class QuoteBook:
         """Keep the book, forever (run it as a task); `on_quote` sees each usable quote."""
 
         async def handle(msgs: list[Msg]) -> None:
-            for msg in msgs:
-                try:
-                    quote = self.update(contract.decode(msg.data, contract.Tick))
-                except ValueError as exc:
-                    log.warning("skipping a malformed tick on %s: %s", msg.subject, exc)
-                    continue
+            for _, tick in bus.decode_each(msgs, contract.Tick):  # the kit skips malformed ones
+                quote = self.update(tick)
                 if quote is not None and on_quote is not None:
                     await on_quote(quote)
 
