@@ -81,6 +81,10 @@ def test_manifests_carry_the_stack_credentials_and_topology(tmp_path: Path) -> N
     assert _egress_targets(docs[("NetworkPolicy", "oms-egress")]) == {"nats": [4222], "valkey": [6379],
                                                                        "risk": [8103]}
     assert _egress_targets(docs[("NetworkPolicy", "gateway-egress")]) == {"nats": [4222]}
+    # NATS monitoring (users, subscriptions, streams) is reached by the operator's pods alone
+    nats_in = docs[("NetworkPolicy", "nats-ingress")]["spec"]["ingress"]
+    monitor = [rule["from"] for rule in nats_in if {"protocol": "TCP", "port": 8222} in rule["ports"]]
+    assert monitor == [[{"podSelector": {"matchLabels": {"trade-ops/role": "operator"}}}]], nats_in
     risk_in = docs[("NetworkPolicy", "risk-ingress")]["spec"]["ingress"][0]["from"]
     assert [p["podSelector"]["matchLabels"] for p in risk_in] == [{"app.kubernetes.io/name": "oms"},
                                                                  {"trade-ops/role": "operator"}]

@@ -247,7 +247,7 @@ def _network_policies(stack: Stack, ns: str) -> list[dict[str, Any]]:
            _policy("operator", ns, {"matchLabels": {ROLE_LABEL: OPERATOR_ROLE}},
                    {"egress": [{"to": [{"podSelector": {}}]}]})]
     clients: dict[str, list[str]] = {}
-    ports: dict[str, list[int]] = {"nats": [stack["nats"].port or 4222, stack["nats"].monitor_port or 8222],
+    ports: dict[str, list[int]] = {"nats": [stack["nats"].port or 4222],
                                    "valkey": [stack["valkey"].port or 6379]}
     for s in stack.services:
         ports[s.name] = [s.port or 0]
@@ -258,8 +258,10 @@ def _network_policies(stack: Stack, ns: str) -> list[dict[str, Any]]:
                            {"egress": [{"to": _pods(used), "ports": _ports(p)} for used, p in uses]}))
     for target, port_list in ports.items():
         sources = [*_pods(*clients.get(target, [])), operator]
-        out.append(_policy(f"{target}-ingress", ns, {"matchLabels": {NAME: target}},
-                           {"ingress": [{"from": sources, "ports": _ports(port_list)}]}))
+        rules = [{"from": sources, "ports": _ports(port_list)}]
+        if target == "nats":  # its monitoring (users, subscriptions, streams) is the operator's alone
+            rules.append({"from": [operator], "ports": _ports([stack["nats"].monitor_port or 8222])})
+        out.append(_policy(f"{target}-ingress", ns, {"matchLabels": {NAME: target}}, {"ingress": rules}))
     return out
 
 
