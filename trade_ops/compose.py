@@ -39,6 +39,7 @@ __all__ = ["ContainerSpec", "Healthcheck", "Images", "compose_document", "contai
 
 PROJECT = "trade-ops"
 SERVICE_IMAGE = "trade-ops-services:local"
+BENCH_IMAGE = "trade-ops-bench:local"  # the service image plus trade-ops: bench workers run in it
 DOCKERFILE = "trade_ops/runtime/Dockerfile"  # the service image's (shipped in the package)
 VALKEY_IMAGE = "valkey/valkey:8-alpine"
 NATS_IMAGE = "nats:2-alpine"  # the alpine variant has wget for its healthcheck
@@ -214,7 +215,7 @@ def _image(spec: ContainerSpec) -> str:
 
 def _shared_service() -> dict[str, Any]:
     return {"image": SERVICE_IMAGE,
-            "build": {"context": ".", "dockerfile": DOCKERFILE,
+            "build": {"context": ".", "dockerfile": DOCKERFILE, "target": "services",
                       "args": {"BASE_IMAGE": f"${{{names.BASE_IMAGE}:-{BASE_IMAGE}}}"}},
             "init": True, "restart": "unless-stopped", "mem_limit": MEMORY["service"],
             "volumes": [f"trade-ops-data:{DATA}"]}

@@ -1,9 +1,9 @@
 """Bench workers as containers: `trade-ops bench TARGET --workers N --runtime docker`.
 
-Each worker is a container of the project's service image (built as `up --runtime docker`
-builds it: runtime/image.py) running `python -m trade_ops bench worker`, on the host's
-network (it sends to the same addresses a local worker would, loopback included), as the
-invoking user, with the run's work folder mounted (the job in, its result out) and the
+Each worker is a container of the project's bench image (the service image plus trade-ops
+itself, the Dockerfile's `bench` target: runtime/image.py) running `python -m trade_ops bench
+worker`, on the host's network (it sends to the same addresses a local worker would, loopback
+included), as the invoking user, with the run's work folder mounted (the job in, its result out) and the
 stack's run directory read-only (the operator token, never passed in the environment).
 Each container is removed when the run ends, whatever the outcome.
 """
@@ -18,7 +18,7 @@ from typing import Any
 
 from services import env
 from trade_ops.bench.worker import Job, read_result, worker_argv
-from trade_ops.compose import SERVICE_IMAGE
+from trade_ops.compose import BENCH_IMAGE
 
 __all__ = ["LABEL_RUN", "container_launch", "prepare_image"]
 
@@ -58,14 +58,14 @@ class _Container:
 
 
 def prepare_image() -> None:
-    """Build the service image if the project changed: before the start time is set, so a
+    """Build the bench image if the project changed: before the start time is set, so a
     build never makes every worker late."""
     from trade_ops.runtime.docker import DEFAULT_BASE_IMAGE, engine_errors
-    from trade_ops.runtime.image import ensure_image
+    from trade_ops.runtime.image import BENCH, ensure_image
 
     with engine_errors():
-        ensure_image(_client(), SERVICE_IMAGE, os.environ.get(env.BASE_IMAGE) or DEFAULT_BASE_IMAGE,
-                     lambda _: None)
+        ensure_image(_client(), BENCH_IMAGE, os.environ.get(env.BASE_IMAGE) or DEFAULT_BASE_IMAGE,
+                     lambda _: None, target=BENCH)
 
 
 def _client() -> Any:
@@ -85,7 +85,7 @@ def container_launch(job: Job, job_path: Path, shard: int, work: Path) -> _Conta
         volumes[job.run_dir] = {"bind": job.run_dir, "mode": "ro"}
     with engine_errors():
         container = _client().containers.run(
-            SERVICE_IMAGE, ["python", *argv], name=f"trade-ops-bench-{job.run_id}-{shard}", detach=True,
+            BENCH_IMAGE, ["python", *argv], name=f"trade-ops-bench-{job.run_id}-{shard}", detach=True,
             network_mode="host", user=f"{os.getuid()}:{os.getgid()}", volumes=volumes,
             labels={LABEL_RUN: job.run_id}, environment={"PYTHONUNBUFFERED": "1"})
     return _Container(container, work / out)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import io
+import json
 import subprocess
 import sys
 import tarfile
@@ -34,6 +35,7 @@ __all__ = ["BUILD_KEY_LABEL", "ImageBuildError", "build_files", "ensure_image", 
 BUILD_KEY_LABEL = "trade-ops.build-key"
 DOCKERFILE = Path(__file__).with_name("Dockerfile")
 EXTRA = "services"  # pyproject.toml's extra: what the services import
+SERVICES, BENCH = "services", "bench"  # the Dockerfile's targets
 LOG_LINES = 20
 _SKIP = ("__pycache__", ".pyc", ".mypy_cache", ".pytest_cache")
 
@@ -42,52 +44,68 @@ class ImageBuildError(StartupError):
     """The image build failed; `detail` holds the build's last lines."""
 
 
-def service_requirements() -> list[str]:
-    """The `services` extra: from the checkout's pyproject.toml when trade-ops runs from one
-    (it is the truth there, whatever version is installed), else from the installed metadata."""
+def requirements() -> tuple[list[str], list[str]]:
+    """The `services` extra and every dependency: from the checkout's pyproject.toml when
+    trade-ops runs from one (it is the truth there, whatever version is installed), else from
+    the installed metadata."""
     checkout = Path(__file__).resolve().parents[2] / "pyproject.toml"
     if checkout.is_file():
         project = tomllib.loads(checkout.read_text()).get("project", {})
         if project.get("name") == "trade-ops":
-            return list(project.get("optional-dependencies", {}).get(EXTRA, []))
+            return (list(project.get("optional-dependencies", {}).get(EXTRA, [])),
+                    list(project.get("dependencies", [])))
     marker = f'extra == "{EXTRA}"'
-    return [req.split(";")[0].strip() for req in metadata.requires("trade-ops") or []
-            if marker in req.replace("'", '"')]
+    requires = metadata.requires("trade-ops") or []
+    return ([r.split(";")[0].strip() for r in requires if marker in r.replace("'", '"')],
+            [r for r in requires if "extra ==" not in r.replace("'", '"')])
 
 
-def _pyproject(requirements: list[str]) -> bytes:
-    listed = ", ".join(f'"{r}"' for r in requirements)
-    return (f'[project]\nname = "trade-ops-services"\n'
-            f"[project.optional-dependencies]\n{EXTRA} = [{listed}]\n").encode()
+def service_requirements() -> list[str]:
+    return requirements()[0]
 
 
-def build_files(root: Path | None = None) -> list[tuple[str, bytes]]:
-    """The build context, name and content: the Dockerfile, pyproject.toml (the services'
-    requirements alone) and the `services` package as Python imports it. With `root`, a
-    folder's own Dockerfile, pyproject.toml and services/ (if any) instead."""
-    dockerfile = root / "Dockerfile" if root else DOCKERFILE
-    pyproject = (root / "pyproject.toml").read_bytes() if root else _pyproject(service_requirements())
-    files = [("Dockerfile", dockerfile.read_bytes()), ("pyproject.toml", pyproject)]
-    package = root / "services" if root else Path(services.__file__).resolve().parent
+def _pyproject(extra: list[str], dependencies: list[str]) -> bytes:
+    def listed(reqs: list[str]) -> str:
+        return ", ".join(json.dumps(r) for r in reqs)  # a JSON string is a TOML basic string
+
+    return (f'[project]\nname = "trade-ops-image"\ndependencies = [{listed(dependencies)}]\n'
+            f"[project.optional-dependencies]\n{EXTRA} = [{listed(extra)}]\n").encode()
+
+
+def _tree(files: list[tuple[str, bytes]], name: str, package: Path) -> None:
     for path in sorted(package.rglob("*")) if package.is_dir() else []:
         if path.is_file() and not any(part in str(path) for part in _SKIP):
-            files.append((f"services/{path.relative_to(package)}", path.read_bytes()))
+            files.append((f"{name}/{path.relative_to(package)}", path.read_bytes()))
+
+
+def build_files(root: Path | None = None, target: str = "services") -> list[tuple[str, bytes]]:
+    """The build context, name and content: the Dockerfile, pyproject.toml (the requirements
+    alone) and the `services` package as Python imports it, and for the bench target the
+    `trade_ops` package too. With `root`, a folder's own Dockerfile, pyproject.toml and
+    services/ (if any) instead."""
+    dockerfile = root / "Dockerfile" if root else DOCKERFILE
+    pyproject = (root / "pyproject.toml").read_bytes() if root else _pyproject(*requirements())
+    files = [("Dockerfile", dockerfile.read_bytes()), ("pyproject.toml", pyproject)]
+    _tree(files, "services", root / "services" if root else Path(services.__file__).resolve().parent)
+    if target == BENCH and root is None:
+        _tree(files, "trade_ops", Path(__file__).resolve().parents[1])
     return files
 
 
-def _requirements(files: list[tuple[str, bytes]]) -> list[str]:
+def _requirements(files: list[tuple[str, bytes]], target: str) -> list[str]:
     project = tomllib.loads(dict(files)["pyproject.toml"].decode()).get("project", {})
-    return list(project.get("optional-dependencies", {}).get(EXTRA, []))
+    extra = list(project.get("optional-dependencies", {}).get(EXTRA, []))
+    return extra + list(project.get("dependencies", [])) if target == BENCH else extra
 
 
-def _wheels(files: list[tuple[str, bytes]], cache: Path, python: str,
+def _wheels(files: list[tuple[str, bytes]], target: str, cache: Path, python: str,
             say: Callable[[str], None]) -> list[Path]:
     """Every dependency as a wheel for the image's Python (its full version: markers
     such as python_full_version < "3.11.3" must be read for it, not for ours), from
     pip's cache and configured indexes; [] if pip fails."""
     cache.mkdir(parents=True, exist_ok=True)
     with tempfile.NamedTemporaryFile("w", suffix=".txt") as req:
-        req.write("\n".join(_requirements(files)))
+        req.write("\n".join(_requirements(files, target)))
         req.flush()
         say("collecting wheels for the image with pip download")
         command = [sys.executable, "-m", "pip", "download", "--quiet", "--only-binary", ":all:",
@@ -142,13 +160,15 @@ def _ensure_base(client: Any, base: str, say: Callable[[str], None]) -> Any:
                                   f"(or {env.BASE_IMAGE}), e.g. one made by `docker import`") from None
 
 
-def _build(client: Any, context: io.BytesIO, tag: str, args: dict[str, str], key: str) -> None:
+def _build(client: Any, context: io.BytesIO, tag: str, args: dict[str, str], key: str,
+           target: str | None) -> None:
     import docker.errors
 
     log: list[str] = []
     try:
         for chunk in client.api.build(fileobj=context, custom_context=True, tag=tag, buildargs=args,
-                                      labels={BUILD_KEY_LABEL: key}, rm=True, forcerm=True, decode=True):
+                                      labels={BUILD_KEY_LABEL: key}, rm=True, forcerm=True, decode=True,
+                                      target=target):
             if "stream" in chunk:
                 log.extend(line for line in chunk["stream"].splitlines() if line.strip())
             if "error" in chunk:
@@ -162,13 +182,14 @@ def _build(client: Any, context: io.BytesIO, tag: str, args: dict[str, str], key
 
 
 def ensure_image(client: Any, tag: str, base: str, say: Callable[[str], None],
-                 root: Path | None = None, wheel_cache: Path | None = None) -> bool:
-    """Build `tag` from the project on `base` unless an image of the same inputs exists; True if built."""
+                 root: Path | None = None, wheel_cache: Path | None = None, target: str = SERVICES) -> bool:
+    """Build `tag` (the Dockerfile's `target`: the services image, or the bench image) from the
+    project on `base` unless an image of the same inputs exists; True if built."""
     import docker.errors
 
-    files = build_files(root)
+    files = build_files(root, target)
     base_image = _ensure_base(client, base, say)
-    key = _key(files, base_image.id)
+    key = _key(files, f"{base_image.id} {target}")
     try:
         replaced = client.images.get(tag)
         if replaced.labels.get(BUILD_KEY_LABEL) == key:
@@ -179,10 +200,10 @@ def ensure_image(client: Any, tag: str, base: str, say: Callable[[str], None],
     same = python.split(".")[:2] == [str(sys.version_info.major), str(sys.version_info.minor)]
     # pip here fetches wheels that fit the image only for the same Python on Linux
     cache = wheel_cache or Path.home() / ".cache" / "trade-ops" / f"wheels-py{python}"
-    wheels = _wheels(files, cache, python, say) if same and sys.platform == "linux" else []
+    wheels = _wheels(files, target, cache, python, say) if same and sys.platform == "linux" else []
     say(f"building {tag} on {base}" + (f" ({len(wheels)} wheels, offline)" if wheels else " (pip from PyPI)"))
     args = {"BASE_IMAGE": base}
-    _build(client, _context(files, wheels), tag, args, key)
+    _build(client, _context(files, wheels), tag, args, key, None if root else target)
     if replaced is not None:
         _forget(client, replaced.id)
     return True
