@@ -9,6 +9,8 @@ from services.kit.settings import KitSettings
 from trade_ops.bench.targets import _check_loopback
 from trade_ops.errors import UsageError
 
+pytestmark = pytest.mark.unit
+
 
 @pytest.mark.parametrize(("host", "loopback"), [
     ("127.0.0.1", True), ("127.3.2.1", True), ("::1", True), ("localhost", True),

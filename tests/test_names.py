@@ -10,6 +10,8 @@ from pydantic import TypeAdapter, ValidationError
 from services import contract
 from services.kit import names
 
+pytestmark = pytest.mark.unit
+
 SYMBOLS = ["BTCUSDT", "brk.b", "X-1_2", "A" * 32, "", "A" * 33, "BTC USDT", "BTC,ETH", "Ü", "a:b", "BTC\n"]
 ACCOUNTS = ["default", "desk:7@fund", "a.b-c_d", "A" * 64, "", "A" * 65, "a b", "a\n", "x/y", "é"]
 

@@ -12,6 +12,8 @@ import pytest
 from services import contract
 from services.kit import Kit
 
+pytestmark = pytest.mark.unit
+
 SINKS = {"sink-ticks", "sink-alt", "event-writer"}  # sink_app: the lifespan is the kit's sink
 
 

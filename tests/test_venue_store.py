@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
 import redis.asyncio as aioredis
 
 from services.live_gateway.matching import Working
 from services.live_gateway.store import VenueStore
 from tests.helpers import Proc
+
+pytestmark = pytest.mark.process
 
 
 def test_orders_and_the_clock_together(fresh_valkey: Proc) -> None:
