@@ -47,9 +47,6 @@ class Working:
     confirmed: bool = False
     fill_ids: list[str] = field(default_factory=list)
 
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
-
 
 @dataclass
 class WorkingTotals:
