@@ -4,6 +4,7 @@ tiers (pyproject.toml's markers): a test module says what it starts with `pytest
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,6 +14,13 @@ import pytest
 
 from tests.helpers import Proc, start_nats, start_valkey
 from trade_ops.rundir import RunDir
+
+# Ctrl-C tests send SIGINT to the CLI they start. A shell that runs a job in the background
+# without job control (`.ci/run &`, nohup) starts it with SIGINT ignored, an ignored signal
+# stays ignored across exec, and Python then installs no KeyboardInterrupt: every Ctrl-C test
+# would fail there. A handler here is reset to the default in each child at exec.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 TIERS = ("unit", "process", "stack", "docker")
 # what starts a server process: a unit test may use none of these

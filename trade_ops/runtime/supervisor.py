@@ -90,7 +90,11 @@ def _exited(rec: ProcessRecord) -> Callable[[], str | None]:
         code = processes.exit_code(rec.pid)
         if code is not None:
             return f"exited with code {code}"
-        return None if processes.find_ours(rec.pid, rec.started_at, rec.command) else "exited"
+        if processes.find_ours(rec.pid, rec.started_at, rec.command):
+            return None
+        # it may have exited between the two looks (a zombie is no longer "ours"): its code now
+        code = processes.exit_code(rec.pid)
+        return f"exited with code {code}" if code is not None else "exited"
 
     return check
 
