@@ -69,3 +69,12 @@ def test_the_graph_sees_a_circle_through_a_function_and_an_upward_import(tmp_pat
     assert upward_arrows(graph) == [("trade_ops.commands.doctor", "trade_ops.commands.up"),
                                     ("trade_ops.doctor.runner", "trade_ops.bench.runs"),
                                     ("trade_ops.rundir", "trade_ops.runtime")]
+
+
+def test_only_the_runtimes_reach_into_the_process_supervisor() -> None:
+    # Logs, processes and faults are the Runtime's methods: doctor read the supervisor's log
+    # files itself (check_infra), which a stack in containers does not have.
+    graph = read_graph()
+    reach = sorted(m for m, imported in graph.edges.items()
+                   if "trade_ops.runtime.supervisor" in imported and not m.startswith("trade_ops.runtime"))
+    assert reach == []

@@ -98,23 +98,29 @@ def tail(path: Path, lines: int) -> str:
     return "\n".join(text.splitlines()[-lines:]) if lines > 0 else ""
 
 
-def read_lines(name: str, path: Path) -> list[Line]:
-    """Every line of a log, each with its time (a line without one takes the previous line's)."""
-    try:
-        text = path.read_bytes().decode(errors="replace")
-    except OSError:
-        return []
+def read_lines(name: str, path: Path, last: int | None = None) -> list[Line]:
+    """Every line of a log (the `last` ones alone: only the file's end is read), each with its
+    time (a line without one takes the previous line's)."""
+    if last is not None:
+        text = tail(path, last)
+    else:
+        try:
+            text = path.read_bytes().decode(errors="replace")
+        except OSError:
+            return []
     out: list[Line] = []
-    last = 0.0
+    when = 0.0
     for raw in text.splitlines():
-        last = line_time(raw) or last
-        out.append(Line(last, name, raw))
+        when = line_time(raw) or when
+        out.append(Line(when, name, raw))
     return out
 
 
 def merged(logs: dict[str, Path], since: float | None = None, lines: int | None = None) -> list[Line]:
     """The lines of several logs interleaved by time, from `since`, the last `lines` of them."""
-    each = [read_lines(name, path) for name, path in sorted(logs.items())]
+    # The last N of all are among the last N of each: without `since`, only the files' ends are read.
+    last = lines if since is None and lines is not None and lines >= 0 else None
+    each = [read_lines(name, path, last) for name, path in sorted(logs.items())]
     out = [ln for ln in heapq.merge(*each, key=lambda ln: ln.time) if since is None or ln.time >= since]
     return out[-lines:] if lines is not None and lines >= 0 else out
 

@@ -11,22 +11,24 @@ from __future__ import annotations
 
 import shutil
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
-from trade_ops import infra, logfiles
+from trade_ops import infra
+from trade_ops.logfiles import Line
 
-__all__ = ["FULL_BELOW_BYTES", "STORE_FAILURE", "store_problem"]
+__all__ = ["FULL_BELOW_BYTES", "LOG_LINES", "STORE_FAILURE", "store_problem"]
 
 FULL_BELOW_BYTES = 64 << 20  # free space under which JetStream cannot be relied on to store
 STORE_FAILURE = "no space left on device"
 RECENT_S = 30.0  # nats-server logs every failed store: one this recent means it is failing now
-_TAIL_LINES = 200
+LOG_LINES = 200  # the end of its log read for a store failure
 
 
-def store_problem(store: Path, log: Path | None, flags: str, name: str = "nats",
+def store_problem(store: Path, log: Sequence[Line], flags: str, name: str = "nats",
                   now: float | None = None) -> tuple[str, str] | None:
-    """(what is wrong, the remedy) for the NATS store at `store`, whose server logs to
-    `log`; None when its disk has room and NATS is storing."""
+    """(what is wrong, the remedy) for the NATS store at `store`, whose server's last log
+    lines are `log`; None when its disk has room and NATS is storing."""
     try:
         usage = shutil.disk_usage(store)
     except OSError:
@@ -38,7 +40,7 @@ def store_problem(store: Path, log: Path | None, flags: str, name: str = "nats",
                 f"{usage.total >> 20} MiB ({store}); JetStream cannot store, so every publish fails",
                 f"manual step: free space on {mount}, then run `{restart}` (NATS keeps failing "
                 "after a full disk until it is restarted)")
-    last = _last_store_failure(log) if log is not None else None
+    last = _last_store_failure(log)
     if last is not None and (now or time.time()) - last <= RECENT_S:
         return (f"NATS failed to store on a full disk ({mount}) {(now or time.time()) - last:.0f}s "
                 f"ago and keeps failing although {usage.free >> 20} MiB are free again: it must be "
@@ -46,6 +48,6 @@ def store_problem(store: Path, log: Path | None, flags: str, name: str = "nats",
     return None
 
 
-def _last_store_failure(log: Path) -> float | None:
-    lines = [line for line in logfiles.tail(log, _TAIL_LINES).splitlines() if STORE_FAILURE in line]
-    return logfiles.line_time(lines[-1]) if lines else None
+def _last_store_failure(log: Sequence[Line]) -> float | None:
+    times = [line.time for line in log if STORE_FAILURE in line.text and line.time]
+    return times[-1] if times else None

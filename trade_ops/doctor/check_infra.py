@@ -12,11 +12,12 @@ import httpx
 
 from services import contract
 from trade_ops.credentials import valkey_login
-from trade_ops.doctor.check_disk import store_problem
+from trade_ops.doctor.check_disk import LOG_LINES, store_problem
 from trade_ops.doctor.http import call, json_of
 from trade_ops.doctor.lake_probe import is_local, probe_tables
 from trade_ops.doctor.model import CheckResult
 from trade_ops.doctor.target import Target
+from trade_ops.logfiles import Line
 from trade_ops.processes import uptime
 from trade_ops.stack import Component
 
@@ -126,13 +127,14 @@ async def nats_info(host: str, port: int, timeout: float) -> dict[str, Any]:
     return info
 
 
-def _log_of(target: Target, name: str) -> Path | None:
-    from trade_ops.runtime import supervisor
+def _log_end(target: Target, name: str) -> list[Line]:
+    """The last lines `name` logged, as its runtime keeps them (a file, or the engine's log)."""
+    from trade_ops import runtime
 
     try:
-        return supervisor.logs_of(target.run_dir, [name])[name]
+        return runtime.of(target.run_dir).log_lines(target.run_dir, [name], lines=LOG_LINES)
     except Exception:  # no log to read: the disk check stands on the free space alone
-        return None
+        return []
 
 
 async def check_nats(target: Target, http: httpx.AsyncClient, c: Component, r: CheckResult) -> None:
@@ -151,7 +153,7 @@ async def check_nats(target: Target, http: httpx.AsyncClient, c: Component, r: C
         r.data["version"] = info.get("version")
         r.summary = f"{info.get('version')}"
         if c.name in target.processes:  # started here: its store and its log are ours to read
-            problem = store_problem(target.run_dir.nats_store, _log_of(target, c.name), target.flags(),
+            problem = store_problem(target.run_dir.nats_store, _log_end(target, c.name), target.flags(),
                                     c.name)
             if problem is not None:
                 r.summary = "cannot store"
