@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import msgspec
 import pytest
 
 from services import contract
 from services.contract import RiskCheckRequest as CheckRequest
 from services.risk.book import Book
+from services.risk.exposure import WorkingTotals
 from services.risk.limits import load_limits
 from services.risk.rules import KillSwitch, check
 
@@ -84,6 +86,25 @@ def test_symbol_kill_switch_leaves_other_symbols_alone() -> None:
 
 def test_reducing_an_oversized_position_is_allowed() -> None:
     assert decide(side="sell", quantity=2, position=12).approved
+
+
+def test_exposure_notional_values_the_position_at_the_mark_and_working_orders_at_their_prices() -> None:
+    """SOLUSDT (DEFAULT: max_exposure_notional 2,000,000, max_position 1,000): 500 held at a
+    mid of 3,000 is 1,500,000; working buys worth 400,000 leave room for 100,000 more."""
+    req = CheckRequest(account="a", symbol="SOLUSDT", side="buy", quantity=40, price=2_500)
+    working = WorkingTotals(buys=160, buy_notional=400_000, orders=4)
+
+    def run(req: CheckRequest, mark: float = 3_000):  # type: ignore[no-untyped-def]
+        return check(req, LIMITS, position=500, price=req.price, known=True, kill=KillSwitch(),
+                     working=working, mark=mark)
+
+    assert run(req).approved  # 1,500,000 + 400,000 + 100,000: at the limit, not over it
+    over = run(msgspec.structs.replace(req, quantity=41))
+    assert not over.approved and "max exposure notional 2,000,000.00" in (over.reason or "")
+    assert "position 500 at 3,000.00, working buys 400,000.00" in (over.reason or "")
+    assert not run(req, mark=3_001).approved  # the position's value moves with the mark
+    # A sell shrinks a long exposure: it passes, and the working buys do not count against it.
+    assert run(msgspec.structs.replace(req, side="sell", quantity=400)).approved
 
 
 def test_warning_at_80_percent_and_high_at_95() -> None:

@@ -80,7 +80,8 @@ async def follow_working(kit: Kit, engine: RiskEngine) -> None:
 
     async def on_orders(msgs: list[Msg]) -> None:
         for _, event in bus.decode_each(msgs, contract.OrderNew):
-            exposure.confirm(event.order)
+            order = event.order
+            exposure.confirm(order, engine.book.price_for(order.symbol, order.side, order.price))
         await _save(kit, exposure)
 
     async def on_executions(msgs: list[Msg]) -> None:

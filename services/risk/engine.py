@@ -36,16 +36,18 @@ class RiskEngine:
         if stale is not None:
             return RiskCheckReply(approved=False, risk_level="CRITICAL", reason=stale)
         working = self.exposure.of(req.account, req.symbol)
+        quote = self.book.quotes.get(req.symbol)
+        mid = quote.mid if quote is not None else None
+        price = self.book.price_for(req.symbol, req.side, req.price)
         result = check(req, self.limits, position=self.book.position(req.account, req.symbol)
-                       + working.pending_fills, working=working,
-                       price=self.book.price_for(req.symbol, req.side, req.price),
+                       + working.pending_fills, working=working, price=price, mark=mid,
                        known=self.known(req.symbol), kill=self.kill)
-        if result.approved and req.order_id is not None:
-            self.exposure.reserve(req.order_id, req.account, req.symbol, req.side, req.quantity)
+        if result.approved and req.order_id is not None and price is not None:
+            self.exposure.reserve(req.order_id, req.account, req.symbol, req.side, req.quantity,
+                                  price)
         # The mid now is the order's arrival price: the OMS keeps it on the order, and the
         # venue copies it onto each fill, so TCA measures a fill without a second feed.
-        quote = self.book.quotes.get(req.symbol)
-        result.mid = quote.mid if quote is not None else None
+        result.mid = mid
         return result
 
     def _stale_quote(self, req: RiskCheckRequest) -> str | None:

@@ -1,5 +1,6 @@
 """What may still trade, per account and symbol: the orders risk approved or saw accepted
-that are not yet filled or cancelled, and the fills not yet in ptrc's position.
+that are not yet filled or cancelled (their quantity, and their value at the price each
+was checked at), and the fills not yet in ptrc's position.
 
 An order's life, as risk sees it:
     approved by a check     reserved at once, in the same step as the decision (risk is
@@ -44,6 +45,9 @@ class Working:
     symbol: str
     side: str
     open: float  # quantity not yet filled
+    # What a unit is valued at while it works: the limit price, or for a MARKET order the
+    # quote it was checked at (0 for an order saved before prices were kept).
+    price: float = 0.0
     confirmed: bool = False
     fill_ids: list[str] = field(default_factory=list)
 
@@ -52,6 +56,8 @@ class Working:
 class WorkingTotals:
     buys: float = 0.0
     sells: float = 0.0
+    buy_notional: float = 0.0  # the working buys valued at their prices
+    sell_notional: float = 0.0
     orders: int = 0
     pending_fills: float = 0.0  # signed: filled, not yet in the position risk holds
 
@@ -82,20 +88,23 @@ class Exposure:
                 if account in (None, a)]
 
     # -- changes -----------------------------------------------------------------------
-    def reserve(self, order_id: str, account: str, symbol: str, side: str, quantity: float) -> None:
+    def reserve(self, order_id: str, account: str, symbol: str, side: str, quantity: float,
+                price: float) -> None:
         if order_id in self.orders or order_id in self.done:
             return
-        self._add(Working(order_id, account, symbol, side, quantity))
+        self._add(Working(order_id, account, symbol, side, quantity, price))
         self.unconfirmed.append((time.monotonic() + self.confirm_within_s, order_id))
 
-    def confirm(self, order: contract.Order) -> None:
-        """An order on `orders.new`: it may trade until it is filled or cancelled."""
+    def confirm(self, order: contract.Order, price: float | None) -> None:
+        """An order on `orders.new`: it may trade until it is filled or cancelled. `price`
+        values it when risk did not reserve it (its limit price, or the quote now)."""
         order_id = order.order_id
         if not order_id or order_id in self.done:
             return
         held = self.orders.get(order_id)
         if held is None:
-            held = Working(order_id, order.account, order.symbol, order.side, order.quantity)
+            held = Working(order_id, order.account, order.symbol, order.side, order.quantity,
+                           price or 0.0)
             self._add(held)
         held.confirmed = True
         self.changed.add(order_id)
@@ -130,7 +139,10 @@ class Exposure:
         self.changed.add(order_id)
         if held is not None:
             self._move(held, -held.open)
-            self._totals((held.account, held.symbol)).orders -= 1
+            t = self._totals((held.account, held.symbol))
+            t.orders -= 1
+            if t.orders <= 0:  # nothing works: what the sums still hold is float rounding
+                t.buys = t.sells = t.buy_notional = t.sell_notional = 0.0
 
     def position(self, account: str, symbol: str, seq: int) -> None:
         """ptrc's snapshot now includes the fills up to EXEC sequence `seq`."""
@@ -162,8 +174,10 @@ class Exposure:
         t = self._totals((w.account, w.symbol))
         if w.side == "buy":
             t.buys = max(0.0, t.buys + delta)
+            t.buy_notional = max(0.0, t.buy_notional + delta * w.price)
         else:
             t.sells = max(0.0, t.sells + delta)
+            t.sell_notional = max(0.0, t.sell_notional + delta * w.price)
 
     def _done(self, order_id: str) -> None:
         _remember(self.done, order_id)

@@ -93,8 +93,8 @@ async def kill_clear(request: Request, symbol: Annotated[Symbol | None, Query()]
 @router.get("/working")
 async def working(request: Request,
                   account: Annotated[str | None, Query(max_length=64)] = None) -> dict[str, Any]:
-    """Per account and symbol: the working buys and sells, their count, and fills not yet
-    in the position (what the position limit counts beside the position)."""
+    """Per account and symbol: the working buys and sells and their value, their count, and
+    fills not yet in the position (what the position and exposure limits count beside it)."""
     return {"working": _engine(request).exposure.to_json(account)}
 
 

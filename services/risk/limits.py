@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import tomllib
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -23,6 +24,9 @@ class SymbolLimits:
     lot_size: float = 0.0001
     # Orders that may still trade (accepted, not filled or cancelled) per account and symbol.
     max_working_orders: float = 10_000
+    # The position at the mark plus the working orders on the order's side at their prices,
+    # per account and symbol (no limit unless the file sets one).
+    max_exposure_notional: float = math.inf
 
 
 @dataclass(frozen=True)
@@ -37,8 +41,13 @@ class Limits:
 
     def to_json(self) -> dict[str, Any]:
         return {"symbols": sorted(self.symbols), "warn_ratio": self.warn_ratio,
-                "DEFAULT": asdict(self.default),
-                "per_symbol": {s: asdict(v) for s, v in sorted(self.overrides.items())}}
+                "DEFAULT": _json(self.default),
+                "per_symbol": {s: _json(v) for s, v in sorted(self.overrides.items())}}
+
+
+def _json(limits: SymbolLimits) -> dict[str, float | None]:
+    """A limit that is not set (infinite) is null: JSON has no infinity."""
+    return {k: v if math.isfinite(v) else None for k, v in asdict(limits).items()}
 
 
 def _positive(table: dict[str, Any], where: str) -> dict[str, float]:

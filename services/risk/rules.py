@@ -7,7 +7,9 @@ Rules, in order; the first that fails rejects the order (level CRITICAL):
     max working orders per account and symbol (orders that may still trade, this one included),
     max position per account and symbol, as it would be if every working order on the same
     side filled too: position + working buys + this buy, or position - working sells - this
-    sell (services/risk/exposure.py); an order that brings that nearer to zero always passes.
+    sell (services/risk/exposure.py); an order that brings that nearer to zero always passes;
+    max exposure notional per account and symbol, the same sum valued: the position at the
+    mark (the quote's mid), each working order and this one at its price.
 Every limit used to at least `warn_ratio` (80%) adds a warning. The level is LOW,
 MEDIUM (a warning), HIGH (95% of a limit) or CRITICAL (rejected).
 """
@@ -59,10 +61,12 @@ def _reject(reason: str) -> RiskCheckReply:
 
 
 def check(req: RiskCheckRequest, limits: Limits, *, position: float, price: float | None,
-          known: bool, kill: KillSwitch, working: WorkingTotals | None = None) -> RiskCheckReply:
+          known: bool, kill: KillSwitch, working: WorkingTotals | None = None,
+          mark: float | None = None) -> RiskCheckReply:
     """Decide one order. `position` is the account's net quantity in the symbol now (its
     fills included); `working` the orders that may still trade there; `price` the order's
-    price or, for a MARKET order, the quote it would trade at."""
+    price or, for a MARKET order, the quote it would trade at; `mark` what the position is
+    valued at (the quote's mid; `price` when there is no quote)."""
     working = working or WorkingTotals()
     symbol = req.symbol
     halted = kill.blocks(symbol)
@@ -97,11 +101,24 @@ def check(req: RiskCheckRequest, limits: Limits, *, position: float, price: floa
         return _reject(f"position {after:g} if this order and the working ones filled would exceed "
                        f"max position {lim.max_position:g} for {req.account}/{symbol} (position "
                        f"{position:g}, working buys {working.buys:g}, sells {working.sells:g})")
+    # The same, valued: what the account would hold in the symbol.
+    mark = price if mark is None else mark
+    value_before = position * mark + (working.buy_notional if req.side == "buy"
+                                      else -working.sell_notional)
+    value_after = value_before + (notional if req.side == "buy" else -notional)
+    growing = abs(value_after) > abs(value_before)
+    if abs(value_after) > lim.max_exposure_notional and growing:
+        return _reject(f"exposure {value_after:,.2f} if this order and the working ones filled "
+                       f"would exceed max exposure notional {lim.max_exposure_notional:,.2f} for "
+                       f"{req.account}/{symbol} (position {position:g} at {mark:,.2f}, working "
+                       f"buys {working.buy_notional:,.2f}, sells {working.sell_notional:,.2f})")
 
     usage = {"order quantity": (req.quantity, lim.max_order_quantity),
              "order notional": (notional, lim.max_order_notional)}
     if abs(after) > abs(before):
         usage["position"] = (abs(after), lim.max_position)
+    if growing:
+        usage["exposure notional"] = (abs(value_after), lim.max_exposure_notional)
     warnings = [f"{name} at {used / cap:.0%} of limit ({used:g} of {cap:g})"
                 for name, (used, cap) in usage.items() if used >= limits.warn_ratio * cap]
     top = max(used / cap for used, cap in usage.values())
