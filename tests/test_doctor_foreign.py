@@ -115,10 +115,15 @@ def test_a_foreign_stack_file_is_judged_by_its_own_evidence(world: dict[str, Any
         assert checks[name]["status"] == "skip" and FOREIGN in checks[name]["summary"], checks[name]
     assert checks["consumer lag"]["status"] == "skip"
 
-    # Reconciliation cannot run here, and says so (never "0 fills, 0 orders agree").
+    # Reconciliation runs on what this deployment shows (never "0 fills, 0 orders agree" from
+    # trade-ops' EXEC stream): the OMS's own listing against the stream found keeping fills.
     agree = checks["orders, fills, positions and lake agree"]
-    assert agree["status"] == "skip" and agree["summary"].startswith("skipped: the OMS is not")
-    assert agree["summary"].endswith("its GET /orders lists 3 order(s), 3 not filled, none reconciled")
+    assert agree["status"] == "fail" and agree["component"] == "oms", agree
+    assert agree["problems"][0].startswith("1 of 2 order(s) the OMS lists as FILLED have no fill in "
+                                           "stream TRADES (trade.fill.>) (e.g. o-4)"), agree["problems"]
+    assert "its GET /orders lists 5 order(s) (3 SENT, 2 FILLED), 1 fill(s) kept" in agree["problems"][0]
+    assert agree["data"]["fill_sources"] == ["TRADES"] and agree["data"]["fills"] == 1
+    assert "its own answer" in agree["rests_on"] and "trade-ops' model" not in agree["rests_on"]
 
     # A "healthy" body that says nats_connected: false is a warning, the field quoted.
     sink = checks["sink-ticks"]
@@ -195,15 +200,40 @@ def test_strict_turns_every_loopback_note_into_a_warning(world: dict[str, Any], 
         assert checks[name]["remedy"].startswith("manual step: require credentials on ")
 
 
+def test_orders_held_and_no_fills_to_compare_is_not_a_pass(world: dict[str, Any], tmp_path: Path) -> None:
+    """It passed "0 fills, 0 orders agree" while the OMS held hundreds of unfilled orders."""
+    code, doc = doctor("--url", f"oms={world['procs']['oms'].url}", "--run-dir", str(tmp_path / "run"))
+    agree = by_name(doc)["orders, fills, positions and lake agree"]
+    assert agree["status"] == "warn" and code == 0, agree
+    assert agree["problems"][0].startswith("its GET /orders lists 5 order(s) (3 SENT, 2 FILLED), and doctor "
+                                           "found no fills to reconcile them against (no NATS is examined")
+    assert "[contracts.fills]" in agree["remedy"] and agree["remedy"].startswith("manual step: ")
+
+
+def test_a_declared_fills_stream_is_the_one_compared(world: dict[str, Any], tmp_path: Path) -> None:
+    stack = stack_file(world, tmp_path / "theirs.toml")
+    with stack.open("a") as out:
+        out.write('\n[contracts.fills]\nstream = "AUDIT"\nsubject = "audit.>"\n')
+    code, doc = doctor("--stack", str(stack), "--run-dir", str(tmp_path / "run"), "--wire-window", "0")
+    agree = by_name(doc)["orders, fills, positions and lake agree"]
+    # AUDIT keeps the OMS's audit records, none naming an order: both FILLED orders lack a fill.
+    assert agree["data"]["fill_sources"] == ["AUDIT"] and "stack file" in agree["rests_on"], agree
+    assert code == 1 and agree["status"] == "fail" and agree["problems"][0].startswith(
+        "2 of 2 order(s) the OMS lists as FILLED have no fill in stream AUDIT (audit.>) (e.g. o-3, o-4)")
+
+
 def test_the_reconciliation_skip_is_said_in_every_output(world: dict[str, Any], tmp_path: Path) -> None:
     report = tmp_path / "STATUS.md"
+    # The gateway lists no orders: there is nothing of an OMS's to reconcile against.
     result = CliRunner().invoke(app, ["doctor", "--timeout", "2", "--report", str(report), "--run-dir",
-                                      str(tmp_path / "run"), "--url", f"oms={world['procs']['oms'].url}"],
+                                      str(tmp_path / "run"), "--url", f"oms={world['procs']['gateway'].url}"],
                                 catch_exceptions=False)
-    why = "skipped: doctor does not examine nats and valkey here"
+    why = "skipped: the OMS's GET /orders answered HTTP 404: there is nothing of the OMS's to reconcile"
     assert why in " ".join(result.output.split()), result.output
     assert why in report.read_text()
     assert "| judged by their own evidence | oms |" in report.read_text()
+    _, doc = doctor("--url", f"oms={world['procs']['gateway'].url}", "--run-dir", str(tmp_path / "run"))
+    assert by_name(doc)["orders, fills, positions and lake agree"]["summary"].startswith(why)
 
 
 def test_an_s3_lake_is_among_the_addresses_contacted(world: dict[str, Any], tmp_path: Path,
@@ -267,7 +297,9 @@ def test_causes_come_from_evidence_never_from_trade_ops_graph(world: dict[str, A
     assert pnl["cause"] == "valkey" and pnl["blocked_by"] == ["valkey"], pnl
     assert pnl["rests_on"] == ["error text"]
     causes = {c["name"]: c for c in doc["root_causes"]}
-    assert set(causes) == {"valkey", "ptrc", "hot-cache"}, list(causes)
+    # (oms: its listing says o-4 FILLED and no fill of it is kept, the reconciliation's finding)
+    assert set(causes) == {"valkey", "ptrc", "hot-cache", "oms"}, list(causes)
+    assert causes["oms"]["checks"] == ["orders, fills, positions and lake agree"], causes["oms"]
     assert causes["ptrc"]["blocks"] == [] and causes["valkey"]["blocks"] == ["pnl"]
     assert causes["valkey"]["dependents"] == ["pnl"]  # who named it, not trade-ops' dependents
     assert "127" not in causes

@@ -21,9 +21,11 @@ this machine that finds its NATS port taken by this fixture's server connects to
     risk          healthy; POST /check approves below a notional of 1e7; its OpenAPI lists
                   POST /risk/symbol/{symbol}/block, no security
     live-gateway  healthy; its OpenAPI lists POST /panic and PUT /mode with no security,
-                  POST /flatten with a bearer requirement
-    oms           healthy; GET /orders lists the orders it holds (unfilled); publishes
-                  audit.order once a second into the AUDIT stream (audit.>)
+                  POST /flatten with a bearer requirement; made the TRADES stream
+                  (trade.fill.>) and keeps there the one fill it made: order o-3's
+    oms           healthy; GET /orders lists the orders it holds: o-0..o-2 SENT, o-3 and
+                  o-4 FILLED (o-4's fill was never kept); publishes audit.order once a
+                  second into the AUDIT stream (audit.>)
     own-openapi   not foreign at all: a trade-ops service whose /health is gone (404); its
                   OpenAPI still says so (services.contract.OWN_DESCRIPTION)
     event-writer  healthy; made the AUDIT stream and two pull consumers: `event-writer`
@@ -47,6 +49,9 @@ VALKEY = os.environ.get("FOREIGN_VALKEY", "127.0.0.1:1")
 PUBLISHES = {"gateway": ("feed.tick.BTCUSDT", 0.1), "exeq": ("route.binance.order", 0.25),
              "oms": ("audit.order", 1.0)}
 SUBSCRIBES = {"normalizer": "feed.tick.*.*"}
+# The OMS's orders as its GET /orders lists them; the venue kept a fill for the first FILLED only.
+ORDERS = {**{f"o-{i}": "SENT" for i in range(3)}, "o-3": "FILLED", "o-4": "FILLED"}
+FILLS_KEPT = ("o-3",)
 _state: dict[str, Any] = {"nc": None, "tasks": []}
 
 
@@ -94,7 +99,8 @@ async def _publish(nc: Any, subject: str, every: float) -> None:
 
 
 async def _nats() -> None:
-    if not NATS_URL or (ROLE not in PUBLISHES and ROLE not in SUBSCRIBES and ROLE != "event-writer"):
+    if not NATS_URL or (ROLE not in PUBLISHES and ROLE not in SUBSCRIBES
+                        and ROLE not in ("event-writer", "live-gateway")):
         return
     import nats
 
@@ -107,6 +113,11 @@ async def _nats() -> None:
         await js.add_stream(name="AUDIT", subjects=["audit.>"])
         for durable, only in (("event-writer", "audit.*.*"), ("audit-archive", "audit.>")):
             await js.add_consumer("AUDIT", ConsumerConfig(durable_name=durable, filter_subject=only))
+    if ROLE == "live-gateway":
+        js = nc.jetstream()
+        await js.add_stream(name="TRADES", subjects=["trade.fill.>"])
+        fill = {"fill_id": "x-1", "order_id": FILLS_KEPT[0], "symbol": "BTCUSDT", "quantity": 0.001}
+        await js.publish("trade.fill.BTCUSDT", json.dumps(fill).encode(), headers={"Nats-Msg-Id": "x-1"})
     if ROLE in SUBSCRIBES:
         async def ignore(msg: Any) -> None:
             return None
@@ -149,5 +160,5 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         return await json_answer(send, 200, {"approved": notional < 1e7, "risk_level": "LOW",
                                          "reason": None if notional < 1e7 else "notional limit"})
     if ROLE == "oms" and path == "/orders" and method == "GET":
-        return await json_answer(send, 200, [{"id": f"o-{i}", "status": "SENT"} for i in range(3)])
+        return await json_answer(send, 200, [{"id": i, "status": s} for i, s in ORDERS.items()])
     return await json_answer(send, 404, {"detail": "Not Found"})

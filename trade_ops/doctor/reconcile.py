@@ -29,7 +29,7 @@ from typing import Any
 from trade_ops.doctor.model import CheckResult
 from trade_ops.doctor.target import Target
 
-__all__ = ["DEFAULT_WINDOW", "LAKE_GRACE_S", "check_reconcile", "gather", "judge"]
+__all__ = ["DEFAULT_WINDOW", "LAKE_GRACE_S", "check_reconcile", "gather", "judge", "stream_fills"]
 
 DEFAULT_WINDOW = 10_000
 LAKE_GRACE_S = 10.0  # the sinks write in batches: younger fills may not be in the lake yet
@@ -51,43 +51,57 @@ def _logins(where: dict[str, Any]) -> tuple[dict[str, str], dict[str, str]]:
     return credentials.nats_login(run_dir), ({"username": valkey[0], "password": valkey[1]} if valkey else {})
 
 
+async def stream_fills(js: Any, stream: str, subject: str, window: int
+                       ) -> tuple[list[dict[str, Any]], bool] | None:
+    """The JSON messages on `subject` among the last `window` of `stream`, and whether that is
+    all of it; None when there is no such stream. Each carries `_age_s`, its age in the stream."""
+    from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+    from nats.js.errors import NotFoundError
+
+    try:
+        state = (await js.stream_info(stream)).state
+    except NotFoundError:
+        return None
+    if not state.messages:
+        return [], True
+    start = max(state.first_seq, state.last_seq - window + 1)
+    config = ConsumerConfig(deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=start,
+                            ack_policy=AckPolicy.NONE, filter_subject=subject, inactive_threshold=10.0)
+    sub = await js.pull_subscribe(subject, stream=stream, config=config)
+    fills: list[dict[str, Any]] = []
+    pending = (await sub.consumer_info()).num_pending or 0
+    while len(fills) < pending:
+        try:
+            batch = await sub.fetch(batch=min(2000, pending - len(fills)), timeout=1.0)
+        except TimeoutError:
+            break
+        for msg in batch:
+            try:
+                fill = json.loads(msg.data)
+            except ValueError:  # not JSON: not a fill doctor can read
+                pending -= 1
+                continue
+            if isinstance(fill, dict):
+                fill["_age_s"] = time.time() - msg.metadata.timestamp.timestamp()
+                fills.append(fill)
+            else:
+                pending -= 1
+    await sub.unsubscribe()
+    return fills, start == state.first_seq
+
+
 async def _stream_fills(nats_url: str, window: int, login: dict[str, str] | None = None
                         ) -> tuple[list[dict[str, Any]], bool]:
     """The fills among the last `window` messages of EXEC, and whether that is all of it."""
     import nats
-    from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
-    from nats.js.errors import NotFoundError
 
     from services import contract
 
     nc = await nats.connect(nats_url, name="trade-ops-doctor", connect_timeout=2, max_reconnect_attempts=0,
                             **(login or {}))
     try:
-        js = nc.jetstream()
-        try:
-            state = (await js.stream_info(contract.EXEC)).state
-        except NotFoundError:  # no fill was ever published
-            return [], True
-        if not state.messages:
-            return [], True
-        start = max(state.first_seq, state.last_seq - window + 1)
-        config = ConsumerConfig(deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=start,
-                                ack_policy=AckPolicy.NONE, filter_subject=contract.FILL_ALL,
-                                inactive_threshold=10.0)
-        sub = await js.pull_subscribe(contract.FILL_ALL, stream=contract.EXEC, config=config)
-        fills: list[dict[str, Any]] = []
-        pending = (await sub.consumer_info()).num_pending or 0
-        while len(fills) < pending:
-            try:
-                batch = await sub.fetch(batch=min(2000, pending - len(fills)), timeout=1.0)
-            except TimeoutError:
-                break
-            for msg in batch:
-                fill = json.loads(msg.data)
-                fill["_age_s"] = time.time() - msg.metadata.timestamp.timestamp()
-                fills.append(fill)
-        await sub.unsubscribe()
-        return fills, start == state.first_seq
+        found = await stream_fills(nc.jetstream(), contract.EXEC, contract.FILL_ALL, window)
+        return found if found is not None else ([], True)  # no stream: no fill was ever published
     finally:
         await nc.close()
 

@@ -37,7 +37,8 @@ from trade_ops.doctor.model import CheckResult
 from trade_ops.doctor.target import Target
 from trade_ops.order_contract import Contract, Reading, Verdict
 
-__all__ = ["CONTRACT_HINT", "QTY", "SYMBOL", "contract_for", "live_price", "position_of", "round_trip"]
+__all__ = ["CONTRACT_HINT", "QTY", "SYMBOL", "contract_for", "listed", "live_price", "position_of",
+           "round_trip"]
 
 SYMBOL = "BTCUSDT"
 QTY = 0.001
@@ -173,7 +174,7 @@ class Orders:
             answer = await self._call("GET", "/orders", params=params)
             doc = json_of(answer.response)
             if answer.response is not None and answer.response.status_code == 200:
-                for order in _listed(doc):
+                for order in listed(doc):
                     if order.get(key) == sent.client_id:
                         reading = self.contract.read(200, order)
                         sent.reading = Reading(reading.verdict, reading.status, reading.reason,
@@ -224,7 +225,7 @@ def _said(answer: Answer) -> str:
     return f"HTTP {answer.response.status_code} {answer.response.text[:120]}".rstrip()
 
 
-def _listed(doc: Any) -> list[dict[str, Any]]:
+def listed(doc: Any) -> list[dict[str, Any]]:
     if isinstance(doc, dict):
         doc = next((doc[k] for k in ("orders", "items", "data", "results") if isinstance(doc.get(k), list)),
                    [])

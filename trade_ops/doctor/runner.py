@@ -180,37 +180,21 @@ def own_only(target: Target, name: str, r: CheckResult, check: Callable[[], Awai
     return gated
 
 
-async def _listed_orders(target: Target, http: Any) -> str:
-    """What a foreign OMS's own order listing (GET /orders) says it holds, for the skip's reason."""
-    from trade_ops.doctor.http import call, json_of
-
-    oms = target.component("oms")
-    answer = await call(http, "GET", f"{oms.base_url}/orders", target.timeout) if oms else None
-    doc = json_of(answer.response) if answer else None
-    if isinstance(doc, dict):
-        doc = next((doc[k] for k in ("orders", "items", "data") if isinstance(doc.get(k), list)), None)
-    if not isinstance(doc, list):
-        return ""
-    waiting = [o for o in doc if isinstance(o, dict) and str(o.get("status", "")).upper()
-               not in ("FILLED", "CANCELLED", "CANCELED", "REJECTED", "EXPIRED")]
-    return f"; its GET /orders lists {len(doc)} order(s), {len(waiting)} not filled, none reconciled"
-
-
 async def _reconcile(target: Target, http: Any, r: CheckResult, budget: float, traded: asyncio.Event) -> None:
     """Reconciliation where it applies, or a skip that says why not."""
-    from trade_ops.doctor import reconcile
+    from trade_ops.doctor import reconcile, reconcile_foreign
 
     if not target.reconcile_window:
         r.skip("--reconcile-window 0")
+        return
+    if target.explicit or not await target.is_own("oms"):
+        # what that deployment shows: the OMS's own listing and the fills it keeps
+        await reconcile_foreign.check_foreign_reconcile(target, http, r, target.reconcile_window, traded)
         return
     missing = [n for n in ("nats", "valkey") if not target.has(n)]
     if missing:
         r.skip(f"doctor does not examine {' and '.join(missing)} here: the fills stream and the "
                f"order store are read there (give {' and '.join('--' + n for n in missing)})")
-        return
-    if target.explicit or not await target.is_own("oms"):
-        r.skip("the OMS is not a trade-ops service: where its orders and fills are kept is not known "
-               f"(trade-ops' EXEC stream and order keys are its own){await _listed_orders(target, http)}")
         return
     r.rest_on("trade-ops' model")
     await reconcile.check_reconcile(target, r, target.reconcile_window, budget, traded)
