@@ -205,7 +205,10 @@ class DockerRuntime:
     # -- up -------------------------------------------------------------------------------
     def up(self, run_dir: RunDir, stack: Stack, *, only: list[str] | None = None, timeout: float = 30.0,
            on_progress: Progress | None = None) -> list[ProcessStatus]:
-        with engine_errors():
+        run_dir.ensure_writable()
+        # As the supervisor's: a second `up`, `down` or `restart` here refuses with one line
+        # while this one builds, starts and records the stack.
+        with run_dir.lock(), engine_errors():
             return self._up(run_dir, stack, only, timeout, on_progress)
 
     def _up(self, run_dir: RunDir, stack: Stack, only: list[str] | None, timeout: float,
@@ -214,7 +217,6 @@ class DockerRuntime:
 
         report: Progress = on_progress or (lambda _st: None)
         client = connect()
-        run_dir.ensure_writable()
         chosen = [c for c in plan(stack, only) if c.kind != "lake"]
         self._check_state(run_dir, stack)
         existing = {c.labels.get(LABEL_SERVICE): c for c in containers_of(client, run_dir)}
@@ -400,7 +402,11 @@ class DockerRuntime:
         Exits are read from the engine's `die` events (no polling), so valkey and nats are
         stopped the moment the last service has exited; then all are removed at once.
         """
-        with engine_errors():
+        # Containers labelled for a run directory that is gone are still removed: there is
+        # no lock to take there, and taking it would make the directory again.
+        held: contextlib.AbstractContextManager[None] = (
+            run_dir.lock() if run_dir.path.is_dir() else contextlib.nullcontext())
+        with held, engine_errors():
             return self._down(run_dir, grace)
 
     def _down(self, run_dir: RunDir, grace: float) -> list[ProcessStatus]:
@@ -449,7 +455,7 @@ class DockerRuntime:
     def restart(self, run_dir: RunDir, names: list[str] | None = None, *, grace: float = 3.0,
                 timeout: float = 30.0) -> list[ProcessStatus]:
         """`docker restart` of the named containers (all by default), at once; wait until ready."""
-        with engine_errors():
+        with run_dir.lock(), engine_errors():
             chosen = self._containers(run_dir, names)
             stack = run_dir.stack()
             deadline = time.monotonic() + timeout
