@@ -90,8 +90,11 @@ def test_an_order_left_open_is_cancelled_and_doctor_says_so(oms: Proc) -> None:
     assert after["open"] == [] and after["cancels"] == 1  # nothing left open on the OMS
 
 
-@pytest.mark.parametrize("oms", [("stop",)], indirect=True)
-def test_an_order_in_flight_while_the_oms_is_suspended_is_found_and_cancelled(oms: Proc) -> None:
+@pytest.mark.parametrize("oms", [("stop",), ("stop", "no-client-id")], indirect=True)
+def test_an_order_in_flight_while_the_oms_is_suspended_is_found_and_cancelled(
+        oms: Proc, request: pytest.FixtureRequest) -> None:
+    """After the OMS resumed, the order was placed and left open. Found by its client order id,
+    or, where the OMS takes none, in the doctor account's listing."""
     def resume_later() -> None:
         process = psutil.Process(oms.popen.pid)
         deadline = time.monotonic() + 20
@@ -110,7 +113,10 @@ def test_an_order_in_flight_while_the_oms_is_suspended_is_found_and_cancelled(om
     assert code == 1 and "no answer within 1.0s" in trip["problems"][0]
     assert any("was placed meanwhile as F-1" in d for d in trip["details"]), trip["details"]
     assert any("doctor cancelled its buy order F-1" in d for d in trip["details"]), trip["details"]
-    assert seen(oms)["open"] == []
+    after = seen(oms)
+    assert after["open"] == [] and after["posts"] == 1 and after["lists"] >= 1, after
+    by_listing = any("looked up in the doctor account's listing" in d for d in trip["details"])
+    assert by_listing == ("no-client-id" in request.node.callspec.params["oms"]), trip["details"]
 
 
 @pytest.mark.parametrize("oms", [("untyped",)], indirect=True)

@@ -13,6 +13,8 @@ stays SENT (nothing ever fills it) until `DELETE /orders/{id}` cancels it. FOREI
     impostor      answers every POST /orders 200 {"ok": true}: no order id, no status
     flaky-cancel  the first DELETE answers 503 (the next ones work)
     strategy      its order also requires `strategy_id`, a field no other OMS has
+    no-client-id  its order takes no client order id (the original's own schema): an order
+                  whose answer was lost is found only in the account's listing
 
 `GET /_seen` counts what doctor and bench asked: posts, polls (GET /orders/{id}), lists,
 cancels. `start_foreign_oms(workdir, *modes)` starts it as a real uvicorn process.
@@ -43,6 +45,8 @@ STATUSES = ["NEW", "SENT", "PARTIALLY_FILLED", "FILLED", "CANCELLED", "RISK_REJE
 # The original's order (tests/apps/legacy.py), with a client order id.
 ORDER_SCHEMA: dict[str, Any] = {**legacy.ORDER_SCHEMA, "properties": {
     **legacy.ORDER_SCHEMA["properties"], "client_order_id": {"type": "string"}}}
+if "no-client-id" in MODES:
+    ORDER_SCHEMA = legacy.ORDER_SCHEMA
 if "strategy" in MODES:
     ORDER_SCHEMA = {"required": [*ORDER_SCHEMA["required"], "strategy_id"],
                     "properties": {**ORDER_SCHEMA["properties"], "strategy_id": {"type": "string"}}}

@@ -25,7 +25,7 @@ import shlex
 import time
 import uuid
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
@@ -44,6 +44,8 @@ SYMBOL = "BTCUSDT"
 QTY = 0.001
 CONTRACT_HINT = ("the order doctor sent does not match this OMS's contract: "
                  "set [contracts.order] in the stack file")
+LISTING_NOTE = ("looked up in the doctor account's listing by symbol, side and quantity: this OMS "
+                "takes no client order id")
 POLL_FIRST_S, POLL_MAX_S = 0.005, 0.025  # follow an open order closely, then a little less so
 
 
@@ -80,6 +82,7 @@ class Sent:
     client_id: str
     reading: Reading | None = None  # None: no answer (timed out, or a 5xx): maybe placed
     note: str = ""
+    body: dict[str, Any] = field(default_factory=dict)  # as sent: what a listing is matched on
 
     @property
     def order_id(self) -> str | None:
@@ -119,7 +122,7 @@ class Orders:
     async def place(self, fields: dict[str, Any]) -> tuple[Sent, str]:
         """POST one order: (what was sent, "" or why it did not go as it should)."""
         sent = Sent(fields["side"], f"doctor-{uuid.uuid4().hex[:16]}")
-        body = self.contract.body({**fields, "client_order_id": sent.client_id})
+        sent.body = body = self.contract.body({**fields, "client_order_id": sent.client_id})
         self.sent.append(sent)
         answer = await self._call("POST", "/orders", json=body)
         what = f"POST /orders ({sent.side})"
@@ -160,36 +163,46 @@ class Orders:
                                    reading.order)
 
     async def look_up(self, sent: Sent, within: float = 0.0) -> Sent | None:
-        """Find an order whose answer doctor did not get: by client order id, else in the doctor
-        account's listing; retried for `within` seconds (an OMS that was suspended answers later)."""
+        """Find an order whose answer doctor did not get: by client order id where the OMS takes
+        one, else in the doctor account's listing (an order of the same symbol, side and quantity
+        that doctor does not know yet); retried for `within` seconds (an OMS that was suspended
+        answers later)."""
         names = self.contract.names
         key = names.get("client_order_id")
-        if not key:
-            sent.note = "this OMS takes no client order id: doctor cannot find the order it may have placed"
-            return None
-        params = {key: sent.client_id, **({names["account"]: self.target.account} if names.get("account")
-                                           else {})}
+        params = {**({key: sent.client_id} if key else {}),
+                  **({names["account"]: self.target.account} if names.get("account") else {})}
+        how = "" if key else f" ({LISTING_NOTE})"
         deadline = time.perf_counter() + within
         while True:
             answer = await self._call("GET", "/orders", params=params)
             doc = json_of(answer.response)
             if answer.response is not None and answer.response.status_code == 200:
-                for order in listed(doc):
-                    if order.get(key) == sent.client_id:
-                        reading = self.contract.read(200, order)
-                        sent.reading = Reading(reading.verdict, reading.status, reading.reason,
-                                               reading.order_id, order)
-                        return sent if reading.order_id else None
+                order = self._find(sent, listed(doc), key)
+                if order is not None:
+                    reading = self.contract.read(200, order)
+                    sent.reading = Reading(reading.verdict, reading.status, reading.reason,
+                                           reading.order_id, order)
+                    return sent if reading.order_id else None
                 # this project's OMS says `in_flight` while the order is being placed: ask again
                 placing = isinstance(doc, dict) and bool(doc.get("in_flight"))
                 if not placing or time.perf_counter() >= deadline:
                     sent.note = "the OMS was still placing it when doctor stopped asking" if placing else \
-                        "the OMS does not list it: not placed"
+                        "the OMS does not list it: not placed" + how
                     return None
             elif time.perf_counter() >= deadline:
                 sent.note = f"doctor could not look it up: GET /orders answered {_said(answer)}"
                 return None
             await asyncio.sleep(0.1)
+
+    def _find(self, sent: Sent, orders: list[dict[str, Any]], key: str | None) -> dict[str, Any] | None:
+        if key:
+            return next((o for o in orders if o.get(key) == sent.client_id), None)
+        known = {s.order_id for s in self.sent if s.order_id}
+        same = [k for k in (self.contract.names.get(n) for n in ("account", "symbol", "side", "quantity"))
+                if k and k in sent.body]
+        found = [o for o in orders if all(o.get(k) == sent.body[k] for k in same)
+                 and self.contract.read(200, o).order_id not in known]
+        return found[-1] if found else None  # the newest, as listings go
 
     async def settle(self, within: float) -> tuple[list[str], list[tuple[str, str]]]:
         """Account for every order sent: (what doctor did, [(what is left open, its remedy)])."""
@@ -202,7 +215,8 @@ class Orders:
                     done.append(f"{sent.side} order {sent.client_id} (no answer): {sent.note}")
                     continue
                 done.append(f"{sent.side} order {sent.client_id} (no answer) was placed meanwhile as "
-                            f"{sent.order_id} ({sent.reading.shown() if sent.reading else '?'})")
+                            f"{sent.order_id} ({sent.reading.shown() if sent.reading else '?'})"
+                            + ("" if self.contract.names.get("client_order_id") else f", {LISTING_NOTE}"))
             if not sent.open:
                 continue
             was = sent.reading.shown() if sent.reading else "open"
