@@ -71,6 +71,14 @@ def test_up_on_a_disk_too_small_says_what_it_needs_and_starts_nothing(tmp_path: 
     assert "MiB free" in err.value.message and "needs at least 256 MiB" in err.value.message
     assert str(tiny_disk) in err.value.message  # the disk, named
     assert not rd.has_state() or not rd.load_state().processes
+    # The CLI says it in one line, exit 3, and prints no empty table of what started.
+    stack_file = _gateway_stack(tmp_path)
+    cli = subprocess.run(["trade-ops", "up", "--run-dir", str(rd.path), "--stack", str(stack_file),
+                          "--port-offset", str(free_offset(stack_file))],
+                         capture_output=True, text=True, timeout=60)
+    errors = [line for line in cli.stderr.splitlines() if line.startswith("error:")]
+    assert cli.returncode == 3 and len(errors) == 1 and "needs at least 256 MiB" in errors[0], cli.stderr
+    assert cli.stdout == "", cli.stdout
 
 
 def test_streams_fit_a_small_disk_and_failing_publishes_fail_health(tmp_path: Path, small_disk: Path) -> None:

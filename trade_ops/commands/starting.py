@@ -78,7 +78,8 @@ def start_with_progress(rd: RunDir, stack: Stack, runtime: Runtime, only: list[s
             return start_stack(rd, stack, runtime, only=only, timeout=timeout, durability=durability,
                                on_progress=progress)
         except StartupError as exc:
-            out.console.print(process_table(seen.values(), title=f"stack in {rd.path}"))
+            if seen:  # refused before anything started (a full disk): the error alone
+                out.console.print(process_table(seen.values(), title=f"stack in {rd.path}"))
             # What did start is left running, to be looked at (like `docker compose up`):
             # say so, and how to read the failed one's log and stop the rest.
             flags = f" --run-dir {shlex.quote(str(rd.path))}"
