@@ -49,6 +49,16 @@ def _unit_tests_start_nothing(request: pytest.FixtureRequest, monkeypatch: pytes
     monkeypatch.setattr(subprocess.Popen, "__init__", refuse)
 
 
+@pytest.fixture
+def tmp_cwd(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The test runs in its tmp_path, its run directory there too (TRADE_OPS_RUN_DIR): a CLI
+    command it invokes reads and writes nothing of the checkout's. A module opts in with
+    `pytest.mark.usefixtures("tmp_cwd")` in its pytestmark."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("TRADE_OPS_RUN_DIR", str(tmp_path / "run"))
+    return tmp_path
+
+
 @pytest.fixture(scope="session")
 def infra_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("infra")

@@ -18,11 +18,29 @@ from pathlib import Path
 from typing import Any
 
 import nats
+import orjson
+from typer.testing import CliRunner
 
 from services import provision as topology
 from trade_ops import infra
+from trade_ops.cli import app
 
-__all__ = ["Proc", "remake_durables", "start_nats", "start_service", "start_valkey", "wait_until"]
+__all__ = ["Proc", "cli_json", "json_object", "remake_durables", "start_nats", "start_service",
+           "start_valkey", "wait_until"]
+
+
+def json_object(data: bytes | str | None) -> dict[str, Any]:
+    """A JSON document that must be an object (a body, a message, a stored entry), typed as one."""
+    assert data is not None, "no document"
+    doc = orjson.loads(data)
+    assert isinstance(doc, dict), f"not a JSON object: {doc!r}"
+    return doc
+
+
+def cli_json(*argv: str, env: dict[str, str] | None = None) -> tuple[int, dict[str, Any]]:
+    """`trade-ops ARGV` run in this process: its exit code and the one JSON document on stdout."""
+    result = CliRunner().invoke(app, list(argv), env=env, catch_exceptions=False)
+    return result.exit_code, json_object(result.stdout)
 
 
 def wait_until(predicate: Callable[[], bool], timeout: float = 10.0, interval: float = 0.02) -> bool:
@@ -135,7 +153,7 @@ def remake_durables(nats_url: str, service: str, **changes: Any) -> None:
 def _http_ok(url: str) -> bool:
     try:
         with urllib.request.urlopen(url, timeout=0.5) as resp:
-            return resp.status == 200
+            return bool(resp.status == 200)
     except OSError:
         return False
 

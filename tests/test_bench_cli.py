@@ -16,7 +16,7 @@ from trade_ops.bench.runs import histograms
 from trade_ops.cli import app
 from trade_ops.savedruns import read_run
 
-pytestmark = pytest.mark.process
+pytestmark = [pytest.mark.process, pytest.mark.usefixtures("tmp_cwd")]
 
 runner = CliRunner()
 
@@ -25,12 +25,6 @@ runner = CliRunner()
 def null_url() -> Iterator[str]:
     with NullServer() as url:
         yield url
-
-
-@pytest.fixture(autouse=True)
-def _cwd(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("TRADE_OPS_RUN_DIR", str(tmp_path / "run"))
 
 
 def _bench(*args: str) -> tuple[int, str, str]:

@@ -5,7 +5,6 @@ written in the contract its OpenAPI schema states, the same contract code doctor
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import orjson
 import pytest
@@ -15,7 +14,7 @@ from tests.helpers import Proc
 from tests.legacy_stack import start_legacy, stop_all
 from trade_ops.cli import app
 
-pytestmark = pytest.mark.process
+pytestmark = [pytest.mark.process, pytest.mark.usefixtures("tmp_cwd")]
 
 runner = CliRunner()
 
@@ -27,12 +26,6 @@ def legacy_oms(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proc]:
         yield procs["oms"]
     finally:
         stop_all(procs)
-
-
-@pytest.fixture(autouse=True)
-def _cwd(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("TRADE_OPS_RUN_DIR", str(tmp_path / "run"))
 
 
 def test_orders_follow_the_foreign_oms_schema(legacy_oms: Proc) -> None:

@@ -12,25 +12,19 @@ from __future__ import annotations
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
-import orjson
 import pytest
 from typer.testing import CliRunner
 
 from tests.apps.foreign_oms import start_foreign_oms
 from tests.apps.hostile import hostile
-from tests.helpers import Proc
+from tests.helpers import Proc, cli_json
 from trade_ops.cli import app
 
-pytestmark = pytest.mark.process
+pytestmark = [pytest.mark.process, pytest.mark.usefixtures("tmp_cwd")]
 
 runner = CliRunner()
-
-
-@pytest.fixture(autouse=True)
-def _cwd(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("TRADE_OPS_RUN_DIR", str(tmp_path / "run"))
 
 
 @pytest.fixture
@@ -42,9 +36,8 @@ def oms(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Proc]:
         proc.stop()
 
 
-def bench(*args: str) -> tuple[int, dict]:
-    result = runner.invoke(app, ["bench", *args, "--json"], catch_exceptions=False)
-    return result.exit_code, orjson.loads(result.stdout)
+def bench(*args: str) -> tuple[int, dict[str, Any]]:
+    return cli_json("bench", *args, "--json")
 
 
 @pytest.mark.parametrize("oms", [("reject",)], indirect=True)

@@ -28,7 +28,7 @@ RESULT = {"requests": 1000, "errors": 2, "rejections": 0, "rate": 998.0,
 ])
 def test_parse(expr: str, metric: str, threshold: float) -> None:
     slo = parse_slo(expr)
-    assert (slo.metric, slo.threshold) == (metric, pytest.approx(threshold))
+    assert slo.metric == metric and slo.threshold == pytest.approx(threshold)
 
 
 @pytest.mark.parametrize(("expr", "hint"), [

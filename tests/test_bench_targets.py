@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-import orjson
+from pathlib import Path
+from typing import Any
+
 import pytest
 
+from tests.helpers import json_object
 from trade_ops.bench.scenario import resolve
 from trade_ops.bench.target import HTTP_ERROR, OK, REJECTED
 from trade_ops.bench.targets import make_target
@@ -13,8 +16,8 @@ from trade_ops.errors import StackFileError, UsageError
 pytestmark = pytest.mark.unit
 
 
-def _body(raw: bytes) -> dict:
-    return orjson.loads(raw.split(b"\r\n\r\n", 1)[1])
+def _body(raw: bytes) -> dict[str, Any]:
+    return json_object(raw.split(b"\r\n\r\n", 1)[1])
 
 
 def test_oms_orders_alternate_sides_with_unique_ids() -> None:
@@ -62,7 +65,7 @@ def test_scenarios_resolve_and_flags_override() -> None:
         resolve("nope", {})
 
 
-def test_bad_scenario_file(tmp_path) -> None:
+def test_bad_scenario_file(tmp_path: Path) -> None:
     bad = tmp_path / "bad.toml"
     bad.write_text('rate = "fast"\n')
     with pytest.raises(StackFileError, match="rate must be float"):
@@ -73,7 +76,7 @@ def test_sink_ticks_are_the_request_alone_with_unique_ids() -> None:
     from trade_ops.bench.bus_targets import SINK_SYMBOL, NatsAccess
 
     t = make_target("sink", "http://127.0.0.1:8111", run_id="r1", nats=NatsAccess("nats://127.0.0.1:4222"))
-    ticks = [orjson.loads(t.request(i)) for i in range(3)]  # no HTTP head: a bus message
+    ticks = [json_object(t.request(i)) for i in range(3)]  # no HTTP head: a bus message
     assert len({tick["id"] for tick in ticks}) == 3 and {tick["symbol"] for tick in ticks} == {SINK_SYMBOL}
     assert t.name == "sink" and t.url == "http://127.0.0.1:8111/stats" and t.port == 8111
     assert t.classify(200, b"") == OK

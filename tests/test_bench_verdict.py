@@ -10,11 +10,13 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
 from typer.testing import CliRunner
 
+from tests.helpers import cli_json
 from trade_ops.bench.loadgen import LoadSpec, Raw, run_load
 from trade_ops.bench.null_server import NullServer
 from trade_ops.bench.results import analyse
@@ -25,20 +27,13 @@ from trade_ops.bench.verdict import judge, with_default_gates
 from trade_ops.cli import app
 from trade_ops.errors import ExitCode
 
-pytestmark = pytest.mark.process
+pytestmark = [pytest.mark.process, pytest.mark.usefixtures("tmp_cwd")]
 
 runner = CliRunner()
 
 
-@pytest.fixture(autouse=True)
-def _cwd(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("TRADE_OPS_RUN_DIR", str(tmp_path / "run"))
-
-
-def _bench_json(*args: str) -> tuple[int, dict]:
-    result = runner.invoke(app, ["bench", *args, "--json"], catch_exceptions=False)
-    return result.exit_code, orjson.loads(result.stdout)
+def _bench_json(*args: str) -> tuple[int, dict[str, Any]]:
+    return cli_json("bench", *args, "--json")
 
 
 def test_a_404_target_fails_with_its_error_bodies() -> None:
@@ -101,7 +96,7 @@ def delayed() -> Iterator[str]:
         yield url
 
 
-def _stalled_run(url: str, stall_s: float) -> dict:
+def _stalled_run(url: str, stall_s: float) -> dict[str, Any]:
     # a target answering in 200 ms, an SLO of 1 s: a host's usual scheduling delays are far below that scale
     spec = LoadSpec("open", rate=50, duration_s=3, warmup_s=0.2, concurrency=64)
     target = _Stalling(url, at=60, stall_s=stall_s)
@@ -112,7 +107,7 @@ def _stalled_run(url: str, stall_s: float) -> dict:
 
 def test_a_generator_stall_beyond_the_slo_scale_is_invalid(delayed: str) -> None:
     r = _stalled_run(delayed, 1.5)
-    assert not r["valid"] and r["status"] == "invalid" and r["exit_code"] == ExitCode.INVALID == 4
+    assert not r["valid"] and r["status"] == "invalid" and r["exit_code"] == int(ExitCode.INVALID) == 4
     assert "schedule lag" in r["invalid_reason"]
     # the SLO is breached, but by the generator: the code says "not valid" (4), not "failed" (1)
     assert r["latency_ms"]["p99"] > 1000 and r["schedule_lag_ms"]["max"] >= 1400

@@ -32,15 +32,9 @@ from trade_ops.bench.worker import Job, job_target, parse_shard, parse_start, ru
 from trade_ops.cli import app
 from trade_ops.errors import ExitCode, UsageError
 
-pytestmark = [pytest.mark.process, pytest.mark.timeout(240)]
+pytestmark = [pytest.mark.process, pytest.mark.timeout(240), pytest.mark.usefixtures("tmp_cwd")]
 runner = CliRunner()
 QUIET = Console(file=open(os.devnull, "w"))  # noqa: SIM115 (the module's lifetime)
-
-
-@pytest.fixture(autouse=True)
-def _cwd(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("TRADE_OPS_RUN_DIR", str(tmp_path / "run"))
 
 
 @pytest.fixture(scope="module")
@@ -82,7 +76,8 @@ class _Kept:
     """A started worker whose result is kept after the coordinator's work folder is gone."""
 
     def __init__(self, inner: Started) -> None:
-        self.inner, self.where, self.doc = inner, inner.where, None
+        self.inner, self.where = inner, inner.where
+        self.doc: dict[str, Any] | None = None
         self.pid: int = inner.proc.pid  # type: ignore[attr-defined]
 
     def ended(self) -> str | None:

@@ -26,15 +26,13 @@ from trade_ops.bench.null_server import NullServer
 from trade_ops.cli import app
 from trade_ops.doctor.exporter import DoctorExporter
 
-pytestmark = pytest.mark.process
+pytestmark = [pytest.mark.process, pytest.mark.usefixtures("tmp_cwd")]
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(autouse=True)
-def _cwd(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("TRADE_OPS_RUN_DIR", str(tmp_path / "run"))
+def _no_step_summary(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
 
 

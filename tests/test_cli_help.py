@@ -7,6 +7,7 @@ import re
 import pytest
 import typer.main
 from typer._click import Command, Context
+from typer.core import TyperOption
 from typer.testing import CliRunner
 
 from trade_ops.cli import app
@@ -66,7 +67,7 @@ def test_help_shows_every_default_and_env_var(path: list[str], command: Command,
     assert "Examples:" in text and f"$ trade-ops {' '.join(path)}" in text
     rows = _rows(text)
     for param in command.get_params(ctx):
-        if param.param_type_name != "option" or param.name == "help":
+        if not isinstance(param, TyperOption) or param.name == "help":
             continue
         row = rows[param.opts[0] if param.opts[0].startswith("--") else param.opts[-1]]
         if param.envvar:

@@ -85,8 +85,8 @@ def test_ctrl_c_during_up_stops_what_it_started_and_says_so(tmp_path: Path, run_
 def test_logs_restart_and_the_run_dir_found_from_a_subdirectory(tmp_path: Path, run_dirs: list[Path],
                                                                monkeypatch: pytest.MonkeyPatch) -> None:
     # A real service (gateway: uvicorn under services/__main__) beside a tiny one.
-    real = {"command": ["{python}", "-m", "services", "{name}"], "app": "services.gateway.app:app",
-            "depends_on": ["nats"]}
+    real: dict[str, object] = {"command": ["{python}", "-m", "services", "{name}"],
+                               "app": "services.gateway.app:app", "depends_on": ["nats"]}
     stack_file = write_stack(tmp_path / "stack.toml", {"tiny-a": {}, "gateway": real})
     project = tmp_path / "project"
     rd = project / ".trade-ops"

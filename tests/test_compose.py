@@ -19,7 +19,8 @@ REGENERATE = "regenerate it: python -m trade_ops.compose > compose.yaml"
 
 @pytest.fixture(scope="module")
 def committed() -> dict[str, Any]:
-    return yaml.safe_load(COMPOSE.read_text())
+    doc: dict[str, Any] = yaml.safe_load(COMPOSE.read_text())
+    return doc
 
 
 def test_compose_yaml_is_generated_from_the_stack(committed: dict[str, Any]) -> None:

@@ -6,15 +6,15 @@ import asyncio
 import random
 from collections.abc import Iterator
 from datetime import datetime
+from typing import Any
 
 import httpx
 import nats
-import orjson
 import pytest
 
 from services.gateway.market import Market
 from tests.bus_helpers import get_json_until, infra_env
-from tests.helpers import Proc
+from tests.helpers import Proc, json_object
 from tests.orderpath import start
 
 pytestmark = pytest.mark.process
@@ -70,13 +70,13 @@ def test_unknown_symbol_is_404_with_a_reason(gateway: tuple[Proc, httpx.Client])
 
 def test_ticks_and_alt_events_land_in_their_streams(gateway: tuple[Proc, httpx.Client],
                                                     nats_server: Proc) -> None:
-    async def newest(stream: str, subject: str) -> dict:
+    async def newest(stream: str, subject: str) -> dict[str, Any]:
         nc = await nats.connect(nats_server.url)
         try:
             for _ in range(50):
                 try:
                     msg = await nc.jetstream().get_last_msg(stream, subject)
-                    return orjson.loads(msg.data)
+                    return json_object(msg.data)
                 except nats.js.errors.NotFoundError:
                     await asyncio.sleep(0.1)
             raise AssertionError(f"nothing on {subject}")
@@ -87,7 +87,7 @@ def test_ticks_and_alt_events_land_in_their_streams(gateway: tuple[Proc, httpx.C
     assert tick["id"] == f"SOLUSDT-{tick['seq']}" and tick["bid"] < tick["ask"]
     symbols = ["BTCUSDT", "ETHUSDT", "SOLUSDT", "DOGEUSDT"]
 
-    async def any_alt() -> dict:
+    async def any_alt() -> dict[str, Any]:
         for _ in range(50):
             for s in symbols:
                 try:

@@ -17,7 +17,7 @@ from fastapi.testclient import TestClient
 from pydantic import BaseModel, Field
 
 from services.kit import Check, Kit, KitSettings, create_app, service_state
-from services.kit.health import NamedCheck, health_document, run_checks, worst
+from services.kit.health import NamedCheck, Status, health_document, run_checks, worst
 from tests.helpers import Proc, wait_until
 from trade_ops.infra import free_port
 
@@ -114,12 +114,12 @@ def test_a_hanging_check_is_bounded_by_its_timeout() -> None:
 
 @pytest.mark.parametrize("statuses, expected", [([], "pass"), (["pass", "warn"], "warn"),
                                                 (["warn", "fail", "pass"], "fail")])
-def test_worst_status(statuses: list, expected: str) -> None:
+def test_worst_status(statuses: list[Status], expected: Status) -> None:
     assert worst(statuses) == expected
 
 
 def test_kit_spawn_of_a_bare_coroutine_that_dies_is_a_failed_health_check() -> None:
-    async def main() -> list:
+    async def main() -> list[Check]:
         kit = Kit(settings=KitSettings(), metrics=None)  # type: ignore[arg-type]
 
         async def boom() -> None:

@@ -17,8 +17,8 @@ import signal
 import nats
 import pytest
 
-from services.kit import bus
-from services.kit.app import Kit, KitSettings, _nats_check
+from services.kit import Kit, KitSettings, bus
+from services.kit.app import _nats_check
 from tests.helpers import Proc, wait_until
 
 pytestmark = pytest.mark.process

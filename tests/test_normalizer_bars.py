@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 import msgspec
 import pytest
 
@@ -13,8 +16,8 @@ M = 60_000
 T0 = 1_767_225_600_000  # 2026-01-01T00:00:00Z, a whole minute and a whole 5 minutes
 
 
-def feed(builder: BarBuilder, ticks: list[tuple[float, float, float]]) -> list[dict]:
-    closed = []
+def feed(builder: BarBuilder, ticks: Sequence[tuple[float, float, float]]) -> list[dict[str, Any]]:
+    closed: list[dict[str, Any]] = []
     for ts, price, volume in ticks:
         closed += [msgspec.to_builtins(b) for b in builder.add("AAPL", ts, price, volume, wall_ms=ts)]
     return closed

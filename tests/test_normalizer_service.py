@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any
 
-import orjson
 import pytest
 import redis
 from nats.aio.msg import Msg
@@ -13,7 +13,7 @@ from nats.aio.msg import Msg
 from services import provision as topology
 from services.kit import bus
 from tests.bus_helpers import send
-from tests.helpers import Proc, start_service, wait_until
+from tests.helpers import Proc, json_object, start_service, wait_until
 from tests.test_sink_kit import get, tick
 
 pytestmark = pytest.mark.process
@@ -22,15 +22,16 @@ M = 60_000
 T0 = 1_767_225_600_000.0
 
 
-def collect_bars_while_publishing(nats_url: str, ticks: list[dict], want: int) -> list[dict]:
-    async def _run() -> list[dict]:
+def collect_bars_while_publishing(nats_url: str, ticks: list[dict[str, Any]],
+                                  want: int) -> list[dict[str, Any]]:
+    async def _run() -> list[dict[str, Any]]:
         nc = await bus.connect(nats_url, "test")
         js = nc.jetstream()
         await topology.ensure_streams(js, ["TICKS", "BARS"])
-        got: list[dict] = []
+        got: list[dict[str, Any]] = []
 
         async def on_bar(msg: Msg) -> None:
-            got.append(orjson.loads(msg.data))
+            got.append(json_object(msg.data))
 
         sub = await nc.subscribe("market.bar.1m.NRMZ", cb=on_bar)
         for t in ticks:
@@ -59,7 +60,7 @@ def test_bars_on_the_bus_in_valkey_and_over_http(tmp_path: Path, fresh_nats: Pro
         assert bar["id"] == f"NRMZ-1m-{int(T0)}" and (bar["start"], bar["end"]) == (T0, T0 + M)
         assert (bar["open"], bar["high"], bar["low"], bar["close"]) == (10.0, 12.0, 9.0, 11.0)
         assert bar["volume"] == 10.0 and bar["trades"] == 4
-        stored = orjson.loads(r.lindex("bars:1m:NRMZ", 0))
+        stored = json_object(r.lindex("bars:1m:NRMZ", 0))
         assert stored == bar
 
         body = get(svc.url + "/bars/nrmz?interval=1m").json()

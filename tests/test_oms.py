@@ -6,7 +6,9 @@ import asyncio
 import subprocess
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import nats
@@ -15,7 +17,7 @@ import pytest
 
 from services import contract as events
 from tests.bus_helpers import get_json_until, infra_env, publish
-from tests.helpers import Proc, wait_until
+from tests.helpers import Proc, json_object, wait_until
 from tests.orderpath import fill_event, start, tick_event
 from trade_ops import infra
 
@@ -25,29 +27,38 @@ ACCOUNT = f"oms-{uuid.uuid4().hex[:6]}"
 MINE = {"account": ACCOUNT}
 
 
+@dataclass
+class Stack:
+    oms: Proc
+    client: httpx.Client  # the oms's, as this test's account
+    risk: Proc
+    env: dict[str, str]
+    workdir: Path
+
+
 @pytest.fixture(scope="module")
 def stack(valkey_server: Proc, nats_server: Proc, tmp_path_factory: pytest.TempPathFactory
-          ) -> Iterator[dict]:
+          ) -> Iterator[Stack]:
     publish(nats_server.url, [tick_event("BTCUSDT", 50_000, 50_010)])
     workdir = tmp_path_factory.mktemp("oms")
     env = infra_env(valkey_server, nats_server, log_level="warning")
     risk, _ = start("risk", workdir, env)
     oms, client = start("oms", workdir, {**env, "TRADE_OPS_URL_RISK": risk.url})
     client.headers["X-Account"] = ACCOUNT  # orders are scoped by account: this test's own
-    yield {"oms": oms, "client": client, "risk": risk, "env": env, "workdir": workdir}
+    yield Stack(oms, client, risk, env, workdir)
     oms.stop()
     risk.stop()
 
 
-def order(**fields: object) -> dict:
+def order(**fields: object) -> dict[str, object]:
     return {"account": ACCOUNT, "symbol": "BTCUSDT", "side": "buy", "quantity": 0.5,
             "order_type": "LIMIT", "price": 49_000, **fields}
 
 
-def test_market_order_is_accepted_persisted_and_published(stack: dict, nats_server: Proc) -> None:
-    client = stack["client"]
+def test_market_order_is_accepted_persisted_and_published(stack: Stack, nats_server: Proc) -> None:
+    client = stack.client
 
-    async def post_and_watch() -> tuple[httpx.Response, dict]:
+    async def post_and_watch() -> tuple[httpx.Response, dict[str, Any]]:
         nc = await nats.connect(nats_server.url)
         sub = await nc.subscribe(events.ORDERS_NEW)
         await nc.flush()  # the server has the subscription before the order is sent
@@ -55,7 +66,7 @@ def test_market_order_is_accepted_persisted_and_published(stack: dict, nats_serv
                                        json=order(order_type="MARKET", price=None, quantity=0.01))
         oid = resp.json().get("order_id")
         async for msg in sub.messages:
-            event = orjson.loads(msg.data)
+            event = json_object(msg.data)
             if event["id"] == oid:
                 await nc.close()
                 return resp, event
@@ -71,8 +82,8 @@ def test_market_order_is_accepted_persisted_and_published(stack: dict, nats_serv
     assert stored["status"] == "ACCEPTED" and stored["price"] is None
 
 
-def test_same_client_order_id_replays_and_another_body_is_409(stack: dict) -> None:
-    client = stack["client"]
+def test_same_client_order_id_replays_and_another_body_is_409(stack: Stack) -> None:
+    client = stack.client
     coid = uuid.uuid4().hex
     first = client.post("/orders", json=order(client_order_id=coid))
     assert first.status_code == 201
@@ -88,8 +99,8 @@ def test_same_client_order_id_replays_and_another_body_is_409(stack: dict) -> No
     assert sum(o["client_order_id"] == coid for o in listed) == 1
 
 
-def test_risk_rejection_is_422_and_recorded(stack: dict) -> None:
-    client = stack["client"]
+def test_risk_rejection_is_422_and_recorded(stack: Stack) -> None:
+    client = stack.client
     resp = client.post("/orders", json=order(quantity=6))
     assert resp.status_code == 422 and resp.json()["result"] == "rejected"
     assert "max order quantity" in resp.json()["detail"]
@@ -100,12 +111,12 @@ def test_risk_rejection_is_422_and_recorded(stack: dict) -> None:
     assert [o["order_id"] for o in rejected["orders"]] == [oid]
 
 
-def test_order_state_follows_fills_once_each(stack: dict, nats_server: Proc) -> None:
-    client = stack["client"]
+def test_order_state_follows_fills_once_each(stack: Stack, nats_server: Proc) -> None:
+    client = stack.client
     oid = client.post("/orders", json=order(quantity=2)).json()["order_id"]
     first = fill_event(ACCOUNT, "BTCUSDT", "buy", 0.5, 49_000, order_id=oid, cumulative=0.5, order_quantity=2)
     publish(nats_server.url, [first, (*first, "redelivered")])
-    url = f"{stack['oms'].url}/orders/{oid}"
+    url = f"{stack.oms.url}/orders/{oid}"
     partial = get_json_until(url, lambda o: o["status"] == "PARTIALLY_FILLED", params=MINE)
     assert partial["filled_quantity"] == 0.5
     publish(nats_server.url, [fill_event(ACCOUNT, "BTCUSDT", "buy", 1.5, 48_000, order_id=oid,
@@ -116,18 +127,18 @@ def test_order_state_follows_fills_once_each(stack: dict, nats_server: Proc) -> 
     assert client.delete(f"/orders/{oid}").status_code == 409  # nothing left to cancel
 
 
-def test_cancel_publishes_and_state_follows_exec_cancelled(stack: dict, nats_server: Proc) -> None:
-    client = stack["client"]
+def test_cancel_publishes_and_state_follows_exec_cancelled(stack: Stack, nats_server: Proc) -> None:
+    client = stack.client
     oid = client.post("/orders", json=order()).json()["order_id"]
 
-    async def cancel_and_watch() -> dict:
+    async def cancel_and_watch() -> dict[str, Any]:
         nc = await nats.connect(nats_server.url)
         sub = await nc.subscribe(events.ORDERS_CANCEL)
         await nc.flush()
         resp = await asyncio.to_thread(client.delete, f"/orders/{oid}")
         assert resp.status_code == 202, resp.text
         async for msg in sub.messages:
-            event = orjson.loads(msg.data)
+            event = json_object(msg.data)
             if event["order_id"] == oid:
                 await nc.close()
                 return event
@@ -138,14 +149,14 @@ def test_cancel_publishes_and_state_follows_exec_cancelled(stack: dict, nats_ser
     publish(nats_server.url, [(events.EXEC_CANCELLED, {
         "id": f"cancelled-{oid}", "ts": events.now_ms(), "order_id": oid, "account": ACCOUNT,
         "symbol": "BTCUSDT", "cancelled_quantity": 0.5, "reason": "user"})])
-    get_json_until(f"{stack['oms'].url}/orders/{oid}", lambda o: o["status"] == "CANCELLED", params=MINE)
+    get_json_until(f"{stack.oms.url}/orders/{oid}", lambda o: o["status"] == "CANCELLED", params=MINE)
     assert client.delete(f"/orders/{oid}").status_code == 409
     assert client.delete("/orders/does-not-exist").status_code == 404
 
 
-def test_side_and_types_in_any_case_answer_in_the_contract_case(stack: dict) -> None:
+def test_side_and_types_in_any_case_answer_in_the_contract_case(stack: Stack) -> None:
     # "side": "BUY" was refused while order_type had to be upper case: now any case, one answer.
-    client = stack["client"]
+    client = stack.client
     limit = client.post("/orders", json=order(side="BUY", order_type="limit", time_in_force="gtc"))
     market = client.post("/orders", json=order(side="Sell", order_type="Market", price=None, quantity=0.01))
     assert limit.status_code == 201 and market.status_code == 201, (limit.text, market.text)
@@ -181,16 +192,16 @@ def test_side_and_types_in_any_case_answer_in_the_contract_case(stack: dict) -> 
     ("GET", "/orders/no-such-order", b''),
     ("DELETE", "/orders/bad$id", b''),
 ])
-def test_bad_input_is_4xx_with_a_reason(stack: dict, method: str, path: str, body: bytes) -> None:
-    resp = stack["client"].request(method, path, content=body,
+def test_bad_input_is_4xx_with_a_reason(stack: Stack, method: str, path: str, body: bytes) -> None:
+    resp = stack.client.request(method, path, content=body,
                                    headers={"content-type": "application/json"} if body else {})
     assert 400 <= resp.status_code < 500, resp.text
     assert resp.json()["detail"]
 
 
-def test_http_transport_to_risk(stack: dict) -> None:
-    env = {**stack["env"], "TRADE_OPS_URL_RISK": stack["risk"].url, "TRADE_OPS_RISK_TRANSPORT": "http"}
-    proc, client = start("oms", stack["workdir"], env)
+def test_http_transport_to_risk(stack: Stack) -> None:
+    env = {**stack.env, "TRADE_OPS_URL_RISK": stack.risk.url, "TRADE_OPS_RISK_TRANSPORT": "http"}
+    proc, client = start("oms", stack.workdir, env)
     try:
         assert client.post("/orders", json=order()).status_code == 201
         assert client.post("/orders", json=order(quantity=6)).status_code == 422
@@ -251,9 +262,9 @@ def test_valkey_down_is_503_and_health_recovers(fresh_valkey: Proc, nats_server:
             restarted.wait(5)
 
 
-def test_orders_fast_path_keeps_metrics_and_limits_the_body(stack: dict) -> None:
+def test_orders_fast_path_keeps_metrics_and_limits_the_body(stack: Stack) -> None:
     # POST /orders bypasses the FastAPI middleware stack (services/oms/fastpath.py).
-    client = stack["client"]
+    client = stack.client
     too_big = client.post("/orders", content=b"x" * (70 * 1024),
                           headers={"content-type": "application/json"})
     assert too_big.status_code == 413 and "body larger" in too_big.json()["detail"]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, cast
 
 import pytest
 import redis.asyncio as aioredis
@@ -54,7 +54,7 @@ def _gate(store: OrderStore, order_id: str) -> Awaitable[str]:
 
 
 def test_accepted_once_and_the_router_sees_it(valkey_server: Proc) -> None:
-    async def test(store: OrderStore) -> tuple[str, str, str, bool]:
+    async def test(store: OrderStore) -> tuple[str, str, str, bool | None]:
         order = _order()
         await store.create(order)
         pending = await _gate(store, order["order_id"])
@@ -69,7 +69,7 @@ def test_a_pending_order_past_its_expiry_is_rejected_by_the_router_and_the_oms_l
         valkey_server: Proc) -> None:
     """The OMS that confirms too late (or never, it crashed) cannot make it routable."""
 
-    async def test(store: OrderStore) -> tuple[bool, str, dict[str, Any] | None]:
+    async def test(store: OrderStore) -> tuple[bool | None, str, dict[str, Any] | None]:
         order = _order()
         await store.create(order)
         await asyncio.sleep(0.3)
@@ -131,7 +131,7 @@ def test_a_listing_shows_no_pending_order_past_its_expiry(valkey_server: Proc) -
 
 
 def test_a_publish_that_failed_is_rejected_and_never_routable(valkey_server: Proc) -> None:
-    async def test(store: OrderStore) -> tuple[str, bool]:
+    async def test(store: OrderStore) -> tuple[str, bool | None]:
         order = _order()
         await store.create(order)
         outcome = await store.decide({**order, "status": "REJECTED", "reason": "not published"}, 503,
@@ -211,7 +211,7 @@ def test_order_records_and_indexes_have_an_age_limit(valkey_server: Proc) -> Non
         await store.valkey.zadd("oms:idx:decide", {old["order_id"]: now_ms() - 3_600_000})
         await store.create(new)  # trims index entries older than the age limit
         ttl = await store.valkey.ttl(f"oms:order:{new['order_id']}")
-        ids = [i.decode() for i in await store.valkey.zrange("oms:idx:decide", 0, -1)]
+        ids = [cast(bytes, i).decode() for i in await store.valkey.zrange("oms:idx:decide", 0, -1)]
         return ttl, ids, old["order_id"], new["order_id"]
 
     ttl, ids, old_id, new_id = _run(valkey_server, test)

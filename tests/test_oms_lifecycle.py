@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from pydantic import ValidationError
 
@@ -12,7 +14,7 @@ from services.oms.models import OrderRequest, new_order
 pytestmark = pytest.mark.unit
 
 
-def order(quantity: float = 3.0) -> dict:
+def order(quantity: float = 3.0) -> dict[str, Any]:
     req = OrderRequest(symbol="BTCUSDT", side="buy", quantity=quantity, order_type="MARKET")
     return new_order(req, "o1", 0.0, "ACCEPTED", "LOW", [], None)
 

@@ -16,6 +16,9 @@ import time
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -30,9 +33,16 @@ ACCOUNT = f"life-{uuid.uuid4().hex[:6]}"
 SERVICES = ("risk", "oms", "exeq", "live-gateway", "ptrc", "pnl")
 
 
+@dataclass
+class Stack:
+    services: dict[str, tuple[Proc, httpx.Client]]  # name -> (process, client)
+    workdir: Path
+    env: dict[str, str]
+
+
 @pytest.fixture(scope="module")
 def stack(valkey_server: Proc, nats_server: Proc, tmp_path_factory: pytest.TempPathFactory
-          ) -> Iterator[dict[str, tuple[Proc, httpx.Client]]]:
+          ) -> Iterator[Stack]:
     publish(nats_server.url, [tick_event("BTCUSDT", 50_000, 50_010, size=10)])
     workdir = tmp_path_factory.mktemp("lifecycle")
     env = infra_env(valkey_server, nats_server, log_level="warning",
@@ -40,21 +50,20 @@ def stack(valkey_server: Proc, nats_server: Proc, tmp_path_factory: pytest.TempP
     with ThreadPoolExecutor(len(SERVICES)) as pool:
         started = dict(zip(SERVICES, pool.map(lambda name: start(name, workdir, env), SERVICES),
                            strict=True))
-    started["env"] = (workdir, env)  # type: ignore[assignment]
-    yield started
-    del started["env"]
+    yield Stack(started, workdir, env)
     with ThreadPoolExecutor(len(SERVICES)) as pool:
         list(pool.map(lambda proc: proc.stop(), [p for p, _ in started.values()]))
 
 
-def order_status(stack: dict, order_id: str, status: str) -> dict:
-    return get_json_until(f"{stack['oms'][0].url}/orders/{order_id}", lambda o: o["status"] == status,
-                          params={"account": ACCOUNT})
+def order_status(stack: Stack, order_id: str, status: str) -> dict[str, Any]:
+    order: dict[str, Any] = get_json_until(f"{stack.services['oms'][0].url}/orders/{order_id}",
+                                           lambda o: o["status"] == status, params={"account": ACCOUNT})
+    return order
 
 
 def test_market_and_limit_fill_cancel_and_positions_and_pnl_to_the_cent(
-        stack: dict, nats_server: Proc) -> None:
-    oms = stack["oms"][1]
+        stack: Stack, nats_server: Proc) -> None:
+    oms = stack.services["oms"][1]
     oms.headers["X-Account"] = ACCOUNT  # orders are scoped by account
     base = {"account": ACCOUNT, "symbol": "BTCUSDT"}
     market = oms.post("/orders", json={**base, "side": "buy", "quantity": 2, "order_type": "MARKET"})
@@ -75,30 +84,29 @@ def test_market_and_limit_fill_cancel_and_positions_and_pnl_to_the_cent(
     cancelled = order_status(stack, resting.json()["order_id"], "CANCELLED")
     assert cancelled["filled_quantity"] == 0
 
-    positions = get_json_until(f"{stack['ptrc'][0].url}/positions", params={"account": ACCOUNT},
+    positions = get_json_until(f"{stack.services['ptrc'][0].url}/positions", params={"account": ACCOUNT},
                                predicate=lambda d: d["positions"] and d["positions"][0]["quantity"] == 1)
     assert positions["positions"][0]["avg_price"] == 50_010
-    trades = stack["ptrc"][1].get("/trades", params={"account": ACCOUNT}).json()
+    trades = stack.services["ptrc"][1].get("/trades", params={"account": ACCOUNT}).json()
     assert trades["count"] == 2
 
-    pnl = get_json_until(f"{stack['pnl'][0].url}/pnl", params={"account": ACCOUNT},
+    pnl = get_json_until(f"{stack.services['pnl'][0].url}/pnl", params={"account": ACCOUNT},
                          predicate=lambda d: d["realized"] == 90 and d["unrealized"] == 95)
     assert round(pnl["total"], 2) == 185.00
-    risk_positions = get_json_until(f"{stack['risk'][0].url}/positions", params={"account": ACCOUNT},
+    risk_positions = get_json_until(f"{stack.services['risk'][0].url}/positions", params={"account": ACCOUNT},
                                     predicate=lambda d: d["positions"] and d["positions"][0]["quantity"] == 1)
     assert risk_positions["positions"][0]["avg_price"] == 50_010
 
 
-def test_a_market_order_routed_too_late_is_cancelled_stale_and_the_oms_shows_why(stack: dict) -> None:
+def test_a_market_order_routed_too_late_is_cancelled_stale_and_the_oms_shows_why(stack: Stack) -> None:
     """MARKET IOC orders filled 30 s after their 201 once a crash forced their redelivery."""
-    oms = stack["oms"][1]
+    oms = stack.services["oms"][1]
     oms.headers["X-Account"] = ACCOUNT
-    stack["exeq"][0].stop()  # the router is down: the accepted order waits in its stream
+    stack.services["exeq"][0].stop()  # the router is down: the accepted order waits in its stream
     late = oms.post("/orders", json={"account": ACCOUNT, "symbol": "BTCUSDT", "side": "buy", "quantity": 1,
                                      "order_type": "MARKET", "time_in_force": "IOC"})
     assert late.status_code == 201, late.text
     time.sleep(1.5)  # older than the venue's max_order_age_s (1 s here)
-    workdir, env = stack["env"]
-    stack["exeq"] = start("exeq", workdir, env)
+    stack.services["exeq"] = start("exeq", stack.workdir, stack.env)
     shown = order_status(stack, late.json()["order_id"], "CANCELLED")
     assert shown["filled_quantity"] == 0 and shown["reason"].startswith("stale:"), shown

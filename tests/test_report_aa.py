@@ -17,7 +17,7 @@ import pytest
 
 from tests.report_synth import save_run
 from trade_ops.report import stats
-from trade_ops.report.compare import compare_runs
+from trade_ops.report.compare import Comparison, Row, compare_runs
 from trade_ops.report.runs import load_run
 
 pytestmark = pytest.mark.unit
@@ -25,21 +25,21 @@ pytestmark = pytest.mark.unit
 PAIRS = 20
 
 
-def _unchanged(cmp_rows: list) -> bool:
+def _unchanged(cmp_rows: list[Row]) -> bool:
     """No row calls a change (each says no significant change, inconclusive or not enough data)."""
     return all(row.call != "changed" for row in cmp_rows)
 
 
-def _comparisons(d: Path, *, after_ms: float, **kwargs: object) -> list:
+def _comparisons(d: Path, *, after_ms: float, **kwargs: object) -> list[Comparison]:
     out = []
     for k in range(PAIRS):
-        save_run(d, f"a{k}", median_ms=10.0, seed=1000 + 2 * k, **kwargs)  # type: ignore[arg-type]
-        save_run(d, f"b{k}", median_ms=after_ms, seed=1001 + 2 * k, **kwargs)  # type: ignore[arg-type]
+        save_run(d, f"a{k}", median_ms=10.0, seed=1000 + 2 * k, **kwargs)
+        save_run(d, f"b{k}", median_ms=after_ms, seed=1001 + 2 * k, **kwargs)
         out.append(compare_runs(load_run(f"a{k}", d), load_run(f"b{k}", d)))
     return out
 
 
-def _pairs(d: Path, *, after_ms: float, **kwargs: object) -> list[list]:
+def _pairs(d: Path, *, after_ms: float, **kwargs: object) -> list[list[Row]]:
     return [cmp.rows for cmp in _comparisons(d, after_ms=after_ms, **kwargs)]
 
 

@@ -31,11 +31,12 @@ from trade_ops.report.runs import Run
 pytestmark = pytest.mark.process
 
 PAIRS = 20
-SPEC = {"model": "open", "rate": 500.0, "duration_s": 0.4, "warmup_s": 0.1, "concurrency": 8,
-        "timeout_s": 2.0, "interval_s": 0.04}
+# LoadSpec's fields and the interval, as the run's settings record them
+SPEC: dict[str, float | str] = {"model": "open", "rate": 500.0, "duration_s": 0.4, "warmup_s": 0.1,
+                                "concurrency": 8, "timeout_s": 2.0, "interval_s": 0.04}
 # the 2x pairs run longer (75 requests an interval): on a host at load 40 a 20-request
 # interval's p50 swings by more than 2x, and the single-run margin then rightly calls nothing
-SPEC_2X = {**SPEC, "duration_s": 1.5, "interval_s": 0.15}
+SPEC_2X: dict[str, float | str] = {**SPEC, "duration_s": 1.5, "interval_s": 0.15}
 BASE_DELAY_MS, SLOWER_DELAY_MS = 5.0, 11.0  # with ~0.5 ms of HTTP around it: about 2x slower
 
 

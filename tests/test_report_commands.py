@@ -15,15 +15,9 @@ from trade_ops.bench.null_server import NullServer
 from trade_ops.cli import app
 from trade_ops.doctor.runner import latest_bench
 
-pytestmark = pytest.mark.process
+pytestmark = [pytest.mark.process, pytest.mark.usefixtures("tmp_cwd")]
 
 runner = CliRunner()
-
-
-@pytest.fixture(autouse=True)
-def _cwd(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("TRADE_OPS_RUN_DIR", str(tmp_path / "run"))
 
 
 def _run(command: str) -> int:

@@ -36,7 +36,7 @@ def test_clear_2x_shift_is_called(runs: Path) -> None:
         assert row.significance.test == "Mann-Whitney U"
         assert row.significance.p_value is not None and row.significance.p_value < 0.001  # Holm-adjusted
         assert row.verdict().startswith("better: ")
-        assert 1.8 < row.improvement < 2.2
+        assert row.improvement is not None and 1.8 < row.improvement < 2.2
     assert "x faster" in cmp.row("p50").sentence()
     assert cmp.row("throughput").verdict() == NO_CHANGE
 

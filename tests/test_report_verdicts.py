@@ -30,7 +30,8 @@ PAIRS = 20
 SHAPE = {"intervals": 20, "per_interval": 250, "interval_sd": 0.15}
 
 
-def _compare(d: Path, name: str, before: dict, after: dict, seed: int) -> Comparison:
+def _compare(d: Path, name: str, before: dict[str, float], after: dict[str, float],
+             seed: int) -> Comparison:
     save_run(d, f"{name}-before", seed=seed, **before)
     save_run(d, f"{name}-after", seed=seed + 1, **after)
     return compare_runs(load_run(f"{name}-before", d), load_run(f"{name}-after", d))
@@ -58,7 +59,9 @@ def test_a_comparison_that_cannot_tell_is_inconclusive_and_a_breached_gate_fails
     assert row.verdict().startswith(INCONCLUSIVE), (row.verdict(), row.significance.describe())
     assert row.significant is None and row.verdict() != NO_CHANGE
     low, high = row.significance.interval or (0.0, 0.0)
-    assert low < 1.0 + row.significance.margin < high or low < 1.0 < high  # both are possible
+    margin = row.significance.margin
+    assert margin is not None
+    assert low < 1.0 + margin < high or low < 1.0 < high  # both are possible
     verdict = check(cmp, [parse_expectation("p50 <= 1.1x")])[0]
     assert (row.after or 0) / (row.before or 1) > 1.1  # the point estimate breaches the gate
     assert not verdict.met and "inconclusive" in verdict.detail and "--repeat" in verdict.detail

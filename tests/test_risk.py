@@ -7,6 +7,7 @@ import asyncio
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import nats
@@ -14,17 +15,19 @@ import orjson
 import pytest
 
 from tests.bus_helpers import get_json_until, infra_env, publish
-from tests.helpers import Proc
+from tests.helpers import Proc, json_object
 from tests.orderpath import fill_event, start, tick_event
 
 pytestmark = pytest.mark.process
 
 ACCOUNT = f"risk-{uuid.uuid4().hex[:6]}"
+# The risk service, a client of it and the environment it runs with (workdir included).
+Risk = tuple[Proc, httpx.Client, dict[str, str]]
 
 
 @pytest.fixture(scope="module")
 def risk(valkey_server: Proc, nats_server: Proc, tmp_path_factory: pytest.TempPathFactory
-         ) -> Iterator[tuple[Proc, httpx.Client, dict[str, str]]]:
+         ) -> Iterator[Risk]:
     # Quotes and a fill already on the streams before risk starts: it must pick them up.
     publish(nats_server.url, [tick_event("BTCUSDT", 50_000, 50_010), tick_event("XRPUSDT", 0.5, 0.51),
                               fill_event(ACCOUNT, "BTCUSDT", "buy", 4, 50_000, fill_id=f"{ACCOUNT}-f0")])
@@ -43,32 +46,32 @@ def risk(valkey_server: Proc, nats_server: Proc, tmp_path_factory: pytest.TempPa
         ptrc.stop()
 
 
-def check(client: httpx.Client, **body: object) -> dict:
+def check(client: httpx.Client, **body: object) -> dict[str, Any]:
     resp = client.post("/check", json={"account": ACCOUNT, **body})
     assert resp.status_code == 200, resp.text
-    return resp.json()
+    return json_object(resp.content)
 
 
-def nats_check(url: str, body: bytes) -> dict:
-    async def go() -> dict:
+def nats_check(url: str, body: bytes) -> dict[str, Any]:
+    async def go() -> dict[str, Any]:
         nc = await nats.connect(url)
         try:
             msg = await nc.request("risk.check", body, timeout=2)
-            return orjson.loads(msg.data)
+            return json_object(msg.data)
         finally:
             await nc.close()
 
     return asyncio.run(go())
 
 
-def test_limits_endpoint(risk) -> None:  # type: ignore[no-untyped-def]
+def test_limits_endpoint(risk: Risk) -> None:
     limits = risk[1].get("/limits").json()
     assert limits["per_symbol"]["BTCUSDT"]["max_position"] == 10
     assert limits["per_symbol"]["ETHUSDT"]["max_position"] == 100
     assert limits["DEFAULT"]["max_position"] > 0
 
 
-def test_market_order_priced_at_the_quote_and_levels(risk) -> None:  # type: ignore[no-untyped-def]
+def test_market_order_priced_at_the_quote_and_levels(risk: Risk) -> None:
     client = risk[1]
     assert check(client, symbol="SOLUSDT", side="buy", quantity=1, price=150)["risk_level"] == "LOW"
     medium = check(client, symbol="BTCUSDT", side="sell", quantity=4.5)  # priced at the bid
@@ -84,7 +87,8 @@ def test_market_order_priced_at_the_quote_and_levels(risk) -> None:  # type: ign
     # DEFAULT applies to a symbol known only from the tick stream.
     ({"symbol": "XRPUSDT", "side": "buy", "quantity": 1001}, "max order quantity 1000"),
 ])
-def test_each_rule_rejects_over_http_and_nats(risk, nats_server: Proc, body: dict, reason: str) -> None:  # type: ignore[no-untyped-def]
+def test_each_rule_rejects_over_http_and_nats(risk: Risk, nats_server: Proc, body: dict[str, object],
+                                              reason: str) -> None:
     answer = check(risk[1], **body)
     assert not answer["approved"] and answer["risk_level"] == "CRITICAL"
     assert reason in answer["reason"]
@@ -92,7 +96,7 @@ def test_each_rule_rejects_over_http_and_nats(risk, nats_server: Proc, body: dic
     assert nats_check(nats_server.url, orjson.dumps({"account": ACCOUNT, **body})) == answer
 
 
-def test_position_limit_uses_fills_once_each(risk, nats_server: Proc) -> None:  # type: ignore[no-untyped-def]
+def test_position_limit_uses_fills_once_each(risk: Risk, nats_server: Proc) -> None:
     client = risk[1]
     # 4 BTC from before start; +5 now, and the same fill again (redelivered under a new msg id).
     fill = fill_event(ACCOUNT, "BTCUSDT", "buy", 5, 50_000, fill_id=f"{ACCOUNT}-f1")
@@ -104,7 +108,7 @@ def test_position_limit_uses_fills_once_each(risk, nats_server: Proc) -> None:  
     assert check(client, symbol="BTCUSDT", side="sell", quantity=2)["approved"]  # reduces
 
 
-def test_positions_rebuilt_on_restart(risk, valkey_server: Proc, nats_server: Proc) -> None:  # type: ignore[no-untyped-def]
+def test_positions_rebuilt_on_restart(risk: Risk, valkey_server: Proc, nats_server: Proc) -> None:
     env = {k: v for k, v in risk[2].items() if k != "workdir"}
     before = risk[1].get("/positions", params={"account": ACCOUNT}).json()
     proc, client = start("risk", Path(risk[2]["workdir"]), env)
@@ -114,7 +118,7 @@ def test_positions_rebuilt_on_restart(risk, valkey_server: Proc, nats_server: Pr
         proc.stop()
 
 
-def test_kill_switch_global_and_per_symbol(risk) -> None:  # type: ignore[no-untyped-def]
+def test_kill_switch_global_and_per_symbol(risk: Risk) -> None:
     client = risk[1]
     order = {"symbol": "BTCUSDT", "side": "buy", "quantity": 0.1, "price": 50_000}
     assert client.post("/kill-switch", json={"symbol": "btcusdt", "reason": "venue down"}).status_code == 200
@@ -146,13 +150,13 @@ def test_kill_switch_global_and_per_symbol(risk) -> None:  # type: ignore[no-unt
     ("DELETE", "/kill-switch?symbol=" + "X" * 40, b''),
     ("GET", "/positions?account=" + "a" * 100, b''),
 ])
-def test_bad_input_is_4xx_with_a_reason(risk, method: str, path: str, body: bytes) -> None:  # type: ignore[no-untyped-def]
+def test_bad_input_is_4xx_with_a_reason(risk: Risk, method: str, path: str, body: bytes) -> None:
     resp = risk[1].request(method, path, content=body, headers={"content-type": "application/json"})
     assert 400 <= resp.status_code < 500, resp.text
     assert resp.json()["detail"]
 
 
-def test_bad_input_over_nats_is_a_rejection_with_a_reason(risk, nats_server: Proc) -> None:  # type: ignore[no-untyped-def]
+def test_bad_input_over_nats_is_a_rejection_with_a_reason(risk: Risk, nats_server: Proc) -> None:
     answer = nats_check(nats_server.url, b'{"symbol": 7}')
     assert answer["approved"] is False
     assert answer["reason"].startswith("invalid request")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import msgspec
 import pytest
@@ -19,9 +20,10 @@ pytestmark = pytest.mark.unit
 LIMITS = load_limits()
 
 
-def decide(symbol: str = "BTCUSDT", side: str = "buy", quantity: float = 1.0, *, price: float | None = 50_000,
-           position: float = 0.0, known: bool = True, kill: KillSwitch | None = None):  # type: ignore[no-untyped-def]
-    req = CheckRequest(account="a", symbol=symbol, side=side, quantity=quantity, price=price)  # type: ignore[arg-type]
+def decide(symbol: str = "BTCUSDT", side: contract.Side = "buy", quantity: float = 1.0, *,
+           price: float | None = 50_000, position: float = 0.0, known: bool = True,
+           kill: KillSwitch | None = None) -> contract.RiskCheckReply:
+    req = CheckRequest(account="a", symbol=symbol, side=side, quantity=quantity, price=price)
     return check(req, LIMITS, position=position, price=price, known=known, kill=kill or KillSwitch())
 
 
@@ -72,7 +74,7 @@ def test_small_order_is_low() -> None:
     ({"kill": KillSwitch(global_reason="halt")}, "kill switch is active (global)"),
     ({"kill": KillSwitch(symbols={"BTCUSDT": "exchange issue"})}, "kill switch is active for BTCUSDT"),
 ])
-def test_each_rule_rejects(kwargs: dict, reason: str) -> None:
+def test_each_rule_rejects(kwargs: dict[str, Any], reason: str) -> None:
     result = decide(**kwargs)
     assert not result.approved
     assert result.risk_level == "CRITICAL"

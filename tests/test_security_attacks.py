@@ -203,13 +203,15 @@ def test_no_service_may_cut_seal_purge_or_delete_a_stream(stack: tuple[RunDir, S
 
 def _valkey_as(rd: RunDir, service: str) -> redis.Redis:
     password = (credentials.service_secrets_dir(rd.path, service) / "valkey_password").read_text()
-    return redis.Redis(port=rd.stack()["valkey"].port, username=service, password=password)
+    port = rd.stack()["valkey"].port
+    assert port is not None  # infra always has its port
+    return redis.Redis(port=port, username=service, password=password)
 
 
 def _noperm(client: redis.Redis, *command: Any) -> None:
     """Refused: by the ACL (NOPERM), or before it for all clients (DEBUG is off server-wide)."""
     with pytest.raises(redis.exceptions.ResponseError) as refused:
-        client.execute_command(*command)
+        client.execute_command(*command)  # type: ignore[no-untyped-call]  # untyped in redis-py
     said = str(refused.value).lower()
     assert "no permissions" in said or "command not allowed" in said, (command, said)
 

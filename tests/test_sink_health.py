@@ -4,6 +4,7 @@ fail while NATS is down, and back to pass each time (sink-alt, real NATS, tempor
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pytest
@@ -11,21 +12,21 @@ from deltalake import DeltaTable
 
 from services.kit import lake
 from tests.bus_helpers import restart_nats
-from tests.helpers import Proc, wait_until
+from tests.helpers import Proc, json_object, wait_until
 from tests.test_sink_kit import T0, count, get, publish, read_table, start_sink
 
 pytestmark = pytest.mark.process
 
 
-def news(i: int, symbol: str = "AAPL") -> tuple[str, dict]:
+def news(i: int, symbol: str = "AAPL") -> tuple[str, dict[str, Any]]:
     return f"alt.news.{symbol}", {"id": f"news-{i}", "symbol": symbol, "category": "news",
                                   "headline": f"headline {i}", "sentiment": 0.5, "source": "test",
                                   "ts": T0 + i}
 
 
-def status(proc: Proc) -> tuple[int, dict]:
+def status(proc: Proc) -> tuple[int, dict[str, Any]]:
     resp = get(proc.url + "/health")
-    return resp.status_code, resp.json()
+    return resp.status_code, json_object(resp.content)
 
 
 def is_status(proc: Proc, code: int, state: str) -> bool:

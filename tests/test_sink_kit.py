@@ -22,7 +22,7 @@ from deltalake import DeltaTable
 from services import provision as topology
 from services.kit import bus, lake
 from tests.bus_helpers import send
-from tests.helpers import Proc, remake_durables, start_service, wait_until
+from tests.helpers import Proc, json_object, remake_durables, start_service, wait_until
 
 pytestmark = pytest.mark.process
 
@@ -77,8 +77,8 @@ def start_sink(name: str, tmp_path: Path, nats_url: str, lake_uri: str, **env: s
 
 def drained(proc: Proc, rows: int) -> bool:
     """The sink committed `rows` rows (this process) and the server holds nothing unacked."""
-    stats = get(proc.url + "/stats").json()
-    return stats["rows_written"] >= rows and stats["pending"] == 0
+    stats = json_object(get(proc.url + "/stats").content)
+    return bool(stats["rows_written"] >= rows and stats["pending"] == 0)
 
 
 def test_ticks_land_once_with_the_right_schema(tmp_path: Path, fresh_nats: Proc) -> None:

@@ -8,6 +8,7 @@ import socket
 from collections.abc import Iterator
 from pathlib import Path
 
+import psutil
 import pytest
 
 from tests.apps.stacks import dead_command, free_offset, gone, write_stack
@@ -119,7 +120,7 @@ def test_stale_state_from_dead_processes(tmp_path: Path) -> None:
 
 
 def test_find_ours_guards_against_pid_reuse() -> None:
-    me = processes.find_ours(os.getpid(), processes.psutil.Process().create_time())
+    me = processes.find_ours(os.getpid(), psutil.Process().create_time())
     assert me is not None
     assert processes.find_ours(os.getpid(), 12345.0) is None
     assert processes.find_ours(None, 0.0) is None
@@ -165,7 +166,7 @@ def test_a_pid_whose_command_differs_is_never_signalled(tmp_path: Path) -> None:
     try:
         rd = RunDir(tmp_path / "run")
         rd.ensure_writable()
-        started = processes.psutil.Process(other.pid).create_time()
+        started = psutil.Process(other.pid).create_time()
         rec = ProcessRecord("oms", other.pid, 1, [sys.executable, "-m", "services", "oms"],
                             str(rd.log_file("oms")), started_at=started)
         assert processes.find_ours(other.pid, started) is not None  # start time alone would say ours

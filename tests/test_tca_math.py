@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import msgspec
 import pytest
 
@@ -31,10 +33,11 @@ def test_percentiles_interpolate_between_ranks() -> None:
 
 
 def test_summary_weights_slippage_by_quantity() -> None:
-    fills = [{"quantity": 1, "slippage_bps": 5.0, "latency_ms": 10.0},
-             {"quantity": 3, "slippage_bps": 10.0, "latency_ms": 20.0},
-             {"quantity": 1, "slippage_bps": -2.0, "latency_ms": 30.0},
-             {"quantity": 2, "slippage_bps": None, "latency_ms": 40.0}]  # no arrival mid
+    fills: list[dict[str, Any]] = [{"quantity": 1, "slippage_bps": 5.0, "latency_ms": 10.0},
+                                   {"quantity": 3, "slippage_bps": 10.0, "latency_ms": 20.0},
+                                   {"quantity": 1, "slippage_bps": -2.0, "latency_ms": 30.0},
+                                   # no arrival mid:
+                                   {"quantity": 2, "slippage_bps": None, "latency_ms": 40.0}]
     s = summarize(fills)
     assert s["fills"] == 4 and s["quantity"] == 7
     assert s["slippage_bps"]["weighted_avg"] == pytest.approx(33 / 5)  # (5 + 30 - 2) / 5

@@ -6,6 +6,7 @@ the gateway or the oms; every test has its own symbol, account and order ids.
 from __future__ import annotations
 
 import asyncio
+import functools
 import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -111,10 +112,10 @@ class Bus:
                          price: float | None, tif: str, msg_id: str | None = None,
                          age_s: float = 0.0) -> None:
         """`age_s`: the order reaches the router that long after it was created (a redelivery)."""
-        order = {"order_id": oid, "client_order_id": None, "account": self.account,
-                 "symbol": self.symbol, "side": side, "quantity": quantity, "order_type": order_type,
-                 "price": price, "time_in_force": tif, "status": "ACCEPTED", "filled_quantity": 0,
-                 "created_ts": now_ms()}
+        order: dict[str, Any] = {"order_id": oid, "client_order_id": None, "account": self.account,
+                                 "symbol": self.symbol, "side": side, "quantity": quantity,
+                                 "order_type": order_type, "price": price, "time_in_force": tif,
+                                 "status": "ACCEPTED", "filled_quantity": 0, "created_ts": now_ms()}
         await self.orders.create(order)
         order["created_ts"] -= age_s * 1000
         await send(self.js, "orders.new", {"id": oid, "ts": now_ms(), "order": order},
@@ -210,7 +211,7 @@ async def test_a_stale_market_or_ioc_order_is_cancelled_not_filled(stack: Stack,
         ioc = await b.order("sell", 1, "LIMIT", 90.0, tif="IOC", age_s=30)
         fresh = await b.order("buy", 1, age_s=1)
         old_gtc = await b.order("buy", 1, "LIMIT", 101.0, age_s=30)  # a limit protects its price
-        cancels = [await b.until(lambda o=o: b.events(o, "cancelled")) for o in (market, ioc)]
+        cancels = [await b.until(functools.partial(b.events, o, "cancelled")) for o in (market, ioc)]
         await b.until(lambda: b.events(fresh) and b.events(old_gtc))
     for [c] in cancels:
         assert c["reason"].startswith("stale:") and "max_order_age_s" in c["reason"], c

@@ -88,7 +88,7 @@ def test_the_workflow_runs_as_a_template_in_another_repository(scratch_python: P
     here = str(Path(sys.executable).parent)  # this environment's trade-ops script is not on the runner
     path = [p for p in env["PATH"].split(os.pathsep) if p != here]
     env["PATH"] = os.pathsep.join([str(scratch_python), *path])
-    env["TRADE_OPS_PORT_OFFSET"] = str(free_offset(None))  # type: ignore[arg-type]  # the builtin stack
+    env["TRADE_OPS_PORT_OFFSET"] = str(free_offset(None))  # the builtin stack
     workflow = scratch_repo / ".github" / "workflows" / "trade-ops.yml"
     job = run_job(workflow, "health-and-performance", scratch_repo, temp, env,
                   overrides={"TRADE_OPS_INSTALL": str(ROOT)})

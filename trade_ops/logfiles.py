@@ -15,7 +15,7 @@ import heapq
 import os
 import re
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -125,7 +125,7 @@ def merged(logs: dict[str, Path], since: float | None = None, lines: int | None 
     return out[-lines:] if lines is not None and lines >= 0 else out
 
 
-def follow(logs: dict[str, Path], interval: float = 0.2) -> Iterator[Line]:
+def follow(logs: dict[str, Path], interval: float = 0.2) -> Generator[Line, None, None]:
     """New lines of each log as they are written (like `tail -f`); runs until closed.
 
     The logs are opened now, at their current end: nothing written after this call is missed.
@@ -139,7 +139,7 @@ def follow(logs: dict[str, Path], interval: float = 0.2) -> Iterator[Line]:
     return _follow(handles, interval)
 
 
-def _follow(handles: dict[str, tuple[Path, BinaryIO, bytes]], interval: float) -> Iterator[Line]:
+def _follow(handles: dict[str, tuple[Path, BinaryIO, bytes]], interval: float) -> Generator[Line, None, None]:
     try:
         while True:
             quiet = True

@@ -44,7 +44,8 @@ HEALTH: dict[str, tuple[int, dict[str, Any]]] = {
     "hot-cache": (200, {"status": "unhealthy", "checks": {"redis": False}}),
 }
 
-ORDER_SCHEMA = {
+# A JSON schema document (walked by key in the handlers below).
+ORDER_SCHEMA: dict[str, Any] = {
     "type": "object",
     "required": ["symbol", "side", "quantity", "type", "price"],
     "properties": {

@@ -8,6 +8,7 @@ even once their code exists, so the tests stay fast and deterministic.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import random
@@ -110,4 +111,4 @@ def started(run_dir: RunDir, stack: Stack, timeout: float = 60.0) -> Iterator[li
             if not gone(rec.pid):
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(rec.pid, signal.SIGCONT)
-        assert all(wait_until(lambda pid=rec.pid: gone(pid), 5) for rec in recs)
+        assert all(wait_until(functools.partial(gone, rec.pid), 5) for rec in recs)
