@@ -96,7 +96,7 @@ def test_exposure_notional_values_the_position_at_the_mark_and_working_orders_at
     req = CheckRequest(account="a", symbol="SOLUSDT", side="buy", quantity=40, price=2_500)
     working = WorkingTotals(buys=160, buy_notional=400_000, orders=4)
 
-    def run(req: CheckRequest, mark: float = 3_000):  # type: ignore[no-untyped-def]
+    def run(req: CheckRequest, mark: float = 3_000) -> contract.RiskCheckReply:
         return check(req, LIMITS, position=500, price=req.price, known=True, kill=KillSwitch(),
                      working=working, mark=mark)
 
