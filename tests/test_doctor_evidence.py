@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
 import pytest
@@ -122,6 +123,55 @@ def test_a_filter_related_to_what_flows_and_never_matching_it() -> None:
     assert related("market.tick.*.*", "market.tick.BTCUSDT")
     assert not related("market.tick.*", "market.tick.BTCUSDT")  # it matches
     assert not related("orders.cancel", "orders.new") and not related("exec.fill.>", "exec.cancelled")
+
+
+def _server(subs: list[str], filters: dict[str, list[str]] | None = None) -> Any:
+    from trade_ops.doctor.check_topology import Connection, Consumer, Server
+
+    conn = Connection(1, "normalizer", "normalizer", "127.0.0.1:5", subs, 0, False)
+    consumers = [Consumer(stream, "c", None, f, 0) for stream, f in (filters or {}).items()]
+    return Server({"normalizer": subs}, {s: [">"] for s in filters or {}}, consumers, [conn])
+
+
+def test_the_wire_sample_ends_only_once_more_listening_can_change_no_verdict() -> None:
+    from trade_ops.doctor.check_topology import RELATED_ENOUGH, settled
+
+    ticks = Counter({"market.tick.BTCUSDT": RELATED_ENOUGH})
+    assert settled(_server(["market.tick.>"]), ticks, {})  # it matched
+    assert settled(_server(["market.tick.*.*"]), ticks, {})  # missed enough related messages
+    assert not settled(_server(["market.tick.*.*"]), Counter({"market.tick.BTCUSDT": 1}), {})
+    assert not settled(_server(["exec.fill.>"]), ticks, {})  # nothing related yet: the whole window
+    # A consumer filter is judged against what its stream holds, else against what flows.
+    assert not settled(_server([], {"AUDIT": ["audit.*.*"]}), ticks, {})
+    assert settled(_server([], {"AUDIT": ["audit.*.*"]}), ticks, {"AUDIT": ["audit.order"]})
+    assert settled(_server([], {"TICKS": ["market.tick.>"]}), ticks, {})
+
+
+def test_orders_listed_against_the_fills_kept() -> None:
+    from trade_ops.doctor.reconcile_foreign import Fills, FillSource, Listing, judge_foreign
+    from trade_ops.order_contract import Verdict
+
+    listing = Listing("GET /orders", {"a": Verdict.FILLED, "b": Verdict.FILLED, "c": Verdict.ACCEPTED})
+    listing.statuses.update({"FILLED": 2, "SENT": 1})
+    source = FillSource("TRADES", ">", None, "stack file")
+    fills = Fills([source], orders=Counter({"a": 1}), count=1)
+    r = CheckResult("agree", "dataflow")
+    judge_foreign(listing, fills, "", r)
+    assert r.status == "fail" and r.problems[0].startswith("1 of 2 order(s) the OMS lists as FILLED have "
+                                                           "no fill in stream TRADES (e.g. b)")
+    partial = CheckResult("agree", "dataflow")  # older fills may be outside the window: not judged
+    judge_foreign(listing, Fills([source], orders=Counter({"a": 1}), count=1, whole=False), "", partial)
+    assert partial.status == "pass" and "not judged" in partial.details[-1]
+    none = CheckResult("agree", "dataflow")
+    judge_foreign(listing, None, "no NATS is examined here", none)
+    assert none.status == "warn" and "lists 3 order(s) (2 FILLED, 1 SENT)" in none.problems[0]
+    open_only = Listing("GET /orders", {"c": Verdict.ACCEPTED})
+    empty = CheckResult("agree", "dataflow")
+    judge_foreign(open_only, Fills([source]), "", empty)
+    assert empty.status == "warn" and "none FILLED, and stream TRADES holds no fill" in empty.problems[0]
+    nothing = CheckResult("agree", "dataflow")
+    judge_foreign(Listing("GET /orders"), None, "no NATS", nothing)
+    assert nothing.status == "pass" and nothing.summary.startswith("nothing to reconcile")
 
 
 def test_open_admin_endpoints_are_read_from_the_openapi() -> None:

@@ -144,7 +144,11 @@ def test_a_foreign_stack_file_is_judged_by_its_own_evidence(world: dict[str, Any
 
     # The wire: a publisher nobody hears (found by its address: the connection is unnamed),
     # and a subscription whose filter never matches what flows.
-    assert checks["messaging wire sample"]["status"] == "pass"
+    wire = checks["messaging wire sample"]
+    assert wire["status"] == "pass"
+    # Every filter here was judged early (matched, or missed enough related messages), the
+    # consumers against what their stream holds: the sample ended before its window.
+    assert wire["data"]["window_s"] < wire["data"]["wire_window_s"] == 2.0, wire
     venue = checks["messaging route.binance.order"]
     assert venue["status"] == "fail" and venue["data"]["publishers"] == ["exeq"], venue
     assert venue["component"] == "exeq" and "wire sample" in venue["rests_on"]

@@ -62,7 +62,8 @@ def _openapi() -> dict[str, Any]:
     answer = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/OrderOut"}}}}
     return {"openapi": "3.0.2", "info": {"title": "oms", "version": "0.9"},
             "paths": {"/orders": {"post": {"requestBody": {"content": {"application/json": {"schema": body}}},
-                                           "responses": {"200": answer}}},
+                                           "responses": {"200": answer}},
+                                  "get": {"responses": {"200": {"description": "the orders it holds"}}}},
                       "/orders/{order_id}": {"get": {"responses": {"200": answer}},
                                              "delete": {"responses": {"200": answer}}}},
             "components": {"schemas": {"OrderIn": ORDER_SCHEMA, "OrderOut": order_out}}}

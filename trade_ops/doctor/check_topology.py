@@ -36,7 +36,7 @@ from trade_ops.doctor.model import CheckResult
 from trade_ops.doctor.target import Target
 
 __all__ = ["Declared", "Listening", "Server", "Wire", "check_topology", "declared", "judge_subject",
-           "overlap", "read_server", "related"]
+           "overlap", "read_server", "related", "sample", "settled"]
 
 MONITORING = "nats monitoring"
 WIRE = "wire sample"
@@ -82,15 +82,18 @@ class Server:
     streams: dict[str, list[str]]  # stream -> subjects it captures
     consumers: list[Consumer]
     connections: list[Connection] = field(default_factory=list)
+    held: dict[str, int] = field(default_factory=dict)  # stream -> how many subjects it holds
 
 
 @dataclass
 class Wire:
     """What the sample heard: messages per subject, and each connection's published count."""
 
-    window: float
+    window: float  # how long it listened
     counts: Counter[str]
     published: dict[int, int]  # cid -> messages it published in the window
+    # stream -> the subjects it holds messages on (its history: what flows into it)
+    stored: dict[str, list[str]] = field(default_factory=dict)
 
 
 def overlap(a: str, b: str) -> bool:
@@ -215,12 +218,14 @@ async def read_server(target: Target, http: httpx.AsyncClient) -> tuple[Server |
     for c in connections:
         subs.setdefault(c.label, []).extend(c.subs)
     streams: dict[str, list[str]] = {}
+    held: dict[str, int] = {}
     consumers: list[Consumer] = []
     js = json_of(jsz.response)
     for account in (js or {}).get("account_details", []) if isinstance(js, dict) else []:
         for stream in account.get("stream_detail") or []:
             sname = stream.get("name", "?")
             streams[sname] = list((stream.get("config") or {}).get("subjects") or [])
+            held[sname] = int((stream.get("state") or {}).get("num_subjects") or 0)
             for cons in stream.get("consumer_detail") or []:
                 config = cons.get("config") or {}
                 filters = config.get("filter_subjects") or [config.get("filter_subject") or ">"]
@@ -231,7 +236,7 @@ async def read_server(target: Target, http: httpx.AsyncClient) -> tuple[Server |
                 consumers.append(Consumer(sname, name, owner, list(filters), lag,
                                           int(cons.get("num_redelivered") or 0),
                                           int(cons.get("num_ack_pending") or 0)))
-    return Server(subs, streams, consumers, connections), ""
+    return Server(subs, streams, consumers, connections, held), ""
 
 
 def _consequence(subject: str) -> str:
@@ -354,24 +359,73 @@ class Listening:
             await self.nc.close()
 
 
-async def sample(target: Target, window: float) -> tuple[Wire | None, str]:
-    """Subscribe to every subject for `window` seconds: (what was heard, "") or (None, why not)."""
+# The sample ends before its window once more listening can change no verdict (settled()),
+# and never before QUIET_S without a new subject heard.
+QUIET_S = 0.25
+RELATED_ENOUGH = 5  # related messages a filter that matched none of them is judged on
+MAX_STORED_SUBJECTS = 1000  # a stream's subjects are read only when it holds at most this many
+
+
+def settled(server: Server, counts: Counter[str], stored: dict[str, list[str]]) -> bool:
+    """Whether more of the wire can change a verdict: every subject heard is judged the moment it
+    is heard (routed or not); a core subscription is judged once it matched, or once
+    RELATED_ENOUGH related messages flowed past it; a consumer filter against what its stream
+    holds. Anything else (a subscription nothing related has reached yet) waits for the window."""
+    flowing = list(counts)
+    for conn in server.connections:
+        for pattern in conn.subs:
+            if pattern.startswith(_INTERNAL) or any(overlap(pattern, s) for s in flowing):
+                continue
+            if sum(counts[s] for s in flowing if related(pattern, s)) < RELATED_ENOUGH:
+                return False
+    for cons in server.consumers:
+        if cons.stream not in stored and not any(overlap(f, x) for f in cons.filters for x in flowing):
+            return False
+    return True
+
+
+async def _stored(nc: Any, server: Server) -> dict[str, list[str]]:
+    """The subjects each stream with consumers holds messages on (an empty stream: none; a stream
+    holding more than MAX_STORED_SUBJECTS or that cannot be read: not known)."""
+    js = nc.jetstream()
+    out: dict[str, list[str]] = {}
+    for stream in sorted({c.stream for c in server.consumers}):
+        if stream in server.held and not server.held[stream]:
+            out[stream] = []
+        elif server.held.get(stream, 0) <= MAX_STORED_SUBJECTS:
+            with contextlib.suppress(Exception):
+                out[stream] = sorted((await js.stream_info(stream, subjects_filter=">")).state.subjects or {})
+    return out
+
+
+async def sample(target: Target, window: float, server: Server | None = None) -> tuple[Wire | None, str]:
+    """Subscribe to every subject for at most `window` seconds: (what was heard, "") or (None,
+    why not). Given the server's connections and consumers, it ends once settled()."""
     counts: Counter[str] = Counter()
+    last_new = [time.perf_counter()]
 
     async def heard(msg: Any) -> None:
         if not msg.subject.startswith(_INTERNAL):
+            if msg.subject not in counts:
+                last_new[0] = time.perf_counter()
             counts[msg.subject] += 1
 
     ear, why = await Listening.open(target, heard)
     if ear is None:
         return None, why
+    started = time.perf_counter()
     try:
-        await asyncio.sleep(window)
+        stored = await _stored(ear.nc, server) if server is not None else {}
+        while (elapsed := time.perf_counter() - started) < window:
+            await asyncio.sleep(min(0.05, window - elapsed))
+            now = time.perf_counter()
+            if server is not None and now - last_new[0] >= QUIET_S and settled(server, counts, stored):
+                break
     finally:
         await ear.close()
     if ear.denied:
         return None, ear.why_not
-    return Wire(window, counts, {}), ""
+    return Wire(min(window, time.perf_counter() - started), counts, {}, stored), ""
 
 
 def _publishers(subject: str, n: int, decl: Declared, wire: Wire, server: Server) -> list[str]:
@@ -440,13 +494,16 @@ def judge_wire(wire: Wire, decl: Declared, server: Server, found: list[CheckResu
                    f"manual step: give {label} a filter within {', '.join(captured)}")
             found.append(r)
             continue
-        in_stream = [s for s in flowing if any(overlap(s, x) for x in captured)]
+        kept = wire.stored.get(cons.stream, [])
+        heard = [s for s in flowing if any(overlap(s, x) for x in captured)]
+        in_stream = list(dict.fromkeys([*heard, *kept]))
         near = [s for s in in_stream if not any(overlap(f, s) for f in cons.filters)
                 and any(related(f, s) for f in cons.filters)]
         if in_stream and near and not any(overlap(f, s) for f in cons.filters for s in in_stream):
             r = CheckResult(label, "dataflow", component=cons.service)
             r.rest_on(WIRE, MONITORING)
-            r.fail(f"{label} filters {', '.join(cons.filters)}, which matched nothing {sampled} while "
+            where = f"{sampled} nor in what {cons.stream} holds" if kept else sampled
+            r.fail(f"{label} filters {', '.join(cons.filters)}, which matched nothing {where} while "
                    f"{', '.join(near[:3])} flowed into {cons.stream}",
                    f"manual step: give {label} a filter matching {near[0]}")
             found.append(r)
@@ -478,7 +535,7 @@ async def check_topology(target: Target, http: httpx.AsyncClient, found: list[Ch
     server, error = await read_server(target, http)
     # Sampled after the first read of the server and before the second: each connection's
     # published count then covers every message the sample heard from it.
-    wire_task = asyncio.create_task(sample(target, target.wire_window)) \
+    wire_task = asyncio.create_task(sample(target, target.wire_window, server)) \
         if foreign and target.wire_window > 0 and server is not None else None
     decl = declared(target)
     head.rest_on(MONITORING)
@@ -519,7 +576,12 @@ async def check_topology(target: Target, http: httpx.AsyncClient, found: list[Ch
         wire.published = {c.cid: c.in_msgs - before.get(c.cid, c.in_msgs) for c in after.connections}
         server = after
     wire_row.rest_on(WIRE)
+    wire_row.data.update(window_s=round(wire.window, 2), wire_window_s=target.wire_window)
     wire_row.summary = (f"{sum(wire.counts.values())} message(s) on {len(wire.counts)} subject(s) in "
                         f"{wire.window:.1f} s")
+    if wire.window < target.wire_window:
+        wire_row.details.append(f"ended before its {target.wire_window:g} s window: every subject heard, "
+                                "subscription and consumer filter was judged and no new subject came "
+                                f"for {QUIET_S:g} s")
     wire_row.duration_ms = (time.perf_counter() - started) * 1000
     judge_wire(wire, decl, server, found, target)

@@ -19,6 +19,7 @@ a child process that doctor kills at its deadline:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import signal
 import sys
@@ -87,6 +88,8 @@ async def stream_fills(js: Any, stream: str, subject: str, window: int
             else:
                 pending -= 1
     await sub.unsubscribe()
+    with contextlib.suppress(Exception):  # gone now, not after its inactive threshold: not a consumer seen
+        await js.delete_consumer(stream, (await sub.consumer_info()).name)
     return fills, start == state.first_seq
 
 
