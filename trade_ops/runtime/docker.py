@@ -31,7 +31,7 @@ from typing import Any
 import psutil
 
 from services import env
-from trade_ops import credentials, identity, readiness
+from trade_ops import credentials, identity, infra, readiness
 from trade_ops.compose import (
     DATA,
     LABEL_RUN_DIR,
@@ -219,6 +219,7 @@ class DockerRuntime:
         client = connect()
         chosen = [c for c in plan(stack, only) if c.kind != "lake"]
         self._check_state(run_dir, stack)
+        infra.stream_bytes_scale(run_dir.path)  # sized to the disk before anything starts, or why not
         existing = {c.labels.get(LABEL_SERVICE): c for c in containers_of(client, run_dir)}
         running = {n for n, c in existing.items() if c.status == "running"}
         check_ports([c for c in chosen if c.name not in running])
