@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import msgspec
 import orjson
 import pytest
 from junitparser import Error, Failure, JUnitXml, Skipped
@@ -25,6 +26,7 @@ from tests.report_synth import save_run
 from trade_ops.bench.null_server import NullServer
 from trade_ops.cli import app
 from trade_ops.doctor.exporter import DoctorExporter
+from trade_ops.doctor.model import DoctorReport
 
 pytestmark = [pytest.mark.process, pytest.mark.usefixtures("tmp_cwd")]
 
@@ -140,6 +142,8 @@ def test_doctor_writes_a_case_and_a_gauge_per_check(valkey_server: Proc, lying_o
                         "--url", f"oms={lying_oms}", "--no-trade", "--no-report", "--json",
                         "--junit", str(junit), "--metrics", str(metrics))
     doc = orjson.loads(out)
+    # the document is the typed report's, every key and type of it (no more, no fewer keys)
+    assert msgspec.json.decode(out, type=DoctorReport, strict=True).to_json() == doc
     assert code == 1 == doc["exit_code"]
     status = {c["name"]: c["status"] for c in doc["checks"]}
     assert status["valkey"] == "pass" and status["oms"] == "fail"

@@ -19,6 +19,7 @@ from tests.helpers import wait_until
 from trade_ops import console, logfiles, runtime
 from trade_ops.cli import app
 from trade_ops.commands.proctable import human_duration
+from trade_ops.doctor.model import decode_report
 from trade_ops.rundir import RunDir, find_run_dir
 from trade_ops.runtime import supervisor
 
@@ -243,6 +244,9 @@ def test_doctor_up_starts_as_up_does_and_reports_the_start_up(tmp_path: Path, ru
     result = CliRunner().invoke(app, args, env=env, catch_exceptions=False)
     doc = json.loads(result.stdout)
     assert doc["startup_ms"] > 0 and doc["duration_ms"] > 0  # the start is not hidden in "PASS in 1 s"
+    # the document is the typed report's, every key and type of it; doctor-last.json is the same report
+    assert decode_report(result.stdout.encode()).to_json() == doc
+    assert decode_report((rd / "doctor-last.json").read_bytes()) == decode_report(result.stdout.encode())
     assert "valkey ready in" in result.stderr and "tiny-a ready in" in result.stderr
     state = RunDir(rd).load_state()
     assert state.offset == offset and state.processes["tiny-a"].port == 110 + offset

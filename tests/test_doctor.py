@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import copy
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 from rich.console import Console
 from typer.testing import CliRunner
@@ -16,7 +16,7 @@ from trade_ops.doctor import render_status_report
 from trade_ops.doctor.check_config import config_results
 from trade_ops.doctor.check_dataflow import sink_progress
 from trade_ops.doctor.check_services import UNHEALTHY_200, judge_health
-from trade_ops.doctor.model import CheckResult, summarize
+from trade_ops.doctor.model import CheckResult, DoctorReport, summarize
 from trade_ops.doctor.render import changes, render
 from trade_ops.doctor.rootcause import assign
 from trade_ops.doctor.round_trip import position_of
@@ -69,9 +69,9 @@ def test_valkey_down_is_one_root_cause_blocking_its_dependents() -> None:
            needs=("risk", "exeq", "live-gateway", "gateway")),
     ]
     causes = assign(results, stack)
-    assert [c["name"] for c in causes] == ["valkey"]
-    assert set(causes[0]["blocks"]) == {"risk", "oms", "ptrc"}
-    assert causes[0]["remedy"] == "trade-ops up --only valkey"
+    assert [c.name for c in causes] == ["valkey"]
+    assert set(causes[0].blocks) == {"risk", "oms", "ptrc"}
+    assert causes[0].remedy == "trade-ops up --only valkey"
     by_name = {r.name: r for r in results}
     assert all(r.cause == "valkey" for r in results if r.status == "fail")
     assert by_name["oms"].blocked_by == ["valkey"]
@@ -83,7 +83,7 @@ def test_a_failure_with_healthy_dependencies_is_its_own_cause() -> None:
     results = [_r("valkey", "infrastructure", "pass"), _r("risk", "services", "pass"),
                _r("risk approves a small order", "functional", "fail", component="risk")]
     causes = assign(results, load_stack())
-    assert [c["name"] for c in causes] == ["risk"] and causes[0]["blocks"] == []
+    assert [c.name for c in causes] == ["risk"] and causes[0].blocks == []
     assert results[2].cause == "risk" and results[2].blocked_by == []
 
 
@@ -92,7 +92,7 @@ def test_dependency_named_by_health_body_counts_as_an_edge() -> None:
     exeq = _r("exeq", "services", "fail")
     exeq.data["blocked_by"] = ["valkey"]
     causes = assign([_r("valkey", "infrastructure", "fail"), exeq], load_stack())
-    assert [c["name"] for c in causes] == ["valkey"] and exeq.cause == "valkey"
+    assert [c.name for c in causes] == ["valkey"] and exeq.cause == "valkey"
 
 
 def test_a_failing_part_of_the_service_itself_names_no_external_dependency() -> None:
@@ -122,7 +122,7 @@ def test_a_failing_part_of_the_service_itself_names_no_external_dependency() -> 
 
 
 # -- documents: the Rich view and STATUS_REPORT.md ------------------------------------------
-def _doc() -> dict[str, Any]:
+def _doc() -> DoctorReport:
     checks = [
         {"name": "valkey", "group": "infrastructure", "status": "fail", "component": "valkey",
          "summary": "unreachable", "duration_ms": 2.0, "details": ["no PING answer at 127.0.0.1:6379"],
@@ -151,8 +151,11 @@ def _doc() -> dict[str, Any]:
          "summary": "3 symbols", "duration_ms": 4.0, "details": [], "problems": [], "cause": None,
          "remedy": None},
     ]
-    return {"status": "fail", "exit_code": 1, "reachable": True, "started_at": "2025-01-02T03:04:05Z",
-            "duration_ms": 812.0, "summary": summarize(checks), "checks": checks,
+    typed = msgspec.convert(checks, list[CheckResult])
+    return msgspec.convert({
+            "tool": "trade-ops doctor", "strict": False,
+            "status": "fail", "exit_code": 1, "reachable": True, "started_at": "2025-01-02T03:04:05Z",
+            "duration_ms": 812.0, "summary": msgspec.to_builtins(summarize(typed)), "checks": checks,
             "root_causes": [{"name": "valkey", "reason": "no PING answer at 127.0.0.1:6379",
                              "blocks": ["oms"], "checks": ["valkey", "oms"],
                              "remedy": "trade-ops up --only valkey", "dependents": ["oms"]},
@@ -162,7 +165,7 @@ def _doc() -> dict[str, Any]:
             "environment": {"python": "3.12.1", "git_revision": "abc1234", "host": "box"},
             "bench": {"name": "baseline", "path": "reports/runs/baseline.json", "saved_at": "2025-01-01",
                       "latency_ms": {"p50": 3.1, "p99": 9.8}, "passed": False,
-                      "slo": [{"expr": "p99<5ms", "passed": False, "observed": "9.8 ms"}]}}
+                      "slo": [{"expr": "p99<5ms", "passed": False, "observed": "9.8 ms"}]}}, DoctorReport)
 
 
 def test_rich_view_shows_marks_details_fixes_summary_and_verdict() -> None:
@@ -182,8 +185,9 @@ def test_rich_view_shows_marks_details_fixes_summary_and_verdict() -> None:
 
 def test_rich_view_passes_with_warnings() -> None:
     doc = _doc()
-    doc["checks"] = [c for c in doc["checks"] if c["status"] != "fail"]
-    doc.update(status="warn", exit_code=0, root_causes=[], summary=summarize(doc["checks"]))
+    checks = [c for c in doc.checks if c.status != "fail"]
+    doc = msgspec.structs.replace(doc, checks=checks, status="warn", exit_code=0, root_causes=[],
+                                  summary=summarize(checks))
     console = Console(record=True, width=140, color_system=None)
     render(doc, console)
     assert console.export_text().rstrip().splitlines()[-1].startswith("PASS (1 warning)")
@@ -216,16 +220,17 @@ def test_status_report_reads_well_as_markdown() -> None:
 
 def test_status_report_without_bench_or_issues() -> None:
     doc = _doc()
-    doc["checks"] = [c for c in doc["checks"] if c["status"] == "pass"]
-    doc.update(status="pass", exit_code=0, root_causes=[], bench=None, summary=summarize(doc["checks"]))
+    checks = [c for c in doc.checks if c.status == "pass"]
+    doc = msgspec.structs.replace(doc, checks=checks, status="pass", exit_code=0, root_causes=[], bench=None,
+                                  summary=summarize(checks))
     md = render_status_report(doc)
     assert "**Gate: PASS**" in md and "None: every check passed." in md
     assert "No saved bench run" in md
 
 
 def test_changes_between_runs() -> None:
-    before, after = _doc(), copy.deepcopy(_doc())
-    after["checks"][0]["status"] = "pass"
+    before, after = _doc(), _doc()
+    after.checks[0].status = "pass"
     assert changes(before, after) == ["valkey: fail -> pass"]
     assert changes(None, after) == []
 
@@ -283,7 +288,7 @@ def test_explicit_targets_hold_exactly_what_was_named(tmp_path: Path) -> None:
                      nats_monitor="http://10.0.0.7:8322")
     target = build_target(Context.resolve(tmp_path / "run"), flags=flags)
     assert [c.name for c in target.services] == ["oms"] and target.explicit
-    assert target.describe()["urls"] == {"valkey": "10.0.0.6:6390", "nats": "http://10.0.0.7:8322",
+    assert target.describe().urls == {"valkey": "10.0.0.6:6390", "nats": "http://10.0.0.7:8322",
                                          "oms": "http://10.0.0.5:8099"}
     assert target.compose is None and not target.may_trade
     # trade-ops runs nothing there: a dead service's fix is a manual step, its answer a curl

@@ -100,7 +100,7 @@ def test_a_foreign_service_has_no_edges_from_trade_ops_graph() -> None:
     foreign = results()
     causes = assign(foreign, stack, own={"nats", "ptrc"})
     assert foreign[2].cause == "pnl" and foreign[2].blocked_by == []
-    assert {c["name"]: c["dependents"] for c in causes} == {"ptrc": [], "pnl": []}
+    assert {c.name: c.dependents for c in causes} == {"ptrc": [], "pnl": []}
 
 
 @pytest.mark.parametrize("down", ["valkey", "nats", "lake"])
@@ -115,7 +115,7 @@ def test_a_foreign_check_is_not_blamed_on_infrastructure_it_never_named(down: st
                CheckResult("risk", "services", component="risk"), trip, check]
     causes = assign(results, stack, own={"valkey", "nats", "lake"})
     assert (trip.cause, check.cause) == ("oms", "risk") and not trip.blocked_by and not check.blocked_by
-    assert {c["name"] for c in causes} == {down, "oms", "risk"}
+    assert {c.name for c in causes} == {down, "oms", "risk"}
 
 
 # -- topology, posture, data flow -----------------------------------------------------------

@@ -8,12 +8,13 @@ import os
 import time
 from pathlib import Path
 
+import msgspec
 import pytest
 
 from trade_ops.context import Context
 from trade_ops.doctor.check_infra import EXPECTED_TABLES, SPARSE_WRITERS, check_lake
 from trade_ops.doctor.check_processes import check_process
-from trade_ops.doctor.model import CheckResult
+from trade_ops.doctor.model import CheckResult, DoctorReport
 from trade_ops.doctor.reconcile import check_reconcile
 from trade_ops.doctor.rootcause import assign
 from trade_ops.doctor.target import Process, build_target
@@ -88,15 +89,20 @@ def test_a_suspended_valkey_gets_one_fix() -> None:
     causes = assign([process, ping, oms], load_stack(None))
     assert {r.remedy for r in (process, ping)} == {"kill -CONT 4242"}
     assert oms.remedy == "fix valkey first: kill -CONT 4242"
-    assert [c["remedy"] for c in causes if c["name"] == "valkey"] == ["kill -CONT 4242"]
+    assert [c.remedy for c in causes if c.name == "valkey"] == ["kill -CONT 4242"]
 
 
 def test_watch_reports_the_stack_not_its_own_throttled_trade() -> None:
     from trade_ops.commands.doctor import last_trade_stands
     from trade_ops.doctor.render import changes
 
-    def doc(trip: str, oms: str) -> dict[str, object]:
-        return {"checks": [{"name": "oms order round trip", "status": trip}, {"name": "oms", "status": oms}]}
+    def doc(trip: str, oms: str) -> DoctorReport:
+        return msgspec.convert({
+            "tool": "trade-ops doctor", "status": "pass", "exit_code": 0, "strict": False, "reachable": True,
+            "started_at": "", "duration_ms": 0.0, "summary": {}, "root_causes": [], "environment": {},
+            "target": {"stack": "builtin", "offset": 0, "run_dir": "."}, "bench": None,
+            "checks": [{"name": "oms order round trip", "group": "functional", "status": trip},
+                       {"name": "oms", "group": "services", "status": oms}]}, DoctorReport)
 
     traded = doc("pass", "pass")
     throttled = doc("skip", "pass")  # the next cycle, read-only: the round trip skipped

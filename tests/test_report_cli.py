@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import re
-import sys
-import types
 from pathlib import Path
 
 import msgspec
@@ -102,18 +100,25 @@ def test_unknown_run_is_a_usage_error(runs: Path, tmp_path: Path) -> None:
     assert code == 2 and "no run named or at 'nope'" in output and "fast" in output
 
 
-def test_status_rerenders_from_last_doctor_result(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_status_rerenders_from_last_doctor_result(tmp_path: Path) -> None:
     out = tmp_path / "STATUS_REPORT.md"
     code, output = invoke("report", "status", "--run-dir", str(tmp_path), "--out", str(out))
     assert code == 3 and "doctor-last.json" in output
     (tmp_path / "doctor-last.json").write_bytes(orjson.dumps({"status": "pass", "services": []}))
-    renderer = types.ModuleType("trade_ops.doctor.status_report")
-    renderer.render_status_report = lambda doc: f"# Status: {doc['status']}\n"  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "trade_ops.doctor", types.ModuleType("trade_ops.doctor"))
-    monkeypatch.setitem(sys.modules, "trade_ops.doctor.status_report", renderer)
+    code, output = invoke("report", "status", "--run-dir", str(tmp_path), "--out", str(out))
+    assert code == 3 and "is not a doctor report" in output and not out.exists()
+    report = {"tool": "trade-ops doctor", "status": "pass", "exit_code": 0, "strict": False,
+              "reachable": True, "started_at": "2026-01-02T03:04:05Z", "duration_ms": 900.0,
+              "root_causes": [], "bench": None,
+              "summary": {"services": {"pass": 1, "warn": 0, "fail": 0, "total": 1}},
+              "checks": [{"name": "oms", "group": "services", "status": "pass", "summary": "0.1.0 · 2 ms"}],
+              "target": {"stack": "builtin", "offset": 0, "run_dir": str(tmp_path)}, "environment": {}}
+    (tmp_path / "doctor-last.json").write_bytes(orjson.dumps(report))
     code, output = invoke("report", "status", "--run-dir", str(tmp_path), "--out", str(out))
     assert code == 0, output
-    assert out.read_text() == "# Status: pass\n"
+    md = out.read_text()
+    assert md.startswith("# Status report") and "**Gate: PASS**" in md and "2026-01-02T03:04:05Z" in md
+    assert "| ✅ oms |" in md
 
 
 def test_json_is_one_document_on_success_and_on_error(runs: Path, tmp_path: Path) -> None:

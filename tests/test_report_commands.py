@@ -62,8 +62,8 @@ def test_latest_benchmark_is_the_newest_run_against_this_stack(tmp_path: Path) -
     save("ours-new", "2026-01-02T00:00:00+00:00", "http://127.0.0.1:11099/orders")
     (runs / "ours-old.json").touch()  # the newest file by mtime is not the newest run
     found = latest_bench({"http://127.0.0.1:11099"}, runs)
-    assert found is not None and found["name"] == "ours-new"
-    assert found["saved_at"] == "2026-01-02T00:00:00+00:00"
+    assert found is not None and found.name == "ours-new"
+    assert found.saved_at == "2026-01-02T00:00:00+00:00"
     assert latest_bench({"http://127.0.0.1:12345"}, runs) is None  # no run against this stack: none
 
 

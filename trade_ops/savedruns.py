@@ -10,13 +10,23 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import orjson
 
 from trade_ops.errors import UsageError
 
-__all__ = ["FORMAT", "check_name", "latest_run", "read_run", "run_path"]
+__all__ = ["FORMAT", "SloResult", "check_name", "latest_run", "read_run", "run_path"]
 
 FORMAT = "trade-ops-run/1"
+
+
+class SloResult(msgspec.Struct, kw_only=True):
+    """One SLO gate of a bench run: its expression, met or not, the figure observed."""
+    expr: str
+    passed: bool
+    observed: str
+
+
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,100}$")
 
 

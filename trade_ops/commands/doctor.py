@@ -27,6 +27,7 @@ from trade_ops.report.status import STATUS_REPORT
 
 if TYPE_CHECKING:
     from trade_ops.context import Context
+    from trade_ops.doctor.model import DoctorReport
     from trade_ops.doctor.target import Explicit
 
 __all__ = ["register"]
@@ -149,12 +150,12 @@ def doctor(
         out.console.print(f"[dim]wrote {path}[/]")
     if interrupted:
         out.interrupted_quietly()
-    raise typer.Exit(int(doc["exit_code"]))
+    raise typer.Exit(doc.exit_code)
 
 
 def _run(ctx: Context, flags: Explicit, timeout: float, compose: Path | None, strict: bool,
          trade: bool | None, window: int, wire_window: float = 2.0,
-         order: dict[str, Any] | None = None) -> dict[str, Any]:
+         order: dict[str, Any] | None = None) -> DoctorReport:
     from trade_ops.doctor import build_target, run_doctor
 
     target = build_target(ctx, timeout=timeout, compose=compose, flags=flags)
@@ -163,7 +164,7 @@ def _run(ctx: Context, flags: Explicit, timeout: float, compose: Path | None, st
     return run_doctor(target, strict=strict)
 
 
-def _serve(addr: str, interval: float, run: Callable[[], dict[str, Any]]) -> NoReturn:
+def _serve(addr: str, interval: float, run: Callable[[], DoctorReport]) -> NoReturn:
     """Serve the latest result on /metrics until Ctrl-C (exit 130)."""
     from trade_ops.doctor.exporter import DoctorExporter
     from trade_ops.errors import ExitCode
@@ -187,16 +188,16 @@ def _serve(addr: str, interval: float, run: Callable[[], dict[str, Any]]) -> NoR
 
 def _once(ctx: Context, flags: Explicit, timeout: float, compose: Path | None,
           strict: bool, report: str | None, json_: bool, verbose: bool,
-          previous: dict[str, Any] | None, trade: bool | None = None,
+          previous: DoctorReport | None, trade: bool | None = None,
           window: int = 10_000, startup_s: float | None = None, wire_window: float = 2.0,
-          order: dict[str, Any] | None = None, throttled: bool = False) -> dict[str, Any]:
+          order: dict[str, Any] | None = None, throttled: bool = False) -> DoctorReport:
     """One doctor run: check, save doctor-last.json, write the report, show it (or what changed)."""
     from trade_ops.doctor import render_status_report, save_last
     from trade_ops.doctor.render import changes, render, summary_line, verdict
 
     doc = _run(ctx, flags, timeout, compose, strict, trade, window, wire_window, order)
     if startup_s is not None:  # `--up`: the start-up is reported beside the doctor's own time
-        doc["startup_ms"] = round(startup_s * 1000, 1)
+        doc.startup_ms = round(startup_s * 1000, 1)
     if ctx.run_dir.path.is_dir():  # never create a run dir here just to keep a result
         save_last(doc, ctx.run_dir)
     if report:
@@ -204,12 +205,12 @@ def _once(ctx: Context, flags: Explicit, timeout: float, compose: Path | None,
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(render_status_report(doc))
     if json_:
-        out.print_json(doc)
+        out.print_json(doc.to_json())
     elif previous is None:
         render(doc, out.console, verbose=verbose)
         if startup_s is not None:
             out.console.print(f"[dim]the stack took {startup_s:.2f} s to start and get its first data "
-                              f"flowing; the doctor {doc.get('duration_ms', 0) / 1000:.2f} s[/]")
+                              f"flowing; the doctor {doc.duration_ms / 1000:.2f} s[/]")
         if report:
             out.console.print(f"[dim]wrote {report}[/]")
     else:
@@ -226,13 +227,15 @@ def _once(ctx: Context, flags: Explicit, timeout: float, compose: Path | None,
 TRADED_CHECKS = ("oms order round trip", "positions and P&L reflect the fill")
 
 
-def last_trade_stands(doc: dict[str, Any], previous: dict[str, Any]) -> dict[str, Any]:
+def last_trade_stands(doc: DoctorReport, previous: DoctorReport) -> DoctorReport:
     """A watch's run that did not trade (it trades at most once a minute) keeps the last
     trade's checks: --watch reports changes of the stack, not of its own throttling (it
     reported "oms order round trip: pass -> skip" and back every cycle)."""
-    kept = {c["name"]: c for c in previous["checks"] if c["name"] in TRADED_CHECKS}
-    return {**doc, "checks": [kept.get(c["name"], c) if c["name"] in TRADED_CHECKS else c
-                              for c in doc["checks"]]}
+    import msgspec
+
+    kept = {c.name: c for c in previous.checks if c.name in TRADED_CHECKS}
+    return msgspec.structs.replace(doc, checks=[kept.get(c.name, c) if c.name in TRADED_CHECKS else c
+                                                for c in doc.checks])
 
 
 def _start(ctx: Context, runtime: str | None, base_image: str | None, offline_images: bool,

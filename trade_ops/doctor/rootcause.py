@@ -19,9 +19,10 @@ its cause rests on (`rests_on`), and so does each root cause.
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
-from trade_ops.doctor.model import CheckResult
+from trade_ops.doctor.model import CheckResult, RootCause
 from trade_ops.stack import Stack
 
 __all__ = ["PRIMARY_GROUPS", "assign"]
@@ -30,6 +31,14 @@ PRIMARY_GROUPS = ("infrastructure", "services", "processes")
 
 
 GRAPH = "trade-ops' dependency graph"
+
+
+@dataclass
+class _Named:
+    """A cause only the evidence names: an external dependency, or one doctor did not examine."""
+    kind: str  # external | not examined
+    evidence: list[str] = field(default_factory=list)  # "<who named it>: <its words>"
+    by: list[str] = field(default_factory=list)  # the services that named it
 
 
 class _Graph:
@@ -52,7 +61,7 @@ class _Graph:
         self.named: dict[str, list[dict[str, Any]]] = {
             r.component: list(r.data.get("named") or []) for r in results
             if r.group == "services" and r.component and r.status == "fail"}
-        self.external: dict[str, dict[str, Any]] = {}  # cause name -> {kind, evidence, by}
+        self.external: dict[str, _Named] = {}  # cause name -> who named it, with which words
         self.memo: dict[str, set[str]] = {}
         self.via: dict[str, set[str]] = {}  # component -> the evidence its causes were found by
 
@@ -61,10 +70,10 @@ class _Graph:
         return set(self.stack.closure([name])) - {name} if name in self.known and name in self.own else set()
 
     def _note(self, name: str, kind: str, by: str, words: str) -> None:
-        entry = self.external.setdefault(name, {"kind": kind, "evidence": [], "by": []})
-        if by not in entry["by"]:
-            entry["by"].append(by)
-            entry["evidence"].append(f"{by}: {words}")
+        entry = self.external.setdefault(name, _Named(kind))
+        if by not in entry.by:
+            entry.by.append(by)
+            entry.evidence.append(f"{by}: {words}")
 
     def causes(self, name: str, seen: frozenset[str] = frozenset()) -> set[str]:
         if name in self.memo:
@@ -98,9 +107,9 @@ class _Graph:
         return self.memo[name]
 
 
-def _external_remedy(name: str, entry: dict[str, Any]) -> str:
-    by = ", ".join(entry["by"])
-    if entry["kind"] == "external":
+def _external_remedy(name: str, entry: _Named) -> str:
+    by = ", ".join(entry.by)
+    if entry.kind == "external":
         return (f"manual step: make {name} reachable from {by} (check that it runs and that its host "
                 "name resolves there; it is not part of the stack doctor examined)")
     flag = {"valkey": "--valkey redis://HOST:PORT", "nats": "--nats nats://HOST:PORT",
@@ -110,7 +119,7 @@ def _external_remedy(name: str, entry: dict[str, Any]) -> str:
 
 
 def assign(results: Sequence[CheckResult], stack: Stack,
-           own: Collection[str] | None = None) -> list[dict[str, Any]]:
+           own: Collection[str] | None = None) -> list[RootCause]:
     """Set cause, blocked_by and remedy on every failing or warning result; return the root causes.
 
     `own`: the components trade-ops' own model applies to (None: all of them)."""
@@ -169,34 +178,34 @@ def _named_by(g: _Graph, name: str) -> list[str]:
     return [by for by, named in g.named.items() if any(str(n["name"]) == name for n in named)]
 
 
-def _root_causes(results: Sequence[CheckResult], stack: Stack, g: _Graph) -> list[dict[str, Any]]:
-    causes: dict[str, dict[str, Any]] = {}
+def _root_causes(results: Sequence[CheckResult], stack: Stack, g: _Graph) -> list[RootCause]:
+    causes: dict[str, RootCause] = {}
     for r in results:
         if r.status != "fail":
             continue
         names = dict.fromkeys([*([r.cause] if r.cause else []), *r.blocked_by])
         for name in names:
-            entry = causes.setdefault(name, {"name": name, "checks": [], "blocks": []})
-            entry["checks"].append(r.name)
-            if r.component and r.component != name and r.component not in entry["blocks"]:
-                entry["blocks"].append(r.component)
+            entry = causes.setdefault(name, RootCause(name=name, checks=[], blocks=[]))
+            entry.checks.append(r.name)
+            if r.component and r.component != name and r.component not in entry.blocks:
+                entry.blocks.append(r.component)
     examined = {r.component for r in results if r.component}
     for name, entry in causes.items():
         if name in g.external:
             ext = g.external[name]
-            entry.update(kind=ext["kind"], evidence=ext["evidence"], remedy=_external_remedy(name, ext),
-                         reason=f"named by {', '.join(ext['by'])}: {ext['evidence'][0]}",
-                         rests_on=sorted({s for b in ext["by"] for s in g.via.get(b, ())}))
+            entry.kind, entry.evidence, entry.remedy = ext.kind, ext.evidence, _external_remedy(name, ext)
+            entry.reason = f"named by {', '.join(ext.by)}: {ext.evidence[0]}"
+            entry.rests_on = sorted({s for b in ext.by for s in g.via.get(b, ())})
         else:
             root = g.primary.get(name) or next(
                 (r for r in results if r.status == "fail" and (r.cause == name or r.component == name)),
                 None)
-            entry.update(kind="component", remedy=root.remedy if root else None,
-                         reason=((root.problems or root.details or [root.summary])[0] if root else ""),
-                         evidence=list(root.problems[:4]) if root else [],
-                         rests_on=list(root.rests_on) if root and root.rests_on else ["its own answer"])
+            entry.remedy = root.remedy if root else None
+            entry.reason = (root.problems or root.details or [root.summary])[0] if root else ""
+            entry.evidence = list(root.problems[:4]) if root else []
+            entry.rests_on = list(root.rests_on) if root and root.rests_on else ["its own answer"]
         # Who depends on it: trade-ops' graph among its own services, evidence for the rest.
         graph = [d for d in stack.dependents(name) if d in examined and d in g.own] \
             if name in stack.components else []
-        entry["dependents"] = list(dict.fromkeys([*graph, *_named_by(g, name)]))
-    return sorted(causes.values(), key=lambda e: (-len(e["blocks"]), e["name"]))
+        entry.dependents = list(dict.fromkeys([*graph, *_named_by(g, name)]))
+    return sorted(causes.values(), key=lambda e: (-len(e.blocks), e.name))

@@ -1,14 +1,13 @@
 """Run every check at once and fold the results into one document.
 
 Each probe runs concurrently on one httpx.AsyncClient, bounded by its own budget: a
-hanging service costs its timeout, not the whole run. The document is what `--json`
-prints, what `<run_dir>/doctor-last.json` keeps and what STATUS_REPORT.md renders.
+hanging service costs its timeout, not the whole run. The DoctorReport is what the CLI
+renders (the terminal, `--json`, STATUS_REPORT.md) and `<run_dir>/doctor-last.json` keeps.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import platform
 import socket
@@ -22,6 +21,9 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+import msgspec
+import orjson
+
 from trade_ops.doctor import (
     check_config,
     check_dataflow,
@@ -33,7 +35,13 @@ from trade_ops.doctor import (
     check_services,
     round_trip,
 )
-from trade_ops.doctor.model import CheckResult, overall_status, summarize
+from trade_ops.doctor.model import (
+    BenchSeen,
+    CheckResult,
+    DoctorReport,
+    overall_status,
+    summarize,
+)
 from trade_ops.doctor.rootcause import assign
 from trade_ops.doctor.target import Target
 from trade_ops.errors import ExitCode
@@ -219,7 +227,7 @@ async def _run_probe(probe: Probe, target: Target) -> None:
             r.duration_ms = elapsed
 
 
-async def run_doctor_async(target: Target, strict: bool = False) -> dict[str, Any]:
+async def run_doctor_async(target: Target, strict: bool = False) -> DoctorReport:
     import httpx
 
     started_at = datetime.now(UTC)
@@ -249,27 +257,28 @@ async def run_doctor_async(target: Target, strict: bool = False) -> dict[str, An
         results = [r for p in probes for r in p.results] + config
         await _quiet_latencies(target, http, results)
     root_causes = assign(results, target.stack, target.own)
-    checks = [r.to_json() for r in results]
+    for r in results:
+        r.duration_ms = round(r.duration_ms, 1)
     reachable = any(r.status != "fail" or not r.data.get("unreachable") for r in results
                     if r.group in ("infrastructure", "services") and r.name != "lake"
                     and (r.group == "services" or r.component in ("valkey", "nats")))
-    status = overall_status(checks, strict)
+    status = overall_status(results, strict)
     exit_code = ExitCode.CANNOT_RUN if not reachable else ExitCode.FAILED if status == "fail" else ExitCode.OK
-    return {
-        "tool": "trade-ops doctor",
-        "status": status,
-        "exit_code": int(exit_code),
-        "strict": strict,
-        "reachable": reachable,
-        "started_at": started_at.isoformat(timespec="seconds").replace("+00:00", "Z"),
-        "duration_ms": round((time.perf_counter() - started) * 1000, 1),
-        "summary": summarize(checks),
-        "root_causes": root_causes,
-        "checks": checks,
-        "target": {**target.describe(), "contacted": sorted(target.contacted)},
-        "environment": _environment(results),
-        "bench": latest_bench({c.base_url for c in target.services}, target.run_dir.runs),
-    }
+    return DoctorReport(
+        tool="trade-ops doctor",
+        status=status,
+        exit_code=int(exit_code),
+        strict=strict,
+        reachable=reachable,
+        started_at=started_at.isoformat(timespec="seconds").replace("+00:00", "Z"),
+        duration_ms=round((time.perf_counter() - started) * 1000, 1),
+        summary=summarize(results),
+        root_causes=root_causes,
+        checks=results,
+        target=target.describe(),
+        environment=_environment(results),
+        bench=latest_bench({c.base_url for c in target.services}, target.run_dir.runs),
+    )
 
 
 async def _quiet_latencies(target: Target, http: Any, results: list[CheckResult]) -> None:
@@ -289,7 +298,7 @@ async def _quiet_latencies(target: Target, http: Any, results: list[CheckResult]
                 r.summary = " · ".join(p for p in (r.data.get("version"), f"{answer.ms:.0f} ms") if p)
 
 
-def run_doctor(target: Target, strict: bool = False) -> dict[str, Any]:
+def run_doctor(target: Target, strict: bool = False) -> DoctorReport:
     return asyncio.run(run_doctor_async(target, strict))
 
 
@@ -302,10 +311,10 @@ def _git_revision() -> str | None:
         return None
 
 
-def _environment(results: list[CheckResult]) -> dict[str, Any]:
+def _environment(results: list[CheckResult]) -> dict[str, str | int | None]:
     from trade_ops import __version__
 
-    versions = {r.name: r.data.get("version") for r in results
+    versions = {r.name: str(r.data["version"]) for r in results
                 if r.group == "infrastructure" and r.data.get("version")}
     return {"trade_ops": __version__, "python": sys.version.split()[0],
             "platform": platform.platform(terse=True), "host": socket.gethostname(),
@@ -313,7 +322,7 @@ def _environment(results: list[CheckResult]) -> dict[str, Any]:
             **{f"{name}_version": v for name, v in versions.items()}}
 
 
-def latest_bench(base_urls: set[str], runs: Path) -> dict[str, Any] | None:
+def latest_bench(base_urls: set[str], runs: Path) -> BenchSeen | None:
     """The newest saved bench run against this stack (by the run's own created time), its
     latency and its SLOs; None when no saved run measured this stack."""
     from trade_ops.savedruns import latest_run
@@ -323,20 +332,23 @@ def latest_bench(base_urls: set[str], runs: Path) -> dict[str, Any] | None:
         return None
     path, doc = found
     results = doc.get("results") or {}
-    slo = results.get("slo") or []
-    return {"name": doc.get("name", path.stem), "path": str(path), "saved_at": doc.get("created_at"),
-            "target": (doc.get("settings") or {}).get("url"),
-            "latency_ms": results.get("latency_ms") or {},
-            "slo": slo, "passed": results.get("passed")}
+    try:
+        return msgspec.convert({"name": doc.get("name", path.stem), "path": str(path),
+                                "saved_at": doc.get("created_at"),
+                                "target": (doc.get("settings") or {}).get("url"),
+                                "latency_ms": results.get("latency_ms") or {},
+                                "slo": results.get("slo") or [], "passed": results.get("passed")}, BenchSeen)
+    except msgspec.ValidationError:
+        return None
 
 
-def save_last(doc: dict[str, Any], run_dir: RunDir) -> Path | None:
-    """Keep the document as the run directory's doctor-last.json (for `trade-ops report status`)."""
+def save_last(report: DoctorReport, run_dir: RunDir) -> Path | None:
+    """Keep the report as the run directory's doctor-last.json (for `trade-ops report status`)."""
     try:
         run_dir.path.mkdir(parents=True, exist_ok=True)
         path = run_dir.doctor_last
         tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(doc, indent=2, default=str))
+        tmp.write_bytes(orjson.dumps(report.to_json(), option=orjson.OPT_INDENT_2))
         tmp.replace(path)
         return path
     except OSError:

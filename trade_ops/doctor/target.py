@@ -29,6 +29,7 @@ from urllib.parse import urlsplit
 
 from trade_ops.context import Context
 from trade_ops.doctor.compose_target import compose_deployment
+from trade_ops.doctor.model import TargetSeen
 from trade_ops.errors import UsageError
 from trade_ops.rundir import RunDir
 from trade_ops.stack import Component, Stack
@@ -248,13 +249,13 @@ class Target:
             return f"manual step: start the NATS server at {c.host}:{c.port} (trade-ops does not run it here)"
         return f"manual step: check {name} (trade-ops does not run it here)"
 
-    def describe(self) -> dict[str, Any]:
-        return {"stack": self.stack.source, "offset": None if self.explicit else self.stack.offset,
-                "run_dir": str(self.run_dir.path), "supervised": self.supervised,
-                "explicit": self.explicit,
-                "own": sorted(c.name for c in self.services if self.is_own_now(c.name)),
-                "foreign": sorted(c.name for c in self.services if not self.is_own_now(c.name)),
-                "urls": {c.name: self.address(c.name) for c in (*self.infra, *self.services)}}
+    def describe(self) -> TargetSeen:
+        return TargetSeen(stack=self.stack.source, offset=None if self.explicit else self.stack.offset,
+                          run_dir=str(self.run_dir.path), supervised=self.supervised, explicit=self.explicit,
+                          own=sorted(c.name for c in self.services if self.is_own_now(c.name)),
+                          foreign=sorted(c.name for c in self.services if not self.is_own_now(c.name)),
+                          urls={c.name: self.address(c.name) for c in (*self.infra, *self.services)},
+                          contacted=sorted(self.contacted))
 
 
 def _url(flag: str, value: str, schemes: tuple[str, ...]) -> str:

@@ -29,7 +29,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from prometheus_client.registry import Collector
 
 from trade_ops.bench import hist
-from trade_ops.doctor.model import Status
+from trade_ops.doctor.model import DoctorReport, Status
 
 __all__ = ["LATENCY_BUCKETS_S", "FamiliesCollector", "bench_families", "doctor_families", "serve_metrics",
            "write_metrics"]
@@ -64,9 +64,9 @@ def write_metrics(path: Path, families: Sequence[Metric]) -> Path:
     return path
 
 
-def doctor_families(doc: dict[str, Any], runs: int | None = None,
+def doctor_families(doc: DoctorReport, runs: int | None = None,
                     ran_at: float | None = None) -> list[Metric]:
-    """A doctor document (one run) as metric families; `runs`: how many runs a server made,
+    """A doctor report (one run) as metric families; `runs`: how many runs a server made,
     `ran_at`: when this one ended (Unix time) [default: now]."""
     p = "trade_ops_doctor"
     success = GaugeMetricFamily(f"{p}_check_success", "1 when the check passed or warned, 0 when it failed "
@@ -75,23 +75,22 @@ def doctor_families(doc: dict[str, Any], runs: int | None = None,
                                labels=["check", "group", "status"])
     duration = GaugeMetricFamily(f"{p}_check_duration_seconds", "How long the check took.",
                                  labels=["check", "group"])
-    for check in doc.get("checks") or []:
-        name, group = check["name"], check["group"]
-        if check["status"] != "skip":
-            success.add_metric([name, group, check.get("component") or ""],
-                               0.0 if check["status"] == "fail" else 1.0)
+    for check in doc.checks:
+        name, group = check.name, check.group
+        if check.status != "skip":
+            success.add_metric([name, group, check.component or ""], 0.0 if check.status == "fail" else 1.0)
         for state in STATUSES:
-            status.add_metric([name, group, state], 1.0 if check["status"] == state else 0.0)
-        duration.add_metric([name, group], float(check.get("duration_ms") or 0) / 1000)
+            status.add_metric([name, group, state], 1.0 if check.status == state else 0.0)
+        duration.add_metric([name, group], check.duration_ms / 1000)
     by_status = GaugeMetricFamily(f"{p}_checks", "Checks by the status they ended in.", labels=["status"])
     for state in STATUSES:
-        by_status.add_metric([state], float(sum(c["status"] == state for c in doc.get("checks") or [])))
+        by_status.add_metric([state], float(sum(c.status == state for c in doc.checks)))
     families: list[Metric] = [
         success, status, duration, by_status,
         GaugeMetricFamily(f"{p}_success", "1 when the doctor's gate passed (exit code 0).",
-                          value=1.0 if int(doc.get("exit_code", 1)) == 0 else 0.0),
+                          value=1.0 if doc.exit_code == 0 else 0.0),
         GaugeMetricFamily(f"{p}_duration_seconds", "How long the doctor run took.",
-                          value=float(doc.get("duration_ms") or 0) / 1000),
+                          value=doc.duration_ms / 1000),
         GaugeMetricFamily(f"{p}_last_run_timestamp_seconds", "When the doctor run ended (Unix time).",
                           value=ran_at if ran_at is not None else time.time()),
     ]

@@ -7,19 +7,20 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from trade_ops.render.step_summary import append_step_summary
 
 if TYPE_CHECKING:
     from trade_ops.bench.runner import BenchOutcome
     from trade_ops.chaos.result import ChaosResult
+    from trade_ops.doctor.model import DoctorReport
     from trade_ops.report.perf import PerfReport
 
 __all__ = ["publish_bench", "publish_chaos", "publish_doctor", "publish_perf"]
 
 
-def publish_doctor(doc: dict[str, Any], *, junit: Path | None = None,
+def publish_doctor(doc: DoctorReport, *, junit: Path | None = None,
                    metrics: Path | None = None) -> list[Path]:
     from trade_ops.doctor.status_report import render_status_report
     from trade_ops.render.junit import write_junit

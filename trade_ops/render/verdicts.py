@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
     from trade_ops.chaos.result import ChaosResult
+    from trade_ops.doctor.model import DoctorReport
     from trade_ops.report.perf import PerfReport
 
 __all__ = ["Case", "Suite", "bench_suite", "chaos_suite", "doctor_suite", "perf_suite"]
@@ -44,29 +45,23 @@ class Suite:
         return sum(c.outcome == outcome for c in self.cases)
 
 
-def doctor_suite(doc: dict[str, Any]) -> Suite:
+def doctor_suite(doc: DoctorReport) -> Suite:
     """One case per check; a warning fails only under --strict (as the gate does)."""
-    strict = bool(doc.get("strict"))
     cases = []
-    for check in doc.get("checks") or []:
-        status = check["status"]
-        problems = check.get("problems") or []
-        data = check.get("data") or {}
-        lines = [*(check.get("details") or []),
-                 *(f"{key} = {value}" for key, value in data.items()),
-                 *([f"blocked by {', '.join(check['blocked_by'])}"] if check.get("blocked_by") else []),
-                 *([f"fix: {check['remedy']}"] if check.get("remedy") else []),
-                 *(check.get("log_tail") or [])]
-        outcome: Outcome = ("failed" if status == "fail" or (strict and status == "warn")
+    for check in doc.checks:
+        status = check.status
+        lines = [*check.details, *(f"{key} = {value}" for key, value in check.data.items()),
+                 *([f"blocked by {', '.join(check.blocked_by)}"] if check.blocked_by else []),
+                 *([f"fix: {check.remedy}"] if check.remedy else []),
+                 *check.log_tail]
+        outcome: Outcome = ("failed" if status == "fail" or (doc.strict and status == "warn")
                             else "skipped" if status == "skip" else "passed")
-        message = "; ".join(problems) or check.get("summary") or status
-        cases.append(Case(check["name"], f"trade-ops.doctor.{check['group']}", outcome,
-                          message if outcome != "passed" else "", "\n".join(lines),
-                          float(check.get("duration_ms") or 0) / 1000,
-                          {"status": status, **({"component": check["component"]} if check.get("component")
-                                                else {})}))
-    return Suite("trade-ops doctor", cases, float(doc.get("duration_ms") or 0) / 1000,
-                 str(doc.get("started_at") or "") or _now(), {"status": str(doc.get("status"))})
+        message = "; ".join(check.problems) or check.summary or status
+        cases.append(Case(check.name, f"trade-ops.doctor.{check.group}", outcome,
+                          message if outcome != "passed" else "", "\n".join(lines), check.duration_ms / 1000,
+                          {"status": status, **({"component": check.component} if check.component else {})}))
+    return Suite("trade-ops doctor", cases, doc.duration_ms / 1000, doc.started_at or _now(),
+                 {"status": doc.status})
 
 
 def bench_suite(result: dict[str, Any]) -> Suite:
