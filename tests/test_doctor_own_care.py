@@ -40,7 +40,7 @@ def test_a_reconciliation_child_that_crashes_fails_its_check(tmp_path: Path,
     target = build_target(Context.resolve(tmp_path / "run"))
     r = CheckResult("orders, fills, positions and lake agree", "dataflow", component="event-writer")
     asyncio.run(check_reconcile(target, r, 100, 20.0))
-    assert r.status == "fail", r.to_json()  # was a warn: exit 0 while nothing was compared
+    assert r.status == "fail", r  # was a warn: exit 0 while nothing was compared
     assert "the reconciliation crashed (killed by SIGABRT)" in r.problems[0]
 
 
@@ -58,7 +58,7 @@ def test_strict_judges_the_current_process_not_its_restarts(tmp_path: Path, star
     r = CheckResult("process oms", "processes", component="oms")
     target = build_target(Context.resolve(tmp_path / "run"))
     check_process(target, _process("oms", log, started_ago, restarts=2), r)
-    assert r.status == status, r.to_json()
+    assert r.status == status, r
     assert any(d.startswith("restarted 2 times") for d in r.details)
 
 
@@ -74,7 +74,7 @@ def test_strict_right_after_up_tables_not_written_by_writers_just_started(tmp_pa
     lake = next(c for c in target.stack.infra if c.kind == "lake")
     r = CheckResult("lake", "infrastructure", component="lake")
     asyncio.run(check_lake(target, lake, r))
-    assert r.status == status, r.to_json()
+    assert r.status == status, r
     assert any("tables not written yet" in d for d in r.details)
 
 

@@ -10,25 +10,24 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from trade_ops.doctor.model import DoctorReport
+from typing import Generic, TypeVar
 
 __all__ = ["DoctorExporter"]
 
+R = TypeVar("R")  # what a run gives: a DoctorReport
 
-class DoctorExporter:
-    def __init__(self, run: Callable[[], DoctorReport], interval_s: float,
+
+class DoctorExporter(Generic[R]):
+    def __init__(self, run: Callable[[], R], interval_s: float,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self._run, self.interval_s, self._clock = run, interval_s, clock
         self._lock = threading.Lock()
-        self._doc: DoctorReport | None = None
+        self._doc: R | None = None
         self._done_at = 0.0  # on the clock, when the last run ended
         self.ran_at = 0.0  # Unix time the last run ended
         self.runs = 0
 
-    def latest(self) -> DoctorReport:
+    def latest(self) -> R:
         """The last result, after running doctor first when it is older than the interval."""
         with self._lock:  # one run at a time: concurrent scrapes wait for it and share it
             if self._doc is None or self._clock() - self._done_at >= self.interval_s:
