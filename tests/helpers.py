@@ -7,12 +7,14 @@ the end and make sure nothing is left behind.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import signal
 import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,8 +27,12 @@ from services import provision as topology
 from trade_ops import infra
 from trade_ops.cli import app
 
-__all__ = ["Proc", "cli_json", "json_object", "remake_durables", "start_nats", "start_service",
-           "start_valkey", "wait_until"]
+__all__ = ["CLI", "ROOT", "Proc", "cli_env", "cli_json", "cli_process", "interrupt", "json_object",
+           "remake_durables", "start_nats", "start_service", "start_valkey", "wait_until"]
+
+ROOT = Path(__file__).resolve().parents[1]
+# trade-ops as a process of its own, on this checkout's code (with cli_env) whatever is installed
+CLI = [sys.executable, "-c", "from trade_ops.cli import main; main()"]
 
 
 def json_object(data: bytes | str | None) -> dict[str, Any]:
@@ -41,6 +47,47 @@ def cli_json(*argv: str, env: dict[str, str] | None = None) -> tuple[int, dict[s
     """`trade-ops ARGV` run in this process: its exit code and the one JSON document on stdout."""
     result = CliRunner().invoke(app, list(argv), env=env, catch_exceptions=False)
     return result.exit_code, json_object(result.stdout)
+
+
+def cli_env(**extra: str) -> dict[str, str]:
+    """This process's environment for a CLI process: this checkout's code first, `extra` added."""
+    return {**os.environ, "PYTHONPATH": str(ROOT), **extra}
+
+
+@contextlib.contextmanager
+def cli_process(args: list[str], env: dict[str, str] | None = None,
+                cwd: Path | None = None) -> Iterator[subprocess.Popen[str]]:
+    """`trade-ops ARGS` as a process of its own (text pipes), killed if it still runs when the
+    block ends."""
+    proc = subprocess.Popen([*CLI, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=cli_env() if env is None else env, cwd=cwd)
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate(timeout=5)
+
+
+def interrupt(args: list[str], ready: str, *, on_stderr: bool = False, after_s: float = 0.3,
+              env: dict[str, str] | None = None, timeout: float = 30.0) -> tuple[int, str, str]:
+    """Ctrl-C for `trade-ops ARGS`: SIGINT `after_s` after it printed a line with `ready` (on
+    stdout, or on stderr); its exit code, stdout and stderr (the lines read before included)."""
+    with cli_process(args, env) as proc:
+        pipe = proc.stderr if on_stderr else proc.stdout
+        assert pipe is not None
+        seen = ""
+        deadline = time.monotonic() + timeout
+        while ready not in seen and time.monotonic() < deadline:
+            line = pipe.readline()
+            if not line:  # it ended
+                break
+            seen += line
+        assert ready in seen, seen
+        time.sleep(after_s)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=timeout)
+    return proc.returncode, out if on_stderr else seen + out, seen + err if on_stderr else err
 
 
 def wait_until(predicate: Callable[[], bool], timeout: float = 10.0, interval: float = 0.02) -> bool:

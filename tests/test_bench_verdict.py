@@ -4,9 +4,6 @@ measurement, lag is judged against the latencies and SLOs measured, Ctrl-C summa
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,7 +13,7 @@ import orjson
 import pytest
 from typer.testing import CliRunner
 
-from tests.helpers import cli_json
+from tests.helpers import cli_json, interrupt
 from trade_ops.bench.loadgen import LoadSpec, Raw, run_load
 from trade_ops.bench.null_server import NullServer
 from trade_ops.bench.results import analyse
@@ -205,23 +202,10 @@ def test_save_refuses_an_existing_name_without_force() -> None:
 
 def test_ctrl_c_prints_the_partial_summary_marked_interrupted(tmp_path: Path) -> None:
     with NullServer() as url:
-        env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
-        cli = [sys.executable, "-c", "from trade_ops.cli import main; main()"]
-        args = ["bench", "http", "--url", url, "--rate", "200", "-d", "30", "--no-live"]
-        proc = subprocess.Popen([*cli, *args],
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-        try:
-            # the line saying what is measured comes right before the load starts
-            first = proc.stderr.readline()  # type: ignore[union-attr]
-            assert "scenario latency" in first, first
-            time.sleep(1.5)
-            proc.send_signal(signal.SIGINT)
-            out, err = proc.communicate(timeout=60)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait(5)
-    assert proc.returncode == 130, out + err
+        # the line saying what is measured comes right before the load starts
+        code, out, err = interrupt(["bench", "http", "--url", url, "--rate", "200", "-d", "30", "--no-live"],
+                                   "scenario latency", on_stderr=True, after_s=1.5, timeout=60)
+    assert code == 130, out + err
     assert "INTERRUPTED" in out and "latency" in out and "interrupted" in out
     assert "Traceback" not in out + err
 

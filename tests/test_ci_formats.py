@@ -4,10 +4,7 @@ nothing listens, report perf on synthetic saved runs) and `doctor --serve` as a 
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,7 +17,7 @@ from junitparser import Error, Failure, JUnitXml, Skipped
 from prometheus_client.parser import text_string_to_metric_families
 from typer.testing import CliRunner
 
-from tests.helpers import Proc
+from tests.helpers import Proc, cli_process
 from tests.page_loads import external_loads
 from tests.report_synth import save_run
 from trade_ops.bench.null_server import NullServer
@@ -165,17 +162,12 @@ def test_doctor_writes_a_case_and_a_gauge_per_check(valkey_server: Proc, lying_o
     assert "# Status report" in summary.read_text() and "Gate: FAIL" in summary.read_text()
 
 
-def test_doctor_serve_runs_doctor_once_for_two_scrapes_within_the_interval(
-        valkey_server: Proc, tmp_path: Path) -> None:
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "TRADE_OPS_RUN_DIR": str(tmp_path / "run")}
-    cli = [sys.executable, "-c", "from trade_ops.cli import main; main()"]
-    proc = subprocess.Popen([*cli, "doctor", "--serve", "127.0.0.1:0",
-                             "--interval", "60", "--valkey", f"redis://127.0.0.1:{valkey_server.port}"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path)
-    try:
-        assert proc.stdout is not None
+def test_doctor_serve_runs_doctor_once_for_two_scrapes_within_the_interval(valkey_server: Proc) -> None:
+    with cli_process(["doctor", "--serve", "127.0.0.1:0", "--interval", "60",
+                      "--valkey", f"redis://127.0.0.1:{valkey_server.port}"]) as proc:
+        assert proc.stdout is not None and proc.stderr is not None
         line = proc.stdout.readline()
-        assert "/metrics" in line, (line, proc.stderr.read() if proc.poll() is not None else "")  # type: ignore[union-attr]
+        assert "/metrics" in line, (line, proc.stderr.read() if proc.poll() is not None else "")
         url = line.split()[4]
         scrapes = [_families(httpx.get(url, timeout=30).text) for _ in range(2)]
         for fams in scrapes:
@@ -185,10 +177,6 @@ def test_doctor_serve_runs_doctor_once_for_two_scrapes_within_the_interval(
                 == _sample(scrapes[1]["trade_ops_doctor_last_run_timestamp_seconds"]))
         proc.send_signal(signal.SIGINT)
         assert proc.wait(10) == 130
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(5)
 
 
 def test_the_exporter_runs_at_most_once_per_interval_whoever_asks() -> None:

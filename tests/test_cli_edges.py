@@ -10,29 +10,24 @@ terminal width); nothing here needs a stack.
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
-from tests.apps.stacks import ROOT
+from tests.helpers import CLI, cli_env, interrupt
 from tests.report_synth import save_run
 from trade_ops.cli import app
 
 pytestmark = pytest.mark.process
 
 CLEAN_ENV = {"TRADE_OPS_RUN_DIR": None, "TRADE_OPS_STACK": None, "TRADE_OPS_PORT_OFFSET": None}
-CLI = [sys.executable, "-c", "from trade_ops.cli import main; main()"]
 
 
-def _env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in CLEAN_ENV and k != "COLUMNS"}
-    return {**env, "PYTHONPATH": str(ROOT), **extra}
+def _env() -> dict[str, str]:
+    """No stack, offset or run directory of the caller's, and no terminal width."""
+    return {k: v for k, v in cli_env().items() if k not in CLEAN_ENV and k != "COLUMNS"}
 
 
 def _split(*args: str) -> tuple[int, str, str]:
@@ -78,35 +73,16 @@ def test_a_json_document_without_the_envelope_is_refused() -> None:
     assert console.envelope({"status": "warn"}, 0)["status"] == "warn"  # the command's own word stays
 
 
-def _interrupt(args: list[str], ready: str) -> tuple[int, str, str]:
-    proc = subprocess.Popen([*CLI, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=_env())
-    try:
-        seen = ""
-        deadline = time.monotonic() + 30
-        while ready not in seen and time.monotonic() < deadline:
-            seen += proc.stdout.readline()  # type: ignore[union-attr]
-        assert ready in seen, seen
-        time.sleep(0.3)
-        proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(5)
-    return proc.returncode, seen + out, err
-
-
 def test_ctrl_c_ends_logs_follow_with_130(tmp_path: Path) -> None:
     rd = _logs(tmp_path / "run", lines=5)
-    code, out, err = _interrupt(["logs", "svc", "-f", "-n", "5", "--run-dir", str(rd)], "line 4")
+    code, out, err = interrupt(["logs", "svc", "-f", "-n", "5", "--run-dir", str(rd)], "line 4", env=_env())
     assert code == 130, out + err
     assert "Traceback" not in err
 
 
 def test_ctrl_c_ends_doctor_watch_with_130(tmp_path: Path) -> None:
-    code, out, err = _interrupt(["doctor", "--url", "oms=http://127.0.0.1:1", "--watch", "1",
-                                 "--no-report", "--run-dir", str(tmp_path / "run")], "oms")
+    code, out, err = interrupt(["doctor", "--url", "oms=http://127.0.0.1:1", "--watch", "1",
+                                "--no-report", "--run-dir", str(tmp_path / "run")], "oms", env=_env())
     assert code == 130, out + err
     assert "Traceback" not in err
 

@@ -4,18 +4,15 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
-from tests.apps.stacks import ROOT, free_offset, gone, write_stack
-from tests.helpers import wait_until
+from tests.apps.stacks import free_offset, gone, write_stack
+from tests.helpers import cli_env, cli_process, wait_until
 from trade_ops import console, logfiles, runtime
 from trade_ops.cli import app
 from trade_ops.commands.proctable import human_duration
@@ -47,8 +44,7 @@ def wide_console(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def _cli_env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in CLEAN_ENV}
-    return {**env, "PYTHONPATH": str(ROOT)}
+    return {k: v for k, v in cli_env().items() if k not in CLEAN_ENV}
 
 
 def test_ctrl_c_during_up_stops_what_it_started_and_says_so(tmp_path: Path, run_dirs: list[Path]) -> None:
@@ -56,11 +52,8 @@ def test_ctrl_c_during_up_stops_what_it_started_and_says_so(tmp_path: Path, run_
     stack_file = write_stack(tmp_path / "stack.toml", {"tiny-a": {}, "sick": {"env": {"TINY_HEALTH": "503"}}})
     rd = tmp_path / "run"
     run_dirs.append(rd)
-    proc = subprocess.Popen(
-        [str(Path(sys.executable).parent / "trade-ops"), "up", "--stack", str(stack_file), "--port-offset",
-         str(free_offset(stack_file)), "--run-dir", str(rd), "--timeout", "60"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_cli_env(), cwd=tmp_path)
-    try:
+    with cli_process(["up", "--stack", str(stack_file), "--port-offset", str(free_offset(stack_file)),
+                      "--run-dir", str(rd), "--timeout", "60"], env=_cli_env(), cwd=tmp_path) as proc:
         state = RunDir(rd)
         assert wait_until(lambda: state.has_state() and len(runtime.running(state)) == 4, timeout=30)
         pids = [r.pid for r in state.load_state().processes.values()]
@@ -68,18 +61,14 @@ def test_ctrl_c_during_up_stops_what_it_started_and_says_so(tmp_path: Path, run_
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=20)
         took = time.monotonic() - interrupted_at
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    text = out.decode() + err.decode()
+    text = out + err
     assert proc.returncode == 130, text
     assert "interrupted: stopped the 4 processes this `up` had started" in text, text
     assert "Traceback" not in text
     assert all(gone(pid) for pid in pids), [pid for pid in pids if not gone(pid)]
     assert not RunDir(rd).has_state()
     # Without a terminal, the start-up progress is a line per process on stderr.
-    assert "valkey ready in" in err.decode() and "nats ready in" in err.decode()
+    assert "valkey ready in" in err and "nats ready in" in err
     print(f"Ctrl-C to exit: {took:.2f} s")  # a figure for the report, never asserted
 
 

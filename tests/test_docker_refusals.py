@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.apps.stacks import free_offset, write_stack
+from tests.helpers import CLI
 from trade_ops.rundir import RunDir, StackState
 from trade_ops.runtime.docker import containers_of
 
@@ -24,7 +24,7 @@ pytestmark = pytest.mark.docker
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("TRADE_OPS_")}
-    return subprocess.run([sys.executable, "-c", "from trade_ops.cli import main; main()", *args],
+    return subprocess.run([*CLI, *args],
                           capture_output=True, text=True, timeout=60, env=env)
 
 

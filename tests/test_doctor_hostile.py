@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,11 +19,11 @@ import pytest
 
 from tests.apps.foreign_oms import start_foreign_oms
 from tests.apps.hostile import hostile
+from tests.helpers import CLI
 
 pytestmark = pytest.mark.process
 
 HEADROOM_MB = 50  # above doctor's peak against a healthy server; the bodies are 10 MB to 2 GB
-CLI = [sys.executable, "-c", "from trade_ops.cli import main; main()"]
 
 
 def doctor_peak(url: str, tmp_path: Path) -> tuple[float, dict[str, Any], int]:

@@ -12,7 +12,7 @@ import psutil
 import pytest
 
 from tests.apps.stacks import dead_command, free_offset, gone, write_stack
-from tests.helpers import Proc, wait_until
+from tests.helpers import CLI, Proc, wait_until
 from trade_ops import infra, processes
 from trade_ops.errors import PortInUseError, StartupError, UsageError
 from trade_ops.plan import plan
@@ -200,13 +200,11 @@ def test_a_second_up_on_a_held_run_directory_refuses_with_one_line(tmp_path: Pat
     """Two ups at once: one crashed on the shared state.tmp, the other said "all ready"
     over dead infrastructure."""
     import subprocess
-    import sys
 
     stack_file = write_stack(tmp_path / "stack.toml", {"tiny-a": {}})
     run_dir.ensure_writable()
     with run_dir.lock():
-        second = subprocess.run([sys.executable, "-c", "from trade_ops.cli import main; main()", "up",
-                                 "--stack", str(stack_file), "--run-dir", str(run_dir.path),
+        second = subprocess.run([*CLI, "up", "--stack", str(stack_file), "--run-dir", str(run_dir.path),
                                  "--port-offset", str(free_offset(stack_file))],
                                 capture_output=True, text=True, timeout=60)
     assert second.returncode == 3, second.stderr

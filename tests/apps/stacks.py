@@ -18,7 +18,7 @@ from pathlib import Path
 
 import psutil
 
-from tests.helpers import wait_until
+from tests.helpers import ROOT, wait_until
 from trade_ops import infra
 from trade_ops.plan import ProcessStatus
 from trade_ops.rundir import RunDir
@@ -28,7 +28,6 @@ from trade_ops.stack import Stack, load_stack
 __all__ = ["ROOT", "dead_command", "free_offset", "free_stack", "gone", "started", "tiny_command",
            "write_stack"]
 
-ROOT = Path(__file__).resolve().parents[2]
 # Offsets that keep every port below the kernel's ephemeral range (32768+), where free_port()
 # fixtures and outgoing connections live: a port there can be taken between the check and
 # the start. A test stack's ports are 100-110; the builtin stack's reach 8222.
