@@ -78,7 +78,8 @@ def start_foreign(workdir: Path, nats_url: str, valkey: str,
 def main(argv: list[str]) -> int:
     """`python -m tests.legacy_stack DIR`: the foreign fixture on a real nats-server and valkey,
     its stack file at DIR/foreign.toml, until Ctrl-C (to measure doctor on it by hand). Its
-    `oms` there is the foreign OMS of tests/apps/foreign_oms.py, which takes orders (--trade)."""
+    `oms` there is the foreign OMS of tests/apps/foreign_oms.py, which takes orders (--trade)
+    and publishes them where nobody hears them."""
     import signal
     import time
 
@@ -98,7 +99,7 @@ def main(argv: list[str]) -> int:
         from tests.apps.foreign_oms import start_foreign_oms
 
         procs = start_foreign(workdir / "apps", nats.url, f"127.0.0.1:{valkey.port}")
-        procs["orders"] = start_foreign_oms(workdir / "oms")
+        procs["orders"] = start_foreign_oms(workdir / "oms", nats_url=nats.url)
         monitor = next(line.rsplit(":", 1)[-1] for line in nats.log_text().splitlines()
                        if "Starting http monitor on" in line)
         stack = workdir / "foreign.toml"

@@ -119,6 +119,29 @@ def test_an_order_in_flight_while_the_oms_is_suspended_is_found_and_cancelled(
     assert by_listing == ("no-client-id" in request.node.callspec.params["oms"]), trip["details"]
 
 
+def test_an_order_carried_where_no_one_hears_it_is_not_followed_for_the_whole_window(tmp_path: Path) -> None:
+    """On the wire, the order went to a subject no one subscribes to and no stream keeps: it
+    cannot fill, so doctor stops following it there (it waited 2x its timeout for a fill)."""
+    from tests.helpers import start_nats
+
+    nats = start_nats(tmp_path / "nats")
+    oms = start_foreign_oms(tmp_path, nats_url=nats.url)
+    try:
+        # --timeout 2: the window is 4 s, far above the quiet margin on a loaded machine
+        result = CliRunner().invoke(app, ["doctor", "--json", "--no-report", "--timeout", "2", "--trade",
+                                          *GATEWAY_PRICE, "--url", f"oms={oms.url}", "--nats", nats.url,
+                                          "--nats-monitor", monitor_of(nats)], catch_exceptions=False)
+        trip = trip_of(json.loads(result.stdout))
+        assert trip["data"]["dead_end"] is True, trip
+        assert "where the wire shows it stopped" in trip["problems"][0]
+        assert trip["data"]["stage"].startswith("no subscriber for desk.order.accepted: the order went "
+                                                "desk.order.accepted"), trip["data"]["stage"]
+        assert seen(oms)["open"] == []  # and cancelled all the same
+    finally:
+        oms.stop()
+        nats.stop()
+
+
 @pytest.mark.parametrize("oms", [("untyped",)], indirect=True)
 def test_an_untyped_body_schema_is_learnt_from_the_validation_answer(oms: Proc) -> None:
     code, doc = doctor(oms, *GATEWAY_PRICE)

@@ -16,6 +16,9 @@ stays SENT (nothing ever fills it) until `DELETE /orders/{id}` cancels it. FOREI
     no-client-id  its order takes no client order id (the original's own schema): an order
                   whose answer was lost is found only in the account's listing
 
+With FOREIGN_OMS_NATS set, each order it places is published on core NATS
+`desk.order.accepted`, which nobody subscribes to (the original's `orders.accepted`).
+
 `GET /_seen` counts what doctor and bench asked: posts, polls (GET /orders/{id}), lists,
 cancels. `start_foreign_oms(workdir, *modes)` starts it as a real uvicorn process.
 """
@@ -23,6 +26,7 @@ cancels. `start_foreign_oms(workdir, *modes)` starts it as a real uvicorn proces
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import signal
 from pathlib import Path
@@ -50,6 +54,9 @@ if "no-client-id" in MODES:
 if "strategy" in MODES:
     ORDER_SCHEMA = {"required": [*ORDER_SCHEMA["required"], "strategy_id"],
                     "properties": {**ORDER_SCHEMA["properties"], "strategy_id": {"type": "string"}}}
+NATS_URL = os.environ.get("FOREIGN_OMS_NATS")
+ACCEPTED = "desk.order.accepted"
+_nats: dict[str, Any] = {}
 _orders: dict[str, dict[str, Any]] = {}
 _seen = {"posts": 0, "polls": 0, "lists": 0, "cancels": 0}
 _ids = itertools.count(1)
@@ -90,6 +97,18 @@ def _place(body: dict[str, Any]) -> dict[str, Any]:
     return order
 
 
+async def _connect() -> None:
+    if NATS_URL:
+        import nats
+
+        _nats["nc"] = await nats.connect(NATS_URL)  # unnamed, as the original's
+
+
+async def _close() -> None:
+    if "nc" in _nats:
+        await _nats["nc"].close()
+
+
 async def _orders_route(scope: dict[str, Any], receive: Any, send: Any) -> None:
     path, method = scope["path"], scope["method"]
     if path == "/orders" and method == "POST":
@@ -102,7 +121,10 @@ async def _orders_route(scope: dict[str, Any], receive: Any, send: Any) -> None:
         errors = _errors(body)
         if errors:
             return await _answer(send, 400, {"error": "Order validation failed", "details": errors})
-        return await _answer(send, 200, _place(body))
+        order = _place(body)
+        if "nc" in _nats and order["status"] == OPEN:
+            await _nats["nc"].publish(ACCEPTED, json.dumps(order).encode())
+        return await _answer(send, 200, order)
     if path == "/orders" and method == "GET":
         _seen["lists"] += 1
         query = {k: v[0] for k, v in parse_qs(scope.get("query_string", b"").decode()).items()}
@@ -126,7 +148,7 @@ async def _orders_route(scope: dict[str, Any], receive: Any, send: Any) -> None:
 
 async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     if scope["type"] == "lifespan":
-        return await lifespan(receive, send)
+        return await lifespan(receive, send, _connect, _close)
     path = scope["path"]
     if path == "/health":
         return await _answer(send, 200, {"status": "healthy", "service": "oms"})
@@ -140,8 +162,9 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     return await _answer(send, 404, {"detail": "Not Found"})
 
 
-def start_foreign_oms(workdir: Path, *modes: str) -> Proc:
-    """The foreign OMS in `modes`, as a uvicorn process on a free port."""
+def start_foreign_oms(workdir: Path, *modes: str, nats_url: str | None = None) -> Proc:
+    """The foreign OMS in `modes`, as a uvicorn process on a free port (publishing the orders it
+    places on `nats_url`, when given)."""
     import sys
     import urllib.request
 
@@ -161,7 +184,8 @@ def start_foreign_oms(workdir: Path, *modes: str) -> Proc:
         log = workdir / f"foreign-oms-{port}.log"
         cmd = [sys.executable, "-m", "uvicorn", "tests.apps.foreign_oms:app", "--app-dir", str(ROOT),
                "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
-        proc = Proc(_spawn(cmd, log, {"FOREIGN_OMS": ",".join(modes)}), port, log, f"http://127.0.0.1:{port}")
+        env = {"FOREIGN_OMS": ",".join(modes), **({"FOREIGN_OMS_NATS": nats_url} if nats_url else {})}
+        proc = Proc(_spawn(cmd, log, env), port, log, f"http://127.0.0.1:{port}")
         return _started(proc, lambda: answers(proc.url + "/health"), "foreign oms")
 
     return _on_a_free_port(once)

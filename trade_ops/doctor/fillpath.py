@@ -20,6 +20,7 @@ Two kinds of evidence, the first preferred:
 from __future__ import annotations
 
 import collections
+import time
 from typing import Any
 
 import httpx
@@ -40,6 +41,7 @@ __all__ = ["Trail", "follow", "stopped_at"]
 
 OMS = "oms"
 KEEP = 500  # messages kept to match an order id learnt after they passed
+DEAD_END_QUIET_S = 0.3  # nothing carried the order further for this long after a dead end
 PAYLOAD = 4096  # bytes of each message searched for the order's ids
 
 
@@ -47,8 +49,9 @@ class Trail:
     """Subjects that carried this order on NATS, in the order they were heard."""
 
     def __init__(self) -> None:
-        self.recent: collections.deque[tuple[str, bytes]] = collections.deque(maxlen=KEEP)
+        self.recent: collections.deque[tuple[str, bytes, float]] = collections.deque(maxlen=KEEP)
         self.ear: Listening | None = None
+        self.routed: set[str] = set()  # subjects judged heard: not asked of the server again
 
     @classmethod
     async def listen(cls, target: Target) -> Trail | None:
@@ -58,11 +61,33 @@ class Trail:
         return trail if trail.ear is not None else None
 
     async def _heard(self, msg: Any) -> None:
-        self.recent.append((msg.subject, bytes(msg.data[:PAYLOAD])))
+        self.recent.append((msg.subject, bytes(msg.data[:PAYLOAD]), time.perf_counter()))
 
     def carried(self, *ids: str | None) -> list[str]:
         keys = [i.encode() for i in ids if i]
-        return list(dict.fromkeys(s for s, data in self.recent if any(k in data for k in keys)))
+        return list(dict.fromkeys(s for s, data, _ in self.recent if any(k in data for k in keys)))
+
+    def quiet_for(self, *ids: str | None) -> float:
+        """Seconds since a message last carried this order (0.0: none has yet)."""
+        keys = [i.encode() for i in ids if i]
+        last = max((t for _, data, t in self.recent if any(k in data for k in keys)), default=None)
+        return 0.0 if last is None else time.perf_counter() - last
+
+    async def dead_end(self, target: Target, http: httpx.AsyncClient, *ids: str | None) -> bool:
+        """The order was carried to a subject that no one subscribes to and no stream keeps, and
+        nothing carried it further for DEAD_END_QUIET_S: on core NATS it is gone, it cannot fill."""
+        carried = self.carried(*ids)
+        if not carried or carried[-1] in self.routed or self.quiet_for(*ids) < DEAD_END_QUIET_S \
+                or not target.nats_monitor:
+            return False
+        server, _ = await read_server(target, http)
+        if server is None:
+            return False
+        r = _judged(carried[-1], declared(target), server)
+        if r.data.get("subscribers") or r.data.get("streams"):
+            self.routed.add(carried[-1])
+            return False
+        return True
 
     async def close(self) -> None:
         if self.ear is not None:

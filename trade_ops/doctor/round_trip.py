@@ -146,21 +146,27 @@ class Orders:
                               "order id (nor does a lookup by client order id): nothing to follow")
         return sent, ""
 
-    async def follow(self, sent: Sent, within: float) -> None:
+    async def follow(self, sent: Sent, within: float, trail: Trail | None = None) -> bool:
         """Poll an open order until it is done or `within` seconds passed (sent.note says why
-        polling stopped early: an OMS that does not show the order is not polled on)."""
+        polling stopped early: an OMS that does not show the order is not polled on); True when
+        it stopped because the wire shows the order cannot fill (it was carried to a subject
+        no one hears, and no further)."""
         deadline, pause = time.perf_counter() + within, POLL_FIRST_S
         while sent.open and time.perf_counter() < deadline:
             await asyncio.sleep(pause)
             pause = min(POLL_MAX_S, pause * 2)
+            if trail is not None and await trail.dead_end(self.target, self.http, sent.client_id,
+                                                          sent.order_id):
+                return True
             answer = await self._call("GET", f"/orders/{sent.order_id}")
             doc = json_of(answer.response)
             if answer.response is None or answer.response.status_code != 200 or not isinstance(doc, dict):
                 sent.note = f"GET /orders/{sent.order_id} answered {_said(answer)}: doctor stopped there"
-                return
+                return False
             reading = self.contract.read(200, doc)
             sent.reading = Reading(reading.verdict, reading.status, reading.reason, sent.order_id,
                                    reading.order)
+        return False
 
     async def look_up(self, sent: Sent, within: float = 0.0) -> Sent | None:
         """Find an order whose answer doctor did not get: by client order id where the OMS takes
@@ -342,7 +348,7 @@ async def _buy(target: Target, http: httpx.AsyncClient, trip: CheckResult, order
     if reading.verdict == Verdict.REJECTED:
         _rejected(trip, reading, "buy")
         return False
-    await orders.follow(buy, 2 * target.timeout)
+    dead_end = await orders.follow(buy, 2 * target.timeout, trail)
     reading = buy.reading or reading
     fill_ms = (time.perf_counter() - started) * 1000
     trip.data.update(order_id=buy.order_id, accepted_ms=round(accepted_ms, 1))
@@ -361,8 +367,11 @@ async def _buy(target: Target, http: httpx.AsyncClient, trip: CheckResult, order
         stage, component = await stopped_at(target, http, trail, buy.client_id, buy.order_id)
         trip.data["stage"] = stage
         after = "ACCEPTED" if reading.status == "ACCEPTED" else "its answer"
-        trip.fail(f"buy order {buy.order_id} still {reading.status} {2 * target.timeout:.1f}s after {after}: "
-                  f"orders never fill: {stage}", target.logs_remedy(component or "oms"))
+        waited = f"{2 * target.timeout:.1f}s after {after}" if not dead_end else \
+            f"{fill_ms / 1000:.1f}s after it was sent, where the wire shows it stopped"
+        trip.data["dead_end"] = dead_end
+        trip.fail(f"buy order {buy.order_id} still {reading.status} {waited}: orders never fill: {stage}",
+                  target.logs_remedy(component or "oms"))
         if component:
             trip.component = component
     return False
