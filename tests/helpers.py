@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import nats
+import nats.errors
 import orjson
 from typer.testing import CliRunner
 
@@ -28,7 +29,7 @@ from trade_ops import infra
 from trade_ops.cli import app
 
 __all__ = ["CLI", "ROOT", "Proc", "cli_env", "cli_json", "cli_process", "interrupt", "json_object",
-           "remake_durables", "start_nats", "start_service", "start_valkey", "wait_until"]
+           "remake_durables", "request_as", "start_nats", "start_service", "start_valkey", "wait_until"]
 
 ROOT = Path(__file__).resolve().parents[1]
 # trade-ops as a process of its own, on this checkout's code (with cli_env) whatever is installed
@@ -160,18 +161,25 @@ def start_valkey(workdir: Path, config: Path | None = None) -> Proc:
     return _on_a_free_port(once)
 
 
-def start_nats(workdir: Path, config: Path | None = None, provision: bool = True) -> Proc:
+def start_nats(workdir: Path, config: Path | None = None, provision: bool = True,
+               system: tuple[str, str] | None = None, monitor: bool = True) -> Proc:
     """`config`: a nats.conf with users and permissions (credentials.write_nats_config); its
     caller makes the topology as its operator user. Without one, the operator's topology
     (every stream and durable, services/provision.py) is made here, as `up` makes it,
-    unless `provision` is false (a NATS of another deployment, e.g. the legacy one)."""
+    unless `provision` is false (a NATS of another deployment, e.g. the legacy one).
+    `system`: the config's system-account (user, password), asked whether it is ready as
+    `up` asks; `monitor=False` opens no HTTP monitoring port (as `up` starts its own)."""
+    from trade_ops import nats_system
 
     def once() -> Proc:
-        port, monitor = infra.free_port(), infra.free_port()
+        port, mport = infra.free_port(), infra.free_port() if monitor else None
         log = workdir / f"nats-{port}.log"
-        command = infra.nats_command(port, monitor, workdir / f"nats-{port}", config=config)
+        command = infra.nats_command(port, mport, workdir / f"nats-{port}", config=config)
         proc = Proc(_spawn(command, log), port, log, f"nats://127.0.0.1:{port}")
-        return _started(proc, lambda: infra.nats_ready(f"http://127.0.0.1:{monitor}"), "nats")
+        if system is not None:
+            login = nats_system.SystemLogin(proc.url, *system)
+            return _started(proc, lambda: nats_system.healthy(login), "nats")
+        return _started(proc, lambda: infra.nats_ready(f"http://127.0.0.1:{mport}"), "nats")
 
     proc = _on_a_free_port(once)
     if config is None and provision:
@@ -218,3 +226,24 @@ def start_service(name: str, workdir: Path, env: dict[str, str], timeout: float 
         return _started(proc, lambda: _http_ok(proc.url + "/livez"), name, timeout)
 
     return _on_a_free_port(once)
+
+
+async def request_as(url: str, user: str, password: str, subject: str) -> tuple[bytes | None, list[str]]:
+    """A NATS request as `user` (its inbox as a service has it): the reply, or None, and the
+    errors the server sent (a permissions violation arrives on its own, not as the reply)."""
+    from services import contract
+
+    errors: list[str] = []
+
+    async def on_error(exc: Exception) -> None:
+        errors.append(str(exc))
+
+    nc = await nats.connect(url, user=user, password=password, error_cb=on_error, allow_reconnect=False,
+                            inbox_prefix=contract.inbox_prefix(user))
+    try:
+        return (await nc.request(subject, b"{}", timeout=0.5)).data, errors
+    except (nats.errors.TimeoutError, nats.errors.NoRespondersError):
+        await asyncio.sleep(0.1)
+        return None, errors
+    finally:
+        await nc.close()

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 import yaml
 
-from trade_ops import compose
+from trade_ops import compose, compose_secrets
 from trade_ops.stack import load_stack
 
 pytestmark = pytest.mark.unit
@@ -49,7 +49,13 @@ def test_infrastructure_uses_official_images(committed: dict[str, Any]) -> None:
     assert services["nats"]["image"] == "${TRADE_OPS_NATS_IMAGE:-nats:2-alpine}"
     assert "--jetstream" in services["nats"]["command"]
     nats_probe = " ".join(services["nats"]["healthcheck"]["test"])
-    assert f":{stack['nats'].monitor_port}/healthz" in nats_probe
+    assert f"127.0.0.1:{compose.NATS_MONITOR_PORT}/healthz" in nats_probe
+    # NATS's monitoring (no authentication) stays on the container's loopback: no host port, no
+    # other container reaches it; the healthcheck, run in the container, does
+    assert services["nats"]["ports"] == [f"127.0.0.1:{stack['nats'].port}:{stack['nats'].port}"]
+    assert "--http_port" not in services["nats"]["command"]
+    server_conf = committed["configs"][compose_secrets.NATS_SERVER_CONF]["content"]
+    assert f'http: "127.0.0.1:{compose.NATS_MONITOR_PORT}"' in server_conf
     assert f"127.0.0.1:{stack['valkey'].port}:{stack['valkey'].port}" in services["valkey"]["ports"]
 
 

@@ -8,6 +8,7 @@ when no engine answers; in CI (CI=true) a missing engine is a failure.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
@@ -30,7 +31,7 @@ from typer.testing import CliRunner
 
 from tests.apps.stacks import ROOT, free_offset
 from tests.helpers import wait_until
-from trade_ops import compose, compose_secrets, console
+from trade_ops import compose, compose_secrets, console, credentials, nats_system
 from trade_ops.cli import app
 from trade_ops.context import Context
 from trade_ops.credentials import operator_headers, valkey_login
@@ -206,8 +207,21 @@ def test_durability_host_reaches_valkey_and_jetstream_in_containers(
         assert r.config_get("maxmemory-policy") == {"maxmemory-policy": "noeviction"}
     finally:
         r.close()
-    varz = httpx.get(f"http://127.0.0.1:{stack['nats'].monitor_port}/varz", timeout=5).json()
+    # NATS's monitoring, through the operator's system account: no monitoring port on the host
+    system = credentials.system_login(rd.path, stack.nats_url())
+    assert system is not None
+    varz = asyncio.run(_system_read(system, "varz"))
     assert varz["jetstream"]["config"]["sync_always"] is True, varz["jetstream"]["config"]
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(f"http://127.0.0.1:{8222 + offset}/varz", timeout=5)
+
+
+async def _system_read(login: nats_system.SystemLogin, endpoint: str) -> dict[str, Any]:
+    nc = await nats_system.connect(login, 5.0, "test")
+    try:
+        return await nats_system.read(nc, endpoint, {}, 5.0)
+    finally:
+        await nc.close()
 
 
 def _follower(rd: RunDir, *services: str) -> subprocess.Popen[str]:
@@ -413,7 +427,8 @@ def test_a_wrong_healthcheck_port_is_named_not_the_service(compose_dir: Path, tm
     (compose_dir / "hc.yaml").write_text(yaml.safe_dump(
         {"name": f"trade-ops-hc-{offset}",
          "services": {"nats": nats, "gateway": gateway, "topology": topology},
-         "volumes": {"nats-data": {}, "trade-ops-data": {}}, "secrets": doc["secrets"]}))
+         "volumes": {"nats-data": {}, "trade-ops-data": {}}, "secrets": doc["secrets"],
+         "configs": doc["configs"]}))  # nats's server file (monitoring on its own loopback)
     done = _compose(["-f", "hc.yaml", "up", "-d", "--pull", "never"], compose_dir, timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
     project = os.environ["COMPOSE_PROJECT_NAME"]

@@ -85,6 +85,10 @@ def test_manifests_carry_the_stack_credentials_and_topology(tmp_path: Path) -> N
     nats_in = docs[("NetworkPolicy", "nats-ingress")]["spec"]["ingress"]
     monitor = [rule["from"] for rule in nats_in if {"protocol": "TCP", "port": 8222} in rule["ports"]]
     assert monitor == [[{"podSelector": {"matchLabels": {"trade-ops/role": "operator"}}}]], nats_in
+    # it listens on the pod (kubelet's probes), and doctor in an operator pod is told where
+    server_conf = docs[("Secret", "nats-config")]["stringData"]["nats_server_conf"]
+    assert 'http: "0.0.0.0:8222"' in server_conf and 'include "nats_conf"' in server_conf
+    assert "monitor_port = 8222" in (tmp_path / "k8s" / "stack.toml").read_text()
     risk_in = docs[("NetworkPolicy", "risk-ingress")]["spec"]["ingress"][0]["from"]
     assert [p["podSelector"]["matchLabels"] for p in risk_in] == [{"app.kubernetes.io/name": "oms"},
                                                                  {"trade-ops/role": "operator"}]

@@ -53,20 +53,25 @@ def test_valkeys_container_has_room_beyond_its_maxmemory() -> None:
 
 
 def test_nats_syncs_per_the_setting_from_the_process_runtimes_file(tmp_path: Path) -> None:
+    conf = f"{compose_secrets.IN_CONTAINER}/{compose_secrets.NATS_SERVER_CONF}"
+    loopback = f"127.0.0.1:{compose.NATS_MONITOR_PORT}"  # the container's own: its healthcheck alone
     process = _spec("nats", "process")
-    assert process.files == {}
-    assert compose.secured_command(process)[1:3] == ["-c", f"{compose_secrets.IN_CONTAINER}/nats_conf"]
+    text = process.files[compose_secrets.NATS_SERVER_CONF]
+    assert text == infra.nats_server_conf("process", users=compose_secrets.NATS_CONF, monitor=loopback)
+    assert "sync_interval" not in text and 'include "nats_conf"' in text
+    assert compose.secured_command(process)[1:3] == ["-c", conf]
 
     host = _spec("nats", "host")
-    text = host.files[compose_secrets.NATS_DURABILITY_CONF]
-    assert text == infra.nats_durability_conf("host", users=compose_secrets.NATS_CONF)
+    text = host.files[compose_secrets.NATS_SERVER_CONF]
+    assert text == infra.nats_server_conf("host", users=compose_secrets.NATS_CONF, monitor=loopback)
     assert "sync_interval: always" in text and 'include "nats_conf"' in text
-    conf = f"{compose_secrets.IN_CONTAINER}/{compose_secrets.NATS_DURABILITY_CONF}"
     assert compose.secured_command(host)[1:3] == ["-c", conf]
-    # the process runtime writes the very same text (with its own store and users' file)
-    infra.nats_command(4222, 8222, tmp_path / "nats", durable="host", config=tmp_path / "users.conf")
+    # the process runtime writes the very same durability text (with its own store and users' file),
+    # and no monitoring: a process on the host has no loopback of its own to keep it on
+    infra.nats_command(4222, None, tmp_path / "nats", durable="host", config=tmp_path / "users.conf")
     written = (tmp_path / "nats-4222-durability.conf").read_text()
-    assert written == infra.nats_durability_conf("host", users="users.conf")
+    assert written == infra.nats_server_conf("host", users="users.conf")
+    assert "http" not in written
 
 
 def test_compose_yaml_carries_the_settings() -> None:
@@ -75,11 +80,11 @@ def test_compose_yaml_carries_the_settings() -> None:
     assert _flag(valkey, "--appendfsync") == "everysec"
     assert _flag(valkey, "--maxmemory-policy") == "noeviction"
     assert _flag(valkey, "--maxmemory") == infra.VALKEY_MAXMEMORY
-    # host durability: nats reads a compose config holding the durability file, which includes its users
+    # host durability: nats reads a compose config holding the server file, which includes its users
     doc = compose.compose_document(load_stack(), durable="host")
     nats = doc["services"]["nats"]
-    assert nats["configs"] == [{"source": "nats_durability_conf",
-                                "target": "/run/secrets/nats_durability_conf"}]
-    assert "sync_interval: always" in doc["configs"]["nats_durability_conf"]["content"]
+    assert nats["configs"] == [{"source": "nats_server_conf",
+                                "target": "/run/secrets/nats_server_conf"}]
+    assert "sync_interval: always" in doc["configs"]["nats_server_conf"]["content"]
     assert _flag(doc["services"]["valkey"]["command"], "--appendfsync") == "always"
     assert yaml.safe_load(compose.render(load_stack(), durable="host"))["configs"] == doc["configs"]

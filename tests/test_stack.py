@@ -26,7 +26,9 @@ def test_builtin_stack_has_the_14_services_and_infra() -> None:
 def test_offset_shifts_every_port() -> None:
     stack = load_stack(offset=3000)
     assert stack["oms"].port == 8099 + 3000
-    assert stack["nats"].monitor_port == 8222 + 3000
+    assert stack["nats"].port == 4222 + 3000
+    assert stack["nats"].monitor_port is None  # trade-ops' NATS opens no HTTP monitoring port
+    assert load_stack(offset=0).with_offset(3000)["nats"].monitor_port is None
     assert stack.valkey_url() == "redis://127.0.0.1:9379/0"
     assert stack.with_offset(0)["oms"].port == 8099
 

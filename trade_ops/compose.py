@@ -49,6 +49,10 @@ DATA = "/data"  # where each container keeps its files (a volume, or the run dir
 # limit valkey refuses writes (noeviction) before the kernel's OOM killer takes it, and an
 # AOF rewrite forks it.
 MEMORY = {"valkey": "768m", "nats": "512m", "service": "512m"}
+# NATS's HTTP monitoring inside its container, on the container's loopback: the healthcheck
+# (run in the container) reads it; no other container and no host port reaches it (it has no
+# authentication). The operator reads monitoring through the system account (nats_system.py).
+NATS_MONITOR_PORT = 8222
 LABEL_SERVICE = "trade-ops.service"
 LABEL_RUN_DIR = "trade-ops.run-dir"
 HEADER = ("# Generated from trade_ops/stack.toml: python -m trade_ops.compose > compose.yaml\n"
@@ -129,12 +133,14 @@ def _cpu_shares(nice: int) -> int | None:
     return None if nice <= 0 else max(2, 1024 >> (nice // 5))
 
 
-def _infra(stack: Stack, base: Stack, images: Images, durable: str) -> list[ContainerSpec]:
+def _infra(stack: Stack, base: Stack, images: Images, durable: str, monitor_host: str) -> list[ContainerSpec]:
     valkey, nats = base["valkey"], base["nats"]
-    vport, nport, mport = valkey.port or 6379, nats.port or 4222, nats.monitor_port or 8222
+    vport, nport, mport = valkey.port or 6379, nats.port or 4222, NATS_MONITOR_PORT
     health = f"http://127.0.0.1:{mport}/healthz?js-enabled-only=true"
-    # The process runtime's settings (infra.py), with the container's address and data folder.
-    nats_conf = infra.nats_durability_conf(durable, users=secrets.NATS_CONF)
+    # The process runtime's settings (infra.py), with the container's address and data folder;
+    # monitoring on `monitor_host`: the container's own loopback, where its healthcheck alone
+    # reaches it (Kubernetes: the pod's, where NetworkPolicy lets only the operator in).
+    nats_conf = infra.nats_server_conf(durable, users=secrets.NATS_CONF, monitor=f"{monitor_host}:{mport}")
     return [
         ContainerSpec(
             "valkey", "valkey", images.valkey,
@@ -146,12 +152,11 @@ def _infra(stack: Stack, base: Stack, images: Images, durable: str) -> list[Cont
         ContainerSpec(
             "nats", "nats", images.nats,
             ["nats-server", "--jetstream", "--store_dir", DATA, "--port", str(nport),
-             "--http_port", str(mport), "--server_name", PROJECT],
+             "--server_name", PROJECT],
             Healthcheck(["CMD-SHELL", f"wget -q -O - '{health}' 2>/dev/null "
                                       f"|| bash -c '{HTTP_PROBE}' '{health}'"]),
-            [(stack["nats"].port or nport, nport), (stack["nats"].monitor_port or mport, mport)],
-            "nats-data", MEMORY["nats"],
-            files={secrets.NATS_DURABILITY_CONF: nats_conf} if nats_conf else {}),
+            [(stack["nats"].port or nport, nport)], "nats-data", MEMORY["nats"],
+            files={secrets.NATS_SERVER_CONF: nats_conf} if nats_conf else {}),
     ]
 
 
@@ -177,15 +182,17 @@ def _service(c: Component, host: Component, base: Stack, images: Images) -> Cont
 
 
 def container_specs(stack: Stack, images: Images | None = None, services: list[str] | None = None,
-                    durable: str = infra.DEFAULT_DURABILITY) -> list[ContainerSpec]:
+                    durable: str = infra.DEFAULT_DURABILITY,
+                    monitor_host: str = "127.0.0.1") -> list[ContainerSpec]:
     """valkey, nats and the services (all, or the named ones), in start order.
 
     Host ports come from `stack` (shifted by its port offset); everything seen from
-    inside the containers from the same stack at offset 0. `durable` is `up --durability`.
+    inside the containers from the same stack at offset 0. `durable` is `up --durability`;
+    `monitor_host` where NATS's HTTP monitoring listens in its container.
     """
     images = images or Images()
     base = stack.with_offset(0)
-    specs = _infra(stack, base, images, durable)
+    specs = _infra(stack, base, images, durable, monitor_host)
     for c in base.services:
         if services is None or c.name in services:
             specs.append(_service(c, stack[c.name], base, images))
@@ -266,14 +273,14 @@ def _service_own_env(spec: ContainerSpec, shared: dict[str, str]) -> dict[str, s
 
 def secured_command(spec: ContainerSpec) -> list[str]:
     """The command that runs: valkey and nats read their users from a secret file
-    (compose_secrets.py); nats reads its durability file instead when it has one (it
+    (compose_secrets.py); nats reads its server file instead when it has one (it
     includes the users')."""
     command = list(spec.command)
     if spec.kind == "valkey":
         return [*command[:1], f"{secrets.IN_CONTAINER}/{secrets.VALKEY_CONF}", *command[1:]]
     if spec.kind == "nats":
-        durable = secrets.NATS_DURABILITY_CONF
-        conf = durable if durable in spec.files else secrets.NATS_CONF
+        server = secrets.NATS_SERVER_CONF
+        conf = server if server in spec.files else secrets.NATS_CONF
         return [*command[:1], "-c", f"{secrets.IN_CONTAINER}/{conf}", *command[1:]]
     return command
 
@@ -348,7 +355,8 @@ def render(stack: Stack, durable: str = infra.DEFAULT_DURABILITY) -> str:
               "\n# Files written by `python -m trade_ops.compose_secrets` (never in this file).\n",
               "secrets:\n", _dump(secrets.compose_secrets(stack), 2)]
     if _configs(specs):
-        parts += [f"\n# The durability setting's files ({names.DURABILITY} when generated).\n",
+        parts += [f"\n# NATS's server file: monitoring on its own loopback, the durability setting "
+                  f"({names.DURABILITY} when generated).\n",
                   "configs:\n", _dump(_configs(specs), 2)]
     return "".join(parts)
 

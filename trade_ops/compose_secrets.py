@@ -18,12 +18,12 @@ from services import contract
 from trade_ops import credentials
 from trade_ops.stack import Stack, load_stack
 
-__all__ = ["IN_CONTAINER", "NATS_CONF", "NATS_DURABILITY_CONF", "VALKEY_CONF", "compose_secrets",
+__all__ = ["IN_CONTAINER", "NATS_CONF", "NATS_SERVER_CONF", "VALKEY_CONF", "compose_secrets",
            "service_env", "service_secrets", "write_files"]
 
 IN_CONTAINER = "/run/secrets"
 VALKEY_CONF, NATS_CONF = "valkey_conf", "nats_conf"  # valkey.conf and nats.conf, as mounted there
-NATS_DURABILITY_CONF = "nats_durability_conf"  # infra.nats_durability_conf, which includes NATS_CONF
+NATS_SERVER_CONF = "nats_server_conf"  # infra.nats_server_conf, which includes NATS_CONF
 HOST_DIR = "./secrets"  # relative to compose.yaml
 
 

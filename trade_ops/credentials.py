@@ -4,15 +4,18 @@
         credentials.json       all of them: read by the CLI (operator token, its own users)
         valkey.conf            ACL users (passwords as SHA-256 only; each service's keys and
                                commands: permissions.valkey_rules), default user off; 0644
-        nats.conf              one user per service, its publish/subscribe permissions
+        nats.conf              one user per service, its publish/subscribe permissions; the
+                               operator's system-account user (NATS monitoring, nats_system.py)
         <service>/             the files that service's settings read (TRADE_OPS_SECRETS_DIR):
             valkey_password, nats_password, operator_token (risk, oms); a service that
             answers for accounts (contract `accounts`): account_tokens and, unless it holds
             the token, operator_token_digest (SHA-256 only)
 
 Each service is its own valkey ACL user and its own NATS user, both named after it;
-the CLI is the user `trade-ops`. A stack started again from the same run directory keeps
-its credentials, so services restarted alone still match the servers already running.
+the CLI is the user `trade-ops`, and on NATS also `trade-ops-system` in the system account
+(the only user that reads the server's monitoring: no service can). A stack started again
+from the same run directory keeps its credentials, so services restarted alone still match
+the servers already running.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from services import env
 from trade_ops.rundir import SECRETS
 
 if TYPE_CHECKING:
+    from trade_ops.nats_system import SystemLogin
     from trade_ops.stack import Stack
 
 __all__ = [
@@ -38,6 +42,8 @@ __all__ = [
     "ADMIN_USER",
     "BENCH_USER",
     "OPERATOR_SERVICES",
+    "SYSTEM_ACCOUNT",
+    "SYSTEM_USER",
     "Credentials",
     "credentials_dir",
     "ensure",
@@ -50,6 +56,7 @@ __all__ = [
     "secrets_env",
     "service_env",
     "service_secrets_dir",
+    "system_login",
     "token_digest",
     "valkey_login",
     "write_nats_config",
@@ -59,6 +66,10 @@ __all__ = [
 ]
 
 ADMIN_USER = "trade-ops"  # the CLI's identity in valkey and NATS
+# The operator's NATS user in the system account: the server's monitoring (connections,
+# subscriptions, streams, consumers, health) as requests (nats_system.py); no HTTP port.
+SYSTEM_USER = "trade-ops-system"
+SYSTEM_ACCOUNT = "SYS"
 BENCH_USER = "trade-ops-bench"  # bench workers and their coordinator on NATS (permissions.bench_permissions)
 # Services with admin endpoints (kill switch, reads across accounts): they hold the token.
 OPERATOR_SERVICES = frozenset({"risk", "oms"})
@@ -210,15 +221,22 @@ Permissions = dict[str, Any]
 def write_nats_config(run_dir: Path, creds: Credentials,
                       permissions: dict[str, Permissions] | None = None) -> Path:
     """nats.conf: no anonymous client; each user with its permissions (none: the operator,
-    and any user `permissions` does not name, which may do everything)."""
+    and any user `permissions` does not name, which may do everything). SYSTEM_USER alone
+    is in the system account; the others share the global one, where the streams are."""
     users = []
     for user, password in sorted(creds.nats.items()):
+        if user == SYSTEM_USER:
+            continue
         entry: dict[str, Any] = {"user": user, "password": password}
         if permissions and user != ADMIN_USER and user in permissions:
             entry["permissions"] = permissions[user]
         users.append(entry)
     # nats.conf accepts JSON for its values; quoted strings are never variables ($JS...).
     text = "authorization {\n  users = " + json.dumps(users, indent=2) + "\n}\n"
+    if SYSTEM_USER in creds.nats:
+        system = [{"user": SYSTEM_USER, "password": creds.nats[SYSTEM_USER]}]
+        text += (f"accounts {{\n  {SYSTEM_ACCOUNT} {{\n    users = {json.dumps(system)}\n  }}\n}}\n"
+                 f"system_account = {SYSTEM_ACCOUNT}\n")
     path = credentials_dir(run_dir) / "nats.conf"
     write_private(path, text)
     return path
@@ -243,7 +261,7 @@ def prepare(run_dir: Path, stack: Stack) -> tuple[Credentials, bool]:
 
     names = [s.name for s in stack.services]
     valkey_users = [n for n in names if permissions.uses_valkey(n)]
-    creds, fresh = ensure(run_dir, [*names, BENCH_USER], ACCOUNTS, valkey_users)
+    creds, fresh = ensure(run_dir, [*names, BENCH_USER, SYSTEM_USER], ACCOUNTS, valkey_users)
     write_valkey_config(run_dir, creds)
     write_nats_config(run_dir, creds, {**permissions.nats_permissions(names),
                                        BENCH_USER: permissions.bench_permissions(BENCH_USER)})
@@ -269,6 +287,16 @@ def nats_login(run_dir: Path) -> dict[str, str]:
     if creds is None or ADMIN_USER not in creds.nats:
         return {}
     return {"user": ADMIN_USER, "password": creds.nats[ADMIN_USER]}
+
+
+def system_login(run_dir: Path, nats_url: str) -> SystemLogin | None:
+    """The operator's system-account login at `nats_url` (None: the stack has none)."""
+    from trade_ops.nats_system import SystemLogin
+
+    creds = load(run_dir)
+    if creds is None or SYSTEM_USER not in creds.nats:
+        return None
+    return SystemLogin(nats_url, SYSTEM_USER, creds.nats[SYSTEM_USER])
 
 
 def valkey_login(run_dir: Path) -> tuple[str, str] | None:

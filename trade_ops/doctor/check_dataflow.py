@@ -1,7 +1,7 @@
 """Data flow: ticks flowing, sinks writing, consumers keeping up.
 
 Rates come from two samples a short interval apart (the stream's last sequence, a
-sink's row count); lags from the NATS monitoring endpoint `/jsz?consumers=true`. The
+sink's row count); lags from NATS monitoring's jsz with consumers (monitoring.py). The
 TICKS stream and the consumers' lag are trade-ops' own: on a foreign deployment the
 messaging topology (check_topology.py) says what flows. A foreign sink is judged by its
 own `/stats` read whole (a count nested under `stats.ticks.rows_written` counts), or
@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 
 from services import contract
+from trade_ops.doctor import monitoring
 from trade_ops.doctor.check_infra import SPARSE_WRITERS
 from trade_ops.doctor.http import call, json_of
 from trade_ops.doctor.model import CheckResult
@@ -31,11 +32,9 @@ LAG_WARN, LAG_FAIL = 1_000, 100_000
 FRESH_S = 30.0
 
 
-async def _jsz(target: Target, http: httpx.AsyncClient, query: str) -> tuple[dict[str, Any] | None, str]:
-    monitor = target.nats_monitor or target.stack.nats_monitor_url()
-    answer = await call(http, "GET", f"{monitor}/jsz?{query}", target.timeout)
-    doc = json_of(answer.response)
-    return (doc, "") if isinstance(doc, dict) else (None, answer.error or "no JSON from /jsz")
+async def _jsz(target: Target, http: httpx.AsyncClient, **options: bool) -> tuple[dict[str, Any] | None, str]:
+    reading = await monitoring.read(target, http, "jsz", **options)
+    return reading.doc, reading.error
 
 
 def _stream(doc: dict[str, Any], name: str) -> dict[str, Any] | None:
@@ -48,7 +47,7 @@ def _stream(doc: dict[str, Any], name: str) -> dict[str, Any] | None:
 
 
 async def check_ticks(target: Target, http: httpx.AsyncClient, r: CheckResult, window: float) -> None:
-    first, err = await _jsz(target, http, "streams=true")
+    first, err = await _jsz(target, http, streams=True)
     t0 = time.perf_counter()
     if first is None:
         r.fail(f"NATS monitoring unreachable: {err}", target.up_remedy("nats"))
@@ -57,7 +56,7 @@ async def check_ticks(target: Target, http: httpx.AsyncClient, r: CheckResult, w
         r.fail("stream TICKS does not exist: the gateway never published", target.logs_remedy("gateway"))
         return
     await asyncio.sleep(window)
-    second, err = await _jsz(target, http, "streams=true")
+    second, err = await _jsz(target, http, streams=True)
     if second is None:
         r.fail(f"NATS monitoring stopped answering: {err}", target.up_remedy("nats"))
         return
@@ -172,7 +171,7 @@ async def check_consumer_lag(target: Target, http: httpx.AsyncClient, r: CheckRe
         r.skip("no trade-ops service here: the messaging topology shows the consumers that lag")
         return
     r.rest_on("trade-ops' model", "nats monitoring")
-    doc, err = await _jsz(target, http, "consumers=true")
+    doc, err = await _jsz(target, http, streams=True, consumer=True)
     if doc is None:
         r.fail(f"NATS monitoring unreachable: {err}", target.up_remedy("nats"))
         return

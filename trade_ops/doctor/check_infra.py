@@ -12,8 +12,8 @@ import httpx
 
 from services import contract
 from trade_ops.credentials import valkey_login
+from trade_ops.doctor import monitoring
 from trade_ops.doctor.check_disk import LOG_LINES, store_problem
-from trade_ops.doctor.http import call, json_of
 from trade_ops.doctor.lake_probe import is_local, probe_tables
 from trade_ops.doctor.model import CheckResult
 from trade_ops.doctor.target import Target
@@ -138,7 +138,7 @@ def _log_end(target: Target, name: str) -> list[Line]:
 
 
 async def check_nats(target: Target, http: httpx.AsyncClient, c: Component, r: CheckResult) -> None:
-    monitor = target.nats_monitor
+    monitor = monitoring.where(target) if monitoring.available(target) else None
     r.data.update(address=target.address(c.name), monitor=monitor)
     if c.port is not None:  # only --nats-monitor given: the monitoring endpoint is all there is
         try:
@@ -163,23 +163,25 @@ async def check_nats(target: Target, http: httpx.AsyncClient, c: Component, r: C
         r.details.append("connected (monitoring not examined: give --nats-monitor URL)")
         return
     healthz, jsz = await asyncio.gather(
-        call(http, "GET", f"{monitor}/healthz?js-enabled-only=true", target.timeout),
-        call(http, "GET", f"{monitor}/jsz?streams=true", target.timeout))
-    if healthz.response is None:
-        r.warn(f"monitoring {monitor} unreachable ({healthz.error}): stream and lag checks skipped",
-               f"start nats-server with --http_port {c.monitor_port}")
+        monitoring.read(target, http, "healthz", **{"js-enabled-only": True}),
+        monitoring.read(target, http, "jsz", streams=True))
+    if healthz.status is None:
+        fix = target.up_remedy(c.name) if target.nats_system is not None \
+            else f"start nats-server with --http_port {c.monitor_port}"
+        r.warn(f"monitoring ({monitor}) unreachable ({healthz.error}): stream and lag checks skipped", fix)
         return
-    if healthz.response.status_code != 200:
+    if healthz.status != 200:
         if target.explicit:  # another deployment may use core NATS only: no JetStream is no fault
             r.details.append(f"JetStream not enabled at {monitor} (core NATS)")
             r.data["jetstream"] = False
             return
-        r.fail(f"JetStream not healthy: /healthz answered {healthz.response.status_code} "
-               f"{healthz.response.text[:120]}", "start nats-server with --jetstream (manual step)")
+        said = (healthz.doc or {}).get("error") or (healthz.doc or {}).get("status") or healthz.error
+        r.fail(f"JetStream not healthy: healthz answered {healthz.status} {str(said)[:120]}",
+               "start nats-server with --jetstream (manual step)")
         return
     r.data["jetstream"] = True
     r.details.append("connected · JetStream enabled")
-    doc = json_of(jsz.response) or {}
+    doc = jsz.doc or {}
     present = {s.get("name") for a in doc.get("account_details", []) for s in a.get("stream_detail", [])}
     r.data["streams"] = sorted(n for n in present if n)
     # trade-ops' streams are expected where trade-ops' own services run, nowhere else.

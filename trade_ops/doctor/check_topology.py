@@ -2,8 +2,9 @@
 
 Three sources, each named in the results' `rests_on`:
 
-    nats monitoring   core subscriptions per connection (`/connz?subs=detail`) and
-                      JetStream streams and consumers (`/jsz`): who actually listens
+    nats monitoring   core subscriptions per connection (connz with subscription detail)
+                      and JetStream streams and consumers (jsz): who actually listens
+                      (trade-ops' own NATS: asked as its system user; another: HTTP)
     wire sample       on a foreign deployment, doctor subscribes to everything for a
                       bounded window (default 2 s) and counts what is published: the
                       subjects nobody hears, the subscriptions and consumer filters that
@@ -31,7 +32,7 @@ from typing import Any
 
 import httpx
 
-from trade_ops.doctor.http import call, json_of
+from trade_ops.doctor import monitoring
 from trade_ops.doctor.model import CheckResult
 from trade_ops.doctor.target import Target
 
@@ -40,7 +41,7 @@ __all__ = ["Declared", "Listening", "Server", "Wire", "check_topology", "declare
 
 MONITORING = "nats monitoring"
 WIRE = "wire sample"
-DOCTOR_CONNECTION = "trade-ops-doctor"
+DOCTOR_CONNECTION = monitoring.DOCTOR_CONNECTION
 _INTERNAL = ("_INBOX.", "$JS.", "$SYS.", "$KV.", "$O.", "_R_.", "$JSC.")
 
 
@@ -179,13 +180,12 @@ def _by_port(target: Target) -> dict[int, str]:
 
 
 async def read_server(target: Target, http: httpx.AsyncClient) -> tuple[Server | None, str]:
-    monitor = target.nats_monitor
     connz, jsz = await asyncio.gather(
-        call(http, "GET", f"{monitor}/connz?subs=detail&limit=4096", target.timeout),
-        call(http, "GET", f"{monitor}/jsz?streams=1&consumers=1&config=1", target.timeout))
-    conns = json_of(connz.response)
-    if not isinstance(conns, dict):
-        return None, connz.error or f"no JSON from {monitor}/connz"
+        monitoring.read(target, http, "connz", subscriptions_detail=True, limit=4096),
+        monitoring.read(target, http, "jsz", streams=True, consumer=True, config=True))
+    conns = connz.doc
+    if conns is None:
+        return None, connz.error
     names = {c.name for c in target.services}
     raw = [c for c in conns.get("connections") or [] if c.get("name") != DOCTOR_CONNECTION]
     unnamed_local = [c for c in raw if not c.get("name") and str(c.get("ip")) in ("127.0.0.1", "::1")]
@@ -220,8 +220,7 @@ async def read_server(target: Target, http: httpx.AsyncClient) -> tuple[Server |
     streams: dict[str, list[str]] = {}
     held: dict[str, int] = {}
     consumers: list[Consumer] = []
-    js = json_of(jsz.response)
-    for account in (js or {}).get("account_details", []) if isinstance(js, dict) else []:
+    for account in (jsz.doc or {}).get("account_details", []):
         for stream in account.get("stream_detail") or []:
             sname = stream.get("name", "?")
             streams[sname] = list((stream.get("config") or {}).get("subjects") or [])

@@ -25,6 +25,7 @@ from typing import Any
 
 import httpx
 
+from trade_ops.doctor import monitoring
 from trade_ops.doctor.check_topology import (
     Declared,
     Listening,
@@ -154,7 +155,7 @@ def follow(decl: Declared, server: Server, carried: list[str] | None = None) -> 
 
 async def stopped_at(target: Target, http: httpx.AsyncClient, trail: Trail | None = None,
                      *ids: str | None) -> tuple[str, str | None]:
-    if not target.nats_monitor:
+    if not monitoring.available(target):
         return "doctor cannot follow it without NATS monitoring (give --nats-monitor URL)", None
     server, error = await read_server(target, http)
     if server is None:

@@ -33,6 +33,7 @@ from trade_ops.doctor import (
     check_posture,
     check_processes,
     check_services,
+    monitoring,
     round_trip,
 )
 from trade_ops.doctor.model import (
@@ -141,7 +142,7 @@ def _probes(target: Target, http: Any) -> list[Probe]:
         r = CheckResult("consumer lag", "dataflow", needs=("nats",))
         add(r, partial(flow.check_consumer_lag, target, http, r), t * 2 + 0.3 + wait)
 
-    if target.nats_monitor and target.services:
+    if monitoring.available(target) and target.services:
         from trade_ops.doctor import check_topology
 
         # The topology as a whole, then one result per subject family and finding, added as read.
@@ -236,26 +237,30 @@ async def run_doctor_async(target: Target, strict: bool = False) -> DoctorReport
     async def record(request: httpx.Request) -> None:
         target.contacted.add(f"{request.url.host}:{request.url.port}")
 
-    async with httpx.AsyncClient(limits=limits, trust_env=False, event_hooks={"request": [record]}) as http:
-        probes = _probes(target, http)
-        probes += [Probe([r], fn, target.timeout * 2 + 0.3)
-                   for r, fn in check_posture.posture_checks(target, http, strict)]
-        endpoints = check_posture.endpoint_checks(target, http, strict)
-        if endpoints is not None:  # waits for each service's health answer to tell whose it is
-            probes.append(Probe(endpoints[0], endpoints[1], target.timeout * 4 + 1))
-        first = [p for p in probes if not p.last]
-        burst = [asyncio.create_task(_run_probe(p, target)) for p in first
-                 if not p.after_burst and p.results[0].group in ("infrastructure", "services")]
-        rest = [asyncio.create_task(_run_probe(p, target)) for p in first
-                if not p.after_burst and p.results[0].group not in ("infrastructure", "services")]
-        # A hanging service must not delay the round trip: wait for the burst a little, not for all.
-        await asyncio.wait(burst, timeout=BURST_WAIT_S) if burst else None
-        await asyncio.gather(*burst, *rest, *(_run_probe(p, target) for p in first if p.after_burst))
-        await asyncio.gather(*(_run_probe(p, target) for p in probes if p.last))
-        # Parsing compose.yaml in a thread holds the GIL for long on a busy machine: after the probes.
-        config = await asyncio.to_thread(check_config.config_results, target)
-        results = [r for p in probes for r in p.results] + config
-        await _quiet_latencies(target, http, results)
+    hooks = {"request": [record]}
+    try:
+        async with httpx.AsyncClient(limits=limits, trust_env=False, event_hooks=hooks) as http:
+            probes = _probes(target, http)
+            probes += [Probe([r], fn, target.timeout * 2 + 0.3)
+                       for r, fn in check_posture.posture_checks(target, http, strict)]
+            endpoints = check_posture.endpoint_checks(target, http, strict)
+            if endpoints is not None:  # waits for each service's health answer to tell whose it is
+                probes.append(Probe(endpoints[0], endpoints[1], target.timeout * 4 + 1))
+            first = [p for p in probes if not p.last]
+            burst = [asyncio.create_task(_run_probe(p, target)) for p in first
+                     if not p.after_burst and p.results[0].group in ("infrastructure", "services")]
+            rest = [asyncio.create_task(_run_probe(p, target)) for p in first
+                    if not p.after_burst and p.results[0].group not in ("infrastructure", "services")]
+            # A hanging service must not delay the round trip: wait for the burst a little, not for all.
+            await asyncio.wait(burst, timeout=BURST_WAIT_S) if burst else None
+            await asyncio.gather(*burst, *rest, *(_run_probe(p, target) for p in first if p.after_burst))
+            await asyncio.gather(*(_run_probe(p, target) for p in probes if p.last))
+            # Parsing compose.yaml in a thread holds the GIL for long on a busy machine: after the probes.
+            config = await asyncio.to_thread(check_config.config_results, target)
+            results = [r for p in probes for r in p.results] + config
+            await _quiet_latencies(target, http, results)
+    finally:  # the system-account connection of this run (monitoring.py)
+        await monitoring.close(target)
     root_causes = assign(results, target.stack, target.own)
     for r in results:
         r.duration_ms = round(r.duration_ms, 1)

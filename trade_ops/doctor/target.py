@@ -31,6 +31,7 @@ from trade_ops.context import Context
 from trade_ops.doctor.compose_target import compose_deployment
 from trade_ops.doctor.model import TargetSeen
 from trade_ops.errors import UsageError
+from trade_ops.nats_system import SystemLogin
 from trade_ops.rundir import RunDir
 from trade_ops.stack import Component, Stack
 
@@ -77,7 +78,9 @@ class Target:
     timeout: float = 1.0
     account: str = "doctor"
     explicit: bool = False  # built from --url/--valkey/--nats flags: exactly what was named
-    nats_monitor: str | None = None  # where NATS monitoring answers (None: not examined)
+    nats_monitor: str | None = None  # where NATS's HTTP monitoring answers (None: not examined)
+    # trade-ops' own NATS: its monitoring asked as the operator's system user (monitoring.py)
+    nats_system: SystemLogin | None = None
     lake_uri: str | None = None
     stack_flag: str | None = None  # the --stack FILE to repeat in `trade-ops` remedies
     contacted: set[str] = field(default_factory=set)  # every host:port doctor opened, for the record
@@ -90,6 +93,7 @@ class Target:
     wire_window: float = 2.0  # seconds of NATS traffic sampled on a foreign deployment (0: none)
     said_own: dict[str, bool] = field(default_factory=dict)  # what each service's evidence says
     _heard: dict[str, asyncio.Event] = field(default_factory=dict)
+    monitor_session: Any = None  # the run's system-account connection (monitoring.py)
 
     @property
     def may_trade(self) -> bool:
@@ -321,6 +325,22 @@ def _explicit_infra(stack: Stack, flags: Explicit) -> tuple[list[Component], str
     return out, monitor
 
 
+def _system_login(stack: Stack, run_dir: RunDir, processes: dict[str, Process], containers: str | None,
+                  compose: Path | None, running: list[str] | None) -> SystemLogin | None:
+    """The operator's system-account login, only for a NATS trade-ops' credentials were made
+    for: the one it started here, or a compose project's beside its ./secrets (written by
+    compose_secrets.py). Never sent to a NATS that only sits at the stack's address."""
+    from trade_ops import credentials
+
+    nats = stack.first("nats")
+    name = nats.name if nats is not None else "nats"
+    if name in processes or containers is not None:
+        return credentials.system_login(run_dir.path, stack.nats_url())
+    if running is not None and name in running and compose is not None:
+        return credentials.system_login(compose.resolve().parent, stack.nats_url())
+    return None
+
+
 def build_target(ctx: Context, urls: dict[str, str] | None = None, timeout: float = 1.0,
                  compose: Path | None = None, flags: Explicit | None = None) -> Target:
     flags = flags or Explicit(urls=dict(urls or {}))
@@ -372,5 +392,7 @@ def build_target(ctx: Context, urls: dict[str, str] | None = None, timeout: floa
     return Target(stack=stack, run_dir=run_dir, services=services, infra=infra, processes=processes,
                   compose=compose, timeout=timeout, containers=containers,
                   nats_monitor=stack.nats_monitor_url() if has_nats else None,
+                  nats_system=_system_login(stack, run_dir, processes, containers, compose, running)
+                  if has_nats else None,
                   lake_uri=stack.lake_uri(run_dir.path) if has_lake else None,
                   stack_flag=str(stack_file) if stack_file else None)

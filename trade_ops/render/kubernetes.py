@@ -142,7 +142,7 @@ def _http_probe(path: str, port: int, period: int, failures: int) -> dict[str, A
 def _infra(specs: dict[str, compose.ContainerSpec], stack: Stack, ns: str) -> dict[str, list[dict[str, Any]]]:
     valkey, nats = specs["valkey"], specs["nats"]
     vport = stack["valkey"].port or 6379
-    nport, mport = stack["nats"].port or 4222, stack["nats"].monitor_port or 8222
+    nport, mport = stack["nats"].port or 4222, stack["nats"].monitor_port or compose.NATS_MONITOR_PORT
     tcp = {"tcpSocket": {"port": vport}, "periodSeconds": 5, "timeoutSeconds": 3, "failureThreshold": 3}
     healthz = "/healthz?js-enabled-only=true"
     nats_probes = {"readinessProbe": _http_probe(healthz, mport, 5, 3),
@@ -260,7 +260,8 @@ def _network_policies(stack: Stack, ns: str) -> list[dict[str, Any]]:
         sources = [*_pods(*clients.get(target, [])), operator]
         rules = [{"from": sources, "ports": _ports(port_list)}]
         if target == "nats":  # its monitoring (users, subscriptions, streams) is the operator's alone
-            rules.append({"from": [operator], "ports": _ports([stack["nats"].monitor_port or 8222])})
+            rules.append({"from": [operator], "ports": _ports([stack["nats"].monitor_port
+                                                                or compose.NATS_MONITOR_PORT])})
         out.append(_policy(f"{target}-ingress", ns, {"matchLabels": {NAME: target}}, {"ingress": rules}))
     return out
 
@@ -311,6 +312,8 @@ def cluster_stack(stack: Stack, ns: str) -> str:
              "# with --allow-remote (its targets are no longer loopback), from a pod in the cluster.", ""]
     for kind in ("valkey", "nats"):
         lines += [f"[infra.{kind}]", f'host = "{kind}.{ns}.svc"', ""]
+    # its monitoring, which NetworkPolicy opens to the operator's pods alone
+    lines.insert(-1, f"monitor_port = {stack['nats'].monitor_port or compose.NATS_MONITOR_PORT}")
     for s in stack.services:
         lines += [f"[services.{s.name}]", f'url = "http://{s.name}.{ns}.svc:{s.port}"', ""]
     return "\n".join(lines)
@@ -325,7 +328,8 @@ def render(stack: Stack, namespace: str = DEFAULT_NAMESPACE, *, creds_dir: Path,
     if not 1 <= workers <= 1000:
         raise UsageError(f"--workers must be between 1 and 1000, not {workers}")
     base = stack.with_offset(0)
-    specs = {s.name: s for s in compose.container_specs(base)}
+    # NATS's monitoring on the pod's address (kubelet's probes; NetworkPolicy: the operator's pods)
+    specs = {s.name: s for s in compose.container_specs(base, monitor_host="0.0.0.0")}
     m = Manifests(ns, stack_toml=cluster_stack(base, ns))
     m.files["namespace.yaml"] = [{"apiVersion": "v1", "kind": "Namespace",
                                   "metadata": {"name": ns, "labels": {PART_OF: "trade-ops"}}}]

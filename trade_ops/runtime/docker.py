@@ -338,7 +338,8 @@ class DockerRuntime:
         def one(c: Component) -> tuple[ProcessStatus, str]:
             container = containers[c.name]
             instance = identity.expected(run_dir.path, c.name) if c.is_service else None
-            outcome = readiness.wait_ready(c, _exited(container), deadline, interval=0.2, instance=instance)
+            outcome = readiness.wait_ready(c, _exited(container), deadline, interval=0.2, instance=instance,
+                                           login=readiness.login_for(run_dir.path, c))
             container.reload()
             st = _row(container, "ready" if outcome.ready else "failed",
                       outcome.seconds if outcome.ready else None)
@@ -372,7 +373,8 @@ class DockerRuntime:
                 return _row(container, "dead")
             comp = stack.components.get(name)
             instance = identity.expected(run_dir.path, name) if comp is not None and comp.is_service else None
-            ready = comp is not None and readiness.probe(comp, 1.0, instance) is None
+            ready = comp is not None and readiness.probe(
+                comp, 1.0, instance, readiness.login_for(run_dir.path, comp)) is None
             return _row(container, "ready" if ready else "running")
 
         found = containers_of(client, run_dir)

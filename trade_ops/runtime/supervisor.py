@@ -62,7 +62,7 @@ def _command(c: Component, stack: Stack, run_dir: RunDir) -> tuple[list[str], di
                                      secrets / "valkey.conf"), least_env())
     if c.kind == "nats":
         credentials.private_dir(run_dir.nats_store)
-        return (infra.nats_command(c.port or 0, c.monitor_port or 0, run_dir.nats_store, c.host,
+        return (infra.nats_command(c.port or 0, c.monitor_port, run_dir.nats_store, c.host,
                                    run_dir.durability(), secrets / "nats.conf"), least_env())
     if not c.command:
         raise StackFileError(f"service {c.name!r} has no command in the stack file")
@@ -135,7 +135,8 @@ def _wait(batch: list[Component], run_dir: RunDir, state: StackState, fresh: set
     pool = ThreadPoolExecutor(max_workers=len(batch), thread_name_prefix="ready")
     try:
         futures = {pool.submit(readiness.wait_ready, c, _exited(state.processes[c.name]), deadline,
-                               cancel=cancel, instance=_instance(run_dir, c)): c for c in batch}
+                               cancel=cancel, instance=_instance(run_dir, c),
+                               login=readiness.login_for(run_dir.path, c)): c for c in batch}
         for future in as_completed(futures):
             c = futures[future]
             rec, outcome = state.processes[c.name], future.result()
@@ -250,7 +251,8 @@ def status(run_dir: RunDir) -> list[ProcessStatus]:
         if not processes.find_ours(rec.pid, rec.started_at, rec.command):
             return _status(rec, "dead", False)
         comp = stack.components.get(rec.name) if stack else None
-        ready = comp is not None and readiness.probe(comp, 1.0, _instance(run_dir, comp)) is None
+        ready = comp is not None and readiness.probe(comp, 1.0, _instance(run_dir, comp),
+                                                     readiness.login_for(run_dir.path, comp)) is None
         return _status(rec, "ready" if ready else "running", True)
 
     with ThreadPoolExecutor(max_workers=max(1, len(recs)), thread_name_prefix="ps") as pool:
