@@ -181,3 +181,28 @@ def test_http_and_system_readings_agree(tmp_path: Path, secured: dict[str, Any])
     assert a["connz"].doc is not None and b["connz"].doc is not None
     assert all("subscriptions_list_detail" in c or not c.get("subscriptions")
                for r in (a, b) for c in r["connz"].doc["connections"])  # type: ignore[union-attr]
+
+
+@pytest.mark.process
+def test_doctor_names_an_open_monitoring_port_it_is_given(nats_server: Proc, tmp_path: Path) -> None:
+    """Another deployment's HTTP monitoring answers anyone: a note on loopback, a warning under
+    --strict (and a failure off loopback, as every posture probe)."""
+    from typer.testing import CliRunner
+
+    from trade_ops.cli import app
+
+    monitor = next(f"http://127.0.0.1:{p}" for p in _listening(nats_server) if p != nats_server.port)
+
+    def posture(*flags: str) -> tuple[int, dict[str, Any]]:
+        args = ["doctor", "--json", "--no-report", "--run-dir", str(tmp_path / "run"),
+                "--nats", nats_server.url, "--nats-monitor", monitor, *flags]
+        result = CliRunner().invoke(app, args, catch_exceptions=False)
+        doc = json.loads(result.stdout)
+        return result.exit_code, next(c for c in doc["checks"] if c["name"] == "posture nats monitoring")
+
+    code, check = posture()
+    assert check["status"] == "pass" and check["data"]["open"] is True, check
+    assert "shows its users, subscriptions, streams and consumers without credentials" in check["details"][0]
+    code, check = posture("--strict")
+    assert code == 1 and check["status"] == "warn", check
+    assert check["remedy"].startswith("manual step: open no HTTP monitoring port"), check

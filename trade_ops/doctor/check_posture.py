@@ -4,6 +4,9 @@ Each probe asks as an anonymous client and changes nothing:
 
     valkey   PING without AUTH: +PONG is open, -NOAUTH is protected
     nats     the INFO line the server sends first: `auth_required`
+    nats monitoring
+             GET /varz at the HTTP monitoring URL doctor reads: it has no authentication,
+             so an answer shows anyone every user, subscription, stream and consumer
     risk     DELETE /kill-switch for a symbol that is never halted: 401/403 is protected
     oms      GET /orders without a token: 401 is protected (per-account tokens on; off
              on loopback by design, so there it is only noted)
@@ -78,7 +81,8 @@ class _Posture:
         return f"manual step: {what}"
 
     def judge(self, r: CheckResult, c: Component, host: str, is_open: bool, how: str, fix: str,
-              by_up: bool = True, verb: str = "answers without credentials") -> None:
+              by_up: bool = True, verb: str = "answers without credentials",
+              harm: str = "anyone on the network can change state") -> None:
         where = "loopback" if is_loopback(host) else "a non-loopback address"
         r.data.update(open=is_open, address=host, loopback=where == "loopback")
         if not is_open:
@@ -87,7 +91,7 @@ class _Posture:
         r.summary = f"open without credentials on {where}"
         detail = f"{c.name} at {host} {verb} ({how})"
         if where != "loopback":
-            r.fail(detail + ": anyone on the network can change state", self.remedy(c, fix, by_up))
+            r.fail(f"{detail}: {harm}", self.remedy(c, fix, by_up))
         elif self.strict:
             r.warn(detail + " (loopback: only users of this machine; --strict)", self.remedy(c, fix, by_up))
         else:
@@ -121,6 +125,9 @@ def posture_checks(target: Target, http: httpx.AsyncClient, strict: bool
 
         out.append((r, infra_probe))
 
+    if target.nats_monitor is not None:
+        out.append(_monitoring_posture(target, http, p))
+
     for c in target.services:
         if c.name not in ("risk", "oms"):
             continue
@@ -152,6 +159,28 @@ def posture_checks(target: Target, http: httpx.AsyncClient, strict: bool
         out.append((r, service_probe))
 
     return out
+
+
+def _monitoring_posture(target: Target, http: httpx.AsyncClient, p: _Posture
+                        ) -> tuple[CheckResult, Callable[[], Awaitable[None]]]:
+    """NATS's HTTP monitoring at the URL doctor was given: whoever reaches it reads it."""
+    url = target.nats_monitor or ""
+    c = next((c for c in target.infra if c.kind == "nats"), None) or Component("nats", "nats")
+    r = CheckResult("posture nats monitoring", GROUP, component=c.name)
+
+    async def probe() -> None:
+        answer = await call(http, "GET", f"{url}/varz", target.timeout)
+        if answer.response is None:
+            r.status, r.summary = "skip", f"not reachable ({answer.error})"
+            return
+        code = answer.response.status_code
+        p.judge(r, c, urlsplit(url).hostname or url, code == 200, f"GET {url}/varz: HTTP {code}",
+                "open no HTTP monitoring port (nats-server without --http_port / http_port; a trade-ops "
+                "stack file without monitor_port), and read monitoring as a system-account user",
+                by_up=False, verb="shows its users, subscriptions, streams and consumers without credentials",
+                harm="anyone on the network reads who connects and what flows")
+
+    return r, probe
 
 
 def endpoint_checks(target: Target, http: httpx.AsyncClient, strict: bool
