@@ -19,7 +19,7 @@ import pytest
 
 from services import contract
 from services import provision as topology
-from tests.helpers import Proc, request_as, start_nats
+from tests.helpers import Proc, cli_json, request_as, start_nats
 from trade_ops import credentials, nats_system, permissions
 from trade_ops.credentials import ADMIN_USER, SYSTEM_ACCOUNT, SYSTEM_USER
 from trade_ops.doctor import check_infra, monitoring
@@ -187,18 +187,12 @@ def test_http_and_system_readings_agree(tmp_path: Path, secured: dict[str, Any])
 def test_doctor_names_an_open_monitoring_port_it_is_given(nats_server: Proc, tmp_path: Path) -> None:
     """Another deployment's HTTP monitoring answers anyone: a note on loopback, a warning under
     --strict (and a failure off loopback, as every posture probe)."""
-    from typer.testing import CliRunner
-
-    from trade_ops.cli import app
-
     monitor = next(f"http://127.0.0.1:{p}" for p in _listening(nats_server) if p != nats_server.port)
 
     def posture(*flags: str) -> tuple[int, dict[str, Any]]:
-        args = ["doctor", "--json", "--no-report", "--run-dir", str(tmp_path / "run"),
-                "--nats", nats_server.url, "--nats-monitor", monitor, *flags]
-        result = CliRunner().invoke(app, args, catch_exceptions=False)
-        doc = json.loads(result.stdout)
-        return result.exit_code, next(c for c in doc["checks"] if c["name"] == "posture nats monitoring")
+        code, doc = cli_json("doctor", "--json", "--no-report", "--run-dir", str(tmp_path / "run"),
+                             "--nats", nats_server.url, "--nats-monitor", monitor, *flags)
+        return code, next(c for c in doc["checks"] if c["name"] == "posture nats monitoring")
 
     code, check = posture()
     assert check["status"] == "pass" and check["data"]["open"] is True, check
