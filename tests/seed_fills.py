@@ -13,8 +13,6 @@ import argparse
 import asyncio
 import time
 
-import orjson
-
 from services import contract
 from services.oms.models import OrderRequest, new_order
 from services.oms.store import _order_key
@@ -50,8 +48,9 @@ async def seed(run_dir: RunDir, fills: int) -> None:
                 for f in batch:  # the OMS's own record of an accepted order: the fill completes it
                     req = OrderRequest(account="seed", symbol=f.symbol, side=f.side, quantity=f.quantity,
                                        order_type="MARKET", time_in_force="IOC")
-                    pipe.set(_order_key(f.order_id), orjson.dumps(
-                        new_order(req, f.order_id, now, "ACCEPTED", "LOW", [], None)))
+                    record = new_order(req, f.order_id, now)
+                    record.status, record.risk_level = "ACCEPTED", "LOW"
+                    pipe.set(_order_key(f.order_id), contract.encode(record))
                 await pipe.execute()
             await asyncio.gather(*(js.publish(contract.fill_subject(f.symbol), contract.encode(f),
                                               headers={"Nats-Msg-Id": f.id}) for f in batch))

@@ -10,15 +10,16 @@ import uuid
 import pytest
 import redis.asyncio as aioredis
 
+from services.contract import Fill
 from services.kit.ledger import Ledger
 from tests.helpers import Proc
 
 pytestmark = pytest.mark.process
 
 
-def _fill(account: str, n: int) -> dict[str, object]:
-    return {"id": f"f{n}", "fill_id": f"f{n}", "order_id": f"o{n}", "account": account,
-            "symbol": "BTCUSDT", "side": "buy", "quantity": 1.0, "price": 100.0, "ts": 1.0}
+def _fill(account: str, n: int) -> Fill:
+    return Fill(id=f"f{n}", fill_id=f"f{n}", order_id=f"o{n}", account=account, symbol="BTCUSDT",
+                side="buy", quantity=1.0, price=100.0, ts=1.0)
 
 
 def test_blotter_is_capped_seen_ids_age_out_and_positions_stay(valkey_server: Proc) -> None:
@@ -45,3 +46,30 @@ def test_blotter_is_capped_seen_ids_age_out_and_positions_stay(valkey_server: Pr
     assert seen == 5 and 0 < ttl <= 3600
     assert position == 5.0  # f1 applied once
     assert left <= 1
+
+
+def test_trades_come_back_typed_and_earlier_ones_still_read(valkey_server: Proc) -> None:
+    """The blotter holds Trade JSON (the fill's fields and what it realized), in the keys the
+    dict-based ledger wrote, so a blotter written before reads the same."""
+    import orjson
+
+    from services.kit.ledger import Trade
+
+    account = f"typed-{uuid.uuid4().hex[:6]}"
+
+    async def main() -> list[Trade]:
+        valkey = aioredis.from_url(valkey_server.url)
+        try:
+            ledger = Ledger(valkey, f"typ-{account}")
+            await valkey.rpush(f"typ-{account}:trades:{account}", orjson.dumps({
+                "fill_id": "old", "order_id": "o0", "client_order_id": None, "account": account,
+                "symbol": "BTCUSDT", "side": "sell", "quantity": 2, "price": 90.0, "ts": 0.5,
+                "realized": None}))
+            await ledger.apply_batch([(1, _fill(account, 1))])
+            return (await ledger.trades(account, 10))[1]
+        finally:
+            await valkey.aclose()
+
+    old, new = asyncio.run(main())
+    assert (old.fill_id, old.quantity, old.side) == ("old", 2.0, "sell")
+    assert (new.fill_id, new.order_id, new.price, new.realized) == ("f1", "o1", 100.0, 0.0)

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import msgspec
 import nats
 import orjson
 import pytest
@@ -23,6 +24,7 @@ from services import provision as topology
 from services.contract import now_ms
 from services.kit import bus
 from services.oms.gate import serve_gate
+from services.oms.models import OrderRecord
 from services.oms.store import OrderStore
 from tests.bus_helpers import send
 from tests.helpers import Proc, start_service
@@ -112,14 +114,14 @@ class Bus:
                          price: float | None, tif: str, msg_id: str | None = None,
                          age_s: float = 0.0) -> None:
         """`age_s`: the order reaches the router that long after it was created (a redelivery)."""
-        order: dict[str, Any] = {"order_id": oid, "client_order_id": None, "account": self.account,
-                                 "symbol": self.symbol, "side": side, "quantity": quantity,
-                                 "order_type": order_type, "price": price, "time_in_force": tif,
-                                 "status": "ACCEPTED", "filled_quantity": 0, "created_ts": now_ms()}
-        await self.orders.create(order)
-        order["created_ts"] -= age_s * 1000
-        await send(self.js, "orders.new", {"id": oid, "ts": now_ms(), "order": order},
-                                event_id=msg_id)
+        record = msgspec.convert({
+            "order_id": oid, "account": self.account, "symbol": self.symbol, "side": side,
+            "quantity": quantity, "order_type": order_type, "price": price, "time_in_force": tif,
+            "status": "ACCEPTED", "created_ts": now_ms()}, OrderRecord)
+        await self.orders.create(record)
+        record.created_ts -= age_s * 1000
+        order = msgspec.to_builtins(record.order())
+        await send(self.js, "orders.new", {"id": oid, "ts": now_ms(), "order": order}, event_id=msg_id)
 
     async def cancel(self, oid: str) -> None:
         await send(self.js, "orders.cancel", {

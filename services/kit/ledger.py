@@ -15,7 +15,7 @@ rather than apply a batch twice.
                                of the last fill applied to it
     {prefix}:seenz:{account}   applied fill ids, scored by when (kept `seen_keep_s`: a fill
                                republished later than that is past every duplicate window)
-    {prefix}:trades:{account}  list of trade JSON, oldest first (the blotter; the last
+    {prefix}:trades:{account}  list of Trade JSON, oldest first (the blotter; the last
                                `max_trades` of the account: the lake's `fills` keeps them all)
 The seen ids and the blotter of an account idle for `seen_keep_s` expire; positions stay.
     {prefix}:accounts          set of accounts with at least one fill
@@ -41,7 +41,7 @@ from services.kit.positions import Position
 from services.kit.text import raw as as_bytes
 from services.kit.text import text
 
-__all__ = ["DEFAULT_ACCOUNT", "BadFill", "Ledger", "consume_fills", "parse_fill", "tidy"]
+__all__ = ["DEFAULT_ACCOUNT", "BadFill", "Ledger", "Trade", "consume_fills", "parse_fill", "tidy"]
 
 log = logging.getLogger(__name__)
 
@@ -49,32 +49,38 @@ log = logging.getLogger(__name__)
 DEFAULT_ACCOUNT = "default"
 
 
-TRADE_FIELDS = ("fill_id", "order_id", "client_order_id", "account", "symbol", "side", "quantity",
-                "price", "ts")
+class Trade(msgspec.Struct, kw_only=True):
+    """A fill as the ledger keeps it (an entry of the blotter), with the P&L it realized."""
+
+    fill_id: str
+    order_id: str
+    client_order_id: str | None = None
+    account: str
+    symbol: str
+    side: contract.Side
+    quantity: float
+    price: float
+    ts: float = 0.0
+    realized: float | None = None  # set when the trade is applied to its position
+
+
+_trade = msgspec.json.Decoder(Trade)
 
 
 class BadFill(ValueError):
     """A fill event that cannot be applied (missing or invalid fields)."""
 
 
-def parse_fill(event: dict[str, Any]) -> dict[str, Any]:
-    """The trade a fill event describes, or BadFill with the reason."""
-    fill_id = event.get("fill_id") or event.get("id")
-    account, symbol, side = event.get("account"), event.get("symbol"), event.get("side")
-    if not fill_id or not account or not symbol:
-        raise BadFill(f"fill needs fill_id, account and symbol: {event!r:.200}")
-    if side not in ("buy", "sell"):
-        raise BadFill(f"fill {fill_id}: side must be buy or sell, not {side!r}")
-    try:
-        quantity, price = float(event["quantity"]), float(event["price"])
-    except (KeyError, TypeError, ValueError):
-        raise BadFill(f"fill {fill_id}: quantity and price must be numbers") from None
-    if not quantity > 0 or not price > 0:
+def parse_fill(fill: contract.Fill) -> Trade:
+    """The trade a fill describes, or BadFill with the reason (its types are the decoder's)."""
+    fill_id = fill.fill_id or fill.id
+    if not fill_id or not fill.account or not fill.symbol:
+        raise BadFill(f"fill needs fill_id, account and symbol: {fill!r:.200}")
+    if not fill.quantity > 0 or not fill.price > 0:
         raise BadFill(f"fill {fill_id}: quantity and price must be > 0")
-    trade = {k: event.get(k) for k in TRADE_FIELDS}
-    trade.update(fill_id=str(fill_id), account=str(account), symbol=str(symbol), quantity=quantity,
-                 price=price)
-    return trade
+    return Trade(fill_id=fill_id, order_id=fill.order_id, client_order_id=fill.client_order_id,
+                 account=fill.account, symbol=fill.symbol, side=fill.side, quantity=fill.quantity,
+                 price=fill.price, ts=fill.ts)
 
 
 def tidy(value: float | None) -> float | None:
@@ -121,16 +127,16 @@ class Ledger:
     async def cursor(self) -> int:
         return int(await self.valkey.get(self.cursor_key) or 0)
 
-    async def apply_batch(self, items: list[tuple[int, dict[str, Any]]]
+    async def apply_batch(self, items: list[tuple[int, contract.Fill]]
                           ) -> list[contract.PositionSnapshot]:
-        """Apply (stream sequence, fill event) pairs, in order; the positions they changed.
+        """Apply (stream sequence, fill) pairs, in order; the positions they changed.
 
         Pairs at or below the cursor were applied before; a bad fill is logged and skipped
         (retrying cannot fix it), and the cursor moves past it all the same.
         """
         if not items:
             return []
-        trades: list[tuple[int, dict[str, Any]]] = []
+        trades: list[tuple[int, Trade]] = []
         for seq, event in items:
             try:
                 trades.append((seq, parse_fill(event)))
@@ -151,7 +157,7 @@ class Ledger:
                 except WatchError:  # another writer moved the cursor: read again
                     continue
 
-    async def _read(self, trades: list[tuple[int, dict[str, Any]]]
+    async def _read(self, trades: list[tuple[int, Trade]]
                     ) -> tuple[int, set[str], dict[tuple[str, str], tuple[Position, int]]]:
         """The cursor, the batch's fill ids already applied, and the positions it touches.
 
@@ -160,10 +166,10 @@ class Ledger:
         """
         by_account: dict[str, tuple[list[str], list[str]]] = {}
         for _, t in trades:
-            ids, symbols = by_account.setdefault(t["account"], ([], []))
-            ids.append(t["fill_id"])
-            if t["symbol"] not in symbols:
-                symbols.append(t["symbol"])
+            ids, symbols = by_account.setdefault(t.account, ([], []))
+            ids.append(t.fill_id)
+            if t.symbol not in symbols:
+                symbols.append(t.symbol)
         async with self.valkey.pipeline(transaction=False) as pipe:
             pipe.get(self.cursor_key)
             for account, (ids, symbols) in by_account.items():
@@ -178,17 +184,17 @@ class Ledger:
             held.update({(account, s): _held(r) for s, r in zip(symbols, raw, strict=True)})
         return int(replies[0] or 0), seen, held
 
-    def _write(self, tx: Any, fresh: list[tuple[int, dict[str, Any]]],
+    def _write(self, tx: Any, fresh: list[tuple[int, Trade]],
                held: dict[tuple[str, str], tuple[Position, int]]) -> list[contract.PositionSnapshot]:
         moved: dict[str, dict[str, int]] = {}  # account -> symbol -> seq of its last fill
         now = time.time()
         for seq, t in fresh:
-            account, symbol = t["account"], t["symbol"]
-            t["realized"] = held[(account, symbol)][0].apply(t["side"], t["quantity"], t["price"])
+            account, symbol = t.account, t.symbol
+            t.realized = held[(account, symbol)][0].apply(t.side, t.quantity, t.price)
             moved.setdefault(account, {})[symbol] = seq
-            tx.zadd(self._key("seenz", account), {t["fill_id"]: now})
+            tx.zadd(self._key("seenz", account), {t.fill_id: now})
             if self.keep_trades:
-                tx.rpush(self._key("trades", account), orjson.dumps(t))
+                tx.rpush(self._key("trades", account), contract.encode(t))
         for account in moved:  # the age and size limits, once per account and batch
             seen = self._key("seenz", account)
             tx.zremrangebyscore(seen, "-inf", now - self.seen_keep_s)
@@ -219,26 +225,25 @@ class Ledger:
         raw = await self.valkey.hgetall(self._key("pos", account))
         return {text(k): _position(as_bytes(v)) for k, v in sorted(raw.items())}
 
-    async def trades(self, account: str, limit: int) -> tuple[int, list[dict[str, Any]]]:
+    async def trades(self, account: str, limit: int) -> tuple[int, list[Trade]]:
         """(total count, the last `limit` trades, oldest first)."""
         key = self._key("trades", account)
         async with self.valkey.pipeline(transaction=False) as pipe:
             pipe.llen(key)
             pipe.lrange(key, -limit, -1)
             count, raw = await pipe.execute()
-        return count, [orjson.loads(r) for r in raw]
+        return count, [_trade.decode(r) for r in raw]
 
     async def accounts(self) -> list[str]:
         return sorted(text(a) for a in await self.valkey.smembers(f"{self.prefix}:accounts"))
 
 
-def _fresh(trades: list[tuple[int, dict[str, Any]]], cursor: int, seen: set[str]
-           ) -> list[tuple[int, dict[str, Any]]]:
+def _fresh(trades: list[tuple[int, Trade]], cursor: int, seen: set[str]) -> list[tuple[int, Trade]]:
     """The trades to apply: past the cursor, and each fill id once."""
     fresh, ids = [], set(seen)
     for seq, t in trades:
-        if seq > cursor and t["fill_id"] not in ids:
-            ids.add(t["fill_id"])
+        if seq > cursor and t.fill_id not in ids:
+            ids.add(t.fill_id)
             fresh.append((seq, t))
     return fresh
 
@@ -252,9 +257,7 @@ async def consume_fills(js: JetStreamContext, ledger: Ledger, batch: int = 256,
     gets the positions each batch moved, once that batch is committed."""
 
     async def handle(msgs: list[Msg]) -> None:
-        # The ledger keeps each trade as a record of its own (TRADE_FIELDS of the fill).
-        items = [(msg.metadata.sequence.stream, msgspec.structs.asdict(fill))
-                 for msg, fill in bus.decode_each(msgs, contract.Fill)]
+        items = [(msg.metadata.sequence.stream, fill) for msg, fill in bus.decode_each(msgs, contract.Fill)]
         moved = await ledger.apply_batch(items)
         if moved and changed is not None:
             await changed(moved)

@@ -7,13 +7,14 @@ import contextlib
 from collections.abc import AsyncIterator
 from typing import Literal
 
-from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi import APIRouter, HTTPException, Query, Request, Response
 from pydantic import Field
 
 from services.contract import TOPOLOGY
 from services.kit import Check, Kit, KitSettings, create_app, service_state
 from services.kit.auth import account_of, may_see
 from services.kit.bus import durable_consumer
+from services.kit.jsonresp import encoded
 from services.live_gateway.store import VenueStore
 from services.live_gateway.venue import Venue
 
@@ -45,21 +46,21 @@ async def quotes(request: Request) -> dict[str, object]:
 
 
 @router.get("/book")
-async def book(request: Request, symbol: str | None = Query(None, min_length=1)) -> dict[str, object]:
+async def book(request: Request, symbol: str | None = Query(None, min_length=1)) -> Response:
     """Resting orders, in time priority: the caller's account's (the operator: every one)."""
     venue = _venue(request)
     account = account_of(request, None)
     symbols = [symbol] if symbol else sorted(venue.book)
-    return {"orders": [VenueStore.describe(w) for s in symbols for w in venue.book.get(s, {}).values()
-                       if account is None or w.order.get("account") == account]}
+    return encoded({"orders": [VenueStore.describe(w) for s in symbols for w in venue.book.get(s, {}).values()
+                                if account is None or w.order.account == account]})
 
 
 @router.get("/orders/{order_id}")
-async def order(request: Request, order_id: str) -> dict[str, object]:
+async def order(request: Request, order_id: str) -> Response:
     w = await _venue(request).store.get(order_id)
-    if w is None or not may_see(request, w.order.get("account")):  # another account's: not found
+    if w is None or not may_see(request, w.order.account):  # another account's: not found
         raise HTTPException(404, f"the venue never saw order {order_id!r}")
-    return VenueStore.describe(w)
+    return encoded(VenueStore.describe(w))
 
 
 def _quote_check(venue: Venue, stale_s: float) -> Check:

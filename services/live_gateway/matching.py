@@ -11,92 +11,96 @@ Fill ids are `{order_id}-{n}`: the n-th fill of an order always has the same id.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from typing import Literal
 
-from services.contract import EXEC_CANCELLED, fill_subject, now_ms
+import msgspec
+
+from services.contract import EXEC_CANCELLED, Cancelled, Fill, Order, OrderRef, fill_subject, now_ms
 from services.kit.quotes import Quote
 
-__all__ = ["Event", "Working", "cancel", "quote_too_old", "stale", "step", "validate"]
+__all__ = ["CancelFirst", "Event", "Held", "Working", "cancel", "quote_too_old", "stale", "step", "validate"]
 
 EPS = 1e-9
-Event = tuple[str, dict[str, Any]]  # (subject, payload)
+Event = tuple[str, Fill | Cancelled]  # (subject, payload)
 
 
-@dataclass
-class Working:
-    """An order as the venue holds it."""
+class Working(msgspec.Struct, kw_only=True):
+    """An order as the venue holds it (`venue:order:{id}` is its JSON)."""
 
-    order: dict[str, Any]
+    order: Order
     filled: float = 0.0
     fills: int = 0
-    status: str = "OPEN"  # OPEN | FILLED | CANCELLED | CANCEL_PENDING (cancel came first)
+    status: Literal["OPEN", "FILLED", "CANCELLED"] = "OPEN"
 
     @property
     def order_id(self) -> str:
-        return str(self.order["order_id"])
+        return self.order.order_id
 
     @property
     def symbol(self) -> str:
-        return str(self.order.get("symbol", ""))
+        return self.order.symbol
 
     @property
     def leaves(self) -> float:
-        return round(float(self.order["quantity"]) - self.filled, 12)
+        return round(self.order.quantity - self.filled, 12)
 
     @property
     def is_open(self) -> bool:
         return self.status == "OPEN"
 
-    def to_json(self) -> dict[str, Any]:
-        return {"order": self.order, "filled": self.filled, "fills": self.fills, "status": self.status}
 
-    @classmethod
-    def from_json(cls, doc: dict[str, Any]) -> Working:
-        return cls(doc["order"], doc["filled"], doc["fills"], doc["status"])
+class CancelFirst(msgspec.Struct, kw_only=True):
+    """An order whose cancel reached the venue before the order did: only its reference is
+    known, and it is cancelled the moment it arrives. Stored in Working's shape (filled and
+    fills 0), as the venue always has."""
+
+    order: OrderRef
+    filled: float = 0.0
+    fills: int = 0
+    status: Literal["CANCEL_PENDING"] = "CANCEL_PENDING"
+
+    @property
+    def order_id(self) -> str:
+        return self.order.order_id
+
+    is_open = False
 
 
-def validate(order: dict[str, Any]) -> str | None:
-    """Why the venue cannot work this order, or None."""
-    try:
-        quantity = float(order.get("quantity") or 0)
-        price = order.get("price")
-        price = None if price is None else float(price)
-    except (TypeError, ValueError):
-        return "quantity and price must be numbers"
-    if not order.get("symbol"):
+Held = Working | CancelFirst
+
+
+def validate(order: Order) -> str | None:
+    """Why the venue cannot work this order, or None (its types are the contract's: decoded)."""
+    if not order.symbol:
         return "symbol is required"
-    if order.get("side") not in ("buy", "sell"):
-        return "side must be buy or sell"
-    if not quantity > 0:
+    if not order.quantity > 0:
         return "quantity must be > 0"
-    order_type = order.get("order_type", "LIMIT")
-    if order_type not in ("MARKET", "LIMIT"):
-        return "order_type must be MARKET or LIMIT"
-    if order_type == "LIMIT" and (price is None or not price > 0):
+    if order.order_type == "LIMIT" and (order.price is None or not order.price > 0):
         return "a LIMIT order needs a price > 0"
     return None
 
 
-def stale(order: dict[str, Any], now_ms: float, max_age_s: float) -> str | None:
+def _immediate(order: Order) -> bool:
+    """MARKET or IOC: worked on arrival only, so only a fresh order at a live quote is."""
+    return order.order_type == "MARKET" or order.time_in_force == "IOC"
+
+
+def stale(order: Order, now_ms: float, max_age_s: float) -> str | None:
     """Why a MARKET or IOC order is too old to fill, or None. Its `created_ts` and `now_ms`
     are both Valkey's clock (services/oms/store.py), so no process's own clock decides."""
-    if order.get("order_type") != "MARKET" and order.get("time_in_force") != "IOC":
+    if not _immediate(order) or order.created_ts <= 0:
         return None
-    created = order.get("created_ts")
-    if not isinstance(created, int | float) or isinstance(created, bool) or created <= 0:
-        return None
-    age_s = (now_ms - created) / 1000
+    age_s = (now_ms - order.created_ts) / 1000
     if age_s <= max_age_s:
         return None
     return (f"stale: the order was {age_s:.1f}s old when it reached the venue (max_order_age_s "
             f"{max_age_s:g}): not filled")
 
 
-def quote_too_old(order: dict[str, Any], quote: Quote | None, max_age_s: float) -> str | None:
+def quote_too_old(order: Order, quote: Quote | None, max_age_s: float) -> str | None:
     """Why a MARKET or IOC order is not worked on arrival against this quote: it stopped
     (no tick for longer than max_age_s), so its price and size are not the market's."""
-    if quote is None or (order.get("order_type") != "MARKET" and order.get("time_in_force") != "IOC"):
+    if quote is None or not _immediate(order):
         return None
     age = quote.age_s()
     if age <= max_age_s:
@@ -106,11 +110,13 @@ def quote_too_old(order: dict[str, Any], quote: Quote | None, max_age_s: float) 
 
 def _price(w: Working, quote: Quote) -> tuple[float, float] | None:
     """(price, displayed size) when the order is marketable against the quote."""
-    buy = w.order["side"] == "buy"
+    buy = w.order.side == "buy"
     price, size = (quote.ask, quote.ask_size) if buy else (quote.bid, quote.bid_size)
-    if w.order.get("order_type") == "MARKET":
+    if w.order.order_type == "MARKET":
         return price, size
-    limit = float(w.order["price"])
+    limit = w.order.price
+    if limit is None:  # a LIMIT order without one is cancelled on arrival (validate)
+        return None
     return (price, size) if (price <= limit + EPS if buy else price >= limit - EPS) else None
 
 
@@ -121,22 +127,21 @@ def _fill(w: Working, quantity: float, price: float, final: bool) -> Event:
         w.status = "FILLED"
     o = w.order
     fill_id = f"{w.order_id}-{w.fills}"
-    return fill_subject(w.symbol), {
-        "id": fill_id, "fill_id": fill_id, "order_id": w.order_id,
-        "client_order_id": o.get("client_order_id"), "account": o.get("account"),
-        "symbol": w.symbol, "side": o["side"], "quantity": quantity, "price": price,
-        "cumulative_quantity": w.filled, "leaves_quantity": max(w.leaves, 0.0),
-        "final": final or w.status == "FILLED", "order_ts": o.get("created_ts"),
-        "arrival_mid": o.get("arrival_mid"), "ts": now_ms()}
+    return fill_subject(w.symbol), Fill(
+        id=fill_id, fill_id=fill_id, order_id=w.order_id, client_order_id=o.client_order_id,
+        account=o.account, symbol=w.symbol, side=o.side, quantity=quantity, price=price,
+        cumulative_quantity=w.filled, leaves_quantity=max(w.leaves, 0.0),
+        final=final or w.status == "FILLED", order_ts=o.created_ts, arrival_mid=o.arrival_mid,
+        ts=now_ms())
 
 
 def cancel(w: Working, reason: str) -> Event:
     """Cancel what is left of the order."""
     leaves = max(w.leaves, 0.0)
     w.status = "CANCELLED"
-    return EXEC_CANCELLED, {"id": f"cancelled-{w.order_id}", "ts": now_ms(), "order_id": w.order_id,
-                            "account": w.order.get("account"), "symbol": w.symbol,
-                            "cancelled_quantity": leaves, "reason": reason}
+    return EXEC_CANCELLED, Cancelled(id=f"cancelled-{w.order_id}", ts=now_ms(), order_id=w.order_id,
+                                     account=w.order.account, symbol=w.symbol,
+                                     cancelled_quantity=leaves, reason=reason)
 
 
 def step(w: Working, quote: Quote | None, taken: dict[str, float], arrival: bool) -> list[Event]:
@@ -145,11 +150,11 @@ def step(w: Working, quote: Quote | None, taken: dict[str, float], arrival: bool
     Returns the events to publish (fills, then a cancel for an IOC's rest).
     """
     events: list[Event] = []
-    ioc = w.order.get("time_in_force") == "IOC"
+    ioc = w.order.time_in_force == "IOC"
     priced = _price(w, quote) if quote is not None else None
     if priced is not None:
         price, size = priced
-        side = w.order["side"]
+        side = w.order.side
         quantity = round(min(w.leaves, size - taken.get(side, 0.0)), 12)
         if quantity > EPS:
             taken[side] = taken.get(side, 0.0) + quantity

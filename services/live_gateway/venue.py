@@ -10,27 +10,28 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
 
-import msgspec
 from nats.aio.msg import Msg
 
-from services.contract import Cancelled, Fill, VenueNew
+from services.contract import Fill, Order, OrderRef, VenueNew
 from services.kit import Kit, bus
 from services.kit.quotes import Quote, QuoteBook
-from services.live_gateway.matching import Event, Working, cancel, quote_too_old, stale, step, validate
+from services.live_gateway.matching import (
+    CancelFirst,
+    Event,
+    Held,
+    Working,
+    cancel,
+    quote_too_old,
+    stale,
+    step,
+    validate,
+)
 from services.live_gateway.store import VenueStore
 
 __all__ = ["Venue"]
 
 log = logging.getLogger(__name__)
-
-
-def _payload(event: dict[str, Any]) -> Fill | Cancelled:
-    """A fill or cancel the venue keeps (its outbox) as the contract's payload."""
-    if "fill_id" in event:
-        return msgspec.convert(event, Fill)
-    return msgspec.convert(event, Cancelled)
 
 
 class Venue:
@@ -55,7 +56,9 @@ class Venue:
         await self.flush_outbox()
         log.info("venue: %d resting orders loaded", sum(len(b) for b in self.book.values()))
 
-    def _place(self, w: Working) -> None:
+    def _place(self, w: Held) -> None:
+        if not isinstance(w, Working):  # only its cancel came: never in the book
+            return
         orders = self.book.setdefault(w.symbol, {})
         if w.is_open:
             orders[w.order_id] = w
@@ -63,7 +66,7 @@ class Venue:
             orders.pop(w.order_id, None)
         self.resting.set(sum(len(b) for b in self.book.values()))
 
-    async def _commit(self, changes: list[tuple[Working, list[Event]]]) -> None:
+    async def _commit(self, changes: list[tuple[Held, list[Event]]]) -> None:
         """Save the orders' states with their events (one transaction), then publish."""
         if not changes:
             return
@@ -77,11 +80,11 @@ class Venue:
         did not stays there for the next flush (the first error is raised after)."""
         if not events:
             return
-        acks = await asyncio.gather(*(bus.publish_event(self.js, subject, _payload(e))
-                                      for subject, e in events), return_exceptions=True)
+        acks = await asyncio.gather(*(bus.publish_event(self.js, subject, e) for subject, e in events),
+                                    return_exceptions=True)
         sent = [e for e, ack in zip(events, acks, strict=True) if not isinstance(ack, BaseException)]
         for _, event in sent:
-            (self.fills_total if "fill_id" in event else self.cancels_total).inc()
+            (self.fills_total if isinstance(event, Fill) else self.cancels_total).inc()
         await self.store.sent(sent)
         failed = next((ack for ack in acks if isinstance(ack, BaseException)), None)
         if failed is not None:
@@ -97,43 +100,43 @@ class Venue:
     async def on_orders(self, msgs: list[Msg]) -> None:
         """A batch of `venue.paper.order` instructions (durable consumer; redelivery is
         harmless): worked in order, saved in one transaction, their events published at once."""
-        instructions: list[tuple[str, dict[str, Any]]] = []
+        instructions: list[Order | OrderRef] = []  # an Order is new, an OrderRef a cancel
         for msg in msgs:
             try:
                 instruction = bus.decode_venue_order(msg)
             except bus.Malformed:  # counted and logged by the kit; acked
                 continue
-            action = "new" if isinstance(instruction, VenueNew) else "cancel"
-            self.orders_total.labels(action).inc()
-            instructions.append((action, msgspec.to_builtins(instruction.order)))
+            self.orders_total.labels("new" if isinstance(instruction, VenueNew) else "cancel").inc()
+            instructions.append(instruction.order)
         if not instructions:
             return
         async with self.lock:
             # What the venue holds of these orders, updated as the batch is worked: a later
             # instruction of the batch sees what an earlier one did.
-            ids = list({str(o["order_id"]) for _, o in instructions})
-            if any(a == "new" for a, _ in instructions):  # a new order's age is judged on Valkey's clock
+            ids = list({o.order_id for o in instructions})
+            if any(isinstance(o, Order) for o in instructions):  # its age is judged on Valkey's clock
                 known, now = await self.store.get_many_at(ids)
             else:
                 known, now = await self.store.get_many(ids), 0.0
-            changes: list[tuple[Working, list[Event]]] = []
-            for action, order in instructions:
-                change = self._new(order, known, now) if action == "new" else self._cancel(order, known)
+            changes: list[tuple[Held, list[Event]]] = []
+            for order in instructions:
+                change = (self._new(order, known, now) if isinstance(order, Order)
+                          else self._cancel(order, known))
                 if change is not None:
                     known[change[0].order_id] = change[0]
                     self._place(change[0])
                     changes.append(change)
             await self._commit(changes)
 
-    def _new(self, order: dict[str, Any], known: dict[str, Working | None], now_ms: float
-             ) -> tuple[Working, list[Event]] | None:
-        held = known.get(str(order["order_id"]))
+    def _new(self, order: Order, known: dict[str, Held | None], now_ms: float
+             ) -> tuple[Held, list[Event]] | None:
+        held = known.get(order.order_id)
         if held is not None:
-            if held.status == "CANCEL_PENDING":  # its cancel overtook it
-                w = Working(order)
+            if isinstance(held, CancelFirst):  # its cancel overtook it
+                w = Working(order=order)
                 return w, [cancel(w, "cancelled before it reached the venue")]
             return None  # seen before: a redelivery
-        w = Working(order)
+        w = Working(order=order)
         reason = validate(order)
         if reason is not None:
             return w, [cancel(w, f"rejected by the venue: {reason}")]
@@ -145,14 +148,14 @@ class Venue:
         taken = self.taken.setdefault(w.symbol, {})
         return w, step(w, quote, taken, arrival=True)
 
-    def _cancel(self, ref: dict[str, Any], known: dict[str, Working | None]
-                ) -> tuple[Working, list[Event]] | None:
-        order_id = str(ref["order_id"])
+    def _cancel(self, ref: OrderRef, known: dict[str, Held | None]
+                ) -> tuple[Held, list[Event]] | None:
+        order_id = ref.order_id
         w = next((b[order_id] for b in self.book.values() if order_id in b), None)
         if w is not None:
             return w, [cancel(w, "cancelled on request")]
         if known.get(order_id) is None:
-            return Working(ref, status="CANCEL_PENDING"), []
+            return CancelFirst(order=ref), []
         return None  # already filled or cancelled, nothing left to cancel
 
     async def on_quote(self, quote: Quote) -> None:

@@ -51,7 +51,7 @@ async def follow_executions(kit: Kit, store: OrderStore) -> None:
             moved = (apply_fill(order, event, now) if isinstance(event, contract.Fill)
                      else apply_cancel(order, event, now))
             if moved:
-                changed[order["order_id"]] = order
+                changed[order.order_id] = order
             effects.append((kind, "applied" if moved else "duplicate"))
         await store.put_many(list(changed.values()))
         for kind, effect in effects:

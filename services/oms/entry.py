@@ -53,7 +53,7 @@ from services import contract
 from services.contract import OrderResult
 from services.kit import bus
 from services.kit.invalid import reasons
-from services.oms.models import OrderRequest, new_order
+from services.oms.models import OrderRecord, OrderRequest, Problem, new_order
 from services.oms.riskclient import RiskClient, RiskUnavailable
 from services.oms.store import OrderStore
 
@@ -64,14 +64,14 @@ log = logging.getLogger(__name__)
 Answer = tuple[int, bytes]
 
 
-def _json(status: int, body: dict[str, Any]) -> Answer:
-    return status, orjson.dumps(body)
+def _problem(status: int, body: Problem) -> Answer:
+    return status, contract.encode(body)
 
 
 def _unavailable(what: str, exc: BaseException | str) -> Answer:
     text = exc if isinstance(exc, str) else f"{exc}" or type(exc).__name__
-    return _json(503, {"detail": f"dependency unavailable: {what}: {text}".rstrip(": "),
-                       "result": OrderResult.UNAVAILABLE})
+    return _problem(503, Problem(detail=f"dependency unavailable: {what}: {text}".rstrip(": "),
+                              result=OrderResult.UNAVAILABLE))
 
 
 def _replayed(answer: Answer) -> Answer:
@@ -102,17 +102,17 @@ class OrderEntry:
         except ValidationError as exc:
             found = reasons(exc.errors(include_url=False))
             self.counter.labels("invalid").inc()
-            return _json(422, {"detail": "; ".join(found), "errors": found,
-                               "result": OrderResult.INVALID})
+            return _problem(422, Problem(detail="; ".join(found), errors=found, result=OrderResult.INVALID))
         if account is not None and req.account != account:
             self.counter.labels("forbidden").inc()
-            return _json(403, {"detail": f"this token trades for account {account!r}, not {req.account!r}"})
+            return _problem(403, Problem(detail=f"this token trades for account {account!r}, "
+                                                f"not {req.account!r}"))
 
         order_id = uuid.uuid4().hex
         coid = req.client_order_id
         token = f"{req.digest()}:{order_id}" if coid else None
         now = contract.now_ms()
-        order = new_order(req, order_id, now, "PENDING", "UNKNOWN", [], None)
+        order = new_order(req, order_id, now)
         # 1. PENDING (readable, not routable), with the client order id claimed, and risk: at once
         held, verdict = await asyncio.gather(self.store.create(order, token), self._risk(req, order_id),
                                              return_exceptions=True)
@@ -123,17 +123,16 @@ class OrderEntry:
             return await self._replay(held, token, coid)
         if isinstance(verdict, BaseException):
             self.counter.labels("unavailable").inc()
-            order.update(status="REJECTED", reason=f"risk unavailable: {verdict or type(verdict).__name__}",
-                         updated_ts=contract.now_ms())
+            _move(order, "REJECTED", f"risk unavailable: {verdict or type(verdict).__name__}")
             await self._reject(req, order, 503, None, token)
             return _unavailable("risk", verdict)
 
-        order.update(risk_level=verdict.risk_level, warnings=list(verdict.warnings), arrival_mid=verdict.mid)
+        order.risk_level, order.warnings = verdict.risk_level, verdict.warnings
+        order.arrival_mid = verdict.mid
         if not verdict.approved:
-            order.update(status="REJECTED", reason=verdict.reason or "rejected by risk",
-                         updated_ts=contract.now_ms())
-            status, answer = 422, orjson.dumps({"detail": f"rejected by risk: {order['reason']}",
-                                                "order": order, "result": OrderResult.REJECTED})
+            _move(order, "REJECTED", verdict.reason or "rejected by risk")
+            status, answer = _problem(422, Problem(detail=f"rejected by risk: {order.reason}",
+                                                order=order.view(), result=OrderResult.REJECTED))
             if not await self._reject(req, order, status, answer, token):
                 return _unavailable("valkey", f"order {order_id}: the rejection was not recorded")
             self.counter.labels("rejected").inc()
@@ -141,28 +140,28 @@ class OrderEntry:
 
         try:  # 2. in JetStream (a timeout may still be stored later: it stays unroutable)
             await bus.publish_event(self.js, contract.ORDERS_NEW, contract.OrderNew(
-                id=order_id, ts=now, order=msgspec.convert(order, contract.Order)))
+                id=order_id, ts=now, order=order.order()))
         except Exception as exc:
             return await self._not_published(req, order, token, exc)
         # 3. PENDING -> ACCEPTED, unless the router expired it first
-        order.update(status="ACCEPTED", updated_ts=contract.now_ms())
-        answer = orjson.dumps(order)
-        taken = {**order, "status": "REJECTED", "reason": "client_order_id taken by a retry"}
+        _move(order, "ACCEPTED")
+        answer = contract.encode(order.view())
+        taken = msgspec.structs.replace(order, status="REJECTED", reason="client_order_id taken by a retry")
         outcome = await self._settle(order, answer, token, taken)
         if outcome == "ACCEPTED":
             self.counter.labels("accepted").inc()
             latency_ms = round((time.perf_counter() - started) * 1000, 3)
-            return 201, orjson.dumps({**order, "latency_ms": latency_ms, "result": OrderResult.ACCEPTED})
+            return 201, contract.encode(order.accepted(latency_ms))
         self.counter.labels("unavailable").inc()
         if outcome is None:
-            return _json(504, {"detail": f"order {order_id}: outcome unknown (valkey unreachable "
-                                         "after the publish); GET /orders/{id} tells it",
-                               "order_id": order_id, "result": OrderResult.UNKNOWN})
+            return _problem(504, Problem(detail=f"order {order_id}: outcome unknown (valkey unreachable "
+                                             "after the publish); GET /orders/{id} tells it",
+                                      order_id=order_id, result=OrderResult.UNKNOWN))
         await self._release(req, token)
         return _unavailable("oms", f"order {order_id} was not confirmed in time ({outcome})")
 
-    async def _settle(self, order: dict[str, Any], answer: bytes, token: str | None,
-                      taken: dict[str, Any]) -> str | None:
+    async def _settle(self, order: OrderRecord, answer: bytes, token: str | None,
+                      taken: OrderRecord) -> str | None:
         """decide(), tried again while Valkey fails, for up to SETTLE_S; None if never learnt."""
         deadline = time.monotonic() + SETTLE_S
         while True:
@@ -170,15 +169,14 @@ class OrderEntry:
                 return await self.store.decide(order, 201, answer, token, taken)
             except Exception as exc:
                 if time.monotonic() > deadline:
-                    log.warning("order %s: outcome unknown: %s", order["order_id"], exc)
+                    log.warning("order %s: outcome unknown: %s", order.order_id, exc)
                     return None
                 await asyncio.sleep(0.1)
 
-    async def _not_published(self, req: OrderRequest, order: dict[str, Any], token: str | None,
+    async def _not_published(self, req: OrderRequest, order: OrderRecord, token: str | None,
                              exc: BaseException) -> Answer:
         self.counter.labels("unavailable").inc()
-        order.update(status="REJECTED", reason=f"not published: {exc or type(exc).__name__}",
-                     updated_ts=contract.now_ms())
+        _move(order, "REJECTED", f"not published: {exc or type(exc).__name__}")
         try:
             outcome = await self.store.decide(order, 503, None, None)
         except Exception:
@@ -187,7 +185,7 @@ class OrderEntry:
             await self._release(req, token)
         return _unavailable("nats", exc)
 
-    async def _reject(self, req: OrderRequest, order: dict[str, Any], status_code: int,
+    async def _reject(self, req: OrderRequest, order: OrderRecord, status_code: int,
                       answer: bytes | None, token: str | None) -> bool:
         """PENDING -> REJECTED (never published, so never routed) with its answer; the claim
         is given back unless the answer is final. False when Valkey could not record it (the
@@ -195,7 +193,7 @@ class OrderEntry:
         try:
             outcome = await self.store.decide(order, status_code, answer, token if answer else None)
         except Exception as exc:
-            log.warning("order %s: rejection not recorded: %s", order["order_id"], exc)
+            log.warning("order %s: rejection not recorded: %s", order.order_id, exc)
             outcome = None
         if answer is None or outcome != "REJECTED":
             await self._release(req, token)
@@ -215,16 +213,16 @@ class OrderEntry:
         held_digest, _, first_id = claimed.partition(":")
         if held_digest != token.partition(":")[0]:
             self.counter.labels("conflict").inc()
-            return _json(409, {"detail": f"client_order_id {coid!r} was already used with a "
-                                         f"different order ({first_id})", "order_id": first_id,
-                               "result": OrderResult.CONFLICT})
+            return _problem(409, Problem(detail=f"client_order_id {coid!r} was already used with a "
+                                             f"different order ({first_id})", order_id=first_id,
+                                      result=OrderResult.CONFLICT))
         first = await self.store.answer(first_id)
         if first is None:
             self.counter.labels("conflict").inc()
-            return _json(409, {"detail": f"client_order_id {coid!r}: the first request "
-                                         f"({first_id}) is still in flight; retry in a few seconds "
-                                         "or GET /orders?client_order_id=", "order_id": first_id,
-                               "result": OrderResult.CONFLICT})
+            return _problem(409, Problem(detail=f"client_order_id {coid!r}: the first request "
+                                             f"({first_id}) is still in flight; retry in a few seconds "
+                                             "or GET /orders?client_order_id=", order_id=first_id,
+                                      result=OrderResult.CONFLICT))
         self.counter.labels("replayed").inc()
         return _replayed(first)
 
@@ -235,6 +233,13 @@ class OrderEntry:
                 await self.store.release(req.account, req.client_order_id, token)
 
 
-def cancel_event(order: dict[str, Any]) -> contract.Cancel:
-    return contract.Cancel(id=f"cancel-{order['order_id']}", ts=contract.now_ms(),
-                           order_id=order["order_id"], account=order["account"], symbol=order["symbol"])
+def cancel_event(order: OrderRecord) -> contract.Cancel:
+    return contract.Cancel(id=f"cancel-{order.order_id}", ts=contract.now_ms(),
+                           order_id=order.order_id, account=order.account, symbol=order.symbol)
+
+
+def _move(order: OrderRecord, status: contract.OrderStatus, reason: str | None = None) -> None:
+    """The order's new status (and why), as of now."""
+    order.status, order.updated_ts = status, contract.now_ms()
+    if reason is not None:
+        order.reason = reason

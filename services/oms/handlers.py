@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
+import msgspec
 import orjson
 from fastapi import APIRouter, HTTPException, Path, Query, Request
 from fastapi.responses import Response
@@ -12,10 +13,10 @@ from pydantic import BaseModel, ConfigDict
 from services import contract
 from services.kit import bus, get_kit, service_state
 from services.kit.auth import ALL_ACCOUNTS, AccountScope, bearer
-from services.kit.jsonresp import JSONResponse
+from services.kit.jsonresp import JSONResponse, encoded
 from services.kit.names import Account, Name
 from services.oms.entry import OrderEntry, cancel_event
-from services.oms.models import OrderRequest, public
+from services.oms.models import OrderRecord, OrderRequest, OrderView, Problem
 from services.oms.state import OmsState
 from services.oms.store import OrderStore
 
@@ -93,15 +94,25 @@ def _not_found(order_id: str) -> JSONResponse:
     return JSONResponse(status_code=404, content={"detail": f"no order {order_id!r}"})
 
 
+class OrderList(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """GET /orders: newest first; `in_flight` only for a client_order_id whose first request
+    has no record yet."""
+
+    orders: list[OrderView]
+    count: int
+    in_flight: bool | None = None
+
+
+
 def _caller(request: Request) -> str | None:
     return service_state(request, OmsState).scope.caller(request)
 
 
-async def _visible_order(request: Request, order_id: str) -> dict[str, Any] | None:
+async def _visible_order(request: Request, order_id: str) -> OrderRecord | None:
     """The order, if the caller's account may see it: another account's is not found."""
     caller = _caller(request)
     order = await _store(request).current(order_id)
-    if order is None or (caller is not ALL_ACCOUNTS and order.get("account") != caller):
+    if order is None or (caller is not ALL_ACCOUNTS and order.account != caller):
         return None
     return order
 
@@ -110,9 +121,7 @@ async def _visible_order(request: Request, order_id: str) -> dict[str, Any] | No
 async def get_order(order_id: OrderId, request: Request) -> Any:
     order = await _visible_order(request, order_id)
     # a Response, so FastAPI does not walk the order again (jsonable_encoder) before encoding it
-    return JSONResponse(public(order)) if order is not None else _not_found(order_id)
-
-
+    return encoded(order.view()) if order is not None else _not_found(order_id)
 
 
 @router.get("/orders")
@@ -120,7 +129,7 @@ async def list_orders(request: Request,
                       account: Account | None = None,
                       status: contract.OrderStatus | None = None,
                       client_order_id: Name | None = None,
-                      limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> dict[str, Any]:
+                      limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> Response:
     caller = _caller(request)
     if caller is not ALL_ACCOUNTS:
         account = caller  # only the caller's own orders, whatever the query names
@@ -130,11 +139,11 @@ async def list_orders(request: Request,
         holder = await store.holder(account or "default", client_order_id)
         order_id = holder.partition(":")[2] if holder else None
         order = await store.current(order_id) if order_id else None
-        found = [public(order)] if order is not None and status in (None, order["status"]) else []
-        return {"orders": found, "count": len(found),
-                "in_flight": order_id is not None and order is None}
+        found = [order.view()] if order is not None and status in (None, order.status) else []
+        return encoded(OrderList(orders=found, count=len(found),
+                                  in_flight=order_id is not None and order is None))
     orders = await store.list(account, status, limit)
-    return {"orders": [public(o) for o in orders], "count": len(orders)}
+    return encoded(OrderList(orders=[o.view() for o in orders], count=len(orders)))
 
 
 @router.delete("/orders/{order_id}")
@@ -143,10 +152,9 @@ async def cancel_order(order_id: OrderId, request: Request) -> Any:
     order = await _visible_order(request, order_id)
     if order is None:
         return _not_found(order_id)
-    if order["status"] in contract.TERMINAL_STATUSES or order["status"] == "PENDING":
-        return JSONResponse(status_code=409, content={
-            "detail": f"order {order_id} is {order['status']}: nothing to cancel",
-            "order": public(order)})
+    if order.status in contract.TERMINAL_STATUSES or order.status == "PENDING":
+        return encoded(Problem(detail=f"order {order_id} is {order.status}: nothing to cancel",
+                                order=order.view()), 409)
     await bus.publish_event(kit.js, contract.ORDERS_CANCEL, cancel_event(order))
     return JSONResponse(status_code=202, content={"order_id": order_id, "cancel_requested": True,
-                                                  "status": order["status"]})
+                                                  "status": order.status})

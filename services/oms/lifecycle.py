@@ -7,38 +7,35 @@ Each returns True when it changed the order. Applying the same fill twice is a n
 
 from __future__ import annotations
 
-from typing import Any
-
 from services.contract import TERMINAL_STATUSES, Cancelled, Fill
+from services.oms.models import OrderRecord
 
 __all__ = ["apply_cancel", "apply_fill"]
 
 EPS = 1e-9
 
 
-def apply_fill(order: dict[str, Any], fill: Fill, now: float) -> bool:
-    fill_id = fill.fill_id
-    applied: list[str] = order.setdefault("fill_ids", [])
-    if fill_id in applied:
+def apply_fill(order: OrderRecord, fill: Fill, now: float) -> bool:
+    if fill.fill_id in order.fill_ids:
         return False
     qty, price = fill.quantity, fill.price
-    done = order["filled_quantity"]
+    done = order.filled_quantity
     total = done + qty
-    order["avg_fill_price"] = ((order["avg_fill_price"] or 0.0) * done + price * qty) / total
-    order["filled_quantity"] = total
-    applied.append(fill_id)
-    if order["status"] != "CANCELLED":
-        full = total >= order["quantity"] - EPS or (fill.final and not fill.leaves_quantity)
-        order["status"] = "FILLED" if full else "PARTIALLY_FILLED"
-    order["updated_ts"] = now
+    order.avg_fill_price = ((order.avg_fill_price or 0.0) * done + price * qty) / total
+    order.filled_quantity = total
+    order.fill_ids.append(fill.fill_id)
+    if order.status != "CANCELLED":
+        full = total >= order.quantity - EPS or (fill.final and not fill.leaves_quantity)
+        order.status = "FILLED" if full else "PARTIALLY_FILLED"
+    order.updated_ts = now
     return True
 
 
-def apply_cancel(order: dict[str, Any], event: Cancelled, now: float) -> bool:
-    if order["status"] in TERMINAL_STATUSES:
+def apply_cancel(order: OrderRecord, event: Cancelled, now: float) -> bool:
+    if order.status in TERMINAL_STATUSES:
         return False
-    order["status"] = "CANCELLED"
-    order["cancelled_quantity"] = event.cancelled_quantity or order["quantity"] - order["filled_quantity"]
-    order["reason"] = event.reason or "cancelled"
-    order["updated_ts"] = now
+    order.status = "CANCELLED"
+    order.cancelled_quantity = event.cancelled_quantity or order.quantity - order.filled_quantity
+    order.reason = event.reason or "cancelled"
+    order.updated_ts = now
     return True

@@ -1,10 +1,16 @@
-"""The order request (parsed straight from the raw body) and the order record."""
+"""The order request (parsed straight from the raw body) and the order record.
+
+The record is the contract's Order and what the OMS keeps beside it, a Struct from the
+request to Valkey and back (`oms:order:{id}` is its JSON: services/oms/store.py's
+scripts set the few fields they change in that text, so its field names are the format).
+"""
 
 from __future__ import annotations
 
 import hashlib
-from typing import Annotated, Any
+from typing import Annotated, TypeVar
 
+import msgspec
 import orjson
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
@@ -12,7 +18,7 @@ from services import contract
 from services.kit.ledger import DEFAULT_ACCOUNT
 from services.kit.names import Name, Symbol
 
-__all__ = ["OrderRequest", "new_order", "public"]
+__all__ = ["Accepted", "OrderRecord", "OrderRequest", "OrderView", "Problem", "decode_record", "new_order"]
 
 MAX_QUANTITY = 1e9
 MAX_PRICE = 1e12
@@ -61,16 +67,66 @@ class OrderRequest(BaseModel):
             price=self.price, order_id=order_id))
 
 
-def new_order(req: OrderRequest, order_id: str, now: float, status: contract.OrderStatus, risk_level: str,
-              warnings: list[str], reason: str | None) -> dict[str, Any]:
-    return {"order_id": order_id, "client_order_id": req.client_order_id, "account": req.account,
-            "symbol": req.symbol, "side": req.side, "quantity": req.quantity,
-            "order_type": req.order_type, "price": req.price, "time_in_force": req.time_in_force,
-            "status": status, "filled_quantity": 0.0, "avg_fill_price": None,
-            "risk_level": risk_level, "warnings": warnings, "reason": reason,
-            "created_ts": now, "updated_ts": now, "arrival_mid": None}
+class OrderView(contract.Order, kw_only=True):
+    """An order as the OMS shows it (answers, GET /orders): the contract's Order, and the
+    quantity a cancel left unfilled."""
+
+    cancelled_quantity: float | None = None
 
 
-def public(order: dict[str, Any]) -> dict[str, Any]:
-    """The order as events and answers show it (without the applied fill ids)."""
-    return {k: v for k, v in order.items() if k != "fill_ids"}
+class Accepted(OrderView, kw_only=True):
+    """The 201 answer: the order, how long the OMS took, and `result`."""
+
+    latency_ms: float
+    result: contract.OrderResult = contract.OrderResult.ACCEPTED
+
+
+S = TypeVar("S", bound=msgspec.Struct)
+
+
+def _as(kind: type[S], source: msgspec.Struct, **changes: object) -> S:
+    """A `kind` with the fields `source` has of it (a copy into a narrower or wider Struct)."""
+    fields = {f: getattr(source, f) for f in kind.__struct_fields__ if hasattr(source, f)}
+    return kind(**{**fields, **changes})
+
+
+class OrderRecord(OrderView, kw_only=True):
+    """`oms:order:{id}`: the view, and the ids of the fills applied to it (a fill delivered
+    again changes nothing: services/oms/lifecycle.py)."""
+
+    fill_ids: list[str] = msgspec.field(default_factory=list)
+
+    def view(self) -> OrderView:
+        return _as(OrderView, self)
+
+    def order(self) -> contract.Order:
+        """The contract's Order (what `orders.new` carries), without the OMS's own fields."""
+        return _as(contract.Order, self)
+
+    def accepted(self, latency_ms: float) -> Accepted:
+        return _as(Accepted, self, latency_ms=latency_ms)
+
+
+_record_decoder = msgspec.json.Decoder(OrderRecord)
+
+
+def decode_record(raw: bytes | str) -> OrderRecord:
+    return _record_decoder.decode(raw)
+
+
+class Problem(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """A 4xx/5xx answer: why, and `result`; the fields not set are left out."""
+
+    detail: str
+    errors: list[str] | None = None
+    order_id: str | None = None
+    order: OrderView | None = None
+    result: contract.OrderResult | None = None
+
+
+def new_order(req: OrderRequest, order_id: str, now: float) -> OrderRecord:
+    """A new order, PENDING (services/oms/entry.py moves it on)."""
+    return OrderRecord(order_id=order_id, client_order_id=req.client_order_id, account=req.account,
+                       symbol=req.symbol, side=req.side, quantity=req.quantity,
+                       order_type=req.order_type, price=req.price, time_in_force=req.time_in_force,
+                       status="PENDING", created_ts=now, updated_ts=now)

@@ -13,8 +13,9 @@ One clock: an order's `created_ts` is Valkey's `TIME` when its record was writte
 PENDING order's expiry is a key's TTL, so whether an order is too old to route is judged
 by Valkey alone, never by the clock of whoever asks (a router whose clock ran 15 s ahead
 expired orders its OMS was confirming: 11.6% of them were answered 503).
-The scripts never re-encode a record (cjson writes `[]` as `{}` and keeps 14 digits):
-they set the few fields they change in the stored JSON text.
+The record is services/oms/models.py's OrderRecord, encoded by msgspec (compact JSON, as
+the scripts expect). The scripts never re-encode a record (cjson writes `[]` as `{}` and
+keeps 14 digits): they set the few fields they change in the stored JSON text.
 
 An accepted order is written PENDING before it is published, and becomes ACCEPTED by
 `decide` only after JetStream acknowledged the publish. `decide` and `gate` (the
@@ -26,16 +27,21 @@ routes is one the OMS answered 201 (or is about to), and an order the OMS answer
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
-import orjson
+import msgspec
 import redis.asyncio as aioredis
 from redis.exceptions import NoScriptError
 
+from services import contract
 from services.kit.text import raw as as_bytes
 from services.kit.text import text
+from services.oms.models import OrderRecord, decode_record
 
 __all__ = ["ALL", "PENDING_EXPIRY_S", "OrderStore", "coid_key", "expired_reason"]
+
+log = logging.getLogger(__name__)
 
 ALL = "*"
 DAY = 24 * 3600
@@ -72,7 +78,7 @@ def coid_key(account: str, client_order_id: str) -> str:
 
 # Lua helpers shared by the scripts: Valkey's clock in epoch ms, and one top-level field
 # of a stored record set to a JSON value in its text, added when absent (a record is
-# orjson's compact form, where `"name":` cannot occur inside a string: quotes are escaped).
+# msgspec's compact JSON, where `"name":` cannot occur inside a string: quotes are escaped).
 _LUA_LIB = """
 local function now_ms()
   local t = redis.call('TIME')
@@ -187,31 +193,32 @@ class OrderStore:
     async def holder(self, account: str, client_order_id: str) -> str | None:
         return _text(await self.valkey.get(coid_key(account, client_order_id)))
 
-    async def create(self, order: dict[str, Any], token: str | None = None) -> str | None:
+    async def create(self, order: OrderRecord, token: str | None = None) -> str | None:
         """Write the order PENDING with its indexes, its `created_ts` and `updated_ts` set
         (in `order` too) to Valkey's clock. With a `token`, claim the order's client order
         id first, for `claim_ttl_s`: None when it was free (or is already ours: a retried
         call), else the holder's token, and nothing is written."""
-        oid, coid = order["order_id"], order.get("client_order_id")
-        key = coid_key(order["account"], coid) if coid and token else NO_CLAIM
+        oid, coid = order.order_id, order.client_order_id
+        key = coid_key(order.account, coid) if coid and token else NO_CLAIM
         held, now = await self._create(
-            keys=[_order_key(oid), _index_key(order["account"]), _index_key(ALL), key, _pending_key(oid)],
-            args=[orjson.dumps(order), oid, 0, self.order_ttl, token or "", self.claim_ttl,
+            keys=[_order_key(oid), _index_key(order.account), _index_key(ALL), key, _pending_key(oid)],
+            args=[contract.encode(order), oid, 0, self.order_ttl, token or "", self.claim_ttl,
                   int(self.pending_expiry_s * 1000)])
         if _text(held):
             return _text(held)
-        order["created_ts"] = order["updated_ts"] = float(_text(now) or 0)
+        order.created_ts = order.updated_ts = float(_text(now) or 0)
         return None
 
-    async def decide(self, order: dict[str, Any], status_code: int, answer: bytes | None,
-                     token: str | None, taken: dict[str, Any] | None = None) -> str:
-        """Move a PENDING order to `order["status"]` (see _DECIDE); the status it now has."""
-        oid, coid = order["order_id"], order.get("client_order_id")
-        key = coid_key(order["account"], coid) if coid and token else NO_CLAIM
+    async def decide(self, order: OrderRecord, status_code: int, answer: bytes | None,
+                     token: str | None, taken: OrderRecord | None = None) -> str:
+        """Move a PENDING order to `order.status` (see _DECIDE); the status it now has."""
+        oid, coid = order.order_id, order.client_order_id
+        key = coid_key(order.account, coid) if coid and token else NO_CLAIM
+        record = contract.encode(order)
         result = await self._decide(
             keys=[_order_key(oid), _answer_key(oid), key],
-            args=[orjson.dumps(order), order["status"], _answer_blob(status_code, answer),
-                  self.order_ttl, token or "", self.ttl, orjson.dumps(taken or order)])
+            args=[record, order.status, _answer_blob(status_code, answer),
+                  self.order_ttl, token or "", self.ttl, contract.encode(taken) if taken else record])
         return result.decode() if isinstance(result, bytes) else str(result)
 
     async def gate(self, order_id: str) -> str:
@@ -244,39 +251,47 @@ class OrderStore:
         code, _, body = as_bytes(raw).partition(b"|")
         return int(code), body
 
-    async def get(self, order_id: str) -> dict[str, Any] | None:
-        raw = await self.valkey.get(_order_key(order_id))
-        return orjson.loads(raw) if raw is not None else None
+    async def get(self, order_id: str) -> OrderRecord | None:
+        return (await self.get_many([order_id])).get(order_id)
 
-    async def get_many(self, order_ids: list[str]) -> dict[str, dict[str, Any]]:
-        """The stored ones of these orders, by id: one round trip."""
+    async def get_many(self, order_ids: list[str]) -> dict[str, OrderRecord]:
+        """The stored ones of these orders, by id: one round trip. A record that does not
+        decode (written by hand, or damaged) is logged and left out: it is not an order."""
         raws = await self.valkey.mget([_order_key(i) for i in order_ids]) if order_ids else []
-        return {i: orjson.loads(r) for i, r in zip(order_ids, raws, strict=True) if r is not None}
+        found = {}
+        for order_id, raw in zip(order_ids, raws, strict=True):
+            if raw is None:
+                continue
+            try:
+                found[order_id] = decode_record(raw)
+            except msgspec.ValidationError as exc:
+                log.warning("oms:order:%s does not decode as an order record: %s", order_id, exc)
+        return found
 
-    async def put_many(self, orders: list[dict[str, Any]]) -> None:
+    async def put_many(self, orders: list[OrderRecord]) -> None:
         if not orders:
             return
         async with self.valkey.pipeline(transaction=False) as pipe:
             for order in orders:
-                pipe.set(_order_key(order["order_id"]), orjson.dumps(order), ex=self.order_ttl)
+                pipe.set(_order_key(order.order_id), contract.encode(order), ex=self.order_ttl)
             await pipe.execute()
 
-    async def current(self, order_id: str) -> dict[str, Any] | None:
+    async def current(self, order_id: str) -> OrderRecord | None:
         """The order; a PENDING one past its expiry is settled (REJECTED) first, as the
         router would: a reader never sees a state the order can no longer leave."""
         return (await self.current_many([order_id])).get(order_id)
 
-    async def current_many(self, order_ids: list[str]) -> dict[str, dict[str, Any]]:
+    async def current_many(self, order_ids: list[str]) -> dict[str, OrderRecord]:
         found = await self.get_many(order_ids)
-        pending = [i for i, o in found.items() if o["status"] == "PENDING"]
+        pending = [i for i, o in found.items() if o.status == "PENDING"]
         settled = [i for i, s in zip(pending, await self.gate_many(pending), strict=True) if s != "PENDING"]
         return {**found, **await self.get_many(settled)}
 
-    async def list(self, account: str | None, status: str | None, limit: int) -> list[dict[str, Any]]:
+    async def list(self, account: str | None, status: str | None, limit: int) -> list[OrderRecord]:
         """Newest first (PENDING ones past their expiry settled); scans the index in pages
         until `limit` orders match."""
         key, start, page = _index_key(account or ALL), 0, max(limit, 200)
-        out: list[dict[str, Any]] = []
+        out: list[OrderRecord] = []
         while len(out) < limit:
             ids = [text(i) for i in await self.valkey.zrevrange(key, start, start + page - 1)]
             if not ids:
@@ -284,7 +299,7 @@ class OrderStore:
             orders = await self.current_many(ids)
             for order_id in ids:
                 order = orders.get(order_id)
-                if order is not None and (status is None or order["status"] == status):
+                if order is not None and (status is None or order.status == status):
                     out.append(order)
                     if len(out) == limit:
                         break

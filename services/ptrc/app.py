@@ -9,10 +9,11 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query, Request, Response
 
 from services.kit import Kit, KitSettings, create_app, service_state
 from services.kit.auth import account_of
+from services.kit.jsonresp import encoded
 from services.kit.ledger import DEFAULT_ACCOUNT, Ledger, consume_fills, tidy
 from services.kit.names import AccountQuery
 from services.ptrc.publisher import SnapshotPublisher
@@ -42,11 +43,11 @@ async def positions(request: Request, account: AccountQuery = DEFAULT_ACCOUNT) -
 
 @router.get("/trades")
 async def trades(request: Request, account: AccountQuery = DEFAULT_ACCOUNT,
-                 limit: int = Query(1000, ge=1, le=100_000)) -> dict[str, object]:
+                 limit: int = Query(1000, ge=1, le=100_000)) -> Response:
     """The blotter, oldest first: the last `limit` trades and the total count."""
     account = account_of(request, account)
     count, rows = await _ledger(request).trades(account, limit)
-    return {"account": account, "count": count, "trades": rows}
+    return encoded({"account": account, "count": count, "trades": rows})
 
 
 @contextlib.asynccontextmanager
