@@ -24,7 +24,8 @@ if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
 
 TIERS = ("unit", "process", "stack", "docker")
 # what starts a server process: a unit test may use none of these
-SERVER_FIXTURES = {"valkey_server", "nats_server", "fresh_valkey", "fresh_nats", "run_dirs", "stack_run"}
+SERVER_FIXTURES = {"valkey_server", "nats_server", "fresh_valkey", "fresh_nats", "run_dirs", "stack_run",
+                   "null_url"}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -57,6 +58,25 @@ def tmp_cwd(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("TRADE_OPS_RUN_DIR", str(tmp_path / "run"))
     return tmp_path
+
+
+@pytest.fixture
+def wide_console(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No wrapping at 80 columns, so a CLI message invoked in process can be matched whole.
+    A module opts in with `pytest.mark.usefixtures("wide_console")`."""
+    from trade_ops import console
+
+    for con in {console.console, console.err_console}:
+        monkeypatch.setattr(con, "_width", 1000)
+
+
+@pytest.fixture(scope="module")
+def null_url() -> Iterator[str]:
+    """bench's null endpoint (a child process), one for the module."""
+    from trade_ops.bench.null_server import NullServer
+
+    with NullServer() as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

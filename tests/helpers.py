@@ -28,10 +28,14 @@ from services import provision as topology
 from trade_ops import infra
 from trade_ops.cli import app
 
-__all__ = ["CLI", "ROOT", "Proc", "cli_env", "cli_json", "cli_process", "interrupt", "json_object",
-           "remake_durables", "request_as", "start_nats", "start_service", "start_valkey", "wait_until"]
+__all__ = ["CLEAN_ENV", "CLI", "ROOT", "Proc", "cli_env", "cli_json", "cli_process", "interrupt",
+           "json_object", "remake_durables", "request_as", "start_delay_app", "start_nats", "start_service",
+           "start_valkey", "wait_until"]
 
 ROOT = Path(__file__).resolve().parents[1]
+# For the CLI a test invokes: nothing points it at the caller's stack, offset or run directory.
+CLEAN_ENV: dict[str, str | None] = {"TRADE_OPS_RUN_DIR": None, "TRADE_OPS_STACK": None,
+                                    "TRADE_OPS_PORT_OFFSET": None}
 # trade-ops as a process of its own, on this checkout's code (with cli_env) whatever is installed
 CLI = [sys.executable, "-c", "from trade_ops.cli import main; main()"]
 
@@ -211,6 +215,20 @@ def _http_ok(url: str) -> bool:
             return bool(resp.status == 200)
     except OSError:
         return False
+
+
+def start_delay_app(workdir: Path, **settings: str) -> Proc:
+    """tests/apps/delay.py (POST /check) on a free port; `settings`: its DELAY_MS, BUSY_MS, TOKEN."""
+
+    def once() -> Proc:
+        port = infra.free_port()
+        cmd = [sys.executable, "-m", "uvicorn", "tests.apps.delay:app", "--app-dir", str(ROOT),
+               "--port", str(port), "--log-level", "warning", "--no-access-log"]
+        log = workdir / f"delay-{port}.log"
+        proc = Proc(_spawn(cmd, log, settings), port, log, f"http://127.0.0.1:{port}")
+        return _started(proc, lambda: _http_ok(proc.url + "/livez"), "the delay app")
+
+    return _on_a_free_port(once)
 
 
 def start_service(name: str, workdir: Path, env: dict[str, str], timeout: float = 20.0) -> Proc:

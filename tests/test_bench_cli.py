@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import orjson
@@ -11,7 +10,6 @@ from typer.testing import CliRunner
 
 from trade_ops import infra
 from trade_ops.bench import hist
-from trade_ops.bench.null_server import NullServer
 from trade_ops.bench.runs import histograms
 from trade_ops.cli import app
 from trade_ops.savedruns import read_run
@@ -19,12 +17,6 @@ from trade_ops.savedruns import read_run
 pytestmark = [pytest.mark.process, pytest.mark.usefixtures("tmp_cwd")]
 
 runner = CliRunner()
-
-
-@pytest.fixture(scope="module")
-def null_url() -> Iterator[str]:
-    with NullServer() as url:
-        yield url
 
 
 def _bench(*args: str) -> tuple[int, str, str]:

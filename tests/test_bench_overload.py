@@ -18,9 +18,7 @@ import psutil
 import pytest
 from typer.testing import CliRunner
 
-from tests.apps.stacks import ROOT
-from tests.helpers import Proc, _http_ok, _on_a_free_port, _spawn, _started
-from trade_ops import infra
+from tests.helpers import CLEAN_ENV, start_delay_app
 from trade_ops.bench.cpu import CpuMeter, cpu_summary
 from trade_ops.bench.loadgen import LoadSpec, Raw
 from trade_ops.bench.null_server import NullServer
@@ -31,7 +29,6 @@ from trade_ops.cli import app
 
 pytestmark = pytest.mark.process
 
-CLEAN_ENV = {"TRADE_OPS_RUN_DIR": None, "TRADE_OPS_STACK": None, "TRADE_OPS_PORT_OFFSET": None}
 
 
 def _raw(rate: float, delivered: float, n: int = 400) -> Raw:
@@ -57,15 +54,7 @@ def test_a_run_that_delivered_less_than_asked_is_flagged_overloaded() -> None:
 @pytest.fixture
 def capacity_100(tmp_path: Path) -> Iterator[str]:
     """A real service that serves one request at a time, 10 ms each: 100 requests a second."""
-    def once() -> Proc:
-        port = infra.free_port()
-        cmd = [sys.executable, "-m", "uvicorn", "tests.apps.delay:app", "--app-dir", str(ROOT),
-               "--port", str(port), "--log-level", "warning", "--no-access-log"]
-        log = tmp_path / f"busy-{port}.log"
-        proc = Proc(_spawn(cmd, log, {"BUSY_MS": "10"}), port, log, f"http://127.0.0.1:{port}")
-        return _started(proc, lambda: _http_ok(proc.url + "/livez"), "the busy app")
-
-    proc = _on_a_free_port(once)
+    proc = start_delay_app(tmp_path, BUSY_MS="10")
     try:
         yield f"{proc.url}/check"
     finally:

@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -20,13 +19,10 @@ from hdrh.histogram import HdrHistogram
 from rich.console import Console
 from typer.testing import CliRunner
 
-from tests.apps.stacks import ROOT
-from tests.helpers import Proc, _http_ok, _on_a_free_port, _spawn, _started
-from trade_ops import infra
+from tests.helpers import start_delay_app
 from trade_ops.bench import hist
 from trade_ops.bench.coordinator import Started, process_launch, run_workers
 from trade_ops.bench.loadgen import run_load
-from trade_ops.bench.null_server import NullServer
 from trade_ops.bench.runner import BenchRequest
 from trade_ops.bench.worker import Job, job_target, parse_shard, parse_start, run_shard, shard_spec
 from trade_ops.cli import app
@@ -38,25 +34,9 @@ QUIET = Console(file=open(os.devnull, "w"))  # noqa: SIM115 (the module's lifeti
 
 
 @pytest.fixture(scope="module")
-def null_url() -> Iterator[str]:
-    with NullServer() as url:
-        yield url
-
-
-@pytest.fixture(scope="module")
 def delay_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real service answering after 5 ms: its latency does not depend on the generator."""
-    where = tmp_path_factory.mktemp("delay")
-
-    def once() -> Proc:
-        port = infra.free_port()
-        cmd = [sys.executable, "-m", "uvicorn", "tests.apps.delay:app", "--app-dir", str(ROOT),
-               "--port", str(port), "--log-level", "warning", "--no-access-log"]
-        proc = Proc(_spawn(cmd, where / f"delay-{port}.log", {"DELAY_MS": "5"}), port, where / "log",
-                    f"http://127.0.0.1:{port}")
-        return _started(proc, lambda: _http_ok(proc.url + "/livez"), "the delay app")
-
-    proc = _on_a_free_port(once)
+    proc = start_delay_app(tmp_path_factory.mktemp("delay"), DELAY_MS="5")
     try:
         yield proc.url + "/check"
     finally:

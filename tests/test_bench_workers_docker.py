@@ -6,7 +6,6 @@ fails there instead), as tests/test_docker.py does."""
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,18 +15,11 @@ from rich.console import Console
 from services import env
 from trade_ops.bench.coordinator import run_workers
 from trade_ops.bench.docker_workers import LABEL_RUN
-from trade_ops.bench.null_server import NullServer
 from trade_ops.bench.runner import BenchRequest
 from trade_ops.context import Context
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(900)]  # the first use builds the service image
 BASE_IMAGE = os.environ.get("TRADE_OPS_TEST_BASE_IMAGE", "local/debian-python:bookworm")
-
-
-@pytest.fixture
-def null_url() -> Iterator[str]:
-    with NullServer() as url:
-        yield url
 
 
 def test_workers_run_as_containers_and_are_removed(docker_engine: Any, null_url: str, tmp_path: Path,

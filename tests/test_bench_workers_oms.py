@@ -14,6 +14,7 @@ import pytest
 from typer.testing import CliRunner
 
 from tests.apps.stacks import free_offset
+from tests.helpers import CLEAN_ENV
 from trade_ops.cli import app
 from trade_ops.credentials import operator_headers
 from trade_ops.rundir import RunDir
@@ -22,7 +23,6 @@ from trade_ops.stack import load_stack
 
 # a stack start on a loaded 2-core box, then one short run
 pytestmark = [pytest.mark.stack, pytest.mark.timeout(300)]
-CLEAN_ENV = {"TRADE_OPS_RUN_DIR": None, "TRADE_OPS_STACK": None, "TRADE_OPS_PORT_OFFSET": None}
 
 
 @pytest.fixture(scope="module")

@@ -21,7 +21,7 @@ import psutil
 import pytest
 from typer.testing import CliRunner
 
-from tests.helpers import wait_until
+from tests.helpers import CLEAN_ENV, wait_until
 from trade_ops.chaos.faults import parse_faults
 from trade_ops.chaos.foreign import check_faults
 from trade_ops.chaos.inject import Injector
@@ -32,7 +32,6 @@ from trade_ops.stack import load_stack
 
 pytestmark = pytest.mark.process
 
-CLEAN_ENV = {"TRADE_OPS_RUN_DIR": None, "TRADE_OPS_STACK": None, "TRADE_OPS_PORT_OFFSET": None}
 IMAGE = "local/debian-python:bookworm"  # the base image the Docker runtime builds on, already here
 
 

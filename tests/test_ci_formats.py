@@ -35,12 +35,6 @@ def _no_step_summary(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
 
 
-@pytest.fixture(scope="module")
-def null_url() -> Iterator[str]:
-    with NullServer() as url:
-        yield url
-
-
 def _invoke(*args: str) -> tuple[int, str]:
     result = CliRunner().invoke(app, list(args), catch_exceptions=False)
     return result.exit_code, result.stdout

@@ -16,13 +16,12 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from tests.helpers import CLI, cli_env, interrupt
+from tests.helpers import CLEAN_ENV, CLI, cli_env, interrupt
 from tests.report_synth import save_run
 from trade_ops.cli import app
 
 pytestmark = pytest.mark.process
 
-CLEAN_ENV = {"TRADE_OPS_RUN_DIR": None, "TRADE_OPS_STACK": None, "TRADE_OPS_PORT_OFFSET": None}
 
 
 def _env() -> dict[str, str]:

@@ -11,19 +11,19 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from tests import helpers
 from tests.apps.stacks import free_offset, gone, write_stack
 from tests.helpers import cli_env, cli_process, wait_until
-from trade_ops import console, logfiles, runtime
+from trade_ops import logfiles, runtime
 from trade_ops.cli import app
 from trade_ops.commands.proctable import human_duration
 from trade_ops.doctor.model import decode_report
 from trade_ops.rundir import RunDir, find_run_dir
 from trade_ops.runtime import supervisor
 
-pytestmark = pytest.mark.process
+pytestmark = [pytest.mark.process, pytest.mark.usefixtures("wide_console")]
 
-CLEAN_ENV = {"TRADE_OPS_RUN_DIR": None, "TRADE_OPS_STACK": None, "TRADE_OPS_PORT_OFFSET": None,
-             "TRADE_OPS_RUNTIME": None}
+CLEAN_ENV = {**helpers.CLEAN_ENV, "TRADE_OPS_RUNTIME": None}
 
 
 def run(*args: str) -> tuple[int, str]:
@@ -34,12 +34,6 @@ def run(*args: str) -> tuple[int, str]:
 def run_split(*args: str) -> tuple[int, str, str]:
     result = CliRunner().invoke(app, list(args), env=CLEAN_ENV, catch_exceptions=False)
     return result.exit_code, result.stdout, result.stderr
-
-
-@pytest.fixture(autouse=True)
-def wide_console(monkeypatch: pytest.MonkeyPatch) -> None:
-    for con in {console.console, console.err_console}:
-        monkeypatch.setattr(con, "_width", 1000)
 
 
 

@@ -12,26 +12,18 @@ import pytest
 from typer.testing import CliRunner
 
 from tests.apps.stacks import dead_command, free_offset, gone, write_stack
-from trade_ops import console
+from tests.helpers import CLEAN_ENV
 from trade_ops.cli import app
 from trade_ops.rundir import RunDir
 from trade_ops.stack import load_stack
 
-pytestmark = pytest.mark.process
+pytestmark = [pytest.mark.process, pytest.mark.usefixtures("wide_console")]
 
-CLEAN_ENV = {"TRADE_OPS_RUN_DIR": None, "TRADE_OPS_STACK": None, "TRADE_OPS_PORT_OFFSET": None}
 
 
 def run(*args: str) -> tuple[int, str]:
     result = CliRunner().invoke(app, list(args), env=CLEAN_ENV, catch_exceptions=False)
     return result.exit_code, result.output
-
-
-@pytest.fixture(autouse=True)
-def wide_console(monkeypatch: pytest.MonkeyPatch) -> None:
-    """No wrapping at 80 columns, so messages can be matched whole."""
-    for con in {console.console, console.err_console}:
-        monkeypatch.setattr(con, "_width", 1000)
 
 
 

@@ -29,9 +29,10 @@ import redis
 import yaml
 from typer.testing import CliRunner
 
+from tests import helpers
 from tests.apps.stacks import ROOT, free_offset
 from tests.helpers import wait_until
-from trade_ops import compose, compose_secrets, console, credentials, nats_system
+from trade_ops import compose, compose_secrets, credentials, nats_system
 from trade_ops.cli import app
 from trade_ops.context import Context
 from trade_ops.credentials import operator_headers, valkey_login
@@ -44,11 +45,10 @@ from trade_ops.runtime.docker import connect, containers_of, project_name
 from trade_ops.runtime.image import ImageBuildError, ensure_image
 from trade_ops.stack import load_stack
 
-pytestmark = [pytest.mark.docker, pytest.mark.timeout(400)]
+pytestmark = [pytest.mark.docker, pytest.mark.timeout(400), pytest.mark.usefixtures("wide_console")]
 
 BASE_IMAGE = os.environ.get("TRADE_OPS_TEST_BASE_IMAGE", "local/debian-python:bookworm")
-CLEAN_ENV = {"TRADE_OPS_RUN_DIR": None, "TRADE_OPS_STACK": None, "TRADE_OPS_PORT_OFFSET": None,
-             "TRADE_OPS_RUNTIME": None, "TRADE_OPS_BASE_IMAGE": None}
+CLEAN_ENV = {**helpers.CLEAN_ENV, "TRADE_OPS_RUNTIME": None, "TRADE_OPS_BASE_IMAGE": None}
 OFFLINE = {"TRADE_OPS_VALKEY_IMAGE": compose.SERVICE_IMAGE, "TRADE_OPS_NATS_IMAGE": compose.SERVICE_IMAGE,
            "TRADE_OPS_BASE_IMAGE": BASE_IMAGE}
 
@@ -56,12 +56,6 @@ OFFLINE = {"TRADE_OPS_VALKEY_IMAGE": compose.SERVICE_IMAGE, "TRADE_OPS_NATS_IMAG
 def run(*args: str, env: dict[str, str | None] | None = None) -> tuple[int, str]:
     result = CliRunner().invoke(app, list(args), env={**CLEAN_ENV, **(env or {})}, catch_exceptions=False)
     return result.exit_code, result.output
-
-
-@pytest.fixture(autouse=True)
-def wide_console(monkeypatch: pytest.MonkeyPatch) -> None:
-    for con in {console.console, console.err_console}:
-        monkeypatch.setattr(con, "_width", 1000)
 
 
 @pytest.fixture(scope="module")

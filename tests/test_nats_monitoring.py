@@ -178,9 +178,9 @@ def test_http_and_system_readings_agree(tmp_path: Path, secured: dict[str, Any])
                 for c in s.get("consumer_detail") or []}
 
     assert consumers(a["jsz"]) == consumers(b["jsz"]) and consumers(a["jsz"])
-    assert a["connz"].doc is not None and b["connz"].doc is not None
-    assert all("subscriptions_list_detail" in c or not c.get("subscriptions")
-               for r in (a, b) for c in r["connz"].doc["connections"])  # type: ignore[union-attr]
+    connz = [r["connz"].doc for r in (a, b)]
+    assert all(doc is not None and all("subscriptions_list_detail" in c or not c.get("subscriptions")
+                                       for c in doc["connections"]) for doc in connz)
 
 
 @pytest.mark.process

@@ -12,15 +12,12 @@ a minute; nothing here asserts a timing: only what the comparison calls.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.apps.stacks import ROOT
-from tests.helpers import Proc, _http_ok, _on_a_free_port, _spawn, _started
-from trade_ops import infra
+from tests.helpers import start_delay_app
 from trade_ops.bench.loadgen import LoadSpec, run_load
 from trade_ops.bench.results import analyse
 from trade_ops.bench.targets import make_target
@@ -40,24 +37,12 @@ SPEC_2X: dict[str, float | str] = {**SPEC, "duration_s": 1.5, "interval_s": 0.15
 BASE_DELAY_MS, SLOWER_DELAY_MS = 5.0, 11.0  # with ~0.5 ms of HTTP around it: about 2x slower
 
 
-def _start(tmp_path: Path, delay_ms: float) -> Proc:
-    def once() -> Proc:
-        port = infra.free_port()
-        cmd = [sys.executable, "-m", "uvicorn", "tests.apps.delay:app", "--app-dir", str(ROOT),
-               "--port", str(port), "--log-level", "warning", "--no-access-log"]
-        log = tmp_path / f"delay-{delay_ms:g}-{port}.log"
-        proc = Proc(_spawn(cmd, log, {"DELAY_MS": str(delay_ms)}), port, log, f"http://127.0.0.1:{port}")
-        return _started(proc, lambda: _http_ok(proc.url + "/livez"), "the delay app")
-
-    return _on_a_free_port(once)
-
-
 @pytest.fixture(scope="module")
 def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
     d = tmp_path_factory.mktemp("aa-real")
-    base = _start(d, BASE_DELAY_MS)
+    base = start_delay_app(d, DELAY_MS=f"{BASE_DELAY_MS:g}")
     try:
-        slower = _start(d, SLOWER_DELAY_MS)
+        slower = start_delay_app(d, DELAY_MS=f"{SLOWER_DELAY_MS:g}")
         try:
             yield f"{base.url}/check", f"{slower.url}/check"
         finally:

@@ -75,15 +75,9 @@ def test_a_command_printed_for_a_run_with_a_token_runs_as_printed(tmp_path: Path
     import sys
 
     from tests.apps.stacks import ROOT
-    from tests.helpers import Proc, _http_ok, _spawn, _started
-    from trade_ops import infra
+    from tests.helpers import start_delay_app
 
-    port = infra.free_port()
-    cmd = [sys.executable, "-m", "uvicorn", "tests.apps.delay:app", "--app-dir", str(ROOT),
-           "--port", str(port), "--log-level", "warning", "--no-access-log"]
-    log, base = tmp_path / "app.log", f"http://127.0.0.1:{port}"
-    app_proc = _started(Proc(_spawn(cmd, log, {"TOKEN": "s3cret"}), port, log, base),
-                        lambda: _http_ok(f"{base}/livez"), "the token-checking app")
+    app_proc = start_delay_app(tmp_path, TOKEN="s3cret")
     try:
         url = f"{app_proc.url}/check"
         assert _run(f"trade-ops bench http --url {url} -n 20 -c 1 --save open") == 1  # 401s: errors fail

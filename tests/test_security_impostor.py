@@ -21,7 +21,7 @@ import pytest
 from typer.testing import CliRunner
 
 from tests.apps.stacks import ROOT, free_stack
-from tests.helpers import wait_until
+from tests.helpers import CLEAN_ENV, wait_until
 from trade_ops import identity, infra, readiness
 from trade_ops.cli import app
 from trade_ops.rundir import RunDir
@@ -29,7 +29,6 @@ from trade_ops.runtime import supervisor
 from trade_ops.stack import Stack
 
 pytestmark = [pytest.mark.process, pytest.mark.timeout(240)]
-CLEAN_ENV = {"TRADE_OPS_RUN_DIR": None, "TRADE_OPS_STACK": None, "TRADE_OPS_PORT_OFFSET": None}
 
 
 class Impostor:

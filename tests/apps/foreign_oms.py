@@ -121,10 +121,10 @@ async def _orders_route(scope: dict[str, Any], receive: Any, send: Any) -> None:
         errors = _errors(body)
         if errors:
             return await _answer(send, 400, {"error": "Order validation failed", "details": errors})
-        order = _place(body)
-        if "nc" in _nats and order["status"] == OPEN:
-            await _nats["nc"].publish(ACCEPTED, json.dumps(order).encode())
-        return await _answer(send, 200, order)
+        placed = _place(body)
+        if "nc" in _nats and placed["status"] == OPEN:
+            await _nats["nc"].publish(ACCEPTED, json.dumps(placed).encode())
+        return await _answer(send, 200, placed)
     if path == "/orders" and method == "GET":
         _seen["lists"] += 1
         query = {k: v[0] for k, v in parse_qs(scope.get("query_string", b"").decode()).items()}
