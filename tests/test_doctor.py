@@ -449,6 +449,21 @@ def test_reconciliation_names_each_disagreement() -> None:
     judge(healthy, ok)
     assert ok.status == "pass" and ok.summary == "1 fills, 4 orders agree"
 
+    # What the child sends (slim) is judged the same: the lake's other ids and the orders'
+    # other fields are not sent, a repeated id outside the window still is.
+    from trade_ops.doctor.reconcile import slim
+
+    orders = {k: ({**v, "symbol": "X", "price": 1.0} if v else v) for k, v in data["orders"].items()}
+    older = {**data, "lake_fill_ids": [*data["lake_fill_ids"], "old-1", "old-2", "old-2"], "orders": orders}
+    sent = slim(older)
+    assert sorted(sent["lake_fill_ids"]) == ["ghost-1", "o1-1", "o1-1", "o2-1", "old-2", "old-2"]
+    assert sent["orders"]["o1"] == {"status": "FILLED"} and sent["orders"]["ghost"] is None
+    whole, slimmed = CheckResult("agree", "dataflow"), CheckResult("agree", "dataflow")
+    judge(older, whole)
+    judge(sent, slimmed)
+    assert slimmed.problems == whole.problems and len(whole.problems) == 5
+    assert "2 fill id(s) written more than once" in whole.problems[2]
+
 
 def test_ticker_age_reads_the_seeds_iso_timestamp() -> None:
     from trade_ops.doctor.check_functional import _age_s

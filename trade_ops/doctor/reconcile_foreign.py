@@ -184,7 +184,7 @@ async def read_fills(target: Target, window: int) -> tuple[Fills | None, str]:
         js = nc.jetstream()
         fills = Fills(await _sources(target, js))
         for source in fills.sources:
-            read = await stream_fills(js, source.stream, source.subject, window)
+            read = await stream_fills(nc, source.stream, source.subject, window)
             if read is None:
                 fills.missing.append(source.stream)
                 continue
