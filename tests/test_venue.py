@@ -306,3 +306,27 @@ def test_every_service_is_healthy(stack: Stack) -> None:
         r = httpx.get(stack.url(name) + "/health", timeout=5)
         assert r.status_code == 200, (name, r.text)
         assert r.json()["status"] in ("pass", "warn"), (name, r.text)
+
+
+def _fills_published(stack: Stack) -> float:
+    text = httpx.get(stack.url("live-gateway") + "/metrics").text
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+               if line.startswith("venue_fills_total"))
+
+
+async def test_acked_events_leave_the_outbox_without_being_published_again(
+        stack: Stack, nats_server: Proc) -> None:
+    """An event JetStream acked leaves the outbox with the venue's next save or flush (not a
+    round trip of its own): the flush never publishes it a second time, and the outbox drains."""
+    async with Bus(nats_server.url, stack.env["TRADE_OPS_VALKEY_URL"]) as b:
+        await quote(stack, b, 40.0, 40.5)
+        before = await asyncio.to_thread(_fills_published, stack)
+        first = await b.order("buy", 1)
+        await b.until(lambda: b.events(first))
+        second = await b.order("sell", 1)  # its save takes the first fill out of the outbox
+        await b.until(lambda: b.events(second))
+        await asyncio.sleep(1.5)  # a periodic flush (outbox_flush_s 1 s) runs meanwhile
+        outbox = await b.orders.valkey.hlen("venue:outbox")
+        after = await asyncio.to_thread(_fills_published, stack)
+    assert outbox == 0
+    assert after - before == 2  # each fill published once

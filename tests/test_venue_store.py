@@ -80,3 +80,22 @@ def test_orders_and_events_come_back_typed_and_earlier_records_still_read(fresh_
             await valkey.aclose()
 
     asyncio.run(run())
+
+
+def test_a_save_takes_the_events_sent_before_out_of_the_outbox(fresh_valkey: Proc) -> None:
+    from services.live_gateway.matching import cancel
+
+    async def run() -> tuple[list[str], list[str]]:
+        valkey = aioredis.from_url(fresh_valkey.url)
+        try:
+            store = VenueStore(valkey)
+            a = Working(order=Order(order_id="a", symbol="X", side="buy", quantity=1))
+            b = Working(order=Order(order_id="b", symbol="X", side="buy", quantity=1))
+            await store.save([(a, [cancel(a, "one")])])
+            kept = [e.id for _, e in await store.outbox()]
+            await store.save([(b, [cancel(b, "two")])], sent=kept)  # a's event was acked meanwhile
+            return kept, [e.id for _, e in await store.outbox()]
+        finally:
+            await valkey.aclose()
+
+    assert asyncio.run(run()) == (["cancelled-a"], ["cancelled-b"])

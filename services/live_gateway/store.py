@@ -4,7 +4,8 @@
                        came first; kept 30 days: a redelivered order is recognised)
     venue:open         zset of resting order ids, scored by arrival (time priority)
     venue:outbox       hash event id -> {subject, event}: written with the order state in
-                       one MULTI, removed once JetStream acked the publish
+                       one MULTI; once JetStream acked the publish, removed in the next
+                       MULTI (or by the periodic flush)
 
 A crash after the MULTI and before the publish leaves the events in the outbox; they
 are published on start (and by a periodic flush), with their fixed ids, so JetStream
@@ -111,9 +112,12 @@ class VenueStore:
         raws = await self.valkey.mget([_key(i) for i in ids])
         return [w for w in (_held(r) for r in raws if r) if isinstance(w, Working) and w.is_open]
 
-    async def save(self, changes: list[tuple[Held, list[Event]]]) -> None:
-        """The orders' states and the events they caused, in order, atomically."""
+    async def save(self, changes: list[tuple[Held, list[Event]]], sent: list[str] | None = None) -> None:
+        """The orders' states and the events they caused, in order, atomically; and the
+        events `sent` earlier (ids) out of the outbox."""
         async with self.valkey.pipeline(transaction=True) as pipe:
+            if sent:
+                pipe.hdel(OUTBOX, *sent)
             for w, events in changes:
                 pipe.set(_key(w.order_id), contract.encode(w), ex=ORDER_TTL_S)
                 if w.is_open:
@@ -124,9 +128,9 @@ class VenueStore:
                     pipe.hset(OUTBOX, event.id, contract.encode({"subject": subject, "event": event}))
             await pipe.execute()
 
-    async def sent(self, events: list[Event]) -> None:
-        if events:
-            await self.valkey.hdel(OUTBOX, *[e.id for _, e in events])
+    async def sent(self, event_ids: list[str]) -> None:
+        if event_ids:
+            await self.valkey.hdel(OUTBOX, *event_ids)
 
     async def outbox(self) -> list[Event]:
         """Events saved but not yet known to be published, oldest first."""

@@ -44,6 +44,9 @@ class Venue:
         self.book: dict[str, dict[str, Working]] = {}  # symbol -> order id -> order, time priority
         self.taken: dict[str, dict[str, float]] = {}  # symbol -> side -> size taken from this quote
         self.lock = asyncio.Lock()
+        # Ids of events JetStream acked that are still in the outbox: removed by the next
+        # save's transaction (or the next flush), not by a round trip of their own.
+        self.acked: list[str] = []
         m = kit.metrics
         self.orders_total = m.counter("venue_orders_total", "Venue instructions", ("action",))
         self.fills_total = m.counter("venue_fills_total", "Fills published")
@@ -67,17 +70,25 @@ class Venue:
         self.resting.set(sum(len(b) for b in self.book.values()))
 
     async def _commit(self, changes: list[tuple[Held, list[Event]]]) -> None:
-        """Save the orders' states with their events (one transaction), then publish."""
+        """Save the orders' states with their events (one transaction, which also takes the
+        events acked before out of the outbox), then publish."""
         if not changes:
             return
-        await self.store.save(changes)
+        acked, self.acked = self.acked, []
+        try:
+            await self.store.save(changes, acked)
+        except BaseException:
+            self.acked[:0] = acked
+            raise
         for w, _ in changes:
             self._place(w)
         await self._publish([e for _, events in changes for e in events])
 
     async def _publish(self, events: list[Event]) -> None:
-        """All at once, in order on the wire; what JetStream acked leaves the outbox, what it
-        did not stays there for the next flush (the first error is raised after)."""
+        """All at once, in order on the wire; what JetStream acked leaves the outbox with the
+        next save or flush, what it did not stays there for the next flush (the first error
+        is raised after). An acked event still in the outbox when the venue dies is published
+        again at its start, under its fixed id: JetStream drops it (duplicate window)."""
         if not events:
             return
         acks = await asyncio.gather(*(bus.publish_event(self.js, subject, e) for subject, e in events),
@@ -85,13 +96,19 @@ class Venue:
         sent = [e for e, ack in zip(events, acks, strict=True) if not isinstance(ack, BaseException)]
         for _, event in sent:
             (self.fills_total if isinstance(event, Fill) else self.cancels_total).inc()
-        await self.store.sent(sent)
+        self.acked.extend(e.id for _, e in sent)
         failed = next((ack for ack in acks if isinstance(ack, BaseException)), None)
         if failed is not None:
             raise failed
 
     async def flush_outbox(self) -> None:
         async with self.lock:
+            acked, self.acked = self.acked, []
+            try:
+                await self.store.sent(acked)
+            except BaseException:
+                self.acked[:0] = acked
+                raise
             pending = await self.store.outbox()
             if pending:
                 log.info("venue: publishing %d events left in the outbox", len(pending))
