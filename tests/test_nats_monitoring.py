@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -20,7 +21,7 @@ import pytest
 from services import contract
 from services import provision as topology
 from tests.helpers import Proc, cli_json, request_as, start_nats
-from trade_ops import credentials, nats_system, permissions
+from trade_ops import credentials, infra, nats_system, permissions
 from trade_ops.credentials import ADMIN_USER, SYSTEM_ACCOUNT, SYSTEM_USER
 from trade_ops.doctor import check_infra, monitoring
 from trade_ops.doctor.model import CheckResult
@@ -50,6 +51,15 @@ def test_the_system_user_alone_is_in_the_system_account(tmp_path: Path) -> None:
     login = credentials.system_login(tmp_path, "nats://127.0.0.1:4222")
     assert login is not None and login.password == creds.nats[SYSTEM_USER]
     assert creds.nats[SYSTEM_USER] not in repr(login)  # a login printed shows no password
+
+
+@pytest.mark.unit
+def test_a_nats_not_listening_yet_is_not_ready_and_says_nothing(caplog: pytest.LogCaptureFixture) -> None:
+    """`up` polls its NATS until it answers: nats-py printed a traceback per refused try."""
+    login = nats_system.SystemLogin(f"nats://127.0.0.1:{infra.free_port()}", SYSTEM_USER, "unused")
+    with caplog.at_level(logging.DEBUG):
+        assert nats_system.healthy(login, 0.5) is False
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING], caplog.text
 
 
 @pytest.fixture(scope="module")

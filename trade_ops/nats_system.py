@@ -49,10 +49,14 @@ async def connect(login: SystemLogin, timeout: float, name: str) -> Any:
     import nats
     from nats.errors import Error as NatsError
 
+    async def quiet(exc: Exception) -> None:
+        """nats-py logs each error with its traceback by default (`up` polling a NATS that is not
+        listening yet printed one per try); the caller hears of a failure by the exception."""
+
     try:
         return await nats.connect(login.url, user=login.user, password=login.password, name=name,
                                   connect_timeout=timeout, max_reconnect_attempts=0,
-                                  allow_reconnect=False)
+                                  allow_reconnect=False, error_cb=quiet)
     except (NatsError, OSError, TimeoutError) as exc:
         raise MonitorError(f"cannot connect to {login.url} as {login.user}: "
                            f"{str(exc) or type(exc).__name__}") from None
