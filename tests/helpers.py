@@ -17,11 +17,12 @@ import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import nats
 import nats.errors
 import orjson
+import pytest
 from typer.testing import CliRunner
 
 from services import provision as topology
@@ -29,8 +30,8 @@ from trade_ops import infra
 from trade_ops.cli import app
 
 __all__ = ["CLEAN_ENV", "CLI", "ROOT", "Proc", "cli_env", "cli_json", "cli_process", "interrupt",
-           "json_object", "remake_durables", "request_as", "start_delay_app", "start_nats", "start_service",
-           "start_valkey", "wait_until"]
+           "json_object", "missing_here", "remake_durables", "request_as", "start_delay_app", "start_nats",
+           "start_service", "start_valkey", "wait_until"]
 
 ROOT = Path(__file__).resolve().parents[1]
 # For the CLI a test invokes: nothing points it at the caller's stack, offset or run directory.
@@ -93,6 +94,15 @@ def interrupt(args: list[str], ready: str, *, on_stderr: bool = False, after_s: 
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=timeout)
     return proc.returncode, out if on_stderr else seen + out, seen + err if on_stderr else err
+
+
+def missing_here(what: str) -> NoReturn:
+    """This machine lacks what the test needs (a Docker engine, root for namespaces, an
+    address): skipped here, failed in CI (CI=true, as .ci/run and GitHub Actions set it),
+    which must have it: nothing CI is meant to run is skipped there."""
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"CI runs this test and lacks what it needs: {what}")
+    pytest.skip(what)
 
 
 def wait_until(predicate: Callable[[], bool], timeout: float = 10.0, interval: float = 0.02) -> bool:

@@ -32,7 +32,7 @@ from typer.testing import CliRunner
 from services import contract
 from services import provision as topology
 from tests.apps.stacks import free_offset, write_stack
-from tests.helpers import Proc, start_nats, start_service, start_valkey, wait_until
+from tests.helpers import Proc, missing_here, start_nats, start_service, start_valkey, wait_until
 from tests.orderpath import fill_event, tick_event
 from trade_ops import compose, compose_secrets, credentials, infra, permissions
 from trade_ops.cli import app
@@ -354,7 +354,7 @@ def test_doctor_posture_fails_an_open_valkey_off_loopback(tmp_path: Path,
                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     address = _non_loopback_ipv4()
     if address is None:
-        pytest.skip("this machine has no non-loopback IPv4 address to bind")
+        missing_here("this machine has no non-loopback IPv4 address to bind")
     monkeypatch.chdir(tmp_path)
     port = infra.free_port(address)
     # As the issue found it: no password and protected mode off, here on a real interface.
