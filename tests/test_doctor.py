@@ -428,7 +428,8 @@ def test_reconciliation_names_each_disagreement() -> None:
         return {"fill_id": fid, "order_id": oid, "account": "a", "symbol": "X", "side": side,
                 "quantity": qty, "_age_s": 60.0}
 
-    data = {"fills": [fill("o1-1", "o1"), fill("o2-1", "o2"), fill("ghost-1", "ghost"), fill("o3-1", "o3")],
+    data: dict[str, Any] = {
+            "fills": [fill("o1-1", "o1"), fill("o2-1", "o2"), fill("ghost-1", "ghost"), fill("o3-1", "o3")],
             "whole_history": True,
             "orders": {"o1": {"status": "FILLED"}, "o2": {"status": "REJECTED"}, "ghost": None,
                        "o3": {"status": "FILLED"}},
