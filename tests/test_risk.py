@@ -4,6 +4,7 @@ fills (applied by ptrc, which publishes each position it changes)."""
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -160,3 +161,41 @@ def test_bad_input_over_nats_is_a_rejection_with_a_reason(risk: Risk, nats_serve
     answer = nats_check(nats_server.url, b'{"symbol": 7}')
     assert answer["approved"] is False
     assert answer["reason"].startswith("invalid request")
+
+
+def _order_new(account: str, order_id: str, order_type: str, price: float | None
+               ) -> tuple[str, dict[str, Any]]:
+    return "orders.new", {"id": order_id, "order": {
+        "order_id": order_id, "account": account, "symbol": "BTCUSDT", "side": "buy", "quantity": 0.01,
+        "order_type": order_type, "price": price, "time_in_force": "GTC" if price else "IOC"}}
+
+
+def test_only_an_order_still_working_is_written_to_valkey(risk: Risk, valkey_server: Proc,
+                                                          nats_server: Proc) -> None:
+    """Every MARKET order was written to risk:working at its confirm and deleted at its fill
+    25 ms later (an HSET and an HDEL an order): its orders.new is now read after its fill,
+    and nothing is written. An order that rests is written, so a restarted risk counts it."""
+    import redis
+
+    account = f"{ACCOUNT}-w"
+    market, resting = f"m-{uuid.uuid4().hex[:8]}", f"r-{uuid.uuid4().hex[:8]}"
+    valkey = redis.Redis.from_url(valkey_server.url)
+    valkey.config_set("notify-keyspace-events", "Kh")
+    watch = valkey.pubsub()
+    watch.subscribe("__keyspace@0__:risk:working")
+    try:
+        publish(nats_server.url, [
+            _order_new(account, market, "MARKET", None), _order_new(account, resting, "LIMIT", 40_000.0),
+            fill_event(account, "BTCUSDT", "buy", 0.01, 50_000, order_id=market, fill_id=f"{market}-1")])
+        get_json_until(f"{risk[0].url}/working", params={"account": account},
+                       predicate=lambda d: bool(d["working"]) and d["working"][0]["orders"] == 1)
+        time.sleep(0.5)  # a save of either consumer would have happened by now
+        seen = [m["data"] for m in iter(lambda: watch.get_message(timeout=0.2), None)
+                if m["type"] == "message"]
+        stored = (valkey.hexists("risk:working", market), valkey.hexists("risk:working", resting))
+    finally:
+        watch.close()
+        valkey.config_set("notify-keyspace-events", "")
+        valkey.close()
+    assert stored == (False, True)
+    assert seen == [b"hset"]  # the resting order's; nothing for the one that traded at once

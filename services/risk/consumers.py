@@ -17,6 +17,7 @@ from prometheus_client import Counter
 
 from services import contract
 from services.kit import Kit, bus
+from services.kit.text import text
 from services.risk.engine import RiskEngine
 from services.risk.exposure import Exposure, Working
 
@@ -24,6 +25,10 @@ __all__ = ["WORKING_KEY", "follow_book", "follow_working", "serve_checks"]
 
 WORKING_KEY = "risk:working"  # hash: order id -> a confirmed working order (exposure.Working JSON)
 ORDERS_DURABLE = "risk-orders"
+# How long an `orders.new` waits for a batch (see follow_working): longer than an order
+# that trades at once takes to its fill and risk's read of it (exeq and the venue at
+# LINGER_S, the fill at FOLLOW_LINGER_S); what is acked later is only redelivered sooner.
+CONFIRM_LINGER_S = 0.1
 EXECUTIONS_DURABLE = "risk-executions"
 
 log = logging.getLogger(__name__)
@@ -43,32 +48,53 @@ async def follow_book(kit: Kit, engine: RiskEngine, timeout: float) -> None:
     log.info("positions: %d snapshots read", book.positions.snapshots)
 
 
-async def _save(kit: Kit, exposure: Exposure) -> None:
-    """Write the orders changed since the last save: one HSET of the kept ones and one HDEL
-    of the released ones (a pipeline only when both: at 1-2 orders a batch, the pipeline's
-    own cost was most of what a save cost). orjson encodes the dataclass as it is."""
-    changed, exposure.changed = exposure.changed, set()
-    kept: dict[str, bytes] = {}
-    gone: list[str] = []
-    for order_id in changed:
-        held = exposure.orders.get(order_id)
-        if held is not None and held.confirmed:
-            kept[order_id] = orjson.dumps(held)
-        else:
-            gone.append(order_id)
-    try:
-        if kept and gone:
-            async with kit.valkey.pipeline(transaction=False) as pipe:
-                pipe.hset(WORKING_KEY, mapping=kept)  # type: ignore[arg-type]
-                pipe.hdel(WORKING_KEY, *gone)
-                await pipe.execute()
-        elif kept:
-            await kit.valkey.hset(WORKING_KEY, mapping=kept)  # type: ignore[arg-type]
-        elif gone:
-            await kit.valkey.hdel(WORKING_KEY, *gone)
-    except Exception:
-        exposure.changed |= changed  # written with the next batch; these are redelivered
-        raise
+class _Saved:
+    """`risk:working` kept up to date with the confirmed working orders.
+
+    A save writes the orders changed since the last one: one HSET of the kept ones and one
+    HDEL of the released ones (a pipeline only when both: at 1-2 orders a batch, the
+    pipeline's own cost was most of what a save cost); orjson encodes the dataclass as it
+    is. Saves run one at a time, so the HDEL of an order never overtakes its HSET on another
+    connection, and an order never written is never deleted (`written`: the ids in Valkey).
+    """
+
+    def __init__(self, kit: Kit, exposure: Exposure, written: set[str]) -> None:
+        self.valkey = kit.valkey
+        self.exposure = exposure
+        self.written = written
+        self.lock = asyncio.Lock()
+
+    async def save(self) -> None:
+        async with self.lock:
+            await self._save()
+
+    async def _save(self) -> None:
+        exposure = self.exposure
+        changed, exposure.changed = exposure.changed, set()
+        kept: dict[str, bytes] = {}
+        gone: list[str] = []
+        for order_id in changed:
+            held = exposure.orders.get(order_id)
+            if held is not None and held.confirmed:
+                kept[order_id] = orjson.dumps(held)
+            elif order_id in self.written:
+                gone.append(order_id)
+        try:
+            if kept and gone:
+                async with self.valkey.pipeline(transaction=False) as pipe:
+                    pipe.hset(WORKING_KEY, mapping=kept)  # type: ignore[arg-type]
+                    pipe.hdel(WORKING_KEY, *gone)
+                    await pipe.execute()
+            elif kept:
+                await self.valkey.hset(WORKING_KEY, mapping=kept)  # type: ignore[arg-type]
+            elif gone:
+                await self.valkey.hdel(WORKING_KEY, *gone)
+        except Exception:
+            exposure.changed |= changed  # written with the next batch; these are redelivered
+            self.written.update(kept)  # maybe written: deleted when released
+            raise
+        self.written.update(kept)
+        self.written.difference_update(gone)
 
 
 async def follow_working(kit: Kit, engine: RiskEngine) -> None:
@@ -76,13 +102,14 @@ async def follow_working(kit: Kit, engine: RiskEngine) -> None:
     exposure = engine.exposure
     saved = await kit.valkey.hgetall(WORKING_KEY)
     exposure.load([Working(**orjson.loads(v)) for v in saved.values()])
+    saved_orders = _Saved(kit, exposure, {text(k) for k in saved})
     log.info("working orders: %d read back", len(saved))
 
     async def on_orders(msgs: list[Msg]) -> None:
         for _, event in bus.decode_each(msgs, contract.OrderNew):
             order = event.order
             exposure.confirm(order, engine.book.price_for(order.symbol, order.side, order.price))
-        await _save(kit, exposure)
+        await saved_orders.save()
 
     async def on_executions(msgs: list[Msg]) -> None:
         for msg in msgs:
@@ -92,15 +119,17 @@ async def follow_working(kit: Kit, engine: RiskEngine) -> None:
                     exposure.release(event.order_id)
                 else:
                     exposure.fill(event, msg.metadata.sequence.stream)
-        await _save(kit, exposure)
+        await saved_orders.save()
 
-    # Both wait FOLLOW_LINGER_S for a batch: a check reserves an order in memory at once,
-    # so a later confirm changes no limit, and a fill or cancel read later only holds its
-    # room longer (an order risk never checked, fail-open, counts from its confirm). At
-    # 200 orders/s a batch then holds ~5 orders: one Valkey write and one wake-up for them.
+    # A check reserves an order in memory at once, so a later confirm changes no limit, and
+    # a fill or cancel read later only holds its room longer (an order risk never checked,
+    # fail-open, counts from its confirm). Executions are read at FOLLOW_LINGER_S (at 200
+    # orders/s a batch holds ~5); orders.new at CONFIRM_LINGER_S, after the fills of an order
+    # that trades at once: it is done by then, its confirm adds nothing, and it is never
+    # written to Valkey nor deleted there (it was an HSET and an HDEL for every MARKET order).
     topology = contract.TOPOLOGY["risk"]
     kit.spawn(lambda: bus.durable_consumer(kit.js, topology.durable(ORDERS_DURABLE), handle_batch=on_orders,
-                                           linger=bus.FOLLOW_LINGER_S),
+                                           linger=CONFIRM_LINGER_S),
               "risk-working-orders")
     kit.spawn(lambda: bus.durable_consumer(kit.js, topology.durable(EXECUTIONS_DURABLE),
                                            handle_batch=on_executions, linger=bus.FOLLOW_LINGER_S),
