@@ -25,10 +25,12 @@ import signal
 import sys
 import time
 from collections import Counter
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from trade_ops.doctor.model import CheckResult
-from trade_ops.doctor.target import Target
+
+if TYPE_CHECKING:  # not imported by the child, whose start is on doctor's path
+    from trade_ops.doctor.target import Target
 
 __all__ = ["DEFAULT_WINDOW", "LAKE_GRACE_S", "check_reconcile", "gather", "judge", "slim", "stream_fills"]
 
