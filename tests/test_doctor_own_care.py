@@ -109,3 +109,35 @@ def test_watch_reports_the_stack_not_its_own_throttled_trade() -> None:
     assert changes(traded, last_trade_stands(throttled, traded)) == []
     moved = doc("skip", "fail")  # the stack did change: that is reported
     assert changes(traded, last_trade_stands(moved, traded)) == ["oms: pass -> fail"]
+
+
+@pytest.mark.parametrize("started", [True, False])
+def test_strict_on_its_own_loopback_oms_is_no_warning(tmp_path: Path, started: bool) -> None:
+    """`doctor --strict` on trade-ops' own healthy stack warned "oms answers without credentials":
+    its OMS on loopback scopes orders by the account the caller names, by design, and has no
+    admin endpoint. Another OMS open on loopback still warns under --strict."""
+    from tests.apps.foreign_oms import start_foreign_oms
+    from trade_ops.doctor.check_posture import OWN_OMS_ON_LOOPBACK, posture_checks
+
+    oms = start_foreign_oms(tmp_path)  # a real process answering GET /orders 200 without a token
+    try:
+        target = build_target(Context.resolve(tmp_path / "run"), urls={"oms": oms.url})
+        if started:
+            target.processes = {"oms": _process("oms", tmp_path / "oms.log", 3600.0)}
+
+        async def probe() -> CheckResult:
+            import httpx
+
+            async with httpx.AsyncClient() as http:
+                r, check = next((r, fn) for r, fn in posture_checks(target, http, strict=True)
+                                if r.name == "posture oms")
+                await check()
+                return r
+
+        r = asyncio.run(probe())
+    finally:
+        oms.stop()
+    if started:
+        assert r.status == "pass" and r.data["by_design"] and OWN_OMS_ON_LOOPBACK in r.details[0], r
+    else:
+        assert r.status == "warn" and "--strict" in r.problems[0], r

@@ -8,8 +8,10 @@ Each probe asks as an anonymous client and changes nothing:
              GET /varz at the HTTP monitoring URL doctor reads: it has no authentication,
              so an answer shows anyone every user, subscription, stream and consumer
     risk     DELETE /kill-switch for a symbol that is never halted: 401/403 is protected
-    oms      GET /orders without a token: 401 is protected (per-account tokens on; off
-             on loopback by design, so there it is only noted)
+    oms      GET /orders without a token: 401 is protected (per-account tokens on). The OMS
+             trade-ops started turns them off on loopback by design (the caller names its
+             account, and the OMS has no admin endpoint): a pass there, with why, --strict
+             or not; any other OMS open on loopback is a note, and under --strict a warning
 
     endpoints  a foreign service's OpenAPI (`/openapi.json`): its mutating operations
                (POST/PUT/PATCH/DELETE) that are not order entry and carry no security
@@ -39,9 +41,13 @@ from trade_ops.doctor.model import CheckResult, Group
 from trade_ops.doctor.target import Target
 from trade_ops.stack import Component
 
-__all__ = ["ORDER_ENTRY", "PROBE_SYMBOL", "open_admin_endpoints", "posture_checks"]
+__all__ = ["ORDER_ENTRY", "OWN_OMS_ON_LOOPBACK", "PROBE_SYMBOL", "open_admin_endpoints", "posture_checks"]
 
 PROBE_SYMBOL = "DOCTOR-POSTURE-PROBE"  # never halted: clearing it changes nothing
+OWN_OMS_ON_LOOPBACK = (
+    "trade-ops' OMS on loopback scopes orders by the account the caller names (X-Account or "
+    "?account=); per-account tokens are on where it binds off loopback, or with "
+    f"{env.setting_var('account_tokens')}=on; it has no admin endpoint")
 GROUP: Group = "configuration"
 
 
@@ -148,13 +154,18 @@ def posture_checks(target: Target, http: httpx.AsyncClient, strict: bool
             if code in (404, 405):
                 r.status, r.summary = "skip", f"no such endpoint ({code})"
                 return
+            host = _host_port(c)[0]
+            if c.name == "oms" and code not in (401, 403) and target.started("oms") and is_loopback(host):
+                r.data.update(open=True, address=host, loopback=True, by_design=True)
+                r.summary = "orders scoped by the account the caller names (loopback, by design)"
+                r.details.append(f"{how}: HTTP {code}: {OWN_OMS_ON_LOOPBACK}")
+                return
             fix = (f"start oms with {env.setting_var('account_tokens')}=on and its account_tokens secret"
                    if c.name == "oms" else
                    f"start risk with an operator token ({env.setting_var('operator_token')} or its "
                    "secrets dir)")
             # `up` gives the OMS per-account tokens only off loopback: a restart changes nothing here.
-            p.judge(r, c, _host_port(c)[0], code not in (401, 403), f"{how}: HTTP {code}", fix,
-                    by_up=c.name != "oms")
+            p.judge(r, c, host, code not in (401, 403), f"{how}: HTTP {code}", fix, by_up=c.name != "oms")
 
         out.append((r, service_probe))
 
