@@ -92,8 +92,9 @@ def test_cpu_counts_the_work_the_run_left_until_the_stack_is_idle() -> None:
         meter = CpuMeter({"consumer": worker})
         meter.measure_idle(0.3)
         meter.start()
-        proc.stdin.write("go\n")  # type: ignore[union-attr]
-        proc.stdin.flush()  # type: ignore[union-attr]
+        assert proc.stdin is not None
+        proc.stdin.write("go\n")
+        proc.stdin.flush()
         time.sleep(0.1)  # the load ends here; the consumer is still busy
         s = meter.stop(requests=100)
         spent = sum(worker.cpu_times()[:2])

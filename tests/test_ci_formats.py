@@ -14,6 +14,7 @@ import msgspec
 import orjson
 import pytest
 from junitparser import Error, Failure, JUnitXml, Skipped
+from prometheus_client.metrics_core import Metric
 from prometheus_client.parser import text_string_to_metric_families
 from typer.testing import CliRunner
 
@@ -47,15 +48,15 @@ def _cases(path: Path) -> dict[str, object]:
     return {case.name: (case.result[0] if case.result else None) for case in suites[0]}
 
 
-def _families(text: str) -> dict[str, object]:
+def _families(text: str) -> dict[str, Metric]:
     families = list(text_string_to_metric_families(text))
     names = [f.name for f in families]
     assert len(names) == len(set(names)), f"a family written twice: {names}"
     return {f.name: f for f in families}
 
 
-def _sample(family: object, **labels: str) -> float:
-    found = [s.value for s in family.samples  # type: ignore[attr-defined]
+def _sample(family: Metric, **labels: str) -> float:
+    found = [s.value for s in family.samples
              if all(s.labels.get(k) == v for k, v in labels.items())]
     assert len(found) == 1, (labels, family)
     return float(found[0])

@@ -91,9 +91,10 @@ def test_a_closed_stdout_ends_quietly_with_0(tmp_path: Path) -> None:
     rd = _logs(tmp_path / "run")
     proc = subprocess.Popen([*CLI, "logs", "-n", "400", "--run-dir", str(rd)], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, env=_env())
-    first = proc.stdout.readline()  # type: ignore[union-attr]
-    proc.stdout.close()  # type: ignore[union-attr]
-    err = proc.stderr.read().decode()  # type: ignore[union-attr]
+    assert proc.stdout is not None and proc.stderr is not None
+    first = proc.stdout.readline()
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
     assert proc.wait(30) == 0 and b"line 0" in first
     assert err == ""
 

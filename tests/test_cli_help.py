@@ -7,7 +7,7 @@ import re
 import pytest
 import typer.main
 from typer._click import Command, Context
-from typer.core import TyperOption
+from typer.core import TyperGroup, TyperOption
 from typer.testing import CliRunner
 
 from trade_ops.cli import app
@@ -21,12 +21,12 @@ def _commands() -> list[tuple[list[str], Command, Context]]:
     found: list[tuple[list[str], Command, Context]] = []
 
     def walk(cmd: Command, path: list[str], ctx: Context) -> None:
-        names = getattr(cmd, "commands", None)
-        if names is None:
+        if not isinstance(cmd, TyperGroup):
             found.append((path, cmd, ctx))
             return
-        for name in names:
-            sub = cmd.get_command(ctx, name)  # type: ignore[attr-defined]
+        for name in cmd.commands:
+            sub = cmd.get_command(ctx, name)
+            assert sub is not None, name
             walk(sub, [*path, name], Context(sub, info_name=name, parent=ctx))
 
     walk(root, [], Context(root, info_name="trade-ops"))

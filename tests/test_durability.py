@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import json
 import subprocess
-import time
 import urllib.request
 from pathlib import Path
 
 import pytest
 import redis
 
+from tests.helpers import wait_until
 from trade_ops import infra
 from trade_ops.errors import StartupError, UsageError
 from trade_ops.rundir import RunDir
@@ -19,21 +19,12 @@ from trade_ops.rundir import RunDir
 pytestmark = pytest.mark.process
 
 
-def _wait(ready: object, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if ready():  # type: ignore[operator]
-            return
-        time.sleep(0.05)
-    raise AssertionError("server did not start")
-
-
 @pytest.mark.parametrize(("durable", "fsync"), [("process", "everysec"), ("host", "always")])
 def test_valkey_runs_with_the_chosen_fsync_and_never_evicts(tmp_path: Path, durable: str, fsync: str) -> None:
     port = infra.free_port()
     proc = subprocess.Popen(infra.valkey_command(port, tmp_path, durable=durable), stdout=subprocess.DEVNULL)
     try:
-        _wait(lambda: infra.valkey_ready("127.0.0.1", port))
+        assert wait_until(lambda: infra.valkey_ready("127.0.0.1", port)), "valkey did not start"
         r = redis.Redis(port=port)
         assert r.config_get("appendfsync") == {"appendfsync": fsync}
         assert r.config_get("maxmemory-policy") == {"maxmemory-policy": "noeviction"}
@@ -50,7 +41,7 @@ def test_jetstream_syncs_per_the_setting(tmp_path: Path, durable: str, always: b
     cmd = infra.nats_command(port, monitor, tmp_path / "nats", durable=durable)
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
     try:
-        _wait(lambda: infra.nats_ready(f"http://127.0.0.1:{monitor}"))
+        assert wait_until(lambda: infra.nats_ready(f"http://127.0.0.1:{monitor}")), "nats did not start"
         with urllib.request.urlopen(f"http://127.0.0.1:{monitor}/varz", timeout=2) as resp:
             config = json.load(resp)["jetstream"]["config"]
         assert bool(config.get("sync_always")) is always

@@ -4,6 +4,7 @@ applied exactly once, duplicates (the same fill id under another message id) inc
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -19,7 +20,7 @@ N = 800
 ACCOUNT, SYMBOL = "ptrc-restart", "PTRCX"
 
 
-def fill(i: int, msg_id: str) -> tuple[str, dict[str, object]]:
+def fill(i: int, msg_id: str) -> tuple[str, dict[str, Any]]:
     side = "sell" if i % 3 == 2 else "buy"
     return f"exec.fill.{SYMBOL}", {
         "id": msg_id, "fill_id": f"ord-{i}-1", "order_id": f"ord-{i}", "client_order_id": None,
@@ -60,7 +61,7 @@ def test_restart_mid_flow_applies_each_fill_once(fresh_valkey: Proc, fresh_nats:
     expected = Position()
     for i in range(N):
         _, e = fill(i, "")
-        expected.apply(str(e["side"]), 1.0, float(e["price"]))  # type: ignore[arg-type]
+        expected.apply(e["side"], 1.0, e["price"])
     assert trades["count"] == N
     assert sorted(t["fill_id"] for t in trades["trades"]) == sorted(f"ord-{i}-1" for i in range(N))
     [p] = positions["positions"]

@@ -74,7 +74,7 @@ def test_single_runs_that_differ_run_to_run_are_held_to_the_margin(tmp_path: Pat
     noisy = {**SINGLE, "run_sd": 0.15}
     comparisons = _comparisons(tmp_path, after_ms=10.0, **noisy)
 
-    def alone(cmp) -> bool:  # type: ignore[no-untyped-def]
+    def alone(cmp: Comparison) -> bool:
         for row in cmp.rows:
             if row.significance.p_value is None or row.change is None or abs(row.change) < row.min_effect:
                 continue

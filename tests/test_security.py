@@ -325,7 +325,9 @@ def test_services_get_their_settings_and_credentials_not_the_callers_environment
     monkeypatch.setenv("TRADE_OPS_RISK_FAIL_OPEN", "true")  # a setting from the shell, not the stack
     stack, run_dir = load_stack(offset=10), RunDir(tmp_path)
     credentials.prepare(tmp_path, stack)
-    secrets = credentials.secret_values(credentials.load(tmp_path))  # type: ignore[arg-type]
+    creds = credentials.load(tmp_path)
+    assert creds is not None
+    secrets = credentials.secret_values(creds)
     for name in ("valkey", "nats", "oms"):
         _, env = supervisor._command(stack[name], stack, run_dir)
         assert "CALLER_CLOUD_KEY" not in env and "TRADE_OPS_RISK_FAIL_OPEN" not in env
@@ -443,7 +445,8 @@ def test_compose_reads_every_secret_from_a_file_and_gives_each_service_only_its_
         assert mine and all(m["source"].startswith(f"{s.name}_") for m in mine)
         assert doc["services"][s.name]["environment"]["TRADE_OPS_SECRETS_DIR"] == "/run/secrets"
     text = compose.render(stack)
-    assert not [v for v in credentials.secret_values(credentials.load(tmp_path)) if v in text]  # type: ignore[arg-type]
+    creds = credentials.load(tmp_path)
+    assert creds is not None and not [v for v in credentials.secret_values(creds) if v in text]
 
 
 # -- answers are typed (issue 25) -------------------------------------------------------------
