@@ -226,6 +226,33 @@ def test_a_declared_fills_stream_is_the_one_compared(world: dict[str, Any], tmp_
         "2 of 2 order(s) the OMS lists as FILLED have no fill in stream AUDIT (audit.>) (e.g. o-3, o-4)")
 
 
+def test_the_lake_tables_that_keep_fills_are_compared(world: dict[str, Any], tmp_path: Path) -> None:
+    import pyarrow as pa
+    from deltalake import write_deltalake
+
+    lake = tmp_path / "lake"
+    write_deltalake(str(lake / "venue_fills"), pa.table({"fill_id": ["x-1", "x-2"],
+                                                         "order_id": ["o-3", "o-4"]}))
+    write_deltalake(str(lake / "executions"), pa.table({"exec": ["e-1"], "oid": ["o-3"]}))
+    oms = world["procs"]["oms"].url
+    # Found by its name: both FILLED orders have their fill.
+    code, doc = doctor("--url", f"oms={oms}", "--lake", str(lake), "--run-dir", str(tmp_path / "run"))
+    agree = by_name(doc)["orders, fills, positions and lake agree"]
+    assert agree["status"] == "pass" and agree["data"]["fill_sources"] == ["venue_fills"], agree
+    assert agree["summary"] == "2 FILLED order(s) of 5 listed agree with 2 fill(s) in table venue_fills"
+    # Declared, with the field naming the order: o-4's fill is not there (a table is written in
+    # batches: a warning, not a failure).
+    stack = tmp_path / "fills.toml"
+    stack.write_text('[contracts.fills]\ntable = "executions"\norder_id = "oid"\n')
+    code, doc = doctor("--stack", str(stack), "--url", f"oms={oms}", "--lake", str(lake),
+                       "--run-dir", str(tmp_path / "run"))
+    agree = by_name(doc)["orders, fills, positions and lake agree"]
+    assert agree["status"] == "warn" and code == 0, agree
+    assert agree["problems"][0].startswith("1 of 2 order(s) the OMS lists as FILLED have no fill in table "
+                                           "executions (e.g. o-4)")
+    assert "stack file" in agree["rests_on"]
+
+
 def test_the_reconciliation_skip_is_said_in_every_output(world: dict[str, Any], tmp_path: Path) -> None:
     report = tmp_path / "STATUS.md"
     # The gateway lists no orders: there is nothing of an OMS's to reconcile against.

@@ -4,20 +4,24 @@ stream and order keys, unless the OMS is trade-ops' own).
 
     orders   the OMS's GET /orders (the path its OpenAPI lists, else /orders), each order read
              through its order contract: FILLED, open, rejected, ended
-    fills    JetStream streams, in this order: what the stack file declares,
+    fills    JetStream streams and lake (Delta) tables: what the stack file declares,
 
                  [contracts.fills]
                  stream = "TRADES"            # the stream that keeps the fills
                  subject = "trade.fill.>"     # their subjects (default: all of the stream)
+                 table = "fills"              # and/or a table of the lake (--lake)
                  order_id = "order_id"        # the field naming the order (default: order_id, orderId)
 
              else trade-ops' EXEC stream when the OMS is trade-ops' own, else every stream on
-             the server whose name or subjects say "fill"
+             the server and every table of a local lake whose name (or subjects) say "fill"
 
-What is judged, over the last N messages of each fills stream (--reconcile-window):
+What is judged, over the last N messages of each fills stream (--reconcile-window) and the
+whole of each table:
 
-    orders the OMS lists as FILLED with no fill        fail (when the window holds the whole stream)
-    orders listed and no fills stream to compare with  warn, counts quoted: nothing compared is no
+    orders the OMS lists as FILLED with no fill        fail (when the window holds the whole
+                                                       stream); a warning when only tables keep
+                                                       fills (their writers batch)
+    orders listed and no fills source to compare with  warn, counts quoted: nothing compared is no
                                                        agreement
     orders listed, none filled, and no fill kept        warn, counts quoted
     no listing (no GET /orders, or no JSON list)        skipped: why
@@ -28,8 +32,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -46,10 +53,17 @@ _ORDER_KEYS = ("order_id", "orderId", "order")
 
 @dataclass
 class FillSource:
-    stream: str
-    subject: str  # the filter: ">" for all of the stream
+    name: str  # the stream, or the lake table
+    subject: str  # a stream's filter: ">" for all of it
     order_key: str | None  # the fill's field naming its order (None: order_id or orderId)
-    rests_on: str  # "stack file" | "trade-ops' model" | "nats monitoring"
+    rests_on: str  # "stack file" | "trade-ops' model" | "nats monitoring" | "lake"
+    table: bool = False  # a Delta table of the lake (written in batches), not a stream
+
+    @property
+    def shown(self) -> str:
+        if self.table:
+            return f"table {self.name}"
+        return f"stream {self.name}" + (f" ({self.subject})" if self.subject != ">" else "")
 
 
 @dataclass
@@ -112,18 +126,19 @@ async def list_orders(target: Target, http: httpx.AsyncClient) -> tuple[Listing 
     return out, ""
 
 
-def _declared(target: Target) -> FillSource | None:
+def _declared(target: Target) -> list[FillSource] | None:
     table = target.stack.contracts.get("fills")
-    if not table or not table.get("stream"):
+    if not table or not (table.get("stream") or table.get("table")):
         return None
-    return FillSource(str(table["stream"]), str(table.get("subject") or ">"),
-                      str(table["order_id"]) if table.get("order_id") else None, "stack file")
+    key = str(table["order_id"]) if table.get("order_id") else None
+    out = [FillSource(str(table["stream"]), str(table.get("subject") or ">"), key, "stack file")] \
+        if table.get("stream") else []
+    if table.get("table"):
+        out.append(FillSource(str(table["table"]), ">", key, "stack file", table=True))
+    return out
 
 
-async def _sources(target: Target, js: Any) -> list[FillSource]:
-    declared = _declared(target)
-    if declared is not None:
-        return [declared]
+async def _streams(target: Target, js: Any) -> list[FillSource]:
     if await target.is_own("oms"):
         from services import contract
 
@@ -139,6 +154,40 @@ async def _sources(target: Target, js: Any) -> list[FillSource]:
     return found
 
 
+def _local(lake: str) -> Path | None:
+    """The lake's folder, when it is one (an s3:// lake's tables are not listed: declare them)."""
+    parts = urlsplit(lake)
+    if parts.scheme not in ("", "file"):
+        return None
+    folder = Path(parts.path if parts.scheme else lake)
+    return folder if folder.is_dir() else None
+
+
+def _tables(lake: str) -> list[FillSource]:
+    """The lake's Delta tables whose name says "fill"."""
+    folder = _local(lake)
+    if folder is None:
+        return []
+    return [FillSource(t.name, ">", None, "lake", table=True) for t in sorted(folder.iterdir())
+            if "fill" in t.name.lower() and (t / "_delta_log").is_dir()]
+
+
+def _table_orders(lake: str, source: FillSource) -> list[str] | None:
+    """The order each row of a lake table names (None: no such table)."""
+    from deltalake import DeltaTable
+
+    uri = f"{lake.rstrip('/')}/{source.name}"
+    if not DeltaTable.is_deltatable(uri):
+        return None
+    table = DeltaTable(uri)
+    names = [f.name for f in table.schema().fields]
+    key = source.order_key or next((k for k in _ORDER_KEYS if k in names), None)
+    if key not in names:
+        return []
+    column = table.to_pyarrow_table(columns=[key]).column(key)
+    return [str(x) for x in column.to_pylist() if x is not None]
+
+
 def _order_of(fill: dict[str, Any], key: str | None) -> str | None:
     value = fill.get(key) if key else next((fill[k] for k in _ORDER_KEYS if fill.get(k) not in (None, "")),
                                            None)
@@ -149,29 +198,45 @@ def _order_of(fill: dict[str, Any], key: str | None) -> str | None:
 class Fills:
     """The fills read from the sources: the order each names, and whether each window was whole."""
 
-    sources: list[FillSource]
+    sources: list[FillSource] = field(default_factory=list)
     orders: Counter[str] = field(default_factory=Counter)
     count: int = 0
     whole: bool = True
-    missing: list[str] = field(default_factory=list)  # declared streams the server does not have
+    missing: list[str] = field(default_factory=list)  # declared sources that do not exist
 
     @property
     def where(self) -> str:
-        return ", ".join(f"stream {s.stream}" + (f" ({s.subject})" if s.subject != ">" else "")
-                         for s in self.sources)
+        return ", ".join(s.shown for s in self.sources)
+
+    @property
+    def batched(self) -> bool:
+        """Only lake tables: their writers batch, the newest fills may not be there yet."""
+        return all(s.table for s in self.sources)
+
+    def add(self, source: FillSource, orders: Sequence[str | None] | None, whole: bool = True) -> None:
+        if orders is None:
+            self.missing.append(source.shown)
+            return
+        self.whole = self.whole and whole
+        self.count += len(orders)
+        self.orders.update(o for o in orders if o)
 
 
-async def read_fills(target: Target, window: int) -> tuple[Fills | None, str]:
-    """(the fills, "") or (None, why doctor could not read any)."""
+async def _read_streams(target: Target, window: int, declared: list[FillSource] | None,
+                        fills: Fills) -> str:
+    """Add the fills streams' to `fills`: "" or why there are none to read."""
     import nats
     from nats.errors import Error as NatsError
 
     from trade_ops.credentials import nats_login
     from trade_ops.doctor.reconcile import stream_fills
 
+    wanted = [s for s in declared or [] if not s.table]
+    if declared is not None and not wanted:
+        return ""
     nats_c = next((c for c in target.infra if c.kind == "nats"), None)
     if nats_c is None or nats_c.port is None:
-        return None, "no NATS is examined here, where fills would be kept (give --nats nats://HOST:PORT)"
+        return "no NATS is examined here, where fills would be kept (give --nats nats://HOST:PORT)"
     where = f"{nats_c.host}:{nats_c.port}"
     target.contacted.add(where)
     try:
@@ -179,23 +244,54 @@ async def read_fills(target: Target, window: int) -> tuple[Fills | None, str]:
                                 connect_timeout=2 * target.timeout, max_reconnect_attempts=0,
                                 allow_reconnect=False, **nats_login(target.run_dir.path))
     except (NatsError, OSError, TimeoutError) as exc:
-        return None, f"doctor cannot connect to NATS at {where} ({exc or 'timed out'})"
+        return f"doctor cannot connect to NATS at {where} ({exc or 'timed out'})"
     try:
-        js = nc.jetstream()
-        fills = Fills(await _sources(target, js))
-        for source in fills.sources:
-            read = await stream_fills(nc, source.stream, source.subject, window)
-            if read is None:
-                fills.missing.append(source.stream)
-                continue
-            found, whole = read
-            fills.whole = fills.whole and whole
-            fills.count += len(found)
-            fills.orders.update(o for o in (_order_of(f, source.order_key) for f in found) if o)
-        return fills, ""
+        sources = wanted or await _streams(target, nc.jetstream())
+        for source in sources:
+            read = await stream_fills(nc, source.name, source.subject, window)
+            fills.sources.append(source)
+            fills.add(source, None if read is None else [_order_of(f, source.order_key) for f in read[0]],
+                      read is None or read[1])
+        return "" if sources else "no stream on the server says 'fill'"
     finally:
         with contextlib.suppress(Exception):
             await nc.close()
+
+
+async def _read_tables(target: Target, declared: list[FillSource] | None, fills: Fills) -> str:
+    """Add the lake's fills tables' to `fills`: "" or why there are none to read."""
+    from trade_ops.doctor.lake_probe import endpoint
+
+    wanted = [s for s in declared or [] if s.table]
+    if declared is not None and not wanted:
+        return ""
+    lake = target.lake_uri
+    if not lake:
+        return "no lake is examined here (give --lake URI)"
+    reached = endpoint(lake)
+    if reached:
+        target.contacted.add(reached.split("://", 1)[-1])
+    sources = wanted or await asyncio.to_thread(_tables, lake)
+    for source in sources:
+        fills.sources.append(source)
+        try:
+            fills.add(source, await asyncio.to_thread(_table_orders, lake, source))
+        except Exception as exc:  # an unreadable table is said, not a crash of the check
+            fills.missing.append(f"{source.shown} ({type(exc).__name__}: {str(exc)[:120]})")
+    return "" if sources else "no table of the lake says 'fill'"
+
+
+async def read_fills(target: Target, window: int) -> tuple[Fills | None, str]:
+    """(the fills, "") or (None, why doctor found none to read): the sources the stack file's
+    [contracts.fills] names, else trade-ops' EXEC for its own OMS, else the streams and lake
+    tables whose names say "fill"."""
+    declared = _declared(target)
+    fills = Fills()
+    whys = await asyncio.gather(_read_streams(target, window, declared, fills),
+                                _read_tables(target, declared, fills))
+    if not fills.sources:
+        return None, "; ".join(w for w in whys if w) or "no fills stream or table is declared"
+    return fills, ""
 
 
 def judge_foreign(listing: Listing, fills: Fills | None, why_no_fills: str, r: CheckResult) -> None:
@@ -216,17 +312,21 @@ def judge_foreign(listing: Listing, fills: Fills | None, why_no_fills: str, r: C
             r.summary = f"nothing to reconcile: {listing.counts()}"
         return
     r.rest_on(*(s.rests_on for s in fills.sources))
-    r.data.update(fills=fills.count, fill_sources=[s.stream for s in fills.sources],
+    r.data.update(fills=fills.count, fill_sources=[s.name for s in fills.sources],
                   whole_history=fills.whole)
     if fills.missing:
-        r.fail(f"stream {', '.join(fills.missing)} (declared to keep the fills) does not exist on the server",
-               "manual step: fix [contracts.fills] stream in the stack file, or create the stream")
+        r.fail(f"{', '.join(fills.missing)}, declared to keep the fills, cannot be read",
+               "manual step: fix [contracts.fills] in the stack file (--stack FILE), or create it")
     no_fill = [i for i in filled if i not in fills.orders]
     if no_fill and fills.whole:
-        r.fail(f"{len(no_fill)} of {len(filled)} order(s) the OMS lists as FILLED have no fill in "
-               f"{fills.where} (e.g. {_examples(no_fill)}); {listing.counts()}, {fills.count} fill(s) kept",
-               "manual step: see where the OMS takes these fills from: a fill that is not kept is not "
-               "in the audit trail")
+        found = (f"{len(no_fill)} of {len(filled)} order(s) the OMS lists as FILLED have no fill in "
+                 f"{fills.where} (e.g. {_examples(no_fill)}); {listing.counts()}, {fills.count} fill(s) kept")
+        fix = ("manual step: see where the OMS takes these fills from: a fill that is not kept is not in "
+               "the audit trail")
+        if fills.batched:  # a table's writer batches: the newest fills may not be there yet
+            r.warn(found + " (a table is written in batches: the newest fills may not be in it yet)", fix)
+        else:
+            r.fail(found, fix)
     elif no_fill:
         r.details.append(f"{len(no_fill)} FILLED order(s) with no fill in the window (older fills are "
                          "outside --reconcile-window): not judged")
