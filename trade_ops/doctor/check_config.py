@@ -20,7 +20,6 @@ from services import env as names
 from trade_ops.doctor.model import CheckResult
 from trade_ops.doctor.target import Target
 from trade_ops.stack import Stack
-from trade_ops.topology import COMPOSE_JOB
 
 __all__ = ["HealthcheckProbe", "compose_healthchecks", "config_results", "container_ports",
            "dockerfile_facts", "judge_healthcheck"]
@@ -187,6 +186,8 @@ def config_results(target: Target) -> list[CheckResult]:
         except OSError as exc:
             r.warn(f"{probe.dockerfile} cannot be read: {exc}")
         out.append(r)
+    from trade_ops.topology import COMPOSE_JOB  # its imports (NATS, the provisioning) only here
+
     infra = {c.name for c in target.stack.infra} | {COMPOSE_JOB}  # the operator's one-shot: no service
     unmatched = [p.compose_name for p in probes if p.service is None and p.compose_name not in infra]
     if not out:

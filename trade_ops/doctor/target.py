@@ -28,7 +28,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from trade_ops.context import Context
-from trade_ops.doctor.compose_target import compose_deployment
 from trade_ops.doctor.model import TargetSeen
 from trade_ops.errors import UsageError
 from trade_ops.nats_system import SystemLogin
@@ -369,6 +368,8 @@ def build_target(ctx: Context, urls: dict[str, str] | None = None, timeout: floa
     running: list[str] | None = None
     if not processes and not containers and compose is not None:
         # a compose project trade-ops did not start: its ports and lake as its containers have them
+        from trade_ops.doctor.compose_target import compose_deployment  # compose's imports, only here
+
         found = compose_deployment(stack, compose, timeout)
         if found is not None:
             stack, running = found
