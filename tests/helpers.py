@@ -14,7 +14,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
@@ -49,7 +49,7 @@ def json_object(data: bytes | str | None) -> dict[str, Any]:
     return doc
 
 
-def cli_json(*argv: str, env: dict[str, str] | None = None) -> tuple[int, dict[str, Any]]:
+def cli_json(*argv: str, env: Mapping[str, str | None] | None = None) -> tuple[int, dict[str, Any]]:
     """`trade-ops ARGV` run in this process: its exit code and the one JSON document on stdout."""
     result = CliRunner().invoke(app, list(argv), env=env, catch_exceptions=False)
     return result.exit_code, json_object(result.stdout)

@@ -14,7 +14,7 @@ import pytest
 from typer.testing import CliRunner
 
 from tests.apps.stacks import free_offset
-from tests.helpers import CLEAN_ENV
+from tests.helpers import CLEAN_ENV, cli_json
 from trade_ops.cli import app
 from trade_ops.credentials import operator_headers
 from trade_ops.rundir import RunDir
@@ -49,9 +49,7 @@ def _untimed(run_dir: Path, name: str, **load: object) -> str:
 
 
 def _bench(run_dir: Path, *args: str) -> tuple[int, dict[str, Any]]:
-    result = CliRunner().invoke(app, ["bench", *args, "--json", "--run-dir", str(run_dir)], env=CLEAN_ENV,
-                                catch_exceptions=False)
-    return result.exit_code, json.loads(result.stdout)
+    return cli_json("bench", *args, "--json", "--run-dir", str(run_dir), env=CLEAN_ENV)
 
 
 def test_fill_measures_each_order_until_its_fill(run_dir: Path) -> None:

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from tests.helpers import Proc, start_nats
+from tests.helpers import Proc, cli_json, start_nats
 from tests.legacy_stack import start_legacy, stop_all
 from trade_ops import infra
 from trade_ops.cli import app
@@ -64,9 +64,7 @@ def urls(procs: dict[str, Proc]) -> list[str]:
 
 
 def doctor(*args: str, env: dict[str, str] | None = None) -> tuple[int, dict[str, Any]]:
-    result = CliRunner().invoke(app, ["doctor", "--json", "--no-report", "--timeout", "1", *args],
-                                env=env, catch_exceptions=False)
-    return result.exit_code, json.loads(result.stdout)
+    return cli_json("doctor", "--json", "--no-report", "--timeout", "1", *args, env=env)
 
 
 def by_name(doc: dict[str, Any]) -> dict[str, dict[str, Any]]:

@@ -26,7 +26,7 @@ import pytest
 from typer.testing import CliRunner
 
 from tests.apps.foreign_oms import start_foreign_oms
-from tests.helpers import Proc
+from tests.helpers import Proc, cli_json
 from tests.test_doctor_legacy import LEGACY_TOPOLOGY, monitor_of
 from trade_ops import infra
 from trade_ops.cli import app
@@ -47,9 +47,8 @@ def oms(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Proc]:
 
 
 def doctor(oms: Proc, *args: str) -> tuple[int, dict[str, Any]]:
-    result = CliRunner().invoke(app, ["doctor", "--json", "--no-report", "--timeout", "1", "--trade",
-                                      "--url", f"oms={oms.url}", *args], catch_exceptions=False)
-    return result.exit_code, json.loads(result.stdout)
+    return cli_json("doctor", "--json", "--no-report", "--timeout", "1", "--trade", "--url", f"oms={oms.url}",
+                    *args)
 
 
 def trip_of(doc: dict[str, Any]) -> dict[str, Any]:

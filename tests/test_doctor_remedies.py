@@ -8,7 +8,6 @@ prints, asserts each exits 0, and that doctor passes afterwards.
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -16,11 +15,9 @@ import sys
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner
 
 from tests.apps.stacks import ROOT, gone
-from tests.helpers import wait_until
-from trade_ops.cli import app
+from tests.helpers import cli_json, wait_until
 from trade_ops.plan import plan
 from trade_ops.rundir import RunDir
 from trade_ops.stack import load_stack
@@ -41,9 +38,7 @@ SERVICES: dict[str, dict[str, object]] = {
 
 
 def doctor(rd: RunDir) -> tuple[int, dict[str, Any]]:
-    result = CliRunner().invoke(app, ["doctor", "--run-dir", str(rd.path), "--timeout", "1", "--json",
-                                      "--no-report"], catch_exceptions=False)
-    return result.exit_code, json.loads(result.stdout)
+    return cli_json("doctor", "--run-dir", str(rd.path), "--timeout", "1", "--json", "--no-report")
 
 
 def remedies(doc: dict[str, Any]) -> list[str]:

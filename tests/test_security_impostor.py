@@ -18,12 +18,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner
 
 from tests.apps.stacks import ROOT, free_stack
-from tests.helpers import CLEAN_ENV, wait_until
+from tests.helpers import CLEAN_ENV, cli_json, wait_until
 from trade_ops import identity, infra, readiness
-from trade_ops.cli import app
 from trade_ops.rundir import RunDir
 from trade_ops.runtime import supervisor
 from trade_ops.stack import Stack
@@ -76,9 +74,8 @@ def oms_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RunDir
         supervisor.down(rd, grace=2)
 
 
-def _cli(*args: str) -> tuple[int, Any]:
-    result = CliRunner().invoke(app, list(args), env=CLEAN_ENV, catch_exceptions=False)
-    return result.exit_code, json.loads(result.stdout)
+def _cli(*args: str) -> tuple[int, dict[str, Any]]:
+    return cli_json(*args, env=CLEAN_ENV)
 
 
 def test_no_token_reaches_an_impostor_on_the_oms_port(oms_stack: tuple[RunDir, Stack],
