@@ -529,9 +529,10 @@ async def check_topology(target: Target, http: httpx.AsyncClient, found: list[Ch
     subject family and per finding of the wire."""
     started = time.perf_counter()
     head = found[0]
-    owns = await asyncio.gather(*(target.is_own(c.name) for c in target.services))
+    # the server is read while the services' health answers say whose they are
+    owns, (server, error) = await asyncio.gather(
+        asyncio.gather(*(target.is_own(c.name) for c in target.services)), read_server(target, http))
     foreign = not all(owns)
-    server, error = await read_server(target, http)
     # Sampled after the first read of the server and before the second: each connection's
     # published count then covers every message the sample heard from it.
     wire_task = asyncio.create_task(sample(target, target.wire_window, server)) \
