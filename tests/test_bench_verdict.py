@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ from trade_ops.bench.loadgen import LoadSpec, Raw, run_load
 from trade_ops.bench.null_server import NullServer
 from trade_ops.bench.results import analyse
 from trade_ops.bench.slo import parse_slos
-from trade_ops.bench.target import OK
+from trade_ops.bench.target import OK, Target
 from trade_ops.bench.targets import make_target
 from trade_ops.bench.verdict import judge, with_default_gates
 from trade_ops.cli import app
@@ -71,20 +72,23 @@ def test_a_user_error_slo_replaces_the_default_gate() -> None:
     assert [s.expr for s in with_default_gates(parse_slos(["errors<5%"]))] == ["errors<5%"]
 
 
-class _Stalling:
+@dataclass
+class _Stalling(Target):
     """A target whose request builder blocks the generator's event loop once: a real stall
     of the generator (not of the target), as a GC pause or a descheduled process would be."""
 
-    def __init__(self, url: str, at: int, stall_s: float) -> None:
-        self.inner, self.at, self.stall_s = make_target("http", url), at, stall_s
+    at: int = 0
+    stall_s: float = 0.0
 
-    def __getattr__(self, name: str) -> object:
-        return getattr(self.inner, name)
+    @classmethod
+    def of(cls, url: str, at: int, stall_s: float) -> _Stalling:
+        http = make_target("http", url)
+        return cls(**{f.name: getattr(http, f.name) for f in fields(http)}, at=at, stall_s=stall_s)
 
     def request(self, i: int) -> bytes:
         if i == self.at:
             time.sleep(self.stall_s)
-        return self.inner.request(i)
+        return super().request(i)
 
 
 @pytest.fixture(scope="module")
@@ -96,8 +100,8 @@ def delayed() -> Iterator[str]:
 def _stalled_run(url: str, stall_s: float) -> dict[str, Any]:
     # a target answering in 200 ms, an SLO of 1 s: a host's usual scheduling delays are far below that scale
     spec = LoadSpec("open", rate=50, duration_s=3, warmup_s=0.2, concurrency=64)
-    target = _Stalling(url, at=60, stall_s=stall_s)
-    result = analyse(run_load(target, spec), spec).result  # type: ignore[arg-type]
+    target = _Stalling.of(url, at=60, stall_s=stall_s)
+    result = analyse(run_load(target, spec), spec).result
     judge(result, with_default_gates(parse_slos(["p99<1s"])))
     return result
 

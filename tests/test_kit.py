@@ -18,6 +18,7 @@ from pydantic import BaseModel, Field
 
 from services.kit import Check, Kit, KitSettings, create_app, service_state
 from services.kit.health import NamedCheck, Status, health_document, run_checks, worst
+from services.kit.metrics import Metrics
 from tests.helpers import Proc, wait_until
 from trade_ops.infra import free_port
 
@@ -120,7 +121,7 @@ def test_worst_status(statuses: list[Status], expected: Status) -> None:
 
 def test_kit_spawn_of_a_bare_coroutine_that_dies_is_a_failed_health_check() -> None:
     async def main() -> list[Check]:
-        kit = Kit(settings=KitSettings(), metrics=None)  # type: ignore[arg-type]
+        kit = Kit(settings=KitSettings(), metrics=Metrics("test"))
 
         async def boom() -> None:
             raise RuntimeError("boom")
@@ -165,7 +166,7 @@ def test_handlers_read_the_state_the_lifespan_yielded_typed() -> None:
 
 
 def test_state_of_the_wrong_kind_or_before_the_lifespan_is_a_clear_type_error() -> None:
-    kit = Kit(settings=KitSettings(service="svc"), metrics=None)  # type: ignore[arg-type]
+    kit = Kit(settings=KitSettings(service="svc"), metrics=Metrics("svc"))
     with pytest.raises(TypeError, match="svc's state is a NoneType, not a Tally"):
         kit.held_as(Tally)
     kit.held = Tally()

@@ -10,6 +10,7 @@ import pytest
 
 from services.kit import Kit, KitSettings
 from services.kit import supervise as sup
+from services.kit.metrics import Metrics
 
 pytestmark = pytest.mark.unit
 
@@ -20,7 +21,7 @@ def fast_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def _kit() -> Kit:
-    return Kit(settings=KitSettings(), metrics=None)  # type: ignore[arg-type]
+    return Kit(settings=KitSettings(), metrics=Metrics("test"))
 
 
 def test_a_task_that_dies_once_is_restarted_and_health_warns_then_passes(

@@ -19,6 +19,7 @@ import pytest
 
 from services.kit import Kit, KitSettings, bus
 from services.kit.app import _nats_check
+from services.kit.metrics import Metrics
 from tests.helpers import Proc, wait_until
 
 pytestmark = pytest.mark.process
@@ -33,7 +34,7 @@ def _stopped(pid: int) -> bool:
 
 async def test_health_probe_after_a_stopped_server_leaves_the_connection_working(fresh_nats: Proc) -> None:
     nc = await bus.connect(fresh_nats.url, "probe-test")
-    kit = Kit(settings=KitSettings(service="probe-test"), metrics=None)  # type: ignore[arg-type]
+    kit = Kit(settings=KitSettings(service="probe-test"), metrics=Metrics("probe-test"))
     kit.opened_nats = nc
     js = nc.jetstream()
     await js.add_stream(name="PROBE", subjects=["probe.>"])
