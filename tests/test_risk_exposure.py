@@ -61,9 +61,9 @@ def test_a_reservation_never_confirmed_is_released() -> None:
 
 
 @pytest.fixture(scope="module")
-def oms(valkey_server: Proc, nats_server: Proc, tmp_path_factory: pytest.TempPathFactory
-        ) -> Iterator[httpx.Client]:
-    """The OMS's client; its risk's URL is in `client.risk_url`."""
+def services(valkey_server: Proc, nats_server: Proc, tmp_path_factory: pytest.TempPathFactory
+             ) -> Iterator[tuple[httpx.Client, str]]:
+    """The OMS's client and its risk's URL."""
     publish(nats_server.url, [tick_event("BTCUSDT", 50_000, 50_010),
                               tick_event(NOTIONAL_SYMBOL, NOTIONAL_BID, NOTIONAL_ASK)])
     workdir = tmp_path_factory.mktemp("exposure")
@@ -73,12 +73,21 @@ def oms(valkey_server: Proc, nats_server: Proc, tmp_path_factory: pytest.TempPat
     env = infra_env(valkey_server, nats_server, log_level="warning", limits_file=str(limits))
     risk, _ = start("risk", workdir, env)
     oms, client = start("oms", workdir, {**env, "TRADE_OPS_URL_RISK": risk.url})
-    client.risk_url = risk.url  # type: ignore[attr-defined]
     try:
-        yield client
+        yield client, risk.url
     finally:
         oms.stop()
         risk.stop()
+
+
+@pytest.fixture
+def oms(services: tuple[httpx.Client, str]) -> httpx.Client:
+    return services[0]
+
+
+@pytest.fixture
+def risk_url(services: tuple[httpx.Client, str]) -> str:
+    return services[1]
 
 
 def _buy(client: httpx.Client, account: str) -> httpx.Response:
@@ -106,15 +115,14 @@ def test_twenty_concurrent_buys_of_5_at_most_two_accepted(oms: httpx.Client) -> 
     assert codes.count(201) == 2 and codes.count(422) == 18, codes
 
 
-def test_a_cancel_releases_what_the_order_held(oms: httpx.Client, valkey_server: Proc,
-                                               nats_server: Proc) -> None:
+def test_a_cancel_releases_what_the_order_held(oms: httpx.Client, risk_url: str, nats_server: Proc) -> None:
     account = f"exp-{uuid.uuid4().hex[:6]}"
     first, second = _buy(oms, account).json(), _buy(oms, account).json()
     assert _buy(oms, account).status_code == 422
     publish(nats_server.url, [("exec.cancelled", {
         "id": f"cancelled-{first['order_id']}", "order_id": first["order_id"], "account": account,
         "symbol": "BTCUSDT", "cancelled_quantity": 5, "reason": "cancelled on request"})])
-    get_json_until(f"{oms.risk_url}/working", lambda d: d["working"][0]["buys"] == 5,  # type: ignore[attr-defined]
+    get_json_until(f"{risk_url}/working", lambda d: d["working"][0]["buys"] == 5,
                    params={"account": account})
     assert second["status"] == "ACCEPTED"
     assert _buy(oms, account).status_code == 201
@@ -153,7 +161,8 @@ def test_concurrent_buys_against_the_exposure_notional(oms: httpx.Client) -> Non
     assert codes.count(201) == 2 and codes.count(422) == 18, codes
 
 
-def test_a_cancel_releases_the_notional_the_order_held(oms: httpx.Client, nats_server: Proc) -> None:
+def test_a_cancel_releases_the_notional_the_order_held(oms: httpx.Client, risk_url: str,
+                                                       nats_server: Proc) -> None:
     account = f"exp-{uuid.uuid4().hex[:6]}"
     first = _order(oms, account, 20, 2_500).json()
     assert _order(oms, account, 20, 2_500).status_code == 201
@@ -161,7 +170,7 @@ def test_a_cancel_releases_the_notional_the_order_held(oms: httpx.Client, nats_s
     publish(nats_server.url, [("exec.cancelled", {
         "id": f"cancelled-{first['order_id']}", "order_id": first["order_id"], "account": account,
         "symbol": NOTIONAL_SYMBOL, "cancelled_quantity": 20, "reason": "cancelled on request"})])
-    get_json_until(f"{oms.risk_url}/working",  # type: ignore[attr-defined]
+    get_json_until(f"{risk_url}/working",
                    lambda d: d["working"][0]["buy_notional"] == 50_000, params={"account": account})
     assert _order(oms, account, 20, 2_500).status_code == 201
 
