@@ -169,6 +169,9 @@ def test_orders_listed_against_the_fills_kept() -> None:
     empty = CheckResult("agree", "dataflow")
     judge_foreign(open_only, Fills([source]), "", empty)
     assert empty.status == "warn" and "none FILLED, and stream TRADES holds no fill" in empty.problems[0]
+    strangers = CheckResult("agree", "dataflow")  # fills kept, but for none of the listed orders
+    judge_foreign(open_only, Fills([source], orders=Counter({"z": 1}), count=1), "", strangers)
+    assert strangers.status == "warn" and "holds 1 fill(s), none for a listed order" in strangers.problems[0]
     nothing = CheckResult("agree", "dataflow")
     judge_foreign(Listing("GET /orders"), None, "no NATS", nothing)
     assert nothing.status == "pass" and nothing.summary.startswith("nothing to reconcile")

@@ -23,7 +23,8 @@ whole of each table:
                                                        fills (their writers batch)
     orders listed and no fills source to compare with  warn, counts quoted: nothing compared is no
                                                        agreement
-    orders listed, none filled, and no fill kept        warn, counts quoted
+    orders listed, none filled, and no fill kept for    warn, counts quoted
+    any of them
     no listing (no GET /orders, or no JSON list)        skipped: why
 """
 
@@ -334,8 +335,9 @@ def judge_foreign(listing: Listing, fills: Fills | None, why_no_fills: str, r: C
     if unknown:  # a listing may be paged: said, not judged
         r.details.append(f"{len(unknown)} order(s) with fills are not in the listing "
                          f"(e.g. {_examples(unknown)}; a listing may be paged)")
-    if listing.orders and not filled and not fills.count:
-        r.warn(f"{listing.counts()}, none FILLED, and {fills.where} holds no fill: nothing could be compared",
+    if listing.orders and not filled and not any(o in listing.orders for o in fills.orders):
+        kept = f"holds {fills.count} fill(s), none for a listed order" if fills.count else "holds no fill"
+        r.warn(f"{listing.counts()}, none FILLED, and {fills.where} {kept}: nothing could be compared",
                "manual step: see why no order fills (doctor --trade follows one order through the stack)")
     if r.status == "pass":
         r.summary = (f"{len(filled)} FILLED order(s) of {len(listing.orders)} listed agree with "
