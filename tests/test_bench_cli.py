@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import msgspec
 import orjson
 import pytest
 from typer.testing import CliRunner
@@ -12,7 +13,7 @@ from trade_ops import infra
 from trade_ops.bench import hist
 from trade_ops.bench.runs import histograms
 from trade_ops.cli import app
-from trade_ops.savedruns import read_run
+from trade_ops.savedruns import BenchResult, SavedRun, read_run
 
 pytestmark = [pytest.mark.process, pytest.mark.usefixtures("tmp_cwd")]
 
@@ -28,6 +29,8 @@ def test_json_document(null_url: str) -> None:
     code, out, _ = _bench("http", "--url", null_url, "-n", "200", "-c", "2", "--slo", "p99<2s", "--json")
     assert code == 0, out
     doc = orjson.loads(out)
+    # the document is the typed result's, every key and type of it (no more, no fewer keys)
+    assert msgspec.json.decode(out, type=BenchResult, strict=True).to_json() == doc
     for key in ("requests", "errors", "errors_by_kind", "rejections", "rate", "duration_s", "valid",
                 "invalid_reason", "latency_ms", "service_time_ms", "schedule_lag_ms", "slo", "passed"):
         assert key in doc
@@ -65,18 +68,21 @@ def test_saved_run_round_trips(null_url: str, tmp_path: Path) -> None:
     code, out, _ = _bench("http", "--url", null_url, "--rate", "300", "--duration", "2", "--warmup", "0.3",
                           "--slo", "p99<1s", "--save", "rt")
     assert code in (0, 4), out  # 4: on a busy host the generator's lag can make the run invalid
-    _, doc = read_run("rt", tmp_path / "run" / "runs")
-    assert doc["format"] == "trade-ops-run/1" and doc["name"] == "rt"
-    assert doc["settings"]["model"] == "open" and doc["settings"]["rate"] == 300
-    assert doc["calibration"]["overhead_p50_ms"] > 0
+    path, doc = read_run("rt", tmp_path / "run" / "runs")
+    # the file is the typed run's, every key and type of it (no more, no fewer keys)
+    assert msgspec.to_builtins(msgspec.json.decode(path.read_bytes(), type=SavedRun, strict=True)) \
+        == orjson.loads(path.read_bytes())
+    assert doc.format == "trade-ops-run/1" and doc.name == "rt"
+    assert doc.settings["model"] == "open" and doc.settings["rate"] == 300
+    assert doc.calibration is not None and doc.calibration["overhead_p50_ms"] > 0
     assert (tmp_path / "run" / "bench-calibration.json").is_file()  # cached for the next save
-    assert doc["scenario"]["hash"] and doc["meta"]["host"]["cores"] >= 1
+    assert doc.scenario["hash"] and doc.meta["host"]["cores"] >= 1
     decoded = histograms(doc)
     for name, key in (("latency", "latency_ms"), ("service_time", "service_time_ms"),
                       ("schedule_lag", "schedule_lag_ms")):
-        assert hist.summary_ms(decoded[name]) == doc["results"][key]
-    assert decoded["latency"].get_total_count() == doc["results"]["requests"] == 600
-    assert sum(iv["count"] for iv in doc["intervals"]) == 600
-    assert sum(hist.decode(iv["latency"]).get_total_count() for iv in doc["intervals"]) == 600
+        assert hist.summary_ms(decoded[name]) == msgspec.to_builtins(getattr(doc.results, key))
+    assert decoded["latency"].get_total_count() == doc.results.requests == 600
+    assert sum(iv.count for iv in doc.intervals) == 600
+    assert sum(hist.decode(iv.latency).get_total_count() for iv in doc.intervals) == 600
     hgrm = (tmp_path / "run" / "runs" / "rt.hgrm").read_text()
     assert "Value     Percentile TotalCount" in hgrm and "#[Max" in hgrm

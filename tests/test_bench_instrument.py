@@ -34,27 +34,27 @@ def _run(url: str, spec: LoadSpec) -> Analysis:
 def test_fixed_delays_land_where_they_must(delayed: str) -> None:
     spec = LoadSpec("closed", concurrency=1, requests=150, warmup_requests=10)
     r = _run(delayed, spec).result
-    assert r["requests"] == 150 and r["errors"] == 0 and r["warmup_requests"] == 10
-    assert r["service_time_ms"]["p50"] >= DELAY_MS * 0.98  # never faster than the server's delay
-    assert r["service_time_ms"]["p50"] <= r["service_time_ms"]["p99"] <= r["service_time_ms"]["max"]
+    assert r.requests == 150 and r.errors == 0 and r.warmup_requests == 10
+    assert r.service_time_ms.p50 >= DELAY_MS * 0.98  # never faster than the server's delay
+    assert r.service_time_ms.p50 <= r.service_time_ms.p99 <= r.service_time_ms.max
     # twice the delay, measured the same way now: the medians are one delay apart (what the
     # machine adds to each, the generator's overhead and the timer's overshoot, cancels out)
     with NullServer(delay_ms=2 * DELAY_MS) as url:
         twice = _run(url, spec).result
-    apart = twice["service_time_ms"]["p50"] - r["service_time_ms"]["p50"]
-    assert 0.5 * DELAY_MS <= apart <= 1.5 * DELAY_MS, (r["service_time_ms"], twice["service_time_ms"])
+    apart = twice.service_time_ms.p50 - r.service_time_ms.p50
+    assert 0.5 * DELAY_MS <= apart <= 1.5 * DELAY_MS, (r.service_time_ms, twice.service_time_ms)
     # closed loop: nothing to correct (latency adds only building the request, a sliver of it)
-    assert 0 <= r["latency_ms"]["p50"] - r["service_time_ms"]["p50"] <= 0.05 * r["service_time_ms"]["p50"]
+    assert 0 <= r.latency_ms.p50 - r.service_time_ms.p50 <= 0.05 * r.service_time_ms.p50
 
 
 def test_closed_and_open_service_time_agree_at_low_load(delayed: str) -> None:
     closed = _run(delayed, LoadSpec("closed", concurrency=1, requests=100, warmup_requests=10)).result
     opened = _run(delayed, LoadSpec("open", rate=50, duration_s=2, warmup_s=0.2, concurrency=8)).result
-    assert opened["requests"] == 100 and opened["errors"] == 0
-    closed_p50, open_p50 = closed["service_time_ms"]["p50"], opened["service_time_ms"]["p50"]
+    assert opened.requests == 100 and opened.errors == 0
+    closed_p50, open_p50 = closed.service_time_ms.p50, opened.service_time_ms.p50
     assert abs(closed_p50 - open_p50) <= 0.5 * closed_p50, (closed_p50, open_p50)
     # at 50/s nothing queues: latency is the service time plus less than one more of it
-    assert open_p50 <= opened["latency_ms"]["p50"] <= open_p50 + closed_p50
+    assert open_p50 <= opened.latency_ms.p50 <= open_p50 + closed_p50
 
 
 def test_stall_shows_in_corrected_latency_not_in_service_time() -> None:
@@ -62,13 +62,13 @@ def test_stall_shows_in_corrected_latency_not_in_service_time() -> None:
     with NullServer(stall_ms=300, stall_at=200) as url:
         a = _run(url, LoadSpec("open", rate=200, duration_s=3, concurrency=2, timeout_s=5))
     r = a.result
-    assert r["requests"] == 600 and r["errors"] == 0
-    assert r["latency_ms"]["max"] >= 250  # the requests that waited behind the stall
-    assert r["latency_ms"]["p99"] >= 100  # ~60 of 600 requests were due during it
+    assert r.requests == 600 and r.errors == 0
+    assert r.latency_ms.max >= 250  # the requests that waited behind the stall
+    assert r.latency_ms.p99 >= 100  # ~60 of 600 requests were due during it
     # only the (at most 2) requests on the wire during the stall took long to serve
     slow = sum(step.count_added_in_this_iter_step for step in a.service_time.get_recorded_iterator()
                if step.value_iterated_to > 200_000)
-    assert r["service_time_ms"]["p99"] * 2 < r["latency_ms"]["p99"], (r["service_time_ms"], r["latency_ms"])
+    assert r.service_time_ms.p99 * 2 < r.latency_ms.p99, (r.service_time_ms, r.latency_ms)
     assert slow <= 3
     assert sum(iv.count for iv in a.intervals) == 600 and len(a.intervals) >= 3
 
@@ -80,9 +80,9 @@ def test_null_endpoint_overhead_is_small_beside_what_it_measures(delayed: str) -
     with NullServer() as url:
         r = _run(url, spec).result
     five = _run(delayed, spec).result
-    assert r["errors"] == 0
-    assert r["service_time_ms"]["p50"] < 0.5 * five["service_time_ms"]["p50"], (r["service_time_ms"],
-                                                                                 five["service_time_ms"])
+    assert r.errors == 0
+    assert r.service_time_ms.p50 < 0.5 * five.service_time_ms.p50, (r.service_time_ms,
+                                                                                 five.service_time_ms)
 
 
 def _realtime_permitted() -> bool:

@@ -6,12 +6,13 @@ import pytest
 
 from trade_ops.bench.slo import evaluate, parse_slo, parse_slos
 from trade_ops.errors import UsageError
+from trade_ops.savedruns import BenchResult, Latency
 
 pytestmark = pytest.mark.unit
 
-RESULT = {"requests": 1000, "errors": 2, "rejections": 0, "rate": 998.0,
-          "latency_ms": {"p50": 1.0, "p90": 2.0, "p99": 5.0, "p999": 9.0, "max": 12.0, "mean": 1.5},
-          "service_time_ms": {"p50": 0.5, "p90": 1.0, "p99": 2.0, "p999": 3.0, "max": 4.0, "mean": 0.7}}
+RESULT = BenchResult(requests=1000, errors=2, rejections=0, rate=998.0,
+                     latency_ms=Latency(p50=1.0, p90=2.0, p99=5.0, p999=9.0, max=12.0, mean=1.5),
+                     service_time_ms=Latency(p50=0.5, p90=1.0, p99=2.0, p999=3.0, max=4.0, mean=0.7))
 
 
 @pytest.mark.parametrize(("expr", "metric", "threshold"), [
@@ -50,6 +51,6 @@ def test_bad_expressions_say_why(expr: str, hint: str) -> None:
 def test_evaluate() -> None:
     slos = parse_slos(["p99<10ms", "p99<1ms", "errors<0.1%", "errors<0.5%", "rate>=1000/s"])
     checks = evaluate(slos, RESULT)
-    assert [c["passed"] for c in checks] == [True, False, False, True, False]
-    assert checks[0]["observed"] == "p99=5.000ms"
-    assert "0.2%" in checks[2]["observed"]
+    assert [c.passed for c in checks] == [True, False, False, True, False]
+    assert checks[0].observed == "p99=5.000ms"
+    assert "0.2%" in checks[2].observed

@@ -24,6 +24,7 @@ from trade_ops.bench.targets import make_target
 from trade_ops.bench.verdict import judge, with_default_gates
 from trade_ops.cli import app
 from trade_ops.errors import ExitCode
+from trade_ops.savedruns import BenchResult
 
 pytestmark = [pytest.mark.process, pytest.mark.usefixtures("tmp_cwd")]
 
@@ -97,7 +98,7 @@ def delayed() -> Iterator[str]:
         yield url
 
 
-def _stalled_run(url: str, stall_s: float) -> dict[str, Any]:
+def _stalled_run(url: str, stall_s: float) -> BenchResult:
     # a target answering in 200 ms, an SLO of 1 s: a host's usual scheduling delays are far below that scale
     spec = LoadSpec("open", rate=50, duration_s=3, warmup_s=0.2, concurrency=64)
     target = _Stalling.of(url, at=60, stall_s=stall_s)
@@ -108,10 +109,10 @@ def _stalled_run(url: str, stall_s: float) -> dict[str, Any]:
 
 def test_a_generator_stall_beyond_the_slo_scale_is_invalid(delayed: str) -> None:
     r = _stalled_run(delayed, 1.5)
-    assert not r["valid"] and r["status"] == "invalid" and r["exit_code"] == int(ExitCode.INVALID) == 4
-    assert "schedule lag" in r["invalid_reason"]
+    assert not r.valid and r.status == "invalid" and r.exit_code == int(ExitCode.INVALID) == 4
+    assert "schedule lag" in (r.invalid_reason or "")
     # the SLO is breached, but by the generator: the code says "not valid" (4), not "failed" (1)
-    assert r["latency_ms"]["p99"] > 1000 and r["schedule_lag_ms"]["max"] >= 1400
+    assert r.latency_ms.p99 > 1000 and r.schedule_lag_ms.max >= 1400
 
 
 def _raw_with_stall(stall_s: float) -> tuple[Raw, LoadSpec]:
@@ -132,17 +133,17 @@ def test_injected_stalls_against_the_slo_scale(stall_s: float, valid: bool) -> N
     raw, spec = _raw_with_stall(stall_s)
     result = analyse(raw, spec).result
     code = judge(result, with_default_gates(parse_slos(["p99<1s"])))
-    assert result["valid"] is valid, result["invalid_reason"]
+    assert result.valid is valid, result.invalid_reason
     assert code == (ExitCode.OK if valid else ExitCode.INVALID)
 
 
 def test_a_small_real_generator_stall_is_not(delayed: str) -> None:
     r = _stalled_run(delayed, 0.005)
     if os.getloadavg()[0] > 8 * (os.cpu_count() or 1):  # a host this busy delays the generator by itself
-        assert r["status"] in ("pass", "invalid")
+        assert r.status in ("pass", "invalid")
         return
-    assert r["valid"], r["invalid_reason"]
-    assert r["status"] == "pass" and r["exit_code"] == 0
+    assert r.valid, r.invalid_reason
+    assert r.status == "pass" and r.exit_code == 0
 
 
 def test_an_invalid_run_is_still_saved_and_marked(delayed: str, tmp_path: Path) -> None:
@@ -221,5 +222,5 @@ def test_repeat_saves_each_run_for_a_run_by_run_comparison(tmp_path: Path) -> No
         code, doc = _bench_json("http", "--url", url, "-n", "40", "--repeat", "3", "--save", "rep")
     assert code == 0 and doc["repeat"] == 3 and doc["requests"] == 120
     run = load_run("rep", tmp_path / "run" / "runs")
-    assert len(run.repeats) == 3 and [r.results["requests"] for r in run.repeats] == [40, 40, 40]
+    assert len(run.repeats) == 3 and [r.results.requests for r in run.repeats] == [40, 40, 40]
     assert run.settings["repeat"] == 3 and "--repeat 3" in run.meta["command"]

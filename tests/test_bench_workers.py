@@ -125,22 +125,22 @@ def test_merged_percentiles_are_those_of_every_request_pooled(null_url: str, tmp
     req = BenchRequest("null", sc, url=null_url, save="pooled", runs_dir=tmp_path / "runs")
     outcome = run_workers(req, 3, "process", QUIET, launch=launch)
     r = outcome.result
-    assert [w["status"] for w in r["workers"]] == ["done"] * 3, r["workers"]
+    assert [w["status"] for w in r.workers or []] == ["done"] * 3, r.workers
     docs = [k.doc for k in kept if k.doc is not None]
     assert len(docs) == len(kept)  # every worker's result kept
     samples = sorted(s for doc in docs for s in doc["samples_us"])
-    assert r["requests"] == len(samples) == 1200
+    assert r.requests == len(samples) == 1200
     pooled = hist.new()
     for s in samples:
         pooled.record_value(s)
     for key, p in (("p50", 50.0), ("p99", 99.0), ("p999", 99.9)):
         rank = max(int(p / 100 * len(samples) + 0.5), 1)
         exact = samples[rank - 1]  # the pooled order statistic, at HDR's 3 significant digits
-        assert r["latency_ms"][key] * 1000 == pytest.approx(pooled.get_highest_equivalent_value(exact))
-        assert r["latency_ms"][key] * 1000 == pytest.approx(exact, rel=1e-3)
+        assert getattr(r.latency_ms, key) * 1000 == pytest.approx(pooled.get_highest_equivalent_value(exact))
+        assert getattr(r.latency_ms, key) * 1000 == pytest.approx(exact, rel=1e-3)
         assert outcome.analysis.latency.get_value_at_percentile(p) == pooled.get_value_at_percentile(p)
     # the saved run is a single run's format: its latency histogram is the pooled one
-    saved = json.loads(Path(r["saved"]).read_text())
+    saved = json.loads(Path(r.saved or "").read_text())
     assert HdrHistogram.decode(saved["histograms"]["latency"].encode()).get_total_count() == 1200
     assert sum(iv["count"] for iv in saved["intervals"]) == 1200 and len(saved["intervals"]) == 4
     assert saved["settings"]["workers"] == 3 and "--workers 3" in saved["meta"]["command"]
@@ -174,9 +174,9 @@ def test_killed_late_and_lagging_workers_are_named_and_the_run_is_invalid(null_u
         for t in timers:
             t.join()
     r = outcome.result
-    assert outcome.exit_code == ExitCode.INVALID and r["status"] == "invalid", r
-    reason = r["invalid_reason"]
-    rows = {w["shard"]: w for w in r["workers"]}
+    assert outcome.exit_code == ExitCode.INVALID and r.status == "invalid", r
+    reason = r.invalid_reason or ""
+    rows = {w["shard"]: w for w in r.workers or []}
     assert f"worker 1 ({rows[1]['where']}) wrote no result (killed by SIGKILL)" in reason
     assert f"worker 2 ({rows[2]['where']}) on {rows[2]['host']} lagged: " in reason
     assert f"worker 3 ({rows[3]['where']}) on {rows[3]['host']} started " in reason
@@ -185,7 +185,7 @@ def test_killed_late_and_lagging_workers_are_named_and_the_run_is_invalid(null_u
     assert f"worker 0 ({rows[0]['where']}) wrote" not in reason and "worker 0 (" not in reason.replace(
         f"worker 0 ({rows[0]['where']}) on {rows[0]['host']} lagged", "")
     # nothing dropped silently: what the others measured is in the figures, each named
-    assert r["requests"] == sum(rows[i]["requests"] for i in (0, 2, 3)) and rows[1]["status"] == "missing"
+    assert r.requests == sum(rows[i]["requests"] for i in (0, 2, 3)) and rows[1]["status"] == "missing"
 
 
 def test_one_and_four_workers_of_the_same_load_compare_unchanged(delay_url: str, tmp_path: Path) -> None:

@@ -25,6 +25,7 @@ from trade_ops.bench.null_server import NullServer
 from trade_ops.cli import app
 from trade_ops.doctor.exporter import DoctorExporter
 from trade_ops.doctor.model import DoctorReport
+from trade_ops.savedruns import BenchResult, SloResult
 
 pytestmark = [pytest.mark.process, pytest.mark.usefixtures("tmp_cwd")]
 
@@ -109,9 +110,9 @@ def test_an_invalid_measurement_is_a_junit_error(tmp_path: Path) -> None:
     from trade_ops.render.junit import write_junit
     from trade_ops.render.verdicts import bench_suite
 
-    result = {"target": "oms", "slo": [{"expr": "p99<10ms", "passed": True, "observed": "p99=3.000ms"}],
-              "failures": [], "requests": 10, "ok": 10, "valid": False,
-              "invalid_reason": "the generator's schedule lag decides SLO p99<10ms"}
+    result = BenchResult(target="oms", slo=[SloResult(expr="p99<10ms", passed=True, observed="p99=3.000ms")],
+                         failures=[], requests=10, ok=10, valid=False,
+                         invalid_reason="the generator's schedule lag decides SLO p99<10ms")
     cases = _cases(write_junit(tmp_path / "b.xml", bench_suite(result)))
     assert isinstance(cases["measurement valid"], Error)
     assert "schedule lag" in cases["measurement valid"].message

@@ -24,6 +24,7 @@ from trade_ops.bench.targets import make_target
 from trade_ops.bench.verdict import judge
 from trade_ops.report.compare import Comparison, compare_runs
 from trade_ops.report.runs import Run
+from trade_ops.savedruns import FORMAT, SavedRun
 
 pytestmark = pytest.mark.process
 
@@ -58,10 +59,10 @@ def _run(url: str, name: str, settings: dict[str, float | str] = SPEC) -> Run:
     target = make_target("http", url, method="POST", body='{"symbol": "BTCUSDT", "i": $i}')
     a = analyse(run_load(target, spec), spec, interval_s=float(settings["interval_s"]))
     judge(a.result, [])
-    doc = {"name": name, "results": a.result, "histograms": a.histograms_json(),
-           "intervals": [iv.to_json() for iv in a.intervals],
-           "scenario": {"name": "aa", "hash": "aa"}, "settings": {"target": "http", **settings}}
-    return Run(name, Path(f"{name}.json"), doc)
+    saved = SavedRun(format=FORMAT, name=name, created_at="", results=a.result,
+                     histograms=a.histograms_json(), intervals=a.intervals_saved(),
+                     scenario={"name": "aa", "hash": "aa"}, settings={"target": "http", **settings})
+    return Run(name, Path(f"{name}.json"), saved)
 
 
 def _compare(before: Run, after: Run) -> Comparison:

@@ -53,7 +53,7 @@ def test_latest_benchmark_is_the_newest_run_against_this_stack(tmp_path: Path) -
     runs.mkdir()
 
     def save(name: str, created: str, url: str) -> None:
-        doc = {"format": "trade-ops-run/1", "name": name, "created_at": created,
+        doc = {"format": "trade-ops-run/1", "name": name, "created_at": created, "histograms": {},
                "settings": {"url": url}, "results": {"latency_ms": {"p50": 1.0}, "slo": [], "passed": True}}
         (runs / f"{name}.json").write_bytes(orjson.dumps(doc))
 

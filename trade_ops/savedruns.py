@@ -1,6 +1,19 @@
-"""Saved bench runs on disk: `RUN_DIR/runs/NAME.json` in format trade-ops-run/1 (its fields
-are drawn in trade_ops/bench/runs.py, their one writer). This is their one reader: by name
-or path, with the errors a user can act on, and the newest run against a stack (for doctor).
+"""Saved bench runs on disk: `RUN_DIR/runs/NAME.json` in format trade-ops-run/1, typed
+here (SavedRun, BenchResult, Interval: the one definition of each) and written by
+trade_ops/bench/runs.py, their one writer. This is their one reader: by name or path,
+with the errors a user can act on, and the newest run against a stack (for doctor).
+
+    SavedRun
+      format, name, created_at          "trade-ops-run/1"; created_at ISO-8601
+      meta                              git revision, packages, host, the command that re-makes it
+      scenario, settings, calibration   what was run, and how (calibration: the generator's overhead)
+      results: BenchResult              the figures and the verdict: what `bench --json` prints
+      histograms                        {"latency", "service_time", "schedule_lag"}: HdrHistogram V2, us
+      intervals: [Interval[str]]        per interval, its histograms encoded the same way
+      repeats: [Repeat]                 with --repeat N > 1: each run's own results and intervals
+
+A run saved before a field existed reads with that field's default: the format keeps its
+name while fields are only added.
 """
 
 from __future__ import annotations
@@ -8,16 +21,17 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import msgspec
-import orjson
 
 from trade_ops.errors import UsageError
 
-__all__ = ["FORMAT", "SloResult", "check_name", "latest_run", "read_run", "run_path"]
+__all__ = ["FORMAT", "BenchResult", "Interval", "Latency", "Repeat", "SavedRun", "SloResult", "check_name",
+           "encode_run", "latest_run", "read_run", "run_path"]
 
 FORMAT = "trade-ops-run/1"
+H = TypeVar("H")  # how an interval holds its histograms: encoded (str), live, or decoded
 
 
 class SloResult(msgspec.Struct, kw_only=True):
@@ -25,6 +39,118 @@ class SloResult(msgspec.Struct, kw_only=True):
     expr: str
     passed: bool
     observed: str
+
+
+class Latency(msgspec.Struct, kw_only=True, frozen=True):
+    """A histogram's summary in milliseconds."""
+    p50: float = 0.0
+    p90: float = 0.0
+    p99: float = 0.0
+    p999: float = 0.0
+    max: float = 0.0
+    mean: float = 0.0
+
+
+class Interval(msgspec.Struct, Generic[H], kw_only=True):
+    """One interval of a run (1 s by default), by the intended start of its requests."""
+    start_s: float
+    end_s: float
+    count: int = 0  # requests due in it
+    completed: int | None = None  # answers that came back in it (runs saved before: not recorded)
+    errors: int = 0
+    partial: bool | None = None  # the schedule does not cover all of it (runs saved before: not marked)
+    latency: H
+    service_time: H | None = None
+
+    @property
+    def mid_s(self) -> float:
+        return (self.start_s + self.end_s) / 2
+
+    @property
+    def rate(self) -> float:
+        """What the target delivered in it: answers back (else requests asked for) per second."""
+        span = self.end_s - self.start_s
+        delivered = self.completed if self.completed is not None else self.count
+        return delivered / span if span > 0 else 0.0
+
+
+class BenchResult(msgspec.Struct, kw_only=True):
+    """What a bench run measured and its verdict: `bench --json`, a saved run's `results`."""
+    model: str = "open"  # open | closed
+    requests: int = 0  # measured (warm-up excluded)
+    ok: int = 0
+    errors: int = 0
+    errors_by_kind: dict[str, int] = {}
+    error_samples: dict[str, list[str]] = {}  # the first error bodies of each kind
+    rejection_samples: list[str] = []
+    interrupted: bool = False
+    generator_nice: int | None = None
+    generator_realtime: bool = False
+    rejections: int = 0
+    rate: float = 0.0  # achieved, requests per second
+    target_rate: float | None = None  # asked (open loop)
+    delivered_rate: float | None = None  # answers per second, first answer to last
+    duration_s: float = 0.0
+    warmup_requests: int = 0
+    connections: int = 0
+    valid: bool = True
+    invalid_reason: str | None = None
+    latency_ms: Latency = Latency()  # from each request's intended start (corrected) when open loop
+    latency_without_lag_ms: Latency = Latency()
+    latency_without_lag_noise_ms: dict[str, float] = {}  # p50, p90, p99: their sampling noise's upper end
+    service_time_ms: Latency = Latency()
+    schedule_lag_ms: Latency = Latency()
+    corrected: bool = False
+    overload: str | None = None  # why the run is flagged overloaded
+    overloaded: bool = False
+    cpu: dict[str, Any] | None = None  # CPU ms per request by process (bench/cpu.py's document)
+    conditions: dict[str, Any] | None = None  # the host's load before and after, steal share
+    # the verdict (bench/verdict.py)
+    slo: list[SloResult] = []
+    failures: list[str] = []
+    passed: bool | None = None  # None: not judged (a worker's own figures)
+    status: str = ""  # pass | fail | invalid | interrupted
+    exit_code: int = 0
+    # what was run
+    target: str = ""
+    url: str = ""
+    scenario: str = ""
+    scenario_hash: str = ""
+    repeat: int = 1
+    contract: Any = None  # the order contract the orders followed (a foreign OMS's)
+    find_max: dict[str, Any] | None = None  # --find-max: the steps and the highest rate that met the SLOs
+    workers: list[dict[str, Any]] | None = None  # --workers N: each worker's row
+    saved: str | None = None  # where the run was saved
+
+    def to_json(self) -> dict[str, Any]:
+        doc: dict[str, Any] = msgspec.json.decode(msgspec.json.encode(self))
+        return doc
+
+
+class Repeat(msgspec.Struct, kw_only=True):
+    results: BenchResult
+    intervals: list[Interval[str]] = []
+
+
+class SavedRun(msgspec.Struct, kw_only=True):
+    format: str
+    name: str
+    created_at: str
+    meta: dict[str, Any] = {}
+    repeats: list[Repeat] = []
+    scenario: dict[str, Any] = {}
+    settings: dict[str, Any] = {}
+    calibration: dict[str, Any] | None = None
+    results: BenchResult
+    histograms: dict[str, str]
+    intervals: list[Interval[str]] = []
+
+
+def encode_run(run: SavedRun) -> bytes:
+    """The run as its file holds it (indented: a saved run is read by people too)."""
+    import orjson
+
+    return orjson.dumps(msgspec.to_builtins(run), option=orjson.OPT_INDENT_2)
 
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,100}$")
@@ -53,35 +179,41 @@ def run_path(ref: str | Path, runs_dir: Path | None = None) -> Path:
                      detail=f"{hint}\nsave one with `trade-ops bench oms --save NAME`")
 
 
-def read_run(ref: str | Path, runs_dir: Path | None = None) -> tuple[Path, dict[str, Any]]:
-    """The saved run named `ref` (or at that path): where it is and its document."""
+def _decode(data: bytes) -> SavedRun:
+    run = msgspec.json.decode(data, type=SavedRun)
+    if run.format != FORMAT:
+        raise msgspec.ValidationError(f"format {run.format!r}, not {FORMAT}")
+    return run
+
+
+def read_run(ref: str | Path, runs_dir: Path | None = None) -> tuple[Path, SavedRun]:
+    """The saved run named `ref` (or at that path): where it is and the run."""
     path = run_path(ref, runs_dir)
     try:
-        doc: dict[str, Any] = orjson.loads(path.read_bytes())
+        return path, _decode(path.read_bytes())
     except OSError as exc:
         raise UsageError(f"saved run {path} is unreadable: {exc.strerror or exc}") from None
-    except orjson.JSONDecodeError as exc:
+    except msgspec.ValidationError as exc:  # JSON, of another shape (a DecodeError too: first)
+        raise UsageError(f"{path} is not a {FORMAT} document: {exc}") from None
+    except msgspec.DecodeError as exc:
         raise UsageError(f"saved run {path} is not valid JSON: {exc}") from None
-    if not isinstance(doc, dict) or doc.get("format") != FORMAT:
-        raise UsageError(f"{path} is not a {FORMAT} document")
-    return path, doc
 
 
-def latest_run(base_urls: set[str], runs_dir: Path) -> tuple[Path, dict[str, Any]] | None:
+def latest_run(base_urls: set[str], runs_dir: Path) -> tuple[Path, SavedRun] | None:
     """The newest saved run by its own `created_at` (never a file's mtime: a checkout sets
     that) whose target is one of these base URLs (this stack's services); None if none is."""
     bases = {u.rstrip("/") for u in base_urls}
-    found: list[tuple[datetime, Path, dict[str, Any]]] = []
+    found: list[tuple[datetime, Path, SavedRun]] = []
     for path in runs_dir.glob("*.json") if runs_dir.is_dir() else []:
         try:
-            doc = orjson.loads(path.read_bytes())
-            created = datetime.fromisoformat(doc["created_at"])
-            url = str(doc["settings"]["url"])
-        except (OSError, orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+            run = _decode(path.read_bytes())
+            created = datetime.fromisoformat(run.created_at)
+            url = str(run.settings["url"])
+        except (OSError, msgspec.DecodeError, KeyError, ValueError):
             continue
-        if doc.get("format") == FORMAT and any(url == b or url.startswith(b + "/") for b in bases):
-            found.append((created if created.tzinfo else created.replace(tzinfo=UTC), path, doc))
+        if any(url == b or url.startswith(b + "/") for b in bases):
+            found.append((created if created.tzinfo else created.replace(tzinfo=UTC), path, run))
     if not found:
         return None
-    _, path, doc = max(found, key=lambda item: item[0])
-    return path, doc
+    _, path, run = max(found, key=lambda item: item[0])
+    return path, run

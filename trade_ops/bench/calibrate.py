@@ -33,8 +33,8 @@ def _overhead(url: str, requests: int) -> dict[str, float]:
     target = make_target("null", url)
     spec = LoadSpec("closed", concurrency=1, requests=requests, warmup_requests=max(requests // 10, 50))
     r = analyse(run_load(target, spec), spec).result
-    return {"overhead_p50_ms": r["service_time_ms"]["p50"], "overhead_p99_ms": r["service_time_ms"]["p99"],
-            "overhead_requests": r["requests"]}
+    return {"overhead_p50_ms": r.service_time_ms.p50, "overhead_p99_ms": r.service_time_ms.p99,
+            "overhead_requests": r.requests}
 
 
 def _max_rate(url: str, step_s: float, limit: float) -> dict[str, Any]:
@@ -45,9 +45,9 @@ def _max_rate(url: str, step_s: float, limit: float) -> dict[str, Any]:
         spec = LoadSpec("open", rate=rate, duration_s=step_s, warmup_s=0.3, concurrency=256)
         r = analyse(run_load(target, spec), spec).result
         judge(r, slos)  # validity: whether the generator's own lag decides p99<10ms or the figures
-        ok = r["passed"] and r["rate"] >= 0.95 * rate
-        return ok, {"valid": r["valid"], "rate_achieved": r["rate"], "p99_ms": r["latency_ms"]["p99"],
-                    "lag_p99_ms": r["schedule_lag_ms"]["p99"]}
+        ok = bool(r.passed) and r.rate >= 0.95 * rate
+        return ok, {"valid": r.valid, "rate_achieved": r.rate, "p99_ms": r.latency_ms.p99,
+                    "lag_p99_ms": r.schedule_lag_ms.p99}
 
     found = find_max(measure, 1000.0, limit, precision=0.1, max_steps=10)
     return {"max_rate": found.max_rate, "max_rate_search": found.to_json()}

@@ -264,25 +264,24 @@ def _outcome(req: BenchRequest, sc: Scenario, slots: list[WorkerSlot], spec: Loa
     r = analysis.result
     problems = worker_problems(slots, slos, d.get("max_lag_ms"))
     if problems:
-        r["valid"], r["invalid_reason"] = False, "; ".join(problems)
-    sent = r["requests"] + r["warmup_requests"]
-    r["cpu"] = cpu.stop(sent) if cpu else None
-    if r["cpu"] is not None and sent:  # the generators' CPU, as each worker measured its own
-        r["cpu"]["generator_ms_per_request"] = round(
+        r.valid, r.invalid_reason = False, "; ".join(problems)
+    sent = r.requests + r.warmup_requests
+    r.cpu = cpu.stop(sent) if cpu else None
+    if r.cpu is not None and sent:  # the generators' CPU, as each worker measured its own
+        r.cpu["generator_ms_per_request"] = round(
             1000 * sum(s.doc.get("cpu_s") or 0.0 for s in slots if s.doc) / sent, 4)
-    r["conditions"] = conditions_between(before, host_conditions())
-    r["workers"] = _worker_rows(slots)
+    r.conditions = conditions_between(before, host_conditions())
+    r.workers = _worker_rows(slots)
     judge(r, slos, d.get("max_lag_ms"))
-    r.update({"target": req.target, "url": target.url, "scenario": sc.name, "scenario_hash": sc.hash,
-              "repeat": 1})
+    r.target, r.url, r.scenario, r.scenario_hash, r.repeat = req.target, target.url, sc.name, sc.hash, 1
     saved = None
     if req.save:
         settings = {**_settings(target, spec, d, 1), "workers": workers, "runtime": runtime}
-        doc = build_run(req.save, sc.to_json(), settings, None, r, analysis,
+        run = build_run(req.save, sc.to_json(), settings, None, r, analysis,
                         command=bench_command(req) + f" --workers {workers} --runtime {runtime}")
         if env := secret_header_vars(req):
-            doc["meta"]["command_env"] = env
-        saved = save_run(doc, analysis, _runs_dir(req))
-        r["saved"] = str(saved[0])
-    return BenchOutcome(r, analysis, ExitCode(r["exit_code"]), saved)
+            run.meta["command_env"] = env
+        saved = save_run(run, analysis, _runs_dir(req))
+        r.saved = str(saved[0])
+    return BenchOutcome(r, analysis, ExitCode(r.exit_code), saved)
 

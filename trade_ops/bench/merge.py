@@ -19,13 +19,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import msgspec
 from hdrh.histogram import HdrHistogram
 
 from trade_ops.bench import hist
-from trade_ops.bench.results import Analysis, Interval, errors_of, lag_reason, noise_bounds_ms
+from trade_ops.bench.results import Analysis, errors_of, lag_reason, live_interval, noise_bounds_ms, summary
 from trade_ops.bench.slo import Slo
+from trade_ops.savedruns import BenchResult, Interval
 
-__all__ = ["LATE_START_MS", "WorkerSlot", "merge_workers", "worker_problems"]
+__all__ = ["LATE_START_MS", "WorkerSlot", "merge_workers", "results_of", "worker_problems"]
 
 # A worker ready in time waits for the start (late 0); beyond this it missed it, and its first
 # requests were sent late by the generator, not by the target.
@@ -67,26 +69,31 @@ def worker_problems(slots: list[WorkerSlot], slos: list[Slo], max_lag_ms: float 
         elif doc["late_ms"] > LATE_START_MS:
             out.append(f"{s.name} on {doc['host']['name']} started {doc['late_ms']:.0f} ms after the start "
                        "time: it was not ready in time")
-        elif doc["results"]["invalid_reason"]:
-            out.append(f"{s.name} on {doc['host']['name']}: {doc['results']['invalid_reason']}")
-        elif reason := lag_reason(doc["results"], slos, max_lag_ms):
+        elif (figures := results_of(doc)).invalid_reason:
+            out.append(f"{s.name} on {doc['host']['name']}: {figures.invalid_reason}")
+        elif reason := lag_reason(figures, slos, max_lag_ms):
             out.append(f"{s.name} on {doc['host']['name']} lagged: {reason}")
     return out
 
 
-def _intervals(docs: list[dict[str, Any]], span_s: float) -> list[Interval]:
-    slots: dict[float, tuple[Interval, list[str], list[str]]] = {}
+def results_of(doc: dict[str, Any]) -> BenchResult:
+    """A worker's own figures, typed."""
+    return msgspec.convert(doc["results"], BenchResult)
+
+
+def _intervals(docs: list[dict[str, Any]], span_s: float) -> list[Interval[HdrHistogram]]:
+    slots: dict[float, tuple[Interval[HdrHistogram], list[str], list[str]]] = {}
     for doc in docs:
-        for iv in doc["intervals"]:
-            key = round(iv["start_s"], 6)
+        for iv in msgspec.convert(doc["intervals"], list[Interval[str]]):
+            key = round(iv.start_s, 6)
             if key not in slots:
-                slots[key] = (Interval(iv["start_s"], iv["end_s"]), [], [])
+                slots[key] = (live_interval(iv.start_s, iv.end_s), [], [])
             merged, lat, svc = slots[key]
-            merged.count += iv["count"]
-            merged.completed += int(iv.get("completed", 0))
-            merged.errors += iv["errors"]
-            lat.append(iv["latency"])
-            svc.append(iv["service_time"])
+            merged.count += iv.count
+            merged.completed = (merged.completed or 0) + (iv.completed or 0)
+            merged.errors += iv.errors
+            lat.append(iv.latency)
+            svc += [iv.service_time] if iv.service_time is not None else []
     out = []
     for key in sorted(slots):
         merged, lat, svc = slots[key]
@@ -100,32 +107,34 @@ def merge_workers(docs: list[dict[str, Any]], rate: float) -> Analysis:
     """The done workers' documents as one run's Analysis (its result without a verdict yet:
     the caller judges the merged result once)."""
     hs = {k: _decode_sum([d["histograms"][k] for d in docs]) for k in _SUMMED_HISTOGRAMS}
-    rs = [d["results"] for d in docs]
+    rs = [results_of(d) for d in docs]
     by_kind, samples = errors_of(rs)
-    measured = [d for d in docs if d["results"]["requests"]]
+    measured = [d for d, r in zip(docs, rs, strict=True) if r.requests]
     first = min((d["first_s"] for d in measured), default=0.0)
     duration = max((d["last_done_s"] for d in measured), default=0.0) - first
     span = max((d["last_intended_s"] for d in measured), default=0.0) + 1.0 / rate
-    n = sum(r["requests"] for r in rs)
-    result: dict[str, Any] = {
-        "model": "open",
-        **{k: sum(r[k] for r in rs) for k in _COUNTERS},
-        "errors_by_kind": dict(sorted(by_kind.items())),
-        "error_samples": samples,
-        "interrupted": any(r["interrupted"] for r in rs),
-        "generator_nice": rs[0]["generator_nice"] if rs else None,
-        "generator_realtime": all(r["generator_realtime"] for r in rs) if rs else False,
-        "rate": round(n / duration, 2) if duration > 0 else 0.0,
-        "target_rate": rate,
-        "duration_s": round(duration, 3),
-        "valid": True,
-        "invalid_reason": None if n else "no requests were measured (no worker reported any)",
-        "latency_ms": hist.summary_ms(hs["latency"]),
-        "latency_without_lag_ms": hist.summary_ms(hs["lag_free"]),
-        "latency_without_lag_noise_ms": noise_bounds_ms(hs["lag_free"]),
-        "service_time_ms": hist.summary_ms(hs["service_time"]),
-        "schedule_lag_ms": hist.summary_ms(hs["schedule_lag"]),
-        "corrected": True,
-    }
+    n = sum(r.requests for r in rs)
+    result = BenchResult(
+        model="open",
+        requests=n, ok=sum(r.ok for r in rs), errors=sum(r.errors for r in rs),
+        rejections=sum(r.rejections for r in rs), warmup_requests=sum(r.warmup_requests for r in rs),
+        connections=sum(r.connections for r in rs),
+        errors_by_kind=dict(sorted(by_kind.items())),
+        error_samples=samples,
+        interrupted=any(r.interrupted for r in rs),
+        generator_nice=rs[0].generator_nice if rs else None,
+        generator_realtime=all(r.generator_realtime for r in rs) if rs else False,
+        rate=round(n / duration, 2) if duration > 0 else 0.0,
+        target_rate=rate,
+        duration_s=round(duration, 3),
+        valid=True,
+        invalid_reason=None if n else "no requests were measured (no worker reported any)",
+        latency_ms=summary(hs["latency"]),
+        latency_without_lag_ms=summary(hs["lag_free"]),
+        latency_without_lag_noise_ms=noise_bounds_ms(hs["lag_free"]),
+        service_time_ms=summary(hs["service_time"]),
+        schedule_lag_ms=summary(hs["schedule_lag"]),
+        corrected=True,
+    )
     return Analysis(result, hs["latency"], hs["service_time"], hs["schedule_lag"], _intervals(docs, span),
                     hs["lag_free"])

@@ -14,6 +14,7 @@ from rich.text import Text
 
 from trade_ops.bench import hist
 from trade_ops.bench.loadgen import Progress
+from trade_ops.savedruns import BenchResult
 
 __all__ = ["LiveLine", "cpu_line", "find_max_table", "result_table", "verdict_lines"]
 
@@ -53,55 +54,53 @@ def _ms(v: float) -> str:
     return f"{v:.3f}" if v < 10 else f"{v:.1f}"
 
 
-def result_table(r: dict[str, Any], title: str) -> Table:
+def result_table(r: BenchResult, title: str) -> Table:
     t = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, 1),
               collapse_padding=True)
     for col in ("ms", "count", "rate/s", "mean", "p50", "p90", "p99", "p99.9", "max", "errors"):
         t.add_column(col, justify="left" if col == "ms" else "right", no_wrap=True)
-    rows = [("latency", "latency_ms"), ("service", "service_time_ms")]
-    if r["corrected"]:
-        rows.append(("lag", "schedule_lag_ms"))
-    for label, key in rows:
-        s = r[key]
-        first = key == "latency_ms"
-        t.add_row(label, f"{r['requests']:,}" if first else "", f"{r['rate']:,.1f}" if first else "",
-                  *(_ms(s[k]) for k in ("mean", "p50", "p90", "p99", "p999", "max")),
-                  str(r["errors"]) if first else "")
+    rows = [("latency", r.latency_ms), ("service", r.service_time_ms)]
+    if r.corrected:
+        rows.append(("lag", r.schedule_lag_ms))
+    for label, s in rows:
+        first = label == "latency"
+        t.add_row(label, f"{r.requests:,}" if first else "", f"{r.rate:,.1f}" if first else "",
+                  *(_ms(v) for v in (s.mean, s.p50, s.p90, s.p99, s.p999, s.max)),
+                  str(r.errors) if first else "")
     t.caption = ("latency from each request's intended start; service from its send; lag: generator delay"
-                 if r["corrected"] else "closed loop: latency = service time")
+                 if r.corrected else "closed loop: latency = service time")
     t.caption_justify = "left"
     return t
 
 
-def verdict_lines(r: dict[str, Any], calibration: dict[str, Any] | None) -> list[str]:
+def verdict_lines(r: BenchResult, calibration: dict[str, Any] | None) -> list[str]:
     lines: list[str] = []
-    samples: dict[str, list[str]] = r.get("error_samples") or {}
-    if r["errors_by_kind"]:
-        lines.append("errors: " + ", ".join(f"{k} {v}" for k, v in r["errors_by_kind"].items()))
-        lines += [f"  {k}: {escape(line)}" for k, found in samples.items() for line in found]
-    if r["rejections"]:
-        lines.append(f"rejections (the OMS's verdict, not errors): {r['rejections']}")
-        lines += [f"  rejected: {escape(line)}" for line in r.get("rejection_samples", [])]
+    if r.errors_by_kind:
+        lines.append("errors: " + ", ".join(f"{k} {v}" for k, v in r.errors_by_kind.items()))
+        lines += [f"  {k}: {escape(line)}" for k, found in r.error_samples.items() for line in found]
+    if r.rejections:
+        lines.append(f"rejections (the OMS's verdict, not errors): {r.rejections}")
+        lines += [f"  rejected: {escape(line)}" for line in r.rejection_samples]
     if calibration:
         lines.append(f"generator overhead (null endpoint): p50 {calibration['overhead_p50_ms']:.3f} ms, "
                      f"p99 {calibration['overhead_p99_ms']:.3f} ms"
                      + (f", max rate {calibration['max_rate']:,.0f}/s"
                         if calibration.get("max_rate") else ""))
-    if r.get("cpu"):
-        lines.append(cpu_line(r["cpu"]))
-    if r.get("overload"):
-        lines.append(f"[bold yellow]OVERLOADED:[/] {escape(r['overload'].removeprefix('overloaded: '))}")
-    if not r["valid"]:
-        lines.append(f"[bold yellow]INVALID MEASUREMENT:[/] {escape(r['invalid_reason'] or '')}")
-    if r.get("interrupted"):
+    if r.cpu:
+        lines.append(cpu_line(r.cpu))
+    if r.overload:
+        lines.append(f"[bold yellow]OVERLOADED:[/] {escape(r.overload.removeprefix('overloaded: '))}")
+    if not r.valid:
+        lines.append(f"[bold yellow]INVALID MEASUREMENT:[/] {escape(r.invalid_reason or '')}")
+    if r.interrupted:
         lines.append("[bold yellow]interrupted[/] (Ctrl-C): these figures cover what was answered before it")
-    for c in r.get("slo", []):
-        mark = "[green]pass[/]" if c["passed"] else "[bold red]FAIL[/]"
-        lines.append(f"SLO {escape(c['expr']):<16} {mark}  ({c['observed']})")
-    for failure in r.get("failures", []):
+    for c in r.slo:
+        mark = "[green]pass[/]" if c.passed else "[bold red]FAIL[/]"
+        lines.append(f"SLO {escape(c.expr):<16} {mark}  ({c.observed})")
+    for failure in r.failures:
         if not failure.startswith("SLO "):
             lines.append(f"[bold red]FAIL:[/] {escape(failure)}")
-    cond = r.get("conditions") or {}
+    cond = r.conditions or {}
     before, after = (cond.get(k) or {} for k in ("before", "after"))
     if before.get("loadavg") and after.get("loadavg"):
         steal = f", CPU steal {cond['steal_pct']:g}%" if cond.get("steal_pct") is not None else ""

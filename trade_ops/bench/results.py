@@ -27,52 +27,58 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any
 
+import msgspec
 from hdrh.histogram import HdrHistogram
 
 from trade_ops.bench import hist
 from trade_ops.bench.loadgen import REJECTION_SAMPLES, SAMPLES_PER_KIND, LoadSpec, Raw
 from trade_ops.bench.slo import Slo
 from trade_ops.bench.target import CONNECTION, HTTP_ERROR, KIND_NAMES, OK, PROTOCOL, REJECTED
+from trade_ops.savedruns import BenchResult, Interval, Latency
 
-__all__ = ["MATERIAL_FLOOR_MS", "MATERIAL_SHARE", "OVERLOAD_TOLERANCE", "Analysis", "Interval", "analyse",
-           "errors_of", "lag_reason", "merge", "overload_reason"]
+__all__ = ["MATERIAL_FLOOR_MS", "MATERIAL_SHARE", "OVERLOAD_TOLERANCE", "Analysis", "analyse", "encoded",
+           "errors_of", "lag_reason", "live_interval", "merge", "overload_reason", "summary"]
 
 MATERIAL_FLOOR_MS = 1.0  # a lag moving a percentile by less is within the noise of a busy host ...
 MATERIAL_SHARE = 0.05  # ... as is one moving it by less than this share of its value
 OVERLOAD_TOLERANCE = 0.05  # delivered this much below the target rate: overloaded
 
 
-@dataclass
-class Interval:
-    start_s: float
-    end_s: float
-    count: int = 0
-    errors: int = 0
-    latency: HdrHistogram = field(default_factory=hist.new)
-    service_time: HdrHistogram = field(default_factory=hist.new)
-    partial: bool = False
-    completed: int = 0  # answers that came back within this interval (delivered)
+def live_interval(start_s: float, end_s: float) -> Interval[HdrHistogram]:
+    """An interval that histograms are recorded into, its counters at 0."""
+    return Interval(start_s=start_s, end_s=end_s, completed=0, partial=False, latency=hist.new(),
+                    service_time=hist.new())
 
-    def to_json(self) -> dict[str, Any]:
-        return {"start_s": round(self.start_s, 3), "end_s": round(self.end_s, 3), "count": self.count,
-                "completed": self.completed, "errors": self.errors, "partial": self.partial,
-                "latency": hist.encode(self.latency), "service_time": hist.encode(self.service_time)}
+
+def encoded(iv: Interval[HdrHistogram]) -> Interval[str]:
+    """The interval as a saved run keeps it: its histograms in HDR's V2 encoding."""
+    return Interval(start_s=round(iv.start_s, 3), end_s=round(iv.end_s, 3), count=iv.count,
+                    completed=iv.completed, errors=iv.errors, partial=iv.partial,
+                    latency=hist.encode(iv.latency),
+                    service_time=hist.encode(iv.service_time) if iv.service_time is not None else None)
+
+
+def summary(h: HdrHistogram) -> Latency:
+    """The histogram's percentiles, max and mean in ms."""
+    return Latency(**hist.summary_ms(h))
 
 
 @dataclass
 class Analysis:
-    result: dict[str, Any]  # the --json document (without slo/passed until evaluated)
+    result: BenchResult  # the --json document (its verdict filled in by verdict.judge)
     latency: HdrHistogram
     service_time: HdrHistogram
     schedule_lag: HdrHistogram
-    intervals: list[Interval]
+    intervals: list[Interval[HdrHistogram]]
     lag_free: HdrHistogram = field(default_factory=hist.new)  # latency from dispatch: lag removed
 
     def histograms_json(self) -> dict[str, str]:
         return {"latency": hist.encode(self.latency), "service_time": hist.encode(self.service_time),
                 "schedule_lag": hist.encode(self.schedule_lag)}
+
+    def intervals_saved(self) -> list[Interval[str]]:
+        return [encoded(iv) for iv in self.intervals]
 
 
 def _invalid_reason(raw: Raw, spec: LoadSpec, n: int) -> str | None:
@@ -95,35 +101,35 @@ def noise_bounds_ms(h: HdrHistogram) -> dict[str, float]:
     return out
 
 
-def lag_reason(result: dict[str, Any], slos: list[Slo], max_lag_ms: float | None = None) -> str | None:
+def lag_reason(result: BenchResult, slos: list[Slo], max_lag_ms: float | None = None) -> str | None:
     """Why the generator's schedule lag makes this (open-loop) run invalid, or None."""
-    if not result.get("corrected") or not result.get("requests"):
+    if not result.corrected or not result.requests:
         return None
-    lag_p99 = result["schedule_lag_ms"]["p99"]
+    lag_p99 = result.schedule_lag_ms.p99
     advice = "lower the rate or free the CPU"
     if max_lag_ms is not None and lag_p99 > max_lag_ms:
         return f"schedule lag p99 {lag_p99:.1f} ms > --max-lag {max_lag_ms:g} ms; {advice}"
-    with_lag, without = result["latency_ms"], result["latency_without_lag_ms"]
-    noise = result.get("latency_without_lag_noise_ms") or {}
+    with_lag, without = result.latency_ms, result.latency_without_lag_ms
+    noise = result.latency_without_lag_noise_ms
     for key in ("p50", "p90", "p99"):
-        moved = with_lag[key] - without[key]
-        material = moved > max(MATERIAL_FLOOR_MS, MATERIAL_SHARE * without[key])
-        if material and with_lag[key] > noise.get(key, without[key]):
+        lagged, free = getattr(with_lag, key), getattr(without, key)
+        material = lagged - free > max(MATERIAL_FLOOR_MS, MATERIAL_SHARE * free)
+        if material and lagged > noise.get(key, free):
             return (f"the generator's schedule lag (p99 {lag_p99:.1f} ms) moves latency {key} from "
-                    f"{without[key]:.2f} to {with_lag[key]:.2f} ms, beyond its sampling noise "
-                    f"(up to {noise.get(key, without[key]):.2f} ms); {advice}")
-    lag_free = {**result, "latency_ms": without}
+                    f"{free:.2f} to {lagged:.2f} ms, beyond its sampling noise "
+                    f"(up to {noise.get(key, free):.2f} ms); {advice}")
+    lag_free = msgspec.structs.replace(result, latency_ms=without)
     for slo in slos:
-        if slo.check(result)["passed"] != slo.check(lag_free)["passed"]:
+        if slo.check(result).passed != slo.check(lag_free).passed:
             return (f"the generator's schedule lag (p99 {lag_p99:.1f} ms) decides SLO {slo.expr}: "
-                    f"{slo.check(result)['observed']} with it, {slo.check(lag_free)['observed']} without; "
+                    f"{slo.check(result).observed} with it, {slo.check(lag_free).observed} without; "
                     f"{advice}")
     return None
 
 
-def overload_reason(result: dict[str, Any]) -> str | None:
+def overload_reason(result: BenchResult) -> str | None:
     """Why an open-loop run is flagged overloaded (delivered below its target rate), or None."""
-    target, delivered = result.get("target_rate"), result.get("delivered_rate")
+    target, delivered = result.target_rate, result.delivered_rate
     if not target or delivered is None or delivered >= target * (1 - OVERLOAD_TOLERANCE):
         return None
     return (f"overloaded: delivered {delivered:,.1f}/s of the {target:,.4g}/s asked "
@@ -154,7 +160,7 @@ def analyse(raw: Raw, spec: LoadSpec, *, interval_s: float = 1.0, origin: float 
         first = intended if first is None or intended < first else first
         last = raw.done[j] if last is None or raw.done[j] > last else last
     base = first if origin is None else origin
-    intervals: dict[int, Interval] = {}
+    intervals: dict[int, Interval[HdrHistogram]] = {}
     for j in measured:
         n += 1
         kind = raw.kind[j]
@@ -167,7 +173,7 @@ def analyse(raw: Raw, spec: LoadSpec, *, interval_s: float = 1.0, origin: float 
         slot = int((raw.intended[j] - base) / interval_s)  # type: ignore[operator]
         iv = intervals.get(slot)
         if iv is None:
-            iv = intervals[slot] = Interval(slot * interval_s, (slot + 1) * interval_s)
+            iv = intervals[slot] = live_interval(slot * interval_s, (slot + 1) * interval_s)
         iv.count += 1
         iv.errors += kind not in (OK, REJECTED)
         hist.record_s(lag, raw.dispatched[j] - raw.intended[j])
@@ -184,7 +190,7 @@ def analyse(raw: Raw, spec: LoadSpec, *, interval_s: float = 1.0, origin: float 
     for t in done:  # what came back when: the delivered rate of each interval
         back = intervals.get(int((t - base) / interval_s))  # type: ignore[operator]
         if back is not None:
-            back.completed += 1
+            back.completed = (back.completed or 0) + 1
     delivered = _delivered(done)
     if n:  # the schedule's measured span: an interval reaching past it is partial
         spacing = 1.0 / spec.rate if spec.model == "open" and spec.rate else 0.0
@@ -192,47 +198,47 @@ def analyse(raw: Raw, spec: LoadSpec, *, interval_s: float = 1.0, origin: float 
         for iv in intervals.values():
             iv.partial = iv.end_s > span + 1e-6
     reason = _invalid_reason(raw, spec, n)
-    result: dict[str, Any] = {
-        "model": spec.model,
-        "requests": n,
-        "ok": n - errors - rejections,
-        "errors": errors,
-        "errors_by_kind": dict(sorted(by_kind.items())),
-        "error_samples": {k: v for k, v in raw.error_samples.items() if k != REJECTION_SAMPLES},
-        "rejection_samples": raw.error_samples.get(REJECTION_SAMPLES, []),
-        "interrupted": raw.interrupted,
-        "generator_nice": raw.generator_nice,
-        "generator_realtime": raw.generator_realtime,
-        "rejections": rejections,
-        "rate": round(n / duration, 2) if duration > 0 else 0.0,
-        "target_rate": spec.rate if spec.model == "open" else None,
-        "delivered_rate": round(delivered, 2) if delivered is not None else None,
-        "duration_s": round(duration, 3),
-        "warmup_requests": sum(1 for j in range(len(raw)) if raw.index[j] < raw.warmup_n
-                               or raw.sent[j] < raw.warmup_until),
-        "connections": raw.connections,
-        "valid": reason is None,
-        "invalid_reason": reason,
-        "latency_ms": hist.summary_ms(lat),
-        "latency_without_lag_ms": hist.summary_ms(lag_free),
-        "latency_without_lag_noise_ms": noise_bounds_ms(lag_free),
-        "service_time_ms": hist.summary_ms(svc),
-        "schedule_lag_ms": hist.summary_ms(lag),
-        "corrected": spec.model == "open",
-    }
-    result["overload"] = overload_reason(result)
-    result["overloaded"] = result["overload"] is not None
+    result = BenchResult(
+        model=spec.model,
+        requests=n,
+        ok=n - errors - rejections,
+        errors=errors,
+        errors_by_kind=dict(sorted(by_kind.items())),
+        error_samples={k: v for k, v in raw.error_samples.items() if k != REJECTION_SAMPLES},
+        rejection_samples=raw.error_samples.get(REJECTION_SAMPLES, []),
+        interrupted=raw.interrupted,
+        generator_nice=raw.generator_nice,
+        generator_realtime=raw.generator_realtime,
+        rejections=rejections,
+        rate=round(n / duration, 2) if duration > 0 else 0.0,
+        target_rate=spec.rate if spec.model == "open" else None,
+        delivered_rate=round(delivered, 2) if delivered is not None else None,
+        duration_s=round(duration, 3),
+        warmup_requests=sum(1 for j in range(len(raw)) if raw.index[j] < raw.warmup_n
+                            or raw.sent[j] < raw.warmup_until),
+        connections=raw.connections,
+        valid=reason is None,
+        invalid_reason=reason,
+        latency_ms=summary(lat),
+        latency_without_lag_ms=summary(lag_free),
+        latency_without_lag_noise_ms=noise_bounds_ms(lag_free),
+        service_time_ms=summary(svc),
+        schedule_lag_ms=summary(lag),
+        corrected=spec.model == "open",
+    )
+    result.overload = overload_reason(result)
+    result.overloaded = result.overload is not None
     return Analysis(result, lat, svc, lag, [intervals[k] for k in sorted(intervals)], lag_free)
 
 
-def errors_of(rs: list[dict[str, Any]]) -> tuple[dict[str, int], dict[str, list[str]]]:
+def errors_of(rs: list[BenchResult]) -> tuple[dict[str, int], dict[str, list[str]]]:
     """Several results' errors as one: counts by kind summed, the first samples of each kind kept."""
     by_kind: dict[str, int] = {}
     samples: dict[str, list[str]] = {}
     for r in rs:
-        for k, v in r["errors_by_kind"].items():
+        for k, v in r.errors_by_kind.items():
             by_kind[k] = by_kind.get(k, 0) + v
-        for k, lines in r["error_samples"].items():
+        for k, lines in r.error_samples.items():
             samples[k] = (samples.get(k, []) + lines)[:SAMPLES_PER_KIND]
     return by_kind, samples
 
@@ -243,36 +249,36 @@ def merge(analyses: list[Analysis]) -> Analysis:
         return analyses[0]
     lat, svc, lag = hist.new(), hist.new(), hist.new()
     free = hist.new()
-    intervals: list[Interval] = []
+    intervals: list[Interval[HdrHistogram]] = []
     offset = 0.0
     for a in analyses:
         lat.add(a.latency)
         svc.add(a.service_time)
         lag.add(a.schedule_lag)
         free.add(a.lag_free)
-        for iv in a.intervals:
-            intervals.append(Interval(iv.start_s + offset, iv.end_s + offset, iv.count, iv.errors,
-                                      iv.latency, iv.service_time, iv.partial, iv.completed))
+        intervals += [msgspec.structs.replace(iv, start_s=iv.start_s + offset, end_s=iv.end_s + offset)
+                      for iv in a.intervals]
         offset += max((iv.end_s for iv in a.intervals), default=0.0)
     rs = [a.result for a in analyses]
     by_kind, samples = errors_of(rs)
-    rejected = [line for r in rs for line in r.get("rejection_samples", [])][:SAMPLES_PER_KIND]
-    n = sum(r["requests"] for r in rs)
-    duration = sum(r["duration_s"] for r in rs)
-    invalid = [r["invalid_reason"] for r in rs if r["invalid_reason"]]
-    result = {**rs[0],
-              **{k: sum(r[k] for r in rs)
-                 for k in ("requests", "ok", "errors", "rejections", "warmup_requests", "connections")},
-              "errors_by_kind": dict(sorted(by_kind.items())), "error_samples": samples,
-              "rejection_samples": rejected, "interrupted": any(r["interrupted"] for r in rs),
-              "rate": round(n / duration, 2) if duration > 0 else 0.0, "duration_s": round(duration, 3),
-              "valid": not invalid, "invalid_reason": invalid[0] if invalid else None,
-              "latency_ms": hist.summary_ms(lat), "latency_without_lag_ms": hist.summary_ms(free),
-              "latency_without_lag_noise_ms": noise_bounds_ms(free),
-              "service_time_ms": hist.summary_ms(svc), "schedule_lag_ms": hist.summary_ms(lag)}
+    n = sum(r.requests for r in rs)
+    duration = sum(r.duration_s for r in rs)
+    invalid = [r.invalid_reason for r in rs if r.invalid_reason]
     # the slowest repeat's delivery speaks for the run: one overloaded repeat flags it
-    delivered = [r["delivered_rate"] for r in rs if r.get("delivered_rate") is not None]
-    result["delivered_rate"] = min(delivered) if delivered else None
-    result["overload"] = next((r["overload"] for r in rs if r.get("overload")), None)
-    result["overloaded"] = result["overload"] is not None
+    delivered = [r.delivered_rate for r in rs if r.delivered_rate is not None]
+    overload = next((r.overload for r in rs if r.overload), None)
+    result = msgspec.structs.replace(
+        rs[0], requests=n, ok=sum(r.ok for r in rs), errors=sum(r.errors for r in rs),
+        rejections=sum(r.rejections for r in rs), warmup_requests=sum(r.warmup_requests for r in rs),
+        connections=sum(r.connections for r in rs),
+        errors_by_kind=dict(sorted(by_kind.items())), error_samples=samples,
+        rejection_samples=[line for r in rs for line in r.rejection_samples][:SAMPLES_PER_KIND],
+        interrupted=any(r.interrupted for r in rs),
+        rate=round(n / duration, 2) if duration > 0 else 0.0, duration_s=round(duration, 3),
+        valid=not invalid, invalid_reason=invalid[0] if invalid else None,
+        latency_ms=summary(lat), latency_without_lag_ms=summary(free),
+        latency_without_lag_noise_ms=noise_bounds_ms(free),
+        service_time_ms=summary(svc), schedule_lag_ms=summary(lag),
+        delivered_rate=min(delivered) if delivered else None, overload=overload,
+        overloaded=overload is not None)
     return Analysis(result, lat, svc, lag, intervals, free)

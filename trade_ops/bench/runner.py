@@ -38,6 +38,7 @@ from trade_ops.bench.targets import BUS_TARGETS, TARGETS, contract_for, make_tar
 from trade_ops.bench.verdict import DEFAULT_ERROR_SLO, judge, with_default_gates
 from trade_ops.context import Context
 from trade_ops.errors import ExitCode, UsageError
+from trade_ops.savedruns import BenchResult
 
 if TYPE_CHECKING:
     from trade_ops.bench.bus_targets import NatsAccess
@@ -70,7 +71,7 @@ class BenchRequest:
 
 @dataclass
 class BenchOutcome:
-    result: dict[str, Any]
+    result: BenchResult
     analysis: Analysis
     exit_code: ExitCode
     saved: tuple[Path, Path] | None = None
@@ -226,8 +227,8 @@ def _measure(target: Target, spec: LoadSpec, d: dict[str, Any], slos: list[Slo],
     else:
         raw = run_load(target, spec)
     a = analyse(raw, spec, interval_s=float(d.get("interval_s", 1.0)))
-    a.result["cpu"] = cpu.stop(len(raw)) if cpu else None  # warm-up included: it costs CPU too
-    a.result["conditions"] = conditions_between(before, host_conditions())
+    a.result.cpu = cpu.stop(len(raw)) if cpu else None  # warm-up included: it costs CPU too
+    a.result.conditions = conditions_between(before, host_conditions())
     judge(a.result, slos, d.get("max_lag_ms"))
     return a
 
@@ -245,20 +246,19 @@ def _find_max(target: Target, sc: Scenario, slos: list[Slo], console: Console,
         spec.concurrency = max(spec.concurrency, 64)
         a = _measure(target, spec, d, slos, console, live, f"find-max {rate:,.0f}/s")
         r = a.result
-        kept_up = r["rate"] >= 0.9 * rate
-        passed = r["passed"] and kept_up
+        kept_up = r.rate >= 0.9 * rate
+        passed = bool(r.passed) and kept_up
         runs[round(rate, 2)] = (a, spec)
-        console.print(f"  {rate:>9,.0f}/s  achieved {r['rate']:>9,.0f}/s  "
-                      f"p50 {r['latency_ms']['p50']:.3f} ms  "
-                      f"p99 {r['latency_ms']['p99']:.3f} ms  errors {r['errors']}  "
+        console.print(f"  {rate:>9,.0f}/s  achieved {r.rate:>9,.0f}/s  "
+                      f"p50 {r.latency_ms.p50:.3f} ms  "
+                      f"p99 {r.latency_ms.p99:.3f} ms  errors {r.errors}  "
                       + ("[green]pass[/]" if passed else "[red]fail[/]")
-                      + ("" if r["valid"] else f"  (invalid: {r['invalid_reason']})"))
-        if r["interrupted"]:
+                      + ("" if r.valid else f"  (invalid: {r.invalid_reason})"))
+        if r.interrupted:
             raise KeyboardInterrupt
-        return passed, {"valid": r["valid"], "rate_achieved": r["rate"], "p50_ms": r["latency_ms"]["p50"],
-                        "p99_ms": r["latency_ms"]["p99"], "lag_p99_ms": r["schedule_lag_ms"]["p99"],
-                        "errors": r["errors"], "failures": r["failures"],
-                        "invalid_reason": r["invalid_reason"]}
+        return passed, {"valid": r.valid, "rate_achieved": r.rate, "p50_ms": r.latency_ms.p50,
+                        "p99_ms": r.latency_ms.p99, "lag_p99_ms": r.schedule_lag_ms.p99,
+                        "errors": r.errors, "failures": r.failures, "invalid_reason": r.invalid_reason}
 
     console.print(f"find-max: {target.url}, steps of {step_s:g} s, SLOs {', '.join(s.expr for s in slos)}")
     interrupted = False
@@ -270,20 +270,19 @@ def _find_max(target: Target, sc: Scenario, slos: list[Slo], console: Console,
 
         interrupted = True
         fm = FindMax(None, limited_by="interrupted")
-        passed_rates = [rate for rate, (a, _) in runs.items() if a.result["passed"]]
+        passed_rates = [rate for rate, (a, _) in runs.items() if a.result.passed]
         fm.max_rate = max(passed_rates) if passed_rates else None
-        fm.steps = [Step(rate, a.result["passed"], {}) for rate, (a, _) in runs.items()]
+        fm.steps = [Step(rate, bool(a.result.passed), {}) for rate, (a, _) in runs.items()]
     best = fm.max_rate if fm.max_rate is not None else fm.steps[-1].rate
     a, spec = runs[best]
     if interrupted:
-        a.result["interrupted"] = True
+        a.result.interrupted = True
         judge(a.result, slos, d.get("max_lag_ms"))
     elif fm.max_rate is None:
-        a.result["passed"] = False
-        a.result["failures"] = [*a.result["failures"],
-                                "find-max: no rate met the SLOs with a valid measurement"]
-        if a.result["exit_code"] == ExitCode.OK:
-            a.result.update(status="fail", exit_code=int(ExitCode.FAILED))
+        a.result.passed = False
+        a.result.failures = [*a.result.failures, "find-max: no rate met the SLOs with a valid measurement"]
+        if a.result.exit_code == ExitCode.OK:
+            a.result.status, a.result.exit_code = "fail", int(ExitCode.FAILED)
     return a, fm.to_json(), spec
 
 
@@ -349,39 +348,35 @@ def run_bench(req: BenchRequest, console: Console, live_console: Console | None 
             for k in range(req.repeat):
                 label = f"bench {req.target}" + (f" {k + 1}/{req.repeat}" if req.repeat > 1 else "")
                 repeats.append(_measure(target, spec.repeat(k), d, slos, lc, req.live, label, cpu))
-                if repeats[-1].result["interrupted"]:
+                if repeats[-1].result.interrupted:
                     break
             analysis = merge(repeats)
             if len(repeats) > 1:
-                analysis.result["conditions"] = conditions_between(repeats[0].result["conditions"]["before"],
-                                                                   repeats[-1].result["conditions"]["after"])
-                analysis.result["cpu"] = repeats[-1].result["cpu"]
+                first, last = repeats[0].result.conditions or {}, repeats[-1].result.conditions or {}
+                analysis.result.conditions = conditions_between(first["before"], last["after"])
+                analysis.result.cpu = repeats[-1].result.cpu
                 judge(analysis.result, slos, d.get("max_lag_ms"))
             fm = None
     r = analysis.result
-    r.update({"target": target.name, "url": target.url, "scenario": sc.name, "scenario_hash": sc.hash,
-              "repeat": len(repeats) if repeats else 1, "contract": target.describe.get("contract")})
-    if fm is not None:
-        r["find_max"] = fm
+    r.target, r.url, r.scenario, r.scenario_hash = target.name, target.url, sc.name, sc.hash
+    r.repeat, r.contract, r.find_max = len(repeats) if repeats else 1, target.describe.get("contract"), fm
     saved = None
     if req.save:
         calibration = calibration or cal.calibration_for_save(req.ctx.run_dir)
         cal_doc = {k: calibration.get(k) for k in ("overhead_p50_ms", "overhead_p99_ms", "max_rate")}
-        each = [{"results": a.result, "intervals": [iv.to_json() for iv in a.intervals]}
-                for a in repeats] if len(repeats) > 1 else None
-        doc = build_run(req.save, sc.to_json(), _settings(target, spec, d, req.repeat), cal_doc, r, analysis,
-                        command=bench_command(req), repeats=each)
+        run = build_run(req.save, sc.to_json(), _settings(target, spec, d, req.repeat), cal_doc, r, analysis,
+                        command=bench_command(req), repeats=repeats if len(repeats) > 1 else None)
         if env := secret_header_vars(req):
-            doc["meta"]["command_env"] = env  # what to set before running the command (never the value)
-        saved = save_run(doc, analysis, req.runs_dir)
-        r["saved"] = str(saved[0])
-    return BenchOutcome(r, analysis, ExitCode(r["exit_code"]), saved, calibration)
+            run.meta["command_env"] = env  # what to set before running the command (never the value)
+        saved = save_run(run, analysis, req.runs_dir)
+        r.saved = str(saved[0])
+    return BenchOutcome(r, analysis, ExitCode(r.exit_code), saved, calibration)
 
 
 def show(outcome: BenchOutcome, console: Console) -> None:
     r = outcome.result
-    if "find_max" in r:
-        fm = r["find_max"]
+    if r.find_max is not None:
+        fm = r.find_max
         console.print(find_max_table(fm))
         if fm["max_rate"] is None:
             console.print(f"[bold red]find-max:[/] no rate met the SLOs with a valid measurement "
@@ -390,14 +385,14 @@ def show(outcome: BenchOutcome, console: Console) -> None:
             limit = _LIMITS.get(fm["limited_by"], fm["limited_by"])
             console.print(f"[bold]find-max: {fm['max_rate']:,.0f} req/s[/] is the highest rate that met the "
                           f"SLOs with a valid measurement (stopped by: {limit})")
-    model = "open loop, latency from intended start" if r["corrected"] else "closed loop"
-    runs = f", {r['repeat']} runs" if r.get("repeat", 1) > 1 else ""
-    console.print(result_table(r, f"{r['target']} {r['url']} ({r['scenario']}, {model}{runs})"))
+    model = "open loop, latency from intended start" if r.corrected else "closed loop"
+    runs = f", {r.repeat} runs" if r.repeat > 1 else ""
+    console.print(result_table(r, f"{r.target} {r.url} ({r.scenario}, {model}{runs})"))
     for line in verdict_lines(r, outcome.calibration):
         console.print(line)
     if outcome.saved:
         console.print(f"saved {outcome.saved[0]} and {outcome.saved[1]}")
-    console.print(_VERDICT[r["status"]])
+    console.print(_VERDICT[r.status])
 
 
 _LIMITS = {"slo": "an SLO failed above it", "generator": "the generator could not keep the schedule above it",

@@ -1,16 +1,10 @@
-"""Saved runs, written: `RUN_DIR/runs/NAME.json` (format trade-ops-run/1) and `NAME.hgrm`
-(read by trade_ops/savedruns.py, their one reader).
+"""Saved runs, written: `RUN_DIR/runs/NAME.json` (a SavedRun, format trade-ops-run/1: its
+fields are drawn in trade_ops/savedruns.py, their one reader) and `NAME.hgrm`.
 
-    {"format": "trade-ops-run/1", "name", "created_at",
-     "meta": {"git_revision", "git_dirty", "packages", "host": {"cpu", "cores", "platform", "python",
-              "loadavg"}, "command": the bench command that re-makes this run, as it runs},
-     "repeats": [{"results", "intervals"}] for --repeat N > 1 (each run's own figures),
-     "scenario": {"name", "hash", "definition", "source", "overrides"},
-     "settings": {"target", "url", "model", "rate", "duration_s", "concurrency", "requests", "warmup"},
-     "calibration": {"overhead_p50_ms", "overhead_p99_ms", "max_rate"} | null,
-     "results": the --json document,
-     "histograms": {"latency", "service_time", "schedule_lag"},   # HdrHistogram.encode(), microseconds
-     "intervals": [{"start_s", "end_s", "count", "errors", "partial", "latency", "service_time"}]}
+    meta: {"git_revision", "git_dirty", "packages", "host": {"cpu", "cores", "platform", "python",
+           "loadavg"}, "command": the bench command that re-makes this run, as it runs}
+    settings: {"target", "url", "model", "rate", "duration_s", "concurrency", "requests", "warmup"}
+    calibration: {"overhead_p50_ms", "overhead_p99_ms", "max_rate"} | null
     results.conditions: {"before", "after": host_conditions(), "steal_pct"}
 """
 
@@ -25,13 +19,12 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-import orjson
 from hdrh.histogram import HdrHistogram
 
 from trade_ops.bench import hist
 from trade_ops.bench.results import Analysis
 from trade_ops.errors import UsageError
-from trade_ops.savedruns import FORMAT, check_name
+from trade_ops.savedruns import FORMAT, BenchResult, Repeat, SavedRun, check_name, encode_run
 
 __all__ = ["RunExists", "build_run", "conditions_between", "histograms", "host_conditions", "host_meta",
            "refuse_existing", "run_meta", "save_run"]
@@ -103,22 +96,23 @@ def run_meta() -> dict[str, Any]:
 
 
 def build_run(name: str, scenario: dict[str, Any], settings: dict[str, Any],
-              calibration: dict[str, Any] | None, results: dict[str, Any],
+              calibration: dict[str, Any] | None, results: BenchResult,
               analysis: Analysis, command: str | None = None,
-              repeats: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-    return {
-        "format": FORMAT,
-        "name": name,
-        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "meta": {**run_meta(), "command": command},
-        "repeats": repeats or [],
-        "scenario": scenario,
-        "settings": settings,
-        "calibration": calibration,
-        "results": results,
-        "histograms": analysis.histograms_json(),
-        "intervals": [iv.to_json() for iv in analysis.intervals],
-    }
+              repeats: list[Analysis] | None = None) -> SavedRun:
+    """The run to save; `repeats`: with --repeat N > 1, each run's own analysis."""
+    return SavedRun(
+        format=FORMAT,
+        name=name,
+        created_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        meta={**run_meta(), "command": command},
+        repeats=[Repeat(results=a.result, intervals=a.intervals_saved()) for a in repeats or []],
+        scenario=scenario,
+        settings=settings,
+        calibration=calibration,
+        results=results,
+        histograms=analysis.histograms_json(),
+        intervals=analysis.intervals_saved(),
+    )
 
 
 class RunExists(UsageError):
@@ -132,16 +126,16 @@ def refuse_existing(name: str, runs_dir: Path) -> None:
                         detail="pick another --save name, or add --force to replace it")
 
 
-def save_run(doc: dict[str, Any], analysis: Analysis, runs_dir: Path) -> tuple[Path, Path]:
-    name = check_name(doc["name"])
+def save_run(run: SavedRun, analysis: Analysis, runs_dir: Path) -> tuple[Path, Path]:
+    name = check_name(run.name)
     runs_dir.mkdir(parents=True, exist_ok=True)
     path, hgrm = runs_dir / f"{name}.json", runs_dir / f"{name}.hgrm"
     tmp = path.with_suffix(".json.tmp")
-    tmp.write_bytes(orjson.dumps(doc, option=orjson.OPT_INDENT_2))
+    tmp.write_bytes(encode_run(run))
     tmp.replace(path)
     hgrm.write_text(hist.percentile_text(analysis.latency))
     return path, hgrm
 
 
-def histograms(doc: dict[str, Any]) -> dict[str, HdrHistogram]:
-    return {k: hist.decode(v) for k, v in doc["histograms"].items()}
+def histograms(run: SavedRun) -> dict[str, HdrHistogram]:
+    return {k: hist.decode(v) for k, v in run.histograms.items()}

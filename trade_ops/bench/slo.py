@@ -16,9 +16,9 @@ import operator
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from trade_ops.errors import UsageError
+from trade_ops.savedruns import BenchResult, SloResult
 
 __all__ = ["Slo", "evaluate", "parse_slo", "parse_slos"]
 
@@ -39,24 +39,24 @@ class Slo:
     threshold: float  # ms for latencies, a fraction for %, a count otherwise, req/s for rate
     percent: bool = False
 
-    def observe(self, result: dict[str, Any]) -> tuple[float, str]:
+    def observe(self, result: BenchResult) -> tuple[float, str]:
         """The observed value (in the threshold's unit) and how to show it."""
         if self.metric in ("errors", "rejections"):
-            count = float(result[self.metric])
+            count = float(getattr(result, self.metric))
             if self.percent:
-                frac = count / result["requests"] if result["requests"] else (1.0 if count else 0.0)
+                frac = count / result.requests if result.requests else (1.0 if count else 0.0)
                 return frac, f"{self.metric}={frac * 100:.3g}% ({int(count)})"
             return count, f"{self.metric}={int(count)}"
         if self.metric == "rate":
-            return float(result["rate"]), f"rate={result['rate']:.1f}/s"
-        group, key = self.metric.split(".")
-        value = float(result[group][key])
+            return float(result.rate), f"rate={result.rate:.1f}/s"
+        group, key = self.metric.split(".")  # latency_ms.p99: a Latency's field
+        value = float(getattr(getattr(result, group), key))
         prefix = "service." if group == "service_time_ms" else ""
         return value, f"{prefix}{key}={value:.3f}ms"
 
-    def check(self, result: dict[str, Any]) -> dict[str, Any]:
+    def check(self, result: BenchResult) -> SloResult:
         value, shown = self.observe(result)
-        return {"expr": self.expr, "passed": bool(_OPS[self.op](value, self.threshold)), "observed": shown}
+        return SloResult(expr=self.expr, passed=bool(_OPS[self.op](value, self.threshold)), observed=shown)
 
 
 def _latency_metric(name: str, expr: str) -> str:
@@ -107,5 +107,5 @@ def parse_slos(exprs: list[str]) -> list[Slo]:
     return list(seen.values())
 
 
-def evaluate(slos: list[Slo], result: dict[str, Any]) -> list[dict[str, Any]]:
+def evaluate(slos: list[Slo], result: BenchResult) -> list[SloResult]:
     return [s.check(result) for s in slos]

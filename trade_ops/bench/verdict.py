@@ -12,11 +12,10 @@ Every run carries `errors<1%` unless the user or the scenario sets an error SLO 
 
 from __future__ import annotations
 
-from typing import Any
-
 from trade_ops.bench.results import lag_reason
 from trade_ops.bench.slo import Slo, evaluate, parse_slo
 from trade_ops.errors import ExitCode
+from trade_ops.savedruns import BenchResult
 
 __all__ = ["DEFAULT_ERROR_SLO", "judge", "with_default_gates"]
 
@@ -30,23 +29,23 @@ def with_default_gates(slos: list[Slo]) -> list[Slo]:
     return [*slos, parse_slo(DEFAULT_ERROR_SLO)]
 
 
-def judge(result: dict[str, Any], slos: list[Slo], max_lag_ms: float | None = None) -> ExitCode:
+def judge(result: BenchResult, slos: list[Slo], max_lag_ms: float | None = None) -> ExitCode:
     """Fill in slo, valid, invalid_reason, failures, passed, status, exit_code; return the code."""
-    result["slo"] = checks = evaluate(slos, result)
-    reason = result.get("invalid_reason") or lag_reason(result, slos, max_lag_ms)
-    result["valid"], result["invalid_reason"] = reason is None, reason
+    result.slo = checks = evaluate(slos, result)
+    reason = result.invalid_reason or lag_reason(result, slos, max_lag_ms)
+    result.valid, result.invalid_reason = reason is None, reason
     hard: list[str] = []  # failures that no generator lag can explain
-    if result["requests"] and result["ok"] == 0:
-        hard.append(_all_rejected(result) if result["rejections"] == result["requests"]
+    if result.requests and result.ok == 0:
+        hard.append(_all_rejected(result) if result.rejections == result.requests
                     else "no request succeeded")
     slo_by_expr = {s.expr: s for s in slos}
     for c in checks:
-        if not c["passed"] and slo_by_expr[c["expr"]].metric == "errors":
-            hard.append(f"SLO {c['expr']} breached ({c['observed']})")
-    soft = [f"SLO {c['expr']} breached ({c['observed']})" for c in checks
-            if not c["passed"] and slo_by_expr[c["expr"]].metric != "errors"]
-    result["failures"] = hard + soft
-    if result.get("interrupted"):
+        if not c.passed and slo_by_expr[c.expr].metric == "errors":
+            hard.append(f"SLO {c.expr} breached ({c.observed})")
+    soft = [f"SLO {c.expr} breached ({c.observed})" for c in checks
+            if not c.passed and slo_by_expr[c.expr].metric != "errors"]
+    result.failures = hard + soft
+    if result.interrupted:
         status, code = "interrupted", ExitCode.INTERRUPTED
     elif hard:
         status, code = "fail", ExitCode.FAILED
@@ -56,12 +55,12 @@ def judge(result: dict[str, Any], slos: list[Slo], max_lag_ms: float | None = No
         status, code = "fail", ExitCode.FAILED
     else:
         status, code = "pass", ExitCode.OK
-    result["passed"] = code == ExitCode.OK
-    result["status"], result["exit_code"] = status, int(code)
+    result.passed = code == ExitCode.OK
+    result.status, result.exit_code = status, int(code)
     return code
 
 
-def _all_rejected(result: dict[str, Any]) -> str:
+def _all_rejected(result: BenchResult) -> str:
     """Why a run whose every order was rejected fails: the OMS's own first answer."""
-    samples = result.get("rejection_samples") or []
+    samples = result.rejection_samples
     return "every order was rejected" + (f": {samples[0]}" if samples else "")

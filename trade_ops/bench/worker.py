@@ -33,6 +33,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import orjson
 
 from trade_ops.bench import hist
@@ -188,8 +189,8 @@ def run_shard(job: Job, shard: int) -> dict[str, Any]:
     histograms = {**a.histograms_json(), "lag_free": hist.encode(a.lag_free)}
     return _document(job, shard, status="done", error=None, late_ms=round(raw.late_s * 1000, 3),
                      cpu_s=round(cpu_s, 4), wall_s=round(wall_s, 4), **_span(raw, origin),
-                     results=a.result, histograms=histograms,
-                     intervals=[iv.to_json() for iv in a.intervals],
+                     results=a.result.to_json(), histograms=histograms,
+                     intervals=msgspec.to_builtins(a.intervals_saved()),
                      samples_us=_samples_us(raw) if job.keep_samples else None)
 
 

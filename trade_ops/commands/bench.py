@@ -217,7 +217,7 @@ def _bench(target: str | None, scenario: str | None, rate: float | None, duratio
     outcome = (run_bench(req, out.console, out.err_console) if workers is None
                else bench_workers.coordinate(req, workers, runtime, out.err_console))
     if json_out:
-        out.print_json(outcome.result)
+        out.print_json(outcome.result.to_json())
     else:
         if workers is not None:
             bench_workers.show(outcome.result, out.console)

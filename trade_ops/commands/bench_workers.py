@@ -12,6 +12,7 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from trade_ops.bench.runner import BenchOutcome, BenchRequest
+    from trade_ops.savedruns import BenchResult
 
 __all__ = ["coordinate", "refuse_worker_flags", "show", "worker"]
 
@@ -64,12 +65,12 @@ def coordinate(req: BenchRequest, workers: str, runtime: str, console: Console) 
     return run_workers(req, n, runtime, console)
 
 
-def show(result: dict[str, object], console: Console) -> None:
+def show(result: BenchResult, console: Console) -> None:
     """One row per worker: where it ran, what it sent, how late it started, its lag and CPU."""
     from rich.table import Table
 
-    rows = result.get("workers")
-    if not isinstance(rows, list):
+    rows = result.workers
+    if rows is None:
         return
     table = Table("worker", "where", "host", "requests", "late ms", "lag p99 ms", "CPU s", "status",
                   title="workers", title_justify="left", box=None)

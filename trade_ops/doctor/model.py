@@ -26,7 +26,7 @@ from typing import Any, Literal
 
 import msgspec
 
-from trade_ops.savedruns import SloResult
+from trade_ops.savedruns import Latency, SloResult
 
 __all__ = [
     "GROUPS",
@@ -159,7 +159,7 @@ class BenchSeen(msgspec.Struct, kw_only=True):
     path: str
     saved_at: str | None
     target: str | None = None  # the URL it measured
-    latency_ms: dict[str, float]
+    latency_ms: Latency
     slo: list[SloResult]
     passed: bool | None
 

@@ -21,7 +21,6 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-import msgspec
 import orjson
 
 from trade_ops.doctor import (
@@ -335,16 +334,10 @@ def latest_bench(base_urls: set[str], runs: Path) -> BenchSeen | None:
     found = latest_run(base_urls, runs)
     if found is None:
         return None
-    path, doc = found
-    results = doc.get("results") or {}
-    try:
-        return msgspec.convert({"name": doc.get("name", path.stem), "path": str(path),
-                                "saved_at": doc.get("created_at"),
-                                "target": (doc.get("settings") or {}).get("url"),
-                                "latency_ms": results.get("latency_ms") or {},
-                                "slo": results.get("slo") or [], "passed": results.get("passed")}, BenchSeen)
-    except msgspec.ValidationError:
-        return None
+    path, run = found
+    return BenchSeen(name=run.name or path.stem, path=str(path), saved_at=run.created_at,
+                     target=run.settings.get("url"), latency_ms=run.results.latency_ms, slo=run.results.slo,
+                     passed=run.results.passed)
 
 
 def save_last(report: DoctorReport, run_dir: RunDir) -> Path | None:

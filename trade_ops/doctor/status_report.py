@@ -105,9 +105,8 @@ def _bench(doc: DoctorReport) -> list[str]:
     passed = bench.passed
     verdict = "no SLOs set" if passed is None else ("✅ all SLOs met" if passed else "❌ SLO breached")
     out += [f"Run **{bench.name}** (`{bench.path}`), saved {bench.saved_at}: {verdict}.", ""]
-    keys = [k for k in ("p50", "p90", "p99", "p999", "max", "mean") if k in bench.latency_ms]
-    if keys:
-        out += _table(keys, [[_ms(bench.latency_ms[k]) for k in keys]])
+    keys = ("p50", "p90", "p99", "p999", "max", "mean")
+    out += _table(keys, [[_ms(getattr(bench.latency_ms, k)) for k in keys]])
     if bench.slo:
         out += _table(["SLO", "Observed", "Met"],
                       [[f"`{s.expr}`", s.observed, "✅" if s.passed else "❌"] for s in bench.slo])

@@ -14,6 +14,7 @@ from trade_ops.report.markdown import table
 if TYPE_CHECKING:
     from trade_ops.chaos.result import ChaosResult
     from trade_ops.report.perf import PerfReport
+    from trade_ops.savedruns import BenchResult
 
 __all__ = ["bench_markdown", "chaos_markdown", "perf_markdown"]
 
@@ -25,30 +26,26 @@ def _ms(value: Any) -> str:
     return f"{value:.3g} ms" if isinstance(value, int | float) else "?"
 
 
-def bench_markdown(result: dict[str, Any]) -> str:
-    lat = result.get("latency_ms") or {}
-    repeat = f", {result['repeat']} runs" if (result.get("repeat") or 1) > 1 else ""
-    lines = [f"## trade-ops bench {result.get('target')}: scenario `{result.get('scenario')}`{repeat}", "",
-             f"**{_VERDICT.get(str(result.get('status')), result.get('status'))}** · {result.get('url')} · "
-             f"exit {result.get('exit_code')}", "",
+def bench_markdown(result: BenchResult) -> str:
+    lat = result.latency_ms
+    repeat = f", {result.repeat} runs" if result.repeat > 1 else ""
+    lines = [f"## trade-ops bench {result.target}: scenario `{result.scenario}`{repeat}", "",
+             f"**{_VERDICT.get(result.status, result.status)}** · {result.url} · exit {result.exit_code}", "",
              *table(["requests", "rate/s", "errors", "rejections", "p50", "p90", "p99", "p99.9", "max"],
-                    [[result.get("requests"), f"{float(result.get('rate') or 0):,.1f}", result.get("errors"),
-                      result.get("rejections", 0), *(_ms(lat.get(k)) for k in ("p50", "p90", "p99", "p999",
-                                                                                  "max"))]]), ""]
-    slos = result.get("slo") or []
-    if slos:
+                    [[result.requests, f"{result.rate:,.1f}", result.errors, result.rejections,
+                      *(_ms(v) for v in (lat.p50, lat.p90, lat.p99, lat.p999, lat.max))]]), ""]
+    if result.slo:
         lines += table(["SLO", "measured", "verdict"],
-                       [[f"`{s['expr']}`", s["observed"], "pass" if s["passed"] else "**FAIL**"]
-                        for s in slos])
+                       [[f"`{s.expr}`", s.observed, "pass" if s.passed else "**FAIL**"] for s in result.slo])
         lines.append("")
-    lines += [f"- **{f}**" for f in result.get("failures") or [] if not f.startswith("SLO ")]
-    if not result.get("valid", True):
-        lines.append(f"- invalid measurement: {result.get('invalid_reason')}")
-    if result.get("overload"):  # delivered less than the rate asked (set by the bench's analysis)
-        lines.append(f"- **{result['overload']}**")
-    if result.get("errors_by_kind"):
-        lines.append("- errors: " + ", ".join(f"{k} {v}" for k, v in result["errors_by_kind"].items()))
-    lines += [f"- rejected: `{sample}`" for sample in result.get("rejection_samples") or []]
+    lines += [f"- **{f}**" for f in result.failures if not f.startswith("SLO ")]
+    if not result.valid:
+        lines.append(f"- invalid measurement: {result.invalid_reason}")
+    if result.overload:  # delivered less than the rate asked (set by the bench's analysis)
+        lines.append(f"- **{result.overload}**")
+    if result.errors_by_kind:
+        lines.append("- errors: " + ", ".join(f"{k} {v}" for k, v in result.errors_by_kind.items()))
+    lines += [f"- rejected: `{sample}`" for sample in result.rejection_samples]
     return "\n".join(lines).rstrip() + "\n"
 
 

@@ -30,6 +30,7 @@ from prometheus_client.registry import Collector
 
 from trade_ops.bench import hist
 from trade_ops.doctor.model import DoctorReport, Status
+from trade_ops.savedruns import BenchResult
 
 __all__ = ["LATENCY_BUCKETS_S", "FamiliesCollector", "bench_families", "doctor_families", "serve_metrics",
            "write_metrics"]
@@ -99,10 +100,10 @@ def doctor_families(doc: DoctorReport, runs: int | None = None,
     return families
 
 
-def bench_families(result: dict[str, Any], latency: HdrHistogram) -> list[Metric]:
+def bench_families(result: BenchResult, latency: HdrHistogram) -> list[Metric]:
     """A bench result and its corrected-latency HDR histogram (microseconds) as metric families."""
     p = "trade_ops_bench"
-    keys, values = ["target", "scenario"], [str(result.get("target")), str(result.get("scenario"))]
+    keys, values = ["target", "scenario"], [result.target, result.scenario]
 
     def gauge(name: str, doc: str, value: float) -> GaugeMetricFamily:
         g = GaugeMetricFamily(f"{p}_{name}", doc, labels=keys)
@@ -125,23 +126,23 @@ def bench_families(result: dict[str, Any], latency: HdrHistogram) -> list[Metric
                          sum_value=hist.mean_us(latency) * total / 1e6)
     kinds = CounterMetricFamily(f"{p}_error_responses", "Errors by kind (http_500, timeout, connection, "
                                 "...).", labels=[*keys, "kind"])
-    for kind, n in (result.get("errors_by_kind") or {}).items():
+    for kind, n in result.errors_by_kind.items():
         kinds.add_metric([*values, kind], float(n))
     slo = GaugeMetricFamily(f"{p}_slo_success", "1 when the SLO was met.", labels=[*keys, "slo"])
-    for check in result.get("slo") or []:
-        slo.add_metric([*values, check["expr"]], 1.0 if check["passed"] else 0.0)
+    for check in result.slo:
+        slo.add_metric([*values, check.expr], 1.0 if check.passed else 0.0)
     return [
         histogram,
-        counter("requests", "Measured requests (warm-up excluded).", float(result.get("requests") or 0)),
-        counter("errors", "Measured requests that failed.", float(result.get("errors") or 0)),
+        counter("requests", "Measured requests (warm-up excluded).", float(result.requests)),
+        counter("errors", "Measured requests that failed.", float(result.errors)),
         kinds,
         counter("rejections", "Orders the target answered with a rejection (not errors).",
-                float(result.get("rejections") or 0)),
+                float(result.rejections)),
         slo,
-        gauge("success", "1 when every gate passed (exit code 0).", 1.0 if result.get("passed") else 0.0),
+        gauge("success", "1 when every gate passed (exit code 0).", 1.0 if result.passed else 0.0),
         gauge("valid", "1 when the measurement is valid (the generator kept its schedule).",
-              1.0 if result.get("valid", True) else 0.0),
-        gauge("duration_seconds", "The measured span of the run.", float(result.get("duration_s") or 0)),
+              1.0 if result.valid else 0.0),
+        gauge("duration_seconds", "The measured span of the run.", result.duration_s),
         gauge("last_run_timestamp_seconds", "When the run ended (Unix time).", time.time()),
     ]
 

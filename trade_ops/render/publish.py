@@ -54,11 +54,12 @@ def _bench_page(outcome: BenchOutcome, path: Path) -> Path:
     from trade_ops.render.markdown import bench_markdown
     from trade_ops.report.plots import run_plots
     from trade_ops.report.runs import Run
+    from trade_ops.savedruns import FORMAT, SavedRun
 
     r, a = outcome.result, outcome.analysis
-    name = f"bench {r.get('target')} ({r.get('scenario')})"
-    run = Run(name, path, {"name": name, "results": r, "histograms": a.histograms_json(),
-                           "intervals": [iv.to_json() for iv in a.intervals]})
+    name = f"bench {r.target} ({r.scenario})"
+    run = Run(name, path, SavedRun(format=FORMAT, name=name, created_at="", results=r,
+                                   histograms=a.histograms_json(), intervals=a.intervals_saved()))
     with tempfile.TemporaryDirectory(prefix="trade-ops-html-") as tmp:
         plots = run_plots(run, Path(tmp), "bench")
         text = bench_markdown(r) + "\n## Plots\n\n" + "\n\n".join(

@@ -10,12 +10,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:
     from trade_ops.chaos.result import ChaosResult
     from trade_ops.doctor.model import DoctorReport
     from trade_ops.report.perf import PerfReport
+    from trade_ops.savedruns import BenchResult
 
 __all__ = ["Case", "Suite", "bench_suite", "chaos_suite", "doctor_suite", "perf_suite"]
 
@@ -64,29 +65,26 @@ def doctor_suite(doc: DoctorReport) -> Suite:
                  {"status": doc.status})
 
 
-def bench_suite(result: dict[str, Any]) -> Suite:
+def bench_suite(result: BenchResult) -> Suite:
     """One case per SLO gate, then the gates every run carries: some request succeeded
     (and not every order rejected), and the measurement is valid (an error when not: exit 4)."""
-    where = f"trade-ops.bench.{result.get('target', '?')}"
+    where = f"trade-ops.bench.{result.target or '?'}"
     cases = []
-    for slo in result.get("slo") or []:
-        failed = not slo["passed"]
-        cases.append(Case(f"SLO {slo['expr']}", where, "failed" if failed else "passed",
-                          f"measured {slo['observed']}, limit {slo['expr']}" if failed else "",
-                          f"measured {slo['observed']}; limit {slo['expr']}"))
-    others = [f for f in result.get("failures") or [] if not f.startswith("SLO ")]
-    requests, ok = int(result.get("requests") or 0), int(result.get("ok") or 0)
-    counts = (f"measured {ok} of {requests} requests succeeded, {result.get('errors', 0)} errors, "
-              f"{result.get('rejections', 0)} rejections; limit at least one success")
+    for slo in result.slo:
+        failed = not slo.passed
+        cases.append(Case(f"SLO {slo.expr}", where, "failed" if failed else "passed",
+                          f"measured {slo.observed}, limit {slo.expr}" if failed else "",
+                          f"measured {slo.observed}; limit {slo.expr}"))
+    others = [f for f in result.failures if not f.startswith("SLO ")]
+    counts = (f"measured {result.ok} of {result.requests} requests succeeded, {result.errors} errors, "
+              f"{result.rejections} rejections; limit at least one success")
     cases.append(Case("requests succeeded", where, "failed" if others else "passed",
                       "; ".join(others) + f" ({counts})" if others else "", counts))
-    reason = result.get("invalid_reason")
-    cases.append(Case("measurement valid", where, "passed" if result.get("valid", True) else "error",
+    reason = result.invalid_reason
+    cases.append(Case("measurement valid", where, "passed" if result.valid else "error",
                       str(reason or ""), str(reason or "the generator kept its schedule")))
-    seconds = float(result.get("duration_s") or 0)
-    return Suite(f"trade-ops bench {result.get('target', '?')}", cases, seconds,
-                 properties={"url": str(result.get("url")), "scenario": str(result.get("scenario")),
-                             "status": str(result.get("status"))})
+    return Suite(f"trade-ops bench {result.target or '?'}", cases, result.duration_s,
+                 properties={"url": result.url, "scenario": result.scenario, "status": result.status})
 
 
 _INVARIANTS = (

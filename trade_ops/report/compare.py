@@ -19,7 +19,9 @@ from typing import Any
 
 from trade_ops.errors import UsageError
 from trade_ops.report import stats
-from trade_ops.report.runs import Interval, Run
+from trade_ops.report.dist import Dist
+from trade_ops.report.runs import Run
+from trade_ops.savedruns import Interval
 
 __all__ = ["COMPARED_SETTINGS", "DEFAULT_MIN_EFFECT", "INCONCLUSIVE", "METRICS", "NOT_ENOUGH", "NO_CHANGE",
            "Comparison", "Metric", "Row", "compare_runs", "condition_warnings", "format_value",
@@ -43,17 +45,15 @@ class Metric:
     def overall(self, run: Run) -> float | None:
         res = run.results
         if self.unit == "ms":
-            value = (res.get("latency_ms") or {}).get(self.key)
-            return float(value) if value is not None else None
-        requests = float(res.get("requests") or 0)
+            return float(getattr(res.latency_ms, self.key))
+        requests = float(res.requests)
         if self.key == "throughput":
-            if res.get("rate") is not None:
-                return float(res["rate"])
-            duration = float(res.get("duration_s") or 0)
-            return requests / duration if duration > 0 else None
-        return float(res.get("errors") or 0) / requests if requests else None
+            if res.rate:
+                return float(res.rate)
+            return requests / res.duration_s if res.duration_s > 0 else None
+        return res.errors / requests if requests else None
 
-    def per_interval(self, interval: Interval) -> float | None:
+    def per_interval(self, interval: Interval[Dist]) -> float | None:
         if self.key == "throughput":
             return interval.rate
         if interval.count == 0:
@@ -224,8 +224,8 @@ def incompatibilities(before: Run, after: Run) -> list[str]:
         if vb != va:
             reasons.append(f"different settings: {key} {_describe(vb)} vs {_describe(va)}")
     for label, run in (("before", before), ("after", after)):
-        if run.results.get("valid") is False:
-            why = run.results.get("invalid_reason") or "no reason recorded"
+        if not run.results.valid:
+            why = run.results.invalid_reason or "no reason recorded"
             reasons.append(f"the {label} run ({run.name}) is marked invalid: {why}")
     return reasons
 
@@ -265,7 +265,7 @@ def _significance(metric: Metric, before: Run, after: Run, rows: int) -> stats.S
 
 
 def _loadavg(run: Run) -> float | None:
-    cond = run.results.get("conditions") or {}
+    cond = run.results.conditions or {}
     values = [(cond.get(k) or {}).get("loadavg") for k in ("before", "after")]
     found = [v[0] for v in values if v]
     return sum(found) / len(found) if found else None
@@ -278,7 +278,7 @@ def condition_warnings(before: Run, after: Run) -> list[str]:
     if lb is not None and la is not None and abs(lb - la) > max(0.5, 0.3 * max(lb, la)):
         out.append(f"the host was under different load: load average {lb:.2f} during the before run, "
                    f"{la:.2f} during the after run")
-    sb, sa = ((run.results.get("conditions") or {}).get("steal_pct") for run in (before, after))
+    sb, sa = ((run.results.conditions or {}).get("steal_pct") for run in (before, after))
     if sb is not None and sa is not None and abs(sb - sa) > 1.0:
         out.append(f"different CPU steal: {sb:g}% before, {sa:g}% after (a noisy neighbour on the host)")
     if min(len(before.repeats), len(after.repeats)) < stats.MIN_RUNS:

@@ -15,6 +15,7 @@ from trade_ops.report.compare import INCONCLUSIVE, NO_CHANGE, NOT_ENOUGH, Compar
 from trade_ops.report.expect import Verdict
 from trade_ops.report.plots import Plot
 from trade_ops.report.runs import Run
+from trade_ops.savedruns import SloResult
 
 __all__ = ["bench_command", "method_paragraph", "render_report", "table"]
 
@@ -71,23 +72,24 @@ def _runs_section(cmp: Comparison) -> list[str]:
         return " + ".join(p for p in parts if p) or "none"
 
     def calibration(run: Run) -> str:
-        c = run.doc.get("calibration") or {}
+        c = run.saved.calibration or {}
         if not c:
             return "not measured"
         return f"p50 {c.get('overhead_p50_ms')} ms, p99 {c.get('overhead_p99_ms')} ms"
 
     def cpu(run: Run) -> str:
-        c = run.results.get("cpu")
+        c = run.results.cpu
         return cpu_line(c).removeprefix("CPU per request: ") if c else "not measured"
 
     def validity(run: Run) -> str:
         res = run.results
-        valid = "valid" if res.get("valid", True) else f"INVALID: {res.get('invalid_reason') or '?'}"
-        return f"{valid}; **OVERLOADED**: {res['overload'].removeprefix('overloaded: ')}" \
-            if res.get("overload") else valid
+        valid = "valid" if res.valid else f"INVALID: {res.invalid_reason or '?'}"
+        if not res.overload:
+            return valid
+        return f"{valid}; **OVERLOADED**: {res.overload.removeprefix('overloaded: ')}"
 
     def conditions(run: Run) -> str:
-        cond = run.results.get("conditions") or {}
+        cond = run.results.conditions or {}
         before, after = ((cond.get(k) or {}).get("loadavg") for k in ("before", "after"))
         if not (before and after):
             return "not recorded"
@@ -98,12 +100,12 @@ def _runs_section(cmp: Comparison) -> list[str]:
     fields: list[tuple[str, Any]] = [
         ("name", lambda r: f"`{r.name}`"),
         ("file", lambda r: f"`{r.path}`"),
-        ("created", lambda r: r.doc.get("created_at", "?")),
+        ("created", lambda r: r.saved.created_at),
         ("scenario", lambda r: f"{r.scenario.get('name', '?')} (hash `{r.scenario.get('hash', '?')}`)"),
         ("target", lambda r: f"{r.settings.get('target', '?')} at {r.settings.get('url', '?')}"),
         ("load", _load),
         ("warm-up", lambda r: warmup(r.settings.get("warmup"))),
-        ("requests (errors)", lambda r: f"{r.results.get('requests', '?')} ({r.results.get('errors', 0)})"),
+        ("requests (errors)", lambda r: f"{r.results.requests} ({r.results.errors})"),
         ("validity", validity),
         ("generator overhead", calibration),
         ("CPU per request", cpu),
@@ -158,22 +160,21 @@ def method_paragraph(rows: int, min_effect: float) -> str:
 
 
 def _slo_section(cmp: Comparison) -> list[str]:
-    def verdicts(run: Run) -> dict[str, dict[str, Any]]:
-        return {str(s.get("expr")): s for s in run.results.get("slo") or []}
+    def verdicts(run: Run) -> dict[str, SloResult]:
+        return {s.expr: s for s in run.results.slo}
 
     vb, va = verdicts(cmp.before), verdicts(cmp.after)
     exprs = list(dict.fromkeys([*vb, *va]))
     if not exprs:
         return ["## SLOs", "", "Neither run was given SLOs."]
 
-    def cell(found: dict[str, Any] | None) -> str:
+    def cell(found: SloResult | None) -> str:
         if found is None:
             return "not checked"
-        mark = "PASS" if found.get("passed") else "**FAIL**"
-        return f"{mark} ({found['observed']})" if found.get("observed") is not None else mark
+        return f"{'PASS' if found.passed else '**FAIL**'} ({found.observed})"
 
     def overall(run: Run) -> str:
-        passed = run.results.get("passed")
+        passed = run.results.passed
         return "?" if passed is None else ("PASS" if passed else "**FAIL**")
 
     rows = [[f"`{e}`", cell(vb.get(e)), cell(va.get(e))] for e in exprs]

@@ -99,8 +99,7 @@ def percentile_plot(runs: Sequence[tuple[str, Run]], base: Path) -> Plot:
         medians.append(run.latency.percentile(50))
         tops.append(max(ys))
         max_x = max(max_x, xs[-1])
-        p99 = (run.results.get("latency_ms") or {}).get("p99")
-        legend = f"{label}: {run.name}" + (f" (p99 {format_value(p99, 'ms')})" if p99 is not None else "")
+        legend = f"{label}: {run.name} (p99 {format_value(run.results.latency_ms.p99, 'ms')})"
         ax.plot(xs, ys, color=COLORS[label], linewidth=2.2, label=legend)
     ax.set_xscale("log")
     ticks = [10.0 ** k for k in range(0, 7) if 10.0 ** k <= max_x * 1.01]
@@ -136,7 +135,7 @@ def timeline_plot(run: Run, label: str, base: Path, ylim: tuple[float, float] | 
             _log_scale_if_wide(ax, *ylim)
         ax.set_ylim(*ylim)
     ax.set_ylabel("latency (ms)")
-    overload = run.results.get("overload")
+    overload = run.results.overload
     ax.set_title(f"Latency over time ({label}): {run.name}" + ("  [OVERLOADED]" if overload else ""),
                  color="#c0392b" if overload else "black")
     ax.grid(True, alpha=0.35)
@@ -147,7 +146,7 @@ def timeline_plot(run: Run, label: str, base: Path, ylim: tuple[float, float] | 
     errs = [iv.errors / max(iv.end_s - iv.start_s, 1e-9) for iv in intervals]
     if any(errs):
         bottom.bar(mids, errs, width=widths, color="#c0392b", label="errors/s")
-    target = run.results.get("target_rate")
+    target = run.results.target_rate
     if target:  # what was asked, against what came back
         bottom.axhline(float(target), color="#555555", linestyle="--", linewidth=1.2,
                        label=f"asked {float(target):,.4g}/s")

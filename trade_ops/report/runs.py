@@ -1,4 +1,5 @@
-"""Saved bench runs: found by name in the run directory's runs/ or by path, checked, decoded."""
+"""Saved bench runs for a comparison: read by the one reader (savedruns.py), each interval's
+latency decoded once (report/dist.py) for the many percentiles a report asks."""
 
 from __future__ import annotations
 
@@ -7,98 +8,66 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from trade_ops.errors import UsageError
+import msgspec
+
 from trade_ops.report.dist import Dist, decode_dist
-from trade_ops.savedruns import read_run
+from trade_ops.savedruns import BenchResult, Interval, SavedRun, read_run
 
-__all__ = ["Interval", "Run", "load_run"]
-
-
-
-@dataclass(frozen=True)
-class Interval:
-    start_s: float
-    end_s: float
-    count: int
-    errors: int
-    latency: Dist
-    partial: bool = False
-    completed: int | None = None  # answers that came back in it (runs saved before: not recorded)
-
-    @property
-    def mid_s(self) -> float:
-        return (self.start_s + self.end_s) / 2
-
-    @property
-    def rate(self) -> float:
-        """What the target delivered in it: answers back (else requests asked for) per second."""
-        span = self.end_s - self.start_s
-        delivered = self.completed if self.completed is not None else self.count
-        return delivered / span if span > 0 else 0.0
+__all__ = ["Run", "load_run"]
 
 
 @dataclass
 class Run:
     name: str
     path: Path
-    doc: dict[str, Any]
+    saved: SavedRun
 
     @property
     def scenario(self) -> dict[str, Any]:
-        return self.doc.get("scenario") or {}
+        return self.saved.scenario
 
     @property
     def settings(self) -> dict[str, Any]:
-        return self.doc.get("settings") or {}
+        return self.saved.settings
 
     @property
-    def results(self) -> dict[str, Any]:
-        return self.doc.get("results") or {}
+    def results(self) -> BenchResult:
+        return self.saved.results
 
     @property
     def meta(self) -> dict[str, Any]:
-        return self.doc.get("meta") or {}
+        return self.saved.meta
 
     @cached_property
     def latency(self) -> Dist:
-        return decode_dist(self.doc["histograms"]["latency"])
+        return decode_dist(self.saved.histograms["latency"])
 
     @cached_property
-    def all_intervals(self) -> list[Interval]:
-        """Every interval saved, partial ones too (plots show them)."""
-        span = float(self.results.get("duration_s") or 0.0)
-        out = []
-        for raw in self.doc.get("intervals") or []:
-            start, end = float(raw["start_s"]), float(raw["end_s"])
-            # runs saved before intervals were marked: one reaching past the measured span is partial
-            partial = bool(raw["partial"]) if "partial" in raw else end > span + 1e-6
-            completed = raw.get("completed")
-            out.append(Interval(start, end, int(raw.get("count", 0)), int(raw.get("errors", 0)),
-                                decode_dist(raw["latency"]), partial,
-                                int(completed) if completed is not None else None))
-        return out
+    def all_intervals(self) -> list[Interval[Dist]]:
+        """Every interval saved, partial ones too (plots show them), its latency decoded."""
+        span = self.results.duration_s
+        # runs saved before intervals were marked: one reaching past the measured span is partial
+        return [Interval(start_s=iv.start_s, end_s=iv.end_s, count=iv.count, completed=iv.completed,
+                         errors=iv.errors, latency=decode_dist(iv.latency),
+                         partial=iv.partial if iv.partial is not None else iv.end_s > span + 1e-6)
+                for iv in self.saved.intervals]
 
     @cached_property
-    def intervals(self) -> list[Interval]:
+    def intervals(self) -> list[Interval[Dist]]:
         """The full intervals: the ones comparisons use."""
         return [iv for iv in self.all_intervals if not iv.partial]
 
     @cached_property
     def repeats(self) -> list[Run]:
         """With --repeat N: each run on its own (its results and intervals); else this run alone."""
-        each = self.doc.get("repeats") or []
-        if not each:
+        if not self.saved.repeats:
             return [self]
         return [Run(f"{self.name}#{k + 1}", self.path,
-                    {"results": r.get("results") or {}, "intervals": r.get("intervals") or [],
-                     "histograms": self.doc.get("histograms")})
-                for k, r in enumerate(each)]
+                    msgspec.structs.replace(self.saved, results=r.results, intervals=r.intervals, repeats=[]))
+                for k, r in enumerate(self.saved.repeats)]
 
 
 def load_run(ref: str | Path, runs_dir: Path | None = None) -> Run:
     """The saved run named `ref` (or at that path), read by the one reader (savedruns.py)."""
-    path, doc = read_run(ref, runs_dir)
-    for key in ("results", "histograms"):
-        if not isinstance(doc.get(key), dict):
-            raise UsageError(f"run file {path} has no {key!r} section")
-    return Run(name=str(doc.get("name") or path.stem), path=path, doc=doc)
+    path, saved = read_run(ref, runs_dir)
+    return Run(name=saved.name or path.stem, path=path, saved=saved)
