@@ -146,7 +146,9 @@ class OrderEntry:
         # 3. PENDING -> ACCEPTED, unless the router expired it first
         _move(order, "ACCEPTED")
         answer = contract.encode(order.view())
-        taken = msgspec.structs.replace(order, status="REJECTED", reason="client_order_id taken by a retry")
+        # what the record becomes if a retry took the client order id (only one claimed it)
+        taken = (msgspec.structs.replace(order, status="REJECTED", reason="client_order_id taken by a retry")
+                 if token else None)
         outcome = await self._settle(order, answer, token, taken)
         if outcome == "ACCEPTED":
             self.counter.labels("accepted").inc()
@@ -161,7 +163,7 @@ class OrderEntry:
         return _unavailable("oms", f"order {order_id} was not confirmed in time ({outcome})")
 
     async def _settle(self, order: OrderRecord, answer: bytes, token: str | None,
-                      taken: OrderRecord) -> str | None:
+                      taken: OrderRecord | None) -> str | None:
         """decide(), tried again while Valkey fails, for up to SETTLE_S; None if never learnt."""
         deadline = time.monotonic() + SETTLE_S
         while True:
