@@ -164,6 +164,25 @@ def test_a_batch_of_orders_is_gated_each_on_its_own(valkey_server: Proc) -> None
     assert _run(valkey_server, test) == [None, False, True]
 
 
+def test_a_batch_is_gated_in_one_script_call_that_survives_a_lost_script_cache(valkey_server: Proc) -> None:
+    """A Valkey restarted without its script cache: the gate loads its script again."""
+
+    async def test(store: OrderStore) -> tuple[list[str], int]:
+        orders = [_order() for _ in range(3)]
+        for order in orders:
+            await store.create(order)
+        await store.decide(replace(orders[0], status="ACCEPTED"), 201, b"{}", None)
+        await store.valkey.script_flush()
+        before = (await store.valkey.info("commandstats")).get("cmdstat_evalsha", {}).get("calls", 0)
+        statuses = await store.gate_many([o.order_id for o in orders])
+        after = (await store.valkey.info("commandstats"))["cmdstat_evalsha"]["calls"]
+        return statuses, after - before
+
+    statuses, calls = _run(valkey_server, test)
+    assert statuses == ["ACCEPTED", "PENDING", "PENDING"]
+    assert calls == 2  # refused (no script), then the one call for the batch
+
+
 def test_an_order_never_stored_is_not_routed(valkey_server: Proc) -> None:
     assert _run(valkey_server, lambda store: routable(store, "never-stored")) is False
 

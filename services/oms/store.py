@@ -32,7 +32,6 @@ from typing import Any
 
 import msgspec
 import redis.asyncio as aioredis
-from redis.exceptions import NoScriptError
 
 from services import contract
 from services.kit.text import raw as as_bytes
@@ -139,19 +138,28 @@ if target == ARGV[2] and ARGV[3] ~= '' then redis.call('SET', KEYS[2], ARGV[3], 
 return target
 """
 
-# The router's question: may this order go to the venue? Returns its status; a PENDING
-# order whose pending marker (KEYS[2]) expired is moved to REJECTED with the reason
-# ARGV[1] here: its OMS never confirmed it.
+# The router's question: may these orders go to the venue? KEYS are pairs (an order's
+# record, its pending marker); returns each order's status, in order. A PENDING order whose
+# pending marker expired is moved to REJECTED with the reason ARGV[1] here: its OMS never
+# confirmed it. One script for the whole batch: each order is still its own compare-and-set.
 _GATE = _LUA_LIB + """
-local raw = redis.call('GET', KEYS[1])
-if not raw then return 'MISSING' end
-local status = cjson.decode(raw)['status']
-if status ~= 'PENDING' or redis.call('EXISTS', KEYS[2]) == 1 then return status end
-raw = put(raw, 'status', '"PENDING"', '"REJECTED"')
-raw = put(raw, 'reason', 'null', cjson.encode(ARGV[1]))
-raw = put(raw, 'updated_ts', NUMBER, now_ms())
-redis.call('SET', KEYS[1], raw, 'KEEPTTL')
-return 'REJECTED'
+local out = {}
+for i = 1, #KEYS, 2 do
+  local raw = redis.call('GET', KEYS[i])
+  local status = 'MISSING'
+  if raw then
+    status = cjson.decode(raw)['status']
+    if status == 'PENDING' and redis.call('EXISTS', KEYS[i + 1]) == 0 then
+      raw = put(raw, 'status', '"PENDING"', '"REJECTED"')
+      raw = put(raw, 'reason', 'null', cjson.encode(ARGV[1]))
+      raw = put(raw, 'updated_ts', NUMBER, now_ms())
+      redis.call('SET', KEYS[i], raw, 'KEEPTTL')
+      status = 'REJECTED'
+    end
+  end
+  out[#out + 1] = status
+end
+return out
 """
 
 # Give a claim back, only if it is still ours (a retry may hold it by now).
@@ -225,24 +233,13 @@ class OrderStore:
         return (await self.gate_many([order_id]))[0]
 
     async def gate_many(self, order_ids: list[str]) -> list[str]:
-        """`gate` for each order, in one round trip (each its own compare-and-set): its
+        """`gate` for each order, in one script call (each its own compare-and-set): its
         status, a PENDING one past its expiry moved to REJECTED first."""
         if not order_ids:
             return []
-        reason = expired_reason(self.pending_expiry_s)
-        for _ in range(2):
-            # EVALSHA straight into the pipeline: registering the script with it would cost a
-            # SCRIPT EXISTS round trip per batch. A Valkey that lost it (restarted) gets it again.
-            try:
-                async with self.valkey.pipeline(transaction=False) as pipe:
-                    for order_id in order_ids:
-                        pipe.evalsha(self._gate.sha, 2, _order_key(order_id), _pending_key(order_id),
-                                     reason)
-                    results = await pipe.execute()
-                return [r.decode() if isinstance(r, bytes) else str(r) for r in results]
-            except NoScriptError:
-                await self.valkey.script_load(_GATE)
-        raise NoScriptError("the gate script could not be loaded")
+        keys = [key for order_id in order_ids for key in (_order_key(order_id), _pending_key(order_id))]
+        statuses = await self._gate(keys=keys, args=[expired_reason(self.pending_expiry_s)])
+        return [s.decode() if isinstance(s, bytes) else str(s) for s in statuses]
 
     async def answer(self, order_id: str) -> tuple[int, bytes] | None:
         raw = await self.valkey.get(_answer_key(order_id))
