@@ -74,7 +74,7 @@ def test_saved_run_round_trips(null_url: str, tmp_path: Path) -> None:
         == orjson.loads(path.read_bytes())
     assert doc.format == "trade-ops-run/1" and doc.name == "rt"
     assert doc.settings["model"] == "open" and doc.settings["rate"] == 300
-    assert doc.calibration is not None and doc.calibration["overhead_p50_ms"] > 0
+    assert doc.calibration is not None and doc.calibration.overhead_p50_ms > 0
     assert (tmp_path / "run" / "bench-calibration.json").is_file()  # cached for the next save
     assert doc.scenario["hash"] and doc.meta["host"]["cores"] >= 1
     decoded = histograms(doc)

@@ -27,8 +27,8 @@ import msgspec
 
 from trade_ops.errors import UsageError
 
-__all__ = ["FORMAT", "BenchResult", "Interval", "Latency", "Repeat", "SavedRun", "SloResult", "check_name",
-           "encode_run", "latest_run", "read_run", "run_path"]
+__all__ = ["FORMAT", "BenchResult", "Calibration", "Conditions", "HostLoad", "Interval", "Latency", "Repeat",
+           "SavedRun", "SloResult", "check_name", "encode_run", "latest_run", "read_run", "run_path"]
 
 FORMAT = "trade-ops-run/1"
 H = TypeVar("H")  # how an interval holds its histograms: encoded (str), live, or decoded
@@ -74,6 +74,36 @@ class Interval(msgspec.Struct, Generic[H], kw_only=True):
         return delivered / span if span > 0 else 0.0
 
 
+class HostLoad(msgspec.Struct, kw_only=True):
+    """The host's load at one moment: its load average and cumulative CPU ticks (steal among them)."""
+    loadavg: list[float] | None = None  # 1, 5, 15 minutes
+    cpu_ticks: int | None = None
+    steal_ticks: int | None = None
+
+
+class Conditions(msgspec.Struct, kw_only=True):
+    """The host's load before and after a run, and the share of CPU time stolen between them."""
+    before: HostLoad
+    after: HostLoad
+    steal_pct: float | None = None
+
+
+class Calibration(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """The load generator's own cost on this host, against the null endpoint (bench/calibrate.py).
+    A saved run keeps the three figures; the run directory's cache keeps all of it."""
+    overhead_p50_ms: float
+    overhead_p99_ms: float
+    max_rate: float | None  # the highest open-loop rate it keeps its schedule at (None: not searched)
+    overhead_requests: int | None = None
+    max_rate_search: dict[str, Any] | None = None  # find-max's steps
+    measured_at: float | None = None  # Unix time
+    host: dict[str, Any] | None = None
+
+    def saved(self) -> Calibration:
+        return Calibration(overhead_p50_ms=self.overhead_p50_ms, overhead_p99_ms=self.overhead_p99_ms,
+                           max_rate=self.max_rate)
+
+
 class BenchResult(msgspec.Struct, kw_only=True):
     """What a bench run measured and its verdict: `bench --json`, a saved run's `results`."""
     model: str = "open"  # open | closed
@@ -104,7 +134,7 @@ class BenchResult(msgspec.Struct, kw_only=True):
     overload: str | None = None  # why the run is flagged overloaded
     overloaded: bool = False
     cpu: dict[str, Any] | None = None  # CPU ms per request by process (bench/cpu.py's document)
-    conditions: dict[str, Any] | None = None  # the host's load before and after, steal share
+    conditions: Conditions | None = None
     # the verdict (bench/verdict.py)
     slo: list[SloResult] = []
     failures: list[str] = []
@@ -140,7 +170,7 @@ class SavedRun(msgspec.Struct, kw_only=True):
     repeats: list[Repeat] = []
     scenario: dict[str, Any] = {}
     settings: dict[str, Any] = {}
-    calibration: dict[str, Any] | None = None
+    calibration: Calibration | None = None
     results: BenchResult
     histograms: dict[str, str]
     intervals: list[Interval[str]] = []

@@ -12,9 +12,10 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import msgspec
 import orjson
 
-from trade_ops.bench.findmax import find_max
+from trade_ops.bench.findmax import FindMax, find_max
 from trade_ops.bench.loadgen import LoadSpec, run_load
 from trade_ops.bench.null_server import NullServer
 from trade_ops.bench.results import analyse
@@ -23,21 +24,20 @@ from trade_ops.bench.slo import parse_slos
 from trade_ops.bench.targets import make_target
 from trade_ops.bench.verdict import judge
 from trade_ops.rundir import RunDir
+from trade_ops.savedruns import BenchResult, Calibration
 
 __all__ = ["cached", "calibrate", "calibration_for_save"]
 
 MAX_RATE_SLOS = ("p99<10ms", "errors==0")
 
 
-def _overhead(url: str, requests: int) -> dict[str, float]:
+def _overhead(url: str, requests: int) -> BenchResult:
     target = make_target("null", url)
     spec = LoadSpec("closed", concurrency=1, requests=requests, warmup_requests=max(requests // 10, 50))
-    r = analyse(run_load(target, spec), spec).result
-    return {"overhead_p50_ms": r.service_time_ms.p50, "overhead_p99_ms": r.service_time_ms.p99,
-            "overhead_requests": r.requests}
+    return analyse(run_load(target, spec), spec).result
 
 
-def _max_rate(url: str, step_s: float, limit: float) -> dict[str, Any]:
+def _max_rate(url: str, step_s: float, limit: float) -> FindMax:
     target = make_target("null", url)
     slos = parse_slos(list(MAX_RATE_SLOS))
 
@@ -49,37 +49,36 @@ def _max_rate(url: str, step_s: float, limit: float) -> dict[str, Any]:
         return ok, {"valid": r.valid, "rate_achieved": r.rate, "p99_ms": r.latency_ms.p99,
                     "lag_p99_ms": r.schedule_lag_ms.p99}
 
-    found = find_max(measure, 1000.0, limit, precision=0.1, max_steps=10)
-    return {"max_rate": found.max_rate, "max_rate_search": found.to_json()}
+    return find_max(measure, 1000.0, limit, precision=0.1, max_steps=10)
 
 
 def calibrate(*, full: bool = True, requests: int = 2000, step_s: float = 2.0,
-              limit: float = 40000.0) -> dict[str, Any]:
-    """{overhead_p50_ms, overhead_p99_ms, max_rate (None unless full), measured_at, host}."""
+              limit: float = 40000.0) -> Calibration:
+    """The overhead, and the max rate when `full`, measured now, with the host."""
     with NullServer() as url:
-        out: dict[str, Any] = _overhead(url, requests)
-        out["max_rate"] = None
-        if full:
-            out.update(_max_rate(url, step_s, limit))
-    out["measured_at"] = time.time()
-    out["host"] = host_meta()
-    return out
+        overhead = _overhead(url, requests)
+        search = _max_rate(url, step_s, limit) if full else None
+    return Calibration(overhead_p50_ms=overhead.service_time_ms.p50,
+                       overhead_p99_ms=overhead.service_time_ms.p99, overhead_requests=overhead.requests,
+                       max_rate=search.max_rate if search else None,
+                       max_rate_search=search.to_json() if search else None, measured_at=time.time(),
+                       host=host_meta())
 
 
-def cached(run_dir: RunDir) -> dict[str, Any] | None:
+def cached(run_dir: RunDir) -> Calibration | None:
     try:
-        data: dict[str, Any] = orjson.loads(run_dir.calibration.read_bytes())
-    except (OSError, orjson.JSONDecodeError):
+        return msgspec.json.decode(run_dir.calibration.read_bytes(), type=Calibration)
+    except (OSError, msgspec.DecodeError):  # none yet, or of another shape: measured again
         return None
-    return data if "overhead_p50_ms" in data else None
 
 
-def save_cache(run_dir: RunDir, calibration: dict[str, Any]) -> None:
+def save_cache(run_dir: RunDir, calibration: Calibration) -> None:
     run_dir.path.mkdir(parents=True, exist_ok=True)
-    run_dir.calibration.write_bytes(orjson.dumps(calibration, option=orjson.OPT_INDENT_2))
+    data = orjson.dumps(msgspec.to_builtins(calibration), option=orjson.OPT_INDENT_2)
+    run_dir.calibration.write_bytes(data)
 
 
-def calibration_for_save(run_dir: RunDir) -> dict[str, Any]:
+def calibration_for_save(run_dir: RunDir) -> Calibration:
     """The cached calibration, or a short one (overhead only), cached for next time."""
     found = cached(run_dir)
     if found is None:

@@ -53,6 +53,7 @@ from trade_ops.bench.target import Target
 from trade_ops.bench.verdict import judge, with_default_gates
 from trade_ops.bench.worker import WORKER_TARGETS, Job, job_target, read_result, worker_argv
 from trade_ops.errors import ExitCode, UsageError
+from trade_ops.savedruns import HostLoad
 
 __all__ = ["LAUNCHERS", "MAX_WORKERS", "Launch", "Started", "default_workers", "process_launch",
            "run_workers", "start_delay_s"]
@@ -257,7 +258,7 @@ def _join(req: BenchRequest, job: Job, stack: contextlib.ExitStack, console: Con
 
 
 def _outcome(req: BenchRequest, sc: Scenario, slots: list[WorkerSlot], spec: LoadSpec, slos: list[Slo],
-             cpu: CpuMeter | None, before: dict[str, Any], target: Target, runtime: str) -> BenchOutcome:
+             cpu: CpuMeter | None, before: HostLoad, target: Target, runtime: str) -> BenchOutcome:
     d, workers = sc.definition, len(slots)
     done = [s.doc for s in slots if s.doc is not None and s.doc["status"] == "done"]
     analysis: Analysis = merge_workers(done, float(spec.rate or 0.0))

@@ -14,7 +14,7 @@ from rich.text import Text
 
 from trade_ops.bench import hist
 from trade_ops.bench.loadgen import Progress
-from trade_ops.savedruns import BenchResult
+from trade_ops.savedruns import BenchResult, Calibration
 
 __all__ = ["LiveLine", "cpu_line", "find_max_table", "result_table", "verdict_lines"]
 
@@ -73,7 +73,7 @@ def result_table(r: BenchResult, title: str) -> Table:
     return t
 
 
-def verdict_lines(r: BenchResult, calibration: dict[str, Any] | None) -> list[str]:
+def verdict_lines(r: BenchResult, calibration: Calibration | None) -> list[str]:
     lines: list[str] = []
     if r.errors_by_kind:
         lines.append("errors: " + ", ".join(f"{k} {v}" for k, v in r.errors_by_kind.items()))
@@ -82,10 +82,9 @@ def verdict_lines(r: BenchResult, calibration: dict[str, Any] | None) -> list[st
         lines.append(f"rejections (the OMS's verdict, not errors): {r.rejections}")
         lines += [f"  rejected: {escape(line)}" for line in r.rejection_samples]
     if calibration:
-        lines.append(f"generator overhead (null endpoint): p50 {calibration['overhead_p50_ms']:.3f} ms, "
-                     f"p99 {calibration['overhead_p99_ms']:.3f} ms"
-                     + (f", max rate {calibration['max_rate']:,.0f}/s"
-                        if calibration.get("max_rate") else ""))
+        lines.append(f"generator overhead (null endpoint): p50 {calibration.overhead_p50_ms:.3f} ms, "
+                     f"p99 {calibration.overhead_p99_ms:.3f} ms"
+                     + (f", max rate {calibration.max_rate:,.0f}/s" if calibration.max_rate else ""))
     if r.cpu:
         lines.append(cpu_line(r.cpu))
     if r.overload:
@@ -100,12 +99,11 @@ def verdict_lines(r: BenchResult, calibration: dict[str, Any] | None) -> list[st
     for failure in r.failures:
         if not failure.startswith("SLO "):
             lines.append(f"[bold red]FAIL:[/] {escape(failure)}")
-    cond = r.conditions or {}
-    before, after = (cond.get(k) or {} for k in ("before", "after"))
-    if before.get("loadavg") and after.get("loadavg"):
-        steal = f", CPU steal {cond['steal_pct']:g}%" if cond.get("steal_pct") is not None else ""
-        lines.append(f"[dim]host load average {before['loadavg'][0]:.2f} before, {after['loadavg'][0]:.2f} "
-                     f"after{steal}[/]")
+    cond = r.conditions
+    if cond is not None and cond.before.loadavg and cond.after.loadavg:
+        steal = f", CPU steal {cond.steal_pct:g}%" if cond.steal_pct is not None else ""
+        lines.append(f"[dim]host load average {cond.before.loadavg[0]:.2f} before, "
+                     f"{cond.after.loadavg[0]:.2f} after{steal}[/]")
     return lines
 
 

@@ -38,7 +38,7 @@ from trade_ops.bench.targets import BUS_TARGETS, TARGETS, contract_for, make_tar
 from trade_ops.bench.verdict import DEFAULT_ERROR_SLO, judge, with_default_gates
 from trade_ops.context import Context
 from trade_ops.errors import ExitCode, UsageError
-from trade_ops.savedruns import BenchResult
+from trade_ops.savedruns import BenchResult, Calibration
 
 if TYPE_CHECKING:
     from trade_ops.bench.bus_targets import NatsAccess
@@ -75,7 +75,7 @@ class BenchOutcome:
     analysis: Analysis
     exit_code: ExitCode
     saved: tuple[Path, Path] | None = None
-    calibration: dict[str, Any] | None = None
+    calibration: Calibration | None = None
 
 
 SECRET_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie", "x-api-key"})
@@ -352,8 +352,9 @@ def run_bench(req: BenchRequest, console: Console, live_console: Console | None 
                     break
             analysis = merge(repeats)
             if len(repeats) > 1:
-                first, last = repeats[0].result.conditions or {}, repeats[-1].result.conditions or {}
-                analysis.result.conditions = conditions_between(first["before"], last["after"])
+                first, last = repeats[0].result.conditions, repeats[-1].result.conditions
+                if first is not None and last is not None:
+                    analysis.result.conditions = conditions_between(first.before, last.after)
                 analysis.result.cpu = repeats[-1].result.cpu
                 judge(analysis.result, slos, d.get("max_lag_ms"))
             fm = None
@@ -363,8 +364,8 @@ def run_bench(req: BenchRequest, console: Console, live_console: Console | None 
     saved = None
     if req.save:
         calibration = calibration or cal.calibration_for_save(req.ctx.run_dir)
-        cal_doc = {k: calibration.get(k) for k in ("overhead_p50_ms", "overhead_p99_ms", "max_rate")}
-        run = build_run(req.save, sc.to_json(), _settings(target, spec, d, req.repeat), cal_doc, r, analysis,
+        settings = _settings(target, spec, d, req.repeat)
+        run = build_run(req.save, sc.to_json(), settings, calibration, r, analysis,
                         command=bench_command(req), repeats=repeats if len(repeats) > 1 else None)
         if env := secret_header_vars(req):
             run.meta["command_env"] = env  # what to set before running the command (never the value)

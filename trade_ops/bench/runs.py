@@ -4,8 +4,6 @@ fields are drawn in trade_ops/savedruns.py, their one reader) and `NAME.hgrm`.
     meta: {"git_revision", "git_dirty", "packages", "host": {"cpu", "cores", "platform", "python",
            "loadavg"}, "command": the bench command that re-makes this run, as it runs}
     settings: {"target", "url", "model", "rate", "duration_s", "concurrency", "requests", "warmup"}
-    calibration: {"overhead_p50_ms", "overhead_p99_ms", "max_rate"} | null
-    results.conditions: {"before", "after": host_conditions(), "steal_pct"}
 """
 
 from __future__ import annotations
@@ -24,7 +22,17 @@ from hdrh.histogram import HdrHistogram
 from trade_ops.bench import hist
 from trade_ops.bench.results import Analysis
 from trade_ops.errors import UsageError
-from trade_ops.savedruns import FORMAT, BenchResult, Repeat, SavedRun, check_name, encode_run
+from trade_ops.savedruns import (
+    FORMAT,
+    BenchResult,
+    Calibration,
+    Conditions,
+    HostLoad,
+    Repeat,
+    SavedRun,
+    check_name,
+    encode_run,
+)
 
 __all__ = ["RunExists", "build_run", "conditions_between", "histograms", "host_conditions", "host_meta",
            "refuse_existing", "run_meta", "save_run"]
@@ -43,26 +51,26 @@ def _cpu() -> str:
     return platform.processor() or platform.machine()
 
 
-def host_conditions() -> dict[str, Any]:
+def host_conditions() -> HostLoad:
     """The host's load right now: 1/5/15-minute load average and cumulative CPU ticks
     (steal among them), so two snapshots give the steal share between them."""
-    out: dict[str, Any] = {"loadavg": list(os.getloadavg()) if hasattr(os, "getloadavg") else None}
+    out = HostLoad(loadavg=list(os.getloadavg()) if hasattr(os, "getloadavg") else None)
     try:
         fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-        out["cpu_ticks"] = sum(fields[:8])
-        out["steal_ticks"] = fields[7] if len(fields) > 7 else 0
+        out.cpu_ticks = sum(fields[:8])
+        out.steal_ticks = fields[7] if len(fields) > 7 else 0
     except (OSError, ValueError, IndexError):
         pass
     return out
 
 
-def conditions_between(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
-    """{before, after, steal_pct}: the steal share of CPU time between the two snapshots."""
+def conditions_between(before: HostLoad, after: HostLoad) -> Conditions:
+    """The two snapshots and the steal share of CPU time between them."""
     steal = None
-    ticks = (after.get("cpu_ticks") or 0) - (before.get("cpu_ticks") or 0)
-    if ticks > 0 and "steal_ticks" in before and "steal_ticks" in after:
-        steal = round(100.0 * (after["steal_ticks"] - before["steal_ticks"]) / ticks, 2)
-    return {"before": before, "after": after, "steal_pct": steal}
+    ticks = (after.cpu_ticks or 0) - (before.cpu_ticks or 0)
+    if ticks > 0 and before.steal_ticks is not None and after.steal_ticks is not None:
+        steal = round(100.0 * (after.steal_ticks - before.steal_ticks) / ticks, 2)
+    return Conditions(before=before, after=after, steal_pct=steal)
 
 
 def host_meta() -> dict[str, Any]:
@@ -96,7 +104,7 @@ def run_meta() -> dict[str, Any]:
 
 
 def build_run(name: str, scenario: dict[str, Any], settings: dict[str, Any],
-              calibration: dict[str, Any] | None, results: BenchResult,
+              calibration: Calibration | None, results: BenchResult,
               analysis: Analysis, command: str | None = None,
               repeats: list[Analysis] | None = None) -> SavedRun:
     """The run to save; `repeats`: with --repeat N > 1, each run's own analysis."""
@@ -108,7 +116,7 @@ def build_run(name: str, scenario: dict[str, Any], settings: dict[str, Any],
         repeats=[Repeat(results=a.result, intervals=a.intervals_saved()) for a in repeats or []],
         scenario=scenario,
         settings=settings,
-        calibration=calibration,
+        calibration=calibration.saved() if calibration else None,
         results=results,
         histograms=analysis.histograms_json(),
         intervals=analysis.intervals_saved(),

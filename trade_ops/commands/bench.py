@@ -175,6 +175,8 @@ def _bench(target: str | None, scenario: str | None, rate: float | None, duratio
            start_at: str | None, job: Path | None, out_file: Path | None, join: str | None, json_out: bool,
            junit: Path | None, metrics: Path | None, html: Path | None, run_dir: Path | None,
            stack: Path | None) -> None:
+    import msgspec
+
     from trade_ops import console as out
     from trade_ops.bench import calibrate as cal
     from trade_ops.bench.runner import BenchRequest, run_bench, show
@@ -194,11 +196,11 @@ def _bench(target: str | None, scenario: str | None, rate: float | None, duratio
         result = cal.calibrate(full=True)
         cal.save_cache(ctx.run_dir, result)
         if json_out:
-            out.print_json(out.envelope(dict(result), ExitCode.OK))
+            out.print_json(out.envelope(msgspec.to_builtins(result), ExitCode.OK))
         else:
-            out.console.print(f"generator overhead p50 {result['overhead_p50_ms']:.3f} ms, "
-                              f"p99 {result['overhead_p99_ms']:.3f} ms; max open-loop rate "
-                              f"{result['max_rate'] or 0:,.0f}/s (cached in {ctx.run_dir.path})")
+            out.console.print(f"generator overhead p50 {result.overhead_p50_ms:.3f} ms, "
+                              f"p99 {result.overhead_p99_ms:.3f} ms; max open-loop rate "
+                              f"{result.max_rate or 0:,.0f}/s (cached in {ctx.run_dir.path})")
         return
     headers: dict[str, str] = {}
     for h in header or []:

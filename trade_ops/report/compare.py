@@ -265,9 +265,8 @@ def _significance(metric: Metric, before: Run, after: Run, rows: int) -> stats.S
 
 
 def _loadavg(run: Run) -> float | None:
-    cond = run.results.conditions or {}
-    values = [(cond.get(k) or {}).get("loadavg") for k in ("before", "after")]
-    found = [v[0] for v in values if v]
+    cond = run.results.conditions
+    found = [h.loadavg[0] for h in ((cond.before, cond.after) if cond else ()) if h.loadavg]
     return sum(found) / len(found) if found else None
 
 
@@ -278,7 +277,7 @@ def condition_warnings(before: Run, after: Run) -> list[str]:
     if lb is not None and la is not None and abs(lb - la) > max(0.5, 0.3 * max(lb, la)):
         out.append(f"the host was under different load: load average {lb:.2f} during the before run, "
                    f"{la:.2f} during the after run")
-    sb, sa = ((run.results.conditions or {}).get("steal_pct") for run in (before, after))
+    sb, sa = (run.results.conditions.steal_pct if run.results.conditions else None for run in (before, after))
     if sb is not None and sa is not None and abs(sb - sa) > 1.0:
         out.append(f"different CPU steal: {sb:g}% before, {sa:g}% after (a noisy neighbour on the host)")
     if min(len(before.repeats), len(after.repeats)) < stats.MIN_RUNS:

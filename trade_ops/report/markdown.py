@@ -72,10 +72,10 @@ def _runs_section(cmp: Comparison) -> list[str]:
         return " + ".join(p for p in parts if p) or "none"
 
     def calibration(run: Run) -> str:
-        c = run.saved.calibration or {}
-        if not c:
+        c = run.saved.calibration
+        if c is None:
             return "not measured"
-        return f"p50 {c.get('overhead_p50_ms')} ms, p99 {c.get('overhead_p99_ms')} ms"
+        return f"p50 {c.overhead_p50_ms} ms, p99 {c.overhead_p99_ms} ms"
 
     def cpu(run: Run) -> str:
         c = run.results.cpu
@@ -89,13 +89,11 @@ def _runs_section(cmp: Comparison) -> list[str]:
         return f"{valid}; **OVERLOADED**: {res.overload.removeprefix('overloaded: ')}"
 
     def conditions(run: Run) -> str:
-        cond = run.results.conditions or {}
-        before, after = ((cond.get(k) or {}).get("loadavg") for k in ("before", "after"))
-        if not (before and after):
+        cond = run.results.conditions
+        if cond is None or not (cond.before.loadavg and cond.after.loadavg):
             return "not recorded"
-        steal = cond.get("steal_pct")
-        return (f"load average {before[0]:.2f} -> {after[0]:.2f}"
-                + (f", CPU steal {steal:g}%" if steal is not None else ""))
+        return (f"load average {cond.before.loadavg[0]:.2f} -> {cond.after.loadavg[0]:.2f}"
+                + (f", CPU steal {cond.steal_pct:g}%" if cond.steal_pct is not None else ""))
 
     fields: list[tuple[str, Any]] = [
         ("name", lambda r: f"`{r.name}`"),
