@@ -32,7 +32,8 @@ from trade_ops.doctor.model import CheckResult
 if TYPE_CHECKING:  # not imported by the child, whose start is on doctor's path
     from trade_ops.doctor.target import Target
 
-__all__ = ["DEFAULT_WINDOW", "LAKE_GRACE_S", "check_reconcile", "gather", "judge", "slim", "stream_fills"]
+__all__ = ["DEFAULT_WINDOW", "LAKE_GRACE_S", "check_reconcile", "gather", "judge", "positions_of", "slim",
+           "stream_fills"]
 
 DEFAULT_WINDOW = 10_000
 LAKE_GRACE_S = 10.0  # the sinks write in batches: younger fills may not be in the lake yet
@@ -205,14 +206,21 @@ async def gather(where: dict[str, Any]) -> dict[str, Any]:
     window = int(where.get("window", DEFAULT_WINDOW))
     fills, whole = await timed("stream_ms", _stream_fills(where["nats"], window, nats_login))
     order_ids = sorted({str(f.get("order_id")) for f in fills})
-    accounts = sorted({str(f.get("account") or "default") for f in fills})
-    (orders, held), positions = await asyncio.gather(
-        timed("orders_ms", _orders(where["valkey"], order_ids, valkey_login)),
-        _positions(where["ptrc"], accounts) if whole and where.get("ptrc") else asyncio.sleep(0, {}))
+    orders, held = await timed("orders_ms", _orders(where["valkey"], order_ids, valkey_login))
     lake = await lake_task
+    # ptrc's positions are read by doctor itself once this is sent (positions_of): httpx is
+    # loaded there already, and here it was 0.1 s of the child's start
     return {"fills": fills, "whole_history": whole, "orders": orders, "orders_held": held,
-            "lake_fill_ids": lake,
-            "positions": positions, "gather_ms": round((time.perf_counter() - started) * 1000, 1), **parts}
+            "lake_fill_ids": lake, "positions": {},
+            "gather_ms": round((time.perf_counter() - started) * 1000, 1), **parts}
+
+
+async def positions_of(data: dict[str, Any], ptrc_url: str | None) -> None:
+    """ptrc's positions of the accounts the fills name, into `data`, where they are compared
+    (the window holds the stream's whole history)."""
+    if data["whole_history"] and ptrc_url and data["fills"]:
+        accounts = sorted({str(f.get("account") or "default") for f in data["fills"]})
+        data["positions"] = await _positions(ptrc_url, accounts)
 
 
 _FILL_KEYS = ("fill_id", "order_id", "account", "symbol", "side", "quantity", "_age_s")
@@ -271,6 +279,8 @@ def judge(data: dict[str, Any], r: CheckResult, fixes: dict[str, str] | None = N
     if not data["whole_history"]:
         r.details.append(f"positions not compared: the window holds the last {len(fills)} fills, "
                          "not the whole history")
+    elif data.get("positions_error"):
+        r.details.append(f"positions not compared: {data['positions_error']}")
     else:
         _compare_positions(fills, data.get("positions") or {}, r, fixes.get("ptrc"))
     if not fills and data.get("orders_held"):  # nothing compared is no agreement
@@ -300,10 +310,10 @@ async def check_reconcile(target: Target, r: CheckResult, window: int, budget: f
     from trade_ops.doctor.evidence import address_of
     from trade_ops.doctor.lake_probe import endpoint
 
+    ptrc = target.stack["ptrc"].base_url if target.has("ptrc") else None
     where = {"nats": target.stack.nats_url(), "valkey": target.stack.valkey_url(),
              "lake": target.lake_uri or target.stack.lake_uri(target.run_dir.path),
-             "ptrc": target.stack["ptrc"].base_url if target.has("ptrc") else None, "window": window,
-             "run_dir": str(target.run_dir.path)}
+             "ptrc": ptrc, "window": window, "run_dir": str(target.run_dir.path)}
     # What the child reaches is reached by doctor: it is in the record too.
     reached = [str(where[k]) for k in ("nats", "valkey", "ptrc") if where[k]] + [endpoint(str(where["lake"]))]
     target.contacted.update(a for a in (address_of(u) for u in reached if u) if a)
@@ -329,9 +339,15 @@ async def check_reconcile(target: Target, r: CheckResult, window: int, budget: f
                "--reconcile-window 0 skips the reconciliation meanwhile")
         return
     owners = ("oms", "live-gateway", "event-writer", "ptrc")
+    import httpx
     import orjson
 
-    judge(orjson.loads(out), r, {n: target.logs_remedy(n) for n in owners})
+    data = orjson.loads(out)
+    try:
+        await positions_of(data, ptrc)
+    except (httpx.HTTPError, ValueError) as exc:  # judged without them, and said: ptrc's check names it
+        data["positions_error"] = f"ptrc's /positions: {type(exc).__name__}: {exc}"
+    judge(data, r, {n: target.logs_remedy(n) for n in owners})
 
 
 def main(argv: list[str]) -> int:
@@ -339,7 +355,6 @@ def main(argv: list[str]) -> int:
         print("usage: python -m trade_ops.doctor.reconcile JSON", file=sys.stderr)
         return 2
     import deltalake  # noqa: F401 - imported before the go: the wait hides the imports' cost
-    import httpx  # noqa: F401
     import nats  # noqa: F401
     import redis.asyncio  # noqa: F401
 
