@@ -450,6 +450,12 @@ def test_reconciliation_names_each_disagreement() -> None:
     judge(healthy, ok)
     assert ok.status == "pass" and ok.summary == "1 fills, 4 orders agree"
 
+    # ptrc not answering (doctor reads its positions itself, after the child): not compared, said.
+    unread = CheckResult("agree", "dataflow")
+    judge({**healthy, "positions": {}, "positions_error": "ptrc's /positions: ConnectError: refused"}, unread)
+    assert unread.status == "pass" and "positions not compared: ptrc's /positions: ConnectError" in \
+        " ".join(unread.details)
+
     # What the child sends (slim) is judged the same: the lake's other ids and the orders'
     # other fields are not sent, a repeated id outside the window still is.
     from trade_ops.doctor.reconcile import slim
