@@ -125,7 +125,7 @@ def test_merged_percentiles_are_those_of_every_request_pooled(null_url: str, tmp
     req = BenchRequest("null", sc, url=null_url, save="pooled", runs_dir=tmp_path / "runs")
     outcome = run_workers(req, 3, "process", QUIET, launch=launch)
     r = outcome.result
-    assert [w["status"] for w in r.workers or []] == ["done"] * 3, r.workers
+    assert [w.status for w in r.workers or []] == ["done"] * 3, r.workers
     docs = [k.doc for k in kept if k.doc is not None]
     assert len(docs) == len(kept)  # every worker's result kept
     samples = sorted(s for doc in docs for s in doc["samples_us"])
@@ -176,16 +176,16 @@ def test_killed_late_and_lagging_workers_are_named_and_the_run_is_invalid(null_u
     r = outcome.result
     assert outcome.exit_code == ExitCode.INVALID and r.status == "invalid", r
     reason = r.invalid_reason or ""
-    rows = {w["shard"]: w for w in r.workers or []}
-    assert f"worker 1 ({rows[1]['where']}) wrote no result (killed by SIGKILL)" in reason
-    assert f"worker 2 ({rows[2]['where']}) on {rows[2]['host']} lagged: " in reason
-    assert f"worker 3 ({rows[3]['where']}) on {rows[3]['host']} started " in reason
+    rows = {w.shard: w for w in r.workers or []}
+    assert f"worker 1 ({rows[1].where}) wrote no result (killed by SIGKILL)" in reason
+    assert f"worker 2 ({rows[2].where}) on {rows[2].host} lagged: " in reason
+    assert f"worker 3 ({rows[3].where}) on {rows[3].host} started " in reason
     assert "after the start time" in reason
     # worker 0 ran as asked: it is never named killed or late (on a loaded host its own lag may be real)
-    assert f"worker 0 ({rows[0]['where']}) wrote" not in reason and "worker 0 (" not in reason.replace(
-        f"worker 0 ({rows[0]['where']}) on {rows[0]['host']} lagged", "")
+    assert f"worker 0 ({rows[0].where}) wrote" not in reason and "worker 0 (" not in reason.replace(
+        f"worker 0 ({rows[0].where}) on {rows[0].host} lagged", "")
     # nothing dropped silently: what the others measured is in the figures, each named
-    assert r.requests == sum(rows[i]["requests"] for i in (0, 2, 3)) and rows[1]["status"] == "missing"
+    assert r.requests == sum(rows[i].requests or 0 for i in (0, 2, 3)) and rows[1].status == "missing"
 
 
 def test_one_and_four_workers_of_the_same_load_compare_unchanged(delay_url: str, tmp_path: Path) -> None:

@@ -31,8 +31,8 @@ def test_workers_run_as_containers_and_are_removed(docker_engine: Any, null_url:
     req = BenchRequest("null", str(scenario), url=null_url, ctx=Context.resolve(tmp_path / "run"))
     outcome = run_workers(req, 2, "docker", Console(file=open(os.devnull, "w")))  # noqa: SIM115
     r = outcome.result
-    rows = sorted(r.workers or [], key=lambda w: w["shard"])
-    assert [w["status"] for w in rows] == ["done", "done"], rows
-    assert all(w["where"].startswith("container trade-ops-bench-") and w["ended"] == "exit 0" for w in rows)
-    assert r.requests == 200 and r.errors == 0 and [w["requests"] for w in rows] == [100, 100], r
+    rows = sorted(r.workers or [], key=lambda w: w.shard)
+    assert [w.status for w in rows] == ["done", "done"], rows
+    assert all(w.where.startswith("container trade-ops-bench-") and w.ended == "exit 0" for w in rows)
+    assert r.requests == 200 and r.errors == 0 and [w.requests for w in rows] == [100, 100], r
     assert not docker_engine.containers.list(all=True, filters={"label": LABEL_RUN})  # none left behind

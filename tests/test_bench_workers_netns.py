@@ -181,10 +181,10 @@ def test_workers_in_other_namespaces_join_through_nats(net: Net, tmp_path: Path)
     r = outcome.result
     assert r.requests == 300 and r.errors == 0, r
     assert outcome.exit_code in (ExitCode.OK, ExitCode.INVALID), r  # a busy host may lag: never a fail
-    rows = sorted(r.workers or [], key=lambda w: w["shard"])
+    rows = sorted(r.workers or [], key=lambda w: w.shard)
     # each named by the address it came from, in its own namespace; each sent its own shard
-    assert [w["where"].split()[0] for w in rows] == [addr for _, addr in net.workers], rows
-    assert [w["requests"] for w in rows] == [150, 150]
+    assert [w.where.split()[0] for w in rows] == [addr for _, addr in net.workers], rows
+    assert [w.requests for w in rows] == [150, 150]
     for i in range(WORKERS):
         doc = orjson.loads((tmp_path / f"worker-{i}.json").read_bytes())
         assert doc["shard"] == i and doc["results"]["requests"] == 150

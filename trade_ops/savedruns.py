@@ -27,8 +27,9 @@ import msgspec
 
 from trade_ops.errors import UsageError
 
-__all__ = ["FORMAT", "BenchResult", "Calibration", "Conditions", "HostLoad", "Interval", "Latency", "Repeat",
-           "SavedRun", "SloResult", "check_name", "encode_run", "latest_run", "read_run", "run_path"]
+__all__ = ["FORMAT", "BenchResult", "Calibration", "Conditions", "FindMax", "HostLoad", "Interval", "Latency",
+           "Repeat", "SavedRun", "SloResult", "Step", "WorkerRow", "check_name", "encode_run", "latest_run",
+           "read_run", "run_path"]
 
 FORMAT = "trade-ops-run/1"
 H = TypeVar("H")  # how an interval holds its histograms: encoded (str), live, or decoded
@@ -88,6 +89,41 @@ class Conditions(msgspec.Struct, kw_only=True):
     steal_pct: float | None = None
 
 
+class Step(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """One rate find-max measured: whether it met the SLOs there, and its figures."""
+    rate: float
+    passed: bool
+    valid: bool  # False: the generator could not keep the schedule (not the target's limit)
+    rate_achieved: float | None = None
+    p50_ms: float | None = None
+    p99_ms: float | None = None
+    lag_p99_ms: float | None = None
+    errors: int | None = None
+    failures: list[str] | None = None
+    invalid_reason: str | None = None
+
+
+class FindMax(msgspec.Struct, kw_only=True):
+    """The highest rate that met the SLOs with a valid measurement, and what stopped the search."""
+    max_rate: float | None = None
+    limited_by: str = ""  # slo | generator | limit | steps | interrupted
+    steps: list[Step] = []
+
+
+class WorkerRow(msgspec.Struct, kw_only=True):
+    """One worker of a `bench --workers N` run, as the coordinator saw it."""
+    shard: int
+    where: str  # "pid 4711", "container trade-ops-bench-1a2b-0", "10.0.0.2 (host-b)"
+    ended: str | None  # how it ended when that is known: "exit 0", "killed by SIGKILL"
+    status: str  # done | failed | missing (it wrote no result)
+    error: str | None = None
+    host: str | None = None
+    requests: int | None = None
+    late_ms: float | None = None  # how long after the start time its schedule began
+    cpu_s: float | None = None
+    schedule_lag_p99_ms: float | None = None
+
+
 class Calibration(msgspec.Struct, kw_only=True, omit_defaults=True):
     """The load generator's own cost on this host, against the null endpoint (bench/calibrate.py).
     A saved run keeps the three figures; the run directory's cache keeps all of it."""
@@ -95,7 +131,7 @@ class Calibration(msgspec.Struct, kw_only=True, omit_defaults=True):
     overhead_p99_ms: float
     max_rate: float | None  # the highest open-loop rate it keeps its schedule at (None: not searched)
     overhead_requests: int | None = None
-    max_rate_search: dict[str, Any] | None = None  # find-max's steps
+    max_rate_search: FindMax | None = None
     measured_at: float | None = None  # Unix time
     host: dict[str, Any] | None = None
 
@@ -148,8 +184,8 @@ class BenchResult(msgspec.Struct, kw_only=True):
     scenario_hash: str = ""
     repeat: int = 1
     contract: Any = None  # the order contract the orders followed (a foreign OMS's)
-    find_max: dict[str, Any] | None = None  # --find-max: the steps and the highest rate that met the SLOs
-    workers: list[dict[str, Any]] | None = None  # --workers N: each worker's row
+    find_max: FindMax | None = None  # --find-max
+    workers: list[WorkerRow] | None = None  # --workers N
     saved: str | None = None  # where the run was saved
 
     def to_json(self) -> dict[str, Any]:

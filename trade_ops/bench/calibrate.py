@@ -10,12 +10,11 @@ saved run records a calibration without re-running it.
 from __future__ import annotations
 
 import time
-from typing import Any
 
 import msgspec
 import orjson
 
-from trade_ops.bench.findmax import FindMax, find_max
+from trade_ops.bench.findmax import find_max
 from trade_ops.bench.loadgen import LoadSpec, run_load
 from trade_ops.bench.null_server import NullServer
 from trade_ops.bench.results import analyse
@@ -24,7 +23,7 @@ from trade_ops.bench.slo import parse_slos
 from trade_ops.bench.targets import make_target
 from trade_ops.bench.verdict import judge
 from trade_ops.rundir import RunDir
-from trade_ops.savedruns import BenchResult, Calibration
+from trade_ops.savedruns import BenchResult, Calibration, FindMax, Step
 
 __all__ = ["cached", "calibrate", "calibration_for_save"]
 
@@ -41,13 +40,12 @@ def _max_rate(url: str, step_s: float, limit: float) -> FindMax:
     target = make_target("null", url)
     slos = parse_slos(list(MAX_RATE_SLOS))
 
-    def measure(rate: float) -> tuple[bool, dict[str, Any]]:
+    def measure(rate: float) -> Step:
         spec = LoadSpec("open", rate=rate, duration_s=step_s, warmup_s=0.3, concurrency=256)
         r = analyse(run_load(target, spec), spec).result
         judge(r, slos)  # validity: whether the generator's own lag decides p99<10ms or the figures
-        ok = bool(r.passed) and r.rate >= 0.95 * rate
-        return ok, {"valid": r.valid, "rate_achieved": r.rate, "p99_ms": r.latency_ms.p99,
-                    "lag_p99_ms": r.schedule_lag_ms.p99}
+        return Step(rate=rate, passed=bool(r.passed) and r.rate >= 0.95 * rate, valid=r.valid,
+                    rate_achieved=r.rate, p99_ms=r.latency_ms.p99, lag_p99_ms=r.schedule_lag_ms.p99)
 
     return find_max(measure, 1000.0, limit, precision=0.1, max_steps=10)
 
@@ -61,7 +59,7 @@ def calibrate(*, full: bool = True, requests: int = 2000, step_s: float = 2.0,
     return Calibration(overhead_p50_ms=overhead.service_time_ms.p50,
                        overhead_p99_ms=overhead.service_time_ms.p99, overhead_requests=overhead.requests,
                        max_rate=search.max_rate if search else None,
-                       max_rate_search=search.to_json() if search else None, measured_at=time.time(),
+                       max_rate_search=search, measured_at=time.time(),
                        host=host_meta())
 
 

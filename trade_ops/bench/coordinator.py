@@ -32,7 +32,7 @@ from rich.console import Console
 
 from trade_ops.bench.cpu import GENERATOR, CpuMeter
 from trade_ops.bench.loadgen import LoadSpec
-from trade_ops.bench.merge import WorkerSlot, merge_workers, worker_problems
+from trade_ops.bench.merge import WorkerSlot, merge_workers, results_of, worker_problems
 from trade_ops.bench.null_server import NullServer
 from trade_ops.bench.results import Analysis
 from trade_ops.bench.runner import (
@@ -53,7 +53,7 @@ from trade_ops.bench.target import Target
 from trade_ops.bench.verdict import judge, with_default_gates
 from trade_ops.bench.worker import WORKER_TARGETS, Job, job_target, read_result, worker_argv
 from trade_ops.errors import ExitCode, UsageError
-from trade_ops.savedruns import HostLoad
+from trade_ops.savedruns import HostLoad, WorkerRow
 
 __all__ = ["LAUNCHERS", "MAX_WORKERS", "Launch", "Started", "default_workers", "process_launch",
            "run_workers", "start_delay_s"]
@@ -163,16 +163,15 @@ def _slots(started: list[Started], deadline: float) -> list[WorkerSlot]:
     return out
 
 
-def _worker_rows(slots: list[WorkerSlot]) -> list[dict[str, Any]]:
+def _worker_rows(slots: list[WorkerSlot]) -> list[WorkerRow]:
     rows = []
     for s in slots:
         d = s.doc or {}
-        r = d.get("results") or {}
-        rows.append({"shard": s.shard, "where": s.where, "ended": s.exit,
-                     "status": d.get("status", "missing"),
-                     "error": d.get("error"), "host": (d.get("host") or {}).get("name"),
-                     "requests": r.get("requests"), "late_ms": d.get("late_ms"), "cpu_s": d.get("cpu_s"),
-                     "schedule_lag_p99_ms": (r.get("schedule_lag_ms") or {}).get("p99")})
+        r = results_of(d) if d.get("results") else None
+        rows.append(WorkerRow(shard=s.shard, where=s.where, ended=s.exit, status=d.get("status", "missing"),
+                              error=d.get("error"), host=(d.get("host") or {}).get("name"),
+                              requests=r.requests if r else None, late_ms=d.get("late_ms"),
+                              cpu_s=d.get("cpu_s"), schedule_lag_p99_ms=r.schedule_lag_ms.p99 if r else None))
     return rows
 
 

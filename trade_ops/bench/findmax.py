@@ -5,41 +5,24 @@ fails, then bisect between the last pass and the first failure until they are wi
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
 
-__all__ = ["FindMax", "Step", "find_max"]
+from trade_ops.savedruns import FindMax, Step
 
-
-@dataclass
-class Step:
-    rate: float
-    passed: bool
-    summary: dict[str, Any]
+__all__ = ["find_max"]
 
 
-@dataclass
-class FindMax:
-    max_rate: float | None
-    steps: list[Step] = field(default_factory=list)
-    limited_by: str = ""  # "slo", "generator", "limit", "steps"
-
-    def to_json(self) -> dict[str, Any]:
-        return {"max_rate": self.max_rate, "limited_by": self.limited_by,
-                "steps": [{"rate": s.rate, "passed": s.passed, **s.summary} for s in self.steps]}
-
-
-def find_max(measure: Callable[[float], tuple[bool, dict[str, Any]]], start: float, limit: float,
+def find_max(measure: Callable[[float], Step], start: float, limit: float,
              *, precision: float = 0.1, max_steps: int = 12, floor: float = 1.0) -> FindMax:
-    """measure(rate) -> (passed, summary); summary["valid"] False means the generator failed."""
-    out = FindMax(None)
+    """measure(rate) -> its Step; a step not valid means the generator failed, not the target."""
+    out = FindMax()
     lo: float | None = None
     hi: float | None = None
     rate = min(start, limit)
     while len(out.steps) < max_steps:
-        passed, summary = measure(rate)
-        out.steps.append(Step(round(rate, 2), passed, summary))
-        if passed:
+        step = measure(rate)
+        step.rate = round(rate, 2)
+        out.steps.append(step)
+        if step.passed:
             lo = rate
             if hi is None:
                 if rate >= limit:
@@ -49,7 +32,7 @@ def find_max(measure: Callable[[float], tuple[bool, dict[str, Any]]], start: flo
                 continue
         else:
             hi = rate
-            out.limited_by = "slo" if summary.get("valid", True) else "generator"
+            out.limited_by = "slo" if step.valid else "generator"
             if lo is None:
                 if rate / 2 < floor:
                     break

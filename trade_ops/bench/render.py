@@ -14,7 +14,7 @@ from rich.text import Text
 
 from trade_ops.bench import hist
 from trade_ops.bench.loadgen import Progress
-from trade_ops.savedruns import BenchResult, Calibration
+from trade_ops.savedruns import BenchResult, Calibration, FindMax
 
 __all__ = ["LiveLine", "cpu_line", "find_max_table", "result_table", "verdict_lines"]
 
@@ -137,12 +137,12 @@ def cpu_line(cpu: dict[str, Any], top: int = 6) -> str:
             f"{' + '.join(shown) or '0'} ms ({idle}{counted}){gen_text}{bound}")
 
 
-def find_max_table(fm: dict[str, Any]) -> Table:
+def find_max_table(fm: FindMax) -> Table:
     t = Table(title="find-max steps", title_justify="left", box=box.SIMPLE_HEAD)
     for col in ("rate/s", "achieved/s", "p50 ms", "p99 ms", "lag p99 ms", "errors", "valid", "passed"):
         t.add_column(col, justify="right")
-    for s in fm["steps"]:
-        t.add_row(f"{s['rate']:,.0f}", f"{s.get('rate_achieved', 0):,.0f}", _ms(s.get("p50_ms", 0)),
-                  _ms(s.get("p99_ms", 0)), _ms(s.get("lag_p99_ms", 0)), str(s.get("errors", "")),
-                  "yes" if s.get("valid") else "[red]no[/]", "[green]yes[/]" if s["passed"] else "[red]no[/]")
+    for s in fm.steps:
+        t.add_row(f"{s.rate:,.0f}", f"{s.rate_achieved or 0:,.0f}", _ms(s.p50_ms or 0), _ms(s.p99_ms or 0),
+                  _ms(s.lag_p99_ms or 0), "" if s.errors is None else str(s.errors),
+                  "yes" if s.valid else "[red]no[/]", "[green]yes[/]" if s.passed else "[red]no[/]")
     return t

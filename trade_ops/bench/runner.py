@@ -38,7 +38,7 @@ from trade_ops.bench.targets import BUS_TARGETS, TARGETS, contract_for, make_tar
 from trade_ops.bench.verdict import DEFAULT_ERROR_SLO, judge, with_default_gates
 from trade_ops.context import Context
 from trade_ops.errors import ExitCode, UsageError
-from trade_ops.savedruns import BenchResult, Calibration
+from trade_ops.savedruns import BenchResult, Calibration, FindMax, Step
 
 if TYPE_CHECKING:
     from trade_ops.bench.bus_targets import NatsAccess
@@ -234,13 +234,13 @@ def _measure(target: Target, spec: LoadSpec, d: dict[str, Any], slos: list[Slo],
 
 
 def _find_max(target: Target, sc: Scenario, slos: list[Slo], console: Console,
-              live: bool) -> tuple[Analysis, dict[str, Any], LoadSpec]:
+              live: bool) -> tuple[Analysis, FindMax, LoadSpec]:
     d = sc.definition
     # -d sets the length of each step; otherwise the scenario's find_max_step_s
     step_s = float(sc.overrides.get("duration_s") or d.get("find_max_step_s", 5.0))
     runs: dict[float, tuple[Analysis, LoadSpec]] = {}
 
-    def measure(rate: float) -> tuple[bool, dict[str, Any]]:
+    def measure(rate: float) -> Step:
         spec = load_spec(d, rate=rate, duration_s=step_s)
         spec.warmup_s, spec.warmup_requests = min(spec.warmup_s or 1.0, 1.0), 0
         spec.concurrency = max(spec.concurrency, 64)
@@ -256,9 +256,9 @@ def _find_max(target: Target, sc: Scenario, slos: list[Slo], console: Console,
                       + ("" if r.valid else f"  (invalid: {r.invalid_reason})"))
         if r.interrupted:
             raise KeyboardInterrupt
-        return passed, {"valid": r.valid, "rate_achieved": r.rate, "p50_ms": r.latency_ms.p50,
-                        "p99_ms": r.latency_ms.p99, "lag_p99_ms": r.schedule_lag_ms.p99,
-                        "errors": r.errors, "failures": r.failures, "invalid_reason": r.invalid_reason}
+        return Step(rate=rate, passed=passed, valid=r.valid, rate_achieved=r.rate, p50_ms=r.latency_ms.p50,
+                    p99_ms=r.latency_ms.p99, lag_p99_ms=r.schedule_lag_ms.p99, errors=r.errors,
+                    failures=r.failures, invalid_reason=r.invalid_reason)
 
     console.print(f"find-max: {target.url}, steps of {step_s:g} s, SLOs {', '.join(s.expr for s in slos)}")
     interrupted = False
@@ -266,13 +266,11 @@ def _find_max(target: Target, sc: Scenario, slos: list[Slo], console: Console,
         fm = find_max(measure, float(d.get("find_max_start", d.get("rate") or 100.0)),
                       float(d.get("find_max_limit", 20000.0)))
     except KeyboardInterrupt:
-        from trade_ops.bench.findmax import FindMax, Step
-
         interrupted = True
-        fm = FindMax(None, limited_by="interrupted")
         passed_rates = [rate for rate, (a, _) in runs.items() if a.result.passed]
-        fm.max_rate = max(passed_rates) if passed_rates else None
-        fm.steps = [Step(rate, bool(a.result.passed), {}) for rate, (a, _) in runs.items()]
+        fm = FindMax(max_rate=max(passed_rates) if passed_rates else None, limited_by="interrupted",
+                     steps=[Step(rate=rate, passed=bool(a.result.passed), valid=a.result.valid)
+                            for rate, (a, _) in runs.items()])
     best = fm.max_rate if fm.max_rate is not None else fm.steps[-1].rate
     a, spec = runs[best]
     if interrupted:
@@ -283,7 +281,7 @@ def _find_max(target: Target, sc: Scenario, slos: list[Slo], console: Console,
         a.result.failures = [*a.result.failures, "find-max: no rate met the SLOs with a valid measurement"]
         if a.result.exit_code == ExitCode.OK:
             a.result.status, a.result.exit_code = "fail", int(ExitCode.FAILED)
-    return a, fm.to_json(), spec
+    return a, fm, spec
 
 
 def _describe(sc: Scenario, slos: list[Slo], console: Console) -> None:
@@ -379,12 +377,12 @@ def show(outcome: BenchOutcome, console: Console) -> None:
     if r.find_max is not None:
         fm = r.find_max
         console.print(find_max_table(fm))
-        if fm["max_rate"] is None:
+        if fm.max_rate is None:
             console.print(f"[bold red]find-max:[/] no rate met the SLOs with a valid measurement "
-                          f"(stopped by {fm['limited_by'] or 'the first step'})")
+                          f"(stopped by {fm.limited_by or 'the first step'})")
         else:
-            limit = _LIMITS.get(fm["limited_by"], fm["limited_by"])
-            console.print(f"[bold]find-max: {fm['max_rate']:,.0f} req/s[/] is the highest rate that met the "
+            limit = _LIMITS.get(fm.limited_by, fm.limited_by)
+            console.print(f"[bold]find-max: {fm.max_rate:,.0f} req/s[/] is the highest rate that met the "
                           f"SLOs with a valid measurement (stopped by: {limit})")
     model = "open loop, latency from intended start" if r.corrected else "closed loop"
     runs = f", {r.repeat} runs" if r.repeat > 1 else ""

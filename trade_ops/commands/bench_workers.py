@@ -79,7 +79,7 @@ def show(result: BenchResult, console: Console) -> None:
         return "-" if value is None else f"{value:g}" if isinstance(value, float) else str(value)
 
     for w in rows:
-        status = w["status"] if w["status"] == "done" else f"[red]{w['status']}[/] ({w['ended']})"
-        table.add_row(str(w["shard"]), w["where"], cell(w["host"]), cell(w["requests"]), cell(w["late_ms"]),
-                      cell(w["schedule_lag_p99_ms"]), cell(w["cpu_s"]), status)
+        status = w.status if w.status == "done" else f"[red]{w.status}[/] ({w.ended})"
+        table.add_row(str(w.shard), w.where, cell(w.host), cell(w.requests), cell(w.late_ms),
+                      cell(w.schedule_lag_p99_ms), cell(w.cpu_s), status)
     console.print(table)
