@@ -24,7 +24,15 @@ from trade_ops.bench import hist
 from trade_ops.bench.coordinator import Started, process_launch, run_workers
 from trade_ops.bench.loadgen import run_load
 from trade_ops.bench.runner import BenchRequest
-from trade_ops.bench.worker import Job, job_target, parse_shard, parse_start, run_shard, shard_spec
+from trade_ops.bench.worker import (
+    Job,
+    WorkerResult,
+    job_target,
+    parse_shard,
+    parse_start,
+    run_shard,
+    shard_spec,
+)
 from trade_ops.cli import app
 from trade_ops.errors import ExitCode, UsageError
 
@@ -57,7 +65,7 @@ class _Kept:
 
     def __init__(self, inner: Started) -> None:
         self.inner, self.where = inner, inner.where
-        self.doc: dict[str, Any] | None = None
+        self.doc: WorkerResult | None = None
         self.pid: int = inner.proc.pid  # type: ignore[attr-defined]
 
     def ended(self) -> str | None:
@@ -66,7 +74,7 @@ class _Kept:
     def stop(self) -> None:
         self.inner.stop()
 
-    def result(self) -> dict[str, Any] | None:
+    def result(self) -> WorkerResult | None:
         self.doc = self.doc or self.inner.result()
         return self.doc
 
@@ -85,8 +93,8 @@ def test_shards_interleave_into_the_whole_schedule(null_url: str) -> None:
     assert sorted(sent) == list(range(100))  # together: the whole schedule, each request once
     assert all(t == pytest.approx(k / 400.0) for k, t in sent.items())
     docs = [run_shard(Job("inter", "null", null_url, d, 3, time.time() + 0.3), i) for i in (0,)]
-    assert docs[0]["status"] == "done" and docs[0]["results"]["requests"] == 30
-    assert {iv["start_s"] for iv in docs[0]["intervals"]} == {0.0}
+    assert docs[0].status == "done" and docs[0].results is not None and docs[0].results.requests == 30
+    assert {iv.start_s for iv in docs[0].intervals} == {0.0}
 
 
 def test_bad_shard_and_start_are_usage_errors() -> None:
@@ -128,7 +136,7 @@ def test_merged_percentiles_are_those_of_every_request_pooled(null_url: str, tmp
     assert [w.status for w in r.workers or []] == ["done"] * 3, r.workers
     docs = [k.doc for k in kept if k.doc is not None]
     assert len(docs) == len(kept)  # every worker's result kept
-    samples = sorted(s for doc in docs for s in doc["samples_us"])
+    samples = sorted(s for doc in docs for s in doc.samples_us or [])
     assert r.requests == len(samples) == 1200
     pooled = hist.new()
     for s in samples:

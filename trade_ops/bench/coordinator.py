@@ -25,14 +25,14 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 import orjson
 from rich.console import Console
 
 from trade_ops.bench.cpu import GENERATOR, CpuMeter
 from trade_ops.bench.loadgen import LoadSpec
-from trade_ops.bench.merge import WorkerSlot, merge_workers, results_of, worker_problems
+from trade_ops.bench.merge import WorkerSlot, merge_workers, worker_problems
 from trade_ops.bench.null_server import NullServer
 from trade_ops.bench.results import Analysis
 from trade_ops.bench.runner import (
@@ -51,7 +51,7 @@ from trade_ops.bench.scenario import Scenario, default_scenario, resolve
 from trade_ops.bench.slo import Slo, parse_slos
 from trade_ops.bench.target import Target
 from trade_ops.bench.verdict import judge, with_default_gates
-from trade_ops.bench.worker import WORKER_TARGETS, Job, job_target, read_result, worker_argv
+from trade_ops.bench.worker import WORKER_TARGETS, Job, WorkerResult, job_target, read_result, worker_argv
 from trade_ops.errors import ExitCode, UsageError
 from trade_ops.savedruns import HostLoad, WorkerRow
 
@@ -84,7 +84,7 @@ class Started(Protocol):
 
     def stop(self) -> None: ...
 
-    def result(self) -> dict[str, Any] | None: ...
+    def result(self) -> WorkerResult | None: ...
 
 
 # (job, its file, the shard, the run's work folder) -> the started worker
@@ -113,7 +113,7 @@ class _Process:
             self.proc.kill()
         self.proc.wait()
 
-    def result(self) -> dict[str, Any] | None:
+    def result(self) -> WorkerResult | None:
         return read_result(self.out.read_bytes()) if self.out.exists() else None
 
 
@@ -166,12 +166,12 @@ def _slots(started: list[Started], deadline: float) -> list[WorkerSlot]:
 def _worker_rows(slots: list[WorkerSlot]) -> list[WorkerRow]:
     rows = []
     for s in slots:
-        d = s.doc or {}
-        r = results_of(d) if d.get("results") else None
-        rows.append(WorkerRow(shard=s.shard, where=s.where, ended=s.exit, status=d.get("status", "missing"),
-                              error=d.get("error"), host=(d.get("host") or {}).get("name"),
-                              requests=r.requests if r else None, late_ms=d.get("late_ms"),
-                              cpu_s=d.get("cpu_s"), schedule_lag_p99_ms=r.schedule_lag_ms.p99 if r else None))
+        d, r = s.doc, s.doc.results if s.doc else None
+        rows.append(WorkerRow(shard=s.shard, where=s.where, ended=s.exit, status=d.status if d else "missing",
+                              error=d.error if d else None, host=d.host.get("name") if d else None,
+                              requests=r.requests if r else None, late_ms=d.late_ms if d else None,
+                              cpu_s=d.cpu_s if d else None,
+                              schedule_lag_p99_ms=r.schedule_lag_ms.p99 if r else None))
     return rows
 
 
@@ -259,7 +259,7 @@ def _join(req: BenchRequest, job: Job, stack: contextlib.ExitStack, console: Con
 def _outcome(req: BenchRequest, sc: Scenario, slots: list[WorkerSlot], spec: LoadSpec, slos: list[Slo],
              cpu: CpuMeter | None, before: HostLoad, target: Target, runtime: str) -> BenchOutcome:
     d, workers = sc.definition, len(slots)
-    done = [s.doc for s in slots if s.doc is not None and s.doc["status"] == "done"]
+    done = [s.doc for s in slots if s.doc is not None and s.doc.status == "done"]
     analysis: Analysis = merge_workers(done, float(spec.rate or 0.0))
     r = analysis.result
     problems = worker_problems(slots, slos, d.get("max_lag_ms"))
@@ -269,7 +269,7 @@ def _outcome(req: BenchRequest, sc: Scenario, slots: list[WorkerSlot], spec: Loa
     r.cpu = cpu.stop(sent) if cpu else None
     if r.cpu is not None and sent:  # the generators' CPU, as each worker measured its own
         r.cpu["generator_ms_per_request"] = round(
-            1000 * sum(s.doc.get("cpu_s") or 0.0 for s in slots if s.doc) / sent, 4)
+            1000 * sum(s.doc.cpu_s for s in slots if s.doc) / sent, 4)
     r.conditions = conditions_between(before, host_conditions())
     r.workers = _worker_rows(slots)
     judge(r, slos, d.get("max_lag_ms"))

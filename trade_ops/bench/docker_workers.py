@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from services import env
-from trade_ops.bench.worker import Job, read_result, worker_argv
+from trade_ops.bench.worker import Job, WorkerResult, read_result, worker_argv
 from trade_ops.compose import BENCH_IMAGE
 
 __all__ = ["LABEL_RUN", "container_launch", "prepare_image"]
@@ -53,7 +53,7 @@ class _Container:
         with contextlib.suppress(docker.errors.NotFound):
             self.container.remove(force=True)
 
-    def result(self) -> dict[str, Any] | None:
+    def result(self) -> WorkerResult | None:
         return read_result(self.out.read_bytes()) if self.out.exists() else None
 
 

@@ -32,10 +32,11 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
+import msgspec
 import orjson
 
 from services import env
-from trade_ops.bench.worker import Job, read_result, run_shard
+from trade_ops.bench.worker import Job, WorkerResult, read_result, run_shard
 from trade_ops.errors import StartupError, UsageError
 
 if TYPE_CHECKING:
@@ -121,13 +122,13 @@ async def _await_job(url: str, login: dict[str, str], shard: int, shards: int) -
     return Job.from_json(answer["job"])
 
 
-async def _send_result(url: str, login: dict[str, str], doc: dict[str, Any]) -> None:
-    nc = await _connect(url, login, f"bench-worker-{doc['shard']}")
+async def _send_result(url: str, login: dict[str, str], doc: WorkerResult) -> None:
+    nc = await _connect(url, login, f"bench-worker-{doc.shard}")
     try:
-        data = orjson.dumps(doc)
+        data = msgspec.json.encode(doc)
         size = max(nc.max_payload - 4096, 1024)
         chunks = [data[i:i + size] for i in range(0, len(data), size)] or [b""]
-        subject = f"{RESULT}.{doc['run_id']}.{doc['shard']}"
+        subject = f"{RESULT}.{doc.run_id}.{doc.shard}"
         for i, chunk in enumerate(chunks):
             await nc.publish(subject, chunk, headers={"Chunk": f"{i}/{len(chunks)}"})
         await nc.flush(timeout=10)
@@ -135,7 +136,7 @@ async def _send_result(url: str, login: dict[str, str], doc: dict[str, Any]) -> 
         await nc.close()
 
 
-def join_run(url: str, shard: int, shards: int) -> dict[str, Any]:
+def join_run(url: str, shard: int, shards: int) -> WorkerResult:
     """Wait for the coordinator's job, run this shard, send the result; the result document."""
     login = bench_login()
     job = asyncio.run(_await_job(url, login, shard, shards))
@@ -165,7 +166,7 @@ class _Remote:
     def stop(self) -> None:
         """A remote worker is stopped by whatever started it; its missing result is named."""
 
-    def result(self) -> dict[str, Any] | None:
+    def result(self) -> WorkerResult | None:
         if self.ended() is None:
             return None
         return read_result(b"".join(self.chunks[i] for i in range(len(self.chunks))))

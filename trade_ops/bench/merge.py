@@ -17,17 +17,16 @@ workers that did report are shown, and the verdict is INVALID (exit 4).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
-import msgspec
 from hdrh.histogram import HdrHistogram
 
 from trade_ops.bench import hist
 from trade_ops.bench.results import Analysis, errors_of, lag_reason, live_interval, noise_bounds_ms, summary
 from trade_ops.bench.slo import Slo
+from trade_ops.bench.worker import WorkerResult
 from trade_ops.savedruns import BenchResult, Interval
 
-__all__ = ["LATE_START_MS", "WorkerSlot", "merge_workers", "results_of", "worker_problems"]
+__all__ = ["LATE_START_MS", "WorkerSlot", "merge_workers", "worker_problems"]
 
 # A worker ready in time waits for the start (late 0); beyond this it missed it, and its first
 # requests were sent late by the generator, not by the target.
@@ -43,7 +42,7 @@ class WorkerSlot:
     shard: int
     where: str  # "pid 4711", "container trade-ops-bench-1a2b-0", "10.0.0.2 (host-b)"
     exit: str | None = None  # how it ended when that is known: "exit 0", "killed by SIGKILL"
-    doc: dict[str, Any] | None = None  # its result document, None if it never wrote one
+    doc: WorkerResult | None = None  # what it reported, None if it never wrote a result
 
     @property
     def name(self) -> str:
@@ -64,27 +63,22 @@ def worker_problems(slots: list[WorkerSlot], slos: list[Slo], max_lag_ms: float 
         doc = s.doc
         if doc is None:
             out.append(f"{s.name} wrote no result ({s.exit or 'still running at the deadline'})")
-        elif doc["status"] != "done":
-            out.append(f"{s.name} failed: {doc.get('error')}")
-        elif doc["late_ms"] > LATE_START_MS:
-            out.append(f"{s.name} on {doc['host']['name']} started {doc['late_ms']:.0f} ms after the start "
+        elif doc.status != "done" or doc.results is None:
+            out.append(f"{s.name} failed: {doc.error}")
+        elif doc.late_ms > LATE_START_MS:
+            out.append(f"{s.name} on {doc.host['name']} started {doc.late_ms:.0f} ms after the start "
                        "time: it was not ready in time")
-        elif (figures := results_of(doc)).invalid_reason:
-            out.append(f"{s.name} on {doc['host']['name']}: {figures.invalid_reason}")
-        elif reason := lag_reason(figures, slos, max_lag_ms):
-            out.append(f"{s.name} on {doc['host']['name']} lagged: {reason}")
+        elif doc.results.invalid_reason:
+            out.append(f"{s.name} on {doc.host['name']}: {doc.results.invalid_reason}")
+        elif reason := lag_reason(doc.results, slos, max_lag_ms):
+            out.append(f"{s.name} on {doc.host['name']} lagged: {reason}")
     return out
 
 
-def results_of(doc: dict[str, Any]) -> BenchResult:
-    """A worker's own figures, typed."""
-    return msgspec.convert(doc["results"], BenchResult)
-
-
-def _intervals(docs: list[dict[str, Any]], span_s: float) -> list[Interval[HdrHistogram]]:
+def _intervals(docs: list[WorkerResult], span_s: float) -> list[Interval[HdrHistogram]]:
     slots: dict[float, tuple[Interval[HdrHistogram], list[str], list[str]]] = {}
     for doc in docs:
-        for iv in msgspec.convert(doc["intervals"], list[Interval[str]]):
+        for iv in doc.intervals:
             key = round(iv.start_s, 6)
             if key not in slots:
                 slots[key] = (live_interval(iv.start_s, iv.end_s), [], [])
@@ -103,16 +97,16 @@ def _intervals(docs: list[dict[str, Any]], span_s: float) -> list[Interval[HdrHi
     return out
 
 
-def merge_workers(docs: list[dict[str, Any]], rate: float) -> Analysis:
-    """The done workers' documents as one run's Analysis (its result without a verdict yet:
+def merge_workers(docs: list[WorkerResult], rate: float) -> Analysis:
+    """The done workers' results as one run's Analysis (its result without a verdict yet:
     the caller judges the merged result once)."""
-    hs = {k: _decode_sum([d["histograms"][k] for d in docs]) for k in _SUMMED_HISTOGRAMS}
-    rs = [results_of(d) for d in docs]
+    hs = {k: _decode_sum([d.histograms[k] for d in docs]) for k in _SUMMED_HISTOGRAMS}
+    rs = [d.results or BenchResult() for d in docs]
     by_kind, samples = errors_of(rs)
     measured = [d for d, r in zip(docs, rs, strict=True) if r.requests]
-    first = min((d["first_s"] for d in measured), default=0.0)
-    duration = max((d["last_done_s"] for d in measured), default=0.0) - first
-    span = max((d["last_intended_s"] for d in measured), default=0.0) + 1.0 / rate
+    first = min((d.first_s for d in measured), default=0.0)
+    duration = max((d.last_done_s for d in measured), default=0.0) - first
+    span = max((d.last_intended_s for d in measured), default=0.0) + 1.0 / rate
     n = sum(r.requests for r in rs)
     result = BenchResult(
         model="open",

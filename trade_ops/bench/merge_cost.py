@@ -11,15 +11,16 @@ from __future__ import annotations
 import random
 import sys
 import time
-from typing import Any
 
 from trade_ops.bench import hist
 from trade_ops.bench.merge import merge_workers
+from trade_ops.bench.worker import WorkerResult
+from trade_ops.savedruns import BenchResult, Interval
 
 __all__ = ["main", "worker_document"]
 
 
-def worker_document(seed: int, seconds: int = 30, per_s: int = 1000) -> dict[str, Any]:
+def worker_document(seed: int, seconds: int = 30, per_s: int = 1000) -> WorkerResult:
     rnd, whole, intervals = random.Random(seed), hist.new(), []
     for s in range(seconds):
         iv = hist.new()
@@ -27,16 +28,14 @@ def worker_document(seed: int, seconds: int = 30, per_s: int = 1000) -> dict[str
             value = int(rnd.lognormvariate(6.5, 0.6))
             iv.record_value(value)
             whole.record_value(value)
-        intervals.append({"start_s": s, "end_s": s + 1, "count": per_s, "errors": 0, "partial": False,
-                          "latency": hist.encode(iv), "service_time": hist.encode(iv)})
+        intervals.append(Interval(start_s=s, end_s=s + 1, count=per_s, partial=False, latency=hist.encode(iv),
+                                  service_time=hist.encode(iv)))
     n = seconds * per_s
-    results = {"requests": n, "ok": n, "errors": 0, "rejections": 0, "warmup_requests": 0, "connections": 8,
-               "errors_by_kind": {}, "error_samples": {}, "interrupted": False, "generator_nice": None,
-               "generator_realtime": False}
-    encoded = hist.encode(whole)
-    return {"histograms": dict.fromkeys(("latency", "service_time", "schedule_lag", "lag_free"), encoded),
-            "results": results, "intervals": intervals, "first_s": 0.0, "last_intended_s": seconds - 0.001,
-            "last_done_s": float(seconds)}
+    histograms = dict.fromkeys(("latency", "service_time", "schedule_lag", "lag_free"), hist.encode(whole))
+    return WorkerResult(run_id="cost", shard=seed, shards=seed + 1, host={"name": "here"}, status="done",
+                        results=BenchResult(requests=n, ok=n, connections=8), histograms=histograms,
+                        intervals=intervals, first_s=0.0, last_intended_s=seconds - 0.001,
+                        last_done_s=float(seconds))
 
 
 def main(argv: list[str] | None = None) -> None:

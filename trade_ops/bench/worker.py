@@ -3,7 +3,7 @@
 A run of N workers has one schedule: request k is due at T + k/rate. Worker i sends the
 requests i, i+N, i+2N, ... of it (as k6's execution segments split a test), from the same
 load generator as a single-process run (loadgen.py, open loop, latency from each request's
-intended start). What it measured is written as data (`WorkerResult`), never as a verdict:
+intended start). What it measured is written as data (WorkerResult), never as a verdict:
 the coordinator (coordinator.py) adds the histograms of all workers (merge.py) and
 judges once.
 
@@ -43,9 +43,10 @@ from trade_ops.bench.runs import host_meta
 from trade_ops.bench.target import CONNECTION, PROTOCOL, Target
 from trade_ops.bench.targets import contract_for, make_target
 from trade_ops.errors import TradeOpsError, UsageError
+from trade_ops.savedruns import BenchResult, Interval
 
-__all__ = ["FORMAT", "WORKER_TARGETS", "Job", "job_target", "parse_shard", "parse_start", "read_result",
-           "run_shard", "shard_spec", "worker_argv", "write_result"]
+__all__ = ["FORMAT", "WORKER_TARGETS", "Job", "WorkerResult", "job_target", "parse_shard", "parse_start",
+           "read_result", "run_shard", "shard_spec", "worker_argv", "write_result"]
 
 FORMAT = "trade-ops-worker/1"
 # HTTP targets only: fill and sink wait for their answer on the stack's NATS, one connection each
@@ -154,13 +155,35 @@ def job_target(job: Job) -> Target:
                        run_id=job.run_id, contract=contract)
 
 
-def _span(raw: Raw, origin: float) -> dict[str, float]:
+class WorkerResult(msgspec.Struct, kw_only=True):
+    """What one worker measured (the fields drawn above); status failed, with the error, when
+    it could not run."""
+    format: str = FORMAT
+    run_id: str
+    shard: int
+    shards: int
+    host: dict[str, Any]  # name, pid and bench.runs.host_meta()
+    status: str  # done | failed
+    error: str | None = None
+    late_ms: float = 0.0
+    cpu_s: float = 0.0
+    wall_s: float = 0.0
+    first_s: float = 0.0
+    last_intended_s: float = 0.0
+    last_done_s: float = 0.0
+    results: BenchResult | None = None
+    histograms: dict[str, str] = {}
+    intervals: list[Interval[str]] = []
+    samples_us: list[int] | None = None
+
+
+def _span(raw: Raw, origin: float) -> tuple[float, float, float]:
+    """first_s, last_intended_s, last_done_s of the measured requests."""
     measured = [j for j in range(len(raw)) if raw.index[j] >= raw.warmup_n]
     if not measured:
-        return {"first_s": 0.0, "last_intended_s": 0.0, "last_done_s": 0.0}
-    return {"first_s": min(raw.intended[j] for j in measured) - origin,
-            "last_intended_s": max(raw.intended[j] for j in measured) - origin,
-            "last_done_s": max(raw.done[j] for j in measured) - origin}
+        return 0.0, 0.0, 0.0
+    return (min(raw.intended[j] for j in measured) - origin, max(raw.intended[j] for j in measured) - origin,
+            max(raw.done[j] for j in measured) - origin)
 
 
 def _samples_us(raw: Raw) -> list[int]:
@@ -168,12 +191,11 @@ def _samples_us(raw: Raw) -> list[int]:
             if raw.index[j] >= raw.warmup_n and raw.kind[j] not in (CONNECTION, PROTOCOL)]
 
 
-def _document(job: Job, shard: int, **fields: Any) -> dict[str, Any]:
-    return {"format": FORMAT, "run_id": job.run_id, "shard": shard, "shards": job.shards,
-            "host": {"name": socket.gethostname(), "pid": os.getpid(), **host_meta()}, **fields}
+def _host() -> dict[str, Any]:
+    return {"name": socket.gethostname(), "pid": os.getpid(), **host_meta()}
 
 
-def run_shard(job: Job, shard: int) -> dict[str, Any]:
+def run_shard(job: Job, shard: int) -> WorkerResult:
     """Run shard `shard` of the job; its result document (status failed, with the reason,
     when it could not run)."""
     try:
@@ -183,20 +205,22 @@ def run_shard(job: Job, shard: int) -> dict[str, Any]:
         raw = run_load(target, spec)
         cpu_s, wall_s = time.process_time() - cpu0, clock() - wall0
     except TradeOpsError as exc:
-        return _document(job, shard, status="failed", error=exc.message)
+        return WorkerResult(run_id=job.run_id, shard=shard, shards=job.shards, host=_host(), status="failed",
+                            error=exc.message)
     origin = spec.start_at + spec.warmup_n / spec.rate  # type: ignore[operator]
     a = analyse(raw, spec, interval_s=float(job.definition.get("interval_s", 1.0)), origin=origin)
     histograms = {**a.histograms_json(), "lag_free": hist.encode(a.lag_free)}
-    return _document(job, shard, status="done", error=None, late_ms=round(raw.late_s * 1000, 3),
-                     cpu_s=round(cpu_s, 4), wall_s=round(wall_s, 4), **_span(raw, origin),
-                     results=a.result.to_json(), histograms=histograms,
-                     intervals=msgspec.to_builtins(a.intervals_saved()),
-                     samples_us=_samples_us(raw) if job.keep_samples else None)
+    first, last_intended, last_done = _span(raw, origin)
+    return WorkerResult(run_id=job.run_id, shard=shard, shards=job.shards, host=_host(), status="done",
+                        late_ms=round(raw.late_s * 1000, 3), cpu_s=round(cpu_s, 4), wall_s=round(wall_s, 4),
+                        first_s=first, last_intended_s=last_intended, last_done_s=last_done,
+                        results=a.result, histograms=histograms, intervals=a.intervals_saved(),
+                        samples_us=_samples_us(raw) if job.keep_samples else None)
 
 
-def write_result(doc: dict[str, Any], path: Path | None) -> None:
+def write_result(doc: WorkerResult, path: Path | None) -> None:
     """To path (whole or not at all), or as one JSON line on stdout."""
-    data = orjson.dumps(doc)
+    data = msgspec.json.encode(doc)
     if path is None:
         os.write(1, data + b"\n")
         return
@@ -205,13 +229,13 @@ def write_result(doc: dict[str, Any], path: Path | None) -> None:
     tmp.replace(path)
 
 
-def read_result(data: bytes) -> dict[str, Any] | None:
-    """A worker's result document, or None when the bytes are not one."""
+def read_result(data: bytes) -> WorkerResult | None:
+    """A worker's result, or None when the bytes are not one."""
     try:
-        doc = orjson.loads(data)
-    except orjson.JSONDecodeError:
+        doc = msgspec.json.decode(data, type=WorkerResult)
+    except msgspec.DecodeError:
         return None
-    return doc if isinstance(doc, dict) and doc.get("format") == FORMAT else None
+    return doc if doc.format == FORMAT else None
 
 
 def worker_argv(shard: int, shards: int, start_at: float, job: str, out: str | None = None) -> list[str]:

@@ -40,7 +40,7 @@ def worker(shard: str | None, start_at: str | None, job: Path | None, out: Path 
             j.start_at = parse_start(start_at)
         doc = run_shard(j, i)
     write_result(doc, out)
-    return int(ExitCode.OK if doc["status"] == "done" else ExitCode.CANNOT_RUN)
+    return int(ExitCode.OK if doc.status == "done" else ExitCode.CANNOT_RUN)
 
 
 def refuse_worker_flags(**given: object) -> None:
