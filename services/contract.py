@@ -42,6 +42,7 @@ __all__ = [
     "DURABLES",
     "FAMILIES",
     "HALTS_KEY",
+    "ORDER_KEY",
     "OWN_DESCRIPTION",
     "STREAMS",
     "SYMBOL_RE",
@@ -437,6 +438,10 @@ BARS_KEY = "bars:{interval}:{symbol}"
 # Valkey: the operator's halts (a hash: "*" or a symbol -> reason). risk sets and clears a
 # field when the operator's token asks; no service may delete the key (see `guarded`).
 HALTS_KEY = "risk:kill"
+# Valkey (written by the OMS): one order's record, the contract's Order encoded as JSON. Named
+# here, not only in the OMS's store, because doctor's reconciliation reads it in a process that
+# should not import the service kit (FastAPI) for one format string.
+ORDER_KEY = "oms:order:{order_id}"
 
 
 # -- streams and tables -----------------------------------------------------------------

@@ -15,7 +15,6 @@ import time
 
 from services import contract
 from services.oms.models import OrderRequest, new_order
-from services.oms.store import _order_key
 from trade_ops.rundir import RunDir
 
 CHUNK = 500
@@ -50,7 +49,7 @@ async def seed(run_dir: RunDir, fills: int) -> None:
                                        order_type="MARKET", time_in_force="IOC")
                     record = new_order(req, f.order_id, now)
                     record.status, record.risk_level = "ACCEPTED", "LOW"
-                    pipe.set(_order_key(f.order_id), contract.encode(record))
+                    pipe.set(contract.ORDER_KEY.format(order_id=f.order_id), contract.encode(record))
                 await pipe.execute()
             await asyncio.gather(*(js.publish(contract.fill_subject(f.symbol), contract.encode(f),
                                               headers={"Nats-Msg-Id": f.id}) for f in batch))

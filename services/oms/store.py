@@ -56,7 +56,7 @@ NO_CLAIM = "oms:coid:-"
 
 
 def _order_key(order_id: str) -> str:
-    return f"oms:order:{order_id}"
+    return contract.ORDER_KEY.format(order_id=order_id)
 
 
 def _answer_key(order_id: str) -> str:

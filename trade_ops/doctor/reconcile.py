@@ -153,12 +153,12 @@ async def _orders(valkey_url: str, order_ids: list[str], login: dict[str, str] |
     import orjson
     import redis.asyncio as aioredis
 
-    from services.oms.store import _order_key as order_key  # the OMS's own key layout
+    from services.contract import ORDER_KEY  # the OMS's own key layout
 
     client = aioredis.from_url(valkey_url, socket_timeout=2, **(login or {}))
     try:
-        raws = await client.mget([order_key(i) for i in order_ids]) if order_ids else []
-        held = bool(raws) or bool((await client.scan(0, match=order_key("*"), count=1000))[1])
+        raws = await client.mget([ORDER_KEY.format(order_id=i) for i in order_ids]) if order_ids else []
+        held = bool(raws) or bool((await client.scan(0, match=ORDER_KEY.format(order_id="*"), count=1000))[1])
     finally:
         await client.aclose()
     return {i: orjson.loads(r) if r else None for i, r in zip(order_ids, raws, strict=True)}, held
@@ -358,7 +358,7 @@ def main(argv: list[str]) -> int:
     import nats  # noqa: F401
     import redis.asyncio  # noqa: F401
 
-    import services.oms.store  # noqa: F401
+    import services.contract  # noqa: F401
 
     if not sys.stdin.readline():
         return 0  # doctor went away before saying go
