@@ -98,9 +98,9 @@ def test_cpu_counts_the_work_the_run_left_until_the_stack_is_idle() -> None:
         time.sleep(0.1)  # the load ends here; the consumer is still busy
         s = meter.stop(requests=100)
         spent = sum(worker.cpu_times()[:2])
-        assert s is not None and s["settled"] and s["settle_s"] > 0.2, s
+        assert s is not None and s.settled and (s.settle_s or 0) > 0.2, s
         # what the work cost was counted, not the load's 0.1 s of it
-        assert s["gross_ms_per_request"]["consumer"] * 100 / 1000 >= 0.8 * spent, (s, spent)
+        assert s.gross_ms_per_request["consumer"] * 100 / 1000 >= 0.8 * spent, (s, spent)
         assert "counted until the stack was idle again" in cpu_line(s)
     finally:
         proc.kill()
@@ -111,7 +111,7 @@ def test_the_bound_says_what_it_assumes_and_counts_free_cores(monkeypatch: pytes
     """Beside a CPU hog the bound read 1,024/s while the run delivered 174.6/s."""
     monkeypatch.setattr("os.cpu_count", lambda: 2)
     s = cpu_summary({"oms": 2.0}, requests=1000, others_cores=1.5)
-    assert s["bound_rate"] == 1000.0 and s["bound_rate_free"] == 250.0
+    assert s.bound_rate == 1000.0 and s.bound_rate_free == 250.0
     line = cpu_line(s)
     assert "1,000/s on all 2 cores, 250/s on the 0.5 other processes left free" in line
     assert "assumes CPU is the only limit" in line

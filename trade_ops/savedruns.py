@@ -27,9 +27,9 @@ import msgspec
 
 from trade_ops.errors import UsageError
 
-__all__ = ["FORMAT", "BenchResult", "Calibration", "Conditions", "FindMax", "HostLoad", "Interval", "Latency",
-           "Repeat", "SavedRun", "SloResult", "Step", "WorkerRow", "check_name", "encode_run", "latest_run",
-           "read_run", "run_path"]
+__all__ = ["FORMAT", "BenchResult", "Calibration", "Conditions", "CpuUse", "FindMax", "HostLoad", "Interval",
+           "Latency", "Repeat", "SavedRun", "SloResult", "Step", "WorkerRow", "check_name", "encode_run",
+           "latest_run", "read_run", "run_path"]
 
 FORMAT = "trade-ops-run/1"
 H = TypeVar("H")  # how an interval holds its histograms: encoded (str), live, or decoded
@@ -87,6 +87,25 @@ class Conditions(msgspec.Struct, kw_only=True):
     before: HostLoad
     after: HostLoad
     steal_pct: float | None = None
+
+
+class CpuUse(msgspec.Struct, kw_only=True):
+    """CPU ms per request, by process (bench/cpu.py): each part gross minus its idle rate, the
+    stack's total their sum; the load generator shown apart, not counted."""
+    requests: int
+    ms_per_request: dict[str, float]  # the stack's processes, biggest first
+    stack_ms_per_request: float
+    cores: int
+    bound_rate: float | None  # requests/s if CPU were the only limit, on all the cores
+    generator_ms_per_request: float | None = None
+    gross_ms_per_request: dict[str, float] = {}
+    idle_ms_per_request: dict[str, float] = {}
+    idle_subtracted: bool = False
+    settle_s: float | None = None  # how long after the load it was counted
+    settled: bool = False  # ... until the stack was idle again
+    others_cores: float | None = None  # the cores other processes of the host used meanwhile
+    bound_rate_free: float | None = None  # the bound on the cores they left free
+    bound_assumes: str = ""
 
 
 class Step(msgspec.Struct, kw_only=True, omit_defaults=True):
@@ -169,7 +188,7 @@ class BenchResult(msgspec.Struct, kw_only=True):
     corrected: bool = False
     overload: str | None = None  # why the run is flagged overloaded
     overloaded: bool = False
-    cpu: dict[str, Any] | None = None  # CPU ms per request by process (bench/cpu.py's document)
+    cpu: CpuUse | None = None
     conditions: Conditions | None = None
     # the verdict (bench/verdict.py)
     slo: list[SloResult] = []

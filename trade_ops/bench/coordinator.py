@@ -268,7 +268,7 @@ def _outcome(req: BenchRequest, sc: Scenario, slots: list[WorkerSlot], spec: Loa
     sent = r.requests + r.warmup_requests
     r.cpu = cpu.stop(sent) if cpu else None
     if r.cpu is not None and sent:  # the generators' CPU, as each worker measured its own
-        r.cpu["generator_ms_per_request"] = round(
+        r.cpu.generator_ms_per_request = round(
             1000 * sum(s.doc.cpu_s for s in slots if s.doc) / sent, 4)
     r.conditions = conditions_between(before, host_conditions())
     r.workers = _worker_rows(slots)

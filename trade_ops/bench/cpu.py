@@ -27,12 +27,12 @@ from __future__ import annotations
 
 import os
 import time
-from typing import Any
 
 import psutil
 
 from trade_ops import runtime
 from trade_ops.rundir import RunDir
+from trade_ops.savedruns import CpuUse
 
 __all__ = ["IDLE_SAMPLE_S", "SETTLE_MAX_S", "CpuMeter", "cpu_summary"]
 
@@ -112,7 +112,7 @@ class CpuMeter:
                 return time.monotonic() - t0, True
         return time.monotonic() - t0, False
 
-    def stop(self, requests: int, *, settle_max_s: float = SETTLE_MAX_S) -> dict[str, Any] | None:
+    def stop(self, requests: int, *, settle_max_s: float = SETTLE_MAX_S) -> CpuUse | None:
         """CPU ms per request by process (idle rate subtracted), biggest first, and the total,
         over the run and what it left the stack to do (`settle`)."""
         if requests <= 0 or not self.before:
@@ -133,7 +133,7 @@ class CpuMeter:
 
 def cpu_summary(gross_ms: dict[str, float], requests: int, idle_ms: dict[str, float] | None = None, *,
                 settle_s: float | None = None, settled: bool = False,
-                others_cores: float | None = None) -> dict[str, Any]:
+                others_cores: float | None = None) -> CpuUse:
     """The document saved with a run. Each part is gross minus idle, at least 0; the stack's
     total is the sum of its parts (the load generator is shown, not counted). `settle_s`:
     how long after the load it was counted (until idle when `settled`); `others_cores`: the
@@ -145,21 +145,21 @@ def cpu_summary(gross_ms: dict[str, float], requests: int, idle_ms: dict[str, fl
     total = sum(parts.values())
     cores = os.cpu_count() or 1
     free = max(cores - others_cores, 0.0) if others_cores is not None else None
-    return {
-        "requests": requests,
-        "ms_per_request": parts,
-        "generator_ms_per_request": round(net.get(GENERATOR, 0.0), 4),
-        "gross_ms_per_request": {k: round(v, 4) for k, v in gross_ms.items() if k != GENERATOR},
-        "idle_ms_per_request": {k: round(v, 4) for k, v in idle_ms.items() if k != GENERATOR},
-        "idle_subtracted": bool(idle_ms),
-        "stack_ms_per_request": round(total, 4),
-        "cores": cores,
-        "settle_s": round(settle_s, 2) if settle_s is not None else None,
-        "settled": settled,
+    return CpuUse(
+        requests=requests,
+        ms_per_request=parts,
+        generator_ms_per_request=round(net.get(GENERATOR, 0.0), 4),
+        gross_ms_per_request={k: round(v, 4) for k, v in gross_ms.items() if k != GENERATOR},
+        idle_ms_per_request={k: round(v, 4) for k, v in idle_ms.items() if k != GENERATOR},
+        idle_subtracted=bool(idle_ms),
+        stack_ms_per_request=round(total, 4),
+        cores=cores,
+        settle_s=round(settle_s, 2) if settle_s is not None else None,
+        settled=settled,
         # An estimate: assumes CPU is the only limit and every core does nothing but this work.
-        "bound_rate": round(cores * 1000.0 / total, 1) if total > 0 else None,
+        bound_rate=round(cores * 1000.0 / total, 1) if total > 0 else None,
         # ... and on the cores the host's other processes left free during the run
-        "others_cores": round(others_cores, 2) if others_cores is not None else None,
-        "bound_rate_free": round(free * 1000.0 / total, 1) if total > 0 and free is not None else None,
-        "bound_assumes": "CPU is the only limit and the cores counted do nothing but this work",
-    }
+        others_cores=round(others_cores, 2) if others_cores is not None else None,
+        bound_rate_free=round(free * 1000.0 / total, 1) if total > 0 and free is not None else None,
+        bound_assumes="CPU is the only limit and the cores counted do nothing but this work",
+    )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from typing import Any
 
 from rich import box
 from rich.console import Console
@@ -14,7 +13,7 @@ from rich.text import Text
 
 from trade_ops.bench import hist
 from trade_ops.bench.loadgen import Progress
-from trade_ops.savedruns import BenchResult, Calibration, FindMax
+from trade_ops.savedruns import BenchResult, Calibration, CpuUse, FindMax
 
 __all__ = ["LiveLine", "cpu_line", "find_max_table", "result_table", "verdict_lines"]
 
@@ -107,33 +106,32 @@ def verdict_lines(r: BenchResult, calibration: Calibration | None) -> list[str]:
     return lines
 
 
-def cpu_line(cpu: dict[str, Any], top: int = 6) -> str:
+def cpu_line(cpu: CpuUse, top: int = 6) -> str:
     """'CPU per request: 16.10 ms on the stack = nats 3.00 + oms 2.20 + ... ms (idle subtracted);
     estimated bound 124/s on 2 cores (if CPU were the only limit)'."""
-    items = [(k, v) for k, v in cpu["ms_per_request"].items() if not k.startswith("(")]
+    items = [(k, v) for k, v in cpu.ms_per_request.items() if not k.startswith("(")]
     shown = [f"{name} {ms:.2f}" for name, ms in items[:top]]
     rest = sum(ms for _, ms in items[top:])
     if len(items) > top:
         shown.append(f"{len(items) - top} others {rest:.2f}")
-    idle = "idle rates subtracted" if cpu.get("idle_subtracted") else "idle rates not measured"
+    idle = "idle rates subtracted" if cpu.idle_subtracted else "idle rates not measured"
     bound = ""
-    if cpu["bound_rate"]:
-        free = cpu.get("bound_rate_free")
-        others = cpu.get("others_cores")
-        bound = (f"; estimated bound {cpu['bound_rate']:,.0f}/s on all {cpu['cores']} cores"
-                 + (f", {free:,.0f}/s on the {cpu['cores'] - (others or 0.0):.1f} other processes left free"
+    if cpu.bound_rate:
+        free, others = cpu.bound_rate_free, cpu.others_cores
+        bound = (f"; estimated bound {cpu.bound_rate:,.0f}/s on all {cpu.cores} cores"
+                 + (f", {free:,.0f}/s on the {cpu.cores - (others or 0.0):.1f} other processes left free"
                     if free is not None and others else "")
                  + " (assumes CPU is the only limit and those cores serve nothing else)")
-    settle = cpu.get("settle_s")
+    settle = cpu.settle_s
     if settle is None:
         counted = ""
-    elif cpu.get("settled"):
+    elif cpu.settled:
         counted = f", counted until the stack was idle again ({settle:.1f} s after the load)"
     else:
         counted = f", counted {settle:.1f} s after the load (the stack was not idle again by then)"
-    gen = cpu.get("generator_ms_per_request")
+    gen = cpu.generator_ms_per_request
     gen_text = f"; load generator {gen:.2f} ms, not counted" if gen is not None else ""
-    return (f"CPU per request: {cpu['stack_ms_per_request']:.2f} ms on the stack = "
+    return (f"CPU per request: {cpu.stack_ms_per_request:.2f} ms on the stack = "
             f"{' + '.join(shown) or '0'} ms ({idle}{counted}){gen_text}{bound}")
 
 
