@@ -76,7 +76,7 @@ def test_saved_run_round_trips(null_url: str, tmp_path: Path) -> None:
     assert doc.settings["model"] == "open" and doc.settings["rate"] == 300
     assert doc.calibration is not None and doc.calibration.overhead_p50_ms > 0
     assert (tmp_path / "run" / "bench-calibration.json").is_file()  # cached for the next save
-    assert doc.scenario["hash"] and doc.meta["host"]["cores"] >= 1
+    assert doc.scenario["hash"] and doc.meta.host.cores >= 1
     decoded = histograms(doc)
     for name, key in (("latency", "latency_ms"), ("service_time", "service_time_ms"),
                       ("schedule_lag", "schedule_lag_ms")):

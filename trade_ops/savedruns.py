@@ -27,9 +27,9 @@ import msgspec
 
 from trade_ops.errors import UsageError
 
-__all__ = ["FORMAT", "BenchResult", "Calibration", "Conditions", "CpuUse", "FindMax", "HostLoad", "Interval",
-           "Latency", "Repeat", "SavedRun", "SloResult", "Step", "WorkerRow", "check_name", "encode_run",
-           "latest_run", "read_run", "run_path"]
+__all__ = ["FORMAT", "BenchResult", "Calibration", "Conditions", "CpuUse", "FindMax", "Host", "HostLoad",
+           "Interval", "Latency", "Repeat", "RunMeta", "SavedRun", "SloResult", "Step", "WorkerRow",
+           "check_name", "encode_run", "latest_run", "read_run", "run_path"]
 
 FORMAT = "trade-ops-run/1"
 H = TypeVar("H")  # how an interval holds its histograms: encoded (str), live, or decoded
@@ -73,6 +73,27 @@ class Interval(msgspec.Struct, Generic[H], kw_only=True):
         span = self.end_s - self.start_s
         delivered = self.completed if self.completed is not None else self.count
         return delivered / span if span > 0 else 0.0
+
+
+class Host(msgspec.Struct, kw_only=True):
+    """The machine a run was measured on (name and pid: a bench worker's)."""
+    cpu: str = "?"
+    cores: int = 1
+    platform: str = "?"
+    python: str = "?"
+    loadavg: list[float] | None = None
+    name: str | None = None
+    pid: int | None = None
+
+
+class RunMeta(msgspec.Struct, kw_only=True):
+    """What a saved run was made with, and how to make it again."""
+    git_revision: str | None = None
+    git_dirty: bool | None = None
+    packages: dict[str, str] = {}
+    host: Host = msgspec.field(default_factory=Host)
+    command: str | list[str] | None = None  # the bench command that makes the run again (early runs: argv)
+    command_env: dict[str, str] = {}  # the variables it reads secrets from, and what each holds
 
 
 class HostLoad(msgspec.Struct, kw_only=True):
@@ -152,7 +173,7 @@ class Calibration(msgspec.Struct, kw_only=True, omit_defaults=True):
     overhead_requests: int | None = None
     max_rate_search: FindMax | None = None
     measured_at: float | None = None  # Unix time
-    host: dict[str, Any] | None = None
+    host: Host | None = None
 
     def saved(self) -> Calibration:
         return Calibration(overhead_p50_ms=self.overhead_p50_ms, overhead_p99_ms=self.overhead_p99_ms,
@@ -221,7 +242,7 @@ class SavedRun(msgspec.Struct, kw_only=True):
     format: str
     name: str
     created_at: str
-    meta: dict[str, Any] = {}
+    meta: RunMeta = msgspec.field(default_factory=RunMeta)
     repeats: list[Repeat] = []
     scenario: dict[str, Any] = {}
     settings: dict[str, Any] = {}

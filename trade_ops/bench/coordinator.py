@@ -168,7 +168,7 @@ def _worker_rows(slots: list[WorkerSlot]) -> list[WorkerRow]:
     for s in slots:
         d, r = s.doc, s.doc.results if s.doc else None
         rows.append(WorkerRow(shard=s.shard, where=s.where, ended=s.exit, status=d.status if d else "missing",
-                              error=d.error if d else None, host=d.host.get("name") if d else None,
+                              error=d.error if d else None, host=d.host.name if d else None,
                               requests=r.requests if r else None, late_ms=d.late_ms if d else None,
                               cpu_s=d.cpu_s if d else None,
                               schedule_lag_p99_ms=r.schedule_lag_ms.p99 if r else None))
@@ -280,7 +280,7 @@ def _outcome(req: BenchRequest, sc: Scenario, slots: list[WorkerSlot], spec: Loa
         run = build_run(req.save, sc.to_json(), settings, None, r, analysis,
                         command=bench_command(req) + f" --workers {workers} --runtime {runtime}")
         if env := secret_header_vars(req):
-            run.meta["command_env"] = env
+            run.meta.command_env = env
         saved = save_run(run, analysis, _runs_dir(req))
         r.saved = str(saved[0])
     return BenchOutcome(r, analysis, ExitCode(r.exit_code), saved)

@@ -66,12 +66,12 @@ def worker_problems(slots: list[WorkerSlot], slos: list[Slo], max_lag_ms: float 
         elif doc.status != "done" or doc.results is None:
             out.append(f"{s.name} failed: {doc.error}")
         elif doc.late_ms > LATE_START_MS:
-            out.append(f"{s.name} on {doc.host['name']} started {doc.late_ms:.0f} ms after the start "
+            out.append(f"{s.name} on {doc.host.name} started {doc.late_ms:.0f} ms after the start "
                        "time: it was not ready in time")
         elif doc.results.invalid_reason:
-            out.append(f"{s.name} on {doc.host['name']}: {doc.results.invalid_reason}")
+            out.append(f"{s.name} on {doc.host.name}: {doc.results.invalid_reason}")
         elif reason := lag_reason(doc.results, slos, max_lag_ms):
-            out.append(f"{s.name} on {doc.host['name']} lagged: {reason}")
+            out.append(f"{s.name} on {doc.host.name} lagged: {reason}")
     return out
 
 

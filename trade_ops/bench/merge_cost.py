@@ -15,7 +15,7 @@ import time
 from trade_ops.bench import hist
 from trade_ops.bench.merge import merge_workers
 from trade_ops.bench.worker import WorkerResult
-from trade_ops.savedruns import BenchResult, Interval
+from trade_ops.savedruns import BenchResult, Host, Interval
 
 __all__ = ["main", "worker_document"]
 
@@ -32,7 +32,7 @@ def worker_document(seed: int, seconds: int = 30, per_s: int = 1000) -> WorkerRe
                                   service_time=hist.encode(iv)))
     n = seconds * per_s
     histograms = dict.fromkeys(("latency", "service_time", "schedule_lag", "lag_free"), hist.encode(whole))
-    return WorkerResult(run_id="cost", shard=seed, shards=seed + 1, host={"name": "here"}, status="done",
+    return WorkerResult(run_id="cost", shard=seed, shards=seed + 1, host=Host(name="here"), status="done",
                         results=BenchResult(requests=n, ok=n, connections=8), histograms=histograms,
                         intervals=intervals, first_s=0.0, last_intended_s=seconds - 0.001,
                         last_done_s=float(seconds))

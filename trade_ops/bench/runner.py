@@ -366,7 +366,7 @@ def run_bench(req: BenchRequest, console: Console, live_console: Console | None 
         run = build_run(req.save, sc.to_json(), settings, calibration, r, analysis,
                         command=bench_command(req), repeats=repeats if len(repeats) > 1 else None)
         if env := secret_header_vars(req):
-            run.meta["command_env"] = env  # what to set before running the command (never the value)
+            run.meta.command_env = env  # what to set before running the command (never the value)
         saved = save_run(run, analysis, req.runs_dir)
         r.saved = str(saved[0])
     return BenchOutcome(r, analysis, ExitCode(r.exit_code), saved, calibration)

@@ -27,8 +27,10 @@ from trade_ops.savedruns import (
     BenchResult,
     Calibration,
     Conditions,
+    Host,
     HostLoad,
     Repeat,
+    RunMeta,
     SavedRun,
     check_name,
     encode_run,
@@ -73,10 +75,10 @@ def conditions_between(before: HostLoad, after: HostLoad) -> Conditions:
     return Conditions(before=before, after=after, steal_pct=steal)
 
 
-def host_meta() -> dict[str, Any]:
+def host_meta() -> Host:
     load = list(os.getloadavg()) if hasattr(os, "getloadavg") else None
-    return {"cpu": _cpu(), "cores": os.cpu_count() or 1, "platform": platform.platform(),
-            "python": platform.python_version(), "loadavg": load}
+    return Host(cpu=_cpu(), cores=os.cpu_count() or 1, platform=platform.platform(),
+                python=platform.python_version(), loadavg=load)
 
 
 _SOURCE = Path(__file__).resolve().parents[2]
@@ -92,15 +94,15 @@ def _git(*args: str) -> str | None:
     return out.stdout.strip()
 
 
-def run_meta() -> dict[str, Any]:
+def run_meta(command: str | None = None) -> RunMeta:
     packages: dict[str, str] = {}
     for name in _PACKAGES:
         with contextlib.suppress(metadata.PackageNotFoundError):
             packages[name] = metadata.version(name)
     status = _git("status", "--porcelain", "--untracked-files=no")
-    return {"git_revision": _git("rev-parse", "HEAD"),
-            "git_dirty": bool(status) if status is not None else None,
-            "packages": packages, "host": host_meta()}
+    return RunMeta(git_revision=_git("rev-parse", "HEAD"),
+                   git_dirty=bool(status) if status is not None else None,
+                   packages=packages, host=host_meta(), command=command)
 
 
 def build_run(name: str, scenario: dict[str, Any], settings: dict[str, Any],
@@ -112,7 +114,7 @@ def build_run(name: str, scenario: dict[str, Any], settings: dict[str, Any],
         format=FORMAT,
         name=name,
         created_at=datetime.now(UTC).isoformat(timespec="seconds"),
-        meta={**run_meta(), "command": command},
+        meta=run_meta(command),
         repeats=[Repeat(results=a.result, intervals=a.intervals_saved()) for a in repeats or []],
         scenario=scenario,
         settings=settings,

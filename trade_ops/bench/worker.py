@@ -43,7 +43,7 @@ from trade_ops.bench.runs import host_meta
 from trade_ops.bench.target import CONNECTION, PROTOCOL, Target
 from trade_ops.bench.targets import contract_for, make_target
 from trade_ops.errors import TradeOpsError, UsageError
-from trade_ops.savedruns import BenchResult, Interval
+from trade_ops.savedruns import BenchResult, Host, Interval
 
 __all__ = ["FORMAT", "WORKER_TARGETS", "Job", "WorkerResult", "job_target", "parse_shard", "parse_start",
            "read_result", "run_shard", "shard_spec", "worker_argv", "write_result"]
@@ -162,7 +162,7 @@ class WorkerResult(msgspec.Struct, kw_only=True):
     run_id: str
     shard: int
     shards: int
-    host: dict[str, Any]  # name, pid and bench.runs.host_meta()
+    host: Host  # with its name and the worker's pid
     status: str  # done | failed
     error: str | None = None
     late_ms: float = 0.0
@@ -191,8 +191,8 @@ def _samples_us(raw: Raw) -> list[int]:
             if raw.index[j] >= raw.warmup_n and raw.kind[j] not in (CONNECTION, PROTOCOL)]
 
 
-def _host() -> dict[str, Any]:
-    return {"name": socket.gethostname(), "pid": os.getpid(), **host_meta()}
+def _host() -> Host:
+    return msgspec.structs.replace(host_meta(), name=socket.gethostname(), pid=os.getpid())
 
 
 def run_shard(job: Job, shard: int) -> WorkerResult:

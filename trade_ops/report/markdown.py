@@ -37,9 +37,9 @@ def bench_command(run: Run) -> str:
     "adhoc", is left out: the flags then apply over the default scenario)."""
     from trade_ops.bench.scenario import known_scenarios
 
-    recorded = run.meta.get("command")
+    recorded = run.meta.command
     if recorded:
-        return recorded if isinstance(recorded, str) else shlex.join(map(str, recorded))
+        return recorded if isinstance(recorded, str) else shlex.join(recorded)
     s = run.settings
     parts = ["trade-ops", "bench", str(s.get("target") or "oms")]
     if run.scenario.get("name") in known_scenarios():
@@ -61,8 +61,7 @@ def _load(run: Run) -> str:
 
 def _runs_section(cmp: Comparison) -> list[str]:
     def host(run: Run) -> str:
-        h = run.meta.get("host") or {}
-        return f"{h.get('cpu', '?')} ({h.get('cores', '?')} cores)"
+        return f"{run.meta.host.cpu} ({run.meta.host.cores} cores)"
 
     def warmup(w: Any) -> str:
         if not isinstance(w, dict):
@@ -108,15 +107,15 @@ def _runs_section(cmp: Comparison) -> list[str]:
         ("generator overhead", calibration),
         ("CPU per request", cpu),
         ("host conditions (before -> after)", conditions),
-        ("git revision", lambda r: f"`{r.meta.get('git_revision')}`" if r.meta.get("git_revision") else "?"),
+        ("git revision", lambda r: f"`{r.meta.git_revision}`" if r.meta.git_revision else "?"),
         ("host", host),
-        ("platform", lambda r: (r.meta.get("host") or {}).get("platform", "?")),
-        ("python", lambda r: (r.meta.get("host") or {}).get("python", "?")),
+        ("platform", lambda r: r.meta.host.platform),
+        ("python", lambda r: r.meta.host.python),
     ]
     lines = ["## Runs", ""]
     lines += table(["", "before", "after"],
                    [[name, get(cmp.before), get(cmp.after)] for name, get in fields])
-    pb, pa = cmp.before.meta.get("packages") or {}, cmp.after.meta.get("packages") or {}
+    pb, pa = cmp.before.meta.packages, cmp.after.meta.packages
     changed = sorted(k for k in set(pb) | set(pa) if pb.get(k) != pa.get(k))
     if changed:
         lines += ["", "Packages that differ: " + ", ".join(

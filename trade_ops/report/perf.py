@@ -76,7 +76,7 @@ def write_perf_report(before: str, after: str, run_dir: RunDir, *, out: Path | N
     for e in expect:
         argv += ["--expect", e]
     commands = [*extra_commands, bench_command(run_b), bench_command(run_a), shlex.join(argv)]
-    env = {**(run_b.meta.get("command_env") or {}), **(run_a.meta.get("command_env") or {})}
+    env = {**run_b.meta.command_env, **run_a.meta.command_env}
     notes = [*notes, *(f"The bench commands read {what} from `{var}` (never saved): set it before "
                        "running them." for var, what in env.items())]
     text = render_report(comparison, plots=plots, report_path=out, commands=commands, notes=notes,

@@ -11,7 +11,7 @@ from typing import Any
 import msgspec
 
 from trade_ops.report.dist import Dist, decode_dist
-from trade_ops.savedruns import BenchResult, Interval, SavedRun, read_run
+from trade_ops.savedruns import BenchResult, Interval, RunMeta, SavedRun, read_run
 
 __all__ = ["Run", "load_run"]
 
@@ -35,7 +35,7 @@ class Run:
         return self.saved.results
 
     @property
-    def meta(self) -> dict[str, Any]:
+    def meta(self) -> RunMeta:
         return self.saved.meta
 
     @cached_property
