@@ -183,6 +183,17 @@ def test_a_batch_is_gated_in_one_script_call_that_survives_a_lost_script_cache(v
     assert calls == 2  # refused (no script), then the one call for the batch
 
 
+def test_a_record_without_a_status_is_never_routed_and_keeps_the_batch_aligned(valkey_server: Proc) -> None:
+    async def test(store: OrderStore) -> list[str]:
+        accepted = _order()
+        await store.create(accepted)
+        await store.decide(replace(accepted, status="ACCEPTED"), 201, b"{}", None)
+        await store.valkey.set("oms:order:broken", b'{"order_id":"broken"}')
+        return await store.gate_many(["broken", accepted.order_id])
+
+    assert _run(valkey_server, test) == ["MISSING", "ACCEPTED"]
+
+
 def test_an_order_never_stored_is_not_routed(valkey_server: Proc) -> None:
     assert _run(valkey_server, lambda store: routable(store, "never-stored")) is False
 

@@ -149,6 +149,7 @@ for i = 1, #KEYS, 2 do
   local status = 'MISSING'
   if raw then
     status = cjson.decode(raw)['status']
+    if type(status) ~= 'string' then status = 'MISSING' end  -- a nil would shift every later answer
     if status == 'PENDING' and redis.call('EXISTS', KEYS[i + 1]) == 0 then
       raw = put(raw, 'status', '"PENDING"', '"REJECTED"')
       raw = put(raw, 'reason', 'null', cjson.encode(ARGV[1]))
