@@ -58,8 +58,10 @@ def test_a_nats_not_listening_yet_is_not_ready_and_says_nothing(caplog: pytest.L
     """`up` polls its NATS until it answers: nats-py printed a traceback per refused try."""
     login = nats_system.SystemLogin(f"nats://127.0.0.1:{infra.free_port()}", SYSTEM_USER, "unused")
     with caplog.at_level(logging.DEBUG):
-        assert nats_system.healthy(login, 0.5) is False
+        why = nats_system.unhealthy(login, 0.5)
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING], caplog.text
+    # refused at once, said so: nats-py retried a first connect until the probe's own deadline
+    assert why is not None and why.startswith(f"cannot connect to {login.url}"), why
 
 
 @pytest.fixture(scope="module")
@@ -127,7 +129,8 @@ def test_the_system_user_reads_every_endpoint(secured: dict[str, Any]) -> None:
     durables = {c["name"] for s in streams.values() for c in s.get("consumer_detail") or []}
     assert {d.name for needs in contract.TOPOLOGY.values() for d in needs.durables} <= durables
     assert any(c.get("name") == "test" for c in docs["connz"]["connections"])
-    assert nats_system.healthy(replace(login, password="wrong")) is False
+    why = nats_system.unhealthy(replace(login, password="wrong"))
+    assert why is not None and "authorization" in why.lower() and "restart it" in why, why
 
 
 def _target(nats_proc: Proc, run: Path, login: nats_system.SystemLogin | None, monitor: str | None) -> Target:

@@ -23,7 +23,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["ENDPOINTS", "MonitorError", "SystemLogin", "connect", "healthy", "read"]
+__all__ = ["ENDPOINTS", "MonitorError", "SystemLogin", "connect", "healthy", "read", "unhealthy"]
 
 ENDPOINTS = ("varz", "connz", "jsz", "healthz")
 # A single server answers the PING subject; the first reply is the whole answer.
@@ -54,9 +54,11 @@ async def connect(login: SystemLogin, timeout: float, name: str) -> Any:
         listening yet printed one per try); the caller hears of a failure by the exception."""
 
     try:
+        # max_reconnect_attempts=1 and a short wait: nats-py retries the first connect forever
+        # with 0 (its limit counts only above 0), 2 s apart by default
         return await nats.connect(login.url, user=login.user, password=login.password, name=name,
-                                  connect_timeout=timeout, max_reconnect_attempts=0,
-                                  allow_reconnect=False, error_cb=quiet)
+                                  connect_timeout=timeout, max_reconnect_attempts=1,
+                                  reconnect_time_wait=0.05, allow_reconnect=False, error_cb=quiet)
     except (NatsError, OSError, TimeoutError) as exc:
         raise MonitorError(f"cannot connect to {login.url} as {login.user}: "
                            f"{str(exc) or type(exc).__name__}") from None
@@ -88,19 +90,27 @@ async def read(nc: Any, endpoint: str, options: dict[str, Any] | None, timeout: 
     return data
 
 
-async def _healthy(login: SystemLogin, timeout: float) -> bool:
+async def _unhealthy(login: SystemLogin, timeout: float) -> str | None:
     nc = await connect(login, timeout, "trade-ops-readiness")
     try:
         data = await read(nc, "healthz", HEALTHY, timeout)
-        return data.get("status") == "ok"
+        return None if data.get("status") == "ok" else f"HEALTHZ: {data.get('error') or data.get('status')}"
     finally:
         await nc.close()
 
 
-def healthy(login: SystemLogin, timeout: float = 0.5) -> bool:
-    """Whether the server answers and its JetStream is up (the system account's HEALTHZ):
-    `up`'s readiness probe for its own NATS, which opens no HTTP monitoring port."""
+def unhealthy(login: SystemLogin, timeout: float = 0.5) -> str | None:
+    """None when the server answers and its JetStream is up (the system account's HEALTHZ),
+    else why not: `up`'s readiness probe for its own NATS, which opens no HTTP monitoring port."""
     try:
-        return asyncio.run(asyncio.wait_for(_healthy(login, timeout), 2 * timeout + 0.5))
-    except (MonitorError, OSError, TimeoutError):
-        return False
+        return asyncio.run(asyncio.wait_for(_unhealthy(login, timeout), 2 * timeout + 0.5))
+    except MonitorError as exc:
+        if "authorization" in str(exc).lower():  # a NATS started with users of an older trade-ops
+            return f"{exc} (a NATS started before this user existed: restart it)"
+        return str(exc)
+    except (OSError, TimeoutError):
+        return f"no answer from {login.url} within {2 * timeout + 0.5:.1f}s"
+
+
+def healthy(login: SystemLogin, timeout: float = 0.5) -> bool:
+    return unhealthy(login, timeout) is None

@@ -53,7 +53,7 @@ def probe(c: Component, timeout: float = 1.0, instance: str | None = None,
         return None if infra.valkey_ready(c.host, c.port or 0, timeout) else "PING got no PONG"
     if c.kind == "nats":
         if login is not None:
-            return None if nats_system.healthy(login, timeout) else "system account HEALTHZ not ok"
+            return nats_system.unhealthy(login, timeout)
         if c.monitor_port:
             ok = infra.nats_ready(f"http://{c.host}:{c.monitor_port}", timeout)
             return None if ok else "/healthz not ok"
