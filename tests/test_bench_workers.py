@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 from hdrh.histogram import HdrHistogram
 from rich.console import Console
@@ -35,6 +36,7 @@ from trade_ops.bench.worker import (
 )
 from trade_ops.cli import app
 from trade_ops.errors import ExitCode, UsageError
+from trade_ops.savedruns import BenchResult
 
 pytestmark = [pytest.mark.process, pytest.mark.timeout(240), pytest.mark.usefixtures("tmp_cwd")]
 runner = CliRunner()
@@ -204,6 +206,8 @@ def test_one_and_four_workers_of_the_same_load_compare_unchanged(delay_url: str,
                                      '{"i": $i}', "-s", sc, "--workers", str(workers), "--save", name,
                                      "--json"], catch_exceptions=False)
         doc = json.loads(result.stdout)
+        # the document is the typed result's, its workers' rows too, every key and type of it
+        assert msgspec.json.decode(result.stdout, type=BenchResult, strict=True).to_json() == doc
         assert doc["requests"] == 600 and doc["errors"] == 0 and len(doc["workers"]) == workers, doc
     result = runner.invoke(app, ["report", "perf", "one", "four", "--json"], catch_exceptions=False)
     cmp = json.loads(result.stdout)
