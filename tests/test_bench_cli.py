@@ -73,7 +73,7 @@ def test_saved_run_round_trips(null_url: str, tmp_path: Path) -> None:
     assert msgspec.to_builtins(msgspec.json.decode(path.read_bytes(), type=SavedRun, strict=True)) \
         == orjson.loads(path.read_bytes())
     assert doc.format == "trade-ops-run/1" and doc.name == "rt"
-    assert doc.settings["model"] == "open" and doc.settings["rate"] == 300
+    assert doc.settings.model == "open" and doc.settings.rate == 300
     assert doc.calibration is not None and doc.calibration.overhead_p50_ms > 0
     assert (tmp_path / "run" / "bench-calibration.json").is_file()  # cached for the next save
     assert doc.scenario["hash"] and doc.meta.host.cores >= 1

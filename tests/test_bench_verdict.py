@@ -223,4 +223,4 @@ def test_repeat_saves_each_run_for_a_run_by_run_comparison(tmp_path: Path) -> No
     assert code == 0 and doc["repeat"] == 3 and doc["requests"] == 120
     run = load_run("rep", tmp_path / "run" / "runs")
     assert len(run.repeats) == 3 and [r.results.requests for r in run.repeats] == [40, 40, 40]
-    assert run.settings["repeat"] == 3 and "--repeat 3" in str(run.meta.command)
+    assert run.settings.repeat == 3 and "--repeat 3" in str(run.meta.command)

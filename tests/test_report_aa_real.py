@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+import msgspec
 import pytest
 
 from tests.helpers import start_delay_app
@@ -24,7 +25,7 @@ from trade_ops.bench.targets import make_target
 from trade_ops.bench.verdict import judge
 from trade_ops.report.compare import Comparison, compare_runs
 from trade_ops.report.runs import Run
-from trade_ops.savedruns import FORMAT, SavedRun
+from trade_ops.savedruns import FORMAT, RunSettings, SavedRun
 
 pytestmark = pytest.mark.process
 
@@ -61,7 +62,8 @@ def _run(url: str, name: str, settings: dict[str, float | str] = SPEC) -> Run:
     judge(a.result, [])
     saved = SavedRun(format=FORMAT, name=name, created_at="", results=a.result,
                      histograms=a.histograms_json(), intervals=a.intervals_saved(),
-                     scenario={"name": "aa", "hash": "aa"}, settings={"target": "http", **settings})
+                     scenario={"name": "aa", "hash": "aa"},
+                     settings=msgspec.convert({"target": "http", **settings}, RunSettings))
     return Run(name, Path(f"{name}.json"), saved)
 
 

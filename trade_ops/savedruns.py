@@ -28,8 +28,8 @@ import msgspec
 from trade_ops.errors import UsageError
 
 __all__ = ["FORMAT", "BenchResult", "Calibration", "Conditions", "CpuUse", "FindMax", "Host", "HostLoad",
-           "Interval", "Latency", "Repeat", "RunMeta", "SavedRun", "SloResult", "Step", "WorkerRow",
-           "check_name", "encode_run", "latest_run", "read_run", "run_path"]
+           "Interval", "Latency", "Repeat", "RunMeta", "RunSettings", "SavedRun", "SloResult", "Step",
+           "Warmup", "WorkerRow", "check_name", "encode_run", "latest_run", "read_run", "run_path"]
 
 FORMAT = "trade-ops-run/1"
 H = TypeVar("H")  # how an interval holds its histograms: encoded (str), live, or decoded
@@ -94,6 +94,32 @@ class RunMeta(msgspec.Struct, kw_only=True):
     host: Host = msgspec.field(default_factory=Host)
     command: str | list[str] | None = None  # the bench command that makes the run again (early runs: argv)
     command_env: dict[str, str] = {}  # the variables it reads secrets from, and what each holds
+
+
+class Warmup(msgspec.Struct, kw_only=True):
+    """What ran before the measurement and was left out of it."""
+    requests: int = 0
+    seconds: float = 0.0
+
+
+class RunSettings(msgspec.Struct, kw_only=True):
+    """How a run was made: the target and the load (what `report perf` holds two runs to)."""
+    target: str = ""
+    url: str = ""
+    model: str = "open"  # open | closed
+    rate: float | None = None  # requests/s asked (open loop)
+    duration_s: float | None = None
+    concurrency: int | None = None
+    requests: int | None = None
+    warmup: Warmup | float | None = None  # (early synthetic runs: seconds)
+    timeout_s: float | None = None
+    max_lag_ms: float | None = None
+    interval_s: float = 1.0
+    find_max: bool = False
+    repeat: int | None = None
+    request: dict[str, Any] = {}  # what each request is: method, path, body, the order contract
+    workers: int | None = None  # --workers N, and the runtime that ran them
+    runtime: str | None = None
 
 
 class HostLoad(msgspec.Struct, kw_only=True):
@@ -245,7 +271,7 @@ class SavedRun(msgspec.Struct, kw_only=True):
     meta: RunMeta = msgspec.field(default_factory=RunMeta)
     repeats: list[Repeat] = []
     scenario: dict[str, Any] = {}
-    settings: dict[str, Any] = {}
+    settings: RunSettings = msgspec.field(default_factory=RunSettings)
     calibration: Calibration | None = None
     results: BenchResult
     histograms: dict[str, str]
@@ -314,7 +340,7 @@ def latest_run(base_urls: set[str], runs_dir: Path) -> tuple[Path, SavedRun] | N
         try:
             run = _decode(path.read_bytes())
             created = datetime.fromisoformat(run.created_at)
-            url = str(run.settings["url"])
+            url = run.settings.url
         except (OSError, msgspec.DecodeError, KeyError, ValueError):
             continue
         if any(url == b or url.startswith(b + "/") for b in bases):

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+import msgspec
 import orjson
 from rich.console import Console
 
@@ -276,7 +277,7 @@ def _outcome(req: BenchRequest, sc: Scenario, slots: list[WorkerSlot], spec: Loa
     r.target, r.url, r.scenario, r.scenario_hash, r.repeat = req.target, target.url, sc.name, sc.hash, 1
     saved = None
     if req.save:
-        settings = {**_settings(target, spec, d, 1), "workers": workers, "runtime": runtime}
+        settings = msgspec.structs.replace(_settings(target, spec, d, 1), workers=workers, runtime=runtime)
         run = build_run(req.save, sc.to_json(), settings, None, r, analysis,
                         command=bench_command(req) + f" --workers {workers} --runtime {runtime}")
         if env := secret_header_vars(req):

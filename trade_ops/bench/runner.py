@@ -38,7 +38,7 @@ from trade_ops.bench.targets import BUS_TARGETS, TARGETS, contract_for, make_tar
 from trade_ops.bench.verdict import DEFAULT_ERROR_SLO, judge, with_default_gates
 from trade_ops.context import Context
 from trade_ops.errors import ExitCode, UsageError
-from trade_ops.savedruns import BenchResult, Calibration, FindMax, Step
+from trade_ops.savedruns import BenchResult, Calibration, FindMax, RunSettings, Step, Warmup
 
 if TYPE_CHECKING:
     from trade_ops.bench.bus_targets import NatsAccess
@@ -156,14 +156,14 @@ def load_spec(d: dict[str, Any], rate: float | None = None, duration_s: float | 
         timeout_s=float(d.get("timeout_s", 5.0)), max_time_s=float(d.get("max_time_s", 900.0)))
 
 
-def _settings(target: Target, spec: LoadSpec, d: dict[str, Any], repeat: int) -> dict[str, Any]:
-    return {"target": target.name, "url": target.url, "model": spec.model,
-            "rate": spec.rate if spec.model == "open" else None, "duration_s": spec.duration_s,
-            "concurrency": spec.concurrency, "requests": spec.requests,
-            "warmup": {"requests": spec.warmup_requests, "seconds": spec.warmup_s},
-            "timeout_s": spec.timeout_s, "max_lag_ms": d.get("max_lag_ms"),
-            "interval_s": d.get("interval_s", 1.0), "find_max": bool(d.get("find_max")),
-            "repeat": repeat, "request": target.describe}
+def _settings(target: Target, spec: LoadSpec, d: dict[str, Any], repeat: int) -> RunSettings:
+    return RunSettings(target=target.name, url=target.url, model=spec.model,
+                       rate=spec.rate if spec.model == "open" else None, duration_s=spec.duration_s,
+                       concurrency=spec.concurrency, requests=spec.requests,
+                       warmup=Warmup(requests=spec.warmup_requests, seconds=spec.warmup_s),
+                       timeout_s=spec.timeout_s, max_lag_ms=d.get("max_lag_ms"),
+                       interval_s=d.get("interval_s", 1.0), find_max=bool(d.get("find_max")),
+                       repeat=repeat, request=target.describe)
 
 
 def check_target(name: str) -> None:

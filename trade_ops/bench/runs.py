@@ -31,6 +31,7 @@ from trade_ops.savedruns import (
     HostLoad,
     Repeat,
     RunMeta,
+    RunSettings,
     SavedRun,
     check_name,
     encode_run,
@@ -105,7 +106,7 @@ def run_meta(command: str | None = None) -> RunMeta:
                    packages=packages, host=host_meta(), command=command)
 
 
-def build_run(name: str, scenario: dict[str, Any], settings: dict[str, Any],
+def build_run(name: str, scenario: dict[str, Any], settings: RunSettings,
               calibration: Calibration | None, results: BenchResult,
               analysis: Analysis, command: str | None = None,
               repeats: list[Analysis] | None = None) -> SavedRun:

@@ -336,7 +336,7 @@ def latest_bench(base_urls: set[str], runs: Path) -> BenchSeen | None:
         return None
     path, run = found
     return BenchSeen(name=run.name or path.stem, path=str(path), saved_at=run.created_at,
-                     target=run.settings.get("url"), latency_ms=run.results.latency_ms, slo=run.results.slo,
+                     target=run.settings.url or None, latency_ms=run.results.latency_ms, slo=run.results.slo,
                      passed=run.results.passed)
 
 

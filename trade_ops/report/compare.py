@@ -220,7 +220,7 @@ def incompatibilities(before: Run, after: Run) -> list[str]:
         reasons.append(f"scenario {sb.get('name')!r} changed between runs "
                        f"(hash {sb.get('hash')} vs {sa.get('hash')})")
     for key in COMPARED_SETTINGS:
-        vb, va = before.settings.get(key), after.settings.get(key)
+        vb, va = getattr(before.settings, key), getattr(after.settings, key)
         if vb != va:
             reasons.append(f"different settings: {key} {_describe(vb)} vs {_describe(va)}")
     for label, run in (("before", before), ("after", after)):

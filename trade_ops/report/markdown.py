@@ -15,7 +15,7 @@ from trade_ops.report.compare import INCONCLUSIVE, NO_CHANGE, NOT_ENOUGH, Compar
 from trade_ops.report.expect import Verdict
 from trade_ops.report.plots import Plot
 from trade_ops.report.runs import Run
-from trade_ops.savedruns import SloResult
+from trade_ops.savedruns import SloResult, Warmup
 
 __all__ = ["bench_command", "method_paragraph", "render_report", "table"]
 
@@ -41,33 +41,32 @@ def bench_command(run: Run) -> str:
     if recorded:
         return recorded if isinstance(recorded, str) else shlex.join(recorded)
     s = run.settings
-    parts = ["trade-ops", "bench", str(s.get("target") or "oms")]
+    parts = ["trade-ops", "bench", s.target or "oms"]
     if run.scenario.get("name") in known_scenarios():
         parts += ["--scenario", str(run.scenario["name"])]
-    for key, flag in (("rate", "--rate"), ("duration_s", "--duration"), ("concurrency", "--concurrency"),
-                      ("requests", "--requests")):
-        if s.get(key) is not None:
-            parts += [flag, f"{s[key]:g}" if isinstance(s[key], float) else str(s[key])]
+    for value, flag in ((s.rate, "--rate"), (s.duration_s, "--duration"), (s.concurrency, "--concurrency"),
+                        (s.requests, "--requests")):
+        if value is not None:
+            parts += [flag, f"{value:g}" if isinstance(value, float) else str(value)]
     return shlex.join([*parts, "--save", run.name, "--force"])
 
 
 def _load(run: Run) -> str:
     s = run.settings
-    if s.get("model") == "closed":
-        amount = f"{s['requests']} requests" if s.get("requests") else f"{s.get('duration_s')} s"
-        return f"closed loop, {s.get('concurrency')} in flight, {amount}"
-    return f"open loop, {s.get('rate')} req/s for {s.get('duration_s')} s"
+    if s.model == "closed":
+        amount = f"{s.requests} requests" if s.requests else f"{s.duration_s} s"
+        return f"closed loop, {s.concurrency} in flight, {amount}"
+    return f"open loop, {s.rate} req/s for {s.duration_s} s"
 
 
 def _runs_section(cmp: Comparison) -> list[str]:
     def host(run: Run) -> str:
         return f"{run.meta.host.cpu} ({run.meta.host.cores} cores)"
 
-    def warmup(w: Any) -> str:
-        if not isinstance(w, dict):
+    def warmup(w: Warmup | float | None) -> str:
+        if not isinstance(w, Warmup):
             return str(w if w is not None else "?")
-        parts = [f"{w['seconds']:g} s" if w.get("seconds") else "",
-                 f"{w['requests']} requests" if w.get("requests") else ""]
+        parts = [f"{w.seconds:g} s" if w.seconds else "", f"{w.requests} requests" if w.requests else ""]
         return " + ".join(p for p in parts if p) or "none"
 
     def calibration(run: Run) -> str:
@@ -99,9 +98,9 @@ def _runs_section(cmp: Comparison) -> list[str]:
         ("file", lambda r: f"`{r.path}`"),
         ("created", lambda r: r.saved.created_at),
         ("scenario", lambda r: f"{r.scenario.get('name', '?')} (hash `{r.scenario.get('hash', '?')}`)"),
-        ("target", lambda r: f"{r.settings.get('target', '?')} at {r.settings.get('url', '?')}"),
+        ("target", lambda r: f"{r.settings.target or '?'} at {r.settings.url or '?'}"),
         ("load", _load),
-        ("warm-up", lambda r: warmup(r.settings.get("warmup"))),
+        ("warm-up", lambda r: warmup(r.settings.warmup)),
         ("requests (errors)", lambda r: f"{r.results.requests} ({r.results.errors})"),
         ("validity", validity),
         ("generator overhead", calibration),

@@ -11,7 +11,7 @@ from typing import Any
 import msgspec
 
 from trade_ops.report.dist import Dist, decode_dist
-from trade_ops.savedruns import BenchResult, Interval, RunMeta, SavedRun, read_run
+from trade_ops.savedruns import BenchResult, Interval, RunMeta, RunSettings, SavedRun, read_run
 
 __all__ = ["Run", "load_run"]
 
@@ -27,7 +27,7 @@ class Run:
         return self.saved.scenario
 
     @property
-    def settings(self) -> dict[str, Any]:
+    def settings(self) -> RunSettings:
         return self.saved.settings
 
     @property
