@@ -46,19 +46,13 @@ class SystemLogin:
 
 async def connect(login: SystemLogin, timeout: float, name: str) -> Any:
     """A connection as the system user (nats.aio.client.Client); MonitorError when refused."""
-    import nats
     from nats.errors import Error as NatsError
 
-    async def quiet(exc: Exception) -> None:
-        """nats-py logs each error with its traceback by default (`up` polling a NATS that is not
-        listening yet printed one per try); the caller hears of a failure by the exception."""
+    from trade_ops.nats_connect import connect_once
 
     try:
-        # max_reconnect_attempts=1 and a short wait: nats-py retries the first connect forever
-        # with 0 (its limit counts only above 0), 2 s apart by default
-        return await nats.connect(login.url, user=login.user, password=login.password, name=name,
-                                  connect_timeout=timeout, max_reconnect_attempts=1,
-                                  reconnect_time_wait=0.05, allow_reconnect=False, error_cb=quiet)
+        return await connect_once(login.url, name=name, timeout=timeout,
+                                  login={"user": login.user, "password": login.password})
     except (NatsError, OSError, TimeoutError) as exc:
         raise MonitorError(f"cannot connect to {login.url} as {login.user}: "
                            f"{str(exc) or type(exc).__name__}") from None

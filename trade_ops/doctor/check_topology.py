@@ -322,10 +322,10 @@ class Listening:
         nats_c = next((c for c in target.infra if c.kind == "nats"), None)
         if nats_c is None or nats_c.port is None:
             return None, "no NATS address to subscribe at (give --nats nats://HOST:PORT)"
-        import nats
         from nats.errors import Error as NatsError
 
         from trade_ops.credentials import nats_login
+        from trade_ops.nats_connect import connect_once
 
         denied: list[str] = []
 
@@ -335,9 +335,9 @@ class Listening:
 
         target.contacted.add(f"{nats_c.host}:{nats_c.port}")
         try:
-            nc = await nats.connect(f"nats://{nats_c.host}:{nats_c.port}", name=DOCTOR_CONNECTION,
-                                    connect_timeout=2 * target.timeout, max_reconnect_attempts=0,
-                                    allow_reconnect=False, error_cb=error, **nats_login(target.run_dir.path))
+            nc = await connect_once(f"nats://{nats_c.host}:{nats_c.port}", name=DOCTOR_CONNECTION,
+                                    timeout=2 * target.timeout, error_cb=error,
+                                    login=nats_login(target.run_dir.path))
         except (NatsError, OSError, TimeoutError) as exc:
             where = f"{nats_c.host}:{nats_c.port}"
             return None, f"doctor cannot connect to NATS at {where} ({exc or 'timed out'})"

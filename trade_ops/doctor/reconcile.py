@@ -134,12 +134,10 @@ async def stream_fills(nc: Any, stream: str, subject: str, window: int
 async def _stream_fills(nats_url: str, window: int, login: dict[str, str] | None = None
                         ) -> tuple[list[dict[str, Any]], bool]:
     """The fills among the last `window` messages of EXEC, and whether that is all of it."""
-    import nats
-
     from services import contract
+    from trade_ops.nats_connect import connect_once
 
-    nc = await nats.connect(nats_url, name="trade-ops-doctor", connect_timeout=2, max_reconnect_attempts=0,
-                            **(login or {}))
+    nc = await connect_once(nats_url, name="trade-ops-doctor", timeout=2, login=login)
     try:
         found = await stream_fills(nc, contract.EXEC, contract.FILL_ALL, window)
         return found if found is not None else ([], True)  # no stream: no fill was ever published
@@ -155,7 +153,7 @@ async def _orders(valkey_url: str, order_ids: list[str], login: dict[str, str] |
 
     from services.contract import ORDER_KEY  # the OMS's own key layout
 
-    client = aioredis.from_url(valkey_url, socket_timeout=2, **(login or {}))
+    client = aioredis.from_url(valkey_url, socket_timeout=2, login=login)
     try:
         raws = await client.mget([ORDER_KEY.format(order_id=i) for i in order_ids]) if order_ids else []
         held = bool(raws) or bool((await client.scan(0, match=ORDER_KEY.format(order_id="*"), count=1000))[1])

@@ -226,11 +226,11 @@ class Fills:
 async def _read_streams(target: Target, window: int, declared: list[FillSource] | None,
                         fills: Fills) -> str:
     """Add the fills streams' to `fills`: "" or why there are none to read."""
-    import nats
     from nats.errors import Error as NatsError
 
     from trade_ops.credentials import nats_login
     from trade_ops.doctor.reconcile import stream_fills
+    from trade_ops.nats_connect import connect_once
 
     wanted = [s for s in declared or [] if not s.table]
     if declared is not None and not wanted:
@@ -241,9 +241,8 @@ async def _read_streams(target: Target, window: int, declared: list[FillSource] 
     where = f"{nats_c.host}:{nats_c.port}"
     target.contacted.add(where)
     try:
-        nc = await nats.connect(f"nats://{where}", name="trade-ops-doctor",
-                                connect_timeout=2 * target.timeout, max_reconnect_attempts=0,
-                                allow_reconnect=False, **nats_login(target.run_dir.path))
+        nc = await connect_once(f"nats://{where}", name="trade-ops-doctor", timeout=2 * target.timeout,
+                                login=nats_login(target.run_dir.path))
     except (NatsError, OSError, TimeoutError) as exc:
         return f"doctor cannot connect to NATS at {where} ({exc or 'timed out'})"
     try:
