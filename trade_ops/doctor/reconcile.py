@@ -153,7 +153,7 @@ async def _orders(valkey_url: str, order_ids: list[str], login: dict[str, str] |
 
     from services.contract import ORDER_KEY  # the OMS's own key layout
 
-    client = aioredis.from_url(valkey_url, socket_timeout=2, login=login)
+    client = aioredis.from_url(valkey_url, socket_timeout=2, **(login or {}))
     try:
         raws = await client.mget([ORDER_KEY.format(order_id=i) for i in order_ids]) if order_ids else []
         held = bool(raws) or bool((await client.scan(0, match=ORDER_KEY.format(order_id="*"), count=1000))[1])
