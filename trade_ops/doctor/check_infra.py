@@ -87,7 +87,7 @@ async def check_valkey(target: Target, c: Component, r: CheckResult) -> None:
     try:
         target.contacted.add(f"{c.host}:{c.port or 6379}")
         ping_ms, info = await asyncio.wait_for(
-            _valkey_info(c.host, c.port or 6379, valkey_login(target.run_dir.path)), target.timeout)
+            _valkey_info(c.host, c.port or 6379, valkey_login(target.logins)), target.timeout)
     except (OSError, TimeoutError, ValueError) as exc:
         if str(exc).startswith(("NOAUTH", "WRONGPASS")):  # up and serving, to its own users only
             r.summary = "requires credentials"

@@ -337,7 +337,7 @@ class Listening:
         try:
             nc = await connect_once(f"nats://{nats_c.host}:{nats_c.port}", name=DOCTOR_CONNECTION,
                                     timeout=2 * target.timeout, error_cb=error,
-                                    login=nats_login(target.run_dir.path))
+                                    login=nats_login(target.logins))
         except (NatsError, OSError, TimeoutError) as exc:
             where = f"{nats_c.host}:{nats_c.port}"
             return None, f"doctor cannot connect to NATS at {where} ({exc or 'timed out'})"

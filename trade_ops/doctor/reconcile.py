@@ -49,11 +49,11 @@ def _logins(where: dict[str, Any]) -> tuple[dict[str, str], dict[str, str]]:
 
     from trade_ops import credentials
 
-    if not where.get("run_dir"):
+    if not where.get("logins"):
         return {}, {}
-    run_dir = Path(where["run_dir"])
-    valkey = credentials.valkey_login(run_dir)
-    return credentials.nats_login(run_dir), ({"username": valkey[0], "password": valkey[1]} if valkey else {})
+    logins = Path(where["logins"])  # Target.logins: the run directory or a compose project's
+    valkey = credentials.valkey_login(logins)
+    return credentials.nats_login(logins), ({"username": valkey[0], "password": valkey[1]} if valkey else {})
 
 
 READ_TIMEOUT_S = 5.0  # a stream that stops delivering mid-read: what came is judged, as a part
@@ -312,7 +312,7 @@ async def check_reconcile(target: Target, r: CheckResult, window: int, budget: f
     ptrc = target.stack["ptrc"].base_url if target.has("ptrc") else None
     where = {"nats": target.stack.nats_url(), "valkey": target.stack.valkey_url(),
              "lake": target.lake_uri or target.stack.lake_uri(target.run_dir.path),
-             "ptrc": ptrc, "window": window, "run_dir": str(target.run_dir.path)}
+             "ptrc": ptrc, "window": window, "logins": str(target.logins)}
     # What the child reaches is reached by doctor: it is in the record too.
     reached = [str(where[k]) for k in ("nats", "valkey", "ptrc") if where[k]] + [endpoint(str(where["lake"]))]
     target.contacted.update(a for a in (address_of(u) for u in reached if u) if a)

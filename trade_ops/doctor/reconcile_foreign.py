@@ -242,7 +242,7 @@ async def _read_streams(target: Target, window: int, declared: list[FillSource] 
     target.contacted.add(where)
     try:
         nc = await connect_once(f"nats://{where}", name="trade-ops-doctor", timeout=2 * target.timeout,
-                                login=nats_login(target.run_dir.path))
+                                login=nats_login(target.logins))
     except (NatsError, OSError, TimeoutError) as exc:
         return f"doctor cannot connect to NATS at {where} ({exc or 'timed out'})"
     try:

@@ -93,6 +93,14 @@ class Target:
     said_own: dict[str, bool] = field(default_factory=dict)  # what each service's evidence says
     _heard: dict[str, asyncio.Event] = field(default_factory=dict)
     monitor_session: Any = None  # the run's system-account connection (monitoring.py)
+    # Where the CLI's own Valkey and NATS logins are kept for this deployment (credentials.json):
+    # the run directory, or a compose project's directory beside its ./secrets. None: the run
+    # directory's.
+    logins_dir: Path | None = None
+
+    @property
+    def logins(self) -> Path:
+        return self.logins_dir or self.run_dir.path
 
     @property
     def may_trade(self) -> bool:
@@ -396,4 +404,5 @@ def build_target(ctx: Context, urls: dict[str, str] | None = None, timeout: floa
                   nats_system=_system_login(stack, run_dir, processes, containers, compose, running)
                   if has_nats else None,
                   lake_uri=stack.lake_uri(run_dir.path) if has_lake else None,
-                  stack_flag=str(stack_file) if stack_file else None)
+                  stack_flag=str(stack_file) if stack_file else None,
+                  logins_dir=compose.resolve().parent if running is not None and compose else None)
