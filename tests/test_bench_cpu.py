@@ -63,3 +63,15 @@ def test_meter_charges_a_busy_background_process_nothing() -> None:
     finally:
         proc.kill()
         proc.wait(5)
+
+
+@pytest.mark.unit
+def test_the_generators_cpu_is_read_finer_than_a_clock_tick() -> None:
+    # CI saw "generator 0.0 ms per request" after 300 requests: /proc counts CPU in 10 ms ticks
+    meter = CpuMeter({})
+    meter.start()
+    end = time.process_time() + 0.003  # 3 ms of work, under one tick
+    while time.process_time() < end:
+        pass
+    use = meter.stop(300)
+    assert use is not None and use.generator_ms_per_request >= 0.009  # 3 ms / 300
