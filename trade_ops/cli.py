@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import typer
 
-from trade_ops import __version__
 from trade_ops.helptext import TradeOpsGroup
 
 __all__ = ["app", "main"]
@@ -21,6 +20,8 @@ app = typer.Typer(
 
 def _version(value: bool) -> None:
     if value:
+        from trade_ops import __version__
+
         typer.echo(f"trade-ops {__version__}")
         raise typer.Exit()
 

@@ -25,14 +25,16 @@ from __future__ import annotations
 import sys
 import textwrap
 from dataclasses import dataclass, field
-from typing import Any
-
-import yaml
+from functools import cache
+from typing import TYPE_CHECKING, Any
 
 from services import env as names
 from trade_ops import compose_secrets as secrets
 from trade_ops import credentials, infra, topology
 from trade_ops.stack import Component, Stack, load_stack, url_env_var
+
+if TYPE_CHECKING:
+    import yaml
 
 __all__ = ["ContainerSpec", "Healthcheck", "Images", "compose_document", "container_specs", "render",
            "secured_command"]
@@ -318,20 +320,28 @@ def compose_document(stack: Stack, durable: str = infra.DEFAULT_DURABILITY) -> d
     return {**doc, "configs": _configs(specs)} if _configs(specs) else doc
 
 
-class _Dumper(yaml.SafeDumper):
-    """Readable as written: lists of plain values on one line ([python, -m, services, oms])."""
+@cache
+def _dumper() -> type[yaml.SafeDumper]:
+    """Readable as written: lists of plain values on one line ([python, -m, services, oms]).
+    Made when first rendering: doctor imports this module for its container labels, and
+    yaml is ~10 ms of its start."""
+    import yaml
 
+    class Dumper(yaml.SafeDumper):
+        pass
 
-def _list(dumper: yaml.SafeDumper, value: list[Any]) -> yaml.SequenceNode:
-    flat = all(isinstance(v, str | int | float) for v in value)
-    return dumper.represent_sequence("tag:yaml.org,2002:seq", value, flow_style=flat)
+    def flat_lists(dumper: yaml.SafeDumper, value: list[Any]) -> yaml.SequenceNode:
+        flat = all(isinstance(v, str | int | float) for v in value)
+        return dumper.represent_sequence("tag:yaml.org,2002:seq", value, flow_style=flat)
 
-
-_Dumper.add_representer(list, _list)
+    Dumper.add_representer(list, flat_lists)
+    return Dumper
 
 
 def _dump(data: dict[str, Any], indent: int) -> str:
-    text = yaml.dump(data, Dumper=_Dumper, sort_keys=False, width=1000, default_flow_style=False)
+    import yaml
+
+    text = yaml.dump(data, Dumper=_dumper(), sort_keys=False, width=1000, default_flow_style=False)
     return textwrap.indent(text, " " * indent)
 
 

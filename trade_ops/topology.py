@@ -9,8 +9,6 @@ import asyncio
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from services.provision import provision_url
-
 if TYPE_CHECKING:
     from trade_ops.stack import Stack
 
@@ -23,6 +21,9 @@ PROVISION_COMMAND = ["python", "-m", "services.provision"]  # what it runs, in t
 def provision_stack(run_dir: Path, stack: Stack) -> None:
     """`up`, before it starts a service: the topology on the stack's NATS, as the CLI's own
     (operator) user; a StartupError when NATS refuses or does not answer."""
+    # nats-py is imported here, not with this module: compose.py reads the names above, and
+    # doctor imports compose.py for its container labels (nats-py: ~30 ms of every start).
+    from services.provision import provision_url
     from trade_ops import credentials, infra
     from trade_ops.errors import StartupError
 
