@@ -25,3 +25,14 @@ def test_an_order_never_routed_is_cancelled_with_its_whole_quantity() -> None:
     done = not_routed(order)
     assert (done.id, done.order_id, done.account, done.cancelled_quantity) == ("cancelled-o2", "o2", "a", 3)
     assert "never routed" in (done.reason or "")
+
+
+def test_the_way_to_a_fill_waits_no_longer_and_risk_reads_orders_new_after_it() -> None:
+    """exeq batches for the path (ROUTE_LINGER_S) and the venue takes an exeq batch as it
+    arrived (VENUE_LINGER_S): together no longer than the 5 ms each waited before; risk
+    reads orders.new after an order that trades at once was filled and its fill read."""
+    from services.kit import bus
+    from services.risk.consumers import CONFIRM_LINGER_S
+
+    assert bus.VENUE_LINGER_S < bus.ROUTE_LINGER_S <= 2 * bus.LINGER_S - bus.VENUE_LINGER_S
+    assert bus.ROUTE_LINGER_S + bus.VENUE_LINGER_S + bus.FOLLOW_LINGER_S < CONFIRM_LINGER_S / 2

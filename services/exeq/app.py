@@ -156,7 +156,8 @@ async def lifespan(kit: Kit) -> AsyncIterator[None]:
                 routed.labels("new" if isinstance(published, VenueNew) else "cancel").inc()
         return later
 
-    kit.spawn(lambda: bus.durable_consumer(js, TOPOLOGY["exeq"].durable("exeq"), handle_batch=handle),
+    kit.spawn(lambda: bus.durable_consumer(js, TOPOLOGY["exeq"].durable("exeq"), handle_batch=handle,
+                                         linger=bus.ROUTE_LINGER_S),
               "exeq-orders")
     yield
 

@@ -278,10 +278,19 @@ LINGER_S = 0.005
 # wait longer, since a batch of five costs about what one does (A/B at 200 orders/s with
 # every consumer at 25 ms: ptrc 0.50 -> 0.25 ms of CPU an order, execution-quality
 # 0.44 -> 0.30, nats 1.07 -> 0.80; the OMS's order status, 1.25 -> 1.16 ms for the whole
-# OMS). Those on the way from an order to its fill (exeq, the venue) and risk's own views
-# keep LINGER_S; risk's position limits see a fill up to this much later (25 ms, against
-# ptrc's commit and snapshot publish), and GET /orders/{id} says FILLED up to 25 ms later.
+# OMS). Those on the way from an order to its fill (exeq, the venue: ROUTE_LINGER_S) and
+# risk's own views do not; risk's position limits see a fill up to this much later (25 ms,
+# against ptrc's commit and snapshot publish), and GET /orders/{id} says FILLED up to 25 ms
+# later.
 FOLLOW_LINGER_S = 0.025
+# The way from an order to its fill lingers once, at its entry: exeq batches orders.new for
+# ROUTE_LINGER_S (at 200 orders/s two orders a batch share one oms.gate ask, one
+# write of venue instructions and one of acks) and publishes a batch's instructions at
+# once, so the venue, which reads only those, takes what arrived after VENUE_LINGER_S (the
+# rest of one exeq batch on the wire): the two waits together are what exeq's and the
+# venue's 5 ms each were, and the venue's batches are exeq's instead of one order each.
+ROUTE_LINGER_S = 0.009
+VENUE_LINGER_S = 0.001
 
 
 class _Inbox:

@@ -13,7 +13,7 @@ from pydantic import Field
 from services.contract import TOPOLOGY
 from services.kit import Check, Kit, KitSettings, create_app, service_state
 from services.kit.auth import account_of, may_see
-from services.kit.bus import durable_consumer
+from services.kit.bus import VENUE_LINGER_S, durable_consumer
 from services.kit.jsonresp import encoded
 from services.live_gateway.store import VenueStore
 from services.live_gateway.venue import Venue
@@ -92,7 +92,7 @@ async def lifespan(kit: Kit) -> AsyncIterator[Venue]:
 
     kit.add_check("quotes", quote_check)
     kit.spawn(lambda: durable_consumer(kit.js, TOPOLOGY["live-gateway"].durable("live-gateway"),
-                               handle_batch=venue.on_orders),
+                               handle_batch=venue.on_orders, linger=VENUE_LINGER_S),
                "venue-orders")
     kit.spawn(lambda: _flush_forever(venue, settings.outbox_flush_s), "venue-outbox")
     yield venue

@@ -27,7 +27,8 @@ WORKING_KEY = "risk:working"  # hash: order id -> a confirmed working order (exp
 ORDERS_DURABLE = "risk-orders"
 # How long an `orders.new` waits for a batch (see follow_working): longer than an order
 # that trades at once takes to its fill and risk's read of it (exeq and the venue at
-# LINGER_S, the fill at FOLLOW_LINGER_S); what is acked later is only redelivered sooner.
+# ROUTE_LINGER_S + VENUE_LINGER_S, the fill at FOLLOW_LINGER_S); what is acked later is
+# only redelivered sooner.
 CONFIRM_LINGER_S = 0.1
 EXECUTIONS_DURABLE = "risk-executions"
 
