@@ -13,6 +13,7 @@ server: the doctor run probes a port where nothing listens.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -43,9 +44,11 @@ main()
 
 
 def _imported(args: list[str], cwd: Path) -> tuple[set[str], subprocess.CompletedProcess[str]]:
+    env = {"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin", "HOME": str(cwd),
+           "TRADE_OPS_RUN_DIR": str(cwd / "run"),
+           **{k: v for k, v in os.environ.items() if k == "PYTHONDONTWRITEBYTECODE"}}
     out = subprocess.run([sys.executable, "-c", PROBE, *args], capture_output=True, text=True, cwd=cwd,
-                         timeout=60, env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin", "HOME": str(cwd),
-                                          "TRADE_OPS_RUN_DIR": str(cwd / "run")})
+                         timeout=60, env=env)
     line = next((x for x in out.stderr.splitlines() if x.startswith("MODULES ")), "")
     assert line, out.stderr
     return set(line.split()[1:]), out

@@ -34,7 +34,7 @@ import httpx
 
 from trade_ops.doctor import monitoring
 from trade_ops.doctor.model import CheckResult
-from trade_ops.doctor.target import Target
+from trade_ops.doctor.target import HostSockets, Target
 
 __all__ = ["Declared", "Listening", "Server", "Wire", "check_topology", "declared", "judge_subject",
            "overlap", "read_server", "related", "sample", "settled"]
@@ -147,7 +147,7 @@ def declared(target: Target) -> Declared:
     return out
 
 
-def _listeners() -> tuple[dict[tuple[int, int], set[int]], dict[int, set[int]]]:
+def _listeners() -> HostSockets:
     """This host's TCP sockets: ((local port, remote port) -> pids, pid -> ports it listens on).
     Keyed by both ports: Linux gives one ephemeral port to connections to different servers."""
     import psutil
@@ -166,6 +166,19 @@ def _listeners() -> tuple[dict[tuple[int, int], set[int]], dict[int, set[int]]]:
         elif s.raddr:
             clients.setdefault((s.laddr.port, s.raddr.port), set()).add(s.pid)
     return clients, listening
+
+
+async def _host_sockets(target: Target, ports: set[int]) -> HostSockets:
+    """_listeners(), read once a run and again only when a connection's port is not in what was
+    read. psutil reads every process's descriptors (~25 ms on a host of ~170 processes), in a
+    thread holding the GIL against doctor's event loop, and the server is read up to four
+    times a run: the topology, after the wire sample, the round trip's fill path."""
+    if not ports:
+        return {}, {}
+    known = target.host_sockets
+    if known is None or not ports <= {local for local, _ in known[0]}:
+        known = target.host_sockets = await asyncio.to_thread(_listeners)
+    return known
 
 
 def _by_port(target: Target) -> dict[int, str]:
@@ -189,7 +202,7 @@ async def read_server(target: Target, http: httpx.AsyncClient) -> tuple[Server |
     names = {c.name for c in target.services}
     raw = [c for c in conns.get("connections") or [] if c.get("name") != DOCTOR_CONNECTION]
     unnamed_local = [c for c in raw if not c.get("name") and str(c.get("ip")) in ("127.0.0.1", "::1")]
-    clients, listening = await asyncio.to_thread(_listeners) if unnamed_local else ({}, {})
+    clients, listening = await _host_sockets(target, {int(c.get("port") or 0) for c in unnamed_local})
     ports = _by_port(target)
     nats_c = next((c for c in target.infra if c.kind == "nats"), None)
     server_port = nats_c.port if nats_c is not None else None

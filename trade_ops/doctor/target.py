@@ -34,7 +34,10 @@ from trade_ops.nats_system import SystemLogin
 from trade_ops.rundir import RunDir
 from trade_ops.stack import Component, Stack
 
-__all__ = ["Explicit", "Process", "Target", "build_target", "parse_urls", "processes_of"]
+__all__ = ["Explicit", "HostSockets", "Process", "Target", "build_target", "parse_urls", "processes_of"]
+
+# This host's TCP sockets: (local port, remote port) -> pids holding it, pid -> ports it listens on
+HostSockets = tuple[dict[tuple[int, int], set[int]], dict[int, set[int]]]
 
 
 @dataclass
@@ -93,6 +96,7 @@ class Target:
     said_own: dict[str, bool] = field(default_factory=dict)  # what each service's evidence says
     _heard: dict[str, asyncio.Event] = field(default_factory=dict)
     monitor_session: Any = None  # the run's system-account connection (monitoring.py)
+    host_sockets: HostSockets | None = None  # this host's TCP sockets, as last read (check_topology.py)
     # Where the CLI's own Valkey and NATS logins are kept for this deployment (credentials.json):
     # the run directory, or a compose project's directory beside its ./secrets. None: the run
     # directory's.
