@@ -40,7 +40,7 @@ from trade_ops.doctor.model import CheckResult
 from trade_ops.doctor.target import Target
 from trade_ops.stack import Stack
 
-__all__ = ["applies", "check_containers", "judge_container"]
+__all__ = ["check_containers", "judge_container"]
 
 LOOP_RESTARTS = 3  # this many restarts, the last one recent: a restart loop
 LOG_LINES = 10
@@ -53,11 +53,6 @@ def _deployment(target: Target) -> Deployment | None:
         project = compose_project(target.compose)
         return Deployment(f"{COMPOSE_PROJECT}={project}", target.compose)
     return None
-
-
-def applies(target: Target) -> bool:
-    """Whether a Docker deployment may be there to read (no engine is contacted here)."""
-    return _deployment(target) is not None
 
 
 def _signal_name(code: int) -> str:

@@ -36,8 +36,8 @@ from trade_ops.doctor import monitoring
 from trade_ops.doctor.model import CheckResult
 from trade_ops.doctor.target import HostSockets, Target
 
-__all__ = ["Declared", "Listening", "Server", "Wire", "check_topology", "declared", "judge_subject",
-           "overlap", "read_server", "related", "sample", "settled"]
+__all__ = ["Declared", "Ear", "Heard", "Listening", "Server", "Wire", "check_topology", "declared",
+           "judge_subject", "open_ear", "overlap", "read_server", "related", "sample", "settled"]
 
 MONITORING = "nats monitoring"
 WIRE = "wire sample"
@@ -410,34 +410,68 @@ async def _stored(nc: Any, server: Server) -> dict[str, list[str]]:
     return out
 
 
-async def sample(target: Target, window: float, server: Server | None = None) -> tuple[Wire | None, str]:
-    """Subscribe to every subject for at most `window` seconds: (what was heard, "") or (None,
-    why not). Given the server's connections and consumers, it ends once settled()."""
-    counts: Counter[str] = Counter()
-    last_new = [time.perf_counter()]
+class Heard:
+    """What the sample's subscription hears: messages per subject, and when a new subject came."""
 
-    async def heard(msg: Any) -> None:
+    def __init__(self) -> None:
+        self.counts: Counter[str] = Counter()
+        self.last_new = time.perf_counter()
+
+    async def hear(self, msg: Any) -> None:  # nats-py takes a coroutine function, not a callable
         if not msg.subject.startswith(_INTERNAL):
-            if msg.subject not in counts:
-                last_new[0] = time.perf_counter()
-            counts[msg.subject] += 1
+            if msg.subject not in self.counts:
+                self.last_new = time.perf_counter()
+            self.counts[msg.subject] += 1
 
-    ear, why = await Listening.open(target, heard)
+    def restart(self) -> None:
+        self.counts.clear()
+        self.last_new = time.perf_counter()
+
+
+Ear = tuple[Listening | None, str, Heard]  # an opened subscription (or why not), what it hears
+
+
+async def open_ear(target: Target) -> Ear:
+    """doctor's subscription to every subject, for a sample: (listening or None, why not, heard)."""
+    heard = Heard()
+    ear, why = await Listening.open(target, heard.hear)
+    return ear, why, heard
+
+
+async def sample(target: Target, window: float, server: Server | None = None,
+                 opening: Awaitable[Ear] | None = None) -> tuple[Wire | None, str]:
+    """Subscribe to every subject for at most `window` seconds: (what was heard, "") or (None,
+    why not). Given the server's connections and consumers, it ends once settled().
+
+    `opening`: the subscription, opened while the server was read. What it heard before is
+    dropped once a round trip to the server (flush) shows that everything published before
+    this call has reached it: the sample counts only what was published after the server's
+    read, as the connections' published counts of the next read do."""
+    ear, why, heard = await (opening or open_ear(target))
     if ear is None:
         return None, why
-    started = time.perf_counter()
+    from nats.errors import Error as NatsError
+
     try:
+        if opening is not None:
+            try:
+                await ear.nc.flush(timeout=max(1, round(target.timeout)))
+            except (NatsError, OSError, TimeoutError) as exc:
+                return None, f"NATS did not answer doctor's subscription ({exc or type(exc).__name__})"
+            heard.restart()
+        started = time.perf_counter()
         stored = await _stored(ear.nc, server) if server is not None else {}
         while (elapsed := time.perf_counter() - started) < window:
             await asyncio.sleep(min(0.05, window - elapsed))
             now = time.perf_counter()
-            if server is not None and now - last_new[0] >= QUIET_S and settled(server, counts, stored):
+            quiet = now - heard.last_new >= QUIET_S
+            if server is not None and quiet and settled(server, heard.counts, stored):
                 break
     finally:
         await ear.close()
     if ear.denied:
         return None, ear.why_not
-    return Wire(min(window, time.perf_counter() - started), counts, {}, stored), ""
+    return Wire(min(window, time.perf_counter() - started), heard.counts, {}, stored), ""
 
 
 def _publishers(subject: str, n: int, decl: Declared, wire: Wire, server: Server) -> list[str]:
@@ -542,14 +576,28 @@ async def check_topology(target: Target, http: httpx.AsyncClient, found: list[Ch
     subject family and per finding of the wire."""
     started = time.perf_counter()
     head = found[0]
-    # the server is read while the services' health answers say whose they are
-    owns, (server, error) = await asyncio.gather(
-        asyncio.gather(*(target.is_own(c.name) for c in target.services)), read_server(target, http))
+    # Where a service may be foreign (trade-ops did not start it), the wire sample's subscription
+    # is opened at once, while the server is read and the services' health answers say whose
+    # they are: opening it (connect, subscribe, a wait for a permissions violation) was ~50 ms
+    # more of every foreign run after them. Closed unused if every service is trade-ops' own.
+    opening = asyncio.create_task(open_ear(target)) \
+        if target.wire_window > 0 and not all(target.started(c.name) for c in target.services) else None
+    try:
+        owns, (server, error) = await asyncio.gather(
+            asyncio.gather(*(target.is_own(c.name) for c in target.services)), read_server(target, http))
+    except BaseException:  # out of its budget: the subscription is not opened for nothing
+        if opening is not None:
+            opening.cancel()
+        raise
     foreign = not all(owns)
     # Sampled after the first read of the server and before the second: each connection's
     # published count then covers every message the sample heard from it.
-    wire_task = asyncio.create_task(sample(target, target.wire_window, server)) \
+    wire_task = asyncio.create_task(sample(target, target.wire_window, server, opening)) \
         if foreign and target.wire_window > 0 and server is not None else None
+    if wire_task is None and opening is not None:
+        ear = (await opening)[0]
+        if ear is not None:
+            await ear.close()
     decl = declared(target)
     head.rest_on(MONITORING)
     if server is None:

@@ -26,7 +26,6 @@ import orjson
 from trade_ops.doctor import (
     check_config,
     check_dataflow,
-    check_docker,
     check_functional,
     check_infra,
     check_posture,
@@ -158,7 +157,10 @@ def _probes(target: Target, http: Any) -> list[Probe]:
             traded.set()
         add(r, partial(_reconcile, target, http, r, budget, traded), budget + t * 7 + 1 + wait)
 
-    if check_docker.applies(target):  # the engine's check, then one result per container, added as read
+    if target.docker:  # the engine's check, then one result per container, added as read
+        # imported here: its container model brings compose's (~10 ms of a start that has no use for it)
+        from trade_ops.doctor import check_docker
+
         engine = CheckResult("docker", "processes")
         found = [engine]
         probes.append(Probe(found, lambda: check_docker.check_containers(target, engine, found), t * 4 + 1,

@@ -116,6 +116,12 @@ class Target:
         return {c.name for c in (*self.services, *self.infra)}
 
     @property
+    def docker(self) -> bool:
+        """Whether a Docker deployment may be there to read (check_docker.py; no engine is
+        contacted here): the containers trade-ops started, or a compose project named."""
+        return self.containers is not None or self.compose is not None
+
+    @property
     def supervised(self) -> bool:
         return bool(self.processes) or self.containers is not None
 
