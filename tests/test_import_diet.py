@@ -26,6 +26,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 HEAVY = {"numpy", "scipy", "matplotlib", "pandas", "pyarrow", "deltalake", "hdrh", "docker", "fastapi",
          "starlette", "uvicorn", "redis", "yaml", "prometheus_client", "xml", "services.kit"}
+# httpx's command-line client (what `import httpx` brings besides the client)
+HTTPX_CLI = {"click", "pygments"}
 # besides HEAVY, what the CLI's help needs none of: doctor's probes' libraries
 NOT_FOR_HELP = HEAVY | {"httpx", "nats", "psutil", "trade_ops.doctor.runner"}
 # nor the root help trade-ops' version (importlib.metadata), nor typer's parameter coercion
@@ -36,7 +38,8 @@ NOT_FOR_ROOT_HELP = NOT_FOR_HELP | {"importlib.metadata", "pydantic"}
 # what a command imports inside its functions, as it runs, is counted too.
 PROBE = """
 import atexit, sys
-atexit.register(lambda: sys.stderr.write("MODULES " + " ".join(sorted(sys.modules)) + "\\n"))
+atexit.register(lambda: sys.stderr.write(
+    "MODULES " + " ".join(sorted(name for name, m in sys.modules.items() if m is not None)) + "\\n"))
 sys.argv = ["trade-ops", *sys.argv[1:]]
 from trade_ops.cli import main
 main()
@@ -76,4 +79,19 @@ def test_a_doctor_run_imports_only_what_doctor_uses(tmp_path: Path) -> None:
     assert out.returncode == 3, out.stderr  # nothing answered: could not run
     assert '"status"' in out.stdout
     assert {"httpx", "trade_ops.doctor.runner", "trade_ops.doctor.check_services"} <= modules
-    assert _loaded(modules, HEAVY) == []
+    assert _loaded(modules, HEAVY | HTTPX_CLI) == []
+
+
+def test_httpx_is_used_without_its_command_line_client() -> None:
+    # trade_ops/__init__.py marks httpx._main absent: needed while httpx imports it eagerly (when
+    # it no longer does, remove the mark), and safe while httpx takes its absence (a stub `main`).
+    show = ("import sys, httpx; "
+            "print(sorted({m.split('.')[0] for m in sys.modules} & {'click', 'pygments'}), "
+            "httpx.main.__module__, httpx.AsyncClient.__name__)")
+    assert _python(show) == "['click', 'pygments'] httpx AsyncClient"
+    assert _python("import trade_ops; " + show) == "[] httpx AsyncClient"
+
+
+def _python(code: str) -> str:
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT,
+                          timeout=60).stdout.strip()

@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
+import sys
+
 __all__ = ["__version__"]
+
+# httpx imports its command-line client with itself (click, pygments, rich's syntax and
+# progress): ~20 ms of CPU at the start of every trade-ops command that speaks HTTP, doctor's
+# included, for a client no trade-ops process runs (encode/httpx#3547 moves it, open). Marked
+# absent, httpx defines its `main` as a stub saying so (tests/test_import_diet.py checks that
+# httpx still does both).
+sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
 
 
 def __getattr__(name: str) -> str:
