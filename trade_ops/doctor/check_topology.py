@@ -462,9 +462,12 @@ async def sample(target: Target, window: float, server: Server | None = None,
         started = time.perf_counter()
         stored = await _stored(ear.nc, server) if server is not None else {}
         while (elapsed := time.perf_counter() - started) < window:
-            await asyncio.sleep(min(0.05, window - elapsed))
-            now = time.perf_counter()
-            quiet = now - heard.last_new >= QUIET_S
+            # Until QUIET_S has passed without a new subject, asleep until it would have (a new
+            # one moves it); then settled() is asked every 50 ms. Polling every 50 ms
+            # throughout ended the sample up to 50 ms after it could have.
+            unquiet = heard.last_new + QUIET_S - time.perf_counter()
+            await asyncio.sleep(min(unquiet if unquiet > 0 else 0.05, window - elapsed))
+            quiet = time.perf_counter() - heard.last_new >= QUIET_S
             if server is not None and quiet and settled(server, heard.counts, stored):
                 break
     finally:
