@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -211,6 +212,57 @@ def test_a_second_up_on_a_held_run_directory_refuses_with_one_line(tmp_path: Pat
     lines = [line for line in second.stderr.splitlines() if line.startswith("error:")]
     assert len(lines) == 1 and "another trade-ops command" in lines[0] and str(os.getpid()) in lines[0]
     assert "Traceback" not in second.stderr and not run_dir.has_state()
+
+
+@contextlib.contextmanager
+def _held_by_another_process(rd: RunDir) -> Iterator[None]:
+    """The run directory's lock held by another process (as an `up` holds it while it starts)."""
+    import subprocess
+    import sys
+
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys; from trade_ops.rundir import RunDir\n"
+         f"with RunDir({str(rd.path)!r}).lock():\n print('held', flush=True); sys.stdin.read()"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "held\n"
+        yield
+    finally:
+        holder.communicate("", timeout=10)  # stdin closed: it lets go and exits
+
+
+def test_a_dead_stack_of_another_runtime_is_cleared_only_under_the_lock(tmp_path: Path) -> None:
+    """`up` cleared a dead stack's state before taking the run directory's lock: while
+    another command held it (and could be writing a new state), the state went anyway."""
+    from trade_ops import runtime
+    from trade_ops.errors import RunDirError
+
+    rd = RunDir(tmp_path / "run")
+    rd.ensure_writable()
+    dead = ProcessRecord("gone", 2**22 + 7, None, ["x"], "", 1.0)
+    rd.save_state(StackState(runtime="process", processes={"gone": dead}))
+    with _held_by_another_process(rd), pytest.raises(RunDirError, match="another trade-ops command"):
+        runtime.claim(rd, "docker")
+    assert rd.load_state().processes == {"gone": dead}  # kept for the holder
+    runtime.claim(rd, "docker")  # the lock free: the dead stack's state is cleared
+    assert not rd.has_state()
+
+
+def test_restart_reads_what_to_restart_under_the_lock(tmp_path: Path) -> None:
+    """restart read the recorded names before taking the lock: an `up` holding it, that had
+    not written its state yet, made restart say no stack runs (or name processes it was
+    replacing) instead of that the run directory is busy."""
+    from trade_ops.errors import RunDirError
+
+    rd = RunDir(tmp_path / "run")
+    rd.ensure_writable()
+    with _held_by_another_process(rd), pytest.raises(RunDirError, match="another trade-ops command"):
+        supervisor.restart(rd)
+    with pytest.raises(RunDirError, match="no stack"):
+        supervisor.restart(rd)
+    with pytest.raises(RunDirError, match="no stack"):
+        supervisor.restart(RunDir(tmp_path / "never-made"))
+    assert not (tmp_path / "never-made").exists()
 
 
 def test_state_writes_never_share_a_temporary_file(tmp_path: Path) -> None:

@@ -115,16 +115,20 @@ def of(run_dir: RunDir) -> Runtime:
 
 def claim(run_dir: RunDir, name: str) -> None:
     """Before `up` with runtime `name`: a live stack of another runtime here is a usage error;
-    a dead one's state is cleared, so the new stack starts afresh."""
-    if not run_dir.has_state():
+    a dead one's state is cleared, so the new stack starts afresh. The state is read and
+    cleared under the run directory's lock: an `up` holding it may be writing a new one."""
+    if not run_dir.has_state() or run_dir.load_state().runtime == name:
         return
-    recorded = run_dir.load_state().runtime
-    if recorded == name:
-        return
-    if any(st.alive for st in of(run_dir).status(run_dir)):
-        raise UsageError(f"a stack runs from {run_dir.path} under the {recorded} runtime",
-                         detail=f"stop it first: trade-ops down --run-dir {run_dir.path}")
-    run_dir.clear_state()
+    with run_dir.lock():
+        if not run_dir.has_state():
+            return
+        recorded = run_dir.load_state().runtime
+        if recorded == name:
+            return
+        if any(st.alive for st in of(run_dir).status(run_dir)):
+            raise UsageError(f"a stack runs from {run_dir.path} under the {recorded} runtime",
+                             detail=f"stop it first: trade-ops down --run-dir {run_dir.path}")
+        run_dir.clear_state()
 
 
 def running(run_dir: RunDir) -> list[str]:

@@ -324,17 +324,20 @@ def _unrecorded(run_dir: RunDir, state: StackState) -> list[ProcessRecord]:
 
 def restart(run_dir: RunDir, names: list[str] | None = None, *, grace: float = 3.0, timeout: float = 30.0,
             on_progress: Progress | None = None) -> list[ProcessStatus]:
-    """Stop the named processes (default: every recorded one) and start them again, as `up` would."""
-    recorded = list(run_dir.load_state().processes) if run_dir.has_state() else []
-    if not recorded:  # restart names what runs; none recorded: nothing to restart
+    """Stop the named processes (default: every recorded one) and start them again, as `up` would.
+    The names are read under the run directory's lock: an `up` holding it may be rewriting them."""
+    if not run_dir.path.is_dir():  # taking the lock would make the directory
         raise run_dir.no_stack_error()
-    unknown = [n for n in names or [] if n not in recorded]
-    if unknown:
-        raise UsageError(f"no process {', '.join(map(repr, unknown))} in the stack at {run_dir.path}",
-                         detail=f"its processes: {', '.join(recorded)}")
-    chosen = names or recorded
-    stack = run_dir.stack()
     with run_dir.lock():
+        recorded = list(run_dir.load_state().processes) if run_dir.has_state() else []
+        if not recorded:  # restart names what runs; none recorded: nothing to restart
+            raise run_dir.no_stack_error()
+        unknown = [n for n in names or [] if n not in recorded]
+        if unknown:
+            raise UsageError(f"no process {', '.join(map(repr, unknown))} in the stack at {run_dir.path}",
+                             detail=f"its processes: {', '.join(recorded)}")
+        chosen = names or recorded
+        stack = run_dir.stack()
         stop(run_dir, chosen, grace=grace, forget=False)
         return [st for st in up(run_dir, stack, only=chosen, timeout=timeout, on_progress=on_progress)
                 if st.name in chosen]
