@@ -6,6 +6,9 @@ handler sees it, so a 100 MB upload costs at most the limit in memory, never the
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -24,7 +27,7 @@ def too_big_detail(limit: int) -> str:
     return f"body larger than {limit} bytes"
 
 
-def _header(scope: Scope, name: bytes) -> bytes | None:
+def _header(scope: Mapping[str, Any], name: bytes) -> bytes | None:
     for key, value in scope["headers"]:
         if key == name:
             return bytes(value)
@@ -38,7 +41,7 @@ async def _answer(send: Send, status: int, detail: str) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
-def problem(scope: Scope, limit: int) -> tuple[int, str] | None:
+def problem(scope: Mapping[str, Any], limit: int) -> tuple[int, str] | None:
     """What is wrong with the request's head alone, or None (a body, if any, still to check)."""
     length = _header(scope, b"content-length")
     chunked = b"chunked" in (_header(scope, b"transfer-encoding") or b"").lower()
