@@ -201,16 +201,26 @@ def test_killed_late_and_lagging_workers_are_named_and_the_run_is_invalid(null_u
 def test_one_and_four_workers_of_the_same_load_compare_unchanged(delay_url: str, tmp_path: Path) -> None:
     sc = _scenario(tmp_path, "same", rate=200.0, duration_s=3.0, warmup_s=0.2, concurrency=8,
                    interval_s=0.25)
-    for workers, name in ((1, "one"), (4, "four")):
-        result = runner.invoke(app, ["bench", "http", "--url", delay_url, "--method", "POST", "--body",
-                                     '{"i": $i}', "-s", sc, "--workers", str(workers), "--save", name,
-                                     "--json"], catch_exceptions=False)
-        doc = json.loads(result.stdout)
-        # the document is the typed result's, its workers' rows too, every key and type of it
-        assert msgspec.json.decode(result.stdout, type=BenchResult, strict=True).to_json() == doc
-        assert doc["requests"] == 600 and doc["errors"] == 0 and len(doc["workers"]) == workers, doc
-    result = runner.invoke(app, ["report", "perf", "one", "four", "--json"], catch_exceptions=False)
-    cmp = json.loads(result.stdout)
+    # Four workers on a busy 2-core host may lag by the loop's ~1 ms wake-up, which moves this
+    # 5 ms service's p99 by more than the 1 ms floor: the run is then rightly marked invalid
+    # and report refuses it (CI saw it once). That is the tool being right about the host, not
+    # the A/A: such a pair is measured again, at most three times.
+    for attempt in range(3):
+        one, four = f"one-{attempt}", f"four-{attempt}"  # a saved run is never replaced
+        for workers, name in ((1, one), (4, four)):
+            result = runner.invoke(app, ["bench", "http", "--url", delay_url, "--method", "POST", "--body",
+                                         '{"i": $i}', "-s", sc, "--workers", str(workers), "--save", name,
+                                         "--json"], catch_exceptions=False)
+            doc = json.loads(result.stdout)
+            # the document is the typed result's, its workers' rows too, every key and type of it
+            assert msgspec.json.decode(result.stdout, type=BenchResult, strict=True).to_json() == doc
+            assert doc["requests"] == 600 and doc["errors"] == 0 and len(doc["workers"]) == workers, doc
+        result = runner.invoke(app, ["report", "perf", one, four, "--json"], catch_exceptions=False)
+        cmp = json.loads(result.stdout)
+        lagged = "lagged" in cmp.get("message", "") and "lower the rate" in cmp.get("message", "")
+        if result.exit_code == 2 and lagged:
+            continue
+        break
     assert result.exit_code == 0, result.stdout
     # the acceptance of the report's own A/A test: no row calls a change (a loaded 2-core host
     # may leave a row inconclusive; it never calls 1 and 4 workers different)
