@@ -13,7 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from tests.apps.stacks import free_stack, started
-from tests.helpers import request_as
+from tests.helpers import request_as, wait_until
 from trade_ops import credentials
 from trade_ops.cli import app
 from trade_ops.doctor.round_trip import SYMBOL, position_of
@@ -32,9 +32,21 @@ def _doctor_position(stack: Stack) -> float | None:
 RECONCILE = "orders, fills, positions and lake agree"
 
 
+def _lake_fills(lake: Path) -> int:
+    from deltalake import DeltaTable
+
+    try:
+        return int(DeltaTable(str(lake / "fills")).to_pyarrow_table().num_rows)
+    except Exception:  # TableNotFoundError: event-writer has not made its first commit yet
+        return 0
+
+
 def _duplicate_a_lake_fill(lake: Path) -> str:
     from deltalake import DeltaTable, write_deltalake
 
+    # The round trip's fills reach the lake when event-writer next commits: in CI the table
+    # did not exist yet when this ran (doctor's reconciliation allows the lake that lag).
+    assert wait_until(lambda: _lake_fills(lake) > 0, timeout=30, interval=0.2), "no fill in the lake"
     table = DeltaTable(str(lake / "fills"))
     row = table.to_pyarrow_table().slice(0, 1)
     write_deltalake(str(lake / "fills"), row, mode="append")
