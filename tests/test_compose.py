@@ -71,3 +71,23 @@ def test_runtime_and_compose_share_one_definition() -> None:
         # compose.yaml adds only the credentials' files (compose.secured_command)
         assert doc[spec.name]["command"] == [p.replace("$", "$$") for p in compose.secured_command(spec)]
         assert doc[spec.name]["healthcheck"]["test"] == [p.replace("$", "$$") for p in spec.healthcheck.test]
+
+
+def test_the_servers_environment_is_the_stack_files_in_every_runtime(tmp_path: Path) -> None:
+    """One definition: `env` under [infra.nats] reaches the process runtime's nats-server,
+    the containers (compose, the Docker runtime, Kubernetes: container_specs) and
+    compose.yaml; a user file changes it everywhere."""
+    from trade_ops.rundir import RunDir
+    from trade_ops.runtime import supervisor
+
+    user = tmp_path / "stack.toml"
+    user.write_text('[infra.nats]\nenv = { GOMAXPROCS = "2", GOGC = "200" }\n')
+    for stack, wanted in ((load_stack(), {"GOMAXPROCS": "1"}),
+                          (load_stack(user), {"GOMAXPROCS": "2", "GOGC": "200"})):
+        _, env = supervisor._command(stack["nats"], stack, RunDir(tmp_path / "run"))
+        assert wanted.items() <= env.items()
+        nats = next(s for s in compose.container_specs(stack) if s.name == "nats")
+        assert nats.environment == wanted
+        assert compose.compose_document(stack)["services"]["nats"]["environment"] == wanted
+    _, env = supervisor._command(load_stack()["valkey"], load_stack(), RunDir(tmp_path / "run"))
+    assert "GOMAXPROCS" not in env  # the server's own, not every process's

@@ -119,6 +119,8 @@ def test_manifests_follow_the_stack_file(tmp_path: Path) -> None:
     assert risk["readinessProbe"]["httpGet"]["path"] == "/ready"
     assert risk["resources"]["requests"]["cpu"] == "50m"  # nice 10: it yields, as on one host
     assert 'url = "http://oms.desk-b.svc:9099"' in (tmp_path / "k8s" / "stack.toml").read_text()
+    # the NATS server's environment is the stack file's (the builtin's GOMAXPROCS)
+    assert {"name": "GOMAXPROCS", "value": "1"} in _container(docs[("StatefulSet", "nats")])["env"]
 
 
 @pytest.mark.parametrize(("args", "said"), [

@@ -422,6 +422,9 @@ def test_secrets_never_reach_logs_reports_ps_or_saved_runs(tmp_path: Path,
         pid = next(r["pid"] for r in tiny if r["name"] == "tiny-a")
         child_env = psutil.Process(pid).environ()  # least environment: settings, not the caller's
         assert "CALLER_SECRET" not in child_env and child_env["TRADE_OPS_SECRETS_DIR"]
+        nats_pid = next(r["pid"] for r in tiny if r["name"] == "nats")
+        nats_env = psutil.Process(nats_pid).environ()  # its own, from the stack file: no more
+        assert "CALLER_SECRET" not in nats_env and nats_env["GOMAXPROCS"] == "1"
     finally:
         supervisor.down(RunDir(rd), grace=2.0)
     secrets = credentials.secret_values(creds)

@@ -150,14 +150,14 @@ def _infra(stack: Stack, base: Stack, images: Images, durable: str, monitor_host
             # valkey-cli in the official image; bash alone in the service image
             Healthcheck(["CMD-SHELL", f"valkey-cli -p {vport} ping 2>&1 | grep -qE 'PONG|NOAUTH' "
                                       f"|| bash -c '{VALKEY_PROBE}' {vport}"]),
-            [(stack["valkey"].port or vport, vport)], "valkey-data", MEMORY["valkey"]),
+            [(stack["valkey"].port or vport, vport)], "valkey-data", MEMORY["valkey"], dict(valkey.env)),
         ContainerSpec(
             "nats", "nats", images.nats,
             ["nats-server", "--jetstream", "--store_dir", DATA, "--port", str(nport),
              "--server_name", PROJECT],
             Healthcheck(["CMD-SHELL", f"wget -q -O - '{health}' 2>/dev/null "
                                       f"|| bash -c '{HTTP_PROBE}' '{health}'"]),
-            [(stack["nats"].port or nport, nport)], "nats-data", MEMORY["nats"],
+            [(stack["nats"].port or nport, nport)], "nats-data", MEMORY["nats"], dict(nats.env),
             files={secrets.NATS_SERVER_CONF: nats_conf} if nats_conf else {}),
     ]
 
@@ -236,6 +236,8 @@ def _own(spec: ContainerSpec) -> dict[str, Any]:
     if spec.kind != "service":
         own.update(image=_image(spec), init=spec.init, restart=spec.restart, mem_limit=spec.memory,
                    volumes=[f"{spec.volume}:{DATA}"])
+        if spec.environment:  # the stack file's `env` for the server (a service's is shared)
+            own["environment"] = dict(spec.environment)
     own["command"] = _escape(spec.command)
     own["ports"] = [f"127.0.0.1:{h}:{c}" for h, c in spec.ports]
     if spec.depends_on:

@@ -123,6 +123,8 @@ def _statefulset(spec: compose.ContainerSpec, ns: str, probes: dict[str, Any],
                  "volumeMounts": [{"name": "data", "mountPath": compose.DATA},
                                   {"name": "credentials", "mountPath": SECRET_MOUNT, "readOnly": True}],
                  "resources": _resources(spec.memory), **probes}
+    if spec.environment:  # the stack file's `env` for the server
+        container["env"] = [{"name": k, "value": v} for k, v in spec.environment.items()]
     pvc = {"metadata": {"name": "data"},
            "spec": {"accessModes": ["ReadWriteOnce"],
                     "resources": {"requests": {"storage": DATA_SIZE[spec.kind]}}}}

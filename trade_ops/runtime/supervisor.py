@@ -59,11 +59,11 @@ def _command(c: Component, stack: Stack, run_dir: RunDir) -> tuple[list[str], di
         data = run_dir.valkey_data
         credentials.private_dir(data)  # its append-only file holds every order
         return (infra.valkey_command(c.port or 0, data, c.host, run_dir.durability(),
-                                     secrets / "valkey.conf"), least_env())
+                                     secrets / "valkey.conf"), least_env(c.env))
     if c.kind == "nats":
         credentials.private_dir(run_dir.nats_store)
         return (infra.nats_command(c.port or 0, c.monitor_port, run_dir.nats_store, c.host,
-                                   run_dir.durability(), secrets / "nats.conf"), least_env())
+                                   run_dir.durability(), secrets / "nats.conf"), least_env(c.env))
     if not c.command:
         raise StackFileError(f"service {c.name!r} has no command in the stack file")
     settings = {**stack.service_env(c.name, run_dir.path),
