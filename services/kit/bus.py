@@ -47,6 +47,7 @@ __all__ = [
     "decode_venue_order",
     "durable_consumer",
     "each",
+    "legacy_identity",
     "publish_event",
     "reconnects",
     "round_trip",
@@ -143,9 +144,19 @@ async def round_trip(nc: NATS, timeout: float) -> None:
 
 async def stream_identity(js: JetStreamContext, stream: str) -> str:
     """"NAME@created": sequences start again at 1 in a stream created anew (its store
-    wiped), so a position kept by sequence is only meaningful with this next to it."""
+    wiped), so a position kept by sequence is only meaningful with this next to it.
+    `created` to the microsecond: a NATS restarted with a wiped store recreates the stream
+    within the same second often enough (whole seconds made the new stream the old one, so
+    a ledger's cursor skipped its first fills)."""
     info = await js.stream_info(stream)
-    return f"{stream}@{int(info.created.timestamp())}" if info.created else stream
+    return f"{stream}@{info.created.timestamp():.6f}" if info.created else stream
+
+
+def legacy_identity(identity: str) -> str:
+    """What `stream_identity` said for the same stream before it kept microseconds
+    ("NAME@seconds"): positions kept under it by an earlier version are still that
+    stream's. (A stream created later never has an earlier stream's second.)"""
+    return identity.partition(".")[0]  # a stream name has no "."
 
 
 T = TypeVar("T")

@@ -9,8 +9,9 @@ one, and needs no acks. A fill id seen before (the same fill published again und
 another message id) is skipped too. WATCH on the cursor makes a second writer retry
 rather than apply a batch twice.
 
-    {prefix}:cursor:{stream}   last sequence applied of this EXEC stream ("EXEC@created":
-                               a stream created anew starts again at 1, and so does this)
+    {prefix}:cursor:{stream}   last sequence applied of this EXEC stream ("EXEC@created",
+                               to the microsecond: a stream created anew starts again at 1,
+                               and so does this)
     {prefix}:pos:{account}     hash symbol -> Position JSON and `seq`, the stream sequence
                                of the last fill applied to it
     {prefix}:seenz:{account}   applied fill ids, scored by when (kept `seen_keep_s`: a fill
@@ -125,7 +126,14 @@ class Ledger:
         return f"{self.prefix}:cursor:{self.stream}"
 
     async def cursor(self) -> int:
-        return int(await self.valkey.get(self.cursor_key) or 0)
+        """The last sequence applied of this stream; an earlier version kept it under the
+        stream's identity in whole seconds (bus.legacy_identity): read there until this
+        version's first batch writes it under its own key."""
+        value = await self.valkey.get(self.cursor_key)
+        legacy = f"{self.prefix}:cursor:{bus.legacy_identity(self.stream)}"
+        if value is None and legacy != self.cursor_key:
+            value = await self.valkey.get(legacy)
+        return int(value or 0)
 
     async def apply_batch(self, items: list[tuple[int, contract.Fill]]
                           ) -> list[contract.PositionSnapshot]:

@@ -208,7 +208,10 @@ class Sink:
             if not lake.table_exists(self.settings.lake_uri, table.name):
                 continue
             dataset = DeltaTable(lake.table_uri(self.settings.lake_uri, table.name)).to_pyarrow_dataset()
-            found = dataset.to_table(columns=["_seq"], filter=(ds.field("_stream") == self.stream_id)
+            # rows an earlier version wrote under the stream's identity in whole seconds are
+            # this stream's too (bus.legacy_identity)
+            ids = sorted({self.stream_id, bus.legacy_identity(self.stream_id)})
+            found = dataset.to_table(columns=["_seq"], filter=ds.field("_stream").isin(ids)
                                      & (ds.field("_seq") > floor))
             seqs.update(found.column("_seq").to_pylist())
         return seqs
