@@ -1,4 +1,5 @@
-"""A stream created anew is another stream, also within the same second.
+"""A stream created anew is another stream, also within the same second, and a reader
+that keeps its position reads it from its start.
 
 A NATS restarted with a wiped store recreates EXEC, whose sequences start again at 1. The
 ledger's cursor and a sink's committed rows are kept with the stream's identity; when that
@@ -9,11 +10,17 @@ for the old one, and ptrc skipped the new stream's first fills as applied (CI: p
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
+from pathlib import Path
+
 import pytest
 import redis.asyncio as aioredis
 
 from services.kit import bus
+from services.kit.follow import follow
 from services.kit.ledger import Ledger
+from tests.bus_helpers import restart_nats
 from tests.helpers import Proc
 
 pytestmark = pytest.mark.process
@@ -56,3 +63,44 @@ async def test_a_cursor_an_earlier_version_kept_is_still_read(fresh_valkey: Proc
         assert await ledger.cursor() == 0
     finally:
         await valkey.aclose()
+
+
+async def test_a_view_reads_a_stream_created_anew_from_its_start(fresh_nats: Proc, tmp_path: Path) -> None:
+    """A view in memory (positions, quotes) after a NATS restart with a wiped store and the
+    streams made again: it used to go on from its old sequence, skipping the new stream's
+    messages until their sequences passed it."""
+    nc = await bus.connect(fresh_nats.url, "follow-test")
+    js = nc.jetstream()
+    seen: list[bytes] = []
+    reader = asyncio.create_task(follow(js, stream="VIEW", subject="view.>", name="view-test",
+                                        handle=lambda msgs: seen.extend(m.data for m in msgs)))
+    again: Proc | None = None
+    try:
+        await js.add_stream(name="VIEW", subjects=["view.>"])
+        for i in range(3):
+            await js.publish("view.a", f"old-{i}".encode())
+        assert await _until(lambda: len(seen) == 3), seen
+        fresh_nats.stop()
+        (tmp_path / "wiped").mkdir()
+        again = restart_nats(fresh_nats, tmp_path / "wiped")
+        assert await _until(lambda: nc.is_connected and bus.reconnects(js) > 0, 15)
+        await js.add_stream(name="VIEW", subjects=["view.>"])  # as the operator provisions it
+        for i in range(2):
+            await js.publish("view.a", f"new-{i}".encode())
+        assert await _until(lambda: len(seen) == 5, 15), seen
+        assert seen[3:] == [b"new-0", b"new-1"]
+    finally:
+        reader.cancel()
+        await asyncio.gather(reader, return_exceptions=True)
+        await nc.close()
+        if again is not None:
+            again.stop()
+
+
+async def _until(condition: Callable[[], bool], timeout: float = 10.0) -> bool:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not condition():
+        if asyncio.get_running_loop().time() > deadline:
+            return False
+        await asyncio.sleep(0.05)
+    return True

@@ -4,7 +4,8 @@ A service that keeps a view in memory (hot-cache, the latest quote per symbol, p
 from ptrc's snapshots) reads the stream from its start, or from the last message of each
 subject, then follows new messages in batches. The cursor is the last stream sequence
 handled, so after a reconnect or a handler error the reader starts again right after it:
-the view never skips a message and never sees one twice. Nothing is acked and the server
+the view never skips a message and never sees one twice. A stream created anew (its
+identity changed) is read from its start. Nothing is acked and the server
 keeps no state for it.
 """
 
@@ -38,8 +39,17 @@ async def follow(js: JetStreamContext, *, stream: str, subject: str, handle: Bat
     for a view nothing on the order path reads).
     """
     seq = 0
+    identity: str | None = None
 
     async def cursor() -> int:
+        nonlocal seq, identity
+        # A stream created anew (a NATS whose store was wiped, provisioned again) starts at 1:
+        # the old position would skip its messages until it passed the old sequence.
+        now = await bus.stream_identity(js, stream)
+        if identity is not None and now != identity:
+            log.info("%s: %s was created anew; reading it from its start", name, stream)
+            seq = 0
+        identity = now
         if ready is not None and not ready.is_set() and seq == 0:
             info = await js.stream_info(stream, subjects_filter=subject)
             if not info.state.subjects:
