@@ -23,7 +23,7 @@ import nats
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
-from nats.js.api import ConsumerConfig, DeliverPolicy
+from nats.js.api import ConsumerConfig, DeliverPolicy, StreamInfo
 from nats.js.errors import NotFoundError
 
 from services import contract
@@ -47,6 +47,7 @@ __all__ = [
     "decode_venue_order",
     "durable_consumer",
     "each",
+    "identity_of",
     "legacy_identity",
     "publish_event",
     "reconnects",
@@ -148,7 +149,11 @@ async def stream_identity(js: JetStreamContext, stream: str) -> str:
     `created` to the microsecond: a NATS restarted with a wiped store recreates the stream
     within the same second often enough (whole seconds made the new stream the old one, so
     a ledger's cursor skipped its first fills)."""
-    info = await js.stream_info(stream)
+    return identity_of(stream, await js.stream_info(stream))
+
+
+def identity_of(stream: str, info: StreamInfo) -> str:
+    """`stream_identity` from a stream's info already read."""
     return f"{stream}@{info.created.timestamp():.6f}" if info.created else stream
 
 

@@ -43,17 +43,18 @@ async def follow(js: JetStreamContext, *, stream: str, subject: str, handle: Bat
 
     async def cursor() -> int:
         nonlocal seq, identity
+        catching_up = ready is not None and not ready.is_set()
+        # One look at the stream: its identity, and (catching up) whether it holds anything.
+        info = await js.stream_info(stream, subjects_filter=subject if catching_up else None)
         # A stream created anew (a NATS whose store was wiped, provisioned again) starts at 1:
         # the old position would skip its messages until it passed the old sequence.
-        now = await bus.stream_identity(js, stream)
+        now = bus.identity_of(stream, info)
         if identity is not None and now != identity:
             log.info("%s: %s was created anew; reading it from its start", name, stream)
             seq = 0
         identity = now
-        if ready is not None and not ready.is_set() and seq == 0:
-            info = await js.stream_info(stream, subjects_filter=subject)
-            if not info.state.subjects:
-                ready.set()  # nothing to catch up with
+        if ready is not None and catching_up and seq == 0 and not info.state.subjects:
+            ready.set()  # nothing to catch up with
         return seq
 
     async def on_batch(msgs: list[Msg]) -> None:
